@@ -1,0 +1,41 @@
+// swift-tools-version:6.2
+// SoftRL: distributed RL on soft-token chains of thought. Layers depend one way, top to bottom:
+//   COpenBLAS, CZeroMQ -> TensorMath -> TransformerLM -> SoftTokens -> PolicyGradient -> Cluster -> softrl
+//   Tasks (no model) and Transport (no training loop) sit beside them.
+import PackageDescription
+
+let v5: [SwiftSetting] = [.swiftLanguageMode(.v5), .unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+
+let package = Package(
+    name: "SoftRL",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "softrl", targets: ["softrl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
+        .systemLibrary(name: "CZeroMQ", path: "Sources/CZeroMQ"),
+        .target(name: "TensorMath", dependencies: ["COpenBLAS"], swiftSettings: v5),
+        .target(name: "TransformerLM", dependencies: ["TensorMath"], swiftSettings: v5),
+        .target(name: "Tasks", dependencies: [], swiftSettings: v5),
+        .target(name: "SoftTokens", dependencies: ["TransformerLM", "TensorMath", "Tasks"], swiftSettings: v5),
+        .target(name: "PolicyGradient", dependencies: ["SoftTokens", "TransformerLM", "TensorMath", "Tasks"], swiftSettings: v5),
+        .target(name: "Transport", dependencies: ["CZeroMQ", .product(name: "SwiftProtobuf", package: "swift-protobuf")], swiftSettings: v5),
+        .target(name: "Cluster", dependencies: ["Transport", "PolicyGradient", "SoftTokens", "TransformerLM", "Tasks",
+                                                .product(name: "Logging", package: "swift-log")], swiftSettings: v5),
+        .executableTarget(name: "softrl", dependencies: ["Cluster", "PolicyGradient", "SoftTokens", "TransformerLM", "Tasks", "Transport",
+                                                         .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: v5),
+        .testTarget(name: "TensorMathTests", dependencies: ["TensorMath"], swiftSettings: v5),
+        .testTarget(name: "TransformerLMTests", dependencies: ["TransformerLM"], resources: [.copy("Fixtures")], swiftSettings: v5),
+        .testTarget(name: "TasksTests", dependencies: ["Tasks"], swiftSettings: v5),
+        .testTarget(name: "SoftTokensTests", dependencies: ["SoftTokens"], swiftSettings: v5),
+        .testTarget(name: "PolicyGradientTests", dependencies: ["PolicyGradient"], swiftSettings: v5),
+        .testTarget(name: "TransportTests", dependencies: ["Transport"], swiftSettings: v5),
+        .testTarget(name: "ClusterTests", dependencies: ["Cluster"], swiftSettings: v5),
+    ]
+)
