@@ -1,0 +1,1 @@
+// Cluster module (placeholder until its first real file lands).

@@ -1,0 +1,1 @@
+// PolicyGradient module (placeholder until its first real file lands).

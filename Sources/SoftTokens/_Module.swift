@@ -1,0 +1,1 @@
+// SoftTokens module (placeholder until its first real file lands).

@@ -1,0 +1,1 @@
+// Tasks module (placeholder until its first real file lands).

@@ -1,0 +1,1 @@
+// TensorMath module (placeholder until its first real file lands).

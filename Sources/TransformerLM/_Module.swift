@@ -1,0 +1,1 @@
+// TransformerLM module (placeholder until its first real file lands).
