@@ -1,0 +1,41 @@
+// Small numerically careful vector kernels shared by the model and the samplers: max-subtracted softmax with a
+// temperature, log-sum-exp, argmax. Double accumulation where a sum can lose precision.
+import Foundation
+
+/// out[i] = softmax(x / temperature)[i]; returns log Z of the tempered logits (so log p_i = x_i/T - logZ).
+@discardableResult
+@inline(__always)
+public func softmax(_ x: UnsafePointer<Float>, count n: Int, temperature: Float = 1, into out: UnsafeMutablePointer<Float>) -> Double {
+    var mx = -Float.infinity
+    for i in 0..<n where x[i] > mx { mx = x[i] }
+    let invT = 1 / temperature
+    var sum: Double = 0
+    for i in 0..<n {
+        let e = expf((x[i] - mx) * invT)
+        out[i] = e
+        sum += Double(e)
+    }
+    let inv = Float(1 / sum)
+    for i in 0..<n { out[i] *= inv }
+    return Double(mx * invT) + log(sum)
+}
+
+/// log sum_i exp(x_i / temperature), max-subtracted.
+@inline(__always)
+public func logSumExp(_ x: UnsafePointer<Float>, count n: Int, temperature: Float = 1) -> Double {
+    var mx = -Float.infinity
+    for i in 0..<n where x[i] > mx { mx = x[i] }
+    let invT = Double(1 / temperature)
+    var sum = 0.0
+    for i in 0..<n { sum += exp(Double(x[i] - mx) * invT) }
+    return Double(mx) * invT + log(sum)
+}
+
+/// Index of the largest entry (first on ties: deterministic greedy decoding).
+@inline(__always)
+public func argmax(_ x: UnsafePointer<Float>, count n: Int) -> Int {
+    var best = 0
+    var mx = x[0]
+    for i in 1..<n where x[i] > mx { mx = x[i]; best = i }
+    return best
+}

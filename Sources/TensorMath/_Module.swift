@@ -1,1 +1,0 @@
-// TensorMath module (placeholder until its first real file lands).

@@ -1,0 +1,126 @@
+// Incremental decoding with a key/value cache, for a batch of sequences advancing in lock step (rollout
+// generation). Each cache row is one sequence; a prompt shared by a group of samples is run once and its keys and
+// values copied into every row of the group. Each row may be fed a token id or a d-vector at each step.
+// Matches the training pass exactly in math (tested), but keeps no activations.
+import Foundation
+import TensorMath
+
+public final class KVCache {
+    public let rows: Int
+    public let capacity: Int
+    let kvDim: Int
+    let keys: [FloatBuffer]     // per layer (rows, capacity, kvd), after RoPE
+    let values: [FloatBuffer]   // per layer (rows, capacity, kvd)
+    /// Positions filled so far in each row.
+    public private(set) var lengths: [Int]
+
+    public init(config: LlamaConfig, rows: Int, capacity: Int? = nil) {
+        self.rows = rows
+        let cap = min(capacity ?? config.maxPositionEmbeddings, config.maxPositionEmbeddings)
+        self.capacity = cap
+        kvDim = config.kvDim
+        keys = (0..<config.numHiddenLayers).map { _ in FloatBuffer(count: rows * cap * config.kvDim) }
+        values = (0..<config.numHiddenLayers).map { _ in FloatBuffer(count: rows * cap * config.kvDim) }
+        lengths = [Int](repeating: 0, count: rows)
+    }
+
+    @inline(__always) func key(_ layer: Int, _ row: Int, _ pos: Int) -> UnsafeMutablePointer<Float> {
+        keys[layer].pointer + (row * capacity + pos) * kvDim
+    }
+    @inline(__always) func value(_ layer: Int, _ row: Int, _ pos: Int) -> UnsafeMutablePointer<Float> {
+        values[layer].pointer + (row * capacity + pos) * kvDim
+    }
+
+    /// Empties a row so a new sequence can start in it.
+    public func reset(row: Int) { lengths[row] = 0 }
+    public func resetAll() { for r in 0..<rows { lengths[r] = 0 } }
+
+    fileprivate func setLength(_ row: Int, _ n: Int) { lengths[row] = n }
+}
+
+extension LlamaModel {
+    /// Runs each prompt once and fills the cache rows listed for it (a group of samples shares one prompt).
+    /// Rows must be empty. Returns each prompt's logits at its last position (V floats each).
+    public func prefill(prompts: [ModelInput], rows: [[Int]], cache: KVCache) -> [[Float]] {
+        precondition(prompts.count == rows.count, "one row list per prompt")
+        let pass = forward(prompts)
+        let c = config
+        var out: [[Float]] = []
+        for (s, prompt) in prompts.enumerated() {
+            precondition(prompt.count <= cache.capacity, "prompt of \(prompt.count) positions exceeds the cache capacity \(cache.capacity)")
+            for r in rows[s] {
+                precondition(cache.lengths[r] == 0, "prefill into a non-empty cache row \(r)")
+                for l in 0..<c.numHiddenLayers {
+                    for t in 0..<prompt.count {
+                        cache.key(l, r, t).update(from: pass.keyRow(layer: l, sequence: s, position: t), count: c.kvDim)
+                        cache.value(l, r, t).update(from: pass.valueRow(layer: l, sequence: s, position: t), count: c.kvDim)
+                    }
+                }
+                cache.setLength(r, prompt.count)
+            }
+            out.append(Array(UnsafeBufferPointer(start: pass.logits(sequence: s, position: prompt.count - 1), count: c.vocabSize)))
+        }
+        return out
+    }
+
+    /// Feeds one input to each listed row (`input.tokens[i]` to `rows[i]`, vectors for vector slots in order) at that
+    /// row's next position, and writes the next-token logits to `logits` as (rows.count, V).
+    public func decodeStep(rows: [Int], input: ModelInput, cache: KVCache, logits: UnsafeMutablePointer<Float>) {
+        let c = config, L = layout, W = weights.pointer
+        let b = rows.count, d = c.hiddenSize, ff = c.intermediateSize, hd = c.headDim
+        let H = c.numAttentionHeads, group = H / c.numKeyValueHeads, eps = Float(c.rmsNormEps)
+        precondition(input.count == b, "one input per row")
+        checkInputs([input])
+        for r in rows { precondition(cache.lengths[r] < cache.capacity, "cache row \(r) is full (\(cache.capacity) positions)") }
+        let x = FloatBuffer(count: b * d), xn = FloatBuffer(count: b * d)
+        let q = FloatBuffer(count: b * c.qDim), kv = FloatBuffer(count: b * c.kvDim * 2), att = FloatBuffer(count: b * c.qDim)
+        let gate = FloatBuffer(count: b * ff), up = FloatBuffer(count: b * ff)
+        let maxLen = rows.map { cache.lengths[$0] + 1 }.max() ?? 1
+        let scores = FloatBuffer(count: group * maxLen)
+        // Embed.
+        input.vectors.withUnsafeBufferPointer { vecs in
+            var vi = 0
+            for i in 0..<b {
+                let tok = input.tokens[i]
+                if tok == ModelInput.vectorSlot { (x.pointer + i * d).update(from: vecs.baseAddress! + vi * d, count: d); vi += 1 }
+                else { (x.pointer + i * d).update(from: embeddingMatrix + Int(tok) * d, count: d) }
+            }
+        }
+        let k = kv.pointer, v = kv.pointer + b * c.kvDim
+        let scale = 1 / Float(hd).squareRoot()
+        for li in 0..<c.numHiddenLayers {
+            let lw = L.layers[li]
+            rmsnormForward(x.pointer, W + lw.inputNorm, xn.pointer, invRms: nil, rows: b, dim: d, eps: eps)
+            linearForward(xn.pointer, W + lw.q, q.pointer, rows: b, inDim: d, outDim: c.qDim)
+            linearForward(xn.pointer, W + lw.k, k, rows: b, inDim: d, outDim: c.kvDim)
+            linearForward(xn.pointer, W + lw.v, v, rows: b, inDim: d, outDim: c.kvDim)
+            for (i, r) in rows.enumerated() {
+                let pos = cache.lengths[r]
+                applyRope(q.pointer + i * c.qDim, heads: H, headDim: hd, position: pos, table: rope, inverse: false)
+                applyRope(k + i * c.kvDim, heads: c.numKeyValueHeads, headDim: hd, position: pos, table: rope, inverse: false)
+                cache.key(li, r, pos).update(from: k + i * c.kvDim, count: c.kvDim)
+                cache.value(li, r, pos).update(from: v + i * c.kvDim, count: c.kvDim)
+                let len = pos + 1
+                // The heads of one key/value group attend together: (group, hd) x (hd, len).
+                for g in 0..<c.numKeyValueHeads {
+                    let Q = q.pointer + i * c.qDim + g * group * hd
+                    sgemm(.none, .transposed, m: group, n: len, k: hd, alpha: scale, a: Q, lda: hd,
+                          b: cache.key(li, r, 0) + g * hd, ldb: c.kvDim, c: scores.pointer, ldc: len)
+                    for h in 0..<group { softmaxInPlace(scores.pointer + h * len, length: len) }
+                    sgemm(.none, .none, m: group, n: hd, k: len, a: scores.pointer, lda: len,
+                          b: cache.value(li, r, 0) + g * hd, ldb: c.kvDim,
+                          c: att.pointer + i * c.qDim + g * group * hd, ldc: hd)
+                }
+            }
+            linearForward(att.pointer, W + lw.o, x.pointer, rows: b, inDim: c.qDim, outDim: d, accumulate: true)
+            rmsnormForward(x.pointer, W + lw.postNorm, xn.pointer, invRms: nil, rows: b, dim: d, eps: eps)
+            linearForward(xn.pointer, W + lw.gate, gate.pointer, rows: b, inDim: d, outDim: ff)
+            linearForward(xn.pointer, W + lw.up, up.pointer, rows: b, inDim: d, outDim: ff)
+            swigluForward(gate.pointer, up.pointer, gate.pointer, count: b * ff)
+            linearForward(gate.pointer, W + lw.down, x.pointer, rows: b, inDim: ff, outDim: d, accumulate: true)
+        }
+        for r in rows { cache.setLength(r, cache.lengths[r] + 1) }
+        rmsnormForward(x.pointer, W + L.finalNorm, xn.pointer, invRms: nil, rows: b, dim: d, eps: eps)
+        linearForward(xn.pointer, W + L.lmHead, logits, rows: b, inDim: d, outDim: c.vocabSize)
+    }
+}

@@ -1,0 +1,132 @@
+// The decoder's building blocks, each forward beside its backward with mirrored arguments (llm.c style).
+// Backward functions ACCUMULATE into their gradient outputs. Shapes: N rows (tokens), d hidden, ff intermediate.
+// Math follows Hugging Face's Llama (RMSNorm in fp32, rotate-half RoPE, SwiGLU); no biases.
+import Foundation
+import TensorMath
+
+// MARK: Linear: y = x W^T with W stored (out, in) as in PyTorch.
+
+@inline(__always)
+func linearForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                   rows: Int, inDim: Int, outDim: Int, accumulate: Bool = false) {
+    sgemm(.none, .transposed, m: rows, n: outDim, k: inDim, a: x, lda: inDim, b: w, ldb: inDim,
+          beta: accumulate ? 1 : 0, c: y, ldc: outDim)
+}
+
+/// dx (+)= dy W ; dW += dy^T x. Pass `dx == nil` when the input needs no gradient.
+@inline(__always)
+func linearBackward(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
+                    dx: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>,
+                    rows: Int, inDim: Int, outDim: Int, accumulateDx: Bool) {
+    if let dx {
+        sgemm(.none, .none, m: rows, n: inDim, k: outDim, a: dy, lda: outDim, b: w, ldb: inDim,
+              beta: accumulateDx ? 1 : 0, c: dx, ldc: inDim)
+    }
+    sgemm(.transposed, .none, m: outDim, n: inDim, k: rows, a: dy, lda: outDim, b: x, ldb: inDim,
+          beta: 1, c: dw, ldc: inDim)
+}
+
+// MARK: RMSNorm: y = x * r * w, r = 1/sqrt(mean(x^2) + eps)
+
+func rmsnormForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                    invRms: UnsafeMutablePointer<Float>?, rows: Int, dim: Int, eps: Float) {
+    for r in 0..<rows {
+        let xr = x + r * dim, yr = y + r * dim
+        var ss: Float = 0
+        for j in 0..<dim { ss += xr[j] * xr[j] }
+        let inv = 1 / (ss / Float(dim) + eps).squareRoot()
+        invRms?[r] = inv
+        for j in 0..<dim { yr[j] = xr[j] * inv * w[j] }
+    }
+}
+
+/// dx_i += r w_i dy_i - x_i r^3/d * sum_j dy_j w_j x_j ; dw_j += dy_j x_j r
+func rmsnormBackward(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
+                     invRms: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, dw: UnsafeMutablePointer<Float>,
+                     rows: Int, dim: Int) {
+    for r in 0..<rows {
+        let xr = x + r * dim, dyr = dy + r * dim, dxr = dx + r * dim
+        let inv = invRms[r]
+        var dot: Float = 0
+        for j in 0..<dim { dot += dyr[j] * w[j] * xr[j] }
+        let k = dot * inv * inv * inv / Float(dim)
+        for j in 0..<dim {
+            dxr[j] += inv * w[j] * dyr[j] - xr[j] * k
+            dw[j] += dyr[j] * xr[j] * inv
+        }
+    }
+}
+
+// MARK: Rotary position embedding (rotate-half convention of Hugging Face Llama)
+
+/// cos/sin of position * inv_freq, (maxPositions, headDim/2), inv_freq_i = theta^(-2i/headDim) as HF computes it in fp32.
+public final class RopeTable: @unchecked Sendable {
+    public let half: Int
+    public let cos: FloatBuffer
+    public let sin: FloatBuffer
+    public let maxPositions: Int
+    public init(headDim: Int, theta: Double, maxPositions: Int) {
+        half = headDim / 2
+        self.maxPositions = maxPositions
+        var c = [Float](repeating: 0, count: maxPositions * half), s = c
+        for i in 0..<half {
+            let invFreq = Float(1.0 / pow(theta, Double(2 * i) / Double(headDim)))
+            for p in 0..<maxPositions {
+                let angle = Float(p) * invFreq        // fp32 product, as in HF
+                c[p * half + i] = Foundation.cos(angle)
+                s[p * half + i] = Foundation.sin(angle)
+            }
+        }
+        cos = FloatBuffer(c); sin = FloatBuffer(s)
+    }
+}
+
+/// Rotates each head of one row in place. `inverse` applies the transpose rotation (the backward pass).
+@inline(__always)
+func applyRope(_ row: UnsafeMutablePointer<Float>, heads: Int, headDim: Int, position: Int, table: RopeTable, inverse: Bool) {
+    let half = headDim / 2
+    let c = table.cos.pointer + position * half, s = table.sin.pointer + position * half
+    let sign: Float = inverse ? -1 : 1
+    for h in 0..<heads {
+        let v = row + h * headDim
+        for i in 0..<half {
+            let a = v[i], b = v[i + half]
+            let si = sign * s[i]
+            v[i] = a * c[i] - b * si
+            v[i + half] = b * c[i] + a * si
+        }
+    }
+}
+
+// MARK: SwiGLU: h = silu(gate) * up
+
+func swigluForward(_ gate: UnsafePointer<Float>, _ up: UnsafePointer<Float>, _ h: UnsafeMutablePointer<Float>, count: Int) {
+    for i in 0..<count {
+        let g = gate[i]
+        h[i] = g / (1 + expf(-g)) * up[i]
+    }
+}
+
+/// dgate = dh * up * silu'(gate), dup = dh * silu(gate) (written, not accumulated: each is used once).
+func swigluBackward(_ dh: UnsafePointer<Float>, _ gate: UnsafePointer<Float>, _ up: UnsafePointer<Float>,
+                    dGate: UnsafeMutablePointer<Float>, dUp: UnsafeMutablePointer<Float>, count: Int) {
+    for i in 0..<count {
+        let g = gate[i]
+        let s = 1 / (1 + expf(-g))
+        let silu = g * s
+        dUp[i] = dh[i] * silu
+        dGate[i] = dh[i] * up[i] * s * (1 + g * (1 - s))
+    }
+}
+
+// MARK: Causal softmax of one attention score row, in place over the first `length` entries.
+
+@inline(__always)
+func softmaxInPlace(_ row: UnsafeMutablePointer<Float>, length: Int) {
+    var mx = -Float.infinity
+    for j in 0..<length where row[j] > mx { mx = row[j] }
+    var sum: Float = 0
+    for j in 0..<length { let e = expf(row[j] - mx); row[j] = e; sum += e }
+    let inv = 1 / sum
+    for j in 0..<length { row[j] *= inv }
+}

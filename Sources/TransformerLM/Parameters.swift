@@ -1,0 +1,58 @@
+// All of a model's weights in one flat fp32 buffer with named views (llm.c's single parameter allocation), in
+// Hugging Face's tensor names and shapes so a checkpoint is a straight copy. Gradients use the same layout, so
+// the optimiser is one loop over one buffer.
+import TensorMath
+
+public struct ParameterLayout: Sendable {
+    public struct Entry: Sendable {
+        public let name: String     // Hugging Face name, e.g. "model.layers.0.self_attn.q_proj.weight"
+        public let shape: [Int]     // Hugging Face shape; Linear weights are (out, in)
+        public let offset: Int
+        public var count: Int { shape.reduce(1, *) }
+    }
+    /// Offsets of one decoder layer's tensors.
+    public struct Layer: Sendable { public let inputNorm, q, k, v, o, postNorm, gate, up, down: Int }
+
+    public let entries: [Entry]
+    public let layers: [Layer]
+    public let embedding: Int
+    public let finalNorm: Int
+    /// Equal to `embedding` when the LM head is tied to the input embedding.
+    public let lmHead: Int
+    public let totalCount: Int
+
+    public init(_ c: LlamaConfig) {
+        var entries: [Entry] = []
+        var offset = 0
+        func add(_ name: String, _ shape: [Int]) -> Int {
+            let e = Entry(name: name, shape: shape, offset: offset)
+            entries.append(e); offset += e.count
+            return e.offset
+        }
+        let d = c.hiddenSize
+        embedding = add("model.embed_tokens.weight", [c.vocabSize, d])
+        var layers: [Layer] = []
+        for i in 0..<c.numHiddenLayers {
+            let p = "model.layers.\(i)."
+            layers.append(Layer(
+                inputNorm: add(p + "input_layernorm.weight", [d]),
+                q: add(p + "self_attn.q_proj.weight", [c.qDim, d]),
+                k: add(p + "self_attn.k_proj.weight", [c.kvDim, d]),
+                v: add(p + "self_attn.v_proj.weight", [c.kvDim, d]),
+                o: add(p + "self_attn.o_proj.weight", [d, c.qDim]),
+                postNorm: add(p + "post_attention_layernorm.weight", [d]),
+                gate: add(p + "mlp.gate_proj.weight", [c.intermediateSize, d]),
+                up: add(p + "mlp.up_proj.weight", [c.intermediateSize, d]),
+                down: add(p + "mlp.down_proj.weight", [d, c.intermediateSize])))
+        }
+        self.layers = layers
+        finalNorm = add("model.norm.weight", [d])
+        lmHead = c.tieWordEmbeddings ? embedding : add("lm_head.weight", [c.vocabSize, d])
+        self.entries = entries
+        totalCount = offset
+    }
+
+    public func entry(named name: String) -> Entry? { entries.first { $0.name == name } }
+    /// Norm gains are 1-initialised and conventionally excluded from weight decay.
+    public func isNormGain(_ e: Entry) -> Bool { e.shape.count == 1 }
+}

@@ -1,0 +1,261 @@
+// The training pass: forward over a batch of sequences of different lengths with every activation kept, and the
+// backward pass that mirrors it. All positions of all sequences are packed into N rows so each linear layer is
+// one sgemm; attention runs per sequence and head on strided views (no copies).
+// Shapes: N packed tokens, d hidden, qd = heads*hd, kvd = kvHeads*hd, ff intermediate, V vocab.
+import Foundation
+import TensorMath
+
+final class LayerActivations {
+    let xIn, xn1, q, k, v, att, xMid, xn2, gate, up, h: FloatBuffer   // (N, d|qd|kvd|ff)
+    let inv1, inv2: FloatBuffer                                          // (N) 1/rms
+    let probs: FloatBuffer                                               // per sequence (heads, T, T)
+    init(n: Int, c: LlamaConfig, probsCount: Int) {
+        xIn = FloatBuffer(count: n * c.hiddenSize); xn1 = FloatBuffer(count: n * c.hiddenSize)
+        q = FloatBuffer(count: n * c.qDim); k = FloatBuffer(count: n * c.kvDim); v = FloatBuffer(count: n * c.kvDim)
+        att = FloatBuffer(count: n * c.qDim); xMid = FloatBuffer(count: n * c.hiddenSize); xn2 = FloatBuffer(count: n * c.hiddenSize)
+        gate = FloatBuffer(count: n * c.intermediateSize); up = FloatBuffer(count: n * c.intermediateSize)
+        h = FloatBuffer(count: n * c.intermediateSize)
+        inv1 = FloatBuffer(count: n); inv2 = FloatBuffer(count: n)
+        probs = FloatBuffer(count: probsCount)
+    }
+}
+
+/// The result of `LlamaModel.forward`: logits for every position plus what backward needs.
+public final class TrainingPass {
+    public let model: LlamaModel
+    public let inputs: [ModelInput]
+    /// Row of each sequence's first position in the packed layout.
+    public let rowOffsets: [Int]
+    public let totalRows: Int
+    /// (N, V) logits, packed.
+    public let logits: FloatBuffer
+    let layers: [LayerActivations]
+    let probOffsets: [Int]
+    let xFinal: FloatBuffer      // (N, d) input to the final norm
+    let xnFinal: FloatBuffer     // (N, d) normalised
+    let invFinal: FloatBuffer
+
+    /// Logits at `position` of sequence `sequence` (V floats).
+    public func logits(sequence: Int, position: Int) -> UnsafeMutablePointer<Float> {
+        logits.pointer + (rowOffsets[sequence] + position) * model.config.vocabSize
+    }
+
+    /// Key and value rows (after RoPE) of `layer` for sequence `sequence`, position `position`: used to fill a KV cache.
+    func keyRow(layer: Int, sequence: Int, position: Int) -> UnsafeMutablePointer<Float> {
+        layers[layer].k.pointer + (rowOffsets[sequence] + position) * model.config.kvDim
+    }
+    func valueRow(layer: Int, sequence: Int, position: Int) -> UnsafeMutablePointer<Float> {
+        layers[layer].v.pointer + (rowOffsets[sequence] + position) * model.config.kvDim
+    }
+
+    init(model: LlamaModel, inputs: [ModelInput]) {
+        self.model = model
+        self.inputs = inputs
+        let c = model.config
+        var offs: [Int] = [], pOffs: [Int] = []
+        var n = 0, p = 0
+        for s in inputs { offs.append(n); pOffs.append(p); n += s.count; p += c.numAttentionHeads * s.count * s.count }
+        rowOffsets = offs; probOffsets = pOffs; totalRows = n
+        layers = (0..<c.numHiddenLayers).map { _ in LayerActivations(n: n, c: c, probsCount: p) }
+        xFinal = FloatBuffer(count: n * c.hiddenSize)
+        xnFinal = FloatBuffer(count: n * c.hiddenSize)
+        invFinal = FloatBuffer(count: n)
+        logits = FloatBuffer(count: n * c.vocabSize)
+        run()
+    }
+
+    private func run() {
+        let c = model.config, L = model.layout, W = model.weights.pointer
+        let n = totalRows, d = c.hiddenSize, eps = Float(c.rmsNormEps)
+        // Embed: token rows copied from E, vector rows copied from the caller.
+        embed(into: layers.isEmpty ? xFinal.pointer : layers[0].xIn.pointer)
+        for (li, a) in layers.enumerated() {
+            let lw = L.layers[li]
+            rmsnormForward(a.xIn.pointer, W + lw.inputNorm, a.xn1.pointer, invRms: a.inv1.pointer, rows: n, dim: d, eps: eps)
+            linearForward(a.xn1.pointer, W + lw.q, a.q.pointer, rows: n, inDim: d, outDim: c.qDim)
+            linearForward(a.xn1.pointer, W + lw.k, a.k.pointer, rows: n, inDim: d, outDim: c.kvDim)
+            linearForward(a.xn1.pointer, W + lw.v, a.v.pointer, rows: n, inDim: d, outDim: c.kvDim)
+            for (s, seq) in inputs.enumerated() {
+                for t in 0..<seq.count {
+                    let r = rowOffsets[s] + t
+                    applyRope(a.q.pointer + r * c.qDim, heads: c.numAttentionHeads, headDim: c.headDim, position: t, table: model.rope, inverse: false)
+                    applyRope(a.k.pointer + r * c.kvDim, heads: c.numKeyValueHeads, headDim: c.headDim, position: t, table: model.rope, inverse: false)
+                }
+            }
+            attentionForward(a)
+            // xMid = xIn + att W_o^T
+            a.xMid.pointer.update(from: a.xIn.pointer, count: n * d)
+            linearForward(a.att.pointer, W + lw.o, a.xMid.pointer, rows: n, inDim: c.qDim, outDim: d, accumulate: true)
+            rmsnormForward(a.xMid.pointer, W + lw.postNorm, a.xn2.pointer, invRms: a.inv2.pointer, rows: n, dim: d, eps: eps)
+            linearForward(a.xn2.pointer, W + lw.gate, a.gate.pointer, rows: n, inDim: d, outDim: c.intermediateSize)
+            linearForward(a.xn2.pointer, W + lw.up, a.up.pointer, rows: n, inDim: d, outDim: c.intermediateSize)
+            swigluForward(a.gate.pointer, a.up.pointer, a.h.pointer, count: n * c.intermediateSize)
+            let out = li + 1 < layers.count ? layers[li + 1].xIn.pointer : xFinal.pointer
+            out.update(from: a.xMid.pointer, count: n * d)
+            linearForward(a.h.pointer, W + lw.down, out, rows: n, inDim: c.intermediateSize, outDim: d, accumulate: true)
+        }
+        rmsnormForward(xFinal.pointer, W + L.finalNorm, xnFinal.pointer, invRms: invFinal.pointer, rows: n, dim: d, eps: eps)
+        linearForward(xnFinal.pointer, W + L.lmHead, logits.pointer, rows: n, inDim: d, outDim: c.vocabSize)
+    }
+
+    private func embed(into x: UnsafeMutablePointer<Float>) {
+        let d = model.config.hiddenSize, E = model.embeddingMatrix
+        for (s, seq) in inputs.enumerated() {
+            seq.vectors.withUnsafeBufferPointer { vecs in
+                var vi = 0
+                for t in 0..<seq.count {
+                    let dst = x + (rowOffsets[s] + t) * d
+                    let tok = seq.tokens[t]
+                    if tok == ModelInput.vectorSlot {
+                        dst.update(from: vecs.baseAddress! + vi * d, count: d); vi += 1
+                    } else {
+                        dst.update(from: E + Int(tok) * d, count: d)
+                    }
+                }
+            }
+        }
+    }
+
+    private func attentionForward(_ a: LayerActivations) {
+        let c = model.config, hd = c.headDim, H = c.numAttentionHeads, group = H / c.numKeyValueHeads
+        let scale = 1 / Float(hd).squareRoot()
+        for (s, seq) in inputs.enumerated() {
+            let T = seq.count, r0 = rowOffsets[s]
+            for h in 0..<H {
+                let g = h / group
+                let P = a.probs.pointer + probOffsets[s] + h * T * T
+                let Q = a.q.pointer + r0 * c.qDim + h * hd, K = a.k.pointer + r0 * c.kvDim + g * hd
+                let V = a.v.pointer + r0 * c.kvDim + g * hd
+                sgemm(.none, .transposed, m: T, n: T, k: hd, alpha: scale, a: Q, lda: c.qDim, b: K, ldb: c.kvDim, c: P, ldc: T)
+                for i in 0..<T {
+                    let row = P + i * T
+                    softmaxInPlace(row, length: i + 1)
+                    for j in (i + 1)..<T { row[j] = 0 }   // causal mask
+                }
+                sgemm(.none, .none, m: T, n: hd, k: T, a: P, lda: T, b: V, ldb: c.kvDim,
+                      c: a.att.pointer + r0 * c.qDim + h * hd, ldc: c.qDim)
+            }
+        }
+    }
+
+    /// Back-propagates `dLogits` (N, V; packed like `logits`) and ACCUMULATES parameter gradients into `gradients`
+    /// (same layout as the weights). Returns, per sequence, the gradient for each supplied input vector,
+    /// (vector count, d) row-major. Token-embedding gradients go into the embedding rows of `gradients`.
+    @discardableResult
+    public func backward(dLogits: UnsafePointer<Float>, gradients: FloatBuffer) -> [[Float]] {
+        let c = model.config, L = model.layout, W = model.weights.pointer, G = gradients.pointer
+        precondition(gradients.count == L.totalCount, "gradient buffer layout does not match the model")
+        let n = totalRows, d = c.hiddenSize, ff = c.intermediateSize
+        let dResid = FloatBuffer(count: n * d)
+        let dXn = FloatBuffer(count: n * d)
+        // Final norm and LM head.
+        linearBackward(dLogits, xnFinal.pointer, W + L.lmHead, dx: dXn.pointer, dw: G + L.lmHead,
+                       rows: n, inDim: d, outDim: c.vocabSize, accumulateDx: false)
+        rmsnormBackward(dXn.pointer, xFinal.pointer, W + L.finalNorm, invRms: invFinal.pointer, dx: dResid.pointer,
+                        dw: G + L.finalNorm, rows: n, dim: d)
+        let dH = FloatBuffer(count: n * ff), dGate = FloatBuffer(count: n * ff), dUp = FloatBuffer(count: n * ff)
+        let dAtt = FloatBuffer(count: n * c.qDim), dQ = FloatBuffer(count: n * c.qDim)
+        let dK = FloatBuffer(count: n * c.kvDim), dV = FloatBuffer(count: n * c.kvDim)
+        for li in stride(from: layers.count - 1, through: 0, by: -1) {
+            let a = layers[li], lw = L.layers[li]
+            // MLP: out = xMid + down(silu(gate(xn2)) * up(xn2))
+            linearBackward(dResid.pointer, a.h.pointer, W + lw.down, dx: dH.pointer, dw: G + lw.down,
+                           rows: n, inDim: ff, outDim: d, accumulateDx: false)
+            swigluBackward(dH.pointer, a.gate.pointer, a.up.pointer, dGate: dGate.pointer, dUp: dUp.pointer, count: n * ff)
+            linearBackward(dGate.pointer, a.xn2.pointer, W + lw.gate, dx: dXn.pointer, dw: G + lw.gate,
+                           rows: n, inDim: d, outDim: ff, accumulateDx: false)
+            linearBackward(dUp.pointer, a.xn2.pointer, W + lw.up, dx: dXn.pointer, dw: G + lw.up,
+                           rows: n, inDim: d, outDim: ff, accumulateDx: true)
+            rmsnormBackward(dXn.pointer, a.xMid.pointer, W + lw.postNorm, invRms: a.inv2.pointer, dx: dResid.pointer,
+                            dw: G + lw.postNorm, rows: n, dim: d)
+            // Attention: xMid = xIn + o(att)
+            linearBackward(dResid.pointer, a.att.pointer, W + lw.o, dx: dAtt.pointer, dw: G + lw.o,
+                           rows: n, inDim: c.qDim, outDim: d, accumulateDx: false)
+            attentionBackward(a, dAtt: dAtt.pointer, dQ: dQ.pointer, dK: dK.pointer, dV: dV.pointer)
+            for (s, seq) in inputs.enumerated() {
+                for t in 0..<seq.count {
+                    let r = rowOffsets[s] + t
+                    applyRope(dQ.pointer + r * c.qDim, heads: c.numAttentionHeads, headDim: c.headDim, position: t, table: model.rope, inverse: true)
+                    applyRope(dK.pointer + r * c.kvDim, heads: c.numKeyValueHeads, headDim: c.headDim, position: t, table: model.rope, inverse: true)
+                }
+            }
+            linearBackward(dQ.pointer, a.xn1.pointer, W + lw.q, dx: dXn.pointer, dw: G + lw.q,
+                           rows: n, inDim: d, outDim: c.qDim, accumulateDx: false)
+            linearBackward(dK.pointer, a.xn1.pointer, W + lw.k, dx: dXn.pointer, dw: G + lw.k,
+                           rows: n, inDim: d, outDim: c.kvDim, accumulateDx: true)
+            linearBackward(dV.pointer, a.xn1.pointer, W + lw.v, dx: dXn.pointer, dw: G + lw.v,
+                           rows: n, inDim: d, outDim: c.kvDim, accumulateDx: true)
+            rmsnormBackward(dXn.pointer, a.xIn.pointer, W + lw.inputNorm, invRms: a.inv1.pointer, dx: dResid.pointer,
+                            dw: G + lw.inputNorm, rows: n, dim: d)
+        }
+        // Embedding: scatter token rows, hand vector rows back to the caller.
+        var vectorGrads: [[Float]] = []
+        let dE = G + L.embedding
+        for (s, seq) in inputs.enumerated() {
+            var vg = [Float](); vg.reserveCapacity(seq.vectorCount * d)
+            for t in 0..<seq.count {
+                let src = dResid.pointer + (rowOffsets[s] + t) * d
+                let tok = seq.tokens[t]
+                if tok == ModelInput.vectorSlot {
+                    vg.append(contentsOf: UnsafeBufferPointer(start: src, count: d))
+                } else {
+                    let dst = dE + Int(tok) * d
+                    for j in 0..<d { dst[j] += src[j] }
+                }
+            }
+            vectorGrads.append(vg)
+        }
+        return vectorGrads
+    }
+
+    private func attentionBackward(_ a: LayerActivations, dAtt: UnsafePointer<Float>, dQ: UnsafeMutablePointer<Float>,
+                                   dK: UnsafeMutablePointer<Float>, dV: UnsafeMutablePointer<Float>) {
+        let c = model.config, hd = c.headDim, H = c.numAttentionHeads, group = H / c.numKeyValueHeads
+        let scale = 1 / Float(hd).squareRoot()
+        dK.update(repeating: 0, count: totalRows * c.kvDim)
+        dV.update(repeating: 0, count: totalRows * c.kvDim)
+        var scratch = [Float]()
+        for (s, seq) in inputs.enumerated() {
+            let T = seq.count, r0 = rowOffsets[s]
+            if scratch.count < T * T { scratch = [Float](repeating: 0, count: T * T) }
+            scratch.withUnsafeMutableBufferPointer { sb in
+                let dS = sb.baseAddress!
+                for h in 0..<H {
+                    let g = h / group
+                    let P = a.probs.pointer + probOffsets[s] + h * T * T
+                    let Q = a.q.pointer + r0 * c.qDim + h * hd, K = a.k.pointer + r0 * c.kvDim + g * hd
+                    let V = a.v.pointer + r0 * c.kvDim + g * hd
+                    let dO = dAtt + r0 * c.qDim + h * hd
+                    // dP = dO V^T ; dV += P^T dO
+                    sgemm(.none, .transposed, m: T, n: T, k: hd, a: dO, lda: c.qDim, b: V, ldb: c.kvDim, c: dS, ldc: T)
+                    sgemm(.transposed, .none, m: T, n: hd, k: T, a: P, lda: T, b: dO, ldb: c.qDim, beta: 1,
+                          c: dV + r0 * c.kvDim + g * hd, ldc: c.kvDim)
+                    // Softmax backward: dS = P * (dP - sum_j dP_j P_j), causal rows only.
+                    for i in 0..<T {
+                        let pr = P + i * T, dr = dS + i * T
+                        var dot: Float = 0
+                        for j in 0...i { dot += pr[j] * dr[j] }
+                        for j in 0...i { dr[j] = pr[j] * (dr[j] - dot) }
+                        for j in (i + 1)..<T { dr[j] = 0 }
+                    }
+                    // dQ = scale dS K ; dK += scale dS^T Q
+                    sgemm(.none, .none, m: T, n: hd, k: T, alpha: scale, a: dS, lda: T, b: K, ldb: c.kvDim,
+                          c: dQ + r0 * c.qDim + h * hd, ldc: c.qDim)
+                    sgemm(.transposed, .none, m: T, n: hd, k: T, alpha: scale, a: dS, lda: T, b: Q, ldb: c.qDim, beta: 1,
+                          c: dK + r0 * c.kvDim + g * hd, ldc: c.kvDim)
+                }
+            }
+        }
+    }
+}
+
+extension LlamaModel {
+    /// Runs the training forward pass over `batch` (sequences of any lengths) and keeps what backward needs.
+    public func forward(_ batch: [ModelInput]) -> TrainingPass {
+        checkInputs(batch)
+        return TrainingPass(model: self, inputs: batch)
+    }
+
+    /// A zeroed gradient buffer laid out like the weights.
+    public func makeGradients() -> FloatBuffer { FloatBuffer(count: layout.totalCount) }
+}

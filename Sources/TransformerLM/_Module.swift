@@ -1,1 +1,0 @@
-// TransformerLM module (placeholder until its first real file lands).

@@ -1,0 +1,99 @@
+// Finite-difference checks of the training pass's backward: every parameter tensor and the supplied input
+// vectors, on a batch of two sequences of different lengths with vector inputs and GQA. The loss is
+// L = sum(logits * R) for a fixed random R, so dL/dlogits = R (the caller-injected logits gradient path).
+import XCTest
+import TensorMath
+@testable import TransformerLM
+
+final class GradientTests: XCTestCase {
+    struct Setup {
+        let model: LlamaModel
+        var batch: [ModelInput]
+        let weightR: [Float]
+    }
+
+    func makeSetup(tied: Bool) -> Setup {
+        let c = ModelFixtures.microConfig(tied: tied)
+        let model = ModelFixtures.model(c)
+        var rng = Xoshiro256(seed: 3)
+        let batch = [ModelFixtures.input(length: 6, vectorPositions: [1, 4], config: c, rng: &rng),
+                     ModelFixtures.input(length: 4, vectorPositions: [], config: c, rng: &rng)]
+        let n = batch.reduce(0) { $0 + $1.count }
+        let r = (0..<(n * c.vocabSize)).map { _ in Float(rng.normal()) }
+        return Setup(model: model, batch: batch, weightR: r)
+    }
+
+    func loss(_ s: Setup) -> Double {
+        let pass = s.model.forward(s.batch)
+        var l = 0.0
+        for i in 0..<s.weightR.count { l += Double(pass.logits[i]) * Double(s.weightR[i]) }
+        return l
+    }
+
+    func checkAllParameters(tied: Bool) {
+        let s = makeSetup(tied: tied)
+        let grads = s.model.makeGradients()
+        let pass = s.model.forward(s.batch)
+        s.weightR.withUnsafeBufferPointer { _ = pass.backward(dLogits: $0.baseAddress!, gradients: grads) }
+        var rng = Xoshiro256(seed: 11)
+        let h: Float = 1e-2
+        for e in s.model.layout.entries {
+            // Directional derivative along a random unit direction within this tensor.
+            let dir = (0..<e.count).map { _ in Float(rng.normal()) }
+            let norm = Float(dir.reduce(0) { $0 + Double($1 * $1) }.squareRoot())
+            let u = dir.map { $0 / norm }
+            let w = s.model.weights.pointer + e.offset
+            let saved = Array(UnsafeBufferPointer(start: w, count: e.count))
+            for i in 0..<e.count { w[i] = saved[i] + h * u[i] }
+            let lp = loss(s)
+            for i in 0..<e.count { w[i] = saved[i] - h * u[i] }
+            let lm = loss(s)
+            for i in 0..<e.count { w[i] = saved[i] }
+            let numeric = (lp - lm) / (2 * Double(h))
+            var analytic = 0.0
+            for i in 0..<e.count { analytic += Double(grads[e.offset + i]) * Double(u[i]) }
+            let err = abs(numeric - analytic) / max(1, abs(numeric))
+            print("grad \(e.name): analytic \(analytic) numeric \(numeric) rel.err \(err)")
+            XCTAssertLessThan(err, 2e-3, "gradient of \(e.name)")
+        }
+    }
+
+    func testEveryParameterGradientMatchesFiniteDifferences() { checkAllParameters(tied: false) }
+    func testTiedEmbeddingGradientMatchesFiniteDifferences() { checkAllParameters(tied: true) }
+
+    func testInputVectorGradientsMatchFiniteDifferences() {
+        var s = makeSetup(tied: false)
+        let pass = s.model.forward(s.batch)
+        let grads = s.model.makeGradients()
+        let vg = s.weightR.withUnsafeBufferPointer { pass.backward(dLogits: $0.baseAddress!, gradients: grads) }
+        XCTAssertEqual(vg[0].count, 2 * s.model.config.hiddenSize)
+        XCTAssertEqual(vg[1].count, 0)
+        let h: Float = 1e-2
+        var maxErr = 0.0
+        for j in 0..<s.batch[0].vectors.count {
+            let saved = s.batch[0].vectors[j]
+            s.batch[0].vectors[j] = saved + h
+            let lp = loss(s)
+            s.batch[0].vectors[j] = saved - h
+            let lm = loss(s)
+            s.batch[0].vectors[j] = saved
+            let numeric = (lp - lm) / (2 * Double(h))
+            maxErr = max(maxErr, abs(numeric - Double(vg[0][j])) / max(1, abs(numeric)))
+        }
+        print("input-vector gradient max rel.err \(maxErr)")
+        XCTAssertLessThan(maxErr, 2e-3)
+    }
+
+    func testBackwardAccumulatesIntoGradients() {
+        // Two backward calls into one buffer give twice one call: optimisers rely on accumulation over micro-batches.
+        let s = makeSetup(tied: false)
+        let once = s.model.makeGradients(), twice = s.model.makeGradients()
+        s.weightR.withUnsafeBufferPointer { r in
+            s.model.forward(s.batch).backward(dLogits: r.baseAddress!, gradients: once)
+            let p = s.model.forward(s.batch)
+            p.backward(dLogits: r.baseAddress!, gradients: twice)
+            p.backward(dLogits: r.baseAddress!, gradients: twice)
+        }
+        for i in 0..<once.count { XCTAssertEqual(twice[i], 2 * once[i], accuracy: 1e-4 * max(1, abs(once[i]))) }
+    }
+}
