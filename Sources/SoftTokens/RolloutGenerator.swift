@@ -1,0 +1,232 @@
+// Batched rollout generation with the KV cache: every sample of every prompt is one cache row, a prompt is run
+// once for its whole group, and all rows advance in lock step. Each row thinks (hard / soft / fuzzy / gumbel /
+// dirichlet / multi steps), ends thinking (sampled, greedy shadow, or forced at the limit), then answers in hard
+// tokens. Randomness is per (seed, sample): a rollout does not depend on how work was batched.
+import Foundation
+import TensorMath
+import TransformerLM
+
+public struct GenerationRequest: Sendable {
+    public var promptIndex: Int
+    public var prompt: [Int32]
+    public var groupSize: Int
+    /// Stream seed of this prompt's group; sample i uses stream i of it.
+    public var seed: UInt64
+    public init(promptIndex: Int, prompt: [Int32], groupSize: Int, seed: UInt64) {
+        self.promptIndex = promptIndex; self.prompt = prompt; self.groupSize = groupSize; self.seed = seed
+    }
+}
+
+public struct GenerationStats: Sendable {
+    public var rollouts = 0
+    /// Positions run through the model (prompt positions count once per group).
+    public var tokens = 0
+    public var milliseconds = 0.0
+}
+
+public final class RolloutGenerator {
+    public let model: LlamaModel
+    public var config: SamplerConfig
+    public let endOfThinking: Int32
+    public let endOfSequence: Int32
+
+    public init(model: LlamaModel, config: SamplerConfig, endOfThinking: Int32, endOfSequence: Int32) {
+        self.model = model; self.config = config; self.endOfThinking = endOfThinking; self.endOfSequence = endOfSequence
+    }
+
+    /// sigma = gamma * sqrt(mean_ij E_ij^2) (method notes sec. 1: the per-entry RMS reading).
+    public static func noiseSigma(model: LlamaModel, gamma: Double) -> Double {
+        let n = model.config.vocabSize * model.config.hiddenSize
+        var ss = 0.0
+        let E = model.embeddingMatrix
+        for i in 0..<n { ss += Double(E[i]) * Double(E[i]) }
+        return gamma * (ss / Double(n)).squareRoot()
+    }
+
+    private enum Phase { case thinking, answering, done }
+    private struct Row {
+        var request: Int
+        var sample: Int
+        var rng: Xoshiro256
+        var phase = Phase.thinking
+        var steps: [ThinkingStep] = []
+        var end = ThinkingEnd.forced
+        var answer: [Int32] = []
+        var answerLogProbs: [Double] = []
+    }
+
+    public func generate(_ requests: [GenerationRequest], policyVersion: Int) -> (groups: [[Rollout]], stats: GenerationStats) {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let c = model.config, V = c.vocabSize, d = c.hiddenSize
+        let sigma = config.addsGaussianNoise ? Self.noiseSigma(model: model, gamma: config.noiseScale) : 0
+        var rows: [Row] = []
+        var rowLists: [[Int]] = []
+        for (ri, r) in requests.enumerated() {
+            var list: [Int] = []
+            for s in 0..<r.groupSize {
+                list.append(rows.count)
+                rows.append(Row(request: ri, sample: s, rng: Xoshiro256(seed: r.seed, stream: UInt64(s))))
+            }
+            rowLists.append(list)
+        }
+        var stats = GenerationStats()
+        guard !rows.isEmpty else { return (requests.map { _ in [] }, stats) }
+        let longestPrompt = requests.map(\.prompt.count).max() ?? 0
+        let capacity = longestPrompt + config.maxThinkingSteps + 1 + config.maxAnswerTokens
+        precondition(capacity <= c.maxPositionEmbeddings,
+                     "prompt (\(longestPrompt)) + thinking limit + answer limit exceeds max_position_embeddings \(c.maxPositionEmbeddings)")
+        let cache = KVCache(config: c, rows: rows.count, capacity: capacity)
+        let logits = FloatBuffer(count: rows.count * V)
+        let first = model.prefill(prompts: requests.map { ModelInput(tokens: $0.prompt) }, rows: rowLists, cache: cache)
+        for (ri, list) in rowLists.enumerated() {
+            stats.tokens += requests[ri].prompt.count
+            for r in list { first[ri].withUnsafeBufferPointer { (logits.pointer + r * V).update(from: $0.baseAddress!, count: V) } }
+        }
+        let stepLogits = FloatBuffer(count: rows.count * V)
+        while true {
+            var fedRows: [Int] = []
+            var input = ModelInput(tokens: [])
+            for r in 0..<rows.count where rows[r].phase != .done {
+                let l = logits.pointer + r * V
+                if let fed = advance(&rows[r], logits: l, sigma: sigma) {
+                    fedRows.append(r)
+                    input.tokens.append(fed.token)
+                    if fed.token == ModelInput.vectorSlot { input.vectors.append(contentsOf: fed.vector) }
+                }
+            }
+            if fedRows.isEmpty { break }
+            model.decodeStep(rows: fedRows, input: input, cache: cache, logits: stepLogits.pointer)
+            stats.tokens += fedRows.count
+            for (k, r) in fedRows.enumerated() { (logits.pointer + r * V).update(from: stepLogits.pointer + k * V, count: V) }
+        }
+        _ = d
+        var groups: [[Rollout]] = requests.map { _ in [] }
+        for row in rows {
+            let req = requests[row.request]
+            groups[row.request].append(Rollout(
+                promptIndex: req.promptIndex, sampleIndex: row.sample, prompt: req.prompt, steps: row.steps,
+                thinkingEnd: row.end, answer: row.answer, answerLogProbs: row.answerLogProbs, sampler: config,
+                noiseSigma: sigma, policyVersion: policyVersion))
+        }
+        stats.rollouts = rows.count
+        stats.milliseconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+        return (groups, stats)
+    }
+
+    /// Decides this row's next action from its current logits; returns what to feed (nil when the row is done).
+    private func advance(_ row: inout Row, logits l: UnsafePointer<Float>, sigma: Double) -> (token: Int32, vector: [Float])? {
+        let V = model.config.vocabSize
+        switch row.phase {
+        case .done:
+            return nil
+        case .answering:
+            let tok: Int32
+            if config.answerGreedy {
+                tok = Int32(argmax(l, count: V))
+            } else {
+                let p = StepDistribution(logits: l, vocab: V, temperature: 1)
+                tok = p.support[sample(p.probs, &row.rng)]
+            }
+            row.answer.append(tok)
+            row.answerLogProbs.append(StepDensity.answerToken(tok, logits: l, vocab: V))
+            if tok == endOfSequence || row.answer.count >= config.maxAnswerTokens {
+                row.phase = .done
+                return nil
+            }
+            return (tok, [])
+        case .thinking:
+            if row.steps.count >= config.maxThinkingSteps {
+                row.end = .forced; row.phase = .answering
+                return (endOfThinking, [])
+            }
+            let dist = StepDistribution(logits: l, vocab: V, temperature: config.mixtureTemperature,
+                                        topK: config.topK, topP: config.topP, minP: config.minP)
+            if config.mode == .hard {
+                let k = config.greedy ? dist.index(of: dist.argmax) ?? 0 : sample(dist.probs, &row.rng)
+                let tok = dist.support[k]
+                row.steps.append(ThinkingStep(token: tok, logProb: log(dist.probs[k]), shadow: dist.argmax))
+                if tok == endOfThinking { row.end = .sampled; row.phase = .answering }
+                return (tok, [])
+            }
+            if dist.argmax == endOfThinking {
+                row.end = .shadow; row.phase = .answering
+                return (endOfThinking, [])
+            }
+            var step = makeContinuousStep(dist, sigma: sigma, rng: &row.rng)
+            step.shadow = dist.argmax
+            step.logProb = config.greedy ? 0 : StepDensity.evaluate(
+                step: step, logits: l, config: config, sigma: sigma, embeddings: model.embeddingMatrix,
+                vocab: V, dim: model.config.hiddenSize)
+            row.steps.append(step)
+            return (ModelInput.vectorSlot, step.vector)
+        }
+    }
+
+    private func makeContinuousStep(_ dist: StepDistribution, sigma: Double, rng: inout Xoshiro256) -> ThinkingStep {
+        let d = model.config.hiddenSize, E = UnsafePointer(model.embeddingMatrix)
+        if config.greedy {
+            return ThinkingStep(token: ModelInput.vectorSlot, vector: dist.mixture(embeddings: E, dim: d), logProb: 0, shadow: dist.argmax)
+        }
+        switch config.mode {
+        case .soft, .fuzzy:
+            var x = dist.mixture(embeddings: E, dim: d)
+            for j in 0..<d { x[j] += Float(sigma * rng.normal()) }
+            return ThinkingStep(token: ModelInput.vectorSlot, vector: x, logProb: 0, shadow: dist.argmax)
+        case .gumbel:
+            // y = softmax((log p + g) / tau), kept as log-weights so tiny weights keep their exact density.
+            let tau = config.gumbelTemperature
+            let a = dist.probs.map { (log($0) + rng.gumbel()) / tau }
+            return mixtureStep(dist, logWeights: logSoftmax(a))
+        case .dirichlet:
+            // Gamma(alpha) in log space: log G = log Gamma(alpha + 1) + log(U) / alpha, stable for tiny alpha.
+            let logG = dist.probs.map { p -> Double in
+                let alpha = max(config.dirichletConcentration * p, config.dirichletMinAlpha)
+                return log(rng.gamma(shape: alpha + 1)) + log(rng.uniformOpen()) / alpha
+            }
+            return mixtureStep(dist, logWeights: logSoftmax(logG))
+        case .multi:
+            var toks: [Int32] = []
+            var x = [Float](repeating: 0, count: d)
+            let inv = 1 / Float(config.multiTokens)
+            for _ in 0..<config.multiTokens {
+                let t = dist.support[sample(dist.probs, &rng)]
+                toks.append(t)
+                let row = E + Int(t) * d
+                for j in 0..<d { x[j] += row[j] * inv }
+            }
+            return ThinkingStep(token: ModelInput.vectorSlot, vector: x, logProb: 0, shadow: dist.argmax, tokens: toks)
+        case .hard:
+            fatalError("hard steps are tokens")
+        }
+    }
+
+    private func mixtureStep(_ dist: StepDistribution, logWeights: [Double]) -> ThinkingStep {
+        let d = model.config.hiddenSize, E = model.embeddingMatrix
+        var x = [Float](repeating: 0, count: d)
+        let lw = logWeights.map { Float($0) }
+        for (k, tok) in dist.support.enumerated() {
+            let w = exp(lw[k]), row = E + Int(tok) * d
+            for j in 0..<d { x[j] += w * row[j] }
+        }
+        return ThinkingStep(token: ModelInput.vectorSlot, vector: x, logProb: 0, shadow: dist.argmax,
+                            support: dist.support, logWeights: lw)
+    }
+}
+
+func logSoftmax(_ a: [Double]) -> [Double] {
+    let mx = a.max() ?? 0
+    var s = 0.0
+    for v in a { s += exp(v - mx) }
+    let lse = mx + log(s)
+    return a.map { $0 - lse }
+}
+
+/// Index drawn from probabilities that sum to 1.
+func sample(_ probs: [Double], _ rng: inout Xoshiro256) -> Int {
+    var r = rng.uniform()
+    for (i, p) in probs.enumerated() {
+        r -= p
+        if r < 0 { return i }
+    }
+    return probs.lastIndex { $0 > 0 } ?? probs.count - 1
+}

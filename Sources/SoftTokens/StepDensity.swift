@@ -1,0 +1,249 @@
+// The probability of one chain-of-thought step under the policy, and its gradient, for every sampler. Used by
+// both sides: the actor records log pi(step) while sampling, the learner recomputes it from the recorded step
+// with gradients (method notes sec. 2). One implementation, so the two cannot drift apart.
+//
+// Given the logits l at the previous position and temperature T, p = softmax(l / T) restricted to the support S
+// (top-k / top-p / min-p, renormalised; all tokens when no truncation). Gradients w.r.t. l follow from
+// dp_j/dl_k = p_j (delta_jk - p_k) / T on S; the mixture mean mu = p^T E also sends a gradient into E.
+import Foundation
+import TensorMath
+
+/// The tempered, truncated distribution at one position.
+public struct StepDistribution {
+    /// Token ids kept (all of the vocabulary when not truncated), in id order.
+    public let support: [Int32]
+    /// p over `support`, renormalised, in Double.
+    public let probs: [Double]
+    public let temperature: Double
+    public let argmax: Int32
+
+    public init(logits: UnsafePointer<Float>, vocab: Int, temperature: Double,
+                topK: Int? = nil, topP: Double? = nil, minP: Double? = nil) {
+        self.temperature = temperature
+        argmax = Int32(TensorMath.argmax(logits, count: vocab))
+        var mx = -Double.infinity
+        for i in 0..<vocab { mx = max(mx, Double(logits[i])) }
+        var full = [Double](repeating: 0, count: vocab)
+        var sum = 0.0
+        for i in 0..<vocab { full[i] = exp((Double(logits[i]) - mx) / temperature); sum += full[i] }
+        for i in 0..<vocab { full[i] /= sum }
+        var keep = [Bool](repeating: true, count: vocab)
+        if topK != nil || topP != nil || minP != nil {
+            let order = (0..<vocab).sorted { full[$0] > full[$1] || (full[$0] == full[$1] && $0 < $1) }
+            keep = [Bool](repeating: false, count: vocab)
+            let pMax = full[order[0]]
+            var cumulative = 0.0
+            for (rank, i) in order.enumerated() {
+                if let k = topK, rank >= k { break }
+                if let mp = minP, full[i] < mp * pMax, rank > 0 { break }
+                keep[i] = true
+                cumulative += full[i]
+                if let tp = topP, cumulative >= tp { break }
+            }
+        }
+        var s: [Int32] = [], p: [Double] = []
+        var kept = 0.0
+        for i in 0..<vocab where keep[i] { s.append(Int32(i)); p.append(full[i]); kept += full[i] }
+        support = s
+        probs = p.map { $0 / kept }
+    }
+
+    public func index(of token: Int32) -> Int? {
+        // Support is sorted by id: binary search.
+        var lo = 0, hi = support.count - 1
+        while lo <= hi {
+            let mid = (lo + hi) / 2
+            if support[mid] == token { return mid }
+            if support[mid] < token { lo = mid + 1 } else { hi = mid - 1 }
+        }
+        return nil
+    }
+
+    /// Scatters a gradient w.r.t. p (over the support) into the logits: dl_j += coef * p_j (g_j - sum_i p_i g_i) / T.
+    func backpropProbs(_ dp: [Double], coefficient: Double, into dLogits: UnsafeMutablePointer<Float>) {
+        var mean = 0.0
+        for i in 0..<probs.count { mean += probs[i] * dp[i] }
+        for i in 0..<probs.count {
+            dLogits[Int(support[i])] += Float(coefficient * probs[i] * (dp[i] - mean) / temperature)
+        }
+    }
+
+    /// Scatters a gradient w.r.t. log p (over the support) into the logits: dl_j += coef * (c_j - p_j sum c) / T.
+    func backpropLogProbs(_ dlogp: [Double], coefficient: Double, into dLogits: UnsafeMutablePointer<Float>) {
+        var total = 0.0
+        for c in dlogp { total += c }
+        for i in 0..<probs.count {
+            dLogits[Int(support[i])] += Float(coefficient * (dlogp[i] - probs[i] * total) / temperature)
+        }
+    }
+
+    /// mu = sum_i p_i E_i, (d).
+    func mixture(embeddings E: UnsafePointer<Float>, dim: Int) -> [Float] {
+        var mu = [Float](repeating: 0, count: dim)
+        for (k, tok) in support.enumerated() {
+            let row = E + Int(tok) * dim, w = Float(probs[k])
+            for j in 0..<dim { mu[j] += w * row[j] }
+        }
+        return mu
+    }
+}
+
+/// What one thinking step did, exactly as recorded by the actor.
+public struct ThinkingStep: Codable, Sendable, Equatable {
+    /// Token id fed, or `ModelInputSlot` (-1) when `vector` was fed.
+    public var token: Int32
+    /// The exact vector fed (d floats); empty when a token was fed.
+    public var vector: [Float]
+    /// Behaviour log-probability (hard, multi) or log-density (soft, fuzzy, gumbel, dirichlet; constants dropped).
+    public var logProb: Double
+    /// Argmax token at this step: the greedy shadow whose end-of-thinking stops soft/fuzzy chains.
+    public var shadow: Int32
+    /// gumbel / dirichlet: the support and the log mixture weights over it (x = sum_i w_i E_i).
+    public var support: [Int32]
+    public var logWeights: [Float]
+    /// multi: the K tokens whose embeddings were averaged.
+    public var tokens: [Int32]
+
+    public init(token: Int32, vector: [Float] = [], logProb: Double, shadow: Int32,
+                support: [Int32] = [], logWeights: [Float] = [], tokens: [Int32] = []) {
+        self.token = token; self.vector = vector; self.logProb = logProb; self.shadow = shadow
+        self.support = support; self.logWeights = logWeights; self.tokens = tokens
+    }
+}
+
+public enum StepDensity {
+    /// log pi(step | logits) for `mode`, and when `coefficient` is given, ACCUMULATES coefficient * d(log pi)/d(logits)
+    /// into `dLogits` (V) and coefficient * d(log pi)/dE into `dEmbeddings` (V, d) (soft/fuzzy only).
+    /// `sigma` is the Gaussian noise scale recorded with the rollout.
+    public static func evaluate(step: ThinkingStep, logits: UnsafePointer<Float>, config: SamplerConfig, sigma: Double,
+                                embeddings E: UnsafePointer<Float>, vocab: Int, dim: Int,
+                                coefficient: Double? = nil, dLogits: UnsafeMutablePointer<Float>? = nil,
+                                dEmbeddings: UnsafeMutablePointer<Float>? = nil) -> Double {
+        let dist = StepDistribution(logits: logits, vocab: vocab, temperature: config.mixtureTemperature,
+                                    topK: config.topK, topP: config.topP, minP: config.minP)
+        switch config.mode {
+        case .hard:
+            guard let i = dist.index(of: step.token) else { return -.infinity }
+            if let c = coefficient, let dl = dLogits {
+                var g = [Double](repeating: 0, count: dist.probs.count); g[i] = 1
+                dist.backpropLogProbs(g, coefficient: c, into: dl)
+            }
+            return log(dist.probs[i])
+        case .soft, .fuzzy:
+            if sigma <= 0 { return 0 }   // greedy variant: deterministic, no density
+            let mu = dist.mixture(embeddings: E, dim: dim)
+            var sq = 0.0
+            var resid = [Double](repeating: 0, count: dim)
+            for j in 0..<dim { let r = Double(step.vector[j]) - Double(mu[j]); resid[j] = r; sq += r * r }
+            let inv2 = 1 / (sigma * sigma)
+            if let c = coefficient {
+                // d/dmu = (x - mu) / sigma^2 ; d/dp_i = E_i . that ; d/dE_i = p_i * that.
+                var dp = [Double](repeating: 0, count: dist.probs.count)
+                for (k, tok) in dist.support.enumerated() {
+                    let row = E + Int(tok) * dim
+                    var dot = 0.0
+                    for j in 0..<dim { dot += Double(row[j]) * resid[j] }
+                    dp[k] = dot * inv2
+                    if let dE = dEmbeddings {
+                        let drow = dE + Int(tok) * dim, w = c * dist.probs[k] * inv2
+                        for j in 0..<dim { drow[j] += Float(w * resid[j]) }
+                    }
+                }
+                if let dl = dLogits { dist.backpropProbs(dp, coefficient: c, into: dl) }
+            }
+            return -0.5 * sq * inv2
+        case .multi:
+            var lp = 0.0
+            var g = [Double](repeating: 0, count: dist.probs.count)
+            for t in step.tokens {
+                guard let i = dist.index(of: t) else { return -.infinity }
+                lp += log(dist.probs[i]); g[i] += 1
+            }
+            if let c = coefficient, let dl = dLogits { dist.backpropLogProbs(g, coefficient: c, into: dl) }
+            return lp
+        case .gumbel:
+            return concrete(step: step, dist: dist, tau: config.gumbelTemperature, coefficient: coefficient, dLogits: dLogits)
+        case .dirichlet:
+            return dirichlet(step: step, dist: dist, gamma: config.dirichletConcentration, minAlpha: config.dirichletMinAlpha,
+                             coefficient: coefficient, dLogits: dLogits)
+        }
+    }
+
+    /// Log-density of Gumbel-Softmax weights y over n support entries (the Concrete distribution, Maddison et al.
+    /// 2017, arXiv 1611.00712): log (n-1)! + (n-1) log tau + sum_i (log pi_i - (tau+1) log y_i) - n log sum_i pi_i y_i^-tau.
+    static func concrete(step: ThinkingStep, dist: StepDistribution, tau: Double, coefficient: Double?,
+                         dLogits: UnsafeMutablePointer<Float>?) -> Double {
+        guard let aligned = align(step, dist) else { return -.infinity }
+        let n = Double(aligned.count)
+        var a = [Double](repeating: 0, count: aligned.count)   // log pi_i - tau log y_i
+        var lp: Double = logGamma(n) + (n - 1) * log(tau)
+        for (i, logY) in aligned.enumerated() {
+            let logPi = log(dist.probs[i])
+            lp += logPi - (tau + 1) * logY
+            a[i] = logPi - tau * logY
+        }
+        let mx = a.max() ?? 0
+        var s = 0.0
+        for v in a { s += exp(v - mx) }
+        let lse = mx + log(s)
+        lp -= n * lse
+        if let c = coefficient, let dl = dLogits {
+            // d/dlog pi_i = 1 - n softmax(a)_i
+            let g = a.map { 1 - n * exp($0 - lse) }
+            dist.backpropLogProbs(g, coefficient: c, into: dl)
+        }
+        return lp
+    }
+
+    /// Log-density of Dirichlet weights w with alpha_i = max(gamma p_i, minAlpha):
+    /// lgamma(sum alpha) - sum lgamma(alpha_i) + sum (alpha_i - 1) log w_i.
+    static func dirichlet(step: ThinkingStep, dist: StepDistribution, gamma: Double, minAlpha: Double,
+                          coefficient: Double?, dLogits: UnsafeMutablePointer<Float>?) -> Double {
+        guard let aligned = align(step, dist) else { return -.infinity }
+        let alpha = dist.probs.map { max(gamma * $0, minAlpha) }
+        let total = alpha.reduce(0, +)
+        var lp: Double = logGamma(total)
+        for (i, logW) in aligned.enumerated() {
+            let a: Double = alpha[i]
+            lp += (a - 1) * logW - logGamma(a)
+        }
+        if let c = coefficient, let dl = dLogits {
+            let psiTotal = digamma(total)
+            var dp = [Double](repeating: 0, count: alpha.count)
+            for i in 0..<alpha.count where gamma * dist.probs[i] > minAlpha {   // the floor has zero gradient
+                dp[i] = gamma * (psiTotal - digamma(alpha[i]) + aligned[i])
+            }
+            dist.backpropProbs(dp, coefficient: c, into: dl)
+        }
+        return lp
+    }
+
+    /// The recorded log-weights in the order of the distribution's support, or nil if the supports differ
+    /// (the weights moved enough to change the truncation set: the recorded step has no density there).
+    static func align(_ step: ThinkingStep, _ dist: StepDistribution) -> [Double]? {
+        guard step.support == dist.support, step.logWeights.count == step.support.count else { return nil }
+        return step.logWeights.map { Double($0) }
+    }
+
+    /// log pi(token) for an answer token at temperature 1 over the full vocabulary; accumulates its logits gradient.
+    public static func answerToken(_ token: Int32, logits: UnsafePointer<Float>, vocab: Int,
+                                   coefficient: Double? = nil, dLogits: UnsafeMutablePointer<Float>? = nil) -> Double {
+        let lse = logSumExp(logits, count: vocab)
+        if let c = coefficient, let dl = dLogits {
+            for j in 0..<vocab { dl[j] -= Float(c * exp(Double(logits[j]) - lse)) }
+            dl[Int(token)] += Float(c)
+        }
+        return Double(logits[Int(token)]) - lse
+    }
+}
+
+/// log Gamma(x) for x > 0 (the C library's lgamma; named to avoid Glibc/Foundation overload ambiguity).
+@inline(__always) public func logGamma(_ x: Double) -> Double { Foundation.lgamma(x) }
+
+/// Digamma psi(x) for x > 0: recurrence up to x >= 6, then the asymptotic series (Abramowitz & Stegun 6.3.18).
+public func digamma(_ x0: Double) -> Double {
+    var x = x0, r = 0.0
+    while x < 6 { r -= 1 / x; x += 1 }
+    let f = 1 / (x * x)
+    return r + log(x) - 0.5 / x - f * (1.0 / 12 - f * (1.0 / 120 - f * (1.0 / 252 - f * (1.0 / 240 - f / 132))))
+}

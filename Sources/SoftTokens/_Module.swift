@@ -1,1 +1,0 @@
-// SoftTokens module (placeholder until its first real file lands).
