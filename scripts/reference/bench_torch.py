@@ -1,0 +1,137 @@
+"""PyTorch baseline for `softrl bench model`: the same Llama presets measured with transformers.
+
+What it is: a CPU, fp32, eager-attention timing of (1) training throughput — forward, backward and
+an AdamW step on B x T random tokens — and (2) greedy KV-cache decoding via `generate` at several
+batch sizes. Presets match the Swift ones exactly, so tokens/s figures are directly comparable.
+What it is not: a correctness check (see make_fixtures.py) or a tuned PyTorch setup (no compile,
+no bf16, no SDPA): it is the plain reference the Swift numbers are read against.
+
+Usage:  .venv/bin/python scripts/reference/bench_torch.py --preset tiny --threads 1 --json
+Without torch/transformers it prints a "skipped" note and exits 0, so callers need not special-case it.
+"""
+
+import argparse
+import json
+import sys
+import time
+
+PRESETS = {
+    # Must stay identical to the Swift presets used by `softrl bench model`.
+    "tiny": dict(vocab_size=64, hidden_size=128, intermediate_size=512, num_hidden_layers=4,
+                 num_attention_heads=4, num_key_value_heads=2),
+    "small": dict(vocab_size=64, hidden_size=256, intermediate_size=1024, num_hidden_layers=10,
+                  num_attention_heads=8, num_key_value_heads=4),
+}
+COMMON = dict(max_position_embeddings=512, rope_theta=10000.0, rms_norm_eps=1e-5, tie_word_embeddings=False)
+INSTALL_HINT = "python3 -m venv .venv && .venv/bin/pip install 'torch==2.13.0+cpu' transformers"
+
+
+def parse_args():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--preset", choices=sorted(PRESETS), default="tiny")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--seq", type=int, default=64)
+    ap.add_argument("--steps", type=int, default=10, help="timed training steps")
+    ap.add_argument("--warmup", type=int, default=2, help="untimed training steps / generate calls first")
+    ap.add_argument("--decode-batches", default="1,8,32")
+    ap.add_argument("--decode-tokens", type=int, default=64)
+    ap.add_argument("--prompt", type=int, default=8, help="prompt length for decode")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    return ap.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
+    try:
+        import torch
+        import transformers
+        from transformers import LlamaConfig, LlamaForCausalLM
+    except Exception as e:  # ImportError, or a broken install that fails on import
+        msg = f"torch/transformers not installed: {INSTALL_HINT}"
+        if args.json:
+            print(json.dumps({"skipped": msg}))
+        else:
+            print(f"bench_torch: skipped — {msg} ({type(e).__name__}: {e})")
+        return 0
+
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+
+    cfg = LlamaConfig(**PRESETS[args.preset], **COMMON, attn_implementation="eager", dtype=torch.float32)
+    model = LlamaForCausalLM(cfg).to(torch.float32)
+    total = sum(p.numel() for p in model.parameters())
+    embed = model.model.embed_tokens.weight.numel() + model.lm_head.weight.numel()
+
+    # --- training: forward + backward + AdamW step -------------------------------------------
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    ids = torch.randint(0, cfg.vocab_size, (args.batch, args.seq))
+
+    def train_step():
+        opt.zero_grad(set_to_none=True)
+        loss = model(input_ids=ids, labels=ids, use_cache=False).loss
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    for _ in range(args.warmup):
+        train_step()
+    t0 = time.perf_counter()
+    for _ in range(args.steps):
+        train_step()
+    train_s = time.perf_counter() - t0
+    train_tps = args.batch * args.seq * args.steps / train_s
+
+    # --- decoding: greedy generate with KV cache ----------------------------------------------
+    model.eval()
+    n_new = args.decode_tokens
+    decode = []
+    with torch.inference_mode():
+        for b in [int(x) for x in args.decode_batches.split(",") if x.strip()]:
+            prompt = torch.randint(0, cfg.vocab_size, (b, args.prompt))
+            gen_kwargs = dict(do_sample=False, use_cache=True, max_new_tokens=n_new,
+                              min_new_tokens=n_new, pad_token_id=0,
+                              attention_mask=torch.ones_like(prompt))
+            for _ in range(max(1, args.warmup // 2)):
+                model.generate(prompt, **{**gen_kwargs, "max_new_tokens": 4, "min_new_tokens": 4})
+            t0 = time.perf_counter()
+            out = model.generate(prompt, **gen_kwargs)
+            dt = time.perf_counter() - t0
+            generated = (out.shape[1] - args.prompt) * b  # count only new tokens
+            assert out.shape[1] - args.prompt == n_new, "generate stopped early"
+            decode.append({"batch": b, "new_tokens": n_new, "seconds": round(dt, 4),
+                           "tokens_per_s": round(generated / dt, 1)})
+
+    result = {
+        "framework": "pytorch",
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "preset": args.preset,
+        "threads": args.threads,
+        "config": {**PRESETS[args.preset], **COMMON},
+        "params": {"total": total, "embedding_and_lm_head": embed, "non_embedding": total - embed},
+        "train": {"batch": args.batch, "seq": args.seq, "steps": args.steps, "warmup": args.warmup,
+                  "seconds": round(train_s, 4), "step_ms": round(1000 * train_s / args.steps, 2),
+                  "tokens_per_s": round(train_tps, 1)},
+        "decode": decode,
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"pytorch {torch.__version__} / transformers {transformers.__version__}, "
+              f"preset {args.preset}, {args.threads} thread(s)")
+        print(f"params: {total:,} total, {total - embed:,} non-embedding")
+        print(f"train  B={args.batch} T={args.seq}: {train_tps:,.0f} tokens/s "
+              f"({1000 * train_s / args.steps:.1f} ms/step, {args.steps} steps after {args.warmup} warm-up)")
+        for d in decode:
+            print(f"decode batch {d['batch']:>3}: {d['tokens_per_s']:,.0f} tokens/s "
+                  f"({d['new_tokens']} new tokens, prompt {args.prompt})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
