@@ -96,10 +96,11 @@ public struct JSONLTask: ReasoningTask {
             throw TaskError.unreadableFile(path: path, reason: "the bytes are not valid UTF-8")
         }
         var examples: [Example] = []
-        // Split on "\n" by hand: Character-based splitting would treat "\r\n" as one unit.
-        for (offset, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            var line = Substring(rawLine)
-            if line.hasSuffix("\r") { line = line.dropLast() }
+        // Split on unicode scalars: as Characters, "\r\n" is one grapheme and would not match "\n".
+        let scalarLines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false)
+        for (offset, scalars) in scalarLines.enumerated() {
+            let trimmed = scalars.last == "\r" ? scalars.dropLast() : scalars[...]
+            let line = Substring(String(String.UnicodeScalarView(trimmed)))
             if line.allSatisfy(\.isWhitespace) { continue }
             examples.append(try parseLine(line, path: path, lineNumber: offset + 1))
         }

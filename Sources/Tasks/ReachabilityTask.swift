@@ -3,10 +3,10 @@
 // is reachable from the root. Not a general graph library: graphs are tiny and searched by BFS.
 //
 // Format (n = 8 nodes named a..h, n edges):
-//   prompt  "<bos>d>b,a>f,f>c,g>e,c>h,b>g,a>d,e>c;a?h|e:"
+//   prompt  "<bos>f>c,h>f,g>h,b>e,e>a,f>a,g>c,d>a;b?c|a:"
 //           edges "x>y" joined by ',', then ';', the root, '?', the two candidates joined by '|', ':'
-//   cot     "afch"    a shortest path from the root to the reachable candidate, one letter per node
-//   answer  "h"
+//   cot     "bea"     a shortest path from the root to the reachable candidate, one letter per node
+//   answer  "a"       (c is not reachable from b, though it has incoming edges)
 // Every instance has the target at least two edges from the root (so it needs more than a lookup), and a
 // distractor that has an incoming edge (so it cannot be ruled out just by never being an edge target).
 //
