@@ -1,0 +1,96 @@
+// Reproducible randomness for task generation: SplitMix64, seed derivation, a Fisher-Yates shuffle
+// and a stable string hash. Deliberately not the standard library's shuffle or Hasher, whose
+// algorithms or per-process seeds may change, which would silently move problems between splits.
+import Foundation
+
+/// SplitMix64 (Steele, Lea & Flood 2014): tiny, fast, and good enough for generating puzzles.
+struct SplitMix64: RandomNumberGenerator {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        return SplitMix64.mix(state)
+    }
+
+    /// The SplitMix64 output finalizer: a bijective 64-bit mix.
+    static func mix(_ value: UInt64) -> UInt64 {
+        var z = value
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// Folds several values into one seed; order matters, so (split, index) and (index, split) differ.
+    static func derivedSeed(_ parts: UInt64...) -> UInt64 {
+        var h: UInt64 = 0x243F_6A88_85A3_08D3
+        for part in parts { h = mix(h ^ mix(part &+ 0x9E37_79B9_7F4A_7C15)) }
+        return h
+    }
+
+    /// Uniform in 0..<bound by rejection (no modulo bias), with an algorithm we control.
+    mutating func below(_ bound: Int) -> Int {
+        precondition(bound > 0, "bound must be positive")
+        let b = UInt64(bound)
+        let limit = UInt64.max - UInt64.max % b
+        while true {
+            let r = next()
+            if r < limit { return Int(r % b) }
+        }
+    }
+
+    mutating func shuffle<T>(_ items: inout [T]) {
+        guard items.count > 1 else { return }
+        for i in stride(from: items.count - 1, to: 0, by: -1) {
+            items.swapAt(i, below(i + 1))
+        }
+    }
+}
+
+/// Small integer tags so each generator's seeds differ even for equal user seeds.
+enum SeedTag: UInt64 {
+    case mnnsSplit = 1, reachInstance = 2, arithSplit = 3
+}
+
+extension Split {
+    var seedTag: UInt64 { self == .train ? 0x7472_6169_6E : 0x7465_7374 }
+}
+
+/// FNV-1a over UTF-8, then mixed: a process-independent hash for canonical problem strings.
+func stableHash(_ text: String) -> UInt64 {
+    var h: UInt64 = 0xCBF2_9CE4_8422_2325
+    for byte in text.utf8 {
+        h ^= UInt64(byte)
+        h &*= 0x0000_0100_0000_01B3
+    }
+    return SplitMix64.mix(h)
+}
+
+/// A fixed-seed permutation of 0..<total: the first `testCount` entries are the test split, the rest train.
+/// Used by tasks small enough to enumerate, so the two splits are disjoint by construction.
+struct EnumeratedSplit: Sendable {
+    let order: [Int32]
+    let testCount: Int
+
+    init(total: Int, testCount: Int, seed: UInt64) {
+        precondition(total <= Int(Int32.max) && testCount < total)
+        var order = (0..<total).map { Int32($0) }
+        var rng = SplitMix64(seed: seed)
+        rng.shuffle(&order)
+        self.order = order
+        self.testCount = testCount
+    }
+
+    func count(_ split: Split) -> Int { split == .test ? testCount : order.count - testCount }
+
+    /// The enumeration index behind `index` of `split`.
+    func instance(_ split: Split, _ index: Int) -> Int {
+        precondition(index >= 0 && index < count(split),
+                     "problem index \(index) is outside 0..<\(count(split)) for the \(split.rawValue) split")
+        return Int(order[split == .test ? index : testCount + index])
+    }
+
+    /// 500 as in the brief, but never more than a tenth of a small instance space.
+    static func defaultTestCount(total: Int) -> Int { max(1, min(500, total / 10)) }
+}

@@ -1,0 +1,150 @@
+// jsonl:PATH, a user dataset: one JSON object per line, {"prompt": "...", "answer": "...", "cot": "..."}
+// with "cot" optional and other keys ignored. Judged by exact match of the answer text.
+// Not a general JSON loader: no multi-line records, no schema beyond those three string fields.
+//
+// Format: prompt "<bos>" + the prompt text as given; cot = the cot text (empty if absent); answer as given.
+// Test data: PATH with ".jsonl" replaced by ".test.jsonl" (or ".test.jsonl" appended) if that file exists,
+// otherwise the last `testFraction` of PATH's examples (at least one). The vocabulary is every character
+// seen in either split, so a test answer can always be written.
+import Foundation
+
+public struct JSONLTask: ReasoningTask {
+    public let name: String
+    public let vocabulary: Vocabulary
+    public let trainPath: String
+    /// nil when the test split is held out from the train file.
+    public let testPath: String?
+    public let maxAnswerTokens: Int
+    public let suggestedThinkingLimit: Int
+    private let problems: [Split: [Problem]]
+
+    public static let maxVocabularySize = 256
+    /// Thinking budget when no example carries a trace to size it from.
+    static let defaultThinkingLimit = 32
+
+    struct Example {
+        var prompt: String
+        var answer: String
+        var cot: String
+    }
+
+    public init(path: String, options: TaskOptions = .init()) throws {
+        name = TaskCatalog.jsonlPrefix + path
+        trainPath = path
+        let companion = JSONLTask.testFilePath(for: path)
+        var train = try JSONLTask.readExamples(path: path)
+        var test: [Example]
+        if FileManager.default.fileExists(atPath: companion) {
+            testPath = companion
+            test = try JSONLTask.readExamples(path: companion)
+        } else {
+            guard options.testFraction > 0, options.testFraction < 1 else {
+                throw TaskError.invalidOption(name: "testFraction", value: String(options.testFraction),
+                                              allowed: "a fraction strictly between 0 and 1")
+            }
+            guard train.count >= 2 else { throw TaskError.notEnoughExamples(path: path, found: train.count) }
+            testPath = nil
+            let held = max(1, Int((Double(train.count) * options.testFraction).rounded(.down)))
+            test = Array(train.suffix(held))
+            train.removeLast(held)
+        }
+
+        var characters = Set<Character>()
+        for example in train + test {
+            characters.formUnion(example.prompt)
+            characters.formUnion(example.answer)
+            characters.formUnion(example.cot)
+        }
+        let vocabulary = Vocabulary(characters: Array(characters))
+        guard vocabulary.count <= JSONLTask.maxVocabularySize else {
+            throw TaskError.vocabularyTooLarge(path: path, size: vocabulary.count, limit: JSONLTask.maxVocabularySize)
+        }
+        self.vocabulary = vocabulary
+
+        func problems(_ examples: [Example]) -> [Problem] {
+            examples.enumerated().map { index, example in
+                // Cannot throw: the vocabulary was built from these very strings.
+                let encode = { (text: String) in (try? vocabulary.encode(text))! }
+                return Problem(id: index,
+                               prompt: [Vocabulary.bos] + encode(example.prompt),
+                               cot: encode(example.cot),
+                               answer: example.answer,
+                               answerTokens: encode(example.answer) + [Vocabulary.eos])
+            }
+        }
+        let trainProblems = problems(train)
+        let testProblems = problems(test)
+        self.problems = [.train: trainProblems, .test: testProblems]
+        let all = trainProblems + testProblems
+        maxAnswerTokens = all.map(\.answerTokens.count).max() ?? 1
+        let longestTrace = all.map(\.cot.count).max() ?? 0
+        suggestedThinkingLimit = longestTrace > 0 ? longestTrace + 4 : JSONLTask.defaultThinkingLimit
+    }
+
+    /// "data.jsonl" -> "data.test.jsonl"; any other name gets ".test.jsonl" appended.
+    public static func testFilePath(for path: String) -> String {
+        path.hasSuffix(".jsonl") ? String(path.dropLast(".jsonl".count)) + ".test.jsonl" : path + ".test.jsonl"
+    }
+
+    static func readExamples(path: String) throws -> [Example] {
+        guard FileManager.default.fileExists(atPath: path) else { throw TaskError.fileNotFound(path: path) }
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw TaskError.unreadableFile(path: path, reason: error.localizedDescription)
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw TaskError.unreadableFile(path: path, reason: "the bytes are not valid UTF-8")
+        }
+        var examples: [Example] = []
+        // Split on unicode scalars: as Characters, "\r\n" is one grapheme and would not match "\n".
+        let scalarLines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false)
+        for (offset, scalars) in scalarLines.enumerated() {
+            let trimmed = scalars.last == "\r" ? scalars.dropLast() : scalars[...]
+            let line = Substring(String(String.UnicodeScalarView(trimmed)))
+            if line.allSatisfy(\.isWhitespace) { continue }
+            examples.append(try parseLine(line, path: path, lineNumber: offset + 1))
+        }
+        guard !examples.isEmpty else { throw TaskError.notEnoughExamples(path: path, found: 0) }
+        return examples
+    }
+
+    static func parseLine(_ line: Substring, path: String, lineNumber: Int) throws -> Example {
+        func failure(_ reason: String) -> TaskError {
+            TaskError.malformedLine(path: path, line: lineNumber, reason: reason)
+        }
+        let parsed: Any
+        do { parsed = try JSONSerialization.jsonObject(with: Data(line.utf8), options: [.fragmentsAllowed]) } catch {
+            throw failure("not valid JSON")
+        }
+        guard let object = parsed as? [String: Any] else { throw failure("expected a JSON object") }
+        func text(_ key: String, required: Bool) throws -> String? {
+            guard let value = object[key], !(value is NSNull) else {
+                if required { throw failure("missing \"\(key)\"") }
+                return nil
+            }
+            guard let string = value as? String else { throw failure("\"\(key)\" must be a string") }
+            return string
+        }
+        let prompt = try text("prompt", required: true)!
+        let answer = try text("answer", required: true)!
+        let cot = try text("cot", required: false) ?? ""
+        guard !prompt.isEmpty else { throw failure("\"prompt\" is empty") }
+        guard !answer.isEmpty else { throw failure("\"answer\" is empty") }
+        return Example(prompt: prompt, answer: answer, cot: cot)
+    }
+
+    public func count(_ split: Split) -> Int { problems[split]!.count }
+
+    public func problem(_ split: Split, _ index: Int) -> Problem {
+        let list = problems[split]!
+        precondition(index >= 0 && index < list.count,
+                     "problem index \(index) is outside 0..<\(list.count) for the \(split.rawValue) split")
+        return list[index]
+    }
+
+    /// Exact match; any non-empty text without specials counts as a well-formed (wrong) answer.
+    public func verdict(answerTokens: [Int32], for problem: Problem) -> Verdict {
+        AnswerJudge.verdict(answerTokens: answerTokens, vocabulary: vocabulary, expected: problem.answer,
+                            isWellFormed: { !$0.isEmpty })
+    }
+}

@@ -1,1 +1,0 @@
-// Tasks module (placeholder until its first real file lands).
