@@ -1,7 +1,7 @@
 // Tests for group advantages and DAPO group filters, against slow references written like the math.
 
 import XCTest
-@testable import PolicyGradient
+import PolicyGradient
 
 final class AdvantageTests: XCTestCase {
     // MARK: slow references, one loop per symbol in the formulas

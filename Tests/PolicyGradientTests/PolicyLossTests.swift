@@ -2,7 +2,7 @@
 // central finite differences, and limiting cases (clip boundaries, on-policy, TIS truncation, KL, masks).
 
 import XCTest
-@testable import PolicyGradient
+import PolicyGradient
 
 /// SplitMix64 (Steele et al. 2014): deterministic test data.
 struct SplitMix64: RandomNumberGenerator {
