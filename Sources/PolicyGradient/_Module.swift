@@ -1,1 +1,0 @@
-// PolicyGradient module (placeholder until its first real file lands).
