@@ -60,6 +60,10 @@ public struct BlobChunker {
 
 /// Actor side: collects WeightsChunk messages of one version in any order and yields the verified blob.
 public struct BlobAssembler {
+    /// Sanity bound on chunk_count from the wire (16 Mi chunks: 64 TiB at the default chunk size), so a
+    /// hostile or corrupt chunk cannot make `missingChunks` enumerate billions of indices.
+    public static let maxChunkCount: UInt64 = 1 << 24
+
     public let version: UInt64
     /// Learned from the notice or the first chunk; every later chunk must agree.
     public private(set) var chunkCount: UInt64?
@@ -84,6 +88,10 @@ public struct BlobAssembler {
         let i = chunk.chunkIndex
         guard chunk.chunkCount > 0 else { throw BlobError.inconsistentChunk(index: i, detail: "chunk_count is 0") }
         guard i < chunk.chunkCount else { throw BlobError.chunkIndexOutOfRange(index: i, count: chunk.chunkCount) }
+        // Every chunk but an empty blob's single one holds at least one byte.
+        guard chunk.chunkCount <= Self.maxChunkCount, chunk.chunkCount <= max(1, chunk.totalBytes) else {
+            throw BlobError.inconsistentChunk(index: i, detail: "chunk_count \(chunk.chunkCount) is implausible for \(chunk.totalBytes) bytes")
+        }
         if let n = chunkCount, n != chunk.chunkCount {
             throw BlobError.inconsistentChunk(index: i, detail: "chunk_count \(chunk.chunkCount), earlier \(n)")
         }
@@ -119,7 +127,7 @@ public struct BlobAssembler {
         let missing = missingChunks
         guard missing.isEmpty, let n = chunkCount else { throw BlobError.missingChunks(missing) }
         var blob = Data()
-        blob.reserveCapacity(Int(clamping: totalBytes ?? 0))
+        blob.reserveCapacity(chunks.values.reduce(0) { $0 + $1.count })  // what arrived, not what was claimed
         for i in 0..<n { blob.append(chunks[i]!) }
         if let t = totalBytes, t != UInt64(blob.count) {
             throw BlobError.totalBytesMismatch(expected: t, actual: UInt64(blob.count))
