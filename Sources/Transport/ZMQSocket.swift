@@ -155,27 +155,28 @@ public final class ZMQSocket: Hashable, CustomStringConvertible {
 
     // MARK: options
 
+    /// Sets one option; see each Option case for when to use it. Most take effect for later bind/connect only.
     public func set(_ option: Option) throws {
         switch option {
-        case let .linger(ms): try setInt(ZMQ_LINGER, ms, "LINGER")
-        case let .routingId(id): try setBytes(ZMQ_ROUTING_ID, id, "ROUTING_ID")
-        case let .routerMandatory(on): try setInt(ZMQ_ROUTER_MANDATORY, on ? 1 : 0, "ROUTER_MANDATORY")
-        case let .routerHandover(on): try setInt(ZMQ_ROUTER_HANDOVER, on ? 1 : 0, "ROUTER_HANDOVER")
+        case let .linger(ms): try setInt(ZMQ_LINGER, ms, "LINGER")  // bound close()/exit waits
+        case let .routingId(id): try setBytes(ZMQ_ROUTING_ID, id, "ROUTING_ID")  // ROUTER addresses actors by id
+        case let .routerMandatory(on): try setInt(ZMQ_ROUTER_MANDATORY, on ? 1 : 0, "ROUTER_MANDATORY")  // no silent drops
+        case let .routerHandover(on): try setInt(ZMQ_ROUTER_HANDOVER, on ? 1 : 0, "ROUTER_HANDOVER")  // restarted actor wins
         case let .maxMessageSize(n):
-            var v = n  // ZMQ_MAXMSGSIZE is the one int64 option we use
+            var v = n  // ZMQ_MAXMSGSIZE (int64, the only one): hostile/oversized frames drop the connection
             try check("setsockopt MAXMSGSIZE=\(n)") { zmq_setsockopt($0, ZMQ_MAXMSGSIZE, &v, MemoryLayout<Int64>.size) }
-        case let .sendHWM(n): try setInt(ZMQ_SNDHWM, n, "SNDHWM")
-        case let .receiveHWM(n): try setInt(ZMQ_RCVHWM, n, "RCVHWM")
-        case let .heartbeatInterval(ms): try setInt(ZMQ_HEARTBEAT_IVL, ms, "HEARTBEAT_IVL")
-        case let .heartbeatTimeout(ms): try setInt(ZMQ_HEARTBEAT_TIMEOUT, ms, "HEARTBEAT_TIMEOUT")
-        case let .heartbeatTTL(ms): try setInt(ZMQ_HEARTBEAT_TTL, ms, "HEARTBEAT_TTL")
-        case let .reconnectInterval(ms): try setInt(ZMQ_RECONNECT_IVL, ms, "RECONNECT_IVL")
-        case let .reconnectIntervalMax(ms): try setInt(ZMQ_RECONNECT_IVL_MAX, ms, "RECONNECT_IVL_MAX")
-        case let .immediate(on): try setInt(ZMQ_IMMEDIATE, on ? 1 : 0, "IMMEDIATE")
-        case let .subscribe(prefix): try setBytes(ZMQ_SUBSCRIBE, prefix, "SUBSCRIBE")
-        case let .unsubscribe(prefix): try setBytes(ZMQ_UNSUBSCRIBE, prefix, "UNSUBSCRIBE")
-        case let .receiveTimeout(ms): try setInt(ZMQ_RCVTIMEO, ms, "RCVTIMEO")
-        case let .sendTimeout(ms): try setInt(ZMQ_SNDTIMEO, ms, "SNDTIMEO")
+        case let .sendHWM(n): try setInt(ZMQ_SNDHWM, n, "SNDHWM")  // bound outgoing memory per peer
+        case let .receiveHWM(n): try setInt(ZMQ_RCVHWM, n, "RCVHWM")  // bound incoming memory per peer
+        case let .heartbeatInterval(ms): try setInt(ZMQ_HEARTBEAT_IVL, ms, "HEARTBEAT_IVL")  // find dead TCP peers
+        case let .heartbeatTimeout(ms): try setInt(ZMQ_HEARTBEAT_TIMEOUT, ms, "HEARTBEAT_TIMEOUT")  // when to give up
+        case let .heartbeatTTL(ms): try setInt(ZMQ_HEARTBEAT_TTL, ms, "HEARTBEAT_TTL")  // peer drops us too
+        case let .reconnectInterval(ms): try setInt(ZMQ_RECONNECT_IVL, ms, "RECONNECT_IVL")  // actor rejoins fast
+        case let .reconnectIntervalMax(ms): try setInt(ZMQ_RECONNECT_IVL_MAX, ms, "RECONNECT_IVL_MAX")  // but backs off
+        case let .immediate(on): try setInt(ZMQ_IMMEDIATE, on ? 1 : 0, "IMMEDIATE")  // no queueing to absent peers
+        case let .subscribe(prefix): try setBytes(ZMQ_SUBSCRIBE, prefix, "SUBSCRIBE")  // SUB gets nothing without one
+        case let .unsubscribe(prefix): try setBytes(ZMQ_UNSUBSCRIBE, prefix, "UNSUBSCRIBE")  // stop a topic
+        case let .receiveTimeout(ms): try setInt(ZMQ_RCVTIMEO, ms, "RCVTIMEO")  // blocking receive never hangs
+        case let .sendTimeout(ms): try setInt(ZMQ_SNDTIMEO, ms, "SNDTIMEO")  // blocking send never hangs
         }
     }
 
