@@ -12,6 +12,7 @@ Without torch/transformers it prints a "skipped" note and exits 0, so callers ne
 
 import argparse
 import json
+import statistics
 import sys
 import time
 
@@ -37,6 +38,7 @@ def parse_args():
     ap.add_argument("--decode-batches", default="1,8,32")
     ap.add_argument("--decode-tokens", type=int, default=64)
     ap.add_argument("--prompt", type=int, default=8, help="prompt length for decode")
+    ap.add_argument("--decode-repeats", type=int, default=3, help="timed generate calls per batch size; median reported")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     return ap.parse_args()
@@ -98,12 +100,15 @@ def main() -> int:
                               attention_mask=torch.ones_like(prompt))
             for _ in range(max(1, args.warmup // 2)):
                 model.generate(prompt, **{**gen_kwargs, "max_new_tokens": 4, "min_new_tokens": 4})
-            t0 = time.perf_counter()
-            out = model.generate(prompt, **gen_kwargs)
-            dt = time.perf_counter() - t0
-            generated = (out.shape[1] - args.prompt) * b  # count only new tokens
-            assert out.shape[1] - args.prompt == n_new, "generate stopped early"
-            decode.append({"batch": b, "new_tokens": n_new, "seconds": round(dt, 4),
+            times = []
+            for _ in range(max(1, args.decode_repeats)):
+                t0 = time.perf_counter()
+                out = model.generate(prompt, **gen_kwargs)
+                times.append(time.perf_counter() - t0)
+                assert out.shape[1] - args.prompt == n_new, "generate stopped early"
+            dt = statistics.median(times)  # one call is short; the median damps scheduler noise
+            generated = n_new * b  # count only new tokens (prefill of the prompt is inside the time)
+            decode.append({"batch": b, "new_tokens": n_new, "repeats": len(times), "seconds": round(dt, 4),
                            "tokens_per_s": round(generated / dt, 1)})
 
     result = {

@@ -24,6 +24,10 @@ Writes:
      grad.{hf name}             dL/d parameter, summed over both sequences
      bf16.seq1.logits, fp16.seq1.logits   seq1 logits from the bf16/fp16 checkpoints upcast to fp32
      tied.seq1.logits           seq1 logits from the tied model
+
+config.json is written by transformers >= 5, which nests rope_theta as
+"rope_parameters": {"rope_theta": ..., "rope_type": "default"}; v4 files have a top-level
+"rope_theta" (still accepted by v5), so a loader should read either.
 """
 
 import json
@@ -31,6 +35,7 @@ import os
 import sys
 
 import torch
+import transformers
 from safetensors.torch import load_file, save_file
 from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -157,6 +162,7 @@ def main() -> None:
         json.dump({
             "sequences": seqs,
             "model": "tiny_llama",
+            "generated_with": {"torch": torch.__version__, "transformers": transformers.__version__},
             "loss": "L = sum_i sum(seq{i}.logits * seq{i}.dlogits); grads summed over sequences",
             "notes": "each sequence alone, batch 1, no padding, positions 0..T-1; "
                      "token ids at vector_positions are ignored (embedding replaced by seq{i}.vectors rows in order)",
