@@ -18,6 +18,7 @@ public struct GenerationRequest: Sendable {
 }
 
 public struct GenerationStats: Sendable {
+    public init() {}
     public var rollouts = 0
     /// Positions run through the model (prompt positions count once per group).
     public var tokens = 0

@@ -64,7 +64,3 @@ public struct RLConfig: Codable, Sendable, Equatable {
         return s
     }
 }
-
-extension AdvantageEstimator: @retroactive CustomStringConvertible {
-    public var description: String { rawValue }
-}

@@ -1,0 +1,51 @@
+// Actor and learner in one process: each step draws prompts from the schedule, generates their groups with the
+// current weights, scores rewards from the task, and applies one update. The distributed cluster does the same
+// with the generation moved to actor processes.
+import Foundation
+import SoftTokens
+import TensorMath
+import TransformerLM
+import Tasks
+
+public final class SingleProcessRL {
+    public let learner: PolicyLearner
+    public let task: any ReasoningTask
+    public let sampler: SamplerConfig
+    public let rewards: RewardScorer
+    public var prompts: PromptSchedule
+    public private(set) var lastGenerationStats = GenerationStats()
+
+    public init(model: LlamaModel, task: any ReasoningTask, config: RLConfig) {
+        learner = PolicyLearner(model: model, config: config, endOfThinking: Vocabulary.endOfThinking)
+        self.task = task
+        sampler = config.resolvedSampler(for: task)
+        rewards = RewardScorer(task: task, shaping: config.rewards)
+        prompts = PromptSchedule(count: task.count(.train), seed: config.seed)
+    }
+
+    /// The seed of a prompt's group: a function of the run seed and the schedule position only, so a
+    /// rollout is reproducible whichever actor or batch generates it.
+    public static func groupSeed(runSeed: UInt64, position: Int) -> UInt64 {
+        var rng = Xoshiro256(seed: runSeed, stream: UInt64(position))
+        return rng.next()
+    }
+
+    public func step() -> (report: UpdateReport, groups: [[Rollout]]) {
+        let config = learner.config
+        var requests: [GenerationRequest] = []
+        for _ in 0..<config.promptsPerStep {
+            let position = prompts.cursor
+            let index = prompts.next()
+            requests.append(GenerationRequest(promptIndex: index, prompt: task.problem(.train, index).prompt,
+                                              groupSize: config.groupSize, seed: Self.groupSeed(runSeed: config.seed, position: position)))
+        }
+        let gen = RolloutGenerator(model: learner.model, config: sampler, endOfThinking: Vocabulary.endOfThinking, endOfSequence: Vocabulary.eos)
+        let (rawGroups, stats) = gen.generate(requests, policyVersion: learner.version)
+        lastGenerationStats = stats
+        var groups = rawGroups
+        for g in 0..<groups.count { for r in 0..<groups[g].count { rewards.score(&groups[g][r]) } }
+        var report = learner.update(groups: groups)
+        report.milliseconds += stats.milliseconds
+        return (report, groups)
+    }
+}
