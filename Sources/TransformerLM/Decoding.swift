@@ -124,3 +124,38 @@ extension LlamaModel {
         linearForward(xn.pointer, W + L.lmHead, logits, rows: b, inDim: d, outDim: c.vocabSize)
     }
 }
+
+// MARK: Token generation (prefill + decodeStep), shared by `softrl generate` and the decode benchmark.
+
+extension LlamaModel {
+    /// Generates `maxNewTokens` ids after each prompt, all prompts advancing together in one KV cache (one row each).
+    /// `temperature == nil` is greedy (argmax, first on ties); otherwise samples softmax(logits / T) with a
+    /// deterministic stream per row derived from `seed`. Returns only the new ids, per prompt.
+    public func generate(prompts: [[Int32]], maxNewTokens: Int, temperature: Float? = nil, seed: UInt64 = 0) -> [[Int32]] {
+        precondition(!prompts.isEmpty && prompts.allSatisfy { !$0.isEmpty }, "each prompt needs at least one token")
+        precondition(maxNewTokens >= 0)
+        let b = prompts.count, V = config.vocabSize
+        guard maxNewTokens > 0 else { return [[Int32]](repeating: [], count: b) }
+        let longest = prompts.map(\.count).max()!
+        precondition(longest + maxNewTokens - 1 <= config.maxPositionEmbeddings,
+                     "prompt (\(longest)) + new tokens (\(maxNewTokens)) exceed max_position_embeddings \(config.maxPositionEmbeddings)")
+        let cache = KVCache(config: config, rows: b, capacity: longest + maxNewTokens)
+        let first = prefill(prompts: prompts.map { ModelInput(tokens: $0) }, rows: (0..<b).map { [$0] }, cache: cache)
+        var rngs = (0..<b).map { Xoshiro256(seed: seed, stream: UInt64($0)) }
+        let probs = FloatBuffer(count: V)
+        func pick(_ logits: UnsafePointer<Float>, _ row: Int) -> Int32 {
+            guard let t = temperature else { return Int32(argmax(logits, count: V)) }
+            softmax(logits, count: V, temperature: t, into: probs.pointer)
+            return Int32(rngs[row].categorical(UnsafeBufferPointer(start: probs.pointer, count: V)))
+        }
+        var out = [[Int32]](repeating: [], count: b)
+        for i in 0..<b { first[i].withUnsafeBufferPointer { out[i].append(pick($0.baseAddress!, i)) } }
+        let logits = FloatBuffer(count: b * V)
+        let allRows = Array(0..<b)
+        for _ in 1..<maxNewTokens {
+            decodeStep(rows: allRows, input: ModelInput(tokens: out.map { $0.last! }), cache: cache, logits: logits.pointer)
+            for i in 0..<b { out[i].append(pick(logits.pointer + i * V, i)) }
+        }
+        return out
+    }
+}
