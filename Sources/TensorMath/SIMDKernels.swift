@@ -16,7 +16,11 @@ public func store8(_ v: F8, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRaw
 /// error r^7/7! < 1.3e-7), times 2^n built directly in the exponent bits.
 @inlinable @inline(__always)
 public func exp8(_ x: F8) -> F8 {
-    let xc = x.clamped(lowerBound: F8(repeating: -87.0), upperBound: F8(repeating: 88.0))
+    // Clamp with compare-and-blend: `clamped`/`pointwiseMin` are generic lane loops that did not inline.
+    let lo = F8(repeating: -87.0), hi = F8(repeating: 88.0)
+    var xc = x
+    xc.replace(with: lo, where: x .< lo)
+    xc.replace(with: hi, where: x .> hi)
     // Round x/ln2 to nearest by adding 1.5 * 2^23: the integer lands in the low mantissa bits (no SSE4.1 round needed).
     let magic = F8(repeating: 12582912.0)
     let t = xc * F8(repeating: 1.44269504088896341) + magic

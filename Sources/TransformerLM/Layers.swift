@@ -154,7 +154,7 @@ func swigluBackward(_ dh: UnsafePointer<Float>, _ gate: UnsafePointer<Float>, _ 
 func softmaxInPlace(_ row: UnsafeMutablePointer<Float>, length: Int) {
     var j = 0
     var mv = F8(repeating: -Float.infinity)
-    while j + 8 <= length { mv = pointwiseMax(mv, load8(row + j)); j += 8 }
+    while j + 8 <= length { let v = load8(row + j); mv.replace(with: v, where: v .> mv); j += 8 }
     var mx = mv.max()
     while j < length { mx = max(mx, row[j]); j += 1 }
     let m8 = F8(repeating: mx)
@@ -169,3 +169,4 @@ func softmaxInPlace(_ row: UnsafeMutablePointer<Float>, length: Int) {
     while j + 8 <= length { store8(load8(row + j) * i8, row + j); j += 8 }
     while j < length { row[j] *= inv; j += 1 }
 }
+

@@ -248,9 +248,8 @@ public final class TrainingPass {
                     // Softmax backward: dS = P * (dP - sum_j dP_j P_j), causal rows only.
                     for i in 0..<T {
                         let pr = P + i * T, dr = dS + i * T
-                        var dot: Float = 0
-                        for j in 0...i { dot += pr[j] * dr[j] }
-                        for j in 0...i { dr[j] = pr[j] * (dr[j] - dot) }
+                        let dotv = dot(pr, dr, count: i + 1)
+                        for j in 0...i { dr[j] = pr[j] * (dr[j] - dotv) }
                         for j in (i + 1)..<T { dr[j] = 0 }
                     }
                     // dQ = scale dS K ; dK += scale dS^T Q
