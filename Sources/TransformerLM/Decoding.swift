@@ -72,11 +72,15 @@ extension LlamaModel {
         precondition(input.count == b, "one input per row")
         checkInputs([input])
         for r in rows { precondition(cache.lengths[r] < cache.capacity, "cache row \(r) is full (\(cache.capacity) positions)") }
-        let x = FloatBuffer(count: b * d), xn = FloatBuffer(count: b * d)
-        let q = FloatBuffer(count: b * c.qDim), kv = FloatBuffer(count: b * c.kvDim * 2), att = FloatBuffer(count: b * c.qDim)
-        let gate = FloatBuffer(count: b * ff), up = FloatBuffer(count: b * ff)
+        // Per-step temporaries from a recycled arena (no allocation or zeroing per token; every slice is written
+        // before it is read).
         let maxLen = rows.map { cache.lengths[$0] + 1 }.max() ?? 1
-        let scores = FloatBuffer(count: group * maxLen)
+        let P = ScratchArena.padded
+        let arena = ScratchArena(floats: 2 * P(b * d) + 2 * P(b * c.qDim) + P(2 * b * c.kvDim) + 2 * P(b * ff) + P(maxLen))
+        let x = arena.slice(b * d), xn = arena.slice(b * d)
+        let q = arena.slice(b * c.qDim), kv = arena.slice(b * c.kvDim * 2), att = arena.slice(b * c.qDim)
+        let gate = arena.slice(b * ff), up = arena.slice(b * ff)
+        let scores = arena.slice(maxLen)
         // Embed.
         input.vectors.withUnsafeBufferPointer { vecs in
             var vi = 0
@@ -101,15 +105,16 @@ extension LlamaModel {
                 cache.key(li, r, pos).update(from: k + i * c.kvDim, count: c.kvDim)
                 cache.value(li, r, pos).update(from: v + i * c.kvDim, count: c.kvDim)
                 let len = pos + 1
-                // The heads of one key/value group attend together: (group, hd) x (hd, len).
-                for g in 0..<c.numKeyValueHeads {
-                    let Q = q.pointer + i * c.qDim + g * group * hd
-                    sgemm(.none, .transposed, m: group, n: len, k: hd, alpha: scale, a: Q, lda: hd,
-                          b: cache.key(li, r, 0) + g * hd, ldb: c.kvDim, c: scores.pointer, ldc: len)
-                    for h in 0..<group { softmaxInPlace(scores.pointer + h * len, length: len) }
-                    sgemm(.none, .none, m: group, n: hd, k: len, a: scores.pointer, lda: len,
-                          b: cache.value(li, r, 0) + g * hd, ldb: c.kvDim,
-                          c: att.pointer + i * c.qDim + g * group * hd, ldc: hd)
+                // Each head attends over the row's `len` cached positions with SIMD dot products and axpys: at one
+                // query row these products are too small for sgemm (its call overhead dominated the decode step).
+                let Kbase = cache.key(li, r, 0), Vbase = cache.value(li, r, 0), sc = scores.pointer
+                for h in 0..<H {
+                    let g = h / group
+                    let Q = q.pointer + i * c.qDim + h * hd, O = att.pointer + i * c.qDim + h * hd
+                    for j in 0..<len { sc[j] = scale * dot(Q, Kbase + j * c.kvDim + g * hd, count: hd) }
+                    softmaxInPlace(sc, length: len)
+                    O.update(repeating: 0, count: hd)
+                    for j in 0..<len { axpy(sc[j], Vbase + j * c.kvDim + g * hd, O, count: hd) }
                 }
             }
             linearForward(att.pointer, W + lw.o, x.pointer, rows: b, inDim: c.qDim, outDim: d, accumulate: true)
@@ -122,5 +127,40 @@ extension LlamaModel {
         for r in rows { cache.setLength(r, cache.lengths[r] + 1) }
         rmsnormForward(x.pointer, W + L.finalNorm, xn.pointer, invRms: nil, rows: b, dim: d, eps: eps)
         linearForward(xn.pointer, W + L.lmHead, logits, rows: b, inDim: d, outDim: c.vocabSize)
+    }
+}
+
+// MARK: Token generation (prefill + decodeStep), shared by `softrl generate` and the decode benchmark.
+
+extension LlamaModel {
+    /// Generates `maxNewTokens` ids after each prompt, all prompts advancing together in one KV cache (one row each).
+    /// `temperature == nil` is greedy (argmax, first on ties); otherwise samples softmax(logits / T) with a
+    /// deterministic stream per row derived from `seed`. Returns only the new ids, per prompt.
+    public func generate(prompts: [[Int32]], maxNewTokens: Int, temperature: Float? = nil, seed: UInt64 = 0) -> [[Int32]] {
+        precondition(!prompts.isEmpty && prompts.allSatisfy { !$0.isEmpty }, "each prompt needs at least one token")
+        precondition(maxNewTokens >= 0)
+        let b = prompts.count, V = config.vocabSize
+        guard maxNewTokens > 0 else { return [[Int32]](repeating: [], count: b) }
+        let longest = prompts.map(\.count).max()!
+        precondition(longest + maxNewTokens - 1 <= config.maxPositionEmbeddings,
+                     "prompt (\(longest)) + new tokens (\(maxNewTokens)) exceed max_position_embeddings \(config.maxPositionEmbeddings)")
+        let cache = KVCache(config: config, rows: b, capacity: longest + maxNewTokens)
+        let first = prefill(prompts: prompts.map { ModelInput(tokens: $0) }, rows: (0..<b).map { [$0] }, cache: cache)
+        var rngs = (0..<b).map { Xoshiro256(seed: seed, stream: UInt64($0)) }
+        let probs = FloatBuffer(count: V)
+        func pick(_ logits: UnsafePointer<Float>, _ row: Int) -> Int32 {
+            guard let t = temperature else { return Int32(argmax(logits, count: V)) }
+            softmax(logits, count: V, temperature: t, into: probs.pointer)
+            return Int32(rngs[row].categorical(UnsafeBufferPointer(start: probs.pointer, count: V)))
+        }
+        var out = [[Int32]](repeating: [], count: b)
+        for i in 0..<b { first[i].withUnsafeBufferPointer { out[i].append(pick($0.baseAddress!, i)) } }
+        let logits = FloatBuffer(count: b * V)
+        let allRows = Array(0..<b)
+        for _ in 1..<maxNewTokens {
+            decodeStep(rows: allRows, input: ModelInput(tokens: out.map { $0.last! }), cache: cache, logits: logits.pointer)
+            for i in 0..<b { out[i].append(pick(logits.pointer + i * V, i)) }
+        }
+        return out
     }
 }

@@ -27,16 +27,19 @@ func linearBackward(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ w: 
 }
 
 // MARK: RMSNorm: y = x * r * w, r = 1/sqrt(mean(x^2) + eps)
+// SIMD8 loops (TensorMath/SIMDKernels.swift): the sum of squares is a reduction, which Swift never vectorises itself.
 
 func rmsnormForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                     invRms: UnsafeMutablePointer<Float>?, rows: Int, dim: Int, eps: Float) {
     for r in 0..<rows {
         let xr = x + r * dim, yr = y + r * dim
-        var ss: Float = 0
-        for j in 0..<dim { ss += xr[j] * xr[j] }
+        let ss = dot(xr, xr, count: dim)
         let inv = 1 / (ss / Float(dim) + eps).squareRoot()
         invRms?[r] = inv
-        for j in 0..<dim { yr[j] = xr[j] * inv * w[j] }
+        let iv = F8(repeating: inv)
+        var j = 0
+        while j + 8 <= dim { store8(load8(xr + j) * iv * load8(w + j), yr + j); j += 8 }
+        while j < dim { yr[j] = xr[j] * inv * w[j]; j += 1 }
     }
 }
 
@@ -47,12 +50,24 @@ func rmsnormBackward(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ w:
     for r in 0..<rows {
         let xr = x + r * dim, dyr = dy + r * dim, dxr = dx + r * dim
         let inv = invRms[r]
-        var dot: Float = 0
-        for j in 0..<dim { dot += dyr[j] * w[j] * xr[j] }
-        let k = dot * inv * inv * inv / Float(dim)
-        for j in 0..<dim {
+        var acc = F8()
+        var j = 0
+        while j + 8 <= dim { acc += load8(dyr + j) * load8(w + j) * load8(xr + j); j += 8 }
+        var dotv = acc.sum()
+        while j < dim { dotv += dyr[j] * w[j] * xr[j]; j += 1 }
+        let k = dotv * inv * inv * inv / Float(dim)
+        let iv = F8(repeating: inv), kv = F8(repeating: k)
+        j = 0
+        while j + 8 <= dim {
+            let dyv = load8(dyr + j), xv = load8(xr + j)
+            store8(load8(dxr + j) + iv * load8(w + j) * dyv - xv * kv, dxr + j)
+            store8(load8(dw + j) + dyv * xv * iv, dw + j)
+            j += 8
+        }
+        while j < dim {
             dxr[j] += inv * w[j] * dyr[j] - xr[j] * k
             dw[j] += dyr[j] * xr[j] * inv
+            j += 1
         }
     }
 }
@@ -99,23 +114,37 @@ func applyRope(_ row: UnsafeMutablePointer<Float>, heads: Int, headDim: Int, pos
 }
 
 // MARK: SwiGLU: h = silu(gate) * up
+// exp8 instead of libm expf: the scalar call per element was the largest non-BLAS cost of the forward pass.
 
 func swigluForward(_ gate: UnsafePointer<Float>, _ up: UnsafePointer<Float>, _ h: UnsafeMutablePointer<Float>, count: Int) {
-    for i in 0..<count {
-        let g = gate[i]
-        h[i] = g / (1 + expf(-g)) * up[i]
+    let one = F8(repeating: 1)
+    var i = 0
+    while i + 8 <= count {
+        let g = load8(gate + i)
+        store8(g / (one + exp8(-g)) * load8(up + i), h + i)
+        i += 8
     }
+    while i < count { let g = gate[i]; h[i] = g / (1 + exp1(-g)) * up[i]; i += 1 }
 }
 
 /// dgate = dh * up * silu'(gate), dup = dh * silu(gate) (written, not accumulated: each is used once).
 func swigluBackward(_ dh: UnsafePointer<Float>, _ gate: UnsafePointer<Float>, _ up: UnsafePointer<Float>,
                     dGate: UnsafeMutablePointer<Float>, dUp: UnsafeMutablePointer<Float>, count: Int) {
-    for i in 0..<count {
+    let one = F8(repeating: 1)
+    var i = 0
+    while i + 8 <= count {
+        let g = load8(gate + i), d = load8(dh + i)
+        let s = one / (one + exp8(-g))
+        store8(d * (g * s), dUp + i)
+        store8(d * load8(up + i) * s * (one + g * (one - s)), dGate + i)
+        i += 8
+    }
+    while i < count {
         let g = gate[i]
-        let s = 1 / (1 + expf(-g))
-        let silu = g * s
-        dUp[i] = dh[i] * silu
+        let s = 1 / (1 + exp1(-g))
+        dUp[i] = dh[i] * (g * s)
         dGate[i] = dh[i] * up[i] * s * (1 + g * (1 - s))
+        i += 1
     }
 }
 
@@ -123,10 +152,21 @@ func swigluBackward(_ dh: UnsafePointer<Float>, _ gate: UnsafePointer<Float>, _ 
 
 @inline(__always)
 func softmaxInPlace(_ row: UnsafeMutablePointer<Float>, length: Int) {
-    var mx = -Float.infinity
-    for j in 0..<length where row[j] > mx { mx = row[j] }
-    var sum: Float = 0
-    for j in 0..<length { let e = expf(row[j] - mx); row[j] = e; sum += e }
+    var j = 0
+    var mv = F8(repeating: -Float.infinity)
+    while j + 8 <= length { let v = load8(row + j); mv.replace(with: v, where: v .> mv); j += 8 }
+    var mx = mv.max()
+    while j < length { mx = max(mx, row[j]); j += 1 }
+    let m8 = F8(repeating: mx)
+    var sv = F8()
+    j = 0
+    while j + 8 <= length { let e = exp8(load8(row + j) - m8); store8(e, row + j); sv += e; j += 8 }
+    var sum = sv.sum()
+    while j < length { let e = exp1(row[j] - mx); row[j] = e; sum += e; j += 1 }
     let inv = 1 / sum
-    for j in 0..<length { row[j] *= inv }
+    let i8 = F8(repeating: inv)
+    j = 0
+    while j + 8 <= length { store8(load8(row + j) * i8, row + j); j += 8 }
+    while j < length { row[j] *= inv; j += 1 }
 }
+

@@ -9,14 +9,21 @@ final class LayerActivations {
     let xIn, xn1, q, k, v, att, xMid, xn2, gate, up, h: FloatBuffer   // (N, d|qd|kvd|ff)
     let inv1, inv2: FloatBuffer                                          // (N) 1/rms
     let probs: FloatBuffer                                               // per sequence (heads, T, T)
-    init(n: Int, c: LlamaConfig, probsCount: Int) {
-        xIn = FloatBuffer(count: n * c.hiddenSize); xn1 = FloatBuffer(count: n * c.hiddenSize)
-        q = FloatBuffer(count: n * c.qDim); k = FloatBuffer(count: n * c.kvDim); v = FloatBuffer(count: n * c.kvDim)
-        att = FloatBuffer(count: n * c.qDim); xMid = FloatBuffer(count: n * c.hiddenSize); xn2 = FloatBuffer(count: n * c.hiddenSize)
-        gate = FloatBuffer(count: n * c.intermediateSize); up = FloatBuffer(count: n * c.intermediateSize)
-        h = FloatBuffer(count: n * c.intermediateSize)
-        inv1 = FloatBuffer(count: n); inv2 = FloatBuffer(count: n)
-        probs = FloatBuffer(count: probsCount)
+    /// Slices of `arena` (uninitialised: the forward pass writes every element before reading it).
+    init(n: Int, c: LlamaConfig, probsCount: Int, arena: ScratchArena) {
+        xIn = arena.slice(n * c.hiddenSize); xn1 = arena.slice(n * c.hiddenSize)
+        q = arena.slice(n * c.qDim); k = arena.slice(n * c.kvDim); v = arena.slice(n * c.kvDim)
+        att = arena.slice(n * c.qDim); xMid = arena.slice(n * c.hiddenSize); xn2 = arena.slice(n * c.hiddenSize)
+        gate = arena.slice(n * c.intermediateSize); up = arena.slice(n * c.intermediateSize)
+        h = arena.slice(n * c.intermediateSize)
+        inv1 = arena.slice(n); inv2 = arena.slice(n)
+        probs = arena.slice(probsCount)
+    }
+    /// Floats `init` takes from the arena.
+    static func floats(n: Int, c: LlamaConfig, probsCount: Int) -> Int {
+        let P = ScratchArena.padded
+        return 4 * P(n * c.hiddenSize) + 2 * P(n * c.qDim) + 2 * P(n * c.kvDim) + 3 * P(n * c.intermediateSize)
+            + 2 * P(n) + P(probsCount)
     }
 }
 
@@ -56,11 +63,15 @@ public final class TrainingPass {
         var n = 0, p = 0
         for s in inputs { offs.append(n); pOffs.append(p); n += s.count; p += c.numAttentionHeads * s.count * s.count }
         rowOffsets = offs; probOffsets = pOffs; totalRows = n
-        layers = (0..<c.numHiddenLayers).map { _ in LayerActivations(n: n, c: c, probsCount: p) }
-        xFinal = FloatBuffer(count: n * c.hiddenSize)
-        xnFinal = FloatBuffer(count: n * c.hiddenSize)
-        invFinal = FloatBuffer(count: n)
-        logits = FloatBuffer(count: n * c.vocabSize)
+        // All activations live in one recycled arena (see ScratchArena): no page faults or zeroing per pass.
+        let P = ScratchArena.padded
+        let arena = ScratchArena(floats: c.numHiddenLayers * LayerActivations.floats(n: n, c: c, probsCount: p)
+                                 + 2 * P(n * c.hiddenSize) + P(n) + P(n * c.vocabSize))
+        layers = (0..<c.numHiddenLayers).map { _ in LayerActivations(n: n, c: c, probsCount: p, arena: arena) }
+        xFinal = arena.slice(n * c.hiddenSize)
+        xnFinal = arena.slice(n * c.hiddenSize)
+        invFinal = arena.slice(n)
+        logits = arena.slice(n * c.vocabSize)
         run()
     }
 
@@ -146,16 +157,20 @@ public final class TrainingPass {
         let c = model.config, L = model.layout, W = model.weights.pointer, G = gradients.pointer
         precondition(gradients.count == L.totalCount, "gradient buffer layout does not match the model")
         let n = totalRows, d = c.hiddenSize, ff = c.intermediateSize
-        let dResid = FloatBuffer(count: n * d)
-        let dXn = FloatBuffer(count: n * d)
+        // Temporaries from a recycled arena. Only dResid accumulates (the residual stream) and starts from zero; the
+        // others are overwritten (beta 0 products, or written element by element) before they are read.
+        let P = ScratchArena.padded
+        let arena = ScratchArena(floats: 2 * P(n * d) + 3 * P(n * ff) + 2 * P(n * c.qDim) + 2 * P(n * c.kvDim))
+        let dResid = arena.zeroedSlice(n * d)
+        let dXn = arena.slice(n * d)
         // Final norm and LM head.
         linearBackward(dLogits, xnFinal.pointer, W + L.lmHead, dx: dXn.pointer, dw: G + L.lmHead,
                        rows: n, inDim: d, outDim: c.vocabSize, accumulateDx: false)
         rmsnormBackward(dXn.pointer, xFinal.pointer, W + L.finalNorm, invRms: invFinal.pointer, dx: dResid.pointer,
                         dw: G + L.finalNorm, rows: n, dim: d)
-        let dH = FloatBuffer(count: n * ff), dGate = FloatBuffer(count: n * ff), dUp = FloatBuffer(count: n * ff)
-        let dAtt = FloatBuffer(count: n * c.qDim), dQ = FloatBuffer(count: n * c.qDim)
-        let dK = FloatBuffer(count: n * c.kvDim), dV = FloatBuffer(count: n * c.kvDim)
+        let dH = arena.slice(n * ff), dGate = arena.slice(n * ff), dUp = arena.slice(n * ff)
+        let dAtt = arena.slice(n * c.qDim), dQ = arena.slice(n * c.qDim)
+        let dK = arena.slice(n * c.kvDim), dV = arena.slice(n * c.kvDim)
         for li in stride(from: layers.count - 1, through: 0, by: -1) {
             let a = layers[li], lw = L.layers[li]
             // MLP: out = xMid + down(silu(gate(xn2)) * up(xn2))
@@ -233,9 +248,8 @@ public final class TrainingPass {
                     // Softmax backward: dS = P * (dP - sum_j dP_j P_j), causal rows only.
                     for i in 0..<T {
                         let pr = P + i * T, dr = dS + i * T
-                        var dot: Float = 0
-                        for j in 0...i { dot += pr[j] * dr[j] }
-                        for j in 0...i { dr[j] = pr[j] * (dr[j] - dot) }
+                        let dotv = dot(pr, dr, count: i + 1)
+                        for j in 0...i { dr[j] = pr[j] * (dr[j] - dotv) }
                         for j in (i + 1)..<T { dr[j] = 0 }
                     }
                     // dQ = scale dS K ; dK += scale dS^T Q

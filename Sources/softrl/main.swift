@@ -5,7 +5,8 @@ struct SoftRLCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "softrl",
         abstract: "Distributed RL on soft-token chains of thought with small Llama-style models.",
-        subcommands: [SFTCommand.self, TrainCommand.self, EvalCommand.self, RolloutsCommand.self])
+        subcommands: [ModelCommand.self, GenerateCommand.self, SFTCommand.self, TrainCommand.self, EvalCommand.self,
+                      RolloutsCommand.self, BenchCommand.self])
 }
 
 SoftRLCommand.main()

@@ -1,0 +1,141 @@
+// The measuring half of `softrl bench model`: sgemm roofline, training throughput and batched decode throughput.
+// Returns numbers and prints nothing; the command formats them and compares with PyTorch. The optimiser lives in a
+// module above this one, so training takes the optimiser step as a closure.
+import Foundation
+import TensorMath
+
+public enum ModelBenchmark {
+    public struct SgemmResult: Sendable, Codable {
+        public let m: Int, n: Int, k: Int
+        public let gflops: Double
+    }
+
+    public struct TrainingResult: Sendable, Codable {
+        public let batch: Int, seq: Int, steps: Int
+        public let tokensPerSecond: Double
+        public let stepMilliseconds: Double
+        /// Milliseconds per step in each phase.
+        public let forwardMs: Double, lossMs: Double, backwardMs: Double, optimizerMs: Double
+        public let flopsPerStep: Double
+        public let gflops: Double
+        public let finalLoss: Double
+    }
+
+    public struct DecodeResult: Sendable, Codable {
+        public let batch: Int, promptLength: Int, newTokens: Int
+        public let seconds: Double
+        public let tokensPerSecond: Double
+    }
+
+    @inline(__always) static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
+
+    /// C = A B with A (m,k), B (k,n), repeated for at least `minSeconds` after one warm-up call.
+    public static func sgemmGFLOPS(m: Int, n: Int, k: Int, minSeconds: Double = 0.5) -> SgemmResult {
+        let a = FloatBuffer(count: m * k), b = FloatBuffer(count: k * n), c = FloatBuffer(count: m * n)
+        var rng = Xoshiro256(seed: 1)
+        for i in 0..<a.count { a[i] = Float(rng.uniform()) - 0.5 }
+        for i in 0..<b.count { b[i] = Float(rng.uniform()) - 0.5 }
+        func run() { sgemm(.none, .none, m: m, n: n, k: k, a: a.pointer, lda: k, b: b.pointer, ldb: n, c: c.pointer, ldc: n) }
+        run()
+        var reps = 0
+        let t0 = now()
+        var t = t0
+        repeat { run(); reps += 1; t = now() } while t - t0 < minSeconds
+        return SgemmResult(m: m, n: n, k: k, gflops: 2 * Double(m) * Double(n) * Double(k) * Double(reps) / (t - t0) / 1e9)
+    }
+
+    /// FLOPs of one training step (forward + backward) as executed: every matrix product counted 2mnk, backward
+    /// twice the forward (input and weight gradients). Linear layers: 2 * tokens * (all matrix weights except the
+    /// embedding lookup, which is a copy; the LM head counts). Attention: QK^T and PV over full T x T per head and
+    /// layer (the causal half is computed too, as in eager PyTorch). Elementwise work is not counted.
+    public static func trainingFLOPs(config c: LlamaConfig, batch: Int, seq: Int) -> Double {
+        let d = Double(c.hiddenSize), ff = Double(c.intermediateSize), q = Double(c.qDim), kv = Double(c.kvDim)
+        let perLayer = d * q + 2 * d * kv + q * d + 3 * d * ff
+        let linearParams = Double(c.numHiddenLayers) * perLayer + Double(c.vocabSize) * d
+        let tokens = Double(batch * seq)
+        let linear = 2 * tokens * linearParams
+        let attention = Double(c.numHiddenLayers) * Double(batch) * 4 * Double(seq * seq) * Double(c.headDim) * Double(c.numAttentionHeads)
+        return 3 * (linear + attention)
+    }
+
+    /// Next-token cross-entropy over `tokens` (mean over predicted positions): writes dLoss/dLogits and returns the loss.
+    static func crossEntropy(pass: TrainingPass, tokens: [[Int32]], dLogits: UnsafeMutablePointer<Float>) -> Double {
+        let V = pass.model.config.vocabSize
+        let count = tokens.reduce(0) { $0 + max($1.count - 1, 0) }
+        let invCount = Float(1) / Float(max(count, 1))
+        var loss = 0.0
+        for (s, seq) in tokens.enumerated() {
+            for t in 0..<seq.count {
+                let g = dLogits + (pass.rowOffsets[s] + t) * V
+                if t + 1 == seq.count { g.update(repeating: 0, count: V); continue }
+                let logZ = softmax(pass.logits(sequence: s, position: t), count: V, into: g)
+                let target = Int(seq[t + 1])
+                loss += logZ - Double(pass.logits(sequence: s, position: t)[target])
+                g[target] -= 1
+                for v in 0..<V { g[v] *= invCount }
+            }
+        }
+        return loss / Double(max(count, 1))
+    }
+
+    /// Training throughput: random B x T token batches, forward, cross-entropy, backward, `optimizerStep(weights,
+    /// gradients)`. `warmup` untimed steps first, then at least `minSteps` steps and `minSeconds`.
+    public static func measureTraining(model: LlamaModel, batch: Int, seq: Int, warmup: Int = 2, minSteps: Int = 5,
+                                       minSeconds: Double = 2, seed: UInt64 = 0,
+                                       optimizerStep: (FloatBuffer, FloatBuffer) -> Void) -> TrainingResult {
+        var rng = Xoshiro256(seed: seed)
+        let V = model.config.vocabSize
+        let tokens = (0..<batch).map { _ in (0..<seq).map { _ in Int32(rng.next() % UInt64(V)) } }
+        let inputs = tokens.map { ModelInput(tokens: $0) }
+        let grads = model.makeGradients()
+        let dLogits = FloatBuffer(count: batch * seq * V)
+        var tF = 0.0, tL = 0.0, tB = 0.0, tO = 0.0, loss = 0.0
+        func step() {
+            let t0 = now()
+            grads.zero()
+            let pass = model.forward(inputs)
+            let t1 = now()
+            loss = crossEntropy(pass: pass, tokens: tokens, dLogits: dLogits.pointer)
+            let t2 = now()
+            pass.backward(dLogits: dLogits.pointer, gradients: grads)
+            let t3 = now()
+            optimizerStep(model.weights, grads)
+            let t4 = now()
+            tF += t1 - t0; tL += t2 - t1; tB += t3 - t2; tO += t4 - t3
+        }
+        for _ in 0..<warmup { step() }
+        tF = 0; tL = 0; tB = 0; tO = 0
+        var steps = 0
+        let start = now()
+        while steps < minSteps || now() - start < minSeconds { step(); steps += 1 }
+        let total = now() - start
+        let flops = trainingFLOPs(config: model.config, batch: batch, seq: seq)
+        let per = 1000 / Double(steps)
+        return TrainingResult(batch: batch, seq: seq, steps: steps, tokensPerSecond: Double(batch * seq * steps) / total,
+                              stepMilliseconds: total * per, forwardMs: tF * per, lossMs: tL * per, backwardMs: tB * per,
+                              optimizerMs: tO * per, flopsPerStep: flops, gflops: flops * Double(steps) / total / 1e9,
+                              finalLoss: loss)
+    }
+
+    /// Batched greedy decoding: `batch` random prompts of `promptLength` tokens, `newTokens` new tokens each, timed
+    /// from prefill to the last token (as PyTorch's `generate` is). One short untimed run first.
+    public static func measureDecode(model: LlamaModel, batch: Int, promptLength: Int = 8, newTokens: Int = 64,
+                                     seed: UInt64 = 0) -> DecodeResult {
+        var rng = Xoshiro256(seed: seed &+ UInt64(batch))
+        let V = model.config.vocabSize
+        let prompts = (0..<batch).map { _ in (0..<promptLength).map { _ in Int32(rng.next() % UInt64(V)) } }
+        _ = model.generate(prompts: prompts, maxNewTokens: 4)
+        // Short runs are noisy: repeat until at least half a second has been timed, keep the total.
+        var reps = 0
+        let t0 = now()
+        var t = t0
+        repeat { _ = model.generate(prompts: prompts, maxNewTokens: newTokens); reps += 1; t = now() } while t - t0 < 0.5
+        let seconds = (t - t0) / Double(reps)
+        return DecodeResult(batch: batch, promptLength: promptLength, newTokens: newTokens, seconds: seconds,
+                            tokensPerSecond: Double(batch * newTokens) / seconds)
+    }
+}

@@ -1,0 +1,170 @@
+// `softrl bench model`: this machine's sgemm roofline, SoftRL's training and decode throughput, and the same
+// figures from PyTorch (scripts/reference/bench_torch.py run with the project's venv python) side by side.
+import ArgumentParser
+import Foundation
+import PolicyGradient
+import TensorMath
+import TransformerLM
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench", abstract: "Performance benchmarks.", subcommands: [ModelBench.self])
+}
+
+struct ModelBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "model",
+        abstract: "Training and decode throughput of the model presets, against the sgemm roofline and PyTorch.")
+
+    @Option(help: "tiny, small or both.") var preset: String = "tiny"
+    @Option(help: "BLAS (and PyTorch) threads.") var threads: Int = 1
+    @Flag(help: "Print one JSON object instead of text.") var json = false
+    @Flag(help: "Skip the PyTorch comparison.") var noTorch = false
+    @Option(help: "Training batch size.") var batch: Int = 16
+    @Option(help: "Training sequence length.") var seq: Int = 64
+    @Option(help: "Decode batch sizes, comma-separated.") var decodeBatches: String = "1,8,32"
+    @Option(help: "New tokens per decode run.") var decodeTokens: Int = 64
+    @Option(help: "Prompt length for decode.") var prompt: Int = 8
+    @Option(help: "Minimum timed seconds of training per preset.") var trainSeconds: Double = 3
+
+    func run() throws {
+        let presets: [String]
+        switch preset {
+        case "tiny", "small": presets = [preset]
+        case "both": presets = ["tiny", "small"]
+        default: throw CLIError("--preset '\(preset)' is not known: use tiny, small or both")
+        }
+        guard threads >= 1 else { throw CLIError("--threads must be at least 1 (got \(threads))") }
+        let batches = try decodeBatches.split(separator: ",").map { s -> Int in
+            guard let b = Int(s.trimmingCharacters(in: .whitespaces)), b > 0 else {
+                throw CLIError("--decode-batches '\(decodeBatches)': '\(s)' is not a positive integer; e.g. --decode-batches 1,8,32")
+            }
+            return b
+        }
+        BLASThreads.set(threads)
+        var report: [String: Any] = ["threads": threads, "blas_threads": BLASThreads.current]
+        var presetReports: [[String: Any]] = []
+        for name in presets {
+            let r = try benchPreset(name, batches: batches)
+            presetReports.append(r)
+        }
+        report["presets"] = presetReports
+        if json {
+            let data = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        }
+    }
+
+    func say(_ s: String) { if !json { print(s) } }
+
+    func benchPreset(_ name: String, batches: [Int]) throws -> [String: Any] {
+        let config = try LlamaConfig.preset(name)
+        let model = try LlamaModel(config: config, seed: 0)
+        say("== \(name): \(model.parameterCount) parameters (d=\(config.hiddenSize) ff=\(config.intermediateSize) L=\(config.numHiddenLayers) H=\(config.numAttentionHeads)/\(config.numKeyValueHeads) V=\(config.vocabSize)), \(threads) thread(s)")
+        // Roofline: a big square product and the model's most common shape (tokens x hidden -> intermediate).
+        let big = ModelBenchmark.sgemmGFLOPS(m: 1024, n: 1024, k: 1024)
+        let typical = ModelBenchmark.sgemmGFLOPS(m: batch * seq, n: config.intermediateSize, k: config.hiddenSize)
+        let roofline = max(big.gflops, typical.gflops)
+        say(String(format: "sgemm roofline: %.1f GFLOP/s at 1024^3, %.1f GFLOP/s at %dx%dx%d (m x n x k)",
+                   big.gflops, typical.gflops, typical.m, typical.n, typical.k))
+
+        // Training: forward + cross-entropy + backward + AdamW. Like bench_torch.py's torch.optim.AdamW defaults,
+        // weight decay 0.01 applies to every parameter (no mask, so the update loop vectorises).
+        let adam = AdamW(parameterCount: model.parameterCount, config: AdamWConfig(lr: 1e-4, beta1: 0.9, beta2: 0.999, weightDecay: 0.01))
+        let train = ModelBenchmark.measureTraining(model: model, batch: batch, seq: seq, minSeconds: trainSeconds) { w, g in
+            adam.update(parameters: w.buffer, gradients: UnsafeBufferPointer(g.buffer), learningRate: 1e-4)
+        }
+        let share = train.gflops / roofline
+        say(String(format: "train B%d x T%d: %.0f tokens/s, %.1f ms/step (forward %.1f, loss %.1f, backward %.1f, AdamW %.1f), %.1f GFLOP/s = %.0f%% of roofline (%.2f GFLOP/step)",
+                   train.batch, train.seq, train.tokensPerSecond, train.stepMilliseconds, train.forwardMs, train.lossMs,
+                   train.backwardMs, train.optimizerMs, train.gflops, 100 * share, train.flopsPerStep / 1e9))
+        var decodes: [ModelBenchmark.DecodeResult] = []
+        for b in batches {
+            let d = ModelBenchmark.measureDecode(model: model, batch: b, promptLength: prompt, newTokens: decodeTokens)
+            decodes.append(d)
+            say(String(format: "decode batch %3d: %.0f tokens/s (prompt %d, %d new tokens, %.1f ms/run)",
+                       b, d.tokensPerSecond, d.promptLength, d.newTokens, 1000 * d.seconds))
+        }
+        var out: [String: Any] = [
+            "preset": name, "params": model.parameterCount,
+            "sgemm": [["m": big.m, "n": big.n, "k": big.k, "gflops": big.gflops], ["m": typical.m, "n": typical.n, "k": typical.k, "gflops": typical.gflops]],
+            "roofline_gflops": roofline,
+            "train": ["batch": train.batch, "seq": train.seq, "steps": train.steps, "tokens_per_s": train.tokensPerSecond,
+                      "step_ms": train.stepMilliseconds, "forward_ms": train.forwardMs, "loss_ms": train.lossMs,
+                      "backward_ms": train.backwardMs, "optimizer_ms": train.optimizerMs,
+                      "flops_per_step": train.flopsPerStep, "gflops": train.gflops, "roofline_share": share],
+            "decode": decodes.map { ["batch": $0.batch, "new_tokens": $0.newTokens, "prompt": $0.promptLength, "seconds": $0.seconds, "tokens_per_s": $0.tokensPerSecond] },
+        ]
+        if noTorch { say("pytorch: skipped (--no-torch)"); return out }
+        switch runTorch(preset: name, batches: batches) {
+        case .skipped(let why):
+            say("pytorch: skipped — \(why)")
+            out["torch"] = ["skipped": why]
+        case .result(let t):
+            out["torch"] = t
+            let tTrain = ((t["train"] as? [String: Any])?["tokens_per_s"] as? Double) ?? .nan
+            let trainRatio = train.tokensPerSecond / tTrain
+            say(String(format: "pytorch %@ train: %.0f tokens/s -> SoftRL/PyTorch %.2fx", (t["torch"] as? String) ?? "?", tTrain, trainRatio))
+            var ratios: [String: Any] = ["train": trainRatio]
+            let tDecode = (t["decode"] as? [[String: Any]]) ?? []
+            for d in decodes {
+                guard let td = tDecode.first(where: { ($0["batch"] as? Int) == d.batch }), let tps = td["tokens_per_s"] as? Double else { continue }
+                say(String(format: "pytorch decode batch %3d: %.0f tokens/s -> SoftRL/PyTorch %.2fx", d.batch, tps, d.tokensPerSecond / tps))
+                ratios["decode_\(d.batch)"] = d.tokensPerSecond / tps
+            }
+            out["ratios"] = ratios
+        }
+        return out
+    }
+
+    enum TorchOutcome { case skipped(String), result([String: Any]) }
+
+    /// Runs bench_torch.py with SOFTRL_PYTHON, else `.venv/bin/python` at the repository root (found by walking up
+    /// from the current directory and from this executable until scripts/reference/bench_torch.py appears).
+    func runTorch(preset: String, batches: [Int]) -> TorchOutcome {
+        let fm = FileManager.default
+        var roots: [URL] = []
+        for start in [URL(fileURLWithPath: fm.currentDirectoryPath), URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()] {
+            var dir = start.standardizedFileURL
+            for _ in 0..<8 {
+                if fm.fileExists(atPath: dir.appendingPathComponent("scripts/reference/bench_torch.py").path) { roots.append(dir); break }
+                dir = dir.deletingLastPathComponent()
+            }
+        }
+        guard let root = roots.first else { return .skipped("scripts/reference/bench_torch.py not found: run from the repository") }
+        let script = root.appendingPathComponent("scripts/reference/bench_torch.py").path
+        let python: String
+        if let p = ProcessInfo.processInfo.environment["SOFTRL_PYTHON"], !p.isEmpty {
+            python = p
+        } else {
+            python = root.appendingPathComponent(".venv/bin/python").path
+        }
+        guard fm.isExecutableFile(atPath: python) else {
+            return .skipped("no python at \(python): set SOFTRL_PYTHON or create .venv with torch (python3 -m venv .venv && .venv/bin/pip install torch transformers)")
+        }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: python)
+        p.arguments = [script, "--preset", preset, "--threads", "\(threads)", "--json", "--batch", "\(batch)", "--seq", "\(seq)",
+                       "--decode-batches", batches.map(String.init).joined(separator: ","), "--decode-tokens", "\(decodeTokens)",
+                       "--prompt", "\(prompt)"]
+        var env = ProcessInfo.processInfo.environment
+        env["OMP_NUM_THREADS"] = "\(threads)"
+        p.environment = env
+        let outPipe = Pipe(), errPipe = Pipe()
+        p.standardOutput = outPipe; p.standardError = errPipe
+        do { try p.run() } catch { return .skipped("could not run \(python): \(error)") }
+        let data = outPipe.fileHandleForReading.readDataToEndOfFile()
+        let err = errPipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else {
+            let last = String(decoding: err, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
+            return .skipped("bench_torch.py exited with \(p.terminationStatus): \(last)")
+        }
+        let line = String(decoding: data, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
+        guard let obj = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] else {
+            return .skipped("bench_torch.py printed no JSON")
+        }
+        if let why = obj["skipped"] as? String { return .skipped(why) }
+        return .result(obj)
+    }
+}

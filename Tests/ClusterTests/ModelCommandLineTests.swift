@@ -1,0 +1,137 @@
+// The `softrl model ...` and `softrl generate` commands, run as a user runs them: the built `softrl` binary in a
+// subprocess. Skips (with the reason) when the binary has not been built, e.g. `swift build --product softrl` first.
+// The transformers interop test also skips when no Python with torch is found (SOFTRL_PYTHON or .venv at the root).
+import XCTest
+import Foundation
+
+final class ModelCommandLineTests: XCTestCase {
+    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    struct Run { let status: Int32; let stdout: String; let stderr: String }
+
+    func softrlBinary() throws -> URL {
+        let fm = FileManager.default
+        var candidates = [Bundle(for: Self.self).bundleURL.deletingLastPathComponent().appendingPathComponent("softrl")]
+        for config in ["debug", "release"] { candidates.append(Self.repoRoot.appendingPathComponent(".build/\(config)/softrl")) }
+        guard let found = candidates.first(where: { fm.isExecutableFile(atPath: $0.path) }) else {
+            throw XCTSkip("softrl binary not built (looked at \(candidates.map(\.path))): run `swift build --product softrl`")
+        }
+        return found
+    }
+
+    func run(_ exe: URL, _ args: [String]) throws -> Run {
+        let p = Process()
+        p.executableURL = exe
+        p.arguments = args
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out; p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Run(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    func tempDir() throws -> URL {
+        let d = FileManager.default.temporaryDirectory.appendingPathComponent("softrl-cli-\(UUID().uuidString)")
+        addTeardownBlock { try? FileManager.default.removeItem(at: d) }
+        return d
+    }
+
+    func parseLogits(_ s: String) throws -> [Double] {
+        let obj = try JSONSerialization.jsonObject(with: Data(s.utf8))
+        return try XCTUnwrap(obj as? [Double], "stdout is not a JSON array of numbers: \(s.prefix(200))")
+    }
+
+    func makeCheckpoint(_ exe: URL) throws -> URL {
+        let dir = try tempDir()
+        let r = try run(exe, ["model", "init", "--preset", "tiny", "--seed", "3", "--out", dir.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("1000576 parameters"), r.stdout)
+        return dir
+    }
+
+    func testInitInspectLogitsGenerate() throws {
+        let exe = try softrlBinary()
+        let dir = try makeCheckpoint(exe)
+        let inspect = try run(exe, ["model", "inspect", dir.path])
+        XCTAssertEqual(inspect.status, 0, inspect.stderr)
+        XCTAssertTrue(inspect.stdout.contains("model.layers.3.mlp.down_proj.weight"))
+        XCTAssertTrue(inspect.stdout.contains("[128, 512]"))
+        XCTAssertTrue(inspect.stdout.contains("parameters: 1000576"))
+
+        let logits = try run(exe, ["model", "logits", dir.path, "--tokens", "1,2,3"])
+        XCTAssertEqual(logits.status, 0, logits.stderr)
+        XCTAssertEqual(try parseLogits(logits.stdout).count, 64)
+
+        // Greedy generation through the KV cache must equal the argmax chain of full forward passes.
+        let gen = try run(exe, ["generate", dir.path, "--tokens", "1,2,3", "--max-new-tokens", "4", "--greedy"])
+        XCTAssertEqual(gen.status, 0, gen.stderr)
+        let ids = gen.stdout.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ",").compactMap { Int($0) }
+        XCTAssertEqual(ids.count, 4, gen.stdout)
+        var seq = [1, 2, 3]
+        for _ in 0..<4 {
+            let r = try run(exe, ["model", "logits", dir.path, "--tokens", seq.map(String.init).joined(separator: ",")])
+            let l = try parseLogits(r.stdout)
+            seq.append(l.indices.max { l[$0] < l[$1] || (l[$0] == l[$1] && $0 > $1) }!)
+        }
+        XCTAssertEqual(Array(seq.dropFirst(3)), ids)
+
+        // Sampling is deterministic in the seed.
+        let s1 = try run(exe, ["generate", dir.path, "--tokens", "5", "--max-new-tokens", "6", "--temperature", "1.5", "--seed", "9"])
+        let s2 = try run(exe, ["generate", dir.path, "--tokens", "5", "--max-new-tokens", "6", "--temperature", "1.5", "--seed", "9"])
+        XCTAssertEqual(s1.status, 0, s1.stderr)
+        XCTAssertEqual(s1.stdout, s2.stdout)
+    }
+
+    func testBadInputGivesOneLineErrorAndNonZeroExit() throws {
+        let exe = try softrlBinary()
+        let dir = try makeCheckpoint(exe)
+        let missing = dir.appendingPathComponent("nope").path
+        let cases: [([String], String)] = [
+            (["model", "logits", missing, "--tokens", "1"], "does not exist"),
+            (["model", "inspect", missing], "does not exist"),
+            (["model", "logits", dir.path, "--tokens", "1,x,3"], "not an integer"),
+            (["model", "logits", dir.path, "--tokens", ""], "empty"),
+            (["model", "logits", dir.path, "--tokens", "1,64"], "outside the vocabulary"),
+            (["generate", dir.path, "--tokens", "3,-1", "--max-new-tokens", "2"], "outside the vocabulary"),
+            (["generate", dir.path, "--tokens=-1", "--max-new-tokens", "2"], "outside the vocabulary"),
+            (["model", "init", "--preset", "huge", "--out", dir.appendingPathComponent("x").path], "unknown model preset"),
+        ]
+        for (args, needle) in cases {
+            let r = try run(exe, args)
+            XCTAssertNotEqual(r.status, 0, "\(args)")
+            XCTAssertTrue(r.stdout.isEmpty, "\(args): stdout \(r.stdout)")
+            let lines = r.stderr.split(separator: "\n")
+            XCTAssertEqual(lines.count, 1, "\(args): stderr should be one line: \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains(needle), "\(args): \(r.stderr)")
+            XCTAssertFalse(r.stderr.contains("Fatal error"), "\(args): \(r.stderr)")
+        }
+    }
+
+    /// transformers loads a checkpoint written by `softrl model init` and computes the same logits.
+    func testTransformersLoadsSoftRLCheckpoint() throws {
+        let exe = try softrlBinary()
+        let env = ProcessInfo.processInfo.environment
+        let python = env["SOFTRL_PYTHON"].flatMap { $0.isEmpty ? nil : $0 } ?? Self.repoRoot.appendingPathComponent(".venv/bin/python").path
+        guard FileManager.default.isExecutableFile(atPath: python) else {
+            print("SKIP interop: no python at \(python) (set SOFTRL_PYTHON to a python with torch and transformers)")
+            throw XCTSkip("no python at \(python); set SOFTRL_PYTHON")
+        }
+        let probe = try run(URL(fileURLWithPath: python), ["-c", "import torch, transformers"])
+        guard probe.status == 0 else {
+            print("SKIP interop: \(python) cannot import torch/transformers")
+            throw XCTSkip("\(python) cannot import torch/transformers")
+        }
+        let dir = try makeCheckpoint(exe)
+        let tokens = "1,7,3,60,2,9"
+        let ours = try parseLogits(try run(exe, ["model", "logits", dir.path, "--tokens", tokens]).stdout)
+        let script = Self.repoRoot.appendingPathComponent("scripts/reference/check_checkpoint.py").path
+        let theirsRun = try run(URL(fileURLWithPath: python), [script, dir.path, "--tokens", tokens])
+        XCTAssertEqual(theirsRun.status, 0, theirsRun.stderr)
+        let theirs = try parseLogits(theirsRun.stdout)
+        XCTAssertEqual(ours.count, theirs.count)
+        let maxDiff = zip(ours, theirs).map { abs($0 - $1) }.max() ?? .infinity
+        print("softrl vs transformers logits: max |diff| = \(maxDiff)")
+        XCTAssertLessThan(maxDiff, 1e-4)
+    }
+}
