@@ -4,7 +4,8 @@
 //   Tasks (no model) and Transport (no training loop) sit beside them.
 import PackageDescription
 
-let v5: [SwiftSetting] = [.swiftLanguageMode(.v5), .unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+// Checked -O everywhere: hot loops use unsafe pointers already, and a failed precondition must trap, not loop.
+let v5: [SwiftSetting] = [.swiftLanguageMode(.v5)]
 
 let package = Package(
     name: "SoftRL",

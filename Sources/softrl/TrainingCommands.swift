@@ -82,11 +82,8 @@ struct SFTCommand: ParsableCommand {
     }
 }
 
-struct TrainCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "train", abstract: "RL with actor and learner in one process (soft-token chains of thought).")
-    @OptionGroup var taskOptions: TaskOptionsGroup
-    @Option(help: "Base checkpoint (from `softrl sft`).") var base: String
-    @Option(help: "Output checkpoint directory.") var out: String
+/// RL settings shared by `train`, `learner` and `local`: defaults, then the --config file, then these flags.
+struct RLOptionsGroup: ParsableArguments {
     @Option(help: "Thinking mode: hard, soft, fuzzy, gumbel, dirichlet, multi.") var mode: ThinkingMode?
     @Option(help: "JSON file overriding RL defaults (flags override the file).") var config: String?
     @Option(help: "Updates.") var steps: Int?
@@ -97,16 +94,13 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Loss: reinforce or clipped.") var loss: LossKind?
     @Option(help: "KL coefficient to the frozen base (k3).") var klBeta: Double?
     @Flag(help: "Drop groups whose rewards are all equal (DAPO).") var dynamicSampling = false
+    @Option(help: "Drop rollouts more than K policy versions old (0 = synchronous).") var maxStaleness: Int?
     @Option(help: "Run seed.") var seed: UInt64?
-    @Option(help: "Print a line every N steps.") var logEvery: Int = 1
-    @Option(help: "OpenBLAS threads.") var threads: Int = 2
 
-    func run() throws {
-        BLASThreads.set(threads)
-        let task = try taskOptions.make()
+    func resolve(task: TaskOptionsGroup) throws -> RLConfig {
         var cfg = RLConfig()
         if let path = config { cfg = try ConfigFile.load(path, over: cfg) }
-        cfg.task = taskOptions.task; cfg.taskOptions = taskOptions.options
+        cfg.task = task.task; cfg.taskOptions = task.options
         if let m = mode { cfg.sampler.mode = m }
         if let s = steps { cfg.steps = s }
         if let g = groupSize { cfg.groupSize = g }
@@ -116,13 +110,31 @@ struct TrainCommand: ParsableCommand {
         if let l = loss { cfg.loss.kind = l }
         if let k = klBeta { cfg.loss.klBeta = k }
         if dynamicSampling { cfg.dynamicSampling = true }
+        if let k = maxStaleness { cfg.maxStaleness = k }
         if let s = seed { cfg.seed = s }
         try cfg.validate()
+        return cfg
+    }
+}
+
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "train", abstract: "RL with actor and learner in one process (soft-token chains of thought).")
+    @OptionGroup var taskOptions: TaskOptionsGroup
+    @OptionGroup var rl: RLOptionsGroup
+    @Option(help: "Base checkpoint (from `softrl sft`).") var base: String
+    @Option(help: "Output checkpoint directory.") var out: String
+    @Option(help: "Print a line every N steps.") var logEvery: Int = 1
+    @Option(help: "OpenBLAS threads.") var threads: Int = 1
+
+    func run() throws {
+        BLASThreads.set(threads)
+        let task = try taskOptions.make()
+        let cfg = try rl.resolve(task: taskOptions)
         let model = try loadModel(base, for: task)
-        let rl = SingleProcessRL(model: model, task: task, config: cfg)
-        print("train | task \(task.name) | \(rl.sampler.label) | \(cfg.advantage) | \(cfg.promptsPerStep) prompts x \(cfg.groupSize) samples | \(cfg.steps) steps")
+        let trainer = SingleProcessRL(model: model, task: task, config: cfg)
+        print("train | task \(task.name) | \(trainer.sampler.label) | \(cfg.advantage) | \(cfg.promptsPerStep) prompts x \(cfg.groupSize) samples | \(cfg.steps) steps")
         for _ in 0..<cfg.steps {
-            let (r, _) = rl.step()
+            let (r, _) = trainer.step()
             if r.step % logEvery == 0 || r.skipped {
                 print(String(format: "step %d | reward %.3f | correct %.3f | loss %.4f | grad %.3f | cot %.1f | %@%@",
                              r.step, r.rewardMean, r.correctRate, r.loss, r.gradNorm, r.thinkingLength, formatMs(r.milliseconds),

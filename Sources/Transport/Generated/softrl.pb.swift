@@ -38,6 +38,55 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
   typealias Version = _2
 }
 
+/// One complete rollout: prompt, thinking steps, answer.
+public nonisolated enum Softrl_V1_ThinkingEnd: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+
+  /// hard mode sampled end-of-thinking (it is the last step and an action)
+  case sampled // = 1
+
+  /// the greedy shadow emitted end-of-thinking; the token was inserted
+  case shadow // = 2
+
+  /// the length limit forced it
+  case forced // = 3
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .sampled
+    case 2: self = .shadow
+    case 3: self = .forced
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .sampled: return 1
+    case .shadow: return 2
+    case .forced: return 3
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Softrl_V1_ThinkingEnd] = [
+    .unspecified,
+    .sampled,
+    .shadow,
+    .forced,
+  ]
+
+}
+
 /// ---------------------------------------------------------------------------------------------
 /// Envelope: the only top-level message.
 /// ---------------------------------------------------------------------------------------------
@@ -399,14 +448,29 @@ public nonisolated struct Softrl_V1_Step: Sendable {
   /// on soft steps: the hard token the sampler would have chosen (e.g. argmax); -1 when none
   public var shadowToken: Int32 = 0
 
+  /// gumbel / dirichlet steps: the token ids the mixture weights are over, and log of those weights (f32).
+  public var support: [Int32] = []
+
+  public var logWeights: Softrl_V1_Tensor {
+    get {_logWeights ?? Softrl_V1_Tensor()}
+    set {_logWeights = newValue}
+  }
+  /// Returns true if `logWeights` has been explicitly set.
+  public var hasLogWeights: Bool {self._logWeights != nil}
+  /// Clears the value of `logWeights`. Subsequent reads from it will return its default value.
+  public mutating func clearLogWeights() {self._logWeights = nil}
+
+  /// multi steps: the K token ids whose embeddings were averaged.
+  public var sampledTokens: [Int32] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _vector: Softrl_V1_Tensor? = nil
+  fileprivate var _logWeights: Softrl_V1_Tensor? = nil
 }
 
-/// One complete rollout: prompt, thinking steps, answer.
 public nonisolated struct Softrl_V1_Rollout: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -438,6 +502,18 @@ public nonisolated struct Softrl_V1_Rollout: Sendable {
 
   /// thinking was cut off by the length limit rather than ended by the model
   public var forcedEnd: Bool = false
+
+  /// index of this rollout within its group (seeds its random stream)
+  public var sampleIndex: UInt32 = 0
+
+  /// how thinking ended (forced_end == (thinking_end == FORCED))
+  public var thinkingEnd: Softrl_V1_ThinkingEnd = .unspecified
+
+  /// Gaussian noise scale of soft/fuzzy steps (gamma * RMS(E) of the behaviour weights)
+  public var noiseSigma: Double = 0
+
+  /// the exact sampler settings (JSON), needed to recompute log-densities
+  public var samplerConfigJson: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -563,6 +639,10 @@ public nonisolated struct Softrl_V1_WeightsChunk: Sendable {
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "softrl.v1"
+
+nonisolated extension Softrl_V1_ThinkingEnd: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0THINKING_END_UNSPECIFIED\0\u{1}THINKING_END_SAMPLED\0\u{1}THINKING_END_SHADOW\0\u{1}THINKING_END_FORCED\0")
+}
 
 nonisolated extension Softrl_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Envelope"
@@ -1166,7 +1246,7 @@ nonisolated extension Softrl_V1_Work: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension Softrl_V1_Step: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Step"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}token_id\0\u{3}behaviour_logprob\0\u{1}vector\0\u{3}shadow_token\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}token_id\0\u{3}behaviour_logprob\0\u{1}vector\0\u{3}shadow_token\0\u{1}support\0\u{3}log_weights\0\u{3}sampled_tokens\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1178,6 +1258,9 @@ nonisolated extension Softrl_V1_Step: SwiftProtobuf.Message, SwiftProtobuf._Mess
       case 2: try { try decoder.decodeSingularDoubleField(value: &self.behaviourLogprob) }()
       case 3: try { try decoder.decodeSingularMessageField(value: &self._vector) }()
       case 4: try { try decoder.decodeSingularInt32Field(value: &self.shadowToken) }()
+      case 5: try { try decoder.decodeRepeatedInt32Field(value: &self.support) }()
+      case 6: try { try decoder.decodeSingularMessageField(value: &self._logWeights) }()
+      case 7: try { try decoder.decodeRepeatedInt32Field(value: &self.sampledTokens) }()
       default: break
       }
     }
@@ -1200,6 +1283,15 @@ nonisolated extension Softrl_V1_Step: SwiftProtobuf.Message, SwiftProtobuf._Mess
     if self.shadowToken != 0 {
       try visitor.visitSingularInt32Field(value: self.shadowToken, fieldNumber: 4)
     }
+    if !self.support.isEmpty {
+      try visitor.visitPackedInt32Field(value: self.support, fieldNumber: 5)
+    }
+    try { if let v = self._logWeights {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+    } }()
+    if !self.sampledTokens.isEmpty {
+      try visitor.visitPackedInt32Field(value: self.sampledTokens, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1208,6 +1300,9 @@ nonisolated extension Softrl_V1_Step: SwiftProtobuf.Message, SwiftProtobuf._Mess
     if lhs.behaviourLogprob != rhs.behaviourLogprob {return false}
     if lhs._vector != rhs._vector {return false}
     if lhs.shadowToken != rhs.shadowToken {return false}
+    if lhs.support != rhs.support {return false}
+    if lhs._logWeights != rhs._logWeights {return false}
+    if lhs.sampledTokens != rhs.sampledTokens {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1215,7 +1310,7 @@ nonisolated extension Softrl_V1_Step: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension Softrl_V1_Rollout: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Rollout"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}prompt_token_ids\0\u{1}steps\0\u{3}answer_token_ids\0\u{3}answer_logprobs\0\u{3}claimed_reward\0\u{1}sampler\0\u{3}policy_version\0\u{3}thinking_length\0\u{3}forced_end\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}prompt_token_ids\0\u{1}steps\0\u{3}answer_token_ids\0\u{3}answer_logprobs\0\u{3}claimed_reward\0\u{1}sampler\0\u{3}policy_version\0\u{3}thinking_length\0\u{3}forced_end\0\u{3}sample_index\0\u{3}thinking_end\0\u{3}noise_sigma\0\u{3}sampler_config_json\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1232,6 +1327,10 @@ nonisolated extension Softrl_V1_Rollout: SwiftProtobuf.Message, SwiftProtobuf._M
       case 7: try { try decoder.decodeSingularUInt64Field(value: &self.policyVersion) }()
       case 8: try { try decoder.decodeSingularUInt32Field(value: &self.thinkingLength) }()
       case 9: try { try decoder.decodeSingularBoolField(value: &self.forcedEnd) }()
+      case 10: try { try decoder.decodeSingularUInt32Field(value: &self.sampleIndex) }()
+      case 11: try { try decoder.decodeSingularEnumField(value: &self.thinkingEnd) }()
+      case 12: try { try decoder.decodeSingularDoubleField(value: &self.noiseSigma) }()
+      case 13: try { try decoder.decodeSingularStringField(value: &self.samplerConfigJson) }()
       default: break
       }
     }
@@ -1265,6 +1364,18 @@ nonisolated extension Softrl_V1_Rollout: SwiftProtobuf.Message, SwiftProtobuf._M
     if self.forcedEnd != false {
       try visitor.visitSingularBoolField(value: self.forcedEnd, fieldNumber: 9)
     }
+    if self.sampleIndex != 0 {
+      try visitor.visitSingularUInt32Field(value: self.sampleIndex, fieldNumber: 10)
+    }
+    if self.thinkingEnd != .unspecified {
+      try visitor.visitSingularEnumField(value: self.thinkingEnd, fieldNumber: 11)
+    }
+    if self.noiseSigma.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.noiseSigma, fieldNumber: 12)
+    }
+    if !self.samplerConfigJson.isEmpty {
+      try visitor.visitSingularStringField(value: self.samplerConfigJson, fieldNumber: 13)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1278,6 +1389,10 @@ nonisolated extension Softrl_V1_Rollout: SwiftProtobuf.Message, SwiftProtobuf._M
     if lhs.policyVersion != rhs.policyVersion {return false}
     if lhs.thinkingLength != rhs.thinkingLength {return false}
     if lhs.forcedEnd != rhs.forcedEnd {return false}
+    if lhs.sampleIndex != rhs.sampleIndex {return false}
+    if lhs.thinkingEnd != rhs.thinkingEnd {return false}
+    if lhs.noiseSigma != rhs.noiseSigma {return false}
+    if lhs.samplerConfigJson != rhs.samplerConfigJson {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -1,0 +1,118 @@
+// Conversions between the in-process rollout record (SoftTokens.Rollout) and its wire form (proto Rollout),
+// and the checks a learner applies to a group from the network before trusting any of it. A peer can send
+// anything: every field is validated against the model's shape and the sampler limits.
+import Foundation
+import SoftTokens
+import Transport
+import TransformerLM
+
+public struct RolloutValidationError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ d: String) { description = d }
+}
+
+public enum WireMapping {
+    static let thinkingEnds: [ThinkingEnd: Softrl_V1_ThinkingEnd] = [.sampled: .sampled, .shadow: .shadow, .forced: .forced]
+
+    public static func wire(_ r: Rollout) throws -> Wire.Rollout {
+        var w = Wire.Rollout()
+        w.promptTokenIds = r.prompt
+        w.steps = try r.steps.map { s in
+            var ws = Wire.Step()
+            ws.tokenID = s.token
+            ws.behaviourLogprob = s.logProb
+            ws.shadowToken = s.shadow
+            if !s.vector.isEmpty { ws.vector = try TensorCodec.encode(s.vector, shape: [s.vector.count]) }
+            if !s.support.isEmpty {
+                ws.support = s.support
+                ws.logWeights = try TensorCodec.encode(s.logWeights, shape: [s.logWeights.count])
+            }
+            ws.sampledTokens = s.tokens
+            return ws
+        }
+        w.answerTokenIds = r.answer
+        w.answerLogprobs = r.answerLogProbs
+        w.claimedReward = r.reward
+        w.sampler = r.sampler.label
+        w.policyVersion = UInt64(r.policyVersion)
+        w.thinkingLength = UInt32(r.thinkingLength)
+        w.forcedEnd = r.thinkingEnd == .forced
+        w.sampleIndex = UInt32(r.sampleIndex)
+        w.thinkingEnd = thinkingEnds[r.thinkingEnd]!
+        w.noiseSigma = r.noiseSigma
+        w.samplerConfigJson = String(decoding: try JSONEncoder().encode(r.sampler), as: UTF8.self)
+        return w
+    }
+
+    /// Rebuilds and validates a rollout from the wire. `config` is the model the learner trains; `sampler` the
+    /// run's settings (a peer may not train with settings the run did not ask for).
+    public static func rollout(_ w: Wire.Rollout, promptIndex: Int, config: LlamaConfig, sampler: SamplerConfig) throws -> Rollout {
+        func fail(_ m: String) -> RolloutValidationError { RolloutValidationError(m) }
+        let V = Int32(config.vocabSize), d = config.hiddenSize
+        func tokenOK(_ t: Int32) -> Bool { t >= 0 && t < V }
+        guard !w.promptTokenIds.isEmpty, w.promptTokenIds.allSatisfy(tokenOK) else { throw fail("prompt token ids empty or outside the vocabulary") }
+        let recorded: SamplerConfig
+        if w.samplerConfigJson.isEmpty { recorded = sampler } else {
+            guard let s = try? JSONDecoder().decode(SamplerConfig.self, from: Data(w.samplerConfigJson.utf8)) else {
+                throw fail("sampler_config_json is not a sampler config")
+            }
+            recorded = s
+        }
+        // Density-relevant settings must be the run's, or the learner would train on another objective.
+        guard recorded.mode == sampler.mode, recorded.greedy == false,
+              recorded.mixtureTemperature == sampler.mixtureTemperature, recorded.topK == sampler.topK,
+              recorded.topP == sampler.topP, recorded.minP == sampler.minP,
+              recorded.gumbelTemperature == sampler.gumbelTemperature,
+              recorded.dirichletConcentration == sampler.dirichletConcentration,
+              recorded.dirichletMinAlpha == sampler.dirichletMinAlpha else {
+            throw fail("rollout sampled with settings (\(recorded.label)) other than the run's (\(sampler.label))")
+        }
+        guard w.steps.count <= sampler.maxThinkingSteps + 1 else { throw fail("\(w.steps.count) thinking steps exceed the limit \(sampler.maxThinkingSteps)") }
+        guard !w.answerTokenIds.isEmpty, w.answerTokenIds.count <= sampler.maxAnswerTokens,
+              w.answerTokenIds.allSatisfy(tokenOK), w.answerLogprobs.count == w.answerTokenIds.count else {
+            throw fail("answer: \(w.answerTokenIds.count) tokens with \(w.answerLogprobs.count) log-probs (limit \(sampler.maxAnswerTokens), ids must be in the vocabulary)")
+        }
+        guard w.answerLogprobs.allSatisfy({ $0.isFinite && $0 <= 1e-9 }) else { throw fail("answer log-probs must be finite and <= 0") }
+        var steps: [ThinkingStep] = []
+        for (t, ws) in w.steps.enumerated() {
+            guard ws.behaviourLogprob.isFinite else { throw fail("step \(t): behaviour log-prob is not finite") }
+            var s = ThinkingStep(token: ws.tokenID, logProb: ws.behaviourLogprob, shadow: ws.shadowToken)
+            if ws.tokenID == ModelInput.vectorSlot {
+                guard sampler.mode != .hard else { throw fail("step \(t): a vector step in a hard-mode run") }
+                guard ws.hasVector else { throw fail("step \(t): token -1 but no vector") }
+                let (v, shape) = try TensorCodec.decode(ws.vector)
+                guard shape == [d], v.allSatisfy(\.isFinite) else { throw fail("step \(t): vector of shape \(shape), expected [\(d)] finite floats") }
+                s.vector = v
+            } else {
+                guard sampler.mode == .hard, tokenOK(ws.tokenID) else { throw fail("step \(t): token \(ws.tokenID) not valid in a \(sampler.mode.rawValue) run") }
+            }
+            if !ws.support.isEmpty {
+                guard ws.support.allSatisfy(tokenOK), ws.hasLogWeights else { throw fail("step \(t): bad mixture support") }
+                let (lw, shape) = try TensorCodec.decode(ws.logWeights)
+                guard shape == [ws.support.count] else { throw fail("step \(t): \(ws.support.count) support ids but log-weights of shape \(shape)") }
+                s.support = ws.support; s.logWeights = lw
+            }
+            guard ws.sampledTokens.allSatisfy(tokenOK) else { throw fail("step \(t): sampled token outside the vocabulary") }
+            s.tokens = ws.sampledTokens
+            steps.append(s)
+        }
+        let end: ThinkingEnd
+        switch w.thinkingEnd {
+        case .sampled: end = .sampled
+        case .shadow: end = .shadow
+        case .forced: end = .forced
+        default: end = w.forcedEnd ? .forced : (sampler.mode == .hard ? .sampled : .shadow)
+        }
+        guard end != .sampled || sampler.mode == .hard else { throw fail("thinking_end SAMPLED is only possible in hard mode") }
+        guard w.noiseSigma.isFinite, w.noiseSigma >= 0, !(sampler.addsGaussianNoise && w.noiseSigma <= 0) else {
+            throw fail("noise_sigma \(w.noiseSigma) invalid for \(sampler.label)")
+        }
+        let total = w.promptTokenIds.count + steps.count + 1 + w.answerTokenIds.count
+        guard total <= config.maxPositionEmbeddings else { throw fail("rollout of \(total) positions exceeds the model's \(config.maxPositionEmbeddings)") }
+        var r = Rollout(promptIndex: promptIndex, sampleIndex: Int(w.sampleIndex), prompt: w.promptTokenIds, steps: steps,
+                        thinkingEnd: end, answer: w.answerTokenIds, answerLogProbs: w.answerLogprobs, sampler: recorded,
+                        noiseSigma: w.noiseSigma, policyVersion: Int(w.policyVersion))
+        r.reward = 0   // never trusted: the learner recomputes it
+        return r
+    }
+}

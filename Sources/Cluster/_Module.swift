@@ -1,1 +1,0 @@
-// Cluster module (placeholder until its first real file lands).

@@ -1,0 +1,195 @@
+// Cluster commands: `learner` (binds, trains, serves weights), `actor` (connects, generates), and `local`
+// (the README's main job: SFT warm-start if needed, a learner and N actor processes on this machine, then the
+// evaluation table). Wiring only: the services are in the Cluster module.
+import ArgumentParser
+import Foundation
+import Cluster
+import PolicyGradient
+import SoftTokens
+import TensorMath
+import TransformerLM
+import Tasks
+
+struct LearnerCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "learner", abstract: "Run the learner: bind, hand out work, train, broadcast weights.")
+    @OptionGroup var taskOptions: TaskOptionsGroup
+    @OptionGroup var rl: RLOptionsGroup
+    @Option(help: "ZeroMQ endpoint to bind (tcp://HOST:PORT; PORT * picks a free one).") var bind: String = "tcp://0.0.0.0:5555"
+    @Option(help: "Base checkpoint (from `softrl sft`) for a new run.") var base: String?
+    @Option(help: "Continue the run whose checkpoint is in this run directory.") var resume: String?
+    @Option(help: "Run directory: metrics.jsonl, checkpoint/, learner.endpoint.") var runDir: String = "runs/learner"
+    @Option(help: "Checkpoint every N updates (and on exit).") var checkpointEvery: Int = 20
+    @Option(help: "Heartbeat period in ms.") var heartbeatMs: Int = 1000
+    @Option(help: "Re-issue work not returned within this many seconds.") var workTimeout: Double = 300
+    @Option(help: "OpenBLAS threads.") var threads: Int = 1
+
+    func validate() throws {
+        if base == nil && resume == nil { throw ValidationError("give --base CHECKPOINT for a new run or --resume RUN_DIR to continue one") }
+    }
+
+    func run() throws {
+        BLASThreads.set(threads)
+        ProcessControl.installStopHandlers()
+        var options = LearnerOptions(runDirectory: URL(fileURLWithPath: runDir))
+        options.bind = bind; options.checkpointEvery = checkpointEvery; options.heartbeatIntervalMs = heartbeatMs
+        options.workTimeoutSeconds = workTimeout
+        let service: LearnerService
+        if let resume {
+            let dir = try LearnerCheckpoint.locate(resume)
+            let (model, opt, state) = try LearnerCheckpoint.load(dir)
+            var cfg = state.config
+            if let s = rl.steps { cfg.steps = s }   // the only setting a resume may change: how far to go
+            let task = try TaskCatalog.make(name: cfg.task, options: cfg.taskOptions)
+            options.runDirectory = URL(fileURLWithPath: resume)
+            if FileManager.default.fileExists(atPath: URL(fileURLWithPath: resume).appendingPathComponent("learner_state.json").path) {
+                options.runDirectory = URL(fileURLWithPath: resume).deletingLastPathComponent()
+            }
+            print("resuming run \(state.runId) at step \(state.step) from \(dir.path); \(state.outstandingPositions.count) in-flight prompt(s) will be re-issued")
+            service = try LearnerService(model: model, config: cfg, task: task, options: options, resume: (opt, state))
+        } else {
+            let task = try taskOptions.make()
+            let cfg = try rl.resolve(task: taskOptions)
+            let model = try loadModel(base!, for: task)
+            service = try LearnerService(model: model, config: cfg, task: task, options: options)
+        }
+        try service.run()
+    }
+}
+
+struct ActorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "actor", abstract: "Run an actor: connect to a learner and generate rollouts.")
+    @Option(help: "Learner endpoint, e.g. tcp://learner-host:5555.") var connect: String
+    @Option(help: "Actor id (unique in the cluster; default host-pid).") var id: String?
+    @Option(help: "Groups generated together per batch.") var slots: Int = 2
+    @Option(help: "OpenBLAS threads.") var threads: Int = 1
+
+    func run() throws {
+        BLASThreads.set(threads)
+        ProcessControl.installStopHandlers()
+        var options = ActorOptions()
+        options.connect = connect
+        if let id { options.actorId = id }
+        options.slots = max(1, slots)
+        try ActorService(options: options).run()
+    }
+}
+
+struct LocalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "local",
+        abstract: "Learner and N actor processes on this machine; SFT warm-start first if no base is given; ends with the eval table.")
+    @OptionGroup var taskOptions: TaskOptionsGroup
+    @OptionGroup var rl: RLOptionsGroup
+    @Option(help: "Actor processes.") var actors: Int = 2
+    @Option(help: "Run directory (a rerun with the same directory resumes).") var runDir: String = "runs/local"
+    @Option(help: "Base checkpoint; default: SFT warm-start into RUN_DIR/sft.") var base: String?
+    @Option(help: "SFT steps when warm-starting.") var sftSteps: Int = 300
+    @Option(help: "Test problems in the final evaluation (0 skips it).") var evalProblems: Int = 500
+    @Option(help: "Samples per problem in the final evaluation.") var evalSamples: Int = 32
+    @Flag(help: "Start a fresh run even if RUN_DIR holds a checkpoint.") var fresh = false
+
+    func run() throws {
+        ProcessControl.installStopHandlers()
+        BLASThreads.set(2)
+        let fm = FileManager.default
+        let root = URL(fileURLWithPath: runDir)
+        let clusterDir = root.appendingPathComponent("cluster")
+        try fm.createDirectory(at: root, withIntermediateDirectories: true)
+        let task = try taskOptions.make()
+        _ = try rl.resolve(task: taskOptions)   // fail on bad flags before any work
+        let basePath = base ?? root.appendingPathComponent("sft").path
+        if base == nil && !fm.fileExists(atPath: basePath + "/model.safetensors") {
+            var sft = SFTConfig()
+            sft.steps = sftSteps; sft.task = task.name; sft.taskOptions = taskOptions.options
+            let model = try LlamaModel(config: .tiny(vocabSize: max(64, task.vocabulary.count)), seed: 0)
+            print("== supervised warm-start: \(sftSteps) steps on \(task.name) (\(model.parameterCount) parameters)")
+            let trainer = SupervisedTrainer(model: model, task: task, config: sft)
+            for _ in 0..<sftSteps where !ProcessControl.stopRequested {
+                let r = trainer.step()
+                if r.step % 50 == 0 { print(String(format: "sft step %d | loss %.4f | %.0f ms", r.step, r.loss, r.milliseconds)) }
+            }
+            if ProcessControl.stopRequested { print("stopped during SFT; nothing saved"); return }
+            try ModelCheckpoint.save(model, directory: URL(fileURLWithPath: basePath), metadata: ["softrl.stage": "sft"])
+        }
+        let resuming = !fresh && (try? LearnerCheckpoint.locate(clusterDir.path)) != nil
+        if fresh { try? fm.removeItem(at: clusterDir) }
+        try fm.createDirectory(at: clusterDir, withIntermediateDirectories: true)
+        let endpointFile = clusterDir.appendingPathComponent("learner.endpoint")
+        try? fm.removeItem(at: endpointFile)
+        let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        var learnerArgs = ["learner", "--bind", "tcp://127.0.0.1:*", "--run-dir", clusterDir.path, "--threads", "1"]
+        learnerArgs += resuming ? ["--resume", clusterDir.path] : ["--base", basePath]
+        learnerArgs += forwardedArguments()
+        print(resuming ? "== resuming the cluster run in \(clusterDir.path)" : "== cluster: 1 learner + \(actors) actors on this machine (OpenBLAS: 1 thread each)")
+        let learner = try spawn(exe, learnerArgs, log: nil)
+        var waited = 0.0
+        while !fm.fileExists(atPath: endpointFile.path) && learner.isRunning && waited < 60 && !ProcessControl.stopRequested { usleep(50_000); waited += 0.05 }
+        guard let endpoint = try? String(contentsOf: endpointFile, encoding: .utf8) else {
+            learner.terminate(); learner.waitUntilExit()
+            throw ValidationError("the learner did not start (exit code \(learner.isRunning ? -1 : learner.terminationStatus)); see the messages above")
+        }
+        var actorProcs: [Process] = []
+        for i in 0..<actors {
+            let log = clusterDir.appendingPathComponent("actor-\(i).log")
+            actorProcs.append(try spawn(exe, ["actor", "--connect", endpoint, "--id", "local-\(i)", "--threads", "1"], log: log))
+        }
+        print("   learner at \(endpoint); actor logs in \(clusterDir.path)/actor-*.log; metrics in \(clusterDir.path)/metrics.jsonl")
+        while learner.isRunning {
+            if ProcessControl.stopRequested { learner.terminate(); for a in actorProcs where a.isRunning { a.terminate() } ; break }
+            usleep(100_000)
+        }
+        learner.waitUntilExit()
+        for a in actorProcs where a.isRunning { a.terminate() }
+        for a in actorProcs { a.waitUntilExit() }
+        if ProcessControl.stopRequested {
+            print("\nstopped; the checkpoint in \(clusterDir.path)/checkpoint is resumable: run the same command again")
+            return
+        }
+        guard learner.terminationStatus == 0 else { throw ValidationError("the learner exited with status \(learner.terminationStatus)") }
+        guard evalProblems > 0 else { return }
+        print("\n== evaluation on the \(task.name) test split (hard inference)")
+        var reports: [EvalReport] = []
+        var labels: [String] = []
+        for (label, dir) in [("base (SFT)", basePath), ("after RL", clusterDir.appendingPathComponent("checkpoint").path)] {
+            let model = try loadModel(dir, for: task)
+            var sampler = SamplerConfig(mode: .hard)
+            sampler.maxThinkingSteps = task.suggestedThinkingLimit; sampler.maxAnswerTokens = task.maxAnswerTokens
+            var ev = Evaluator(model: model, task: task, sampler: sampler)
+            ev.samples = evalSamples; ev.problemLimit = evalProblems
+            reports.append(ev.run()); labels.append(label)
+        }
+        print(EvalTable.render(reports, labels: labels))
+    }
+
+    /// RL and task flags given to `local`, passed on to the learner unchanged.
+    func forwardedArguments() -> [String] {
+        let all = Array(CommandLine.arguments.dropFirst(2))
+        let localOnly: Set<String> = ["--actors", "--run-dir", "--base", "--sft-steps", "--eval-problems", "--eval-samples"]
+        var out: [String] = []
+        var i = 0
+        while i < all.count {
+            let a = all[i]
+            let name = a.split(separator: "=").first.map(String.init) ?? a
+            if a == "--fresh" { i += 1; continue }
+            if localOnly.contains(name) { i += a.contains("=") ? 1 : 2; continue }
+            out.append(a); i += 1
+        }
+        return out
+    }
+
+    func spawn(_ exe: URL, _ args: [String], log: URL?) throws -> Process {
+        let p = Process()
+        p.executableURL = exe
+        p.arguments = args
+        if let log {
+            FileManager.default.createFile(atPath: log.path, contents: nil)
+            let h = try FileHandle(forWritingTo: log)
+            p.standardOutput = h; p.standardError = h
+        }
+        var env = ProcessInfo.processInfo.environment
+        env["OPENBLAS_NUM_THREADS"] = "1"   // each process gets one core's worth of BLAS; they share 2 cores
+        p.environment = env
+        try p.run()
+        return p
+    }
+}
