@@ -65,6 +65,7 @@ public final class LearnerService {
     var waitTotal = 0.0
     var rolloutsSinceStep = 0
     var lastCheckpointStep = 0
+    var positionsInUpdate: [Int] = []
     /// Goodbye reason that tells actors the run is over (anything else: keep reconnecting).
     public static let finishedReason = "finished: training complete"
     /// The endpoint actually bound (resolves "tcp://host:*").
@@ -273,6 +274,7 @@ public final class LearnerService {
         var staleness: [Int: Int] = [:]
         for (_, g) in batch { staleness[current - (g.map(\.policyVersion).min() ?? current), default: 0] += 1 }
         let groups = batch.map(\.rollouts)
+        positionsInUpdate = batch.map(\.position)
         trainer.start { [learner, model] in
             let report = learner.update(groups: groups)
             return (report, WeightsBlob.encode(model), staleness)
@@ -298,6 +300,7 @@ public final class LearnerService {
         m.droppedStale = droppedStale; m.reissued = ledger.reissuedCount; m.duplicates = ledger.duplicateCount; m.malformed = malformed
         m.actorsConnected = actors.count
         m.actorTokensPerSecond = Dictionary(uniqueKeysWithValues: actors.values.map { ($0.id, $0.tokensSinceStep / elapsed) })
+        m.positions = positionsInUpdate
         m.logProbGap = r.logProbGap; m.logProbGapActions = r.logProbGapActions; m.meanRatio = r.meanRatio; m.clippedFraction = r.clippedFraction
         for a in actors.values { a.tokensSinceStep = 0 }
         rolloutsSinceStep = 0; waitTotal = 0; lastStepEnd = now

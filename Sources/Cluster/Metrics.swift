@@ -36,6 +36,8 @@ public struct StepMetrics: Codable, Sendable {
     public var logProbGapActions = 0
     public var meanRatio = 0.0
     public var clippedFraction = 0.0
+    /// Prompt-schedule positions trained on in this step (audits that no prompt is skipped or used twice).
+    public var positions: [Int] = []
 
     public var humanLine: String {
         String(format: "step %d | loss %.4f | reward %.3f | correct %.3f | policy v%d | staleness %@ | %.0f tok/s | %d actors | wait %.0f%% | gap %@ | %.0f ms%@",

@@ -1,0 +1,111 @@
+// Runs real `softrl learner` / `softrl actor` processes on real sockets for the cluster tests: spawns them with
+// logs in a temporary run directory, reads metrics.jsonl and the learner checkpoint, waits with bounded
+// timeouts (a hang fails the test instead of stalling CI) and kills everything it started on teardown.
+import XCTest
+import Foundation
+
+final class ClusterHarness {
+    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let exe: URL
+    let dir: URL
+    private(set) var processes: [Process] = []
+
+    init(testCase: XCTestCase) throws {
+        let fm = FileManager.default
+        var candidates = [Bundle(for: ClusterHarness.self).bundleURL.deletingLastPathComponent().appendingPathComponent("softrl")]
+        for config in ["debug", "release"] { candidates.append(Self.repoRoot.appendingPathComponent(".build/\(config)/softrl")) }
+        guard let found = candidates.first(where: { fm.isExecutableFile(atPath: $0.path) }) else {
+            throw XCTSkip("softrl binary not built: run `swift build --product softrl` (looked at \(candidates.map(\.path)))")
+        }
+        exe = found
+        dir = fm.temporaryDirectory.appendingPathComponent("softrl-cluster-\(UUID().uuidString.prefix(8))")
+        try fm.createDirectory(at: dir, withIntermediateDirectories: true)
+        testCase.addTeardownBlock { [self] in
+            for p in processes where p.isRunning { kill(p.processIdentifier, SIGKILL) }
+            for p in processes { p.waitUntilExit() }
+            // Failing assertions quote the logs they need; SOFTRL_KEEP_LOGS=1 keeps the whole directory.
+            if ProcessInfo.processInfo.environment["SOFTRL_KEEP_LOGS"] == nil { try? fm.removeItem(at: dir) } else { print("cluster test logs kept in \(dir.path)") }
+        }
+    }
+
+    var runDir: URL { dir.appendingPathComponent("run") }
+
+    /// A random tiny checkpoint: cluster mechanics need no trained model.
+    func makeBase() throws -> String {
+        let out = dir.appendingPathComponent("base").path
+        let p = try spawn(["model", "init", "--preset", "tiny", "--seed", "1", "--out", out], log: "init")
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0, "model init failed: \(log("init"))")
+        return out
+    }
+
+    /// Small, fast settings: 2 prompts x 2 samples per step, short heartbeats so loss is noticed in about a second.
+    static let fastLearnerArgs = ["--group-size", "2", "--prompts", "2", "--threads", "1", "--heartbeat-ms", "200", "--mode", "soft"]
+
+    @discardableResult
+    func spawn(_ args: [String], log name: String, environment: [String: String] = [:], wrapper: [String] = []) throws -> Process {
+        let p = Process()
+        if wrapper.isEmpty {
+            p.executableURL = exe
+            p.arguments = args
+        } else {
+            p.executableURL = URL(fileURLWithPath: wrapper[0])
+            p.arguments = Array(wrapper.dropFirst()) + [exe.path] + args
+        }
+        let url = dir.appendingPathComponent("\(name).log")
+        FileManager.default.createFile(atPath: url.path, contents: nil)
+        let h = try FileHandle(forWritingTo: url)
+        _ = try? h.seekToEnd()
+        p.standardOutput = h; p.standardError = h
+        var env = ProcessInfo.processInfo.environment
+        env["OPENBLAS_NUM_THREADS"] = "1"
+        for (k, v) in environment { env[k] = v }
+        p.environment = env
+        try p.run()
+        processes.append(p)
+        return p
+    }
+
+    func log(_ name: String) -> String {
+        (try? String(contentsOf: dir.appendingPathComponent("\(name).log"), encoding: .utf8)) ?? ""
+    }
+
+    func startLearner(_ extra: [String], bind: String = "tcp://127.0.0.1:*", log name: String = "learner") throws -> Process {
+        try? FileManager.default.removeItem(at: runDir.appendingPathComponent("learner.endpoint"))
+        return try spawn(["learner", "--bind", bind, "--run-dir", runDir.path] + Self.fastLearnerArgs + extra, log: name)
+    }
+
+    func endpoint(timeout: Double = 60) throws -> String {
+        let url = runDir.appendingPathComponent("learner.endpoint")
+        XCTAssertTrue(waitUntil(timeout) { FileManager.default.fileExists(atPath: url.path) }, "learner never bound; log:\n\(log("learner"))")
+        return try String(contentsOf: url, encoding: .utf8)
+    }
+
+    func startActor(_ id: String, endpoint: String, slots: Int = 1) throws -> Process {
+        try spawn(["actor", "--connect", endpoint, "--id", id, "--slots", "\(slots)", "--threads", "1"], log: id)
+    }
+
+    /// Parsed metrics.jsonl lines, in file order.
+    func metrics() -> [[String: Any]] {
+        guard let text = try? String(contentsOf: runDir.appendingPathComponent("metrics.jsonl"), encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+    }
+    func lastStep() -> Int { (metrics().last?["step"] as? Int) ?? 0 }
+
+    func learnerState() throws -> [String: Any] {
+        let url = runDir.appendingPathComponent("checkpoint/learner_state.json")
+        return try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+    }
+
+    /// Polls `condition` every 50 ms for at most `timeout` seconds.
+    func waitUntil(_ timeout: Double, _ condition: () -> Bool) -> Bool {
+        let end = Date().addingTimeInterval(timeout)
+        while Date() < end {
+            if condition() { return true }
+            usleep(50_000)
+        }
+        return condition()
+    }
+
+    func waitForExit(_ p: Process, timeout: Double) -> Bool { waitUntil(timeout) { !p.isRunning } }
+}

@@ -1,0 +1,112 @@
+// The cluster as users run it: a learner and actor processes on loopback TCP. Actors are killed with SIGKILL,
+// join late, and the learner is killed and resumed; the tests then audit metrics.jsonl and the checkpoint:
+// versions advance, every trained prompt position appears once, and trained + outstanding positions cover the
+// schedule without gaps (no prompt skipped, none counted twice).
+import XCTest
+import Foundation
+
+final class ClusterProcessTests: XCTestCase {
+    /// Positions trained in `lines`, checking none twice.
+    func trainedPositions(_ lines: [[String: Any]], file: StaticString = #filePath, line: UInt = #line) -> Set<Int> {
+        var seen = Set<Int>()
+        for m in lines {
+            for p in (m["positions"] as? [Int]) ?? [] {
+                XCTAssertFalse(seen.contains(p), "position \(p) trained twice", file: file, line: line)
+                seen.insert(p)
+            }
+        }
+        return seen
+    }
+
+    func assertNoPromptSkipped(_ h: ClusterHarness, trained: Set<Int>, file: StaticString = #filePath, line: UInt = #line) throws {
+        let state = try h.learnerState()
+        let cursor = try XCTUnwrap(state["scheduleCursor"] as? Int)
+        let outstanding = Set((state["outstandingPositions"] as? [Int]) ?? [])
+        XCTAssertTrue(trained.isDisjoint(with: outstanding), "a trained position is also outstanding", file: file, line: line)
+        XCTAssertEqual(trained.union(outstanding), Set(0..<cursor), "trained + outstanding must cover the schedule", file: file, line: line)
+    }
+
+    func testLearnerAndTwoActorsTrainAndVersionsAdvance() throws {
+        let h = try ClusterHarness(testCase: self)
+        let base = try h.makeBase()
+        let learner = try h.startLearner(["--base", base, "--steps", "4"])
+        let ep = try h.endpoint()
+        try h.startActor("a0", endpoint: ep); try h.startActor("a1", endpoint: ep)
+        XCTAssertTrue(h.waitForExit(learner, timeout: 240), "learner did not finish; log:\n\(h.log("learner"))")
+        XCTAssertEqual(learner.terminationStatus, 0)
+        let m = h.metrics()
+        XCTAssertEqual(m.map { $0["step"] as? Int }, [1, 2, 3, 4])
+        XCTAssertEqual(m.map { $0["policyVersion"] as? Int }, [1, 2, 3, 4])
+        for key in ["loss", "rewardMean", "rewardStd", "correctRate", "clusterTokensPerSecond", "rolloutsPerSecond", "learnerStepMs",
+                    "learnerWaitShare", "stalenessHistogram", "droppedStale", "reissued", "actorsConnected", "actorTokensPerSecond", "logProbGap"] {
+            XCTAssertNotNil(m.last?[key], "metrics.jsonl lacks \(key)")
+        }
+        XCTAssertTrue(h.log("learner").contains("actor a0 joined") && h.log("learner").contains("actor a1 joined"))
+        try assertNoPromptSkipped(h, trained: trainedPositions(m))
+        // Both actors were told the run finished and exited cleanly.
+        for p in h.processes.dropFirst(2) { XCTAssertTrue(h.waitForExit(p, timeout: 30)); XCTAssertEqual(p.terminationStatus, 0) }
+    }
+
+    func testKilledActorsWorkIsReissuedAndNothingCountsTwice() throws {
+        let h = try ClusterHarness(testCase: self)
+        let base = try h.makeBase()
+        // Staleness 3 lets actors hold several items, so the victim surely dies holding work.
+        let learner = try h.startLearner(["--base", base, "--steps", "6", "--max-staleness", "3"])
+        let ep = try h.endpoint()
+        let victim = try h.startActor("victim", endpoint: ep, slots: 2)
+        try h.startActor("survivor", endpoint: ep)
+        XCTAssertTrue(h.waitUntil(120) { h.lastStep() >= 1 && h.log("learner").contains("victim joined") })
+        kill(victim.processIdentifier, SIGKILL)
+        XCTAssertTrue(h.waitForExit(learner, timeout: 240), "training did not continue after the kill; log:\n\(h.log("learner"))")
+        let log = h.log("learner")
+        XCTAssertTrue(log.contains("actor victim silent"), "the learner never noticed the dead actor:\n\(log)")
+        let m = h.metrics()
+        XCTAssertEqual(m.last?["step"] as? Int, 6)
+        XCTAssertGreaterThanOrEqual(m.last?["reissued"] as? Int ?? 0, 1, "the victim's work was never re-issued")
+        try assertNoPromptSkipped(h, trained: trainedPositions(m))
+    }
+
+    func testLateActorGetsCurrentWeightsAndContributes() throws {
+        let h = try ClusterHarness(testCase: self)
+        let base = try h.makeBase()
+        let learner = try h.startLearner(["--base", base, "--steps", "8"])
+        let ep = try h.endpoint()
+        try h.startActor("early", endpoint: ep)
+        XCTAssertTrue(h.waitUntil(120) { h.lastStep() >= 2 })
+        let joinedAt = h.lastStep()
+        try h.startActor("late", endpoint: ep)
+        XCTAssertTrue(h.waitForExit(learner, timeout: 240), "log:\n\(h.log("learner"))")
+        // It loaded a version at least as new as the one current when it joined (never the initial weights).
+        let loaded = h.log("late").components(separatedBy: "loaded policy v").dropFirst().compactMap { Int($0.prefix { $0.isNumber }) }
+        XCTAssertGreaterThanOrEqual(loaded.first ?? -1, joinedAt, "late actor log:\n\(h.log("late"))")
+        let contributed = h.metrics().contains { (($0["actorTokensPerSecond"] as? [String: Double])?["late"] ?? 0) > 0 }
+        XCTAssertTrue(contributed, "the late actor's groups never reached an update")
+    }
+
+    func testLearnerKilledAndResumedContinuesAndActorsReconnect() throws {
+        let h = try ClusterHarness(testCase: self)
+        let base = try h.makeBase()
+        let first = try h.startLearner(["--base", base, "--steps", "8", "--checkpoint-every", "1"])
+        let ep = try h.endpoint()
+        let actors = [try h.startActor("r0", endpoint: ep), try h.startActor("r1", endpoint: ep)]
+        XCTAssertTrue(h.waitUntil(120) { h.lastStep() >= 3 })
+        kill(first.processIdentifier, SIGKILL)
+        first.waitUntilExit()
+        let before = h.metrics()
+        let checkpointStep = try XCTUnwrap(h.learnerState()["step"] as? Int)
+        XCTAssertGreaterThanOrEqual(checkpointStep, 2)
+        // Same endpoint: the actors are not told anything, they reconnect by themselves.
+        let second = try h.startLearner(["--resume", h.runDir.path], bind: ep, log: "learner2")
+        XCTAssertTrue(h.waitForExit(second, timeout: 240), "resumed learner did not finish; log:\n\(h.log("learner2"))")
+        XCTAssertEqual(second.terminationStatus, 0)
+        XCTAssertTrue(h.log("learner2").contains("resuming run"))
+        let after = Array(h.metrics().dropFirst(before.count))
+        XCTAssertEqual(after.first?["step"] as? Int, checkpointStep + 1, "step count must continue from the checkpoint")
+        XCTAssertEqual(after.last?["step"] as? Int, 8)
+        XCTAssertGreaterThanOrEqual(after.last?["actorsConnected"] as? Int ?? 0, 1, "actors did not reconnect")
+        for a in actors { XCTAssertTrue(h.waitForExit(a, timeout: 30), "actor did not exit after the run finished") }
+        // The surviving lineage: steps up to the checkpoint from the first run, then the resumed run.
+        let lineage = before.filter { ($0["step"] as? Int ?? 0) <= checkpointStep } + after
+        try assertNoPromptSkipped(h, trained: trainedPositions(lineage))
+    }
+}
