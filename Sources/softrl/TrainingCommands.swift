@@ -95,6 +95,7 @@ struct RLOptionsGroup: ParsableArguments {
     @Option(help: "KL coefficient to the frozen base (k3).") var klBeta: Double?
     @Flag(help: "Drop groups whose rewards are all equal (DAPO).") var dynamicSampling = false
     @Option(help: "Drop rollouts more than K policy versions old (0 = synchronous).") var maxStaleness: Int?
+    @Option(help: "Gaussian noise scale gamma (sigma = gamma * RMS of the embedding matrix; paper 0.33).") var noiseScale: Double?
     @Option(help: "Run seed.") var seed: UInt64?
 
     func resolve(task: TaskOptionsGroup) throws -> RLConfig {
@@ -111,6 +112,7 @@ struct RLOptionsGroup: ParsableArguments {
         if let k = klBeta { cfg.loss.klBeta = k }
         if dynamicSampling { cfg.dynamicSampling = true }
         if let k = maxStaleness { cfg.maxStaleness = k }
+        if let g = noiseScale { cfg.sampler.noiseScale = g }
         if let s = seed { cfg.seed = s }
         try cfg.validate()
         return cfg
