@@ -152,9 +152,7 @@ struct LocalCommand: ParsableCommand {
         var labels: [String] = []
         for (label, dir) in [("base (SFT)", basePath), ("after RL", clusterDir.appendingPathComponent("checkpoint").path)] {
             let model = try loadModel(dir, for: task)
-            var sampler = SamplerConfig(mode: .hard)
-            sampler.maxThinkingSteps = task.suggestedThinkingLimit; sampler.maxAnswerTokens = task.maxAnswerTokens
-            var ev = Evaluator(model: model, task: task, sampler: sampler)
+            var ev = Evaluator(model: model, task: task, sampler: inferenceSampler(.hard, for: task))
             ev.samples = evalSamples; ev.problemLimit = evalProblems
             reports.append(ev.run()); labels.append(label)
         }

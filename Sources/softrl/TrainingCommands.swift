@@ -167,10 +167,7 @@ struct EvalCommand: ParsableCommand {
         BLASThreads.set(threads)
         let task = try taskOptions.make()
         let model = try loadModel(checkpoint, for: task)
-        var sampler = SamplerConfig(mode: inference)
-        sampler.maxThinkingSteps = task.suggestedThinkingLimit
-        sampler.maxAnswerTokens = task.maxAnswerTokens
-        var ev = Evaluator(model: model, task: task, sampler: sampler)
+        var ev = Evaluator(model: model, task: task, sampler: inferenceSampler(inference, for: task))
         ev.samples = samples; ev.problemLimit = problems; ev.seed = seed
         let r = ev.run()
         if json {
@@ -183,23 +180,30 @@ struct EvalCommand: ParsableCommand {
 }
 
 enum EvalTable {
+    static func pad(_ s: String, _ width: Int) -> String { s.count >= width ? s : s + String(repeating: " ", count: width - s.count) }
+
     static func render(_ reports: [EvalReport], labels: [String]? = nil) -> String {
         guard let first = reports.first else { return "" }
-        let ks = first.passAtK.keys.sorted()
-        var header = String(format: "%-22@ %8@ %8@", "model / inference", "greedy@1", "pass@1")
-        for k in ks where k > 1 { header += String(format: " %8@", "pass@\(k)") }
-        header += "  cot"
-        var lines = [header]
+        let ks = first.passAtK.keys.sorted().filter { $0 > 1 }
+        let columns = ["greedy@1", "pass@1"] + ks.map { "pass@\($0)" } + ["cot"]
+        let width = max(18, (labels ?? []).map(\.count).max() ?? 0) + 2
+        var lines = [pad("model / inference", width) + columns.map { pad($0, 9) }.joined()]
         for (i, r) in reports.enumerated() {
-            let label = labels?[i] ?? r.inference
-            var line = String(format: "%-22@ %8.3f %8.3f", label, r.greedyPass1, r.sampledPass1)
-            for k in ks where k > 1 { line += String(format: " %8.3f", r.passAtK[k] ?? 0) }
-            line += String(format: "  %.1f", r.meanThinkingLength)
-            lines.append(line)
+            let values = [r.greedyPass1, r.sampledPass1] + ks.map { r.passAtK[$0] ?? 0 }
+            let cells = values.map { pad(String(format: "%.3f", $0), 9) } + [String(format: "%.1f", r.meanThinkingLength)]
+            lines.append(pad(labels?[i] ?? r.inference, width) + cells.joined())
         }
-        lines.append("(\(first.problems) test problems, \(first.samples) samples each)")
+        lines.append("(\(first.problems) test problems, \(first.samples) samples each, \(first.inference) inference)")
         return lines.joined(separator: "\n")
     }
+}
+
+/// The sampler for inference on `task`: its length limits, the given thinking mode.
+func inferenceSampler(_ mode: ThinkingMode, for task: any ReasoningTask) -> SamplerConfig {
+    var sampler = SamplerConfig(mode: mode)
+    sampler.maxThinkingSteps = task.suggestedThinkingLimit
+    sampler.maxAnswerTokens = task.maxAnswerTokens
+    return sampler
 }
 
 struct RolloutsCommand: ParsableCommand {
@@ -216,10 +220,7 @@ struct RolloutsCommand: ParsableCommand {
         BLASThreads.set(1)
         let task = try taskOptions.make()
         let model = try loadModel(checkpoint, for: task)
-        var sampler = SamplerConfig(mode: mode)
-        sampler.maxThinkingSteps = task.suggestedThinkingLimit
-        sampler.maxAnswerTokens = task.maxAnswerTokens
-        let gen = RolloutGenerator(model: model, config: sampler, endOfThinking: Vocabulary.endOfThinking, endOfSequence: Vocabulary.eos)
+        let gen = RolloutGenerator(model: model, config: inferenceSampler(mode, for: task), endOfThinking: Vocabulary.endOfThinking, endOfSequence: Vocabulary.eos)
         let scorer = RewardScorer(task: task, shaping: RewardShaping())
         let prompts = (count + groupSize - 1) / groupSize
         var schedule = PromptSchedule(count: task.count(.train), seed: seed)
