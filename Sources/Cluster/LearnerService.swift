@@ -301,7 +301,7 @@ public final class LearnerService {
         m.actorsConnected = actors.count
         m.actorTokensPerSecond = Dictionary(uniqueKeysWithValues: actors.values.map { ($0.id, $0.tokensSinceStep / elapsed) })
         m.positions = positionsInUpdate
-        m.logProbGap = r.logProbGap; m.logProbGapActions = r.logProbGapActions; m.meanRatio = r.meanRatio; m.clippedFraction = r.clippedFraction
+        m.logProbGap = r.logProbGap; m.logProbGapActions = r.logProbGapActions; m.logProbGapAll = r.logProbGapAll; m.meanRatio = r.meanRatio; m.clippedFraction = r.clippedFraction
         for a in actors.values { a.tokensSinceStep = 0 }
         rolloutsSinceStep = 0; waitTotal = 0; lastStepEnd = now
         metricsLog.append(m)

@@ -146,6 +146,7 @@ struct LocalCommand: ParsableCommand {
             return
         }
         guard learner.terminationStatus == 0 else { throw ValidationError("the learner exited with status \(learner.terminationStatus)") }
+        printRewardTrend(clusterDir.appendingPathComponent("metrics.jsonl"))
         guard evalProblems > 0 else { return }
         print("\n== evaluation on the \(task.name) test split (hard inference)")
         var reports: [EvalReport] = []
@@ -157,6 +158,23 @@ struct LocalCommand: ParsableCommand {
             reports.append(ev.run()); labels.append(label)
         }
         print(EvalTable.render(reports, labels: labels))
+    }
+
+    /// Training reward is noisy step to step (4 prompts per update); averages over the first and last tenth show the trend.
+    func printRewardTrend(_ metrics: URL) {
+        guard let text = try? String(contentsOf: metrics, encoding: .utf8) else { return }
+        let rewards = text.split(separator: "\n").compactMap { line -> (Double, Double)? in
+            guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  let r = o["rewardMean"] as? Double, let c = o["correctRate"] as? Double else { return nil }
+            return (r, c)
+        }
+        guard rewards.count >= 10 else { return }
+        let k = max(5, rewards.count / 10)
+        func mean(_ xs: ArraySlice<(Double, Double)>) -> (Double, Double) {
+            (xs.map(\.0).reduce(0, +) / Double(xs.count), xs.map(\.1).reduce(0, +) / Double(xs.count))
+        }
+        let (r0, c0) = mean(rewards.prefix(k)), (r1, c1) = mean(rewards.suffix(k))
+        print(String(format: "\ntraining reward, mean of the first %d vs last %d updates: %.3f -> %.3f (correct %.3f -> %.3f)", k, k, r0, r1, c0, c1))
     }
 
     /// RL and task flags given to `local`, passed on to the learner unchanged.

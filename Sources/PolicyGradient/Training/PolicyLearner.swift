@@ -29,6 +29,9 @@ public struct UpdateReport: Codable, Sendable {
     /// near 0 unless actors run stale or different weights (the check verl/TRL log).
     public var logProbGap = 0.0
     public var logProbGapActions = 0
+    /// The same over all rollouts, stale ones included: policy drift plus any weight mismatch. A jump here with a
+    /// steady learning rate means an actor generates with the wrong weights.
+    public var logProbGapAll = 0.0
     public var meanRatio = 0.0
     public var clippedFraction = 0.0
     public var tisTruncatedFraction = 0.0
@@ -94,19 +97,21 @@ public final class PolicyLearner {
         let (pass, logProbs) = scorer.score(rollouts)
         let refLogProbs = reference?.score(rollouts).logProbs
         var terms: [RolloutTerms] = []
-        var gap = 0.0, gapCount = 0
+        var gap = 0.0, gapCount = 0, gapAll = 0.0, gapAllCount = 0
         for (i, r) in rollouts.enumerated() {
             let behaviour = r.behaviourLogProbs
             var mask: [Bool]? = nil
             if config.overlongFilter && r.thinkingEnd == .forced { mask = [Bool](repeating: false, count: behaviour.count) }
             terms.append(RolloutTerms(advantage: advantages[i], logp: logProbs[i], behaviourLogp: behaviour,
                                       referenceLogp: refLogProbs?[i], mask: mask))
+            for (a, b) in zip(logProbs[i], behaviour) where a.isFinite && b.isFinite { gapAll += abs(a - b); gapAllCount += 1 }
             if r.policyVersion == version {
                 for (a, b) in zip(logProbs[i], behaviour) where a.isFinite && b.isFinite { gap += abs(a - b); gapCount += 1 }
             }
         }
         report.logProbGap = gapCount > 0 ? gap / Double(gapCount) : 0
         report.logProbGapActions = gapCount
+        report.logProbGapAll = gapAllCount > 0 ? gapAll / Double(gapAllCount) : 0
         report.actions = terms.reduce(0) { $0 + $1.logp.count }
         let result = policyLoss(terms, config: config.loss)
         report.loss = result.loss

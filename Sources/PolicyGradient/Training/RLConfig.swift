@@ -25,7 +25,7 @@ public struct RLConfig: Codable, Sendable, Equatable {
     /// Prompts per update (paper: 2).
     public var promptsPerStep = 4
     /// Updates to run.
-    public var steps = 120
+    public var steps = 200
     /// RLOO is the paper's estimator; GRPO and Dr. GRPO are options.
     public var advantage = AdvantageEstimator.rloo
     /// REINFORCE with summed log-probs, truncated importance weights for stale rollouts (cap 2).
