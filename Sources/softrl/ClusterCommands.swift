@@ -63,6 +63,12 @@ struct ActorCommand: ParsableCommand {
     @Option(help: "Groups generated together per batch.") var slots: Int = 2
     @Option(help: "OpenBLAS threads.") var threads: Int = 1
 
+    func validate() throws {
+        guard ["tcp://", "ipc://", "inproc://"].contains(where: connect.hasPrefix) else {
+            throw ValidationError("--connect '\(connect)' is not a ZeroMQ endpoint: use tcp://HOST:PORT, e.g. tcp://learner-host:5555")
+        }
+    }
+
     func run() throws {
         BLASThreads.set(threads)
         ProcessControl.installStopHandlers()
