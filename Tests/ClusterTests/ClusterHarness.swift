@@ -128,4 +128,21 @@ final class ClusterHarness {
     }
 
     func waitForExit(_ p: Process, timeout: Double) -> Bool { waitUntil(timeout) { !p.isRunning } }
+
+    /// Prompt-position audit of a run: no position trained twice, and trained + still outstanding positions
+    /// (from the checkpoint) are exactly the schedule so far (nothing skipped).
+    func assertEveryPromptOnce(_ lines: [[String: Any]], file: StaticString = #filePath, line: UInt = #line) throws {
+        var trained = Set<Int>()
+        for m in lines {
+            for p in (m["positions"] as? [Int]) ?? [] {
+                XCTAssertFalse(trained.contains(p), "position \(p) trained twice", file: file, line: line)
+                trained.insert(p)
+            }
+        }
+        let state = try learnerState()
+        let cursor = try XCTUnwrap(state["scheduleCursor"] as? Int, file: file, line: line)
+        let outstanding = Set((state["outstandingPositions"] as? [Int]) ?? [])
+        XCTAssertTrue(trained.isDisjoint(with: outstanding), "a trained position is also outstanding", file: file, line: line)
+        XCTAssertEqual(trained.union(outstanding), Set(0..<cursor), "trained + outstanding must cover the schedule", file: file, line: line)
+    }
 }
