@@ -44,14 +44,16 @@ final class ClusterHarness {
 
     @discardableResult
     func spawn(_ args: [String], log name: String, environment: [String: String] = [:], wrapper: [String] = []) throws -> Process {
+        try spawnProgram(wrapper.isEmpty ? exe.path : wrapper[0], Array(wrapper.dropFirst()) + (wrapper.isEmpty ? [] : [exe.path]) + args,
+                         log: name, environment: environment)
+    }
+
+    /// Any program (a Python peer, `ip`), logged and killed on teardown like the softrl processes.
+    @discardableResult
+    func spawnProgram(_ path: String, _ args: [String], log name: String, environment: [String: String] = [:]) throws -> Process {
         let p = Process()
-        if wrapper.isEmpty {
-            p.executableURL = exe
-            p.arguments = args
-        } else {
-            p.executableURL = URL(fileURLWithPath: wrapper[0])
-            p.arguments = Array(wrapper.dropFirst()) + [exe.path] + args
-        }
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = args
         let url = dir.appendingPathComponent("\(name).log")
         FileManager.default.createFile(atPath: url.path, contents: nil)
         let h = try FileHandle(forWritingTo: url)
@@ -70,9 +72,27 @@ final class ClusterHarness {
         (try? String(contentsOf: dir.appendingPathComponent("\(name).log"), encoding: .utf8)) ?? ""
     }
 
-    func startLearner(_ extra: [String], bind: String = "tcp://127.0.0.1:*", log name: String = "learner") throws -> Process {
+    func startLearner(_ extra: [String], bind: String = "tcp://127.0.0.1:*", log name: String = "learner", wrapper: [String] = []) throws -> Process {
         try? FileManager.default.removeItem(at: runDir.appendingPathComponent("learner.endpoint"))
-        return try spawn(["learner", "--bind", bind, "--run-dir", runDir.path] + Self.fastLearnerArgs + extra, log: name)
+        var fast = Self.fastLearnerArgs
+        // `extra` may choose another mode (e.g. hard for peers that make hard rollouts).
+        if extra.contains("--mode"), let i = fast.firstIndex(of: "--mode") { fast.removeSubrange(i...(i + 1)) }
+        return try spawn(["learner", "--bind", bind, "--run-dir", runDir.path] + fast + extra, log: name, wrapper: wrapper)
+    }
+
+    /// A tiny `jsonl:` task with a separate test file, so the train split is the whole train file in order and a
+    /// peer outside Swift can rebuild its prompts. ASCII only (Swift's Character order equals Python's there).
+    /// Returns the task name to pass as `--task`.
+    func writeJSONLTask() throws -> String {
+        let train = [("1+2=", "3"), ("2+2=", "4"), ("3+4=", "7"), ("5+4=", "9"), ("1+1=", "2"), ("6+2=", "8"), ("2+5=", "7"), ("4+4=", "8")]
+        let test = [("3+3=", "6"), ("0+5=", "5")]
+        func lines(_ xs: [(String, String)]) -> String {
+            xs.map { #"{"prompt": "\#($0.0)", "answer": "\#($0.1)", "cot": "\#($0.0.filter(\.isNumber))"}"# }.joined(separator: "\n") + "\n"
+        }
+        let path = dir.appendingPathComponent("sums.jsonl")
+        try lines(train).write(to: path, atomically: true, encoding: .utf8)
+        try lines(test).write(to: dir.appendingPathComponent("sums.test.jsonl"), atomically: true, encoding: .utf8)
+        return "jsonl:" + path.path
     }
 
     func endpoint(timeout: Double = 60) throws -> String {
@@ -108,4 +128,21 @@ final class ClusterHarness {
     }
 
     func waitForExit(_ p: Process, timeout: Double) -> Bool { waitUntil(timeout) { !p.isRunning } }
+
+    /// Prompt-position audit of a run: no position trained twice, and trained + still outstanding positions
+    /// (from the checkpoint) are exactly the schedule so far (nothing skipped).
+    func assertEveryPromptOnce(_ lines: [[String: Any]], file: StaticString = #filePath, line: UInt = #line) throws {
+        var trained = Set<Int>()
+        for m in lines {
+            for p in (m["positions"] as? [Int]) ?? [] {
+                XCTAssertFalse(trained.contains(p), "position \(p) trained twice", file: file, line: line)
+                trained.insert(p)
+            }
+        }
+        let state = try learnerState()
+        let cursor = try XCTUnwrap(state["scheduleCursor"] as? Int, file: file, line: line)
+        let outstanding = Set((state["outstandingPositions"] as? [Int]) ?? [])
+        XCTAssertTrue(trained.isDisjoint(with: outstanding), "a trained position is also outstanding", file: file, line: line)
+        XCTAssertEqual(trained.union(outstanding), Set(0..<cursor), "trained + outstanding must cover the schedule", file: file, line: line)
+    }
 }
