@@ -63,6 +63,9 @@ public final class ActorService {
             try socket.set(.maxMessageSize(options.maxMessageBytes))
             try socket.set(.reconnectInterval(ms: 200))
             try socket.set(.reconnectIntervalMax(ms: options.reconnectMaxMs))
+            // ZMTP-level heartbeats close a TCP connection whose peer vanished (partition, host crash), so the
+            // reconnect starts from a fresh socket instead of a half-open one.
+            try socket.set(.heartbeatInterval(ms: 1000)); try socket.set(.heartbeatTimeout(ms: 5000))
             try socket.connect(options.connect)
             sendHello(socket)
             let healthy = session(socket)
@@ -100,7 +103,7 @@ public final class ActorService {
                 case .welcome(let w)?: welcomed = welcome(w)
                 case .versionNotice(let n)?: announced = n
                 case .weightsChunk(let c)?: receiveChunk(c, socket)
-                case .work(let w)?: queue.append(contentsOf: w.items); requested = false
+                case .work(let w)?: accept(w); requested = false
                 case .heartbeat?: break
                 case .goodbye(let b)?:
                     log.info("learner said goodbye: \(b.reason)")
@@ -178,6 +181,22 @@ public final class ActorService {
             var r = Wire.WorkRequest(); r.actorID = options.actorId; r.freeSlots = UInt32(options.slots)
             send(.workRequest(r), socket)
             requested = true
+        }
+    }
+
+    /// Largest group the actor will generate: a bound on memory a peer can make it allocate.
+    static let maxGroupSize = 4096
+
+    /// Queues the items it can do; an impossible item (prompt outside the task, absurd group size) is logged and
+    /// dropped: the learner re-issues it after its deadline, and the actor keeps working.
+    func accept(_ w: Wire.Work) {
+        let prompts = task?.count(.train) ?? 0
+        for item in w.items {
+            guard item.promptIndex < UInt64(prompts), item.groupSize >= 1, item.groupSize <= UInt32(Self.maxGroupSize) else {
+                log.warning("dropped impossible work \(item.workID): prompt index \(item.promptIndex) of \(prompts), group size \(item.groupSize)")
+                continue
+            }
+            queue.append(item)
         }
     }
 

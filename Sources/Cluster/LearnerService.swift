@@ -104,6 +104,9 @@ public final class LearnerService {
         defer { context.shutdown() }
         let socket = try ZMQSocket(context, .router)
         try socket.set(.routerMandatory(true))          // unroutable sends fail loudly instead of vanishing
+        try socket.set(.routerHandover(true))           // an actor reconnecting with its id takes over its old, half-open connection
+        try socket.set(.heartbeatInterval(ms: 1000))    // ZMTP pings close dead TCP connections (partition, crash)
+        try socket.set(.heartbeatTimeout(ms: 5000))
         try socket.set(.maxMessageSize(options.maxMessageBytes))
         try socket.set(.linger(ms: 1000))              // bounded wait for queued sends on exit
         try socket.set(.sendHWM(10_000)); try socket.set(.receiveHWM(10_000))
@@ -147,7 +150,9 @@ public final class LearnerService {
         do { envelope = try codec.decode(frames[1]) } catch {
             malformed += 1
             log.warning("dropped malformed message from \(printable(identity)): \(error)")
-            var e = Wire.Error(); e.code = 2; e.message = "malformed message: \(error)"
+            var e = Wire.Error()
+            if case WireError.protocolMismatch = error { e.code = 1 } else { e.code = 2 }
+            e.message = "malformed message: \(error)"
             send(.error(e), to: identity, socket)
             return
         }
@@ -197,11 +202,19 @@ public final class LearnerService {
     }
 
     func receive(_ g: Wire.RolloutGroup, from actor: ActorRecord) {
-        actor.tokensSinceStep += Double(g.timings.tokens)
-        switch ledger.complete(workId: g.workID) {
+        guard g.actorID.isEmpty || g.actorID == actor.id else {
+            malformed += 1
+            log.warning("actor \(actor.id) sent a group signed as \(g.actorID); dropped")
+            return
+        }
+        switch ledger.complete(workId: g.workID, by: actor.id) {
         case .unknown:
             malformed += 1
             log.warning("actor \(actor.id) returned unknown work \(g.workID); dropped")
+            return
+        case .notAssigned:
+            malformed += 1
+            log.warning("actor \(actor.id) returned \(g.workID), which was never issued to it; dropped")
             return
         case .duplicate:
             log.info("duplicate result for \(g.workID) from \(actor.id) (already completed elsewhere); dropped")
@@ -231,6 +244,7 @@ public final class LearnerService {
                 return
             }
             rolloutsSinceStep += group.count
+            actor.tokensSinceStep += Double(g.timings.tokens)
             ledger.buffer(position: position, group: group)
         }
     }

@@ -22,6 +22,8 @@ public enum CompletionOutcome: Equatable {
     case duplicate
     /// No such work was ever issued.
     case unknown
+    /// Issued, but never to this actor.
+    case notAssigned
 }
 
 public final class WorkLedger {
@@ -31,6 +33,8 @@ public final class WorkLedger {
     public private(set) var inFlight: [String: WorkAssignment] = [:]
     /// Completed groups waiting for an update, by position.
     public private(set) var buffered: [Int: [Rollout]] = [:]
+    /// Actors that held a position before it went back in line: their late result still counts (first wins).
+    private var formerHolders: [Int: Set<String>] = [:]
     public private(set) var reissuedCount = 0
     public private(set) var duplicateCount = 0
 
@@ -71,10 +75,24 @@ public final class WorkLedger {
         return out
     }
 
-    /// Records a completed group. The caller validates its content and decides staleness afterwards.
-    public func complete(workId: String) -> CompletionOutcome {
-        if let a = inFlight.removeValue(forKey: workId) { return .accepted(position: a.position) }
+    /// Records a completed group from `actor`, which must hold the item or have held it before a re-issue.
+    /// The caller validates its content and decides staleness afterwards.
+    public func complete(workId: String, by actor: String) -> CompletionOutcome {
         guard let p = Self.position(of: workId), p >= 0, p < schedule.cursor else { return .unknown }
+        let former = formerHolders[p]?.contains(actor) ?? false
+        if let a = inFlight[workId] {
+            guard a.actor == actor || former else { return .notAssigned }
+            inFlight.removeValue(forKey: workId)
+            formerHolders[p] = nil
+            return .accepted(position: p)
+        }
+        if former, let i = reissue.firstIndex(of: p) {
+            // Its holder was presumed lost but was only late: take the result, skip the re-issue.
+            reissue.remove(at: i)
+            formerHolders[p] = nil
+            return .accepted(position: p)
+        }
+        guard former || buffered[p] != nil || !outstandingPositions.contains(p) else { return .notAssigned }
         duplicateCount += 1
         return .duplicate
     }
@@ -90,7 +108,7 @@ public final class WorkLedger {
     @discardableResult
     public func actorLost(_ actor: String) -> Int {
         let mine = inFlight.values.filter { $0.actor == actor }
-        for a in mine { inFlight.removeValue(forKey: a.workId); requeue(a.position) }
+        for a in mine { inFlight.removeValue(forKey: a.workId); formerHolders[a.position, default: []].insert(a.actor); requeue(a.position) }
         return mine.count
     }
 
@@ -98,7 +116,7 @@ public final class WorkLedger {
     @discardableResult
     public func expire(now: Double, timeout: Double) -> Int {
         let late = inFlight.values.filter { now - $0.issuedAt > timeout }
-        for a in late { inFlight.removeValue(forKey: a.workId); requeue(a.position) }
+        for a in late { inFlight.removeValue(forKey: a.workId); formerHolders[a.position, default: []].insert(a.actor); requeue(a.position) }
         return late.count
     }
 

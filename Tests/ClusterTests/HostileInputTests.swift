@@ -346,11 +346,6 @@ final class HostileInputTests: XCTestCase {
 
     /// Work the actor cannot do: a prompt index outside the task, an absurd group size.
     func testActorSurvivesImpossibleWork() throws {
-        guard ProcessInfo.processInfo.environment["SOFTRL_KNOWN_BUGS"] != nil else {
-            throw XCTSkip("known bug (reported to the lead): ActorService.advance calls task.problem(.train, promptIndex) "
-                          + "without a range check, so a Work item with an out-of-range prompt_index traps the actor; "
-                          + "set SOFTRL_KNOWN_BUGS=1 to run this test")
-        }
         let h = try ClusterHarness(testCase: self)
         let base = try h.makeBase()
         let fake = try FakeLearner(base: base, taskName: try h.writeJSONLTask())
