@@ -37,6 +37,9 @@ public final class ActorService {
     var modelVersion = -1
     var announced: Wire.VersionNotice?
     var assembler: BlobAssembler?
+    /// When the last FetchWeights went out: a fetch unanswered for a few heartbeats is sent again (the learner
+    /// may have died between our request and its reply, and its successor knows nothing of it).
+    var lastFetchSent = 0.0
     var queue: [Wire.WorkItem] = []
     var requested = false
     var lastHeard = ProcessControl.now()
@@ -146,6 +149,7 @@ public final class ActorService {
                 modelVersion = -1
             }
             task = try TaskCatalog.make(name: w.taskName, options: options)
+            assembler = nil   // a new handshake: any fetch in progress was addressed to a learner that may be gone
             heartbeatInterval = max(0.05, Double(w.heartbeatIntervalMs) / 1000)
             if runId != w.runID { log.info("joined run \(w.runID): task \(w.taskName), \(sampler.label), policy v\(w.policyVersion)") }
             runId = w.runID
@@ -159,10 +163,13 @@ public final class ActorService {
     /// Between groups: finish fetching announced weights first, then ask for work or start generating.
     func advance(_ socket: ZMQSocket) {
         if let n = announced, Int(n.version) > modelVersion {
+            let now = ProcessControl.now()
             if assembler == nil || assembler.map({ $0.version != n.version }) == true {
                 assembler = BlobAssembler(notice: n)
-                var f = Wire.FetchWeights(); f.version = n.version; f.chunkIndex = 0
-                send(.fetchWeights(f), socket)
+                requestChunk(n.version, 0, socket)
+            } else if now - lastFetchSent > max(5, 5 * heartbeatInterval), let missing = assembler?.missingChunks.first {
+                log.info("no reply to the weights fetch for v\(n.version); asking again")
+                requestChunk(n.version, missing, socket)
             }
             return
         }
@@ -213,8 +220,7 @@ public final class ActorService {
             try a.add(c)
             assembler = a
             if let next = a.missingChunks.first {
-                var f = Wire.FetchWeights(); f.version = c.version; f.chunkIndex = next
-                send(.fetchWeights(f), socket)
+                requestChunk(c.version, next, socket)
                 return
             }
             guard let model else { return }
@@ -226,6 +232,12 @@ public final class ActorService {
             log.warning("weights v\(c.version) rejected (\(error)); fetching again")
             assembler = nil
         }
+    }
+
+    func requestChunk(_ version: UInt64, _ index: UInt64, _ socket: ZMQSocket) {
+        var f = Wire.FetchWeights(); f.version = version; f.chunkIndex = index
+        send(.fetchWeights(f), socket)
+        lastFetchSent = ProcessControl.now()
     }
 
     func sendGroups(_ done: (groups: [[Rollout]], stats: GenerationStats, items: [Wire.WorkItem]), _ socket: ZMQSocket) {

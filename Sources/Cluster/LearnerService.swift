@@ -302,9 +302,8 @@ public final class LearnerService {
         if let c = try? BlobChunker(version: UInt64(version), blob: blob, chunkBytes: options.chunkBytes) { chunker = c }
         let elapsed = max(now - lastStepEnd, 1e-3)
         var m = StepMetrics()
-        m.step = r.step; m.policyVersion = version; m.time = ISO8601DateFormatter().string(from: Date())
-        m.loss = r.loss; m.rewardMean = r.rewardMean; m.rewardStd = r.rewardStd; m.correctRate = r.correctRate
-        m.gradNorm = r.gradNorm; m.learningRate = r.learningRate; m.thinkingLength = r.thinkingLength; m.skipped = r.skipped
+        m.update = r
+        m.time = ISO8601DateFormatter().string(from: Date())
         let tokens = actors.values.reduce(0) { $0 + $1.tokensSinceStep }
         m.clusterTokensPerSecond = tokens / elapsed
         m.rolloutsPerSecond = Double(rolloutsSinceStep) / elapsed
@@ -315,7 +314,6 @@ public final class LearnerService {
         m.actorsConnected = actors.count
         m.actorTokensPerSecond = Dictionary(uniqueKeysWithValues: actors.values.map { ($0.id, $0.tokensSinceStep / elapsed) })
         m.positions = positionsInUpdate
-        m.logProbGap = r.logProbGap; m.logProbGapActions = r.logProbGapActions; m.logProbGapAll = r.logProbGapAll; m.meanRatio = r.meanRatio; m.clippedFraction = r.clippedFraction
         for a in actors.values { a.tokensSinceStep = 0 }
         rolloutsSinceStep = 0; waitTotal = 0; lastStepEnd = now
         metricsLog.append(m)

@@ -129,6 +129,10 @@ final class ClusterHarness {
 
     func waitForExit(_ p: Process, timeout: Double) -> Bool { waitUntil(timeout) { !p.isRunning } }
 
+    /// Exit status, or -1 while still running (Foundation traps on terminationStatus of a running process,
+    /// which would turn one failed wait into a crash of the whole test run).
+    func status(_ p: Process) -> Int32 { p.isRunning ? -1 : p.terminationStatus }
+
     /// Prompt-position audit of a run: no position trained twice, and trained + still outstanding positions
     /// (from the checkpoint) are exactly the schedule so far (nothing skipped).
     func assertEveryPromptOnce(_ lines: [[String: Any]], file: StaticString = #filePath, line: UInt = #line) throws {

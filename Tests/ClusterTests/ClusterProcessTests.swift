@@ -32,8 +32,8 @@ final class ClusterProcessTests: XCTestCase {
         let learner = try h.startLearner(["--base", base, "--steps", "4"])
         let ep = try h.endpoint()
         try h.startActor("a0", endpoint: ep); try h.startActor("a1", endpoint: ep)
-        XCTAssertTrue(h.waitForExit(learner, timeout: 240), "learner did not finish; log:\n\(h.log("learner"))")
-        XCTAssertEqual(learner.terminationStatus, 0)
+        guard h.waitForExit(learner, timeout: 240) else { return XCTFail("learner did not finish; log:\n\(h.log("learner"))") }
+        XCTAssertEqual(h.status(learner), 0)
         let m = h.metrics()
         XCTAssertEqual(m.map { $0["step"] as? Int }, [1, 2, 3, 4])
         XCTAssertEqual(m.map { $0["policyVersion"] as? Int }, [1, 2, 3, 4])
@@ -44,7 +44,10 @@ final class ClusterProcessTests: XCTestCase {
         XCTAssertTrue(h.log("learner").contains("actor a0 joined") && h.log("learner").contains("actor a1 joined"))
         try assertNoPromptSkipped(h, trained: trainedPositions(m))
         // Both actors were told the run finished and exited cleanly.
-        for p in h.processes.dropFirst(2) { XCTAssertTrue(h.waitForExit(p, timeout: 30)); XCTAssertEqual(p.terminationStatus, 0) }
+        for p in h.processes.dropFirst(2) {
+            guard h.waitForExit(p, timeout: 30) else { return XCTFail("an actor did not exit after the run finished") }
+            XCTAssertEqual(h.status(p), 0)
+        }
     }
 
     func testKilledActorsWorkIsReissuedAndNothingCountsTwice() throws {
@@ -97,8 +100,8 @@ final class ClusterProcessTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(checkpointStep, 2)
         // Same endpoint: the actors are not told anything, they reconnect by themselves.
         let second = try h.startLearner(["--resume", h.runDir.path], bind: ep, log: "learner2")
-        XCTAssertTrue(h.waitForExit(second, timeout: 240), "resumed learner did not finish; log:\n\(h.log("learner2"))")
-        XCTAssertEqual(second.terminationStatus, 0)
+        guard h.waitForExit(second, timeout: 240) else { return XCTFail("resumed learner did not finish; log:\n\(h.log("learner2"))") }
+        XCTAssertEqual(h.status(second), 0)
         XCTAssertTrue(h.log("learner2").contains("resuming run"))
         let after = Array(h.metrics().dropFirst(before.count))
         XCTAssertEqual(after.first?["step"] as? Int, checkpointStep + 1, "step count must continue from the checkpoint")

@@ -246,7 +246,7 @@ final class HostileInputTests: XCTestCase {
         // 6. An honest actor: training must proceed as if nothing happened.
         let honest = try h.startActor("honest", endpoint: ep)
         XCTAssertTrue(h.waitForExit(learner, timeout: 240), "learner did not finish after the attack; log:\n\(h.log("learner"))")
-        XCTAssertEqual(learner.terminationStatus, 0)
+        XCTAssertEqual(h.status(learner), 0)
         XCTAssertTrue(h.waitForExit(honest, timeout: 30))
 
         let log = h.log("learner")
@@ -341,7 +341,35 @@ final class HostileInputTests: XCTestCase {
         // Run over: the actor leaves cleanly.
         try fake.send(.goodbye({ var b = Wire.Goodbye(); b.reason = LearnerService.finishedReason; return b }()))
         XCTAssertTrue(h.waitForExit(actor, timeout: 30), "actor did not exit on the finished Goodbye")
-        XCTAssertEqual(actor.terminationStatus, 0)
+        XCTAssertEqual(h.status(actor), 0)
+    }
+
+    /// A learner that dies between the actor's weights request and its reply (its successor never saw the
+    /// request): the actor must ask again rather than wait forever.
+    func testActorRetriesAnUnansweredWeightsFetch() throws {
+        let h = try ClusterHarness(testCase: self)
+        let base = try h.makeBase()
+        let fake = try FakeLearner(base: base, taskName: try h.writeJSONLTask())
+        defer { fake.context.shutdown() }
+        let actor = try h.startActor("patient", endpoint: fake.endpoint)
+        _ = try fake.await_(30) { if case .hello = $0.1.body { return true }; return false }
+        var welcome = fake.welcome; welcome.heartbeatIntervalMs = 200
+        try fake.send(.welcome(welcome))
+        try fake.send(.versionNotice(fake.chunker.notice))
+        // Swallow the first fetch; keep the actor's learner-silence timer quiet with heartbeats.
+        var fetches = 0
+        let end = Date().addingTimeInterval(90)
+        while !h.log("patient").contains("loaded policy v0") && Date() < end && actor.isRunning {
+            try fake.send(.heartbeat(Wire.Heartbeat()))
+            guard let (_, env) = try fake.receive(timeout: 0.1) else { continue }
+            if case .fetchWeights(let f)? = env.body {
+                fetches += 1
+                if fetches >= 2 { try fake.send(.weightsChunk(try fake.chunker.answer(f))) }
+            }
+        }
+        XCTAssertGreaterThanOrEqual(fetches, 2, "the actor never re-sent its fetch; log:\n\(h.log("patient"))")
+        XCTAssertTrue(h.log("patient").contains("loaded policy v0"), h.log("patient"))
+        XCTAssertTrue(h.log("patient").contains("asking again"))
     }
 
     /// Work the actor cannot do: a prompt index outside the task, an absurd group size.

@@ -119,7 +119,7 @@ final class MultiHostTests: XCTestCase {
         XCTAssertTrue(rejoined || finishedFirst, "after the link came back host2 never rejoined (same id, new connection). learner log:\n\(h.log("learner"))\nhost2 log:\n\(h.log("host2"))")
         XCTAssertTrue(!rejoined || fedAgain, "host2 rejoined but its groups never reached an update again")
         XCTAssertTrue(h.waitForExit(learner, timeout: 240), "learner did not finish; log:\n\(h.log("learner"))")
-        XCTAssertEqual(learner.terminationStatus, 0)
+        XCTAssertEqual(h.status(learner), 0)
 
         let log = h.log("learner")
         let m = h.metrics()

@@ -35,9 +35,9 @@ final class PythonPeerTests: XCTestCase {
         let ep = try h.endpoint()
         let peer = try h.spawnProgram(Self.python, [Self.peerScript, "--connect", ep, "--id", "py-peer", "--timeout", "200"], log: "py-peer")
         XCTAssertTrue(h.waitForExit(learner, timeout: 240), "learner did not finish with only the Python actor; learner log:\n\(h.log("learner"))\npeer log:\n\(h.log("py-peer"))")
-        XCTAssertEqual(learner.terminationStatus, 0)
+        XCTAssertEqual(h.status(learner), 0)
         XCTAssertTrue(h.waitForExit(peer, timeout: 30), "the Python actor did not leave after the run finished")
-        XCTAssertEqual(peer.terminationStatus, 0, "peer log:\n\(h.log("py-peer"))")
+        XCTAssertEqual(h.status(peer), 0, "peer log:\n\(h.log("py-peer"))")
 
         let m = h.metrics()
         XCTAssertEqual(m.map { $0["step"] as? Int }, [1, 2, 3], "steps must advance on the Python actor's groups")
