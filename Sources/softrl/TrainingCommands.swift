@@ -212,6 +212,7 @@ struct RolloutsCommand: ParsableCommand {
     @OptionGroup var taskOptions: TaskOptionsGroup
     @Option(help: "Thinking mode.") var mode: ThinkingMode = .soft
     @Option(help: "Number of rollouts.") var count: Int = 8
+    @Option(help: "Gaussian noise scale gamma (default: the RL default).") var noiseScale: Double?
     @Option(help: "Samples per prompt.") var groupSize: Int = 4
     @Option(help: "Seed.") var seed: UInt64 = 0
     @Option(help: "Output JSONL file.") var out: String
@@ -220,7 +221,11 @@ struct RolloutsCommand: ParsableCommand {
         BLASThreads.set(1)
         let task = try taskOptions.make()
         let model = try loadModel(checkpoint, for: task)
-        let gen = RolloutGenerator(model: model, config: inferenceSampler(mode, for: task), endOfThinking: Vocabulary.endOfThinking, endOfSequence: Vocabulary.eos)
+        // The sampler a training run would use (RL defaults, the task's limits), in the requested mode.
+        var config = RLConfig()
+        config.sampler.mode = mode
+        if let g = noiseScale { config.sampler.noiseScale = g }
+        let gen = RolloutGenerator(model: model, config: config.resolvedSampler(for: task), endOfThinking: Vocabulary.endOfThinking, endOfSequence: Vocabulary.eos)
         let scorer = RewardScorer(task: task, shaping: RewardShaping())
         let prompts = (count + groupSize - 1) / groupSize
         var schedule = PromptSchedule(count: task.count(.train), seed: seed)
