@@ -112,4 +112,26 @@ final class ClusterProcessTests: XCTestCase {
         let lineage = before.filter { ($0["step"] as? Int ?? 0) <= checkpointStep } + after
         try assertNoPromptSkipped(h, trained: trainedPositions(lineage))
     }
+
+    func testSIGTERMStopsActorAndLearnerCleanlyWithACheckpoint() throws {
+        let h = try ClusterHarness(testCase: self)
+        let base = try h.makeBase()
+        let learner = try h.startLearner(["--base", base, "--steps", "1000", "--checkpoint-every", "1000"])
+        let ep = try h.endpoint()
+        let first = try h.startActor("polite", endpoint: ep)
+        XCTAssertTrue(h.waitUntil(120) { h.lastStep() >= 1 })
+        kill(first.processIdentifier, SIGTERM)
+        guard h.waitForExit(first, timeout: 30) else { return XCTFail("actor ignored SIGTERM; log:\n\(h.log("polite"))") }
+        XCTAssertEqual(h.status(first), 0)
+        XCTAssertTrue(h.waitUntil(10) { h.log("learner").contains("actor polite left") }, h.log("learner"))
+        try h.startActor("second", endpoint: ep)
+        let before = h.lastStep()
+        XCTAssertTrue(h.waitUntil(120) { h.lastStep() >= before + 2 }, "no progress after the first actor left")
+        kill(learner.processIdentifier, SIGTERM)
+        guard h.waitForExit(learner, timeout: 60) else { return XCTFail("learner ignored SIGTERM; log:\n\(h.log("learner"))") }
+        XCTAssertEqual(h.status(learner), 0)
+        // The checkpoint written on the way out holds the last step logged (checkpoint-every was never reached).
+        XCTAssertEqual(try h.learnerState()["step"] as? Int, h.lastStep())
+        try assertNoPromptSkipped(h, trained: trainedPositions(h.metrics()))
+    }
 }
