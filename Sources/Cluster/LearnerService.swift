@@ -57,7 +57,8 @@ public final class LearnerService {
     var codec = WireCodec()
     var actors: [String: ActorRecord] = [:]
     var chunker: BlobChunker
-    let trainer = BackgroundWorker<(UpdateReport, Data, [Int: Int])>(label: "softrl.learner.update")
+    /// Runs the update and snapshots + hashes the new weights off the socket thread.
+    let trainer = BackgroundWorker<(UpdateReport, BlobChunker?, [Int: Int])>(label: "softrl.learner.update")
     var droppedStale = 0, malformed = 0
     var stalenessThisStep: [Int: Int] = [:]
     var lastStepEnd = ProcessControl.now()
@@ -123,7 +124,7 @@ public final class LearnerService {
             reapSilentActors(now)
             let expired = ledger.expire(now: now, timeout: options.workTimeoutSeconds)
             if expired > 0 { log.warning("re-issuing \(expired) work item(s) past their \(Int(options.workTimeoutSeconds)) s deadline") }
-            if let (report, blob, staleness) = trainer.takeResult() { finishUpdate(report, blob, staleness, socket) }
+            if let (report, snapshot, staleness) = trainer.takeResult() { finishUpdate(report, snapshot, staleness, socket) }
             startUpdateIfReady()
             dispatch(socket)
             if now - lastHeartbeat > Double(options.heartbeatIntervalMs) / 1000 {
@@ -133,7 +134,7 @@ public final class LearnerService {
             }
         }
         trainer.waitIdle()
-        if let (report, blob, staleness) = trainer.takeResult() { finishUpdate(report, blob, staleness, socket) }
+        if let (report, snapshot, staleness) = trainer.takeResult() { finishUpdate(report, snapshot, staleness, socket) }
         var bye = Wire.Goodbye(); bye.reason = ProcessControl.stopRequested ? "learner stopping (signal); it may be resumed" : LearnerService.finishedReason
         broadcast(.goodbye(bye), socket)
         try checkpoint()
@@ -289,17 +290,19 @@ public final class LearnerService {
         for (_, g) in batch { staleness[current - (g.map(\.policyVersion).min() ?? current), default: 0] += 1 }
         let groups = batch.map(\.rollouts)
         positionsInUpdate = batch.map(\.position)
+        let chunkBytes = options.chunkBytes
         trainer.start { [learner, model] in
             let report = learner.update(groups: groups)
-            return (report, WeightsBlob.encode(model), staleness)
+            let snapshot = try? BlobChunker(version: UInt64(report.policyVersion), blob: WeightsBlob.encode(model), chunkBytes: chunkBytes)
+            return (report, snapshot, staleness)
         }
     }
 
-    func finishUpdate(_ r: UpdateReport, _ blob: Data, _ staleness: [Int: Int], _ socket: ZMQSocket) {
+    func finishUpdate(_ r: UpdateReport, _ snapshot: BlobChunker?, _ staleness: [Int: Int], _ socket: ZMQSocket) {
         let now = ProcessControl.now()
         waitStart = now
         version = r.policyVersion
-        if let c = try? BlobChunker(version: UInt64(version), blob: blob, chunkBytes: options.chunkBytes) { chunker = c }
+        if let snapshot { chunker = snapshot } else { log.error("could not snapshot weights v\(version); actors keep v\(chunker.notice.version)") }
         let elapsed = max(now - lastStepEnd, 1e-3)
         var m = StepMetrics()
         m.update = r
