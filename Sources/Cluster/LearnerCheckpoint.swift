@@ -73,6 +73,8 @@ public enum LearnerCheckpoint {
 /// The current weights as one immutable blob (raw little-endian fp32 in layout order) that actors fetch in
 /// chunks: serving never touches the live model, which the next update may be changing.
 public enum WeightsBlob {
+    /// Welcome.weights_format: every parameter as little-endian fp32 in ParameterLayout order (see softrl.proto).
+    public static let format = "f32-flat-v1"
     public static func encode(_ model: LlamaModel) -> Data {
         Data(bytes: model.weights.pointer, count: model.parameterCount * MemoryLayout<Float>.size)
     }

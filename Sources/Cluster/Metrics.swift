@@ -23,12 +23,19 @@ public struct StepMetrics: Encodable, Sendable {
     public var malformed = 0
     public var actorsConnected = 0
     public var actorTokensPerSecond: [String: Double] = [:]
+    /// Share of the time since the previous step each actor spent generating (1 - its idle share).
+    public var actorBusyShare: [String: Double] = [:]
+    /// Items taken back from slow holders and given to idle actors while the learner waited (cumulative).
+    public var speculated = 0
+    /// Hello messages refused because a live actor held the id (cumulative).
+    public var refusedDuplicateIds = 0
     /// Prompt-schedule positions trained on in this step (audits that no prompt is skipped or used twice).
     public var positions: [Int] = []
 
     enum CodingKeys: String, CodingKey {
         case time, clusterTokensPerSecond, rolloutsPerSecond, learnerStepMs, learnerWaitShare, stalenessHistogram
         case droppedStale, reissued, duplicates, malformed, actorsConnected, actorTokensPerSecond, positions
+        case actorBusyShare, speculated, refusedDuplicateIds
     }
 
     /// One flat JSON object: the update's keys and the cluster's side by side.
@@ -48,6 +55,9 @@ public struct StepMetrics: Encodable, Sendable {
         try c.encode(actorsConnected, forKey: .actorsConnected)
         try c.encode(actorTokensPerSecond, forKey: .actorTokensPerSecond)
         try c.encode(positions, forKey: .positions)
+        try c.encode(actorBusyShare, forKey: .actorBusyShare)
+        try c.encode(speculated, forKey: .speculated)
+        try c.encode(refusedDuplicateIds, forKey: .refusedDuplicateIds)
     }
 
     public var humanLine: String {

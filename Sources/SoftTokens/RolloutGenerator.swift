@@ -12,6 +12,8 @@ public struct GenerationRequest: Sendable {
     public var groupSize: Int
     /// Stream seed of this prompt's group; sample i uses stream i of it.
     public var seed: UInt64
+    /// Index of the first sample (a group split across batches keeps its samples' streams and indices).
+    public var firstSample = 0
     public init(promptIndex: Int, prompt: [Int32], groupSize: Int, seed: UInt64) {
         self.promptIndex = promptIndex; self.prompt = prompt; self.groupSize = groupSize; self.seed = seed
     }
@@ -56,7 +58,45 @@ public final class RolloutGenerator {
         var answerLogProbs: [Double] = []
     }
 
+    /// Rows (samples) run together at most: bigger requests are split into batches of this many, so any count
+    /// of groups and any group size work (a batch of 513 rows used to trap in the model's input checks).
+    public static let maxRowsPerBatch = 256
+
     public func generate(_ requests: [GenerationRequest], policyVersion: Int) -> (groups: [[Rollout]], stats: GenerationStats) {
+        // Pieces of at most maxRowsPerBatch samples, each remembering its request; results are stitched back in order.
+        var pieces: [(request: Int, part: GenerationRequest)] = []
+        for (i, r) in requests.enumerated() {
+            var first = 0
+            repeat {
+                var part = r
+                part.firstSample = r.firstSample + first
+                part.groupSize = min(Self.maxRowsPerBatch, r.groupSize - first)
+                pieces.append((i, part))
+                first += part.groupSize
+            } while first < r.groupSize
+        }
+        if pieces.count == requests.count && requests.reduce(0, { $0 + $1.groupSize }) <= Self.maxRowsPerBatch {
+            return generateBatch(requests, policyVersion: policyVersion)
+        }
+        var groups = requests.map { _ in [Rollout]() }
+        var stats = GenerationStats()
+        var batch: [(request: Int, part: GenerationRequest)] = []
+        func flush() {
+            guard !batch.isEmpty else { return }
+            let (g, s) = generateBatch(batch.map(\.part), policyVersion: policyVersion)
+            for (piece, rollouts) in zip(batch, g) { groups[piece.request] += rollouts }
+            stats.rollouts += s.rollouts; stats.tokens += s.tokens; stats.milliseconds += s.milliseconds
+            batch = []
+        }
+        for p in pieces {
+            if batch.reduce(0, { $0 + $1.part.groupSize }) + p.part.groupSize > Self.maxRowsPerBatch { flush() }
+            batch.append(p)
+        }
+        flush()
+        return (groups, stats)
+    }
+
+    private func generateBatch(_ requests: [GenerationRequest], policyVersion: Int) -> (groups: [[Rollout]], stats: GenerationStats) {
         let start = DispatchTime.now().uptimeNanoseconds
         let c = model.config, V = c.vocabSize, d = c.hiddenSize
         let sigma = config.addsGaussianNoise ? Self.noiseSigma(model: model, gamma: config.noiseScale) : 0
@@ -64,7 +104,7 @@ public final class RolloutGenerator {
         var rowLists: [[Int]] = []
         for (ri, r) in requests.enumerated() {
             var list: [Int] = []
-            for s in 0..<r.groupSize {
+            for s in r.firstSample..<(r.firstSample + r.groupSize) {
                 list.append(rows.count)
                 rows.append(Row(request: ri, sample: s, rng: Xoshiro256(seed: r.seed, stream: UInt64(s))))
             }

@@ -37,6 +37,8 @@ public enum Wire {
         case unknownActor = 3
         case badRequest = 4
         case `internal` = 5
+        case duplicateActor = 6
+        case resultRejected = 7
     }
 }
 

@@ -31,8 +31,8 @@ struct LearnerCommand: ParsableCommand {
         BLASThreads.set(threads)
         ProcessControl.installStopHandlers()
         var options = LearnerOptions(runDirectory: URL(fileURLWithPath: runDir))
-        options.bind = bind; options.checkpointEvery = checkpointEvery; options.heartbeatIntervalMs = heartbeatMs
-        options.workTimeoutSeconds = workTimeout
+        options.bind = bind; options.checkpointEvery = checkpointEvery
+        options.rules.heartbeatIntervalMs = heartbeatMs; options.rules.workTimeoutSeconds = workTimeout
         let service: LearnerService
         if let resume {
             let dir = try LearnerCheckpoint.locate(resume)

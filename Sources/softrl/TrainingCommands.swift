@@ -233,7 +233,7 @@ struct RolloutsCommand: ParsableCommand {
         for p in 0..<prompts {
             let idx = schedule.next()
             requests.append(GenerationRequest(promptIndex: idx, prompt: task.problem(.train, idx).prompt,
-                                              groupSize: min(groupSize, count - p * groupSize), seed: SingleProcessRL.groupSeed(runSeed: seed, position: p)))
+                                              groupSize: min(groupSize, count - p * groupSize), seed: GroupSeed.of(runSeed: seed, position: p)))
         }
         var lines: [String] = []
         let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]

@@ -67,6 +67,11 @@ final class RawPeer {
         }
         return nil
     }
+    /// The Error 7 the learner answers a rejected result with.
+    func rejection(of workId: String, timeout: Double = 20) throws -> Wire.Error? {
+        guard case .error(let e)? = try await_(timeout, { if case .error(let e) = $0.body { return e.code == 7 && e.workID == workId }; return false })?.body else { return nil }
+        return e
+    }
     /// Skips heartbeats and notices until a message matching `want` arrives (or nil after `timeout`).
     func await_(_ timeout: Double, heartbeat: Bool = true, _ want: (Envelope) -> Bool) throws -> Envelope? {
         let end = Date().addingTimeInterval(timeout)
@@ -219,12 +224,14 @@ final class HostileInputTests: XCTestCase {
                              samplerJSON: welcome.samplerConfigJson, groupSize: 2)
         for unknown in ["p999999", "not-a-work-id", ""] {
             try mallory.send(.rolloutGroup(try validGroup(shape, workId: unknown, promptIndex: 0)))
+            let e = try XCTUnwrap(try mallory.rejection(of: unknown), "no rejection of unknown work '\(unknown)'")
+            XCTAssertTrue(e.message.contains("no such work"), e.message)
         }
 
         // 5. Real work items answered with groups invalid in one way each; the learner re-queues the item and
         //    re-issues it on the next request.
         let cases = mutations(shape)
-        for (what, _, mutate) in cases {
+        for (what, reason, mutate) in cases {
             var req = Wire.WorkRequest(); req.actorID = "mallory"; req.freeSlots = 1
             try mallory.send(.workRequest(req))
             guard case .work(let work)? = try mallory.await_(20, { if case .work(let w) = $0.body { return !w.items.isEmpty }; return false })?.body,
@@ -236,10 +243,11 @@ final class HostileInputTests: XCTestCase {
             try mutate(&g)
             assertLocally(g, shape, valid: false, what)
             try mallory.send(.rolloutGroup(g))
+            // The contract: a rejected group is answered with Error 7 naming the work id and the reason.
+            guard let e = try mallory.rejection(of: item.workID) else { return XCTFail("no rejection of '\(what)'; learner log:\n\(h.log("learner"))") }
+            XCTAssertTrue(e.message.contains(reason), "'\(what)' rejected as '\(e.message)', expected '\(reason)'")
         }
         let expectedInvalid = cases.count
-        XCTAssertTrue(h.waitUntil(30) { h.log("learner").components(separatedBy: "sent an invalid group").count - 1 >= expectedInvalid },
-                      "the learner did not report every invalid group; log:\n\(h.log("learner"))")
         mallory.socket.close(lingerMs: 0)   // vanish without Goodbye, holding a re-issued item
         XCTAssertTrue(learner.isRunning, "the learner died under hostile input; log:\n\(h.log("learner"))")
 
@@ -256,18 +264,15 @@ final class HostileInputTests: XCTestCase {
         // Every undecodable frame, the multi-frame message, the unknown work ids and the invalid groups.
         XCTAssertGreaterThanOrEqual(malformed, junk.count + 1 + 3 + expectedInvalid, "malformed counter in metrics.jsonl")
         XCTAssertTrue(m.contains { (($0["actorTokensPerSecond"] as? [String: Double])?["honest"] ?? 0) > 0 })
-        XCTAssertEqual(log.components(separatedBy: "dropped malformed message from mallory").count - 1, junk.count, log)
-        XCTAssertTrue(log.contains("dropped a message of 4 frames"), log)
-        XCTAssertEqual(log.components(separatedBy: "actor mallory returned unknown work").count - 1, 3, log)
-        for (what, reason, _) in cases {
-            XCTAssertTrue(log.split(separator: "\n").contains { $0.contains("sent an invalid group") && $0.contains(reason) },
-                          "no log line rejects '\(what)' with '\(reason)'")
-        }
+        // Warnings about one peer are rate-limited: mallory sent ~40 bad messages within a minute.
+        let malloryWarnings = log.split(separator: "\n").filter { $0.contains("warning") && $0.contains("mallory") && !$0.contains("silent") }
+        XCTAssertGreaterThanOrEqual(malloryWarnings.count, 1, log)
+        XCTAssertLessThanOrEqual(malloryWarnings.count, ClusterRules.warningsPerPeerPerMinute + 1, "warnings are not rate-limited:\n\(log)")
         XCTAssertTrue(log.contains("actor mallory silent"), "the learner never reaped the vanished hostile actor")
         XCTAssertFalse(log.contains("stranger joined") || log.contains("giant joined"))
         // Nothing hostile was trained on: every trained position was returned by the honest actor, whose
         // groups all passed validation (else they would be logged as invalid).
-        XCTAssertFalse(log.contains("actor honest sent an invalid group"), log)
+        XCTAssertFalse(log.contains("actor honest: result"), log)
     }
 
     // MARK: Actor under attack (the test plays the learner)
@@ -318,6 +323,7 @@ final class HostileInputTests: XCTestCase {
             case .workRequest?:
                 var w = Wire.Work(); w.policyVersion = 0
                 var item = Wire.WorkItem(); item.workID = "p0"; item.promptIndex = 3; item.groupSize = 2
+                item.promptTokenIds = fake.task.problem(.train, 3).prompt; item.seed = 42
                 w.items = [item]
                 try fake.send(.work(w))
             case .rolloutGroup(let g)?: group = g
@@ -339,7 +345,7 @@ final class HostileInputTests: XCTestCase {
             XCTAssertTrue(scorer.score(&r), "the actor's rollout does not belong to prompt 3")
         }
         // Run over: the actor leaves cleanly.
-        try fake.send(.goodbye({ var b = Wire.Goodbye(); b.reason = LearnerService.finishedReason; return b }()))
+        try fake.send(.goodbye({ var b = Wire.Goodbye(); b.reason = "training complete"; b.runFinished = true; return b }()))
         XCTAssertTrue(h.waitForExit(actor, timeout: 30), "actor did not exit on the finished Goodbye")
         XCTAssertEqual(h.status(actor), 0)
     }
@@ -393,6 +399,7 @@ final class HostileInputTests: XCTestCase {
                 var w = Wire.Work()
                 var item = Wire.WorkItem(); item.workID = sentBad ? "p1" : "p0"; item.groupSize = 2
                 item.promptIndex = sentBad ? 0 : UInt64(Int.max) + 5
+                item.promptTokenIds = sentBad ? fake.task.problem(.train, 0).prompt : []
                 w.items = [item]
                 sentBad = true
                 try fake.send(.work(w))
@@ -438,6 +445,9 @@ final class FakeLearner {
         welcome.modelConfigJson = String(decoding: try JSONEncoder().encode(model.config), as: UTF8.self)
         welcome.heartbeatIntervalMs = 1000
         welcome.policyVersion = 0
+        welcome.endOfThinkingToken = Vocabulary.endOfThinking; welcome.endOfSequenceToken = Vocabulary.eos
+        welcome.maxThinkingSteps = UInt32(s.maxThinkingSteps); welcome.maxAnswerTokens = UInt32(s.maxAnswerTokens)
+        welcome.vocabulary = task.vocabulary.tokens; welcome.weightsFormat = WeightsBlob.format; welcome.liveness = 5
     }
 
     func receive(timeout: Double) throws -> (Data, Envelope)? {

@@ -252,7 +252,7 @@ class Peer:
                         pass
                     elif kind == "goodbye":
                         log(f"learner said goodbye: {env.goodbye.reason}")
-                        if env.goodbye.reason.startswith("finished"):
+                        if env.goodbye.run_finished:
                             return 0
                         return 1
                     elif kind == "error":

@@ -73,7 +73,7 @@ public struct Evaluator {
                 let gen = RolloutGenerator(model: model, config: sampled, endOfThinking: Vocabulary.endOfThinking, endOfSequence: Vocabulary.eos)
                 let reqs = problems.enumerated().map {
                     GenerationRequest(promptIndex: batch[$0.offset], prompt: $0.element.prompt, groupSize: samples,
-                                      seed: seed &+ UInt64(batch[$0.offset]) &* 0x9E37_79B9)
+                                      seed: GroupSeed.of(runSeed: seed, position: batch[$0.offset]))
                 }
                 for (p, group) in zip(problems, gen.generate(reqs, policyVersion: 0).groups) {
                     correctCounts.append(group.filter { task.verdict(answerTokens: $0.answer, for: p) == .correct }.count)

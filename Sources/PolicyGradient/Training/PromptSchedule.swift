@@ -55,3 +55,13 @@ final class PermutationCache: @unchecked Sendable {
         key = (seed, epoch, count); value = v
     }
 }
+
+/// The seed of a group's random streams (sample i uses stream i): a function of the run seed and the schedule
+/// position only, so a rollout is the same whichever actor, batch or process generates it. The one seed rule:
+/// `softrl train`, the learner (which puts it in every WorkItem) and evaluation (position = problem index) use it.
+public enum GroupSeed {
+    public static func of(runSeed: UInt64, position: Int) -> UInt64 {
+        var rng = Xoshiro256(seed: runSeed, stream: UInt64(truncatingIfNeeded: position))
+        return rng.next()
+    }
+}

@@ -23,12 +23,6 @@ public final class SingleProcessRL {
         prompts = PromptSchedule(count: task.count(.train), seed: config.seed)
     }
 
-    /// The seed of a prompt's group: a function of the run seed and the schedule position only, so a
-    /// rollout is reproducible whichever actor or batch generates it.
-    public static func groupSeed(runSeed: UInt64, position: Int) -> UInt64 {
-        var rng = Xoshiro256(seed: runSeed, stream: UInt64(position))
-        return rng.next()
-    }
 
     public func step() -> (report: UpdateReport, groups: [[Rollout]]) {
         let config = learner.config
@@ -37,7 +31,7 @@ public final class SingleProcessRL {
             let position = prompts.cursor
             let index = prompts.next()
             requests.append(GenerationRequest(promptIndex: index, prompt: task.problem(.train, index).prompt,
-                                              groupSize: config.groupSize, seed: Self.groupSeed(runSeed: config.seed, position: position)))
+                                              groupSize: config.groupSize, seed: GroupSeed.of(runSeed: config.seed, position: position)))
         }
         let gen = RolloutGenerator(model: learner.model, config: sampler, endOfThinking: Vocabulary.endOfThinking, endOfSequence: Vocabulary.eos)
         let (rawGroups, stats) = gen.generate(requests, policyVersion: learner.version)

@@ -19,7 +19,17 @@
 ///  - regenerate with scripts/gen-proto.sh and commit Sources/Transport/Generated/softrl.pb.swift.
 ///
 /// proto3 has no presence for scalars: 0 / "" / false mean "not set". Where 0 is a meaningful value
-/// (token ids) the sender always sets the field and the comment says what "none" is.
+/// (token ids, policy versions: the base policy is version 0) the field is read as its value, and the comment
+/// says what "none" is.
+///
+/// Transport rules (the learner enforces them; a peer that breaks them is dropped or refused):
+///  - the learner binds a ZeroMQ ROUTER; an actor connects a DEALER. One frame = one Envelope, at most 64 MiB
+///    (ZMQ_MAXMSGSIZE: a bigger frame closes the sender's connection). The DEALER's routing id is opaque and
+///    need not be set: the actor's identity is Hello.actor_id (or, on a CURVE link, its authenticated key).
+///  - liveness: each side sends something (at least a Heartbeat) every Welcome.heartbeat_interval_ms; a peer
+///    silent for Welcome.liveness intervals is presumed dead (the learner re-issues its work; the actor
+///    reconnects and says Hello again). A connection must say Hello within Welcome.liveness intervals of its
+///    first message or it is ignored.
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -90,118 +100,127 @@ public nonisolated enum Softrl_V1_ThinkingEnd: SwiftProtobuf.Enum, Swift.CaseIte
 /// ---------------------------------------------------------------------------------------------
 /// Envelope: the only top-level message.
 /// ---------------------------------------------------------------------------------------------
-public nonisolated struct Softrl_V1_Envelope: Sendable {
+public nonisolated struct Softrl_V1_Envelope: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   /// Must equal the receiver's protocol version (currently 1). 0 means "not a SoftRL peer".
-  public var protocolVersion: UInt32 = 0
+  public var protocolVersion: UInt32 {
+    get {_storage._protocolVersion}
+    set {_uniqueStorage()._protocolVersion = newValue}
+  }
 
   /// Per-sender counter, starting at 1, for logs and duplicate detection; not an acknowledgement scheme.
-  public var sequence: UInt64 = 0
+  public var sequence: UInt64 {
+    get {_storage._sequence}
+    set {_uniqueStorage()._sequence = newValue}
+  }
 
   /// Exactly one must be set; an Envelope without a body is rejected. Numbers 3..9 are kept free
   /// for future envelope-level metadata.
-  public var body: Softrl_V1_Envelope.OneOf_Body? = nil
+  public var body: OneOf_Body? {
+    get {return _storage._body}
+    set {_uniqueStorage()._body = newValue}
+  }
 
   /// actor -> learner
   public var hello: Softrl_V1_Hello {
     get {
-      if case .hello(let v)? = body {return v}
+      if case .hello(let v)? = _storage._body {return v}
       return Softrl_V1_Hello()
     }
-    set {body = .hello(newValue)}
+    set {_uniqueStorage()._body = .hello(newValue)}
   }
 
   /// learner -> actor
   public var welcome: Softrl_V1_Welcome {
     get {
-      if case .welcome(let v)? = body {return v}
+      if case .welcome(let v)? = _storage._body {return v}
       return Softrl_V1_Welcome()
     }
-    set {body = .welcome(newValue)}
+    set {_uniqueStorage()._body = .welcome(newValue)}
   }
 
   /// actor -> learner
   public var workRequest: Softrl_V1_WorkRequest {
     get {
-      if case .workRequest(let v)? = body {return v}
+      if case .workRequest(let v)? = _storage._body {return v}
       return Softrl_V1_WorkRequest()
     }
-    set {body = .workRequest(newValue)}
+    set {_uniqueStorage()._body = .workRequest(newValue)}
   }
 
   /// learner -> actor
   public var work: Softrl_V1_Work {
     get {
-      if case .work(let v)? = body {return v}
+      if case .work(let v)? = _storage._body {return v}
       return Softrl_V1_Work()
     }
-    set {body = .work(newValue)}
+    set {_uniqueStorage()._body = .work(newValue)}
   }
 
   /// actor -> learner
   public var rolloutGroup: Softrl_V1_RolloutGroup {
     get {
-      if case .rolloutGroup(let v)? = body {return v}
+      if case .rolloutGroup(let v)? = _storage._body {return v}
       return Softrl_V1_RolloutGroup()
     }
-    set {body = .rolloutGroup(newValue)}
+    set {_uniqueStorage()._body = .rolloutGroup(newValue)}
   }
 
   /// learner -> actors (broadcast)
   public var versionNotice: Softrl_V1_VersionNotice {
     get {
-      if case .versionNotice(let v)? = body {return v}
+      if case .versionNotice(let v)? = _storage._body {return v}
       return Softrl_V1_VersionNotice()
     }
-    set {body = .versionNotice(newValue)}
+    set {_uniqueStorage()._body = .versionNotice(newValue)}
   }
 
   /// actor -> learner
   public var fetchWeights: Softrl_V1_FetchWeights {
     get {
-      if case .fetchWeights(let v)? = body {return v}
+      if case .fetchWeights(let v)? = _storage._body {return v}
       return Softrl_V1_FetchWeights()
     }
-    set {body = .fetchWeights(newValue)}
+    set {_uniqueStorage()._body = .fetchWeights(newValue)}
   }
 
   /// learner -> actor
   public var weightsChunk: Softrl_V1_WeightsChunk {
     get {
-      if case .weightsChunk(let v)? = body {return v}
+      if case .weightsChunk(let v)? = _storage._body {return v}
       return Softrl_V1_WeightsChunk()
     }
-    set {body = .weightsChunk(newValue)}
+    set {_uniqueStorage()._body = .weightsChunk(newValue)}
   }
 
   /// either direction
   public var heartbeat: Softrl_V1_Heartbeat {
     get {
-      if case .heartbeat(let v)? = body {return v}
+      if case .heartbeat(let v)? = _storage._body {return v}
       return Softrl_V1_Heartbeat()
     }
-    set {body = .heartbeat(newValue)}
+    set {_uniqueStorage()._body = .heartbeat(newValue)}
   }
 
   /// either direction
   public var goodbye: Softrl_V1_Goodbye {
     get {
-      if case .goodbye(let v)? = body {return v}
+      if case .goodbye(let v)? = _storage._body {return v}
       return Softrl_V1_Goodbye()
     }
-    set {body = .goodbye(newValue)}
+    set {_uniqueStorage()._body = .goodbye(newValue)}
   }
 
   /// either direction
   public var error: Softrl_V1_Error {
     get {
-      if case .error(let v)? = body {return v}
+      if case .error(let v)? = _storage._body {return v}
       return Softrl_V1_Error()
     }
-    set {body = .error(newValue)}
+    set {_uniqueStorage()._body = .error(newValue)}
   }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -235,6 +254,8 @@ public nonisolated struct Softrl_V1_Envelope: Sendable {
   }
 
   public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 /// A dense tensor as raw little-endian bytes (never `repeated float`: that is slower to code and larger).
@@ -257,13 +278,14 @@ public nonisolated struct Softrl_V1_Tensor: Sendable {
   public init() {}
 }
 
-/// First message of an actor after connecting. The ZeroMQ routing id of the actor's socket equals actor_id.
+/// First message of an actor after connecting (and after any Error 3). A second live connection claiming an
+/// actor_id that is already connected and heard within the liveness window is refused with Error 6.
 public nonisolated struct Softrl_V1_Hello: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// unique per actor process, stable across reconnects of that process
+  /// unique per actor process, stable across its reconnects; 1..128 printable bytes
   public var actorID: String = String()
 
   /// hostname, for logs
@@ -278,7 +300,7 @@ public nonisolated struct Softrl_V1_Hello: Sendable {
   /// build/version string of the actor binary, for logs and compatibility checks
   public var softwareVersion: String = String()
 
-  /// how many rollouts the actor can generate concurrently
+  /// how many work items (groups) the actor generates concurrently; caps its credit
   public var slots: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -313,6 +335,33 @@ public nonisolated struct Softrl_V1_Welcome: Sendable {
   /// model architecture, JSON; must match the weights the actor will fetch
   public var modelConfigJson: String = String()
 
+  /// The token rules a generator must follow (a peer needs nothing from the Swift side beyond this message):
+  public var endOfThinkingToken: Int32 = 0
+
+  /// must be the last answer token
+  public var endOfSequenceToken: Int32 = 0
+
+  /// thinking steps before end-of-thinking is forced (the forced token is not an action)
+  public var maxThinkingSteps: UInt32 = 0
+
+  /// answer tokens at most, end_of_sequence included
+  public var maxAnswerTokens: UInt32 = 0
+
+  /// the task's vocabulary, index = token id (character-level tasks); empty if none
+  public var vocabulary: [String] = []
+
+  /// Layout of the weights blob served by FetchWeights: "f32-flat-v1" = every parameter as little-endian fp32,
+  /// concatenated in the order of ParameterLayout (embed_tokens, then per layer: input_layernorm, q, k, v, o,
+  /// post_attention_layernorm, gate, up, down; then norm and lm_head unless tied), each tensor row-major in
+  /// Hugging Face Llama shapes. scripts/interop/python_actor.py loads it with numpy.
+  public var weightsFormat: String = String()
+
+  /// heartbeat intervals of silence after which a peer is presumed dead
+  public var liveness: UInt32 = 0
+
+  /// largest frame either side accepts
+  public var maxMessageBytes: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -344,6 +393,9 @@ public nonisolated struct Softrl_V1_Goodbye: Sendable {
   /// human readable, for logs
   public var reason: String = String()
 
+  /// learner -> actors: training is complete, exit; false: the learner stops but may be resumed
+  public var runFinished: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -357,18 +409,27 @@ public nonisolated struct Softrl_V1_Error: Sendable {
 
   /// 1 = protocol version mismatch (peer should upgrade; connection is useless),
   /// 2 = malformed or oversized message, 3 = unknown actor (send Hello first),
-  /// 4 = bad request (e.g. unknown weights version or chunk), 5 = internal error.
+  /// 4 = bad request (e.g. unknown weights version or chunk index; a VersionNotice with the current version
+  ///     follows), 5 = internal error,
+  /// 6 = duplicate actor id (another live connection holds it; wait for the liveness window or choose another id),
+  /// 7 = result rejected (work_id names the group: invalid, unknown, not issued to this actor, or stale; the
+  ///     item is re-issued, preferably to another actor).
   public var code: UInt32 = 0
 
   /// human readable, for logs
   public var message: String = String()
+
+  /// code 7: the work item concerned
+  public var workID: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 }
 
-/// Actor asks for work when it has free slots.
+/// Actor asks for work when it has free slots. The request is credit: the learner keeps it and sends Work when
+/// items are available (never an empty Work); the next WorkRequest replaces it. The learner caps the credit at the
+/// slots announced in Hello and at a fair share of its window of outstanding work.
 public nonisolated struct Softrl_V1_WorkRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -376,7 +437,7 @@ public nonisolated struct Softrl_V1_WorkRequest: Sendable {
 
   public var actorID: String = String()
 
-  /// how many more rollouts it can take now
+  /// how many more work items (groups, not rollouts) it can take now
   public var freeSlots: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -393,18 +454,24 @@ public nonisolated struct Softrl_V1_WorkItem: Sendable {
   /// learner-chosen id, echoed in RolloutGroup.work_id
   public var workID: String = String()
 
-  /// index of the prompt in the task's prompt source
+  /// index of the prompt in the task's train split
   public var promptIndex: UInt64 = 0
 
   /// rollouts to generate for this prompt (a GRPO-style group)
   public var groupSize: UInt32 = 0
+
+  /// the prompt to condition on, exactly (the learner rejects any other)
+  public var promptTokenIds: [Int32] = []
+
+  /// seed of the group's random streams (sample i uses stream i); from the run seed and schedule position
+  public var seed: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 }
 
-/// Learner's answer to WorkRequest. Zero items = nothing to do right now; ask again later.
+/// Learner's answer to WorkRequest: one or more items (the learner sends Work only when it has items).
 public nonisolated struct Softrl_V1_Work: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -412,7 +479,7 @@ public nonisolated struct Softrl_V1_Work: Sendable {
 
   public var items: [Softrl_V1_WorkItem] = []
 
-  /// policy version the items should be generated with
+  /// generate with this policy version or a newer one: fetch it first
   public var policyVersion: UInt64 = 0
 
   /// optional override of Welcome.sampler_config_json; "" = keep Welcome's
@@ -648,227 +715,267 @@ nonisolated extension Softrl_V1_Envelope: SwiftProtobuf.Message, SwiftProtobuf._
   public static let protoMessageName: String = _protobuf_package + ".Envelope"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}protocol_version\0\u{1}sequence\0\u{2}\u{8}hello\0\u{1}welcome\0\u{3}work_request\0\u{1}work\0\u{3}rollout_group\0\u{3}version_notice\0\u{3}fetch_weights\0\u{3}weights_chunk\0\u{1}heartbeat\0\u{1}goodbye\0\u{1}error\0")
 
+  fileprivate class _StorageClass {
+    var _protocolVersion: UInt32 = 0
+    var _sequence: UInt64 = 0
+    var _body: Softrl_V1_Envelope.OneOf_Body?
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _protocolVersion = source._protocolVersion
+      _sequence = source._sequence
+      _body = source._body
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.protocolVersion) }()
-      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.sequence) }()
-      case 10: try {
-        var v: Softrl_V1_Hello?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .hello(let m) = current {v = m}
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularUInt32Field(value: &_storage._protocolVersion) }()
+        case 2: try { try decoder.decodeSingularUInt64Field(value: &_storage._sequence) }()
+        case 10: try {
+          var v: Softrl_V1_Hello?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .hello(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .hello(v)
+          }
+        }()
+        case 11: try {
+          var v: Softrl_V1_Welcome?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .welcome(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .welcome(v)
+          }
+        }()
+        case 12: try {
+          var v: Softrl_V1_WorkRequest?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .workRequest(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .workRequest(v)
+          }
+        }()
+        case 13: try {
+          var v: Softrl_V1_Work?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .work(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .work(v)
+          }
+        }()
+        case 14: try {
+          var v: Softrl_V1_RolloutGroup?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .rolloutGroup(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .rolloutGroup(v)
+          }
+        }()
+        case 15: try {
+          var v: Softrl_V1_VersionNotice?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .versionNotice(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .versionNotice(v)
+          }
+        }()
+        case 16: try {
+          var v: Softrl_V1_FetchWeights?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .fetchWeights(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .fetchWeights(v)
+          }
+        }()
+        case 17: try {
+          var v: Softrl_V1_WeightsChunk?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .weightsChunk(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .weightsChunk(v)
+          }
+        }()
+        case 18: try {
+          var v: Softrl_V1_Heartbeat?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .heartbeat(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .heartbeat(v)
+          }
+        }()
+        case 19: try {
+          var v: Softrl_V1_Goodbye?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .goodbye(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .goodbye(v)
+          }
+        }()
+        case 20: try {
+          var v: Softrl_V1_Error?
+          var hadOneofValue = false
+          if let current = _storage._body {
+            hadOneofValue = true
+            if case .error(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._body = .error(v)
+          }
+        }()
+        default: break
         }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .hello(v)
-        }
-      }()
-      case 11: try {
-        var v: Softrl_V1_Welcome?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .welcome(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .welcome(v)
-        }
-      }()
-      case 12: try {
-        var v: Softrl_V1_WorkRequest?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .workRequest(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .workRequest(v)
-        }
-      }()
-      case 13: try {
-        var v: Softrl_V1_Work?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .work(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .work(v)
-        }
-      }()
-      case 14: try {
-        var v: Softrl_V1_RolloutGroup?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .rolloutGroup(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .rolloutGroup(v)
-        }
-      }()
-      case 15: try {
-        var v: Softrl_V1_VersionNotice?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .versionNotice(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .versionNotice(v)
-        }
-      }()
-      case 16: try {
-        var v: Softrl_V1_FetchWeights?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .fetchWeights(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .fetchWeights(v)
-        }
-      }()
-      case 17: try {
-        var v: Softrl_V1_WeightsChunk?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .weightsChunk(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .weightsChunk(v)
-        }
-      }()
-      case 18: try {
-        var v: Softrl_V1_Heartbeat?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .heartbeat(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .heartbeat(v)
-        }
-      }()
-      case 19: try {
-        var v: Softrl_V1_Goodbye?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .goodbye(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .goodbye(v)
-        }
-      }()
-      case 20: try {
-        var v: Softrl_V1_Error?
-        var hadOneofValue = false
-        if let current = self.body {
-          hadOneofValue = true
-          if case .error(let m) = current {v = m}
-        }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.body = .error(v)
-        }
-      }()
-      default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if self.protocolVersion != 0 {
-      try visitor.visitSingularUInt32Field(value: self.protocolVersion, fieldNumber: 1)
-    }
-    if self.sequence != 0 {
-      try visitor.visitSingularUInt64Field(value: self.sequence, fieldNumber: 2)
-    }
-    switch self.body {
-    case .hello?: try {
-      guard case .hello(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
-    }()
-    case .welcome?: try {
-      guard case .welcome(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
-    }()
-    case .workRequest?: try {
-      guard case .workRequest(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
-    }()
-    case .work?: try {
-      guard case .work(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
-    }()
-    case .rolloutGroup?: try {
-      guard case .rolloutGroup(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
-    }()
-    case .versionNotice?: try {
-      guard case .versionNotice(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 15)
-    }()
-    case .fetchWeights?: try {
-      guard case .fetchWeights(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 16)
-    }()
-    case .weightsChunk?: try {
-      guard case .weightsChunk(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 17)
-    }()
-    case .heartbeat?: try {
-      guard case .heartbeat(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 18)
-    }()
-    case .goodbye?: try {
-      guard case .goodbye(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 19)
-    }()
-    case .error?: try {
-      guard case .error(let v)? = self.body else { preconditionFailure() }
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
-    }()
-    case nil: break
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if _storage._protocolVersion != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._protocolVersion, fieldNumber: 1)
+      }
+      if _storage._sequence != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._sequence, fieldNumber: 2)
+      }
+      switch _storage._body {
+      case .hello?: try {
+        guard case .hello(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+      }()
+      case .welcome?: try {
+        guard case .welcome(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
+      }()
+      case .workRequest?: try {
+        guard case .workRequest(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 12)
+      }()
+      case .work?: try {
+        guard case .work(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 13)
+      }()
+      case .rolloutGroup?: try {
+        guard case .rolloutGroup(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
+      }()
+      case .versionNotice?: try {
+        guard case .versionNotice(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 15)
+      }()
+      case .fetchWeights?: try {
+        guard case .fetchWeights(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 16)
+      }()
+      case .weightsChunk?: try {
+        guard case .weightsChunk(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 17)
+      }()
+      case .heartbeat?: try {
+        guard case .heartbeat(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 18)
+      }()
+      case .goodbye?: try {
+        guard case .goodbye(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 19)
+      }()
+      case .error?: try {
+        guard case .error(let v)? = _storage._body else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
+      }()
+      case nil: break
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Softrl_V1_Envelope, rhs: Softrl_V1_Envelope) -> Bool {
-    if lhs.protocolVersion != rhs.protocolVersion {return false}
-    if lhs.sequence != rhs.sequence {return false}
-    if lhs.body != rhs.body {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._protocolVersion != rhs_storage._protocolVersion {return false}
+        if _storage._sequence != rhs_storage._sequence {return false}
+        if _storage._body != rhs_storage._body {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -971,7 +1078,7 @@ nonisolated extension Softrl_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._Mes
 
 nonisolated extension Softrl_V1_Welcome: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Welcome"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}run_id\0\u{3}task_name\0\u{3}task_options_json\0\u{3}sampler_config_json\0\u{3}policy_version\0\u{3}heartbeat_interval_ms\0\u{3}model_config_json\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}run_id\0\u{3}task_name\0\u{3}task_options_json\0\u{3}sampler_config_json\0\u{3}policy_version\0\u{3}heartbeat_interval_ms\0\u{3}model_config_json\0\u{3}end_of_thinking_token\0\u{3}end_of_sequence_token\0\u{3}max_thinking_steps\0\u{3}max_answer_tokens\0\u{1}vocabulary\0\u{3}weights_format\0\u{1}liveness\0\u{3}max_message_bytes\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -986,6 +1093,14 @@ nonisolated extension Softrl_V1_Welcome: SwiftProtobuf.Message, SwiftProtobuf._M
       case 5: try { try decoder.decodeSingularUInt64Field(value: &self.policyVersion) }()
       case 6: try { try decoder.decodeSingularUInt32Field(value: &self.heartbeatIntervalMs) }()
       case 7: try { try decoder.decodeSingularStringField(value: &self.modelConfigJson) }()
+      case 8: try { try decoder.decodeSingularInt32Field(value: &self.endOfThinkingToken) }()
+      case 9: try { try decoder.decodeSingularInt32Field(value: &self.endOfSequenceToken) }()
+      case 10: try { try decoder.decodeSingularUInt32Field(value: &self.maxThinkingSteps) }()
+      case 11: try { try decoder.decodeSingularUInt32Field(value: &self.maxAnswerTokens) }()
+      case 12: try { try decoder.decodeRepeatedStringField(value: &self.vocabulary) }()
+      case 13: try { try decoder.decodeSingularStringField(value: &self.weightsFormat) }()
+      case 14: try { try decoder.decodeSingularUInt32Field(value: &self.liveness) }()
+      case 15: try { try decoder.decodeSingularUInt32Field(value: &self.maxMessageBytes) }()
       default: break
       }
     }
@@ -1013,6 +1128,30 @@ nonisolated extension Softrl_V1_Welcome: SwiftProtobuf.Message, SwiftProtobuf._M
     if !self.modelConfigJson.isEmpty {
       try visitor.visitSingularStringField(value: self.modelConfigJson, fieldNumber: 7)
     }
+    if self.endOfThinkingToken != 0 {
+      try visitor.visitSingularInt32Field(value: self.endOfThinkingToken, fieldNumber: 8)
+    }
+    if self.endOfSequenceToken != 0 {
+      try visitor.visitSingularInt32Field(value: self.endOfSequenceToken, fieldNumber: 9)
+    }
+    if self.maxThinkingSteps != 0 {
+      try visitor.visitSingularUInt32Field(value: self.maxThinkingSteps, fieldNumber: 10)
+    }
+    if self.maxAnswerTokens != 0 {
+      try visitor.visitSingularUInt32Field(value: self.maxAnswerTokens, fieldNumber: 11)
+    }
+    if !self.vocabulary.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.vocabulary, fieldNumber: 12)
+    }
+    if !self.weightsFormat.isEmpty {
+      try visitor.visitSingularStringField(value: self.weightsFormat, fieldNumber: 13)
+    }
+    if self.liveness != 0 {
+      try visitor.visitSingularUInt32Field(value: self.liveness, fieldNumber: 14)
+    }
+    if self.maxMessageBytes != 0 {
+      try visitor.visitSingularUInt32Field(value: self.maxMessageBytes, fieldNumber: 15)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1024,6 +1163,14 @@ nonisolated extension Softrl_V1_Welcome: SwiftProtobuf.Message, SwiftProtobuf._M
     if lhs.policyVersion != rhs.policyVersion {return false}
     if lhs.heartbeatIntervalMs != rhs.heartbeatIntervalMs {return false}
     if lhs.modelConfigJson != rhs.modelConfigJson {return false}
+    if lhs.endOfThinkingToken != rhs.endOfThinkingToken {return false}
+    if lhs.endOfSequenceToken != rhs.endOfSequenceToken {return false}
+    if lhs.maxThinkingSteps != rhs.maxThinkingSteps {return false}
+    if lhs.maxAnswerTokens != rhs.maxAnswerTokens {return false}
+    if lhs.vocabulary != rhs.vocabulary {return false}
+    if lhs.weightsFormat != rhs.weightsFormat {return false}
+    if lhs.liveness != rhs.liveness {return false}
+    if lhs.maxMessageBytes != rhs.maxMessageBytes {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1066,7 +1213,7 @@ nonisolated extension Softrl_V1_Heartbeat: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Softrl_V1_Goodbye: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Goodbye"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}reason\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}reason\0\u{3}run_finished\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1075,6 +1222,7 @@ nonisolated extension Softrl_V1_Goodbye: SwiftProtobuf.Message, SwiftProtobuf._M
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.runFinished) }()
       default: break
       }
     }
@@ -1084,11 +1232,15 @@ nonisolated extension Softrl_V1_Goodbye: SwiftProtobuf.Message, SwiftProtobuf._M
     if !self.reason.isEmpty {
       try visitor.visitSingularStringField(value: self.reason, fieldNumber: 1)
     }
+    if self.runFinished != false {
+      try visitor.visitSingularBoolField(value: self.runFinished, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Softrl_V1_Goodbye, rhs: Softrl_V1_Goodbye) -> Bool {
     if lhs.reason != rhs.reason {return false}
+    if lhs.runFinished != rhs.runFinished {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1096,7 +1248,7 @@ nonisolated extension Softrl_V1_Goodbye: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension Softrl_V1_Error: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Error"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}code\0\u{1}message\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}code\0\u{1}message\0\u{3}work_id\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1106,6 +1258,7 @@ nonisolated extension Softrl_V1_Error: SwiftProtobuf.Message, SwiftProtobuf._Mes
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.code) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.message) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.workID) }()
       default: break
       }
     }
@@ -1118,12 +1271,16 @@ nonisolated extension Softrl_V1_Error: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if !self.message.isEmpty {
       try visitor.visitSingularStringField(value: self.message, fieldNumber: 2)
     }
+    if !self.workID.isEmpty {
+      try visitor.visitSingularStringField(value: self.workID, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Softrl_V1_Error, rhs: Softrl_V1_Error) -> Bool {
     if lhs.code != rhs.code {return false}
     if lhs.message != rhs.message {return false}
+    if lhs.workID != rhs.workID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1166,7 +1323,7 @@ nonisolated extension Softrl_V1_WorkRequest: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Softrl_V1_WorkItem: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WorkItem"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}work_id\0\u{3}prompt_index\0\u{3}group_size\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}work_id\0\u{3}prompt_index\0\u{3}group_size\0\u{3}prompt_token_ids\0\u{1}seed\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1177,6 +1334,8 @@ nonisolated extension Softrl_V1_WorkItem: SwiftProtobuf.Message, SwiftProtobuf._
       case 1: try { try decoder.decodeSingularStringField(value: &self.workID) }()
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.promptIndex) }()
       case 3: try { try decoder.decodeSingularUInt32Field(value: &self.groupSize) }()
+      case 4: try { try decoder.decodeRepeatedInt32Field(value: &self.promptTokenIds) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.seed) }()
       default: break
       }
     }
@@ -1192,6 +1351,12 @@ nonisolated extension Softrl_V1_WorkItem: SwiftProtobuf.Message, SwiftProtobuf._
     if self.groupSize != 0 {
       try visitor.visitSingularUInt32Field(value: self.groupSize, fieldNumber: 3)
     }
+    if !self.promptTokenIds.isEmpty {
+      try visitor.visitPackedInt32Field(value: self.promptTokenIds, fieldNumber: 4)
+    }
+    if self.seed != 0 {
+      try visitor.visitSingularUInt64Field(value: self.seed, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1199,6 +1364,8 @@ nonisolated extension Softrl_V1_WorkItem: SwiftProtobuf.Message, SwiftProtobuf._
     if lhs.workID != rhs.workID {return false}
     if lhs.promptIndex != rhs.promptIndex {return false}
     if lhs.groupSize != rhs.groupSize {return false}
+    if lhs.promptTokenIds != rhs.promptTokenIds {return false}
+    if lhs.seed != rhs.seed {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -2,10 +2,30 @@
 // when), completed and buffered for the next update, or must be re-issued (actor lost, deadline passed, stale,
 // malformed). Pure logic, no sockets: the property that no prompt is skipped or trained on twice lives here.
 // A work id names a schedule position ("p<position>"), so a re-issued item keeps its id and the first
-// completion wins; later ones are duplicates.
+// completion wins; later ones are duplicates. The staleness rule lives here too (StalenessRule), and only here.
 import Foundation
 import PolicyGradient
 import SoftTokens
+
+/// When a group is too old to train on, and how much work may be outstanding so that none ever is.
+public struct StalenessRule: Sendable, Equatable {
+    /// Versions a group may lag the update that consumes it (0 = synchronous on-policy).
+    public var maxStaleness: Int
+    public var promptsPerStep: Int
+    public init(maxStaleness: Int, promptsPerStep: Int) { self.maxStaleness = maxStaleness; self.promptsPerStep = promptsPerStep }
+
+    /// Versions between the oldest rollout of `group` and the update at `version` that would consume it.
+    public static func staleness(of group: [Rollout], at version: Int) -> Int {
+        version - (group.map(\.policyVersion).min() ?? version)
+    }
+    public func isFresh(_ group: [Rollout], at version: Int) -> Bool { Self.staleness(of: group, at: version) <= maxStaleness }
+
+    /// Issued-but-unconsumed groups allowed now, so that every one is still fresh when consumed. Work issued at
+    /// version v is generated with v or newer; groups are consumed `promptsPerStep` at a time, so the j-th
+    /// outstanding group is consumed at v + j / P (idle learner) or v + 1 + j / P (an update v -> v+1 running).
+    /// Hence P * (S + 1) while idle and P * S while training: synchronous runs issue nothing during an update.
+    public func window(updating: Bool) -> Int { promptsPerStep * (maxStaleness + (updating ? 0 : 1)) }
+}
 
 public struct WorkAssignment: Sendable, Equatable {
     public let workId: String
@@ -37,6 +57,9 @@ public final class WorkLedger {
     private var formerHolders: [Int: Set<String>] = [:]
     public private(set) var reissuedCount = 0
     public private(set) var duplicateCount = 0
+    /// Issue-to-result times of recent accepted groups (seconds), newest last: what "late" means.
+    public private(set) var recentDurations: [Double] = []
+    static let durationWindow = 64
 
     public init(schedule: PromptSchedule, reissue: [Int] = []) {
         self.schedule = schedule
@@ -56,13 +79,17 @@ public final class WorkLedger {
     public var outstandingCount: Int { reissue.count + inFlight.count + buffered.count }
 
     /// Hands up to `count` items to `actor`, keeping issued-but-unconsumed work (in flight + buffered) under `limit`.
-    public func issue(to actor: String, count: Int, limit: Int, now: Double) -> [WorkAssignment] {
+    /// With `avoidFormerHolders`, re-issued positions go to actors that did not hold them before (the caller says
+    /// so when another actor can take them); this actor then gets new positions instead.
+    public func issue(to actor: String, count: Int, limit: Int, now: Double, avoidFormerHolders: Bool = false) -> [WorkAssignment] {
         var out: [WorkAssignment] = []
         while out.count < count && inFlight.count + buffered.count < limit {
             let position: Int
             var attempts = 1
-            if !reissue.isEmpty {
-                position = reissue.removeFirst(); attempts = 2
+            if let i = reissue.firstIndex(where: { !avoidFormerHolders || !(formerHolders[$0]?.contains(actor) ?? false) }) {
+                position = reissue.remove(at: i); attempts = 2
+            } else if !reissue.isEmpty {
+                break   // re-issued positions come first, and they are for other actors: leave the room to them
             } else {
                 position = schedule.cursor
                 _ = schedule.next()
@@ -77,13 +104,15 @@ public final class WorkLedger {
 
     /// Records a completed group from `actor`, which must hold the item or have held it before a re-issue.
     /// The caller validates its content and decides staleness afterwards.
-    public func complete(workId: String, by actor: String) -> CompletionOutcome {
+    public func complete(workId: String, by actor: String, now: Double = 0) -> CompletionOutcome {
         guard let p = Self.position(of: workId), p >= 0, p < schedule.cursor else { return .unknown }
         let former = formerHolders[p]?.contains(actor) ?? false
         if let a = inFlight[workId] {
             guard a.actor == actor || former else { return .notAssigned }
             inFlight.removeValue(forKey: workId)
             formerHolders[p] = nil
+            recentDurations.append(max(0, now - a.issuedAt))
+            if recentDurations.count > Self.durationWindow { recentDurations.removeFirst() }
             return .accepted(position: p)
         }
         if former, let i = reissue.firstIndex(of: p) {
@@ -114,10 +143,28 @@ public final class WorkLedger {
 
     /// Work older than `timeout` seconds goes back in line (its actor may be alive but stuck).
     @discardableResult
-    public func expire(now: Double, timeout: Double) -> Int {
-        let late = inFlight.values.filter { now - $0.issuedAt > timeout }
+    public func expire(now: Double, timeout: Double) -> Int { expireAssignments(now: now, timeout: timeout).count }
+
+    /// The same, returning what was taken back (so the caller can hold its holders to account).
+    public func expireAssignments(now: Double, timeout: Double, heldBy holders: Set<String>? = nil) -> [WorkAssignment] {
+        let late = inFlight.values.filter { now - $0.issuedAt > timeout && (holders?.contains($0.actor) ?? true) }.sorted { $0.position < $1.position }
         for a in late { inFlight.removeValue(forKey: a.workId); formerHolders[a.position, default: []].insert(a.actor); requeue(a.position) }
-        return late.count
+        return late
+    }
+
+    /// Median issue-to-result time of recent groups, or nil before any.
+    public var medianDuration: Double? {
+        guard !recentDurations.isEmpty else { return nil }
+        return recentDurations.sorted()[recentDurations.count / 2]
+    }
+
+    /// A group by position, if buffered (tests, audits).
+    public func bufferedGroup(_ position: Int) -> [Rollout]? { buffered[position] }
+
+    /// The `count` lowest buffered positions that are fresh at `version` under `rule`; stale ones are re-queued
+    /// and counted.
+    public func takeBatch(count: Int, at version: Int, rule: StalenessRule) -> (groups: [(position: Int, rollouts: [Rollout])], stale: Int) {
+        takeBatch(count: count) { rule.isFresh($0, at: version) }
     }
 
     /// The `count` lowest buffered positions whose groups pass `fresh`; stale ones are re-queued and reported.

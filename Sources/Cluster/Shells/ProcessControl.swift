@@ -19,6 +19,15 @@ public enum ProcessControl {
     public static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
     public static var hostName: String { ProcessInfo.processInfo.hostName }
+
+    /// Raises the soft open-file limit to the hard one: each actor is a connection, and checkpoints and logs must
+    /// still open files with hundreds connected (at the usual soft limit of 1024, or 128 in some containers, they did not).
+    public static func raiseOpenFileLimit() {
+        var l = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &l) == 0, l.rlim_cur < l.rlim_max else { return }
+        l.rlim_cur = l.rlim_max
+        _ = setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &l)
+    }
 }
 
 /// Runs one job at a time on its own thread; the owner polls `takeResult()`.

@@ -1,0 +1,292 @@
+// The actor's protocol as a pure state machine: one session with one learner connection. Frames in, effects out
+// (send, build the model, install assembled weights, generate a batch, reconnect, finish). No sockets, threads
+// or clocks: ActorService runs it over ZeroMQ with a generation thread; tests run it in memory.
+//
+// Rules it owns: say Hello on connect (and again after Error 3, or after Error 6 once a heartbeat passes);
+// fetch the announced version chunk by chunk before generating (re-asking a fetch left unanswered); generate
+// only with weights at least as new as the Work asks; ask for work with the free slots; heartbeat; presume the
+// learner lost after `liveness` silent intervals.
+import Foundation
+import Logging
+import SoftTokens
+import Tasks
+import TransformerLM
+import Transport
+
+public enum ActorEffect {
+    case send(Wire.Body)
+    /// A model of this shape is needed (new run or new architecture): build it (zero weights until installed).
+    case prepareModel(LlamaConfig)
+    /// The whole blob of `version` arrived and matched its SHA-256: load it, then call weightsInstalled / weightsRejected.
+    case installWeights(version: Int, blob: Data)
+    /// Generate these items (one batch) with the current model; then call `generated`.
+    case generate(GenerationOrder)
+    /// The learner is gone or sent us away: close the connection, back off, reconnect, call `connected`.
+    case reconnect(reason: String)
+    /// The run is complete: exit.
+    case finished
+    case log(Logger.Level, String)
+}
+
+public struct GenerationOrder: Sendable {
+    public var items: [Wire.WorkItem]
+    public var requests: [GenerationRequest]
+    public var sampler: SamplerConfig
+    public var endOfThinking: Int32
+    public var endOfSequence: Int32
+    public var version: Int
+}
+
+public struct ActorIdentity: Sendable {
+    public var actorId: String
+    public var host: String
+    public var pid: UInt32
+    public var cores: Int
+    public var slots: Int
+    public var softwareVersion: String
+    public init(actorId: String, host: String, pid: UInt32, cores: Int, slots: Int, softwareVersion: String) {
+        self.actorId = actorId; self.host = host; self.pid = pid; self.cores = cores; self.slots = slots; self.softwareVersion = softwareVersion
+    }
+}
+
+public final class ActorSession {
+    public let identity: ActorIdentity
+    var codec = WireCodec()
+    public private(set) var rules = ClusterRules()
+    public private(set) var welcomed = false
+    public private(set) var runId = ""
+    var modelConfig: LlamaConfig?
+    var sampler = SamplerConfig()
+    var endOfThinking: Int32 = Vocabulary.endOfThinking, endOfSequence: Int32 = Vocabulary.eos
+    /// Version of the weights the model holds (-1: none yet).
+    public private(set) var modelVersion = -1
+    var announced: Wire.VersionNotice?
+    var assembler: BlobAssembler?
+    var installing = false
+    var lastFetchSent = 0.0
+    var queue: [(item: Wire.WorkItem, minVersion: Int)] = []
+    var requested = false
+    public private(set) var generating = false
+    var lastHeard = 0.0
+    var lastHeartbeat = -Double.infinity
+    var helloAgainAt: Double?
+    public private(set) var groupsSent = 0
+    public private(set) var finishedRun = false
+
+    public init(identity: ActorIdentity) { self.identity = identity }
+
+    /// A new connection: forget what was in progress on the old one and say Hello.
+    public func connected(now: Double) -> [ActorEffect] {
+        welcomed = false; requested = false; assembler = nil; queue = []; helloAgainAt = nil
+        lastHeard = now
+        return [.send(.hello(hello))]
+    }
+
+    var hello: Wire.Hello {
+        var h = Wire.Hello()
+        h.actorID = identity.actorId; h.host = identity.host; h.pid = identity.pid
+        h.cores = UInt32(identity.cores); h.softwareVersion = identity.softwareVersion; h.slots = UInt32(identity.slots)
+        return h
+    }
+
+    public func receive(_ frame: Data, now: Double) -> [ActorEffect] {
+        lastHeard = now
+        let env: Envelope
+        do { env = try codec.decode(frame) } catch { return [.log(.warning, "dropped malformed message from learner: \(error)")] }
+        var out: [ActorEffect] = []
+        switch env.body {
+        case .welcome(let w)?: welcome(w, &out)
+        case .versionNotice(let n)?: if Int(n.version) > modelVersion { announced = n }
+        case .weightsChunk(let c)?: chunk(c, &out)
+        case .work(let w)?:
+            requested = false
+            accept(w, &out)
+        case .heartbeat?: break
+        case .goodbye(let b)?:
+            out.append(.log(.info, "learner said goodbye: \(b.reason)"))
+            if b.runFinished { finishedRun = true; out.append(.finished) } else { out.append(.reconnect(reason: "learner stopping")) }
+        case .error(let e)?: learnerError(e, now: now, &out)
+        default: out.append(.log(.warning, "unexpected message from the learner; ignored"))
+        }
+        return out
+    }
+
+    func learnerError(_ e: Wire.Error, now: Double, _ out: inout [ActorEffect]) {
+        switch Wire.ErrorCode(rawValue: e.code) {
+        case .unknownActor?:
+            out.append(.log(.info, "the learner does not know us (it restarted?): saying Hello again"))
+            welcomed = false; requested = false
+            out.append(.send(.hello(hello)))
+        case .duplicateActor?:
+            out.append(.log(.warning, "learner refused our id: \(e.message); trying again in \(Int(rules.silenceLimitSeconds)) s"))
+            welcomed = false
+            helloAgainAt = now + rules.silenceLimitSeconds
+        case .resultRejected?:
+            out.append(.log(.warning, "learner rejected \(e.workID): \(e.message)"))
+        case .badRequest?:
+            // Usually a fetch for a version the learner no longer serves; the VersionNotice that follows restarts it.
+            assembler = nil
+            out.append(.log(.info, "learner: \(e.message)"))
+        default:
+            out.append(.log(.warning, "learner error \(e.code): \(e.message)"))
+        }
+    }
+
+    func welcome(_ w: Wire.Welcome, _ out: inout [ActorEffect]) {
+        do {
+            let config = try JSONDecoder().decode(LlamaConfig.self, from: Data(w.modelConfigJson.utf8))
+            sampler = try JSONDecoder().decode(SamplerConfig.self, from: Data(w.samplerConfigJson.utf8))
+            guard w.weightsFormat.isEmpty || w.weightsFormat == WeightsBlob.format else {
+                throw ConfigError("weights format \(w.weightsFormat) is not \(WeightsBlob.format): upgrade this actor")
+            }
+            endOfThinking = w.endOfThinkingToken; endOfSequence = w.endOfSequenceToken
+            if runId != w.runID || modelConfig != config {
+                modelConfig = config
+                modelVersion = -1
+                out.append(.prepareModel(config))
+            }
+            var r = ClusterRules()
+            r.heartbeatIntervalMs = max(50, Int(w.heartbeatIntervalMs))
+            if w.liveness > 0 { r.liveness = Int(w.liveness) }
+            if w.maxMessageBytes > 0 { r.maxMessageBytes = Int(w.maxMessageBytes) }
+            rules = r
+            codec = WireCodec(maxMessageBytes: r.maxMessageBytes)
+            assembler = nil   // a new handshake: a fetch in progress was addressed to a learner that may be gone
+            if runId != w.runID { out.append(.log(.info, "joined run \(w.runID): task \(w.taskName), \(sampler.label), policy v\(w.policyVersion)")) }
+            runId = w.runID
+            welcomed = true
+        } catch {
+            out.append(.log(.error, "cannot work for this learner: \(error)"))
+            welcomed = false
+        }
+    }
+
+    /// Queues the items it can do; an impossible item is dropped with a log line (the learner re-issues it).
+    func accept(_ w: Wire.Work, _ out: inout [ActorEffect]) {
+        let vocab = Int32(modelConfig?.vocabSize ?? 0)
+        for item in w.items {
+            guard item.groupSize >= 1, item.groupSize <= UInt32(ActorSession.maxGroupSize), !item.promptTokenIds.isEmpty,
+                  item.promptTokenIds.count <= (modelConfig?.maxPositionEmbeddings ?? 0),
+                  item.promptTokenIds.allSatisfy({ $0 >= 0 && $0 < vocab }) else {
+                out.append(.log(.warning, "dropped impossible work \(item.workID): group size \(item.groupSize), \(item.promptTokenIds.count) prompt tokens"))
+                continue
+            }
+            queue.append((item, Int(w.policyVersion)))
+        }
+    }
+
+    /// Largest group the actor will generate: a bound on memory a peer can make it allocate.
+    public static let maxGroupSize = 4096
+
+    func chunk(_ c: Wire.WeightsChunk, _ out: inout [ActorEffect]) {
+        guard var a = assembler, a.version == c.version else { return }
+        do {
+            try a.add(c)
+            if let next = a.missingChunks.first {
+                assembler = a
+                out.append(fetch(c.version, next))
+                return
+            }
+            let blob = try a.assemble()
+            assembler = nil
+            installing = true
+            out.append(.installWeights(version: Int(c.version), blob: blob))
+        } catch {
+            out.append(.log(.warning, "weights v\(c.version) rejected (\(error)); fetching again"))
+            assembler = nil
+        }
+    }
+
+    public func weightsInstalled(version: Int) -> [ActorEffect] {
+        installing = false
+        modelVersion = version
+        return [.log(.info, "loaded policy v\(version)")]
+    }
+
+    public func weightsRejected(_ error: Error) -> [ActorEffect] {
+        installing = false
+        return [.log(.error, "could not load the weights: \(error)")]
+    }
+
+    var lastFetch: (version: UInt64, chunk: UInt64) = (0, 0)
+    func fetch(_ version: UInt64, _ index: UInt64) -> ActorEffect {
+        var f = Wire.FetchWeights(); f.version = version; f.chunkIndex = index
+        lastFetch = (version, index)
+        lastFetchSent = lastHeard
+        return .send(.fetchWeights(f))
+    }
+
+    /// Time passes: heartbeats, liveness, and the next thing to do between batches.
+    public func tick(now: Double) -> [ActorEffect] {
+        var out: [ActorEffect] = []
+        if now - lastHeard > rules.silenceLimitSeconds {
+            return [.reconnect(reason: "learner silent for \(String(format: "%.1f", now - lastHeard)) s")]
+        }
+        if let t = helloAgainAt, now >= t { helloAgainAt = nil; out.append(.send(.hello(hello))) }
+        if welcomed && now - lastHeartbeat >= rules.heartbeatSeconds {
+            lastHeartbeat = now
+            var hb = Wire.Heartbeat(); hb.policyVersion = UInt64(max(modelVersion, 0)); hb.busySlots = generating ? UInt32(identity.slots) : 0
+            out.append(.send(.heartbeat(hb)))
+        }
+        if welcomed && !generating && !installing { advance(now, &out) }
+        return out
+    }
+
+    /// Between batches: finish fetching announced weights first, then generate what is queued, else ask for work.
+    func advance(_ now: Double, _ out: inout [ActorEffect]) {
+        if let n = announced, Int(n.version) > modelVersion {
+            if assembler?.version != n.version {
+                assembler = BlobAssembler(notice: n)
+                out.append(fetch(n.version, 0))
+                lastFetchSent = now
+            } else if now - lastFetchSent > max(5, 5 * rules.heartbeatSeconds), let missing = assembler?.missingChunks.first {
+                out.append(.log(.info, "no reply to the weights fetch for v\(n.version); asking again"))
+                out.append(fetch(n.version, missing))
+                lastFetchSent = now
+            }
+            return
+        }
+        guard modelVersion >= 0 else { return }
+        let ready = queue.filter { $0.minVersion <= modelVersion }
+        if !ready.isEmpty {
+            queue.removeAll { $0.minVersion <= modelVersion }
+            let items = ready.map(\.item)
+            let requests = items.map { GenerationRequest(promptIndex: Int($0.promptIndex), prompt: $0.promptTokenIds, groupSize: Int($0.groupSize), seed: $0.seed) }
+            generating = true
+            out.append(.generate(GenerationOrder(items: items, requests: requests, sampler: sampler, endOfThinking: endOfThinking,
+                                                 endOfSequence: endOfSequence, version: modelVersion)))
+        } else if queue.isEmpty && !requested {
+            var r = Wire.WorkRequest(); r.actorID = identity.actorId; r.freeSlots = UInt32(identity.slots)
+            out.append(.send(.workRequest(r)))
+            requested = true
+        }
+    }
+
+    /// The generation thread finished `order`.
+    public func generated(_ groups: [[Rollout]], stats: GenerationStats, order: GenerationOrder) -> [ActorEffect] {
+        generating = false
+        var out: [ActorEffect] = []
+        let tokensPerGroup = UInt64(stats.tokens / max(groups.count, 1))
+        for (item, group) in zip(order.items, groups) {
+            do {
+                var g = Wire.RolloutGroup()
+                g.workID = item.workID; g.actorID = identity.actorId; g.promptIndex = item.promptIndex
+                g.policyVersion = UInt64(group.first?.policyVersion ?? 0)
+                g.rollouts = try group.map(WireMapping.wire)
+                g.timings.generateMs = stats.milliseconds / Double(max(groups.count, 1))
+                g.timings.tokens = tokensPerGroup
+                out.append(.send(.rolloutGroup(g)))
+                groupsSent += 1
+            } catch {
+                out.append(.log(.error, "could not encode group \(item.workID): \(error)"))
+            }
+        }
+        return out
+    }
+
+    /// Goodbye to send when the actor stops by itself.
+    public func goodbye(stopping: Bool) -> Wire.Body {
+        var b = Wire.Goodbye(); b.reason = finishedRun ? "run finished" : (stopping ? "actor stopping (signal)" : "actor leaving")
+        return .goodbye(b)
+    }
+}

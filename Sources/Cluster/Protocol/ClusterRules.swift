@@ -1,0 +1,45 @@
+// One home for the cluster's timing, size and fairness rules. The protocol cores (LearnerCore, ActorSession)
+// and the socket shells read them here; Welcome carries the ones an actor must obey, so the two sides never
+// disagree (before: the learner stopped frames at 64 MiB while the actor's socket accepted 256 MiB).
+import Foundation
+import Transport
+
+public struct ClusterRules: Sendable, Equatable {
+    /// Heartbeat period both ways (zguide ppworker: 1 s).
+    public var heartbeatIntervalMs = 1000
+    /// Silent heartbeat periods before a peer is presumed dead and its work re-issued (zguide: 3-5).
+    public var liveness = 5
+    /// Largest frame either side accepts (ZMQ_MAXMSGSIZE on both sockets and the codecs' limit).
+    public var maxMessageBytes = WireCodec.defaultMaxMessageBytes
+    /// An item not returned within this many seconds is re-issued even if its actor still heartbeats.
+    public var workTimeoutSeconds = 300.0
+    /// While the learner waits for data and an actor is idle, work held longer than this many times the median
+    /// group time (and at least `minSpeculateSeconds`) is also given to the idle actor; the first result wins.
+    /// A hoarding or stuck peer then delays an update by seconds, not by the 300 s deadline.
+    public var speculateFactor = 4.0
+    public var minSpeculateSeconds = 10.0
+    /// Weights chunk size: large enough that per-message overhead is negligible, far below the frame limit.
+    public var chunkBytes = BlobChunker.defaultChunkBytes
+
+    public init() {}
+
+    /// Silence after which a peer is presumed dead.
+    public var silenceLimitSeconds: Double { Double(heartbeatIntervalMs * liveness) / 1000 }
+    public var heartbeatSeconds: Double { Double(heartbeatIntervalMs) / 1000 }
+
+    /// Most groups one actor may hold at once, whatever it announces (a bound on what one peer can take).
+    public static let maxSlotsPerActor = 64
+    /// Hello.actor_id length limit (it appears in logs, metrics labels and file names).
+    public static let maxActorIdBytes = 128
+    /// Warnings logged per peer per minute; the rest are counted and summarised.
+    public static let warningsPerPeerPerMinute = 5
+    /// Messages queued per peer for sending: weights chunks are shared, zero-copy frames, so this bounds
+    /// bookkeeping, not megabytes; a peer that stops reading loses messages beyond it (it re-asks).
+    public static let sendHighWaterMark = 1000
+    /// Messages queued per peer for receiving before libzmq stops reading that peer's connection.
+    public static let receiveHighWaterMark = 1000
+    /// TCP keepalive: a half-open link to a vanished host is closed after about 10 + 2 * 5 = 20 s of silence.
+    /// (ZMTP heartbeats would do it too, but libzmq 4.3.4 aborts the process when one fires on a stopped,
+    /// then closed, connection: issue 8's remote crash.)
+    public static let keepaliveIdleSeconds = 10, keepaliveIntervalSeconds = 2, keepaliveCount = 5
+}

@@ -1,0 +1,489 @@
+// The learner's protocol as a pure state machine: frames in (with the sender's address and the time), effects
+// out (messages to send, an update to start, a checkpoint to write, metrics to record, lines to log). No sockets,
+// threads, clocks or signals: LearnerService drives it over ZeroMQ, the tests drive it in memory with a manual
+// clock and thousands of simulated actors, and both run exactly this code.
+//
+// It owns: the session table (who is connected, under which address, with how much credit), Hello rules
+// (duplicate ids are refused, not displaced), validation of every result, the work ledger (what is in flight,
+// buffered, re-issued), dispatch (fair, credit- and staleness-bounded, speculative re-issue when starved),
+// weights serving from pre-encoded chunks, per-update metrics, and rate-limited warnings.
+import Foundation
+import Logging
+import PolicyGradient
+import SoftTokens
+import Tasks
+import TransformerLM
+import Transport
+
+/// Where a frame came from / goes to: the shell's address of one connection (a ZeroMQ routing id).
+public typealias PeerAddress = Data
+
+public enum Outgoing {
+    case body(Wire.Body)
+    /// Already encoded and shared between peers (weights chunks): sent without a copy.
+    case frame(EncodedFrame)
+}
+
+/// What the learner core asks its shell to do, in order.
+public enum LearnerEffect {
+    case send(Outgoing, to: PeerAddress)
+    /// Train on these groups on the update thread, then call `updateFinished`.
+    case startUpdate(UpdateJob)
+    /// Write model, optimizer and this state atomically (the update thread is idle when this is emitted).
+    case checkpoint(LearnerState)
+    case record(StepMetrics)
+    case log(Logger.Level, String)
+}
+
+public struct UpdateJob {
+    public var groups: [[Rollout]]
+    public var positions: [Int]
+    /// Versions behind -> groups, for metrics.
+    public var staleness: [Int: Int]
+    public var version: Int
+}
+
+/// One policy version ready to serve: the notice and every chunk, encoded once.
+public struct WeightSnapshot: Sendable {
+    public let notice: Wire.VersionNotice
+    public let frames: [EncodedFrame]
+    public var version: Int { Int(notice.version) }
+
+    /// Cuts `blob` into chunks and encodes each as a WeightsChunk envelope (on the update thread, off the loop).
+    public init(version: Int, blob: Data, chunkBytes: Int) throws {
+        let chunker = try BlobChunker(version: UInt64(version), blob: blob, chunkBytes: chunkBytes)
+        var codec = WireCodec(maxMessageBytes: Int.max)
+        notice = chunker.notice
+        frames = try (0..<chunker.chunkCount).map { EncodedFrame(try codec.encode(.weightsChunk(try chunker.chunk($0)))) }
+    }
+}
+
+/// What the learner knows of one connected actor.
+public struct ActorSessionRecord {
+    public let id: String
+    public var address: PeerAddress
+    public let host: String
+    public let pid: UInt32
+    /// Groups it said it can generate at once (capped by ClusterRules.maxSlotsPerActor).
+    public let slots: Int
+    public var lastSeen: Double
+    /// Groups it asked for and has not been given yet.
+    public var credit = 0
+    /// Items of it that were taken back (deadline or speculation); halves what it may hold, a result earns one back.
+    public var strikes = 0
+    public var version = 0
+    public var busySlots = 0
+    /// When it was last given work (a dispatch counter): ties go to whoever waited longest.
+    var lastIssued = 0
+    var tokensSinceStep = 0.0
+    var generateMsSinceStep = 0.0
+}
+
+public final class LearnerCore {
+    public let config: RLConfig
+    public let rules: ClusterRules
+    public let staleness: StalenessRule
+    public let runId: String
+    public let ledger: WorkLedger
+    let modelConfig: LlamaConfig
+    let sampler: SamplerConfig
+    let task: any ReasoningTask
+    let rewards: RewardScorer
+    let welcomeTemplate: Wire.Welcome
+    var codec: WireCodec
+
+    /// Connected actors by id, and the id behind each address.
+    public private(set) var actors: [String: ActorSessionRecord] = [:]
+    var actorOfAddress: [PeerAddress: String] = [:]
+    /// The published policy version and its weights.
+    public private(set) var version: Int
+    public private(set) var weights: WeightSnapshot
+    public private(set) var updating = false
+    public private(set) var droppedStale = 0, malformed = 0, refusedDuplicates = 0, speculated = 0
+    var warnings = WarningLimiter()
+    var lastCheckpointStep: Int
+    var lastHeartbeat = -Double.infinity
+    var lastStepEnd: Double?
+    var waitStart: Double?
+    var waitTotal = 0.0
+    var rolloutsSinceStep = 0
+    var pendingStaleness: [Int: Int] = [:]
+    var pendingPositions: [Int] = []
+    var issueCounter = 0
+
+    public init(config: RLConfig, task: any ReasoningTask, modelConfig: LlamaConfig, rules: ClusterRules, weights: WeightSnapshot,
+                runId: String, resume: LearnerState? = nil) {
+        self.config = config; self.task = task; self.modelConfig = modelConfig; self.rules = rules; self.weights = weights
+        self.runId = runId
+        sampler = config.resolvedSampler(for: task)
+        rewards = RewardScorer(task: task, shaping: config.rewards)
+        staleness = StalenessRule(maxStaleness: config.maxStaleness, promptsPerStep: config.promptsPerStep)
+        codec = WireCodec(maxMessageBytes: rules.maxMessageBytes)
+        version = weights.version
+        if let r = resume {
+            ledger = WorkLedger(schedule: PromptSchedule(count: task.count(.train), seed: config.seed, cursor: r.scheduleCursor),
+                                reissue: r.outstandingPositions)
+            droppedStale = r.droppedStale
+            lastCheckpointStep = r.step
+        } else {
+            ledger = WorkLedger(schedule: PromptSchedule(count: task.count(.train), seed: config.seed))
+            lastCheckpointStep = 0
+        }
+        var w = Wire.Welcome()
+        w.runID = runId
+        w.taskName = config.task
+        w.taskOptionsJson = String(decoding: (try? JSONEncoder().encode(config.taskOptions)) ?? Data(), as: UTF8.self)
+        w.samplerConfigJson = String(decoding: (try? JSONEncoder().encode(sampler)) ?? Data(), as: UTF8.self)
+        w.heartbeatIntervalMs = UInt32(rules.heartbeatIntervalMs)
+        w.modelConfigJson = String(decoding: (try? JSONEncoder().encode(modelConfig)) ?? Data(), as: UTF8.self)
+        w.endOfThinkingToken = Vocabulary.endOfThinking
+        w.endOfSequenceToken = Vocabulary.eos
+        w.maxThinkingSteps = UInt32(sampler.maxThinkingSteps)
+        w.maxAnswerTokens = UInt32(sampler.maxAnswerTokens)
+        w.vocabulary = task.vocabulary.tokens
+        w.weightsFormat = WeightsBlob.format
+        w.liveness = UInt32(rules.liveness)
+        w.maxMessageBytes = UInt32(rules.maxMessageBytes)
+        welcomeTemplate = w
+    }
+
+    /// Training is over: the last update is done and nothing is running.
+    public var isDone: Bool { version >= config.steps && !updating }
+
+    public var checkpointState: LearnerState {
+        LearnerState(runId: runId, step: version, config: config, scheduleCursor: ledger.schedule.cursor,
+                     outstandingPositions: ledger.outstandingPositions, droppedStale: droppedStale,
+                     reissued: ledger.reissuedCount, savedAt: ISO8601DateFormatter().string(from: Date()))
+    }
+
+    // MARK: Input
+
+    /// One frame from one connection.
+    public func receive(_ frame: Data, from address: PeerAddress, now: Double) -> [LearnerEffect] {
+        var out: [LearnerEffect] = []
+        let envelope: Envelope
+        do { envelope = try codec.decode(frame) } catch {
+            malformed += 1
+            warn(&out, address, now, "dropped a malformed message from \(Self.printable(address)): \(error)")
+            let code: Wire.ErrorCode = { if case WireError.protocolMismatch = error { return .protocolMismatch }; return .malformed }()
+            out.append(self.error(code, "malformed message: \(error)", to: address))
+            return out
+        }
+        if case .hello(let h)? = envelope.body { hello(h, from: address, now: now, &out); return out }
+        guard let id = actorOfAddress[address], var actor = actors[id] else {
+            warn(&out, address, now, "message from \(Self.printable(address)), which never said Hello; answered 'unknown actor'")
+            out.append(error(.unknownActor, "unknown actor: send Hello first", to: address))
+            return out
+        }
+        actor.lastSeen = now
+        actors[id] = actor
+        switch envelope.body {
+        case .workRequest(let r)?:
+            actors[id]!.credit = min(Int(r.freeSlots), actor.slots)
+            dispatch(now, &out)
+        case .rolloutGroup(let g)?: result(g, from: id, now: now, &out)
+        case .fetchWeights(let f)?: serveWeights(f, to: address, &out)
+        case .heartbeat(let hb)?:
+            actors[id]!.version = Int(hb.policyVersion); actors[id]!.busySlots = Int(hb.busySlots)
+        case .goodbye(let b)?:
+            let n = ledger.actorLost(id)
+            forget(id)
+            out.append(.log(.info, "actor \(id) left (\(b.reason)); \(n) item(s) re-queued; \(actors.count) connected"))
+        default:
+            malformed += 1
+            warn(&out, address, now, "actor \(id) sent a message only the learner sends; ignored")
+        }
+        return out
+    }
+
+    /// Time passes: liveness, deadlines, speculation, the next update, dispatch, heartbeats.
+    public func tick(now: Double) -> [LearnerEffect] {
+        var out: [LearnerEffect] = []
+        if lastStepEnd == nil { lastStepEnd = now; waitStart = now }
+        for a in actors.values where now - a.lastSeen > rules.silenceLimitSeconds {
+            let n = ledger.actorLost(a.id)
+            forget(a.id)
+            out.append(.log(.warning, "actor \(a.id) silent for \(String(format: "%.1f", now - a.lastSeen)) s: presumed lost; \(n) item(s) re-queued; \(actors.count) connected"))
+        }
+        let late = ledger.expireAssignments(now: now, timeout: rules.workTimeoutSeconds)
+        if !late.isEmpty {
+            for a in late { actors[a.actor]?.strikes += 1 }
+            out.append(.log(.warning, "re-issuing \(late.count) item(s) past their \(Int(rules.workTimeoutSeconds)) s deadline (held by \(Set(late.map(\.actor)).sorted().joined(separator: ", ")))"))
+        }
+        speculate(now, &out)
+        startUpdateIfReady(now, &out)
+        dispatch(now, &out)
+        if now - lastHeartbeat >= rules.heartbeatSeconds {
+            lastHeartbeat = now
+            var hb = Wire.Heartbeat(); hb.policyVersion = UInt64(version)
+            broadcast(.heartbeat(hb), &out)
+        }
+        return out
+    }
+
+    /// The update thread finished. `weights` is the new version's snapshot (nil if it could not be made).
+    public func updateFinished(_ report: UpdateReport, weights snapshot: WeightSnapshot?, now: Double) -> [LearnerEffect] {
+        var out: [LearnerEffect] = []
+        updating = false
+        waitStart = now
+        version = report.policyVersion
+        if let snapshot { weights = snapshot } else {
+            out.append(.log(.error, "could not snapshot weights v\(version); actors keep v\(weights.version)"))
+        }
+        out.append(.record(stepMetrics(report, now: now)))
+        broadcast(.versionNotice(weights.notice), &out)
+        if version - lastCheckpointStep >= max(1, checkpointEvery) || version >= config.steps {
+            lastCheckpointStep = version
+            out.append(.checkpoint(checkpointState))
+        }
+        return out
+    }
+    public var checkpointEvery = 20
+
+    /// Orderly end (training complete or a stop signal): tell every actor, then the shell writes the last checkpoint.
+    public func finish(stopping: Bool) -> [LearnerEffect] {
+        var out: [LearnerEffect] = []
+        var bye = Wire.Goodbye()
+        bye.runFinished = !stopping && version >= config.steps
+        bye.reason = bye.runFinished ? "training complete" : "learner stopping; it may be resumed"
+        broadcast(.goodbye(bye), &out)
+        out.append(.checkpoint(checkpointState))
+        return out
+    }
+
+    // MARK: Sessions
+
+    func hello(_ h: Wire.Hello, from address: PeerAddress, now: Double, _ out: inout [LearnerEffect]) {
+        let id = h.actorID
+        guard !id.isEmpty, id.utf8.count <= ClusterRules.maxActorIdBytes, id.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) else {
+            malformed += 1
+            warn(&out, address, now, "refused a Hello with an invalid actor id (\(id.utf8.count) bytes)")
+            out.append(error(.malformed, "actor_id must be 1...\(ClusterRules.maxActorIdBytes) printable bytes", to: address))
+            return
+        }
+        if let old = actors[id], old.address != address {
+            // A live actor holds this id (heard within the liveness window, or the reaper would have removed it).
+            refusedDuplicates += 1
+            warn(&out, address, now, "refused a second connection claiming actor id \(id) (held by \(old.host) pid \(old.pid), last heard \(String(format: "%.1f", now - old.lastSeen)) s ago)")
+            out.append(error(.duplicateActor, "actor id \(id) is held by a live connection from \(old.host) pid \(old.pid): choose another --id, or retry after \(Int(rules.silenceLimitSeconds)) s if that process is gone", to: address))
+            return
+        }
+        if actors[id] != nil {
+            let n = ledger.actorLost(id)
+            out.append(.log(.info, "actor \(id) said Hello again; \(n) item(s) re-queued"))
+        } else {
+            out.append(.log(.info, "actor \(id) joined from \(h.host) pid \(h.pid), \(h.cores) cores, \(h.slots) slots, \(h.softwareVersion); \(actors.count + 1) connected"))
+        }
+        if let previous = actorOfAddress[address], previous != id { forget(previous) }
+        let slots = max(1, min(Int(h.slots == 0 ? 1 : h.slots), ClusterRules.maxSlotsPerActor))
+        actors[id] = ActorSessionRecord(id: id, address: address, host: h.host, pid: h.pid, slots: slots, lastSeen: now)
+        actorOfAddress[address] = id
+        var w = welcomeTemplate
+        w.policyVersion = UInt64(version)
+        out.append(.send(.body(.welcome(w)), to: address))
+        out.append(.send(.body(.versionNotice(weights.notice)), to: address))
+    }
+
+    func forget(_ id: String) {
+        if let a = actors.removeValue(forKey: id), actorOfAddress[a.address] == id { actorOfAddress.removeValue(forKey: a.address) }
+    }
+
+    // MARK: Results
+
+    func result(_ g: Wire.RolloutGroup, from id: String, now: Double, _ out: inout [LearnerEffect]) {
+        let address = actors[id]!.address
+        func reject(_ why: String, requeue position: Int? = nil) {
+            malformed += 1
+            if let position { ledger.requeue(position) }
+            warn(&out, address, now, "actor \(id): result \(g.workID) rejected: \(why)")
+            var e = Wire.Error(); e.code = Wire.ErrorCode.resultRejected.rawValue; e.workID = g.workID
+            e.message = "result \(g.workID) rejected: \(why)"
+            out.append(.send(.body(.error(e)), to: address))
+        }
+        guard g.actorID.isEmpty || g.actorID == id else { return reject("signed as actor \(g.actorID)") }
+        switch ledger.complete(workId: g.workID, by: id, now: now) {
+        case .unknown: return reject("no such work was issued")
+        case .notAssigned: return reject("it was issued to another actor")
+        case .duplicate:
+            out.append(.log(.info, "duplicate result for \(g.workID) from \(id) (already completed); dropped"))
+            return
+        case .accepted(let position):
+            let promptIndex = ledger.schedule.index(at: position)
+            var group: [Rollout] = []
+            do {
+                guard g.promptIndex == UInt64(promptIndex) else { throw RolloutValidationError("prompt index \(g.promptIndex), issued \(promptIndex)") }
+                guard g.rollouts.count == config.groupSize else { throw RolloutValidationError("\(g.rollouts.count) rollouts, expected \(config.groupSize)") }
+                var seen = Set<UInt32>()
+                for w in g.rollouts {
+                    guard seen.insert(w.sampleIndex).inserted, w.sampleIndex < UInt32(config.groupSize) else {
+                        throw RolloutValidationError("sample index \(w.sampleIndex) repeated or outside the group")
+                    }
+                    var r = try WireMapping.rollout(w, promptIndex: promptIndex, config: modelConfig, sampler: sampler)
+                    guard r.policyVersion <= version else { throw RolloutValidationError("claims future policy version \(r.policyVersion)") }
+                    guard rewards.score(&r) else { throw RolloutValidationError("prompt tokens differ from problem \(promptIndex)") }
+                    group.append(r)
+                }
+            } catch {
+                return reject("\(error)", requeue: position)
+            }
+            guard staleness.isFresh(group, at: version) else {
+                droppedStale += 1
+                return reject("\(StalenessRule.staleness(of: group, at: version)) versions stale (max \(config.maxStaleness))", requeue: position)
+            }
+            rolloutsSinceStep += group.count
+            actors[id]!.tokensSinceStep += Double(g.timings.tokens)
+            if g.timings.generateMs.isFinite && g.timings.generateMs >= 0 { actors[id]!.generateMsSinceStep += min(g.timings.generateMs, 3.6e6) }
+            actors[id]!.strikes = max(0, actors[id]!.strikes - 1)
+            ledger.buffer(position: position, group: group)
+            startUpdateIfReady(now, &out)
+        }
+    }
+
+    func serveWeights(_ f: Wire.FetchWeights, to address: PeerAddress, _ out: inout [LearnerEffect]) {
+        guard f.version == weights.notice.version, f.chunkIndex < UInt64(weights.frames.count) else {
+            out.append(error(.badRequest, "no chunk \(f.chunkIndex) of version \(f.version): serving v\(weights.version) in \(weights.frames.count) chunk(s)", to: address))
+            out.append(.send(.body(.versionNotice(weights.notice)), to: address))
+            return
+        }
+        out.append(.send(.frame(weights.frames[Int(f.chunkIndex)]), to: address))
+    }
+
+    // MARK: Work and updates
+
+    /// Most groups `actor` may hold now: its slots, halved per strike, and a fair share of the window when
+    /// others are connected.
+    func holdCap(_ a: ActorSessionRecord, window: Int) -> Int {
+        let fair = max(1, (window + actors.count - 1) / max(1, actors.count))
+        return max(1, min(a.slots, fair) >> min(a.strikes, 16))
+    }
+
+    func dispatch(_ now: Double, _ out: inout [LearnerEffect]) {
+        guard version < config.steps else { return }
+        let window = staleness.window(updating: updating)
+        guard window > 0 else { return }
+        var held: [String: Int] = [:]
+        for a in ledger.inFlight.values { held[a.actor, default: 0] += 1 }
+        // Reliable actors first (fewest strikes), then the least loaded, then the longest unserved (round robin).
+        let candidates = actors.values.filter { $0.credit > 0 }.sorted {
+            ($0.strikes, held[$0.id] ?? 0, $0.lastIssued, $0.id) < ($1.strikes, held[$1.id] ?? 0, $1.lastIssued, $1.id)
+        }
+        for a in candidates {
+            let room = min(a.credit, holdCap(a, window: window) - (held[a.id] ?? 0))
+            guard room > 0 else { continue }
+            let items = ledger.issue(to: a.id, count: room, limit: window, now: now, avoidFormerHolders: actors.count > 1)
+            if items.isEmpty { continue }
+            actors[a.id]!.credit -= items.count
+            issueCounter += 1
+            actors[a.id]!.lastIssued = issueCounter
+            var work = Wire.Work()
+            work.policyVersion = UInt64(version)
+            work.items = items.map { item in
+                var w = Wire.WorkItem()
+                w.workID = item.workId; w.promptIndex = UInt64(item.promptIndex); w.groupSize = UInt32(config.groupSize)
+                w.promptTokenIds = task.problem(.train, item.promptIndex).prompt
+                w.seed = GroupSeed.of(runSeed: config.seed, position: item.position)
+                return w
+            }
+            out.append(.send(.body(.work(work)), to: a.address))
+        }
+    }
+
+    /// The learner waits for data while an actor sits idle: take back work held far longer than usual and let
+    /// the idle actor do it too (first result wins; the slow holder's late result still counts).
+    func speculate(_ now: Double, _ out: inout [LearnerEffect]) {
+        guard !updating, version < config.steps, ledger.reissue.isEmpty, let median = ledger.medianDuration else { return }
+        var held: [String: Int] = [:]
+        for a in ledger.inFlight.values { held[a.actor, default: 0] += 1 }
+        let idle = actors.values.filter { $0.credit > 0 && (held[$0.id] ?? 0) == 0 }
+        guard !idle.isEmpty else { return }
+        let threshold = max(rules.minSpeculateSeconds, rules.speculateFactor * median)
+        let holders = Set(held.keys).subtracting(idle.map(\.id))
+        let taken = ledger.expireAssignments(now: now, timeout: threshold, heldBy: holders).prefix(idle.count * ClusterRules.maxSlotsPerActor)
+        guard !taken.isEmpty else { return }
+        speculated += taken.count
+        for a in taken { actors[a.actor]?.strikes += 1 }
+        out.append(.log(.warning, "learner starved: \(taken.count) item(s) held over \(String(format: "%.0f", threshold)) s by \(Set(taken.map(\.actor)).sorted().joined(separator: ", ")) also given to idle actors"))
+    }
+
+    func startUpdateIfReady(_ now: Double, _ out: inout [LearnerEffect]) {
+        guard !updating, version < config.steps else { return }
+        let (batch, stale) = ledger.takeBatch(count: config.promptsPerStep, at: version, rule: staleness)
+        droppedStale += stale
+        guard !batch.isEmpty else { return }
+        if let w = waitStart { waitTotal += now - w; waitStart = nil }
+        var hist: [Int: Int] = [:]
+        for (_, g) in batch { hist[StalenessRule.staleness(of: g, at: version), default: 0] += 1 }
+        pendingStaleness = hist
+        pendingPositions = batch.map(\.position)
+        updating = true
+        out.append(.startUpdate(UpdateJob(groups: batch.map(\.rollouts), positions: pendingPositions, staleness: hist, version: version)))
+    }
+
+    func stepMetrics(_ r: UpdateReport, now: Double) -> StepMetrics {
+        let elapsed = max(now - (lastStepEnd ?? now), 1e-3)
+        var m = StepMetrics()
+        m.update = r
+        m.time = ISO8601DateFormatter().string(from: Date())
+        m.clusterTokensPerSecond = actors.values.reduce(0) { $0 + $1.tokensSinceStep } / elapsed
+        m.rolloutsPerSecond = Double(rolloutsSinceStep) / elapsed
+        m.learnerStepMs = r.milliseconds
+        m.learnerWaitShare = min(1, waitTotal / elapsed)
+        m.stalenessHistogram = Dictionary(uniqueKeysWithValues: pendingStaleness.map { ("\($0.key)", $0.value) })
+        m.droppedStale = droppedStale; m.reissued = ledger.reissuedCount; m.duplicates = ledger.duplicateCount; m.malformed = malformed
+        m.speculated = speculated; m.refusedDuplicateIds = refusedDuplicates
+        m.actorsConnected = actors.count
+        m.actorTokensPerSecond = Dictionary(uniqueKeysWithValues: actors.values.map { ($0.id, $0.tokensSinceStep / elapsed) })
+        m.actorBusyShare = Dictionary(uniqueKeysWithValues: actors.values.map { ($0.id, min(1, $0.generateMsSinceStep / 1000 / elapsed)) })
+        m.positions = pendingPositions
+        for id in actors.keys { actors[id]!.tokensSinceStep = 0; actors[id]!.generateMsSinceStep = 0 }
+        rolloutsSinceStep = 0; waitTotal = 0; lastStepEnd = now
+        return m
+    }
+
+    // MARK: Helpers
+
+    func broadcast(_ body: Wire.Body, _ out: inout [LearnerEffect]) {
+        for a in actors.values.sorted(by: { $0.id < $1.id }) { out.append(.send(.body(body), to: a.address)) }
+    }
+
+    func error(_ code: Wire.ErrorCode, _ message: String, to address: PeerAddress) -> LearnerEffect {
+        var e = Wire.Error(); e.code = code.rawValue; e.message = message
+        return .send(.body(.error(e)), to: address)
+    }
+
+    func warn(_ out: inout [LearnerEffect], _ address: PeerAddress, _ now: Double, _ message: String) {
+        switch warnings.admit(address, now: now) {
+        case .log(let suppressedBefore):
+            out.append(.log(.warning, suppressedBefore > 0 ? "\(message) (\(suppressedBefore) similar warning(s) from this peer suppressed)" : message))
+        case .suppress: break
+        }
+    }
+
+    public static func printable(_ address: PeerAddress) -> String {
+        let s = String(decoding: address, as: UTF8.self)
+        return !s.isEmpty && s.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F }) ? s : address.map { String(format: "%02x", $0) }.joined()
+    }
+}
+
+/// At most `ClusterRules.warningsPerPeerPerMinute` warning lines per peer per minute; the rest are counted and
+/// the count is reported with the next line that gets through (3.9 MB of log per 20 s of garbage, before).
+struct WarningLimiter {
+    enum Verdict { case log(suppressedBefore: Int), suppress }
+    private var windows: [PeerAddress: (start: Double, logged: Int, suppressed: Int)] = [:]
+    private(set) var suppressedTotal = 0
+
+    mutating func admit(_ peer: PeerAddress, now: Double) -> Verdict {
+        var w = windows[peer] ?? (now, 0, 0)
+        if now - w.start >= 60 { w = (now, 0, w.suppressed) }
+        if w.logged < ClusterRules.warningsPerPeerPerMinute {
+            let s = w.suppressed
+            w.logged += 1; w.suppressed = 0
+            windows[peer] = w
+            if windows.count > 10_000 { windows = windows.filter { now - $0.value.start < 60 } }  // bounded memory
+            return .log(suppressedBefore: s)
+        }
+        w.suppressed += 1; suppressedTotal += 1
+        windows[peer] = w
+        return .suppress
+    }
+}

@@ -1,0 +1,116 @@
+// The actor's socket shell: connects a DEALER to the learner, feeds frames and time to ActorSession, and performs
+// its effects: sends, building the model, loading weights, generating on a background thread (so heartbeats
+// go on), reconnecting with backoff on a fresh socket. SIGTERM says goodbye and exits.
+import Foundation
+import Logging
+import SoftTokens
+import TensorMath
+import TransformerLM
+import Transport
+
+public struct ActorOptions: Sendable {
+    public var connect = "tcp://127.0.0.1:5555"
+    public var actorId = "actor-\(ProcessControl.hostName)-\(getpid())"
+    /// Groups generated together in one batch.
+    public var slots = 2
+    public var reconnectInitialMs = 500
+    public var reconnectMaxMs = 8000
+    public var softwareVersion = "softrl 0.2"
+    public init() {}
+}
+
+public final class ActorService {
+    let log: Logger
+    let options: ActorOptions
+    public let session: ActorSession
+    var model: LlamaModel?
+    let generator = BackgroundWorker<(groups: [[Rollout]], stats: GenerationStats, order: GenerationOrder)>(label: "softrl.actor.generate")
+    var reconnect: String?
+
+    public init(options: ActorOptions) {
+        self.options = options
+        session = ActorSession(identity: ActorIdentity(actorId: options.actorId, host: ProcessControl.hostName, pid: UInt32(getpid()),
+                                                       cores: ProcessInfo.processInfo.activeProcessorCount, slots: options.slots,
+                                                       softwareVersion: options.softwareVersion))
+        var l = Logger(label: "softrl.actor")
+        l[metadataKey: "actor"] = .string(options.actorId)
+        log = l
+    }
+
+    public var groupsSent: Int { session.groupsSent }
+
+    public func run() throws {
+        let context = try ZMQContext()
+        defer { context.shutdown() }
+        var backoffMs = options.reconnectInitialMs
+        while !ProcessControl.stopRequested && !session.finishedRun {
+            let socket = try ZMQSocket(context, .dealer)
+            try socket.set(.linger(ms: 500))
+            try socket.set(.maxMessageSize(Int64(session.rules.maxMessageBytes)))
+            try socket.set(.reconnectInterval(ms: 200))
+            try socket.set(.reconnectIntervalMax(ms: options.reconnectMaxMs))
+            try socket.set(.heartbeatInterval(ms: 0))   // liveness is the session's; see ClusterRules for why not ZMTP's
+            try socket.set(.tcpKeepalive(idleSeconds: ClusterRules.keepaliveIdleSeconds, intervalSeconds: ClusterRules.keepaliveIntervalSeconds,
+                                         count: ClusterRules.keepaliveCount))
+            try socket.connect(options.connect)
+            reconnect = nil
+            perform(session.connected(now: ProcessControl.now()), socket)
+            let poller = ZMQPoller([socket])
+            while !ProcessControl.stopRequested && !session.finishedRun && reconnect == nil {
+                _ = try? poller.poll(timeoutMs: 20)
+                while reconnect == nil, let frames = try? socket.receive(timeoutMs: 0) {
+                    guard frames.count == 1 else { log.warning("dropped a \(frames.count)-frame message"); continue }
+                    perform(session.receive(frames[0], now: ProcessControl.now()), socket)
+                }
+                if let done = generator.takeResult() { perform(session.generated(done.groups, stats: done.stats, order: done.order), socket) }
+                perform(session.tick(now: ProcessControl.now()), socket)
+            }
+            if let reason = reconnect, !ProcessControl.stopRequested {
+                backoffMs = session.welcomed ? options.reconnectInitialMs : min(backoffMs * 2, options.reconnectMaxMs)
+                log.warning("\(reason); reconnecting to \(options.connect) in \(backoffMs) ms")
+                socket.close(lingerMs: 0)
+                let until = ProcessControl.now() + Double(backoffMs) / 1000
+                while ProcessControl.now() < until && !ProcessControl.stopRequested { usleep(20_000) }
+            } else {
+                send(session.goodbye(stopping: ProcessControl.stopRequested), socket)
+                socket.close(lingerMs: 500)
+            }
+        }
+        generator.waitIdle()
+        log.info("actor stopped after sending \(session.groupsSent) group(s)")
+    }
+
+    func perform(_ effects: [ActorEffect], _ socket: ZMQSocket) {
+        for effect in effects {
+            switch effect {
+            case .send(let body): send(body, socket)
+            case .prepareModel(let config):
+                do { model = try LlamaModel(config: config, weights: FloatBuffer(count: ParameterLayout(config).totalCount)) } catch {
+                    log.error("cannot build the model: \(error)"); model = nil
+                }
+            case let .installWeights(version, blob):
+                do {
+                    guard let model else { throw ConfigError("no model to load weights into") }
+                    try WeightsBlob.decode(blob, into: model)
+                    perform(session.weightsInstalled(version: version), socket)
+                } catch { perform(session.weightsRejected(error), socket) }
+            case .generate(let order):
+                guard let model else { log.error("asked to generate without a model"); continue }
+                generator.start {
+                    let gen = RolloutGenerator(model: model, config: order.sampler, endOfThinking: order.endOfThinking, endOfSequence: order.endOfSequence)
+                    let (groups, stats) = gen.generate(order.requests, policyVersion: order.version)
+                    return (groups, stats, order)
+                }
+            case .reconnect(let reason): reconnect = reason
+            case .finished: break
+            case let .log(level, message): log.log(level: level, "\(message)")
+            }
+        }
+    }
+
+    func send(_ body: Wire.Body, _ socket: ZMQSocket) {
+        do { _ = try socket.send(frames: [try session.codec.encode(body)], dontWait: true) } catch {
+            log.debug("send failed: \(error)")
+        }
+    }
+}

@@ -1,0 +1,117 @@
+// The learner's socket shell: binds the ROUTER, feeds every frame and the passing time to LearnerCore, and
+// performs the effects it returns: sends (chunks zero-copy), updates on a background thread (the new weights are
+// snapshotted and encoded there too, never on this loop), checkpoints, metrics lines. Signals end the loop; the
+// protocol itself is all in LearnerCore.
+import Foundation
+import Logging
+import PolicyGradient
+import Tasks
+import TransformerLM
+import Transport
+
+public struct LearnerOptions: Sendable {
+    public var bind = "tcp://0.0.0.0:5555"
+    public var runDirectory: URL
+    /// Checkpoint every N updates (and always on exit).
+    public var checkpointEvery = 20
+    public var rules = ClusterRules()
+    public init(runDirectory: URL) { self.runDirectory = runDirectory }
+}
+
+public final class LearnerService {
+    let log = Logger(label: "softrl.learner")
+    let model: LlamaModel
+    let learner: PolicyLearner
+    let options: LearnerOptions
+    public let core: LearnerCore
+    let metricsLog: MetricsLog
+    let trainer = BackgroundWorker<(UpdateReport, WeightSnapshot?)>(label: "softrl.learner.update")
+    var codec: WireCodec
+    /// The endpoint actually bound (resolves "tcp://host:*").
+    public private(set) var endpoint = ""
+
+    public init(model: LlamaModel, config: RLConfig, task: any ReasoningTask, options: LearnerOptions,
+                resume: (optimizer: AdamWState, state: LearnerState)? = nil) throws {
+        self.model = model; self.options = options
+        learner = PolicyLearner(model: model, config: config, endOfThinking: Vocabulary.endOfThinking)
+        if let r = resume { learner.optimizer.restoreState(r.optimizer) }
+        try FileManager.default.createDirectory(at: options.runDirectory, withIntermediateDirectories: true)
+        metricsLog = MetricsLog(runDirectory: options.runDirectory)
+        let weights = try WeightSnapshot(version: learner.version, blob: WeightsBlob.encode(model), chunkBytes: options.rules.chunkBytes)
+        core = LearnerCore(config: config, task: task, modelConfig: model.config, rules: options.rules, weights: weights,
+                           runId: resume?.state.runId ?? String(UUID().uuidString.prefix(8)).lowercased(), resume: resume?.state)
+        core.checkpointEvery = options.checkpointEvery
+        codec = WireCodec(maxMessageBytes: options.rules.maxMessageBytes)
+    }
+
+    public func run() throws {
+        ProcessControl.raiseOpenFileLimit()   // every actor is a connection, and a checkpoint must still open files
+        let context = try ZMQContext()
+        defer { context.shutdown() }
+        let socket = try ZMQSocket(context, .router)
+        try socket.set(.routerMandatory(true))    // unroutable sends fail loudly instead of vanishing
+        try socket.set(.routerHandover(false))    // a second connection never displaces a live one (ids are per connection)
+        try socket.set(.heartbeatInterval(ms: 0)) // no ZMTP heartbeats: libzmq 4.3.4 can abort on them (ClusterRules)
+        try socket.set(.tcpKeepalive(idleSeconds: ClusterRules.keepaliveIdleSeconds, intervalSeconds: ClusterRules.keepaliveIntervalSeconds,
+                                     count: ClusterRules.keepaliveCount))
+        try socket.set(.maxMessageSize(Int64(options.rules.maxMessageBytes)))
+        try socket.set(.sendHWM(ClusterRules.sendHighWaterMark)); try socket.set(.receiveHWM(ClusterRules.receiveHighWaterMark))
+        try socket.bind(options.bind)
+        endpoint = try socket.lastEndpoint
+        try? endpoint.write(to: options.runDirectory.appendingPathComponent("learner.endpoint"), atomically: true, encoding: .utf8)
+        let c = core.config
+        log.info("learner \(core.runId) bound \(endpoint) | task \(c.task) | \(core.sampler.label) | policy v\(core.version) | \(c.promptsPerStep) prompts x \(c.groupSize) samples, max staleness \(c.maxStaleness)")
+        let poller = ZMQPoller([socket])
+        while !ProcessControl.stopRequested && !core.isDone {
+            _ = try? poller.poll(timeoutMs: 20)
+            while let frames = try socket.receive(timeoutMs: 0) {
+                let now = ProcessControl.now()
+                guard frames.count == 2 else {
+                    perform(core.receive(Data(), from: frames.first ?? Data(), now: now), socket)   // counted as malformed
+                    continue
+                }
+                perform(core.receive(frames[1], from: frames[0], now: now), socket)
+            }
+            if let (report, snapshot) = trainer.takeResult() { perform(core.updateFinished(report, weights: snapshot, now: ProcessControl.now()), socket) }
+            perform(core.tick(now: ProcessControl.now()), socket)
+        }
+        trainer.waitIdle()
+        if let (report, snapshot) = trainer.takeResult() { perform(core.updateFinished(report, weights: snapshot, now: ProcessControl.now()), socket) }
+        perform(core.finish(stopping: ProcessControl.stopRequested), socket)
+        log.info("learner stopped at step \(core.version); checkpoint in \(options.runDirectory.path)/\(LearnerCheckpoint.directoryName)")
+        socket.close(lingerMs: 500)
+    }
+
+    func perform(_ effects: [LearnerEffect], _ socket: ZMQSocket) {
+        for effect in effects {
+            switch effect {
+            case let .send(message, to: address):
+                do {
+                    switch message {
+                    case .body(let body): _ = try socket.send(frames: [address, try codec.encode(body)], dontWait: true)
+                    case .frame(let frame): _ = try socket.send(head: [address], shared: frame, dontWait: true)
+                    }
+                } catch {
+                    // EHOSTUNREACH under ROUTER_MANDATORY: the peer is gone; the core's reaper accounts for its work.
+                    log.debug("send to \(LearnerCore.printable(address)) failed: \(error)")
+                }
+            case .startUpdate(let job):
+                let chunkBytes = options.rules.chunkBytes
+                trainer.start { [learner, model] in
+                    let report = learner.update(groups: job.groups)
+                    let snapshot = try? WeightSnapshot(version: report.policyVersion, blob: WeightsBlob.encode(model), chunkBytes: chunkBytes)
+                    return (report, snapshot)
+                }
+            case .checkpoint(let state):
+                do { try LearnerCheckpoint.save(model: model, optimizer: learner.optimizer, state: state, runDirectory: options.runDirectory) } catch {
+                    log.error("checkpoint failed: \(error); training continues, the previous checkpoint is intact")
+                }
+            case .record(let m):
+                metricsLog.append(m)
+                print(m.humanLine); fflush(stdout)
+            case let .log(level, message):
+                log.log(level: level, "\(message)")
+            }
+        }
+    }
+}

@@ -1,0 +1,178 @@
+// The learner and actor protocol cores against each other in memory, on a manual clock: joins, leaves, deaths,
+// partitions and heals, duplicate ids, hoarders, late joiners, a learner restart from its checkpoint state, and
+// a thousand actors. Every run ends with the audit that each schedule position was trained exactly once or is
+// still outstanding. Milliseconds per scenario; deterministic.
+import XCTest
+@testable import Cluster
+import PolicyGradient
+import SoftTokens
+import Tasks
+import Transport
+
+final class InMemoryClusterTests: XCTestCase {
+    func config(steps: Int = 8, maxStaleness: Int = 0, prompts: Int = 2, groupSize: Int = 2) -> RLConfig {
+        var c = RLConfig()
+        c.task = "mnns"; c.steps = steps; c.maxStaleness = maxStaleness; c.promptsPerStep = prompts; c.groupSize = groupSize; c.seed = 5
+        return c
+    }
+
+    func testSynchronousRunWastesNoWork() throws {
+        let sim = try InMemoryCluster(config: config(steps: 10))
+        for i in 0..<3 { sim.addActor("a\(i)") }
+        XCTAssertTrue(sim.run(for: 300) { sim.core.isDone }, "run did not finish; logs:\n\(sim.logs.suffix(20).joined(separator: "\n"))")
+        XCTAssertEqual(sim.metrics.count, 10)
+        XCTAssertEqual(sim.metrics.last?.droppedStale, 0, "synchronous runs must issue no work that goes stale")
+        XCTAssertEqual(sim.core.malformed, 0, sim.logs.joined(separator: "\n"))
+        XCTAssertTrue(sim.metrics.allSatisfy { $0.stalenessHistogram == ["0": 2] }, "\(sim.metrics.map(\.stalenessHistogram))")
+        sim.assertEveryPositionOnce()
+        // Every actor did some of the work.
+        XCTAssertTrue(sim.metrics.contains { ($0.actorTokensPerSecond["a2"] ?? 0) > 0 })
+    }
+
+    func testPipelinedRunKeepsStalenessWithinItsBound() throws {
+        let sim = try InMemoryCluster(config: config(steps: 12, maxStaleness: 1))
+        for i in 0..<3 { sim.addActor("a\(i)", generateSeconds: 0.3 + 0.2 * Double(i)) }
+        XCTAssertTrue(sim.run(for: 300) { sim.core.isDone })
+        XCTAssertEqual(sim.metrics.last?.droppedStale, 0)
+        XCTAssertTrue(sim.metrics.allSatisfy { Set($0.stalenessHistogram.keys).isSubset(of: ["0", "1"]) })
+        // Actors kept generating while the learner trained: some groups were one version old.
+        XCTAssertTrue(sim.metrics.contains { $0.stalenessHistogram["1"] != nil })
+        sim.assertEveryPositionOnce()
+    }
+
+    func testDeadActorsWorkIsReissuedAndTheRunCompletes() throws {
+        let sim = try InMemoryCluster(config: config(steps: 8))
+        sim.addActor("doomed", generateSeconds: 3); sim.addActor("steady")
+        sim.run(for: 1)   // both hold work now
+        XCTAssertFalse(sim.core.ledger.inFlight.values.filter { $0.actor == "doomed" }.isEmpty)
+        sim.kill("doomed")
+        XCTAssertTrue(sim.run(for: 300) { sim.core.isDone })
+        XCTAssertTrue(sim.logs.contains { $0.contains("actor doomed silent") && $0.contains("presumed lost") })
+        XCTAssertGreaterThan(sim.metrics.last?.reissued ?? 0, 0)
+        sim.assertEveryPositionOnce()
+    }
+
+    func testPartitionedActorIsDroppedThenRejoinsWithTheSameId() throws {
+        let sim = try InMemoryCluster(config: config(steps: 30))
+        let cut = sim.addActor("cut"); sim.addActor("other")
+        sim.run(for: 2)
+        cut.partitioned = true
+        sim.run(for: 8)
+        XCTAssertNil(sim.core.actors["cut"], "a silent actor must be presumed lost")
+        cut.partitioned = false
+        XCTAssertTrue(sim.run(for: 30) { sim.core.actors["cut"] != nil }, "the healed actor never rejoined")
+        XCTAssertGreaterThan(cut.connections, 1, "it should have reconnected on a new connection")
+        let before = sim.metrics.count
+        XCTAssertTrue(sim.run(for: 300) { sim.core.isDone })
+        XCTAssertTrue(sim.metrics[before...].contains { ($0.actorTokensPerSecond["cut"] ?? 0) > 0 }, "the rejoined actor did no work")
+        sim.assertEveryPositionOnce()
+    }
+
+    func testASecondConnectionCannotTakeALiveActorsId() throws {
+        let sim = try InMemoryCluster(config: config(steps: 6))
+        let real = sim.addActor("alice")
+        sim.run(for: 1)
+        let impostor = sim.addImpostor("alice")
+        sim.run(for: 0.2)
+        XCTAssertEqual(impostor.errors.map(\.code), [Wire.ErrorCode.duplicateActor.rawValue], "\(impostor.errors)")
+        XCTAssertEqual(sim.core.actors["alice"]?.address, real.address, "the newcomer displaced the live actor")
+        XCTAssertFalse(sim.logs.contains { $0.contains("alice said Hello again") || $0.contains("re-queued") }, "the live actor's work was taken away")
+        XCTAssertEqual(sim.core.refusedDuplicates, 1)
+        // Once the real one is gone, the same id is free again (the impostor retries by itself).
+        sim.kill("alice")
+        XCTAssertTrue(sim.run(for: 30) { sim.core.actors["alice"]?.address == impostor.address }, sim.logs.suffix(10).joined(separator: "\n"))
+        XCTAssertTrue(sim.run(for: 300) { sim.core.isDone })
+        sim.assertEveryPositionOnce()
+    }
+
+    func testAHoarderCannotStallTraining() throws {
+        var rules = ClusterRules(); rules.minSpeculateSeconds = 5
+        let sim = try InMemoryCluster(config: config(steps: 6, prompts: 4), rules: rules)
+        sim.addActor("honest", slots: 2)
+        // A peer that asks for a thousand slots every 50 ms and never returns anything.
+        let hoarder = Data("hoarder".utf8)
+        var hello = Wire.Hello(); hello.actorID = "hoarder"; hello.slots = 1000
+        sim.rawSend(.hello(hello), from: hoarder)
+        var hoarded = Set<String>()
+        let finished = sim.run(for: 200) {
+            var req = Wire.WorkRequest(); req.freeSlots = 1000
+            sim.rawSend(.workRequest(req), from: hoarder)
+            sim.rawSend(.heartbeat(Wire.Heartbeat()), from: hoarder)
+            for f in sim.strayFrames[hoarder] ?? [] {
+                if case .work(let w)? = try? WireCodec().decode(f).body { hoarded.formUnion(w.items.map(\.workID)) }
+            }
+            sim.strayFrames[hoarder] = []
+            return sim.core.isDone
+        }
+        XCTAssertTrue(finished, "training stalled behind the hoarder; logs:\n\(sim.logs.suffix(15).joined(separator: "\n"))")
+        XCTAssertGreaterThan(hoarded.count, 0, "the hoarder was never given anything: the test proves nothing")
+        XCTAssertLessThanOrEqual(sim.now, 120, "far slower than the honest actor alone would be")
+        XCTAssertGreaterThan(sim.core.speculated, 0)
+        XCTAssertGreaterThan(sim.core.actors["hoarder"]?.strikes ?? 0, 0, "the hoarder kept its credit")
+        sim.assertEveryPositionOnce()
+    }
+
+    func testLateJoinerLoadsTheCurrentVersionBeforeWorking() throws {
+        let sim = try InMemoryCluster(config: config(steps: 10))
+        sim.addActor("early")
+        XCTAssertTrue(sim.run(for: 100) { sim.core.version >= 4 })
+        let late = sim.addActor("late")
+        XCTAssertTrue(sim.run(for: 300) { sim.core.isDone })
+        XCTAssertGreaterThanOrEqual(late.session.modelVersion, 4)
+        XCTAssertFalse(sim.logs.contains { $0.contains("[late] loaded policy v0") }, "the late joiner fetched an old version")
+        XCTAssertEqual(sim.metrics.last?.droppedStale, 0)
+        sim.assertEveryPositionOnce()
+    }
+
+    func testLearnerRestartFromItsCheckpointStateLosesAndRepeatsNothing() throws {
+        var c = config(steps: 12); c.maxStaleness = 1
+        let sim = try InMemoryCluster(config: c)
+        for i in 0..<2 { sim.addActor("a\(i)") }
+        XCTAssertTrue(sim.run(for: 100) { sim.core.version >= 5 && sim.update == nil })
+        // The learner dies: what it knew is its checkpoint state (taken now, between updates).
+        let state = sim.core.checkpointState
+        let trainedBefore = sim.trained
+        sim.core = LearnerCore(config: c, task: sim.task, modelConfig: sim.model.config, rules: sim.rules,
+                               weights: try InMemoryCluster.weights(version: state.step), runId: state.runId, resume: state)
+        sim.learnerInbox = []
+        // The new learner does not know the actors: they are told so (Error 3) and say Hello again.
+        XCTAssertTrue(sim.run(for: 300) { sim.core.isDone }, sim.logs.suffix(20).joined(separator: "\n"))
+        XCTAssertTrue(sim.logs.contains { $0.contains("does not know us") })
+        XCTAssertEqual(Array(sim.trained.prefix(trainedBefore.count)), trainedBefore)
+        sim.assertEveryPositionOnce()
+    }
+
+    func testSlowHolderResultStillCountsOnceAfterReissue() throws {
+        var rules = ClusterRules(); rules.workTimeoutSeconds = 3
+        let sim = try InMemoryCluster(config: config(steps: 4), rules: rules)
+        sim.addActor("slow", slots: 1, generateSeconds: 5); sim.addActor("fast", slots: 1, generateSeconds: 0.5)
+        XCTAssertTrue(sim.run(for: 300) { sim.core.isDone })
+        XCTAssertTrue(sim.logs.contains { $0.contains("past their 3 s deadline") })
+        sim.assertEveryPositionOnce()
+    }
+
+    func testAThousandActors() throws {
+        let sim = try InMemoryCluster(config: config(steps: 3, prompts: 8))
+        for i in 0..<1024 { sim.addActor(String(format: "actor-%04d", i), generateSeconds: 2) }
+        sim.run(for: 1)
+        XCTAssertEqual(sim.core.actors.count, 1024)
+        XCTAssertTrue(sim.run(for: 200) { sim.core.isDone })
+        // Every actor followed the versions (the notice reached all of them and each fetched the chunks).
+        XCTAssertTrue(sim.everyone.allSatisfy { $0.session.modelVersion >= 2 })
+        XCTAssertEqual(sim.metrics.last?.droppedStale, 0)
+        sim.assertEveryPositionOnce()
+    }
+
+    func testGroupsComeFromTheLearnersSeedRule() throws {
+        let sim = try InMemoryCluster(config: config(steps: 2))
+        let a = sim.addActor("a")
+        var seeds: [UInt64] = []
+        sim.run(for: 50) {
+            if let g = a.generation { seeds += g.order.items.map(\.seed) }
+            return sim.core.isDone
+        }
+        XCTAssertFalse(seeds.isEmpty)
+        let expected = (0..<4).map { GroupSeed.of(runSeed: 5, position: $0) }
+        XCTAssertTrue(Set(seeds).isSubset(of: Set(expected)), "\(seeds) vs \(expected)")
+    }
+}
