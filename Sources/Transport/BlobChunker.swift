@@ -124,6 +124,20 @@ public struct BlobAssembler {
     /// Concatenates the chunks and verifies size and SHA-256.
     /// - Throws: BlobError.missingChunks, .totalBytesMismatch or .checksumMismatch.
     public func assemble() throws -> Data {
+        let blob = try concatenate()
+        try verify(blob)
+        return blob
+    }
+
+    /// The SHA-256 check of `assemble`, separately: hashing hundreds of megabytes belongs on a worker thread,
+    /// not on a thread that must keep heartbeating.
+    public func verify(_ blob: Data) throws {
+        let actual = SHA256Hasher.hex(blob)
+        if let s = sha256, s != actual { throw BlobError.checksumMismatch(expected: s, actual: actual) }
+    }
+
+    /// Concatenates the chunks and checks the size; the caller must `verify` the result before trusting it.
+    public func concatenate() throws -> Data {
         let missing = missingChunks
         guard missing.isEmpty, let n = chunkCount else { throw BlobError.missingChunks(missing) }
         var blob = Data()
@@ -132,8 +146,6 @@ public struct BlobAssembler {
         if let t = totalBytes, t != UInt64(blob.count) {
             throw BlobError.totalBytesMismatch(expected: t, actual: UInt64(blob.count))
         }
-        let actual = SHA256Hasher.hex(blob)
-        if let s = sha256, s != actual { throw BlobError.checksumMismatch(expected: s, actual: actual) }
         return blob
     }
 }

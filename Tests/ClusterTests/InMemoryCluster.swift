@@ -179,7 +179,10 @@ final class InMemoryCluster {
                 guard m.alive && !m.partitioned else { continue }
                 learnerInbox.append((m.address, try! m.codec.encode(body)))
             case .prepareModel: break
-            case let .installWeights(version, _): actorEffects(m, m.session.weightsInstalled(version: version))
+            case let .installWeights(version, blob, assembler):
+                do { try assembler.verify(blob); actorEffects(m, m.session.weightsInstalled(version: version)) } catch {
+                    actorEffects(m, m.session.weightsRejected(version: version, error))
+                }
             case .generate(let order): m.generation = (order, now + m.generateSeconds)
             case .reconnect:
                 m.connections += 1

@@ -17,8 +17,9 @@ public enum ActorEffect {
     case send(Wire.Body)
     /// A model of this shape is needed (new run or new architecture): build it (zero weights until installed).
     case prepareModel(LlamaConfig)
-    /// The whole blob of `version` arrived and matched its SHA-256: load it, then call weightsInstalled / weightsRejected.
-    case installWeights(version: Int, blob: Data)
+    /// The whole blob of `version` arrived: check it against its SHA-256 (`assembler.verify`) and load it, off
+    /// the socket thread, then call weightsInstalled / weightsRejected.
+    case installWeights(version: Int, blob: Data, assembler: BlobAssembler)
     /// Generate these items (one batch) with the current model; then call `generated`.
     case generate(GenerationOrder)
     /// The learner is gone or sent us away: close the connection, back off, reconnect, call `connected`.
@@ -96,7 +97,7 @@ public final class ActorSession {
         var out: [ActorEffect] = []
         switch env.body {
         case .welcome(let w)?: welcome(w, &out)
-        case .versionNotice(let n)?: if Int(n.version) > modelVersion { announced = n }
+        case .versionNotice(let n)?: announced = n   // the learner's truth, even if older (it restarted from a checkpoint)
         case .weightsChunk(let c)?: chunk(c, &out)
         case .work(let w)?:
             requested = false
@@ -125,7 +126,7 @@ public final class ActorSession {
             out.append(.log(.warning, "learner rejected \(e.workID): \(e.message)"))
         case .badRequest?:
             // Usually a fetch for a version the learner no longer serves; the VersionNotice that follows restarts it.
-            assembler = nil
+            assembler = nil; announced = nil
             out.append(.log(.info, "learner: \(e.message)"))
         default:
             out.append(.log(.warning, "learner error \(e.code): \(e.message)"))
@@ -151,7 +152,7 @@ public final class ActorSession {
             if w.maxMessageBytes > 0 { r.maxMessageBytes = Int(w.maxMessageBytes) }
             rules = r
             codec = WireCodec(maxMessageBytes: r.maxMessageBytes)
-            assembler = nil   // a new handshake: a fetch in progress was addressed to a learner that may be gone
+            assembler = nil; announced = nil   // a new handshake: a fetch in progress was addressed to a learner that may be gone
             if runId != w.runID { out.append(.log(.info, "joined run \(w.runID): task \(w.taskName), \(sampler.label), policy v\(w.policyVersion)")) }
             runId = w.runID
             welcomed = true
@@ -187,10 +188,10 @@ public final class ActorSession {
                 out.append(fetch(c.version, next))
                 return
             }
-            let blob = try a.assemble()
+            let blob = try a.concatenate()
             assembler = nil
             installing = true
-            out.append(.installWeights(version: Int(c.version), blob: blob))
+            out.append(.installWeights(version: Int(c.version), blob: blob, assembler: a))
         } catch {
             out.append(.log(.warning, "weights v\(c.version) rejected (\(error)); fetching again"))
             assembler = nil
@@ -203,9 +204,9 @@ public final class ActorSession {
         return [.log(.info, "loaded policy v\(version)")]
     }
 
-    public func weightsRejected(_ error: Error) -> [ActorEffect] {
+    public func weightsRejected(version: Int, _ error: Error) -> [ActorEffect] {
         installing = false
-        return [.log(.error, "could not load the weights: \(error)")]
+        return [.log(.warning, "weights v\(version) rejected (\(error)); fetching again")]
     }
 
     var lastFetch: (version: UInt64, chunk: UInt64) = (0, 0)
@@ -234,7 +235,7 @@ public final class ActorSession {
 
     /// Between batches: finish fetching announced weights first, then generate what is queued, else ask for work.
     func advance(_ now: Double, _ out: inout [ActorEffect]) {
-        if let n = announced, Int(n.version) > modelVersion {
+        if let n = announced, Int(n.version) != modelVersion {
             if assembler?.version != n.version {
                 assembler = BlobAssembler(notice: n)
                 out.append(fetch(n.version, 0))

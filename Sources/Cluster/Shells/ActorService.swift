@@ -25,6 +25,8 @@ public final class ActorService {
     public let session: ActorSession
     var model: LlamaModel?
     let generator = BackgroundWorker<(groups: [[Rollout]], stats: GenerationStats, order: GenerationOrder)>(label: "softrl.actor.generate")
+    /// Verifies and loads a weights blob (SHA-256 of up to hundreds of MB) while the loop keeps heartbeating.
+    let installer = BackgroundWorker<(version: Int, error: Error?)>(label: "softrl.actor.install")
     var reconnect: String?
 
     public init(options: ActorOptions) {
@@ -63,6 +65,9 @@ public final class ActorService {
                     perform(session.receive(frames[0], now: ProcessControl.now()), socket)
                 }
                 if let done = generator.takeResult() { perform(session.generated(done.groups, stats: done.stats, order: done.order), socket) }
+                if let done = installer.takeResult() {
+                    perform(done.error.map { session.weightsRejected(version: done.version, $0) } ?? session.weightsInstalled(version: done.version), socket)
+                }
                 perform(session.tick(now: ProcessControl.now()), socket)
             }
             if let reason = reconnect, !ProcessControl.stopRequested {
@@ -76,7 +81,7 @@ public final class ActorService {
                 socket.close(lingerMs: 500)
             }
         }
-        generator.waitIdle()
+        generator.waitIdle(); installer.waitIdle()
         log.info("actor stopped after sending \(session.groupsSent) group(s)")
     }
 
@@ -88,12 +93,16 @@ public final class ActorService {
                 do { model = try LlamaModel(config: config, weights: FloatBuffer(count: ParameterLayout(config).totalCount)) } catch {
                     log.error("cannot build the model: \(error)"); model = nil
                 }
-            case let .installWeights(version, blob):
-                do {
-                    guard let model else { throw ConfigError("no model to load weights into") }
-                    try WeightsBlob.decode(blob, into: model)
-                    perform(session.weightsInstalled(version: version), socket)
-                } catch { perform(session.weightsRejected(error), socket) }
+            case let .installWeights(version, blob, assembler):
+                let model = self.model
+                installer.start {
+                    do {
+                        guard let model else { throw ConfigError("no model to load weights into") }
+                        try assembler.verify(blob)
+                        try WeightsBlob.decode(blob, into: model)
+                        return (version, nil)
+                    } catch { return (version, error) }
+                }
             case .generate(let order):
                 guard let model else { log.error("asked to generate without a model"); continue }
                 generator.start {
