@@ -91,6 +91,8 @@ final class HostileInputTests: XCTestCase {
         let sampler: SamplerConfig
         let samplerJSON: String
         let groupSize: Int
+        /// The learner's sigma (gamma x RMS of the base model's embeddings), which soft rollouts must state.
+        let sigma: Double
     }
 
     /// A valid soft-mode rollout for `promptIndex` (vectors of the model's width, noise, shadow end).
@@ -112,7 +114,7 @@ final class HostileInputTests: XCTestCase {
         w.answerLogprobs = [Double](repeating: -0.7, count: p.answerTokens.count)
         w.sampler = "hostile"
         w.sampleIndex = UInt32(sample)
-        w.noiseSigma = 0.05
+        w.noiseSigma = s.sigma
         w.samplerConfigJson = s.samplerJSON
         return w
     }
@@ -155,6 +157,12 @@ final class HostileInputTests: XCTestCase {
             ("too many thinking steps", "exceed the limit", { g in g.rollouts[0].steps = Array(repeating: g.rollouts[0].steps[0], count: s.sampler.maxThinkingSteps + 2) }),
             ("no noise in a noisy run", "noise_sigma", { $0.rollouts[0].noiseSigma = 0 }),
             ("sampled end in a soft run", "thinking_end SAMPLED", { $0.rollouts[0].thinkingEnd = .sampled }),
+            ("thinking_length 2^32-1", "thinking_length", { $0.rollouts[1].thinkingLength = UInt32.max }),
+            ("noise_sigma other than the run's", "is not the run's", { $0.rollouts[0].noiseSigma *= 2 }),
+            ("soft log-prob of -10^6", "impossible for a soft step", { $0.rollouts[1].steps[0].behaviourLogprob = -1e6 }),
+            ("answer log-prob of -10^6", "below -1000", { $0.rollouts[0].answerLogprobs[0] = -1e6 }),
+            ("forced_end contradicting thinking_end", "contradicts", { $0.rollouts[0].forcedEnd = true }),
+            ("forced end before the limit", "forced to end after", { $0.rollouts[1].thinkingEnd = .forced; $0.rollouts[1].forcedEnd = true }),
         ]
     }
 
@@ -164,7 +172,7 @@ final class HostileInputTests: XCTestCase {
         let scorer = RewardScorer(task: s.task, shaping: RewardShaping())
         for w in g.rollouts where ok {
             do {
-                var r = try WireMapping.rollout(w, promptIndex: Int(g.promptIndex), config: s.config, sampler: s.sampler)
+                var r = try WireMapping.rollout(w, promptIndex: Int(g.promptIndex), config: s.config, sampler: s.sampler, noiseSigma: { _ in s.sigma })
                 ok = scorer.score(&r) && r.policyVersion <= 0
             } catch { ok = false }
         }
@@ -221,7 +229,9 @@ final class HostileInputTests: XCTestCase {
         let shape = RunShape(task: try TaskCatalog.make(name: welcome.taskName, options: TaskOptions()),
                              config: try JSONDecoder().decode(LlamaConfig.self, from: Data(welcome.modelConfigJson.utf8)),
                              sampler: try JSONDecoder().decode(SamplerConfig.self, from: Data(welcome.samplerConfigJson.utf8)),
-                             samplerJSON: welcome.samplerConfigJson, groupSize: 2)
+                             samplerJSON: welcome.samplerConfigJson, groupSize: 2,
+                             sigma: RolloutGenerator.noiseSigma(model: try ModelCheckpoint.load(directory: URL(fileURLWithPath: base)),
+                                                                gamma: try JSONDecoder().decode(SamplerConfig.self, from: Data(welcome.samplerConfigJson.utf8)).noiseScale))
         for unknown in ["p999999", "not-a-work-id", ""] {
             try mallory.send(.rolloutGroup(try validGroup(shape, workId: unknown, promptIndex: 0)))
             let e = try XCTUnwrap(try mallory.rejection(of: unknown), "no rejection of unknown work '\(unknown)'")

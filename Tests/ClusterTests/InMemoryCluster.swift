@@ -21,6 +21,8 @@ final class InMemoryCluster {
     let model: LlamaModel
     var config: RLConfig
     let rules: ClusterRules
+    /// The noise scale the (fixed) behaviour model implies; the learner checks every soft rollout against it.
+    let sigma: Double
 
     final class Member {
         let session: ActorSession
@@ -59,13 +61,15 @@ final class InMemoryCluster {
         self.config = config; self.rules = rules; self.dt = dt; self.updateSeconds = updateSeconds
         task = try TaskCatalog.make(name: config.task, options: config.taskOptions)
         model = try LlamaModel(config: .tiny(vocabSize: max(64, task.vocabulary.count)), seed: 3)
+        sigma = RolloutGenerator.noiseSigma(model: model, gamma: config.resolvedSampler(for: task).noiseScale)
         core = LearnerCore(config: config, task: task, modelConfig: model.config, rules: rules,
-                           weights: try Self.weights(version: 0), runId: "sim")
+                           weights: try Self.weights(version: 0, noiseSigma: sigma), runId: "sim")
     }
 
     /// A small stand-in blob per version, in three chunks (the sessions check size and SHA-256 as usual).
-    static func weights(version: Int) throws -> WeightSnapshot {
-        try WeightSnapshot(version: version, blob: Data((0..<1000).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ version) }), chunkBytes: 400)
+    static func weights(version: Int, noiseSigma: Double? = nil) throws -> WeightSnapshot {
+        try WeightSnapshot(version: version, blob: Data((0..<1000).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ version) }), chunkBytes: 400,
+                           noiseSigma: noiseSigma)
     }
 
     func newAddress() -> Data { connectionCounter += 1; return Data("conn-\(connectionCounter)".utf8) }
@@ -108,7 +112,7 @@ final class InMemoryCluster {
             update = nil
             trained += u.job.positions
             var r = UpdateReport(); r.policyVersion = u.job.version + 1; r.step = r.policyVersion
-            learnerEffects(core.updateFinished(r, weights: try! Self.weights(version: r.policyVersion), now: now))
+            learnerEffects(core.updateFinished(r, weights: try! Self.weights(version: r.policyVersion, noiseSigma: sigma), now: now))
         }
         for m in everyone where m.alive {
             if let g = m.generation, now >= g.doneAt {

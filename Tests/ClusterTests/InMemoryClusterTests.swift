@@ -133,7 +133,7 @@ final class InMemoryClusterTests: XCTestCase {
         let state = sim.core.checkpointState
         let trainedBefore = sim.trained
         sim.core = LearnerCore(config: c, task: sim.task, modelConfig: sim.model.config, rules: sim.rules,
-                               weights: try InMemoryCluster.weights(version: state.step), runId: state.runId, resume: state)
+                               weights: try InMemoryCluster.weights(version: state.step, noiseSigma: sim.sigma), runId: state.runId, resume: state)
         sim.learnerInbox = []
         // The new learner does not know the actors: they are told so (Error 3) and say Hello again.
         XCTAssertTrue(sim.run(for: 300) { sim.core.isDone }, sim.logs.suffix(20).joined(separator: "\n"))

@@ -47,10 +47,13 @@ public struct UpdateJob {
 public struct WeightSnapshot: Sendable {
     public let notice: Wire.VersionNotice
     public let frames: [EncodedFrame]
+    /// gamma * RMS(E) of these weights: the noise scale a soft/fuzzy rollout of this version must state (nil: unchecked).
+    public let noiseSigma: Double?
     public var version: Int { Int(notice.version) }
 
     /// Cuts `blob` into chunks and encodes each as a WeightsChunk envelope (on the update thread, off the loop).
-    public init(version: Int, blob: Data, chunkBytes: Int) throws {
+    public init(version: Int, blob: Data, chunkBytes: Int, noiseSigma: Double? = nil) throws {
+        self.noiseSigma = noiseSigma
         let chunker = try BlobChunker(version: UInt64(version), blob: blob, chunkBytes: chunkBytes)
         var codec = WireCodec(maxMessageBytes: Int.max)
         notice = chunker.notice
@@ -110,6 +113,8 @@ public final class LearnerCore {
     var pendingStaleness: [Int: Int] = [:]
     var pendingPositions: [Int] = []
     var issueCounter = 0
+    /// Noise scale of each recent version (a rollout may be up to maxStaleness versions old).
+    var sigmaByVersion: [Int: Double] = [:]
 
     public init(config: RLConfig, task: any ReasoningTask, modelConfig: LlamaConfig, rules: ClusterRules, weights: WeightSnapshot,
                 runId: String, resume: LearnerState? = nil) {
@@ -120,6 +125,7 @@ public final class LearnerCore {
         staleness = StalenessRule(maxStaleness: config.maxStaleness, promptsPerStep: config.promptsPerStep)
         codec = WireCodec(maxMessageBytes: rules.maxMessageBytes)
         version = weights.version
+        if let s = weights.noiseSigma { sigmaByVersion[version] = s }
         if let r = resume {
             ledger = WorkLedger(schedule: PromptSchedule(count: task.count(.train), seed: config.seed, cursor: r.scheduleCursor),
                                 reissue: r.outstandingPositions)
@@ -227,6 +233,10 @@ public final class LearnerCore {
         updating = false
         waitStart = now
         version = report.policyVersion
+        if let s = snapshot?.noiseSigma {
+            sigmaByVersion[version] = s
+            sigmaByVersion = sigmaByVersion.filter { $0.key >= version - config.maxStaleness - 1 }
+        }
         if let snapshot { weights = snapshot } else {
             out.append(.log(.error, "could not snapshot weights v\(version); actors keep v\(weights.version)"))
         }
@@ -318,7 +328,8 @@ public final class LearnerCore {
                     guard seen.insert(w.sampleIndex).inserted, w.sampleIndex < UInt32(config.groupSize) else {
                         throw RolloutValidationError("sample index \(w.sampleIndex) repeated or outside the group")
                     }
-                    var r = try WireMapping.rollout(w, promptIndex: promptIndex, config: modelConfig, sampler: sampler)
+                    var r = try WireMapping.rollout(w, promptIndex: promptIndex, config: modelConfig, sampler: sampler,
+                                                    noiseSigma: { [sigmaByVersion] in sigmaByVersion[$0] })
                     guard r.policyVersion <= version else { throw RolloutValidationError("claims future policy version \(r.policyVersion)") }
                     guard rewards.score(&r) else { throw RolloutValidationError("prompt tokens differ from problem \(promptIndex)") }
                     group.append(r)

@@ -3,6 +3,7 @@
 // anything: every field is validated against the model's shape and the sampler limits.
 import Foundation
 import SoftTokens
+import Tasks
 import Transport
 import TransformerLM
 
@@ -44,9 +45,23 @@ public enum WireMapping {
         return w
     }
 
+    /// Bounds of a behaviour log-probability the learner's own sampler can produce. Categorical (hard, multi and
+    /// answer tokens): in [-1000, 0] (a token with probability e^-1000 is never sampled). Gaussian (soft, fuzzy;
+    /// the constant dropped): -||eps||^2 / 2 with eps ~ N(0, I_d), far above -50 d. Concrete and Dirichlet
+    /// densities can be positive: only a magnitude bound.
+    static func logProbRange(_ mode: ThinkingMode, hiddenSize d: Int, categorical: Bool) -> ClosedRange<Double> {
+        if categorical { return -1000...1e-9 }
+        switch mode {
+        case .soft, .fuzzy: return -50.0 * Double(d)...1e-9
+        default: return -1e7...1e7
+        }
+    }
+
     /// Rebuilds and validates a rollout from the wire. `config` is the model the learner trains; `sampler` the
-    /// run's settings (a peer may not train with settings the run did not ask for).
-    public static func rollout(_ w: Wire.Rollout, promptIndex: Int, config: LlamaConfig, sampler: SamplerConfig) throws -> Rollout {
+    /// run's settings (a peer may not train with settings the run did not ask for); `noiseSigma`, when given, the
+    /// sigma the behaviour version's weights imply (sigma = gamma * RMS(E)), which a noisy rollout must state.
+    public static func rollout(_ w: Wire.Rollout, promptIndex: Int, config: LlamaConfig, sampler: SamplerConfig,
+                               noiseSigma expectedSigma: ((Int) -> Double?)? = nil) throws -> Rollout {
         func fail(_ m: String) -> RolloutValidationError { RolloutValidationError(m) }
         let V = Int32(config.vocabSize), d = config.hiddenSize
         func tokenOK(_ t: Int32) -> Bool { t >= 0 && t < V }
@@ -73,9 +88,16 @@ public enum WireMapping {
             throw fail("answer: \(w.answerTokenIds.count) tokens with \(w.answerLogprobs.count) log-probs (limit \(sampler.maxAnswerTokens), ids must be in the vocabulary)")
         }
         guard w.answerLogprobs.allSatisfy({ $0.isFinite && $0 <= 1e-9 }) else { throw fail("answer log-probs must be finite and <= 0") }
+        guard w.answerLogprobs.allSatisfy({ $0 >= -1000 }) else { throw fail("answer log-prob below -1000: no sampler produces that") }
+        guard Int(w.thinkingLength) == w.steps.count else { throw fail("thinking_length \(w.thinkingLength) but \(w.steps.count) steps") }
         var steps: [ThinkingStep] = []
         for (t, ws) in w.steps.enumerated() {
             guard ws.behaviourLogprob.isFinite else { throw fail("step \(t): behaviour log-prob is not finite") }
+            let categorical = ws.tokenID != ModelInput.vectorSlot
+            let range = logProbRange(sampler.mode, hiddenSize: d, categorical: categorical)
+            guard range.contains(ws.behaviourLogprob) else {
+                throw fail("step \(t): behaviour log-prob \(ws.behaviourLogprob) outside \(range.lowerBound)...\(range.upperBound), impossible for a \(categorical ? "categorical" : sampler.mode.rawValue) step")
+            }
             var s = ThinkingStep(token: ws.tokenID, logProb: ws.behaviourLogprob, shadow: ws.shadowToken)
             if ws.tokenID == ModelInput.vectorSlot {
                 guard sampler.mode != .hard else { throw fail("step \(t): a vector step in a hard-mode run") }
@@ -85,6 +107,7 @@ public enum WireMapping {
                 s.vector = v
             } else {
                 guard sampler.mode == .hard, tokenOK(ws.tokenID) else { throw fail("step \(t): token \(ws.tokenID) not valid in a \(sampler.mode.rawValue) run") }
+                guard !ws.hasVector, !ws.hasLogWeights, ws.support.isEmpty else { throw fail("step \(t): a hard step carries a vector or mixture weights") }
             }
             if !ws.support.isEmpty {
                 guard ws.support.allSatisfy(tokenOK), ws.hasLogWeights else { throw fail("step \(t): bad mixture support") }
@@ -104,8 +127,18 @@ public enum WireMapping {
         default: end = w.forcedEnd ? .forced : (sampler.mode == .hard ? .sampled : .shadow)
         }
         guard end != .sampled || sampler.mode == .hard else { throw fail("thinking_end SAMPLED is only possible in hard mode") }
+        guard w.thinkingEnd == .unspecified || w.forcedEnd == (end == .forced) else { throw fail("forced_end \(w.forcedEnd) contradicts thinking_end \(w.thinkingEnd)") }
+        guard end != .forced || steps.count == sampler.maxThinkingSteps else {
+            throw fail("thinking forced to end after \(steps.count) steps, but the limit is \(sampler.maxThinkingSteps)")
+        }
+        if end == .sampled { guard steps.last?.token == Vocabulary.endOfThinking else { throw fail("thinking_end SAMPLED but the last step is not end-of-thinking") } }
         guard w.noiseSigma.isFinite, w.noiseSigma >= 0, !(sampler.addsGaussianNoise && w.noiseSigma <= 0) else {
             throw fail("noise_sigma \(w.noiseSigma) invalid for \(sampler.label)")
+        }
+        if sampler.addsGaussianNoise, let expected = expectedSigma?(Int(w.policyVersion)) {
+            guard abs(w.noiseSigma - expected) <= 1e-6 * expected else {
+                throw fail("noise_sigma \(w.noiseSigma) is not the run's \(expected) (gamma x RMS of v\(w.policyVersion)'s embeddings)")
+            }
         }
         let total = w.promptTokenIds.count + steps.count + 1 + w.answerTokenIds.count
         guard total <= config.maxPositionEmbeddings else { throw fail("rollout of \(total) positions exceeds the model's \(config.maxPositionEmbeddings)") }

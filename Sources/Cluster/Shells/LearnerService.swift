@@ -5,6 +5,7 @@
 import Foundation
 import Logging
 import PolicyGradient
+import SoftTokens
 import Tasks
 import TransformerLM
 import Transport
@@ -37,7 +38,9 @@ public final class LearnerService {
         if let r = resume { learner.optimizer.restoreState(r.optimizer) }
         try FileManager.default.createDirectory(at: options.runDirectory, withIntermediateDirectories: true)
         metricsLog = MetricsLog(runDirectory: options.runDirectory)
-        let weights = try WeightSnapshot(version: learner.version, blob: WeightsBlob.encode(model), chunkBytes: options.rules.chunkBytes)
+        let gamma = config.resolvedSampler(for: task).noiseScale
+        let weights = try WeightSnapshot(version: learner.version, blob: WeightsBlob.encode(model), chunkBytes: options.rules.chunkBytes,
+                                         noiseSigma: RolloutGenerator.noiseSigma(model: model, gamma: gamma))
         core = LearnerCore(config: config, task: task, modelConfig: model.config, rules: options.rules, weights: weights,
                            runId: resume?.state.runId ?? String(UUID().uuidString.prefix(8)).lowercased(), resume: resume?.state)
         core.checkpointEvery = options.checkpointEvery
@@ -96,10 +99,11 @@ public final class LearnerService {
                     log.debug("send to \(LearnerCore.printable(address)) failed: \(error)")
                 }
             case .startUpdate(let job):
-                let chunkBytes = options.rules.chunkBytes
+                let chunkBytes = options.rules.chunkBytes, gamma = core.sampler.noiseScale
                 trainer.start { [learner, model] in
                     let report = learner.update(groups: job.groups)
-                    let snapshot = try? WeightSnapshot(version: report.policyVersion, blob: WeightsBlob.encode(model), chunkBytes: chunkBytes)
+                    let snapshot = try? WeightSnapshot(version: report.policyVersion, blob: WeightsBlob.encode(model), chunkBytes: chunkBytes,
+                                                       noiseSigma: RolloutGenerator.noiseSigma(model: model, gamma: gamma))
                     return (report, snapshot)
                 }
             case .checkpoint(let state):
