@@ -135,3 +135,42 @@ final class ClusterProcessTests: XCTestCase {
         try assertNoPromptSkipped(h, trained: trainedPositions(h.metrics()))
     }
 }
+
+/// One source of randomness: the learner gives every work item its seed (run seed + schedule position), so the
+/// single-process trainer, one actor and three actors produce the same rollouts and the same updates.
+final class ReproducibilityTests: XCTestCase {
+    func testSameSeedSameRunInOneProcessOnOneActorAndOnThreeActors() throws {
+        let h = try ClusterHarness(testCase: self)
+        let base = try h.makeBase()
+        let common = ["--base", base, "--steps", "3", "--group-size", "4", "--prompts", "2", "--seed", "7", "--mode", "soft"]
+        let train = try h.spawn(["train", "--task", "mnns", "--out", h.dir.appendingPathComponent("t").path] + common, log: "train")
+        XCTAssertTrue(h.waitForExit(train, timeout: 240)); XCTAssertEqual(h.status(train), 0, h.log("train"))
+        // "step 2 | reward 0.013 | correct 0.000 | loss 0.0125 | grad 6.409 | cot 18.2 | 1675 ms"
+        func field(_ line: Substring, _ name: String) -> Double? {
+            let parts = line.components(separatedBy: " | ")
+            return parts.first { $0.hasPrefix(name + " ") }.flatMap { Double($0.dropFirst(name.count + 1)) }
+        }
+        let single = h.log("train").split(separator: "\n").filter { $0.hasPrefix("step ") }
+            .map { [field($0, "reward"), field($0, "loss"), field($0, "grad"), field($0, "cot")] }
+        XCTAssertEqual(single.count, 3, h.log("train"))
+        for actors in [1, 3] {
+            let dir = h.dir.appendingPathComponent("local\(actors)")
+            let local = try h.spawn(["local", "--actors", "\(actors)", "--run-dir", dir.path, "--eval-problems", "0"] + common, log: "local\(actors)")
+            XCTAssertTrue(h.waitForExit(local, timeout: 240)); XCTAssertEqual(h.status(local), 0, h.log("local\(actors)"))
+            let text = try String(contentsOf: dir.appendingPathComponent("cluster/metrics.jsonl"), encoding: .utf8)
+            let rows = text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            XCTAssertEqual(rows.count, 3)
+            for (i, (row, ref)) in zip(rows, single).enumerated() {
+                let got = ["rewardMean", "loss", "gradNorm", "thinkingLength"].map { row[$0] as? Double }
+                // The single-process line rounds (reward/grad to 3 decimals, loss to 4, cot to 1); the JSON does not.
+                for (name, accuracy, g, r) in zip4(["reward", "loss", "grad", "cot"], [6e-4, 6e-5, 6e-4, 0.051], got, ref) {
+                    XCTAssertEqual(g ?? .nan, r ?? .nan, accuracy: accuracy, "\(actors) actor(s), update \(i + 1): \(name)")
+                }
+            }
+        }
+    }
+}
+
+private func zip4<A, B, C, D>(_ a: [A], _ b: [B], _ c: [C], _ d: [D]) -> [(A, B, C, D)] {
+    (0..<min(a.count, b.count, c.count, d.count)).map { (a[$0], b[$0], c[$0], d[$0]) }
+}
