@@ -329,7 +329,7 @@ public final class LearnerCore {
                         throw RolloutValidationError("sample index \(w.sampleIndex) repeated or outside the group")
                     }
                     var r = try WireMapping.rollout(w, promptIndex: promptIndex, config: modelConfig, sampler: sampler,
-                                                    noiseSigma: { [sigmaByVersion] in sigmaByVersion[$0] })
+                                                    noiseSigma: { [sigmaByVersion] in sigmaByVersion[$0] }, runSamplerJSON: welcomeTemplate.samplerConfigJson)
                     guard r.policyVersion <= version else { throw RolloutValidationError("claims future policy version \(r.policyVersion)") }
                     guard rewards.score(&r) else { throw RolloutValidationError("prompt tokens differ from problem \(promptIndex)") }
                     group.append(r)

@@ -61,13 +61,15 @@ public enum WireMapping {
     /// run's settings (a peer may not train with settings the run did not ask for); `noiseSigma`, when given, the
     /// sigma the behaviour version's weights imply (sigma = gamma * RMS(E)), which a noisy rollout must state.
     public static func rollout(_ w: Wire.Rollout, promptIndex: Int, config: LlamaConfig, sampler: SamplerConfig,
-                               noiseSigma expectedSigma: ((Int) -> Double?)? = nil) throws -> Rollout {
+                               noiseSigma expectedSigma: ((Int) -> Double?)? = nil, runSamplerJSON: String? = nil) throws -> Rollout {
         func fail(_ m: String) -> RolloutValidationError { RolloutValidationError(m) }
         let V = Int32(config.vocabSize), d = config.hiddenSize
         func tokenOK(_ t: Int32) -> Bool { t >= 0 && t < V }
         guard !w.promptTokenIds.isEmpty, w.promptTokenIds.allSatisfy(tokenOK) else { throw fail("prompt token ids empty or outside the vocabulary") }
         let recorded: SamplerConfig
-        if w.samplerConfigJson.isEmpty { recorded = sampler } else {
+        // Most rollouts carry exactly the run's JSON (what Welcome sent): skip the decoder for those (it was
+        // most of the learner's ingest cost).
+        if w.samplerConfigJson.isEmpty || w.samplerConfigJson == runSamplerJSON { recorded = sampler } else {
             guard let s = try? JSONDecoder().decode(SamplerConfig.self, from: Data(w.samplerConfigJson.utf8)) else {
                 throw fail("sampler_config_json is not a sampler config")
             }

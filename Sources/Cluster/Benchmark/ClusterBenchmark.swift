@@ -1,0 +1,239 @@
+// `softrl bench cluster`: how far one learner goes, measured with the real protocol core on real sockets.
+//  1. ingest: prepared valid rollout groups of the `tiny` model fed to LearnerCore, in process (the core's own
+//     cost) and from M DEALER threads over TCP loopback (what a learner loop sustains), with the loop's CPU time;
+//  2. weight delivery: N receivers fetch one version chunk by chunk from a ROUTER serving the core's shared
+//     frames, beside a raw ZeroMQ stream of the same bytes to one receiver, in the same run;
+//  3. learner memory per connected actor: RSS growth of a core that admits 10,000 Hello messages.
+// Numbers only; the command prints them with the CPU and the limits beside them.
+import Foundation
+import PolicyGradient
+import SoftTokens
+import Tasks
+import TransformerLM
+import Transport
+
+public enum ClusterBenchmark {
+    public struct Ingest: Sendable {
+        public var rollouts = 0
+        public var coreRolloutsPerSecond = 0.0
+        public var socketRolloutsPerSecond = 0.0
+        public var loopCPUMicrosecondsPerRollout = 0.0
+        public var rejected = 0
+    }
+
+    /// A core that accepts everything it is sent for a long time: big window, many steps.
+    static func openCore(groupSize: Int, task: any ReasoningTask, model: LlamaModel) throws -> LearnerCore {
+        var c = RLConfig()
+        c.task = "mnns"; c.groupSize = groupSize; c.promptsPerStep = 64; c.maxStaleness = 1000; c.steps = 1_000_000
+        let weights = try WeightSnapshot(version: 0, blob: WeightsBlob.encode(model), chunkBytes: ClusterRules().chunkBytes,
+                                         noiseSigma: RolloutGenerator.noiseSigma(model: model, gamma: c.resolvedSampler(for: task).noiseScale))
+        return LearnerCore(config: c, task: task, modelConfig: model.config, rules: ClusterRules(), weights: weights, runId: "bench")
+    }
+
+    /// Registers `id` on `core` from `address` and gives it `credit` items; returns the issued items.
+    static func join(_ core: LearnerCore, _ id: String, _ address: Data, credit: Int) throws -> [Wire.WorkItem] {
+        var codec = WireCodec()
+        var h = Wire.Hello(); h.actorID = id; h.slots = UInt32(ClusterRules.maxSlotsPerActor)
+        _ = core.receive(try codec.encode(.hello(h)), from: address, now: 0)
+        var items: [Wire.WorkItem] = []
+        var left = credit
+        while left > 0 {
+            var r = Wire.WorkRequest(); r.freeSlots = UInt32(min(left, ClusterRules.maxSlotsPerActor))
+            let before = items.count
+            for case let .send(.body(.work(w)), _) in core.receive(try codec.encode(.workRequest(r)), from: address, now: 0) { items += w.items }
+            if items.count == before { break }
+            left -= items.count - before
+        }
+        return items
+    }
+
+    public static func ingest(actors: Int, groupsPerActor: Int, groupSize: Int = 32) throws -> Ingest {
+        let task = try TaskCatalog.make(name: "mnns", options: TaskOptions())
+        let model = try LlamaModel(config: .tiny(vocabSize: task.vocabulary.count), seed: 1)
+        // Real rollouts for the issued prompts, generated once per prompt.
+        func frames(for core: LearnerCore) throws -> [(Data, [Data])] {
+            var cache: [Int: [Rollout]] = [:]
+            let gen = RolloutGenerator(model: model, config: core.sampler, endOfThinking: Vocabulary.endOfThinking, endOfSequence: Vocabulary.eos)
+            var out: [(Data, [Data])] = []
+            for a in 0..<actors {
+                let address = Data("bench-\(a)".utf8)
+                var codec = WireCodec()
+                let items = try join(core, "bench-\(a)", address, credit: groupsPerActor)
+                let missing = Set(items.map { Int($0.promptIndex) }).subtracting(cache.keys).sorted()
+                if !missing.isEmpty {
+                    let groups = gen.generate(missing.map { GenerationRequest(promptIndex: $0, prompt: task.problem(.train, $0).prompt, groupSize: groupSize, seed: 1) },
+                                              policyVersion: 0).groups
+                    for (p, g) in zip(missing, groups) { cache[p] = g }
+                }
+                out.append((address, try items.map { item in
+                    var g = Wire.RolloutGroup()
+                    g.workID = item.workID; g.promptIndex = item.promptIndex
+                    g.rollouts = try cache[Int(item.promptIndex)]!.map(WireMapping.wire)
+                    return try codec.encode(.rolloutGroup(g))
+                }))
+            }
+            return out
+        }
+        var result = Ingest()
+        // In process.
+        let core1 = try openCore(groupSize: groupSize, task: task, model: model)
+        let prepared = try frames(for: core1)
+        let start = ProcessControl.now()
+        for (address, fs) in prepared { for f in fs { _ = core1.receive(f, from: address, now: 1) } }
+        let coreSeconds = ProcessControl.now() - start
+        result.rollouts = prepared.reduce(0) { $0 + $1.1.count } * groupSize
+        result.rejected = core1.malformed
+        result.coreRolloutsPerSecond = Double(result.rollouts) / coreSeconds
+
+        // Over TCP loopback: M DEALERs push, one ROUTER loop decodes and validates.
+        let core2 = try openCore(groupSize: groupSize, task: task, model: model)
+        let prepared2 = try frames(for: core2)
+        let context = try ZMQContext()
+        defer { context.shutdown() }
+        let router = try ZMQSocket(context, .router)
+        try router.set(.receiveHWM(100_000))
+        try router.bind("tcp://127.0.0.1:*")
+        let endpoint = try router.lastEndpoint
+        let total = prepared2.reduce(0) { $0 + $1.1.count }
+        let group = DispatchGroup()
+        let senders = try prepared2.map { (address, _) -> ZMQSocket in
+            let s = try ZMQSocket(context, .dealer)
+            try s.set(.routingId(address)); try s.set(.sendHWM(100_000)); try s.connect(endpoint)
+            return s
+        }
+        usleep(200_000)   // connections up before the clock starts
+        let t0 = ProcessControl.now()
+        for (s, (_, fs)) in zip(senders, prepared2) {
+            group.enter()
+            Thread.detachNewThread { for f in fs { _ = try? s.send(f) }; group.leave() }
+        }
+        var received = 0
+        let cpu0 = threadCPUSeconds()
+        while received < total, let frames = try router.receive(timeoutMs: 10_000), frames.count == 2 {
+            _ = core2.receive(frames[1], from: frames[0], now: 1)
+            received += 1
+        }
+        let cpu = threadCPUSeconds() - cpu0
+        let wall = ProcessControl.now() - t0
+        group.wait()
+        for s in senders { s.close(lingerMs: 0) }
+        router.close(lingerMs: 0)
+        result.socketRolloutsPerSecond = Double(received * groupSize) / wall
+        result.loopCPUMicrosecondsPerRollout = cpu * 1e6 / Double(max(1, received * groupSize))
+        result.rejected += core2.malformed
+        return result
+    }
+
+    public struct Delivery: Sendable {
+        public var bytes = 0
+        public var receivers = 0
+        public var seconds = 0.0
+        public var rawSeconds = 0.0
+    }
+
+    /// N receivers fetch one version of `bytes` chunk by chunk (as actors do) from a ROUTER loop driven by
+    /// LearnerCore; `rawSeconds` is one receiver getting the same bytes as a plain ZeroMQ stream.
+    public static func delivery(bytes: Int, receivers: Int) throws -> Delivery {
+        let task = try TaskCatalog.make(name: "mnns", options: TaskOptions())
+        let model = try LlamaModel(config: .tiny(vocabSize: task.vocabulary.count), seed: 1)
+        var c = RLConfig(); c.task = "mnns"
+        var blob = Data(count: bytes)
+        for i in stride(from: 0, to: bytes, by: 4096) { blob[i] = UInt8(truncatingIfNeeded: i >> 12) }
+        let snapshot = try WeightSnapshot(version: 0, blob: blob, chunkBytes: ClusterRules().chunkBytes)
+        let core = LearnerCore(config: c, task: task, modelConfig: model.config, rules: ClusterRules(), weights: snapshot, runId: "bench")
+        let context = try ZMQContext()
+        defer { context.shutdown() }
+        let router = try ZMQSocket(context, .router)
+        try router.bind("tcp://127.0.0.1:*")
+        let endpoint = try router.lastEndpoint
+        let done = DispatchGroup()
+        final class Counter: @unchecked Sendable { let lock = NSLock(); var value = 0
+            func add() { lock.lock(); value += 1; lock.unlock() } }
+        let failures = Counter()
+        let t0 = ProcessControl.now()
+        for r in 0..<receivers {
+            done.enter()
+            Thread.detachNewThread {
+                defer { done.leave() }
+                do {
+                    let s = try ZMQSocket(context, .dealer)
+                    defer { s.close(lingerMs: 0) }
+                    try s.set(.maxMessageSize(-1))
+                    try s.connect(endpoint)
+                    var codec = WireCodec(maxMessageBytes: Int.max)
+                    var h = Wire.Hello(); h.actorID = "receiver-\(r)"
+                    try s.send(try codec.encode(.hello(h)))
+                    var assembler = BlobAssembler(notice: snapshot.notice)
+                    var f = Wire.FetchWeights(); f.version = 0; f.chunkIndex = 0
+                    try s.send(try codec.encode(.fetchWeights(f)))
+                    while !assembler.isComplete {
+                        guard let frames = try s.receive(timeoutMs: 60_000) else { throw ConfigError("receiver \(r): no chunk within 60 s") }
+                        guard case .weightsChunk(let chunk)? = try codec.decode(frames[0]).body else { continue }
+                        try assembler.add(chunk)
+                        if let next = assembler.missingChunks.first { f.chunkIndex = next; try s.send(try codec.encode(.fetchWeights(f))) }
+                    }
+                    _ = try assembler.assemble()   // every receiver checks the SHA-256, as actors do
+                } catch { failures.add() }
+            }
+        }
+        var finished = false
+        var codec = WireCodec(maxMessageBytes: Int.max)
+        while !finished {
+            if let frames = try router.receive(timeoutMs: 5), frames.count == 2 {
+                for case let .send(message, to) in core.receive(frames[1], from: frames[0], now: 1) {
+                    switch message {
+                    case .frame(let fr): _ = try router.send(head: [to], shared: fr, dontWait: false)
+                    case .body(let b): _ = try router.send(frames: [to, try codec.encode(b)], dontWait: true)
+                    }
+                }
+            }
+            finished = done.wait(timeout: .now()) == .success
+        }
+        var out = Delivery(bytes: bytes, receivers: receivers, seconds: ProcessControl.now() - t0)
+        guard failures.value == 0 else { throw ConfigError("\(failures.value) receiver(s) failed") }
+        router.close(lingerMs: 0)
+        // Raw reference: the same bytes pushed as 4 MiB messages to one PULL, no protocol, no hashing.
+        let push = try ZMQSocket(context, .push), pull = try ZMQSocket(context, .pull)
+        try pull.bind("tcp://127.0.0.1:*"); try push.connect(try pull.lastEndpoint)
+        let piece = Data(count: ClusterRules().chunkBytes)
+        let pieces = (bytes + piece.count - 1) / piece.count
+        usleep(100_000)
+        let r0 = ProcessControl.now()
+        Thread.detachNewThread { for _ in 0..<pieces { _ = try? push.send(piece) } }
+        for _ in 0..<pieces { _ = try pull.receive(timeoutMs: 60_000) }
+        out.rawSeconds = ProcessControl.now() - r0
+        push.close(lingerMs: 0); pull.close(lingerMs: 0)
+        return out
+    }
+
+    /// Bytes of learner memory per connected actor: resident memory before and after a core admits `actors`
+    /// Hellos (run it first, before other benchmarks leave freed memory for the allocator to reuse).
+    public static func memoryPerActor(actors: Int) throws -> Double {
+        let task = try TaskCatalog.make(name: "mnns", options: TaskOptions())
+        let model = try LlamaModel(config: .tiny(vocabSize: task.vocabulary.count), seed: 1)
+        var c = RLConfig(); c.task = "mnns"
+        let core = LearnerCore(config: c, task: task, modelConfig: model.config, rules: ClusterRules(),
+                               weights: try WeightSnapshot(version: 0, blob: Data(count: 1024), chunkBytes: 1024), runId: "bench")
+        var codec = WireCodec()
+        let frames = try (0..<actors).map { i -> Data in var h = Wire.Hello(); h.actorID = String(format: "actor-%06d", i); h.host = "host-\(i % 100)"; return try codec.encode(.hello(h)) }
+        let addresses = (0..<actors).map { Data("conn-\($0)".utf8) }
+        let before = residentBytes()
+        for (f, a) in zip(frames, addresses) { _ = core.receive(f, from: a, now: 0) }
+        let after = residentBytes()
+        precondition(core.actors.count == actors)
+        return Double(after - before) / Double(actors)
+    }
+
+
+    static func residentBytes() -> Int {
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        let kb = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }?.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
+        return kb * 1024
+    }
+
+    static func threadCPUSeconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+}
