@@ -65,6 +65,8 @@ public final class ActorSession {
     var assembler: BlobAssembler?
     var installing = false
     var lastFetchSent = 0.0
+    /// Chunks requested and not yet received (at most ClusterRules.fetchWindow).
+    var pendingChunks: Set<UInt64> = []
     var queue: [(item: Wire.WorkItem, minVersion: Int)] = []
     var requested = false
     public private(set) var generating = false
@@ -183,9 +185,13 @@ public final class ActorSession {
         guard var a = assembler, a.version == c.version else { return }
         do {
             try a.add(c)
-            if let next = a.missingChunks.first {
+            pendingChunks.remove(c.chunkIndex)
+            let missing = a.missingChunks
+            if !missing.isEmpty {
                 assembler = a
-                out.append(fetch(c.version, next))
+                for next in missing where !pendingChunks.contains(next) && pendingChunks.count < ClusterRules.fetchWindow {
+                    out.append(fetch(c.version, next))
+                }
                 return
             }
             let blob = try a.concatenate()
@@ -213,6 +219,7 @@ public final class ActorSession {
     func fetch(_ version: UInt64, _ index: UInt64) -> ActorEffect {
         var f = Wire.FetchWeights(); f.version = version; f.chunkIndex = index
         lastFetch = (version, index)
+        pendingChunks.insert(index)
         lastFetchSent = lastHeard
         return .send(.fetchWeights(f))
     }
@@ -238,11 +245,13 @@ public final class ActorSession {
         if let n = announced, Int(n.version) != modelVersion {
             if assembler?.version != n.version {
                 assembler = BlobAssembler(notice: n)
-                out.append(fetch(n.version, 0))
+                pendingChunks = []
+                out.append(fetch(n.version, 0))   // the first chunk tells how many there are
                 lastFetchSent = now
-            } else if now - lastFetchSent > max(5, 5 * rules.heartbeatSeconds), let missing = assembler?.missingChunks.first {
+            } else if now - lastFetchSent > max(5, 5 * rules.heartbeatSeconds), let missing = assembler?.missingChunks {
                 out.append(.log(.info, "no reply to the weights fetch for v\(n.version); asking again"))
-                out.append(fetch(n.version, missing))
+                pendingChunks = []
+                for index in missing.prefix(ClusterRules.fetchWindow) { out.append(fetch(n.version, index)) }
                 lastFetchSent = now
             }
             return
