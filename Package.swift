@@ -31,7 +31,7 @@ let package = Package(
         .target(name: "Transport", dependencies: ["CZeroMQ", .product(name: "SwiftProtobuf", package: "swift-protobuf")], swiftSettings: v5),
         .target(name: "Cluster", dependencies: ["Transport", "PolicyGradient", "SoftTokens", "TransformerLM", "Tasks",
                                                 .product(name: "Logging", package: "swift-log")], swiftSettings: v5),
-        .executableTarget(name: "softrl", dependencies: ["Cluster", "PolicyGradient", "SoftTokens", "TransformerLM", "Tasks", "Transport",
+        .executableTarget(name: "softrl", dependencies: ["Cluster", "PolicyGradient", "SoftTokens", "TransformerLM", "Tasks", "TextTokenizers", "Transport",
                                                          .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: v5),
         .testTarget(name: "TensorMathTests", dependencies: ["TensorMath"], swiftSettings: v5),
         .testTarget(name: "TransformerLMTests", dependencies: ["TransformerLM"], resources: [.copy("Fixtures")], swiftSettings: v5),

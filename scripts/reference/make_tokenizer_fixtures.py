@@ -197,18 +197,18 @@ def main():
         "llama2": train_sentencepiece_style("llama2"),
         "metaspace": train_sentencepiece_style("metaspace"),
     }
-    texts = TEXTS + random_texts(150, seed=11)
+    texts = TEXTS + random_texts(80, seed=11)
     cases = {}
     for name, tok in toks.items():
         tok.save(os.path.join(args.out, f"{name}.tokenizer.json"), pretty=False)
         # Reload from disk so the cases describe exactly the committed file.
         cases[name] = cases_for(Tokenizer.from_file(os.path.join(args.out, f"{name}.tokenizer.json")), texts)
     with open(os.path.join(args.out, "cases.json"), "w", encoding="utf-8") as f:
-        json.dump(cases, f, ensure_ascii=False, indent=0)
+        json.dump(cases, f, ensure_ascii=False, separators=(",", ":"))
     if args.smollm2:
         tok = Tokenizer.from_file(os.path.join(args.smollm2, "tokenizer.json"))
         with open(os.path.join(args.out, "smollm2_cases.json"), "w", encoding="utf-8") as f:
-            json.dump(cases_for(tok, texts), f, ensure_ascii=False, indent=0)
+            json.dump(cases_for(tok, texts), f, ensure_ascii=False, separators=(",", ":"))
     print("wrote", ", ".join(sorted(toks)), "to", os.path.abspath(args.out))
 
 
