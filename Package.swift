@@ -37,7 +37,7 @@ let package = Package(
         .testTarget(name: "TransformerLMTests", dependencies: ["TransformerLM"], resources: [.copy("Fixtures")], swiftSettings: v5),
         .testTarget(name: "TextTokenizersTests", dependencies: ["TextTokenizers"], resources: [.copy("Fixtures")], swiftSettings: v5),
         .testTarget(name: "TasksTests", dependencies: ["Tasks"], swiftSettings: v5),
-        .testTarget(name: "SoftTokensTests", dependencies: ["SoftTokens"], swiftSettings: v5),
+        .testTarget(name: "SoftTokensTests", dependencies: ["SoftTokens", "Tasks", "TextTokenizers"], swiftSettings: v5),
         .testTarget(name: "PolicyGradientTests", dependencies: ["PolicyGradient"], swiftSettings: v5),
         .testTarget(name: "TransportTests", dependencies: ["Transport"], swiftSettings: v5),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster"], swiftSettings: v5),
