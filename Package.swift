@@ -36,7 +36,7 @@ let package = Package(
         .testTarget(name: "TensorMathTests", dependencies: ["TensorMath"], swiftSettings: v5),
         .testTarget(name: "TransformerLMTests", dependencies: ["TransformerLM"], resources: [.copy("Fixtures")], swiftSettings: v5),
         .testTarget(name: "TextTokenizersTests", dependencies: ["TextTokenizers"], resources: [.copy("Fixtures")], swiftSettings: v5),
-        .testTarget(name: "TasksTests", dependencies: ["Tasks"], swiftSettings: v5),
+        .testTarget(name: "TasksTests", dependencies: ["Tasks", "TextTokenizers"], swiftSettings: v5),
         .testTarget(name: "SoftTokensTests", dependencies: ["SoftTokens", "Tasks", "TextTokenizers"], swiftSettings: v5),
         .testTarget(name: "PolicyGradientTests", dependencies: ["PolicyGradient"], swiftSettings: v5),
         .testTarget(name: "TransportTests", dependencies: ["Transport"], swiftSettings: v5),
