@@ -8,7 +8,7 @@ import TransformerLM
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Performance benchmarks.", subcommands: [ModelBench.self, TokenizerBench.self])
+        commandName: "bench", abstract: "Performance benchmarks.", subcommands: [ModelBench.self, TokenizerBench.self, ThinkingBench.self])
 }
 
 struct ModelBench: ParsableCommand {
