@@ -49,7 +49,8 @@ struct ThinkingBench: ParsableCommand {
             let perStep = ms / Double(max(stepCount, 1))
             if label == "hard" { hardMs = perStep }
             let extra = hardMs.map { String(format: " (hard + %.1f ms)", perStep - $0) } ?? ""
-            print(String(format: "%-12@ %7.1f ms per row-step%@  [%d steps, %.0f ms total incl. prompt]", label as NSString, perStep, extra, stepCount, ms))
+            print(label.padding(toLength: 12, withPad: " ", startingAt: 0)
+                  + String(format: "%7.1f ms per row-step%@  [%d steps, %.0f ms total incl. prompt]", perStep, extra, stepCount, ms))
         }
     }
 }
