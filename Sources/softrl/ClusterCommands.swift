@@ -103,6 +103,9 @@ struct LocalCommand: ParsableCommand {
         try fm.createDirectory(at: root, withIntermediateDirectories: true)
         let task = try taskOptions.make()
         _ = try rl.resolve(task: taskOptions)   // fail on bad flags before any work
+        if task is TextTask && base == nil {
+            throw ValidationError("task '\(task.name)' is a text task: give --base MODEL_DIR, the pretrained model its tokenizer belongs to (e.g. models/SmolLM2-135M-Instruct from scripts/get-smollm2.sh)")
+        }
         let basePath = base ?? root.appendingPathComponent("sft").path
         if base == nil && !fm.fileExists(atPath: basePath + "/model.safetensors") {
             var sft = SFTConfig()

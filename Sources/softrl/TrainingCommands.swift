@@ -86,6 +86,9 @@ struct SFTCommand: ParsableCommand {
         if let b = batchSize { cfg.batchSize = b }
         if let l = lr { cfg.learningRate = l }
         let model: LlamaModel
+        if base == nil && task is TextTask {
+            throw ValidationError("task '\(task.name)' is a text task: give --base MODEL_DIR, the pretrained model its tokenizer belongs to")
+        }
         if let base { model = try loadModel(base, for: task) } else {
             model = try LlamaModel(config: try LlamaConfig.preset(preset, vocabSize: max(64, task.vocabulary.count)), seed: seed)
         }
