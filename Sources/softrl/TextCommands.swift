@@ -2,6 +2,7 @@
 // format), its chat template, and its end-of-sequence ids.
 import ArgumentParser
 import Foundation
+import Tasks
 import TextTokenizers
 
 /// Loads DIR/tokenizer.json (or the file itself), turning failures into one-line CLIErrors.
@@ -34,5 +35,19 @@ struct TokenizeCommand: ParsableCommand {
         let ids = tok.encode(text, addSpecialTokens: !noSpecialTokens)
         print("[" + ids.map(String.init).joined(separator: ", ") + "]")
         if decode { print(tok.decode(ids, skipSpecialTokens: false)) }
+    }
+}
+
+/// After saving a checkpoint trained on a text task: copy the tokenizer files that sit beside the task's tokenizer
+/// (tokenizer.json, tokenizer_config.json, chat_template.jinja, generation_config.json, special_tokens_map.json)
+/// into it, so the output directory works with `generate --prompt` and as a later --tokenizer on its own.
+func copyTokenizerFiles(for task: any ReasoningTask, into out: String) {
+    guard let text = task as? TextTask else { return }
+    let fm = FileManager.default
+    let source = URL(fileURLWithPath: text.tokenizer.source).deletingLastPathComponent()
+    for name in ["tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "generation_config.json", "special_tokens_map.json"] {
+        let from = source.appendingPathComponent(name), to = URL(fileURLWithPath: out).appendingPathComponent(name)
+        guard fm.fileExists(atPath: from.path), !fm.fileExists(atPath: to.path) else { continue }
+        try? fm.copyItem(at: from, to: to)
     }
 }

@@ -102,6 +102,7 @@ struct SFTCommand: ParsableCommand {
             }
         }
         try ModelCheckpoint.save(model, directory: URL(fileURLWithPath: out), metadata: ["softrl.stage": "sft", "softrl.task": task.name])
+        copyTokenizerFiles(for: task, into: out)
         print("wrote \(out)")
     }
 }
@@ -170,6 +171,7 @@ struct TrainCommand: ParsableCommand {
             }
         }
         try ModelCheckpoint.save(model, directory: URL(fileURLWithPath: out), metadata: ["softrl.stage": "rl", "softrl.task": task.name, "softrl.mode": cfg.sampler.mode.rawValue])
+        copyTokenizerFiles(for: task, into: out)
         print("wrote \(out)")
     }
 }
