@@ -72,7 +72,7 @@ public enum TaskError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case let .unknownTask(name):
-            return "unknown task '\(name)'; use one of \(TaskCatalog.builtInNames.joined(separator: ", ")) "
+            return "unknown task '\(name)'; use one of \((TaskCatalog.builtInNames + TaskCatalog.textTaskNames).joined(separator: ", ")) "
                 + "or jsonl:PATH for your own dataset"
         case let .invalidOption(name, value, allowed):
             return "task option \(name) = \(value) is not supported; choose \(allowed)"
@@ -102,7 +102,10 @@ public enum TaskError: Error, CustomStringConvertible, Equatable {
 }
 
 public enum TaskCatalog {
-    public static let builtInNames = ["mnns", "reach", "arith", "words"]
+    /// Character-level tasks, built from options alone.
+    public static let builtInNames = ["mnns", "reach", "arith"]
+    /// Text tasks (need options.tokenizer).
+    public static let textTaskNames = ["words"]
     public static let jsonlPrefix = "jsonl:"
 
     /// "mnns", "reach", "arith", "words" (text word problems; needs options.tokenizer), or "jsonl:PATH" (PATH is the train file; the test file is PATH with
