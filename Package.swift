@@ -1,7 +1,8 @@
 // swift-tools-version:6.2
 // SoftRL: distributed RL on soft-token chains of thought. Layers depend one way, top to bottom:
 //   COpenBLAS, CZeroMQ -> TensorMath -> TransformerLM -> SoftTokens -> PolicyGradient -> Cluster -> softrl
-//   Tasks (no model) and Transport (no training loop) sit beside them.
+//   Tasks (no model) and Transport (no training loop) sit beside them. TextTokenizers (Hugging Face tokenizer.json,
+//   no model, no tasks) sits under Tasks.
 import PackageDescription
 
 // Checked -O everywhere: hot loops use unsafe pointers already, and a failed precondition must trap, not loop.
@@ -23,18 +24,20 @@ let package = Package(
         .systemLibrary(name: "CZeroMQ", path: "Sources/CZeroMQ"),
         .target(name: "TensorMath", dependencies: ["COpenBLAS"], swiftSettings: v5),
         .target(name: "TransformerLM", dependencies: ["TensorMath"], swiftSettings: v5),
-        .target(name: "Tasks", dependencies: [], swiftSettings: v5),
+        .target(name: "TextTokenizers", dependencies: [], swiftSettings: v5),
+        .target(name: "Tasks", dependencies: ["TextTokenizers"], swiftSettings: v5),
         .target(name: "SoftTokens", dependencies: ["TransformerLM", "TensorMath", "Tasks"], swiftSettings: v5),
         .target(name: "PolicyGradient", dependencies: ["SoftTokens", "TransformerLM", "TensorMath", "Tasks"], swiftSettings: v5),
         .target(name: "Transport", dependencies: ["CZeroMQ", .product(name: "SwiftProtobuf", package: "swift-protobuf")], swiftSettings: v5),
         .target(name: "Cluster", dependencies: ["Transport", "PolicyGradient", "SoftTokens", "TransformerLM", "Tasks",
                                                 .product(name: "Logging", package: "swift-log")], swiftSettings: v5),
-        .executableTarget(name: "softrl", dependencies: ["Cluster", "PolicyGradient", "SoftTokens", "TransformerLM", "Tasks", "Transport",
+        .executableTarget(name: "softrl", dependencies: ["Cluster", "PolicyGradient", "SoftTokens", "TransformerLM", "Tasks", "TextTokenizers", "Transport",
                                                          .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: v5),
         .testTarget(name: "TensorMathTests", dependencies: ["TensorMath"], swiftSettings: v5),
         .testTarget(name: "TransformerLMTests", dependencies: ["TransformerLM"], resources: [.copy("Fixtures")], swiftSettings: v5),
-        .testTarget(name: "TasksTests", dependencies: ["Tasks"], swiftSettings: v5),
-        .testTarget(name: "SoftTokensTests", dependencies: ["SoftTokens"], swiftSettings: v5),
+        .testTarget(name: "TextTokenizersTests", dependencies: ["TextTokenizers"], resources: [.copy("Fixtures")], swiftSettings: v5),
+        .testTarget(name: "TasksTests", dependencies: ["Tasks", "TextTokenizers"], swiftSettings: v5),
+        .testTarget(name: "SoftTokensTests", dependencies: ["SoftTokens", "Tasks", "TextTokenizers"], swiftSettings: v5),
         .testTarget(name: "PolicyGradientTests", dependencies: ["PolicyGradient"], swiftSettings: v5),
         .testTarget(name: "TransportTests", dependencies: ["Transport"], swiftSettings: v5),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster"], swiftSettings: v5),

@@ -79,10 +79,17 @@ public struct StepDistribution {
 
     /// mu = sum_i p_i E_i, (d).
     func mixture(embeddings E: UnsafePointer<Float>, dim: Int) -> [Float] {
+        // Same summation order as the plain loop; zero weights (most of a 49k vocabulary at low temperature) are
+        // skipped, which leaves every sum bit-identical.
         var mu = [Float](repeating: 0, count: dim)
-        for (k, tok) in support.enumerated() {
-            let row = E + Int(tok) * dim, w = Float(probs[k])
-            for j in 0..<dim { mu[j] += w * row[j] }
+        mu.withUnsafeMutableBufferPointer { m in
+            let out = m.baseAddress!
+            for (k, tok) in support.enumerated() {
+                let w = Float(probs[k])
+                if w == 0 { continue }
+                let row = E + Int(tok) * dim
+                for j in 0..<dim { out[j] += w * row[j] }
+            }
         }
         return mu
     }

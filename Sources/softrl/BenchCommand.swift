@@ -8,7 +8,8 @@ import TransformerLM
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Performance benchmarks.", subcommands: [ModelBench.self, ClusterBench.self])
+        commandName: "bench", abstract: "Performance benchmarks.",
+        subcommands: [ModelBench.self, ClusterBench.self, TokenizerBench.self, ThinkingBench.self])
 }
 
 struct ModelBench: ParsableCommand {

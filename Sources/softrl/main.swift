@@ -6,7 +6,7 @@ struct SoftRLCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "softrl",
         abstract: "Distributed RL on soft-token chains of thought with small Llama-style models.",
-        subcommands: [ModelCommand.self, GenerateCommand.self, SFTCommand.self, TrainCommand.self, EvalCommand.self,
+        subcommands: [ModelCommand.self, GenerateCommand.self, TokenizeCommand.self, SFTCommand.self, TrainCommand.self, EvalCommand.self,
                       RolloutsCommand.self, LearnerCommand.self, ActorCommand.self, LocalCommand.self, BenchCommand.self])
 }
 
