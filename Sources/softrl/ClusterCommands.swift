@@ -48,7 +48,6 @@ struct LearnerCommand: ParsableCommand {
             service = try LearnerService(model: model, config: cfg, task: task, options: options, resume: (opt, state))
         } else {
             let task = try taskOptions.make()
-            try refuseTextTaskOnCluster(task)
             let cfg = try rl.resolve(task: taskOptions)
             let model = try loadModel(base!, for: task)
             service = try LearnerService(model: model, config: cfg, task: task, options: options)
@@ -104,7 +103,6 @@ struct LocalCommand: ParsableCommand {
         try fm.createDirectory(at: root, withIntermediateDirectories: true)
         let task = try taskOptions.make()
         _ = try rl.resolve(task: taskOptions)   // fail on bad flags before any work
-        try refuseTextTaskOnCluster(task)
         if task is TextTask && base == nil {
             throw ValidationError("task '\(task.name)' is a text task: give --base MODEL_DIR, the pretrained model its tokenizer belongs to (e.g. models/SmolLM2-135M-Instruct from scripts/get-smollm2.sh)")
         }
@@ -224,14 +222,3 @@ struct LocalCommand: ParsableCommand {
     }
 }
 
-/// Text tasks end thinking with a multi-token text marker (Tasks/ThinkingMarker.swift). The cluster's actor and learner
-/// still build their generator / learner with the single `<eot>` id (ActorService: `RolloutGenerator(..., endOfThinking:
-/// Vocabulary.endOfThinking, ...)`, LearnerService: `PolicyLearner(..., endOfThinking: Vocabulary.endOfThinking)`),
-/// which would train on a wrong marker. Until they take it from the task (`RolloutGenerator(model:config:task:)`,
-/// `PolicyLearner(model:config:endOfThinking: task.thinkingMarker.tokens)`), refuse rather than train wrongly.
-func refuseTextTaskOnCluster(_ task: any ReasoningTask) throws {
-    if task is TextTask {
-        throw ValidationError("task '\(task.name)' is a text task, which the cluster (learner/actor/local) does not support yet: "
-            + "use `softrl train` / `softrl eval` (single process)")
-    }
-}

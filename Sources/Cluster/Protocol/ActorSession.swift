@@ -36,6 +36,10 @@ public struct GenerationOrder: Sendable {
     public var endOfThinking: Int32
     public var endOfSequence: Int32
     public var version: Int
+    /// The run's task (name and options JSON, from Welcome): text tasks end thinking with a multi-token marker
+    /// that the generator takes from the task.
+    public var taskName: String
+    public var taskOptionsJson: String
 }
 
 public struct ActorIdentity: Sendable {
@@ -59,6 +63,7 @@ public final class ActorSession {
     var modelConfig: LlamaConfig?
     var sampler = SamplerConfig()
     var endOfThinking: Int32 = Vocabulary.endOfThinking, endOfSequence: Int32 = Vocabulary.eos
+    var taskName = "", taskOptionsJson = ""
     /// Version of the weights the model holds (-1: none yet).
     public private(set) var modelVersion = -1
     var announced: Wire.VersionNotice?
@@ -143,6 +148,7 @@ public final class ActorSession {
                 throw ConfigError("weights format \(w.weightsFormat) is not \(WeightsBlob.format): upgrade this actor")
             }
             endOfThinking = w.endOfThinkingToken; endOfSequence = w.endOfSequenceToken
+            taskName = w.taskName; taskOptionsJson = w.taskOptionsJson
             if runId != w.runID || modelConfig != config {
                 modelConfig = config
                 modelVersion = -1
@@ -264,7 +270,7 @@ public final class ActorSession {
             let requests = items.map { GenerationRequest(promptIndex: Int($0.promptIndex), prompt: $0.promptTokenIds, groupSize: Int($0.groupSize), seed: $0.seed) }
             generating = true
             out.append(.generate(GenerationOrder(items: items, requests: requests, sampler: sampler, endOfThinking: endOfThinking,
-                                                 endOfSequence: endOfSequence, version: modelVersion)))
+                                                 endOfSequence: endOfSequence, version: modelVersion, taskName: taskName, taskOptionsJson: taskOptionsJson)))
         } else if queue.isEmpty && !requested {
             var r = Wire.WorkRequest(); r.actorID = identity.actorId; r.freeSlots = UInt32(identity.slots)
             out.append(.send(.workRequest(r)))

@@ -4,6 +4,7 @@
 import Foundation
 import Logging
 import SoftTokens
+import Tasks
 import TensorMath
 import TransformerLM
 import Transport
@@ -28,6 +29,8 @@ public final class ActorService {
     /// Verifies and loads a weights blob (SHA-256 of up to hundreds of MB) while the loop keeps heartbeating.
     let installer = BackgroundWorker<(version: Int, error: Error?)>(label: "softrl.actor.install")
     var reconnect: String?
+    /// The run's task, built from Welcome's name and options (text tasks read their tokenizer from that path).
+    var task: (key: String, task: any ReasoningTask)?
 
     public init(options: ActorOptions) {
         self.options = options
@@ -105,8 +108,20 @@ public final class ActorService {
                 }
             case .generate(let order):
                 guard let model else { log.error("asked to generate without a model"); continue }
+                let key = order.taskName + "\u{0}" + order.taskOptionsJson
+                if task?.key != key {
+                    do {
+                        let options = order.taskOptionsJson.isEmpty ? TaskOptions() : try JSONDecoder().decode(TaskOptions.self, from: Data(order.taskOptionsJson.utf8))
+                        task = (key, try TaskCatalog.make(name: order.taskName, options: options))
+                    } catch {
+                        task = nil
+                        log.warning("cannot build task \(order.taskName) (\(error)); ending thinking with token \(order.endOfThinking)")
+                    }
+                }
+                let runTask = task?.task
                 generator.start {
-                    let gen = RolloutGenerator(model: model, config: order.sampler, endOfThinking: order.endOfThinking, endOfSequence: order.endOfSequence)
+                    let gen = runTask.map { RolloutGenerator(model: model, config: order.sampler, task: $0) }
+                        ?? RolloutGenerator(model: model, config: order.sampler, endOfThinking: order.endOfThinking, endOfSequence: order.endOfSequence)
                     let (groups, stats) = gen.generate(order.requests, policyVersion: order.version)
                     return (groups, stats, order)
                 }

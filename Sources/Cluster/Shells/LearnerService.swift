@@ -34,7 +34,7 @@ public final class LearnerService {
     public init(model: LlamaModel, config: RLConfig, task: any ReasoningTask, options: LearnerOptions,
                 resume: (optimizer: AdamWState, state: LearnerState)? = nil) throws {
         self.model = model; self.options = options
-        learner = PolicyLearner(model: model, config: config, endOfThinking: Vocabulary.endOfThinking)
+        learner = PolicyLearner(model: model, config: config, endOfThinking: task.thinkingMarker.tokens)
         if let r = resume { learner.optimizer.restoreState(r.optimizer) }
         try FileManager.default.createDirectory(at: options.runDirectory, withIntermediateDirectories: true)
         metricsLog = MetricsLog(runDirectory: options.runDirectory)
