@@ -47,6 +47,11 @@ public final class ActorService {
     public private(set) var groupsSent = 0
     /// Set when the learner said the run is finished.
     public private(set) var finished = false
+    // MONITORING HOOK: observers (set by the executable before run()); called on the socket thread.
+    /// After each generated batch is sent.
+    public var onBatchSent: ((ActorBatchReport) -> Void)?
+    /// Once per heartbeat period.
+    public var onStatus: ((ActorSelfStatus) -> Void)?
 
     public init(options: ActorOptions) {
         self.options = options
@@ -124,6 +129,8 @@ public final class ActorService {
                 lastHeartbeat = now
                 var hb = Wire.Heartbeat(); hb.policyVersion = UInt64(max(modelVersion, 0)); hb.busySlots = generator.isBusy ? UInt32(options.slots) : 0
                 send(.heartbeat(hb), socket)
+                onStatus?(ActorSelfStatus(actorId: options.actorId, policyVersion: modelVersion, busySlots: Int(hb.busySlots),  // MONITORING HOOK
+                                          slots: options.slots, connected: welcomed))
             }
             if now - lastHeard > heartbeatInterval * Double(options.heartbeatLiveness) { return welcomed }
         }
@@ -256,6 +263,9 @@ public final class ActorService {
                 log.error("could not encode group \(item.workID): \(error)")
             }
         }
+        onBatchSent?(ActorBatchReport(groups: done.groups.count, rollouts: done.groups.reduce(0) { $0 + $1.count },  // MONITORING HOOK
+                                      tokens: done.stats.tokens, milliseconds: done.stats.milliseconds,
+                                      policyVersion: done.groups.first?.first?.policyVersion ?? modelVersion))
     }
 
     func send(_ body: Wire.Body, _ socket: ZMQSocket) {

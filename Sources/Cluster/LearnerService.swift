@@ -37,6 +37,8 @@ final class ActorRecord {
     let host: String
     let pid: UInt32
     var tokensSinceStep = 0.0
+    // MONITORING HOOK: what the actor's hello and heartbeats say, for ActorStatus.
+    var slots = 0, busySlots = 0, reportedVersion = -1
     init(id: String, identity: Data, now: Double, host: String, pid: UInt32) {
         self.id = id; self.identity = identity; lastSeen = now; self.host = host; self.pid = pid
     }
@@ -44,12 +46,12 @@ final class ActorRecord {
 
 public final class LearnerService {
     let log = Logger(label: "softrl.learner")
-    let model: LlamaModel
-    let config: RLConfig
+    public let model: LlamaModel     // public for run metadata (MONITORING HOOK)
+    public let config: RLConfig
     let task: any ReasoningTask
     let sampler: SamplerConfig
     let options: LearnerOptions
-    let runId: String
+    public let runId: String        // public for run metadata (MONITORING HOOK)
     let learner: PolicyLearner
     let rewards: RewardScorer
     let ledger: WorkLedger
@@ -71,6 +73,11 @@ public final class LearnerService {
     public static let finishedReason = "finished: training complete"
     /// The endpoint actually bound (resolves "tcp://host:*").
     public private(set) var endpoint = ""
+    // MONITORING HOOK: observers (set by the executable before run()); called on the socket thread.
+    /// After every update, with the same record metrics.jsonl gets.
+    public var onStep: ((StepMetrics) -> Void)?
+    /// Once per heartbeat period, with every connected actor.
+    public var onActorStatus: (([ActorStatus]) -> Void)?
 
     public init(model: LlamaModel, config: RLConfig, task: any ReasoningTask, options: LearnerOptions,
                 resume: (optimizer: AdamWState, state: LearnerState)? = nil) throws {
@@ -131,6 +138,10 @@ public final class LearnerService {
                 lastHeartbeat = now
                 var hb = Wire.Heartbeat(); hb.policyVersion = UInt64(version)
                 broadcast(.heartbeat(hb), socket)
+                onActorStatus?(actors.values.sorted { $0.id < $1.id }.map {   // MONITORING HOOK
+                    ActorStatus(id: $0.id, host: $0.host, busySlots: $0.busySlots, slots: $0.slots,
+                                policyVersion: $0.reportedVersion, secondsSinceSeen: now - $0.lastSeen)
+                })
             }
         }
         trainer.waitIdle()
@@ -170,7 +181,7 @@ public final class LearnerService {
         case .workRequest(let r)?: actor.credit = Int(min(r.freeSlots, 64))
         case .rolloutGroup(let g)?: receive(g, from: actor)
         case .fetchWeights(let f)?: serveWeights(f, to: identity, socket)
-        case .heartbeat?: break
+        case .heartbeat(let hb)?: actor.busySlots = Int(hb.busySlots); actor.reportedVersion = Int(hb.policyVersion)  // MONITORING HOOK
         case .goodbye(let b)?:
             let n = ledger.actorLost(actor.id)
             actors.removeValue(forKey: actor.id)
@@ -190,6 +201,7 @@ public final class LearnerService {
             log.info("actor \(id) joined from \(h.host) pid \(h.pid), \(h.cores) cores, \(h.softwareVersion); \(actors.count + 1) connected")
         }
         actors[id] = ActorRecord(id: id, identity: identity, now: now, host: h.host, pid: h.pid)
+        actors[id]?.slots = Int(h.slots)  // MONITORING HOOK
         var w = Wire.Welcome()
         w.runID = runId
         w.taskName = config.task
@@ -320,6 +332,7 @@ public final class LearnerService {
         for a in actors.values { a.tokensSinceStep = 0 }
         rolloutsSinceStep = 0; waitTotal = 0; lastStepEnd = now
         metricsLog.append(m)
+        onStep?(m)  // MONITORING HOOK
         print(m.humanLine); fflush(stdout)
         broadcast(.versionNotice(chunker.notice), socket)
         if version - lastCheckpointStep >= options.checkpointEvery {
