@@ -39,7 +39,7 @@ public struct Plot: Sendable {
         if let r = yRange { return (x0...x1, r) }
         var y0 = pts.map(\.y).min() ?? 0, y1 = pts.map(\.y).max() ?? 1
         if series.contains(where: \.bars) { y0 = min(0, y0) }
-        if y1 - y0 < 1e-12 { y0 -= 0.5; y1 += 0.5 }
+        if y1 - y0 < 1e-12 { if y0 == 0 { y1 = 1 } else { y0 -= 0.5; y1 += 0.5 } }
         let pad = (y1 - y0) * 0.05
         return (x0...x1, (y0 - (y0 == 0 ? 0 : pad))...(y1 + pad))
     }

@@ -44,7 +44,7 @@ public enum RunReport {
         s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
     }
 
-    public static func html(_ runs: [RunData], generated: Date = Date()) -> String {
+    public static func html(_ runs: [RunData], pngStem: String = "report", generated: Date = Date()) -> String {
         let plots = plots(runs)
         var h = """
         <!DOCTYPE html>
@@ -64,7 +64,7 @@ public enum RunReport {
         """
         for p in plots {
             h += "<figure data-plot=\"\(p.id)\" data-has-data=\"\(p.hasData)\">\(p.svg())"
-            h += p.hasData ? "<figcaption>\(esc(p.id)).png beside this page</figcaption>" : "<figcaption class=\"empty\">no data for this plot in these runs</figcaption>"
+            h += p.hasData ? "<figcaption>also \(esc(pngStem))-\(esc(p.id)).png beside this page</figcaption>" : "<figcaption class=\"empty\">no data for this plot in these runs</figcaption>"
             h += "</figure>\n"
         }
         h += "</div>\n"
@@ -125,8 +125,8 @@ public enum RunReport {
     /// Writes the HTML to `out` and one PNG per plot beside it (`<stem>-<plot id>.png`). Returns the PNG paths.
     @discardableResult
     public static func write(_ runs: [RunData], out: URL) throws -> [URL] {
-        try html(runs).write(to: out, atomically: true, encoding: .utf8)
         let stem = out.deletingPathExtension().lastPathComponent
+        try html(runs, pngStem: stem).write(to: out, atomically: true, encoding: .utf8)
         var written: [URL] = []
         for p in plots(runs) where p.hasData {
             let url = out.deletingLastPathComponent().appendingPathComponent("\(stem)-\(p.id).png")

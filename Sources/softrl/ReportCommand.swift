@@ -19,6 +19,7 @@ struct ReportCommand: ParsableCommand {
             throw ValidationError("\(d.directory.path) has no metrics.jsonl with updates: is it a run directory (softrl local --run-dir / softrl learner --run-dir)?")
         }
         let target = URL(fileURLWithPath: out ?? (runs.count == 1 ? URL(fileURLWithPath: runs[0]).appendingPathComponent("report.html").path : "report.html"))
+        try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
         let pngs = try RunReport.write(data, out: target)
         print("wrote \(target.path) and \(pngs.count) PNG plot(s): \(pngs.map(\.lastPathComponent).joined(separator: ", "))")
     }
