@@ -2,7 +2,7 @@
 // names and values a step produces (read back with the exposition parser `top` uses), bounded actor series,
 // and the `top` layout.
 import XCTest
-import Cluster
+@testable import Cluster   // StepMetrics has no public initializer; the services build it
 import Monitoring
 
 final class MonitoringUnitTests: XCTestCase {

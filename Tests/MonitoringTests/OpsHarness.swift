@@ -62,17 +62,17 @@ final class OpsHarness {
         if stdin != nil { p.standardInput = inPipe }
         try p.run()
         if let stdin { inPipe.fileHandleForWriting.write(Data(stdin.utf8)); try? inPipe.fileHandleForWriting.close() }
-        var data = Data()
-        let reader = DispatchQueue(label: "ops.read")
+        final class Box: @unchecked Sendable { var data = Data() }
+        let box = Box()
         let group = DispatchGroup()
         group.enter()
-        reader.async { data = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        DispatchQueue(label: "ops.read").async { box.data = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
         let end = Date().addingTimeInterval(timeout)
         while p.isRunning && Date() < end { usleep(20_000) }
         if p.isRunning { p.terminate(); usleep(200_000); if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
         p.waitUntilExit()
         group.wait()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        return (p.terminationStatus, String(decoding: box.data, as: UTF8.self))
     }
 
     @discardableResult
