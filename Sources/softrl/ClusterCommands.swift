@@ -146,7 +146,8 @@ struct LocalCommand: ParsableCommand {
         learnerArgs += forwardedArguments()
         // Synchronous by default here (the learner's own default is 1): on the tiny model one run each measured
         // pass@32 0.90 vs 0.72 and a rising vs flat training reward for staleness 0 vs 1 (README, "Results").
-        if rl.maxStaleness == nil { learnerArgs += ["--max-staleness", "0"] }
+        // Not on a rerun: the run keeps its own setting unless --max-staleness is given (the learner says so).
+        if rl.maxStaleness == nil && !resuming { learnerArgs += ["--max-staleness", "0"] }
         print(resuming ? "== resuming the cluster run in \(clusterDir.path)" : "== cluster: 1 learner + \(actors) actors on this machine (OpenBLAS: 1 thread each)")
         // Prometheus endpoints on loopback for every process, listed for a Prometheus file_sd config.
         let ports = LocalMetricsPorts.choose(count: actors + 1, base: metricsPort)

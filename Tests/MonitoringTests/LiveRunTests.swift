@@ -22,7 +22,7 @@ final class LiveRunTests: XCTestCase {
             harness = h
             local = try h.softrl(["local", "--actors", "2", "--steps", "100000", "--eval-problems", "0", "--run-dir", h.dir.appendingPathComponent("run").path] + OpsHarness.tinyRun, log: "local")
             let endpointFile = h.dir.appendingPathComponent("run/cluster/metrics.endpoint")
-            guard h.waitUntil(120, { FileManager.default.fileExists(atPath: endpointFile.path) && !(h.runMetrics().isEmpty) }) else {
+            guard h.waitUntil(300, { FileManager.default.fileExists(atPath: endpointFile.path) && !(h.runMetrics().isEmpty) }) else {
                 throw XCTSkip("FAILED to start: softrl local never served metrics or trained; log:\n\(h.log("local"))")
             }
             return h
@@ -79,7 +79,7 @@ final class LiveRunTests: XCTestCase {
         func scalar(_ r: [String: Any]) -> Double { Double(((r["value"] as? [Any])?.last as? String) ?? "") ?? .nan }
 
         // Every target up, the learner's version past 2, and rollouts counted on both sides.
-        let ok = h.waitUntil(120) {
+        let ok = h.waitUntil(180) {
             guard server.isRunning, let up = query("up"), up.count == 3, up.allSatisfy({ scalar($0) == 1 }),
                   let v = query("softrl_learner_policy_version")?.first, scalar(v) >= 2,
                   let a = query("sum(softrl_actor_rollouts_total)")?.first, scalar(a) > 0,
@@ -110,10 +110,12 @@ final class LiveRunTests: XCTestCase {
                                                   "\(h.exe.path) top \(runDir) --interval 0.5"])
         XCTAssertEqual(st, 0, "tmux new-session: \(out)")
         var pane = ""
-        // Bounded wait until the view shows both actors with busy slots and versions (live data from the endpoint).
-        let shown = h.waitUntil(60) {
+        // Bounded wait until the view shows both actors with busy slots and versions (live data from the endpoint)
+        // and a few updates of history in the sparklines.
+        let shown = h.waitUntil(180) {
             pane = (try? OpsHarness.run(tmux, ["-S", socket, "capture-pane", "-p", "-t", session]))?.output ?? ""
             return pane.contains("local-0") && pane.contains("local-1") && pane.contains("LIVE") && pane.range(of: #"\d/\d"#, options: .regularExpression) != nil
+                && pane.range(of: "[▁▂▃▄▅▆▇█]{3,}", options: .regularExpression) != nil
         }
         XCTAssertTrue(shown, "top never showed both actors live; pane:\n\(pane)")
         XCTAssertTrue(pane.contains("softrl top"), pane)
