@@ -12,7 +12,10 @@ bash scripts/setup.sh
 
 echo "== swift build --product softrl"
 swift build --product softrl
-echo "== swift build --build-tests"
-swift build --build-tests
+# The test bundle product only: `swift build --build-tests` builds every target of every dependency, which
+# includes swift-protobuf's bundled C++ protoc and abseil twice (as a product and as a host tool) - 20+ minutes
+# on 2 shared cores for code no test uses.
+echo "== swift build --product SoftRLPackageTests"
+swift build --product SoftRLPackageTests
 echo "== swift test --skip-build"
 swift test --skip-build

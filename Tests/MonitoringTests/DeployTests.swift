@@ -82,13 +82,18 @@ final class DeployTests: XCTestCase {
         XCTAssertEqual(metrics.split(separator: "\n").count, 3)
     }
 
+    static func longFlags(_ text: String) -> Set<String> {
+        let re = try! NSRegularExpression(pattern: "--[a-z][a-z-]+")
+        return Set(re.matches(in: text, range: NSRange(text.startIndex..., in: text)).map { (text as NSString).substring(with: $0.range) })
+    }
+
     func testLaunchersUseFlagsSoftrlAccepts() throws {
         let h = try OpsHarness(name: "deploy")
         defer { h.shutdown() }
         var accepted: [String: Set<String>] = [:]
         for sub in ["learner", "actor"] {
             let help = try OpsHarness.run(h.exe.path, [sub, "--help"]).output
-            accepted[sub] = Set(help.matches(of: /--[a-z][a-z-]+/).map { String($0.output) })
+            accepted[sub] = Self.longFlags(help)
         }
         let root = OpsHarness.repoRoot.appendingPathComponent("deploy")
         let files = ["slurm/softrl.sbatch", "systemd/softrl-learner.service", "systemd/softrl-actor@.service", "launch-actors.sh", "k8s/learner.yaml", "k8s/actors.yaml"]
@@ -99,7 +104,7 @@ final class DeployTests: XCTestCase {
                 let lines = text.split(separator: "\n").filter { l in !l.trimmingCharacters(in: .whitespaces).hasPrefix("#") &&
                     (l.contains("softrl \(sub) ") || l.contains("\"\(sub)\", ") || l.contains("(\(sub) ") || l.contains("\" \(sub) ")) }
                 for l in lines {
-                    let flags = Set(l.matches(of: /--[a-z][a-z-]+/).map { String($0.output) })
+                    let flags = Self.longFlags(String(l))
                     let unknown = flags.subtracting(accepted[sub]!).subtracting(["--nodes", "--ntasks", "--nodelist", "--overlap", "--kill-on-bad-exit", "--ntasks-per-node"])
                     XCTAssertTrue(unknown.isEmpty, "\(f) passes \(unknown.sorted()) to softrl \(sub), which does not accept them:\n\(l)")
                     used[sub]!.formUnion(flags)
