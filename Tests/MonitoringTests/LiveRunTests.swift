@@ -10,7 +10,7 @@ import Monitoring
 
 final class LiveRunTests: XCTestCase {
     nonisolated(unsafe) static var harness: OpsHarness?
-    nonisolated(unsafe) static var local: Process?
+    nonisolated(unsafe) static var local: Child?
     nonisolated(unsafe) static var startError: Error?
 
     /// The live run: long enough (many cheap updates) to outlast the tests, which stop it.
