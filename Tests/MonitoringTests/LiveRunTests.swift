@@ -115,14 +115,15 @@ final class LiveRunTests: XCTestCase {
         let shown = h.waitUntil(180) {
             pane = (try? OpsHarness.run(tmux, ["-S", socket, "capture-pane", "-p", "-t", session]))?.output ?? ""
             return pane.contains("local-0") && pane.contains("local-1") && pane.contains("LIVE") && pane.range(of: #"\d/\d"#, options: .regularExpression) != nil
-                && pane.range(of: "[▁▂▃▄▅▆▇█]{3,}", options: .regularExpression) != nil
+                && pane.range(of: "reward +[▁▂▃▄▅▆▇█]{3,}", options: .regularExpression) != nil
         }
         XCTAssertTrue(shown, "top never showed both actors live; pane:\n\(pane)")
         XCTAssertTrue(pane.contains("softrl top"), pane)
         XCTAssertTrue(pane.contains("LEARNER  policy v"), pane)
         XCTAssertTrue(pane.contains("wait "), pane)
         XCTAssertTrue(pane.contains("staleness"), pane)
-        XCTAssertNotNil(pane.range(of: "[▁▂▃▄▅▆▇█]{3,}", options: .regularExpression), "no sparkline in:\n\(pane)")
+        XCTAssertNotNil(pane.range(of: "reward +[▁▂▃▄▅▆▇█]{3,}", options: .regularExpression), "no reward sparkline in:\n\(pane)")
+        XCTAssertNotNil(pane.range(of: "tokens/s +[▁▂▃▄▅▆▇█]{3,}", options: .regularExpression), "no tokens/s sparkline in:\n\(pane)")
         // Refreshes in place: the header appears once on the screen, not scrolled copies.
         XCTAssertEqual(pane.components(separatedBy: "softrl top").count - 1, 1, pane)
         if let shot = ProcessInfo.processInfo.environment["SOFTRL_TOP_CAPTURE"] { try pane.write(toFile: shot, atomically: true, encoding: .utf8) }
