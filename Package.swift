@@ -1,8 +1,10 @@
 // swift-tools-version:6.2
 // SoftRL: distributed RL on soft-token chains of thought. Layers depend one way, top to bottom:
-//   COpenBLAS, CZeroMQ -> TensorMath -> TransformerLM -> SoftTokens -> PolicyGradient -> Cluster -> softrl
+//   COpenBLAS, CZeroMQ -> TensorMath -> TransformerLM -> SoftTokens -> PolicyGradient -> Cluster -> Monitoring -> softrl
 //   Tasks (no model) and Transport (no training loop) sit beside them. TextTokenizers (Hugging Face tokenizer.json,
-//   no model, no tasks) sits under Tasks.
+//   no model, no tasks) sits under Tasks. Monitoring (Prometheus endpoint, TensorBoard files, run metadata, `top` and
+//   `report` views) reads plain values from Cluster (StepMetrics, actor status) through the services' hook closures;
+//   Cluster never imports it.
 import PackageDescription
 
 // Checked -O everywhere: hot loops use unsafe pointers already, and a failed precondition must trap, not loop.
@@ -18,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
@@ -31,7 +34,10 @@ let package = Package(
         .target(name: "Transport", dependencies: ["CZeroMQ", .product(name: "SwiftProtobuf", package: "swift-protobuf")], swiftSettings: v5),
         .target(name: "Cluster", dependencies: ["Transport", "PolicyGradient", "SoftTokens", "TransformerLM", "Tasks",
                                                 .product(name: "Logging", package: "swift-log")], swiftSettings: v5),
-        .executableTarget(name: "softrl", dependencies: ["Cluster", "PolicyGradient", "SoftTokens", "TransformerLM", "Tasks", "TextTokenizers", "Transport",
+        .target(name: "Monitoring", dependencies: ["Cluster", "PolicyGradient", "TransformerLM",
+                                                   .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                                                   .product(name: "Prometheus", package: "swift-prometheus")], swiftSettings: v5),
+        .executableTarget(name: "softrl", dependencies: ["Cluster", "Monitoring", "PolicyGradient", "SoftTokens", "TransformerLM", "Tasks", "TextTokenizers", "Transport",
                                                          .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: v5),
         .testTarget(name: "TensorMathTests", dependencies: ["TensorMath"], swiftSettings: v5),
         .testTarget(name: "TransformerLMTests", dependencies: ["TransformerLM"], resources: [.copy("Fixtures")], swiftSettings: v5),
@@ -41,5 +47,6 @@ let package = Package(
         .testTarget(name: "PolicyGradientTests", dependencies: ["PolicyGradient"], swiftSettings: v5),
         .testTarget(name: "TransportTests", dependencies: ["Transport"], swiftSettings: v5),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster"], swiftSettings: v5),
+        .testTarget(name: "MonitoringTests", dependencies: ["Monitoring"], swiftSettings: v5),
     ]
 )

@@ -4,6 +4,7 @@
 import ArgumentParser
 import Foundation
 import Cluster
+import Monitoring
 import PolicyGradient
 import SoftTokens
 import TensorMath
@@ -22,6 +23,7 @@ struct LearnerCommand: ParsableCommand {
     @Option(help: "Heartbeat period in ms.") var heartbeatMs: Int = 1000
     @Option(help: "Re-issue work not returned within this many seconds.") var workTimeout: Double = 300
     @Option(help: "OpenBLAS threads.") var threads: Int = 1
+    @OptionGroup var metricsOptions: MetricsOptionsGroup
 
     func validate() throws {
         if base == nil && resume == nil { throw ValidationError("give --base CHECKPOINT for a new run or --resume RUN_DIR to continue one") }
@@ -37,8 +39,7 @@ struct LearnerCommand: ParsableCommand {
         if let resume {
             let dir = try LearnerCheckpoint.locate(resume)
             let (model, opt, state) = try LearnerCheckpoint.load(dir)
-            var cfg = state.config
-            if let s = rl.steps { cfg.steps = s }   // the only setting a resume may change: how far to go
+            let cfg = try ResumeFlags.apply(rl, to: state.config)
             let task = try TaskCatalog.make(name: cfg.task, options: cfg.taskOptions)
             options.runDirectory = URL(fileURLWithPath: resume)
             if FileManager.default.fileExists(atPath: URL(fileURLWithPath: resume).appendingPathComponent("learner_state.json").path) {
@@ -52,6 +53,12 @@ struct LearnerCommand: ParsableCommand {
             let model = try loadModel(base!, for: task)
             service = try LearnerService(model: model, config: cfg, task: task, options: options)
         }
+        // MONITORING HOOK (wiring): metadata once per run, TensorBoard scalars, the Prometheus endpoint if asked.
+        try RunMetadata(runId: service.runId, config: service.config, model: service.model.config,
+                        parameters: service.model.parameterCount).write(to: options.runDirectory)
+        let monitor = try LearnerMonitor(runDirectory: options.runDirectory, endpoint: metricsOptions.endpoint)
+        monitor.attach(to: service)
+        defer { monitor.close() }
         try service.run()
     }
 }
@@ -62,6 +69,7 @@ struct ActorCommand: ParsableCommand {
     @Option(help: "Actor id (unique in the cluster; default host-pid).") var id: String?
     @Option(help: "Groups generated together per batch.") var slots: Int = 2
     @Option(help: "OpenBLAS threads.") var threads: Int = 1
+    @OptionGroup var metricsOptions: MetricsOptionsGroup
 
     func validate() throws {
         guard ["tcp://", "ipc://", "inproc://"].contains(where: connect.hasPrefix) else {
@@ -76,7 +84,15 @@ struct ActorCommand: ParsableCommand {
         options.connect = connect
         if let id { options.actorId = id }
         options.slots = max(1, slots)
-        try ActorService(options: options).run()
+        let service = ActorService(options: options)
+        // MONITORING HOOK (wiring): the actor's Prometheus endpoint, if asked.
+        var monitor: ActorMonitor?
+        if metricsOptions.metricsPort != nil {
+            monitor = try ActorMonitor(actorId: options.actorId, endpoint: metricsOptions.endpoint)
+            monitor?.attach(to: service)
+        }
+        defer { monitor?.close() }
+        try service.run()
     }
 }
 
@@ -93,6 +109,8 @@ struct LocalCommand: ParsableCommand {
     @Option(help: "Test problems in the final evaluation (0 skips it).") var evalProblems: Int = 500
     @Option(help: "Samples per problem in the final evaluation.") var evalSamples: Int = 32
     @Flag(help: "Start a fresh run even if RUN_DIR holds a checkpoint.") var fresh = false
+    @Option(help: "Prometheus endpoints on loopback: the learner on this port, actor i on PORT+1+i (default: free ports). Their list is RUN_DIR/cluster/prometheus-targets.json.")
+    var metricsPort: Int?
 
     func run() throws {
         ProcessControl.installStopHandlers()
@@ -131,8 +149,13 @@ struct LocalCommand: ParsableCommand {
         learnerArgs += forwardedArguments()
         // Synchronous by default here (the learner's own default is 1): on the tiny model one run each measured
         // pass@32 0.90 vs 0.72 and a rising vs flat training reward for staleness 0 vs 1 (README, "Results").
-        if rl.maxStaleness == nil { learnerArgs += ["--max-staleness", "0"] }
+        // Not on a rerun: the run keeps its own setting unless --max-staleness is given (the learner says so).
+        if rl.maxStaleness == nil && !resuming { learnerArgs += ["--max-staleness", "0"] }
         print(resuming ? "== resuming the cluster run in \(clusterDir.path)" : "== cluster: 1 learner + \(actors) actors on this machine (OpenBLAS: 1 thread each)")
+        // Prometheus endpoints on loopback for every process, listed for a Prometheus file_sd config.
+        let ports = LocalMetricsPorts.choose(count: actors + 1, base: metricsPort)
+        learnerArgs += ["--metrics-port", "\(ports[0])"]
+        try LocalMetricsPorts.writeTargets(ports, to: clusterDir.appendingPathComponent("prometheus-targets.json"))
         let learner = try spawn(exe, learnerArgs, log: nil)
         var waited = 0.0
         while !fm.fileExists(atPath: endpointFile.path) && learner.isRunning && waited < 60 && !ProcessControl.stopRequested { usleep(50_000); waited += 0.05 }
@@ -143,7 +166,7 @@ struct LocalCommand: ParsableCommand {
         var actorProcs: [Process] = []
         for i in 0..<actors {
             let log = clusterDir.appendingPathComponent("actor-\(i).log")
-            actorProcs.append(try spawn(exe, ["actor", "--connect", endpoint, "--id", "local-\(i)", "--threads", "1"], log: log))
+            actorProcs.append(try spawn(exe, ["actor", "--connect", endpoint, "--id", "local-\(i)", "--threads", "1", "--metrics-port", "\(ports[i + 1])"], log: log))
         }
         print("   learner at \(endpoint); actor logs in \(clusterDir.path)/actor-*.log; metrics in \(clusterDir.path)/metrics.jsonl")
         while learner.isRunning {
@@ -170,6 +193,7 @@ struct LocalCommand: ParsableCommand {
             reports.append(ev.run()); labels.append(label)
         }
         print(EvalTable.render(reports, labels: labels))
+        try EvalRecord(base: reports[0], after: reports[1]).write(to: clusterDir)   // eval.json + TensorBoard eval/* scalars
     }
 
     /// Training reward is noisy step to step (4 prompts per update); averages over the first and last tenth show the trend.
@@ -192,7 +216,7 @@ struct LocalCommand: ParsableCommand {
     /// RL and task flags given to `local`, passed on to the learner unchanged.
     func forwardedArguments() -> [String] {
         let all = Array(CommandLine.arguments.dropFirst(2))
-        let localOnly: Set<String> = ["--actors", "--run-dir", "--base", "--sft-steps", "--eval-problems", "--eval-samples"]
+        let localOnly: Set<String> = ["--actors", "--run-dir", "--base", "--sft-steps", "--eval-problems", "--eval-samples", "--metrics-port"]
         var out: [String] = []
         var i = 0
         while i < all.count {

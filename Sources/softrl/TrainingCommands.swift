@@ -153,6 +153,14 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Print a line every N steps.") var logEvery: Int = 1
     @Option(help: "OpenBLAS threads.") var threads: Int = 1
 
+    func validate() throws {
+        // One process generates then trains on the same weights: every rollout is on-policy, so a staleness bound
+        // would do nothing. Refuse it rather than accept and ignore it.
+        if rl.maxStaleness != nil {
+            throw ValidationError("--max-staleness has no effect in `softrl train` (one process, always on-policy); it applies to `softrl learner` and `softrl local`")
+        }
+    }
+
     func run() throws {
         BLASThreads.set(threads)
         let task = try taskOptions.make()

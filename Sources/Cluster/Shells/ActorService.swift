@@ -29,6 +29,12 @@ public final class ActorService {
     /// Verifies and loads a weights blob (SHA-256 of up to hundreds of MB) while the loop keeps heartbeating.
     let installer = BackgroundWorker<(version: Int, error: Error?)>(label: "softrl.actor.install")
     var reconnect: String?
+    // MONITORING HOOK: observers (set by the executable before run()); called on the socket thread.
+    /// After each generated batch is sent.
+    public var onBatchSent: ((ActorBatchReport) -> Void)?
+    /// Once per heartbeat period.
+    public var onStatus: ((ActorSelfStatus) -> Void)?
+    var lastStatus = 0.0
     /// The run's task, built from Welcome's name and options (text tasks read their tokenizer from that path).
     var task: (key: String, task: any ReasoningTask)?
 
@@ -67,11 +73,21 @@ public final class ActorService {
                     guard frames.count == 1 else { log.warning("dropped a \(frames.count)-frame message"); continue }
                     perform(session.receive(frames[0], now: ProcessControl.now()), socket)
                 }
-                if let done = generator.takeResult() { perform(session.generated(done.groups, stats: done.stats, order: done.order), socket) }
+                if let done = generator.takeResult() {
+                    perform(session.generated(done.groups, stats: done.stats, order: done.order), socket)
+                    onBatchSent?(ActorBatchReport(groups: done.groups.count, rollouts: done.groups.reduce(0) { $0 + $1.count },   // MONITORING HOOK
+                                                  tokens: done.stats.tokens, milliseconds: done.stats.milliseconds, policyVersion: done.order.version))
+                }
                 if let done = installer.takeResult() {
                     perform(done.error.map { session.weightsRejected(version: done.version, $0) } ?? session.weightsInstalled(version: done.version), socket)
                 }
-                perform(session.tick(now: ProcessControl.now()), socket)
+                let now = ProcessControl.now()
+                perform(session.tick(now: now), socket)
+                if let onStatus, now - lastStatus >= session.rules.heartbeatSeconds {   // MONITORING HOOK
+                    lastStatus = now
+                    onStatus(ActorSelfStatus(actorId: options.actorId, policyVersion: session.modelVersion, busySlots: session.generating ? options.slots : 0,
+                                             slots: options.slots, connected: session.welcomed))
+                }
             }
             if let reason = reconnect, !ProcessControl.stopRequested {
                 backoffMs = session.welcomed ? options.reconnectInitialMs : min(backoffMs * 2, options.reconnectMaxMs)
