@@ -20,7 +20,7 @@ final class BLASKernelCommandLineTests: XCTestCase {
     }
 
     /// Runs `softrl bench kernels --json` (tiny sgemm, short timings) with exactly these kernel-related variables.
-    func kernelReport(_ env: [String: String]) throws -> [String: Any] {
+    func kernelReport(_ env: [String: String]) throws -> [String: String] {
         let p = Process()
         p.executableURL = try softrl()
         p.arguments = ["bench", "kernels", "--json", "--sgemm-size", "128", "--seconds", "0.001"]
