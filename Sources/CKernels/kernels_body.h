@@ -16,7 +16,18 @@ typedef int32_t VI __attribute__((vector_size(KW * 4)));
 static inline VF FN(ld)(const float *p) { VF v; memcpy(&v, p, sizeof v); return v; }
 static inline void FN(st)(float *p, VF v) { memcpy(p, &v, sizeof v); }
 static inline VF FN(splat)(float x) { VF z = {0}; return z + x; }
-static inline float FN(hsum)(VF v) { float s = 0; for (int i = 0; i < KW; i++) s += v[i]; return s; }
+static inline float FN(hsum)(VF v) {
+    // Halve the vector until one lane is left (log2(KW) shuffles and adds instead of KW-1 scalar adds).
+#if KW == 16
+    typedef float h8 __attribute__((vector_size(32)));
+    h8 a = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) + __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+#else
+    VF a = v;
+#endif
+    typedef float h4 __attribute__((vector_size(16)));
+    h4 b = __builtin_shufflevector(a, a, 0, 1, 2, 3) + __builtin_shufflevector(a, a, 4, 5, 6, 7);
+    return (b[0] + b[2]) + (b[1] + b[3]);
+}
 static inline float FN(hmax)(VF v) { float m = v[0]; for (int i = 1; i < KW; i++) m = v[i] > m ? v[i] : m; return m; }
 
 // e^x, relative error ~2e-7 on [-87, 88] (clamped): x = n ln2 + r, degree-6 Taylor for e^r, 2^n in the exponent.
@@ -189,6 +200,89 @@ double FN(softrl_softmax_temp)(const float *x, long n, float inv_t, float *out) 
     for (; j < n; j++) out[j] *= inv;
     return (double)(mx * inv_t) + log(sum);
 }
+
+// y (m, n) = x (m, k) W^T (+ y when accumulate), W stored (n, k) row-major: the linear layer at decode's few rows.
+// Register blocking of IB x rows by 4 W rows: each W chunk is loaded once per x block into 4 x IB accumulators,
+// and the 4 W rows (4k floats) stay in L1 while every x block passes over them. No packing of W (what makes
+// OpenBLAS's sgemm costly at small m: it copies the whole weight matrix on every call). IB is 1..SR_IBMAX, one
+// fully unrolled function per IB so the accumulators live in registers.
+#define SR_JB 4
+#if KW == 16
+#define SR_IBMAX 6
+#else
+#define SR_IBMAX 2
+#endif
+#define SR_DEFINE_BLOCK(IB) \
+static inline void FN(gemm_block##IB)(const float *x, long ldx, const float *w, long ldw, float *y, long ldy, \
+                                       long k, int accumulate) { \
+    const long kv = k - k % KW; \
+    VF acc[IB][SR_JB]; \
+    for (int a = 0; a < IB; a++) for (int b = 0; b < SR_JB; b++) acc[a][b] = FN(splat)(0.0f); \
+    for (long p = 0; p < kv; p += KW) { \
+        VF wv[SR_JB]; \
+        for (int b = 0; b < SR_JB; b++) wv[b] = FN(ld)(w + b * ldw + p); \
+        for (int a = 0; a < IB; a++) { \
+            const VF xv = FN(ld)(x + a * ldx + p); \
+            for (int b = 0; b < SR_JB; b++) acc[a][b] += xv * wv[b]; \
+        } \
+    } \
+    for (int a = 0; a < IB; a++) { \
+        for (int b = 0; b < SR_JB; b++) { \
+            float s = FN(hsum)(acc[a][b]); \
+            for (long p = kv; p < k; p++) s += x[a * ldx + p] * w[b * ldw + p]; \
+            float *out = y + a * ldy + b; \
+            *out = accumulate ? *out + s : s; \
+        } \
+    } \
+}
+SR_DEFINE_BLOCK(1)
+SR_DEFINE_BLOCK(2)
+#if SR_IBMAX >= 6
+SR_DEFINE_BLOCK(3)
+SR_DEFINE_BLOCK(4)
+SR_DEFINE_BLOCK(5)
+SR_DEFINE_BLOCK(6)
+#endif
+
+void FN(softrl_gemm_nt)(const float *x, long ldx, const float *w, long ldw, float *y, long ldy,
+                        long m, long n, long k, int accumulate) {
+    long j = 0;
+    for (; j + SR_JB <= n; j += SR_JB) {
+        const float *wj = w + j * ldw;
+        long i = 0;
+        for (; i + SR_IBMAX <= m; i += SR_IBMAX) {
+#if SR_IBMAX == 6
+            FN(gemm_block6)(x + i * ldx, ldx, wj, ldw, y + i * ldy + j, ldy, k, accumulate);
+#else
+            FN(gemm_block2)(x + i * ldx, ldx, wj, ldw, y + i * ldy + j, ldy, k, accumulate);
+#endif
+        }
+        const long rest = m - i;
+        const float *xi = x + i * ldx;
+        float *yi = y + i * ldy + j;
+        switch (rest) {
+        case 0: break;
+        case 1: FN(gemm_block1)(xi, ldx, wj, ldw, yi, ldy, k, accumulate); break;
+#if SR_IBMAX >= 6
+        case 2: FN(gemm_block2)(xi, ldx, wj, ldw, yi, ldy, k, accumulate); break;
+        case 3: FN(gemm_block3)(xi, ldx, wj, ldw, yi, ldy, k, accumulate); break;
+        case 4: FN(gemm_block4)(xi, ldx, wj, ldw, yi, ldy, k, accumulate); break;
+        case 5: FN(gemm_block5)(xi, ldx, wj, ldw, yi, ldy, k, accumulate); break;
+#endif
+        default: break;
+        }
+    }
+    for (; j < n; j++) {
+        for (long i = 0; i < m; i++) {
+            float s = FN(dot)(x + i * ldx, w + j * ldw, k);
+            float *out = y + i * ldy + j;
+            *out = accumulate ? *out + s : s;
+        }
+    }
+}
+#undef SR_IBMAX
+#undef SR_JB
+#undef SR_DEFINE_BLOCK
 
 // Index of the largest entry, first on ties; NaN entries are never chosen unless x[0] is NaN (then 0), as the
 // Swift argmax does.

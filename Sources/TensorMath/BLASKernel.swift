@@ -277,7 +277,8 @@ public enum BLASKernel {
         var rng = Xoshiro256(seed: 0x5EED)
         var worst = 0.0
         let cases: [(Int, Int, Int, Transpose, Transpose)] = [(67, 45, 129, .none, .transposed), (128, 96, 64, .none, .none),
-                                                              (33, 70, 17, .transposed, .none), (1, 300, 40, .none, .transposed)]
+                                                              (33, 70, 17, .transposed, .none), (1, 300, 40, .none, .transposed),
+                                                              (1, 77, 50, .none, .none)]
         for (m, n, k, ta, tb) in cases {
             let a = (0..<(m * k)).map { _ in Float(rng.uniform() * 2 - 1) }
             let b = (0..<(k * n)).map { _ in Float(rng.uniform() * 2 - 1) }

@@ -56,8 +56,22 @@ public enum KernelMicrobench {
             ("vocabulary softmax (49152)", { path in _ = softmax(logits.pointer, count: V, temperature: 0.5, into: probs.pointer, path: path) }),
             ("argmax (49152)", { path in sink &+= argmax(logits.pointer, count: V, path: path) }),
         ]
+        // Linear layers at decode's row counts (SmolLM2's up projection, 576 -> 1536). "portable" here is OpenBLAS
+        // (sgemv at one row, sgemm otherwise), the wide paths are CKernels' softrl_gemm_nt.
+        let wUp = buf(ff * d), xs = buf(32 * d), ys = FloatBuffer(count: 32 * ff)
+        var linear: [(String, (SIMDPath) -> Void)] = []
+        for rowsM in [1, 4, 8, 16, 32] {
+            linear.append(("x W^T \(rowsM) x 576 -> 1536 (portable = OpenBLAS)", { path in
+                if let kern = SkinnyGEMM.kernel(for: path) {
+                    kern(xs.pointer, d, wUp.pointer, d, ys.pointer, ff, rowsM, ff, d, 0)
+                } else {
+                    sgemmOpenBLAS(.none, .transposed, m: rowsM, n: ff, k: d, a: xs.pointer, lda: d, b: wUp.pointer, ldb: d,
+                                  c: ys.pointer, ldc: ff)
+                }
+            }))
+        }
         var result: [Measurement] = []
-        for (name, body) in cases {
+        for (name, body) in cases + linear {
             var portable = Double.nan
             for path in SIMDPath.supported {
                 let ns = time(seconds) { body(path) }

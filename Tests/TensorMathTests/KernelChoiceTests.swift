@@ -116,3 +116,34 @@ final class KernelChoiceTests: XCTestCase {
         #endif
     }
 }
+
+/// The BLAS wrapper (including its one-row sgemv path) against the double-precision naive product, every
+/// transpose pattern, alpha/beta, strided operands, and NaN in C with beta 0.
+final class SgemmWrapperTests: XCTestCase {
+    func testAgainstNaiveReference() {
+        var rng = Xoshiro256(seed: 9)
+        for (m, n, k) in [(1, 1, 1), (1, 300, 40), (1, 77, 50), (2, 33, 17), (8, 64, 128), (37, 29, 61)] {
+            for ta in [Transpose.none, .transposed] {
+                for tb in [Transpose.none, .transposed] {
+                    for (alpha, beta): (Float, Float) in [(1, 0), (0.5, 1), (2, -0.5)] {
+                        let pad = 3
+                        let lda = (ta == .none ? k : m) + pad, ldb = (tb == .none ? n : k) + pad, ldc = n + pad
+                        let a = (0..<((ta == .none ? m : k) * lda)).map { _ in Float(rng.uniform() * 2 - 1) }
+                        let b = (0..<((tb == .none ? k : n) * ldb)).map { _ in Float(rng.uniform() * 2 - 1) }
+                        let c0 = (0..<(m * ldc)).map { _ in beta == 0 ? Float.nan : Float(rng.uniform() * 2 - 1) }
+                        var fast = c0, slow = c0
+                        sgemm(ta, tb, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: &fast, ldc: ldc)
+                        sgemmNaive(ta, tb, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: &slow, ldc: ldc)
+                        var worst = 0.0
+                        for i in 0..<m { for j in 0..<n {
+                            let e = abs(Double(fast[i * ldc + j]) - Double(slow[i * ldc + j]))
+                            worst = e.isNaN ? .infinity : max(worst, e)
+                        } }
+                        XCTAssertLessThanOrEqual(worst, 1e-5 * Double(k).squareRoot() * 4, "\(m)x\(n)x\(k) \(ta) \(tb) alpha \(alpha) beta \(beta)")
+                        for i in 0..<m { for j in n..<ldc { XCTAssertTrue(fast[i * ldc + j].bitPattern == c0[i * ldc + j].bitPattern, "padding of C untouched") } }
+                    }
+                }
+            }
+        }
+    }
+}

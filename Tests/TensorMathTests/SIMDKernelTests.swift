@@ -170,3 +170,32 @@ final class SIMDKernelTests: XCTestCase {
         for path in SIMDPath.supported { XCTAssertEqual(argmax(nanFirst, count: nanFirst.count, path: path), 0, "NaN first \(path)") }
     }
 }
+
+extension SIMDKernelTests {
+    /// CKernels' skinny x W^T kernel, every wide variant this CPU has, against the naive double product; row
+    /// counts 1..13 cover every register-block size and remainder, k and n cover vector and block tails.
+    func testSkinnyGEMMVariants() {
+        for path in SIMDPath.supported {
+            guard let kernel = SkinnyGEMM.kernel(for: path) else { continue }
+            for (m, n, k) in [(1, 5, 3), (2, 8, 16), (3, 9, 33), (4, 17, 64), (5, 4, 100), (6, 12, 576), (7, 7, 15), (13, 10, 48)] {
+                let ldx = k + 2, ldw = k + 1, ldy = n + 3
+                let x = random(m * ldx), w = random(n * ldw), y0 = random(m * ldy)
+                for accumulate in [false, true] {
+                    var y = accumulate ? y0 : y0.map { _ in Float.nan }
+                    kernel(x, ldx, w, ldw, &y, ldy, m, n, k, accumulate ? 1 : 0)
+                    var worst = 0.0
+                    for i in 0..<m {
+                        for j in 0..<n {
+                            var ref = accumulate ? Double(y0[i * ldy + j]) : 0
+                            for p in 0..<k { ref += Double(x[i * ldx + p]) * Double(w[j * ldw + p]) }
+                            let e = abs(Double(y[i * ldy + j]) - ref)
+                            worst = e.isNaN ? .infinity : max(worst, e)
+                        }
+                        for j in n..<ldy where !accumulate { XCTAssertTrue(y[i * ldy + j].isNaN, "wrote outside the row") }
+                    }
+                    XCTAssertLessThanOrEqual(worst, 1e-5 * Double(k).squareRoot() * 4, "\(path) \(m)x\(n)x\(k) accumulate \(accumulate)")
+                }
+            }
+        }
+    }
+}

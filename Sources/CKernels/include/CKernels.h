@@ -35,7 +35,9 @@ int softrl_kernels_compiled(void);
     void softrl_adamw_##S(float *p, const float *g, float *m, float *v, long n, float b1, float b2, float omb1, \
                           float omb2, float ic1, float ic2, float eps, float lr, float lr_decay); \
     double softrl_softmax_temp_##S(const float *x, long n, float inv_t, float *out); \
-    long softrl_argmax_##S(const float *x, long n);
+    long softrl_argmax_##S(const float *x, long n); \
+    void softrl_gemm_nt_##S(const float *x, long ldx, const float *w, long ldw, float *y, long ldy, long m, long n, \
+                            long k, int accumulate);
 
 SOFTRL_DECLARE_KERNELS(avx2)
 SOFTRL_DECLARE_KERNELS(avx512)
