@@ -3,6 +3,7 @@
 // cores, OS, command line. The report shows it; anyone reading a run years later needs it.
 import Foundation
 import Cluster
+import TensorMath
 import PolicyGradient
 import TransformerLM
 
@@ -24,10 +25,9 @@ public struct RunMetadata: Codable {
     public var host = ProcessInfo.processInfo.hostName
     public var cores = ProcessInfo.processInfo.activeProcessorCount
     public var os = ProcessInfo.processInfo.operatingSystemVersionString
-    // BLAS KERNEL: a placeholder on purpose. Another engineer is adding a BLAS kernel summary API (OpenBLAS core
-    // name, config, threads); when it lands, set this field from it in `init` (one line) and drop the placeholder.
-    public var blasKernel = RunMetadata.blasKernelPending
-    public static let blasKernelPending = "not recorded (BLAS kernel summary API pending)"
+    /// The OpenBLAS kernel in use and why (TensorMath.BLASKernel, chosen at start-up), and its details.
+    public var blasKernel = BLASKernel.current.summary
+    public var blasKernelDetails = BLASKernel.current.metadata
     /// Times the run was resumed (ISO 8601), appended by `write(to:)` when metadata.json already exists.
     public var resumes: [String] = []
 

@@ -77,18 +77,17 @@ public struct StepDistribution {
         }
     }
 
-    /// mu = sum_i p_i E_i, (d).
+    /// mu = sum_i p_i E_i, (d). SIMD axpy per support row (the actor's and the learner's mixtures both come from
+    /// here, so they round identically); over a 49k vocabulary this was a scalar loop of V x d multiply-adds.
     func mixture(embeddings E: UnsafePointer<Float>, dim: Int) -> [Float] {
         // Same summation order as the plain loop; zero weights (most of a 49k vocabulary at low temperature) are
         // skipped, which leaves every sum bit-identical.
         var mu = [Float](repeating: 0, count: dim)
         mu.withUnsafeMutableBufferPointer { m in
-            let out = m.baseAddress!
             for (k, tok) in support.enumerated() {
                 let w = Float(probs[k])
                 if w == 0 { continue }
-                let row = E + Int(tok) * dim
-                for j in 0..<dim { out[j] += w * row[j] }
+                axpy(w, E + Int(tok) * dim, m.baseAddress!, count: dim)
             }
         }
         return mu

@@ -51,6 +51,7 @@ public final class ActorService {
     public var groupsSent: Int { session.groupsSent }
 
     public func run() throws {
+        log.info("actor \(options.actorId) connecting to \(options.connect), \(options.slots) slot(s) | \(BLASKernel.current.summary)")
         let context = try ZMQContext()
         defer { context.shutdown() }
         var backoffMs = options.reconnectInitialMs

@@ -7,6 +7,7 @@ import Logging
 import PolicyGradient
 import SoftTokens
 import Tasks
+import TensorMath
 import TransformerLM
 import Transport
 
@@ -70,7 +71,7 @@ public final class LearnerService {
         endpoint = try socket.lastEndpoint
         try? endpoint.write(to: options.runDirectory.appendingPathComponent("learner.endpoint"), atomically: true, encoding: .utf8)
         let c = core.config
-        log.info("learner \(core.runId) bound \(endpoint) | task \(c.task) | \(core.sampler.label) | policy v\(core.version) | \(c.promptsPerStep) prompts x \(c.groupSize) samples, max staleness \(c.maxStaleness)")
+        log.info("learner \(core.runId) bound \(endpoint) | task \(c.task) | \(core.sampler.label) | policy v\(core.version) | \(c.promptsPerStep) prompts x \(c.groupSize) samples, max staleness \(c.maxStaleness) | \(BLASKernel.current.summary)")
         let poller = ZMQPoller([socket])
         var lastStatus = 0.0
         while !ProcessControl.stopRequested && !core.isDone {
