@@ -41,12 +41,14 @@ final class PythonPeerTests: XCTestCase {
 
         let m = h.metrics()
         XCTAssertEqual(m.map { $0["step"] as? Int }, [1, 2, 3], "steps must advance on the Python actor's groups")
-        XCTAssertTrue(m.allSatisfy { (($0["actorTokensPerSecond"] as? [String: Double])?["py-peer"] ?? 0) > 0 },
-                      "every update must have been fed by py-peer: \(m.map { $0["actorTokensPerSecond"] ?? "none" })")
+        // py-peer is the only actor, so every trained group is its own. (Per-update token rates can be 0 for an update
+        // whose groups all arrived while the previous one trained: they count toward the step that ends next.)
+        XCTAssertTrue(m.allSatisfy { ($0["positions"] as? [Int])?.count == 2 && ($0["actorsConnected"] as? Int) == 1 }, "\(m)")
+        XCTAssertGreaterThan(m.reduce(0.0) { $0 + ((($1["actorTokensPerSecond"] as? [String: Double])?["py-peer"]) ?? 0) }, 0)
         XCTAssertEqual(m.last?["malformed"] as? Int, 0)
         let log = h.log("learner")
         XCTAssertTrue(log.contains("actor py-peer joined"))
-        XCTAssertFalse(log.contains("invalid group"), "the learner rejected a Python group:\n\(log)")
+        XCTAssertFalse(log.contains("rejected"), "the learner rejected a Python group:\n\(log)")
         // The peer checked the weights itself: every version it loaded matched the notice's size and SHA-256.
         let peerLog = h.log("py-peer")
         XCTAssertTrue(peerLog.contains("loaded policy v0") && peerLog.contains("verified"), peerLog)
