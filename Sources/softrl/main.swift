@@ -7,7 +7,7 @@ struct SoftRLCommand: ParsableCommand {
         commandName: "softrl",
         abstract: "Distributed RL on soft-token chains of thought with small Llama-style models.",
         subcommands: [ModelCommand.self, GenerateCommand.self, SFTCommand.self, TrainCommand.self, EvalCommand.self,
-                      RolloutsCommand.self, LearnerCommand.self, ActorCommand.self, LocalCommand.self, BenchCommand.self])
+                      RolloutsCommand.self, LearnerCommand.self, ActorCommand.self, LocalCommand.self, KeysCommand.self, BenchCommand.self])
 }
 
 // Line-buffered stdout: progress lines must appear in order when a parent process (e.g. `local`) pipes them.

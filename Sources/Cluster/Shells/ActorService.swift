@@ -16,6 +16,8 @@ public struct ActorOptions: Sendable {
     public var reconnectInitialMs = 500
     public var reconnectMaxMs = 8000
     public var softwareVersion = "softrl 0.2"
+    /// Trust (issue 9): this actor's key pair and the learner's public key; nil = no CURVE.
+    public var keys: ActorKeys?
     public init() {}
 }
 
@@ -47,6 +49,7 @@ public final class ActorService {
         var backoffMs = options.reconnectInitialMs
         while !ProcessControl.stopRequested && !session.finishedRun {
             let socket = try ZMQSocket(context, .dealer)
+            try options.keys?.configure(socket)   // Trust: CURVE client options before connect
             try socket.set(.linger(ms: 500))
             try socket.set(.maxMessageSize(Int64(session.rules.maxMessageBytes)))
             try socket.set(.reconnectInterval(ms: 200))
