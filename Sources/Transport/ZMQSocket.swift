@@ -347,8 +347,9 @@ public final class ZMQSocket: Hashable, CustomStringConvertible {
                 if e == EAGAIN && frames.isEmpty { return nil }  // nothing there / receiveTimeout elapsed
                 throw TransportError.last("receive frame \(frames.count + 1) on \(kind)")
             }
-            // "User-Id": the user id the ZAP handler returned for this connection; read from the first frame only.
-            if frames.isEmpty, let userId, let p = zmq_msg_gets(&msg, "User-Id") { userId.pointee = String(cString: p) }
+            // "User-Id": the user id the ZAP handler returned for this connection. Taken from the first frame that
+            // carries metadata (a ROUTER's routing-id frame may not, the payload frames do).
+            if let userId, userId.pointee == nil, let p = zmq_msg_gets(&msg, "User-Id") { userId.pointee = String(cString: p) }
             let size = zmq_msg_size(&msg)
             if size == 0 {
                 frames.append(Data())
