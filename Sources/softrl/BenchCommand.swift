@@ -8,7 +8,7 @@ import TransformerLM
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Performance benchmarks.", subcommands: [ModelBench.self, ClusterBench.self])
+        commandName: "bench", abstract: "Performance benchmarks.", subcommands: [ModelBench.self, ClusterBench.self, CurveBench.self])
 }
 
 struct ModelBench: ParsableCommand {
