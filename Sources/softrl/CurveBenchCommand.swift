@@ -24,6 +24,10 @@ struct CurveBench: ParsableCommand {
         let build = "release build"
         #endif
         print("softrl bench curve | CPU \(cpu), \(ProcessInfo.processInfo.activeProcessorCount) cores | \(build) | tcp loopback, best of \(repeats)")
+        let probe = try ZMQSocket(try ZMQContext(), .router)
+        let enforce = (try? probe.set(.zapEnforceDomain(true))) != nil
+        probe.close(lingerMs: 0)
+        print("   ZAP_ENFORCE_DOMAIN (fail closed without a ZAP handler): \(enforce ? "supported" : "not in this libzmq (draft API); the authenticator starts before the ROUTER instead")")
         print("   message            plain                  CURVE                  CURVE / plain")
         for (size, count) in [(bigKiB << 10, bigCount), (smallBytes, smallCount)] {
             var best: [Bool: Double] = [:]
