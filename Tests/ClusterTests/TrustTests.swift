@@ -100,6 +100,23 @@ final class TrustTests: XCTestCase {
         XCTAssertTrue(learner.isRunning)
     }
 
+    func testAnActorWhoseKeyIsNotAllowedSaysWhatToAdd() throws {
+        let h = try ClusterHarness(testCase: self)
+        let keys = try makeKeys(h, actors: ["actor-1"])
+        let (learner, ep) = try startKeyedLearner(h, keys)
+        // A second key pair in its own directory, never allowed on the learner.
+        let dir = h.dir.appendingPathComponent("keys-stranger")
+        let stranger = try CurveKeyPair.generate()
+        try stranger.save(to: dir, name: "stranger")
+        try FileManager.default.copyItem(at: keys.actorDir.appendingPathComponent("learner.key"), to: dir.appendingPathComponent("learner.key"))
+        try h.spawn(["actor", "--connect", ep, "--keys", dir.path, "--threads", "1"], log: "stranger")
+        XCTAssertTrue(h.waitUntil(60) { h.log("stranger").contains("refused this actor's key") && h.log("stranger").contains("\(stranger.publicKey) stranger") },
+                      "the actor did not say its key was refused; log:\n\(h.log("stranger"))")
+        XCTAssertTrue(h.log("learner").contains("refused CURVE key \(stranger.publicKey)"), h.log("learner"))
+        XCTAssertFalse(h.log("learner").contains("actor stranger joined"))
+        XCTAssertTrue(learner.isRunning)
+    }
+
     func testAPlaintextPeerCannotTalkToACurveLearner() throws {
         let h = try ClusterHarness(testCase: self)
         let keys = try makeKeys(h, actors: ["actor-1"])

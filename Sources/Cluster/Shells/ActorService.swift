@@ -50,6 +50,8 @@ public final class ActorService {
         while !ProcessControl.stopRequested && !session.finishedRun {
             let socket = try ZMQSocket(context, .dealer)
             try options.keys?.configure(socket)   // Trust: CURVE client options before connect
+            let linkWatch = try options.keys.map { try ActorLinkWatch(socket, keys: $0) }   // Trust: say why a key is refused
+            defer { linkWatch?.close() }
             try socket.set(.linger(ms: 500))
             try socket.set(.maxMessageSize(Int64(session.rules.maxMessageBytes)))
             try socket.set(.reconnectInterval(ms: 200))
@@ -63,6 +65,7 @@ public final class ActorService {
             let poller = ZMQPoller([socket])
             while !ProcessControl.stopRequested && !session.finishedRun && reconnect == nil {
                 _ = try? poller.poll(timeoutMs: 20)
+                for problem in linkWatch?.problems() ?? [] { log.error("\(problem)") }
                 while reconnect == nil, let frames = try? socket.receive(timeoutMs: 0) {
                     guard frames.count == 1 else { log.warning("dropped a \(frames.count)-frame message"); continue }
                     perform(session.receive(frames[0], now: ProcessControl.now()), socket)

@@ -126,3 +126,33 @@ public struct ActorKeys: Sendable {
         try socket.set(.curveSecretKey(keys.secretKey))
     }
 }
+
+/// Turns the actor socket's handshake failures into one clear message each (the link is otherwise silent).
+public final class ActorLinkWatch {
+    let monitor: ZMQMonitor
+    let keys: ActorKeys
+    var reported = Set<String>()
+
+    /// Before connect.
+    public init(_ socket: ZMQSocket, keys: ActorKeys) throws { monitor = try ZMQMonitor(socket); self.keys = keys }
+
+    /// Messages for failures not reported yet on this socket.
+    public func problems() -> [String] {
+        var out: [String] = []
+        for event in monitor.drain() {
+            let message: String
+            switch event {
+            case let .authenticationFailed(status, endpoint):
+                message = "the learner at \(endpoint) refused this actor's key (ZAP \(status)): on the learner host add the line `\(keys.keys.publicKey) \(keys.name)` to \(ClusterSecurity.allowListName) and send the learner SIGHUP (systemctl reload softrl-learner); retrying"
+            case let .handshakeFailed(endpoint):
+                message = "CURVE handshake with \(endpoint) failed: the learner runs without --keys, or learner.key here is not that learner's public key (copy it again); retrying"
+            case .handshakeSucceeded:
+                reported.removeAll(); continue
+            }
+            if reported.insert(message).inserted { out.append(message) }
+        }
+        return out
+    }
+
+    public func close() { monitor.close() }
+}
