@@ -27,8 +27,8 @@ public struct AllowList: Sendable, Equatable {
             guard CurveKeyPair.isValidZ85Key(key) else { throw bad("'\(key.prefix(48))' is not a 40-character Z85 public key") }
             guard fields.count == 2 else { throw bad(fields.count == 1 ? "no actor name after the key" : "more than one name after the key") }
             let name = fields[1]
-            guard name.utf8.count <= 255, name.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F }) else {
-                throw bad("actor name '\(name)' must be printable ASCII without spaces, at most 255 bytes")
+            guard name.utf8.count <= 128, name.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F }) else {
+                throw bad("actor name '\(name)' must be printable ASCII without spaces, at most 128 bytes (the longest actor id)")
             }
             if let other = names[key], other != name { throw bad("this key is already allowed as '\(other)'") }
             names[key] = name

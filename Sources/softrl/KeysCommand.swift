@@ -19,7 +19,7 @@ struct KeysGenerate: ParsableCommand {
     @Option(help: "Also append `PUBLICKEY NAME` to this allow-list file (the learner's KEYDIR/allowed_actors).") var allow: String?
 
     func validate() throws {
-        guard !name.isEmpty, name.utf8.count <= 255, name.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F && $0 != "/" }) else {
+        guard !name.isEmpty, name.utf8.count <= 128, name.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F && $0 != "/" }) else {
             throw ValidationError("--name '\(name)' must be printable ASCII without spaces or '/'")
         }
         if allow != nil && name == ClusterSecurity.learnerKeyName { throw ValidationError("--allow is for actor keys; give --name ACTOR-ID") }
