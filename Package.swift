@@ -1,7 +1,10 @@
 // swift-tools-version:6.2
 // SoftRL: distributed RL on soft-token chains of thought. Layers depend one way, top to bottom:
-//   COpenBLAS, CZeroMQ -> TensorMath -> TransformerLM -> SoftTokens -> PolicyGradient -> Cluster -> softrl
-//   Tasks (no model) and Transport (no training loop) sit beside them.
+//   COpenBLAS, CZeroMQ, CKernels (cpuid/xgetbv + per-ISA SIMD kernels in C) -> TensorMath -> TransformerLM -> SoftTokens -> PolicyGradient -> Cluster -> Monitoring -> softrl
+//   Tasks (no model) and Transport (no training loop) sit beside them. TextTokenizers (Hugging Face tokenizer.json,
+//   no model, no tasks) sits under Tasks. Monitoring (Prometheus endpoint, TensorBoard files, run metadata, `top` and
+//   `report` views) reads plain values from Cluster (StepMetrics, actor status) through the services' hook closures;
+//   Cluster never imports it.
 import PackageDescription
 
 // Checked -O everywhere: hot loops use unsafe pointers already, and a failed precondition must trap, not loop.
@@ -17,26 +20,38 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
         .systemLibrary(name: "CZeroMQ", path: "Sources/CZeroMQ"),
-        .target(name: "TensorMath", dependencies: ["COpenBLAS"], swiftSettings: v5),
+        // C, not Swift: per-function target attributes (avx2/fma, avx512) let one binary built for baseline x86-64
+        // carry wider paths chosen at run time by cpuid; Swift has no per-function target features.
+        .target(name: "CKernels", path: "Sources/CKernels"),
+        .target(name: "TensorMath", dependencies: ["COpenBLAS", "CKernels"], swiftSettings: v5),
         .target(name: "TransformerLM", dependencies: ["TensorMath"], swiftSettings: v5),
-        .target(name: "Tasks", dependencies: [], swiftSettings: v5),
+        .target(name: "TextTokenizers", dependencies: [], swiftSettings: v5),
+        .target(name: "Tasks", dependencies: ["TextTokenizers"], swiftSettings: v5),
         .target(name: "SoftTokens", dependencies: ["TransformerLM", "TensorMath", "Tasks"], swiftSettings: v5),
         .target(name: "PolicyGradient", dependencies: ["SoftTokens", "TransformerLM", "TensorMath", "Tasks"], swiftSettings: v5),
-        .target(name: "Transport", dependencies: ["CZeroMQ", .product(name: "SwiftProtobuf", package: "swift-protobuf")], swiftSettings: v5),
+        .target(name: "Transport", dependencies: ["CZeroMQ", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                                                  .product(name: "Crypto", package: "swift-crypto")], swiftSettings: v5),
         .target(name: "Cluster", dependencies: ["Transport", "PolicyGradient", "SoftTokens", "TransformerLM", "Tasks",
                                                 .product(name: "Logging", package: "swift-log")], swiftSettings: v5),
-        .executableTarget(name: "softrl", dependencies: ["Cluster", "PolicyGradient", "SoftTokens", "TransformerLM", "Tasks", "Transport",
+        .target(name: "Monitoring", dependencies: ["Cluster", "PolicyGradient", "TransformerLM", "TensorMath",
+                                                   .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                                                   .product(name: "Prometheus", package: "swift-prometheus")], swiftSettings: v5),
+        .executableTarget(name: "softrl", dependencies: ["Cluster", "Monitoring", "PolicyGradient", "SoftTokens", "TransformerLM", "Tasks", "TextTokenizers", "Transport",
                                                          .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: v5),
         .testTarget(name: "TensorMathTests", dependencies: ["TensorMath"], swiftSettings: v5),
         .testTarget(name: "TransformerLMTests", dependencies: ["TransformerLM"], resources: [.copy("Fixtures")], swiftSettings: v5),
-        .testTarget(name: "TasksTests", dependencies: ["Tasks"], swiftSettings: v5),
-        .testTarget(name: "SoftTokensTests", dependencies: ["SoftTokens"], swiftSettings: v5),
+        .testTarget(name: "TextTokenizersTests", dependencies: ["TextTokenizers"], resources: [.copy("Fixtures")], swiftSettings: v5),
+        .testTarget(name: "TasksTests", dependencies: ["Tasks", "TextTokenizers"], swiftSettings: v5),
+        .testTarget(name: "SoftTokensTests", dependencies: ["SoftTokens", "Tasks", "TextTokenizers"], swiftSettings: v5),
         .testTarget(name: "PolicyGradientTests", dependencies: ["PolicyGradient"], swiftSettings: v5),
         .testTarget(name: "TransportTests", dependencies: ["Transport"], swiftSettings: v5),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster"], swiftSettings: v5),
+        .testTarget(name: "MonitoringTests", dependencies: ["Monitoring"], swiftSettings: v5),
     ]
 )

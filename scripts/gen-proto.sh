@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Regenerates the wire contract's code from proto/softrl.proto.
+# Regenerates the wire contract's code from proto/softrl.proto, and the TensorBoard event subset.
 #   scripts/gen-proto.sh                 -> Sources/Transport/Generated/softrl.pb.swift (committed)
+#                                           Sources/Monitoring/Generated/event_subset.pb.swift (committed; from
+#                                           proto/tensorboard/event_subset.proto, internal to Monitoring)
 #   scripts/gen-proto.sh --python OUTDIR -> OUTDIR/softrl_pb2.py (for Python peers; not committed)
 # It is not part of the normal build: the Swift output is committed so `swift build` never needs protoc.
 # protoc is Debian's (protobuf-compiler). protoc-gen-swift is built from the swift-protobuf version the
@@ -45,3 +47,12 @@ protoc --proto_path="$PROTO_DIR" \
        --swift_opt=Visibility=Public \
        "$PROTO_DIR/$PROTO_FILE"
 echo "gen-proto: wrote $OUT/softrl.pb.swift"
+
+OUT_TB="Sources/Monitoring/Generated"
+mkdir -p "$OUT_TB"
+protoc --proto_path="$PROTO_DIR/tensorboard" \
+       --plugin=protoc-gen-swift="$PLUGIN" \
+       --swift_out="$OUT_TB" \
+       --swift_opt=Visibility=Internal \
+       "$PROTO_DIR/tensorboard/event_subset.proto"
+echo "gen-proto: wrote $OUT_TB/event_subset.pb.swift"

@@ -12,6 +12,7 @@
 // also schedules the decay (the paper's η_t multiplier).
 
 import Foundation
+import TensorMath
 
 public struct AdamWConfig: Codable, Sendable, Equatable {
     /// Nominal peak learning rate (feed it to LearningRateSchedule); `update` takes the current rate explicitly.
@@ -98,17 +99,11 @@ public final class AdamW {
                         p[i] -= lr * (mHat / (vHat.squareRoot() + eps)) + decay * p[i]
                     }
                 } else {
-                    // Hot path without a per-element closure call, so the loop can vectorise.
-                    for i in 0..<n {
-                        let gi = g[i]
-                        let mi = b1 * mp[i] + oneMinusB1 * gi
-                        let vi = b2 * vp[i] + oneMinusB2 * gi * gi
-                        mp[i] = mi
-                        vp[i] = vi
-                        let mHat = mi * invCorrection1
-                        let vHat = vi * invCorrection2
-                        p[i] -= lr * (mHat / (vHat.squareRoot() + eps)) + lrDecay * p[i]
-                    }
+                    // Hot path without a per-element closure call: TensorMath's vectorised loop (AVX2/AVX-512 when
+                    // the CPU has it; the portable Swift loop is the same expression element by element).
+                    Kernels.adamw(p: p, g: g, m: mp, v: vp, count: n, beta1: b1, beta2: b2, oneMinusBeta1: oneMinusB1,
+                                  oneMinusBeta2: oneMinusB2, invCorrection1: invCorrection1, invCorrection2: invCorrection2,
+                                  eps: eps, lr: lr, lrDecay: lrDecay)
                 }
             }
         }

@@ -8,9 +8,15 @@ import TransformerLM
 
 public final class PolicyScorer {
     public let model: LlamaModel
-    public let endOfThinking: Int32
+    /// The tokens inserted when thinking ended by the shadow or the limit (one `<eot>` for built-in tasks).
+    public let endOfThinking: [Int32]
 
-    public init(model: LlamaModel, endOfThinking: Int32) {
+    public convenience init(model: LlamaModel, endOfThinking: Int32) {
+        self.init(model: model, endOfThinking: [endOfThinking])
+    }
+
+    public init(model: LlamaModel, endOfThinking: [Int32]) {
+        precondition(!endOfThinking.isEmpty, "the end-of-thinking marker needs at least one token")
         self.model = model
         self.endOfThinking = endOfThinking
     }
@@ -48,7 +54,7 @@ public final class PolicyScorer {
                 dLogits: dLogits.map { $0 + pos * V }, dEmbeddings: dE))
         }
         for (j, tok) in r.answer.enumerated() {
-            let pos = r.answerLogitPosition(j)
+            let pos = r.answerLogitPosition(j, markerLength: endOfThinking.count)
             out.append(StepDensity.answerToken(tok, logits: pass.logits(sequence: i, position: pos), vocab: V,
                                                coefficient: dLogp?[r.steps.count + j], dLogits: dLogits.map { $0 + pos * V }))
         }

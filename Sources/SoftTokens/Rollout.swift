@@ -46,14 +46,17 @@ public struct Rollout: Codable, Sendable, Equatable {
 
     /// The sequence to teacher-force on the learner: prompt, thinking inputs, end-of-thinking (when inserted),
     /// and the answer tokens except the last (nothing is predicted after it).
-    public func modelInput(endOfThinking: Int32) -> ModelInput {
+    public func modelInput(endOfThinking: Int32) -> ModelInput { modelInput(endOfThinking: [endOfThinking]) }
+
+    /// The same with a marker of one or more tokens (text tasks), inserted whole unless thinking ended by sampling.
+    public func modelInput(endOfThinking: [Int32]) -> ModelInput {
         var tokens = prompt
         var vectors: [Float] = []
         for s in steps {
             tokens.append(s.token)
             if s.token == ModelInput.vectorSlot { vectors.append(contentsOf: s.vector) }
         }
-        if insertsEndOfThinking { tokens.append(endOfThinking) }
+        if insertsEndOfThinking { tokens.append(contentsOf: endOfThinking) }
         tokens.append(contentsOf: answer.dropLast())
         return ModelInput(tokens: tokens, vectors: vectors)
     }
@@ -61,5 +64,7 @@ public struct Rollout: Codable, Sendable, Equatable {
     /// Position whose logits give the distribution of thinking step `t`.
     public func stepLogitPosition(_ t: Int) -> Int { prompt.count - 1 + t }
     /// Position whose logits give the distribution of answer token `j`.
-    public func answerLogitPosition(_ j: Int) -> Int { prompt.count + steps.count + (insertsEndOfThinking ? 1 : 0) - 1 + j }
+    public func answerLogitPosition(_ j: Int, markerLength: Int = 1) -> Int {
+        prompt.count + steps.count + (insertsEndOfThinking ? markerLength : 0) - 1 + j
+    }
 }

@@ -3,6 +3,7 @@
 // dirichlet / multi steps), ends thinking (sampled, greedy shadow, or forced at the limit), then answers in hard
 // tokens. Randomness is per (seed, sample): a rollout does not depend on how work was batched.
 import Foundation
+import Tasks
 import TensorMath
 import TransformerLM
 
@@ -30,11 +31,21 @@ public struct GenerationStats: Sendable {
 public final class RolloutGenerator {
     public let model: LlamaModel
     public var config: SamplerConfig
-    public let endOfThinking: Int32
+    /// How thinking ends: a single token (built-in tasks) or a text marker spanning several tokens (text tasks).
+    public let marker: ThinkingMarker
     public let endOfSequence: Int32
 
-    public init(model: LlamaModel, config: SamplerConfig, endOfThinking: Int32, endOfSequence: Int32) {
-        self.model = model; self.config = config; self.endOfThinking = endOfThinking; self.endOfSequence = endOfSequence
+    public convenience init(model: LlamaModel, config: SamplerConfig, endOfThinking: Int32, endOfSequence: Int32) {
+        self.init(model: model, config: config, marker: .token(endOfThinking), endOfSequence: endOfSequence)
+    }
+
+    public init(model: LlamaModel, config: SamplerConfig, marker: ThinkingMarker, endOfSequence: Int32) {
+        self.model = model; self.config = config; self.marker = marker; self.endOfSequence = endOfSequence
+    }
+
+    /// The rollout generator a task needs (its marker and end-of-sequence token).
+    public convenience init(model: LlamaModel, config: SamplerConfig, task: any ReasoningTask) {
+        self.init(model: model, config: config, marker: task.thinkingMarker, endOfSequence: task.endOfSequence)
     }
 
     /// sigma = gamma * sqrt(mean_ij E_ij^2) (method notes sec. 1: the per-entry RMS reading).
@@ -46,7 +57,7 @@ public final class RolloutGenerator {
         return gamma * (ss / Double(n)).squareRoot()
     }
 
-    private enum Phase { case thinking, answering, done }
+    private enum Phase { case thinking, inserting, answering, done }
     private struct Row {
         var request: Int
         var sample: Int
@@ -56,6 +67,10 @@ public final class RolloutGenerator {
         var end = ThinkingEnd.forced
         var answer: [Int32] = []
         var answerLogProbs: [Double] = []
+        /// Hard tokens (hard mode) or greedy-shadow tokens (other modes) so far, for the marker test.
+        var recent: [Int32] = []
+        /// Marker tokens still to feed after thinking ended by the shadow or the limit.
+        var pending: ArraySlice<Int32> = []
     }
 
     /// Rows (samples) run together at most: bigger requests are split into batches of this many, so any count
@@ -113,7 +128,7 @@ public final class RolloutGenerator {
         var stats = GenerationStats()
         guard !rows.isEmpty else { return (requests.map { _ in [] }, stats) }
         let longestPrompt = requests.map(\.prompt.count).max() ?? 0
-        let capacity = longestPrompt + config.maxThinkingSteps + 1 + config.maxAnswerTokens
+        let capacity = longestPrompt + config.maxThinkingSteps + marker.tokens.count + config.maxAnswerTokens
         precondition(capacity <= c.maxPositionEmbeddings,
                      "prompt (\(longestPrompt)) + thinking limit + answer limit exceeds max_position_embeddings \(c.maxPositionEmbeddings)")
         let cache = KVCache(config: c, rows: rows.count, capacity: capacity)
@@ -175,10 +190,14 @@ public final class RolloutGenerator {
                 return nil
             }
             return (tok, [])
+        case .inserting:
+            let tok = row.pending.removeFirst()
+            if row.pending.isEmpty { row.phase = .answering }
+            return (tok, [])
         case .thinking:
             if row.steps.count >= config.maxThinkingSteps {
-                row.end = .forced; row.phase = .answering
-                return (endOfThinking, [])
+                row.end = .forced
+                return insertMarker(&row)
             }
             let dist = StepDistribution(logits: l, vocab: V, temperature: config.mixtureTemperature,
                                         topK: config.topK, topP: config.topP, minP: config.minP)
@@ -186,12 +205,15 @@ public final class RolloutGenerator {
                 let k = config.greedy ? dist.index(of: dist.argmax) ?? 0 : sample(dist.probs, &row.rng)
                 let tok = dist.support[k]
                 row.steps.append(ThinkingStep(token: tok, logProb: log(dist.probs[k]), shadow: dist.argmax))
-                if tok == endOfThinking { row.end = .sampled; row.phase = .answering }
+                row.recent.append(tok)
+                if marker.isComplete(row.recent[...]) { row.end = .sampled; row.phase = .answering }
                 return (tok, [])
             }
-            if dist.argmax == endOfThinking {
-                row.end = .shadow; row.phase = .answering
-                return (endOfThinking, [])
+            // The shadow token that would complete the marker is not a step: the marker is inserted instead.
+            row.recent.append(dist.argmax)
+            if marker.isComplete(row.recent[...]) {
+                row.end = .shadow
+                return insertMarker(&row)
             }
             var step = makeContinuousStep(dist, sigma: sigma, rng: &row.rng)
             step.shadow = dist.argmax
@@ -201,6 +223,15 @@ public final class RolloutGenerator {
             row.steps.append(step)
             return (ModelInput.vectorSlot, step.vector)
         }
+    }
+
+    /// Starts feeding the marker's tokens (thinking ended by the shadow or the limit) and returns the first.
+    private func insertMarker(_ row: inout Row) -> (token: Int32, vector: [Float]) {
+        row.pending = marker.tokens[...]
+        row.phase = .inserting
+        let tok = row.pending.removeFirst()
+        if row.pending.isEmpty { row.phase = .answering }
+        return (tok, [])
     }
 
     private func makeContinuousStep(_ dist: StepDistribution, sigma: Double, rng: inout Xoshiro256) -> ThinkingStep {

@@ -77,12 +77,18 @@ public struct StepDistribution {
         }
     }
 
-    /// mu = sum_i p_i E_i, (d).
+    /// mu = sum_i p_i E_i, (d). SIMD axpy per support row (the actor's and the learner's mixtures both come from
+    /// here, so they round identically); over a 49k vocabulary this was a scalar loop of V x d multiply-adds.
     func mixture(embeddings E: UnsafePointer<Float>, dim: Int) -> [Float] {
+        // Same summation order as the plain loop; zero weights (most of a 49k vocabulary at low temperature) are
+        // skipped, which leaves every sum bit-identical.
         var mu = [Float](repeating: 0, count: dim)
-        for (k, tok) in support.enumerated() {
-            let row = E + Int(tok) * dim, w = Float(probs[k])
-            for j in 0..<dim { mu[j] += w * row[j] }
+        mu.withUnsafeMutableBufferPointer { m in
+            for (k, tok) in support.enumerated() {
+                let w = Float(probs[k])
+                if w == 0 { continue }
+                axpy(w, E + Int(tok) * dim, m.baseAddress!, count: dim)
+            }
         }
         return mu
     }

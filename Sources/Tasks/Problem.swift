@@ -78,6 +78,10 @@ public protocol ReasoningTask: Sendable {
     var maxAnswerTokens: Int { get }
     /// A chain-of-thought length cap that comfortably fits the discrete traces.
     var suggestedThinkingLimit: Int { get }
+    /// How thinking ends (default: the single `<eot>` token; see ThinkingMarker.swift).
+    var thinkingMarker: ThinkingMarker { get }
+    /// The token that ends an answer (default `Vocabulary.eos`).
+    var endOfSequence: Int32 { get }
 }
 
 /// Shared verdict rule. The answer is the text before the first eos; if no eos was generated the whole

@@ -1,11 +1,20 @@
 // Small numerically careful vector kernels shared by the model and the samplers: max-subtracted softmax with a
-// temperature, log-sum-exp, argmax. Double accumulation where a sum can lose precision.
+// temperature, log-sum-exp, argmax. Double accumulation where a sum can lose precision. softmax and argmax run
+// the AVX2/AVX-512 variants from CKernels when the CPU has them (SIMDDispatch.swift); the Swift loops below are the
+// portable path the tests compare them with.
+import CKernels
 import Foundation
 
 /// out[i] = softmax(x / temperature)[i]; returns log Z of the tempered logits (so log p_i = x_i/T - logZ).
 @discardableResult
 @inline(__always)
-public func softmax(_ x: UnsafePointer<Float>, count n: Int, temperature: Float = 1, into out: UnsafeMutablePointer<Float>) -> Double {
+public func softmax(_ x: UnsafePointer<Float>, count n: Int, temperature: Float = 1, into out: UnsafeMutablePointer<Float>,
+                    path: SIMDPath = SIMDPath.active) -> Double {
+    switch path {
+    case .avx512: return softrl_softmax_temp_avx512(x, n, 1 / temperature, out)
+    case .avx2: return softrl_softmax_temp_avx2(x, n, 1 / temperature, out)
+    case .portable: break
+    }
     var mx = -Float.infinity
     for i in 0..<n where x[i] > mx { mx = x[i] }
     let invT = 1 / temperature
@@ -33,7 +42,12 @@ public func logSumExp(_ x: UnsafePointer<Float>, count n: Int, temperature: Floa
 
 /// Index of the largest entry (first on ties: deterministic greedy decoding).
 @inline(__always)
-public func argmax(_ x: UnsafePointer<Float>, count n: Int) -> Int {
+public func argmax(_ x: UnsafePointer<Float>, count n: Int, path: SIMDPath = SIMDPath.active) -> Int {
+    switch path {
+    case .avx512: return softrl_argmax_avx512(x, n)
+    case .avx2: return softrl_argmax_avx2(x, n)
+    case .portable: break
+    }
     var best = 0
     var mx = x[0]
     for i in 1..<n where x[i] > mx { mx = x[i]; best = i }

@@ -76,10 +76,14 @@ extension LlamaModel {
         // before it is read).
         let maxLen = rows.map { cache.lengths[$0] + 1 }.max() ?? 1
         let P = ScratchArena.padded
-        let arena = ScratchArena(floats: 2 * P(b * d) + 2 * P(b * c.qDim) + P(2 * b * c.kvDim) + 2 * P(b * ff) + P(maxLen))
+        // q, k and v (and gate and up) are adjacent in the parameter buffer, each (out, d): one sgemm against the
+        // stacked (q+2kv, d) block gives each row [q | k | v] (and [gate | up]). Fewer, wider products: at decode's
+        // few rows OpenBLAS's per-call cost is a large part of each product.
+        let qkvW = c.qDim + 2 * c.kvDim
+        let arena = ScratchArena(floats: 2 * P(b * d) + P(b * qkvW) + P(b * c.qDim) + P(b * 2 * ff) + P(b * ff) + P(maxLen))
         let x = arena.slice(b * d), xn = arena.slice(b * d)
-        let q = arena.slice(b * c.qDim), kv = arena.slice(b * c.kvDim * 2), att = arena.slice(b * c.qDim)
-        let gate = arena.slice(b * ff), up = arena.slice(b * ff)
+        let qkv = arena.slice(b * qkvW), att = arena.slice(b * c.qDim)
+        let gu = arena.slice(b * 2 * ff), hidden = arena.slice(b * ff)
         let scores = arena.slice(maxLen)
         // Embed.
         input.vectors.withUnsafeBufferPointer { vecs in
@@ -90,39 +94,39 @@ extension LlamaModel {
                 else { (x.pointer + i * d).update(from: embeddingMatrix + Int(tok) * d, count: d) }
             }
         }
-        let k = kv.pointer, v = kv.pointer + b * c.kvDim
         let scale = 1 / Float(hd).squareRoot()
         for li in 0..<c.numHiddenLayers {
             let lw = L.layers[li]
+            precondition(lw.k == lw.q + c.qDim * d && lw.v == lw.k + c.kvDim * d && lw.up == lw.gate + ff * d,
+                         "decode expects q/k/v and gate/up adjacent in the parameter layout")
             rmsnormForward(x.pointer, W + lw.inputNorm, xn.pointer, invRms: nil, rows: b, dim: d, eps: eps)
-            linearForward(xn.pointer, W + lw.q, q.pointer, rows: b, inDim: d, outDim: c.qDim)
-            linearForward(xn.pointer, W + lw.k, k, rows: b, inDim: d, outDim: c.kvDim)
-            linearForward(xn.pointer, W + lw.v, v, rows: b, inDim: d, outDim: c.kvDim)
+            linearForward(xn.pointer, W + lw.q, qkv.pointer, rows: b, inDim: d, outDim: qkvW)
             for (i, r) in rows.enumerated() {
                 let pos = cache.lengths[r]
-                applyRope(q.pointer + i * c.qDim, heads: H, headDim: hd, position: pos, table: rope, inverse: false)
-                applyRope(k + i * c.kvDim, heads: c.numKeyValueHeads, headDim: hd, position: pos, table: rope, inverse: false)
-                cache.key(li, r, pos).update(from: k + i * c.kvDim, count: c.kvDim)
-                cache.value(li, r, pos).update(from: v + i * c.kvDim, count: c.kvDim)
+                let q = qkv.pointer + i * qkvW, k = q + c.qDim, v = k + c.kvDim
+                applyRope(q, heads: H, headDim: hd, position: pos, table: rope, inverse: false)
+                applyRope(k, heads: c.numKeyValueHeads, headDim: hd, position: pos, table: rope, inverse: false)
+                cache.key(li, r, pos).update(from: k, count: c.kvDim)
+                cache.value(li, r, pos).update(from: v, count: c.kvDim)
                 let len = pos + 1
                 // Each head attends over the row's `len` cached positions with SIMD dot products and axpys: at one
                 // query row these products are too small for sgemm (its call overhead dominated the decode step).
+                // Kernels.attendHead runs the AVX2/AVX-512 variant when the CPU has one.
                 let Kbase = cache.key(li, r, 0), Vbase = cache.value(li, r, 0), sc = scores.pointer
                 for h in 0..<H {
                     let g = h / group
-                    let Q = q.pointer + i * c.qDim + h * hd, O = att.pointer + i * c.qDim + h * hd
-                    for j in 0..<len { sc[j] = scale * dot(Q, Kbase + j * c.kvDim + g * hd, count: hd) }
-                    softmaxInPlace(sc, length: len)
-                    O.update(repeating: 0, count: hd)
-                    for j in 0..<len { axpy(sc[j], Vbase + j * c.kvDim + g * hd, O, count: hd) }
+                    Kernels.attendHead(q: q + h * hd, keys: Kbase + g * hd, values: Vbase + g * hd,
+                                       stride: c.kvDim, length: len, headDim: hd, scale: scale, scores: sc,
+                                       out: att.pointer + i * c.qDim + h * hd)
                 }
             }
             linearForward(att.pointer, W + lw.o, x.pointer, rows: b, inDim: c.qDim, outDim: d, accumulate: true)
             rmsnormForward(x.pointer, W + lw.postNorm, xn.pointer, invRms: nil, rows: b, dim: d, eps: eps)
-            linearForward(xn.pointer, W + lw.gate, gate.pointer, rows: b, inDim: d, outDim: ff)
-            linearForward(xn.pointer, W + lw.up, up.pointer, rows: b, inDim: d, outDim: ff)
-            swigluForward(gate.pointer, up.pointer, gate.pointer, count: b * ff)
-            linearForward(gate.pointer, W + lw.down, x.pointer, rows: b, inDim: ff, outDim: d, accumulate: true)
+            linearForward(xn.pointer, W + lw.gate, gu.pointer, rows: b, inDim: d, outDim: 2 * ff)
+            for i in 0..<b {
+                swigluForward(gu.pointer + i * 2 * ff, gu.pointer + i * 2 * ff + ff, hidden.pointer + i * ff, count: ff)
+            }
+            linearForward(hidden.pointer, W + lw.down, x.pointer, rows: b, inDim: ff, outDim: d, accumulate: true)
         }
         for r in rows { cache.setLength(r, cache.lengths[r] + 1) }
         rmsnormForward(x.pointer, W + L.finalNorm, xn.pointer, invRms: nil, rows: b, dim: d, eps: eps)

@@ -27,20 +27,13 @@ func linearBackward(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ w: 
 }
 
 // MARK: RMSNorm: y = x * r * w, r = 1/sqrt(mean(x^2) + eps)
-// SIMD8 loops (TensorMath/SIMDKernels.swift): the sum of squares is a reduction, which Swift never vectorises itself.
+// Forward: TensorMath's Kernels.rmsnorm (AVX2/AVX-512 variants chosen at run time). Backward: SIMD8 loops
+// (TensorMath/SIMDKernels.swift): the sum of squares is a reduction, which Swift never vectorises itself.
 
+@inline(__always)
 func rmsnormForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                     invRms: UnsafeMutablePointer<Float>?, rows: Int, dim: Int, eps: Float) {
-    for r in 0..<rows {
-        let xr = x + r * dim, yr = y + r * dim
-        let ss = dot(xr, xr, count: dim)
-        let inv = 1 / (ss / Float(dim) + eps).squareRoot()
-        invRms?[r] = inv
-        let iv = F8(repeating: inv)
-        var j = 0
-        while j + 8 <= dim { store8(load8(xr + j) * iv * load8(w + j), yr + j); j += 8 }
-        while j < dim { yr[j] = xr[j] * inv * w[j]; j += 1 }
-    }
+    Kernels.rmsnorm(x, w, y, invRms: invRms, rows: rows, dim: dim, eps: eps)
 }
 
 /// dx_i += r w_i dy_i - x_i r^3/d * sum_j dy_j w_j x_j ; dw_j += dy_j x_j r
@@ -100,31 +93,17 @@ public final class RopeTable: @unchecked Sendable {
 @inline(__always)
 func applyRope(_ row: UnsafeMutablePointer<Float>, heads: Int, headDim: Int, position: Int, table: RopeTable, inverse: Bool) {
     let half = headDim / 2
-    let c = table.cos.pointer + position * half, s = table.sin.pointer + position * half
-    let sign: Float = inverse ? -1 : 1
-    for h in 0..<heads {
-        let v = row + h * headDim
-        for i in 0..<half {
-            let a = v[i], b = v[i + half]
-            let si = sign * s[i]
-            v[i] = a * c[i] - b * si
-            v[i + half] = b * c[i] + a * si
-        }
-    }
+    Kernels.rope(row, heads: heads, headDim: headDim, cos: table.cos.pointer + position * half,
+                 sin: table.sin.pointer + position * half, sign: inverse ? -1 : 1)
 }
 
 // MARK: SwiGLU: h = silu(gate) * up
 // exp8 instead of libm expf: the scalar call per element was the largest non-BLAS cost of the forward pass.
+// Forward: TensorMath's Kernels.swiglu (AVX2/AVX-512 variants chosen at run time).
 
+@inline(__always)
 func swigluForward(_ gate: UnsafePointer<Float>, _ up: UnsafePointer<Float>, _ h: UnsafeMutablePointer<Float>, count: Int) {
-    let one = F8(repeating: 1)
-    var i = 0
-    while i + 8 <= count {
-        let g = load8(gate + i)
-        store8(g / (one + exp8(-g)) * load8(up + i), h + i)
-        i += 8
-    }
-    while i < count { let g = gate[i]; h[i] = g / (1 + exp1(-g)) * up[i]; i += 1 }
+    Kernels.swiglu(gate, up, h, count: count)
 }
 
 /// dgate = dh * up * silu'(gate), dup = dh * silu(gate) (written, not accumulated: each is used once).
@@ -152,21 +131,5 @@ func swigluBackward(_ dh: UnsafePointer<Float>, _ gate: UnsafePointer<Float>, _ 
 
 @inline(__always)
 func softmaxInPlace(_ row: UnsafeMutablePointer<Float>, length: Int) {
-    var j = 0
-    var mv = F8(repeating: -Float.infinity)
-    while j + 8 <= length { let v = load8(row + j); mv.replace(with: v, where: v .> mv); j += 8 }
-    var mx = mv.max()
-    while j < length { mx = max(mx, row[j]); j += 1 }
-    let m8 = F8(repeating: mx)
-    var sv = F8()
-    j = 0
-    while j + 8 <= length { let e = exp8(load8(row + j) - m8); store8(e, row + j); sv += e; j += 8 }
-    var sum = sv.sum()
-    while j < length { let e = exp1(row[j] - mx); row[j] = e; sum += e; j += 1 }
-    let inv = 1 / sum
-    let i8 = F8(repeating: inv)
-    j = 0
-    while j + 8 <= length { store8(load8(row + j) * i8, row + j); j += 8 }
-    while j < length { row[j] *= inv; j += 1 }
+    Kernels.softmaxInPlace(row, length: length)
 }
-

@@ -43,11 +43,19 @@ public struct LlamaConfig: Codable, Sendable, Equatable {
         LlamaConfig(vocabSize: vocabSize, hiddenSize: 256, intermediateSize: 1024, numHiddenLayers: 10,
                     numAttentionHeads: 8, numKeyValueHeads: 4)
     }
+    /// The shape of SmolLM2-135M (d 576, 30 layers, 9/3 heads, ff 1536, vocabulary 49,152, tied embeddings,
+    /// RoPE theta 1e5), ~135M parameters: the benchmark's stand-in for a real small pretrained model. Its
+    /// vocabulary is always 49,152 (a preset shaped like the real model, not sized for a task).
+    public static func smolLM2Shape() -> LlamaConfig {
+        LlamaConfig(vocabSize: 49152, hiddenSize: 576, intermediateSize: 1536, numHiddenLayers: 30,
+                    numAttentionHeads: 9, numKeyValueHeads: 3, ropeTheta: 100_000, tieWordEmbeddings: true)
+    }
     public static func preset(_ name: String, vocabSize: Int = 64) throws -> LlamaConfig {
         switch name {
         case "tiny": return .tiny(vocabSize: vocabSize)
         case "small": return .small(vocabSize: vocabSize)
-        default: throw ConfigError("unknown model preset '\(name)': use 'tiny' (~1M parameters) or 'small' (~10M), or pass a checkpoint directory")
+        case "smollm2": return .smolLM2Shape()
+        default: throw ConfigError("unknown model preset '\(name)': use 'tiny' (~1M parameters), 'small' (~10M) or 'smollm2' (SmolLM2-135M's shape), or pass a checkpoint directory")
         }
     }
 

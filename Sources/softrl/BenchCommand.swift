@@ -5,10 +5,12 @@ import Foundation
 import PolicyGradient
 import TensorMath
 import TransformerLM
+import Transport
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Performance benchmarks.", subcommands: [ModelBench.self, ClusterBench.self, CurveBench.self])
+        commandName: "bench", abstract: "Performance benchmarks.",
+        subcommands: [ModelBench.self, KernelBench.self, HashBench.self, ClusterBench.self, TokenizerBench.self, ThinkingBench.self, CurveBench.self])
 }
 
 struct ModelBench: ParsableCommand {
@@ -16,11 +18,11 @@ struct ModelBench: ParsableCommand {
         commandName: "model",
         abstract: "Training and decode throughput of the model presets, against the sgemm roofline and PyTorch.")
 
-    @Option(help: "tiny, small or both.") var preset: String = "tiny"
+    @Option(help: "tiny, small, smollm2 (SmolLM2-135M's shape), both (tiny and small) or all.") var preset: String = "tiny"
     @Option(help: "BLAS (and PyTorch) threads.") var threads: Int = 1
     @Flag(help: "Print one JSON object instead of text.") var json = false
     @Flag(help: "Skip the PyTorch comparison.") var noTorch = false
-    @Option(help: "Training batch size.") var batch: Int = 16
+    @Option(help: "Training batch size (default 16; 4 for smollm2).") var batch: Int?
     @Option(help: "Training sequence length.") var seq: Int = 64
     @Option(help: "Decode batch sizes, comma-separated.") var decodeBatches: String = "1,8,32"
     @Option(help: "New tokens per decode run.") var decodeTokens: Int = 64
@@ -30,9 +32,10 @@ struct ModelBench: ParsableCommand {
     func run() throws {
         let presets: [String]
         switch preset {
-        case "tiny", "small": presets = [preset]
+        case "tiny", "small", "smollm2": presets = [preset]
         case "both": presets = ["tiny", "small"]
-        default: throw CLIError("--preset '\(preset)' is not known: use tiny, small or both")
+        case "all": presets = ["tiny", "small", "smollm2"]
+        default: throw CLIError("--preset '\(preset)' is not known: use tiny, small, smollm2, both or all")
         }
         guard threads >= 1 else { throw CLIError("--threads must be at least 1 (got \(threads))") }
         let batches = try decodeBatches.split(separator: ",").map { s -> Int in
@@ -42,7 +45,10 @@ struct ModelBench: ParsableCommand {
             return b
         }
         BLASThreads.set(threads)
-        var report: [String: Any] = ["threads": threads, "blas_threads": BLASThreads.current]
+        let kernel = BLASKernel.current
+        say("CPU: \(CPUFeatures.modelName); \(kernel.summary)")
+        var report: [String: Any] = ["threads": threads, "blas_threads": BLASThreads.current,
+                                     "cpu": CPUFeatures.modelName, "blas_kernel": kernel.metadata]
         var presetReports: [[String: Any]] = []
         for name in presets {
             let r = try benchPreset(name, batches: batches)
@@ -57,21 +63,27 @@ struct ModelBench: ParsableCommand {
 
     func say(_ s: String) { if !json { print(s) } }
 
+    /// The big preset trains on a smaller batch for fewer steps, so one run stays within minutes on 2 cores.
+    func trainBatch(_ name: String) -> Int { batch ?? (name == "smollm2" ? 4 : 16) }
+
     func benchPreset(_ name: String, batches: [Int]) throws -> [String: Any] {
         let config = try LlamaConfig.preset(name)
+        let batch = trainBatch(name)
+        let big = name == "smollm2"
         let model = try LlamaModel(config: config, seed: 0)
         say("== \(name): \(model.parameterCount) parameters (d=\(config.hiddenSize) ff=\(config.intermediateSize) L=\(config.numHiddenLayers) H=\(config.numAttentionHeads)/\(config.numKeyValueHeads) V=\(config.vocabSize)), \(threads) thread(s)")
         // Roofline: a big square product and the model's most common shape (tokens x hidden -> intermediate).
-        let big = ModelBenchmark.sgemmGFLOPS(m: 1024, n: 1024, k: 1024)
+        let square = ModelBenchmark.sgemmGFLOPS(m: 1024, n: 1024, k: 1024)
         let typical = ModelBenchmark.sgemmGFLOPS(m: batch * seq, n: config.intermediateSize, k: config.hiddenSize)
-        let roofline = max(big.gflops, typical.gflops)
+        let roofline = max(square.gflops, typical.gflops)
         say(String(format: "sgemm roofline: %.1f GFLOP/s at 1024^3, %.1f GFLOP/s at %dx%dx%d (m x n x k)",
-                   big.gflops, typical.gflops, typical.m, typical.n, typical.k))
+                   square.gflops, typical.gflops, typical.m, typical.n, typical.k))
 
         // Training: forward + cross-entropy + backward + AdamW. Like bench_torch.py's torch.optim.AdamW defaults,
         // weight decay 0.01 applies to every parameter (no mask, so the update loop vectorises).
         let adam = AdamW(parameterCount: model.parameterCount, config: AdamWConfig(lr: 1e-4, beta1: 0.9, beta2: 0.999, weightDecay: 0.01))
-        let train = ModelBenchmark.measureTraining(model: model, batch: batch, seq: seq, minSeconds: trainSeconds) { w, g in
+        let train = ModelBenchmark.measureTraining(model: model, batch: batch, seq: seq, warmup: big ? 1 : 2, minSteps: big ? 3 : 5,
+                                                   minSeconds: big ? 0 : trainSeconds) { w, g in
             adam.update(parameters: w.buffer, gradients: UnsafeBufferPointer(g.buffer), learningRate: 1e-4)
         }
         let share = train.gflops / roofline
@@ -87,7 +99,7 @@ struct ModelBench: ParsableCommand {
         }
         var out: [String: Any] = [
             "preset": name, "params": model.parameterCount,
-            "sgemm": [["m": big.m, "n": big.n, "k": big.k, "gflops": big.gflops], ["m": typical.m, "n": typical.n, "k": typical.k, "gflops": typical.gflops]],
+            "sgemm": [["m": square.m, "n": square.n, "k": square.k, "gflops": square.gflops], ["m": typical.m, "n": typical.n, "k": typical.k, "gflops": typical.gflops]],
             "roofline_gflops": roofline,
             "train": ["batch": train.batch, "seq": train.seq, "steps": train.steps, "tokens_per_s": train.tokensPerSecond,
                       "step_ms": train.stepMilliseconds, "forward_ms": train.forwardMs, "loss_ms": train.lossMs,
@@ -96,7 +108,7 @@ struct ModelBench: ParsableCommand {
             "decode": decodes.map { ["batch": $0.batch, "new_tokens": $0.newTokens, "prompt": $0.promptLength, "seconds": $0.seconds, "tokens_per_s": $0.tokensPerSecond] },
         ]
         if noTorch { say("pytorch: skipped (--no-torch)"); return out }
-        switch runTorch(preset: name, batches: batches) {
+        switch runTorch(preset: name, batch: batch, batches: batches) {
         case .skipped(let why):
             say("pytorch: skipped — \(why)")
             out["torch"] = ["skipped": why]
@@ -121,7 +133,7 @@ struct ModelBench: ParsableCommand {
 
     /// Runs bench_torch.py with SOFTRL_PYTHON, else `.venv/bin/python` at the repository root (found by walking up
     /// from the current directory and from this executable until scripts/reference/bench_torch.py appears).
-    func runTorch(preset: String, batches: [Int]) -> TorchOutcome {
+    func runTorch(preset: String, batch: Int, batches: [Int]) -> TorchOutcome {
         let fm = FileManager.default
         var roots: [URL] = []
         for start in [URL(fileURLWithPath: fm.currentDirectoryPath), URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()] {
@@ -146,7 +158,7 @@ struct ModelBench: ParsableCommand {
         p.executableURL = URL(fileURLWithPath: python)
         p.arguments = [script, "--preset", preset, "--threads", "\(threads)", "--json", "--batch", "\(batch)", "--seq", "\(seq)",
                        "--decode-batches", batches.map(String.init).joined(separator: ","), "--decode-tokens", "\(decodeTokens)",
-                       "--prompt", "\(prompt)"]
+                       "--prompt", "\(prompt)"] + (preset == "smollm2" ? ["--steps", "3", "--warmup", "1", "--decode-repeats", "1"] : [])
         var env = ProcessInfo.processInfo.environment
         env["OMP_NUM_THREADS"] = "\(threads)"
         p.environment = env
@@ -166,5 +178,55 @@ struct ModelBench: ParsableCommand {
         }
         if let why = obj["skipped"] as? String { return .skipped(why) }
         return .result(obj)
+    }
+}
+
+/// `softrl bench kernels`: the OpenBLAS kernel decision, sgemm at 1024^3, and every SIMD path of the non-BLAS
+/// kernels timed side by side (the portable Swift path is the reference, measured in the same run).
+struct KernelBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kernels", abstract: "OpenBLAS kernel choice, sgemm GFLOP/s and the SIMD kernels on each path.")
+
+    @Flag(help: "Print one JSON object instead of text.") var json = false
+    @Option(help: "Square sgemm size (0 skips sgemm).") var sgemmSize: Int = 1024
+    @Option(help: "Minimum seconds per measurement.") var seconds: Double = 0.3
+
+    func run() throws {
+        BLASThreads.set(1)
+        let k = BLASKernel.current
+        var out: [String: Any] = ["cpu": CPUFeatures.modelName, "blas_kernel": k.metadata, "summary": k.summary]
+        if !json { print("CPU: \(CPUFeatures.modelName)\n\(k.summary)") }
+        if sgemmSize > 0 {
+            let r = ModelBenchmark.sgemmGFLOPS(m: sgemmSize, n: sgemmSize, k: sgemmSize, minSeconds: seconds)
+            out["sgemm_gflops"] = r.gflops
+            if !json { print(String(format: "sgemm %d^3, 1 thread, kernel %@: %.1f GFLOP/s", sgemmSize, k.core, r.gflops)) }
+        }
+        var rows: [[String: Any]] = []
+        for m in KernelMicrobench.all(seconds: seconds) {
+            rows.append(["kernel": m.name, "path": m.path.rawValue, "ns_per_call": m.nanosecondsPerCall,
+                         "speedup_vs_portable": m.speedupVsPortable])
+            if !json { print(String(format: "%-34@ %-8@ %10.0f ns/call  %5.2fx portable", m.name, m.path.rawValue, m.nanosecondsPerCall, m.speedupVsPortable)) }
+        }
+        out["simd"] = rows
+        if json {
+            let data = try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        }
+    }
+}
+
+/// `softrl bench hash`: SHA-256 throughput of swift-crypto (used for weight blobs) beside the former hand-written
+/// implementation, same buffer, same run.
+struct HashBench: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "hash", abstract: "SHA-256 MB/s: swift-crypto vs the former hand-written Swift.")
+    @Option(help: "Buffer size in MiB.") var mib: Int = 64
+
+    func run() throws {
+        let r = HashBenchmark.measure(bytes: max(1, mib) << 20)
+        print("CPU: \(CPUFeatures.modelName) (\(CPUFeatures.host.shortDescription)); SHA-256 of \(mib) MiB")
+        print(String(format: "hand-written Swift (before): %.0f MB/s", r.referenceMBps))
+        print(String(format: "swift-crypto (now):          %.0f MB/s  (%.1fx)%@", r.cryptoMBps, r.cryptoMBps / r.referenceMBps,
+                     r.digestsAgree ? "" : "  DIGESTS DIFFER"))
+        if !r.digestsAgree { throw CLIError("the two SHA-256 implementations disagree") }
     }
 }

@@ -4,6 +4,7 @@
 import ArgumentParser
 import Foundation
 import Cluster
+import Monitoring
 import PolicyGradient
 import SoftTokens
 import TensorMath
@@ -24,6 +25,7 @@ struct LearnerCommand: ParsableCommand {
     @Option(help: "OpenBLAS threads.") var threads: Int = 1
     @Option(help: "Key directory: learner.key_secret, learner.key and allowed_actors (CURVE: encrypted links, only allowed actor keys; `softrl keys generate`).") var keys: String?
     @Flag(help: "Allow a non-loopback --bind without --keys: unauthenticated, unencrypted (trusted networks only).") var insecure = false
+    @OptionGroup var metricsOptions: MetricsOptionsGroup
 
     func validate() throws {
         if base == nil && resume == nil { throw ValidationError("give --base CHECKPOINT for a new run or --resume RUN_DIR to continue one") }
@@ -44,8 +46,7 @@ struct LearnerCommand: ParsableCommand {
         if let resume {
             let dir = try LearnerCheckpoint.locate(resume)
             let (model, opt, state) = try LearnerCheckpoint.load(dir)
-            var cfg = state.config
-            if let s = rl.steps { cfg.steps = s }   // the only setting a resume may change: how far to go
+            let cfg = try ResumeFlags.apply(rl, to: state.config)
             let task = try TaskCatalog.make(name: cfg.task, options: cfg.taskOptions)
             options.runDirectory = URL(fileURLWithPath: resume)
             if FileManager.default.fileExists(atPath: URL(fileURLWithPath: resume).appendingPathComponent("learner_state.json").path) {
@@ -59,6 +60,12 @@ struct LearnerCommand: ParsableCommand {
             let model = try loadModel(base!, for: task)
             service = try LearnerService(model: model, config: cfg, task: task, options: options)
         }
+        // MONITORING HOOK (wiring): metadata once per run, TensorBoard scalars, the Prometheus endpoint if asked.
+        try RunMetadata(runId: service.runId, config: service.config, model: service.model.config,
+                        parameters: service.model.parameterCount).write(to: options.runDirectory)
+        let monitor = try LearnerMonitor(runDirectory: options.runDirectory, endpoint: metricsOptions.endpoint)
+        monitor.attach(to: service)
+        defer { monitor.close() }
         try service.run()
     }
 }
@@ -70,6 +77,7 @@ struct ActorCommand: ParsableCommand {
     @Option(help: "Groups generated together per batch.") var slots: Int = 2
     @Option(help: "OpenBLAS threads.") var threads: Int = 1
     @Option(help: "Key directory: this actor's NAME.key_secret/NAME.key (NAME = --id, or the only one there) and the learner's learner.key.") var keys: String?
+    @OptionGroup var metricsOptions: MetricsOptionsGroup
 
     func validate() throws {
         guard ["tcp://", "ipc://", "inproc://"].contains(where: connect.hasPrefix) else {
@@ -89,7 +97,15 @@ struct ActorCommand: ParsableCommand {
         }
         if let id { options.actorId = id }
         options.slots = max(1, slots)
-        try ActorService(options: options).run()
+        let service = ActorService(options: options)
+        // MONITORING HOOK (wiring): the actor's Prometheus endpoint, if asked.
+        var monitor: ActorMonitor?
+        if metricsOptions.metricsPort != nil {
+            monitor = try ActorMonitor(actorId: options.actorId, endpoint: metricsOptions.endpoint)
+            monitor?.attach(to: service)
+        }
+        defer { monitor?.close() }
+        try service.run()
     }
 }
 
@@ -106,6 +122,8 @@ struct LocalCommand: ParsableCommand {
     @Option(help: "Test problems in the final evaluation (0 skips it).") var evalProblems: Int = 500
     @Option(help: "Samples per problem in the final evaluation.") var evalSamples: Int = 32
     @Flag(help: "Start a fresh run even if RUN_DIR holds a checkpoint.") var fresh = false
+    @Option(help: "Prometheus endpoints on loopback: the learner on this port, actor i on PORT+1+i (default: free ports). Their list is RUN_DIR/cluster/prometheus-targets.json.")
+    var metricsPort: Int?
 
     func run() throws {
         ProcessControl.installStopHandlers()
@@ -116,6 +134,9 @@ struct LocalCommand: ParsableCommand {
         try fm.createDirectory(at: root, withIntermediateDirectories: true)
         let task = try taskOptions.make()
         _ = try rl.resolve(task: taskOptions)   // fail on bad flags before any work
+        if task is TextTask && base == nil {
+            throw ValidationError("task '\(task.name)' is a text task: give --base MODEL_DIR, the pretrained model its tokenizer belongs to (e.g. models/SmolLM2-135M-Instruct from scripts/get-smollm2.sh)")
+        }
         let basePath = base ?? root.appendingPathComponent("sft").path
         if base == nil && !fm.fileExists(atPath: basePath + "/model.safetensors") {
             var sft = SFTConfig()
@@ -143,8 +164,13 @@ struct LocalCommand: ParsableCommand {
         learnerArgs += forwardedArguments()
         // Synchronous by default here (the learner's own default is 1): on the tiny model one run each measured
         // pass@32 0.90 vs 0.72 and a rising vs flat training reward for staleness 0 vs 1 (README, "Results").
-        if rl.maxStaleness == nil { learnerArgs += ["--max-staleness", "0"] }
+        // Not on a rerun: the run keeps its own setting unless --max-staleness is given (the learner says so).
+        if rl.maxStaleness == nil && !resuming { learnerArgs += ["--max-staleness", "0"] }
         print(resuming ? "== resuming the cluster run in \(clusterDir.path)" : "== cluster: 1 learner + \(actors) actors on this machine (OpenBLAS: 1 thread each)")
+        // Prometheus endpoints on loopback for every process, listed for a Prometheus file_sd config.
+        let ports = LocalMetricsPorts.choose(count: actors + 1, base: metricsPort)
+        learnerArgs += ["--metrics-port", "\(ports[0])"]
+        try LocalMetricsPorts.writeTargets(ports, to: clusterDir.appendingPathComponent("prometheus-targets.json"))
         let learner = try spawn(exe, learnerArgs, log: nil)
         var waited = 0.0
         while !fm.fileExists(atPath: endpointFile.path) && learner.isRunning && waited < 60 && !ProcessControl.stopRequested { usleep(50_000); waited += 0.05 }
@@ -155,7 +181,7 @@ struct LocalCommand: ParsableCommand {
         var actorProcs: [Process] = []
         for i in 0..<actors {
             let log = clusterDir.appendingPathComponent("actor-\(i).log")
-            actorProcs.append(try spawn(exe, ["actor", "--connect", endpoint, "--id", "local-\(i)", "--threads", "1", "--keys", keysDir.actors.path], log: log))
+            actorProcs.append(try spawn(exe, ["actor", "--connect", endpoint, "--id", "local-\(i)", "--threads", "1", "--metrics-port", "\(ports[i + 1])", "--keys", keysDir.actors.path], log: log))
         }
         print("   learner at \(endpoint); actor logs in \(clusterDir.path)/actor-*.log; metrics in \(clusterDir.path)/metrics.jsonl")
         while learner.isRunning {
@@ -182,6 +208,7 @@ struct LocalCommand: ParsableCommand {
             reports.append(ev.run()); labels.append(label)
         }
         print(EvalTable.render(reports, labels: labels))
+        try EvalRecord(base: reports[0], after: reports[1]).write(to: clusterDir)   // eval.json + TensorBoard eval/* scalars
     }
 
     /// Training reward is noisy step to step (4 prompts per update); averages over the first and last tenth show the trend.
@@ -204,7 +231,7 @@ struct LocalCommand: ParsableCommand {
     /// RL and task flags given to `local`, passed on to the learner unchanged.
     func forwardedArguments() -> [String] {
         let all = Array(CommandLine.arguments.dropFirst(2))
-        let localOnly: Set<String> = ["--actors", "--run-dir", "--base", "--sft-steps", "--eval-problems", "--eval-samples"]
+        let localOnly: Set<String> = ["--actors", "--run-dir", "--base", "--sft-steps", "--eval-problems", "--eval-samples", "--metrics-port"]
         var out: [String] = []
         var i = 0
         while i < all.count {
@@ -233,3 +260,4 @@ struct LocalCommand: ParsableCommand {
         return p
     }
 }
+

@@ -11,7 +11,7 @@ import Tasks
 
 /// Task selection shared by every command that needs one.
 struct TaskOptionsGroup: ParsableArguments {
-    @Option(help: "Task: mnns, reach, arith, or jsonl:PATH.")
+    @Option(help: "Task: mnns, reach, arith, words (text word problems), or jsonl:PATH.")
     var task: String = "mnns"
     @Option(help: "Seed of the task's train/test split.")
     var taskSeed: UInt64 = 0
@@ -21,10 +21,28 @@ struct TaskOptionsGroup: ParsableArguments {
     var reachNodes: Int = 8
     @Option(help: "arith: digits per operand (1-3).")
     var arithDigits: Int = 2
+    @Option(help: "Text tasks (words, jsonl:PATH of {question, answer}): a model directory or tokenizer.json.")
+    var tokenizer: String?
+    @Option(help: "Text tasks: \"chat\" (the directory's ChatML template) or a template containing {question}.")
+    var promptTemplate: String?
+    @Option(help: "Text tasks: the end-of-thinking marker text.")
+    var endOfThinking: String?
+    @Option(help: "Text tasks: numeric, exact or auto.")
+    var verifier: String?
+    @Option(help: "words: difficulty 1-3.")
+    var wordLevel: Int?
+    @Option(help: "words: number of train problems.")
+    var wordCount: Int?
 
     var options: TaskOptions {
         var o = TaskOptions()
         o.seed = taskSeed; o.mnnsDigits = mnnsDigits; o.reachNodes = reachNodes; o.arithDigits = arithDigits
+        o.tokenizer = tokenizer
+        if let v = promptTemplate { o.promptTemplate = v }
+        if let v = endOfThinking { o.endOfThinking = v }
+        if let v = verifier { o.verifier = v }
+        if let v = wordLevel { o.wordLevel = v }
+        if let v = wordCount { o.wordCount = v }
         return o
     }
     func make() throws -> any ReasoningTask { try TaskCatalog.make(name: task, options: options) }
@@ -35,6 +53,9 @@ func loadModel(_ dir: String, for task: any ReasoningTask) throws -> LlamaModel 
     let model = try ModelCheckpoint.load(directory: URL(fileURLWithPath: dir))
     guard model.config.vocabSize >= task.vocabulary.count else {
         throw ValidationError("checkpoint \(dir) has vocab_size \(model.config.vocabSize) but task '\(task.name)' needs \(task.vocabulary.count) tokens: train a base for this task with `softrl sft --task \(task.name)`")
+    }
+    if let text = task as? TextTask, text.tokenizer.vocabSize > model.config.vocabSize {
+        throw ValidationError("checkpoint \(dir) has vocab_size \(model.config.vocabSize) but the task's tokenizer (\(text.tokenizer.source)) uses ids up to \(text.tokenizer.vocabSize - 1): use the model the tokenizer belongs to")
     }
     return model
 }
@@ -65,6 +86,9 @@ struct SFTCommand: ParsableCommand {
         if let b = batchSize { cfg.batchSize = b }
         if let l = lr { cfg.learningRate = l }
         let model: LlamaModel
+        if base == nil && task is TextTask {
+            throw ValidationError("task '\(task.name)' is a text task: give --base MODEL_DIR, the pretrained model its tokenizer belongs to")
+        }
         if let base { model = try loadModel(base, for: task) } else {
             model = try LlamaModel(config: try LlamaConfig.preset(preset, vocabSize: max(64, task.vocabulary.count)), seed: seed)
         }
@@ -78,6 +102,7 @@ struct SFTCommand: ParsableCommand {
             }
         }
         try ModelCheckpoint.save(model, directory: URL(fileURLWithPath: out), metadata: ["softrl.stage": "sft", "softrl.task": task.name])
+        copyTokenizerFiles(for: task, into: out)
         print("wrote \(out)")
     }
 }
@@ -128,6 +153,14 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Print a line every N steps.") var logEvery: Int = 1
     @Option(help: "OpenBLAS threads.") var threads: Int = 1
 
+    func validate() throws {
+        // One process generates then trains on the same weights: every rollout is on-policy, so a staleness bound
+        // would do nothing. Refuse it rather than accept and ignore it.
+        if rl.maxStaleness != nil {
+            throw ValidationError("--max-staleness has no effect in `softrl train` (one process, always on-policy); it applies to `softrl learner` and `softrl local`")
+        }
+    }
+
     func run() throws {
         BLASThreads.set(threads)
         let task = try taskOptions.make()
@@ -138,12 +171,15 @@ struct TrainCommand: ParsableCommand {
         for _ in 0..<cfg.steps {
             let (r, _) = trainer.step()
             if r.step % logEvery == 0 || r.skipped {
-                print(String(format: "step %d | reward %.3f | correct %.3f | loss %.4f | grad %.3f | cot %.1f | %@%@",
-                             r.step, r.rewardMean, r.correctRate, r.loss, r.gradNorm, r.thinkingLength, formatMs(r.milliseconds),
+                let g = trainer.lastGenerationStats
+                print(String(format: "step %d | reward %.3f | correct %.3f | loss %.4f | grad %.3f | cot %.1f | gen %.0f tok/s | %@%@",
+                             r.step, r.rewardMean, r.correctRate, r.loss, r.gradNorm, r.thinkingLength,
+                             Double(g.tokens) / max(g.milliseconds, 1e-9) * 1000, formatMs(r.milliseconds),
                              r.skipped ? " | SKIPPED" : ""))
             }
         }
         try ModelCheckpoint.save(model, directory: URL(fileURLWithPath: out), metadata: ["softrl.stage": "rl", "softrl.task": task.name, "softrl.mode": cfg.sampler.mode.rawValue])
+        copyTokenizerFiles(for: task, into: out)
         print("wrote \(out)")
     }
 }
@@ -160,6 +196,8 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Samples per problem for sampled pass@1 and pass@k.") var samples: Int = 32
     @Option(help: "Evaluate only the first N test problems.") var problems: Int?
     @Option(help: "Seed.") var seed: UInt64 = 1234
+    @Option(help: "Prompts generated together (rows = this x samples; lower it for large models).") var batchPrompts: Int = 8
+    @Option(help: "Thinking-length limit (default: the task's suggestion).") var thinkingLimit: Int?
     @Flag(help: "Print the report as JSON.") var json = false
     @Option(help: "OpenBLAS threads.") var threads: Int = 2
 
@@ -167,8 +205,11 @@ struct EvalCommand: ParsableCommand {
         BLASThreads.set(threads)
         let task = try taskOptions.make()
         let model = try loadModel(checkpoint, for: task)
-        var ev = Evaluator(model: model, task: task, sampler: inferenceSampler(inference, for: task))
+        var sampler = inferenceSampler(inference, for: task)
+        if let t = thinkingLimit { sampler.maxThinkingSteps = t }
+        var ev = Evaluator(model: model, task: task, sampler: sampler)
         ev.samples = samples; ev.problemLimit = problems; ev.seed = seed
+        ev.promptsPerBatch = max(1, batchPrompts)
         let r = ev.run()
         if json {
             let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
@@ -225,7 +266,7 @@ struct RolloutsCommand: ParsableCommand {
         var config = RLConfig()
         config.sampler.mode = mode
         if let g = noiseScale { config.sampler.noiseScale = g }
-        let gen = RolloutGenerator(model: model, config: config.resolvedSampler(for: task), endOfThinking: Vocabulary.endOfThinking, endOfSequence: Vocabulary.eos)
+        let gen = RolloutGenerator(model: model, config: config.resolvedSampler(for: task), task: task)
         let scorer = RewardScorer(task: task, shaping: RewardShaping())
         let prompts = (count + groupSize - 1) / groupSize
         var schedule = PromptSchedule(count: task.count(.train), seed: seed)

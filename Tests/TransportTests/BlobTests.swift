@@ -46,6 +46,27 @@ final class SHA256Tests: XCTestCase {
     }
 }
 
+extension SHA256Tests {
+    /// swift-crypto (production) against the former hand-written implementation, on random data of lengths around
+    /// the block and padding edges, whole and streamed in odd pieces.
+    func testSwiftCryptoMatchesReferenceImplementation() {
+        var rng = SplitMix64(seed: 5)
+        for n in [0, 1, 55, 56, 63, 64, 65, 119, 120, 128, 1000, 4097, 100_003] {
+            let data = randomBytes(n, &rng)
+            let reference = ReferenceSHA256.hash(data)
+            XCTAssertEqual(SHA256Hasher.hash(data), reference, "length \(n)")
+            var streamed = SHA256Hasher()
+            var offset = 0
+            while offset < n {
+                let end = min(offset + 37, n)
+                data[offset..<end].withUnsafeBytes { streamed.update(bytes: $0) }
+                offset = end
+            }
+            XCTAssertEqual(streamed.finalize(), reference, "streamed, length \(n)")
+        }
+    }
+}
+
 final class BlobTests: XCTestCase {
     func makeBlob(_ n: Int, seed: UInt64 = 11) -> Data {
         var rng = SplitMix64(seed: seed)

@@ -22,6 +22,9 @@ PRESETS = {
                  num_attention_heads=4, num_key_value_heads=2),
     "small": dict(vocab_size=64, hidden_size=256, intermediate_size=1024, num_hidden_layers=10,
                   num_attention_heads=8, num_key_value_heads=4),
+    # Shaped like SmolLM2-135M (random weights): tied embeddings, RoPE theta 1e5.
+    "smollm2": dict(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
+                    num_attention_heads=9, num_key_value_heads=3, tie_word_embeddings=True, rope_theta=100000.0),
 }
 COMMON = dict(max_position_embeddings=512, rope_theta=10000.0, rms_norm_eps=1e-5, tie_word_embeddings=False)
 INSTALL_HINT = "python3 -m venv .venv && .venv/bin/pip install 'torch==2.13.0+cpu' transformers"
@@ -63,10 +66,12 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
 
-    cfg = LlamaConfig(**PRESETS[args.preset], **COMMON, attn_implementation="eager", dtype=torch.float32)
+    cfg = LlamaConfig(**{**COMMON, **PRESETS[args.preset]}, attn_implementation="eager", dtype=torch.float32)
     model = LlamaForCausalLM(cfg).to(torch.float32)
     total = sum(p.numel() for p in model.parameters())
-    embed = model.model.embed_tokens.weight.numel() + model.lm_head.weight.numel()
+    embed = model.model.embed_tokens.weight.numel()
+    if model.lm_head.weight.data_ptr() != model.model.embed_tokens.weight.data_ptr():
+        embed += model.lm_head.weight.numel()
 
     # --- training: forward + backward + AdamW step -------------------------------------------
     model.train()
@@ -117,7 +122,7 @@ def main() -> int:
         "transformers": transformers.__version__,
         "preset": args.preset,
         "threads": args.threads,
-        "config": {**PRESETS[args.preset], **COMMON},
+        "config": {**COMMON, **PRESETS[args.preset]},
         "params": {"total": total, "embedding_and_lm_head": embed, "non_embedding": total - embed},
         "train": {"batch": args.batch, "seq": args.seq, "steps": args.steps, "warmup": args.warmup,
                   "seconds": round(train_s, 4), "step_ms": round(1000 * train_s / args.steps, 2),

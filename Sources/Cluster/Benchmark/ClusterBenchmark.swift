@@ -156,23 +156,32 @@ public enum ClusterBenchmark {
             Thread.detachNewThread {
                 defer { done.leave() }
                 do {
+                    // A real ActorSession does the fetching (windowed chunk requests, SHA-256 check), as in an actor.
                     let s = try ZMQSocket(context, .dealer)
                     defer { s.close(lingerMs: 0) }
                     try s.set(.maxMessageSize(-1))
                     try s.connect(endpoint)
-                    var codec = WireCodec(maxMessageBytes: Int.max)
-                    var h = Wire.Hello(); h.actorID = "receiver-\(r)"
-                    try s.send(try codec.encode(.hello(h)))
-                    var assembler = BlobAssembler(notice: snapshot.notice)
-                    var f = Wire.FetchWeights(); f.version = 0; f.chunkIndex = 0
-                    try s.send(try codec.encode(.fetchWeights(f)))
-                    while !assembler.isComplete {
-                        guard let frames = try s.receive(timeoutMs: 60_000) else { throw ConfigError("receiver \(r): no chunk within 60 s") }
-                        guard case .weightsChunk(let chunk)? = try codec.decode(frames[0]).body else { continue }
-                        try assembler.add(chunk)
-                        if let next = assembler.missingChunks.first { f.chunkIndex = next; try s.send(try codec.encode(.fetchWeights(f))) }
+                    let session = ActorSession(identity: ActorIdentity(actorId: "receiver-\(r)", host: "bench", pid: 0, cores: 1, slots: 1, softwareVersion: "bench"))
+                    var installed = false
+                    func perform(_ effects: [ActorEffect]) throws {
+                        for e in effects {
+                            switch e {
+                            case .send(let body): try s.send(try session.codec.encode(body))
+                            case let .installWeights(version, blob, assembler):
+                                try assembler.verify(blob)
+                                _ = session.weightsInstalled(version: version)
+                                installed = true
+                            default: break
+                            }
+                        }
                     }
-                    _ = try assembler.assemble()   // every receiver checks the SHA-256, as actors do
+                    try perform(session.connected(now: ProcessControl.now()))
+                    let deadline = ProcessControl.now() + 120
+                    while !installed {
+                        guard ProcessControl.now() < deadline else { throw ConfigError("receiver \(r): no weights within 120 s") }
+                        if let frames = try s.receive(timeoutMs: 2), frames.count == 1 { try perform(session.receive(frames[0], now: ProcessControl.now())) }
+                        try perform(session.tick(now: ProcessControl.now()))
+                    }
                 } catch { failures.add() }
             }
         }

@@ -36,6 +36,10 @@ public struct GenerationOrder: Sendable {
     public var endOfThinking: Int32
     public var endOfSequence: Int32
     public var version: Int
+    /// The run's task (name and options JSON, from Welcome): text tasks end thinking with a multi-token marker
+    /// that the generator takes from the task.
+    public var taskName: String
+    public var taskOptionsJson: String
 }
 
 public struct ActorIdentity: Sendable {
@@ -59,12 +63,15 @@ public final class ActorSession {
     var modelConfig: LlamaConfig?
     var sampler = SamplerConfig()
     var endOfThinking: Int32 = Vocabulary.endOfThinking, endOfSequence: Int32 = Vocabulary.eos
+    var taskName = "", taskOptionsJson = ""
     /// Version of the weights the model holds (-1: none yet).
     public private(set) var modelVersion = -1
     var announced: Wire.VersionNotice?
     var assembler: BlobAssembler?
     var installing = false
     var lastFetchSent = 0.0
+    /// Chunks requested and not yet received (at most ClusterRules.fetchWindow).
+    var pendingChunks: Set<UInt64> = []
     var queue: [(item: Wire.WorkItem, minVersion: Int)] = []
     var requested = false
     public private(set) var generating = false
@@ -141,6 +148,7 @@ public final class ActorSession {
                 throw ConfigError("weights format \(w.weightsFormat) is not \(WeightsBlob.format): upgrade this actor")
             }
             endOfThinking = w.endOfThinkingToken; endOfSequence = w.endOfSequenceToken
+            taskName = w.taskName; taskOptionsJson = w.taskOptionsJson
             if runId != w.runID || modelConfig != config {
                 modelConfig = config
                 modelVersion = -1
@@ -183,9 +191,13 @@ public final class ActorSession {
         guard var a = assembler, a.version == c.version else { return }
         do {
             try a.add(c)
-            if let next = a.missingChunks.first {
+            pendingChunks.remove(c.chunkIndex)
+            let missing = a.missingChunks
+            if !missing.isEmpty {
                 assembler = a
-                out.append(fetch(c.version, next))
+                for next in missing where !pendingChunks.contains(next) && pendingChunks.count < ClusterRules.fetchWindow {
+                    out.append(fetch(c.version, next))
+                }
                 return
             }
             let blob = try a.concatenate()
@@ -213,6 +225,7 @@ public final class ActorSession {
     func fetch(_ version: UInt64, _ index: UInt64) -> ActorEffect {
         var f = Wire.FetchWeights(); f.version = version; f.chunkIndex = index
         lastFetch = (version, index)
+        pendingChunks.insert(index)
         lastFetchSent = lastHeard
         return .send(.fetchWeights(f))
     }
@@ -238,11 +251,13 @@ public final class ActorSession {
         if let n = announced, Int(n.version) != modelVersion {
             if assembler?.version != n.version {
                 assembler = BlobAssembler(notice: n)
-                out.append(fetch(n.version, 0))
+                pendingChunks = []
+                out.append(fetch(n.version, 0))   // the first chunk tells how many there are
                 lastFetchSent = now
-            } else if now - lastFetchSent > max(5, 5 * rules.heartbeatSeconds), let missing = assembler?.missingChunks.first {
+            } else if now - lastFetchSent > max(5, 5 * rules.heartbeatSeconds), let missing = assembler?.missingChunks {
                 out.append(.log(.info, "no reply to the weights fetch for v\(n.version); asking again"))
-                out.append(fetch(n.version, missing))
+                pendingChunks = []
+                for index in missing.prefix(ClusterRules.fetchWindow) { out.append(fetch(n.version, index)) }
                 lastFetchSent = now
             }
             return
@@ -255,7 +270,7 @@ public final class ActorSession {
             let requests = items.map { GenerationRequest(promptIndex: Int($0.promptIndex), prompt: $0.promptTokenIds, groupSize: Int($0.groupSize), seed: $0.seed) }
             generating = true
             out.append(.generate(GenerationOrder(items: items, requests: requests, sampler: sampler, endOfThinking: endOfThinking,
-                                                 endOfSequence: endOfSequence, version: modelVersion)))
+                                                 endOfSequence: endOfSequence, version: modelVersion, taskName: taskName, taskOptionsJson: taskOptionsJson)))
         } else if queue.isEmpty && !requested {
             var r = Wire.WorkRequest(); r.actorID = identity.actorId; r.freeSlots = UInt32(identity.slots)
             out.append(.send(.workRequest(r)))

@@ -20,6 +20,8 @@ public struct ClusterRules: Sendable, Equatable {
     public var minSpeculateSeconds = 10.0
     /// Weights chunk size: large enough that per-message overhead is negligible, far below the frame limit.
     public var chunkBytes = BlobChunker.defaultChunkBytes
+    /// Chunk requests an actor keeps in flight: one at a time leaves the link idle for a round trip per chunk.
+    public static let fetchWindow = 4
 
     public init() {}
 

@@ -144,8 +144,9 @@ public final class LearnerCore {
         w.samplerConfigJson = String(decoding: (try? JSONEncoder().encode(sampler)) ?? Data(), as: UTF8.self)
         w.heartbeatIntervalMs = UInt32(rules.heartbeatIntervalMs)
         w.modelConfigJson = String(decoding: (try? JSONEncoder().encode(modelConfig)) ?? Data(), as: UTF8.self)
-        w.endOfThinkingToken = Vocabulary.endOfThinking
-        w.endOfSequenceToken = Vocabulary.eos
+        // Text tasks end thinking with a multi-token marker (the task describes it; actors rebuild the task).
+        w.endOfThinkingToken = task.thinkingMarker.tokens.first ?? Vocabulary.endOfThinking
+        w.endOfSequenceToken = task.endOfSequence
         w.maxThinkingSteps = UInt32(sampler.maxThinkingSteps)
         w.maxAnswerTokens = UInt32(sampler.maxAnswerTokens)
         w.vocabulary = task.vocabulary.tokens
@@ -335,7 +336,8 @@ public final class LearnerCore {
                         throw RolloutValidationError("sample index \(w.sampleIndex) repeated or outside the group")
                     }
                     var r = try WireMapping.rollout(w, promptIndex: promptIndex, config: modelConfig, sampler: sampler,
-                                                    noiseSigma: { [sigmaByVersion] in sigmaByVersion[$0] }, runSamplerJSON: welcomeTemplate.samplerConfigJson)
+                                                    noiseSigma: { [sigmaByVersion] in sigmaByVersion[$0] }, runSamplerJSON: welcomeTemplate.samplerConfigJson,
+                                                    endOfThinking: task.thinkingMarker.tokens.count == 1 ? task.thinkingMarker.tokens[0] : nil)
                     guard r.policyVersion <= version else { throw RolloutValidationError("claims future policy version \(r.policyVersion)") }
                     guard rewards.score(&r) else { throw RolloutValidationError("prompt tokens differ from problem \(promptIndex)") }
                     group.append(r)

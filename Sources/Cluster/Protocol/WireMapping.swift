@@ -61,7 +61,8 @@ public enum WireMapping {
     /// run's settings (a peer may not train with settings the run did not ask for); `noiseSigma`, when given, the
     /// sigma the behaviour version's weights imply (sigma = gamma * RMS(E)), which a noisy rollout must state.
     public static func rollout(_ w: Wire.Rollout, promptIndex: Int, config: LlamaConfig, sampler: SamplerConfig,
-                               noiseSigma expectedSigma: ((Int) -> Double?)? = nil, runSamplerJSON: String? = nil) throws -> Rollout {
+                               noiseSigma expectedSigma: ((Int) -> Double?)? = nil, runSamplerJSON: String? = nil,
+                               endOfThinking: Int32? = Vocabulary.endOfThinking) throws -> Rollout {
         func fail(_ m: String) -> RolloutValidationError { RolloutValidationError(m) }
         let V = Int32(config.vocabSize), d = config.hiddenSize
         func tokenOK(_ t: Int32) -> Bool { t >= 0 && t < V }
@@ -91,7 +92,6 @@ public enum WireMapping {
         }
         guard w.answerLogprobs.allSatisfy({ $0.isFinite && $0 <= 1e-9 }) else { throw fail("answer log-probs must be finite and <= 0") }
         guard w.answerLogprobs.allSatisfy({ $0 >= -1000 }) else { throw fail("answer log-prob below -1000: no sampler produces that") }
-        guard Int(w.thinkingLength) == w.steps.count else { throw fail("thinking_length \(w.thinkingLength) but \(w.steps.count) steps") }
         var steps: [ThinkingStep] = []
         for (t, ws) in w.steps.enumerated() {
             guard ws.behaviourLogprob.isFinite else { throw fail("step \(t): behaviour log-prob is not finite") }
@@ -129,11 +129,14 @@ public enum WireMapping {
         default: end = w.forcedEnd ? .forced : (sampler.mode == .hard ? .sampled : .shadow)
         }
         guard end != .sampled || sampler.mode == .hard else { throw fail("thinking_end SAMPLED is only possible in hard mode") }
+        // Thinking steps, not counting a sampled end-of-thinking (Rollout.thinkingLength).
+        let expectedLength = end == .sampled ? steps.count - 1 : steps.count
+        guard Int(w.thinkingLength) == expectedLength else { throw fail("thinking_length \(w.thinkingLength) but \(expectedLength) thinking steps") }
         guard w.thinkingEnd == .unspecified || w.forcedEnd == (end == .forced) else { throw fail("forced_end \(w.forcedEnd) contradicts thinking_end \(w.thinkingEnd)") }
         guard end != .forced || steps.count == sampler.maxThinkingSteps else {
             throw fail("thinking forced to end after \(steps.count) steps, but the limit is \(sampler.maxThinkingSteps)")
         }
-        if end == .sampled { guard steps.last?.token == Vocabulary.endOfThinking else { throw fail("thinking_end SAMPLED but the last step is not end-of-thinking") } }
+        if end == .sampled, let eot = endOfThinking { guard steps.last?.token == eot else { throw fail("thinking_end SAMPLED but the last step is not end-of-thinking") } }
         guard w.noiseSigma.isFinite, w.noiseSigma >= 0, !(sampler.addsGaussianNoise && w.noiseSigma <= 0) else {
             throw fail("noise_sigma \(w.noiseSigma) invalid for \(sampler.label)")
         }

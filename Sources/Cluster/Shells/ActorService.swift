@@ -4,6 +4,7 @@
 import Foundation
 import Logging
 import SoftTokens
+import Tasks
 import TensorMath
 import TransformerLM
 import Transport
@@ -30,6 +31,14 @@ public final class ActorService {
     /// Verifies and loads a weights blob (SHA-256 of up to hundreds of MB) while the loop keeps heartbeating.
     let installer = BackgroundWorker<(version: Int, error: Error?)>(label: "softrl.actor.install")
     var reconnect: String?
+    // MONITORING HOOK: observers (set by the executable before run()); called on the socket thread.
+    /// After each generated batch is sent.
+    public var onBatchSent: ((ActorBatchReport) -> Void)?
+    /// Once per heartbeat period.
+    public var onStatus: ((ActorSelfStatus) -> Void)?
+    var lastStatus = 0.0
+    /// The run's task, built from Welcome's name and options (text tasks read their tokenizer from that path).
+    var task: (key: String, task: any ReasoningTask)?
 
     public init(options: ActorOptions) {
         self.options = options
@@ -44,6 +53,7 @@ public final class ActorService {
     public var groupsSent: Int { session.groupsSent }
 
     public func run() throws {
+        log.info("actor \(options.actorId) connecting to \(options.connect), \(options.slots) slot(s) | \(BLASKernel.current.summary)")
         let context = try ZMQContext()
         defer { context.shutdown() }
         var backoffMs = options.reconnectInitialMs
@@ -70,11 +80,21 @@ public final class ActorService {
                     guard frames.count == 1 else { log.warning("dropped a \(frames.count)-frame message"); continue }
                     perform(session.receive(frames[0], now: ProcessControl.now()), socket)
                 }
-                if let done = generator.takeResult() { perform(session.generated(done.groups, stats: done.stats, order: done.order), socket) }
+                if let done = generator.takeResult() {
+                    perform(session.generated(done.groups, stats: done.stats, order: done.order), socket)
+                    onBatchSent?(ActorBatchReport(groups: done.groups.count, rollouts: done.groups.reduce(0) { $0 + $1.count },   // MONITORING HOOK
+                                                  tokens: done.stats.tokens, milliseconds: done.stats.milliseconds, policyVersion: done.order.version))
+                }
                 if let done = installer.takeResult() {
                     perform(done.error.map { session.weightsRejected(version: done.version, $0) } ?? session.weightsInstalled(version: done.version), socket)
                 }
-                perform(session.tick(now: ProcessControl.now()), socket)
+                let now = ProcessControl.now()
+                perform(session.tick(now: now), socket)
+                if let onStatus, now - lastStatus >= session.rules.heartbeatSeconds {   // MONITORING HOOK
+                    lastStatus = now
+                    onStatus(ActorSelfStatus(actorId: options.actorId, policyVersion: session.modelVersion, busySlots: session.generating ? options.slots : 0,
+                                             slots: options.slots, connected: session.welcomed))
+                }
             }
             if let reason = reconnect, !ProcessControl.stopRequested {
                 backoffMs = session.welcomed ? options.reconnectInitialMs : min(backoffMs * 2, options.reconnectMaxMs)
@@ -111,8 +131,20 @@ public final class ActorService {
                 }
             case .generate(let order):
                 guard let model else { log.error("asked to generate without a model"); continue }
+                let key = order.taskName + "\u{0}" + order.taskOptionsJson
+                if task?.key != key {
+                    do {
+                        let options = order.taskOptionsJson.isEmpty ? TaskOptions() : try JSONDecoder().decode(TaskOptions.self, from: Data(order.taskOptionsJson.utf8))
+                        task = (key, try TaskCatalog.make(name: order.taskName, options: options))
+                    } catch {
+                        task = nil
+                        log.warning("cannot build task \(order.taskName) (\(error)); ending thinking with token \(order.endOfThinking)")
+                    }
+                }
+                let runTask = task?.task
                 generator.start {
-                    let gen = RolloutGenerator(model: model, config: order.sampler, endOfThinking: order.endOfThinking, endOfSequence: order.endOfSequence)
+                    let gen = runTask.map { RolloutGenerator(model: model, config: order.sampler, task: $0) }
+                        ?? RolloutGenerator(model: model, config: order.sampler, endOfThinking: order.endOfThinking, endOfSequence: order.endOfSequence)
                     let (groups, stats) = gen.generate(order.requests, policyVersion: order.version)
                     return (groups, stats, order)
                 }

@@ -7,6 +7,7 @@ import Logging
 import PolicyGradient
 import SoftTokens
 import Tasks
+import TensorMath
 import TransformerLM
 import Transport
 
@@ -23,7 +24,7 @@ public struct LearnerOptions: Sendable {
 
 public final class LearnerService {
     let log = Logger(label: "softrl.learner")
-    let model: LlamaModel
+    public let model: LlamaModel
     let learner: PolicyLearner
     let options: LearnerOptions
     public let core: LearnerCore
@@ -32,11 +33,18 @@ public final class LearnerService {
     var codec: WireCodec
     /// The endpoint actually bound (resolves "tcp://host:*").
     public private(set) var endpoint = ""
+    public var runId: String { core.runId }
+    public var config: RLConfig { core.config }
+    // MONITORING HOOK: observers (set by the executable before run()); called on the socket thread.
+    /// After every update, with the same record metrics.jsonl gets.
+    public var onStep: ((StepMetrics) -> Void)?
+    /// Once per heartbeat period, with every connected actor.
+    public var onActorStatus: (([ActorStatus]) -> Void)?
 
     public init(model: LlamaModel, config: RLConfig, task: any ReasoningTask, options: LearnerOptions,
                 resume: (optimizer: AdamWState, state: LearnerState)? = nil) throws {
         self.model = model; self.options = options
-        learner = PolicyLearner(model: model, config: config, endOfThinking: Vocabulary.endOfThinking)
+        learner = PolicyLearner(model: model, config: config, endOfThinking: task.thinkingMarker.tokens)
         if let r = resume { learner.optimizer.restoreState(r.optimizer) }
         try FileManager.default.createDirectory(at: options.runDirectory, withIntermediateDirectories: true)
         metricsLog = MetricsLog(runDirectory: options.runDirectory)
@@ -69,8 +77,9 @@ public final class LearnerService {
         endpoint = try socket.lastEndpoint
         try? endpoint.write(to: options.runDirectory.appendingPathComponent("learner.endpoint"), atomically: true, encoding: .utf8)
         let c = core.config
-        log.info("learner \(core.runId) bound \(endpoint) | task \(c.task) | \(core.sampler.label) | policy v\(core.version) | \(c.promptsPerStep) prompts x \(c.groupSize) samples, max staleness \(c.maxStaleness)")
+        log.info("learner \(core.runId) bound \(endpoint) | task \(c.task) | \(core.sampler.label) | policy v\(core.version) | \(c.promptsPerStep) prompts x \(c.groupSize) samples, max staleness \(c.maxStaleness) | \(BLASKernel.current.summary)")
         let poller = ZMQPoller([socket])
+        var lastStatus = 0.0
         while !ProcessControl.stopRequested && !core.isDone {
             _ = try? poller.poll(timeoutMs: 20)
             security?.reloadIfRequested()   // Trust: SIGHUP re-reads the allow-list
@@ -85,7 +94,14 @@ public final class LearnerService {
                 perform(core.receive(frames[1], from: frames[0], now: now, authenticatedId: authenticatedId), socket)
             }
             if let (report, snapshot) = trainer.takeResult() { perform(core.updateFinished(report, weights: snapshot, now: ProcessControl.now()), socket) }
-            perform(core.tick(now: ProcessControl.now()), socket)
+            let now = ProcessControl.now()
+            perform(core.tick(now: now), socket)
+            if let onActorStatus, now - lastStatus >= options.rules.heartbeatSeconds {   // MONITORING HOOK
+                lastStatus = now
+                onActorStatus(core.actors.values.sorted { $0.id < $1.id }.map {
+                    ActorStatus(id: $0.id, host: $0.host, busySlots: $0.busySlots, slots: $0.slots, policyVersion: $0.version, secondsSinceSeen: now - $0.lastSeen)
+                })
+            }
         }
         trainer.waitIdle()
         if let (report, snapshot) = trainer.takeResult() { perform(core.updateFinished(report, weights: snapshot, now: ProcessControl.now()), socket) }
@@ -121,6 +137,7 @@ public final class LearnerService {
                 }
             case .record(let m):
                 metricsLog.append(m)
+                onStep?(m)   // MONITORING HOOK
                 print(m.humanLine); fflush(stdout)
             case let .log(level, message):
                 log.log(level: level, "\(message)")

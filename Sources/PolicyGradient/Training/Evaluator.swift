@@ -63,14 +63,14 @@ public struct Evaluator {
             let batch = Array(idx..<min(n, idx + promptsPerBatch))
             idx += batch.count
             let problems = batch.map { task.problem(.test, $0) }
-            let greedyGen = RolloutGenerator(model: model, config: greedy, endOfThinking: Vocabulary.endOfThinking, endOfSequence: Vocabulary.eos)
+            let greedyGen = RolloutGenerator(model: model, config: greedy, task: task)
             let g = greedyGen.generate(problems.enumerated().map { GenerationRequest(promptIndex: batch[$0.offset], prompt: $0.element.prompt, groupSize: 1, seed: seed) }, policyVersion: 0).groups
             for (p, group) in zip(problems, g) {
                 if task.verdict(answerTokens: group[0].answer, for: p) == .correct { greedyCorrect += 1 }
                 greedyThinking += Double(group[0].thinkingLength)
             }
             if samples > 0 {
-                let gen = RolloutGenerator(model: model, config: sampled, endOfThinking: Vocabulary.endOfThinking, endOfSequence: Vocabulary.eos)
+                let gen = RolloutGenerator(model: model, config: sampled, task: task)
                 let reqs = problems.enumerated().map {
                     GenerationRequest(promptIndex: batch[$0.offset], prompt: $0.element.prompt, groupSize: samples,
                                       seed: GroupSeed.of(runSeed: seed, position: batch[$0.offset]))

@@ -52,7 +52,13 @@ public final class PolicyLearner {
     /// Updates applied so far; the policy version of the current weights.
     public var version: Int { optimizer.step }
 
-    public init(model: LlamaModel, config: RLConfig, endOfThinking: Int32) {
+    public convenience init(model: LlamaModel, config: RLConfig, endOfThinking: Int32) {
+        self.init(model: model, config: config, endOfThinking: [endOfThinking])
+    }
+
+    /// `endOfThinking`: the task's marker tokens (`task.thinkingMarker.tokens`), inserted on the learner exactly
+    /// as the actors inserted them.
+    public init(model: LlamaModel, config: RLConfig, endOfThinking: [Int32]) {
         self.model = model
         self.config = config
         optimizer = AdamW(parameterCount: model.parameterCount,

@@ -16,7 +16,7 @@ public final class SingleProcessRL {
     public private(set) var lastGenerationStats = GenerationStats()
 
     public init(model: LlamaModel, task: any ReasoningTask, config: RLConfig) {
-        learner = PolicyLearner(model: model, config: config, endOfThinking: Vocabulary.endOfThinking)
+        learner = PolicyLearner(model: model, config: config, endOfThinking: task.thinkingMarker.tokens)
         self.task = task
         sampler = config.resolvedSampler(for: task)
         rewards = RewardScorer(task: task, shaping: config.rewards)
@@ -33,7 +33,7 @@ public final class SingleProcessRL {
             requests.append(GenerationRequest(promptIndex: index, prompt: task.problem(.train, index).prompt,
                                               groupSize: config.groupSize, seed: GroupSeed.of(runSeed: config.seed, position: position)))
         }
-        let gen = RolloutGenerator(model: learner.model, config: sampler, endOfThinking: Vocabulary.endOfThinking, endOfSequence: Vocabulary.eos)
+        let gen = RolloutGenerator(model: learner.model, config: sampler, task: task)
         let (rawGroups, stats) = gen.generate(requests, policyVersion: learner.version)
         lastGenerationStats = stats
         var groups = rawGroups

@@ -54,8 +54,8 @@ public final class SupervisedTrainer {
     }
 
     /// The teacher-forced sequence of one problem and the index of its first predicted token.
-    public static func sequence(_ p: Problem) -> (tokens: [Int32], firstTarget: Int) {
-        (p.prompt + p.cot + [Vocabulary.endOfThinking] + p.answerTokens, p.prompt.count)
+    public static func sequence(_ p: Problem, marker: [Int32] = [Vocabulary.endOfThinking]) -> (tokens: [Int32], firstTarget: Int) {
+        (p.prompt + p.cot + marker + p.answerTokens, p.prompt.count)
     }
 
     public func step() -> SFTReport {
@@ -63,7 +63,7 @@ public final class SupervisedTrainer {
         var report = SFTReport()
         report.step = optimizer.step + 1
         let problems = (0..<config.batchSize).map { _ in task.problem(.train, schedule.next()) }
-        let seqs = problems.map(Self.sequence)
+        let seqs = problems.map { Self.sequence($0, marker: task.thinkingMarker.tokens) }
         let pass = model.forward(seqs.map { ModelInput(tokens: Array($0.tokens.dropLast())) })
         let V = model.config.vocabSize
         let targets = seqs.reduce(0) { $0 + $1.tokens.count - $1.firstTarget }

@@ -1,0 +1,45 @@
+// CKernels: what Swift cannot express on its own for SoftRL's CPU paths.
+//  1. The raw cpuid / xgetbv registers (TensorMath decodes them into CPU features and an OpenBLAS kernel choice).
+//  2. SIMD kernels for the hot non-BLAS loops, compiled twice from one body (kernels_body.inc) with per-function
+//     target attributes: *_avx2 (AVX2 + FMA, 8 lanes) and *_avx512 (AVX-512F/BW/DQ/VL, 16 lanes). The binary
+//     stays baseline x86-64; Swift calls a variant only after cpuid and XGETBV say the CPU and the OS support it.
+//     The portable path stays in Swift (TensorMath/SIMDKernels.swift, Layers.swift) and the tests compare every
+//     variant with it. On non-x86 machines the variants are absent and `softrl_kernels_compiled()` returns 0.
+#ifndef SOFTRL_CKERNELS_H
+#define SOFTRL_CKERNELS_H
+#include <stdint.h>
+
+typedef struct {
+    uint32_t max_leaf;          // cpuid leaf 0 eax
+    uint32_t leaf1_ecx, leaf1_edx;
+    uint32_t leaf7_ebx, leaf7_ecx, leaf7_edx;
+    uint32_t leaf7_1_eax;       // cpuid leaf 7 sub-leaf 1 (AVX512_BF16 is bit 5)
+    uint64_t xcr0;              // XGETBV(0) when the OS set OSXSAVE, else 0
+    uint32_t family, model;     // display family / model
+    char vendor[13];            // "GenuineIntel", "AuthenticAMD", ...
+} softrl_cpuid_raw;
+
+/// Fills `out` (all zero on a non-x86 build).
+void softrl_cpuid_read(softrl_cpuid_raw *out);
+
+/// 1 when the AVX2 / AVX-512 variants below were compiled into this binary (x86-64 with clang), else 0.
+int softrl_kernels_compiled(void);
+
+#define SOFTRL_DECLARE_KERNELS(S) \
+    void softrl_softmax_inplace_##S(float *x, long n); \
+    void softrl_attend_##S(const float *q, const float *keys, const float *values, long stride, long len, long hd, \
+                           float scale, float *scores, float *out); \
+    void softrl_rmsnorm_##S(const float *x, const float *w, float *y, float *inv_rms, long rows, long dim, float eps); \
+    void softrl_swiglu_##S(const float *gate, const float *up, float *h, long n); \
+    void softrl_rope_##S(float *row, long heads, long head_dim, const float *cos_, const float *sin_, float sign); \
+    void softrl_adamw_##S(float *p, const float *g, float *m, float *v, long n, float b1, float b2, float omb1, \
+                          float omb2, float ic1, float ic2, float eps, float lr, float lr_decay); \
+    double softrl_softmax_temp_##S(const float *x, long n, float inv_t, float *out); \
+    long softrl_argmax_##S(const float *x, long n); \
+    void softrl_gemm_nt_##S(const float *x, long ldx, const float *w, long ldw, float *y, long ldy, long m, long n, \
+                            long k, int accumulate);
+
+SOFTRL_DECLARE_KERNELS(avx2)
+SOFTRL_DECLARE_KERNELS(avx512)
+
+#endif

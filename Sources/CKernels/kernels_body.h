@@ -1,0 +1,307 @@
+// One body for every SIMD width (included by kernels.c with KS = name suffix, KW = float lanes). Written with
+// clang vector extensions, so the same code becomes YMM (KW 8) or ZMM (KW 16) instructions. The math mirrors the
+// portable Swift kernels (TensorMath/SIMDKernels.swift exp8, Layers.swift): same exp polynomial, same order of
+// operations, except that FMA contraction rounds once where Swift rounds twice (tests allow for that).
+// No include guard: included once per width on purpose.
+
+#define SR_CAT2(a, b) a##_##b
+#define SR_CAT(a, b) SR_CAT2(a, b)
+#define FN(name) SR_CAT(name, KS)
+#define VF FN(sr_vf)
+#define VI FN(sr_vi)
+
+typedef float VF __attribute__((vector_size(KW * 4)));
+typedef int32_t VI __attribute__((vector_size(KW * 4)));
+
+static inline VF FN(ld)(const float *p) { VF v; memcpy(&v, p, sizeof v); return v; }
+static inline void FN(st)(float *p, VF v) { memcpy(p, &v, sizeof v); }
+static inline VF FN(splat)(float x) { VF z = {0}; return z + x; }
+static inline float FN(hsum)(VF v) {
+    // Halve the vector until one lane is left (log2(KW) shuffles and adds instead of KW-1 scalar adds).
+#if KW == 16
+    typedef float h8 __attribute__((vector_size(32)));
+    h8 a = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) + __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
+#else
+    VF a = v;
+#endif
+    typedef float h4 __attribute__((vector_size(16)));
+    h4 b = __builtin_shufflevector(a, a, 0, 1, 2, 3) + __builtin_shufflevector(a, a, 4, 5, 6, 7);
+    return (b[0] + b[2]) + (b[1] + b[3]);
+}
+static inline float FN(hmax)(VF v) { float m = v[0]; for (int i = 1; i < KW; i++) m = v[i] > m ? v[i] : m; return m; }
+
+// e^x, relative error ~2e-7 on [-87, 88] (clamped): x = n ln2 + r, degree-6 Taylor for e^r, 2^n in the exponent.
+static inline VF FN(vexp)(VF x) {
+    x = __builtin_elementwise_max(x, FN(splat)(-87.0f));
+    x = __builtin_elementwise_min(x, FN(splat)(88.0f));
+    const VF magic = FN(splat)(12582912.0f);
+    VF t = x * 1.44269504088896341f + magic;
+    VF n = t - magic;
+    VF r = x - n * 0.693359375f - n * -2.12194440e-4f;
+    VF p = FN(splat)(1.0f / 720.0f);
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    VI nb = (VI)t - 0x4B400000;
+    VF scale = (VF)((nb + 127) << 23);
+    return p * scale;
+}
+static inline float FN(sexp)(float x) { return FN(vexp)(FN(splat)(x))[0]; }
+
+static inline float FN(dot)(const float *a, const float *b, long n) {
+    VF acc0 = {0}, acc1 = {0};
+    long i = 0;
+    for (; i + 2 * KW <= n; i += 2 * KW) {
+        acc0 += FN(ld)(a + i) * FN(ld)(b + i);
+        acc1 += FN(ld)(a + i + KW) * FN(ld)(b + i + KW);
+    }
+    if (i + KW <= n) { acc0 += FN(ld)(a + i) * FN(ld)(b + i); i += KW; }
+    float s = FN(hsum)(acc0 + acc1);
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+void FN(softrl_softmax_inplace)(float *x, long n) {
+    long j = 0;
+    VF mv = FN(splat)(-INFINITY);
+    for (; j + KW <= n; j += KW) mv = __builtin_elementwise_max(mv, FN(ld)(x + j));
+    float mx = FN(hmax)(mv);
+    for (; j < n; j++) mx = x[j] > mx ? x[j] : mx;
+    const VF m = FN(splat)(mx);
+    VF sv = {0};
+    for (j = 0; j + KW <= n; j += KW) { VF e = FN(vexp)(FN(ld)(x + j) - m); FN(st)(x + j, e); sv += e; }
+    float sum = FN(hsum)(sv);
+    for (; j < n; j++) { float e = FN(sexp)(x[j] - mx); x[j] = e; sum += e; }
+    const float inv = 1.0f / sum;
+    for (j = 0; j + KW <= n; j += KW) FN(st)(x + j, FN(ld)(x + j) * inv);
+    for (; j < n; j++) x[j] *= inv;
+}
+
+// One query head over `len` cached positions: scores_j = scale q.k_j, softmax, out = sum_j p_j v_j.
+// Key/value rows of one head are `stride` floats apart (the cache's kv width).
+void FN(softrl_attend)(const float *q, const float *keys, const float *values, long stride, long len, long hd,
+                       float scale, float *scores, float *out) {
+    for (long j = 0; j < len; j++) scores[j] = scale * FN(dot)(q, keys + j * stride, hd);
+    FN(softrl_softmax_inplace)(scores, len);
+    if (hd == 4 * KW || hd == 2 * KW || hd == KW) {
+        // Whole head in registers (hd 64 with AVX-512, 32/64 with AVX2 via the general loop).
+        VF o0 = {0}, o1 = {0}, o2 = {0}, o3 = {0};
+        for (long j = 0; j < len; j++) {
+            const float *v = values + j * stride;
+            const VF p = FN(splat)(scores[j]);
+            o0 += p * FN(ld)(v);
+            if (hd >= 2 * KW) o1 += p * FN(ld)(v + KW);
+            if (hd == 4 * KW) { o2 += p * FN(ld)(v + 2 * KW); o3 += p * FN(ld)(v + 3 * KW); }
+        }
+        FN(st)(out, o0);
+        if (hd >= 2 * KW) FN(st)(out + KW, o1);
+        if (hd == 4 * KW) { FN(st)(out + 2 * KW, o2); FN(st)(out + 3 * KW, o3); }
+        return;
+    }
+    for (long i = 0; i < hd; i++) out[i] = 0;
+    for (long j = 0; j < len; j++) {
+        const float *v = values + j * stride;
+        const float pj = scores[j];
+        const VF p = FN(splat)(pj);
+        long i = 0;
+        for (; i + KW <= hd; i += KW) FN(st)(out + i, FN(ld)(out + i) + p * FN(ld)(v + i));
+        for (; i < hd; i++) out[i] += pj * v[i];
+    }
+}
+
+void FN(softrl_rmsnorm)(const float *x, const float *w, float *y, float *inv_rms, long rows, long dim, float eps) {
+    for (long r = 0; r < rows; r++) {
+        const float *xr = x + r * dim;
+        float *yr = y + r * dim;
+        const float ss = FN(dot)(xr, xr, dim);
+        const float inv = 1.0f / sqrtf(ss / (float)dim + eps);
+        if (inv_rms) inv_rms[r] = inv;
+        long j = 0;
+        for (; j + KW <= dim; j += KW) FN(st)(yr + j, FN(ld)(xr + j) * inv * FN(ld)(w + j));
+        for (; j < dim; j++) yr[j] = xr[j] * inv * w[j];
+    }
+}
+
+void FN(softrl_swiglu)(const float *gate, const float *up, float *h, long n) {
+    long i = 0;
+    for (; i + KW <= n; i += KW) {
+        VF g = FN(ld)(gate + i);
+        FN(st)(h + i, g / (1.0f + FN(vexp)(-g)) * FN(ld)(up + i));
+    }
+    for (; i < n; i++) { float g = gate[i]; h[i] = g / (1.0f + FN(sexp)(-g)) * up[i]; }
+}
+
+void FN(softrl_rope)(float *row, long heads, long head_dim, const float *cos_, const float *sin_, float sign) {
+    const long half = head_dim / 2;
+    for (long h = 0; h < heads; h++) {
+        float *v = row + h * head_dim;
+        long i = 0;
+        for (; i + KW <= half; i += KW) {
+            VF a = FN(ld)(v + i), b = FN(ld)(v + i + half), c = FN(ld)(cos_ + i), s = FN(ld)(sin_ + i) * sign;
+            FN(st)(v + i, a * c - b * s);
+            FN(st)(v + i + half, b * c + a * s);
+        }
+        for (; i < half; i++) {
+            float a = v[i], b = v[i + half], s = sign * sin_[i];
+            v[i] = a * cos_[i] - b * s;
+            v[i + half] = b * cos_[i] + a * s;
+        }
+    }
+}
+
+void FN(softrl_adamw)(float *p, const float *g, float *m, float *v, long n, float b1, float b2, float omb1,
+                      float omb2, float ic1, float ic2, float eps, float lr, float lr_decay) {
+    long i = 0;
+    for (; i + KW <= n; i += KW) {
+        VF gi = FN(ld)(g + i), pi = FN(ld)(p + i);
+        VF mi = b1 * FN(ld)(m + i) + omb1 * gi;
+        VF vi = b2 * FN(ld)(v + i) + omb2 * gi * gi;
+        FN(st)(m + i, mi);
+        FN(st)(v + i, vi);
+        VF mh = mi * ic1, vh = vi * ic2;
+        FN(st)(p + i, pi - (lr * (mh / (__builtin_elementwise_sqrt(vh) + eps)) + lr_decay * pi));
+    }
+    for (; i < n; i++) {
+        float gi = g[i];
+        float mi = b1 * m[i] + omb1 * gi, vi = b2 * v[i] + omb2 * gi * gi;
+        m[i] = mi; v[i] = vi;
+        float mh = mi * ic1, vh = vi * ic2;
+        p[i] -= lr * (mh / (sqrtf(vh) + eps)) + lr_decay * p[i];
+    }
+}
+
+// out = softmax(x * inv_t); returns log Z of the tempered logits. Lane sums in float over blocks of 64 vectors,
+// the blocks added in double (a vocabulary of 49k entries keeps ~double precision in the normaliser).
+double FN(softrl_softmax_temp)(const float *x, long n, float inv_t, float *out) {
+    long j = 0;
+    VF mv = FN(splat)(-INFINITY);
+    for (; j + KW <= n; j += KW) mv = __builtin_elementwise_max(mv, FN(ld)(x + j));
+    float mx = FN(hmax)(mv);
+    for (; j < n; j++) mx = x[j] > mx ? x[j] : mx;
+    const VF m = FN(splat)(mx);
+    double sum = 0;
+    j = 0;
+    while (j + KW <= n) {
+        VF acc = {0};
+        long end = j + 64 * KW;
+        for (; j + KW <= n && j < end; j += KW) {
+            VF e = FN(vexp)((FN(ld)(x + j) - m) * inv_t);
+            FN(st)(out + j, e);
+            acc += e;
+        }
+        sum += (double)FN(hsum)(acc);
+    }
+    for (; j < n; j++) { float e = FN(sexp)((x[j] - mx) * inv_t); out[j] = e; sum += e; }
+    const float inv = (float)(1.0 / sum);
+    for (j = 0; j + KW <= n; j += KW) FN(st)(out + j, FN(ld)(out + j) * inv);
+    for (; j < n; j++) out[j] *= inv;
+    return (double)(mx * inv_t) + log(sum);
+}
+
+// y (m, n) = x (m, k) W^T (+ y when accumulate), W stored (n, k) row-major: the linear layer at decode's few rows.
+// Register blocking of IB x rows by 4 W rows: each W chunk is loaded once per x block into 4 x IB accumulators,
+// and the 4 W rows (4k floats) stay in L1 while every x block passes over them. No packing of W (what makes
+// OpenBLAS's sgemm costly at small m: it copies the whole weight matrix on every call). IB is 1..SR_IBMAX, one
+// fully unrolled function per IB so the accumulators live in registers.
+#define SR_JB 4
+#if KW == 16
+#define SR_IBMAX 6
+#else
+#define SR_IBMAX 2
+#endif
+#define SR_DEFINE_BLOCK(IB) \
+static inline void FN(gemm_block##IB)(const float *x, long ldx, const float *w, long ldw, float *y, long ldy, \
+                                       long k, int accumulate) { \
+    const long kv = k - k % KW; \
+    VF acc[IB][SR_JB]; \
+    for (int a = 0; a < IB; a++) for (int b = 0; b < SR_JB; b++) acc[a][b] = FN(splat)(0.0f); \
+    for (long p = 0; p < kv; p += KW) { \
+        VF wv[SR_JB]; \
+        for (int b = 0; b < SR_JB; b++) wv[b] = FN(ld)(w + b * ldw + p); \
+        for (int a = 0; a < IB; a++) { \
+            const VF xv = FN(ld)(x + a * ldx + p); \
+            for (int b = 0; b < SR_JB; b++) acc[a][b] += xv * wv[b]; \
+        } \
+    } \
+    for (int a = 0; a < IB; a++) { \
+        for (int b = 0; b < SR_JB; b++) { \
+            float s = FN(hsum)(acc[a][b]); \
+            for (long p = kv; p < k; p++) s += x[a * ldx + p] * w[b * ldw + p]; \
+            float *out = y + a * ldy + b; \
+            *out = accumulate ? *out + s : s; \
+        } \
+    } \
+}
+SR_DEFINE_BLOCK(1)
+SR_DEFINE_BLOCK(2)
+#if SR_IBMAX >= 6
+SR_DEFINE_BLOCK(3)
+SR_DEFINE_BLOCK(4)
+SR_DEFINE_BLOCK(5)
+SR_DEFINE_BLOCK(6)
+#endif
+
+void FN(softrl_gemm_nt)(const float *x, long ldx, const float *w, long ldw, float *y, long ldy,
+                        long m, long n, long k, int accumulate) {
+    long j = 0;
+    for (; j + SR_JB <= n; j += SR_JB) {
+        const float *wj = w + j * ldw;
+        long i = 0;
+        for (; i + SR_IBMAX <= m; i += SR_IBMAX) {
+#if SR_IBMAX == 6
+            FN(gemm_block6)(x + i * ldx, ldx, wj, ldw, y + i * ldy + j, ldy, k, accumulate);
+#else
+            FN(gemm_block2)(x + i * ldx, ldx, wj, ldw, y + i * ldy + j, ldy, k, accumulate);
+#endif
+        }
+        const long rest = m - i;
+        const float *xi = x + i * ldx;
+        float *yi = y + i * ldy + j;
+        switch (rest) {
+        case 0: break;
+        case 1: FN(gemm_block1)(xi, ldx, wj, ldw, yi, ldy, k, accumulate); break;
+#if SR_IBMAX >= 6
+        case 2: FN(gemm_block2)(xi, ldx, wj, ldw, yi, ldy, k, accumulate); break;
+        case 3: FN(gemm_block3)(xi, ldx, wj, ldw, yi, ldy, k, accumulate); break;
+        case 4: FN(gemm_block4)(xi, ldx, wj, ldw, yi, ldy, k, accumulate); break;
+        case 5: FN(gemm_block5)(xi, ldx, wj, ldw, yi, ldy, k, accumulate); break;
+#endif
+        default: break;
+        }
+    }
+    for (; j < n; j++) {
+        for (long i = 0; i < m; i++) {
+            float s = FN(dot)(x + i * ldx, w + j * ldw, k);
+            float *out = y + i * ldy + j;
+            *out = accumulate ? *out + s : s;
+        }
+    }
+}
+#undef SR_IBMAX
+#undef SR_JB
+#undef SR_DEFINE_BLOCK
+
+// Index of the largest entry, first on ties; NaN entries are never chosen unless x[0] is NaN (then 0), as the
+// Swift argmax does.
+long FN(softrl_argmax)(const float *x, long n) {
+    if (n <= 0 || x[0] != x[0]) return 0;
+    long j = 0;
+    VF mv = FN(splat)(x[0]);
+    for (; j + KW <= n; j += KW) mv = __builtin_elementwise_max(mv, FN(ld)(x + j));
+    float mx = FN(hmax)(mv);
+    for (; j < n; j++) mx = x[j] > mx ? x[j] : mx;
+    const VF m = FN(splat)(mx);
+    for (j = 0; j + KW <= n; j += KW) {
+        VI eq = FN(ld)(x + j) == m;
+        if (__builtin_reduce_or(eq)) break;
+    }
+    for (; j < n; j++) if (x[j] == mx) return j;
+    return 0;
+}
+
+#undef FN
+#undef VF
+#undef VI

@@ -1,0 +1,138 @@
+// `softrl report RUN_DIR [RUN_DIR ...]`: one self-contained HTML page (inline SVG and CSS; no network, no files
+// beside it) with reward and correct rate, eval pass@k before/after, tokens/s per actor, staleness, wait share
+// and each run's metadata; with several runs the plots overlay them and the tables sit side by side. The same
+// plots are written as PNGs. A short inline script counts each plot's drawn marks (`data-marks`) so a browser
+// test can check that every plot shows data.
+import Foundation
+
+public enum RunReport {
+    /// Plots for the given runs (one series per run, or per run and actor / base-after).
+    public static func plots(_ runs: [RunData]) -> [Plot] {
+        let multi = runs.count > 1
+        func prefix(_ r: RunData) -> String { multi ? r.name + " " : "" }
+        var reward: [PlotSeries] = [], tokens: [PlotSeries] = [], stale: [PlotSeries] = [], wait: [PlotSeries] = [], pass: [PlotSeries] = [], staleHist: [PlotSeries] = []
+        for r in runs {
+            let s = r.steps
+            reward.append(PlotSeries(name: prefix(r) + "reward", points: s.map { (Double($0.step), $0.reward) }))
+            reward.append(PlotSeries(name: prefix(r) + "correct rate", points: s.map { (Double($0.step), $0.correctRate) }))
+            let actorIds = Set(s.flatMap { $0.actorTokensPerSecond.keys }).sorted()
+            for id in actorIds {
+                tokens.append(PlotSeries(name: prefix(r) + id, points: s.compactMap { st in st.actorTokensPerSecond[id].map { (Double(st.step), $0) } }))
+            }
+            if actorIds.isEmpty { tokens.append(PlotSeries(name: prefix(r) + "cluster", points: s.map { (Double($0.step), $0.tokensPerSecond) })) }
+            stale.append(PlotSeries(name: prefix(r) + "mean staleness", points: s.map { (Double($0.step), $0.meanStaleness) }))
+            var hist: [Int: Int] = [:]
+            for st in s { for (k, n) in st.staleness { hist[k, default: 0] += n } }
+            staleHist.append(PlotSeries(name: prefix(r) + "groups", points: hist.keys.sorted().map { (Double($0), Double(hist[$0]!)) }, bars: true))
+            wait.append(PlotSeries(name: prefix(r) + "wait share", points: s.map { (Double($0.step), $0.waitShare) }))
+            if let e = r.eval {
+                pass.append(PlotSeries(name: prefix(r) + "base", points: e.base.passAtK.sorted { $0.key < $1.key }.map { (Double($0.key), $0.value) }))
+                pass.append(PlotSeries(name: prefix(r) + "after RL", points: e.after.passAtK.sorted { $0.key < $1.key }.map { (Double($0.key), $0.value) }))
+            }
+        }
+        return [
+            Plot(id: "reward", title: "Training reward and correct rate", xLabel: "update", yLabel: "per update", series: reward),
+            Plot(id: "passk", title: "Evaluation pass@k: base vs after RL", xLabel: "k (log scale)", yLabel: "pass@k", series: pass, yRange: 0...1, logX: true),
+            Plot(id: "tokens", title: "Tokens per second per actor", xLabel: "update", yLabel: "tokens/s", series: tokens),
+            Plot(id: "staleness", title: "Staleness of trained groups", xLabel: "update", yLabel: "versions behind (mean)", series: stale),
+            Plot(id: "staleness-hist", title: "Staleness histogram (whole run)", xLabel: "versions behind", yLabel: "groups", series: staleHist),
+            Plot(id: "wait", title: "Learner wait share", xLabel: "update", yLabel: "share of wall time", series: wait, yRange: 0...1),
+        ]
+    }
+
+    static func esc(_ s: String) -> String {
+        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+    }
+
+    public static func html(_ runs: [RunData], pngStem: String = "report", generated: Date = Date()) -> String {
+        let plots = plots(runs)
+        var h = """
+        <!DOCTYPE html>
+        <html lang="en"><head><meta charset="utf-8"><title>SoftRL report: \(esc(runs.map(\.name).joined(separator: " vs ")))</title>
+        <style>
+        body { font-family: sans-serif; margin: 24px; color: #222; max-width: 1400px; }
+        h1 { font-size: 20px; } h2 { font-size: 16px; margin-top: 28px; }
+        .plots { display: flex; flex-wrap: wrap; gap: 12px; }
+        figure { margin: 0; border: 1px solid #ddd; } figcaption { font-size: 11px; color: #666; padding: 2px 6px; }
+        table { border-collapse: collapse; font-size: 12px; } td, th { border: 1px solid #ccc; padding: 3px 8px; text-align: left; vertical-align: top; }
+        pre { margin: 0; font-size: 11px; max-height: 260px; overflow: auto; }
+        .empty { color: #a00; }
+        </style></head><body>
+        <h1>SoftRL report: \(esc(runs.map(\.name).joined(separator: " vs ")))</h1>
+        <p>Generated \(ISO8601DateFormatter().string(from: generated)) from \(runs.map { "<code>\(esc($0.directory.path))</code> (\($0.steps.count) updates)" }.joined(separator: ", ")).</p>
+        <h2>Plots</h2><div class="plots">
+        """
+        for p in plots {
+            h += "<figure data-plot=\"\(p.id)\" data-has-data=\"\(p.hasData)\">\(p.svg())"
+            h += p.hasData ? "<figcaption>also \(esc(pngStem))-\(esc(p.id)).png beside this page</figcaption>" : "<figcaption class=\"empty\">no data for this plot in these runs</figcaption>"
+            h += "</figure>\n"
+        }
+        h += "</div>\n"
+        // Evaluation table.
+        h += "<h2>Evaluation (hard inference on the test split)</h2>"
+        let evals = runs.filter { $0.eval != nil }
+        if evals.isEmpty { h += "<p class=\"empty\">no eval.json (the run did not finish its evaluation)</p>" } else {
+            let ks = Set(evals.flatMap { $0.eval!.after.passAtK.keys }).sorted()
+            h += "<table><tr><th>run</th><th>model</th><th>greedy pass@1</th>" + ks.map { "<th>pass@\($0)</th>" }.joined() + "<th>problems x samples</th></tr>"
+            for r in evals {
+                for (label, e) in [("base", r.eval!.base), ("after RL", r.eval!.after)] {
+                    h += "<tr><td>\(esc(r.name))</td><td>\(label)</td><td>\(String(format: "%.3f", e.greedyPass1))</td>"
+                        + ks.map { k in "<td>\(e.passAtK[k].map { String(format: "%.3f", $0) } ?? "")</td>" }.joined() + "<td>\(e.problems) x \(e.samples)</td></tr>"
+                }
+            }
+            h += "</table>"
+        }
+        // Summary and metadata side by side.
+        h += "<h2>Runs</h2><table><tr><th></th>" + runs.map { "<th>\(esc($0.name))</th>" }.joined() + "</tr>"
+        func row(_ name: String, _ f: (RunData) -> String) { h += "<tr><th>\(name)</th>" + runs.map { "<td>\(esc(f($0)))</td>" }.joined() + "</tr>" }
+        func mean(_ xs: [Double]) -> String { xs.isEmpty ? "" : String(format: "%.3f", xs.reduce(0, +) / Double(xs.count)) }
+        row("updates") { "\($0.steps.count)" }
+        row("reward, first 10% -> last 10%") { r in
+            let k = max(1, r.steps.count / 10)
+            return r.steps.isEmpty ? "" : "\(mean(r.steps.prefix(k).map(\.reward))) -> \(mean(r.steps.suffix(k).map(\.reward)))"
+        }
+        row("mean tokens/s") { mean($0.steps.map(\.tokensPerSecond)) }
+        row("mean wait share") { mean($0.steps.map(\.waitShare)) }
+        row("software") { $0.metadata?.software ?? "" }
+        row("git commit") { $0.metadata?.gitCommit ?? "" }
+        row("created") { $0.metadata?.createdAt ?? "" }
+        row("resumed") { $0.metadata.map { $0.resumes.joined(separator: ", ") } ?? "" }
+        row("task") { $0.metadata?.task ?? "" }
+        row("host / cores") { $0.metadata.map { "\($0.host) / \($0.cores)" } ?? "" }
+        row("OS") { $0.metadata?.os ?? "" }
+        row("BLAS kernel") { $0.metadata?.blasKernel ?? "" }
+        row("model parameters") { $0.metadata.map { "\($0.modelParameters)" } ?? "" }
+        row("command line") { $0.metadata?.commandLine.joined(separator: " ") ?? "" }
+        let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        h += "<tr><th>config</th>" + runs.map { r in "<td><pre>\(esc(r.metadata?.config.flatMap { try? enc.encode($0) }.map { String(decoding: $0, as: UTF8.self) } ?? "no metadata.json"))</pre></td>" }.joined() + "</tr>"
+        h += "<tr><th>model</th>" + runs.map { r in "<td><pre>\(esc(r.metadata?.model.flatMap { try? enc.encode($0) }.map { String(decoding: $0, as: UTF8.self) } ?? ""))</pre></td>" }.joined() + "</tr>"
+        h += "</table>\n"
+        // Counts what the browser actually drew per plot (non-empty bounding boxes of data marks).
+        h += """
+        <script>
+        for (const f of document.querySelectorAll('figure[data-plot]')) {
+          let n = 0;
+          for (const m of f.querySelectorAll('.mark')) { const b = m.getBBox(); if (b.width > 0 || b.height > 0) n++; }
+          f.setAttribute('data-marks', String(n));
+        }
+        document.body.setAttribute('data-report-ready', '1');
+        </script>
+        </body></html>
+        """
+        return h
+    }
+
+    /// Writes the HTML to `out` and one PNG per plot beside it (`<stem>-<plot id>.png`). Returns the PNG paths.
+    @discardableResult
+    public static func write(_ runs: [RunData], out: URL) throws -> [URL] {
+        let stem = out.deletingPathExtension().lastPathComponent
+        try html(runs, pngStem: stem).write(to: out, atomically: true, encoding: .utf8)
+        var written: [URL] = []
+        for p in plots(runs) where p.hasData {
+            let url = out.deletingLastPathComponent().appendingPathComponent("\(stem)-\(p.id).png")
+            try p.png().write(to: url)
+            written.append(url)
+        }
+        return written
+    }
+}

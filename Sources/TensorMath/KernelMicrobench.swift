@@ -1,0 +1,84 @@
+// Timing of each SIMD kernel on every path this CPU supports, at SmolLM2-135M-like sizes, for `softrl bench
+// kernels`. The portable Swift path is timed in the same run as the reference. Prints nothing.
+import Foundation
+
+public enum KernelMicrobench {
+    public struct Measurement: Sendable {
+        public let name: String
+        public let path: SIMDPath
+        public let nanosecondsPerCall: Double
+        public let speedupVsPortable: Double
+    }
+
+    static func time(_ seconds: Double, _ body: () -> Void) -> Double {
+        body()
+        var reps = 0
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        var t = t0
+        repeat { body(); reps += 1; t = DispatchTime.now().uptimeNanoseconds } while Double(t - t0) < seconds * 1e9
+        return Double(t - t0) / Double(reps)
+    }
+
+    /// Results that would otherwise be unused (so the optimiser cannot drop the inlined portable call).
+    nonisolated(unsafe) public static var sink = 0
+
+    public static func all(seconds: Double = 0.3) -> [Measurement] {
+        var rng = Xoshiro256(seed: 3)
+        func buf(_ n: Int, _ scale: Float = 1) -> FloatBuffer {
+            let b = FloatBuffer(count: n)
+            for i in 0..<n { b[i] = (Float(rng.uniform()) * 2 - 1) * scale }
+            return b
+        }
+        let hd = 64, kvd = 192, len = 72, d = 576, ff = 1536, rows = 32, V = 49152, nAdam = 1 << 20
+        let q = buf(hd), keys = buf(len * kvd), values = buf(len * kvd), scores = buf(len), out = buf(hd)
+        let x = buf(rows * d), w = buf(d), y = buf(rows * d)
+        let gate = buf(rows * ff, 4), up = buf(rows * ff), h = buf(rows * ff)
+        let rope = buf(9 * hd), cs = buf(hd / 2), sn = buf(hd / 2)
+        let p = buf(nAdam), g = buf(nAdam, 0.01), m = FloatBuffer(count: nAdam), v = FloatBuffer(count: nAdam)
+        let logits = buf(V, 8), probs = FloatBuffer(count: V), row = buf(len, 4), rowScratch = FloatBuffer(count: len)
+
+        let cases: [(String, (SIMDPath) -> Void)] = [
+            ("attention head (hd 64, 72 positions)", { path in
+                Kernels.attendHead(q: q.pointer, keys: keys.pointer, values: values.pointer, stride: kvd, length: len,
+                                   headDim: hd, scale: 0.125, scores: scores.pointer, out: out.pointer, path: path) }),
+            ("row softmax (72)", { path in
+                rowScratch.pointer.update(from: row.pointer, count: len)
+                Kernels.softmaxInPlace(rowScratch.pointer, length: len, path: path) }),
+            ("RMSNorm (32 x 576)", { path in
+                Kernels.rmsnorm(x.pointer, w.pointer, y.pointer, invRms: nil, rows: rows, dim: d, eps: 1e-5, path: path) }),
+            ("SwiGLU (32 x 1536)", { path in Kernels.swiglu(gate.pointer, up.pointer, h.pointer, count: rows * ff, path: path) }),
+            ("RoPE (9 heads x 64)", { path in
+                Kernels.rope(rope.pointer, heads: 9, headDim: hd, cos: cs.pointer, sin: sn.pointer, sign: 1, path: path)
+                Kernels.rope(rope.pointer, heads: 9, headDim: hd, cos: cs.pointer, sin: sn.pointer, sign: -1, path: path) }),
+            ("AdamW (1M parameters)", { path in
+                Kernels.adamw(p: p.pointer, g: g.pointer, m: m.pointer, v: v.pointer, count: nAdam, beta1: 0.9, beta2: 0.999,
+                              invCorrection1: 10, invCorrection2: 1000, eps: 1e-8, lr: 1e-7, lrDecay: 0, path: path) }),
+            ("vocabulary softmax (49152)", { path in _ = softmax(logits.pointer, count: V, temperature: 0.5, into: probs.pointer, path: path) }),
+            ("argmax (49152)", { path in sink &+= argmax(logits.pointer, count: V, path: path) }),
+        ]
+        // Linear layers at decode's row counts (SmolLM2's up projection, 576 -> 1536). "portable" here is OpenBLAS
+        // (sgemv at one row, sgemm otherwise), the wide paths are CKernels' softrl_gemm_nt.
+        let wUp = buf(ff * d), xs = buf(32 * d), ys = FloatBuffer(count: 32 * ff)
+        var linear: [(String, (SIMDPath) -> Void)] = []
+        for rowsM in [1, 4, 8, 16, 32] {
+            linear.append(("x W^T \(rowsM) x 576 -> 1536 (portable = OpenBLAS)", { path in
+                if let kern = SkinnyGEMM.kernel(for: path) {
+                    kern(xs.pointer, d, wUp.pointer, d, ys.pointer, ff, rowsM, ff, d, 0)
+                } else {
+                    sgemmOpenBLAS(.none, .transposed, m: rowsM, n: ff, k: d, a: xs.pointer, lda: d, b: wUp.pointer, ldb: d,
+                                  c: ys.pointer, ldc: ff)
+                }
+            }))
+        }
+        var result: [Measurement] = []
+        for (name, body) in cases + linear {
+            var portable = Double.nan
+            for path in SIMDPath.supported {
+                let ns = time(seconds) { body(path) }
+                if path == .portable { portable = ns }
+                result.append(Measurement(name: name, path: path, nanosecondsPerCall: ns, speedupVsPortable: portable / ns))
+            }
+        }
+        return result
+    }
+}

@@ -1,0 +1,173 @@
+// Run-time choice between the portable Swift kernels (SIMD8<Float>, compiled for baseline x86-64, i.e. SSE2) and
+// the AVX2/FMA and AVX-512 variants in CKernels, for the hot loops OpenBLAS does not cover: attention over the KV
+// cache in decode, row softmax, RMSNorm, SwiGLU, RoPE, AdamW, the vocabulary softmax and argmax.
+// `SIMDPath.active` is the widest variant this CPU and OS support (cpuid + XGETBV, `CPUFeatures`);
+// SOFTRL_SIMD=portable|avx2|avx512 narrows it (for measuring; a wider request than supported is ignored).
+// Every kernel takes `path:` so the tests run each variant against the portable one and a double reference.
+import CKernels
+import Foundation
+
+public enum SIMDPath: String, CaseIterable, Sendable {
+    case portable, avx2, avx512
+
+    /// Variants this process can run (portable always; the others only when compiled in and usable).
+    public static let supported: [SIMDPath] = {
+        var s: [SIMDPath] = [.portable]
+        guard softrl_kernels_compiled() != 0 else { return s }
+        let f = CPUFeatures.host
+        if f.avx2FMAUsable { s.append(.avx2) }
+        if f.avx512Usable { s.append(.avx512) }
+        return s
+    }()
+
+    nonisolated(unsafe) public static var active: SIMDPath = {
+        if let req = getenv("SOFTRL_SIMD").map({ String(cString: $0) }), let p = SIMDPath(rawValue: req), supported.contains(p) {
+            return p
+        }
+        return supported.last!
+    }()
+}
+
+public enum Kernels {
+    /// Softmax of one row in place (attention scores).
+    @inline(__always)
+    public static func softmaxInPlace(_ row: UnsafeMutablePointer<Float>, length: Int, path: SIMDPath = SIMDPath.active) {
+        switch path {
+        case .avx512: softrl_softmax_inplace_avx512(row, length)
+        case .avx2: softrl_softmax_inplace_avx2(row, length)
+        case .portable: softmaxInPlacePortable(row, length: length)
+        }
+    }
+
+    public static func softmaxInPlacePortable(_ row: UnsafeMutablePointer<Float>, length: Int) {
+        var j = 0
+        var mv = F8(repeating: -Float.infinity)
+        while j + 8 <= length { let v = load8(row + j); mv.replace(with: v, where: v .> mv); j += 8 }
+        var mx = mv.max()
+        while j < length { mx = max(mx, row[j]); j += 1 }
+        let m8 = F8(repeating: mx)
+        var sv = F8()
+        j = 0
+        while j + 8 <= length { let e = exp8(load8(row + j) - m8); store8(e, row + j); sv += e; j += 8 }
+        var sum = sv.sum()
+        while j < length { let e = exp1(row[j] - mx); row[j] = e; sum += e; j += 1 }
+        let inv = 1 / sum
+        let i8 = F8(repeating: inv)
+        j = 0
+        while j + 8 <= length { store8(load8(row + j) * i8, row + j); j += 8 }
+        while j < length { row[j] *= inv; j += 1 }
+    }
+
+    /// One attention head over `length` cached positions: scores_j = scale q.k_j, softmax, out = sum_j p_j v_j.
+    /// Keys and values of consecutive positions are `stride` floats apart. `scores` needs `length` floats.
+    @inline(__always)
+    public static func attendHead(q: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
+                                  stride: Int, length: Int, headDim hd: Int, scale: Float,
+                                  scores: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>,
+                                  path: SIMDPath = SIMDPath.active) {
+        switch path {
+        case .avx512: softrl_attend_avx512(q, keys, values, stride, length, hd, scale, scores, out)
+        case .avx2: softrl_attend_avx2(q, keys, values, stride, length, hd, scale, scores, out)
+        case .portable:
+            for j in 0..<length { scores[j] = scale * dot(q, keys + j * stride, count: hd) }
+            softmaxInPlacePortable(scores, length: length)
+            out.update(repeating: 0, count: hd)
+            for j in 0..<length { axpy(scores[j], values + j * stride, out, count: hd) }
+        }
+    }
+
+    /// y = x * r * w per row, r = 1/sqrt(mean(x^2) + eps); r stored in invRms when given.
+    @inline(__always)
+    public static func rmsnorm(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                               invRms: UnsafeMutablePointer<Float>?, rows: Int, dim: Int, eps: Float,
+                               path: SIMDPath = SIMDPath.active) {
+        switch path {
+        case .avx512: softrl_rmsnorm_avx512(x, w, y, invRms, rows, dim, eps)
+        case .avx2: softrl_rmsnorm_avx2(x, w, y, invRms, rows, dim, eps)
+        case .portable:
+            for r in 0..<rows {
+                let xr = x + r * dim, yr = y + r * dim
+                let ss = dot(xr, xr, count: dim)
+                let inv = 1 / (ss / Float(dim) + eps).squareRoot()
+                invRms?[r] = inv
+                let iv = F8(repeating: inv)
+                var j = 0
+                while j + 8 <= dim { store8(load8(xr + j) * iv * load8(w + j), yr + j); j += 8 }
+                while j < dim { yr[j] = xr[j] * inv * w[j]; j += 1 }
+            }
+        }
+    }
+
+    /// h = silu(gate) * up (h may alias gate).
+    @inline(__always)
+    public static func swiglu(_ gate: UnsafePointer<Float>, _ up: UnsafePointer<Float>, _ h: UnsafeMutablePointer<Float>,
+                              count: Int, path: SIMDPath = SIMDPath.active) {
+        switch path {
+        case .avx512: softrl_swiglu_avx512(gate, up, h, count)
+        case .avx2: softrl_swiglu_avx2(gate, up, h, count)
+        case .portable:
+            let one = F8(repeating: 1)
+            var i = 0
+            while i + 8 <= count {
+                let g = load8(gate + i)
+                store8(g / (one + exp8(-g)) * load8(up + i), h + i)
+                i += 8
+            }
+            while i < count { let g = gate[i]; h[i] = g / (1 + exp1(-g)) * up[i]; i += 1 }
+        }
+    }
+
+    /// Rotate-half RoPE of each head of one row in place, with this position's cos/sin rows (headDim/2 each);
+    /// sign -1 applies the inverse rotation.
+    @inline(__always)
+    public static func rope(_ row: UnsafeMutablePointer<Float>, heads: Int, headDim: Int, cos c: UnsafePointer<Float>,
+                            sin s: UnsafePointer<Float>, sign: Float, path: SIMDPath = SIMDPath.active) {
+        switch path {
+        case .avx512: softrl_rope_avx512(row, heads, headDim, c, s, sign)
+        case .avx2: softrl_rope_avx2(row, heads, headDim, c, s, sign)
+        case .portable:
+            let half = headDim / 2
+            for h in 0..<heads {
+                let v = row + h * headDim
+                for i in 0..<half {
+                    let a = v[i], b = v[i + half]
+                    let si = sign * s[i]
+                    v[i] = a * c[i] - b * si
+                    v[i + half] = b * c[i] + a * si
+                }
+            }
+        }
+    }
+
+    /// One AdamW step over n parameters, weight decay on all (see PolicyGradient/AdamW.swift for the algorithm).
+    public static func adamw(p: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>, m: UnsafeMutablePointer<Float>,
+                             v: UnsafeMutablePointer<Float>, count n: Int, beta1 b1: Float, beta2 b2: Float,
+                             invCorrection1 ic1: Float, invCorrection2 ic2: Float, eps: Float, lr: Float, lrDecay: Float,
+                             path: SIMDPath = SIMDPath.active) {
+        let omb1 = 1 - b1, omb2 = 1 - b2
+        adamw(p: p, g: g, m: m, v: v, count: n, beta1: b1, beta2: b2, oneMinusBeta1: omb1, oneMinusBeta2: omb2,
+              invCorrection1: ic1, invCorrection2: ic2, eps: eps, lr: lr, lrDecay: lrDecay, path: path)
+    }
+
+    public static func adamw(p: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>, m: UnsafeMutablePointer<Float>,
+                             v: UnsafeMutablePointer<Float>, count n: Int, beta1 b1: Float, beta2 b2: Float,
+                             oneMinusBeta1 omb1: Float, oneMinusBeta2 omb2: Float,
+                             invCorrection1 ic1: Float, invCorrection2 ic2: Float, eps: Float, lr: Float, lrDecay: Float,
+                             path: SIMDPath = SIMDPath.active) {
+        switch path {
+        case .avx512: softrl_adamw_avx512(p, g, m, v, n, b1, b2, omb1, omb2, ic1, ic2, eps, lr, lrDecay)
+        case .avx2: softrl_adamw_avx2(p, g, m, v, n, b1, b2, omb1, omb2, ic1, ic2, eps, lr, lrDecay)
+        case .portable:
+            for i in 0..<n {
+                let gi = g[i]
+                let mi = b1 * m[i] + omb1 * gi
+                let vi = b2 * v[i] + omb2 * gi * gi
+                m[i] = mi
+                v[i] = vi
+                let mHat = mi * ic1
+                let vHat = vi * ic2
+                p[i] -= lr * (mHat / (vHat.squareRoot() + eps)) + lrDecay * p[i]
+            }
+        }
+    }
+}

@@ -1,0 +1,56 @@
+// `softrl bench thinking`: the cost of one thinking step per sampler on a checkpoint (e.g. SmolLM2's 49k
+// vocabulary): rows x steps forced-length rollouts per mode, ms per row-step, beside hard steps (whose cost is the
+// model's decode step plus a full-vocabulary softmax). The difference is the sampler's own cost: the mixture p^T E
+// over the vocabulary (or the truncated support), the noise and the exact log-density.
+import ArgumentParser
+import Foundation
+import SoftTokens
+import Tasks
+import TensorMath
+import TransformerLM
+
+struct ThinkingBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "thinking", abstract: "Milliseconds per thinking step for each sampler on a checkpoint.")
+    @Argument(help: "Checkpoint directory.") var dir: String
+    @Option(help: "Rows (samples) generated together.") var rows: Int = 4
+    @Option(help: "Thinking steps per row.") var steps: Int = 16
+    @Option(help: "Modes, comma-separated.") var modes: String = "hard,soft,fuzzy,gumbel,dirichlet,multi"
+    @Option(help: "Also run soft with this top-k (0 = skip).") var topK: Int = 20
+    @Option(help: "OpenBLAS threads.") var threads: Int = 1
+
+    func run() throws {
+        BLASThreads.set(threads)
+        let model = try loadModel(dir)
+        let V = model.config.vocabSize
+        // A marker no step can complete: every row thinks exactly `steps` steps, then the marker (eos) is inserted.
+        let never = ThinkingMarker.text("\u{1}never\u{2}", tokens: [0], decode: { _ in "" })
+        let prompt: [Int32] = (0..<8).map { Int32(($0 * 7919) % V) }
+        var configs: [(String, SamplerConfig)] = []
+        for m in modes.split(separator: ",") {
+            guard let mode = ThinkingMode(rawValue: String(m)) else { throw CLIError("--modes: '\(m)' is not a thinking mode") }
+            var c = SamplerConfig(mode: mode)
+            c.maxThinkingSteps = steps; c.maxAnswerTokens = 1; c.noiseScale = 1.0
+            configs.append((mode.rawValue, c))
+        }
+        if topK > 0 {
+            var c = SamplerConfig(mode: .soft)
+            c.maxThinkingSteps = steps; c.maxAnswerTokens = 1; c.noiseScale = 1.0; c.topK = topK
+            configs.append(("soft top-\(topK)", c))
+        }
+        print("checkpoint \(dir): vocab \(V), d \(model.config.hiddenSize), \(rows) rows x \(steps) steps, \(threads) BLAS thread(s)")
+        var hardMs: Double? = nil
+        for (label, c) in configs {
+            let gen = RolloutGenerator(model: model, config: c, marker: never, endOfSequence: 0)
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let out = gen.generate([GenerationRequest(promptIndex: 0, prompt: prompt, groupSize: rows, seed: 1)], policyVersion: 0)
+            let ms = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
+            let stepCount = out.groups[0].map(\.steps.count).reduce(0, +)
+            let perStep = ms / Double(max(stepCount, 1))
+            if label == "hard" { hardMs = perStep }
+            let extra = hardMs.map { String(format: " (hard + %.1f ms)", perStep - $0) } ?? ""
+            print(label.padding(toLength: 12, withPad: " ", startingAt: 0)
+                  + String(format: "%7.1f ms per row-step%@  [%d steps, %.0f ms total incl. prompt]", perStep, extra, stepCount, ms))
+        }
+    }
+}

@@ -1,0 +1,201 @@
+// Every SIMD path of every kernel (portable Swift, AVX2/FMA, AVX-512 where this CPU has them) against a naive
+// double-precision reference, and each wide path against the portable one. Paths this CPU lacks are reported and
+// skipped. Sizes cover full vectors and ragged tails.
+import Foundation
+import XCTest
+@testable import TensorMath
+
+final class SIMDKernelTests: XCTestCase {
+    var rng = Xoshiro256(seed: 42)
+    func random(_ n: Int, _ scale: Double = 1) -> [Float] { (0..<n).map { _ in Float((rng.uniform() * 2 - 1) * scale) } }
+
+    override func setUp() {
+        let missing = SIMDPath.allCases.filter { !SIMDPath.supported.contains($0) }
+        if !missing.isEmpty { print("SIMD paths not testable on this CPU (skipped): \(missing.map(\.rawValue))") }
+    }
+
+    func assertClose(_ a: [Float], _ b: [Double], rel: Double, _ msg: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(a.count, b.count, msg, file: file, line: line)
+        let scale = max(b.map { abs($0) }.max() ?? 1, 1e-30)
+        var worst = 0.0
+        for i in 0..<min(a.count, b.count) { worst = max(worst, abs(Double(a[i]) - b[i]) / scale) }
+        if a.contains(where: { $0.isNaN }) { worst = .infinity }
+        XCTAssertLessThanOrEqual(worst, rel, "\(msg): max error \(worst) relative to the largest entry", file: file, line: line)
+    }
+
+    func softmaxRef(_ x: [Float], _ invT: Double = 1) -> [Double] {
+        let m = Double(x.max()!)
+        let e = x.map { Foundation.exp((Double($0) - m) * invT) }
+        let s = e.reduce(0, +)
+        return e.map { $0 / s }
+    }
+
+    func testRowSoftmax() {
+        for n in [1, 7, 8, 15, 16, 17, 33, 72, 200] {
+            let x = random(n, 6)
+            let ref = softmaxRef(x)
+            var portable = x
+            Kernels.softmaxInPlace(&portable, length: n, path: .portable)
+            for path in SIMDPath.supported {
+                var y = x
+                Kernels.softmaxInPlace(&y, length: n, path: path)
+                assertClose(y, ref, rel: 2e-6, "softmax \(path) n=\(n)")
+                assertClose(y, portable.map(Double.init), rel: 2e-6, "softmax \(path) vs portable n=\(n)")
+            }
+        }
+    }
+
+    func testAttentionHead() {
+        for (hd, len, stride) in [(64, 1, 192), (64, 72, 192), (32, 9, 64), (16, 17, 32), (8, 5, 24), (24, 40, 48), (128, 3, 256)] {
+            let q = random(hd), keys = random(len * stride), values = random(len * stride)
+            let scale = 1 / Float(hd).squareRoot()
+            var s = (0..<len).map { j in (0..<hd).reduce(0.0) { $0 + Double(q[$1]) * Double(keys[j * stride + $1]) } * Double(scale) }
+            let m = s.max()!
+            s = s.map { Foundation.exp($0 - m) }
+            let z = s.reduce(0, +)
+            let ref = (0..<hd).map { i in (0..<len).reduce(0.0) { $0 + s[$1] / z * Double(values[$1 * stride + i]) } }
+            var portable = [Float](repeating: 0, count: hd)
+            for path in SIMDPath.supported {
+                var out = [Float](repeating: .nan, count: hd), scores = [Float](repeating: .nan, count: len)
+                Kernels.attendHead(q: q, keys: keys, values: values, stride: stride, length: len, headDim: hd, scale: scale,
+                                   scores: &scores, out: &out, path: path)
+                if path == .portable { portable = out }
+                assertClose(out, ref, rel: 3e-6, "attention \(path) hd=\(hd) len=\(len)")
+                assertClose(out, portable.map(Double.init), rel: 3e-6, "attention \(path) vs portable hd=\(hd) len=\(len)")
+            }
+        }
+    }
+
+    func testRMSNorm() {
+        for (rows, dim) in [(1, 8), (3, 576), (2, 37), (4, 128)] {
+            let x = random(rows * dim, 3), w = random(dim)
+            var ref = [Double](), refInv = [Double]()
+            for r in 0..<rows {
+                let xs = x[(r * dim)..<((r + 1) * dim)].map(Double.init)
+                let inv = 1 / (xs.reduce(0) { $0 + $1 * $1 } / Double(dim) + 1e-5).squareRoot()
+                refInv.append(inv)
+                ref += (0..<dim).map { xs[$0] * inv * Double(w[$0]) }
+            }
+            for path in SIMDPath.supported {
+                var y = [Float](repeating: .nan, count: rows * dim), inv = [Float](repeating: .nan, count: rows)
+                Kernels.rmsnorm(x, w, &y, invRms: &inv, rows: rows, dim: dim, eps: 1e-5, path: path)
+                assertClose(y, ref, rel: 2e-6, "rmsnorm \(path) \(rows)x\(dim)")
+                assertClose(inv, refInv, rel: 2e-6, "rmsnorm inverse RMS \(path)")
+            }
+        }
+    }
+
+    func testSwiGLU() {
+        for n in [1, 8, 15, 16, 100, 1536] {
+            let g = random(n, 10), u = random(n, 2)
+            let ref = (0..<n).map { i -> Double in let gi = Double(g[i]); return gi / (1 + Foundation.exp(-gi)) * Double(u[i]) }
+            var portable = [Float](repeating: 0, count: n)
+            Kernels.swiglu(g, u, &portable, count: n, path: .portable)
+            for path in SIMDPath.supported {
+                var h = [Float](repeating: .nan, count: n)
+                Kernels.swiglu(g, u, &h, count: n, path: path)
+                assertClose(h, ref, rel: 2e-6, "swiglu \(path) n=\(n)")
+                assertClose(h, portable.map(Double.init), rel: 2e-6, "swiglu \(path) vs portable n=\(n)")
+            }
+        }
+    }
+
+    func testRoPE() {
+        for (heads, hd) in [(9, 64), (2, 16), (3, 6), (1, 40)] {
+            let x = random(heads * hd), c = random(hd / 2), s = random(hd / 2)
+            for sign: Float in [1, -1] {
+                var ref = [Double](repeating: 0, count: heads * hd)
+                for h in 0..<heads {
+                    for i in 0..<(hd / 2) {
+                        let a = Double(x[h * hd + i]), b = Double(x[h * hd + i + hd / 2]), si = Double(sign * s[i])
+                        ref[h * hd + i] = a * Double(c[i]) - b * si
+                        ref[h * hd + i + hd / 2] = b * Double(c[i]) + a * si
+                    }
+                }
+                for path in SIMDPath.supported {
+                    var y = x
+                    Kernels.rope(&y, heads: heads, headDim: hd, cos: c, sin: s, sign: sign, path: path)
+                    assertClose(y, ref, rel: 1e-6, "rope \(path) \(heads)x\(hd) sign \(sign)")
+                }
+            }
+        }
+    }
+
+    func testAdamW() {
+        for n in [1, 15, 16, 17, 1000] {
+            let p0 = random(n), g = random(n, 0.1), m0 = random(n, 0.01), v0 = random(n, 0.01).map { abs($0) }
+            let b1 = 0.9, b2 = 0.999, ic1 = 1 / 0.1, ic2 = 1 / 0.001, eps = 1e-8, lr = 0.1, wd = 1e-3
+            var refP = [Double](), refM = [Double](), refV = [Double]()
+            for i in 0..<n {
+                let gi = Double(g[i]), m = b1 * Double(m0[i]) + (1 - b1) * gi, v = b2 * Double(v0[i]) + (1 - b2) * gi * gi
+                refM.append(m); refV.append(v)
+                refP.append(Double(p0[i]) - (lr * (m * ic1 / ((v * ic2).squareRoot() + eps)) + wd * Double(p0[i])))
+            }
+            for path in SIMDPath.supported {
+                var p = p0, m = m0, v = v0
+                Kernels.adamw(p: &p, g: g, m: &m, v: &v, count: n, beta1: 0.9, beta2: 0.999, invCorrection1: Float(ic1),
+                              invCorrection2: Float(ic2), eps: 1e-8, lr: 0.1, lrDecay: 1e-3, path: path)
+                assertClose(m, refM, rel: 1e-6, "adamw m \(path) n=\(n)")
+                assertClose(v, refV, rel: 1e-6, "adamw v \(path) n=\(n)")
+                // lr 0.1 makes the step as large as p itself, so comparing p checks the step too.
+                assertClose(p, refP, rel: 1e-6, "adamw p \(path) n=\(n)")
+            }
+        }
+    }
+
+    func testVocabularySoftmaxAndArgmax() {
+        for n in [1, 5, 64, 1000, 49152] {
+            var x = random(n, 8)
+            let mx = Double(x.max()!)
+            for temperature: Float in [1, 0.5, 1e-4] {
+                let invT = 1 / Double(temperature)
+                let ref = softmaxRef(x, invT)
+                let refLogZ = mx * invT + Foundation.log(x.map { Foundation.exp((Double($0) - mx) * invT) }.reduce(0, +))
+                for path in SIMDPath.supported {
+                    var out = [Float](repeating: .nan, count: n)
+                    let logZ = softmax(x, count: n, temperature: temperature, into: &out, path: path)
+                    assertClose(out, ref, rel: 3e-6, "softmax T=\(temperature) \(path) n=\(n)")
+                    XCTAssertEqual(logZ, refLogZ, accuracy: 1e-5 * max(1, abs(refLogZ)), "log Z \(path) T=\(temperature) n=\(n)")
+                }
+            }
+            // argmax: first index on ties, NaN never chosen unless first.
+            if n > 3 { x[n / 2] = 100; x[n - 1] = 100; x[1] = .nan }
+            let expected = argmax(x, count: n, path: .portable)
+            if n > 3 { XCTAssertEqual(expected, n / 2) }
+            for path in SIMDPath.supported {
+                XCTAssertEqual(argmax(x, count: n, path: path), expected, "argmax \(path) n=\(n)")
+            }
+        }
+        let nanFirst: [Float] = [.nan, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17]
+        for path in SIMDPath.supported { XCTAssertEqual(argmax(nanFirst, count: nanFirst.count, path: path), 0, "NaN first \(path)") }
+    }
+}
+
+extension SIMDKernelTests {
+    /// CKernels' skinny x W^T kernel, every wide variant this CPU has, against the naive double product; row
+    /// counts 1..13 cover every register-block size and remainder, k and n cover vector and block tails.
+    func testSkinnyGEMMVariants() {
+        for path in SIMDPath.supported {
+            guard let kernel = SkinnyGEMM.kernel(for: path) else { continue }
+            for (m, n, k) in [(1, 5, 3), (2, 8, 16), (3, 9, 33), (4, 17, 64), (5, 4, 100), (6, 12, 576), (7, 7, 15), (13, 10, 48)] {
+                let ldx = k + 2, ldw = k + 1, ldy = n + 3
+                let x = random(m * ldx), w = random(n * ldw), y0 = random(m * ldy)
+                for accumulate in [false, true] {
+                    var y = accumulate ? y0 : y0.map { _ in Float.nan }
+                    kernel(x, ldx, w, ldw, &y, ldy, m, n, k, accumulate ? 1 : 0)
+                    var worst = 0.0
+                    for i in 0..<m {
+                        for j in 0..<n {
+                            var ref = accumulate ? Double(y0[i * ldy + j]) : 0
+                            for p in 0..<k { ref += Double(x[i * ldx + p]) * Double(w[j * ldw + p]) }
+                            let e = abs(Double(y[i * ldy + j]) - ref)
+                            worst = e.isNaN ? .infinity : max(worst, e)
+                        }
+                        for j in n..<ldy where !accumulate { XCTAssertTrue(y[i * ldy + j].isNaN, "wrote outside the row") }
+                    }
+                    XCTAssertLessThanOrEqual(worst, 1e-5 * Double(k).squareRoot() * 4, "\(path) \(m)x\(n)x\(k) accumulate \(accumulate)")
+                }
+            }
+        }
+    }
+}
