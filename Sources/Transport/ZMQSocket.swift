@@ -83,7 +83,23 @@ public final class ZMQSocket: Hashable, CustomStringConvertible {
         case receiveTimeout(ms: Int)
         /// Blocking send gives up after this long (-1 = wait forever).
         case sendTimeout(ms: Int)
+        /// CURVE (issue 9): this socket is the CURVE server (the learner's ROUTER); needs curveSecretKey. Set before bind.
+        case curveServer(Bool)
+        /// CURVE: this socket's long-term public key, Z85 text (40 characters). Set before bind/connect.
+        case curvePublicKey(String)
+        /// CURVE: this socket's long-term secret key, Z85 text (40 characters). Set before bind/connect.
+        case curveSecretKey(String)
+        /// CURVE client: the server's public key, Z85 text; makes this socket a CURVE client. Set before connect.
+        case curveServerKey(String)
+        /// ZAP domain sent to the authenticator with every handshake on this socket. Set before bind.
+        case zapDomain(String)
+        /// Fail closed: refuse every handshake when no ZAP handler is bound (libzmq otherwise admits everyone).
+        /// A draft option in 4.3.4 (value 93): libraries built without draft APIs reject it with EINVAL.
+        case zapEnforceDomain(Bool)
     }
+
+    /// ZMQ_ZAP_ENFORCE_DOMAIN is under ZMQ_BUILD_DRAFT_API in zmq.h, so its number is spelled here.
+    public static let zapEnforceDomainOption: Int32 = 93
 
     /// Linger applied at creation: long enough to flush a Goodbye, short enough never to hang process exit
     /// (libzmq's own default, -1, can block context termination forever).
@@ -187,6 +203,12 @@ public final class ZMQSocket: Hashable, CustomStringConvertible {
         case let .unsubscribe(prefix): try setBytes(ZMQ_UNSUBSCRIBE, prefix, "UNSUBSCRIBE")  // stop a topic
         case let .receiveTimeout(ms): try setInt(ZMQ_RCVTIMEO, ms, "RCVTIMEO")  // blocking receive never hangs
         case let .sendTimeout(ms): try setInt(ZMQ_SNDTIMEO, ms, "SNDTIMEO")  // blocking send never hangs
+        case let .curveServer(on): try setInt(ZMQ_CURVE_SERVER, on ? 1 : 0, "CURVE_SERVER")  // encrypt + authenticate clients
+        case let .curvePublicKey(k): try setKey(ZMQ_CURVE_PUBLICKEY, k, "CURVE_PUBLICKEY")  // our long-term public key
+        case let .curveSecretKey(k): try setKey(ZMQ_CURVE_SECRETKEY, k, "CURVE_SECRETKEY")  // our long-term secret key
+        case let .curveServerKey(k): try setKey(ZMQ_CURVE_SERVERKEY, k, "CURVE_SERVERKEY")  // whom a client trusts
+        case let .zapDomain(d): try setBytes(ZMQ_ZAP_DOMAIN, Data(d.utf8), "ZAP_DOMAIN")  // routes handshakes to ZAP
+        case let .zapEnforceDomain(on): try setInt(Self.zapEnforceDomainOption, on ? 1 : 0, "ZAP_ENFORCE_DOMAIN")  // no handler = no entry
         }
     }
 
@@ -204,6 +226,15 @@ public final class ZMQSocket: Hashable, CustomStringConvertible {
         }
         var v = v32
         try check("setsockopt \(label)=\(value)") { zmq_setsockopt($0, name, &v, MemoryLayout<Int32>.size) }
+    }
+
+    /// Z85 keys are exactly 40 characters; anything else is refused here with a message, not by libzmq's bare EINVAL.
+    private func setKey(_ name: Int32, _ z85: String, _ label: String) throws {
+        guard CurveKeyPair.isValidZ85Key(z85) else {
+            throw TransportError(operation: "setsockopt \(label)", errno: EINVAL,
+                                 message: "a CURVE key is 40 characters of Z85 text (got \(z85.utf8.count)); make keys with `softrl keys generate`")
+        }
+        try setBytes(name, Data(z85.utf8), label)
     }
 
     private func setBytes(_ name: Int32, _ value: Data, _ label: String) throws {
@@ -285,7 +316,23 @@ public final class ZMQSocket: Hashable, CustomStringConvertible {
         return try receiveFrames(h, firstFlags: 0)
     }
 
-    private func receiveFrames(_ h: UnsafeMutableRawPointer, firstFlags: Int32) throws -> [Data]? {
+    /// Like receive(timeoutMs:), and also returns the ZAP user id libzmq attached to the message (the allow-listed
+    /// name of the peer's CURVE key; nil on sockets without ZAP authentication).
+    public func receiveAuthenticated(timeoutMs: Int) throws -> (frames: [Data], userId: String?)? {
+        let h = try liveHandle("receive")
+        var userId: String?
+        let deadline = Deadline(ms: timeoutMs)
+        while true {
+            if try !ZMQPoller.waitReadable(self, timeoutMs: deadline.remainingMs()) { return nil }
+            if let frames = try withUnsafeMutablePointer(to: &userId, { try receiveFrames(h, firstFlags: ZMQ_DONTWAIT, userId: $0) }) {
+                return (frames, userId)
+            }
+            if deadline.expired { return nil }
+        }
+    }
+
+    /// `userId`, when given, receives the first frame's "User-Id" property.
+    private func receiveFrames(_ h: UnsafeMutableRawPointer, firstFlags: Int32, userId: UnsafeMutablePointer<String?>? = nil) throws -> [Data]? {
         var frames: [Data] = []
         var msg = zmq_msg_t()
         guard zmq_msg_init(&msg) == 0 else { throw TransportError.last("zmq_msg_init") }
@@ -300,6 +347,9 @@ public final class ZMQSocket: Hashable, CustomStringConvertible {
                 if e == EAGAIN && frames.isEmpty { return nil }  // nothing there / receiveTimeout elapsed
                 throw TransportError.last("receive frame \(frames.count + 1) on \(kind)")
             }
+            // "User-Id": the user id the ZAP handler returned for this connection. Taken from the first frame that
+            // carries metadata (a ROUTER's routing-id frame may not, the payload frames do).
+            if let userId, userId.pointee == nil, let p = zmq_msg_gets(&msg, "User-Id") { userId.pointee = String(cString: p) }
             let size = zmq_msg_size(&msg)
             if size == 0 {
                 frames.append(Data())

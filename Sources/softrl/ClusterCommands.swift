@@ -23,16 +23,23 @@ struct LearnerCommand: ParsableCommand {
     @Option(help: "Heartbeat period in ms.") var heartbeatMs: Int = 1000
     @Option(help: "Re-issue work not returned within this many seconds.") var workTimeout: Double = 300
     @Option(help: "OpenBLAS threads.") var threads: Int = 1
+    @Option(help: "Key directory: learner.key_secret, learner.key and allowed_actors (CURVE: encrypted links, only allowed actor keys; `softrl keys generate`).") var keys: String?
+    @Flag(help: "Allow a non-loopback --bind without --keys: unauthenticated, unencrypted (trusted networks only).") var insecure = false
     @OptionGroup var metricsOptions: MetricsOptionsGroup
 
     func validate() throws {
         if base == nil && resume == nil { throw ValidationError("give --base CHECKPOINT for a new run or --resume RUN_DIR to continue one") }
+        // Trust (issue 9): fail closed on reachable addresses.
+        if let why = ClusterSecurity.refusalToStart(bind: bind, keys: keys, insecure: insecure) { throw ValidationError(why) }
     }
 
     func run() throws {
         BLASThreads.set(threads)
         ProcessControl.installStopHandlers()
+        ClusterSecurity.installReloadHandler()   // SIGHUP re-reads the allow-list
         var options = LearnerOptions(runDirectory: URL(fileURLWithPath: runDir))
+        options.keys = keys.map { URL(fileURLWithPath: $0) }
+        if keys == nil && !ClusterSecurity.isLoopback(bind) { print("WARNING: --insecure: \(bind) accepts unauthenticated, unencrypted connections from anyone who can reach it") }
         options.bind = bind; options.checkpointEvery = checkpointEvery
         options.rules.heartbeatIntervalMs = heartbeatMs; options.rules.workTimeoutSeconds = workTimeout
         let service: LearnerService
@@ -66,9 +73,10 @@ struct LearnerCommand: ParsableCommand {
 struct ActorCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "actor", abstract: "Run an actor: connect to a learner and generate rollouts.")
     @Option(help: "Learner endpoint, e.g. tcp://learner-host:5555.") var connect: String
-    @Option(help: "Actor id (unique in the cluster; default host-pid).") var id: String?
+    @Option(help: "Actor id (unique in the cluster; default host-pid, or with --keys the name of the key).") var id: String?
     @Option(help: "Groups generated together per batch.") var slots: Int = 2
     @Option(help: "OpenBLAS threads.") var threads: Int = 1
+    @Option(help: "Key directory: this actor's NAME.key_secret/NAME.key (NAME = --id, or the only one there) and the learner's learner.key.") var keys: String?
     @OptionGroup var metricsOptions: MetricsOptionsGroup
 
     func validate() throws {
@@ -82,6 +90,11 @@ struct ActorCommand: ParsableCommand {
         ProcessControl.installStopHandlers()
         var options = ActorOptions()
         options.connect = connect
+        if let keys {
+            let k = try ActorKeys(directory: URL(fileURLWithPath: keys), name: id)
+            options.keys = k
+            options.actorId = k.name   // the learner knows this actor by its key's allowed name
+        }
         if let id { options.actorId = id }
         options.slots = max(1, slots)
         let service = ActorService(options: options)
@@ -144,7 +157,9 @@ struct LocalCommand: ParsableCommand {
         let endpointFile = clusterDir.appendingPathComponent("learner.endpoint")
         try? fm.removeItem(at: endpointFile)
         let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        var learnerArgs = ["learner", "--bind", "tcp://127.0.0.1:*", "--run-dir", clusterDir.path, "--threads", "1"]
+        // Trust (issue 9): fresh throw-away keys for this run (keys are cheap), so even loopback traffic is CURVE.
+        let keysDir = try LocalKeys.make(in: clusterDir, actors: actors)
+        var learnerArgs = ["learner", "--bind", "tcp://127.0.0.1:*", "--run-dir", clusterDir.path, "--threads", "1", "--keys", keysDir.learner.path]
         learnerArgs += resuming ? ["--resume", clusterDir.path] : ["--base", basePath]
         learnerArgs += forwardedArguments()
         // Synchronous by default here (the learner's own default is 1): on the tiny model one run each measured
@@ -166,7 +181,7 @@ struct LocalCommand: ParsableCommand {
         var actorProcs: [Process] = []
         for i in 0..<actors {
             let log = clusterDir.appendingPathComponent("actor-\(i).log")
-            actorProcs.append(try spawn(exe, ["actor", "--connect", endpoint, "--id", "local-\(i)", "--threads", "1", "--metrics-port", "\(ports[i + 1])"], log: log))
+            actorProcs.append(try spawn(exe, ["actor", "--connect", endpoint, "--id", "local-\(i)", "--threads", "1", "--metrics-port", "\(ports[i + 1])", "--keys", keysDir.actors.path], log: log))
         }
         print("   learner at \(endpoint); actor logs in \(clusterDir.path)/actor-*.log; metrics in \(clusterDir.path)/metrics.jsonl")
         while learner.isRunning {

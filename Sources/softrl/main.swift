@@ -8,7 +8,7 @@ struct SoftRLCommand: ParsableCommand {
         commandName: "softrl",
         abstract: "Distributed RL on soft-token chains of thought with small Llama-style models.",
         subcommands: [ModelCommand.self, GenerateCommand.self, TokenizeCommand.self, SFTCommand.self, TrainCommand.self, EvalCommand.self,
-                      RolloutsCommand.self, LearnerCommand.self, ActorCommand.self, LocalCommand.self, BenchCommand.self,
+                      RolloutsCommand.self, LearnerCommand.self, ActorCommand.self, LocalCommand.self, KeysCommand.self, BenchCommand.self,
                       TopCommand.self, ReportCommand.self])
 }
 

@@ -5,6 +5,7 @@
 // then cut mid-run: the learner must notice, re-issue what it held and finish with the other; when the link
 // comes back the cut actor must be able to rejoin. Needs root and `ip netns`; otherwise the test skips.
 import XCTest
+import Transport
 import Foundation
 
 /// Namespaces, a bridge and veth links, torn down on teardown whatever happened (deleting a namespace
@@ -88,10 +89,21 @@ final class MultiHostTests: XCTestCase {
         let h = try ClusterHarness(testCase: self)
         let base = try h.makeBase()
         let bind = "tcp://\(lab.learnerAddress):5555"
-        let learner = try h.startLearner(["--base", base, "--steps", "24", "--max-staleness", "3"], bind: bind, wrapper: lab.wrapper(lab.learnerNS()))
+        // Trust (issue 9): a reachable bind needs keys; the hosts talk CURVE (or, without CURVE in libzmq, --insecure).
+        let keys = h.dir.appendingPathComponent("keys")
+        var security = ["--insecure"], actorSecurity: [String] = []
+        if CurveKeyPair.isAvailable {
+            let learnerKeys = try CurveKeyPair.generate()
+            try learnerKeys.save(to: keys, name: "learner")
+            var allowed = ""
+            for host in ["host1", "host2"] { let k = try CurveKeyPair.generate(); try k.save(to: keys, name: host); allowed += "\(k.publicKey) \(host)\n" }
+            try allowed.write(to: keys.appendingPathComponent("allowed_actors"), atomically: true, encoding: .utf8)
+            security = ["--keys", keys.path]; actorSecurity = ["--keys", keys.path]
+        }
+        let learner = try h.startLearner(["--base", base, "--steps", "24", "--max-staleness", "3"] + security, bind: bind, wrapper: lab.wrapper(lab.learnerNS()))
         XCTAssertEqual(try h.endpoint(), bind)
-        try h.spawn(["actor", "--connect", bind, "--id", "host1", "--slots", "2", "--threads", "1"], log: "host1", wrapper: lab.wrapper(lab.actorNS(1)))
-        let host2 = try h.spawn(["actor", "--connect", bind, "--id", "host2", "--slots", "2", "--threads", "1"], log: "host2", wrapper: lab.wrapper(lab.actorNS(2)))
+        try h.spawn(["actor", "--connect", bind, "--id", "host1", "--slots", "2", "--threads", "1"] + actorSecurity, log: "host1", wrapper: lab.wrapper(lab.actorNS(1)))
+        let host2 = try h.spawn(["actor", "--connect", bind, "--id", "host2", "--slots", "2", "--threads", "1"] + actorSecurity, log: "host2", wrapper: lab.wrapper(lab.actorNS(2)))
 
         // Both hosts feed updates before the cut.
         func contributed(_ id: String) -> Bool { h.metrics().contains { (($0["actorTokensPerSecond"] as? [String: Double])?[id] ?? 0) > 0 } }

@@ -103,6 +103,8 @@ public final class LearnerCore {
     public private(set) var weights: WeightSnapshot
     public private(set) var updating = false
     public private(set) var droppedStale = 0, malformed = 0, refusedDuplicates = 0, speculated = 0
+    /// Trust (issue 9): messages refused because they claimed an actor id other than the connection's key name.
+    public internal(set) var refusedImpersonations = 0
     var warnings = WarningLimiter()
     var lastCheckpointStep: Int
     var lastHeartbeat = -Double.infinity
@@ -166,7 +168,9 @@ public final class LearnerCore {
     // MARK: Input
 
     /// One frame from one connection.
-    public func receive(_ frame: Data, from address: PeerAddress, now: Double) -> [LearnerEffect] {
+    /// `authenticatedId`: the connection's CURVE identity (its key's allowed name) when the learner runs with keys;
+    /// it then IS the actor id (LearnerCore+Identity.swift).
+    public func receive(_ frame: Data, from address: PeerAddress, now: Double, authenticatedId: String? = nil) -> [LearnerEffect] {
         var out: [LearnerEffect] = []
         let envelope: Envelope
         do { envelope = try codec.decode(frame) } catch {
@@ -176,7 +180,9 @@ public final class LearnerCore {
             out.append(self.error(code, "malformed message: \(error)", to: address))
             return out
         }
-        if case .hello(let h)? = envelope.body { hello(h, from: address, now: now, &out); return out }
+        // Trust (issue 9): with keys, a Hello must claim the key's own name, and later messages must come from it.
+        if let authenticatedId, !admitsAuthenticated(envelope, authenticatedId, from: address, now: now, &out) { return out }
+        if case .hello(let h)? = envelope.body { hello(bindingId(h, authenticatedId), from: address, now: now, &out); return out }
         guard let id = actorOfAddress[address], var actor = actors[id] else {
             warn(&out, address, now, "message from \(Self.printable(address)), which never said Hello; answered 'unknown actor'")
             out.append(error(.unknownActor, "unknown actor: send Hello first", to: address))

@@ -17,6 +17,8 @@ public struct ActorOptions: Sendable {
     public var reconnectInitialMs = 500
     public var reconnectMaxMs = 8000
     public var softwareVersion = "softrl 0.2"
+    /// Trust (issue 9): this actor's key pair and the learner's public key; nil = no CURVE.
+    public var keys: ActorKeys?
     public init() {}
 }
 
@@ -57,6 +59,9 @@ public final class ActorService {
         var backoffMs = options.reconnectInitialMs
         while !ProcessControl.stopRequested && !session.finishedRun {
             let socket = try ZMQSocket(context, .dealer)
+            try options.keys?.configure(socket)   // Trust: CURVE client options before connect
+            let linkWatch = try options.keys.map { try ActorLinkWatch(socket, keys: $0) }   // Trust: say why a key is refused
+            defer { linkWatch?.close() }
             try socket.set(.linger(ms: 500))
             try socket.set(.maxMessageSize(Int64(session.rules.maxMessageBytes)))
             try socket.set(.reconnectInterval(ms: 200))
@@ -70,6 +75,7 @@ public final class ActorService {
             let poller = ZMQPoller([socket])
             while !ProcessControl.stopRequested && !session.finishedRun && reconnect == nil {
                 _ = try? poller.poll(timeoutMs: 20)
+                for problem in linkWatch?.problems() ?? [] { log.error("\(problem)") }
                 while reconnect == nil, let frames = try? socket.receive(timeoutMs: 0) {
                     guard frames.count == 1 else { log.warning("dropped a \(frames.count)-frame message"); continue }
                     perform(session.receive(frames[0], now: ProcessControl.now()), socket)

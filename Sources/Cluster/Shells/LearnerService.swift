@@ -17,6 +17,8 @@ public struct LearnerOptions: Sendable {
     /// Checkpoint every N updates (and always on exit).
     public var checkpointEvery = 20
     public var rules = ClusterRules()
+    /// Trust (issue 9): key directory (learner.key_secret, learner.key, allowed_actors); nil = no CURVE.
+    public var keys: URL?
     public init(runDirectory: URL) { self.runDirectory = runDirectory }
 }
 
@@ -59,7 +61,11 @@ public final class LearnerService {
         ProcessControl.raiseOpenFileLimit()   // every actor is a connection, and a checkpoint must still open files
         let context = try ZMQContext()
         defer { context.shutdown() }
+        // Trust (issue 9): the ZAP authenticator is up before the ROUTER exists, and CURVE is set before bind.
+        let security = try options.keys.map { try LearnerSecurity(directory: $0, context: context, log: log) }
+        defer { security?.stop() }
         let socket = try ZMQSocket(context, .router)
+        try security?.configure(socket)
         try socket.set(.routerMandatory(true))    // unroutable sends fail loudly instead of vanishing
         try socket.set(.routerHandover(false))    // a second connection never displaces a live one (ids are per connection)
         try socket.set(.heartbeatInterval(ms: 0)) // no ZMTP heartbeats: libzmq 4.3.4 can abort on them (ClusterRules)
@@ -76,13 +82,16 @@ public final class LearnerService {
         var lastStatus = 0.0
         while !ProcessControl.stopRequested && !core.isDone {
             _ = try? poller.poll(timeoutMs: 20)
-            while let frames = try socket.receive(timeoutMs: 0) {
+            security?.reloadIfRequested()   // Trust: SIGHUP re-reads the allow-list
+            while let (frames, userId) = try socket.receiveAuthenticated(timeoutMs: 0) {
                 let now = ProcessControl.now()
+                // Trust: with keys, the actor id is the ZAP user id (the key's allowed name); "" if somehow absent.
+                let authenticatedId = security == nil ? nil : (userId ?? "")
                 guard frames.count == 2 else {
-                    perform(core.receive(Data(), from: frames.first ?? Data(), now: now), socket)   // counted as malformed
+                    perform(core.receive(Data(), from: frames.first ?? Data(), now: now, authenticatedId: authenticatedId), socket)   // counted as malformed
                     continue
                 }
-                perform(core.receive(frames[1], from: frames[0], now: now), socket)
+                perform(core.receive(frames[1], from: frames[0], now: now, authenticatedId: authenticatedId), socket)
             }
             if let (report, snapshot) = trainer.takeResult() { perform(core.updateFinished(report, weights: snapshot, now: ProcessControl.now()), socket) }
             let now = ProcessControl.now()
