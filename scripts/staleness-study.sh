@@ -29,6 +29,6 @@ r0 = sum(r["rewardMean"] for r in rows[:k]) / k; r1 = sum(r["rewardMean"] for r 
 stale = rows[-1]["droppedStale"]; wait = sum(r["learnerWaitShare"] for r in rows) / len(rows)
 print(f"staleness {s} seed {seed}: {ups:.2f} updates/s, wait {wait:.0%}, droppedStale {stale}, reward {r0:.3f} -> {r1:.3f}")
 PY
-        grep -A4 "greedy pass@1" "$run.log" | sed "s/^/    /" || true
+        grep -E "^(model / inference|base \(SFT\)|after RL)" "$run.log" | sed "s/^/    /" || true
     done
 done
