@@ -2,6 +2,7 @@
 // (Cluster/Benchmark/ClusterBenchmark.swift), printed with the CPU they ran on and what limits each figure.
 import ArgumentParser
 import Cluster
+import TensorMath
 import Foundation
 
 struct ClusterBench: ParsableCommand {
@@ -17,7 +18,7 @@ struct ClusterBench: ParsableCommand {
     func run() throws {
         let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.split(separator: "\n")
             .first { $0.hasPrefix("model name") }?.split(separator: ":").last?.trimmingCharacters(in: .whitespaces) ?? "?"
-        print("softrl bench cluster | CPU \(cpu), \(ProcessInfo.processInfo.activeProcessorCount) cores | release build expected")
+        print("softrl bench cluster | CPU \(cpu), \(ProcessInfo.processInfo.activeProcessorCount) cores | \(BLASKernel.current.summary) | release build expected")
 
         let perActor = try ClusterBenchmark.memoryPerActor(actors: memoryActors)
         print(String(format: "\n0. learner memory per connected actor: %.0f bytes (%d virtual actors admitted by the core)", perActor, memoryActors))

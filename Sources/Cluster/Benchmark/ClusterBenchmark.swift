@@ -21,6 +21,12 @@ public enum ClusterBenchmark {
         public var rejected = 0
     }
 
+    /// The mnns task and a random `tiny` model: what every figure here is measured with.
+    static func tinySetup() throws -> (task: any ReasoningTask, model: LlamaModel) {
+        let task = try TaskCatalog.make(name: "mnns", options: TaskOptions())
+        return (task, try LlamaModel(config: .tiny(vocabSize: task.vocabulary.count), seed: 1))
+    }
+
     /// A core that accepts everything it is sent for a long time: big window, many steps.
     static func openCore(groupSize: Int, task: any ReasoningTask, model: LlamaModel) throws -> LearnerCore {
         var c = RLConfig()
@@ -48,8 +54,7 @@ public enum ClusterBenchmark {
     }
 
     public static func ingest(actors: Int, groupsPerActor: Int, groupSize: Int = 32) throws -> Ingest {
-        let task = try TaskCatalog.make(name: "mnns", options: TaskOptions())
-        let model = try LlamaModel(config: .tiny(vocabSize: task.vocabulary.count), seed: 1)
+        let (task, model) = try tinySetup()
         // Real rollouts for the issued prompts, generated once per prompt.
         func frames(for core: LearnerCore) throws -> [(Data, [Data])] {
             var cache: [Int: [Rollout]] = [:]
@@ -134,8 +139,7 @@ public enum ClusterBenchmark {
     /// N receivers fetch one version of `bytes` chunk by chunk (as actors do) from a ROUTER loop driven by
     /// LearnerCore; `rawSeconds` is one receiver getting the same bytes as a plain ZeroMQ stream.
     public static func delivery(bytes: Int, receivers: Int) throws -> Delivery {
-        let task = try TaskCatalog.make(name: "mnns", options: TaskOptions())
-        let model = try LlamaModel(config: .tiny(vocabSize: task.vocabulary.count), seed: 1)
+        let (task, model) = try tinySetup()
         var c = RLConfig(); c.task = "mnns"
         var blob = Data(count: bytes)
         for i in stride(from: 0, to: bytes, by: 4096) { blob[i] = UInt8(truncatingIfNeeded: i >> 12) }
@@ -218,8 +222,7 @@ public enum ClusterBenchmark {
     /// Bytes of learner memory per connected actor: resident memory before and after a core admits `actors`
     /// Hellos (run it first, before other benchmarks leave freed memory for the allocator to reuse).
     public static func memoryPerActor(actors: Int) throws -> Double {
-        let task = try TaskCatalog.make(name: "mnns", options: TaskOptions())
-        let model = try LlamaModel(config: .tiny(vocabSize: task.vocabulary.count), seed: 1)
+        let (task, model) = try tinySetup()
         var c = RLConfig(); c.task = "mnns"
         let core = LearnerCore(config: c, task: task, modelConfig: model.config, rules: ClusterRules(),
                                weights: try WeightSnapshot(version: 0, blob: Data(count: 1024), chunkBytes: 1024), runId: "bench")

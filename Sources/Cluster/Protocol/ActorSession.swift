@@ -221,10 +221,8 @@ public final class ActorSession {
         return [.log(.warning, "weights v\(version) rejected (\(error)); fetching again")]
     }
 
-    var lastFetch: (version: UInt64, chunk: UInt64) = (0, 0)
     func fetch(_ version: UInt64, _ index: UInt64) -> ActorEffect {
         var f = Wire.FetchWeights(); f.version = version; f.chunkIndex = index
-        lastFetch = (version, index)
         pendingChunks.insert(index)
         lastFetchSent = lastHeard
         return .send(.fetchWeights(f))

@@ -102,6 +102,8 @@ public final class LearnerCore {
     public private(set) var version: Int
     public private(set) var weights: WeightSnapshot
     public private(set) var updating = false
+    /// Write a checkpoint every this many updates (and at the last one).
+    public var checkpointEvery = 20
     public private(set) var droppedStale = 0, malformed = 0, refusedDuplicates = 0, speculated = 0
     /// Trust (issue 9): messages refused because they claimed an actor id other than the connection's key name.
     public internal(set) var refusedImpersonations = 0
@@ -255,7 +257,6 @@ public final class LearnerCore {
         }
         return out
     }
-    public var checkpointEvery = 20
 
     /// Orderly end (training complete or a stop signal): tell every actor, then the shell writes the last checkpoint.
     public func finish(stopping: Bool) -> [LearnerEffect] {
@@ -380,8 +381,7 @@ public final class LearnerCore {
         guard version < config.steps else { return }
         let window = staleness.window(updating: updating)
         guard window > 0 else { return }
-        var held: [String: Int] = [:]
-        for a in ledger.inFlight.values { held[a.actor, default: 0] += 1 }
+        let held = ledger.heldCounts
         // Reliable actors first (fewest strikes), then the least loaded, then the longest unserved (round robin).
         let candidates = actors.values.filter { $0.credit > 0 }.sorted {
             ($0.strikes, held[$0.id] ?? 0, $0.lastIssued, $0.id) < ($1.strikes, held[$1.id] ?? 0, $1.lastIssued, $1.id)
@@ -411,8 +411,7 @@ public final class LearnerCore {
     /// the idle actor do it too (first result wins; the slow holder's late result still counts).
     func speculate(_ now: Double, _ out: inout [LearnerEffect]) {
         guard !updating, version < config.steps, ledger.reissue.isEmpty, let median = ledger.medianDuration else { return }
-        var held: [String: Int] = [:]
-        for a in ledger.inFlight.values { held[a.actor, default: 0] += 1 }
+        let held = ledger.heldCounts
         let idle = actors.values.filter { $0.credit > 0 && (held[$0.id] ?? 0) == 0 }
         guard !idle.isEmpty else { return }
         let threshold = max(rules.minSpeculateSeconds, rules.speculateFactor * median)

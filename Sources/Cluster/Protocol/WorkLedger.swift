@@ -152,6 +152,13 @@ public final class WorkLedger {
         return late
     }
 
+    /// Items in flight per actor.
+    public var heldCounts: [String: Int] {
+        var held: [String: Int] = [:]
+        for a in inFlight.values { held[a.actor, default: 0] += 1 }
+        return held
+    }
+
     /// Median issue-to-result time of recent groups, or nil before any.
     public var medianDuration: Double? {
         guard !recentDurations.isEmpty else { return nil }
