@@ -22,6 +22,8 @@ struct LearnerCommand: ParsableCommand {
     @Option(help: "Checkpoint every N updates (and on exit).") var checkpointEvery: Int = 20
     @Option(help: "Heartbeat period in ms.") var heartbeatMs: Int = 1000
     @Option(help: "Re-issue work not returned within this many seconds.") var workTimeout: Double = 300
+    @Option(help: "Relay fan-out: actors the learner, and each relaying actor (`actor --relay-bind`), send a weights version to; 0 = every actor fetches from the learner.")
+    var relayFanout: Int = ClusterRules().relayFanout
     @Option(help: "OpenBLAS threads.") var threads: Int = 1
     @Option(help: "Key directory: learner.key_secret, learner.key and allowed_actors (CURVE: encrypted links, only allowed actor keys; `softrl keys generate`).") var keys: String?
     @Flag(help: "Allow a non-loopback --bind without --keys: unauthenticated, unencrypted (trusted networks only).") var insecure = false
@@ -31,6 +33,7 @@ struct LearnerCommand: ParsableCommand {
         if base == nil && resume == nil { throw ValidationError("give --base CHECKPOINT for a new run or --resume RUN_DIR to continue one") }
         // Trust (issue 9): fail closed on reachable addresses.
         if let why = ClusterSecurity.refusalToStart(bind: bind, keys: keys, insecure: insecure) { throw ValidationError(why) }
+        guard (0...1024).contains(relayFanout) else { throw ValidationError("--relay-fanout \(relayFanout) must be 0 (relays off) to 1024") }
     }
 
     func run() throws {
@@ -42,6 +45,7 @@ struct LearnerCommand: ParsableCommand {
         if keys == nil && !ClusterSecurity.isLoopback(bind) { print("WARNING: --insecure: \(bind) accepts unauthenticated, unencrypted connections from anyone who can reach it") }
         options.bind = bind; options.checkpointEvery = checkpointEvery
         options.rules.heartbeatIntervalMs = heartbeatMs; options.rules.workTimeoutSeconds = workTimeout
+        options.rules.relayFanout = relayFanout
         let service: LearnerService
         if let resume {
             let dir = try LearnerCheckpoint.locate(resume)
@@ -77,11 +81,22 @@ struct ActorCommand: ParsableCommand {
     @Option(help: "Groups generated together per batch.") var slots: Int = 2
     @Option(help: "OpenBLAS threads.") var threads: Int = 1
     @Option(help: "Key directory: this actor's NAME.key_secret/NAME.key (NAME = --id, or the only one there) and the learner's learner.key.") var keys: String?
+    @Option(help: "Relay: serve the weights this actor holds to other actors at this endpoint (tcp://*:PORT; PORT * picks a free one). Plaintext: not with --keys.")
+    var relayBind: String?
+    @Option(help: "Relay endpoint to announce, if others must dial another address than --relay-bind's (default: it, with * replaced by this host's name).")
+    var relayAdvertise: String?
     @OptionGroup var metricsOptions: MetricsOptionsGroup
 
     func validate() throws {
         guard ["tcp://", "ipc://", "inproc://"].contains(where: connect.hasPrefix) else {
             throw ValidationError("--connect '\(connect)' is not a ZeroMQ endpoint: use tcp://HOST:PORT, e.g. tcp://learner-host:5555")
+        }
+        if relayBind != nil && keys != nil {
+            throw ValidationError("--relay-bind with --keys: relay links are not encrypted or authenticated (a child checks the SHA-256, but anyone reaching the port could read the weights); drop --relay-bind, or --keys on a trusted network")
+        }
+        if relayBind == nil && relayAdvertise != nil { throw ValidationError("--relay-advertise needs --relay-bind") }
+        for (flag, e) in [("--relay-bind", relayBind), ("--relay-advertise", relayAdvertise)] {
+            if let e, !(e.hasPrefix("tcp://") || e.hasPrefix("ipc://")) { throw ValidationError("\(flag) '\(e)' is not a ZeroMQ endpoint: use tcp://HOST:PORT, e.g. tcp://*:5601") }
         }
     }
 
@@ -97,6 +112,7 @@ struct ActorCommand: ParsableCommand {
         }
         if let id { options.actorId = id }
         options.slots = max(1, slots)
+        options.relayBind = relayBind; options.relayAdvertise = relayAdvertise
         let service = ActorService(options: options)
         // MONITORING HOOK (wiring): the actor's Prometheus endpoint, if asked.
         var monitor: ActorMonitor?

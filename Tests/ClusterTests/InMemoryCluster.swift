@@ -36,6 +36,12 @@ final class InMemoryCluster {
         var finished = false
         var errors: [Wire.Error] = []
         var connections = 1
+        /// Relays: requests from children (frame, child's peer address) and replies from our upstream relays.
+        var relayInbox: [(Data, Data)] = []
+        var upstreamInbox: [(Data, String)] = []
+        /// A relay that flips a byte in every chunk it forwards.
+        var corruptsRelayedChunks = false
+        var childPeer: Data { Data("relay-peer:\(session.identity.actorId)".utf8) }
         init(session: ActorSession, address: Data, generateSeconds: Double) {
             self.session = session; self.address = address; self.generateSeconds = generateSeconds
         }
@@ -55,6 +61,11 @@ final class InMemoryCluster {
     var logs: [String] = []
     var lastCheckpoint: LearnerState?
     var connectionCounter = 0
+    /// Relay endpoints (inproc://relay-ID) and child peer addresses to their members.
+    var relayOwner: [String: Member] = [:]
+    var childOfPeer: [Data: Member] = [:]
+    /// Weights chunk frames the learner sent, by version: what relays take off its link.
+    var learnerChunksSent: [UInt64: Int] = [:]
     private var rolloutCache: [Int: [Rollout]] = [:]
 
     init(config: RLConfig, rules: ClusterRules = ClusterRules(), dt: Double = 0.05, updateSeconds: Double = 0.5) throws {
@@ -75,9 +86,12 @@ final class InMemoryCluster {
     func newAddress() -> Data { connectionCounter += 1; return Data("conn-\(connectionCounter)".utf8) }
 
     @discardableResult
-    func addActor(_ id: String, slots: Int = 2, generateSeconds: Double = 1.0) -> Member {
-        let s = ActorSession(identity: ActorIdentity(actorId: id, host: "sim", pid: UInt32(members.count + 1), cores: 1, slots: slots, softwareVersion: "sim"))
+    func addActor(_ id: String, slots: Int = 2, generateSeconds: Double = 1.0, relays: Bool = false) -> Member {
+        let s = ActorSession(identity: ActorIdentity(actorId: id, host: "sim", pid: UInt32(members.count + 1), cores: 1, slots: slots, softwareVersion: "sim",
+                                                     relayEndpoint: relays ? "inproc://relay-\(id)" : nil))
         let m = Member(session: s, address: newAddress(), generateSeconds: generateSeconds)
+        if relays { relayOwner["inproc://relay-\(id)"] = m }
+        childOfPeer[m.childPeer] = m
         members[id] = m
         everyone.append(m)
         ownerOfAddress[m.address] = m
@@ -150,6 +164,13 @@ final class InMemoryCluster {
                 any = true
                 for f in frames { actorEffects(m, m.session.receive(f, now: now)) }
             }
+            for m in everyone where m.alive && !(m.relayInbox.isEmpty && m.upstreamInbox.isEmpty) {
+                let requests = m.relayInbox, replies = m.upstreamInbox
+                m.relayInbox = []; m.upstreamInbox = []
+                any = true
+                for (f, peer) in requests { actorEffects(m, m.session.relayRequest(f, from: peer)) }
+                for (f, endpoint) in replies { actorEffects(m, m.session.receiveUpstream(f, from: endpoint, now: now)) }
+            }
             if !any { return }
         }
     }
@@ -163,6 +184,7 @@ final class InMemoryCluster {
                 case .body(let b): var c = WireCodec(); frame = try! c.encode(b)
                 case .frame(let f): frame = f.data
                 }
+                if case .frame = message, case .weightsChunk(let c)? = try? WireCodec().decode(frame).body { learnerChunksSent[c.version, default: 0] += 1 }
                 guard let m = ownerOfAddress[address] else { strayFrames[address, default: []].append(frame); continue }
                 if case .body(.error(let err)) = message { m.errors.append(err) }
                 if m.alive && !m.partitioned && m.address == address { m.inbox.append(frame) }
@@ -182,6 +204,14 @@ final class InMemoryCluster {
             case .send(let body):
                 guard m.alive && !m.partitioned else { continue }
                 learnerInbox.append((m.address, try! m.codec.encode(body)))
+            case let .sendUpstream(body, endpoint):
+                guard m.alive && !m.partitioned, let relay = relayOwner[endpoint], relay.alive && !relay.partitioned else { continue }
+                relay.relayInbox.append((try! m.codec.encode(body), m.childPeer))
+            case let .relay(frame, peer):
+                guard m.alive && !m.partitioned, let child = childOfPeer[peer], child.alive && !child.partitioned else { continue }
+                var f = frame
+                if m.corruptsRelayedChunks, case .weightsChunk? = try? WireCodec().decode(f).body { f[f.count - 1] ^= 0xFF }   // data is the last field
+                child.upstreamInbox.append((f, m.session.identity.relayEndpoint!))
             case .prepareModel: break
             case let .installWeights(version, blob, assembler):
                 do { try assembler.verify(blob); actorEffects(m, m.session.weightsInstalled(version: version)) } catch {

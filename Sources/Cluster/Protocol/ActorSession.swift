@@ -3,7 +3,10 @@
 // or clocks: ActorService runs it over ZeroMQ with a generation thread; tests run it in memory.
 //
 // Rules it owns: say Hello on connect (and again after Error 3, or after Error 6 once a heartbeat passes);
-// fetch the announced version chunk by chunk before generating (re-asking a fetch left unanswered); generate
+// fetch the announced version chunk by chunk before generating, from the relays the notice names, nearest first,
+// then the learner (a relay that stalls or errs is left for the next source; a blob that fails its SHA-256 after
+// relays helped is fetched again from the learner; a learner fetch left unanswered is re-asked); serve what we hold
+// or fetch to the actors the learner points at us (WeightRelay); generate
 // only with weights at least as new as the Work asks; ask for work with the free slots; heartbeat; presume the
 // learner lost after `liveness` silent intervals.
 import Foundation
@@ -15,6 +18,10 @@ import Transport
 
 public enum ActorEffect {
     case send(Wire.Body)
+    /// Send to a relay (another actor's relay endpoint), on a connection of its own.
+    case sendUpstream(Wire.Body, endpoint: String)
+    /// Send this frame to a child on our relay endpoint (a chunk forwarded byte for byte, or an error).
+    case relay(Data, to: PeerAddress)
     /// A model of this shape is needed (new run or new architecture): build it (zero weights until installed).
     case prepareModel(LlamaConfig)
     /// The whole blob of `version` arrived: check it against its SHA-256 (`assembler.verify`) and load it, off
@@ -49,13 +56,16 @@ public struct ActorIdentity: Sendable {
     public var cores: Int
     public var slots: Int
     public var softwareVersion: String
-    public init(actorId: String, host: String, pid: UInt32, cores: Int, slots: Int, softwareVersion: String) {
+    /// Where this actor serves weights to others (announced in Hello); nil = it does not relay.
+    public var relayEndpoint: String?
+    public init(actorId: String, host: String, pid: UInt32, cores: Int, slots: Int, softwareVersion: String, relayEndpoint: String? = nil) {
         self.actorId = actorId; self.host = host; self.pid = pid; self.cores = cores; self.slots = slots; self.softwareVersion = softwareVersion
+        self.relayEndpoint = relayEndpoint
     }
 }
 
 public final class ActorSession {
-    public let identity: ActorIdentity
+    public internal(set) var identity: ActorIdentity
     var codec = WireCodec()
     public private(set) var rules = ClusterRules()
     public private(set) var welcomed = false
@@ -70,6 +80,18 @@ public final class ActorSession {
     var assembler: BlobAssembler?
     var installing = false
     var lastFetchSent = 0.0
+    /// Relays to fetch the announced version from (nearest first); `sourceIndex == sources.count` is the learner.
+    var sources: [String] = []
+    var sourceIndex = 0
+    /// When a chunk last arrived (a relay silent for ClusterRules.relayStallSeconds is left).
+    var lastChunkAt = 0.0
+    /// Some chunk of the blob being assembled came from a relay (so a bad blob is fetched again from the learner).
+    var usedRelay = false
+    /// A version whose relayed blob failed its check: fetch it from the learner only.
+    var distrustRelaysFor: UInt64?
+    public internal(set) var relay = WeightRelay()
+    /// Chunks of the current version that arrived from relays / from the learner (logged when the version loads).
+    var chunksFromRelays = 0, chunksFromLearner = 0
     /// Chunks requested and not yet received (at most ClusterRules.fetchWindow).
     var pendingChunks: Set<UInt64> = []
     var queue: [(item: Wire.WorkItem, minVersion: Int)] = []
@@ -94,6 +116,7 @@ public final class ActorSession {
         var h = Wire.Hello()
         h.actorID = identity.actorId; h.host = identity.host; h.pid = identity.pid
         h.cores = UInt32(identity.cores); h.softwareVersion = identity.softwareVersion; h.slots = UInt32(identity.slots)
+        h.relayEndpoint = identity.relayEndpoint ?? ""
         return h
     }
 
@@ -105,7 +128,7 @@ public final class ActorSession {
         switch env.body {
         case .welcome(let w)?: welcome(w, &out)
         case .versionNotice(let n)?: announced = n   // the learner's truth, even if older (it restarted from a checkpoint)
-        case .weightsChunk(let c)?: chunk(c, &out)
+        case .weightsChunk(let c)?: chunk(c, frame: frame, fromRelay: false, now: now, &out)
         case .work(let w)?:
             requested = false
             accept(w, &out)
@@ -187,10 +210,13 @@ public final class ActorSession {
     /// Largest group the actor will generate: a bound on memory a peer can make it allocate.
     public static let maxGroupSize = 4096
 
-    func chunk(_ c: Wire.WeightsChunk, _ out: inout [ActorEffect]) {
+    func chunk(_ c: Wire.WeightsChunk, frame: Data, fromRelay: Bool, now: Double, _ out: inout [ActorEffect]) {
         guard var a = assembler, a.version == c.version else { return }
         do {
             try a.add(c)
+            lastChunkAt = now
+            if fromRelay { chunksFromRelays += 1; usedRelay = true } else { chunksFromLearner += 1 }
+            for (f, peer) in relay.store(c.chunkIndex, frame: frame, version: c.version) { out.append(.relay(f, to: peer)) }
             pendingChunks.remove(c.chunkIndex)
             let missing = a.missingChunks
             if !missing.isEmpty {
@@ -206,26 +232,78 @@ public final class ActorSession {
             out.append(.installWeights(version: Int(c.version), blob: blob, assembler: a))
         } catch {
             out.append(.log(.warning, "weights v\(c.version) rejected (\(error)); fetching again"))
+            if usedRelay || fromRelay { distrustRelaysFor = c.version }
             assembler = nil
+            for (f, peer) in relay.discard() { out.append(.relay(f, to: peer)) }
         }
+    }
+
+    /// A frame from a relay we fetch from: chunks count like the learner's (the assembler checks them against the
+    /// learner's notice); an error or anything else makes us try the next source.
+    public func receiveUpstream(_ frame: Data, from endpoint: String, now: Double) -> [ActorEffect] {
+        var out: [ActorEffect] = []
+        let env = try? codec.decode(frame)
+        if case .weightsChunk(let c)? = env?.body {
+            chunk(c, frame: frame, fromRelay: true, now: now, &out)
+        } else if sourceIndex < sources.count, sources[sourceIndex] == endpoint {
+            let why: String = { if case .error(let e)? = env?.body { return e.message }; return "unexpected message" }()
+            nextSource(because: "relay \(endpoint): \(why)", now: now, &out)
+        }
+        return out
+    }
+
+    /// A child's FetchWeights on our relay endpoint.
+    public func relayRequest(_ frame: Data, from peer: PeerAddress) -> [ActorEffect] {
+        relay.request(frame, from: peer).map { .relay($0.0, to: $0.1) }
+    }
+
+    /// Leave the current relay for the next source (the learner last) and ask it for what is still missing.
+    func nextSource(because why: String, now: Double, _ out: inout [ActorEffect]) {
+        guard sourceIndex < sources.count, let a = assembler else { return }
+        sourceIndex += 1
+        out.append(.log(.info, "\(why); fetching v\(a.version) from \(sourceIndex < sources.count ? sources[sourceIndex] : "the learner")"))
+        pendingChunks = []
+        for index in a.missingChunks.prefix(ClusterRules.fetchWindow) { out.append(fetch(a.version, index)) }
+        lastChunkAt = now
     }
 
     public func weightsInstalled(version: Int) -> [ActorEffect] {
         installing = false
         modelVersion = version
-        return [.log(.info, "loaded policy v\(version)")]
+        let via = chunksFromRelays > 0 ? " (\(chunksFromRelays) chunk(s) via relays, \(chunksFromLearner) from the learner)" : ""
+        return [.log(.info, "loaded policy v\(version)\(via)")]
     }
 
     public func weightsRejected(version: Int, _ error: Error) -> [ActorEffect] {
         installing = false
-        return [.log(.warning, "weights v\(version) rejected (\(error)); fetching again")]
+        var out: [ActorEffect] = []
+        if usedRelay {
+            distrustRelaysFor = UInt64(version)
+            out.append(.log(.warning, "weights v\(version) from relays rejected (\(error)); fetching them again from the learner"))
+        } else {
+            out.append(.log(.warning, "weights v\(version) rejected (\(error)); fetching again"))
+        }
+        for (f, peer) in relay.discard() { out.append(.relay(f, to: peer)) }
+        return out
     }
 
     func fetch(_ version: UInt64, _ index: UInt64) -> ActorEffect {
         var f = Wire.FetchWeights(); f.version = version; f.chunkIndex = index
         pendingChunks.insert(index)
         lastFetchSent = lastHeard
-        return .send(.fetchWeights(f))
+        return sourceIndex < sources.count ? .sendUpstream(.fetchWeights(f), endpoint: sources[sourceIndex]) : .send(.fetchWeights(f))
+    }
+
+    /// Start assembling the announced version, from its first source.
+    func startFetch(_ n: Wire.VersionNotice, now: Double, _ out: inout [ActorEffect]) {
+        assembler = BlobAssembler(notice: n)
+        pendingChunks = []
+        sources = distrustRelaysFor == n.version ? [] : Array(n.sources.filter { $0 != identity.relayEndpoint }.prefix(RelayTree.maxSources))
+        sourceIndex = 0
+        usedRelay = false; chunksFromRelays = 0; chunksFromLearner = 0
+        for (f, peer) in relay.begin(n.version) { out.append(.relay(f, to: peer)) }
+        out.append(fetch(n.version, 0))   // the first chunk tells how many there are
+        lastFetchSent = now; lastChunkAt = now
     }
 
     /// Time passes: heartbeats, liveness, and the next thing to do between batches.
@@ -248,10 +326,11 @@ public final class ActorSession {
     func advance(_ now: Double, _ out: inout [ActorEffect]) {
         if let n = announced, Int(n.version) != modelVersion {
             if assembler?.version != n.version {
-                assembler = BlobAssembler(notice: n)
-                pendingChunks = []
-                out.append(fetch(n.version, 0))   // the first chunk tells how many there are
-                lastFetchSent = now
+                startFetch(n, now: now, &out)
+            } else if sourceIndex < sources.count {
+                if now - lastChunkAt > rules.relayStallSeconds {
+                    nextSource(because: "relay \(sources[sourceIndex]) sent nothing for \(String(format: "%.1f", now - lastChunkAt)) s", now: now, &out)
+                }
             } else if now - lastFetchSent > max(5, 5 * rules.heartbeatSeconds), let missing = assembler?.missingChunks {
                 out.append(.log(.info, "no reply to the weights fetch for v\(n.version); asking again"))
                 pendingChunks = []

@@ -22,6 +22,11 @@ public struct ClusterRules: Sendable, Equatable {
     public var chunkBytes = BlobChunker.defaultChunkBytes
     /// Chunk requests an actor keeps in flight: one at a time leaves the link idle for a round trip per chunk.
     public static let fetchWindow = 4
+    /// Relay fan-out: receivers the learner, and each relaying actor, serve a version to (RelayTree); 0 = relays
+    /// off. 4 keeps every node's uplink busy with 4 copies while the tree for 1,024 actors is 5 hops deep.
+    public var relayFanout = 4
+    /// A relay that sends no chunk for this long is left for the next source (its parent, then the learner).
+    public var relayStallSeconds = 3.0
 
     public init() {}
 
@@ -33,6 +38,8 @@ public struct ClusterRules: Sendable, Equatable {
     public static let maxSlotsPerActor = 64
     /// Hello.actor_id length limit (it appears in logs, metrics labels and file names).
     public static let maxActorIdBytes = 128
+    /// Hello.relay_endpoint length limit.
+    public static let maxEndpointBytes = 256
     /// Warnings logged per peer per minute; the rest are counted and summarised.
     public static let warningsPerPeerPerMinute = 5
     /// Messages queued per peer for sending: weights chunks are shared, zero-copy frames, so this bounds

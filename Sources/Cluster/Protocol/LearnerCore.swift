@@ -98,6 +98,8 @@ public final class LearnerCore {
     /// Connected actors by id, and the id behind each address.
     public private(set) var actors: [String: ActorSessionRecord] = [:]
     var actorOfAddress: [PeerAddress: String] = [:]
+    /// Who fetches each version from whom (relays of fan-out rules.relayFanout).
+    var relayTree: RelayTree
     /// The published policy version and its weights.
     public private(set) var version: Int
     public private(set) var weights: WeightSnapshot
@@ -128,6 +130,7 @@ public final class LearnerCore {
         rewards = RewardScorer(task: task, shaping: config.rewards)
         staleness = StalenessRule(maxStaleness: config.maxStaleness, promptsPerStep: config.promptsPerStep)
         codec = WireCodec(maxMessageBytes: rules.maxMessageBytes)
+        relayTree = RelayTree(fanout: rules.relayFanout)
         version = weights.version
         if let s = weights.noiseSigma { sigmaByVersion[version] = s }
         if let r = resume {
@@ -250,7 +253,7 @@ public final class LearnerCore {
             out.append(.log(.error, "could not snapshot weights v\(version); actors keep v\(weights.version)"))
         }
         out.append(.record(stepMetrics(report, now: now)))
-        broadcast(.versionNotice(weights.notice), &out)
+        for a in actors.values.sorted(by: { $0.id < $1.id }) { out.append(.send(.body(.versionNotice(notice(for: a.id))), to: a.address)) }
         if version - lastCheckpointStep >= max(1, checkpointEvery) || version >= config.steps {
             lastCheckpointStep = version
             out.append(.checkpoint(checkpointState))
@@ -295,15 +298,36 @@ public final class LearnerCore {
         if let previous = actorOfAddress[address], previous != id { forget(previous) }
         let slots = max(1, min(Int(h.slots == 0 ? 1 : h.slots), ClusterRules.maxSlotsPerActor))
         actors[id] = ActorSessionRecord(id: id, address: address, host: h.host, pid: h.pid, slots: slots, lastSeen: now)
+        relayTree.join(id, endpoint: relayEndpoint(h, from: address, now: now, &out))
         actorOfAddress[address] = id
         var w = welcomeTemplate
         w.policyVersion = UInt64(version)
         out.append(.send(.body(.welcome(w)), to: address))
-        out.append(.send(.body(.versionNotice(weights.notice)), to: address))
+        out.append(.send(.body(.versionNotice(notice(for: id))), to: address))
+    }
+
+    /// The current version's notice for one actor: where in the relay tree it fetches from.
+    func notice(for id: String) -> Wire.VersionNotice {
+        var n = weights.notice
+        n.sources = relayTree.sources(of: id)
+        return n
+    }
+
+    /// The relay endpoint a Hello announces, if it is one an actor can connect to; else the actor is a leaf.
+    func relayEndpoint(_ h: Wire.Hello, from address: PeerAddress, now: Double, _ out: inout [LearnerEffect]) -> String? {
+        let e = h.relayEndpoint
+        guard !e.isEmpty else { return nil }
+        guard e.utf8.count <= ClusterRules.maxEndpointBytes, ["tcp://", "ipc://", "inproc://"].contains(where: e.hasPrefix),
+              e.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F }), !e.contains("*") else {
+            warn(&out, address, now, "ignored relay endpoint \(e.prefix(64).debugDescription) of \(h.actorID): not a connectable tcp://, ipc:// or inproc:// address; it fetches from the learner")
+            return nil
+        }
+        return e
     }
 
     func forget(_ id: String) {
         if let a = actors.removeValue(forKey: id), actorOfAddress[a.address] == id { actorOfAddress.removeValue(forKey: a.address) }
+        relayTree.leave(id)
     }
 
     // MARK: Results
@@ -362,7 +386,7 @@ public final class LearnerCore {
     func serveWeights(_ f: Wire.FetchWeights, to address: PeerAddress, _ out: inout [LearnerEffect]) {
         guard f.version == weights.notice.version, f.chunkIndex < UInt64(weights.frames.count) else {
             out.append(error(.badRequest, "no chunk \(f.chunkIndex) of version \(f.version): serving v\(weights.version) in \(weights.frames.count) chunk(s)", to: address))
-            out.append(.send(.body(.versionNotice(weights.notice)), to: address))
+            out.append(.send(.body(.versionNotice(actorOfAddress[address].map(notice(for:)) ?? weights.notice)), to: address))
             return
         }
         out.append(.send(.frame(weights.frames[Int(f.chunkIndex)]), to: address))

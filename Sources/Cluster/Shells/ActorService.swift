@@ -19,6 +19,10 @@ public struct ActorOptions: Sendable {
     public var softwareVersion = "softrl 0.2"
     /// Trust (issue 9): this actor's key pair and the learner's public key; nil = no CURVE.
     public var keys: ActorKeys?
+    /// Relays: where to serve held weights to other actors (e.g. "tcp://*:5601"), and the address to announce if the
+    /// bound one is not what others should dial; nil = do not relay.
+    public var relayBind: String?
+    public var relayAdvertise: String?
     public init() {}
 }
 
@@ -56,6 +60,12 @@ public final class ActorService {
         log.info("actor \(options.actorId) connecting to \(options.connect), \(options.slots) slot(s) | \(BLASKernel.current.summary)")
         let context = try ZMQContext()
         defer { context.shutdown() }
+        let relays = RelayLinks(context: context, maxMessageBytes: session.rules.maxMessageBytes)
+        defer { relays.close() }
+        if let bind = options.relayBind {
+            session.identity.relayEndpoint = try relays.bind(bind, advertise: options.relayAdvertise)
+            log.info("serving weights to other actors at \(session.identity.relayEndpoint!)")
+        }
         var backoffMs = options.reconnectInitialMs
         while !ProcessControl.stopRequested && !session.finishedRun {
             let socket = try ZMQSocket(context, .dealer)
@@ -71,25 +81,26 @@ public final class ActorService {
                                          count: ClusterRules.keepaliveCount))
             try socket.connect(options.connect)
             reconnect = nil
-            perform(session.connected(now: ProcessControl.now()), socket)
-            let poller = ZMQPoller([socket])
+            perform(session.connected(now: ProcessControl.now()), socket, relays)
             while !ProcessControl.stopRequested && !session.finishedRun && reconnect == nil {
-                _ = try? poller.poll(timeoutMs: 20)
+                _ = try? ZMQPoller([socket] + relays.sockets).poll(timeoutMs: 20)
+                relays.drain(child: { perform(session.relayRequest($0, from: $1), socket, relays) },
+                             upstreamFrame: { perform(session.receiveUpstream($0, from: $1, now: ProcessControl.now()), socket, relays) })
                 for problem in linkWatch?.problems() ?? [] { log.error("\(problem)") }
                 while reconnect == nil, let frames = try? socket.receive(timeoutMs: 0) {
                     guard frames.count == 1 else { log.warning("dropped a \(frames.count)-frame message"); continue }
-                    perform(session.receive(frames[0], now: ProcessControl.now()), socket)
+                    perform(session.receive(frames[0], now: ProcessControl.now()), socket, relays)
                 }
                 if let done = generator.takeResult() {
-                    perform(session.generated(done.groups, stats: done.stats, order: done.order), socket)
+                    perform(session.generated(done.groups, stats: done.stats, order: done.order), socket, relays)
                     onBatchSent?(ActorBatchReport(groups: done.groups.count, rollouts: done.groups.reduce(0) { $0 + $1.count },   // MONITORING HOOK
                                                   tokens: done.stats.tokens, milliseconds: done.stats.milliseconds, policyVersion: done.order.version))
                 }
                 if let done = installer.takeResult() {
-                    perform(done.error.map { session.weightsRejected(version: done.version, $0) } ?? session.weightsInstalled(version: done.version), socket)
+                    perform(done.error.map { session.weightsRejected(version: done.version, $0) } ?? session.weightsInstalled(version: done.version), socket, relays)
                 }
                 let now = ProcessControl.now()
-                perform(session.tick(now: now), socket)
+                perform(session.tick(now: now), socket, relays)
                 if let onStatus, now - lastStatus >= session.rules.heartbeatSeconds {   // MONITORING HOOK
                     lastStatus = now
                     onStatus(ActorSelfStatus(actorId: options.actorId, policyVersion: session.modelVersion, busySlots: session.generating ? options.slots : 0,
@@ -111,10 +122,13 @@ public final class ActorService {
         log.info("actor stopped after sending \(session.groupsSent) group(s)")
     }
 
-    func perform(_ effects: [ActorEffect], _ socket: ZMQSocket) {
+    func perform(_ effects: [ActorEffect], _ socket: ZMQSocket, _ relays: RelayLinks) {
         for effect in effects {
             switch effect {
             case .send(let body): send(body, socket)
+            case let .sendUpstream(body, endpoint):
+                do { try relays.sendUpstream(try session.codec.encode(body), to: endpoint) } catch { log.debug("send to relay \(endpoint) failed: \(error)") }
+            case let .relay(frame, peer): relays.sendToChild(frame, peer)
             case .prepareModel(let config):
                 do { model = try LlamaModel(config: config, weights: FloatBuffer(count: ParameterLayout(config).totalCount)) } catch {
                     log.error("cannot build the model: \(error)"); model = nil

@@ -303,6 +303,11 @@ public nonisolated struct Softrl_V1_Hello: Sendable {
   /// how many work items (groups) the actor generates concurrently; caps its credit
   public var slots: UInt32 = 0
 
+  /// Where this actor serves weights to other actors (a ZeroMQ ROUTER answering FetchWeights with WeightsChunk, the
+  /// same messages as the learner's), e.g. "tcp://10.0.0.7:5601"; "" = it does not relay. A relay serves only the
+  /// version it holds or is fetching, forwarding the learner's chunk frames unchanged.
+  public var relayEndpoint: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -653,6 +658,11 @@ public nonisolated struct Softrl_V1_VersionNotice: Sendable {
 
   /// lowercase hex SHA-256 of the whole blob
   public var sha256: String = String()
+
+  /// Relays (Hello.relay_endpoint of other actors) to fetch this version from, nearest first; empty = fetch from
+  /// the learner. A source that stalls, errs or yields a blob failing the SHA-256 is abandoned for the next one;
+  /// the learner connection is always the last source. Every receiver checks the whole blob's SHA-256 itself.
+  public var sources: [String] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1023,7 +1033,7 @@ nonisolated extension Softrl_V1_Tensor: SwiftProtobuf.Message, SwiftProtobuf._Me
 
 nonisolated extension Softrl_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Hello"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}actor_id\0\u{1}host\0\u{1}pid\0\u{1}cores\0\u{3}software_version\0\u{1}slots\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}actor_id\0\u{1}host\0\u{1}pid\0\u{1}cores\0\u{3}software_version\0\u{1}slots\0\u{3}relay_endpoint\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1037,6 +1047,7 @@ nonisolated extension Softrl_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._Mes
       case 4: try { try decoder.decodeSingularUInt32Field(value: &self.cores) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.softwareVersion) }()
       case 6: try { try decoder.decodeSingularUInt32Field(value: &self.slots) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.relayEndpoint) }()
       default: break
       }
     }
@@ -1061,6 +1072,9 @@ nonisolated extension Softrl_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if self.slots != 0 {
       try visitor.visitSingularUInt32Field(value: self.slots, fieldNumber: 6)
     }
+    if !self.relayEndpoint.isEmpty {
+      try visitor.visitSingularStringField(value: self.relayEndpoint, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1071,6 +1085,7 @@ nonisolated extension Softrl_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if lhs.cores != rhs.cores {return false}
     if lhs.softwareVersion != rhs.softwareVersion {return false}
     if lhs.slots != rhs.slots {return false}
+    if lhs.relayEndpoint != rhs.relayEndpoint {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1661,7 +1676,7 @@ nonisolated extension Softrl_V1_RolloutGroup: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Softrl_V1_VersionNotice: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".VersionNotice"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{3}size_bytes\0\u{1}sha256\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{3}size_bytes\0\u{1}sha256\0\u{1}sources\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1672,6 +1687,7 @@ nonisolated extension Softrl_V1_VersionNotice: SwiftProtobuf.Message, SwiftProto
       case 1: try { try decoder.decodeSingularUInt64Field(value: &self.version) }()
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.sizeBytes) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.sha256) }()
+      case 4: try { try decoder.decodeRepeatedStringField(value: &self.sources) }()
       default: break
       }
     }
@@ -1687,6 +1703,9 @@ nonisolated extension Softrl_V1_VersionNotice: SwiftProtobuf.Message, SwiftProto
     if !self.sha256.isEmpty {
       try visitor.visitSingularStringField(value: self.sha256, fieldNumber: 3)
     }
+    if !self.sources.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.sources, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1694,6 +1713,7 @@ nonisolated extension Softrl_V1_VersionNotice: SwiftProtobuf.Message, SwiftProto
     if lhs.version != rhs.version {return false}
     if lhs.sizeBytes != rhs.sizeBytes {return false}
     if lhs.sha256 != rhs.sha256 {return false}
+    if lhs.sources != rhs.sources {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

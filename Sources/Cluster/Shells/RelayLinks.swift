@@ -1,0 +1,80 @@
+// The actor's relay sockets: a ROUTER where children fetch the weights this actor holds (WeightRelay answers),
+// and DEALERs to the relays this actor fetches from (VersionNotice.sources). Sockets only; ActorSession decides
+// what to send where. Relay links are plaintext: a child trusts a relayed blob only through the SHA-256 the
+// learner announced on its own link, and an actor with CURVE keys does not relay (see README, Security).
+import Foundation
+import Transport
+
+final class RelayLinks {
+    let context: ZMQContext
+    let maxMessageBytes: Int
+    /// Our relay ROUTER, if this actor relays.
+    private(set) var server: ZMQSocket?
+    /// DEALERs to upstream relays by endpoint (a handful: the sources of the version being fetched).
+    private var upstream: [String: ZMQSocket] = [:]
+
+    init(context: ZMQContext, maxMessageBytes: Int) {
+        self.context = context; self.maxMessageBytes = maxMessageBytes
+    }
+
+    /// Binds the relay ROUTER and returns the endpoint to announce: `advertise` if given, else the bound address with
+    /// a wildcard host replaced by this host's name (`tcp://*:0` binds an ephemeral port).
+    func bind(_ endpoint: String, advertise: String?) throws -> String {
+        let s = try ZMQSocket(context, .router)
+        try configure(s)
+        try s.set(.sendHWM(ClusterRules.sendHighWaterMark))
+        try s.bind(endpoint)
+        server = s
+        if let advertise { return advertise }
+        let bound = try s.lastEndpoint
+        for wildcard in ["tcp://0.0.0.0:", "tcp://[::]:"] where bound.hasPrefix(wildcard) {
+            return "tcp://\(ProcessControl.hostName):" + bound.dropFirst(wildcard.count)
+        }
+        return bound
+    }
+
+    private func configure(_ s: ZMQSocket) throws {
+        try s.set(.linger(ms: 0))
+        try s.set(.maxMessageSize(Int64(maxMessageBytes)))
+        try s.set(.heartbeatInterval(ms: 0))   // see ClusterRules: no ZMTP heartbeats
+        try s.set(.tcpKeepalive(idleSeconds: ClusterRules.keepaliveIdleSeconds, intervalSeconds: ClusterRules.keepaliveIntervalSeconds,
+                                count: ClusterRules.keepaliveCount))
+    }
+
+    func sendUpstream(_ frame: Data, to endpoint: String) throws {
+        if upstream[endpoint] == nil {
+            if upstream.count > RelayTree.maxSources { closeUpstream() }   // sources of an older version
+            let s = try ZMQSocket(context, .dealer)
+            try configure(s)
+            try s.connect(endpoint)
+            upstream[endpoint] = s
+        }
+        _ = try upstream[endpoint]!.send(frames: [frame], dontWait: true)
+    }
+
+    func sendToChild(_ frame: Data, _ peer: PeerAddress) {
+        _ = try? server?.send(frames: [peer, frame], dontWait: true)
+    }
+
+    var sockets: [ZMQSocket] { (server.map { [$0] } ?? []) + Array(upstream.values) }
+
+    /// Every waiting frame: children's requests (with their address) and upstream replies (with the endpoint).
+    func drain(child: (Data, PeerAddress) -> Void, upstreamFrame: (Data, String) -> Void) {
+        while let server, let frames = try? server.receive(timeoutMs: 0) {
+            if frames.count == 2 { child(frames[1], frames[0]) }
+        }
+        for (endpoint, s) in upstream {
+            while let frames = try? s.receive(timeoutMs: 0) { if frames.count == 1 { upstreamFrame(frames[0], endpoint) } }
+        }
+    }
+
+    func closeUpstream() {
+        for s in upstream.values { s.close(lingerMs: 0) }
+        upstream = [:]
+    }
+
+    func close() {
+        closeUpstream()
+        server?.close(lingerMs: 0); server = nil
+    }
+}
