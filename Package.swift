@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
     targets: [
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
@@ -38,7 +39,9 @@ let package = Package(
         .target(name: "Transport", dependencies: ["CZeroMQ", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                                                   .product(name: "Crypto", package: "swift-crypto")], swiftSettings: v5),
         .target(name: "Cluster", dependencies: ["Transport", "PolicyGradient", "SoftTokens", "TransformerLM", "Tasks",
-                                                .product(name: "Logging", package: "swift-log")], swiftSettings: v5),
+                                                .product(name: "Logging", package: "swift-log"),
+                                                .product(name: "HeapModule", package: "swift-collections"),
+                                                .product(name: "DequeModule", package: "swift-collections")], swiftSettings: v5),
         .target(name: "Monitoring", dependencies: ["Cluster", "PolicyGradient", "TransformerLM", "TensorMath",
                                                    .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                                                    .product(name: "Prometheus", package: "swift-prometheus")], swiftSettings: v5),

@@ -14,6 +14,11 @@ struct ClusterBench: ParsableCommand {
     @Option(help: "Weight sizes in MB, comma-separated.") var sizes: String = "4,40"
     @Option(help: "Receiver counts, comma-separated.") var receivers: String = "1,4,16,64"
     @Option(help: "Virtual actors for the memory figure.") var memoryActors: Int = 10_000
+    @Option(help: "Relay fan-out for the relays-on figures.") var fanout: Int = ClusterRules().relayFanout
+    @Option(help: "Simulated actor counts, comma-separated (relays off only up to 1,024).") var simulate: String = "8,64,1024,10000"
+    @Option(help: "Simulated version size in MB.") var simulatedMB: Int = 40
+    @Option(help: "Simulated per-hop latency in ms.") var latencyMs: Double = 0.1
+    @Option(help: "Simulated link speed in Gbit/s (default: the raw ZeroMQ rate measured above).") var linkGbit: Double?
 
     func run() throws {
         let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.split(separator: "\n")
@@ -28,16 +33,46 @@ struct ClusterBench: ParsableCommand {
         print(String(format: "   %2d DEALERs over tcp loopback: %8.0f rollouts/s  (loop CPU %.1f us per rollout; target >= 20000/s)",
                      actors, ingest.socketRolloutsPerSecond, ingest.loopCPUMicrosecondsPerRollout))
 
-        print("\n2. weight delivery: N receivers fetch one version chunk by chunk (4 MiB) and check its SHA-256")
-        print("   size     N   all hold it   per receiver   raw ZeroMQ (1 receiver)   N=1 vs raw")
+        print("\n2. weight delivery: N receivers fetch one version chunk by chunk (4 MiB) and check its SHA-256;")
+        print("   relays on: fan-out \(fanout), receivers relay to each other as the learner directs (all on this one host)")
+        print("   size     N   relays off   relays on   raw ZeroMQ (1 receiver)   N=1 off vs raw")
+        var measuredLink: DeliverySimulation.Link?
         for mb in sizes.split(separator: ",").compactMap({ Int($0) }) {
             for n in receivers.split(separator: ",").compactMap({ Int($0) }) {
-                let d = try ClusterBenchmark.delivery(bytes: mb << 20, receivers: n)
-                print(String(format: "   %4d MB %4d   %9.3f s   %10.1f ms   %19.3f s   ", mb, n, d.seconds, d.seconds * 1000 / Double(n), d.rawSeconds)
-                      + (n == 1 ? String(format: "%8.2fx", d.rawSeconds / d.seconds) : ""))
+                let off = try ClusterBenchmark.delivery(bytes: mb << 20, receivers: n)
+                let on = try ClusterBenchmark.delivery(bytes: mb << 20, receivers: n, relayFanout: fanout)
+                print(String(format: "   %4d MB %4d   %8.3f s   %8.3f s   %19.3f s   ", mb, n, off.seconds, on.seconds, off.rawSeconds)
+                      + (n == 1 ? String(format: "%8.2fx", off.rawSeconds / off.seconds) : ""))
+                if n == 1 && measuredLink == nil {
+                    measuredLink = DeliverySimulation.Link(bytesPerSecond: Double(mb << 20) / off.rawSeconds, latencySeconds: 100e-6,
+                                                           hashBytesPerSecond: ClusterBenchmark.hashBytesPerSecond())
+                }
             }
         }
-        print("   (one learner link serves every receiver: delivery time grows linearly with N; relays are not built yet)")
+        print("   (on one host every receiver shares the same 2 cores and memory bus, so relays move the same bytes at the same cost;")
+        print("    what they remove is the learner's link as the bottleneck, which only a network shows: see 3)")
 
+        guard var link = measuredLink else { return }
+        link.latencySeconds = latencyMs / 1000
+        if let gbit = linkGbit { link.bytesPerSecond = gbit * 1e9 / 8 }
+        print(String(format: "\n3. simulated delivery of a %d MB version (%d chunks of 4 MiB): real LearnerCore and ActorSessions, modelled links:", simulatedMB, simulatedMB / 4))
+        print(String(format: "   every node's uplink %.0f MB/s%@, %.2f ms per hop, receiver SHA-256 at %.0f MB/s (measured in this run)",
+                     link.bytesPerSecond / 1e6, linkGbit == nil ? " (raw ZeroMQ above)" : " (--link-gbit)", link.latencySeconds * 1000, link.hashBytesPerSecond / 1e6))
+        print("       N   relays off   relays on (fan-out \(fanout))   on: learner chunks   1% of relays killed mid-transfer")
+        var at8 = 0.0
+        for n in simulate.split(separator: ",").compactMap({ Int($0) }) {
+            let chunks = max(1, simulatedMB / 4)
+            let off = n <= 1024 ? try DeliverySimulation.run(actors: n, fanout: 0, chunks: chunks, nominalChunkBytes: 4 << 20, link: link) : nil
+            let on = try DeliverySimulation.run(actors: n, fanout: fanout, chunks: chunks, nominalChunkBytes: 4 << 20, link: link)
+            let churn = try DeliverySimulation.run(actors: n, fanout: fanout, chunks: chunks, nominalChunkBytes: 4 << 20, link: link,
+                                                   killFraction: 0.01, killAt: on.seconds / 2)
+            if n == 8 { at8 = on.seconds }
+            print(String(format: "   %5d   %@   %10.2f s%@   %10d           %8.2f s (%d killed, %d failovers)", n,
+                         off.map { String(format: "%8.2f s", $0.seconds) } ?? "       - ",
+                         on.seconds, at8 > 0 ? String(format: " (%4.2fx N=8)", on.seconds / at8) : "             ", on.learnerChunks,
+                         churn.seconds, churn.killed, churn.failovers))
+        }
+        print("   (target: relays on, N = 1,024 within 3x of N = 8. A killed relay's children wait ClusterRules.relayStallSeconds, then")
+        print("    fetch from their grandparent. Not modelled: downlink limits, CPU of the relays, TCP slow start, switch fabric.)")
     }
 }

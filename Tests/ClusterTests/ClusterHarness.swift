@@ -101,8 +101,8 @@ final class ClusterHarness {
         return try String(contentsOf: url, encoding: .utf8)
     }
 
-    func startActor(_ id: String, endpoint: String, slots: Int = 1) throws -> Process {
-        try spawn(["actor", "--connect", endpoint, "--id", id, "--slots", "\(slots)", "--threads", "1"], log: id)
+    func startActor(_ id: String, endpoint: String, slots: Int = 1, extra: [String] = []) throws -> Process {
+        try spawn(["actor", "--connect", endpoint, "--id", id, "--slots", "\(slots)", "--threads", "1"] + extra, log: id)
     }
 
     /// Parsed metrics.jsonl lines, in file order.

@@ -86,6 +86,29 @@ final class ClusterProcessTests: XCTestCase {
         XCTAssertTrue(contributed, "the late actor's groups never reached an update")
     }
 
+    func testRelayChainCarriesWeightsAndSurvivesAKilledRelay() throws {
+        let h = try ClusterHarness(testCase: self)
+        let base = try h.makeBase()
+        // Fan-out 1: a chain learner -> r0 -> r1 -> r2, each actor serving the next on its own relay socket.
+        let learner = try h.startLearner(["--base", base, "--steps", "8", "--relay-fanout", "1"])
+        let ep = try h.endpoint()
+        var actors: [Process] = []
+        for i in 0..<3 {
+            actors.append(try h.startActor("r\(i)", endpoint: ep, extra: ["--relay-bind", "tcp://127.0.0.1:*"]))
+            XCTAssertTrue(h.waitUntil(60) { h.log("learner").contains("actor r\(i) joined") })   // joining order = chain order
+        }
+        XCTAssertTrue(h.waitUntil(180) { h.log("r2").contains("via relays") && h.lastStep() >= 2 }, "r2 never loaded weights through relays; log:\n\(h.log("r2"))")
+        XCTAssertTrue(h.log("r1").contains("serving weights to other actors at tcp://127.0.0.1:"))
+        kill(actors[1].processIdentifier, SIGKILL)
+        let killedAt = h.lastStep()
+        XCTAssertTrue(h.waitForExit(learner, timeout: 300), "training did not finish after the relay died; log:\n\(h.log("learner"))")
+        XCTAssertEqual(h.status(learner), 0)
+        // r2 kept up: it loaded versions after the kill (from r0 or the learner, after leaving the dead r1).
+        let loaded = h.log("r2").components(separatedBy: "loaded policy v").dropFirst().compactMap { Int($0.prefix { $0.isNumber }) }
+        XCTAssertGreaterThan(loaded.max() ?? -1, killedAt + 1, "r2 log:\n\(h.log("r2"))")
+        try assertNoPromptSkipped(h, trained: trainedPositions(h.metrics()))
+    }
+
     func testLearnerKilledAndResumedContinuesAndActorsReconnect() throws {
         let h = try ClusterHarness(testCase: self)
         let base = try h.makeBase()

@@ -145,3 +145,22 @@ final class InMemoryRelayTests: XCTestCase {
         sim.assertEveryPositionOnce()
     }
 }
+
+final class DeliverySimulationTests: XCTestCase {
+    /// The simulated tree (real cores, modelled links) delivers to 1,024 actors, the learner's link carries only its
+    /// fan-out's copies, and 1% of relays dying mid-transfer leaves every survivor with the version.
+    func testSimulatedDeliveryTo1024ActorsUsesTheLearnersLinkOnlyForItsFanout() throws {
+        let link = DeliverySimulation.Link(bytesPerSecond: 1.25e9, latencySeconds: 1e-4, hashBytesPerSecond: 1e9)
+        let on = try DeliverySimulation.run(actors: 1024, fanout: 4, chunks: 10, nominalChunkBytes: 4 << 20, link: link)
+        XCTAssertEqual(on.learnerChunks, 4 * 10)
+        let off = try DeliverySimulation.run(actors: 64, fanout: 0, chunks: 10, nominalChunkBytes: 4 << 20, link: link)
+        XCTAssertEqual(off.learnerChunks, 64 * 10)
+        // The model, not a stopwatch: 64 copies over one link take at least 64 blob times; the tree, far fewer.
+        XCTAssertGreaterThan(off.seconds, 64 * 40 * 1.048576e6 / 1.25e9)
+        XCTAssertLessThan(on.seconds, off.seconds / 4)
+        let churn = try DeliverySimulation.run(actors: 1024, fanout: 4, chunks: 10, nominalChunkBytes: 4 << 20, link: link,
+                                               killFraction: 0.05, killAt: on.seconds / 2)
+        XCTAssertGreaterThan(churn.killed, 0)
+        XCTAssertGreaterThan(churn.failovers, 0, "children of killed relays must have left them")
+    }
+}

@@ -137,14 +137,16 @@ public enum ClusterBenchmark {
     }
 
     /// N receivers fetch one version of `bytes` chunk by chunk (as actors do) from a ROUTER loop driven by
-    /// LearnerCore; `rawSeconds` is one receiver getting the same bytes as a plain ZeroMQ stream.
-    public static func delivery(bytes: Int, receivers: Int) throws -> Delivery {
+    /// LearnerCore, and with `relayFanout` > 0 relay it to each other as the learner directs (each on its own relay
+    /// socket, until all hold it); `rawSeconds` is one receiver getting the same bytes as a plain ZeroMQ stream.
+    public static func delivery(bytes: Int, receivers: Int, relayFanout: Int = 0) throws -> Delivery {
         let (task, model) = try tinySetup()
         var c = RLConfig(); c.task = "mnns"
         var blob = Data(count: bytes)
         for i in stride(from: 0, to: bytes, by: 4096) { blob[i] = UInt8(truncatingIfNeeded: i >> 12) }
         let snapshot = try WeightSnapshot(version: 0, blob: blob, chunkBytes: ClusterRules().chunkBytes)
-        let core = LearnerCore(config: c, task: task, modelConfig: model.config, rules: ClusterRules(), weights: snapshot, runId: "bench")
+        var rules = ClusterRules(); rules.relayFanout = relayFanout
+        let core = LearnerCore(config: c, task: task, modelConfig: model.config, rules: rules, weights: snapshot, runId: "bench")
         let context = try ZMQContext()
         defer { context.shutdown() }
         let router = try ZMQSocket(context, .router)
@@ -152,8 +154,9 @@ public enum ClusterBenchmark {
         let endpoint = try router.lastEndpoint
         let done = DispatchGroup()
         final class Counter: @unchecked Sendable { let lock = NSLock(); var value = 0
-            func add() { lock.lock(); value += 1; lock.unlock() } }
-        let failures = Counter()
+            func add() { lock.lock(); value += 1; lock.unlock() }
+            func get() -> Int { lock.lock(); defer { lock.unlock() }; return value } }
+        let failures = Counter(), holders = Counter()
         let t0 = ProcessControl.now()
         for r in 0..<receivers {
             done.enter()
@@ -166,25 +169,37 @@ public enum ClusterBenchmark {
                     try s.set(.maxMessageSize(-1))
                     try s.connect(endpoint)
                     let session = ActorSession(identity: ActorIdentity(actorId: "receiver-\(r)", host: "bench", pid: 0, cores: 1, slots: 1, softwareVersion: "bench"))
+                    let relays = RelayLinks(context: context, maxMessageBytes: ClusterRules().maxMessageBytes)
+                    defer { relays.close() }
+                    if relayFanout > 0 { session.identity.relayEndpoint = try relays.bind("tcp://127.0.0.1:*", advertise: nil) }
                     var installed = false
                     func perform(_ effects: [ActorEffect]) throws {
                         for e in effects {
                             switch e {
                             case .send(let body): try s.send(try session.codec.encode(body))
+                            case let .sendUpstream(body, endpoint): try relays.sendUpstream(try session.codec.encode(body), to: endpoint)
+                            case let .relay(frame, peer): relays.sendToChild(frame, peer)
                             case let .installWeights(version, blob, assembler):
                                 try assembler.verify(blob)
                                 _ = session.weightsInstalled(version: version)
                                 installed = true
+                                holders.add()
                             default: break
                             }
                         }
                     }
                     try perform(session.connected(now: ProcessControl.now()))
                     let deadline = ProcessControl.now() + 120
-                    while !installed {
+                    // A relay keeps serving until every receiver holds the version.
+                    while !installed || (relayFanout > 0 && holders.get() < receivers) {
                         guard ProcessControl.now() < deadline else { throw ConfigError("receiver \(r): no weights within 120 s") }
-                        if let frames = try s.receive(timeoutMs: 2), frames.count == 1 { try perform(session.receive(frames[0], now: ProcessControl.now())) }
-                        try perform(session.tick(now: ProcessControl.now()))
+                        _ = try ZMQPoller([s] + relays.sockets).poll(timeoutMs: 2)
+                        while let frames = try s.receive(timeoutMs: 0) { if frames.count == 1 { try perform(session.receive(frames[0], now: ProcessControl.now())) } }
+                        var pending: [[ActorEffect]] = []
+                        relays.drain(child: { pending.append(session.relayRequest($0, from: $1)) },
+                                     upstreamFrame: { pending.append(session.receiveUpstream($0, from: $1, now: ProcessControl.now())) })
+                        for effects in pending { try perform(effects) }
+                        if !installed { try perform(session.tick(now: ProcessControl.now())) }
                     }
                 } catch { failures.add() }
             }
@@ -236,6 +251,18 @@ public enum ClusterBenchmark {
         return Double(after - before) / Double(actors)
     }
 
+
+    /// SHA-256 throughput over 64 MiB (what a receiver pays to check a version), best of 3.
+    public static func hashBytesPerSecond() -> Double {
+        let data = Data(count: 64 << 20)
+        var best = Double.infinity
+        for _ in 0..<3 {
+            let t0 = ProcessControl.now()
+            _ = SHA256Hasher.hex(data)
+            best = min(best, ProcessControl.now() - t0)
+        }
+        return Double(data.count) / best
+    }
 
     static func residentBytes() -> Int {
         let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""

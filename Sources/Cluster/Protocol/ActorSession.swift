@@ -79,11 +79,14 @@ public final class ActorSession {
     var announced: Wire.VersionNotice?
     var assembler: BlobAssembler?
     var installing = false
-    var lastFetchSent = 0.0
+    /// Longest wait between chunks in this fetch: a learner or relay that is merely busy (hundreds of receivers on
+    /// one link) is given 4x that before chunks are asked for again, so re-asks cannot pile duplicates on a
+    /// saturated link; each re-ask doubles the patience.
+    var longestChunkGap = 0.0
     /// Relays to fetch the announced version from (nearest first); `sourceIndex == sources.count` is the learner.
     var sources: [String] = []
     var sourceIndex = 0
-    /// When a chunk last arrived (a relay silent for ClusterRules.relayStallSeconds is left).
+    /// When a chunk last arrived (a relay silent for ClusterRules.relayStallSeconds, or 4x the longest gap so far, is left).
     var lastChunkAt = 0.0
     /// Some chunk of the blob being assembled came from a relay (so a bad blob is fetched again from the learner).
     var usedRelay = false
@@ -214,6 +217,7 @@ public final class ActorSession {
         guard var a = assembler, a.version == c.version else { return }
         do {
             try a.add(c)
+            longestChunkGap = max(longestChunkGap, now - lastChunkAt)
             lastChunkAt = now
             if fromRelay { chunksFromRelays += 1; usedRelay = true } else { chunksFromLearner += 1 }
             for (f, peer) in relay.store(c.chunkIndex, frame: frame, version: c.version) { out.append(.relay(f, to: peer)) }
@@ -290,7 +294,6 @@ public final class ActorSession {
     func fetch(_ version: UInt64, _ index: UInt64) -> ActorEffect {
         var f = Wire.FetchWeights(); f.version = version; f.chunkIndex = index
         pendingChunks.insert(index)
-        lastFetchSent = lastHeard
         return sourceIndex < sources.count ? .sendUpstream(.fetchWeights(f), endpoint: sources[sourceIndex]) : .send(.fetchWeights(f))
     }
 
@@ -303,7 +306,7 @@ public final class ActorSession {
         usedRelay = false; chunksFromRelays = 0; chunksFromLearner = 0
         for (f, peer) in relay.begin(n.version) { out.append(.relay(f, to: peer)) }
         out.append(fetch(n.version, 0))   // the first chunk tells how many there are
-        lastFetchSent = now; lastChunkAt = now
+        lastChunkAt = now; longestChunkGap = 0
     }
 
     /// Time passes: heartbeats, liveness, and the next thing to do between batches.
@@ -328,14 +331,15 @@ public final class ActorSession {
             if assembler?.version != n.version {
                 startFetch(n, now: now, &out)
             } else if sourceIndex < sources.count {
-                if now - lastChunkAt > rules.relayStallSeconds {
+                if now - lastChunkAt > max(rules.relayStallSeconds, 4 * longestChunkGap) {
                     nextSource(because: "relay \(sources[sourceIndex]) sent nothing for \(String(format: "%.1f", now - lastChunkAt)) s", now: now, &out)
                 }
-            } else if now - lastFetchSent > max(5, 5 * rules.heartbeatSeconds), let missing = assembler?.missingChunks {
+            } else if now - lastChunkAt > max(5, 5 * rules.heartbeatSeconds, 4 * longestChunkGap), let missing = assembler?.missingChunks {
                 out.append(.log(.info, "no reply to the weights fetch for v\(n.version); asking again"))
                 pendingChunks = []
                 for index in missing.prefix(ClusterRules.fetchWindow) { out.append(fetch(n.version, index)) }
-                lastFetchSent = now
+                longestChunkGap = max(longestChunkGap * 2, now - lastChunkAt)
+                lastChunkAt = now
             }
             return
         }
