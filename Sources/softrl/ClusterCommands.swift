@@ -81,7 +81,7 @@ struct ActorCommand: ParsableCommand {
     @Option(help: "Groups generated together per batch.") var slots: Int = 2
     @Option(help: "OpenBLAS threads.") var threads: Int = 1
     @Option(help: "Key directory: this actor's NAME.key_secret/NAME.key (NAME = --id, or the only one there) and the learner's learner.key.") var keys: String?
-    @Option(help: "Relay: serve the weights this actor holds to other actors at this endpoint (tcp://*:PORT; PORT * picks a free one). Plaintext: not with --keys.")
+    @Option(help: "Relay: serve the weights this actor holds to other actors at this endpoint (tcp://*:PORT; PORT * picks a free one). With --keys: CURVE, serving only the keys in KEYS/allowed_actors (copy the learner's).")
     var relayBind: String?
     @Option(help: "Relay endpoint to announce, if others must dial another address than --relay-bind's (default: it, with * replaced by this host's name).")
     var relayAdvertise: String?
@@ -91,8 +91,8 @@ struct ActorCommand: ParsableCommand {
         guard ["tcp://", "ipc://", "inproc://"].contains(where: connect.hasPrefix) else {
             throw ValidationError("--connect '\(connect)' is not a ZeroMQ endpoint: use tcp://HOST:PORT, e.g. tcp://learner-host:5555")
         }
-        if relayBind != nil && keys != nil {
-            throw ValidationError("--relay-bind with --keys: relay links are not encrypted or authenticated (a child checks the SHA-256, but anyone reaching the port could read the weights); drop --relay-bind, or --keys on a trusted network")
+        if relayBind != nil, let keys, !FileManager.default.fileExists(atPath: URL(fileURLWithPath: keys).appendingPathComponent(ClusterSecurity.allowListName).path) {
+            throw ValidationError("--relay-bind with --keys needs the cluster's allow-list in \(keys) (the relay serves weights only to those keys): copy the learner's keys/\(ClusterSecurity.allowListName) there")
         }
         if relayBind == nil && relayAdvertise != nil { throw ValidationError("--relay-advertise needs --relay-bind") }
         for (flag, e) in [("--relay-bind", relayBind), ("--relay-advertise", relayAdvertise)] {

@@ -204,7 +204,7 @@ final class InMemoryCluster {
             case .send(let body):
                 guard m.alive && !m.partitioned else { continue }
                 learnerInbox.append((m.address, try! m.codec.encode(body)))
-            case let .sendUpstream(body, endpoint):
+            case let .sendUpstream(body, endpoint, _):
                 guard m.alive && !m.partitioned, let relay = relayOwner[endpoint], relay.alive && !relay.partitioned else { continue }
                 relay.relayInbox.append((try! m.codec.encode(body), m.childPeer))
             case let .relay(frame, peer):

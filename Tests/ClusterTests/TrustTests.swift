@@ -79,6 +79,37 @@ final class TrustTests: XCTestCase {
         XCTAssertTrue(h.log("learner").contains("CURVE on"), h.log("learner"))
     }
 
+    /// Relays on a CURVE cluster: a1 fetches from a0's relay over CURVE; a stranger's key and a plaintext peer get
+    /// nothing from the relay, and the relay logs the refused key.
+    func testRelaysOverCurveServeOnlyAllowListedKeys() throws {
+        let h = try ClusterHarness(testCase: self)
+        let keys = try makeKeys(h, actors: ["a0", "a1"])
+        try FileManager.default.copyItem(at: keys.allowList, to: keys.actorDir.appendingPathComponent("allowed_actors"))
+        let base = try h.makeBase()
+        let learner = try h.startLearner(["--base", base, "--steps", "6", "--keys", keys.learnerDir.path, "--relay-fanout", "1"])
+        let ep = try h.endpoint()
+        for id in ["a0", "a1"] {
+            try h.spawn(["actor", "--connect", ep, "--keys", keys.actorDir.path, "--id", id, "--threads", "1", "--relay-bind", "tcp://127.0.0.1:*"], log: id)
+            XCTAssertTrue(h.waitUntil(60) { h.log("learner").contains("actor \(id) joined") }, h.log(id))
+        }
+        XCTAssertTrue(h.waitUntil(120) { h.log("a1").contains("via relays") }, "a1 never loaded weights from a0's relay:\n\(h.log("a1"))\n\(h.log("a0"))")
+        XCTAssertTrue(h.log("a0").contains("(CURVE, allow-listed keys only)"), h.log("a0"))
+        let relay = try XCTUnwrap(h.log("a0").components(separatedBy: "serving weights to other actors at ").dropFirst().first?.split(separator: " ").first.map(String.init))
+        let a0Key = try CurveKeyPair.loadPublic(CurveKeyPair.publicFile(keys.actorDir, "a0"))
+        let context = try ZMQContext()
+        defer { context.shutdown() }
+        var fetch = Wire.FetchWeights(); fetch.version = 0; fetch.chunkIndex = 0
+        let stranger = try CurvePeer(context, keys: try CurveKeyPair.generate(), learnerKey: a0Key, endpoint: relay)
+        let plaintext = try CurvePeer(context, keys: nil, learnerKey: nil, endpoint: relay)
+        for peer in [stranger, plaintext] {
+            try peer.send(.fetchWeights(fetch))
+            XCTAssertNil(try peer.socket.receive(timeoutMs: 3000), "the relay answered a peer outside the allow-list")
+        }
+        XCTAssertTrue(h.waitUntil(10) { h.log("a0").contains("relay refused CURVE key") }, h.log("a0"))
+        XCTAssertTrue(h.waitForExit(learner, timeout: 300), h.log("learner"))
+        XCTAssertEqual(h.status(learner), 0)
+    }
+
     func testAnUnknownKeyGetsNothingAndIsLoggedWithItsAddress() throws {
         let h = try ClusterHarness(testCase: self)
         let keys = try makeKeys(h, actors: ["actor-1"])

@@ -177,7 +177,7 @@ public enum ClusterBenchmark {
                         for e in effects {
                             switch e {
                             case .send(let body): try s.send(try session.codec.encode(body))
-                            case let .sendUpstream(body, endpoint): try relays.sendUpstream(try session.codec.encode(body), to: endpoint)
+                            case let .sendUpstream(body, endpoint, key): try relays.sendUpstream(try session.codec.encode(body), to: endpoint, serverKey: key)
                             case let .relay(frame, peer): relays.sendToChild(frame, peer)
                             case let .installWeights(version, blob, assembler):
                                 try assembler.verify(blob)

@@ -112,7 +112,7 @@ public enum DeliverySimulation {
             for e in effects {
                 switch e {
                 case .send(let body): if let f = try? codecs[i].encode(body) { transmit(from: i, to: n, f, chunk: false, .toLearner(actor: i, f)) }
-                case let .sendUpstream(body, endpoint):
+                case let .sendUpstream(body, endpoint, _):
                     if let r = relayIndex(endpoint), let f = try? codecs[i].encode(body) { transmit(from: i, to: r, f, chunk: false, .relayRequest(relay: r, child: i, f)) }
                 case let .relay(frame, peer):
                     if let child = childIndex(peer) {

@@ -18,8 +18,9 @@ import Transport
 
 public enum ActorEffect {
     case send(Wire.Body)
-    /// Send to a relay (another actor's relay endpoint), on a connection of its own.
-    case sendUpstream(Wire.Body, endpoint: String)
+    /// Send to a relay (another actor's relay endpoint), on a connection of its own; `serverKey`: the relay's CURVE
+    /// public key ("" = plaintext).
+    case sendUpstream(Wire.Body, endpoint: String, serverKey: String)
     /// Send this frame to a child on our relay endpoint (a chunk forwarded byte for byte, or an error).
     case relay(Data, to: PeerAddress)
     /// A model of this shape is needed (new run or new architecture): build it (zero weights until installed).
@@ -58,6 +59,8 @@ public struct ActorIdentity: Sendable {
     public var softwareVersion: String
     /// Where this actor serves weights to others (announced in Hello); nil = it does not relay.
     public var relayEndpoint: String?
+    /// The relay's CURVE public key, announced with it ("" = plaintext relay).
+    public var relayPublicKey = ""
     public init(actorId: String, host: String, pid: UInt32, cores: Int, slots: Int, softwareVersion: String, relayEndpoint: String? = nil) {
         self.actorId = actorId; self.host = host; self.pid = pid; self.cores = cores; self.slots = slots; self.softwareVersion = softwareVersion
         self.relayEndpoint = relayEndpoint
@@ -85,6 +88,7 @@ public final class ActorSession {
     var longestChunkGap = 0.0
     /// Relays to fetch the announced version from (nearest first); `sourceIndex == sources.count` is the learner.
     var sources: [String] = []
+    var sourceKeys: [String] = []
     var sourceIndex = 0
     /// When a chunk last arrived (a relay silent for ClusterRules.relayStallSeconds, or 4x the longest gap so far, is left).
     var lastChunkAt = 0.0
@@ -120,6 +124,7 @@ public final class ActorSession {
         h.actorID = identity.actorId; h.host = identity.host; h.pid = identity.pid
         h.cores = UInt32(identity.cores); h.softwareVersion = identity.softwareVersion; h.slots = UInt32(identity.slots)
         h.relayEndpoint = identity.relayEndpoint ?? ""
+        h.relayPublicKey = identity.relayPublicKey
         return h
     }
 
@@ -294,14 +299,16 @@ public final class ActorSession {
     func fetch(_ version: UInt64, _ index: UInt64) -> ActorEffect {
         var f = Wire.FetchWeights(); f.version = version; f.chunkIndex = index
         pendingChunks.insert(index)
-        return sourceIndex < sources.count ? .sendUpstream(.fetchWeights(f), endpoint: sources[sourceIndex]) : .send(.fetchWeights(f))
+        return sourceIndex < sources.count ? .sendUpstream(.fetchWeights(f), endpoint: sources[sourceIndex], serverKey: sourceKeys[sourceIndex]) : .send(.fetchWeights(f))
     }
 
     /// Start assembling the announced version, from its first source.
     func startFetch(_ n: Wire.VersionNotice, now: Double, _ out: inout [ActorEffect]) {
         assembler = BlobAssembler(notice: n)
         pendingChunks = []
-        sources = distrustRelaysFor == n.version ? [] : Array(n.sources.filter { $0 != identity.relayEndpoint }.prefix(RelayTree.maxSources))
+        let named = zip(n.sources, n.sources.indices.map { $0 < n.sourceKeys.count ? n.sourceKeys[$0] : "" })
+            .filter { $0.0 != identity.relayEndpoint }.prefix(distrustRelaysFor == n.version ? 0 : RelayTree.maxSources)
+        sources = named.map(\.0); sourceKeys = named.map(\.1)
         sourceIndex = 0
         usedRelay = false; chunksFromRelays = 0; chunksFromLearner = 0
         for (f, peer) in relay.begin(n.version) { out.append(.relay(f, to: peer)) }

@@ -298,7 +298,7 @@ public final class LearnerCore {
         if let previous = actorOfAddress[address], previous != id { forget(previous) }
         let slots = max(1, min(Int(h.slots == 0 ? 1 : h.slots), ClusterRules.maxSlotsPerActor))
         actors[id] = ActorSessionRecord(id: id, address: address, host: h.host, pid: h.pid, slots: slots, lastSeen: now)
-        relayTree.join(id, endpoint: relayEndpoint(h, from: address, now: now, &out))
+        relayTree.join(id, endpoint: relayEndpoint(h, from: address, now: now, &out), key: CurveKeyPair.isValidZ85Key(h.relayPublicKey) ? h.relayPublicKey : "")
         actorOfAddress[address] = id
         var w = welcomeTemplate
         w.policyVersion = UInt64(version)
@@ -309,7 +309,8 @@ public final class LearnerCore {
     /// The current version's notice for one actor: where in the relay tree it fetches from.
     func notice(for id: String) -> Wire.VersionNotice {
         var n = weights.notice
-        n.sources = relayTree.sources(of: id)
+        (n.sources, n.sourceKeys) = relayTree.sourcesWithKeys(of: id)
+        if n.sourceKeys.allSatisfy(\.isEmpty) { n.sourceKeys = [] }
         return n
     }
 

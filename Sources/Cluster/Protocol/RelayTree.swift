@@ -13,7 +13,7 @@ public struct RelayTree: Sendable {
     /// Sources listed per actor: its ancestors, nearest first, up to this many (the learner is always implicit last).
     public static let maxSources = 4
     /// Actors that relay, then actors that do not, each in joining order.
-    private(set) var relays: [(id: String, endpoint: String)] = []
+    private(set) var relays: [(id: String, endpoint: String, key: String)] = []
     private(set) var leaves: [String] = []
     /// Node index of each member (relays 0..<relays.count, then leaves); rebuilt lazily after a leave.
     private var index: [String: Int] = [:]
@@ -25,16 +25,17 @@ public struct RelayTree: Sendable {
 
     /// Adds an actor at the end of the joining order. An actor already present keeps its place unless it changed
     /// between relaying and not (or its endpoint), which moves it to the end.
-    public mutating func join(_ id: String, endpoint: String?) {
+    /// `key`: the relay's CURVE public key ("" = plaintext).
+    public mutating func join(_ id: String, endpoint: String?, key: String = "") {
         let endpoint = (endpoint ?? "").isEmpty ? nil : endpoint
         if indexStale { rebuildIndex() }
         if let i = index[id] {
-            if (i < relays.count ? relays[i].endpoint : nil) == endpoint { return }
+            if (i < relays.count ? relays[i].endpoint : nil) == endpoint && (i >= relays.count || relays[i].key == key) { return }
             leave(id)
             rebuildIndex()
         }
         if let endpoint {
-            relays.append((id, endpoint))
+            relays.append((id, endpoint, key))
             if leaves.isEmpty { index[id] = relays.count - 1 } else { indexStale = true }   // every leaf moves up one
         } else {
             leaves.append(id)
@@ -50,13 +51,21 @@ public struct RelayTree: Sendable {
     }
 
     /// Relay endpoints `id` should fetch from, nearest ancestor first; empty = straight from the learner.
-    public mutating func sources(of id: String) -> [String] {
+    public mutating func sources(of id: String) -> [String] { ancestors(of: id).map { relays[$0].endpoint } }
+
+    /// The same with each relay's CURVE public key ("" = plaintext).
+    public mutating func sourcesWithKeys(of id: String) -> (endpoints: [String], keys: [String]) {
+        let a = ancestors(of: id)
+        return (a.map { relays[$0].endpoint }, a.map { relays[$0].key })
+    }
+
+    private mutating func ancestors(of id: String) -> [Int] {
         guard fanout > 0 else { return [] }
         if indexStale { rebuildIndex() }
         guard var node = index[id] else { return [] }
-        var out: [String] = []
+        var out: [Int] = []
         while out.count < Self.maxSources, let p = parent(of: node) {
-            out.append(relays[p].endpoint)
+            out.append(p)
             node = p
         }
         return out

@@ -60,11 +60,15 @@ public final class ActorService {
         log.info("actor \(options.actorId) connecting to \(options.connect), \(options.slots) slot(s) | \(BLASKernel.current.summary)")
         let context = try ZMQContext()
         defer { context.shutdown() }
-        let relays = RelayLinks(context: context, maxMessageBytes: session.rules.maxMessageBytes)
+        let relays = RelayLinks(context: context, maxMessageBytes: session.rules.maxMessageBytes, keys: options.keys)
         defer { relays.close() }
         if let bind = options.relayBind {
-            session.identity.relayEndpoint = try relays.bind(bind, advertise: options.relayAdvertise)
-            log.info("serving weights to other actors at \(session.identity.relayEndpoint!)")
+            let log = self.log
+            session.identity.relayEndpoint = try relays.bind(bind, advertise: options.relayAdvertise) { key, address, count in
+                if count <= 10 || count % 100 == 0 { log.warning("relay refused CURVE key \(key) from \(address) (not in \(ClusterSecurity.allowListName)); \(count) refused so far") }
+            }
+            session.identity.relayPublicKey = options.keys?.keys.publicKey ?? ""
+            log.info("serving weights to other actors at \(session.identity.relayEndpoint!)\(options.keys == nil ? " (plaintext)" : " (CURVE, allow-listed keys only)")")
         }
         var backoffMs = options.reconnectInitialMs
         while !ProcessControl.stopRequested && !session.finishedRun {
@@ -126,8 +130,8 @@ public final class ActorService {
         for effect in effects {
             switch effect {
             case .send(let body): send(body, socket)
-            case let .sendUpstream(body, endpoint):
-                do { try relays.sendUpstream(try session.codec.encode(body), to: endpoint) } catch { log.debug("send to relay \(endpoint) failed: \(error)") }
+            case let .sendUpstream(body, endpoint, key):
+                do { try relays.sendUpstream(try session.codec.encode(body), to: endpoint, serverKey: key) } catch { log.debug("send to relay \(endpoint) failed: \(error)") }
             case let .relay(frame, peer): relays.sendToChild(frame, peer)
             case .prepareModel(let config):
                 do { model = try LlamaModel(config: config, weights: FloatBuffer(count: ParameterLayout(config).totalCount)) } catch {

@@ -97,6 +97,8 @@ public final class LearnerSecurity {
 /// The actor side: its own pair and the learner's public key.
 public struct ActorKeys: Sendable {
     public let name: String
+    /// Where the keys came from (a relaying actor also reads the cluster's allow-list here).
+    public let directory: URL
     public let keys: CurveKeyPair
     public let learnerPublicKey: String
 
@@ -115,6 +117,7 @@ public struct ActorKeys: Sendable {
             chosen = String(secrets[0].dropLast(".key_secret".count))
         }
         self.name = chosen
+        self.directory = directory
         keys = try CurveKeyPair.load(from: directory, name: chosen)
         learnerPublicKey = try CurveKeyPair.loadPublic(CurveKeyPair.publicFile(directory, ClusterSecurity.learnerKeyName))
     }

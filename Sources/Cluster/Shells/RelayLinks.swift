@@ -1,27 +1,40 @@
 // The actor's relay sockets: a ROUTER where children fetch the weights this actor holds (WeightRelay answers),
 // and DEALERs to the relays this actor fetches from (VersionNotice.sources). Sockets only; ActorSession decides
-// what to send where. Relay links are plaintext: a child trusts a relayed blob only through the SHA-256 the
-// learner announced on its own link, and an actor with CURVE keys does not relay (see README, Security).
+// what to send where. A child trusts a relayed blob only through the SHA-256 the learner announced on its own
+// link. With CURVE keys, the relay ROUTER is a CURVE server under the actor's own key that admits only the keys
+// on its copy of the cluster's allow-list (so only the cluster's actors read the weights), and children dial it
+// with their own keys and the relay's public key from the learner's notice.
 import Foundation
 import Transport
 
 final class RelayLinks {
     let context: ZMQContext
     let maxMessageBytes: Int
+    let keys: ActorKeys?
+    private var authenticator: ZAPAuthenticator?
     /// Our relay ROUTER, if this actor relays.
     private(set) var server: ZMQSocket?
     /// DEALERs to upstream relays by endpoint (a handful: the sources of the version being fetched).
     private var upstream: [String: ZMQSocket] = [:]
 
-    init(context: ZMQContext, maxMessageBytes: Int) {
-        self.context = context; self.maxMessageBytes = maxMessageBytes
+    init(context: ZMQContext, maxMessageBytes: Int, keys: ActorKeys? = nil) {
+        self.context = context; self.maxMessageBytes = maxMessageBytes; self.keys = keys
     }
 
     /// Binds the relay ROUTER and returns the endpoint to announce: `advertise` if given, else the bound address with
     /// a wildcard host replaced by this host's name (`tcp://*:0` binds an ephemeral port).
-    func bind(_ endpoint: String, advertise: String?) throws -> String {
+    func bind(_ endpoint: String, advertise: String?, onRefusal: @escaping @Sendable (String, String, Int) -> Void = { _, _, _ in }) throws -> String {
         let s = try ZMQSocket(context, .router)
         try configure(s)
+        if let keys {
+            // The authenticator must answer before the first handshake: start it before binding.
+            authenticator = try ZAPAuthenticator(context: context, allowList: keys.directory.appendingPathComponent(ClusterSecurity.allowListName),
+                                                 onRefusal: onRefusal)
+            try s.set(.curveServer(true))
+            try s.set(.curveSecretKey(keys.keys.secretKey)); try s.set(.curvePublicKey(keys.keys.publicKey))
+            try s.set(.zapDomain(ClusterSecurity.domain))
+            try? s.set(.zapEnforceDomain(true))
+        }
         try s.set(.sendHWM(ClusterRules.sendHighWaterMark))
         try s.bind(endpoint)
         server = s
@@ -41,11 +54,15 @@ final class RelayLinks {
                                 count: ClusterRules.keepaliveCount))
     }
 
-    func sendUpstream(_ frame: Data, to endpoint: String) throws {
+    func sendUpstream(_ frame: Data, to endpoint: String, serverKey: String) throws {
         if upstream[endpoint] == nil {
             if upstream.count > RelayTree.maxSources { closeUpstream() }   // sources of an older version
             let s = try ZMQSocket(context, .dealer)
             try configure(s)
+            if let keys, !serverKey.isEmpty {
+                try s.set(.curveServerKey(serverKey))
+                try s.set(.curvePublicKey(keys.keys.publicKey)); try s.set(.curveSecretKey(keys.keys.secretKey))
+            }
             try s.connect(endpoint)
             upstream[endpoint] = s
         }
@@ -76,5 +93,6 @@ final class RelayLinks {
     func close() {
         closeUpstream()
         server?.close(lingerMs: 0); server = nil
+        authenticator?.stop(); authenticator = nil
     }
 }

@@ -308,6 +308,10 @@ public nonisolated struct Softrl_V1_Hello: Sendable {
   /// version it holds or is fetching, forwarding the learner's chunk frames unchanged.
   public var relayEndpoint: String = String()
 
+  /// On a CURVE cluster: the Z85 public key of the relay's CURVE server (the actor's own key); children dial it with
+  /// their own keys, and the relay admits only keys on its copy of the cluster's allow-list. "" = plaintext relay.
+  public var relayPublicKey: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -663,6 +667,9 @@ public nonisolated struct Softrl_V1_VersionNotice: Sendable {
   /// the learner. A source that stalls, errs or yields a blob failing the SHA-256 is abandoned for the next one;
   /// the learner connection is always the last source. Every receiver checks the whole blob's SHA-256 itself.
   public var sources: [String] = []
+
+  /// CURVE public key of each source (same order as sources; "" = plaintext), from that relay's Hello.
+  public var sourceKeys: [String] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1033,7 +1040,7 @@ nonisolated extension Softrl_V1_Tensor: SwiftProtobuf.Message, SwiftProtobuf._Me
 
 nonisolated extension Softrl_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Hello"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}actor_id\0\u{1}host\0\u{1}pid\0\u{1}cores\0\u{3}software_version\0\u{1}slots\0\u{3}relay_endpoint\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}actor_id\0\u{1}host\0\u{1}pid\0\u{1}cores\0\u{3}software_version\0\u{1}slots\0\u{3}relay_endpoint\0\u{3}relay_public_key\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1048,6 +1055,7 @@ nonisolated extension Softrl_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._Mes
       case 5: try { try decoder.decodeSingularStringField(value: &self.softwareVersion) }()
       case 6: try { try decoder.decodeSingularUInt32Field(value: &self.slots) }()
       case 7: try { try decoder.decodeSingularStringField(value: &self.relayEndpoint) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.relayPublicKey) }()
       default: break
       }
     }
@@ -1075,6 +1083,9 @@ nonisolated extension Softrl_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if !self.relayEndpoint.isEmpty {
       try visitor.visitSingularStringField(value: self.relayEndpoint, fieldNumber: 7)
     }
+    if !self.relayPublicKey.isEmpty {
+      try visitor.visitSingularStringField(value: self.relayPublicKey, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1086,6 +1097,7 @@ nonisolated extension Softrl_V1_Hello: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if lhs.softwareVersion != rhs.softwareVersion {return false}
     if lhs.slots != rhs.slots {return false}
     if lhs.relayEndpoint != rhs.relayEndpoint {return false}
+    if lhs.relayPublicKey != rhs.relayPublicKey {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1676,7 +1688,7 @@ nonisolated extension Softrl_V1_RolloutGroup: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Softrl_V1_VersionNotice: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".VersionNotice"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{3}size_bytes\0\u{1}sha256\0\u{1}sources\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{3}size_bytes\0\u{1}sha256\0\u{1}sources\0\u{3}source_keys\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1688,6 +1700,7 @@ nonisolated extension Softrl_V1_VersionNotice: SwiftProtobuf.Message, SwiftProto
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.sizeBytes) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.sha256) }()
       case 4: try { try decoder.decodeRepeatedStringField(value: &self.sources) }()
+      case 5: try { try decoder.decodeRepeatedStringField(value: &self.sourceKeys) }()
       default: break
       }
     }
@@ -1706,6 +1719,9 @@ nonisolated extension Softrl_V1_VersionNotice: SwiftProtobuf.Message, SwiftProto
     if !self.sources.isEmpty {
       try visitor.visitRepeatedStringField(value: self.sources, fieldNumber: 4)
     }
+    if !self.sourceKeys.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.sourceKeys, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1714,6 +1730,7 @@ nonisolated extension Softrl_V1_VersionNotice: SwiftProtobuf.Message, SwiftProto
     if lhs.sizeBytes != rhs.sizeBytes {return false}
     if lhs.sha256 != rhs.sha256 {return false}
     if lhs.sources != rhs.sources {return false}
+    if lhs.sourceKeys != rhs.sourceKeys {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
