@@ -90,7 +90,8 @@ public final class ActorSession {
     var sources: [String] = []
     var sourceKeys: [String] = []
     var sourceIndex = 0
-    /// When a chunk last arrived (a relay silent for ClusterRules.relayStallSeconds, or 4x the longest gap so far, is left).
+    /// When a chunk last arrived (a relay silent for ClusterRules.relayStallSeconds per level of relays above us, or
+    /// 4x the longest gap so far, is left).
     var lastChunkAt = 0.0
     /// Some chunk of the blob being assembled came from a relay (so a bad blob is fetched again from the learner).
     var usedRelay = false
@@ -338,7 +339,10 @@ public final class ActorSession {
             if assembler?.version != n.version {
                 startFetch(n, now: now, &out)
             } else if sourceIndex < sources.count {
-                if now - lastChunkAt > max(rules.relayStallSeconds, 4 * longestChunkGap) {
+                // Deeper in the tree, wait longer: a relay's own parent may have died, and it must get to recover
+                // (after its own, shorter, wait) before its whole subtree flees up the tree towards the learner.
+                let depth = Double(sources.count - sourceIndex)
+                if now - lastChunkAt > max(rules.relayStallSeconds * depth, 4 * longestChunkGap) {
                     nextSource(because: "relay \(sources[sourceIndex]) sent nothing for \(String(format: "%.1f", now - lastChunkAt)) s", now: now, &out)
                 }
             } else if now - lastChunkAt > max(5, 5 * rules.heartbeatSeconds, 4 * longestChunkGap), let missing = assembler?.missingChunks {

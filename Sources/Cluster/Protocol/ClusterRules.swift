@@ -25,7 +25,8 @@ public struct ClusterRules: Sendable, Equatable {
     /// Relay fan-out: receivers the learner, and each relaying actor, serve a version to (RelayTree); 0 = relays
     /// off. 4 keeps every node's uplink busy with 4 copies while the tree for 1,024 actors is 5 hops deep.
     public var relayFanout = 4
-    /// A relay that sends no chunk for this long is left for the next source (its parent, then the learner).
+    /// A relay that sends no chunk for this long, times the relays above it in the tree, is left for the next source
+    /// (its parent, then the learner).
     public var relayStallSeconds = 3.0
 
     public init() {}
