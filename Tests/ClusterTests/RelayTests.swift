@@ -119,6 +119,10 @@ final class InMemoryRelayTests: XCTestCase {
         // r0's children (nodes 2 and 3: r2, r3) left it for the learner after the stall limit; their children kept theirs.
         XCTAssertTrue(sim.logs.contains { $0.hasPrefix("[r2]") && $0.contains("relay inproc://relay-r0 sent nothing") }, sim.logs.filter { $0.hasPrefix("[r2]") }.joined(separator: "\n"))
         XCTAssertFalse(sim.logs.contains { $0.contains("rejected") }, "no blob should have failed its check")
+        // r2's own children (r6, r7) stayed with r2: it heartbeat while it waited, so the subtree did not flee.
+        XCTAssertFalse(sim.logs.contains { ($0.hasPrefix("[r6]") || $0.hasPrefix("[r7]")) && $0.contains("; fetching v") },
+                       sim.logs.filter { $0.hasPrefix("[r6]") || $0.hasPrefix("[r7]") }.joined(separator: "\n"))
+        XCTAssertTrue(sim.logs.contains { $0.hasPrefix("[r6] loaded policy v3") && $0.contains("via relays") }, sim.logs.filter { $0.hasPrefix("[r6]") }.joined(separator: "\n"))
         sim.assertEveryPositionOnce()
     }
 

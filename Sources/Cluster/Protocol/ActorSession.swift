@@ -90,9 +90,9 @@ public final class ActorSession {
     var sources: [String] = []
     var sourceKeys: [String] = []
     var sourceIndex = 0
-    /// When a chunk last arrived (a relay silent for ClusterRules.relayStallSeconds per level of relays above us, or
-    /// 4x the longest gap so far, is left).
-    var lastChunkAt = 0.0
+    /// When a chunk last arrived, and when the current relay last said anything (a chunk or a heartbeat while it
+    /// waits for its own parent).
+    var lastChunkAt = 0.0, lastHeardFromSource = 0.0
     /// Some chunk of the blob being assembled came from a relay (so a bad blob is fetched again from the learner).
     var usedRelay = false
     /// A version whose relayed blob failed its check: fetch it from the learner only.
@@ -253,9 +253,15 @@ public final class ActorSession {
     public func receiveUpstream(_ frame: Data, from endpoint: String, now: Double) -> [ActorEffect] {
         var out: [ActorEffect] = []
         let env = try? codec.decode(frame)
+        let fromCurrent = sourceIndex < sources.count && sources[sourceIndex] == endpoint
+        if fromCurrent { lastHeardFromSource = now }
         if case .weightsChunk(let c)? = env?.body {
             chunk(c, frame: frame, fromRelay: true, now: now, &out)
-        } else if sourceIndex < sources.count, sources[sourceIndex] == endpoint {
+        } else if case .heartbeat? = env?.body {
+            return out
+        } else if case .error(let e)? = env?.body, e.code == Wire.ErrorCode.badRequest.rawValue, e.weightsVersion != assembler?.version {
+            return out   // a late answer to a fetch of an older version
+        } else if fromCurrent {
             let why: String = { if case .error(let e)? = env?.body { return e.message }; return "unexpected message" }()
             nextSource(because: "relay \(endpoint): \(why)", now: now, &out)
         }
@@ -330,6 +336,7 @@ public final class ActorSession {
             out.append(.send(.heartbeat(hb)))
         }
         if welcomed && !generating && !installing { advance(now, &out) }
+        for (f, peer) in relay.keepalive(now: now, every: rules.heartbeatSeconds) { out.append(.relay(f, to: peer)) }
         return out
     }
 
@@ -339,10 +346,10 @@ public final class ActorSession {
             if assembler?.version != n.version {
                 startFetch(n, now: now, &out)
             } else if sourceIndex < sources.count {
-                // Deeper in the tree, wait longer: a relay's own parent may have died, and it must get to recover
-                // (after its own, shorter, wait) before its whole subtree flees up the tree towards the learner.
-                let depth = Double(sources.count - sourceIndex)
-                if now - lastChunkAt > max(rules.relayStallSeconds * depth, 4 * longestChunkGap) {
+                // A relay that is alive but itself waiting (its parent died) says so with heartbeats: stay with it,
+                // so only the dead relay's own children move, not its whole subtree; but not forever.
+                let silent = now - max(lastChunkAt, lastHeardFromSource), starved = now - lastChunkAt
+                if silent > max(rules.relayStallSeconds, 4 * longestChunkGap) || starved > max(rules.relayStallSeconds * Double(RelayTree.maxSources + 1), 4 * longestChunkGap) {
                     nextSource(because: "relay \(sources[sourceIndex]) sent nothing for \(String(format: "%.1f", now - lastChunkAt)) s", now: now, &out)
                 }
             } else if now - lastChunkAt > max(5, 5 * rules.heartbeatSeconds, 4 * longestChunkGap), let missing = assembler?.missingChunks {

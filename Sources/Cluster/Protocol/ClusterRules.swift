@@ -25,8 +25,9 @@ public struct ClusterRules: Sendable, Equatable {
     /// Relay fan-out: receivers the learner, and each relaying actor, serve a version to (RelayTree); 0 = relays
     /// off. 4 keeps every node's uplink busy with 4 copies while the tree for 1,024 actors is 5 hops deep.
     public var relayFanout = 4
-    /// A relay that sends no chunk for this long, times the relays above it in the tree, is left for the next source
-    /// (its parent, then the learner).
+    /// A relay that sends nothing for this long (no chunk, no heartbeat while it waits for its own parent) is left for
+    /// the next source (its parent, then the learner); one that heartbeats but sends no chunk for (maxSources + 1)
+    /// times this long is left too.
     public var relayStallSeconds = 3.0
 
     public init() {}

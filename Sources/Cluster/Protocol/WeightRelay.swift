@@ -16,6 +16,7 @@ public struct WeightRelay {
     private var frames: [UInt64: Data] = [:]
     private var waiting: [(peer: PeerAddress, version: UInt64, index: UInt64)] = []
     private var codec = WireCodec()
+    private var lastKeepalive = -Double.infinity
     /// Chunks sent to children, for logs and metrics.
     public private(set) var served = 0
 
@@ -72,12 +73,21 @@ public struct WeightRelay {
         return [refusal(f.version, f.chunkIndex, to: peer)]
     }
 
-    private mutating func refusal(_ version: UInt64, _ index: UInt64, to peer: PeerAddress) -> (Data, PeerAddress) {
-        (encodeError(.badRequest, "relay does not serve chunk \(index) of v\(version)" + (self.version.map { " (it holds v\($0))" } ?? "")), peer)
+    /// A heartbeat to each child still waiting, once per `every` seconds: we are alive, our own source is slow or
+    /// being replaced, so they should not leave us yet.
+    public mutating func keepalive(now: Double, every: Double) -> [(Data, PeerAddress)] {
+        guard !waiting.isEmpty, now - lastKeepalive >= every, let hb = try? codec.encode(.heartbeat(Wire.Heartbeat())) else { return [] }
+        lastKeepalive = now
+        var seen = Set<PeerAddress>()
+        return waiting.compactMap { seen.insert($0.peer).inserted ? (hb, $0.peer) : nil }
     }
 
-    private mutating func encodeError(_ code: Wire.ErrorCode, _ message: String) -> Data {
-        var e = Wire.Error(); e.code = code.rawValue; e.message = message
+    private mutating func refusal(_ version: UInt64, _ index: UInt64, to peer: PeerAddress) -> (Data, PeerAddress) {
+        (encodeError(.badRequest, "relay does not serve chunk \(index) of v\(version)" + (self.version.map { " (it holds v\($0))" } ?? ""), version: version), peer)
+    }
+
+    private mutating func encodeError(_ code: Wire.ErrorCode, _ message: String, version: UInt64 = 0) -> Data {
+        var e = Wire.Error(); e.code = code.rawValue; e.message = message; e.weightsVersion = version
         return (try? codec.encode(.error(e))) ?? Data()
     }
 }
