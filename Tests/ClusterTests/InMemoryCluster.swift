@@ -251,7 +251,7 @@ final class InMemoryCluster {
     /// No position trained twice; trained + outstanding = the schedule so far.
     func assertEveryPositionOnce(file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertEqual(Set(trained).count, trained.count, "a position was trained twice: \(trained)", file: file, line: line)
-        let outstanding = Set(core.ledger.outstandingPositions)
+        let outstanding = Set(core.ledger.outstandingPositions + (update?.job.positions ?? []))   // a running update's too
         XCTAssertTrue(outstanding.isDisjoint(with: trained), "a trained position is still outstanding", file: file, line: line)
         XCTAssertEqual(Set(trained).union(outstanding), Set(0..<core.ledger.schedule.cursor), "positions skipped", file: file, line: line)
     }

@@ -163,6 +163,41 @@ final class InMemoryClusterTests: XCTestCase {
         sim.assertEveryPositionOnce()
     }
 
+    /// Churn: 60 relaying actors, 5% of them killed every simulated minute and as many fresh ones joining, for 4
+    /// minutes of training. Each kill re-issues what the victim held, nothing is trained twice or skipped,
+    /// and every newcomer catches up with the current version through the relays. Prints the re-issue figure.
+    func testFivePercentChurnPerMinuteReissuesOnlyWhatTheDeadHeld() throws {
+        var c = config(steps: 10_000, maxStaleness: 1, prompts: 8)
+        c.groupSize = 2
+        var rules = ClusterRules(); rules.relayFanout = 4
+        let sim = try InMemoryCluster(config: c, rules: rules, dt: 0.2, updateSeconds: 1)
+        var alive: [String] = []
+        var joined = 0
+        func join() { let id = "a\(joined)"; joined += 1; sim.addActor(id, generateSeconds: 2, relays: true); alive.append(id) }
+        for _ in 0..<60 { join() }
+        var rng = SystemRandomNumberGenerator()
+        var killed = 0, heldByKilled = 0
+        for _ in 0..<4 {
+            // Three kills spread over the minute.
+            for _ in 0..<3 {
+                sim.run(for: 20)
+                let victim = alive.remove(at: Int.random(in: 0..<alive.count, using: &rng))
+                heldByKilled += sim.core.ledger.inFlight.values.filter { $0.actor == victim }.count
+                sim.kill(victim); killed += 1
+                join()
+            }
+        }
+        sim.run(for: 10)
+        let reissued = sim.core.ledger.reissuedCount
+        print("churn: 60 actors, \(killed) killed in 4 simulated minutes (5%/min), \(heldByKilled) items held by them at death, \(reissued) re-issued; \(sim.core.version) updates, \(sim.trained.count) groups trained")
+        XCTAssertEqual(sim.core.actors.count, 60)
+        XCTAssertGreaterThanOrEqual(reissued, heldByKilled, "every item a victim held must be re-issued")
+        XCTAssertGreaterThan(sim.core.version, 50)
+        sim.assertEveryPositionOnce()
+        // The newest actors run the current version (at most one behind, if an update just finished).
+        XCTAssertTrue(alive.suffix(10).allSatisfy { sim.core.version - sim.members[$0]!.session.modelVersion <= 1 })
+    }
+
     func testGroupsComeFromTheLearnersSeedRule() throws {
         let sim = try InMemoryCluster(config: config(steps: 2))
         let a = sim.addActor("a")
