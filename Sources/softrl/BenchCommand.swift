@@ -205,7 +205,7 @@ struct KernelBench: ParsableCommand {
         for m in KernelMicrobench.all(seconds: seconds) {
             rows.append(["kernel": m.name, "path": m.path.rawValue, "ns_per_call": m.nanosecondsPerCall,
                          "speedup_vs_portable": m.speedupVsPortable])
-            if !json { print(String(format: "%-34@ %-8@ %10.0f ns/call  %5.2fx portable", m.name, m.path.rawValue, m.nanosecondsPerCall, m.speedupVsPortable)) }
+            if !json { print(String(format: "%-38@ %-8@ %10.0f ns/call  %5.2fx portable", m.name, m.path.rawValue, m.nanosecondsPerCall, m.speedupVsPortable)) }
         }
         out["simd"] = rows
         if json {

@@ -198,4 +198,68 @@ extension SIMDKernelTests {
             }
         }
     }
+
+    /// The packed layout, checked entry by entry against its definition: panel j, row p, column c holds
+    /// W[32j + c][p]; columns past n are zero.
+    func testPackLayout() {
+        let P = PackedGEMM.panel
+        for (n, k) in [(1, 1), (5, 3), (32, 7), (33, 2), (70, 9)] {
+            let ldw = k + 3
+            let w = random(n * ldw)
+            let count = PackedGEMM.packedCount(n: n, k: k)
+            XCTAssertEqual(count, (n + P - 1) / P * P * k)
+            var dst = [Float](repeating: .nan, count: count)
+            PackedGEMM.pack(w, ldw: ldw, n: n, k: k, into: &dst)
+            for j in 0..<((n + P - 1) / P) {
+                for p in 0..<k {
+                    for c in 0..<P {
+                        let col = j * P + c
+                        let want: Float = col < n ? w[col * ldw + p] : 0
+                        XCTAssertEqual(dst[j * P * k + p * P + c], want, "n \(n) k \(k) panel \(j) row \(p) column \(c)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Decode's packed product on every wide path against a double-precision x W^T written like the math: every row
+    /// count up to 40 (all row blocks of both widths, the one-row path), partial panels, odd k, strided x and y,
+    /// accumulate or not; entries of y outside the n columns are never written.
+    func testPackedGEMMVariants() {
+        var tested = 0
+        for path in SIMDPath.supported {
+            guard let kernel = PackedGEMM.kernel(for: path) else { continue }
+            tested += 1
+            for (n, k) in [(5, 3), (32, 16), (33, 1), (64, 33), (100, 128), (48, 7)] {
+                let ldw = k + 1
+                let w = random(n * ldw)
+                var packed = [Float](repeating: 0, count: PackedGEMM.packedCount(n: n, k: k))
+                PackedGEMM.pack(w, ldw: ldw, n: n, k: k, into: &packed)
+                for m in Array(1...17) + [23, 32, 40] {
+                    let ldx = k + 2, ldy = n + 3
+                    let x = random(m * ldx), y0 = random(m * ldy)
+                    for accumulate in [false, true] {
+                        var y = accumulate ? y0 : y0.map { _ in Float.nan }
+                        PackedGEMM.multiply(kernel, x: x, ldx: ldx, packed: packed, y: &y, ldy: ldy, m: m, n: n, k: k,
+                                            accumulate: accumulate)
+                        var worst = 0.0
+                        for i in 0..<m {
+                            for j in 0..<n {
+                                var ref = accumulate ? Double(y0[i * ldy + j]) : 0
+                                for p in 0..<k { ref += Double(x[i * ldx + p]) * Double(w[j * ldw + p]) }
+                                let e = abs(Double(y[i * ldy + j]) - ref)
+                                worst = e.isNaN ? .infinity : max(worst, e)
+                            }
+                            for j in n..<ldy {
+                                if accumulate { XCTAssertEqual(y[i * ldy + j], y0[i * ldy + j], "wrote outside the row") }
+                                else { XCTAssertTrue(y[i * ldy + j].isNaN, "wrote outside the row") }
+                            }
+                        }
+                        XCTAssertLessThanOrEqual(worst, 1e-5 * Double(k).squareRoot() * 4, "\(path) \(m)x\(n)x\(k) accumulate \(accumulate)")
+                    }
+                }
+            }
+        }
+        if tested == 0 { print("no packed-product variant on this CPU (portable path only): nothing to test") }
+    }
 }

@@ -37,7 +37,20 @@ int softrl_kernels_compiled(void);
     double softrl_softmax_temp_##S(const float *x, long n, float inv_t, float *out); \
     long softrl_argmax_##S(const float *x, long n); \
     void softrl_gemm_nt_##S(const float *x, long ldx, const float *w, long ldw, float *y, long ldy, long m, long n, \
-                            long k, int accumulate);
+                            long k, int accumulate); \
+    void softrl_gemm_packed_##S(const float *x, long ldx, const float *wp, float *y, long ldy, long m, long n, long k, \
+                                int accumulate);
+
+/// Output columns per panel of a packed weight matrix (softrl_pack_nt).
+#define SOFTRL_PANEL 32
+
+/// Floats softrl_pack_nt writes for W (n, k): n rounded up to whole panels, times k.
+long softrl_packed_count(long n, long k);
+
+/// Packs W (n, k) row-major (row stride ldw) for softrl_gemm_packed_*: panel j holds output columns
+/// 32j..32j+31 as k rows of 32 contiguous floats, dst[j*32*k + p*32 + c] = W[(32j + c) * ldw + p]; the last
+/// panel is zero-padded. Portable C (packing runs once per weight version).
+void softrl_pack_nt(const float *w, long ldw, long n, long k, float *dst);
 
 SOFTRL_DECLARE_KERNELS(avx2)
 SOFTRL_DECLARE_KERNELS(avx512)
