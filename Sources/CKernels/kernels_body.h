@@ -112,6 +112,73 @@ void FN(softrl_attend)(const float *q, const float *keys, const float *values, l
     }
 }
 
+// Scores of `GH` query heads (rows of q, hd apart) against `len` keys stored transposed (hd rows of ldk positions):
+// 2 KW positions per pass, hd broadcast FMAs each, no horizontal sums, each key vector loaded once for all GH heads.
+// Computes up to 2 KW - 1 positions past len (ldk is a multiple of SOFTRL_KEY_PAD, so they stay inside the row);
+// those scores are never used.
+static inline void FN(group_scores)(const float *q, const int GH, const float *kt, long ldk, long len, long hd,
+                                    float scale, float *scores) {
+    for (long j = 0; j < len; j += 2 * KW) {
+        VF a0[4] = {{0}}, a1[4] = {{0}};
+        for (long d = 0; d < hd; d++) {
+            const VF k0 = FN(ld)(kt + d * ldk + j), k1 = FN(ld)(kt + d * ldk + j + KW);
+            for (int h = 0; h < GH; h++) {
+                const VF qv = FN(splat)(q[h * hd + d]);
+                a0[h] += qv * k0; a1[h] += qv * k1;
+            }
+        }
+        for (int h = 0; h < GH; h++) {
+            FN(st)(scores + h * ldk + j, a0[h] * scale);
+            FN(st)(scores + h * ldk + j + KW, a1[h] * scale);
+        }
+    }
+}
+
+// The query heads of one grouped-query group (`group` heads sharing a key/value head) over `len` cached positions:
+// scores from the transposed keys (above), softmax per head, out_h = sum_j p_hj v_j. `scores` holds group x ldk
+// floats; out holds the group's heads, hd apart.
+void FN(softrl_attend_group)(const float *q, long group, const float *keys_t, long ldk, const float *values, long stride,
+                             long len, long hd, float scale, float *scores, float *out) {
+    for (long h0 = 0; h0 < group; h0 += 4) {
+        const long gh = group - h0 < 4 ? group - h0 : 4;
+        const float *qh = q + h0 * hd;
+        float *sh = scores + h0 * ldk;
+        switch (gh) {
+        case 1: FN(group_scores)(qh, 1, keys_t, ldk, len, hd, scale, sh); break;
+        case 2: FN(group_scores)(qh, 2, keys_t, ldk, len, hd, scale, sh); break;
+        case 3: FN(group_scores)(qh, 3, keys_t, ldk, len, hd, scale, sh); break;
+        default: FN(group_scores)(qh, 4, keys_t, ldk, len, hd, scale, sh); break;
+        }
+    }
+    for (long h = 0; h < group; h++) {
+        float *sc = scores + h * ldk, *o = out + h * hd;
+        FN(softrl_softmax_inplace)(sc, len);
+        if (hd == 4 * KW || hd == 2 * KW || hd == KW) {
+            VF o0 = {0}, o1 = {0}, o2 = {0}, o3 = {0};
+            for (long j = 0; j < len; j++) {
+                const float *v = values + j * stride;
+                const VF p = FN(splat)(sc[j]);
+                o0 += p * FN(ld)(v);
+                if (hd >= 2 * KW) o1 += p * FN(ld)(v + KW);
+                if (hd == 4 * KW) { o2 += p * FN(ld)(v + 2 * KW); o3 += p * FN(ld)(v + 3 * KW); }
+            }
+            FN(st)(o, o0);
+            if (hd >= 2 * KW) FN(st)(o + KW, o1);
+            if (hd == 4 * KW) { FN(st)(o + 2 * KW, o2); FN(st)(o + 3 * KW, o3); }
+            continue;
+        }
+        for (long i = 0; i < hd; i++) o[i] = 0;
+        for (long j = 0; j < len; j++) {
+            const float *v = values + j * stride;
+            const float pj = sc[j];
+            const VF p = FN(splat)(pj);
+            long i = 0;
+            for (; i + KW <= hd; i += KW) FN(st)(o + i, FN(ld)(o + i) + p * FN(ld)(v + i));
+            for (; i < hd; i++) o[i] += pj * v[i];
+        }
+    }
+}
+
 void FN(softrl_rmsnorm)(const float *x, const float *w, float *y, float *inv_rms, long rows, long dim, float eps) {
     for (long r = 0; r < rows; r++) {
         const float *xr = x + r * dim;

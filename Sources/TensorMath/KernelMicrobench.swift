@@ -49,10 +49,15 @@ public enum KernelMicrobench {
         let p = buf(nAdam), g = buf(nAdam, 0.01), m = FloatBuffer(count: nAdam), v = FloatBuffer(count: nAdam)
         let logits = buf(V, 8), probs = FloatBuffer(count: V), row = buf(len, 4), rowScratch = FloatBuffer(count: len)
 
+        // Decode's grouped form: SmolLM2's 3 query heads per key/value head, keys transposed (64 rows of 96 positions).
+        let ldkT = 96, qg = buf(3 * hd), keysT = buf(hd * ldkT), scoresG = buf(3 * ldkT), outG = buf(3 * hd)
         let cases: [(String, (SIMDPath) -> Void)] = [
             ("attention head (hd 64, 72 positions)", { path in
                 Kernels.attendHead(q: q.pointer, keys: keys.pointer, values: values.pointer, stride: kvd, length: len,
                                    headDim: hd, scale: 0.125, scores: scores.pointer, out: out.pointer, path: path) }),
+            ("grouped attention (3 heads x 64, 72 pos.)", { path in
+                Kernels.attendGroup(q: qg.pointer, group: 3, keysT: keysT.pointer, ldk: ldkT, values: values.pointer, stride: kvd,
+                                    length: len, headDim: hd, scale: 0.125, scores: scoresG.pointer, out: outG.pointer, path: path) }),
             ("row softmax (72)", { path in
                 rowScratch.pointer.update(from: row.pointer, count: len)
                 Kernels.softmaxInPlace(rowScratch.pointer, length: len, path: path) }),

@@ -9,7 +9,9 @@ public final class KVCache {
     public let rows: Int
     public let capacity: Int
     let kvDim: Int
-    let keys: [FloatBuffer]     // per layer (rows, capacity, kvd), after RoPE
+    /// Positions per row of the transposed keys: capacity rounded up to Kernels.keyPad.
+    let keyStride: Int
+    let keys: [FloatBuffer]     // per layer (rows, kvd, keyStride): keys after RoPE, transposed (one row per dimension)
     let values: [FloatBuffer]   // per layer (rows, capacity, kvd)
     /// Positions filled so far in each row.
     public private(set) var lengths: [Int]
@@ -21,13 +23,20 @@ public final class KVCache {
         let cap = min(capacity ?? config.maxPositionEmbeddings, config.maxPositionEmbeddings)
         self.capacity = cap
         kvDim = config.kvDim
-        keys = (0..<config.numHiddenLayers).map { _ in FloatBuffer(count: rows * cap * config.kvDim) }
+        let ldk = (cap + Kernels.keyPad - 1) / Kernels.keyPad * Kernels.keyPad
+        keyStride = ldk
+        keys = (0..<config.numHiddenLayers).map { _ in FloatBuffer(count: rows * config.kvDim * ldk) }
         values = (0..<config.numHiddenLayers).map { _ in FloatBuffer(count: rows * cap * config.kvDim) }
         lengths = [Int](repeating: 0, count: rows)
     }
 
-    @inline(__always) func key(_ layer: Int, _ row: Int, _ pos: Int) -> UnsafeMutablePointer<Float> {
-        keys[layer].pointer + (row * capacity + pos) * kvDim
+    /// A row's transposed keys: dimension i (head i / headDim) of position p at [i * keyStride + p].
+    @inline(__always) func keysT(_ layer: Int, _ row: Int) -> UnsafeMutablePointer<Float> {
+        keys[layer].pointer + row * kvDim * keyStride
+    }
+    @inline(__always) func storeKey(_ layer: Int, _ row: Int, _ pos: Int, _ k: UnsafePointer<Float>) {
+        let base = keysT(layer, row) + pos
+        for i in 0..<kvDim { base[i * keyStride] = k[i] }
     }
     @inline(__always) func value(_ layer: Int, _ row: Int, _ pos: Int) -> UnsafeMutablePointer<Float> {
         values[layer].pointer + (row * capacity + pos) * kvDim
@@ -102,7 +111,7 @@ extension LlamaModel {
                 precondition(cache.lengths[r] == 0, "prefill into a non-empty cache row \(r)")
                 for l in 0..<c.numHiddenLayers {
                     for t in 0..<prompt.count {
-                        cache.key(l, r, t).update(from: pass.keyRow(layer: l, sequence: s, position: t), count: c.kvDim)
+                        cache.storeKey(l, r, t, pass.keyRow(layer: l, sequence: s, position: t))
                         cache.value(l, r, t).update(from: pass.valueRow(layer: l, sequence: s, position: t), count: c.kvDim)
                     }
                 }
@@ -124,17 +133,16 @@ extension LlamaModel {
         for r in rows { precondition(cache.lengths[r] < cache.capacity, "cache row \(r) is full (\(cache.capacity) positions)") }
         // Per-step temporaries from a recycled arena (no allocation or zeroing per token; every slice is written
         // before it is read).
-        let maxLen = rows.map { cache.lengths[$0] + 1 }.max() ?? 1
         let P = ScratchArena.padded
         // q, k and v (and gate and up) are adjacent in the parameter buffer, each (out, d): one sgemm against the
         // stacked (q+2kv, d) block gives each row [q | k | v] (and [gate | up]). Fewer, wider products: at decode's
         // few rows OpenBLAS's per-call cost is a large part of each product.
         let qkvW = c.qDim + 2 * c.kvDim
-        let arena = ScratchArena(floats: 2 * P(b * d) + P(b * qkvW) + P(b * c.qDim) + P(b * 2 * ff) + P(b * ff) + P(maxLen))
+        let arena = ScratchArena(floats: 2 * P(b * d) + P(b * qkvW) + P(b * c.qDim) + P(b * 2 * ff) + P(b * ff) + P(group * cache.keyStride))
         let x = arena.slice(b * d), xn = arena.slice(b * d)
         let qkv = arena.slice(b * qkvW), att = arena.slice(b * c.qDim)
         let gu = arena.slice(b * 2 * ff), hidden = arena.slice(b * ff)
-        let scores = arena.slice(maxLen)
+        let scores = arena.slice(group * cache.keyStride)
         // Embed.
         input.vectors.withUnsafeBufferPointer { vecs in
             var vi = 0
@@ -171,18 +179,18 @@ extension LlamaModel {
                 let q = qkv.pointer + i * qkvW, k = q + c.qDim, v = k + c.kvDim
                 applyRope(q, heads: H, headDim: hd, position: pos, table: rope, inverse: false)
                 applyRope(k, heads: c.numKeyValueHeads, headDim: hd, position: pos, table: rope, inverse: false)
-                cache.key(li, r, pos).update(from: k, count: c.kvDim)
+                cache.storeKey(li, r, pos, k)
                 cache.value(li, r, pos).update(from: v, count: c.kvDim)
                 let len = pos + 1
-                // Each head attends over the row's `len` cached positions with SIMD dot products and axpys: at one
-                // query row these products are too small for sgemm (its call overhead dominated the decode step).
-                // Kernels.attendHead runs the AVX2/AVX-512 variant when the CPU has one.
-                let Kbase = cache.key(li, r, 0), Vbase = cache.value(li, r, 0), sc = scores.pointer
-                for h in 0..<H {
-                    let g = h / group
-                    Kernels.attendHead(q: q + h * hd, keys: Kbase + g * hd, values: Vbase + g * hd,
-                                       stride: c.kvDim, length: len, headDim: hd, scale: scale, scores: sc,
-                                       out: att.pointer + i * c.qDim + h * hd)
+                // The query heads of each key/value group attend together over the row's `len` cached positions
+                // (Kernels.attendGroup: scores from the transposed keys with broadcast FMAs, each key loaded once per
+                // group; AVX2/AVX-512 when the CPU has them). At one query row these products are too small for sgemm.
+                let Kt = cache.keysT(li, r), Vbase = cache.value(li, r, 0)
+                for g in 0..<c.numKeyValueHeads {
+                    Kernels.attendGroup(q: q + g * group * hd, group: group, keysT: Kt + g * hd * cache.keyStride,
+                                        ldk: cache.keyStride, values: Vbase + g * hd, stride: c.kvDim, length: len,
+                                        headDim: hd, scale: scale, scores: scores.pointer,
+                                        out: att.pointer + i * c.qDim + g * group * hd)
                 }
             }
             linear(att.pointer, pl?.o, lw.o, x.pointer, inDim: c.qDim, outDim: d, accumulate: true)

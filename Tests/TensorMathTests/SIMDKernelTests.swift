@@ -66,6 +66,35 @@ final class SIMDKernelTests: XCTestCase {
         }
     }
 
+    /// Decode's grouped attention over transposed keys, every path against a double-precision reference written
+    /// like the math and against the portable path. Keys past the cached length are NaN: they must never be used.
+    func testAttentionGroupOverTransposedKeys() {
+        for (group, hd, len, kvHeads) in [(1, 64, 1, 3), (2, 32, 9, 2), (3, 64, 72, 3), (5, 16, 33, 1), (4, 24, 40, 2), (2, 8, 64, 4), (1, 128, 3, 1)] {
+            let stride = kvHeads * hd, ldk = (len + Kernels.keyPad - 1) / Kernels.keyPad * Kernels.keyPad + Kernels.keyPad
+            let q = random(group * hd), values = random(len * stride)
+            var keysT = random(hd * ldk)
+            for d in 0..<hd { for j in len..<ldk { keysT[d * ldk + j] = .nan } }
+            let scale = 1 / Float(hd).squareRoot()
+            var ref: [Double] = []
+            for h in 0..<group {
+                var s = (0..<len).map { j in (0..<hd).reduce(0.0) { $0 + Double(q[h * hd + $1]) * Double(keysT[$1 * ldk + j]) } * Double(scale) }
+                let m = s.max()!
+                s = s.map { Foundation.exp($0 - m) }
+                let z = s.reduce(0, +)
+                ref += (0..<hd).map { i in (0..<len).reduce(0.0) { $0 + s[$1] / z * Double(values[$1 * stride + i]) } }
+            }
+            var portable = [Float](repeating: 0, count: group * hd)
+            for path in SIMDPath.supported {
+                var out = [Float](repeating: .nan, count: group * hd), scores = [Float](repeating: .nan, count: group * ldk)
+                Kernels.attendGroup(q: q, group: group, keysT: keysT, ldk: ldk, values: values, stride: stride, length: len,
+                                    headDim: hd, scale: scale, scores: &scores, out: &out, path: path)
+                if path == .portable { portable = out }
+                assertClose(out, ref, rel: 3e-6, "grouped attention \(path) group=\(group) hd=\(hd) len=\(len)")
+                assertClose(out, portable.map(Double.init), rel: 3e-6, "grouped attention \(path) vs portable group=\(group) hd=\(hd) len=\(len)")
+            }
+        }
+    }
+
     func testRMSNorm() {
         for (rows, dim) in [(1, 8), (3, 576), (2, 37), (4, 128)] {
             let x = random(rows * dim, 3), w = random(dim)

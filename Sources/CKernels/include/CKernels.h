@@ -29,6 +29,8 @@ int softrl_kernels_compiled(void);
     void softrl_softmax_inplace_##S(float *x, long n); \
     void softrl_attend_##S(const float *q, const float *keys, const float *values, long stride, long len, long hd, \
                            float scale, float *scores, float *out); \
+    void softrl_attend_group_##S(const float *q, long group, const float *keys_t, long ldk, const float *values, \
+                                 long stride, long len, long hd, float scale, float *scores, float *out); \
     void softrl_rmsnorm_##S(const float *x, const float *w, float *y, float *inv_rms, long rows, long dim, float eps); \
     void softrl_swiglu_##S(const float *gate, const float *up, float *h, long n); \
     void softrl_rope_##S(float *row, long heads, long head_dim, const float *cos_, const float *sin_, float sign); \
@@ -40,6 +42,10 @@ int softrl_kernels_compiled(void);
                             long k, int accumulate); \
     void softrl_gemm_packed_##S(const float *x, long ldx, const float *wp, float *y, long ldy, long m, long n, long k, \
                                 int accumulate);
+
+/// The transposed key cache's row length (positions) is a multiple of this: softrl_attend_group_* computes scores
+/// in blocks of up to 32 positions and may read that far past the last cached one.
+#define SOFTRL_KEY_PAD 32
 
 /// Output columns per panel of a packed weight matrix (softrl_pack_nt).
 #define SOFTRL_PANEL 32
