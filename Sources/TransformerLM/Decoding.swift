@@ -50,12 +50,12 @@ public final class KVCache {
 }
 
 /// Decode's weight matrices packed once for PackedGEMM: per layer [q|k|v] and [gate|up] (each one product), o and
-/// down, and the LM head. Built from the model's weights as they are when a generation starts (`prefill`, the one
-/// place this happens), and used for every step of that generation, i.e. the KVCache's life.
+/// down, and the LM head. Built from the model's weights as they are when a generation starts (in `prefill`; a cache
+/// fed without a prefill packs at its first step), and used for every step of that generation, i.e. the KVCache's life.
 /// Why per generation and not per weight version: the weights are written in place by several owners (the
 /// optimiser, the actor's weight installer, checkpoint loading), and a version counter one of them forgot to bump
 /// would make decode silently use stale weights. A generation never sees a weight change, and packing is one pass
-/// over the weights, which `softrl bench model` reports beside a decode step (`pack_ms`).
+/// over the weights, which `softrl bench model` prints beside a decode run ("decode weights packed in ...").
 final class DecodeWeights {
     struct Layer { let qkv, o, gateUp, down: UnsafePointer<Float> }
     let kernel: PackedGEMM.Kernel
