@@ -3,6 +3,29 @@
 // (TensorMath/SIMDDispatch.swift) pick a variant after checking cpuid and XGETBV.
 #include "CKernels.h"
 
+long softrl_packed_count(long n, long k) {
+    return (n + SOFTRL_PANEL - 1) / SOFTRL_PANEL * SOFTRL_PANEL * k;
+}
+
+void softrl_pack_nt(const float *w, long ldw, long n, long k, float *dst) {
+    for (long j = 0; j < n; j += SOFTRL_PANEL) {
+        float *panel = dst + j * k;
+        const long cols = n - j < SOFTRL_PANEL ? n - j : SOFTRL_PANEL;
+        // Blocks of 8 k-values: each W row segment is read contiguously, each panel row written contiguously.
+        for (long p0 = 0; p0 < k; p0 += 8) {
+            const long pe = p0 + 8 < k ? p0 + 8 : k;
+            for (long c = 0; c < SOFTRL_PANEL; c++) {
+                if (c < cols) {
+                    const float *src = w + (j + c) * ldw;
+                    for (long p = p0; p < pe; p++) panel[p * SOFTRL_PANEL + c] = src[p];
+                } else {
+                    for (long p = p0; p < pe; p++) panel[p * SOFTRL_PANEL + c] = 0.0f;
+                }
+            }
+        }
+    }
+}
+
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__clang__)
 #include <math.h>
 #include <string.h>

@@ -112,6 +112,73 @@ void FN(softrl_attend)(const float *q, const float *keys, const float *values, l
     }
 }
 
+// Scores of `GH` query heads (rows of q, hd apart) against `len` keys stored transposed (hd rows of ldk positions):
+// 2 KW positions per pass, hd broadcast FMAs each, no horizontal sums, each key vector loaded once for all GH heads.
+// Computes up to 2 KW - 1 positions past len (ldk is a multiple of SOFTRL_KEY_PAD, so they stay inside the row);
+// those scores are never used.
+static inline void FN(group_scores)(const float *q, const int GH, const float *kt, long ldk, long len, long hd,
+                                    float scale, float *scores) {
+    for (long j = 0; j < len; j += 2 * KW) {
+        VF a0[4] = {{0}}, a1[4] = {{0}};
+        for (long d = 0; d < hd; d++) {
+            const VF k0 = FN(ld)(kt + d * ldk + j), k1 = FN(ld)(kt + d * ldk + j + KW);
+            for (int h = 0; h < GH; h++) {
+                const VF qv = FN(splat)(q[h * hd + d]);
+                a0[h] += qv * k0; a1[h] += qv * k1;
+            }
+        }
+        for (int h = 0; h < GH; h++) {
+            FN(st)(scores + h * ldk + j, a0[h] * scale);
+            FN(st)(scores + h * ldk + j + KW, a1[h] * scale);
+        }
+    }
+}
+
+// The query heads of one grouped-query group (`group` heads sharing a key/value head) over `len` cached positions:
+// scores from the transposed keys (above), softmax per head, out_h = sum_j p_hj v_j. `scores` holds group x ldk
+// floats; out holds the group's heads, hd apart.
+void FN(softrl_attend_group)(const float *q, long group, const float *keys_t, long ldk, const float *values, long stride,
+                             long len, long hd, float scale, float *scores, float *out) {
+    for (long h0 = 0; h0 < group; h0 += 4) {
+        const long gh = group - h0 < 4 ? group - h0 : 4;
+        const float *qh = q + h0 * hd;
+        float *sh = scores + h0 * ldk;
+        switch (gh) {
+        case 1: FN(group_scores)(qh, 1, keys_t, ldk, len, hd, scale, sh); break;
+        case 2: FN(group_scores)(qh, 2, keys_t, ldk, len, hd, scale, sh); break;
+        case 3: FN(group_scores)(qh, 3, keys_t, ldk, len, hd, scale, sh); break;
+        default: FN(group_scores)(qh, 4, keys_t, ldk, len, hd, scale, sh); break;
+        }
+    }
+    for (long h = 0; h < group; h++) {
+        float *sc = scores + h * ldk, *o = out + h * hd;
+        FN(softrl_softmax_inplace)(sc, len);
+        if (hd == 4 * KW || hd == 2 * KW || hd == KW) {
+            VF o0 = {0}, o1 = {0}, o2 = {0}, o3 = {0};
+            for (long j = 0; j < len; j++) {
+                const float *v = values + j * stride;
+                const VF p = FN(splat)(sc[j]);
+                o0 += p * FN(ld)(v);
+                if (hd >= 2 * KW) o1 += p * FN(ld)(v + KW);
+                if (hd == 4 * KW) { o2 += p * FN(ld)(v + 2 * KW); o3 += p * FN(ld)(v + 3 * KW); }
+            }
+            FN(st)(o, o0);
+            if (hd >= 2 * KW) FN(st)(o + KW, o1);
+            if (hd == 4 * KW) { FN(st)(o + 2 * KW, o2); FN(st)(o + 3 * KW, o3); }
+            continue;
+        }
+        for (long i = 0; i < hd; i++) o[i] = 0;
+        for (long j = 0; j < len; j++) {
+            const float *v = values + j * stride;
+            const float pj = sc[j];
+            const VF p = FN(splat)(pj);
+            long i = 0;
+            for (; i + KW <= hd; i += KW) FN(st)(o + i, FN(ld)(o + i) + p * FN(ld)(v + i));
+            for (; i < hd; i++) o[i] += pj * v[i];
+        }
+    }
+}
+
 void FN(softrl_rmsnorm)(const float *x, const float *w, float *y, float *inv_rms, long rows, long dim, float eps) {
     for (long r = 0; r < rows; r++) {
         const float *xr = x + r * dim;
@@ -283,6 +350,133 @@ void FN(softrl_gemm_nt)(const float *x, long ldx, const float *w, long ldw, floa
 #undef SR_IBMAX
 #undef SR_JB
 #undef SR_DEFINE_BLOCK
+
+// y (m, n) = x (m, k) W^T (+ y when accumulate) with W packed by softrl_pack_nt (panels of SOFTRL_PANEL output
+// columns, each panel k rows of SOFTRL_PANEL contiguous floats). The classic broadcast micro-kernel: for each k,
+// two vectors of the panel times MR broadcast x entries into MR x 2 accumulators; no horizontal sums and no
+// per-call packing (the weights were packed once, when the generation started). AVX-512 covers a whole panel
+// (2 x 16 columns) with up to 8 rows (16 accumulators); AVX2 covers each half panel (2 x 8) with up to 6 rows
+// (12 of its 16 registers). Panels outermost, so each panel is read once from memory and the x rows stay in cache.
+#define SR_CHUNKS (SOFTRL_PANEL / (2 * KW))
+#if KW == 16
+#define SR_MRMAX 8
+#else
+#define SR_MRMAX 6
+#endif
+#define SR_DEFINE_PBLOCK(MR) \
+static inline void FN(gemm_pblock##MR)(const float *x, long ldx, const float *wp, float *y, long ldy, long k, \
+                                        long cols, int accumulate) { \
+    enum { SPLIT = (MR < 4) }; \
+    VF a0[MR], a1[MR], b0[MR], b1[MR]; \
+    for (int a = 0; a < MR; a++) { a0[a] = FN(splat)(0.0f); a1[a] = a0[a]; b0[a] = a0[a]; b1[a] = a0[a]; } \
+    long p = 0; \
+    if (SPLIT) { \
+        /* Few rows: two independent accumulator sets (even and odd k) hide the FMA latency. */ \
+        for (; p + 2 <= k; p += 2) { \
+            const float *w0 = wp + p * SOFTRL_PANEL, *w1 = w0 + SOFTRL_PANEL; \
+            const VF u0 = FN(ld)(w0), u1 = FN(ld)(w0 + KW), v0 = FN(ld)(w1), v1 = FN(ld)(w1 + KW); \
+            for (int a = 0; a < MR; a++) { \
+                const VF xe = FN(splat)(x[a * ldx + p]), xo = FN(splat)(x[a * ldx + p + 1]); \
+                a0[a] += xe * u0; a1[a] += xe * u1; b0[a] += xo * v0; b1[a] += xo * v1; \
+            } \
+        } \
+    } \
+    for (; p < k; p++) { \
+        const float *w0 = wp + p * SOFTRL_PANEL; \
+        const VF u0 = FN(ld)(w0), u1 = FN(ld)(w0 + KW); \
+        for (int a = 0; a < MR; a++) { \
+            const VF xv = FN(splat)(x[a * ldx + p]); \
+            a0[a] += xv * u0; a1[a] += xv * u1; \
+        } \
+    } \
+    for (int a = 0; a < MR; a++) { \
+        float *out = y + a * ldy; \
+        VF r0 = SPLIT ? a0[a] + b0[a] : a0[a], r1 = SPLIT ? a1[a] + b1[a] : a1[a]; \
+        if (cols == 2 * KW) { \
+            if (accumulate) { r0 += FN(ld)(out); r1 += FN(ld)(out + KW); } \
+            FN(st)(out, r0); FN(st)(out + KW, r1); \
+        } else { \
+            float tmp[2 * KW]; \
+            FN(st)(tmp, r0); FN(st)(tmp + KW, r1); \
+            for (long c = 0; c < cols; c++) out[c] = accumulate ? out[c] + tmp[c] : tmp[c]; \
+        } \
+    } \
+}
+SR_DEFINE_PBLOCK(1)
+SR_DEFINE_PBLOCK(2)
+SR_DEFINE_PBLOCK(3)
+SR_DEFINE_PBLOCK(4)
+SR_DEFINE_PBLOCK(5)
+SR_DEFINE_PBLOCK(6)
+#if SR_MRMAX >= 8
+SR_DEFINE_PBLOCK(7)
+SR_DEFINE_PBLOCK(8)
+#endif
+
+#if KW == 8
+// One row with AVX2: the whole panel (4 vectors) per pass, k split in two accumulator sets; two half-panel passes
+// would read each panel twice, and at one row the panels stream from memory.
+static void FN(gemm_prow)(const float *x, const float *wp, float *y, long k, long cols, int accumulate) {
+    VF a[4] = {{0}}, b[4] = {{0}};
+    long p = 0;
+    for (; p + 2 <= k; p += 2) {
+        const float *w0 = wp + p * SOFTRL_PANEL;
+        const VF xe = FN(splat)(x[p]), xo = FN(splat)(x[p + 1]);
+        for (int v = 0; v < 4; v++) { a[v] += xe * FN(ld)(w0 + v * KW); b[v] += xo * FN(ld)(w0 + SOFTRL_PANEL + v * KW); }
+    }
+    for (; p < k; p++) {
+        const VF xv = FN(splat)(x[p]);
+        for (int v = 0; v < 4; v++) a[v] += xv * FN(ld)(wp + p * SOFTRL_PANEL + v * KW);
+    }
+    float tmp[SOFTRL_PANEL];
+    for (int v = 0; v < 4; v++) FN(st)(tmp + v * KW, a[v] + b[v]);
+    for (long c = 0; c < cols; c++) y[c] = accumulate ? y[c] + tmp[c] : tmp[c];
+}
+#endif
+
+void FN(softrl_gemm_packed)(const float *x, long ldx, const float *wp, float *y, long ldy, long m, long n, long k,
+                            int accumulate) {
+#if KW == 8
+    if (m == 1 && SOFTRL_PANEL == 4 * KW) {
+        for (long j = 0; j < n; j += SOFTRL_PANEL)
+            FN(gemm_prow)(x, wp + j * k, y + j, k, n - j < SOFTRL_PANEL ? n - j : SOFTRL_PANEL, accumulate);
+        return;
+    }
+#endif
+    // Row blocks as even as possible (32 rows with AVX-512: 8 + 8 + 8 + 8; 20 rows: 7 + 7 + 6).
+    const long blocks = (m + SR_MRMAX - 1) / SR_MRMAX;
+    for (long j = 0; j < n; j += SOFTRL_PANEL) {
+        const float *panel = wp + j * k;     // panel j / SOFTRL_PANEL starts at (j / SOFTRL_PANEL) * SOFTRL_PANEL * k
+        for (long c0 = 0; c0 < SR_CHUNKS * 2 * KW; c0 += 2 * KW) {
+            long cols = n - j - c0;
+            if (cols <= 0) break;
+            if (cols > 2 * KW) cols = 2 * KW;
+            long i = 0;
+            for (long bi = 0; bi < blocks; bi++) {
+                const long rows = (m - i) / (blocks - bi) + ((m - i) % (blocks - bi) ? 1 : 0);
+                const float *xi = x + i * ldx, *wc = panel + c0;
+                float *yi = y + i * ldy + j + c0;
+                switch (rows) {
+                case 1: FN(gemm_pblock1)(xi, ldx, wc, yi, ldy, k, cols, accumulate); break;
+                case 2: FN(gemm_pblock2)(xi, ldx, wc, yi, ldy, k, cols, accumulate); break;
+                case 3: FN(gemm_pblock3)(xi, ldx, wc, yi, ldy, k, cols, accumulate); break;
+                case 4: FN(gemm_pblock4)(xi, ldx, wc, yi, ldy, k, cols, accumulate); break;
+                case 5: FN(gemm_pblock5)(xi, ldx, wc, yi, ldy, k, cols, accumulate); break;
+                case 6: FN(gemm_pblock6)(xi, ldx, wc, yi, ldy, k, cols, accumulate); break;
+#if SR_MRMAX >= 8
+                case 7: FN(gemm_pblock7)(xi, ldx, wc, yi, ldy, k, cols, accumulate); break;
+                case 8: FN(gemm_pblock8)(xi, ldx, wc, yi, ldy, k, cols, accumulate); break;
+#endif
+                default: break;
+                }
+                i += rows;
+            }
+        }
+    }
+}
+#undef SR_CHUNKS
+#undef SR_MRMAX
+#undef SR_DEFINE_PBLOCK
 
 // Index of the largest entry, first on ties; NaN entries are never chosen unless x[0] is NaN (then 0), as the
 // Swift argmax does.

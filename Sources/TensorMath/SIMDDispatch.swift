@@ -76,6 +76,36 @@ public enum Kernels {
         }
     }
 
+    /// Row length (positions) of a transposed key cache must be a multiple of this (`attendGroup` reads whole blocks).
+    public static let keyPad = Int(SOFTRL_KEY_PAD)
+
+    /// The `group` query heads that share one key/value head (rows of `q`, headDim apart) over `length` cached
+    /// positions, keys stored transposed: headDim rows of `ldk` positions (ldk a multiple of `keyPad`), values one
+    /// position per row, `stride` floats apart. scores_hj = scale q_h.k_j, softmax per head, out_h = sum_j p_hj v_j.
+    /// `scores` needs group x ldk floats; `out` receives the group's heads, headDim apart.
+    @inline(__always)
+    public static func attendGroup(q: UnsafePointer<Float>, group: Int, keysT: UnsafePointer<Float>, ldk: Int,
+                                   values: UnsafePointer<Float>, stride: Int, length: Int, headDim hd: Int, scale: Float,
+                                   scores: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>,
+                                   path: SIMDPath = SIMDPath.active) {
+        switch path {
+        case .avx512: softrl_attend_group_avx512(q, group, keysT, ldk, values, stride, length, hd, scale, scores, out)
+        case .avx2: softrl_attend_group_avx2(q, group, keysT, ldk, values, stride, length, hd, scale, scores, out)
+        case .portable:
+            for h in 0..<group {
+                let qh = q + h * hd, sc = scores + h * ldk, o = out + h * hd
+                for j in 0..<length {
+                    var s: Float = 0
+                    for d in 0..<hd { s += qh[d] * keysT[d * ldk + j] }
+                    sc[j] = scale * s
+                }
+                softmaxInPlacePortable(sc, length: length)
+                o.update(repeating: 0, count: hd)
+                for j in 0..<length { axpy(sc[j], values + j * stride, o, count: hd) }
+            }
+        }
+    }
+
     /// y = x * r * w per row, r = 1/sqrt(mean(x^2) + eps); r stored in invRms when given.
     @inline(__always)
     public static func rmsnorm(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,

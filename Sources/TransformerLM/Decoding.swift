@@ -9,23 +9,34 @@ public final class KVCache {
     public let rows: Int
     public let capacity: Int
     let kvDim: Int
-    let keys: [FloatBuffer]     // per layer (rows, capacity, kvd), after RoPE
+    /// Positions per row of the transposed keys: capacity rounded up to Kernels.keyPad.
+    let keyStride: Int
+    let keys: [FloatBuffer]     // per layer (rows, kvd, keyStride): keys after RoPE, transposed (one row per dimension)
     let values: [FloatBuffer]   // per layer (rows, capacity, kvd)
     /// Positions filled so far in each row.
     public private(set) var lengths: [Int]
+    /// The weights this generation decodes with, packed for PackedGEMM (nil on the portable SIMD path).
+    var decodeWeights: DecodeWeights?
 
     public init(config: LlamaConfig, rows: Int, capacity: Int? = nil) {
         self.rows = rows
         let cap = min(capacity ?? config.maxPositionEmbeddings, config.maxPositionEmbeddings)
         self.capacity = cap
         kvDim = config.kvDim
-        keys = (0..<config.numHiddenLayers).map { _ in FloatBuffer(count: rows * cap * config.kvDim) }
+        let ldk = (cap + Kernels.keyPad - 1) / Kernels.keyPad * Kernels.keyPad
+        keyStride = ldk
+        keys = (0..<config.numHiddenLayers).map { _ in FloatBuffer(count: rows * config.kvDim * ldk) }
         values = (0..<config.numHiddenLayers).map { _ in FloatBuffer(count: rows * cap * config.kvDim) }
         lengths = [Int](repeating: 0, count: rows)
     }
 
-    @inline(__always) func key(_ layer: Int, _ row: Int, _ pos: Int) -> UnsafeMutablePointer<Float> {
-        keys[layer].pointer + (row * capacity + pos) * kvDim
+    /// A row's transposed keys: dimension i (head i / headDim) of position p at [i * keyStride + p].
+    @inline(__always) func keysT(_ layer: Int, _ row: Int) -> UnsafeMutablePointer<Float> {
+        keys[layer].pointer + row * kvDim * keyStride
+    }
+    @inline(__always) func storeKey(_ layer: Int, _ row: Int, _ pos: Int, _ k: UnsafePointer<Float>) {
+        let base = keysT(layer, row) + pos
+        for i in 0..<kvDim { base[i * keyStride] = k[i] }
     }
     @inline(__always) func value(_ layer: Int, _ row: Int, _ pos: Int) -> UnsafeMutablePointer<Float> {
         values[layer].pointer + (row * capacity + pos) * kvDim
@@ -38,11 +49,59 @@ public final class KVCache {
     fileprivate func setLength(_ row: Int, _ n: Int) { lengths[row] = n }
 }
 
+/// Decode's weight matrices packed once for PackedGEMM: per layer [q|k|v] and [gate|up] (each one product), o and
+/// down, and the LM head. Built from the model's weights as they are when a generation starts (in `prefill`; a cache
+/// fed without a prefill packs at its first step), and used for every step of that generation, i.e. the KVCache's life.
+/// Why per generation and not per weight version: the weights are written in place by several owners (the
+/// optimiser, the actor's weight installer, checkpoint loading), and a version counter one of them forgot to bump
+/// would make decode silently use stale weights. A generation never sees a weight change, and packing is one pass
+/// over the weights, which `softrl bench model` prints beside a decode run ("decode weights packed in ...").
+final class DecodeWeights {
+    struct Layer { let qkv, o, gateUp, down: UnsafePointer<Float> }
+    let kernel: PackedGEMM.Kernel
+    let layers: [Layer]
+    let lmHead: UnsafePointer<Float>
+    weak var model: LlamaModel?
+    private let arena: ScratchArena
+
+    /// nil when the active SIMD path has no packed kernel (decode then multiplies the unpacked weights with OpenBLAS).
+    init?(model: LlamaModel, kernel: PackedGEMM.Kernel? = PackedGEMM.active) {
+        guard let kernel else { return nil }
+        let c = model.config, L = model.layout, W = model.weights.pointer
+        let d = c.hiddenSize, ff = c.intermediateSize, qkvW = c.qDim + 2 * c.kvDim
+        let P = PackedGEMM.packedCount
+        let perLayer = [P(qkvW, d), P(d, c.qDim), P(2 * ff, d), P(d, ff)]
+        let total = c.numHiddenLayers * perLayer.map(ScratchArena.padded).reduce(0, +) + ScratchArena.padded(P(c.vocabSize, d))
+        // Recycled block (pages already mapped when a generation of the same model ran before); every float is written.
+        let arena = ScratchArena(floats: total)
+        self.arena = arena
+        func packed(_ w: Int, n: Int, k: Int) -> UnsafePointer<Float> {
+            let dst = arena.slice(P(n, k)).pointer
+            PackedGEMM.pack(W + w, ldw: k, n: n, k: k, into: dst)
+            return UnsafePointer(dst)
+        }
+        var layers: [Layer] = []
+        for lw in L.layers {
+            precondition(lw.k == lw.q + c.qDim * d && lw.v == lw.k + c.kvDim * d && lw.up == lw.gate + ff * d,
+                         "decode expects q/k/v and gate/up adjacent in the parameter layout")
+            layers.append(Layer(qkv: packed(lw.q, n: qkvW, k: d), o: packed(lw.o, n: d, k: c.qDim),
+                                gateUp: packed(lw.gate, n: 2 * ff, k: d), down: packed(lw.down, n: d, k: ff)))
+        }
+        let head = packed(L.lmHead, n: c.vocabSize, k: d)
+        self.layers = layers
+        lmHead = head
+        self.kernel = kernel
+        self.model = model
+    }
+}
+
 extension LlamaModel {
     /// Runs each prompt once and fills the cache rows listed for it (a group of samples shares one prompt).
     /// Rows must be empty. Returns each prompt's logits at its last position (V floats each).
     public func prefill(prompts: [ModelInput], rows: [[Int]], cache: KVCache) -> [[Float]] {
         precondition(prompts.count == rows.count, "one row list per prompt")
+        // A generation starts here: pack this model's weights for the decode steps that follow.
+        cache.decodeWeights = DecodeWeights(model: self)
         let pass = forward(prompts)
         let c = config
         var out: [[Float]] = []
@@ -52,7 +111,7 @@ extension LlamaModel {
                 precondition(cache.lengths[r] == 0, "prefill into a non-empty cache row \(r)")
                 for l in 0..<c.numHiddenLayers {
                     for t in 0..<prompt.count {
-                        cache.key(l, r, t).update(from: pass.keyRow(layer: l, sequence: s, position: t), count: c.kvDim)
+                        cache.storeKey(l, r, t, pass.keyRow(layer: l, sequence: s, position: t))
                         cache.value(l, r, t).update(from: pass.valueRow(layer: l, sequence: s, position: t), count: c.kvDim)
                     }
                 }
@@ -74,17 +133,16 @@ extension LlamaModel {
         for r in rows { precondition(cache.lengths[r] < cache.capacity, "cache row \(r) is full (\(cache.capacity) positions)") }
         // Per-step temporaries from a recycled arena (no allocation or zeroing per token; every slice is written
         // before it is read).
-        let maxLen = rows.map { cache.lengths[$0] + 1 }.max() ?? 1
         let P = ScratchArena.padded
         // q, k and v (and gate and up) are adjacent in the parameter buffer, each (out, d): one sgemm against the
         // stacked (q+2kv, d) block gives each row [q | k | v] (and [gate | up]). Fewer, wider products: at decode's
         // few rows OpenBLAS's per-call cost is a large part of each product.
         let qkvW = c.qDim + 2 * c.kvDim
-        let arena = ScratchArena(floats: 2 * P(b * d) + P(b * qkvW) + P(b * c.qDim) + P(b * 2 * ff) + P(b * ff) + P(maxLen))
+        let arena = ScratchArena(floats: 2 * P(b * d) + P(b * qkvW) + P(b * c.qDim) + P(b * 2 * ff) + P(b * ff) + P(group * cache.keyStride))
         let x = arena.slice(b * d), xn = arena.slice(b * d)
         let qkv = arena.slice(b * qkvW), att = arena.slice(b * c.qDim)
         let gu = arena.slice(b * 2 * ff), hidden = arena.slice(b * ff)
-        let scores = arena.slice(maxLen)
+        let scores = arena.slice(group * cache.keyStride)
         // Embed.
         input.vectors.withUnsafeBufferPointer { vecs in
             var vi = 0
@@ -94,43 +152,58 @@ extension LlamaModel {
                 else { (x.pointer + i * d).update(from: embeddingMatrix + Int(tok) * d, count: d) }
             }
         }
+        // Packed weights for this generation (built by prefill; a cache fed without prefill packs at its first step).
+        if cache.decodeWeights == nil || cache.decodeWeights?.model !== self { cache.decodeWeights = DecodeWeights(model: self) }
+        let packed = cache.decodeWeights
+        /// y (b, n) (+)= x (b, k) W^T: the packed kernel, or OpenBLAS (and the 2-16-row kernel) on the unpacked weights.
+        @inline(__always)
+        func linear(_ x: UnsafePointer<Float>, _ pw: UnsafePointer<Float>?, _ w: Int, _ y: UnsafeMutablePointer<Float>,
+                    inDim: Int, outDim: Int, accumulate: Bool = false) {
+            if let packed, let pw {
+                PackedGEMM.multiply(packed.kernel, x: x, ldx: inDim, packed: pw, y: y, ldy: outDim, m: b, n: outDim, k: inDim,
+                                    accumulate: accumulate)
+            } else {
+                linearForward(x, W + w, y, rows: b, inDim: inDim, outDim: outDim, accumulate: accumulate)
+            }
+        }
         let scale = 1 / Float(hd).squareRoot()
         for li in 0..<c.numHiddenLayers {
             let lw = L.layers[li]
             precondition(lw.k == lw.q + c.qDim * d && lw.v == lw.k + c.kvDim * d && lw.up == lw.gate + ff * d,
                          "decode expects q/k/v and gate/up adjacent in the parameter layout")
+            let pl = packed?.layers[li]
             rmsnormForward(x.pointer, W + lw.inputNorm, xn.pointer, invRms: nil, rows: b, dim: d, eps: eps)
-            linearForward(xn.pointer, W + lw.q, qkv.pointer, rows: b, inDim: d, outDim: qkvW)
+            linear(xn.pointer, pl?.qkv, lw.q, qkv.pointer, inDim: d, outDim: qkvW)
             for (i, r) in rows.enumerated() {
                 let pos = cache.lengths[r]
                 let q = qkv.pointer + i * qkvW, k = q + c.qDim, v = k + c.kvDim
                 applyRope(q, heads: H, headDim: hd, position: pos, table: rope, inverse: false)
                 applyRope(k, heads: c.numKeyValueHeads, headDim: hd, position: pos, table: rope, inverse: false)
-                cache.key(li, r, pos).update(from: k, count: c.kvDim)
+                cache.storeKey(li, r, pos, k)
                 cache.value(li, r, pos).update(from: v, count: c.kvDim)
                 let len = pos + 1
-                // Each head attends over the row's `len` cached positions with SIMD dot products and axpys: at one
-                // query row these products are too small for sgemm (its call overhead dominated the decode step).
-                // Kernels.attendHead runs the AVX2/AVX-512 variant when the CPU has one.
-                let Kbase = cache.key(li, r, 0), Vbase = cache.value(li, r, 0), sc = scores.pointer
-                for h in 0..<H {
-                    let g = h / group
-                    Kernels.attendHead(q: q + h * hd, keys: Kbase + g * hd, values: Vbase + g * hd,
-                                       stride: c.kvDim, length: len, headDim: hd, scale: scale, scores: sc,
-                                       out: att.pointer + i * c.qDim + h * hd)
+                // The query heads of each key/value group attend together over the row's `len` cached positions
+                // (Kernels.attendGroup: scores from the transposed keys with broadcast FMAs, each key loaded once per
+                // group; AVX2/AVX-512 when the CPU has them). At one query row these products are too small for sgemm.
+                let Kt = cache.keysT(li, r), Vbase = cache.value(li, r, 0)
+                for g in 0..<c.numKeyValueHeads {
+                    Kernels.attendGroup(q: q + g * group * hd, group: group, keysT: Kt + g * hd * cache.keyStride,
+                                        ldk: cache.keyStride, values: Vbase + g * hd, stride: c.kvDim, length: len,
+                                        headDim: hd, scale: scale, scores: scores.pointer,
+                                        out: att.pointer + i * c.qDim + g * group * hd)
                 }
             }
-            linearForward(att.pointer, W + lw.o, x.pointer, rows: b, inDim: c.qDim, outDim: d, accumulate: true)
+            linear(att.pointer, pl?.o, lw.o, x.pointer, inDim: c.qDim, outDim: d, accumulate: true)
             rmsnormForward(x.pointer, W + lw.postNorm, xn.pointer, invRms: nil, rows: b, dim: d, eps: eps)
-            linearForward(xn.pointer, W + lw.gate, gu.pointer, rows: b, inDim: d, outDim: 2 * ff)
+            linear(xn.pointer, pl?.gateUp, lw.gate, gu.pointer, inDim: d, outDim: 2 * ff)
             for i in 0..<b {
                 swigluForward(gu.pointer + i * 2 * ff, gu.pointer + i * 2 * ff + ff, hidden.pointer + i * ff, count: ff)
             }
-            linearForward(hidden.pointer, W + lw.down, x.pointer, rows: b, inDim: ff, outDim: d, accumulate: true)
+            linear(hidden.pointer, pl?.down, lw.down, x.pointer, inDim: ff, outDim: d, accumulate: true)
         }
         for r in rows { cache.setLength(r, cache.lengths[r] + 1) }
         rmsnormForward(x.pointer, W + L.finalNorm, xn.pointer, invRms: nil, rows: b, dim: d, eps: eps)
-        linearForward(xn.pointer, W + L.lmHead, logits, rows: b, inDim: d, outDim: c.vocabSize)
+        linear(xn.pointer, packed?.lmHead, L.lmHead, logits, inDim: d, outDim: c.vocabSize)
     }
 }
 

@@ -66,6 +66,35 @@ final class SIMDKernelTests: XCTestCase {
         }
     }
 
+    /// Decode's grouped attention over transposed keys, every path against a double-precision reference written
+    /// like the math and against the portable path. Keys past the cached length are NaN: they must never be used.
+    func testAttentionGroupOverTransposedKeys() {
+        for (group, hd, len, kvHeads) in [(1, 64, 1, 3), (2, 32, 9, 2), (3, 64, 72, 3), (5, 16, 33, 1), (4, 24, 40, 2), (2, 8, 64, 4), (1, 128, 3, 1)] {
+            let stride = kvHeads * hd, ldk = (len + Kernels.keyPad - 1) / Kernels.keyPad * Kernels.keyPad + Kernels.keyPad
+            let q = random(group * hd), values = random(len * stride)
+            var keysT = random(hd * ldk)
+            for d in 0..<hd { for j in len..<ldk { keysT[d * ldk + j] = .nan } }
+            let scale = 1 / Float(hd).squareRoot()
+            var ref: [Double] = []
+            for h in 0..<group {
+                var s = (0..<len).map { j in (0..<hd).reduce(0.0) { $0 + Double(q[h * hd + $1]) * Double(keysT[$1 * ldk + j]) } * Double(scale) }
+                let m = s.max()!
+                s = s.map { Foundation.exp($0 - m) }
+                let z = s.reduce(0, +)
+                ref += (0..<hd).map { i in (0..<len).reduce(0.0) { $0 + s[$1] / z * Double(values[$1 * stride + i]) } }
+            }
+            var portable = [Float](repeating: 0, count: group * hd)
+            for path in SIMDPath.supported {
+                var out = [Float](repeating: .nan, count: group * hd), scores = [Float](repeating: .nan, count: group * ldk)
+                Kernels.attendGroup(q: q, group: group, keysT: keysT, ldk: ldk, values: values, stride: stride, length: len,
+                                    headDim: hd, scale: scale, scores: &scores, out: &out, path: path)
+                if path == .portable { portable = out }
+                assertClose(out, ref, rel: 3e-6, "grouped attention \(path) group=\(group) hd=\(hd) len=\(len)")
+                assertClose(out, portable.map(Double.init), rel: 3e-6, "grouped attention \(path) vs portable group=\(group) hd=\(hd) len=\(len)")
+            }
+        }
+    }
+
     func testRMSNorm() {
         for (rows, dim) in [(1, 8), (3, 576), (2, 37), (4, 128)] {
             let x = random(rows * dim, 3), w = random(dim)
@@ -197,5 +226,69 @@ extension SIMDKernelTests {
                 }
             }
         }
+    }
+
+    /// The packed layout, checked entry by entry against its definition: panel j, row p, column c holds
+    /// W[32j + c][p]; columns past n are zero.
+    func testPackLayout() {
+        let P = PackedGEMM.panel
+        for (n, k) in [(1, 1), (5, 3), (32, 7), (33, 2), (70, 9)] {
+            let ldw = k + 3
+            let w = random(n * ldw)
+            let count = PackedGEMM.packedCount(n: n, k: k)
+            XCTAssertEqual(count, (n + P - 1) / P * P * k)
+            var dst = [Float](repeating: .nan, count: count)
+            PackedGEMM.pack(w, ldw: ldw, n: n, k: k, into: &dst)
+            for j in 0..<((n + P - 1) / P) {
+                for p in 0..<k {
+                    for c in 0..<P {
+                        let col = j * P + c
+                        let want: Float = col < n ? w[col * ldw + p] : 0
+                        XCTAssertEqual(dst[j * P * k + p * P + c], want, "n \(n) k \(k) panel \(j) row \(p) column \(c)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Decode's packed product on every wide path against a double-precision x W^T written like the math: every row
+    /// count up to 40 (all row blocks of both widths, the one-row path), partial panels, odd k, strided x and y,
+    /// accumulate or not; entries of y outside the n columns are never written.
+    func testPackedGEMMVariants() {
+        var tested = 0
+        for path in SIMDPath.supported {
+            guard let kernel = PackedGEMM.kernel(for: path) else { continue }
+            tested += 1
+            for (n, k) in [(5, 3), (32, 16), (33, 1), (64, 33), (100, 128), (48, 7)] {
+                let ldw = k + 1
+                let w = random(n * ldw)
+                var packed = [Float](repeating: 0, count: PackedGEMM.packedCount(n: n, k: k))
+                PackedGEMM.pack(w, ldw: ldw, n: n, k: k, into: &packed)
+                for m in Array(1...17) + [23, 32, 40] {
+                    let ldx = k + 2, ldy = n + 3
+                    let x = random(m * ldx), y0 = random(m * ldy)
+                    for accumulate in [false, true] {
+                        var y = accumulate ? y0 : y0.map { _ in Float.nan }
+                        PackedGEMM.multiply(kernel, x: x, ldx: ldx, packed: packed, y: &y, ldy: ldy, m: m, n: n, k: k,
+                                            accumulate: accumulate)
+                        var worst = 0.0
+                        for i in 0..<m {
+                            for j in 0..<n {
+                                var ref = accumulate ? Double(y0[i * ldy + j]) : 0
+                                for p in 0..<k { ref += Double(x[i * ldx + p]) * Double(w[j * ldw + p]) }
+                                let e = abs(Double(y[i * ldy + j]) - ref)
+                                worst = e.isNaN ? .infinity : max(worst, e)
+                            }
+                            for j in n..<ldy {
+                                if accumulate { XCTAssertEqual(y[i * ldy + j], y0[i * ldy + j], "wrote outside the row") }
+                                else { XCTAssertTrue(y[i * ldy + j].isNaN, "wrote outside the row") }
+                            }
+                        }
+                        XCTAssertLessThanOrEqual(worst, 1e-5 * Double(k).squareRoot() * 4, "\(path) \(m)x\(n)x\(k) accumulate \(accumulate)")
+                    }
+                }
+            }
+        }
+        if tested == 0 { print("no packed-product variant on this CPU (portable path only): nothing to test") }
     }
 }

@@ -29,6 +29,8 @@ int softrl_kernels_compiled(void);
     void softrl_softmax_inplace_##S(float *x, long n); \
     void softrl_attend_##S(const float *q, const float *keys, const float *values, long stride, long len, long hd, \
                            float scale, float *scores, float *out); \
+    void softrl_attend_group_##S(const float *q, long group, const float *keys_t, long ldk, const float *values, \
+                                 long stride, long len, long hd, float scale, float *scores, float *out); \
     void softrl_rmsnorm_##S(const float *x, const float *w, float *y, float *inv_rms, long rows, long dim, float eps); \
     void softrl_swiglu_##S(const float *gate, const float *up, float *h, long n); \
     void softrl_rope_##S(float *row, long heads, long head_dim, const float *cos_, const float *sin_, float sign); \
@@ -37,7 +39,24 @@ int softrl_kernels_compiled(void);
     double softrl_softmax_temp_##S(const float *x, long n, float inv_t, float *out); \
     long softrl_argmax_##S(const float *x, long n); \
     void softrl_gemm_nt_##S(const float *x, long ldx, const float *w, long ldw, float *y, long ldy, long m, long n, \
-                            long k, int accumulate);
+                            long k, int accumulate); \
+    void softrl_gemm_packed_##S(const float *x, long ldx, const float *wp, float *y, long ldy, long m, long n, long k, \
+                                int accumulate);
+
+/// The transposed key cache's row length (positions) is a multiple of this: softrl_attend_group_* computes scores
+/// in blocks of up to 32 positions and may read that far past the last cached one.
+#define SOFTRL_KEY_PAD 32
+
+/// Output columns per panel of a packed weight matrix (softrl_pack_nt).
+#define SOFTRL_PANEL 32
+
+/// Floats softrl_pack_nt writes for W (n, k): n rounded up to whole panels, times k.
+long softrl_packed_count(long n, long k);
+
+/// Packs W (n, k) row-major (row stride ldw) for softrl_gemm_packed_*: panel j holds output columns
+/// 32j..32j+31 as k rows of 32 contiguous floats, dst[j*32*k + p*32 + c] = W[(32j + c) * ldw + p]; the last
+/// panel is zero-padded. Portable C (packing runs once per weight version).
+void softrl_pack_nt(const float *w, long ldw, long n, long k, float *dst);
 
 SOFTRL_DECLARE_KERNELS(avx2)
 SOFTRL_DECLARE_KERNELS(avx512)

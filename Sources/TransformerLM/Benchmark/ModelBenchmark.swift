@@ -138,4 +138,17 @@ public enum ModelBenchmark {
         return DecodeResult(batch: batch, promptLength: promptLength, newTokens: newTokens, seconds: seconds,
                             tokensPerSecond: Double(batch * newTokens) / seconds)
     }
+
+    /// Milliseconds to pack the model's weights for decode (what each generation pays once, in `prefill`): the best
+    /// of 3. NaN when the active SIMD path has no packed kernel.
+    public static func decodePackingMilliseconds(model: LlamaModel) -> Double {
+        var best = Double.nan
+        for _ in 0..<3 {
+            let t0 = now()
+            guard DecodeWeights(model: model) != nil else { return .nan }
+            let dt = 1000 * (now() - t0)
+            best = best.isNaN ? dt : min(best, dt)
+        }
+        return best
+    }
 }

@@ -1,0 +1,50 @@
+// Decode's linear layers on weights packed once per generation: y (m, n) = x (m, k) W^T, W (n, k) as stored.
+// OpenBLAS's sgemm copies all of W into its panel layout on every call; at decode's 1-64 rows that copy costs as much
+// as the product (sgemm_incopy was 14% of a `tiny` batch-32 profile). Packing W into the same kind of panels once,
+// when a generation starts, leaves only the product: CKernels' softrl_gemm_packed_* (a broadcast micro-kernel,
+// 12 x 32 accumulator tile with AVX-512, 3 x 32 with AVX2; no horizontal sums). Layout: panels of `panel` (32)
+// output columns, each k rows of 32 contiguous floats; the last panel zero-padded.
+// The portable path has no packed kernel: callers keep OpenBLAS on the unpacked weights there (`kernel(for:)` nil).
+import CKernels
+import Foundation
+
+public enum PackedGEMM {
+    public typealias Kernel = @convention(c) (UnsafePointer<Float>?, Int, UnsafePointer<Float>?, UnsafeMutablePointer<Float>?,
+                                              Int, Int, Int, Int, Int32) -> Void
+
+    /// Output columns per panel.
+    public static let panel = Int(SOFTRL_PANEL)
+
+    /// Floats the packed form of an (n, k) matrix takes (n rounded up to whole panels, times k).
+    public static func packedCount(n: Int, k: Int) -> Int { softrl_packed_count(n, k) }
+
+    /// Packs W (n, k), row stride `ldw`, into `dst` (`packedCount(n:k:)` floats).
+    public static func pack(_ w: UnsafePointer<Float>, ldw: Int, n: Int, k: Int, into dst: UnsafeMutablePointer<Float>) {
+        precondition(n > 0 && k > 0 && ldw >= k, "pack needs n, k > 0 and ldw >= k (n \(n), k \(k), ldw \(ldw))")
+        softrl_pack_nt(w, ldw, n, k, dst)
+    }
+
+    /// The packed-product variant for a SIMD path (nil on the portable path).
+    public static func kernel(for path: SIMDPath) -> Kernel? {
+        switch path {
+        case .avx512: return softrl_gemm_packed_avx512
+        case .avx2: return softrl_gemm_packed_avx2
+        case .portable: return nil
+        }
+    }
+
+    /// The variant for `SIMDPath.active`, or nil (use OpenBLAS on the unpacked weights).
+    nonisolated(unsafe) public static var active: Kernel? = {
+        // SOFTRL_PACKED_DECODE=0 keeps decode on OpenBLAS and the 2-16-row kernel (for measuring the difference).
+        if let s = getenv("SOFTRL_PACKED_DECODE"), String(cString: s) == "0" { return nil }
+        return kernel(for: SIMDPath.active)
+    }()
+
+    /// y (m, n) (+)= x (m, k) W^T with W packed by `pack`; x rows `ldx` apart, y rows `ldy` apart.
+    @inline(__always)
+    public static func multiply(_ kernel: Kernel, x: UnsafePointer<Float>, ldx: Int, packed: UnsafePointer<Float>,
+                                y: UnsafeMutablePointer<Float>, ldy: Int, m: Int, n: Int, k: Int, accumulate: Bool) {
+        if m == 0 || n == 0 { return }
+        kernel(x, ldx, packed, y, ldy, m, n, k, accumulate ? 1 : 0)
+    }
+}
