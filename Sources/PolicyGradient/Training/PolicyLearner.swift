@@ -29,6 +29,8 @@ public struct UpdateReport: Codable, Sendable {
     /// near 0 unless actors run stale or different weights (the check verl/TRL log).
     public var logProbGap = 0.0
     public var logProbGapActions = 0
+    /// The largest |learner - behaviour| log-prob over those actions (bf16 actors: the rounding's worst case).
+    public var logProbGapMax = 0.0
     /// The same over all rollouts, stale ones included: policy drift plus any weight mismatch. A jump here with a
     /// steady learning rate means an actor generates with the wrong weights.
     public var logProbGapAll = 0.0
@@ -112,7 +114,9 @@ public final class PolicyLearner {
                                       referenceLogp: refLogProbs?[i], mask: mask))
             for (a, b) in zip(logProbs[i], behaviour) where a.isFinite && b.isFinite { gapAll += abs(a - b); gapAllCount += 1 }
             if r.policyVersion == version {
-                for (a, b) in zip(logProbs[i], behaviour) where a.isFinite && b.isFinite { gap += abs(a - b); gapCount += 1 }
+                for (a, b) in zip(logProbs[i], behaviour) where a.isFinite && b.isFinite {
+                    gap += abs(a - b); gapCount += 1; report.logProbGapMax = max(report.logProbGapMax, abs(a - b))
+                }
             }
         }
         report.logProbGap = gapCount > 0 ? gap / Double(gapCount) : 0
