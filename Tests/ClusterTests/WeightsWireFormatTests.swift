@@ -103,38 +103,47 @@ final class WeightsWireFormatTests: XCTestCase {
         XCTAssertThrowsError(try WeightsWireFormat(welcome: "f16-flat-v1")) { XCTAssertTrue("\($0)".contains("upgrade this actor"), "\($0)") }
     }
 
-    /// Real processes: learner --wire-weights bf16, two actors. v0 installed by the actors must hash to the bf16
-    /// rounding of the base checkpoint (computed here from the file), later versions load, training proceeds, and
-    /// the learner measures a non-zero behaviour/learner log-prob gap (the actors really run rounded weights).
+    /// Real processes: a learner and two actors per format, from the same base. With bf16, the v0 the actors
+    /// installed must hash to the bf16 rounding of the base checkpoint (computed here from the file), later versions
+    /// load and training proceeds, and the behaviour/learner log-prob gap is no larger than with f32 actors.
     func testClusterTrainsWithBF16WeightsOnTheWire() throws {
-        let h = try ClusterHarness(testCase: self)
-        let base = try h.makeBase()
-        let learner = try h.startLearner(["--base", base, "--steps", "3", "--wire-weights", "bf16", "--max-staleness", "0"])
-        let ep = try h.endpoint()
-        for id in ["b0", "b1"] {
-            try h.spawn(["actor", "--connect", ep, "--id", id, "--slots", "1", "--threads", "1", "--log-weights-digest"], log: id)
+        func run(_ format: String) throws -> (ClusterHarness, [[String: Any]], base: String)? {
+            let h = try ClusterHarness(testCase: self)
+            let base = try h.makeBase()
+            let learner = try h.startLearner(["--base", base, "--steps", "3", "--wire-weights", format, "--max-staleness", "0"])
+            let ep = try h.endpoint()
+            for id in ["a0", "a1"] {
+                try h.spawn(["actor", "--connect", ep, "--id", id, "--slots", "1", "--threads", "1", "--log-weights-digest"], log: id)
+            }
+            guard h.waitForExit(learner, timeout: 240) else { XCTFail("\(format): learner did not finish; log:\n\(h.log("learner"))"); return nil }
+            XCTAssertEqual(h.status(learner), 0, h.log("learner"))
+            XCTAssertTrue(h.log("learner").contains("weights to actors: \(format)-flat-v1"), h.log("learner"))
+            let m = h.metrics()
+            XCTAssertEqual(m.map { $0["step"] as? Int }, [1, 2, 3], "\(format): training did not proceed")
+            return (h, m, base)
         }
-        guard h.waitForExit(learner, timeout: 240) else { return XCTFail("learner did not finish; log:\n\(h.log("learner"))") }
-        XCTAssertEqual(h.status(learner), 0, h.log("learner"))
-        let m = h.metrics()
-        XCTAssertEqual(m.map { $0["step"] as? Int }, [1, 2, 3])
+        guard let (h, m, base) = try run("bf16"), let (_, m32, _) = try run("f32") else { return }
 
         let model = try ModelCheckpoint.load(directory: URL(fileURLWithPath: base))
         let rounded = (0..<model.parameterCount).map { Self.referenceBF16(model.weights.pointer[$0])! }
         let want = rounded.withUnsafeBytes { SHA256Hasher.hex(Data($0)) }
         let exact = SHA256Hasher.hex(Data(bytes: model.weights.pointer, count: model.parameterCount * 4))
         XCTAssertNotEqual(want, exact, "the base model is bf16-exact: the test cannot tell the formats apart")
-        for id in ["b0", "b1"] {
+        for id in ["a0", "a1"] {
             let log = h.log(id)
             XCTAssertTrue(log.contains("installed v0 from bf16-flat-v1 (\(2 * model.parameterCount) bytes) in ") && log.contains(" ms: fp32 weights sha256 \(want)"),
                           "actor \(id) did not install the bf16 rounding of the base (want sha256 \(want)):\n\(log)")
         }
-        let later = ["b0", "b1"].flatMap { h.log($0).components(separatedBy: "installed v").dropFirst().compactMap { Int($0.prefix { $0.isNumber }) } }
+        let later = ["a0", "a1"].flatMap { h.log($0).components(separatedBy: "installed v").dropFirst().compactMap { Int($0.prefix { $0.isNumber }) } }
         XCTAssertTrue(later.contains { $0 >= 1 }, "no actor installed an updated version")
         // On-policy (staleness 0) rollouts of version k are rescored by the learner at version k in fp32.
-        let gaps = m.compactMap { $0["logProbGap"] as? Double }, counts = m.compactMap { $0["logProbGapActions"] as? Int }
-        XCTAssertEqual(counts.count, 3); XCTAssertTrue(counts.allSatisfy { $0 > 0 }, "\(counts)")
-        XCTAssertTrue(gaps.allSatisfy { $0 > 0 && $0.isFinite }, "bf16 actors must show a non-zero log-prob gap: \(gaps)")
+        func gaps(_ m: [[String: Any]]) -> [Double] { m.compactMap { $0["logProbGap"] as? Double } }
+        XCTAssertTrue(m.allSatisfy { ($0["logProbGapActions"] as? Int ?? 0) > 0 }, "no on-policy actions to compare")
         XCTAssertTrue(m.allSatisfy { ($0["logProbGapMax"] as? Double ?? -1) >= ($0["logProbGap"] as? Double ?? 0) })
+        // The learner scores at the weights its actors ran (the bf16 rounding of its master weights), so the gap
+        // stays at the f32 run's summation-order noise (~3e-7 here); scoring at the fp32 master weights instead gives
+        // ~3e-3 on this model (and 5 nats per action on SmolLM2's soft steps, README "Bring your own model").
+        let g16 = gaps(m).reduce(0, +) / 3, g32 = gaps(m32).reduce(0, +) / 3
+        XCTAssertLessThan(g16, max(100 * g32, 1e-5), "bf16 actors and the learner disagree on log-probs: bf16 \(gaps(m)), f32 \(gaps(m32))")
     }
 }

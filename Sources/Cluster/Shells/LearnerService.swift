@@ -48,6 +48,7 @@ public final class LearnerService {
         self.model = model; self.options = options
         learner = PolicyLearner(model: model, config: config, endOfThinking: task.thinkingMarker.tokens)
         if let r = resume { learner.optimizer.restoreState(r.optimizer) }
+        if options.wireWeights != .f32 { learner.actorWeights = options.wireWeights.rounded }   // score what the actors ran
         try FileManager.default.createDirectory(at: options.runDirectory, withIntermediateDirectories: true)
         metricsLog = MetricsLog(runDirectory: options.runDirectory)
         let gamma = config.resolvedSampler(for: task).noiseScale

@@ -50,6 +50,11 @@ public final class PolicyLearner {
     let scorer: PolicyScorer
     let reference: PolicyScorer?
     let gradients: FloatBuffer
+    /// The weights the actors run, when they differ from the master weights (bf16 on the wire): `update` then scores
+    /// and differentiates at these, so behaviour and learner log-probs agree, and applies the step to the fp32 master
+    /// weights (the usual mixed-precision split). nil: actors hold exactly the master weights.
+    public var actorWeights: ((Float) -> Float)?
+    var master: FloatBuffer?
 
     /// Updates applied so far; the policy version of the current weights.
     public var version: Int { optimizer.step }
@@ -102,6 +107,12 @@ public final class PolicyLearner {
             return report
         }
         let advantages = groups.flatMap { computeAdvantages(rewards: $0.map(\.reward), estimator: config.advantage) }
+        if let actorWeights {   // forward and backward at the actors' weights; the master copy is restored below
+            let w = model.weights.buffer
+            if master == nil { master = FloatBuffer(count: w.count) }
+            master!.pointer.update(from: w.baseAddress!, count: w.count)
+            for i in 0..<w.count { w[i] = actorWeights(w[i]) }
+        }
         let (pass, logProbs) = scorer.score(rollouts)
         let refLogProbs = reference?.score(rollouts).logProbs
         var terms: [RolloutTerms] = []
@@ -133,6 +144,7 @@ public final class PolicyLearner {
         if result.loss.isFinite {
             scorer.backward(pass, rollouts, dLogp: result.dLogp, gradients: gradients)
         }
+        if actorWeights != nil, let master { model.weights.pointer.update(from: master.pointer, count: master.count) }
         let finite = result.loss.isFinite && allFinite(UnsafeBufferPointer(gradients.buffer))
         if finite {
             report.gradNorm = clipGradients(gradients.buffer, maxNorm: config.maxGradNorm).normBefore
