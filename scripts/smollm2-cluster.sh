@@ -5,7 +5,7 @@
 # standard errors) before and after RL. Also a 2-update f32-wire run from the same start, for the log-prob gap
 # and bytes per version of fp32 actors. Samples VmRSS of every process every 2 s. Prints one summary table.
 # Needs the model (made by scripts/get-smollm2.sh, ~540 MB, gitignored): NOT for CI.
-# Usage: bash scripts/smollm2-cluster.sh            (knobs below as environment variables)
+# Usage: bash scripts/smollm2-cluster.sh            (knobs below as environment variables; SUMMARY_ONLY=1 reprints)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 M=${M:-models/SmolLM2-135M-Instruct}
@@ -65,11 +65,13 @@ run_local() {   # $1 = run dir, $2 = wire format, $3 = steps, $4 = eval problems
     wait "$pid"
 }
 
+if [[ -z "${SUMMARY_ONLY:-}" ]]; then   # SUMMARY_ONLY=1: print the table of the runs already in $OUT
 echo "== cluster, bf16 weights on the wire: $STEPS updates x $PROMPTS prompts x $GROUP samples"
 run_local "$OUT/bf16" bf16 "$STEPS" "$EVAL_PROBLEMS" | tee "$OUT/bf16.out"
 if [[ "$COMPARE_STEPS" -gt 0 ]]; then
     echo "== cluster, f32 weights on the wire: $COMPARE_STEPS updates (log-prob gap and bytes of fp32 actors)"
     run_local "$OUT/f32" f32 "$COMPARE_STEPS" 0 | tee "$OUT/f32.out"
+fi
 fi
 
 summary() {   # $1 = run dir
@@ -80,8 +82,10 @@ d, rss = sys.argv[1], sys.argv[2]
 m = [json.loads(l) for l in open(f"{d}/metrics.jsonl") if l.strip()]
 tok = [v for x in m for v in x.get("actorTokensPerSecond", {}).values()]
 busy = [v for x in m for v in x.get("actorBusyShare", {}).values()]
+gen = [t / b for x in m for a, t in x.get("actorTokensPerSecond", {}).items() if (b := x.get("actorBusyShare", {}).get(a, 0)) > 0]
 print(f"  updates {len(m)} | learner update {st.mean(x['learnerStepMs'] for x in m)/1000:.1f} s mean "
-      f"(max {max(x['learnerStepMs'] for x in m)/1000:.1f}) | actor tok/s mean {st.mean(tok):.1f} per actor (busy share {st.mean(busy):.2f}) | "
+      f"(min {min(x['learnerStepMs'] for x in m)/1000:.1f}, max {max(x['learnerStepMs'] for x in m)/1000:.1f}) | per actor: "
+      f"{st.mean(tok):.1f} tok/s over the run, {st.mean(gen):.1f} tok/s while generating (busy {st.mean(busy):.2f}) | "
       f"cluster {st.mean(x['clusterTokensPerSecond'] for x in m):.1f} tok/s")
 print(f"  log-prob gap, on-policy actions: mean |d log p| {st.mean(x['logProbGap'] for x in m):.2e} (per update: "
       + ", ".join(f"{x['logProbGap']:.1e}" for x in m) + f"), max {max(x.get('logProbGapMax', float('nan')) for x in m):.2e}, "
@@ -92,7 +96,8 @@ for line in open(rss):
     what, kb = rest.rsplit("|", 1)
     print(f"  peak RSS {int(kb)/1024:7.0f} MB  {what.strip()}")
 EOF
-    grep -h "weights to actors" "$1"/cluster/*.log "$1".out 2>/dev/null | head -1 | sed 's/^.*weights to actors/  weights to actors/' || true
+    grep -h "weights to actors" "$1".out 2>/dev/null | head -1 | sed 's/^.*weights to actors/  weights to actors/' || true
+    echo "  actor install (SHA-256 checked, then decoded/widened to fp32), ms per version: $(grep -ho 'bytes) in [0-9]* ms' "$1"/cluster/actor-*.log | awk '{print $3}' | sort -n | tr '\n' ' ')"
 }
 echo
 echo "== summary: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; $(grep -m1 -o 'BLAS[^|]*' "$OUT/bf16.out" || echo 'BLAS kernel: see the learner line')"
