@@ -67,10 +67,10 @@ run_local() {   # $1 = run dir, $2 = wire format, $3 = steps, $4 = eval problems
 
 if [[ -z "${SUMMARY_ONLY:-}" ]]; then   # SUMMARY_ONLY=1: print the table of the runs already in $OUT
 echo "== cluster, bf16 weights on the wire: $STEPS updates x $PROMPTS prompts x $GROUP samples"
-run_local "$OUT/bf16" bf16 "$STEPS" "$EVAL_PROBLEMS" | tee "$OUT/bf16.out"
+run_local "$OUT/bf16" bf16 "$STEPS" "$EVAL_PROBLEMS" 2>&1 | tee "$OUT/bf16.out"
 if [[ "$COMPARE_STEPS" -gt 0 ]]; then
     echo "== cluster, f32 weights on the wire: $COMPARE_STEPS updates (log-prob gap and bytes of fp32 actors)"
-    run_local "$OUT/f32" f32 "$COMPARE_STEPS" 0 | tee "$OUT/f32.out"
+    run_local "$OUT/f32" f32 "$COMPARE_STEPS" 0 2>&1 | tee "$OUT/f32.out"
 fi
 fi
 
@@ -100,7 +100,7 @@ EOF
     echo "  actor install (SHA-256 checked, then decoded/widened to fp32), ms per version: $(grep -ho 'bytes) in [0-9]* ms' "$1"/cluster/actor-*.log | awk '{print $3}' | sort -n | tr '\n' ' ')"
 }
 echo
-echo "== summary: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; $(grep -m1 -o 'BLAS[^|]*' "$OUT/bf16.out" || echo 'BLAS kernel: see the learner line')"
+echo "== summary: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; $(grep -m1 -o 'OpenBLAS kernel [^;]*' "$OUT/bf16.out" || echo 'BLAS kernel: see the learner line')"
 echo "bf16 wire:"; summary "$OUT/bf16"
 [[ "$COMPARE_STEPS" -gt 0 ]] && { echo "f32 wire:"; summary "$OUT/f32"; }
 echo
