@@ -49,11 +49,13 @@ public final class RolloutGenerator {
     }
 
     /// sigma = gamma * sqrt(mean_ij E_ij^2) (method notes sec. 1: the per-entry RMS reading).
-    public static func noiseSigma(model: LlamaModel, gamma: Double) -> Double {
+    /// `seenAs`: how the actors' copy of each weight differs from this one (bf16 rounding on the wire: the
+    /// learner states the sigma of the weights the actors actually hold).
+    public static func noiseSigma(model: LlamaModel, gamma: Double, seenAs: (Float) -> Float = { $0 }) -> Double {
         let n = model.config.vocabSize * model.config.hiddenSize
         var ss = 0.0
         let E = model.embeddingMatrix
-        for i in 0..<n { ss += Double(E[i]) * Double(E[i]) }
+        for i in 0..<n { let e = Double(seenAs(E[i])); ss += e * e }
         return gamma * (ss / Double(n)).squareRoot()
     }
 

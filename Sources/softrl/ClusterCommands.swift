@@ -27,6 +27,7 @@ struct LearnerCommand: ParsableCommand {
     @Option(help: "OpenBLAS threads.") var threads: Int = 1
     @Option(help: "Key directory: learner.key_secret, learner.key and allowed_actors (CURVE: encrypted links, only allowed actor keys; `softrl keys generate`).") var keys: String?
     @Flag(help: "Allow a non-loopback --bind without --keys: unauthenticated, unencrypted (trusted networks only).") var insecure = false
+    @Option(help: "Weights sent to actors: f32 (exact) or bf16 (half the bytes, rounded to nearest even; the learner keeps fp32).") var wireWeights: String = "f32"
     @OptionGroup var metricsOptions: MetricsOptionsGroup
 
     func validate() throws {
@@ -34,6 +35,7 @@ struct LearnerCommand: ParsableCommand {
         // Trust (issue 9): fail closed on reachable addresses.
         if let why = ClusterSecurity.refusalToStart(bind: bind, keys: keys, insecure: insecure) { throw ValidationError(why) }
         guard (0...1024).contains(relayFanout) else { throw ValidationError("--relay-fanout \(relayFanout) must be 0 (relays off) to 1024") }
+        do { _ = try WeightsWireFormat(flag: wireWeights) } catch { throw ValidationError("\(error)") }
     }
 
     func run() throws {
@@ -44,6 +46,7 @@ struct LearnerCommand: ParsableCommand {
         options.keys = keys.map { URL(fileURLWithPath: $0) }
         if keys == nil && !ClusterSecurity.isLoopback(bind) { print("WARNING: --insecure: \(bind) accepts unauthenticated, unencrypted connections from anyone who can reach it") }
         options.bind = bind; options.checkpointEvery = checkpointEvery
+        options.wireWeights = try WeightsWireFormat(flag: wireWeights)
         options.rules.heartbeatIntervalMs = heartbeatMs; options.rules.workTimeoutSeconds = workTimeout
         options.rules.relayFanout = relayFanout
         let service: LearnerService
@@ -85,6 +88,7 @@ struct ActorCommand: ParsableCommand {
     var relayBind: String?
     @Option(help: "Relay endpoint to announce, if others must dial another address than --relay-bind's (default: it, with * replaced by this host's name).")
     var relayAdvertise: String?
+    @Flag(help: "Log the SHA-256 of the fp32 weights after each load (checks bf16 wire rounding end to end; costs a hash of the model per version).") var logWeightsDigest = false
     @OptionGroup var metricsOptions: MetricsOptionsGroup
 
     func validate() throws {
@@ -113,6 +117,7 @@ struct ActorCommand: ParsableCommand {
         if let id { options.actorId = id }
         options.slots = max(1, slots)
         options.relayBind = relayBind; options.relayAdvertise = relayAdvertise
+        options.logWeightsDigest = logWeightsDigest
         let service = ActorService(options: options)
         // MONITORING HOOK (wiring): the actor's Prometheus endpoint, if asked.
         var monitor: ActorMonitor?
@@ -138,6 +143,8 @@ struct LocalCommand: ParsableCommand {
     @Option(help: "Test problems in the final evaluation (0 skips it).") var evalProblems: Int = 500
     @Option(help: "Samples per problem in the final evaluation.") var evalSamples: Int = 32
     @Flag(help: "Start a fresh run even if RUN_DIR holds a checkpoint.") var fresh = false
+    @Option(help: "Weights sent to actors: f32 (exact) or bf16 (half the bytes, rounded to nearest even; the learner keeps fp32).") var wireWeights: String = "f32"
+    @Option(help: "Prompts generated together in the final evaluation (rows = this x samples; lower it for large models).") var evalBatchPrompts: Int = 8
     @Option(help: "Prometheus endpoints on loopback: the learner on this port, actor i on PORT+1+i (default: free ports). Their list is RUN_DIR/cluster/prometheus-targets.json.")
     var metricsPort: Int?
 
@@ -150,6 +157,7 @@ struct LocalCommand: ParsableCommand {
         try fm.createDirectory(at: root, withIntermediateDirectories: true)
         let task = try taskOptions.make()
         _ = try rl.resolve(task: taskOptions)   // fail on bad flags before any work
+        do { _ = try WeightsWireFormat(flag: wireWeights) } catch { throw ValidationError("\(error)") }
         if task is TextTask && base == nil {
             throw ValidationError("task '\(task.name)' is a text task: give --base MODEL_DIR, the pretrained model its tokenizer belongs to (e.g. models/SmolLM2-135M-Instruct from scripts/get-smollm2.sh)")
         }
@@ -220,7 +228,7 @@ struct LocalCommand: ParsableCommand {
         for (label, dir) in [("base (SFT)", basePath), ("after RL", clusterDir.appendingPathComponent("checkpoint").path)] {
             let model = try loadModel(dir, for: task)
             var ev = Evaluator(model: model, task: task, sampler: inferenceSampler(.hard, for: task))
-            ev.samples = evalSamples; ev.problemLimit = evalProblems
+            ev.samples = evalSamples; ev.problemLimit = evalProblems; ev.promptsPerBatch = max(1, evalBatchPrompts)
             reports.append(ev.run()); labels.append(label)
         }
         print(EvalTable.render(reports, labels: labels))
@@ -247,7 +255,7 @@ struct LocalCommand: ParsableCommand {
     /// RL and task flags given to `local`, passed on to the learner unchanged.
     func forwardedArguments() -> [String] {
         let all = Array(CommandLine.arguments.dropFirst(2))
-        let localOnly: Set<String> = ["--actors", "--run-dir", "--base", "--sft-steps", "--eval-problems", "--eval-samples", "--metrics-port"]
+        let localOnly: Set<String> = ["--actors", "--run-dir", "--base", "--sft-steps", "--eval-problems", "--eval-samples", "--eval-batch-prompts", "--metrics-port"]
         var out: [String] = []
         var i = 0
         while i < all.count {

@@ -138,6 +138,8 @@ class Peer:
         self.max_positions = int(model["max_position_embeddings"])
         if len(self.task.tokens) > self.vocab_size:
             raise SystemExit(f"python-actor: task vocabulary {len(self.task.tokens)} exceeds the model's {self.vocab_size}")
+        if w.weights_format not in ("", "f32-flat-v1", "bf16-flat-v1"):
+            raise SystemExit(f"python-actor: weights format {w.weights_format!r} is not f32-flat-v1 or bf16-flat-v1")
         self.heartbeat_s = max(0.05, w.heartbeat_interval_ms / 1000)
         self.welcome = w
         log(f"welcomed to run {w.run_id}: task {w.task_name}, policy v{w.policy_version}, "
@@ -161,14 +163,20 @@ class Peer:
         if len(blob) != self.notice.size_bytes or digest != self.notice.sha256:
             raise SystemExit(f"python-actor: weights v{version}: {len(blob)} bytes, sha256 {digest}; "
                              f"notice said {self.notice.size_bytes} bytes, {self.notice.sha256}")
-        if len(blob) % 4:
-            raise SystemExit("python-actor: weights blob is not a whole number of fp32 values")
-        floats = struct.unpack(f"<{len(blob) // 4}f", blob)
+        if self.welcome.weights_format == "bf16-flat-v1":   # little-endian uint16, the top half of an fp32
+            if len(blob) % 2:
+                raise SystemExit("python-actor: weights blob is not a whole number of bf16 values")
+            halves = struct.unpack(f"<{len(blob) // 2}H", blob)
+            floats = struct.unpack(f"<{len(halves)}f", struct.pack(f"<{len(halves)}I", *(h << 16 for h in halves)))
+        else:
+            if len(blob) % 4:
+                raise SystemExit("python-actor: weights blob is not a whole number of fp32 values")
+            floats = struct.unpack(f"<{len(blob) // 4}f", blob)
         if not all(math.isfinite(x) for x in floats):
             raise SystemExit(f"python-actor: weights v{version} hold non-finite values")
         self.loaded_version = version
         self.fetching = None
-        log(f"loaded policy v{version}: {len(floats)} fp32 parameters, sha256 {digest[:16]}... verified")
+        log(f"loaded policy v{version}: {len(floats)} parameters ({self.welcome.weights_format or 'f32-flat-v1'}), sha256 {digest[:16]}... verified")
 
     # -- rollouts ----------------------------------------------------------------------------------
     def rollout(self, prompt_index, sample_index):

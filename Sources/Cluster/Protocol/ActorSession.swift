@@ -77,6 +77,8 @@ public final class ActorSession {
     var sampler = SamplerConfig()
     var endOfThinking: Int32 = Vocabulary.endOfThinking, endOfSequence: Int32 = Vocabulary.eos
     var taskName = "", taskOptionsJson = ""
+    /// Byte format of the weights blobs this learner sends (from Welcome).
+    public private(set) var weightsFormat = WeightsWireFormat.f32
     /// Version of the weights the model holds (-1: none yet).
     public private(set) var modelVersion = -1
     var announced: Wire.VersionNotice?
@@ -176,9 +178,7 @@ public final class ActorSession {
         do {
             let config = try JSONDecoder().decode(LlamaConfig.self, from: Data(w.modelConfigJson.utf8))
             sampler = try JSONDecoder().decode(SamplerConfig.self, from: Data(w.samplerConfigJson.utf8))
-            guard w.weightsFormat.isEmpty || w.weightsFormat == WeightsBlob.format else {
-                throw ConfigError("weights format \(w.weightsFormat) is not \(WeightsBlob.format): upgrade this actor")
-            }
+            weightsFormat = try WeightsWireFormat(welcome: w.weightsFormat)
             endOfThinking = w.endOfThinkingToken; endOfSequence = w.endOfSequenceToken
             taskName = w.taskName; taskOptionsJson = w.taskOptionsJson
             if runId != w.runID || modelConfig != config {

@@ -49,11 +49,14 @@ public struct WeightSnapshot: Sendable {
     public let frames: [EncodedFrame]
     /// gamma * RMS(E) of these weights: the noise scale a soft/fuzzy rollout of this version must state (nil: unchecked).
     public let noiseSigma: Double?
+    /// The blob's byte format (Welcome.weights_format; WeightsWireFormat.swift).
+    public let format: WeightsWireFormat
     public var version: Int { Int(notice.version) }
 
     /// Cuts `blob` into chunks and encodes each as a WeightsChunk envelope (on the update thread, off the loop).
-    public init(version: Int, blob: Data, chunkBytes: Int, noiseSigma: Double? = nil) throws {
+    public init(version: Int, blob: Data, chunkBytes: Int, noiseSigma: Double? = nil, format: WeightsWireFormat = .f32) throws {
         self.noiseSigma = noiseSigma
+        self.format = format
         let chunker = try BlobChunker(version: UInt64(version), blob: blob, chunkBytes: chunkBytes)
         var codec = WireCodec(maxMessageBytes: Int.max)
         notice = chunker.notice
@@ -155,7 +158,7 @@ public final class LearnerCore {
         w.maxThinkingSteps = UInt32(sampler.maxThinkingSteps)
         w.maxAnswerTokens = UInt32(sampler.maxAnswerTokens)
         w.vocabulary = task.vocabulary.tokens
-        w.weightsFormat = WeightsBlob.format
+        w.weightsFormat = weights.format.rawValue
         w.liveness = UInt32(rules.liveness)
         w.maxMessageBytes = UInt32(rules.maxMessageBytes)
         welcomeTemplate = w

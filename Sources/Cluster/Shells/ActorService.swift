@@ -23,6 +23,8 @@ public struct ActorOptions: Sendable {
     /// bound one is not what others should dial; nil = do not relay.
     public var relayBind: String?
     public var relayAdvertise: String?
+    /// Log the SHA-256 of the installed fp32 weights after each load.
+    public var logWeightsDigest = false
     public init() {}
 }
 
@@ -138,12 +140,19 @@ public final class ActorService {
                     log.error("cannot build the model: \(error)"); model = nil
                 }
             case let .installWeights(version, blob, assembler):
-                let model = self.model
+                let model = self.model, format = session.weightsFormat, digest = options.logWeightsDigest, log = self.log
                 installer.start {
                     do {
                         guard let model else { throw ConfigError("no model to load weights into") }
                         try assembler.verify(blob)
-                        try WeightsBlob.decode(blob, into: model)
+                        let start = DispatchTime.now().uptimeNanoseconds
+                        try format.decode(blob, into: model)   // bf16 is widened here, once per version: matmuls stay fp32
+                        var line = "installed v\(version) from \(format.rawValue) (\(blob.count) bytes) in \(String(format: "%.0f", Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)) ms"
+                        if digest {
+                            let bytes = Data(bytesNoCopy: model.weights.pointer, count: model.parameterCount * 4, deallocator: .none)
+                            line += ": fp32 weights sha256 \(SHA256Hasher.hex(bytes))"
+                        }
+                        log.info("\(line)")
                         return (version, nil)
                     } catch { return (version, error) }
                 }

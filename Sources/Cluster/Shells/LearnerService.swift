@@ -19,6 +19,8 @@ public struct LearnerOptions: Sendable {
     public var rules = ClusterRules()
     /// Trust (issue 9): key directory (learner.key_secret, learner.key, allowed_actors); nil = no CURVE.
     public var keys: URL?
+    /// What actors are sent: exact fp32 or bf16 (half the bytes; WeightsWireFormat.swift).
+    public var wireWeights = WeightsWireFormat.f32
     public init(runDirectory: URL) { self.runDirectory = runDirectory }
 }
 
@@ -46,15 +48,17 @@ public final class LearnerService {
         self.model = model; self.options = options
         learner = PolicyLearner(model: model, config: config, endOfThinking: task.thinkingMarker.tokens)
         if let r = resume { learner.optimizer.restoreState(r.optimizer) }
+        if options.wireWeights != .f32 { learner.actorWeights = options.wireWeights.rounded }   // score what the actors ran
         try FileManager.default.createDirectory(at: options.runDirectory, withIntermediateDirectories: true)
         metricsLog = MetricsLog(runDirectory: options.runDirectory)
         let gamma = config.resolvedSampler(for: task).noiseScale
-        let weights = try WeightSnapshot(version: learner.version, blob: WeightsBlob.encode(model), chunkBytes: options.rules.chunkBytes,
-                                         noiseSigma: RolloutGenerator.noiseSigma(model: model, gamma: gamma))
+        let weights = try WeightSnapshot(version: learner.version, blob: options.wireWeights.encode(model), chunkBytes: options.rules.chunkBytes,
+                                         noiseSigma: RolloutGenerator.noiseSigma(model: model, gamma: gamma, seenAs: options.wireWeights.rounded), format: options.wireWeights)
         core = LearnerCore(config: config, task: task, modelConfig: model.config, rules: options.rules, weights: weights,
                            runId: resume?.state.runId ?? String(UUID().uuidString.prefix(8)).lowercased(), resume: resume?.state)
         core.checkpointEvery = options.checkpointEvery
         codec = WireCodec(maxMessageBytes: options.rules.maxMessageBytes)
+        log.info("weights to actors: \(weights.format.rawValue), \(weights.notice.sizeBytes) bytes per version in \(weights.frames.count) chunk(s) (fp32 master weights: \(model.parameterCount * 4) bytes)")
     }
 
     public func run() throws {
@@ -124,11 +128,11 @@ public final class LearnerService {
                     log.debug("send to \(LearnerCore.printable(address)) failed: \(error)")
                 }
             case .startUpdate(let job):
-                let chunkBytes = options.rules.chunkBytes, gamma = core.sampler.noiseScale
+                let chunkBytes = options.rules.chunkBytes, gamma = core.sampler.noiseScale, format = options.wireWeights
                 trainer.start { [learner, model] in
                     let report = learner.update(groups: job.groups)
-                    let snapshot = try? WeightSnapshot(version: report.policyVersion, blob: WeightsBlob.encode(model), chunkBytes: chunkBytes,
-                                                       noiseSigma: RolloutGenerator.noiseSigma(model: model, gamma: gamma))
+                    let snapshot = try? WeightSnapshot(version: report.policyVersion, blob: format.encode(model), chunkBytes: chunkBytes,
+                                                       noiseSigma: RolloutGenerator.noiseSigma(model: model, gamma: gamma, seenAs: format.rounded), format: format)
                     return (report, snapshot)
                 }
             case .checkpoint(let state):

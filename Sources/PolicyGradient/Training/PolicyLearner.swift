@@ -29,6 +29,8 @@ public struct UpdateReport: Codable, Sendable {
     /// near 0 unless actors run stale or different weights (the check verl/TRL log).
     public var logProbGap = 0.0
     public var logProbGapActions = 0
+    /// The largest |learner - behaviour| log-prob over those actions (bf16 actors: the rounding's worst case).
+    public var logProbGapMax = 0.0
     /// The same over all rollouts, stale ones included: policy drift plus any weight mismatch. A jump here with a
     /// steady learning rate means an actor generates with the wrong weights.
     public var logProbGapAll = 0.0
@@ -48,6 +50,11 @@ public final class PolicyLearner {
     let scorer: PolicyScorer
     let reference: PolicyScorer?
     let gradients: FloatBuffer
+    /// The weights the actors run, when they differ from the master weights (bf16 on the wire): `update` then scores
+    /// and differentiates at these, so behaviour and learner log-probs agree, and applies the step to the fp32 master
+    /// weights (the usual mixed-precision split). nil: actors hold exactly the master weights.
+    public var actorWeights: ((Float) -> Float)?
+    var master: FloatBuffer?
 
     /// Updates applied so far; the policy version of the current weights.
     public var version: Int { optimizer.step }
@@ -100,6 +107,12 @@ public final class PolicyLearner {
             return report
         }
         let advantages = groups.flatMap { computeAdvantages(rewards: $0.map(\.reward), estimator: config.advantage) }
+        if let actorWeights {   // forward and backward at the actors' weights; the master copy is restored below
+            let w = model.weights.buffer
+            if master == nil { master = FloatBuffer(count: w.count) }
+            master!.pointer.update(from: w.baseAddress!, count: w.count)
+            for i in 0..<w.count { w[i] = actorWeights(w[i]) }
+        }
         let (pass, logProbs) = scorer.score(rollouts)
         let refLogProbs = reference?.score(rollouts).logProbs
         var terms: [RolloutTerms] = []
@@ -112,7 +125,9 @@ public final class PolicyLearner {
                                       referenceLogp: refLogProbs?[i], mask: mask))
             for (a, b) in zip(logProbs[i], behaviour) where a.isFinite && b.isFinite { gapAll += abs(a - b); gapAllCount += 1 }
             if r.policyVersion == version {
-                for (a, b) in zip(logProbs[i], behaviour) where a.isFinite && b.isFinite { gap += abs(a - b); gapCount += 1 }
+                for (a, b) in zip(logProbs[i], behaviour) where a.isFinite && b.isFinite {
+                    gap += abs(a - b); gapCount += 1; report.logProbGapMax = max(report.logProbGapMax, abs(a - b))
+                }
             }
         }
         report.logProbGap = gapCount > 0 ? gap / Double(gapCount) : 0
@@ -129,6 +144,7 @@ public final class PolicyLearner {
         if result.loss.isFinite {
             scorer.backward(pass, rollouts, dLogp: result.dLogp, gradients: gradients)
         }
+        if actorWeights != nil, let master { model.weights.pointer.update(from: master.pointer, count: master.count) }
         let finite = result.loss.isFinite && allFinite(UnsafeBufferPointer(gradients.buffer))
         if finite {
             report.gradNorm = clipGradients(gradients.buffer, maxNorm: config.maxGradNorm).normBefore

@@ -363,6 +363,9 @@ public nonisolated struct Softrl_V1_Welcome: Sendable {
   /// concatenated in the order of ParameterLayout (embed_tokens, then per layer: input_layernorm, q, k, v, o,
   /// post_attention_layernorm, gate, up, down; then norm and lm_head unless tied), each tensor row-major in
   /// Hugging Face Llama shapes. scripts/interop/python_actor.py loads it with numpy.
+  /// "bf16-flat-v1" (learner --wire-weights bf16) = the same order, each parameter rounded to bfloat16
+  /// (round-to-nearest-even; NaN stays NaN, overflow goes to inf) as little-endian uint16, the top half of the
+  /// fp32: half the bytes. The SHA-256 of VersionNotice/WeightsChunk is over the bytes sent. "" = f32-flat-v1.
   public var weightsFormat: String = String()
 
   /// heartbeat intervals of silence after which a peer is presumed dead
