@@ -54,7 +54,8 @@ final class ClusterProcessTests: XCTestCase {
         let h = try ClusterHarness(testCase: self)
         let base = try h.makeBase()
         // Staleness 3 lets actors hold several items, so the victim surely dies holding work.
-        let learner = try h.startLearner(["--base", base, "--steps", "6", "--max-staleness", "3"])
+        // 16 steps: enough that the survivor cannot finish the run before the 1 s liveness limit notices the victim.
+        let learner = try h.startLearner(["--base", base, "--steps", "16", "--max-staleness", "3"])
         let ep = try h.endpoint()
         let victim = try h.startActor("victim", endpoint: ep, slots: 2)
         try h.startActor("survivor", endpoint: ep)
@@ -64,7 +65,7 @@ final class ClusterProcessTests: XCTestCase {
         let log = h.log("learner")
         XCTAssertTrue(log.contains("actor victim silent"), "the learner never noticed the dead actor:\n\(log)")
         let m = h.metrics()
-        XCTAssertEqual(m.last?["step"] as? Int, 6)
+        XCTAssertEqual(m.last?["step"] as? Int, 16)
         XCTAssertGreaterThanOrEqual(m.last?["reissued"] as? Int ?? 0, 1, "the victim's work was never re-issued")
         try assertNoPromptSkipped(h, trained: trainedPositions(m))
     }
