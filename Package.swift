@@ -57,6 +57,6 @@ let package = Package(
         // with -sanitize=fuzzer,address; a plain build makes it a replayer), and the corpus replay tests.
         .target(name: "FuzzHarness", dependencies: ["Cluster", "SoftTokens", "TransformerLM", "Tasks", "Transport"], swiftSettings: v5),
         .executableTarget(name: "SoftRLFuzz", dependencies: ["FuzzHarness"], swiftSettings: v5),
-        .testTarget(name: "FuzzTests", dependencies: ["FuzzHarness", "Cluster", "Transport"], swiftSettings: v5),
+        .testTarget(name: "FuzzTests", dependencies: ["FuzzHarness", "Cluster", "Transport", "TransformerLM"], swiftSettings: v5),
     ]
 )

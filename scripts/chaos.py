@@ -308,18 +308,22 @@ class Soak:
             e["resumed_from"] = step
             self.start_learner(resume=True)
         elif kind == "readonly_checkpoint":
+            # There must be a previous checkpoint to keep intact (early in the run there may be none yet).
+            self.wait_for(60, lambda: self.checkpoint_step() is not None)
+            steps_before = len(self.metric_lines)
+            self.set_immutable(True)
+            # Taken once frozen: a checkpoint being renamed into place at the moment of freezing is finished or refused.
             before = self.checkpoint_step()
             e["checkpoint_before"] = before if before is not None else -1
             snapshot = self.checkpoint_files()
-            steps_before = len(self.metric_lines)
-            self.set_immutable(True)
             # Hold until at least one checkpoint came due while the directory was read-only.
             due = self.args.checkpoint_every + 1
             self.wait_for(60, lambda: len(self.metric_lines) - steps_before >= due)
+            unchanged = self.checkpoint_files() == snapshot
             self.set_immutable(False)
             failed_lines = self.log_count("checkpoint failed")
             e["checkpoint_failed_logged"] = failed_lines
-            intact = self.checkpoint_files() == snapshot and self.checkpoint_readable()
+            intact = unchanged and self.checkpoint_readable()
             self.checkpoint_checks.append((before, intact, failed_lines))
             if not intact:
                 self.failures.append(f"a failed checkpoint write changed the previous checkpoint (step {before})")

@@ -15,9 +15,10 @@
 #   CI:   scripts/fuzz.sh --seconds 12          (about a minute for all four)
 #   Long: scripts/fuzz.sh --runs 1000000        (at least 10^6 executions per target)
 # Prints a table of executions, exec/s and corpus size per target. Exit 1 if any target found a crash, a hang
-# (-timeout=10 s per input), an out-of-memory (-rss_limit_mb=2048) or an audit failure: the input is in
+# (-timeout=60 s per input: generous, because on a loaded machine a 10 s limit fired on a 93 ms input), an out-of-memory (-rss_limit_mb=2048) or an audit failure: the input is in
 # .build-fuzz/artifacts/TARGET/; reproduce with `SOFTRL_FUZZ_TARGET=TARGET .build-fuzz/release/SoftRLFuzz FILE`.
 set -euo pipefail
+export SWIFT_BACKTRACE=enable=no   # a crash report in seconds, not minutes (libFuzzer prints its own stack)
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 seconds="" runs=1000000 jobs=1 targets=()
@@ -34,16 +35,20 @@ done
 [ ${#targets[@]} -gt 0 ] || targets=(learner actor safetensors jsonl)
 
 scratch=.build-fuzz
-# -use-ld=lld: SwiftPM links an executable with `--defsym main=SoftRLFuzz_main`; GNU gold then dies with an
-# internal error (dwarf_reader.cc:2713) on the sanitized objects, lld links them.
-flags=(-Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -DSOFTRL_LIBFUZZER -Xswiftc -use-ld=lld)
+flags=(-Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -DSOFTRL_LIBFUZZER)
 build_start=$(date +%s)
-swift build -c release --product SoftRLFuzz --scratch-path "$scratch" \
-    "${flags[@]}" 2>&1 | grep -v "Cannot export local symbol" | tail -n 3
+if ! swift build -c release --product SoftRLFuzz --scratch-path "$scratch" "${flags[@]}" >"$scratch/build.log" 2>&1; then
+    # SwiftPM links executables with `--defsym main=SoftRLFuzz_main`; GNU gold (the default linker here) then dies
+    # with an internal error (dwarf_reader.cc:2713) on the sanitized objects. Link the same objects with lld.
+    link=$(swift build -c release --product SoftRLFuzz --scratch-path "$scratch" "${flags[@]}" -v 2>&1 | grep -m1 -- "-module-name SoftRLFuzz -emit-executable" || true)
+    if [ -z "$link" ] || ! eval "$link -use-ld=lld" >>"$scratch/build.log" 2>&1; then
+        grep -v "Cannot export local symbol" "$scratch/build.log" | tail -n 30; echo "fuzz.sh: the fuzz build failed (log $scratch/build.log)" >&2; exit 1
+    fi
+fi
 bin="$(swift build -c release --product SoftRLFuzz --scratch-path "$scratch" "${flags[@]}" --show-bin-path)/SoftRLFuzz"
 echo "== fuzz build: $(( $(date +%s) - build_start )) s"
 # libFuzzer really linked: its driver is in the binary (a plain build would be the replayer instead).
-if ! nm "$bin" 2>/dev/null | grep -q LLVMFuzzerRunDriver; then
+if ! nm "$bin" 2>/dev/null | grep LLVMFuzzerRunDriver >/dev/null; then
     echo "fuzz.sh: $bin has no libFuzzer driver (LLVMFuzzerRunDriver): -sanitize=fuzzer did not take" >&2; exit 1
 fi
 
@@ -59,17 +64,19 @@ for t in "${targets[@]}"; do
     start=$(date +%s)
     set +e
     if [ "$jobs" -gt 1 ]; then
-        SOFTRL_FUZZ_TARGET=$t "$bin" "$work" "$seeds" "FuzzCorpus/$t" "${limit[@]}" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+        SOFTRL_FUZZ_TARGET=$t "$bin" "$work" "$seeds" "FuzzCorpus/$t" "${limit[@]}" -timeout=60 -rss_limit_mb=2048 -max_len=65536 \
             -artifact_prefix="$art" -print_final_stats=1 -detect_leaks=0 -jobs="$jobs" -workers="$jobs" >"$log" 2>&1
     else
-        SOFTRL_FUZZ_TARGET=$t "$bin" "$work" "$seeds" "FuzzCorpus/$t" "${limit[@]}" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+        SOFTRL_FUZZ_TARGET=$t "$bin" "$work" "$seeds" "FuzzCorpus/$t" "${limit[@]}" -timeout=60 -rss_limit_mb=2048 -max_len=65536 \
             -artifact_prefix="$art" -print_final_stats=1 -detect_leaks=0 >"$log" 2>&1
     fi
     status=$?
     set -e
     elapsed=$(( $(date +%s) - start ))
-    execs=$(grep -h "stat::number_of_executed_units" "$log" fuzz-*.log 2>/dev/null | awk '{s += $2} END {print s + 0}')
-    [ "$jobs" -gt 1 ] && rm -f fuzz-*.log
+    # With --jobs, each worker writes fuzz-N.log in the current directory: sum their counts.
+    logs=("$log"); [ "$jobs" -gt 1 ] && logs=(fuzz-*.log)
+    execs=$(cat "${logs[@]}" 2>/dev/null | awk '/stat::number_of_executed_units/ {s += $2} END {print s + 0}')
+    if [ "$jobs" -gt 1 ]; then cat fuzz-*.log >>"$log"; rm -f fuzz-*.log; fi
     corpus=$(find "$work" -type f | wc -l)
     rate=$(( execs / (elapsed > 0 ? elapsed : 1) ))
     verdict=ok

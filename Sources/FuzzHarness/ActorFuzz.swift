@@ -46,7 +46,7 @@ public final class ActorFuzzRun {
                 // ActorService allocates this many floats next: it must be a model this process can hold.
                 modelsPrepared += 1
                 let count = ParameterLayout(config).totalCount
-                guard count > 0, count <= 1 << 32 else {
+                guard count > 0, count <= ClusterRules.maxModelParameters else {
                     throw FuzzFinding("the actor was asked to allocate a model of \(count) parameters")
                 }
             case let .installWeights(version, blob, assembler):

@@ -8,6 +8,7 @@ import Foundation
 @testable import FuzzHarness
 import Cluster
 import Transport
+import TransformerLM
 
 final class FuzzCorpusTests: XCTestCase {
     static let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -67,5 +68,42 @@ final class FuzzCorpusTests: XCTestCase {
         try run.run(session)
         run.forgeTrained(run.trained.first!)
         XCTAssertThrowsError(try run.audit())
+    }
+
+    // MARK: Found by fuzzing: a Welcome whose model config the actor sized before checking it
+
+    /// FuzzCorpus/actor/welcome-model-*: hidden_size 0, vocab_size -5, vocab_size 2^62 (overflow trap in
+    /// ParameterLayout), 10^12 layers (a layout built for ever). Each is refused with a reason before any sizing:
+    /// no prepareModel, not welcomed, and the log says what was wrong.
+    func testAnActorRefusesAWelcomeWhoseModelItCannotBuild() throws {
+        let inputs = try committedInputs(.actor).filter { $0.0.hasPrefix("welcome-model-") }
+        XCTAssertEqual(inputs.count, 4)
+        for (name, data) in inputs {
+            let run = ActorFuzzRun()
+            try run.run(data)
+            XCTAssertEqual(run.modelsPrepared, 0, name)
+            XCTAssertFalse(run.session.welcomed, name)
+            XCTAssertTrue(run.logs.contains { $0.contains("cannot work for this learner") }, "\(name): \(run.logs)")
+        }
+    }
+
+    /// The checked count is the layout's own count for real shapes, and nil where the layout would trap or run away.
+    func testCheckedParameterCountMatchesTheLayoutAndRefusesAbsurdShapes() throws {
+        for config in [LlamaConfig.tiny(vocabSize: 64), .small(vocabSize: 300), .smolLM2Shape()] {
+            XCTAssertEqual(ParameterLayout.checkedTotalCount(config, limit: Int.max), ParameterLayout(config).totalCount)
+            var untied = config; untied.tieWordEmbeddings.toggle()
+            XCTAssertEqual(ParameterLayout.checkedTotalCount(untied, limit: Int.max), ParameterLayout(untied).totalCount)
+        }
+        var c = LlamaConfig.tiny(vocabSize: 64)
+        let n = ParameterLayout(c).totalCount
+        XCTAssertNil(ParameterLayout.checkedTotalCount(c, limit: n - 1))
+        c.vocabSize = 1 << 62
+        XCTAssertNil(ParameterLayout.checkedTotalCount(c, limit: Int.max))
+        c = .tiny(vocabSize: 64); c.numHiddenLayers = 1_000_000_000_000
+        XCTAssertNil(ParameterLayout.checkedTotalCount(c, limit: ClusterRules.maxModelParameters))
+        c = .tiny(vocabSize: 64); c.hiddenSize = 0
+        XCTAssertNil(ParameterLayout.checkedTotalCount(c, limit: Int.max))
+        c = .tiny(vocabSize: 64); c.maxPositionEmbeddings = Int.max / 2
+        XCTAssertNil(ParameterLayout.checkedTotalCount(c, limit: Int.max))
     }
 }
