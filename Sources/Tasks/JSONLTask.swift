@@ -29,14 +29,26 @@ public struct JSONLTask: ReasoningTask {
     }
 
     public init(path: String, options: TaskOptions = .init()) throws {
+        let companion = JSONLTask.testFilePath(for: path)
+        let hasCompanion = FileManager.default.fileExists(atPath: companion)
+        try self.init(path: path, train: try JSONLTask.readExamples(path: path),
+                      test: hasCompanion ? (companion, try JSONLTask.readExamples(path: companion)) : nil, options: options)
+    }
+
+    /// The task `path` would be if it held `contents` and had no companion test file (the fuzz target's
+    /// entry point: the same parsing and checks without the file system).
+    public init(path: String, contents: Data, options: TaskOptions = .init()) throws {
+        try self.init(path: path, train: try JSONLTask.parseExamples(contents, path: path), test: nil, options: options)
+    }
+
+    init(path: String, train trainExamples: [Example], test companionTest: (path: String, examples: [Example])?, options: TaskOptions) throws {
         name = TaskCatalog.jsonlPrefix + path
         trainPath = path
-        let companion = JSONLTask.testFilePath(for: path)
-        var train = try JSONLTask.readExamples(path: path)
+        var train = trainExamples
         var test: [Example]
-        if FileManager.default.fileExists(atPath: companion) {
-            testPath = companion
-            test = try JSONLTask.readExamples(path: companion)
+        if let companionTest {
+            testPath = companionTest.path
+            test = companionTest.examples
         } else {
             guard options.testFraction > 0, options.testFraction < 1 else {
                 throw TaskError.invalidOption(name: "testFraction", value: String(options.testFraction),
@@ -92,6 +104,10 @@ public struct JSONLTask: ReasoningTask {
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw TaskError.unreadableFile(path: path, reason: error.localizedDescription)
         }
+        return try parseExamples(data, path: path)
+    }
+
+    static func parseExamples(_ data: Data, path: String) throws -> [Example] {
         guard let text = String(data: data, encoding: .utf8) else {
             throw TaskError.unreadableFile(path: path, reason: "the bytes are not valid UTF-8")
         }

@@ -52,6 +52,29 @@ public struct ParameterLayout: Sendable {
         totalCount = offset
     }
 
+    /// What `ParameterLayout(c).totalCount` would be, computed without building the layout and with overflow
+    /// checks: nil when a dimension is not positive or the count (or the rotary table, max positions x head_dim)
+    /// exceeds `limit`. For configs that arrive over the network, which must not make a process trap, loop or
+    /// allocate without bound.
+    public static func checkedTotalCount(_ c: LlamaConfig, limit: Int) -> Int? {
+        guard c.vocabSize > 0, c.hiddenSize > 0, c.intermediateSize > 0, c.numHiddenLayers > 0,
+              c.numAttentionHeads > 0, c.numKeyValueHeads > 0, c.maxPositionEmbeddings > 0 else { return nil }
+        let headDim = c.headDimOverride ?? c.hiddenSize / c.numAttentionHeads
+        guard headDim > 0 else { return nil }
+        func mul(_ a: Int, _ b: Int) -> Int? { let (p, o) = a.multipliedReportingOverflow(by: b); return o || p > limit ? nil : p }
+        func sum(_ xs: [Int?]) -> Int? {
+            var t = 0
+            for x in xs { guard let x else { return nil }; let (s, o) = t.addingReportingOverflow(x); guard !o, s <= limit else { return nil }; t = s }
+            return t
+        }
+        let d = c.hiddenSize
+        guard mul(c.maxPositionEmbeddings, headDim) != nil, let q = mul(c.numAttentionHeads, headDim), let kv = mul(c.numKeyValueHeads, headDim),
+              let embedding = mul(c.vocabSize, d),
+              let layer = sum([d, mul(q, d), mul(kv, d), mul(kv, d), mul(d, q), d, mul(c.intermediateSize, d), mul(c.intermediateSize, d), mul(d, c.intermediateSize)])
+        else { return nil }
+        return sum([embedding, mul(c.numHiddenLayers, layer), d, c.tieWordEmbeddings ? 0 : embedding])
+    }
+
     public func entry(named name: String) -> Entry? { entries.first { $0.name == name } }
     /// Norm gains are 1-initialised and conventionally excluded from weight decay.
     public func isNormGain(_ e: Entry) -> Bool { e.shape.count == 1 }

@@ -177,6 +177,11 @@ public final class ActorSession {
     func welcome(_ w: Wire.Welcome, _ out: inout [ActorEffect]) {
         do {
             let config = try JSONDecoder().decode(LlamaConfig.self, from: Data(w.modelConfigJson.utf8))
+            // Before anything is sized from it (fuzzing: an unchecked config trapped on overflow or looped for ever).
+            try config.validate()
+            guard ParameterLayout.checkedTotalCount(config, limit: ClusterRules.maxModelParameters) != nil else {
+                throw ConfigError("model_config_json describes a model over \(ClusterRules.maxModelParameters) parameters (or rotary-table floats)")
+            }
             sampler = try JSONDecoder().decode(SamplerConfig.self, from: Data(w.samplerConfigJson.utf8))
             weightsFormat = try WeightsWireFormat(welcome: w.weightsFormat)
             endOfThinking = w.endOfThinkingToken; endOfSequence = w.endOfSequenceToken

@@ -53,4 +53,8 @@ public struct ClusterRules: Sendable, Equatable {
     /// (ZMTP heartbeats would do it too, but libzmq 4.3.4 aborts the process when one fires on a stopped,
     /// then closed, connection: issue 8's remote crash.)
     public static let keepaliveIdleSeconds = 10, keepaliveIntervalSeconds = 2, keepaliveCount = 5
+    /// Largest model (parameters, and rotary-table floats) an actor builds from a Welcome's model_config_json:
+    /// 2^31 floats, 8 GiB. A config past it, or one that does not validate, is refused before any allocation
+    /// (fuzzing found a Welcome that made the actor trap on overflow, or loop for ever building the layout).
+    public static let maxModelParameters = 1 << 31
 }

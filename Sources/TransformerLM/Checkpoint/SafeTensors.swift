@@ -128,8 +128,11 @@ public enum SafeTensorsFile {
 
     /// Reads every tensor, upcasting F16/BF16 to fp32. Any other dtype is an `unsupportedDType` error.
     public static func read(_ url: URL) throws -> (tensors: [String: SafeTensor], metadata: [String: String]) {
-        let path = url.path
-        let data = try load(url)
+        try read(contents: try load(url), path: url.path)
+    }
+
+    /// `read` of a file already in memory (`path` names it in errors).
+    public static func read(contents data: Data, path: String) throws -> (tensors: [String: SafeTensor], metadata: [String: String]) {
         let (infos, metadata, dataStart) = try parseHeader(data, path: path)
         for info in infos where !readableDTypes.contains(info.dtype) {
             throw CheckpointError(kind: .unsupportedDType, file: path, tensor: info.name,
@@ -151,8 +154,12 @@ public enum SafeTensorsFile {
     /// Lists the tensors (any dtype) and metadata without converting data. Validates exactly as `read`
     /// does, except that dtypes are not restricted to the readable ones.
     public static func readHeader(_ url: URL) throws -> (tensors: [SafeTensorInfo], metadata: [String: String]) {
-        let data = try load(url)
-        let (infos, metadata, _) = try parseHeader(data, path: url.path)
+        try readHeader(contents: try load(url), path: url.path)
+    }
+
+    /// `readHeader` of a file already in memory.
+    public static func readHeader(contents data: Data, path: String) throws -> (tensors: [SafeTensorInfo], metadata: [String: String]) {
+        let (infos, metadata, _) = try parseHeader(data, path: path)
         return (infos, metadata)
     }
 
