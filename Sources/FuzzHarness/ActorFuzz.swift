@@ -63,6 +63,11 @@ public final class ActorFuzzRun {
             case .reconnect:
                 reconnects += 1
                 try effects(session.connected(now: now))
+            case let .sendUpstream(body, _, _):
+                do { _ = try codec.encode(body) } catch { throw FuzzFinding("the actor produced a relay request it cannot encode: \(error)") }
+            case let .relay(frame, _):
+                // What a relay forwards must be a frame its children can decode (a chunk as received, or an error).
+                guard (try? WireCodec().decode(frame)) != nil else { throw FuzzFinding("the actor's relay sent an undecodable frame") }
             case .finished: break
             case .log(_, let line): logs.append(line)
             }
