@@ -37,6 +37,7 @@ done
 scratch=.build-fuzz
 flags=(-Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -DSOFTRL_LIBFUZZER)
 build_start=$(date +%s)
+mkdir -p "$scratch"   # a fresh clone has none: the build log goes there
 if ! swift build -c release --product SoftRLFuzz --scratch-path "$scratch" "${flags[@]}" >"$scratch/build.log" 2>&1; then
     # SwiftPM links executables with `--defsym main=SoftRLFuzz_main`; GNU gold (the default linker here) then dies
     # with an internal error (dwarf_reader.cc:2713) on the sanitized objects. Link the same objects with lld.
