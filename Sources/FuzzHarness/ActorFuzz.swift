@@ -49,9 +49,9 @@ public final class ActorFuzzRun {
                 guard count > 0, count <= ClusterRules.maxModelParameters else {
                     throw FuzzFinding("the actor was asked to allocate a model of \(count) parameters")
                 }
-            case let .installWeights(version, blob, assembler):
+            case let .installWeights(version, assembler):
                 installs += 1
-                do { try assembler.verify(blob); try effects(session.weightsInstalled(version: version)) } catch let f as FuzzFinding {
+                do { _ = try assembler.assemble(); try effects(session.weightsInstalled(version: version)) } catch let f as FuzzFinding {
                     throw f
                 } catch { try effects(session.weightsRejected(version: version, error)) }
             case .generate(let order):

@@ -19,6 +19,14 @@ public enum ThinkingMode: String, Codable, Sendable, CaseIterable {
 }
 
 public struct SamplerConfig: Codable, Sendable, Equatable {
+    /// The JSON sent on the wire (Welcome, and every rollout): keys sorted, so equal settings give equal strings
+    /// and the learner can recognise the run's own settings by comparing strings instead of decoding each rollout's.
+    public var canonicalJSON: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
+    }
+
     public var mode: ThinkingMode = .soft
     /// Feed noise-free / argmax inputs (evaluation). Hard: argmax token; the mixtures: p^T E without noise.
     public var greedy = false

@@ -34,6 +34,7 @@ public struct BlobChunker {
         n.version = version
         n.sizeBytes = totalBytes
         n.sha256 = sha256
+        n.chunkBytes = UInt64(chunkBytes)
         return n
     }
 
@@ -58,27 +59,43 @@ public struct BlobChunker {
     }
 }
 
-/// Actor side: collects WeightsChunk messages of one version in any order and yields the verified blob.
+/// Actor side: collects WeightsChunk messages of one version in any order and hashes them as they arrive: the
+/// SHA-256 advances over the contiguous prefix of chunks whenever it grows, so with chunks arriving in order the
+/// digest is ready the moment the last one lands, and checking it costs nothing more. Chunks are kept as they came
+/// (slices of the received frames, which a relay keeps anyway) and copied once, into the blob, by `assemble`.
 public struct BlobAssembler {
     /// Sanity bound on chunk_count from the wire (16 Mi chunks: 64 TiB at the default chunk size), so a
     /// hostile or corrupt chunk cannot make `missingChunks` enumerate billions of indices.
     public static let maxChunkCount: UInt64 = 1 << 24
+    /// Largest blob believed when the caller names no bound (8 GiB: a 2B-parameter model in fp32).
+    public static let defaultMaxTotalBytes: UInt64 = 1 << 33
 
     public let version: UInt64
     /// Learned from the notice or the first chunk; every later chunk must agree.
     public private(set) var chunkCount: UInt64?
     public private(set) var totalBytes: UInt64?
     public private(set) var sha256: String?
-    private var chunks: [UInt64: Data] = [:]
+    public let maxTotalBytes: UInt64
+    /// Bytes of every chunk but the last (the wire contract: "all chunks but the last have the same size").
+    private var chunkBytes: Int?
+    private var chunks: [Data?] = []
+    private var receivedCount = 0
+    private var hasher = SHA256Hasher()
+    /// Chunks 0..<hashedChunks have gone through the hasher.
+    private var hashedChunks = 0
+    /// Lowercase hex digest of the whole blob, once every chunk has been hashed.
+    public private(set) var digest: String?
 
-    public init(version: UInt64, expectedTotalBytes: UInt64? = nil, expectedSha256: String? = nil) {
+    public init(version: UInt64, expectedTotalBytes: UInt64? = nil, expectedSha256: String? = nil,
+                maxTotalBytes: UInt64 = BlobAssembler.defaultMaxTotalBytes) {
         self.version = version
         self.totalBytes = expectedTotalBytes
         self.sha256 = expectedSha256?.lowercased()
+        self.maxTotalBytes = maxTotalBytes
     }
 
-    public init(notice: Wire.VersionNotice) {
-        self.init(version: notice.version, expectedTotalBytes: notice.sizeBytes, expectedSha256: notice.sha256)
+    public init(notice: Wire.VersionNotice, maxTotalBytes: UInt64 = BlobAssembler.defaultMaxTotalBytes) {
+        self.init(version: notice.version, expectedTotalBytes: notice.sizeBytes, expectedSha256: notice.sha256, maxTotalBytes: maxTotalBytes)
     }
 
     /// Adds one chunk. A repeated chunk with identical bytes is accepted (retries happen).
@@ -92,6 +109,9 @@ public struct BlobAssembler {
         guard chunk.chunkCount <= Self.maxChunkCount, chunk.chunkCount <= max(1, chunk.totalBytes) else {
             throw BlobError.inconsistentChunk(index: i, detail: "chunk_count \(chunk.chunkCount) is implausible for \(chunk.totalBytes) bytes")
         }
+        guard chunk.totalBytes <= maxTotalBytes else {
+            throw BlobError.inconsistentChunk(index: i, detail: "total_bytes \(chunk.totalBytes) is over the \(maxTotalBytes) this receiver expects at most")
+        }
         if let n = chunkCount, n != chunk.chunkCount {
             throw BlobError.inconsistentChunk(index: i, detail: "chunk_count \(chunk.chunkCount), earlier \(n)")
         }
@@ -101,51 +121,68 @@ public struct BlobAssembler {
         if let s = sha256, s != chunk.sha256.lowercased() {
             throw BlobError.inconsistentChunk(index: i, detail: "sha256 \(chunk.sha256), expected \(s)")
         }
-        guard UInt64(chunk.data.count) <= chunk.totalBytes else {
-            throw BlobError.inconsistentChunk(index: i, detail: "\(chunk.data.count) bytes in a blob of \(chunk.totalBytes)")
+        let size = chunk.data.count, total = Int(chunk.totalBytes), count = Int(chunk.chunkCount), index = Int(i)
+        guard size <= total else { throw BlobError.inconsistentChunk(index: i, detail: "\(size) bytes in a blob of \(total)") }
+        // The size all non-final chunks share: this chunk's own, or what a final chunk implies for the others.
+        let implied: Int
+        if index < count - 1 { implied = size } else if count == 1 { implied = total } else {
+            guard (total - size) % (count - 1) == 0 else {
+                throw BlobError.inconsistentChunk(index: i, detail: "a last chunk of \(size) bytes leaves \(total - size) bytes for \(count - 1) equal chunks")
+            }
+            implied = (total - size) / (count - 1)
         }
-        if let old = chunks[i], old != chunk.data {
-            throw BlobError.inconsistentChunk(index: i, detail: "received twice with different bytes")
+        let cb = chunkBytes ?? implied
+        guard cb == implied, cb > 0 || total == 0, (count - 1) * cb < max(total, 1), count * cb >= total,
+              size == min(cb, total - index * cb) else {
+            throw BlobError.inconsistentChunk(index: i, detail: "\(size) bytes do not fit \(count) chunks of one size making \(total) bytes")
         }
-        chunkCount = chunk.chunkCount
-        totalBytes = chunk.totalBytes
-        sha256 = chunk.sha256.lowercased()
-        chunks[i] = chunk.data
+        if chunkBytes == nil {
+            chunkCount = chunk.chunkCount; totalBytes = chunk.totalBytes; sha256 = chunk.sha256.lowercased(); chunkBytes = cb
+            chunks = Array(repeating: nil, count: count)
+        }
+        if let old = chunks[index] {
+            guard old == chunk.data else { throw BlobError.inconsistentChunk(index: i, detail: "received twice with different bytes") }
+            return
+        }
+        chunks[index] = chunk.data
+        receivedCount += 1
+        while digest == nil, hashedChunks < chunks.count, let next = chunks[hashedChunks] {
+            hasher.update(next)
+            hashedChunks += 1
+            if hashedChunks == chunks.count { digest = SHA256Hasher.hexString(hasher.finalize()) }
+        }
     }
 
     /// Chunk indices still to fetch; [0] until the first chunk tells how many there are.
     public var missingChunks: [UInt64] {
-        guard let n = chunkCount else { return [0] }
-        return (0..<n).filter { chunks[$0] == nil }
+        guard chunkCount != nil else { return [0] }
+        return chunks.indices.filter { chunks[$0] == nil }.map { UInt64($0) }
     }
 
-    public var isComplete: Bool { chunkCount != nil && chunks.count == Int(chunkCount!) }
+    public var isComplete: Bool { chunkCount != nil && receivedCount == chunks.count }
 
-    /// Concatenates the chunks and verifies size and SHA-256.
-    /// - Throws: BlobError.missingChunks, .totalBytesMismatch or .checksumMismatch.
-    public func assemble() throws -> Data {
-        let blob = try concatenate()
-        try verify(blob)
-        return blob
-    }
-
-    /// The SHA-256 check of `assemble`, separately: hashing hundreds of megabytes belongs on a worker thread,
-    /// not on a thread that must keep heartbeating.
-    public func verify(_ blob: Data) throws {
-        let actual = SHA256Hasher.hex(blob)
+    /// Checks the SHA-256 computed as the chunks arrived against the one announced.
+    /// - Throws: BlobError.missingChunks or .checksumMismatch.
+    public func verify() throws {
+        guard isComplete, let actual = digest else { throw BlobError.missingChunks(missingChunks) }
         if let s = sha256, s != actual { throw BlobError.checksumMismatch(expected: s, actual: actual) }
     }
 
-    /// Concatenates the chunks and checks the size; the caller must `verify` the result before trusting it.
-    public func concatenate() throws -> Data {
-        let missing = missingChunks
-        guard missing.isEmpty, let n = chunkCount else { throw BlobError.missingChunks(missing) }
+    /// The verified blob as the chunks that make it, in order, without copying (a model loads them piece by piece).
+    /// - Throws: BlobError.missingChunks or .checksumMismatch.
+    public func verifiedChunks() throws -> [Data] {
+        try verify()
+        return chunks.compactMap { $0 }
+    }
+
+    /// The verified blob, in one piece (a copy: hundreds of megabytes belong on a worker thread, not on one that
+    /// must keep heartbeating).
+    /// - Throws: BlobError.missingChunks or .checksumMismatch.
+    public func assemble() throws -> Data {
+        try verify()
         var blob = Data()
-        blob.reserveCapacity(chunks.values.reduce(0) { $0 + $1.count })  // what arrived, not what was claimed
-        for i in 0..<n { blob.append(chunks[i]!) }
-        if let t = totalBytes, t != UInt64(blob.count) {
-            throw BlobError.totalBytesMismatch(expected: t, actual: UInt64(blob.count))
-        }
+        blob.reserveCapacity(Int(totalBytes ?? 0))
+        for case let c? in chunks { blob.append(c) }
         return blob
     }
 }

@@ -27,11 +27,13 @@ public struct SHA256Hasher {
     }
 
     /// Lowercase hex digest, the form used on the wire (VersionNotice.sha256, WeightsChunk.sha256).
-    public static func hex(_ data: Data) -> String {
+    public static func hex(_ data: Data) -> String { hexString(Array(Crypto.SHA256.hash(data: data))) }
+
+    public static func hexString(_ digest: [UInt8]) -> String {
         let digits: [UInt8] = Array("0123456789abcdef".utf8)
         var out = [UInt8]()
         out.reserveCapacity(64)
-        for b in Crypto.SHA256.hash(data: data) { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
+        for b in digest { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
         return String(decoding: out, as: UTF8.self)
     }
 }

@@ -90,7 +90,6 @@ public enum BlobError: Error, CustomStringConvertible, Equatable {
     case wrongVersion(expected: UInt64, got: UInt64)
     case inconsistentChunk(index: UInt64, detail: String)
     case missingChunks([UInt64])
-    case totalBytesMismatch(expected: UInt64, actual: UInt64)
     case checksumMismatch(expected: String, actual: String)
 
     public var description: String {
@@ -106,8 +105,6 @@ public enum BlobError: Error, CustomStringConvertible, Equatable {
         case let .missingChunks(list):
             let shown = list.prefix(10).map(String.init).joined(separator: ", ")
             return "blob incomplete: \(list.count) chunk(s) missing (\(shown)\(list.count > 10 ? ", …" : ""))"
-        case let .totalBytesMismatch(expected, actual):
-            return "blob is \(actual) bytes, expected \(expected)"
         case let .checksumMismatch(expected, actual):
             return "blob SHA-256 is \(actual), expected \(expected): corrupted or mixed versions"
         }

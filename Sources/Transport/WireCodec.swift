@@ -83,7 +83,7 @@ public struct WireCodec {
         }
         let envelope: Envelope
         do {
-            envelope = try Envelope(serializedBytes: data)
+            envelope = try ChunkFrameReader.read(data) ?? Envelope(serializedBytes: data)
         } catch {
             throw WireError.notProtobuf(detail: String(describing: error))
         }

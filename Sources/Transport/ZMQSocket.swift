@@ -353,11 +353,28 @@ public final class ZMQSocket: Hashable, CustomStringConvertible {
             let size = zmq_msg_size(&msg)
             if size == 0 {
                 frames.append(Data())
+            } else if size >= Self.zeroCopyReceiveBytes {
+                frames.append(Self.adopt(&msg, size: size))
             } else {
                 frames.append(Data(bytes: zmq_msg_data(&msg), count: size))
             }
             if zmq_msg_more(&msg) == 0 { return frames }
         }
+    }
+
+    /// Frames from this size up are handed out without copying (weight chunks: 4 MiB each); smaller ones are
+    /// copied, so a small frame never pins libzmq's shared receive buffer.
+    static let zeroCopyReceiveBytes = 64 << 10
+
+    /// A Data over the message's own buffer: the message moves to the heap and is closed when the Data is freed.
+    private static func adopt(_ msg: inout zmq_msg_t, size: Int) -> Data {
+        let owned = UnsafeMutablePointer<zmq_msg_t>.allocate(capacity: 1)
+        zmq_msg_init(owned)
+        zmq_msg_move(owned, &msg)   // leaves `msg` empty, ready for the next frame
+        return Data(bytesNoCopy: zmq_msg_data(owned), count: size, deallocator: .custom { _, _ in
+            zmq_msg_close(owned)
+            owned.deallocate()
+        })
     }
 
     // MARK: helpers

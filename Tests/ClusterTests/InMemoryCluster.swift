@@ -213,8 +213,8 @@ final class InMemoryCluster {
                 if m.corruptsRelayedChunks, case .weightsChunk? = try? WireCodec().decode(f).body { f[f.count - 1] ^= 0xFF }   // data is the last field
                 child.upstreamInbox.append((f, m.session.identity.relayEndpoint!))
             case .prepareModel: break
-            case let .installWeights(version, blob, assembler):
-                do { try assembler.verify(blob); actorEffects(m, m.session.weightsInstalled(version: version)) } catch {
+            case let .installWeights(version, assembler):
+                do { _ = try assembler.assemble(); actorEffects(m, m.session.weightsInstalled(version: version)) } catch {
                     actorEffects(m, m.session.weightsRejected(version: version, error))
                 }
             case .generate(let order): m.generation = (order, now + m.generateSeconds)

@@ -97,6 +97,17 @@ final class WeightsWireFormatTests: XCTestCase {
             try assembler.add(c)
         }
         XCTAssertEqual(try assembler.assemble(), blob)
+        // Loaded chunk by chunk (as actors do, without joining them) the model gets what the joined blob gives,
+        // also when pieces split a parameter (odd sizes take the joined path).
+        let joined = try LlamaModel(config: model.config, weights: FloatBuffer(count: model.parameterCount))
+        try WeightsWireFormat.bf16.decode(blob, into: joined)
+        let cuts = [[Data]](arrayLiteral: try assembler.verifiedChunks(), [blob.prefix(1001), blob.dropFirst(1001)], [blob.prefix(4096), blob.dropFirst(4096)])
+        for pieces in cuts {
+            let piecewise = try LlamaModel(config: model.config, weights: FloatBuffer(count: model.parameterCount))
+            try WeightsWireFormat.bf16.decode(pieces: pieces, into: piecewise)
+            XCTAssertTrue((0..<model.parameterCount).allSatisfy { piecewise.weights.pointer[$0].bitPattern == joined.weights.pointer[$0].bitPattern }, "pieces of \(pieces.map(\.count))")
+        }
+        XCTAssertGreaterThan(try assembler.verifiedChunks().count, 1)
         XCTAssertEqual(try WeightsWireFormat(flag: "bf16"), .bf16)
         XCTAssertEqual(try WeightsWireFormat(welcome: ""), .f32)
         XCTAssertThrowsError(try WeightsWireFormat(flag: "fp8")) { XCTAssertTrue("\($0)".contains("use f32") , "\($0)") }

@@ -33,6 +33,28 @@ func samplerConfigs() -> [SamplerConfig] {
 }
 
 final class SamplerTests: XCTestCase {
+    /// The learner recognises the run's own sampler settings in a rollout by comparing strings (decoding JSON per
+    /// rollout was most of its ingest cost): equal settings must give the same string, however they were built,
+    /// and an actor that decodes the Welcome's string and re-encodes it must give the Welcome's string back.
+    func testCanonicalJSONIsTheSameForEqualSettings() throws {
+        for mode in ThinkingMode.allCases {
+            var c = SamplerConfig(mode: mode)
+            c.topK = 7; c.maxThinkingSteps = 11
+            let welcome = c.canonicalJSON
+            // Foundation's JSONEncoder alone alternates between key orders from one call to the next.
+            for _ in 0..<4 { XCTAssertEqual(c.canonicalJSON, welcome, "the same settings encoded twice must be the same string") }
+            let actor = try JSONDecoder().decode(SamplerConfig.self, from: Data(welcome.utf8))
+            XCTAssertEqual(actor.canonicalJSON, welcome)
+            // The same settings written with their keys in reverse order decode to the same string.
+            let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(welcome.utf8)) as? [String: Any])
+            let keys = object.keys.sorted()
+            let reversed = "{" + keys.reversed().map { k in "\"\(k)\":" + String(decoding: try! JSONSerialization.data(withJSONObject: object[k]!, options: .fragmentsAllowed), as: UTF8.self) }.joined(separator: ",") + "}"
+            XCTAssertEqual(try JSONDecoder().decode(SamplerConfig.self, from: Data(reversed.utf8)).canonicalJSON, welcome, "mode \(mode)")
+            var other = c; other.topK = 8
+            XCTAssertNotEqual(other.canonicalJSON, welcome)
+        }
+    }
+
     func generate(_ model: LlamaModel, _ config: SamplerConfig, groups: Int = 2, groupSize: Int = 3) -> [Rollout] {
         let gen = RolloutGenerator(model: model, config: config, endOfThinking: eot, endOfSequence: eos)
         let reqs = (0..<groups).map { GenerationRequest(promptIndex: $0, prompt: [1, Int32(4 + $0), 5, 6], groupSize: groupSize, seed: 42 + UInt64($0)) }

@@ -105,6 +105,24 @@ final class BlobTests: XCTestCase {
         XCTAssertEqual(try a.assemble(), blob)
     }
 
+    /// The digest is computed as chunks arrive, over the contiguous prefix: in every arrival order and chunk
+    /// layout it must equal the hand-written reference SHA-256 of the whole blob.
+    func testDigestHashedOnArrivalMatchesReferenceInAnyOrder() throws {
+        var rng = SplitMix64(seed: 11)
+        for trial in 0..<40 {
+            let total = Int(rng.next() % 20_000), chunkBytes = 1 + Int(rng.next() % 3000)
+            let blob = makeBlob(total, seed: UInt64(trial))
+            let c = try BlobChunker(version: 9, blob: blob, chunkBytes: chunkBytes)
+            var a = trial % 2 == 0 ? BlobAssembler(notice: c.notice) : BlobAssembler(version: 9)
+            for i in (0..<c.chunkCount).shuffled(using: &rng) {
+                XCTAssertNil(a.digest, "digest before the last chunk")
+                try a.add(try c.chunk(i))
+            }
+            XCTAssertEqual(a.digest, SHA256Hasher.hexString(ReferenceSHA256.hash(blob)), "total \(total), chunks of \(chunkBytes)")
+            XCTAssertEqual(try a.assemble(), blob)
+        }
+    }
+
     func testSliceBlobAndEmptyBlob() throws {
         let big = makeBlob(5000)
         let slice = big[1000..<3500]  // Data slice with a non-zero startIndex
@@ -151,14 +169,23 @@ final class BlobTests: XCTestCase {
     func testWrongTotal() throws {
         let c = try BlobChunker(version: 4, blob: makeBlob(5000), chunkBytes: 1000)
         var a = BlobAssembler(version: 4)
-        for i in 0..<c.chunkCount {
-            var chunk = try c.chunk(i)
-            if i == 4 { chunk.data = chunk.data.prefix(999) }  // a short last chunk
-            try a.add(chunk)
+        for i in 0..<4 as Range<UInt64> { try a.add(try c.chunk(i)) }
+        var short = try c.chunk(4)
+        short.data = short.data.prefix(999)  // a short last chunk: refused on arrival, its place stays empty
+        XCTAssertThrowsError(try a.add(short)) { error in
+            guard case .inconsistentChunk(4, let detail) = error as? BlobError else { return XCTFail("\(error)") }
+            XCTAssertTrue(detail.contains("999"), detail)
         }
-        XCTAssertThrowsError(try a.assemble()) { error in
-            XCTAssertEqual(error as? BlobError, .totalBytesMismatch(expected: 5000, actual: 4999))
-        }
+        XCTAssertEqual(a.missingChunks, [4])
+        // A last chunk arriving first fixes the chunk size for the others ((5000 - 1000) / 4 = 1000).
+        var b = BlobAssembler(version: 4)
+        try b.add(try c.chunk(4))
+        var long = try c.chunk(0)
+        long.data.append(0)
+        XCTAssertThrowsError(try b.add(long))
+        // A bound on what the receiver believes: the buffer is allocated whole.
+        var bounded = BlobAssembler(version: 4, maxTotalBytes: 4999)
+        XCTAssertThrowsError(try bounded.add(try c.chunk(0))) { error in XCTAssertTrue("\(error)".contains("4999"), "\(error)") }
     }
 
     func testInconsistentOrForeignChunks() throws {

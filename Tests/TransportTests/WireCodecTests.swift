@@ -90,6 +90,49 @@ final class WireCodecTests: XCTestCase {
         try group(body).rollouts[0].steps[1].vector
     }
 
+    /// The zero-copy chunk reader against swift-protobuf (the reference): on canonical chunk frames it must give
+    /// the same envelope with `data` sharing the frame's bytes; on every single-byte change and truncation of them
+    /// it must either decline (nil: swift-protobuf decides) or agree with swift-protobuf exactly.
+    func testChunkFrameReaderAgreesWithSwiftProtobuf() throws {
+        var rng = SystemRandomNumberGenerator()
+        var codec = WireCodec(maxMessageBytes: Int.max)
+        var frames: [Data] = []
+        for (i, size) in [0, 1, 127, 128, 300, 70_000].enumerated() {
+            var c = Wire.WeightsChunk()
+            c.version = UInt64(i * 1_000_003); c.chunkIndex = UInt64(i); c.chunkCount = UInt64(i + 1)
+            c.totalBytes = i == 0 ? 0 : UInt64(size) << 20; c.sha256 = i == 1 ? "" : String(repeating: "ab", count: 32)
+            c.data = Data((0..<size).map { _ in UInt8.random(in: 0...255, using: &rng) })
+            frames.append(try codec.encode(.weightsChunk(c)))
+        }
+        for frame in frames {
+            let fast = try XCTUnwrap(ChunkFrameReader.read(frame), "a canonical chunk frame must take the fast path")
+            XCTAssertEqual(fast, try Envelope(serializedBytes: frame))
+            guard case .weightsChunk(let c)? = fast.body, !c.data.isEmpty else { continue }
+            frame.withUnsafeBytes { f in c.data.withUnsafeBytes { d in
+                XCTAssertTrue(d.baseAddress! >= f.baseAddress! && d.baseAddress! < f.baseAddress! + f.count, "data must be a slice of the frame, not a copy")
+            } }
+        }
+        var mutated = 0, declined = 0
+        for frame in frames.prefix(5) {
+            var variants = (0..<frame.count).map { frame.prefix($0) }
+            for at in 0..<frame.count {
+                for value in [0x00, 0x01, 0x7F, 0x80, 0xFF, Int(frame[at] ^ 0x08)] as [Int] {
+                    var m = frame; m[at] = UInt8(value); variants.append(m)
+                }
+            }
+            for m in variants {
+                mutated += 1
+                let reference = try? Envelope(serializedBytes: m)
+                guard let fast = ChunkFrameReader.read(m) else { declined += 1; continue }
+                XCTAssertEqual(fast, reference, "the fast reader accepted what swift-protobuf reads differently: \(Array(m))")
+            }
+        }
+        XCTAssertGreaterThan(mutated - declined, 0, "some mutations stay canonical and must be read the same")
+        // Through the codec: the same checks as any frame (protocol version), whichever reader ran.
+        var wrongVersion = try Envelope(serializedBytes: frames[3]); wrongVersion.protocolVersion = 9
+        XCTAssertThrowsError(try codec.decode(try wrongVersion.serializedData()))
+    }
+
     func testEmptyFrameIsRejected() {
         XCTAssertThrowsError(try WireCodec().decode(Data())) { error in
             XCTAssertEqual(error as? WireError, .emptyFrame)

@@ -25,9 +25,9 @@ public enum ActorEffect {
     case relay(Data, to: PeerAddress)
     /// A model of this shape is needed (new run or new architecture): build it (zero weights until installed).
     case prepareModel(LlamaConfig)
-    /// The whole blob of `version` arrived: check it against its SHA-256 (`assembler.verify`) and load it, off
-    /// the socket thread, then call weightsInstalled / weightsRejected.
-    case installWeights(version: Int, blob: Data, assembler: BlobAssembler)
+    /// Every chunk of `version` arrived (and was hashed on arrival): `assembler.assemble()` checks the SHA-256 and
+    /// joins the blob; load it off the socket thread, then call weightsInstalled / weightsRejected.
+    case installWeights(version: Int, assembler: BlobAssembler)
     /// Generate these items (one batch) with the current model; then call `generated`.
     case generate(GenerationOrder)
     /// The learner is gone or sent us away: close the connection, back off, reconnect, call `connected`.
@@ -226,6 +226,7 @@ public final class ActorSession {
 
     func chunk(_ c: Wire.WeightsChunk, frame: Data, fromRelay: Bool, now: Double, _ out: inout [ActorEffect]) {
         guard var a = assembler, a.version == c.version else { return }
+        assembler = nil   // `a` is then the buffer's only owner: adding a chunk writes in place instead of copying the blob
         do {
             try a.add(c)
             longestChunkGap = max(longestChunkGap, now - lastChunkAt)
@@ -241,10 +242,9 @@ public final class ActorSession {
                 }
                 return
             }
-            let blob = try a.concatenate()
             assembler = nil
             installing = true
-            out.append(.installWeights(version: Int(c.version), blob: blob, assembler: a))
+            out.append(.installWeights(version: Int(c.version), assembler: a))
         } catch {
             out.append(.log(.warning, "weights v\(c.version) rejected (\(error)); fetching again"))
             if usedRelay || fromRelay { distrustRelaysFor = c.version }
@@ -316,7 +316,9 @@ public final class ActorSession {
 
     /// Start assembling the announced version, from its first source.
     func startFetch(_ n: Wire.VersionNotice, now: Double, _ out: inout [ActorEffect]) {
-        assembler = BlobAssembler(notice: n)
+        // The blob can be no larger than the announced model in the announced format: the assembler allocates it whole.
+        let expected = modelConfig.map { UInt64(ParameterLayout($0).totalCount * weightsFormat.bytesPerParameter) }
+        assembler = BlobAssembler(notice: n, maxTotalBytes: expected ?? BlobAssembler.defaultMaxTotalBytes)
         pendingChunks = []
         let named = zip(n.sources, n.sources.indices.map { $0 < n.sourceKeys.count ? n.sourceKeys[$0] : "" })
             .filter { $0.0 != identity.relayEndpoint }.prefix(distrustRelaysFor == n.version ? 0 : RelayTree.maxSources)
@@ -324,7 +326,10 @@ public final class ActorSession {
         sourceIndex = 0
         usedRelay = false; chunksFromRelays = 0; chunksFromLearner = 0
         for (f, peer) in relay.begin(n.version) { out.append(.relay(f, to: peer)) }
-        out.append(fetch(n.version, 0))   // the first chunk tells how many there are
+        // The notice's chunk size says how many chunks there are: ask for a whole window at once. Without it, the
+        // first chunk tells.
+        let count = n.chunkBytes > 0 ? (n.sizeBytes + n.chunkBytes - 1) / n.chunkBytes : 0
+        for index in 0..<max(1, min(UInt64(ClusterRules.fetchWindow), count)) { out.append(fetch(n.version, index)) }
         lastChunkAt = now; longestChunkGap = 0
     }
 

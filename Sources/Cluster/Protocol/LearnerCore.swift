@@ -149,7 +149,7 @@ public final class LearnerCore {
         w.runID = runId
         w.taskName = config.task
         w.taskOptionsJson = String(decoding: (try? JSONEncoder().encode(config.taskOptions)) ?? Data(), as: UTF8.self)
-        w.samplerConfigJson = String(decoding: (try? JSONEncoder().encode(sampler)) ?? Data(), as: UTF8.self)
+        w.samplerConfigJson = sampler.canonicalJSON
         w.heartbeatIntervalMs = UInt32(rules.heartbeatIntervalMs)
         w.modelConfigJson = String(decoding: (try? JSONEncoder().encode(modelConfig)) ?? Data(), as: UTF8.self)
         // Text tasks end thinking with a multi-token marker (the task describes it; actors rebuild the task).
@@ -360,6 +360,7 @@ public final class LearnerCore {
                 guard g.promptIndex == UInt64(promptIndex) else { throw RolloutValidationError("prompt index \(g.promptIndex), issued \(promptIndex)") }
                 guard g.rollouts.count == config.groupSize else { throw RolloutValidationError("\(g.rollouts.count) rollouts, expected \(config.groupSize)") }
                 var seen = Set<UInt32>()
+                let problem = task.problem(.train, promptIndex)   // once per group: every rollout answers the same one
                 for w in g.rollouts {
                     guard seen.insert(w.sampleIndex).inserted, w.sampleIndex < UInt32(config.groupSize) else {
                         throw RolloutValidationError("sample index \(w.sampleIndex) repeated or outside the group")
@@ -368,7 +369,7 @@ public final class LearnerCore {
                                                     noiseSigma: { [sigmaByVersion] in sigmaByVersion[$0] }, runSamplerJSON: welcomeTemplate.samplerConfigJson,
                                                     endOfThinking: task.thinkingMarker.tokens.count == 1 ? task.thinkingMarker.tokens[0] : nil)
                     guard r.policyVersion <= version else { throw RolloutValidationError("claims future policy version \(r.policyVersion)") }
-                    guard rewards.score(&r) else { throw RolloutValidationError("prompt tokens differ from problem \(promptIndex)") }
+                    guard rewards.score(&r, against: problem) else { throw RolloutValidationError("prompt tokens differ from problem \(promptIndex)") }
                     group.append(r)
                 }
             } catch {

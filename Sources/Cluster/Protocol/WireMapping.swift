@@ -41,7 +41,7 @@ public enum WireMapping {
         w.sampleIndex = UInt32(r.sampleIndex)
         w.thinkingEnd = thinkingEnds[r.thinkingEnd]!
         w.noiseSigma = r.noiseSigma
-        w.samplerConfigJson = String(decoding: try JSONEncoder().encode(r.sampler), as: UTF8.self)
+        w.samplerConfigJson = r.sampler.canonicalJSON
         return w
     }
 

@@ -139,15 +139,15 @@ public final class ActorService {
                 do { model = try LlamaModel(config: config, weights: FloatBuffer(count: ParameterLayout(config).totalCount)) } catch {
                     log.error("cannot build the model: \(error)"); model = nil
                 }
-            case let .installWeights(version, blob, assembler):
+            case let .installWeights(version, assembler):
                 let model = self.model, format = session.weightsFormat, digest = options.logWeightsDigest, log = self.log
                 installer.start {
                     do {
                         guard let model else { throw ConfigError("no model to load weights into") }
-                        try assembler.verify(blob)
+                        let chunks = try assembler.verifiedChunks()   // hashed as they arrived: checking costs nothing now
                         let start = DispatchTime.now().uptimeNanoseconds
-                        try format.decode(blob, into: model)   // bf16 is widened here, once per version: matmuls stay fp32
-                        var line = "installed v\(version) from \(format.rawValue) (\(blob.count) bytes) in \(String(format: "%.0f", Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)) ms"
+                        try format.decode(pieces: chunks, into: model)   // bf16 is widened here, once per version: matmuls stay fp32
+                        var line = "installed v\(version) from \(format.rawValue) (\(chunks.reduce(0) { $0 + $1.count }) bytes) in \(String(format: "%.0f", Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)) ms"
                         if digest {
                             let bytes = Data(bytesNoCopy: model.weights.pointer, count: model.parameterCount * 4, deallocator: .none)
                             line += ": fp32 weights sha256 \(SHA256Hasher.hex(bytes))"

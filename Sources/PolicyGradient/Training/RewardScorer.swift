@@ -18,7 +18,13 @@ public struct RewardScorer: Sendable {
     @discardableResult
     public func score(_ r: inout Rollout) -> Bool {
         guard r.promptIndex >= 0, r.promptIndex < task.count(split) else { return false }
-        let problem = task.problem(split, r.promptIndex)
+        return score(&r, against: task.problem(split, r.promptIndex))
+    }
+
+    /// `score` with the problem already at hand (a group's rollouts share one; building it can cost more than
+    /// judging the answer).
+    @discardableResult
+    public func score(_ r: inout Rollout, against problem: Problem) -> Bool {
         guard problem.prompt == r.prompt else { return false }
         let v = task.verdict(answerTokens: r.answer, for: problem)
         r.verdict = v.rawValue

@@ -677,6 +677,10 @@ public nonisolated struct Softrl_V1_VersionNotice: Sendable {
   /// CURVE public key of each source (same order as sources; "" = plaintext), from that relay's Hello.
   public var sourceKeys: [String] = []
 
+  /// Bytes in every chunk but the last (0 = not said: fetch chunk 0 first, its chunk_count tells the rest). Lets a
+  /// receiver ask for its first window of chunks at once.
+  public var chunkBytes: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1699,7 +1703,7 @@ nonisolated extension Softrl_V1_RolloutGroup: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Softrl_V1_VersionNotice: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".VersionNotice"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{3}size_bytes\0\u{1}sha256\0\u{1}sources\0\u{3}source_keys\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{3}size_bytes\0\u{1}sha256\0\u{1}sources\0\u{3}source_keys\0\u{3}chunk_bytes\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1712,6 +1716,7 @@ nonisolated extension Softrl_V1_VersionNotice: SwiftProtobuf.Message, SwiftProto
       case 3: try { try decoder.decodeSingularStringField(value: &self.sha256) }()
       case 4: try { try decoder.decodeRepeatedStringField(value: &self.sources) }()
       case 5: try { try decoder.decodeRepeatedStringField(value: &self.sourceKeys) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.chunkBytes) }()
       default: break
       }
     }
@@ -1733,6 +1738,9 @@ nonisolated extension Softrl_V1_VersionNotice: SwiftProtobuf.Message, SwiftProto
     if !self.sourceKeys.isEmpty {
       try visitor.visitRepeatedStringField(value: self.sourceKeys, fieldNumber: 5)
     }
+    if self.chunkBytes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.chunkBytes, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1742,6 +1750,7 @@ nonisolated extension Softrl_V1_VersionNotice: SwiftProtobuf.Message, SwiftProto
     if lhs.sha256 != rhs.sha256 {return false}
     if lhs.sources != rhs.sources {return false}
     if lhs.sourceKeys != rhs.sourceKeys {return false}
+    if lhs.chunkBytes != rhs.chunkBytes {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
