@@ -78,6 +78,8 @@ final class DeployTests: XCTestCase {
         XCTAssertTrue(jobOut.contains("softrl: learner on \(node) (tcp://\(node):\(learnerPort))"), jobOut)
         XCTAssertTrue(jobOut.contains("actor \(node)-0 joined"), "the actor started by srun reached the learner at the address the script passed:\n\(jobOut)")
         XCTAssertTrue(jobOut.contains("learner stopped at step 3"), jobOut)
+        // Relays are on by default: the actor serves what it holds to other actors, under CURVE like the learner.
+        XCTAssertTrue(jobOut.contains("serving weights to other actors at tcp://") && jobOut.contains("(CURVE, allow-listed keys only)"), jobOut)
         let metrics = (try? String(contentsOfFile: "\(d)/run/metrics.jsonl", encoding: .utf8)) ?? ""
         XCTAssertEqual(metrics.split(separator: "\n").count, 3)
     }
