@@ -85,6 +85,25 @@ final class InMemoryClusterTests: XCTestCase {
         sim.assertEveryPositionOnce()
     }
 
+    /// An actor restarted soon after it died (same id, new connection) is refused as the twin of its dead self; the
+    /// refusal says when the dead one expires, so it is back right then, not a whole window after the refusal.
+    func testARestartedActorRejoinsWhenItsDeadSelfExpires() throws {
+        let sim = try InMemoryCluster(config: config(steps: 8))
+        sim.addActor("bob"); sim.addActor("other")
+        sim.run(for: 2)
+        sim.kill("bob")
+        let killedAt = sim.now
+        sim.run(for: 3)   // the restart comes while the learner still counts the dead one as live
+        let restarted = sim.addImpostor("bob")
+        XCTAssertTrue(sim.run(for: 30) { sim.core.actors["bob"]?.address == restarted.address }, sim.logs.suffix(10).joined(separator: "\n"))
+        XCTAssertEqual(restarted.errors.first?.code, Wire.ErrorCode.duplicateActor.rawValue, "the restart should first have been refused as a twin")
+        XCTAssertGreaterThan(restarted.errors.first?.retryAfterMs ?? 0, 0)
+        let window = ClusterRules().silenceLimitSeconds
+        XCTAssertLessThan(sim.now - killedAt, window + 1, "rejoined \(sim.now - killedAt) s after the kill; the dead one expired after \(window) s")
+        XCTAssertTrue(sim.run(for: 300) { sim.core.isDone })
+        sim.assertEveryPositionOnce()
+    }
+
     func testAHoarderCannotStallTraining() throws {
         var rules = ClusterRules(); rules.minSpeculateSeconds = 5
         let sim = try InMemoryCluster(config: config(steps: 6, prompts: 4), rules: rules)

@@ -160,9 +160,12 @@ public final class ActorSession {
             welcomed = false; requested = false
             out.append(.send(.hello(hello)))
         case .duplicateActor?:
-            out.append(.log(.warning, "learner refused our id: \(e.message); trying again in \(Int(rules.silenceLimitSeconds)) s"))
+            // The learner says when the holder will be presumed dead (a little after, so its reaper has run); an
+            // older learner does not, and then a whole liveness window is the safe wait.
+            let wait = e.retryAfterMs > 0 ? min(Double(e.retryAfterMs) / 1000 + ClusterRules.twinRetryMarginSeconds, rules.silenceLimitSeconds * 2) : rules.silenceLimitSeconds
+            out.append(.log(.warning, "learner refused our id: \(e.message); trying again in \(String(format: "%.1f", wait)) s"))
             welcomed = false
-            helloAgainAt = now + rules.silenceLimitSeconds
+            helloAgainAt = now + wait
         case .resultRejected?:
             out.append(.log(.warning, "learner rejected \(e.workID): \(e.message)"))
         case .badRequest?:

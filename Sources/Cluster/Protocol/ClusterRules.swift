@@ -22,6 +22,9 @@ public struct ClusterRules: Sendable, Equatable {
     public var chunkBytes = BlobChunker.defaultChunkBytes
     /// Chunk requests an actor keeps in flight: one at a time leaves the link idle for a round trip per chunk.
     public static let fetchWindow = 4
+    /// A restarted actor refused as the twin of its dead self says Hello again this long after the learner's
+    /// retry_after_ms: the learner's reaper runs on its ticks (every poll, well under this).
+    public static let twinRetryMarginSeconds = 0.25
     /// Relay fan-out: receivers the learner, and each relaying actor, serve a version to (RelayTree); 0 = relays
     /// off. 4 keeps every node's uplink busy with 4 copies while the tree for 1,024 actors is 5 hops deep.
     public var relayFanout = 4

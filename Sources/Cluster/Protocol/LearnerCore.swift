@@ -289,7 +289,12 @@ public final class LearnerCore {
             // A live actor holds this id (heard within the liveness window, or the reaper would have removed it).
             refusedDuplicates += 1
             warn(&out, address, now, "refused a second connection claiming actor id \(id) (held by \(old.host) pid \(old.pid), last heard \(String(format: "%.1f", now - old.lastSeen)) s ago)")
-            out.append(error(.duplicateActor, "actor id \(id) is held by a live connection from \(old.host) pid \(old.pid): choose another --id, or retry after \(Int(rules.silenceLimitSeconds)) s if that process is gone", to: address))
+            // When the holder will be presumed dead if it stays silent (the reaper runs every tick): a restarted actor
+            // refused as the twin of its dead self comes back then, not after a full window of its own.
+            let remaining = max(0, rules.silenceLimitSeconds - (now - old.lastSeen))
+            var e = Wire.Error(); e.code = Wire.ErrorCode.duplicateActor.rawValue; e.retryAfterMs = UInt32(remaining * 1000)
+            e.message = "actor id \(id) is held by a live connection from \(old.host) pid \(old.pid): choose another --id, or retry after \(String(format: "%.1f", remaining)) s if that process is gone"
+            out.append(.send(.body(.error(e)), to: address))
             return
         }
         if actors[id] != nil {

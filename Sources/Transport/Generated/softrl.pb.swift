@@ -437,6 +437,9 @@ public nonisolated struct Softrl_V1_Error: Sendable {
   /// code 4 answering a FetchWeights: the version that was asked for (a late answer to an
   public var weightsVersion: UInt64 = 0
 
+  /// older fetch must not disturb the current one)
+  public var retryAfterMs: UInt32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1285,7 +1288,7 @@ nonisolated extension Softrl_V1_Goodbye: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension Softrl_V1_Error: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Error"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}code\0\u{1}message\0\u{3}work_id\0\u{3}weights_version\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}code\0\u{1}message\0\u{3}work_id\0\u{3}weights_version\0\u{3}retry_after_ms\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1297,6 +1300,7 @@ nonisolated extension Softrl_V1_Error: SwiftProtobuf.Message, SwiftProtobuf._Mes
       case 2: try { try decoder.decodeSingularStringField(value: &self.message) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.workID) }()
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.weightsVersion) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.retryAfterMs) }()
       default: break
       }
     }
@@ -1315,6 +1319,9 @@ nonisolated extension Softrl_V1_Error: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if self.weightsVersion != 0 {
       try visitor.visitSingularUInt64Field(value: self.weightsVersion, fieldNumber: 4)
     }
+    if self.retryAfterMs != 0 {
+      try visitor.visitSingularUInt32Field(value: self.retryAfterMs, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1323,6 +1330,7 @@ nonisolated extension Softrl_V1_Error: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if lhs.message != rhs.message {return false}
     if lhs.workID != rhs.workID {return false}
     if lhs.weightsVersion != rhs.weightsVersion {return false}
+    if lhs.retryAfterMs != rhs.retryAfterMs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
