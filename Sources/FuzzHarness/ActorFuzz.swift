@@ -59,6 +59,11 @@ public final class ActorFuzzRun {
                 for item in order.items where item.groupSize < 1 || item.groupSize > UInt32(ActorSession.maxGroupSize) || item.promptTokenIds.isEmpty {
                     throw FuzzFinding("an impossible work item reached generation: \(item.workID)")
                 }
+                // The generator stops on a precondition when a rollout cannot fit the model's positions.
+                let positions = session.modelConfig?.maxPositionEmbeddings ?? 0
+                for item in order.items where item.promptTokenIds.count + order.sampler.maxThinkingSteps + 1 + order.sampler.maxAnswerTokens > positions {
+                    throw FuzzFinding("work whose rollouts cannot fit \(positions) positions reached generation: \(item.workID)")
+                }
                 try effects(session.generated([], stats: GenerationStats(), order: order))
             case .reconnect:
                 reconnects += 1

@@ -104,6 +104,28 @@ final class InMemoryClusterTests: XCTestCase {
         sim.assertEveryPositionOnce()
     }
 
+    /// Work whose rollouts cannot fit the model's positions (prompt + thinking limit + marker + answer limit) is
+    /// dropped with a warning instead of reaching the generator, which would stop on a precondition.
+    func testAnActorDropsWorkItsModelHasNoRoomFor() throws {
+        let sim = try InMemoryCluster(config: config(steps: 2))
+        let a = sim.addActor("a")
+        sim.run(for: 1)
+        let positions = try XCTUnwrap(a.session.modelConfig?.maxPositionEmbeddings)
+        let s = sim.core.sampler
+        func work(promptLength: Int) throws -> Data {
+            var item = Wire.WorkItem(); item.workID = "long-\(promptLength)"; item.groupSize = 1
+            item.promptTokenIds = Array(repeating: 4, count: promptLength)
+            var w = Wire.Work(); w.items = [item]; w.policyVersion = 0
+            var codec = WireCodec()
+            return try codec.encode(.work(w))
+        }
+        let fits = positions - s.maxThinkingSteps - 1 - s.maxAnswerTokens
+        let tooLong = a.session.receive(try work(promptLength: fits + 1), now: sim.now)
+        XCTAssertTrue(tooLong.contains { if case .log(.warning, let t) = $0 { return t.contains("dropped impossible work long-\(fits + 1)") }; return false }, "\(tooLong)")
+        let accepted = a.session.receive(try work(promptLength: fits), now: sim.now)
+        XCTAssertFalse(accepted.contains { if case .log(.warning, _) = $0 { return true }; return false }, "the longest prompt that fits must be taken: \(accepted)")
+    }
+
     func testAHoarderCannotStallTraining() throws {
         var rules = ClusterRules(); rules.minSpeculateSeconds = 5
         let sim = try InMemoryCluster(config: config(steps: 6, prompts: 4), rules: rules)

@@ -73,7 +73,7 @@ public final class ActorSession {
     public private(set) var rules = ClusterRules()
     public private(set) var welcomed = false
     public private(set) var runId = ""
-    var modelConfig: LlamaConfig?
+    public private(set) var modelConfig: LlamaConfig?
     var sampler = SamplerConfig()
     var endOfThinking: Int32 = Vocabulary.endOfThinking, endOfSequence: Int32 = Vocabulary.eos
     var taskName = "", taskOptionsJson = ""
@@ -213,11 +213,14 @@ public final class ActorSession {
     /// Queues the items it can do; an impossible item is dropped with a log line (the learner re-issues it).
     func accept(_ w: Wire.Work, _ out: inout [ActorEffect]) {
         let vocab = Int32(modelConfig?.vocabSize ?? 0)
+        // A rollout needs the prompt, the thinking limit, an end-of-thinking marker (one token at least) and the answer
+        // limit in the model's positions; the generator cannot make a longer one (it would stop on a precondition).
+        let room = (modelConfig?.maxPositionEmbeddings ?? 0) - sampler.maxThinkingSteps - 1 - sampler.maxAnswerTokens
         for item in w.items {
             guard item.groupSize >= 1, item.groupSize <= UInt32(ActorSession.maxGroupSize), !item.promptTokenIds.isEmpty,
-                  item.promptTokenIds.count <= (modelConfig?.maxPositionEmbeddings ?? 0),
+                  item.promptTokenIds.count <= room,
                   item.promptTokenIds.allSatisfy({ $0 >= 0 && $0 < vocab }) else {
-                out.append(.log(.warning, "dropped impossible work \(item.workID): group size \(item.groupSize), \(item.promptTokenIds.count) prompt tokens"))
+                out.append(.log(.warning, "dropped impossible work \(item.workID): group size \(item.groupSize), \(item.promptTokenIds.count) prompt tokens (room for \(max(0, room)) beside the thinking and answer limits)"))
                 continue
             }
             queue.append((item, Int(w.policyVersion)))
