@@ -14,15 +14,21 @@ public final class ZMQMonitor {
         /// Security handshake failed for another reason (mechanism mismatch, wrong server key, malformed).
         case handshakeFailed(endpoint: String)
         case handshakeSucceeded(endpoint: String)
+        /// A peer's connection was accepted on file descriptor `fd` (with `watchConnections`).
+        case accepted(fd: Int32)
+        /// The connection on `fd` ended (with `watchConnections`); libzmq may reuse the number.
+        case disconnected(fd: Int32)
     }
 
     private let pair: ZMQSocket
     private static let counter = Counter()
 
-    /// Starts monitoring `socket`'s handshakes; create it before connect so the first attempt is seen.
-    public init(_ socket: ZMQSocket) throws {
+    /// Starts monitoring `socket`'s handshakes (and, with `watchConnections`, every accepted and ended connection
+    /// with its file descriptor); create it before connect or bind so the first one is seen.
+    public init(_ socket: ZMQSocket, watchConnections: Bool = false) throws {
         let address = "inproc://softrl-monitor-\(getpid())-\(Self.counter.next())"
-        let events = ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_SUCCEEDED
+        var events = ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_SUCCEEDED
+        if watchConnections { events |= ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CLOSED }
         let h = try socket.liveHandle("zmq_socket_monitor")
         guard zmq_socket_monitor(h, address, Int32(events)) == 0 else { throw TransportError.last("zmq_socket_monitor") }
         pair = try ZMQSocket(socket.context, .pair)
@@ -41,6 +47,8 @@ public final class ZMQMonitor {
             switch code {
             case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH: out.append(.authenticationFailed(status: value, endpoint: endpoint))
             case ZMQ_EVENT_HANDSHAKE_SUCCEEDED: out.append(.handshakeSucceeded(endpoint: endpoint))
+            case ZMQ_EVENT_ACCEPTED: out.append(.accepted(fd: Int32(truncatingIfNeeded: value)))
+            case ZMQ_EVENT_DISCONNECTED, ZMQ_EVENT_CLOSED: out.append(.disconnected(fd: Int32(truncatingIfNeeded: value)))
             default: out.append(.handshakeFailed(endpoint: endpoint))
             }
         }

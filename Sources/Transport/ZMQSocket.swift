@@ -317,22 +317,25 @@ public final class ZMQSocket: Hashable, CustomStringConvertible {
     }
 
     /// Like receive(timeoutMs:), and also returns the ZAP user id libzmq attached to the message (the allow-listed
-    /// name of the peer's CURVE key; nil on sockets without ZAP authentication).
-    public func receiveAuthenticated(timeoutMs: Int) throws -> (frames: [Data], userId: String?)? {
+    /// name of the peer's CURVE key; nil on sockets without ZAP authentication) and the file descriptor of the
+    /// connection it came on (ZMQ_SRCFD; -1 if libzmq does not say).
+    public func receiveAuthenticated(timeoutMs: Int) throws -> (frames: [Data], userId: String?, sourceFd: Int32)? {
         let h = try liveHandle("receive")
-        var userId: String?
+        var peer = PeerFacts()
         let deadline = Deadline(ms: timeoutMs)
         while true {
             if try !ZMQPoller.waitReadable(self, timeoutMs: deadline.remainingMs()) { return nil }
-            if let frames = try withUnsafeMutablePointer(to: &userId, { try receiveFrames(h, firstFlags: ZMQ_DONTWAIT, userId: $0) }) {
-                return (frames, userId)
+            if let frames = try withUnsafeMutablePointer(to: &peer, { try receiveFrames(h, firstFlags: ZMQ_DONTWAIT, peer: $0) }) {
+                return (frames, peer.userId, peer.sourceFd)
             }
             if deadline.expired { return nil }
         }
     }
 
-    /// `userId`, when given, receives the first frame's "User-Id" property.
-    private func receiveFrames(_ h: UnsafeMutableRawPointer, firstFlags: Int32, userId: UnsafeMutablePointer<String?>? = nil) throws -> [Data]? {
+    struct PeerFacts { var userId: String?; var sourceFd: Int32 = -1 }
+
+    /// `peer`, when given, receives the first frame's "User-Id" property and source file descriptor.
+    private func receiveFrames(_ h: UnsafeMutableRawPointer, firstFlags: Int32, peer: UnsafeMutablePointer<PeerFacts>? = nil) throws -> [Data]? {
         var frames: [Data] = []
         var msg = zmq_msg_t()
         guard zmq_msg_init(&msg) == 0 else { throw TransportError.last("zmq_msg_init") }
@@ -349,7 +352,9 @@ public final class ZMQSocket: Hashable, CustomStringConvertible {
             }
             // "User-Id": the user id the ZAP handler returned for this connection. Taken from the first frame that
             // carries metadata (a ROUTER's routing-id frame may not, the payload frames do).
-            if let userId, userId.pointee == nil, let p = zmq_msg_gets(&msg, "User-Id") { userId.pointee = String(cString: p) }
+            if let peer, peer.pointee.userId == nil, let p = zmq_msg_gets(&msg, "User-Id") { peer.pointee.userId = String(cString: p) }
+            // The payload frames carry it (a ROUTER's routing-id frame may not).
+            if let peer, peer.pointee.sourceFd < 0 { peer.pointee.sourceFd = max(-1, zmq_msg_get(&msg, ZMQ_SRCFD)) }
             let size = zmq_msg_size(&msg)
             if size == 0 {
                 frames.append(Data())

@@ -24,6 +24,8 @@ struct LearnerCommand: ParsableCommand {
     @Option(help: "Re-issue work not returned within this many seconds.") var workTimeout: Double = 300
     @Option(help: "Relay fan-out: actors the learner, and each relaying actor (`actor --relay-bind`), send a weights version to; 0 = every actor fetches from the learner.")
     var relayFanout: Int = ClusterRules().relayFanout
+    @Option(help: "Close a connection that has not said Hello this many seconds after it was accepted (0 = never).")
+    var helloDeadline: Double = ClusterRules().helloDeadlineSeconds
     @Option(help: "OpenBLAS threads.") var threads: Int = 1
     @Option(help: "Key directory: learner.key_secret, learner.key and allowed_actors (CURVE: encrypted links, only allowed actor keys; `softrl keys generate`).") var keys: String?
     @Flag(help: "Allow a non-loopback --bind without --keys: unauthenticated, unencrypted (trusted networks only).") var insecure = false
@@ -35,6 +37,7 @@ struct LearnerCommand: ParsableCommand {
         // Trust (issue 9): fail closed on reachable addresses.
         if let why = ClusterSecurity.refusalToStart(bind: bind, keys: keys, insecure: insecure) { throw ValidationError(why) }
         guard (0...1024).contains(relayFanout) else { throw ValidationError("--relay-fanout \(relayFanout) must be 0 (relays off) to 1024") }
+        guard helloDeadline == 0 || (0.5...3600).contains(helloDeadline) else { throw ValidationError("--hello-deadline \(helloDeadline) must be 0 (none) or 0.5 to 3600 seconds") }
         do { _ = try WeightsWireFormat(flag: wireWeights) } catch { throw ValidationError("\(error)") }
     }
 
@@ -48,7 +51,7 @@ struct LearnerCommand: ParsableCommand {
         options.bind = bind; options.checkpointEvery = checkpointEvery
         options.wireWeights = try WeightsWireFormat(flag: wireWeights)
         options.rules.heartbeatIntervalMs = heartbeatMs; options.rules.workTimeoutSeconds = workTimeout
-        options.rules.relayFanout = relayFanout
+        options.rules.relayFanout = relayFanout; options.rules.helloDeadlineSeconds = helloDeadline
         let service: LearnerService
         if let resume {
             let dir = try LearnerCheckpoint.locate(resume)

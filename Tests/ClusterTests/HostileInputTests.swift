@@ -287,6 +287,43 @@ final class HostileInputTests: XCTestCase {
 
     // MARK: Actor under attack (the test plays the learner)
 
+    /// Connections that complete the ZeroMQ handshake and never say Hello are closed after the Hello deadline
+    /// (they used to hold a file descriptor each for ever); a real actor, which says Hello at once, trains on.
+    func testSilentConnectionsAreClosedAfterTheHelloDeadline() throws {
+        let h = try ClusterHarness(testCase: self)
+        let base = try h.makeBase()
+        let learner = try h.startLearner(["--base", base, "--steps", "400", "--hello-deadline", "1"])
+        let ep = try h.endpoint()
+        let actor = try h.startActor("honest", endpoint: ep)
+        XCTAssertTrue(h.waitUntil(120) { h.lastStep() >= 1 }, "no training; learner log:\n\(h.log("learner"))")
+        func learnerSockets() -> Int {
+            let dir = "/proc/\(learner.processIdentifier)/fd"
+            return ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter {
+                ((try? FileManager.default.destinationOfSymbolicLink(atPath: "\(dir)/\($0)")) ?? "").hasPrefix("socket:")
+            }.count
+        }
+        let before = learnerSockets()
+        let context = try ZMQContext()
+        defer { context.shutdown() }
+        var silent: [ZMQSocket] = []
+        for _ in 0..<30 {
+            let s = try ZMQSocket(context, .dealer)
+            try s.set(.linger(ms: 0)); try s.set(.reconnectInterval(ms: -1))   // once closed, stay closed
+            try s.connect(ep)
+            silent.append(s)
+        }
+        defer { for s in silent { s.close(lingerMs: 0) } }
+        XCTAssertTrue(h.waitUntil(10) { learnerSockets() >= before + 30 }, "the 30 silent connections never reached the learner (\(learnerSockets()) sockets, \(before) before)")
+        XCTAssertTrue(h.waitUntil(15) { learnerSockets() <= before + 2 }, "silent connections still held after the deadline: \(learnerSockets()) sockets, \(before) before; log:\n\(h.log("learner").suffix(2000))")
+        XCTAssertTrue(h.log("learner").contains("that said no Hello within 1 s"), String(h.log("learner").suffix(2000)))
+        // The honest actor was not among them: it keeps training.
+        let step = h.lastStep()
+        XCTAssertTrue(h.waitUntil(60) { h.lastStep() > step + 2 }, "training stopped; learner log:\n\(h.log("learner").suffix(2000))")
+        XCTAssertTrue(actor.isRunning)
+        XCTAssertFalse(h.log("honest").contains("reconnect"), h.log("honest"))
+        learner.terminate(); actor.terminate()
+    }
+
     func testActorSurvivesGarbageFromItsLearnerThenWorks() throws {
         let h = try ClusterHarness(testCase: self)
         let base = try h.makeBase()

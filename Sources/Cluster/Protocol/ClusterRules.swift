@@ -32,6 +32,9 @@ public struct ClusterRules: Sendable, Equatable {
     /// the next source (its parent, then the learner); one that heartbeats but sends no chunk for (maxSources + 1)
     /// times this long is left too.
     public var relayStallSeconds = 3.0
+    /// A connection must say Hello this soon after it is accepted, or the learner closes it (an actor says Hello the
+    /// moment it connects; a silent connection only holds a file descriptor). 0 = no deadline.
+    public var helloDeadlineSeconds = 10.0
 
     public init() {}
 

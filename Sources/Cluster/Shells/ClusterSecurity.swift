@@ -151,6 +151,8 @@ public final class ActorLinkWatch {
                 message = "CURVE handshake with \(endpoint) failed: the learner runs without --keys, or learner.key here is not that learner's public key (copy it again); retrying"
             case .handshakeSucceeded:
                 reported.removeAll(); continue
+            case .accepted, .disconnected:
+                continue
             }
             if reported.insert(message).inserted { out.append(message) }
         }

@@ -84,11 +84,25 @@ public final class LearnerService {
         log.info("learner \(core.runId) bound \(endpoint) | task \(c.task) | \(core.sampler.label) | policy v\(core.version) | \(c.promptsPerStep) prompts x \(c.groupSize) samples, max staleness \(c.maxStaleness) | \(BLASKernel.current.summary)")
         let poller = ZMQPoller([socket])
         var lastStatus = 0.0
+        // Hello deadline: the monitor names accepted and ended connections by descriptor, each message its source.
+        let port = endpoint.hasPrefix("tcp://") ? endpoint.split(separator: ":").last.flatMap { Int($0) } : nil
+        var deadline = HelloDeadline(seconds: options.rules.helloDeadlineSeconds)
+        let connections = options.rules.helloDeadlineSeconds > 0 && port != nil ? try ZMQMonitor(socket, watchConnections: true) : nil
+        defer { connections?.close() }
+        var closedSilent = 0, lastDeadlineCheck = 0.0
         while !ProcessControl.stopRequested && !core.isDone {
             _ = try? poller.poll(timeoutMs: 20)
             security?.reloadIfRequested()   // Trust: SIGHUP re-reads the allow-list
-            while let (frames, userId) = try socket.receiveAuthenticated(timeoutMs: 0) {
+            for event in connections?.drain() ?? [] {
+                switch event {
+                case .accepted(let fd): deadline.accepted(fd, now: ProcessControl.now())
+                case .disconnected(let fd): deadline.ended(fd)
+                default: break
+                }
+            }
+            while let (frames, userId, sourceFd) = try socket.receiveAuthenticated(timeoutMs: 0) {
                 let now = ProcessControl.now()
+                defer { if sourceFd >= 0, let address = frames.first, core.actorOfAddress[address] != nil { deadline.introduced(sourceFd) } }
                 // Trust: with keys, the actor id is the ZAP user id (the key's allowed name); "" if somehow absent.
                 let authenticatedId = security == nil ? nil : (userId ?? "")
                 guard frames.count == 2 else {
@@ -100,6 +114,14 @@ public final class LearnerService {
             if let (report, snapshot) = trainer.takeResult() { perform(core.updateFinished(report, weights: snapshot, now: ProcessControl.now()), socket) }
             let now = ProcessControl.now()
             perform(core.tick(now: now), socket)
+            if let port, now - lastDeadlineCheck >= 1 {
+                lastDeadlineCheck = now
+                let closed = deadline.overdue(now: now).filter { TCPConnection.shutDown($0, ifLocalPort: port) }.count
+                if closed > 0 {
+                    closedSilent += closed
+                    log.warning("closed \(closed) connection(s) that said no Hello within \(Int(options.rules.helloDeadlineSeconds)) s (\(closedSilent) so far)")
+                }
+            }
             if let onActorStatus, now - lastStatus >= options.rules.heartbeatSeconds {   // MONITORING HOOK
                 lastStatus = now
                 onActorStatus(core.actors.values.sorted { $0.id < $1.id }.map {
