@@ -11,8 +11,8 @@ final class PythonPeerTests: XCTestCase {
     static let python = "/usr/bin/python3"
     static let peerScript = ClusterHarness.repoRoot.appendingPathComponent("scripts/interop/python_actor.py").path
 
-    /// Measured between the numpy fp32 forward pass and the learner's (f32 and bf16 wire, 3 steps of 8 rollouts):
-    /// mean |gap| 2-4e-7, largest 1.3e-6, |meanRatio - 1| < 1e-7. The bounds leave a 10x margin; a wrong RoPE,
+    /// Measured between the numpy fp32 forward pass and the learner's (each test: 3 steps of 8 rollouts, ~45 actions
+    /// per step): mean |gap| 2-4e-7, largest 1.7e-6, |meanRatio - 1| < 1e-7. The bounds leave a 10x margin; a wrong RoPE,
     /// norm or layer order, or a log-prob at the wrong temperature, is off by 1e-3 or far more.
     static let meanGapLimit = 5e-6, maxGapLimit = 2e-5, ratioLimit = 5e-6
 
@@ -41,7 +41,13 @@ final class PythonPeerTests: XCTestCase {
 
     func testPythonModelActorMatchesLearnerLogProbsBF16() throws { try runPythonActor(wire: "bf16", format: "bf16-flat-v1") }
 
-    func runPythonActor(wire: String, format: String) throws {
+    /// Thinking at another temperature, truncated to the top k (answers stay at temperature 1, untruncated): the
+    /// sampler rules of Welcome.sampler_config_json, not just the model.
+    func testPythonModelActorFollowsTemperatureAndTopK() throws {
+        try runPythonActor(wire: "f32", format: "f32-flat-v1", sampler: #"{"hardTemperature": 1.3, "topK": 20}"#)
+    }
+
+    func runPythonActor(wire: String, format: String, sampler: String? = nil) throws {
         try Self.requirePythonPeer()
         let h = try ClusterHarness(testCase: self)
         let task = try h.writeJSONLTask()
@@ -52,8 +58,14 @@ final class PythonPeerTests: XCTestCase {
         XCTAssertTrue(h.waitForExit(sft, timeout: 300), "sft did not finish; log:\n\(h.log("sft"))")
         XCTAssertEqual(h.status(sft), 0, "sft failed:\n\(h.log("sft"))")
         // --max-staleness 0: every trained rollout comes from the learner's current version, so the gap is numerics only.
+        var config: [String] = []
+        if let sampler {
+            let url = h.dir.appendingPathComponent("rl.json")
+            try #"{"sampler": \#(sampler)}"#.write(to: url, atomically: true, encoding: .utf8)
+            config = ["--config", url.path]
+        }
         let learner = try h.startLearner(["--base", base, "--task", task, "--mode", "hard", "--group-size", "4", "--steps", "3",
-                                          "--max-staleness", "0", "--wire-weights", wire])
+                                          "--max-staleness", "0", "--wire-weights", wire] + config)
         let ep = try h.endpoint()
         let peer = try h.spawnProgram(Self.python, [Self.peerScript, "--connect", ep, "--id", "py-peer", "--timeout", "200"], log: "py-peer")
         XCTAssertTrue(h.waitForExit(learner, timeout: 240), "learner did not finish with only the Python actor; learner log:\n\(h.log("learner"))\npeer log:\n\(h.log("py-peer"))")
