@@ -12,7 +12,7 @@ final class PythonPeerTests: XCTestCase {
     static let peerScript = ClusterHarness.repoRoot.appendingPathComponent("scripts/interop/python_actor.py").path
 
     /// Measured between the numpy fp32 forward pass and the learner's (each test: 3 steps of 8 rollouts, ~45 actions
-    /// per step): mean |gap| 2-4e-7, largest 1.7e-6, |meanRatio - 1| < 1e-7. The bounds leave a 10x margin; a wrong RoPE,
+    /// per step): mean |gap| 2-4e-7, largest 1.3e-6, |meanRatio - 1| < 1e-7. The bounds leave a 10x margin; a wrong RoPE,
     /// norm or layer order, or a log-prob at the wrong temperature, is off by 1e-3 or far more.
     static let meanGapLimit = 5e-6, maxGapLimit = 2e-5, ratioLimit = 5e-6
 

@@ -392,7 +392,11 @@ class Peer:
                         return 1
                     kind = env.WhichOneof("body")
                     if kind == "welcome":
-                        self.on_welcome(env.welcome)
+                        try:
+                            self.on_welcome(env.welcome)
+                        except (ValueError, KeyError) as e:
+                            log(f"cannot work for this learner: {e}")
+                            return 1
                     elif kind == "version_notice":
                         self.notice = env.version_notice
                     elif kind == "weights_chunk":
