@@ -620,7 +620,8 @@ public nonisolated struct Softrl_V1_Rollout: Sendable {
   public var sampler: String = String()
 
   /// Policy version whose weights computed every log-probability of this rollout (may lag the group's if weights
-  /// changed mid-group). The learner's log-prob gap check compares against this version's weights.
+  /// changed mid-group). The learner's log-prob gap (metrics logProbGap) counts the rollouts of its current version,
+  /// where learner and behaviour log-probs come from the same weights and may differ by rounding only.
   public var policyVersion: UInt64 = 0
 
   /// thinking steps: len(steps), minus 1 when thinking_end is SAMPLED
