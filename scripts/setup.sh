@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages SoftRL needs when any is missing (libzmq, OpenBLAS, protobuf-c, protoc,
-# pkg-config; python3-zmq/python3-protobuf for the Python-peer test; iproute2 for the multi-host test; see below
+# pkg-config; python3-zmq/python3-protobuf/python3-numpy for the Python-peer test; iproute2 for the multi-host test; see below
 # for the operator's-view tests), and TensorBoard's Python package into ./.venv for the tfevents reader test.
 # Idempotent: does nothing when everything is present. Needs root or sudo for apt-get.
 set -euo pipefail
@@ -8,7 +8,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # The operator's-view tests run against real components: prometheus (server + promtool), tmux, chromium,
 # slurm-wlm (slurmctld + slurmd); python3-yaml reads the Kubernetes manifests. All of these together install in
 # ~25 s from Debian's mirror.
-PACKAGES=(libzmq3-dev libopenblas-dev libprotobuf-c-dev protobuf-compiler pkg-config python3-zmq python3-protobuf iproute2
+PACKAGES=(libzmq3-dev libopenblas-dev libprotobuf-c-dev protobuf-compiler pkg-config python3-zmq python3-protobuf python3-numpy iproute2
           prometheus tmux chromium slurm-wlm python3-yaml python3-venv)
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -80,9 +80,8 @@ final class ClusterHarness {
         return try spawn(["learner", "--bind", bind, "--run-dir", runDir.path] + fast + extra, log: name, wrapper: wrapper)
     }
 
-    /// A tiny `jsonl:` task with a separate test file, so the train split is the whole train file in order and a
-    /// peer outside Swift can rebuild its prompts. ASCII only (Swift's Character order equals Python's there).
-    /// Returns the task name to pass as `--task`.
+    /// A tiny `jsonl:` task (8 one-digit sums) with a separate test file, so the train split is the whole train file
+    /// in order. Returns the task name to pass as `--task`.
     func writeJSONLTask() throws -> String {
         let train = [("1+2=", "3"), ("2+2=", "4"), ("3+4=", "7"), ("5+4=", "9"), ("1+1=", "2"), ("6+2=", "8"), ("2+5=", "7"), ("4+4=", "8")]
         let test = [("3+3=", "6"), ("0+5=", "5")]

@@ -332,7 +332,22 @@ public nonisolated struct Softrl_V1_Welcome: Sendable {
   /// task-specific options, JSON object; "" = task defaults
   public var taskOptionsJson: String = String()
 
-  /// sampler settings, JSON of the sampler's Codable config struct
+  /// Sampler settings, a JSON object. The keys a generator needs (absent = the default shown):
+  ///   "mode"            "hard" | "soft" | "fuzzy" | "gumbel" | "dirichlet" | "multi": how thinking steps are fed
+  ///                     (only hard mode is specified completely here: thinking steps are sampled tokens);
+  ///   "greedy"          false in training (the learner refuses rollouts recorded with true);
+  ///   "hardTemperature" T of hard, multi, gumbel and dirichlet steps (1.0); "softTemperature" (0.5) and
+  ///                     "fuzzyTemperature" (1e-4): T of soft / fuzzy steps;
+  ///   "topK", "topP", "minP"  optional truncation of the step distribution (absent = the full vocabulary);
+  ///   "answerGreedy"    answer tokens are the argmax instead of sampled (false);
+  ///   "maxThinkingSteps", "maxAnswerTokens"  the same limits as the fields below;
+  ///   "noiseScale" (gamma of soft/fuzzy noise), "gumbelTemperature", "dirichletConcentration",
+  ///   "dirichletMinAlpha", "multiTokens": the other modes' parameters. Unknown keys are to be ignored.
+  /// The step distribution at one position: p = softmax(l / T) over the whole vocabulary, l = the fp32 logits
+  /// there, computed in float64. With truncation: rank tokens by p (ties: lower id first); walk that order
+  /// keeping tokens; stop before rank topK, stop before a token (other than the first) with p < minP * p_max,
+  /// stop after the kept mass reaches topP; renormalise p over the kept set. See Step.behaviour_logprob and
+  /// Rollout.answer_logprobs for what is recorded.
   public var samplerConfigJson: String = String()
 
   /// current policy version; fetch it (VersionNotice/FetchWeights) before working
@@ -341,13 +356,29 @@ public nonisolated struct Softrl_V1_Welcome: Sendable {
   /// how often the actor should send Heartbeat
   public var heartbeatIntervalMs: UInt32 = 0
 
-  /// model architecture, JSON; must match the weights the actor will fetch
+  /// The model, as a Hugging Face LlamaConfig JSON (the keys of config.json): vocab_size, hidden_size,
+  /// intermediate_size, num_hidden_layers, num_attention_heads, num_key_value_heads (absent = heads), head_dim
+  /// (absent = hidden_size / heads), max_position_embeddings, rms_norm_eps (absent = 1e-6), rope_theta (absent =
+  /// 1e4), tie_word_embeddings (absent = false); other keys are informational. The policy is Hugging Face's
+  /// LlamaForCausalLM with this config and the weights of weights_format, run in fp32: no biases, no RoPE scaling;
+  /// RMSNorm x / sqrt(mean(x^2) + eps) * w; rotate-half RoPE with inv_freq = 1 / theta^(2i / head_dim) and
+  /// angle = position * inv_freq in fp32; grouped-query attention (query head j reads key/value head
+  /// j / (heads / kv_heads)), scaled by 1 / sqrt(head_dim), causal; SwiGLU MLP down(silu(gate x) * up x);
+  /// final norm; logits = x lm_head^T (embed_tokens when tied). Positions count from 0 at the first prompt token.
   public var modelConfigJson: String = String()
 
-  /// The token rules a generator must follow (a peer needs nothing from the Swift side beyond this message):
+  /// The token rules a generator must follow (a peer needs nothing from the Swift side beyond this message).
+  /// A rollout is one sequence: the prompt, then one input per thinking step, then end_of_thinking_token unless a
+  /// sampled step already was it, then the answer tokens; each action is predicted by the logits one position
+  /// before it. (Text tasks end thinking with a marker of several tokens, of which this is only the first: such a
+  /// task is not specified by this message; the built-in and jsonl: tasks use one token.)
+  /// Hard mode: while fewer than max_thinking_steps steps were taken, sample a step; if it is
+  /// end_of_thinking_token, thinking ended SAMPLED (the token is the last step, an action). After
+  /// max_thinking_steps steps without it, thinking ended FORCED: end_of_thinking_token is fed but is not a step.
   public var endOfThinkingToken: Int32 = 0
 
-  /// must be the last answer token
+  /// Ends the answer: answer tokens are generated until this one is sampled or max_answer_tokens were generated,
+  /// whichever comes first (a cut answer has no end_of_sequence; the task scores it, usually as wrong).
   public var endOfSequenceToken: Int32 = 0
 
   /// thinking steps before end-of-thinking is forced (the forced token is not an action)
@@ -356,16 +387,18 @@ public nonisolated struct Softrl_V1_Welcome: Sendable {
   /// answer tokens at most, end_of_sequence included
   public var maxAnswerTokens: UInt32 = 0
 
-  /// the task's vocabulary, index = token id (character-level tasks); empty if none
+  /// the task's vocabulary, index = token id (character-level tasks); empty if none; for logs
   public var vocabulary: [String] = []
 
   /// Layout of the weights blob served by FetchWeights: "f32-flat-v1" = every parameter as little-endian fp32,
   /// concatenated in the order of ParameterLayout (embed_tokens, then per layer: input_layernorm, q, k, v, o,
   /// post_attention_layernorm, gate, up, down; then norm and lm_head unless tied), each tensor row-major in
-  /// Hugging Face Llama shapes. scripts/interop/python_actor.py loads it with numpy.
+  /// Hugging Face Llama shapes (Linear weights (out, in)), with no header or padding: the parameter count follows
+  /// from model_config_json. scripts/interop/python_actor.py loads it with numpy.
   /// "bf16-flat-v1" (learner --wire-weights bf16) = the same order, each parameter rounded to bfloat16
   /// (round-to-nearest-even; NaN stays NaN, overflow goes to inf) as little-endian uint16, the top half of the
-  /// fp32: half the bytes. The SHA-256 of VersionNotice/WeightsChunk is over the bytes sent. "" = f32-flat-v1.
+  /// fp32: half the bytes; widen each to fp32 (exact) and run the model in fp32 as with f32-flat-v1: the learner
+  /// scores at these rounded weights. The SHA-256 of VersionNotice/WeightsChunk is over the bytes sent. "" = f32-flat-v1.
   public var weightsFormat: String = String()
 
   /// heartbeat intervals of silence after which a peer is presumed dead
@@ -481,7 +514,8 @@ public nonisolated struct Softrl_V1_WorkItem: Sendable {
   /// the prompt to condition on, exactly (the learner rejects any other)
   public var promptTokenIds: [Int32] = []
 
-  /// seed of the group's random streams (sample i uses stream i); from the run seed and schedule position
+  /// Seed of the group's random streams (the Swift actor: sample i uses stream i of its generator); from the run seed
+  /// and schedule position. The learner does not check draws: a peer may seed any generator from it.
   public var seed: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -500,7 +534,8 @@ public nonisolated struct Softrl_V1_Work: Sendable {
   /// generate with this policy version or a newer one: fetch it first
   public var policyVersion: UInt64 = 0
 
-  /// optional override of Welcome.sampler_config_json; "" = keep Welcome's
+  /// Optional override of Welcome.sampler_config_json; "" = keep Welcome's. The current learner never sets it, and
+  /// rollouts are validated against the run's (Welcome's) mode, temperatures and truncation whatever it says.
   public var samplerConfigJson: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -517,7 +552,12 @@ public nonisolated struct Softrl_V1_Step: Sendable {
   /// token fed at this step; -1 when a vector was fed (soft step)
   public var tokenID: Int32 = 0
 
-  /// log-probability of this step under the behaviour policy that generated it
+  /// log pi(step) under the behaviour policy (Rollout.policy_version's weights as the actor holds them), from the
+  /// logits one position before the step (the last prompt token's for step 0). Hard steps: log p[token_id] with p
+  /// the tempered, truncated, renormalised step distribution of Welcome.sampler_config_json (T = hardTemperature),
+  /// in [-1000, 0]; the learner recomputes it from the same weights and trains on the ratio, so it must be the
+  /// probability the token was actually drawn with. Soft and fuzzy steps: the Gaussian log-density
+  /// -||vector - p^T E||^2 / (2 noise_sigma^2) with its constant dropped; the other modes: see the method notes.
   public var behaviourLogprob: Double = 0
 
   /// the fed input vector; only set on soft steps
@@ -530,7 +570,8 @@ public nonisolated struct Softrl_V1_Step: Sendable {
   /// Clears the value of `vector`. Subsequent reads from it will return its default value.
   public mutating func clearVector() {self._vector = nil}
 
-  /// on soft steps: the hard token the sampler would have chosen (e.g. argmax); -1 when none
+  /// The greedy shadow: the argmax token of the step's logits. It ends soft/fuzzy thinking when it is
+  /// end-of-thinking. Hard steps: informational (the Swift actor records the argmax; -1 is accepted); the learner ignores it.
   public var shadowToken: Int32 = 0
 
   /// gumbel / dirichlet steps: the token ids the mixture weights are over, and log of those weights (f32).
@@ -561,16 +602,18 @@ public nonisolated struct Softrl_V1_Rollout: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  /// packed
+  /// packed; WorkItem.prompt_token_ids exactly
   public var promptTokenIds: [Int32] = []
 
-  /// the thinking phase, in order
+  /// the thinking phase, in order (a sampled end-of-thinking is the last step)
   public var steps: [Softrl_V1_Step] = []
 
-  /// packed; the answer after thinking ended
+  /// packed; the answer after thinking ended (see Welcome.end_of_sequence_token)
   public var answerTokenIds: [Int32] = []
 
-  /// behaviour log-probabilities, one per answer token
+  /// Behaviour log-probabilities, one per answer token: log softmax(l)[token] of the fp32 logits l one position
+  /// before it, at temperature 1 over the whole vocabulary (no truncation), whatever the thinking temperature.
+  /// Answer tokens are sampled from that distribution (its argmax when answerGreedy). Each in [-1000, 0].
   public var answerLogprobs: [Double] = []
 
   /// actor's own reward computation; informational, the learner recomputes
@@ -579,10 +622,12 @@ public nonisolated struct Softrl_V1_Rollout: Sendable {
   /// name of the sampler that produced this rollout, for logs and metrics
   public var sampler: String = String()
 
-  /// policy version that generated it (may lag the group's if weights changed mid-group)
+  /// Policy version whose weights computed every log-probability of this rollout (may lag the group's if weights
+  /// changed mid-group). The learner's log-prob gap (metrics logProbGap) counts the rollouts of its current version,
+  /// where learner and behaviour log-probs come from the same weights and may differ by rounding only.
   public var policyVersion: UInt64 = 0
 
-  /// number of thinking steps (== len(steps) unless steps were trimmed)
+  /// thinking steps: len(steps), minus 1 when thinking_end is SAMPLED
   public var thinkingLength: UInt32 = 0
 
   /// thinking was cut off by the length limit rather than ended by the model
@@ -594,10 +639,12 @@ public nonisolated struct Softrl_V1_Rollout: Sendable {
   /// how thinking ended (forced_end == (thinking_end == FORCED))
   public var thinkingEnd: Softrl_V1_ThinkingEnd = .unspecified
 
-  /// Gaussian noise scale of soft/fuzzy steps (gamma * RMS(E) of the behaviour weights)
+  /// Gaussian noise scale of soft/fuzzy steps: gamma ("noiseScale") * sqrt(mean of E_ij^2) over policy_version's
+  /// embedding matrix as the actor holds it (bf16-rounded on a bf16 wire), within relative 1e-6. 0 in hard mode.
   public var noiseSigma: Double = 0
 
-  /// the exact sampler settings (JSON), needed to recompute log-densities
+  /// The sampler settings used: Welcome's (or Work's) sampler_config_json verbatim, or "" for the run's. Another
+  /// string is decoded as settings and must agree with the run's mode, temperatures and truncation.
   public var samplerConfigJson: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -705,7 +752,7 @@ public nonisolated struct Softrl_V1_FetchWeights: Sendable {
   public init() {}
 }
 
-/// One chunk of a weights blob. The blob's format is the learner's business (e.g. a safetensors file).
+/// One chunk of a weights blob. The blob's format is Welcome.weights_format.
 public nonisolated struct Softrl_V1_WeightsChunk: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
