@@ -55,3 +55,40 @@ final class RLRunTests: XCTestCase {
         XCTAssertGreaterThan(late, early + 0.3)
     }
 }
+
+/// A rollout holding an action the run's own sampler could not have made (a hard token outside top-k) has learner
+/// log-prob -inf: it must be left out of the loss and counted, not drag the importance ratios of the rest.
+final class ImpossibleRolloutTests: XCTestCase {
+    func testAnActionOutsideTopKIsCountedAndMaskedNotTrainedOn() throws {
+        let task = OneTokenTask()
+        let c = LlamaConfig(vocabSize: task.vocabulary.count, hiddenSize: 16, intermediateSize: 32, numHiddenLayers: 1,
+                            numAttentionHeads: 2, numKeyValueHeads: 1, maxPositionEmbeddings: 16)
+        let model = try LlamaModel(config: c, seed: 3, std: 0.1)
+        var config = RLConfig()
+        config.sampler.mode = .hard; config.sampler.topK = 1; config.sampler.maxThinkingSteps = 2
+        config.groupSize = 4; config.promptsPerStep = 1; config.steps = 10; config.learningRate = 1e-3; config.warmupSteps = 0
+        let sampler = config.resolvedSampler(for: task)
+        let learner = PolicyLearner(model: model, config: config, endOfThinking: task.thinkingMarker.tokens)
+        let gen = RolloutGenerator(model: model, config: sampler, task: task)
+        var group = gen.generate([GenerationRequest(promptIndex: 0, prompt: task.problem(.train, 0).prompt, groupSize: 4, seed: 1)],
+                                 policyVersion: 0).groups[0]
+        let scorer = RewardScorer(task: task, shaping: config.rewards)
+        for i in group.indices { scorer.score(&group[i]) }
+        // Honest rollouts first: top-1 sampling from the learner's own weights, so every ratio is 1.
+        let honest = learner.update(groups: [group])
+        XCTAssertEqual(honest.impossibleRollouts, 0)
+        XCTAssertEqual(honest.meanRatio, 1, accuracy: 1e-4)
+        // Now the same weights again (a fresh learner) and one rollout whose first thinking token is not the top-1.
+        let model2 = try LlamaModel(config: c, seed: 3, std: 0.1)
+        let learner2 = PolicyLearner(model: model2, config: config, endOfThinking: task.thinkingMarker.tokens)
+        let step = try XCTUnwrap(group[0].steps.firstIndex { $0.token > Vocabulary.endOfThinking } ?? group[0].steps.indices.first,
+                                 "the rollout has no thinking step to alter")
+        let original = group[0].steps[step].token
+        group[0].steps[step].token = original == Vocabulary.endOfThinking + 1 ? Vocabulary.endOfThinking + 2 : Vocabulary.endOfThinking + 1
+        let report = learner2.update(groups: [group])
+        XCTAssertEqual(report.impossibleRollouts, 1, "the altered rollout's action is outside top-1: probability 0 for this run")
+        XCTAssertFalse(report.skipped)
+        XCTAssertEqual(report.meanRatio, 1, accuracy: 1e-4, "the impossible rollout must not drag the others' ratios")
+        XCTAssertTrue(report.loss.isFinite && report.gradNorm.isFinite)
+    }
+}

@@ -34,6 +34,10 @@ public struct UpdateReport: Codable, Sendable {
     /// The same over all rollouts, stale ones included: policy drift plus any weight mismatch. A jump here with a
     /// steady learning rate means an actor generates with the wrong weights.
     public var logProbGapAll = 0.0
+    /// Rollouts with an action the learner's own sampling distribution gives probability 0 (e.g. a hard token
+    /// outside the run's top-k): no sampler of this run makes one, so they are left out of the loss; not 0 means an
+    /// actor samples differently from the run (validation cannot see it: it runs no forward pass).
+    public var impossibleRollouts = 0
     public var meanRatio = 0.0
     public var clippedFraction = 0.0
     public var tisTruncatedFraction = 0.0
@@ -121,6 +125,10 @@ public final class PolicyLearner {
             let behaviour = r.behaviourLogProbs
             var mask: [Bool]? = nil
             if config.overlongFilter && r.thinkingEnd == .forced { mask = [Bool](repeating: false, count: behaviour.count) }
+            if logProbs[i].contains(where: { $0 == -.infinity || $0.isNaN }) {
+                report.impossibleRollouts += 1
+                mask = [Bool](repeating: false, count: behaviour.count)
+            }
             terms.append(RolloutTerms(advantage: advantages[i], logp: logProbs[i], behaviourLogp: behaviour,
                                       referenceLogp: refLogProbs?[i], mask: mask))
             for (a, b) in zip(logProbs[i], behaviour) where a.isFinite && b.isFinite { gapAll += abs(a - b); gapAllCount += 1 }
