@@ -78,9 +78,14 @@ struct ModelBench: ParsableCommand {
                    decodes: [ModelBenchmark.DecodeResult])?
         var torchBest: [String: Any]?
         var torchSkipped: String?
+        // Per round: training's share of that round's roofline, and SoftRL/PyTorch of that round (the spread a shared
+        // machine gives; the best-of figures below can pair a quiet moment of one side with a busy one of the other).
+        var roundShares: [Double] = []
+        var roundRatios: [String: [Double]] = [:]
         for round in 1...rounds {
             if rounds > 1 { say("-- round \(round) of \(rounds)") }
             let m = measure(model: model, config: config, batch: batch, batches: batches, big: big)
+            roundShares.append(m.train.gflops / max(m.square.gflops, m.typical.gflops))
             if let b = best {
                 best = (m.square.gflops > b.square.gflops ? m.square : b.square, m.typical.gflops > b.typical.gflops ? m.typical : b.typical,
                         m.train.tokensPerSecond > b.train.tokensPerSecond ? m.train : b.train,
@@ -92,19 +97,27 @@ struct ModelBench: ParsableCommand {
             case .result(let t):
                 torchBest = torchBest.map { Self.bestOf($0, t) } ?? t
                 if rounds > 1 { say("pytorch round \(round): " + Self.torchLine(t)) }
+                for (key, ratio) in Self.ratios(train: m.train, decodes: m.decodes, torch: t) { roundRatios[key, default: []].append(ratio) }
             }
             if torchSkipped != nil { break }
         }
         let (square, typical, train, decodes) = best!
         let roofline = max(square.gflops, typical.gflops)
         let share = train.gflops / roofline
+        func list(_ xs: [Double], _ f: String) -> String { xs.map { String(format: f, $0) }.joined(separator: " ") }
         if rounds > 1 {
             say(String(format: "best of %d rounds: sgemm roofline %.1f GFLOP/s; train %.0f tokens/s, %.1f GFLOP/s = %.0f%% of roofline", rounds,
                        roofline, train.tokensPerSecond, train.gflops, 100 * share))
             for d in decodes { say(String(format: "best of %d rounds: decode batch %3d: %.0f tokens/s", rounds, d.batch, d.tokensPerSecond)) }
+            say("per round: train % of that round's roofline [" + list(roundShares.map { 100 * $0 }, "%.0f") + "]")
+            for key in ["train"] + decodes.map({ "decode_\($0.batch)" }) {
+                guard let r = roundRatios[key] else { continue }
+                say("per round: SoftRL/PyTorch \(key) [" + list(r, "%.2f") + "]")
+            }
         }
         var out: [String: Any] = [
             "preset": name, "params": model.parameterCount, "rounds": rounds,
+            "round_roofline_shares": roundShares, "round_ratios": roundRatios,
             "sgemm": [["m": square.m, "n": square.n, "k": square.k, "gflops": square.gflops], ["m": typical.m, "n": typical.n, "k": typical.k, "gflops": typical.gflops]],
             "roofline_gflops": roofline,
             "train": ["batch": train.batch, "seq": train.seq, "steps": train.steps, "tokens_per_s": train.tokensPerSecond,
@@ -127,16 +140,27 @@ struct ModelBench: ParsableCommand {
         let t = torchBest!
         out["torch"] = t
         let tTrain = ((t["train"] as? [String: Any])?["tokens_per_s"] as? Double) ?? .nan
-        let trainRatio = train.tokensPerSecond / tTrain
-        say(String(format: "pytorch %@ train: %.0f tokens/s -> SoftRL/PyTorch %.2fx", (t["torch"] as? String) ?? "?", tTrain, trainRatio))
-        var ratios: [String: Any] = ["train": trainRatio]
+        say(String(format: "pytorch %@ train: %.0f tokens/s -> SoftRL/PyTorch %.2fx", (t["torch"] as? String) ?? "?", tTrain,
+                   train.tokensPerSecond / tTrain))
+        let ratios = Self.ratios(train: train, decodes: decodes, torch: t)
         let tDecode = (t["decode"] as? [[String: Any]]) ?? []
         for d in decodes {
             guard let td = tDecode.first(where: { ($0["batch"] as? Int) == d.batch }), let tps = td["tokens_per_s"] as? Double else { continue }
             say(String(format: "pytorch decode batch %3d: %.0f tokens/s -> SoftRL/PyTorch %.2fx", d.batch, tps, d.tokensPerSecond / tps))
-            ratios["decode_\(d.batch)"] = d.tokensPerSecond / tps
         }
         out["ratios"] = ratios
+        return out
+    }
+
+    /// SoftRL/PyTorch for training ("train") and each decode batch ("decode_B") present on both sides.
+    static func ratios(train: ModelBenchmark.TrainingResult, decodes: [ModelBenchmark.DecodeResult], torch t: [String: Any]) -> [String: Double] {
+        var out: [String: Double] = [:]
+        if let tTrain = (t["train"] as? [String: Any])?["tokens_per_s"] as? Double { out["train"] = train.tokensPerSecond / tTrain }
+        let tDecode = (t["decode"] as? [[String: Any]]) ?? []
+        for d in decodes {
+            guard let td = tDecode.first(where: { ($0["batch"] as? Int) == d.batch }), let tps = td["tokens_per_s"] as? Double else { continue }
+            out["decode_\(d.batch)"] = d.tokensPerSecond / tps
+        }
         return out
     }
 
