@@ -69,7 +69,8 @@ final class SIMDKernelTests: XCTestCase {
     /// Decode's attention over one row's cache (keys in 16-position blocks, values one row per position), every path
     /// against a double-precision reference written like the math and against the portable path: grouped and plain
     /// multi-head, head sizes that are and are not a multiple of the vector width, lengths inside and at the edge of a
-    /// block, strides with gaps. Everything the cache holds past `length` is NaN: it must never reach the output.
+    /// block, strides with gaps. Everything the cache holds past `length` is poison (NaN, +-1e3, infinity): it must
+    /// never reach the output (a finite poison also catches a softmax that forgets to mask its max or its sum).
     func testAttentionOverCachedBlocks() {
         let B = Kernels.keyBlock
         for (heads, kvHeads, hd, len) in [(1, 1, 64, 1), (2, 1, 32, 9), (4, 2, 32, 40), (8, 4, 32, 72), (9, 3, 64, 72),
@@ -79,7 +80,8 @@ final class SIMDKernelTests: XCTestCase {
             let group = heads / kvHeads, cap = len + 20
             let keyStride = (cap + B - 1) / B * B * hd + B, valueStride = cap * hd + 3
             let q = random(heads * hd)
-            var keys = [Float](repeating: .nan, count: kvHeads * keyStride), values = [Float](repeating: .nan, count: kvHeads * valueStride)
+            let poison: [Float] = [.nan, 1e3, -1e3, .infinity]
+            var keys = (0..<(kvHeads * keyStride)).map { poison[$0 % 4] }, values = (0..<(kvHeads * valueStride)).map { poison[$0 % 4] }
             func keyIndex(_ g: Int, _ p: Int, _ d: Int) -> Int { g * keyStride + (p / B) * hd * B + d * B + p % B }
             for g in 0..<kvHeads {
                 for p in 0..<len {

@@ -83,7 +83,7 @@ final class DecodingTests: XCTestCase {
     /// unpacked weights with OpenBLAS), and the widest attention with OpenBLAS on the unpacked weights, must each match
     /// the full forward pass, at a shape with whole and partial panels (q|k|v 128 wide, gate|up 192, vocabulary 70),
     /// 1 to 20 rows, and positions 3 to 19 (across the cache's 16-position key blocks). The cache's memory is recycled
-    /// and never zeroed, so each case first runs a generation that leaves NaN in the recycled blocks.
+    /// and never zeroed, so each case first drops a cache of the same shape filled with poison (NaN, +-1e3, infinity).
     func testDecodeMatchesFullForwardOnEveryPath() {
         let c = LlamaConfig(vocabSize: 70, hiddenSize: 64, intermediateSize: 96, numHiddenLayers: 2,
                             numAttentionHeads: 4, numKeyValueHeads: 2, maxPositionEmbeddings: 32)
@@ -104,9 +104,10 @@ final class DecodingTests: XCTestCase {
                 // cache below most likely gets it.
                 do {
                     let poisoned = KVCache(config: c, rows: rows)
+                    let poison: [Float] = [.nan, 1e3, -1e3, .infinity]
                     for l in 0..<c.numHiddenLayers {
-                        poisoned.keys[l].update(repeating: .nan, count: rows * c.numKeyValueHeads * poisoned.keyStride)
-                        poisoned.values[l].update(repeating: .nan, count: rows * c.numKeyValueHeads * poisoned.valueStride)
+                        for i in 0..<(rows * c.numKeyValueHeads * poisoned.keyStride) { poisoned.keys[l][i] = poison[i % 4] }
+                        for i in 0..<(rows * c.numKeyValueHeads * poisoned.valueStride) { poisoned.values[l][i] = poison[i % 4] }
                     }
                 }
                 let cache = KVCache(config: c, rows: rows)
