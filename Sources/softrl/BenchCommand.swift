@@ -29,6 +29,7 @@ struct ModelBench: ParsableCommand {
     @Option(help: "Prompt length for decode.") var prompt: Int = 8
     @Option(help: "Minimum timed seconds of training per preset.") var trainSeconds: Double = 3
     @Option(help: "Rounds per preset: SoftRL and PyTorch measured alternately this many times, the best figure of each kept (a shared machine's load comes and goes).") var rounds: Int = 1
+    @Flag(help: "Measure only SoftRL's decode (no roofline, training or PyTorch), e.g. under perf.") var decodeOnly = false
 
     func run() throws {
         let presets: [String]
@@ -73,6 +74,7 @@ struct ModelBench: ParsableCommand {
         let batch = trainBatch(name)
         let big = name == "smollm2"
         let model = try LlamaModel(config: config, seed: 0)
+        if decodeOnly { return decodeOnlyReport(name, model: model, batches: batches) }
         say("== \(name): \(model.parameterCount) parameters (d=\(config.hiddenSize) ff=\(config.intermediateSize) L=\(config.numHiddenLayers) H=\(config.numAttentionHeads)/\(config.numKeyValueHeads) V=\(config.vocabSize)), \(threads) thread(s)")
         var best: (square: ModelBenchmark.SgemmResult, typical: ModelBenchmark.SgemmResult, train: ModelBenchmark.TrainingResult,
                    decodes: [ModelBenchmark.DecodeResult])?
@@ -124,7 +126,8 @@ struct ModelBench: ParsableCommand {
                       "step_ms": train.stepMilliseconds, "forward_ms": train.forwardMs, "loss_ms": train.lossMs,
                       "backward_ms": train.backwardMs, "optimizer_ms": train.optimizerMs,
                       "flops_per_step": train.flopsPerStep, "gflops": train.gflops, "roofline_share": share],
-            "decode": decodes.map { ["batch": $0.batch, "new_tokens": $0.newTokens, "prompt": $0.promptLength, "seconds": $0.seconds, "tokens_per_s": $0.tokensPerSecond] },
+            "decode": decodes.map { ["batch": $0.batch, "new_tokens": $0.newTokens, "prompt": $0.promptLength, "seconds": $0.seconds,
+                                     "cpu_seconds": $0.cpuSeconds, "tokens_per_s": $0.tokensPerSecond] },
         ]
         let packMs = ModelBenchmark.decodePackingMilliseconds(model: model)
         out["decode_pack_ms"] = packMs
@@ -164,6 +167,25 @@ struct ModelBench: ParsableCommand {
         return out
     }
 
+    /// `--decode-only`: decode at each batch size, `rounds` times, nothing else.
+    func decodeOnlyReport(_ name: String, model: LlamaModel, batches: [Int]) -> [String: Any] {
+        say("== \(name): decode only, \(rounds) round(s)")
+        var all: [[String: Any]] = []
+        for _ in 1...rounds {
+            for b in batches {
+                let d = ModelBenchmark.measureDecode(model: model, batch: b, promptLength: prompt, newTokens: decodeTokens)
+                say(Self.decodeLine(d))
+                all.append(["batch": d.batch, "seconds": d.seconds, "cpu_seconds": d.cpuSeconds, "tokens_per_s": d.tokensPerSecond])
+            }
+        }
+        return ["preset": name, "decode": all]
+    }
+
+    static func decodeLine(_ d: ModelBenchmark.DecodeResult) -> String {
+        String(format: "decode batch %3d: %.0f tokens/s (prompt %d, %d new tokens, %.1f ms/run, %.1f ms CPU/run)",
+               d.batch, d.tokensPerSecond, d.promptLength, d.newTokens, 1000 * d.seconds, 1000 * d.cpuSeconds)
+    }
+
     /// One round of SoftRL's measurements: roofline, training, decode at each batch size.
     func measure(model: LlamaModel, config: LlamaConfig, batch: Int, batches: [Int], big: Bool)
         -> (square: ModelBenchmark.SgemmResult, typical: ModelBenchmark.SgemmResult, train: ModelBenchmark.TrainingResult,
@@ -190,8 +212,7 @@ struct ModelBench: ParsableCommand {
         for b in batches {
             let d = ModelBenchmark.measureDecode(model: model, batch: b, promptLength: prompt, newTokens: decodeTokens)
             decodes.append(d)
-            say(String(format: "decode batch %3d: %.0f tokens/s (prompt %d, %d new tokens, %.1f ms/run)",
-                       b, d.tokensPerSecond, d.promptLength, d.newTokens, 1000 * d.seconds))
+            say(Self.decodeLine(d))
         }
         return (square, typical, train, decodes)
     }

@@ -25,6 +25,14 @@ public enum ModelBenchmark {
         public let batch: Int, promptLength: Int, newTokens: Int
         public let seconds: Double
         public let tokensPerSecond: Double
+        /// This thread's CPU seconds per run: on a shared machine, time spent descheduled is not in it.
+        public let cpuSeconds: Double
+    }
+
+    static func threadCPUSeconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
     }
 
     @inline(__always) static func now() -> Double {
@@ -131,12 +139,12 @@ public enum ModelBenchmark {
         _ = model.generate(prompts: prompts, maxNewTokens: 4)
         // Short runs are noisy: repeat until at least half a second has been timed, keep the total.
         var reps = 0
-        let t0 = now()
+        let t0 = now(), c0 = threadCPUSeconds()
         var t = t0
         repeat { _ = model.generate(prompts: prompts, maxNewTokens: newTokens); reps += 1; t = now() } while t - t0 < 0.5
-        let seconds = (t - t0) / Double(reps)
+        let seconds = (t - t0) / Double(reps), cpu = (threadCPUSeconds() - c0) / Double(reps)
         return DecodeResult(batch: batch, promptLength: promptLength, newTokens: newTokens, seconds: seconds,
-                            tokensPerSecond: Double(batch * newTokens) / seconds)
+                            tokensPerSecond: Double(batch * newTokens) / seconds, cpuSeconds: cpu)
     }
 
     /// Milliseconds to pack the model's weights for decode (what each generation pays once, in `prefill`): the best
