@@ -130,13 +130,15 @@ public enum ModelBenchmark {
     }
 
     /// Batched greedy decoding: `batch` random prompts of `promptLength` tokens, `newTokens` new tokens each, timed
-    /// from prefill to the last token (as PyTorch's `generate` is). One short untimed run first.
+    /// from prefill to the last token (as PyTorch's `generate` is). One untimed run of the same length first: a
+    /// generation's KV cache and packed weights come from the scratch block cache, and the first run of a shape maps
+    /// the blocks that every later run (an actor's steady state) reuses.
     public static func measureDecode(model: LlamaModel, batch: Int, promptLength: Int = 8, newTokens: Int = 64,
                                      seed: UInt64 = 0) -> DecodeResult {
         var rng = Xoshiro256(seed: seed &+ UInt64(batch))
         let V = model.config.vocabSize
         let prompts = (0..<batch).map { _ in (0..<promptLength).map { _ in Int32(rng.next() % UInt64(V)) } }
-        _ = model.generate(prompts: prompts, maxNewTokens: 4)
+        _ = model.generate(prompts: prompts, maxNewTokens: newTokens)
         // Short runs are noisy: repeat until at least half a second has been timed, keep the total.
         var reps = 0
         let t0 = now(), c0 = threadCPUSeconds()
