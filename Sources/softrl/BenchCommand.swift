@@ -112,10 +112,11 @@ struct ModelBench: ParsableCommand {
                        roofline, train.tokensPerSecond, train.gflops, 100 * share))
             for d in decodes { say(String(format: "best of %d rounds: decode batch %3d: %.0f tokens/s", rounds, d.batch, d.tokensPerSecond)) }
             say("per round: train % of that round's roofline [" + list(roundShares.map { 100 * $0 }, "%.0f") + "]")
-            for key in ["train"] + decodes.map({ "decode_\($0.batch)" }) {
-                guard let r = roundRatios[key] else { continue }
-                say("per round: SoftRL/PyTorch \(key) [" + list(r, "%.2f") + "]")
-            }
+        }
+        let keys = ["train"] + decodes.map({ "decode_\($0.batch)" })
+        for key in keys + keys.map({ "cpu_" + $0 }) {
+            guard let r = roundRatios[key] else { continue }
+            say("per round: SoftRL/PyTorch \(key.hasPrefix("cpu_") ? "by CPU time " + key.dropFirst(4) : key) [" + list(r, "%.2f") + "]")
         }
         var out: [String: Any] = [
             "preset": name, "params": model.parameterCount, "rounds": rounds,
@@ -155,14 +156,21 @@ struct ModelBench: ParsableCommand {
         return out
     }
 
-    /// SoftRL/PyTorch for training ("train") and each decode batch ("decode_B") present on both sides.
+    /// SoftRL/PyTorch for training ("train") and each decode batch ("decode_B") present on both sides, by wall time;
+    /// and by CPU time ("cpu_train", "cpu_decode_B": the same work's CPU seconds, PyTorch's over SoftRL's), which a
+    /// shared machine's load moves much less.
     static func ratios(train: ModelBenchmark.TrainingResult, decodes: [ModelBenchmark.DecodeResult], torch t: [String: Any]) -> [String: Double] {
         var out: [String: Double] = [:]
-        if let tTrain = (t["train"] as? [String: Any])?["tokens_per_s"] as? Double { out["train"] = train.tokensPerSecond / tTrain }
+        let tt = t["train"] as? [String: Any]
+        if let tTrain = tt?["tokens_per_s"] as? Double { out["train"] = train.tokensPerSecond / tTrain }
+        if let tps = tt?["tokens_per_s"] as? Double, let s = tt?["seconds"] as? Double, let c = tt?["cpu_seconds"] as? Double, c > 0 {
+            out["cpu_train"] = train.tokensPerCPUSecond / (tps * s / c)
+        }
         let tDecode = (t["decode"] as? [[String: Any]]) ?? []
         for d in decodes {
             guard let td = tDecode.first(where: { ($0["batch"] as? Int) == d.batch }), let tps = td["tokens_per_s"] as? Double else { continue }
             out["decode_\(d.batch)"] = d.tokensPerSecond / tps
+            if let c = td["cpu_seconds"] as? Double, d.cpuSeconds > 0 { out["cpu_decode_\(d.batch)"] = c / d.cpuSeconds }
         }
         return out
     }

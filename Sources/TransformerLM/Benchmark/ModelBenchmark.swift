@@ -19,6 +19,9 @@ public enum ModelBenchmark {
         public let flopsPerStep: Double
         public let gflops: Double
         public let finalLoss: Double
+        /// Tokens per second of this thread's CPU time (the BLAS runs on this thread at 1 thread): what a quiet
+        /// machine would give, less sensitive to a shared machine's load than tokensPerSecond.
+        public let tokensPerCPUSecond: Double
     }
 
     public struct DecodeResult: Sendable, Codable {
@@ -118,15 +121,15 @@ public enum ModelBenchmark {
         for _ in 0..<warmup { step() }
         tF = 0; tL = 0; tB = 0; tO = 0
         var steps = 0
-        let start = now()
+        let start = now(), cpuStart = threadCPUSeconds()
         while steps < minSteps || now() - start < minSeconds { step(); steps += 1 }
-        let total = now() - start
+        let total = now() - start, cpu = threadCPUSeconds() - cpuStart
         let flops = trainingFLOPs(config: model.config, batch: batch, seq: seq)
         let per = 1000 / Double(steps)
         return TrainingResult(batch: batch, seq: seq, steps: steps, tokensPerSecond: Double(batch * seq * steps) / total,
                               stepMilliseconds: total * per, forwardMs: tF * per, lossMs: tL * per, backwardMs: tB * per,
                               optimizerMs: tO * per, flopsPerStep: flops, gflops: flops * Double(steps) / total / 1e9,
-                              finalLoss: loss)
+                              finalLoss: loss, tokensPerCPUSecond: Double(batch * seq * steps) / cpu)
     }
 
     /// Batched greedy decoding: `batch` random prompts of `promptLength` tokens, `newTokens` new tokens each, timed
