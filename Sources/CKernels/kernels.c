@@ -26,10 +26,21 @@ void softrl_pack_nt(const float *w, long ldw, long n, long k, float *dst) {
     }
 }
 
+void softrl_prefetch_cache_row(const float *keys, long key_stride, const float *values, long value_stride,
+                               long kv_heads, long hd, long len) {
+    const long key_bytes = (len + SOFTRL_KEY_BLOCK - 1) / SOFTRL_KEY_BLOCK * SOFTRL_KEY_BLOCK * hd * 4, value_bytes = len * hd * 4;
+    for (long g = 0; g < kv_heads; g++) {
+        const char *k = (const char *)(keys + g * key_stride), *v = (const char *)(values + g * value_stride);
+        for (long o = 0; o < key_bytes; o += 64) __builtin_prefetch(k + o, 0, 2);
+        for (long o = 0; o < value_bytes; o += 64) __builtin_prefetch(v + o, 0, 2);
+    }
+}
+
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__clang__)
 #include <math.h>
 #include <string.h>
 
+#define SR_PFD 32   /* packed product: prefetch the panel 32 k-rows ahead (4 KB), for weights streamed from memory */
 #pragma clang attribute push (__attribute__((target("avx2,fma"))), apply_to = function)
 #define KS avx2
 #define KW 8

@@ -112,72 +112,179 @@ void FN(softrl_attend)(const float *q, const float *keys, const float *values, l
     }
 }
 
-// Scores of `GH` query heads (rows of q, hd apart) against `len` keys stored transposed (hd rows of ldk positions):
-// 2 KW positions per pass, hd broadcast FMAs each, no horizontal sums, each key vector loaded once for all GH heads.
-// Computes up to 2 KW - 1 positions past len (ldk is a multiple of SOFTRL_KEY_PAD, so they stay inside the row);
-// those scores are never used.
-static inline void FN(group_scores)(const float *q, const int GH, const float *kt, long ldk, long len, long hd,
-                                    float scale, float *scores) {
-    for (long j = 0; j < len; j += 2 * KW) {
-        VF a0[4] = {{0}}, a1[4] = {{0}};
-        for (long d = 0; d < hd; d++) {
-            const VF k0 = FN(ld)(kt + d * ldk + j), k1 = FN(ld)(kt + d * ldk + j + KW);
-            for (int h = 0; h < GH; h++) {
-                const VF qv = FN(splat)(q[h * hd + d]);
-                a0[h] += qv * k0; a1[h] += qv * k1;
-            }
-        }
+// Decode attention over the KV cache (layout in CKernels.h, SOFTRL_KEY_BLOCK): per key/value head, keys in blocks
+// of 16 positions, each block hd rows of 16 floats (dimension d of the block's 16 positions contiguous), values one
+// row of hd floats per position. Each key/value head's cache is one contiguous stream, read once per step for all
+// the query heads that share it. Three passes per group: scores (broadcast FMAs, no horizontal sums), softmax
+// numerators with the positions past len masked, then sum_j e_hj v_j scaled by 1 / sum_j e_hj.
+#define SR_KB SOFTRL_KEY_BLOCK
+#define SR_BV (SR_KB / KW)              /* vectors per key block row: 1 (AVX-512) or 2 (AVX2) */
+#if KW == 16
+#define SR_SC_GH 4                      /* scores tile: up to 4 heads x 4 blocks (16 accumulators) */
+#define SR_SC_NB 4
+#define SR_PV_ACC 12                    /* output tile: heads x hd vectors <= 12 accumulators */
+#else
+#define SR_SC_GH 2                      /* 2 heads x 2 blocks x 2 vectors (8 of 16 registers) */
+#define SR_SC_NB 2
+#define SR_PV_ACC 8
+#endif
+
+// Scores of GH heads (q rows hd apart) against NB key blocks at kb (blocks hd * 16 floats apart), times scale, into
+// sc (head rows ldsc apart). Every lane of each block is computed; lanes past len are masked by the softmax.
+static inline __attribute__((always_inline)) void FN(sc_tile)(const float *q, const int GH, const float *kb,
+                                                              const int NB, long hd, float scale, float *sc, long ldsc) {
+    VF acc[SR_SC_GH][SR_SC_NB * SR_BV];
+    for (int h = 0; h < GH; h++) for (int i = 0; i < NB * SR_BV; i++) acc[h][i] = FN(splat)(0.0f);
+    for (long d = 0; d < hd; d++) {
+        VF k[SR_SC_NB * SR_BV];
+        for (int b = 0; b < NB; b++) for (int v = 0; v < SR_BV; v++) k[b * SR_BV + v] = FN(ld)(kb + b * hd * SR_KB + d * SR_KB + v * KW);
         for (int h = 0; h < GH; h++) {
-            FN(st)(scores + h * ldk + j, a0[h] * scale);
-            FN(st)(scores + h * ldk + j + KW, a1[h] * scale);
+            const VF qv = FN(splat)(q[h * hd + d]);
+            for (int i = 0; i < NB * SR_BV; i++) acc[h][i] += qv * k[i];
         }
     }
+    for (int h = 0; h < GH; h++) for (int i = 0; i < NB * SR_BV; i++) FN(st)(sc + h * ldsc + i * KW, acc[h][i] * scale);
 }
 
-// The query heads of one grouped-query group (`group` heads sharing a key/value head) over `len` cached positions:
-// scores from the transposed keys (above), softmax per head, out_h = sum_j p_hj v_j. `scores` holds group x ldk
-// floats; out holds the group's heads, hd apart.
-void FN(softrl_attend_group)(const float *q, long group, const float *keys_t, long ldk, const float *values, long stride,
-                             long len, long hd, float scale, float *scores, float *out) {
-    for (long h0 = 0; h0 < group; h0 += 4) {
-        const long gh = group - h0 < 4 ? group - h0 : 4;
-        const float *qh = q + h0 * hd;
-        float *sh = scores + h0 * ldk;
-        switch (gh) {
-        case 1: FN(group_scores)(qh, 1, keys_t, ldk, len, hd, scale, sh); break;
-        case 2: FN(group_scores)(qh, 2, keys_t, ldk, len, hd, scale, sh); break;
-        case 3: FN(group_scores)(qh, 3, keys_t, ldk, len, hd, scale, sh); break;
-        default: FN(group_scores)(qh, 4, keys_t, ldk, len, hd, scale, sh); break;
+#define SR_SC_CASE(GH, NB) case (GH) * 8 + (NB): FN(sc_tile)(qh, GH, kb, NB, hd, scale, sh, ldsc); break;
+
+// out (GH heads hd apart, HV vectors from vector hv) = inv_h * sum_j e_hj v_j over len positions (v rows hd apart).
+// Few accumulators: even and odd positions go to separate sets, so enough FMA chains are in flight.
+static inline __attribute__((always_inline)) void FN(pv_tile)(const float *e, long ldsc, const int GH, const float *v,
+                                                              long hd, const int HV, long len, const float *inv,
+                                                              float *o) {
+    enum { SPLIT_MAX = SR_PV_ACC / 2 };
+    const int split = GH * HV <= SPLIT_MAX;
+    VF a[SR_PV_ACC], b[SR_PV_ACC];
+    for (int i = 0; i < GH * HV; i++) { a[i] = FN(splat)(0.0f); b[i] = a[i]; }
+    long j = 0;
+    if (split) {
+        for (; j + 2 <= len; j += 2) {
+            VF v0[4], v1[4];
+            for (int c = 0; c < HV; c++) { v0[c] = FN(ld)(v + j * hd + c * KW); v1[c] = FN(ld)(v + (j + 1) * hd + c * KW); }
+            for (int h = 0; h < GH; h++) {
+                const VF p0 = FN(splat)(e[h * ldsc + j]), p1 = FN(splat)(e[h * ldsc + j + 1]);
+                for (int c = 0; c < HV; c++) { a[h * HV + c] += p0 * v0[c]; b[h * HV + c] += p1 * v1[c]; }
+            }
         }
     }
-    for (long h = 0; h < group; h++) {
-        float *sc = scores + h * ldk, *o = out + h * hd;
-        FN(softrl_softmax_inplace)(sc, len);
-        if (hd == 4 * KW || hd == 2 * KW || hd == KW) {
-            VF o0 = {0}, o1 = {0}, o2 = {0}, o3 = {0};
-            for (long j = 0; j < len; j++) {
-                const float *v = values + j * stride;
-                const VF p = FN(splat)(sc[j]);
-                o0 += p * FN(ld)(v);
-                if (hd >= 2 * KW) o1 += p * FN(ld)(v + KW);
-                if (hd == 4 * KW) { o2 += p * FN(ld)(v + 2 * KW); o3 += p * FN(ld)(v + 3 * KW); }
-            }
-            FN(st)(o, o0);
-            if (hd >= 2 * KW) FN(st)(o + KW, o1);
-            if (hd == 4 * KW) { FN(st)(o + 2 * KW, o2); FN(st)(o + 3 * KW, o3); }
-            continue;
+    for (; j < len; j++) {
+        VF v0[4];
+        for (int c = 0; c < HV; c++) v0[c] = FN(ld)(v + j * hd + c * KW);
+        for (int h = 0; h < GH; h++) {
+            const VF p0 = FN(splat)(e[h * ldsc + j]);
+            for (int c = 0; c < HV; c++) a[h * HV + c] += p0 * v0[c];
         }
-        for (long i = 0; i < hd; i++) o[i] = 0;
-        for (long j = 0; j < len; j++) {
-            const float *v = values + j * stride;
-            const float pj = sc[j];
-            const VF p = FN(splat)(pj);
-            long i = 0;
-            for (; i + KW <= hd; i += KW) FN(st)(o + i, FN(ld)(o + i) + p * FN(ld)(v + i));
-            for (; i < hd; i++) o[i] += pj * v[i];
+    }
+    for (int h = 0; h < GH; h++)
+        for (int c = 0; c < HV; c++) FN(st)(o + h * hd + c * KW, (split ? a[h * HV + c] + b[h * HV + c] : a[h * HV + c]) * inv[h]);
+}
+
+#define SR_PV_CASE(GH, HV) case (GH) * 8 + (HV): FN(pv_tile)(e, ldsc, GH, vc, hd, HV, len, inv + h0, oc); break;
+
+void FN(softrl_attend_cached)(const float *q, long heads, long kv_heads, long hd, const float *keys, long key_stride,
+                              const float *values, long value_stride, long len, float scale, float *scores,
+                              float *out) {
+    const long group = heads / kv_heads;
+    const long nb = (len + SR_KB - 1) / SR_KB, ldsc = nb * SR_KB;
+    VI lane;
+    for (int i = 0; i < KW; i++) lane[i] = i;
+    for (long g = 0; g < kv_heads; g++) {
+        const float *kg = keys + g * key_stride, *vg = values + g * value_stride, *qg = q + g * group * hd;
+        float *og = out + g * group * hd;
+        // 1. Scores, tiles of heads x key blocks.
+        for (long h0 = 0; h0 < group; h0 += SR_SC_GH) {
+            const int gh = group - h0 < SR_SC_GH ? (int)(group - h0) : SR_SC_GH;
+            for (long b0 = 0; b0 < nb; b0 += SR_SC_NB) {
+                const int nbk = nb - b0 < SR_SC_NB ? (int)(nb - b0) : SR_SC_NB;
+                const float *qh = qg + h0 * hd, *kb = kg + b0 * hd * SR_KB;
+                float *sh = scores + h0 * ldsc + b0 * SR_KB;
+                switch (gh * 8 + nbk) {
+                SR_SC_CASE(1, 1) SR_SC_CASE(1, 2) SR_SC_CASE(2, 1) SR_SC_CASE(2, 2)
+#if SR_SC_NB == 4
+                SR_SC_CASE(1, 3) SR_SC_CASE(1, 4) SR_SC_CASE(2, 3) SR_SC_CASE(2, 4)
+                SR_SC_CASE(3, 1) SR_SC_CASE(3, 2) SR_SC_CASE(3, 3) SR_SC_CASE(3, 4)
+                SR_SC_CASE(4, 1) SR_SC_CASE(4, 2) SR_SC_CASE(4, 3) SR_SC_CASE(4, 4)
+#endif
+                default: break;
+                }
+            }
+        }
+        // Softmax and output for chunks of up to 16 heads (their inverse sums on the stack).
+        for (long hc = 0; hc < group; hc += 16) {
+            const long nh = group - hc < 16 ? group - hc : 16;
+            float inv[16];
+            // 2. Softmax numerators in place (positions past len masked to 0), inverse sums kept for the output.
+            for (long h = 0; h < nh; h++) {
+                float *sc = scores + (hc + h) * ldsc;
+                VF mv = FN(splat)(-INFINITY);
+                long j = 0;
+                for (; j + KW <= len; j += KW) mv = __builtin_elementwise_max(mv, FN(ld)(sc + j));
+                for (; j < ldsc; j += KW) {
+                    const VI keep = (lane + (int)j) < (int)len;
+                    mv = __builtin_elementwise_max(mv, (VF)(((VI)FN(ld)(sc + j) & keep) | ((VI)FN(splat)(-INFINITY) & ~keep)));
+                }
+                const VF m = FN(splat)(__builtin_reduce_max(mv));
+                VF sv = FN(splat)(0.0f);
+                for (j = 0; j + KW <= len; j += KW) { const VF ex = FN(vexp)(FN(ld)(sc + j) - m); FN(st)(sc + j, ex); sv += ex; }
+                for (; j < ldsc; j += KW) {
+                    const VI keep = (lane + (int)j) < (int)len;
+                    const VF ex = (VF)((VI)FN(vexp)(FN(ld)(sc + j) - m) & keep);
+                    FN(st)(sc + j, ex);
+                    sv += ex;
+                }
+                inv[h] = 1.0f / FN(hsum)(sv);
+            }
+            // 3. out_h = inv_h sum_j e_hj v_j.
+            if (hd % KW == 0) {
+                const long nvec = hd / KW;
+                for (long c0 = 0; c0 < nvec;) {
+                    const int hv = nvec - c0 >= 4 ? 4 : nvec - c0 >= 2 ? 2 : 1;
+                    const int ghmax = SR_PV_ACC / hv;
+                    for (long h0 = 0; h0 < nh; h0 += ghmax) {
+                        const int gh = nh - h0 < ghmax ? (int)(nh - h0) : ghmax;
+                        const float *e = scores + (hc + h0) * ldsc, *vc = vg + c0 * KW;
+                        float *oc = og + (hc + h0) * hd + c0 * KW;
+                        switch (gh * 8 + hv) {
+                        SR_PV_CASE(1, 1) SR_PV_CASE(2, 1) SR_PV_CASE(3, 1) SR_PV_CASE(4, 1)
+                        SR_PV_CASE(5, 1) SR_PV_CASE(6, 1) SR_PV_CASE(7, 1) SR_PV_CASE(8, 1)
+                        SR_PV_CASE(1, 2) SR_PV_CASE(2, 2) SR_PV_CASE(3, 2) SR_PV_CASE(4, 2)
+                        SR_PV_CASE(1, 4) SR_PV_CASE(2, 4)
+#if SR_PV_ACC >= 12
+                        SR_PV_CASE(9, 1) SR_PV_CASE(10, 1) SR_PV_CASE(11, 1) SR_PV_CASE(12, 1)
+                        SR_PV_CASE(5, 2) SR_PV_CASE(6, 2) SR_PV_CASE(3, 4)
+#endif
+                        default: break;
+                        }
+                    }
+                    c0 += hv;
+                }
+            } else {
+                for (long h = 0; h < nh; h++) {
+                    const float *e = scores + (hc + h) * ldsc;
+                    float *o = og + (hc + h) * hd;
+                    for (long i = 0; i < hd; i++) o[i] = 0;
+                    for (long j = 0; j < len; j++) {
+                        const float *v = vg + j * hd;
+                        const float pj = e[j];
+                        const VF p = FN(splat)(pj);
+                        long i = 0;
+                        for (; i + KW <= hd; i += KW) FN(st)(o + i, FN(ld)(o + i) + p * FN(ld)(v + i));
+                        for (; i < hd; i++) o[i] += pj * v[i];
+                    }
+                    for (long i = 0; i < hd; i++) o[i] *= inv[h];
+                }
+            }
         }
     }
 }
+#undef SR_SC_CASE
+#undef SR_PV_CASE
+#undef SR_SC_GH
+#undef SR_SC_NB
+#undef SR_PV_ACC
+#undef SR_BV
+#undef SR_KB
 
 void FN(softrl_rmsnorm)(const float *x, const float *w, float *y, float *inv_rms, long rows, long dim, float eps) {
     for (long r = 0; r < rows; r++) {
@@ -199,6 +306,23 @@ void FN(softrl_swiglu)(const float *gate, const float *up, float *h, long n) {
         FN(st)(h + i, g / (1.0f + FN(vexp)(-g)) * FN(ld)(up + i));
     }
     for (; i < n; i++) { float g = gate[i]; h[i] = g / (1.0f + FN(sexp)(-g)) * up[i]; }
+}
+
+// SwiGLU's backward (Layers.swift): s = sigmoid(g), dup = dh g s, dgate = dh up s (1 + g (1 - s)).
+void FN(softrl_swiglu_backward)(const float *dh, const float *gate, const float *up, float *dgate, float *dup, long n) {
+    const VF one = FN(splat)(1.0f);
+    long i = 0;
+    for (; i + KW <= n; i += KW) {
+        const VF g = FN(ld)(gate + i), d = FN(ld)(dh + i);
+        const VF s = one / (one + FN(vexp)(-g));
+        FN(st)(dup + i, d * (g * s));
+        FN(st)(dgate + i, d * FN(ld)(up + i) * s * (one + g * (one - s)));
+    }
+    for (; i < n; i++) {
+        const float g = gate[i], s = 1.0f / (1.0f + FN(sexp)(-g));
+        dup[i] = dh[i] * (g * s);
+        dgate[i] = dh[i] * up[i] * s * (1.0f + g * (1.0f - s));
+    }
 }
 
 void FN(softrl_rope)(float *row, long heads, long head_dim, const float *cos_, const float *sin_, float sign) {
@@ -351,6 +475,50 @@ void FN(softrl_gemm_nt)(const float *x, long ldx, const float *w, long ldw, floa
 #undef SR_JB
 #undef SR_DEFINE_BLOCK
 
+// softrl_pack_nt (kernels.c) with 8 x 8 register transposes: 8 W rows x 8 k-values loaded as 8 vectors (each a
+// contiguous row segment), transposed, stored as 8 panel rows of 8 columns. The scalar version writes one float per
+// 128-byte panel row and ran at ~1.5 GB/s; this one moves 32-byte pieces both ways. Ragged edges (the last panel's
+// missing columns, k % 8) fall back to the scalar loop.
+void FN(softrl_pack_nt)(const float *w, long ldw, long n, long k, float *dst) {
+    typedef float v8 __attribute__((vector_size(32)));
+    const long k8 = k - k % 8;
+    for (long j = 0; j < n; j += SOFTRL_PANEL) {
+        float *panel = dst + j * k;
+        const long cols = n - j < SOFTRL_PANEL ? n - j : SOFTRL_PANEL;
+        const long c8 = cols - cols % 8;
+        for (long c0 = 0; c0 < c8; c0 += 8) {
+            const float *src = w + (j + c0) * ldw;
+            for (long p0 = 0; p0 < k8; p0 += 8) {
+                v8 r[8];
+                for (int i = 0; i < 8; i++) memcpy(&r[i], src + i * ldw + p0, 32);
+                v8 t[8], u[8];
+                for (int i = 0; i < 8; i += 2) {
+                    t[i] = __builtin_shufflevector(r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+                    t[i + 1] = __builtin_shufflevector(r[i], r[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+                }
+                for (int i = 0; i < 8; i += 4) {
+                    u[i] = __builtin_shufflevector(t[i], t[i + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+                    u[i + 1] = __builtin_shufflevector(t[i], t[i + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+                    u[i + 2] = __builtin_shufflevector(t[i + 1], t[i + 3], 0, 1, 8, 9, 4, 5, 12, 13);
+                    u[i + 3] = __builtin_shufflevector(t[i + 1], t[i + 3], 2, 3, 10, 11, 6, 7, 14, 15);
+                }
+                for (int i = 0; i < 4; i++) {
+                    const v8 lo = __builtin_shufflevector(u[i], u[i + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+                    const v8 hi = __builtin_shufflevector(u[i], u[i + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+                    memcpy(panel + (p0 + i) * SOFTRL_PANEL + c0, &lo, 32);
+                    memcpy(panel + (p0 + i + 4) * SOFTRL_PANEL + c0, &hi, 32);
+                }
+            }
+            for (long p = k8; p < k; p++)
+                for (long c = c0; c < c0 + 8; c++) panel[p * SOFTRL_PANEL + c] = w[(j + c) * ldw + p];
+        }
+        for (long p = 0; p < k; p++) {
+            for (long c = c8; c < cols; c++) panel[p * SOFTRL_PANEL + c] = w[(j + c) * ldw + p];
+            for (long c = cols; c < SOFTRL_PANEL; c++) panel[p * SOFTRL_PANEL + c] = 0.0f;
+        }
+    }
+}
+
 // y (m, n) = x (m, k) W^T (+ y when accumulate) with W packed by softrl_pack_nt (panels of SOFTRL_PANEL output
 // columns, each panel k rows of SOFTRL_PANEL contiguous floats). The classic broadcast micro-kernel: for each k,
 // two vectors of the panel times MR broadcast x entries into MR x 2 accumulators; no horizontal sums and no
@@ -363,6 +531,14 @@ void FN(softrl_gemm_nt)(const float *x, long ldx, const float *w, long ldw, floa
 #else
 #define SR_MRMAX 6
 #endif
+#ifndef SR_PFD
+#define SR_PFD 0
+#endif
+#if SR_PFD
+#define SR_PREFETCH(w) do { __builtin_prefetch((w) + SR_PFD * SOFTRL_PANEL); if (2 * KW == SOFTRL_PANEL) __builtin_prefetch((w) + SR_PFD * SOFTRL_PANEL + 16); } while (0)
+#else
+#define SR_PREFETCH(w) do { } while (0)
+#endif
 #define SR_DEFINE_PBLOCK(MR) \
 static inline void FN(gemm_pblock##MR)(const float *x, long ldx, const float *wp, float *y, long ldy, long k, \
                                         long cols, int accumulate) { \
@@ -374,6 +550,7 @@ static inline void FN(gemm_pblock##MR)(const float *x, long ldx, const float *wp
         /* Few rows: two independent accumulator sets (even and odd k) hide the FMA latency. */ \
         for (; p + 2 <= k; p += 2) { \
             const float *w0 = wp + p * SOFTRL_PANEL, *w1 = w0 + SOFTRL_PANEL; \
+            SR_PREFETCH(w0); SR_PREFETCH(w1); \
             const VF u0 = FN(ld)(w0), u1 = FN(ld)(w0 + KW), v0 = FN(ld)(w1), v1 = FN(ld)(w1 + KW); \
             for (int a = 0; a < MR; a++) { \
                 const VF xe = FN(splat)(x[a * ldx + p]), xo = FN(splat)(x[a * ldx + p + 1]); \
@@ -383,6 +560,7 @@ static inline void FN(gemm_pblock##MR)(const float *x, long ldx, const float *wp
     } \
     for (; p < k; p++) { \
         const float *w0 = wp + p * SOFTRL_PANEL; \
+        SR_PREFETCH(w0); \
         const VF u0 = FN(ld)(w0), u1 = FN(ld)(w0 + KW); \
         for (int a = 0; a < MR; a++) { \
             const VF xv = FN(splat)(x[a * ldx + p]); \

@@ -49,15 +49,18 @@ public enum KernelMicrobench {
         let p = buf(nAdam), g = buf(nAdam, 0.01), m = FloatBuffer(count: nAdam), v = FloatBuffer(count: nAdam)
         let logits = buf(V, 8), probs = FloatBuffer(count: V), row = buf(len, 4), rowScratch = FloatBuffer(count: len)
 
-        // Decode's grouped form: SmolLM2's 3 query heads per key/value head, keys transposed (64 rows of 96 positions).
-        let ldkT = 96, qg = buf(3 * hd), keysT = buf(hd * ldkT), scoresG = buf(3 * ldkT), outG = buf(3 * hd)
+        // Decode's form: one row of SmolLM2's attention, 9 query heads over 3 key/value heads, keys in 16-position blocks.
+        let keyStride = (len + Kernels.keyBlock - 1) / Kernels.keyBlock * Kernels.keyBlock * hd
+        let qRow = buf(9 * hd), keysB = buf(3 * keyStride), valuesB = buf(3 * len * hd), outRow = buf(9 * hd)
+        let scoresB = buf(Kernels.attendScoresCount(group: 3, length: len))
         let cases: [(String, (SIMDPath) -> Void)] = [
             ("attention head (hd 64, 72 positions)", { path in
                 Kernels.attendHead(q: q.pointer, keys: keys.pointer, values: values.pointer, stride: kvd, length: len,
                                    headDim: hd, scale: 0.125, scores: scores.pointer, out: out.pointer, path: path) }),
-            ("grouped attention (3 heads x 64, 72 pos.)", { path in
-                Kernels.attendGroup(q: qg.pointer, group: 3, keysT: keysT.pointer, ldk: ldkT, values: values.pointer, stride: kvd,
-                                    length: len, headDim: hd, scale: 0.125, scores: scoresG.pointer, out: outG.pointer, path: path) }),
+            ("decode attention row (9/3 heads x 64, 72 pos.)", { path in
+                Kernels.attendCached(q: qRow.pointer, heads: 9, kvHeads: 3, headDim: hd, keys: keysB.pointer, keyStride: keyStride,
+                                     values: valuesB.pointer, valueStride: len * hd, length: len, scale: 0.125,
+                                     scores: scoresB.pointer, out: outRow.pointer, path: path) }),
             ("row softmax (72)", { path in
                 rowScratch.pointer.update(from: row.pointer, count: len)
                 Kernels.softmaxInPlace(rowScratch.pointer, length: len, path: path) }),
@@ -102,6 +105,9 @@ public enum KernelMicrobench {
                 }
             }))
         }
+        let packDst = FloatBuffer(count: PackedGEMM.packedCount(n: ff, k: d))
+        linear.append(("pack W 1536 x 576 for the packed product", { path in
+            PackedGEMM.pack(wUp.pointer, ldw: d, n: ff, k: d, into: packDst.pointer, path: path) }))
         let dT = 128, nT = 1024
         let wT = buf(nT * dT), packedT = FloatBuffer(count: PackedGEMM.packedCount(n: nT, k: dT))
         PackedGEMM.pack(wT.pointer, ldw: dT, n: nT, k: dT, into: packedT.pointer)

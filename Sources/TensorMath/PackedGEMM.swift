@@ -2,7 +2,8 @@
 // OpenBLAS's sgemm copies all of W into its panel layout on every call; at decode's 1-64 rows that copy costs as much
 // as the product (sgemm_incopy was 14% of a `tiny` batch-32 profile). Packing W into the same kind of panels once,
 // when a generation starts, leaves only the product: CKernels' softrl_gemm_packed_* (a broadcast micro-kernel,
-// 12 x 32 accumulator tile with AVX-512, 3 x 32 with AVX2; no horizontal sums). Layout: panels of `panel` (32)
+// up to 8 rows x 32 columns of accumulators with AVX-512, 6 x 16 with AVX2; no horizontal sums; the panel prefetched
+// 4 KB ahead, for weights streamed from memory). Layout: panels of `panel` (32)
 // output columns, each k rows of 32 contiguous floats; the last panel zero-padded.
 // The portable path has no packed kernel: callers keep OpenBLAS on the unpacked weights there (`kernel(for:)` nil).
 import CKernels
@@ -18,10 +19,16 @@ public enum PackedGEMM {
     /// Floats the packed form of an (n, k) matrix takes (n rounded up to whole panels, times k).
     public static func packedCount(n: Int, k: Int) -> Int { softrl_packed_count(n, k) }
 
-    /// Packs W (n, k), row stride `ldw`, into `dst` (`packedCount(n:k:)` floats).
-    public static func pack(_ w: UnsafePointer<Float>, ldw: Int, n: Int, k: Int, into dst: UnsafeMutablePointer<Float>) {
+    /// Packs W (n, k), row stride `ldw`, into `dst` (`packedCount(n:k:)` floats). Every path writes the same floats
+    /// (the wide ones with 8 x 8 register transposes, ~5x the scalar loop).
+    public static func pack(_ w: UnsafePointer<Float>, ldw: Int, n: Int, k: Int, into dst: UnsafeMutablePointer<Float>,
+                            path: SIMDPath = SIMDPath.active) {
         precondition(n > 0 && k > 0 && ldw >= k, "pack needs n, k > 0 and ldw >= k (n \(n), k \(k), ldw \(ldw))")
-        softrl_pack_nt(w, ldw, n, k, dst)
+        switch path {
+        case .avx512: softrl_pack_nt_avx512(w, ldw, n, k, dst)
+        case .avx2: softrl_pack_nt_avx2(w, ldw, n, k, dst)
+        case .portable: softrl_pack_nt(w, ldw, n, k, dst)
+        }
     }
 
     /// The packed-product variant for a SIMD path (nil on the portable path).

@@ -1,6 +1,6 @@
 // Run-time choice between the portable Swift kernels (SIMD8<Float>, compiled for baseline x86-64, i.e. SSE2) and
 // the AVX2/FMA and AVX-512 variants in CKernels, for the hot loops OpenBLAS does not cover: attention over the KV
-// cache in decode, row softmax, RMSNorm, SwiGLU, RoPE, AdamW, the vocabulary softmax and argmax.
+// cache in decode, row softmax, RMSNorm, SwiGLU (and its backward), RoPE, AdamW, the vocabulary softmax and argmax.
 // `SIMDPath.active` is the widest variant this CPU and OS support (cpuid + XGETBV, `CPUFeatures`);
 // SOFTRL_SIMD=portable|avx2|avx512 narrows it (for measuring; a wider request than supported is ignored).
 // Every kernel takes `path:` so the tests run each variant against the portable one and a double reference.
@@ -76,34 +76,55 @@ public enum Kernels {
         }
     }
 
-    /// Row length (positions) of a transposed key cache must be a multiple of this (`attendGroup` reads whole blocks).
-    public static let keyPad = Int(SOFTRL_KEY_PAD)
+    /// Positions per block of decode's key cache (layout: CKernels.h, SOFTRL_KEY_BLOCK): per key/value head, blocks of
+    /// 16 positions, each headDim rows of 16 floats, so dimension d of position p is at
+    /// [(p / 16) * headDim * 16 + d * 16 + p % 16]. Values: one row of headDim floats per position.
+    public static let keyBlock = Int(SOFTRL_KEY_BLOCK)
 
-    /// The `group` query heads that share one key/value head (rows of `q`, headDim apart) over `length` cached
-    /// positions, keys stored transposed: headDim rows of `ldk` positions (ldk a multiple of `keyPad`), values one
-    /// position per row, `stride` floats apart. scores_hj = scale q_h.k_j, softmax per head, out_h = sum_j p_hj v_j.
-    /// `scores` needs group x ldk floats; `out` receives the group's heads, headDim apart.
+    /// Floats `attendCached` needs in `scores` for `length` positions and `group` query heads per key/value head.
+    public static func attendScoresCount(group: Int, length: Int) -> Int {
+        group * (length + keyBlock - 1) / keyBlock * keyBlock
+    }
+
+    /// One row's decode attention over its KV cache: q holds `heads` query heads (headDim apart); `heads / kvHeads`
+    /// consecutive query heads share each key/value head, whose keys (block layout above) start `keyStride` floats
+    /// apart and values `valueStride` apart. out_h = softmax_j(scale q_h . k_j) v_j over the first `length`
+    /// positions; key lanes past `length` in the last block are never used (they may hold anything).
+    /// `scores` needs `attendScoresCount(group:length:)` floats.
     @inline(__always)
-    public static func attendGroup(q: UnsafePointer<Float>, group: Int, keysT: UnsafePointer<Float>, ldk: Int,
-                                   values: UnsafePointer<Float>, stride: Int, length: Int, headDim hd: Int, scale: Float,
-                                   scores: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>,
-                                   path: SIMDPath = SIMDPath.active) {
+    public static func attendCached(q: UnsafePointer<Float>, heads: Int, kvHeads: Int, headDim hd: Int,
+                                    keys: UnsafePointer<Float>, keyStride: Int, values: UnsafePointer<Float>,
+                                    valueStride: Int, length: Int, scale: Float, scores: UnsafeMutablePointer<Float>,
+                                    out: UnsafeMutablePointer<Float>, path: SIMDPath = SIMDPath.active) {
         switch path {
-        case .avx512: softrl_attend_group_avx512(q, group, keysT, ldk, values, stride, length, hd, scale, scores, out)
-        case .avx2: softrl_attend_group_avx2(q, group, keysT, ldk, values, stride, length, hd, scale, scores, out)
+        case .avx512:
+            softrl_attend_cached_avx512(q, heads, kvHeads, hd, keys, keyStride, values, valueStride, length, scale, scores, out)
+        case .avx2:
+            softrl_attend_cached_avx2(q, heads, kvHeads, hd, keys, keyStride, values, valueStride, length, scale, scores, out)
         case .portable:
-            for h in 0..<group {
-                let qh = q + h * hd, sc = scores + h * ldk, o = out + h * hd
+            let group = heads / kvHeads, B = keyBlock
+            for h in 0..<heads {
+                let g = h / group
+                let qh = q + h * hd, kg = keys + g * keyStride, vg = values + g * valueStride, o = out + h * hd
                 for j in 0..<length {
+                    let kb = kg + (j / B) * hd * B + j % B
                     var s: Float = 0
-                    for d in 0..<hd { s += qh[d] * keysT[d * ldk + j] }
-                    sc[j] = scale * s
+                    for d in 0..<hd { s += qh[d] * kb[d * B] }
+                    scores[j] = scale * s
                 }
-                softmaxInPlacePortable(sc, length: length)
+                softmaxInPlacePortable(scores, length: length)
                 o.update(repeating: 0, count: hd)
-                for j in 0..<length { axpy(sc[j], values + j * stride, o, count: hd) }
+                for j in 0..<length { axpy(scores[j], vg + j * hd, o, count: hd) }
             }
         }
+    }
+
+    /// Starts loading one row's KV cache (first `length` positions; layout as for `attendCached`) into L2, so decode
+    /// can fetch the next row's cache while it attends over this one. A hint: never changes a result.
+    @inline(__always)
+    public static func prefetchCacheRow(keys: UnsafePointer<Float>, keyStride: Int, values: UnsafePointer<Float>,
+                                        valueStride: Int, kvHeads: Int, headDim: Int, length: Int) {
+        softrl_prefetch_cache_row(keys, keyStride, values, valueStride, kvHeads, headDim, length)
     }
 
     /// y = x * r * w per row, r = 1/sqrt(mean(x^2) + eps); r stored in invRms when given.
@@ -144,6 +165,35 @@ public enum Kernels {
                 i += 8
             }
             while i < count { let g = gate[i]; h[i] = g / (1 + exp1(-g)) * up[i]; i += 1 }
+        }
+    }
+
+    /// SwiGLU's backward: s = sigmoid(gate), dUp = dh * gate * s, dGate = dh * up * s * (1 + gate * (1 - s))
+    /// (written, not accumulated).
+    @inline(__always)
+    public static func swigluBackward(_ dh: UnsafePointer<Float>, _ gate: UnsafePointer<Float>, _ up: UnsafePointer<Float>,
+                                      dGate: UnsafeMutablePointer<Float>, dUp: UnsafeMutablePointer<Float>, count: Int,
+                                      path: SIMDPath = SIMDPath.active) {
+        switch path {
+        case .avx512: softrl_swiglu_backward_avx512(dh, gate, up, dGate, dUp, count)
+        case .avx2: softrl_swiglu_backward_avx2(dh, gate, up, dGate, dUp, count)
+        case .portable:
+            let one = F8(repeating: 1)
+            var i = 0
+            while i + 8 <= count {
+                let g = load8(gate + i), d = load8(dh + i)
+                let s = one / (one + exp8(-g))
+                store8(d * (g * s), dUp + i)
+                store8(d * load8(up + i) * s * (one + g * (one - s)), dGate + i)
+                i += 8
+            }
+            while i < count {
+                let g = gate[i]
+                let s = 1 / (1 + exp1(-g))
+                dUp[i] = dh[i] * (g * s)
+                dGate[i] = dh[i] * up[i] * s * (1 + g * (1 - s))
+                i += 1
+            }
         }
     }
 

@@ -8,11 +8,20 @@ import TensorMath
 public final class KVCache {
     public let rows: Int
     public let capacity: Int
-    let kvDim: Int
-    /// Positions per row of the transposed keys: capacity rounded up to Kernels.keyPad.
+    let kvHeads: Int
+    let headDim: Int
+    /// Floats between consecutive key/value heads of a row's keys: capacity rounded up to whole key blocks, x headDim.
     let keyStride: Int
-    let keys: [FloatBuffer]     // per layer (rows, kvd, keyStride): keys after RoPE, transposed (one row per dimension)
-    let values: [FloatBuffer]   // per layer (rows, capacity, kvd)
+    /// Floats between consecutive key/value heads of a row's values (capacity x headDim).
+    let valueStride: Int
+    /// Per layer (rows, kvHeads, keyStride): keys after RoPE in Kernels.keyBlock blocks (see Kernels.attendCached).
+    let keys: [UnsafeMutablePointer<Float>]
+    /// Per layer (rows, kvHeads, capacity, headDim).
+    let values: [UnsafeMutablePointer<Float>]
+    /// Memory for keys and values from the scratch block cache: a generation of the same shape as an earlier one gets
+    /// pages already mapped, and nothing is zeroed (decode reads only positions it wrote; key lanes past a row's
+    /// length in its last block are masked by the attention kernel).
+    private let arena: ScratchArena
     /// Positions filled so far in each row.
     public private(set) var lengths: [Int]
     /// The weights this generation decodes with, packed for PackedGEMM (nil on the portable SIMD path).
@@ -22,24 +31,37 @@ public final class KVCache {
         self.rows = rows
         let cap = min(capacity ?? config.maxPositionEmbeddings, config.maxPositionEmbeddings)
         self.capacity = cap
-        kvDim = config.kvDim
-        let ldk = (cap + Kernels.keyPad - 1) / Kernels.keyPad * Kernels.keyPad
-        keyStride = ldk
-        keys = (0..<config.numHiddenLayers).map { _ in FloatBuffer(count: rows * config.kvDim * ldk) }
-        values = (0..<config.numHiddenLayers).map { _ in FloatBuffer(count: rows * cap * config.kvDim) }
+        kvHeads = config.numKeyValueHeads
+        headDim = config.headDim
+        let B = Kernels.keyBlock
+        let kStride = (cap + B - 1) / B * B * config.headDim, vStride = cap * config.headDim
+        keyStride = kStride
+        valueStride = vStride
+        let keyFloats = rows * config.numKeyValueHeads * kStride, valueFloats = rows * config.numKeyValueHeads * vStride
+        let a = ScratchArena(floats: config.numHiddenLayers * (ScratchArena.padded(keyFloats) + ScratchArena.padded(valueFloats)))
+        arena = a
+        keys = (0..<config.numHiddenLayers).map { _ in a.slice(keyFloats).pointer }
+        values = (0..<config.numHiddenLayers).map { _ in a.slice(valueFloats).pointer }
         lengths = [Int](repeating: 0, count: rows)
     }
 
-    /// A row's transposed keys: dimension i (head i / headDim) of position p at [i * keyStride + p].
-    @inline(__always) func keysT(_ layer: Int, _ row: Int) -> UnsafeMutablePointer<Float> {
-        keys[layer].pointer + row * kvDim * keyStride
+    /// A row's keys in one layer: key/value head g starts at + g * keyStride.
+    @inline(__always) func rowKeys(_ layer: Int, _ row: Int) -> UnsafeMutablePointer<Float> {
+        keys[layer] + row * kvHeads * keyStride
     }
-    @inline(__always) func storeKey(_ layer: Int, _ row: Int, _ pos: Int, _ k: UnsafePointer<Float>) {
-        let base = keysT(layer, row) + pos
-        for i in 0..<kvDim { base[i * keyStride] = k[i] }
+    /// A row's values in one layer: key/value head g starts at + g * valueStride, position p at + p * headDim.
+    @inline(__always) func rowValues(_ layer: Int, _ row: Int) -> UnsafeMutablePointer<Float> {
+        values[layer] + row * kvHeads * valueStride
     }
-    @inline(__always) func value(_ layer: Int, _ row: Int, _ pos: Int) -> UnsafeMutablePointer<Float> {
-        values[layer].pointer + (row * capacity + pos) * kvDim
+    /// Stores one position's key and value vectors (kvHeads x headDim each, key after RoPE).
+    @inline(__always) func store(_ layer: Int, _ row: Int, _ pos: Int, key k: UnsafePointer<Float>, value v: UnsafePointer<Float>) {
+        let B = Kernels.keyBlock, hd = headDim
+        let kb = rowKeys(layer, row) + (pos / B) * hd * B + pos % B, vb = rowValues(layer, row) + pos * hd
+        for g in 0..<kvHeads {
+            let kg = kb + g * keyStride, src = k + g * hd
+            for d in 0..<hd { kg[d * B] = src[d] }
+            (vb + g * valueStride).update(from: v + g * hd, count: hd)
+        }
     }
 
     /// Empties a row so a new sequence can start in it.
@@ -111,8 +133,8 @@ extension LlamaModel {
                 precondition(cache.lengths[r] == 0, "prefill into a non-empty cache row \(r)")
                 for l in 0..<c.numHiddenLayers {
                     for t in 0..<prompt.count {
-                        cache.storeKey(l, r, t, pass.keyRow(layer: l, sequence: s, position: t))
-                        cache.value(l, r, t).update(from: pass.valueRow(layer: l, sequence: s, position: t), count: c.kvDim)
+                        cache.store(l, r, t, key: pass.keyRow(layer: l, sequence: s, position: t),
+                                    value: pass.valueRow(layer: l, sequence: s, position: t))
                     }
                 }
                 cache.setLength(r, prompt.count)
@@ -138,11 +160,12 @@ extension LlamaModel {
         // stacked (q+2kv, d) block gives each row [q | k | v] (and [gate | up]). Fewer, wider products: at decode's
         // few rows OpenBLAS's per-call cost is a large part of each product.
         let qkvW = c.qDim + 2 * c.kvDim
-        let arena = ScratchArena(floats: 2 * P(b * d) + P(b * qkvW) + P(b * c.qDim) + P(b * 2 * ff) + P(b * ff) + P(group * cache.keyStride))
+        let scoresCount = Kernels.attendScoresCount(group: group, length: cache.capacity)
+        let arena = ScratchArena(floats: 2 * P(b * d) + P(b * qkvW) + P(b * c.qDim) + P(b * 2 * ff) + P(b * ff) + P(scoresCount))
         let x = arena.slice(b * d), xn = arena.slice(b * d)
         let qkv = arena.slice(b * qkvW), att = arena.slice(b * c.qDim)
         let gu = arena.slice(b * 2 * ff), hidden = arena.slice(b * ff)
-        let scores = arena.slice(group * cache.keyStride)
+        let scores = arena.slice(scoresCount)
         // Embed.
         input.vectors.withUnsafeBufferPointer { vecs in
             var vi = 0
@@ -179,19 +202,20 @@ extension LlamaModel {
                 let q = qkv.pointer + i * qkvW, k = q + c.qDim, v = k + c.kvDim
                 applyRope(q, heads: H, headDim: hd, position: pos, table: rope, inverse: false)
                 applyRope(k, heads: c.numKeyValueHeads, headDim: hd, position: pos, table: rope, inverse: false)
-                cache.storeKey(li, r, pos, k)
-                cache.value(li, r, pos).update(from: v, count: c.kvDim)
-                let len = pos + 1
-                // The query heads of each key/value group attend together over the row's `len` cached positions
-                // (Kernels.attendGroup: scores from the transposed keys with broadcast FMAs, each key loaded once per
-                // group; AVX2/AVX-512 when the CPU has them). At one query row these products are too small for sgemm.
-                let Kt = cache.keysT(li, r), Vbase = cache.value(li, r, 0)
-                for g in 0..<c.numKeyValueHeads {
-                    Kernels.attendGroup(q: q + g * group * hd, group: group, keysT: Kt + g * hd * cache.keyStride,
-                                        ldk: cache.keyStride, values: Vbase + g * hd, stride: c.kvDim, length: len,
-                                        headDim: hd, scale: scale, scores: scores.pointer,
-                                        out: att.pointer + i * c.qDim + g * group * hd)
+                cache.store(li, r, pos, key: k, value: v)
+                // The next row's cache streams in from memory while this row computes (at batch 32 a layer's cache is
+                // megabytes, read once per step).
+                if i + 1 < b {
+                    let rn = rows[i + 1]
+                    Kernels.prefetchCacheRow(keys: cache.rowKeys(li, rn), keyStride: cache.keyStride, values: cache.rowValues(li, rn),
+                                             valueStride: cache.valueStride, kvHeads: c.numKeyValueHeads, headDim: hd,
+                                             length: cache.lengths[rn] + 1)
                 }
+                // All query heads of the row over its pos + 1 cached positions in one call (Kernels.attendCached: the
+                // query heads sharing a key/value head read its keys and values once; AVX2/AVX-512 when available).
+                Kernels.attendCached(q: q, heads: H, kvHeads: c.numKeyValueHeads, headDim: hd, keys: cache.rowKeys(li, r),
+                                     keyStride: cache.keyStride, values: cache.rowValues(li, r), valueStride: cache.valueStride,
+                                     length: pos + 1, scale: scale, scores: scores.pointer, out: att.pointer + i * c.qDim)
             }
             linear(att.pointer, pl?.o, lw.o, x.pointer, inDim: c.qDim, outDim: d, accumulate: true)
             rmsnormForward(x.pointer, W + lw.postNorm, xn.pointer, invRms: nil, rows: b, dim: d, eps: eps)

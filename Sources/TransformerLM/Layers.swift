@@ -99,7 +99,7 @@ func applyRope(_ row: UnsafeMutablePointer<Float>, heads: Int, headDim: Int, pos
 
 // MARK: SwiGLU: h = silu(gate) * up
 // exp8 instead of libm expf: the scalar call per element was the largest non-BLAS cost of the forward pass.
-// Forward: TensorMath's Kernels.swiglu (AVX2/AVX-512 variants chosen at run time).
+// Forward and backward: TensorMath's Kernels.swiglu / swigluBackward (AVX2/AVX-512 variants chosen at run time).
 
 @inline(__always)
 func swigluForward(_ gate: UnsafePointer<Float>, _ up: UnsafePointer<Float>, _ h: UnsafeMutablePointer<Float>, count: Int) {
@@ -107,24 +107,11 @@ func swigluForward(_ gate: UnsafePointer<Float>, _ up: UnsafePointer<Float>, _ h
 }
 
 /// dgate = dh * up * silu'(gate), dup = dh * silu(gate) (written, not accumulated: each is used once).
+/// TensorMath's Kernels.swigluBackward (the portable SIMD8 loop was the largest non-BLAS cost of a `tiny` training step).
+@inline(__always)
 func swigluBackward(_ dh: UnsafePointer<Float>, _ gate: UnsafePointer<Float>, _ up: UnsafePointer<Float>,
                     dGate: UnsafeMutablePointer<Float>, dUp: UnsafeMutablePointer<Float>, count: Int) {
-    let one = F8(repeating: 1)
-    var i = 0
-    while i + 8 <= count {
-        let g = load8(gate + i), d = load8(dh + i)
-        let s = one / (one + exp8(-g))
-        store8(d * (g * s), dUp + i)
-        store8(d * load8(up + i) * s * (one + g * (one - s)), dGate + i)
-        i += 8
-    }
-    while i < count {
-        let g = gate[i]
-        let s = 1 / (1 + exp1(-g))
-        dUp[i] = dh[i] * (g * s)
-        dGate[i] = dh[i] * up[i] * s * (1 + g * (1 - s))
-        i += 1
-    }
+    Kernels.swigluBackward(dh, gate, up, dGate: dGate, dUp: dUp, count: count)
 }
 
 // MARK: Causal softmax of one attention score row, in place over the first `length` entries.

@@ -29,6 +29,7 @@ struct ModelBench: ParsableCommand {
     @Option(help: "Prompt length for decode.") var prompt: Int = 8
     @Option(help: "Minimum timed seconds of training per preset.") var trainSeconds: Double = 3
     @Option(help: "Rounds per preset: SoftRL and PyTorch measured alternately this many times, the best figure of each kept (a shared machine's load comes and goes).") var rounds: Int = 1
+    @Flag(help: "Measure only SoftRL's decode (no roofline, training or PyTorch), e.g. under perf.") var decodeOnly = false
 
     func run() throws {
         let presets: [String]
@@ -73,14 +74,20 @@ struct ModelBench: ParsableCommand {
         let batch = trainBatch(name)
         let big = name == "smollm2"
         let model = try LlamaModel(config: config, seed: 0)
+        if decodeOnly { return decodeOnlyReport(name, model: model, batches: batches) }
         say("== \(name): \(model.parameterCount) parameters (d=\(config.hiddenSize) ff=\(config.intermediateSize) L=\(config.numHiddenLayers) H=\(config.numAttentionHeads)/\(config.numKeyValueHeads) V=\(config.vocabSize)), \(threads) thread(s)")
         var best: (square: ModelBenchmark.SgemmResult, typical: ModelBenchmark.SgemmResult, train: ModelBenchmark.TrainingResult,
                    decodes: [ModelBenchmark.DecodeResult])?
         var torchBest: [String: Any]?
         var torchSkipped: String?
+        // Per round: training's share of that round's roofline, and SoftRL/PyTorch of that round (the spread a shared
+        // machine gives; the best-of figures below can pair a quiet moment of one side with a busy one of the other).
+        var roundShares: [Double] = []
+        var roundRatios: [String: [Double]] = [:]
         for round in 1...rounds {
             if rounds > 1 { say("-- round \(round) of \(rounds)") }
             let m = measure(model: model, config: config, batch: batch, batches: batches, big: big)
+            roundShares.append(m.train.gflops / max(m.square.gflops, m.typical.gflops))
             if let b = best {
                 best = (m.square.gflops > b.square.gflops ? m.square : b.square, m.typical.gflops > b.typical.gflops ? m.typical : b.typical,
                         m.train.tokensPerSecond > b.train.tokensPerSecond ? m.train : b.train,
@@ -92,26 +99,36 @@ struct ModelBench: ParsableCommand {
             case .result(let t):
                 torchBest = torchBest.map { Self.bestOf($0, t) } ?? t
                 if rounds > 1 { say("pytorch round \(round): " + Self.torchLine(t)) }
+                for (key, ratio) in Self.ratios(train: m.train, decodes: m.decodes, torch: t) { roundRatios[key, default: []].append(ratio) }
             }
             if torchSkipped != nil { break }
         }
         let (square, typical, train, decodes) = best!
         let roofline = max(square.gflops, typical.gflops)
         let share = train.gflops / roofline
+        func list(_ xs: [Double], _ f: String) -> String { xs.map { String(format: f, $0) }.joined(separator: " ") }
         if rounds > 1 {
             say(String(format: "best of %d rounds: sgemm roofline %.1f GFLOP/s; train %.0f tokens/s, %.1f GFLOP/s = %.0f%% of roofline", rounds,
                        roofline, train.tokensPerSecond, train.gflops, 100 * share))
             for d in decodes { say(String(format: "best of %d rounds: decode batch %3d: %.0f tokens/s", rounds, d.batch, d.tokensPerSecond)) }
+            say("per round: train % of that round's roofline [" + list(roundShares.map { 100 * $0 }, "%.0f") + "]")
+        }
+        let keys = ["train"] + decodes.map({ "decode_\($0.batch)" })
+        for key in keys + keys.map({ "cpu_" + $0 }) {
+            guard let r = roundRatios[key] else { continue }
+            say("per round: SoftRL/PyTorch \(key.hasPrefix("cpu_") ? "by CPU time " + key.dropFirst(4) : key) [" + list(r, "%.2f") + "]")
         }
         var out: [String: Any] = [
             "preset": name, "params": model.parameterCount, "rounds": rounds,
+            "round_roofline_shares": roundShares, "round_ratios": roundRatios,
             "sgemm": [["m": square.m, "n": square.n, "k": square.k, "gflops": square.gflops], ["m": typical.m, "n": typical.n, "k": typical.k, "gflops": typical.gflops]],
             "roofline_gflops": roofline,
             "train": ["batch": train.batch, "seq": train.seq, "steps": train.steps, "tokens_per_s": train.tokensPerSecond,
                       "step_ms": train.stepMilliseconds, "forward_ms": train.forwardMs, "loss_ms": train.lossMs,
                       "backward_ms": train.backwardMs, "optimizer_ms": train.optimizerMs,
                       "flops_per_step": train.flopsPerStep, "gflops": train.gflops, "roofline_share": share],
-            "decode": decodes.map { ["batch": $0.batch, "new_tokens": $0.newTokens, "prompt": $0.promptLength, "seconds": $0.seconds, "tokens_per_s": $0.tokensPerSecond] },
+            "decode": decodes.map { ["batch": $0.batch, "new_tokens": $0.newTokens, "prompt": $0.promptLength, "seconds": $0.seconds,
+                                     "cpu_seconds": $0.cpuSeconds, "tokens_per_s": $0.tokensPerSecond] },
         ]
         let packMs = ModelBenchmark.decodePackingMilliseconds(model: model)
         out["decode_pack_ms"] = packMs
@@ -127,17 +144,54 @@ struct ModelBench: ParsableCommand {
         let t = torchBest!
         out["torch"] = t
         let tTrain = ((t["train"] as? [String: Any])?["tokens_per_s"] as? Double) ?? .nan
-        let trainRatio = train.tokensPerSecond / tTrain
-        say(String(format: "pytorch %@ train: %.0f tokens/s -> SoftRL/PyTorch %.2fx", (t["torch"] as? String) ?? "?", tTrain, trainRatio))
-        var ratios: [String: Any] = ["train": trainRatio]
+        say(String(format: "pytorch %@ train: %.0f tokens/s -> SoftRL/PyTorch %.2fx", (t["torch"] as? String) ?? "?", tTrain,
+                   train.tokensPerSecond / tTrain))
+        let ratios = Self.ratios(train: train, decodes: decodes, torch: t)
         let tDecode = (t["decode"] as? [[String: Any]]) ?? []
         for d in decodes {
             guard let td = tDecode.first(where: { ($0["batch"] as? Int) == d.batch }), let tps = td["tokens_per_s"] as? Double else { continue }
             say(String(format: "pytorch decode batch %3d: %.0f tokens/s -> SoftRL/PyTorch %.2fx", d.batch, tps, d.tokensPerSecond / tps))
-            ratios["decode_\(d.batch)"] = d.tokensPerSecond / tps
         }
         out["ratios"] = ratios
         return out
+    }
+
+    /// SoftRL/PyTorch for training ("train") and each decode batch ("decode_B") present on both sides, by wall time;
+    /// and by CPU time ("cpu_train", "cpu_decode_B": the same work's CPU seconds, PyTorch's over SoftRL's), which a
+    /// shared machine's load moves much less.
+    static func ratios(train: ModelBenchmark.TrainingResult, decodes: [ModelBenchmark.DecodeResult], torch t: [String: Any]) -> [String: Double] {
+        var out: [String: Double] = [:]
+        let tt = t["train"] as? [String: Any]
+        if let tTrain = tt?["tokens_per_s"] as? Double { out["train"] = train.tokensPerSecond / tTrain }
+        if let tps = tt?["tokens_per_s"] as? Double, let s = tt?["seconds"] as? Double, let c = tt?["cpu_seconds"] as? Double, c > 0 {
+            out["cpu_train"] = train.tokensPerCPUSecond / (tps * s / c)
+        }
+        let tDecode = (t["decode"] as? [[String: Any]]) ?? []
+        for d in decodes {
+            guard let td = tDecode.first(where: { ($0["batch"] as? Int) == d.batch }), let tps = td["tokens_per_s"] as? Double else { continue }
+            out["decode_\(d.batch)"] = d.tokensPerSecond / tps
+            if let c = td["cpu_seconds"] as? Double, d.cpuSeconds > 0 { out["cpu_decode_\(d.batch)"] = c / d.cpuSeconds }
+        }
+        return out
+    }
+
+    /// `--decode-only`: decode at each batch size, `rounds` times, nothing else.
+    func decodeOnlyReport(_ name: String, model: LlamaModel, batches: [Int]) -> [String: Any] {
+        say("== \(name): decode only, \(rounds) round(s)")
+        var all: [[String: Any]] = []
+        for _ in 1...rounds {
+            for b in batches {
+                let d = ModelBenchmark.measureDecode(model: model, batch: b, promptLength: prompt, newTokens: decodeTokens)
+                say(Self.decodeLine(d))
+                all.append(["batch": d.batch, "seconds": d.seconds, "cpu_seconds": d.cpuSeconds, "tokens_per_s": d.tokensPerSecond])
+            }
+        }
+        return ["preset": name, "decode": all]
+    }
+
+    static func decodeLine(_ d: ModelBenchmark.DecodeResult) -> String {
+        String(format: "decode batch %3d: %.0f tokens/s (prompt %d, %d new tokens, %.1f ms/run, %.1f ms CPU/run)",
+               d.batch, d.tokensPerSecond, d.promptLength, d.newTokens, 1000 * d.seconds, 1000 * d.cpuSeconds)
     }
 
     /// One round of SoftRL's measurements: roofline, training, decode at each batch size.
@@ -166,8 +220,7 @@ struct ModelBench: ParsableCommand {
         for b in batches {
             let d = ModelBenchmark.measureDecode(model: model, batch: b, promptLength: prompt, newTokens: decodeTokens)
             decodes.append(d)
-            say(String(format: "decode batch %3d: %.0f tokens/s (prompt %d, %d new tokens, %.1f ms/run)",
-                       b, d.tokensPerSecond, d.promptLength, d.newTokens, 1000 * d.seconds))
+            say(Self.decodeLine(d))
         }
         return (square, typical, train, decodes)
     }

@@ -66,31 +66,50 @@ final class SIMDKernelTests: XCTestCase {
         }
     }
 
-    /// Decode's grouped attention over transposed keys, every path against a double-precision reference written
-    /// like the math and against the portable path. Keys past the cached length are NaN: they must never be used.
-    func testAttentionGroupOverTransposedKeys() {
-        for (group, hd, len, kvHeads) in [(1, 64, 1, 3), (2, 32, 9, 2), (3, 64, 72, 3), (5, 16, 33, 1), (4, 24, 40, 2), (2, 8, 64, 4), (1, 128, 3, 1)] {
-            let stride = kvHeads * hd, ldk = (len + Kernels.keyPad - 1) / Kernels.keyPad * Kernels.keyPad + Kernels.keyPad
-            let q = random(group * hd), values = random(len * stride)
-            var keysT = random(hd * ldk)
-            for d in 0..<hd { for j in len..<ldk { keysT[d * ldk + j] = .nan } }
+    /// Decode's attention over one row's cache (keys in 16-position blocks, values one row per position), every path
+    /// against a double-precision reference written like the math and against the portable path: grouped and plain
+    /// multi-head, head sizes that are and are not a multiple of the vector width, lengths inside and at the edge of a
+    /// block, strides with gaps. Everything the cache holds past `length` is poison (NaN, +-1e3, infinity): it must
+    /// never reach the output (a finite poison also catches a softmax that forgets to mask its max or its sum).
+    func testAttentionOverCachedBlocks() {
+        let B = Kernels.keyBlock
+        for (heads, kvHeads, hd, len) in [(1, 1, 64, 1), (2, 1, 32, 9), (4, 2, 32, 40), (8, 4, 32, 72), (9, 3, 64, 72),
+                                          (5, 1, 16, 33), (8, 2, 24, 40), (8, 4, 8, 64), (1, 1, 128, 3), (12, 1, 16, 17),
+                                          (16, 2, 64, 50), (6, 6, 32, 16), (24, 2, 16, 5),
+                                          (40, 2, 16, 20), (34, 1, 32, 7)] {
+            let group = heads / kvHeads, cap = len + 20
+            let keyStride = (cap + B - 1) / B * B * hd + B, valueStride = cap * hd + 3
+            let q = random(heads * hd)
+            let poison: [Float] = [.nan, 1e3, -1e3, .infinity]
+            var keys = (0..<(kvHeads * keyStride)).map { poison[$0 % 4] }, values = (0..<(kvHeads * valueStride)).map { poison[$0 % 4] }
+            func keyIndex(_ g: Int, _ p: Int, _ d: Int) -> Int { g * keyStride + (p / B) * hd * B + d * B + p % B }
+            for g in 0..<kvHeads {
+                for p in 0..<len {
+                    for d in 0..<hd { keys[keyIndex(g, p, d)] = Float((rng.uniform() * 2 - 1) * 3) }
+                    for d in 0..<hd { values[g * valueStride + p * hd + d] = Float(rng.uniform() * 2 - 1) }
+                }
+            }
             let scale = 1 / Float(hd).squareRoot()
             var ref: [Double] = []
-            for h in 0..<group {
-                var s = (0..<len).map { j in (0..<hd).reduce(0.0) { $0 + Double(q[h * hd + $1]) * Double(keysT[$1 * ldk + j]) } * Double(scale) }
+            for h in 0..<heads {
+                let g = h / group
+                var s = (0..<len).map { p in (0..<hd).reduce(0.0) { $0 + Double(q[h * hd + $1]) * Double(keys[keyIndex(g, p, $1)]) } * Double(scale) }
                 let m = s.max()!
                 s = s.map { Foundation.exp($0 - m) }
                 let z = s.reduce(0, +)
-                ref += (0..<hd).map { i in (0..<len).reduce(0.0) { $0 + s[$1] / z * Double(values[$1 * stride + i]) } }
+                ref += (0..<hd).map { i in (0..<len).reduce(0.0) { $0 + s[$1] / z * Double(values[g * valueStride + $1 * hd + i]) } }
             }
-            var portable = [Float](repeating: 0, count: group * hd)
+            var portable = [Float](repeating: 0, count: heads * hd)
             for path in SIMDPath.supported {
-                var out = [Float](repeating: .nan, count: group * hd), scores = [Float](repeating: .nan, count: group * ldk)
-                Kernels.attendGroup(q: q, group: group, keysT: keysT, ldk: ldk, values: values, stride: stride, length: len,
-                                    headDim: hd, scale: scale, scores: &scores, out: &out, path: path)
+                var out = [Float](repeating: .nan, count: heads * hd)
+                var scores = [Float](repeating: .nan, count: Kernels.attendScoresCount(group: group, length: len))
+                Kernels.attendCached(q: q, heads: heads, kvHeads: kvHeads, headDim: hd, keys: keys, keyStride: keyStride,
+                                     values: values, valueStride: valueStride, length: len, scale: scale, scores: &scores,
+                                     out: &out, path: path)
                 if path == .portable { portable = out }
-                assertClose(out, ref, rel: 3e-6, "grouped attention \(path) group=\(group) hd=\(hd) len=\(len)")
-                assertClose(out, portable.map(Double.init), rel: 3e-6, "grouped attention \(path) vs portable group=\(group) hd=\(hd) len=\(len)")
+                let what = "cached attention \(path) heads \(heads)/\(kvHeads) hd \(hd) len \(len)"
+                assertClose(out, ref, rel: 3e-6, what)
+                assertClose(out, portable.map(Double.init), rel: 3e-6, what + " vs portable")
             }
         }
     }
@@ -125,6 +144,29 @@ final class SIMDKernelTests: XCTestCase {
                 Kernels.swiglu(g, u, &h, count: n, path: path)
                 assertClose(h, ref, rel: 2e-6, "swiglu \(path) n=\(n)")
                 assertClose(h, portable.map(Double.init), rel: 2e-6, "swiglu \(path) vs portable n=\(n)")
+            }
+        }
+    }
+
+    /// SwiGLU's backward on every path against the derivative in double precision and against the portable path.
+    func testSwiGLUBackward() {
+        for n in [1, 8, 15, 16, 100, 1536] {
+            let g = random(n, 10), u = random(n, 2), dh = random(n)
+            var refGate = [Double](), refUp = [Double]()
+            for i in 0..<n {
+                let gi = Double(g[i]), s = 1 / (1 + Foundation.exp(-gi))
+                refUp.append(Double(dh[i]) * gi * s)
+                refGate.append(Double(dh[i]) * Double(u[i]) * s * (1 + gi * (1 - s)))
+            }
+            var pGate = [Float](repeating: 0, count: n), pUp = [Float](repeating: 0, count: n)
+            Kernels.swigluBackward(dh, g, u, dGate: &pGate, dUp: &pUp, count: n, path: .portable)
+            for path in SIMDPath.supported {
+                var dGate = [Float](repeating: .nan, count: n), dUp = [Float](repeating: .nan, count: n)
+                Kernels.swigluBackward(dh, g, u, dGate: &dGate, dUp: &dUp, count: n, path: path)
+                assertClose(dGate, refGate, rel: 2e-6, "swiglu backward dgate \(path) n=\(n)")
+                assertClose(dUp, refUp, rel: 2e-6, "swiglu backward dup \(path) n=\(n)")
+                assertClose(dGate, pGate.map(Double.init), rel: 2e-6, "swiglu backward dgate \(path) vs portable n=\(n)")
+                assertClose(dUp, pUp.map(Double.init), rel: 2e-6, "swiglu backward dup \(path) vs portable n=\(n)")
             }
         }
     }
@@ -228,25 +270,32 @@ extension SIMDKernelTests {
         }
     }
 
-    /// The packed layout, checked entry by entry against its definition: panel j, row p, column c holds
-    /// W[32j + c][p]; columns past n are zero.
+    /// The packed layout, checked entry by entry against its definition on every path (scalar C, and the 8 x 8
+    /// transposes of the wide paths): panel j, row p, column c holds W[32j + c][p]; columns past n are zero.
     func testPackLayout() {
         let P = PackedGEMM.panel
-        for (n, k) in [(1, 1), (5, 3), (32, 7), (33, 2), (70, 9)] {
+        for (n, k) in [(1, 1), (5, 3), (32, 7), (33, 2), (70, 9), (64, 16), (100, 129), (256, 24)] {
             let ldw = k + 3
             let w = random(n * ldw)
             let count = PackedGEMM.packedCount(n: n, k: k)
             XCTAssertEqual(count, (n + P - 1) / P * P * k)
-            var dst = [Float](repeating: .nan, count: count)
-            PackedGEMM.pack(w, ldw: ldw, n: n, k: k, into: &dst)
-            for j in 0..<((n + P - 1) / P) {
-                for p in 0..<k {
-                    for c in 0..<P {
-                        let col = j * P + c
-                        let want: Float = col < n ? w[col * ldw + p] : 0
-                        XCTAssertEqual(dst[j * P * k + p * P + c], want, "n \(n) k \(k) panel \(j) row \(p) column \(c)")
+            for path in SIMDPath.supported {
+                var dst = [Float](repeating: .nan, count: count)
+                PackedGEMM.pack(w, ldw: ldw, n: n, k: k, into: &dst, path: path)
+                var wrong = 0
+                for j in 0..<((n + P - 1) / P) {
+                    for p in 0..<k {
+                        for c in 0..<P {
+                            let col = j * P + c
+                            let want: Float = col < n ? w[col * ldw + p] : 0
+                            if dst[j * P * k + p * P + c] != want {
+                                if wrong < 3 { XCTFail("\(path) n \(n) k \(k) panel \(j) row \(p) column \(c): \(dst[j * P * k + p * P + c]) != \(want)") }
+                                wrong += 1
+                            }
+                        }
                     }
                 }
+                XCTAssertEqual(wrong, 0, "\(path) n \(n) k \(k): wrong entries")
             }
         }
     }

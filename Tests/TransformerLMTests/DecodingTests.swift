@@ -79,39 +79,59 @@ final class DecodingTests: XCTestCase {
         XCTAssertTrue(differ)
     }
 
-    /// Decode on packed weights (every wide path's kernel) and on the unpacked weights with OpenBLAS (the portable
-    /// path) must each match the full forward pass, at a shape with whole and partial panels (q|k|v 128 wide,
-    /// gate|up 192, vocabulary 70) and 1 to 20 rows.
-    func testPackedDecodeMatchesFullForwardOnEveryPath() {
+    /// Decode on every SIMD path (its packed-product kernel and its attention kernel; the portable path multiplies the
+    /// unpacked weights with OpenBLAS), and the widest attention with OpenBLAS on the unpacked weights, must each match
+    /// the full forward pass, at a shape with whole and partial panels (q|k|v 128 wide, gate|up 192, vocabulary 70),
+    /// 1 to 20 rows, and positions 3 to 19 (across the cache's 16-position key blocks). The cache's memory is recycled
+    /// and never zeroed, so each case first drops a cache of the same shape filled with poison (NaN, +-1e3, infinity).
+    func testDecodeMatchesFullForwardOnEveryPath() {
         let c = LlamaConfig(vocabSize: 70, hiddenSize: 64, intermediateSize: 96, numHiddenLayers: 2,
                             numAttentionHeads: 4, numKeyValueHeads: 2, maxPositionEmbeddings: 32)
         let model = ModelFixtures.model(c)
-        let saved = PackedGEMM.active
-        defer { PackedGEMM.active = saved }
-        var kernels: [(String, PackedGEMM.Kernel?)] = [("unpacked (OpenBLAS)", nil)]
-        for path in SIMDPath.supported { if let k = PackedGEMM.kernel(for: path) { kernels.append(("packed \(path)", k)) } }
+        let savedKernel = PackedGEMM.active, savedPath = SIMDPath.active
+        defer { PackedGEMM.active = savedKernel; SIMDPath.active = savedPath }
+        var cases: [(String, SIMDPath, PackedGEMM.Kernel?)] = [("unpacked (OpenBLAS), \(savedPath) attention", savedPath, nil)]
+        for path in SIMDPath.supported { cases.append(("\(path)", path, PackedGEMM.kernel(for: path))) }
+        let length = 20, promptLength = 3
         for rows in [1, 3, 20] {
             var rng = Xoshiro256(seed: UInt64(rows))
-            let seqs = (0..<rows).map { _ in ModelFixtures.input(length: 6, vectorPositions: [4], config: c, rng: &rng) }
+            let seqs = (0..<rows).map { _ in ModelFixtures.input(length: length, vectorPositions: [4, 17], config: c, rng: &rng) }
             let full = model.forward(seqs)
-            for (name, kernel) in kernels {
+            for (name, path, kernel) in cases {
+                SIMDPath.active = path
                 PackedGEMM.active = kernel
+                // A cache of this shape filled with NaN and dropped: its block goes back to the scratch cache, and the
+                // cache below most likely gets it.
+                do {
+                    let poisoned = KVCache(config: c, rows: rows)
+                    let poison: [Float] = [.nan, 1e3, -1e3, .infinity]
+                    for l in 0..<c.numHiddenLayers {
+                        for i in 0..<(rows * c.numKeyValueHeads * poisoned.keyStride) { poisoned.keys[l][i] = poison[i % 4] }
+                        for i in 0..<(rows * c.numKeyValueHeads * poisoned.valueStride) { poisoned.values[l][i] = poison[i % 4] }
+                    }
+                }
                 let cache = KVCache(config: c, rows: rows)
-                let prompts = seqs.map { ModelInput(tokens: Array($0.tokens[..<3])) }
+                let prompts = seqs.map { ModelInput(tokens: Array($0.tokens[..<promptLength])) }
                 _ = model.prefill(prompts: prompts, rows: (0..<rows).map { [$0] }, cache: cache)
                 XCTAssertEqual(cache.decodeWeights == nil, kernel == nil, "\(name): packed weights iff a packed kernel")
                 let logits = FloatBuffer(count: rows * c.vocabSize)
                 var maxDiff: Float = 0
-                for pos in 3..<6 {
+                for pos in promptLength..<length {
                     var input = ModelInput(tokens: [])
                     for s in seqs {
                         input.tokens.append(s.tokens[pos])
-                        if s.tokens[pos] == ModelInput.vectorSlot { input.vectors += s.vectors }
+                        if s.tokens[pos] == ModelInput.vectorSlot {
+                            let slot = s.tokens[..<pos].filter { $0 == ModelInput.vectorSlot }.count
+                            input.vectors += s.vectors[(slot * c.hiddenSize)..<((slot + 1) * c.hiddenSize)]
+                        }
                     }
                     model.decodeStep(rows: Array(0..<rows), input: input, cache: cache, logits: logits.pointer)
                     for i in 0..<rows {
                         let ref = full.logits(sequence: i, position: pos)
-                        for v in 0..<c.vocabSize { maxDiff = max(maxDiff, abs(logits[i * c.vocabSize + v] - ref[v])) }
+                        for v in 0..<c.vocabSize {
+                            let e = abs(logits[i * c.vocabSize + v] - ref[v])
+                            maxDiff = e.isNaN ? .infinity : max(maxDiff, e)
+                        }
                     }
                 }
                 XCTAssertLessThan(maxDiff, 1e-4, "\(name), \(rows) rows")

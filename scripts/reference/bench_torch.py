@@ -87,10 +87,11 @@ def main() -> int:
 
     for _ in range(args.warmup):
         train_step()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(args.steps):
         train_step()
     train_s = time.perf_counter() - t0
+    train_cpu_s = time.process_time() - c0  # CPU time of the process: not counting time spent descheduled
     train_tps = args.batch * args.seq * args.steps / train_s
 
     # --- decoding: greedy generate with KV cache ----------------------------------------------
@@ -105,15 +106,17 @@ def main() -> int:
                               attention_mask=torch.ones_like(prompt))
             for _ in range(max(1, args.warmup // 2)):
                 model.generate(prompt, **{**gen_kwargs, "max_new_tokens": 4, "min_new_tokens": 4})
-            times = []
+            times, cpu_times = [], []
             for _ in range(max(1, args.decode_repeats)):
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 out = model.generate(prompt, **gen_kwargs)
                 times.append(time.perf_counter() - t0)
+                cpu_times.append(time.process_time() - c0)
                 assert out.shape[1] - args.prompt == n_new, "generate stopped early"
             dt = statistics.median(times)  # one call is short; the median damps scheduler noise
             generated = n_new * b  # count only new tokens (prefill of the prompt is inside the time)
             decode.append({"batch": b, "new_tokens": n_new, "repeats": len(times), "seconds": round(dt, 4),
+                           "cpu_seconds": round(statistics.median(cpu_times), 4),
                            "tokens_per_s": round(generated / dt, 1)})
 
     result = {
@@ -125,7 +128,8 @@ def main() -> int:
         "config": {**COMMON, **PRESETS[args.preset]},
         "params": {"total": total, "embedding_and_lm_head": embed, "non_embedding": total - embed},
         "train": {"batch": args.batch, "seq": args.seq, "steps": args.steps, "warmup": args.warmup,
-                  "seconds": round(train_s, 4), "step_ms": round(1000 * train_s / args.steps, 2),
+                  "seconds": round(train_s, 4), "cpu_seconds": round(train_cpu_s, 4),
+                  "step_ms": round(1000 * train_s / args.steps, 2),
                   "tokens_per_s": round(train_tps, 1)},
         "decode": decode,
     }

@@ -29,10 +29,12 @@ int softrl_kernels_compiled(void);
     void softrl_softmax_inplace_##S(float *x, long n); \
     void softrl_attend_##S(const float *q, const float *keys, const float *values, long stride, long len, long hd, \
                            float scale, float *scores, float *out); \
-    void softrl_attend_group_##S(const float *q, long group, const float *keys_t, long ldk, const float *values, \
-                                 long stride, long len, long hd, float scale, float *scores, float *out); \
+    void softrl_attend_cached_##S(const float *q, long heads, long kv_heads, long hd, const float *keys, \
+                                  long key_stride, const float *values, long value_stride, long len, float scale, \
+                                  float *scores, float *out); \
     void softrl_rmsnorm_##S(const float *x, const float *w, float *y, float *inv_rms, long rows, long dim, float eps); \
     void softrl_swiglu_##S(const float *gate, const float *up, float *h, long n); \
+    void softrl_swiglu_backward_##S(const float *dh, const float *gate, const float *up, float *dgate, float *dup, long n); \
     void softrl_rope_##S(float *row, long heads, long head_dim, const float *cos_, const float *sin_, float sign); \
     void softrl_adamw_##S(float *p, const float *g, float *m, float *v, long n, float b1, float b2, float omb1, \
                           float omb2, float ic1, float ic2, float eps, float lr, float lr_decay); \
@@ -41,11 +43,17 @@ int softrl_kernels_compiled(void);
     void softrl_gemm_nt_##S(const float *x, long ldx, const float *w, long ldw, float *y, long ldy, long m, long n, \
                             long k, int accumulate); \
     void softrl_gemm_packed_##S(const float *x, long ldx, const float *wp, float *y, long ldy, long m, long n, long k, \
-                                int accumulate);
+                                int accumulate); \
+    void softrl_pack_nt_##S(const float *w, long ldw, long n, long k, float *dst);
 
-/// The transposed key cache's row length (positions) is a multiple of this: softrl_attend_group_* computes scores
-/// in blocks of up to 32 positions and may read that far past the last cached one.
-#define SOFTRL_KEY_PAD 32
+/// Decode's key cache layout, read by softrl_attend_cached_*: per key/value head, positions in blocks of this many,
+/// each block hd rows of SOFTRL_KEY_BLOCK floats: dimension d of position p at [(p / 16) * hd * 16 + d * 16 + p % 16].
+/// The key/value heads of a row are key_stride floats apart (a multiple of hd * 16); values are one row of hd floats
+/// per position, the heads value_stride apart. softrl_attend_cached_*(q: heads x hd, one row's cache, len
+/// positions) writes out (heads x hd) = softmax(scale q K^T) V per head; heads / kv_heads query heads share each
+/// key/value head. Every lane of the last key block is read (lanes past len are masked, so they may hold anything);
+/// `scores` needs (heads / kv_heads) x ceil(len / 16) x 16 floats.
+#define SOFTRL_KEY_BLOCK 16
 
 /// Output columns per panel of a packed weight matrix (softrl_pack_nt).
 #define SOFTRL_PANEL 32
@@ -55,8 +63,14 @@ long softrl_packed_count(long n, long k);
 
 /// Packs W (n, k) row-major (row stride ldw) for softrl_gemm_packed_*: panel j holds output columns
 /// 32j..32j+31 as k rows of 32 contiguous floats, dst[j*32*k + p*32 + c] = W[(32j + c) * ldw + p]; the last
-/// panel is zero-padded. Portable C (packing runs once per weight version).
+/// panel is zero-padded. Portable C; softrl_pack_nt_avx2/_avx512 write the same floats with 8 x 8 transposes.
 void softrl_pack_nt(const float *w, long ldw, long n, long k, float *dst);
+
+/// Asks the CPU to start loading one row's KV cache (the first len positions of each of kv_heads key/value heads,
+/// layout as for softrl_attend_cached_*) into L2: decode issues it for the next row while attending over this
+/// one, so the cache streams from memory while the current row computes. A hint only; no effect on results.
+void softrl_prefetch_cache_row(const float *keys, long key_stride, const float *values, long value_stride,
+                               long kv_heads, long hd, long len);
 
 SOFTRL_DECLARE_KERNELS(avx2)
 SOFTRL_DECLARE_KERNELS(avx512)
