@@ -80,6 +80,20 @@ void FN(softrl_softmax_inplace)(float *x, long n) {
     for (; j < n; j++) x[j] *= inv;
 }
 
+// out[0..hd) = sum_j p[j] * values[j * stride + 0..hd): attention's value side for any head size (the paths
+// that keep a whole head in registers cover the common sizes).
+static inline void FN(weighted_rows)(float *out, const float *p, const float *values, long stride, long len, long hd) {
+    for (long i = 0; i < hd; i++) out[i] = 0;
+    for (long j = 0; j < len; j++) {
+        const float *v = values + j * stride;
+        const float pj = p[j];
+        const VF pv = FN(splat)(pj);
+        long i = 0;
+        for (; i + KW <= hd; i += KW) FN(st)(out + i, FN(ld)(out + i) + pv * FN(ld)(v + i));
+        for (; i < hd; i++) out[i] += pj * v[i];
+    }
+}
+
 // One query head over `len` cached positions: scores_j = scale q.k_j, softmax, out = sum_j p_j v_j.
 // Key/value rows of one head are `stride` floats apart (the cache's kv width).
 void FN(softrl_attend)(const float *q, const float *keys, const float *values, long stride, long len, long hd,
@@ -101,15 +115,7 @@ void FN(softrl_attend)(const float *q, const float *keys, const float *values, l
         if (hd == 4 * KW) { FN(st)(out + 2 * KW, o2); FN(st)(out + 3 * KW, o3); }
         return;
     }
-    for (long i = 0; i < hd; i++) out[i] = 0;
-    for (long j = 0; j < len; j++) {
-        const float *v = values + j * stride;
-        const float pj = scores[j];
-        const VF p = FN(splat)(pj);
-        long i = 0;
-        for (; i + KW <= hd; i += KW) FN(st)(out + i, FN(ld)(out + i) + p * FN(ld)(v + i));
-        for (; i < hd; i++) out[i] += pj * v[i];
-    }
+    FN(weighted_rows)(out, scores, values, stride, len, hd);
 }
 
 // Decode attention over the KV cache (layout in CKernels.h, SOFTRL_KEY_BLOCK): per key/value head, keys in blocks
@@ -263,15 +269,7 @@ void FN(softrl_attend_cached)(const float *q, long heads, long kv_heads, long hd
                 for (long h = 0; h < nh; h++) {
                     const float *e = scores + (hc + h) * ldsc;
                     float *o = og + (hc + h) * hd;
-                    for (long i = 0; i < hd; i++) o[i] = 0;
-                    for (long j = 0; j < len; j++) {
-                        const float *v = vg + j * hd;
-                        const float pj = e[j];
-                        const VF p = FN(splat)(pj);
-                        long i = 0;
-                        for (; i + KW <= hd; i += KW) FN(st)(o + i, FN(ld)(o + i) + p * FN(ld)(v + i));
-                        for (; i < hd; i++) o[i] += pj * v[i];
-                    }
+                    FN(weighted_rows)(o, e, vg, hd, len, hd);
                     for (long i = 0; i < hd; i++) o[i] *= inv[h];
                 }
             }
