@@ -65,6 +65,7 @@ struct ClusterBench: ParsableCommand {
         print("   size     N   relays off   relays on   bf16 wire   raw ZeroMQ (1 receiver)   N=1 off vs raw          SHA-256 only vs raw")
         var measuredLink: DeliverySimulation.Link?, measuredMB = 0
         func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
+        let hashRate = ClusterBenchmark.hashBytesPerSecond()   // once: the SHA-only column and the simulated link
         for mb in sizes.split(separator: ",").compactMap({ Int($0) }) {
             for n in receivers.split(separator: ",").compactMap({ Int($0) }) {
                 // Loopback on shared cores swings run to run: at N = 1 (the figure with a target) take several pairs.
@@ -74,13 +75,13 @@ struct ClusterBench: ParsableCommand {
                 let ratios = runs.map { $0.rawSeconds / $0.seconds }
                 let on = try ClusterBenchmark.delivery(bytes: mb << 20, receivers: n, relayFanout: fanout)
                 let bf16 = try ClusterBenchmark.delivery(bytes: (mb << 20) / WeightsWireFormat.f32.bytesPerParameter * WeightsWireFormat.bf16.bytesPerParameter, receivers: n)
-                let hashSeconds = Double(mb << 20) / ClusterBenchmark.hashBytesPerSecond()
+                let hashSeconds = Double(mb << 20) / hashRate
                 print(String(format: "   %4d MB %4d   %8.3f s   %8.3f s   %7.3f s   %19.3f s   ", mb, n, off.seconds, on.seconds, bf16.seconds, off.rawSeconds)
                       + (n == 1 ? String(format: "%8.2fx [%.2f-%.2f]   %10.2fx", median(ratios), ratios.min()!, ratios.max()!, off.rawSeconds / hashSeconds) : ""))
                 if n == 1 && mb >= measuredMB {   // the largest transfer gives the steadiest link rate
                     measuredMB = mb
                     measuredLink = DeliverySimulation.Link(bytesPerSecond: Double(mb << 20) / off.rawSeconds, latencySeconds: 100e-6,
-                                                           hashBytesPerSecond: ClusterBenchmark.hashBytesPerSecond())
+                                                           hashBytesPerSecond: hashRate)
                 }
             }
         }

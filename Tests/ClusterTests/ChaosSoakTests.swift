@@ -10,23 +10,16 @@ import Foundation
 final class ChaosSoakTests: XCTestCase {
     func testShortChaosSoakLosesAndRepeatsNothing() throws {
         let h = try ClusterHarness(testCase: self)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.arguments = [ClusterHarness.repoRoot.appendingPathComponent("scripts/chaos.sh").path,
-                       "--duration", "60", "--spacing", "8", "--seed", "11", "--dir", h.dir.appendingPathComponent("chaos").path]
         var env = ProcessInfo.processInfo.environment
         env["SOFTRL_BIN"] = h.exe.path
-        p.environment = env
-        let out = Pipe()
-        p.standardOutput = out; p.standardError = out
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
+        let (status, text) = try ClusterHarness.runToEnd("/bin/bash", [ClusterHarness.repoRoot.appendingPathComponent("scripts/chaos.sh").path,
+                                                                      "--duration", "60", "--spacing", "8", "--seed", "11", "--dir", h.dir.appendingPathComponent("chaos").path],
+                                                         environment: env)
         print(text)
-        if p.terminationStatus == 77 {
+        if status == 77 {
             throw XCTSkip(text.split(separator: "\n").first { $0.contains("SKIP") }.map(String.init) ?? "chaos soak cannot run here")
         }
-        XCTAssertEqual(p.terminationStatus, 0, "chaos soak failed:\n\(text)")
+        XCTAssertEqual(status, 0, "chaos soak failed:\n\(text)")
         XCTAssertTrue(text.contains("| total |"), "no chaos table:\n\(text)")
     }
 }

@@ -68,6 +68,20 @@ final class ClusterHarness {
         return p
     }
 
+    /// Runs a program to its end (stdout and stderr together); for helpers that are not SoftRL processes.
+    static func runToEnd(_ executable: String, _ args: [String], environment: [String: String]? = nil) throws -> (status: Int32, output: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = args
+        if let environment { p.environment = environment }
+        let pipe = Pipe()
+        p.standardOutput = pipe; p.standardError = pipe
+        try p.run()
+        let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return (p.terminationStatus, out)
+    }
+
     func log(_ name: String) -> String {
         (try? String(contentsOf: dir.appendingPathComponent("\(name).log"), encoding: .utf8)) ?? ""
     }

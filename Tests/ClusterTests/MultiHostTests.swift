@@ -39,15 +39,8 @@ final class NetnsLab {
     /// Runs `ip ARGS`; throws with its output when it fails.
     @discardableResult
     func run(_ args: [String]) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: ip)
-        p.arguments = args
-        let pipe = Pipe()
-        p.standardOutput = pipe; p.standardError = pipe
-        try p.run()
-        let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else { throw NetnsError(description: "ip \(args.joined(separator: " ")) failed: \(out)") }
+        let (status, out) = try ClusterHarness.runToEnd(ip, args)
+        guard status == 0 else { throw NetnsError(description: "ip \(args.joined(separator: " ")) failed: \(out)") }
         return out
     }
 

@@ -243,6 +243,22 @@ final class SIMDKernelTests: XCTestCase {
 }
 
 extension SIMDKernelTests {
+    /// Largest |y - (accumulate ? y0 : 0) - x W^T| over the m x n entries, against the product in double written
+    /// like the math (infinity if any entry is NaN).
+    func worstError(_ y: [Float], _ y0: [Float], x: [Float], ldx: Int, w: [Float], ldw: Int, ldy: Int, m: Int, n: Int, k: Int,
+                    accumulate: Bool) -> Double {
+        var worst = 0.0
+        for i in 0..<m {
+            for j in 0..<n {
+                var ref = accumulate ? Double(y0[i * ldy + j]) : 0
+                for p in 0..<k { ref += Double(x[i * ldx + p]) * Double(w[j * ldw + p]) }
+                let e = abs(Double(y[i * ldy + j]) - ref)
+                worst = e.isNaN ? .infinity : max(worst, e)
+            }
+        }
+        return worst
+    }
+
     /// CKernels' skinny x W^T kernel, every wide variant this CPU has, against the naive double product; row
     /// counts 1..13 cover every register-block size and remainder, k and n cover vector and block tails.
     func testSkinnyGEMMVariants() {
@@ -254,14 +270,8 @@ extension SIMDKernelTests {
                 for accumulate in [false, true] {
                     var y = accumulate ? y0 : y0.map { _ in Float.nan }
                     kernel(x, ldx, w, ldw, &y, ldy, m, n, k, accumulate ? 1 : 0)
-                    var worst = 0.0
+                    let worst = worstError(y, y0, x: x, ldx: ldx, w: w, ldw: ldw, ldy: ldy, m: m, n: n, k: k, accumulate: accumulate)
                     for i in 0..<m {
-                        for j in 0..<n {
-                            var ref = accumulate ? Double(y0[i * ldy + j]) : 0
-                            for p in 0..<k { ref += Double(x[i * ldx + p]) * Double(w[j * ldw + p]) }
-                            let e = abs(Double(y[i * ldy + j]) - ref)
-                            worst = e.isNaN ? .infinity : max(worst, e)
-                        }
                         for j in n..<ldy where !accumulate { XCTAssertTrue(y[i * ldy + j].isNaN, "wrote outside the row") }
                     }
                     XCTAssertLessThanOrEqual(worst, 1e-5 * Double(k).squareRoot() * 4, "\(path) \(m)x\(n)x\(k) accumulate \(accumulate)")
@@ -320,14 +330,8 @@ extension SIMDKernelTests {
                         var y = accumulate ? y0 : y0.map { _ in Float.nan }
                         PackedGEMM.multiply(kernel, x: x, ldx: ldx, packed: packed, y: &y, ldy: ldy, m: m, n: n, k: k,
                                             accumulate: accumulate)
-                        var worst = 0.0
+                        let worst = worstError(y, y0, x: x, ldx: ldx, w: w, ldw: ldw, ldy: ldy, m: m, n: n, k: k, accumulate: accumulate)
                         for i in 0..<m {
-                            for j in 0..<n {
-                                var ref = accumulate ? Double(y0[i * ldy + j]) : 0
-                                for p in 0..<k { ref += Double(x[i * ldx + p]) * Double(w[j * ldw + p]) }
-                                let e = abs(Double(y[i * ldy + j]) - ref)
-                                worst = e.isNaN ? .infinity : max(worst, e)
-                            }
                             for j in n..<ldy {
                                 if accumulate { XCTAssertEqual(y[i * ldy + j], y0[i * ldy + j], "wrote outside the row") }
                                 else { XCTAssertTrue(y[i * ldy + j].isNaN, "wrote outside the row") }
