@@ -60,9 +60,10 @@ struct ClusterBench: ParsableCommand {
         print("\n2. weight delivery: N receivers fetch one version chunk by chunk (4 MiB) and check its SHA-256;")
         print("   relays on: fan-out \(fanout), receivers relay to each other as the learner directs (all on this one host)")
         print("   N = 1 runs 5 times, each beside its own raw transfer: median time, median ratio [lowest-highest]; SHA-256 only =")
-        print("   hashing the same bytes once on this thread, beside raw: the receiver can be no faster than its hash")
+        print("   hashing the same bytes once on this thread, beside raw: the receiver can be no faster than its hash;")
+        print("   raw+SHA = the raw stream with its receiving thread hashing each piece: the floor for a receiver that checks")
         print("   size = the model in fp32; the bf16 column sends the same model as --wire-weights bf16 (half the bytes), relays off")
-        print("   size     N   relays off   relays on   bf16 wire   raw ZeroMQ (1 receiver)   N=1 off vs raw          SHA-256 only vs raw")
+        print("   size     N   relays off   relays on   bf16 wire   raw ZeroMQ (1 receiver)   N=1 off vs raw          SHA-256 only vs raw   N=1 off vs raw+SHA")
         var measuredLink: DeliverySimulation.Link?, measuredMB = 0
         func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
         let hashRate = ClusterBenchmark.hashBytesPerSecond()   // once: the SHA-only column and the simulated link
@@ -72,12 +73,13 @@ struct ClusterBench: ParsableCommand {
                 let runs = try (0..<(n == 1 ? 5 : 1)).map { _ in try ClusterBenchmark.delivery(bytes: mb << 20, receivers: n) }
                 var off = runs[0]
                 off.seconds = median(runs.map(\.seconds)); off.rawSeconds = median(runs.map(\.rawSeconds))
-                let ratios = runs.map { $0.rawSeconds / $0.seconds }
+                let ratios = runs.map { $0.rawSeconds / $0.seconds }, hashedRatios = runs.map { $0.rawHashedSeconds / $0.seconds }
                 let on = try ClusterBenchmark.delivery(bytes: mb << 20, receivers: n, relayFanout: fanout)
                 let bf16 = try ClusterBenchmark.delivery(bytes: (mb << 20) / WeightsWireFormat.f32.bytesPerParameter * WeightsWireFormat.bf16.bytesPerParameter, receivers: n)
                 let hashSeconds = Double(mb << 20) / hashRate
                 print(String(format: "   %4d MB %4d   %8.3f s   %8.3f s   %7.3f s   %19.3f s   ", mb, n, off.seconds, on.seconds, bf16.seconds, off.rawSeconds)
-                      + (n == 1 ? String(format: "%8.2fx [%.2f-%.2f]   %10.2fx", median(ratios), ratios.min()!, ratios.max()!, off.rawSeconds / hashSeconds) : ""))
+                      + (n == 1 ? String(format: "%8.2fx [%.2f-%.2f]   %10.2fx          %5.2fx [%.2f-%.2f]", median(ratios), ratios.min()!, ratios.max()!,
+                                           off.rawSeconds / hashSeconds, median(hashedRatios), hashedRatios.min()!, hashedRatios.max()!) : ""))
                 if n == 1 && mb >= measuredMB {   // the largest transfer gives the steadiest link rate
                     measuredMB = mb
                     measuredLink = DeliverySimulation.Link(bytesPerSecond: Double(mb << 20) / off.rawSeconds, latencySeconds: 100e-6,

@@ -142,6 +142,15 @@ final class ClusterHarness {
 
     func waitForExit(_ p: Process, timeout: Double) -> Bool { waitUntil(timeout) { !p.isRunning } }
 
+    /// Ends a run that was given more steps than the test needs, as an operator does (SIGTERM: checkpoint, exit 0).
+    /// Tests wait for what they check and then stop the learner, so no assertion depends on how fast a machine
+    /// finishes a fixed number of steps (a short run once ended on a fast CI machine before the event under test).
+    func stopLearner(_ p: Process, log name: String = "learner", file: StaticString = #filePath, line: UInt = #line) {
+        kill(p.processIdentifier, SIGTERM)
+        XCTAssertTrue(waitForExit(p, timeout: 60), "learner ignored SIGTERM; log:\n\(log(name))", file: file, line: line)
+        XCTAssertEqual(status(p), 0, "learner did not stop cleanly; log:\n\(log(name))", file: file, line: line)
+    }
+
     /// Exit status, or -1 while still running (Foundation traps on terminationStatus of a running process,
     /// which would turn one failed wait into a crash of the whole test run).
     func status(_ p: Process) -> Int32 { p.isRunning ? -1 : p.terminationStatus }

@@ -93,7 +93,7 @@ final class MultiHostTests: XCTestCase {
             try allowed.write(to: keys.appendingPathComponent("allowed_actors"), atomically: true, encoding: .utf8)
             security = ["--keys", keys.path]; actorSecurity = ["--keys", keys.path]
         }
-        let learner = try h.startLearner(["--base", base, "--steps", "24", "--max-staleness", "3"] + security, bind: bind, wrapper: lab.wrapper(lab.learnerNS()))
+        let learner = try h.startLearner(["--base", base, "--steps", "1000", "--max-staleness", "3"] + security, bind: bind, wrapper: lab.wrapper(lab.learnerNS()))
         XCTAssertEqual(try h.endpoint(), bind)
         try h.spawn(["actor", "--connect", bind, "--id", "host1", "--slots", "2", "--threads", "1"] + actorSecurity, log: "host1", wrapper: lab.wrapper(lab.actorNS(1)))
         let host2 = try h.spawn(["actor", "--connect", bind, "--id", "host2", "--slots", "2", "--threads", "1"] + actorSecurity, log: "host2", wrapper: lab.wrapper(lab.actorNS(2)))
@@ -108,27 +108,21 @@ final class MultiHostTests: XCTestCase {
         // The cut actor gives up on the silent learner by itself, and training goes on with host1 alone.
         XCTAssertTrue(h.waitUntil(60) { h.log("host2").contains("silent") && h.log("host2").contains("reconnecting to") }, "host2 log:\n\(h.log("host2"))")
         XCTAssertTrue(host2.isRunning)
-        XCTAssertTrue(h.waitUntil(120) { h.lastStep() >= cutAt + 2 || !learner.isRunning }, "training stalled after the partition:\n\(h.log("learner"))")
+        XCTAssertTrue(h.waitUntil(120) { h.lastStep() >= cutAt + 2 }, "training stalled after the partition:\n\(h.log("learner"))")
 
         // Heal: host2 must rejoin the same learner under the same id (a new connection; the old one died
         // silently with the link, so the learner never saw it close) and contribute again.
         try lab.setLink(actor: 2, up: true)
         let healedAt = h.lastStep()
         func joins() -> Int { h.log("learner").components(separatedBy: "actor host2 joined from").count - 1 }
-        let rejoined = h.waitUntil(60) { joins() >= 2 || !learner.isRunning } && joins() >= 2
-        let finishedFirst = !rejoined && !learner.isRunning
-        let fedAgain = rejoined && h.waitUntil(120) {
-            h.metrics().contains { ($0["step"] as? Int ?? 0) > healedAt && (($0["actorTokensPerSecond"] as? [String: Double])?["host2"] ?? 0) > 0 } || !learner.isRunning
-        }
-        XCTAssertFalse(finishedFirst, "inconclusive: the run finished before host2 could rejoin; raise --steps")
-        XCTAssertTrue(rejoined || finishedFirst, "after the link came back host2 never rejoined (same id, new connection). learner log:\n\(h.log("learner"))\nhost2 log:\n\(h.log("host2"))")
-        XCTAssertTrue(!rejoined || fedAgain, "host2 rejoined but its groups never reached an update again")
-        XCTAssertTrue(h.waitForExit(learner, timeout: 240), "learner did not finish; log:\n\(h.log("learner"))")
-        XCTAssertEqual(h.status(learner), 0)
+        XCTAssertTrue(h.waitUntil(60) { joins() >= 2 }, "after the link came back host2 never rejoined (same id, new connection). learner log:\n\(h.log("learner"))\nhost2 log:\n\(h.log("host2"))")
+        XCTAssertTrue(h.waitUntil(120) {
+            h.metrics().contains { ($0["step"] as? Int ?? 0) > healedAt && (($0["actorTokensPerSecond"] as? [String: Double])?["host2"] ?? 0) > 0 }
+        }, "host2 rejoined but its groups never reached an update again")
+        h.stopLearner(learner)
 
         let log = h.log("learner")
         let m = h.metrics()
-        XCTAssertEqual(m.last?["step"] as? Int, 24)
         // Whatever host2 held when it vanished was re-issued (the reaper's own count of it).
         let silentLine = log.split(separator: "\n").first { $0.contains("actor host2 silent") }.map(String.init) ?? ""
         let held = Int(silentLine.components(separatedBy: "presumed lost; ").last?.prefix { $0.isNumber } ?? "") ?? 0
