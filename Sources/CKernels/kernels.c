@@ -26,6 +26,11 @@ void softrl_pack_nt(const float *w, long ldw, long n, long k, float *dst) {
     }
 }
 
+long softrl_causal_attention_scratch(long T, long hd) {
+    // K^T or V^T (hd rows) and the scores or their gradient (T rows), rows of T rounded up to the widest vector.
+    return (T + 15) / 16 * 16 * (hd + T);
+}
+
 void softrl_prefetch_cache_row(const float *keys, long key_stride, const float *values, long value_stride,
                                long kv_heads, long hd, long len) {
     const long key_bytes = (len + SOFTRL_KEY_BLOCK - 1) / SOFTRL_KEY_BLOCK * SOFTRL_KEY_BLOCK * hd * 4, value_bytes = len * hd * 4;
@@ -37,6 +42,7 @@ void softrl_prefetch_cache_row(const float *keys, long key_stride, const float *
 }
 
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__clang__)
+#include <immintrin.h>
 #include <math.h>
 #include <string.h>
 

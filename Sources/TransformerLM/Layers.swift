@@ -27,8 +27,7 @@ func linearBackward(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ w: 
 }
 
 // MARK: RMSNorm: y = x * r * w, r = 1/sqrt(mean(x^2) + eps)
-// Forward: TensorMath's Kernels.rmsnorm (AVX2/AVX-512 variants chosen at run time). Backward: SIMD8 loops
-// (TensorMath/SIMDKernels.swift): the sum of squares is a reduction, which Swift never vectorises itself.
+// Forward and backward: TensorMath's Kernels.rmsnorm / rmsnormBackward (AVX2/AVX-512 variants chosen at run time).
 
 @inline(__always)
 func rmsnormForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
@@ -37,32 +36,11 @@ func rmsnormForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: U
 }
 
 /// dx_i += r w_i dy_i - x_i r^3/d * sum_j dy_j w_j x_j ; dw_j += dy_j x_j r
+@inline(__always)
 func rmsnormBackward(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
                      invRms: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, dw: UnsafeMutablePointer<Float>,
                      rows: Int, dim: Int) {
-    for r in 0..<rows {
-        let xr = x + r * dim, dyr = dy + r * dim, dxr = dx + r * dim
-        let inv = invRms[r]
-        var acc = F8()
-        var j = 0
-        while j + 8 <= dim { acc += load8(dyr + j) * load8(w + j) * load8(xr + j); j += 8 }
-        var dotv = acc.sum()
-        while j < dim { dotv += dyr[j] * w[j] * xr[j]; j += 1 }
-        let k = dotv * inv * inv * inv / Float(dim)
-        let iv = F8(repeating: inv), kv = F8(repeating: k)
-        j = 0
-        while j + 8 <= dim {
-            let dyv = load8(dyr + j), xv = load8(xr + j)
-            store8(load8(dxr + j) + iv * load8(w + j) * dyv - xv * kv, dxr + j)
-            store8(load8(dw + j) + dyv * xv * iv, dw + j)
-            j += 8
-        }
-        while j < dim {
-            dxr[j] += inv * w[j] * dyr[j] - xr[j] * k
-            dw[j] += dyr[j] * xr[j] * inv
-            j += 1
-        }
-    }
+    Kernels.rmsnormBackward(dy, x, w, invRms: invRms, dx: dx, dw: dw, rows: rows, dim: dim)
 }
 
 // MARK: Rotary position embedding (rotate-half convention of Hugging Face Llama)
