@@ -15,7 +15,15 @@ typedef int32_t VI __attribute__((vector_size(KW * 4)));
 
 static inline VF FN(ld)(const float *p) { VF v; memcpy(&v, p, sizeof v); return v; }
 static inline void FN(st)(float *p, VF v) { memcpy(p, &v, sizeof v); }
-static inline VF FN(splat)(float x) { VF z = {0}; return z + x; }
+// A broadcast, one instruction (vbroadcastss from memory). Written as `{0} + x` it was an add of 0.0 (which the
+// compiler must keep: it turns -0.0 into +0.0) and a register shuffle before every broadcast FMA of the products.
+static inline VF FN(splat)(float x) {
+#if KW == 16
+    return (VF)_mm512_set1_ps(x);
+#else
+    return (VF)_mm256_set1_ps(x);
+#endif
+}
 static inline float FN(hsum)(VF v) {
     // Halve the vector until one lane is left (log2(KW) shuffles and adds instead of KW-1 scalar adds).
 #if KW == 16
