@@ -2,6 +2,7 @@
 // `#pragma clang attribute` target sections, so only these functions use the wider instructions. Callers
 // (TensorMath/SIMDDispatch.swift) pick a variant after checking cpuid and XGETBV.
 #include "CKernels.h"
+#include <string.h>
 
 long softrl_packed_count(long n, long k) {
     return (n + SOFTRL_PANEL - 1) / SOFTRL_PANEL * SOFTRL_PANEL * k;
@@ -22,6 +23,19 @@ void softrl_pack_nt(const float *w, long ldw, long n, long k, float *dst) {
                     for (long p = p0; p < pe; p++) panel[p * SOFTRL_PANEL + c] = 0.0f;
                 }
             }
+        }
+    }
+}
+
+void softrl_pack_nn(const float *w, long ldw, long n, long k, float *dst) {
+    // Panel rows are contiguous 32-float pieces of W's rows: a copy, at memory speed on every path.
+    for (long j = 0; j < n; j += SOFTRL_PANEL) {
+        float *panel = dst + j * k;
+        const long cols = n - j < SOFTRL_PANEL ? n - j : SOFTRL_PANEL;
+        for (long p = 0; p < k; p++) {
+            float *row = panel + p * SOFTRL_PANEL;
+            memcpy(row, w + p * ldw + j, (size_t)cols * sizeof(float));
+            for (long c = cols; c < SOFTRL_PANEL; c++) row[c] = 0.0f;
         }
     }
 }

@@ -268,7 +268,9 @@ extension LlamaModel {
                 PackedGEMM.multiply(packed.kernel, x: x, ldx: inDim, packed: pw, y: y, ldy: outDim, m: b, n: outDim, k: inDim,
                                     accumulate: accumulate)
             } else {
-                linearForward(x, W + w, y, rows: b, inDim: inDim, outDim: outDim, accumulate: accumulate)
+                // OpenBLAS (and the 2-16-row kernel) on the unpacked weights, never the training pass's per-call packing.
+                sgemm(.none, .transposed, m: b, n: outDim, k: inDim, a: x, lda: inDim, b: W + w, ldb: inDim,
+                      beta: accumulate ? 1 : 0, c: y, ldc: outDim)
             }
         }
         let scale = 1 / Float(hd).squareRoot()

@@ -9,6 +9,14 @@ import TensorMath
 @inline(__always)
 func linearForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                    rows: Int, inDim: Int, outDim: Int, accumulate: Bool = false) {
+    if let kernel = packedTrainingKernel(rows: rows) {
+        let arena = ScratchArena(floats: PackedGEMM.packedCount(n: outDim, k: inDim))
+        let wp = arena.slice(PackedGEMM.packedCount(n: outDim, k: inDim)).pointer
+        PackedGEMM.pack(w, ldw: inDim, n: outDim, k: inDim, into: wp)
+        PackedGEMM.multiply(kernel, x: x, ldx: inDim, packed: wp, y: y, ldy: outDim, m: rows, n: outDim, k: inDim,
+                            accumulate: accumulate)
+        return
+    }
     sgemm(.none, .transposed, m: rows, n: outDim, k: inDim, a: x, lda: inDim, b: w, ldb: inDim,
           beta: accumulate ? 1 : 0, c: y, ldc: outDim)
 }
@@ -19,11 +27,27 @@ func linearBackward(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ w: 
                     dx: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>,
                     rows: Int, inDim: Int, outDim: Int, accumulateDx: Bool) {
     if let dx {
-        sgemm(.none, .none, m: rows, n: inDim, k: outDim, a: dy, lda: outDim, b: w, ldb: inDim,
-              beta: accumulateDx ? 1 : 0, c: dx, ldc: inDim)
+        if let kernel = packedTrainingKernel(rows: rows) {
+            let arena = ScratchArena(floats: PackedGEMM.packedCount(n: inDim, k: outDim))
+            let wp = arena.slice(PackedGEMM.packedCount(n: inDim, k: outDim)).pointer
+            PackedGEMM.packTransposed(w, ldw: inDim, n: inDim, k: outDim, into: wp)
+            PackedGEMM.multiply(kernel, x: dy, ldx: outDim, packed: wp, y: dx, ldy: inDim, m: rows, n: inDim, k: outDim,
+                                accumulate: accumulateDx)
+        } else {
+            sgemm(.none, .none, m: rows, n: inDim, k: outDim, a: dy, lda: outDim, b: w, ldb: inDim,
+                  beta: accumulateDx ? 1 : 0, c: dx, ldc: inDim)
+        }
     }
     sgemm(.transposed, .none, m: outDim, n: inDim, k: rows, a: dy, lda: outDim, b: x, ldb: inDim,
           beta: 1, c: dw, ldc: inDim)
+}
+
+/// The packed kernel for a training-pass product of `rows` rows (PackedGEMM.training), or nil: few rows go to
+/// `sgemm` (its 2-16-row kernel or OpenBLAS), and with several BLAS threads OpenBLAS's threaded sgemm is used.
+@inline(__always)
+func packedTrainingKernel(rows: Int) -> PackedGEMM.Kernel? {
+    guard rows > SkinnyGEMM.maxRows, let kernel = PackedGEMM.training, BLASThreads.current == 1 else { return nil }
+    return kernel
 }
 
 // MARK: RMSNorm: y = x * r * w, r = 1/sqrt(mean(x^2) + eps)

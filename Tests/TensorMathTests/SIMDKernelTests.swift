@@ -426,6 +426,50 @@ extension SIMDKernelTests {
         }
     }
 
+    /// The training pass's dx = dy W on packed panels: `packTransposed` of W (k, n) entry by entry against its
+    /// definition (the transposed matrix's `pack` layout), then the product on every wide path against a double
+    /// x W, at training-pass row counts (17-70 rows, several row blocks), partial panels, rows of W with NaN in the
+    /// gap past n, accumulate or not.
+    func testPackTransposedProduct() {
+        let P = PackedGEMM.panel
+        var tested = 0
+        for (m, n, k) in [(17, 5, 3), (40, 33, 7), (70, 64, 16), (24, 100, 129), (33, 128, 64)] {
+            let ldw = n + 3
+            var w = random(k * ldw)
+            for p in 0..<k { for c in n..<ldw { w[p * ldw + c] = .nan } }
+            let count = PackedGEMM.packedCount(n: n, k: k)
+            var dst = [Float](repeating: .nan, count: count)
+            PackedGEMM.packTransposed(w, ldw: ldw, n: n, k: k, into: &dst)
+            var wrong = 0
+            for j in 0..<((n + P - 1) / P) {
+                for p in 0..<k {
+                    for c in 0..<P {
+                        let col = j * P + c
+                        let want: Float = col < n ? w[p * ldw + col] : 0
+                        if dst[j * P * k + p * P + c] != want { wrong += 1 }
+                    }
+                }
+            }
+            XCTAssertEqual(wrong, 0, "packTransposed n \(n) k \(k): wrong entries")
+            let x = random(m * k), y0 = random(m * n)
+            for path in SIMDPath.supported {
+                guard let kernel = PackedGEMM.kernel(for: path) else { continue }
+                tested += 1
+                for accumulate in [false, true] {
+                    var y = accumulate ? y0 : y0.map { _ in Float.nan }
+                    PackedGEMM.multiply(kernel, x: x, ldx: k, packed: dst, y: &y, ldy: n, m: m, n: n, k: k, accumulate: accumulate)
+                    let ref = (0..<(m * n)).map { e -> Double in
+                        let i = e / n, c = e % n
+                        let sum = (0..<k).reduce(0.0) { $0 + Double(x[i * k + $1]) * Double(w[$1 * ldw + c]) }
+                        return accumulate ? sum + Double(y0[e]) : sum
+                    }
+                    assertClose(y, ref, rel: 1e-5, "packed x W \(path) \(m)x\(n)x\(k) accumulate \(accumulate)")
+                }
+            }
+        }
+        if tested == 0 { print("no packed-product variant on this CPU (portable path only): nothing to test") }
+    }
+
     /// Decode's packed product on every wide path against a double-precision x W^T written like the math: every row
     /// count up to 40 (all row blocks of both widths, the one-row path), partial panels, odd k, strided x and y,
     /// accumulate or not; entries of y outside the n columns are never written.

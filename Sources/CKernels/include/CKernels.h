@@ -81,6 +81,10 @@ long softrl_packed_count(long n, long k);
 /// panel is zero-padded. Portable C; softrl_pack_nt_avx2/_avx512 write the same floats with 8 x 8 transposes.
 void softrl_pack_nt(const float *w, long ldw, long n, long k, float *dst);
 
+/// Packs W (k, n) row-major (row stride ldw) for y = x W with softrl_gemm_packed_* (the layout softrl_pack_nt gives
+/// W^T): dst[j*32*k + p*32 + c] = W[p * ldw + 32j + c], the last panel zero-padded. Portable C (a copy).
+void softrl_pack_nn(const float *w, long ldw, long n, long k, float *dst);
+
 /// Asks the CPU to start loading one row's KV cache (the first len positions of each of kv_heads key/value heads,
 /// layout as for softrl_attend_cached_*) into L2: decode issues it for the next row while attending over this
 /// one, so the cache streams from memory while the current row computes. A hint only; no effect on results.
