@@ -2,6 +2,7 @@
 // `#pragma clang attribute` target sections, so only these functions use the wider instructions. Callers
 // (TensorMath/SIMDDispatch.swift) pick a variant after checking cpuid and XGETBV.
 #include "CKernels.h"
+#include <string.h>
 
 long softrl_packed_count(long n, long k) {
     return (n + SOFTRL_PANEL - 1) / SOFTRL_PANEL * SOFTRL_PANEL * k;
@@ -26,6 +27,24 @@ void softrl_pack_nt(const float *w, long ldw, long n, long k, float *dst) {
     }
 }
 
+void softrl_pack_nn(const float *w, long ldw, long n, long k, float *dst) {
+    // Panel rows are contiguous 32-float pieces of W's rows: a copy, at memory speed on every path.
+    for (long j = 0; j < n; j += SOFTRL_PANEL) {
+        float *panel = dst + j * k;
+        const long cols = n - j < SOFTRL_PANEL ? n - j : SOFTRL_PANEL;
+        for (long p = 0; p < k; p++) {
+            float *row = panel + p * SOFTRL_PANEL;
+            memcpy(row, w + p * ldw + j, (size_t)cols * sizeof(float));
+            for (long c = cols; c < SOFTRL_PANEL; c++) row[c] = 0.0f;
+        }
+    }
+}
+
+long softrl_causal_attention_scratch(long T, long hd) {
+    // K^T or V^T (hd rows) and the scores or their gradient (T rows), rows of T rounded up to the widest vector.
+    return (T + 15) / 16 * 16 * (hd + T);
+}
+
 void softrl_prefetch_cache_row(const float *keys, long key_stride, const float *values, long value_stride,
                                long kv_heads, long hd, long len) {
     const long key_bytes = (len + SOFTRL_KEY_BLOCK - 1) / SOFTRL_KEY_BLOCK * SOFTRL_KEY_BLOCK * hd * 4, value_bytes = len * hd * 4;
@@ -37,6 +56,7 @@ void softrl_prefetch_cache_row(const float *keys, long key_stride, const float *
 }
 
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__clang__)
+#include <immintrin.h>
 #include <math.h>
 #include <string.h>
 

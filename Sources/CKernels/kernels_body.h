@@ -15,7 +15,15 @@ typedef int32_t VI __attribute__((vector_size(KW * 4)));
 
 static inline VF FN(ld)(const float *p) { VF v; memcpy(&v, p, sizeof v); return v; }
 static inline void FN(st)(float *p, VF v) { memcpy(p, &v, sizeof v); }
-static inline VF FN(splat)(float x) { VF z = {0}; return z + x; }
+// A broadcast, one instruction (vbroadcastss from memory). Written as `{0} + x` it was an add of 0.0 (which the
+// compiler must keep: it turns -0.0 into +0.0) and a register shuffle before every broadcast FMA of the products.
+static inline VF FN(splat)(float x) {
+#if KW == 16
+    return (VF)_mm512_set1_ps(x);
+#else
+    return (VF)_mm256_set1_ps(x);
+#endif
+}
 static inline float FN(hsum)(VF v) {
     // Halve the vector until one lane is left (log2(KW) shuffles and adds instead of KW-1 scalar adds).
 #if KW == 16
@@ -297,13 +305,55 @@ void FN(softrl_rmsnorm)(const float *x, const float *w, float *y, float *inv_rms
     }
 }
 
+// 1 / d from the hardware's reciprocal estimate and one Newton step (rcp14: 2^-14 -> ~1 ulp; AVX2's rcpps:
+// 1.5 * 2^-12 -> a few ulp). A vector division is several times the cost of the rest of SwiGLU's arithmetic.
+// Only for d >= 1 here (sigmoid's 1 + e^-g), far from the estimate's zero and overflow cases.
+static inline VF FN(vrecip)(VF d) {
+#if KW == 16
+    VF r = (VF)_mm512_rcp14_ps((__m512)d);
+#else
+    VF r = (VF)_mm256_rcp_ps((__m256)d);
+#endif
+    return r * (2.0f - d * r);
+}
+
 void FN(softrl_swiglu)(const float *gate, const float *up, float *h, long n) {
     long i = 0;
     for (; i + KW <= n; i += KW) {
         VF g = FN(ld)(gate + i);
-        FN(st)(h + i, g / (1.0f + FN(vexp)(-g)) * FN(ld)(up + i));
+        FN(st)(h + i, g * FN(vrecip)(1.0f + FN(vexp)(-g)) * FN(ld)(up + i));
     }
     for (; i < n; i++) { float g = gate[i]; h[i] = g / (1.0f + FN(sexp)(-g)) * up[i]; }
+}
+
+// RMSNorm's backward (Layers.swift): dx_i += r w_i dy_i - x_i r^3/d sum_j dy_j w_j x_j ; dw_j += dy_j x_j r.
+void FN(softrl_rmsnorm_backward)(const float *dy, const float *x, const float *w, const float *inv_rms, float *dx,
+                                 float *dw, long rows, long dim) {
+    for (long r = 0; r < rows; r++) {
+        const float *xr = x + r * dim, *dyr = dy + r * dim;
+        float *dxr = dx + r * dim;
+        const float inv = inv_rms[r];
+        VF acc0 = FN(splat)(0.0f), acc1 = acc0;
+        long j = 0;
+        for (; j + 2 * KW <= dim; j += 2 * KW) {
+            acc0 += FN(ld)(dyr + j) * FN(ld)(w + j) * FN(ld)(xr + j);
+            acc1 += FN(ld)(dyr + j + KW) * FN(ld)(w + j + KW) * FN(ld)(xr + j + KW);
+        }
+        for (; j + KW <= dim; j += KW) acc0 += FN(ld)(dyr + j) * FN(ld)(w + j) * FN(ld)(xr + j);
+        float dotv = FN(hsum)(acc0 + acc1);
+        for (; j < dim; j++) dotv += dyr[j] * w[j] * xr[j];
+        const float k = dotv * inv * inv * inv / (float)dim;
+        const VF iv = FN(splat)(inv), kv = FN(splat)(k);
+        for (j = 0; j + KW <= dim; j += KW) {
+            const VF dyv = FN(ld)(dyr + j), xv = FN(ld)(xr + j);
+            FN(st)(dxr + j, FN(ld)(dxr + j) + iv * FN(ld)(w + j) * dyv - xv * kv);
+            FN(st)(dw + j, FN(ld)(dw + j) + dyv * xv * iv);
+        }
+        for (; j < dim; j++) {
+            dxr[j] += inv * w[j] * dyr[j] - xr[j] * k;
+            dw[j] += dyr[j] * xr[j] * inv;
+        }
+    }
 }
 
 // SwiGLU's backward (Layers.swift): s = sigmoid(g), dup = dh g s, dgate = dh up s (1 + g (1 - s)).
@@ -312,7 +362,7 @@ void FN(softrl_swiglu_backward)(const float *dh, const float *gate, const float 
     long i = 0;
     for (; i + KW <= n; i += KW) {
         const VF g = FN(ld)(gate + i), d = FN(ld)(dh + i);
-        const VF s = one / (one + FN(vexp)(-g));
+        const VF s = FN(vrecip)(one + FN(vexp)(-g));
         FN(st)(dup + i, d * (g * s));
         FN(st)(dgate + i, d * FN(ld)(up + i) * s * (one + g * (one - s)));
     }
@@ -537,9 +587,11 @@ void FN(softrl_pack_nt)(const float *w, long ldw, long n, long k, float *dst) {
 #else
 #define SR_PREFETCH(w) do { } while (0)
 #endif
+/* pfs floats of the next panel per k-row (one 64-byte line, or two when pfs > 16). */
+#define SR_PREFETCH_NEXT(a, pfs) do { __builtin_prefetch(a); if ((pfs) > 16) __builtin_prefetch((a) + 16); } while (0)
 #define SR_DEFINE_PBLOCK(MR) \
 static inline void FN(gemm_pblock##MR)(const float *x, long ldx, const float *wp, float *y, long ldy, long k, \
-                                        long cols, int accumulate) { \
+                                        long cols, int accumulate, const float *pfn, long pfs) { \
     enum { SPLIT = (MR < 4) }; \
     VF a0[MR], a1[MR], b0[MR], b1[MR]; \
     for (int a = 0; a < MR; a++) { a0[a] = FN(splat)(0.0f); a1[a] = a0[a]; b0[a] = a0[a]; b1[a] = a0[a]; } \
@@ -548,7 +600,8 @@ static inline void FN(gemm_pblock##MR)(const float *x, long ldx, const float *wp
         /* Few rows: two independent accumulator sets (even and odd k) hide the FMA latency. */ \
         for (; p + 2 <= k; p += 2) { \
             const float *w0 = wp + p * SOFTRL_PANEL, *w1 = w0 + SOFTRL_PANEL; \
-            SR_PREFETCH(w0); SR_PREFETCH(w1); \
+            if (pfn) { SR_PREFETCH_NEXT(pfn + p * pfs, pfs); SR_PREFETCH_NEXT(pfn + (p + 1) * pfs, pfs); } \
+            else { SR_PREFETCH(w0); SR_PREFETCH(w1); } \
             const VF u0 = FN(ld)(w0), u1 = FN(ld)(w0 + KW), v0 = FN(ld)(w1), v1 = FN(ld)(w1 + KW); \
             for (int a = 0; a < MR; a++) { \
                 const VF xe = FN(splat)(x[a * ldx + p]), xo = FN(splat)(x[a * ldx + p + 1]); \
@@ -558,7 +611,7 @@ static inline void FN(gemm_pblock##MR)(const float *x, long ldx, const float *wp
     } \
     for (; p < k; p++) { \
         const float *w0 = wp + p * SOFTRL_PANEL; \
-        SR_PREFETCH(w0); \
+        if (pfn) SR_PREFETCH_NEXT(pfn + p * pfs, pfs); else SR_PREFETCH(w0); \
         const VF u0 = FN(ld)(w0), u1 = FN(ld)(w0 + KW); \
         for (int a = 0; a < MR; a++) { \
             const VF xv = FN(splat)(x[a * ldx + p]); \
@@ -628,20 +681,27 @@ void FN(softrl_gemm_packed)(const float *x, long ldx, const float *wp, float *y,
             if (cols <= 0) break;
             if (cols > 2 * KW) cols = 2 * KW;
             long i = 0;
+            // The first row block streams this panel from memory (prefetching SR_PFD k-rows ahead); the later ones
+            // read it from cache, so they prefetch the next panel instead, block bi its (bi-1)-th 1 / (blocks - 1)
+            // share, pfs floats per k-row. 32 rows of SmolLM2's or `small`'s decode weights (streamed from memory
+            // every step) ran 3-5% faster in a C harness; weights that stay in cache (`tiny`) saw no difference.
+            const float *next = j + SOFTRL_PANEL < n && c0 == 0 ? panel + SOFTRL_PANEL * k : 0;
+            const long pfs = blocks > 1 ? (SOFTRL_PANEL + blocks - 2) / (blocks - 1) : 0;
             for (long bi = 0; bi < blocks; bi++) {
                 const long rows = (m - i) / (blocks - bi) + ((m - i) % (blocks - bi) ? 1 : 0);
                 const float *xi = x + i * ldx, *wc = panel + c0;
                 float *yi = y + i * ldy + j + c0;
+                const float *pfn = bi > 0 && next ? next + (bi - 1) * pfs * k : 0;
                 switch (rows) {
-                case 1: FN(gemm_pblock1)(xi, ldx, wc, yi, ldy, k, cols, accumulate); break;
-                case 2: FN(gemm_pblock2)(xi, ldx, wc, yi, ldy, k, cols, accumulate); break;
-                case 3: FN(gemm_pblock3)(xi, ldx, wc, yi, ldy, k, cols, accumulate); break;
-                case 4: FN(gemm_pblock4)(xi, ldx, wc, yi, ldy, k, cols, accumulate); break;
-                case 5: FN(gemm_pblock5)(xi, ldx, wc, yi, ldy, k, cols, accumulate); break;
-                case 6: FN(gemm_pblock6)(xi, ldx, wc, yi, ldy, k, cols, accumulate); break;
+                case 1: FN(gemm_pblock1)(xi, ldx, wc, yi, ldy, k, cols, accumulate, pfn, pfs); break;
+                case 2: FN(gemm_pblock2)(xi, ldx, wc, yi, ldy, k, cols, accumulate, pfn, pfs); break;
+                case 3: FN(gemm_pblock3)(xi, ldx, wc, yi, ldy, k, cols, accumulate, pfn, pfs); break;
+                case 4: FN(gemm_pblock4)(xi, ldx, wc, yi, ldy, k, cols, accumulate, pfn, pfs); break;
+                case 5: FN(gemm_pblock5)(xi, ldx, wc, yi, ldy, k, cols, accumulate, pfn, pfs); break;
+                case 6: FN(gemm_pblock6)(xi, ldx, wc, yi, ldy, k, cols, accumulate, pfn, pfs); break;
 #if SR_MRMAX >= 8
-                case 7: FN(gemm_pblock7)(xi, ldx, wc, yi, ldy, k, cols, accumulate); break;
-                case 8: FN(gemm_pblock8)(xi, ldx, wc, yi, ldy, k, cols, accumulate); break;
+                case 7: FN(gemm_pblock7)(xi, ldx, wc, yi, ldy, k, cols, accumulate, pfn, pfs); break;
+                case 8: FN(gemm_pblock8)(xi, ldx, wc, yi, ldy, k, cols, accumulate, pfn, pfs); break;
 #endif
                 default: break;
                 }
@@ -653,6 +713,213 @@ void FN(softrl_gemm_packed)(const float *x, long ldx, const float *wp, float *y,
 #undef SR_CHUNKS
 #undef SR_MRMAX
 #undef SR_DEFINE_PBLOCK
+#undef SR_PREFETCH_NEXT
+
+// The training pass's causal attention, per sequence and key/value head (TransformerLM/TrainingPass.swift). The
+// `group` query heads sharing the key/value head are hd floats apart in a row; rows of q/out/dout/dq are ld* floats
+// apart, rows of k/v/dk/dv ldkv. Only the causal half is computed (OpenBLAS's products computed the full T x T).
+// Scores and their gradient live in scratch rows of Tp = T rounded up to whole vectors, so every row is processed in
+// whole vectors; lanes past a row's causal length are masked and written 0. K (forward) and V (backward) are
+// transposed once per call (hd rows of Tp floats, zero-padded) for the score products.
+#define SR_NT_R 4                       /* score tiles: 4 rows x SR_NT_NB vectors of columns */
+#if KW == 16
+#define SR_NT_NB 4
+#define SR_WS_ACC 12                    /* weighted-sum tiles: rows x hd vectors <= 12 accumulators */
+#else
+#define SR_NT_NB 2
+#define SR_WS_ACC 8
+#endif
+
+static void FN(transpose_pad)(const float *src, long lds, long T, long hd, float *dst, long Tp) {
+    for (long d = 0; d < hd; d++) {
+        for (long j = 0; j < T; j++) dst[d * Tp + j] = src[j * lds + d];
+        for (long j = T; j < Tp; j++) dst[d * Tp + j] = 0.0f;
+    }
+}
+
+// c (R rows ldc apart, NB vectors) = alpha * a (R rows lda apart, hd entries) x bt (hd rows ldbt apart).
+static inline __attribute__((always_inline)) void FN(nt_tile)(const float *a, long lda, const int R, const float *bt,
+                                                              long ldbt, const int NB, long hd, float alpha, float *c,
+                                                              long ldc) {
+    VF acc[SR_NT_R][SR_NT_NB];
+    for (int r = 0; r < R; r++) for (int i = 0; i < NB; i++) acc[r][i] = FN(splat)(0.0f);
+    for (long d = 0; d < hd; d++) {
+        VF b[SR_NT_NB];
+        for (int i = 0; i < NB; i++) b[i] = FN(ld)(bt + d * ldbt + i * KW);
+        for (int r = 0; r < R; r++) {
+            const VF av = FN(splat)(a[r * lda + d]);
+            for (int i = 0; i < NB; i++) acc[r][i] += av * b[i];
+        }
+    }
+    for (int r = 0; r < R; r++) for (int i = 0; i < NB; i++) FN(st)(c + r * ldc + i * KW, acc[r][i] * alpha);
+}
+#define SR_NT_CASE(R, NB) case (R) * 8 + (NB): FN(nt_tile)(a + r0 * lda, lda, R, bt + jv * KW, ldbt, NB, hd, alpha, c + r0 * ldc + jv * KW, ldc); break;
+
+// c = alpha a bt on the causal part: rows [r0, r0 + R) get the column vectors that cover [0, r0 + R).
+static void FN(nt_causal)(const float *a, long lda, long rows, const float *bt, long ldbt, long hd, float alpha,
+                          float *c, long ldc) {
+    for (long r0 = 0; r0 < rows; r0 += SR_NT_R) {
+        const int R = rows - r0 < SR_NT_R ? (int)(rows - r0) : SR_NT_R;
+        const long nv = (r0 + R + KW - 1) / KW;
+        for (long jv = 0; jv < nv; jv += SR_NT_NB) {
+            const int nb = nv - jv < SR_NT_NB ? (int)(nv - jv) : SR_NT_NB;
+            switch (R * 8 + nb) {
+            SR_NT_CASE(1, 1) SR_NT_CASE(2, 1) SR_NT_CASE(3, 1) SR_NT_CASE(4, 1)
+            SR_NT_CASE(1, 2) SR_NT_CASE(2, 2) SR_NT_CASE(3, 2) SR_NT_CASE(4, 2)
+#if SR_NT_NB == 4
+            SR_NT_CASE(1, 3) SR_NT_CASE(2, 3) SR_NT_CASE(3, 3) SR_NT_CASE(4, 3)
+            SR_NT_CASE(1, 4) SR_NT_CASE(2, 4) SR_NT_CASE(3, 4) SR_NT_CASE(4, 4)
+#endif
+            default: break;
+            }
+        }
+    }
+}
+
+// o (R rows ldo apart, HV vectors) (+)= alpha sum_{x in [x0, x1)} w[r * ldwr + x * ldwx] m[x * ldm + 0..HV*KW).
+static inline __attribute__((always_inline)) void FN(ws_tile)(const float *w, long ldwr, long ldwx, const int R,
+                                                              const float *m, long ldm, const int HV, long x0, long x1,
+                                                              float alpha, float *o, long ldo, int accumulate) {
+    VF acc[SR_WS_ACC];
+    for (int i = 0; i < R * HV; i++) acc[i] = FN(splat)(0.0f);
+    for (long x = x0; x < x1; x++) {
+        VF mv[4];
+        for (int c = 0; c < HV; c++) mv[c] = FN(ld)(m + x * ldm + c * KW);
+        for (int r = 0; r < R; r++) {
+            const VF wv = FN(splat)(w[r * ldwr + x * ldwx]);
+            for (int c = 0; c < HV; c++) acc[r * HV + c] += wv * mv[c];
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        for (int c = 0; c < HV; c++) {
+            float *dst = o + r * ldo + c * KW;
+            VF res = acc[r * HV + c] * alpha;
+            if (accumulate) res += FN(ld)(dst);
+            FN(st)(dst, res);
+        }
+    }
+}
+#define SR_WS_CASE(R, HV) case (R) * 8 + (HV): FN(ws_tile)(wr, ldwr, ldwx, R, m, ldm, HV, xa, xb, alpha, orow, ldo, accumulate); break;
+
+// Rows [0, rows) of o (+)= alpha sum_x w(r, x) m_x with a causal range of x per block of rows [r0, r0 + R):
+// lower ? [0, r0 + R) (P V, dS K: the weights past the diagonal are 0) : [r0, nx) (P^T dO, dS^T Q).
+static void FN(wsum_causal)(const float *w, long ldwr, long ldwx, long rows, const float *m, long ldm, long hd, long nx,
+                            int lower, float alpha, float *o, long ldo, int accumulate) {
+    const long hv = hd / KW;
+    if (hd % KW == 0 && hv >= 1 && hv <= 4) {
+        const long rmax = SR_WS_ACC / hv;
+        for (long r0 = 0; r0 < rows; r0 += rmax) {
+            const int R = rows - r0 < rmax ? (int)(rows - r0) : (int)rmax;
+            const long xa = lower ? 0 : r0, xb = lower ? r0 + R : nx;
+            const float *wr = w + r0 * ldwr;
+            float *orow = o + r0 * ldo;
+            switch (R * 8 + (int)hv) {
+            SR_WS_CASE(1, 1) SR_WS_CASE(2, 1) SR_WS_CASE(3, 1) SR_WS_CASE(4, 1)
+            SR_WS_CASE(5, 1) SR_WS_CASE(6, 1) SR_WS_CASE(7, 1) SR_WS_CASE(8, 1)
+            SR_WS_CASE(1, 2) SR_WS_CASE(2, 2) SR_WS_CASE(3, 2) SR_WS_CASE(4, 2)
+            SR_WS_CASE(1, 3) SR_WS_CASE(2, 3) SR_WS_CASE(1, 4) SR_WS_CASE(2, 4)
+#if SR_WS_ACC >= 12
+            SR_WS_CASE(9, 1) SR_WS_CASE(10, 1) SR_WS_CASE(11, 1) SR_WS_CASE(12, 1)
+            SR_WS_CASE(5, 2) SR_WS_CASE(6, 2) SR_WS_CASE(3, 3) SR_WS_CASE(4, 3) SR_WS_CASE(3, 4)
+#endif
+            default: break;
+            }
+        }
+        return;
+    }
+    // Head sizes that are not 1-4 whole vectors: one row at a time.
+    for (long r = 0; r < rows; r++) {
+        float *dst = o + r * ldo;
+        if (!accumulate) for (long i = 0; i < hd; i++) dst[i] = 0.0f;
+        const long xa = lower ? 0 : r, xb = lower ? r + 1 : nx;
+        for (long x = xa; x < xb; x++) {
+            const float wx = alpha * w[r * ldwr + x * ldwx];
+            const VF wv = FN(splat)(wx);
+            const float *mx = m + x * ldm;
+            long i = 0;
+            for (; i + KW <= hd; i += KW) FN(st)(dst + i, FN(ld)(dst + i) + wv * FN(ld)(mx + i));
+            for (; i < hd; i++) dst[i] += wx * mx[i];
+        }
+    }
+}
+
+// Softmax of x[0, len) in place on whole vectors: the lanes from len to the end of the last vector are masked out
+// (whatever they hold) and written 0.
+static inline void FN(softmax_masked)(float *x, long len) {
+    VI lane;
+    for (int i = 0; i < KW; i++) lane[i] = i;
+    const long end = (len + KW - 1) / KW * KW;
+    VF mv = FN(splat)(-INFINITY);
+    for (long j = 0; j < end; j += KW) {
+        const VI keep = (lane + (int)j) < (int)len;
+        mv = __builtin_elementwise_max(mv, (VF)(((VI)FN(ld)(x + j) & keep) | ((VI)FN(splat)(-INFINITY) & ~keep)));
+    }
+    const VF m = FN(splat)(__builtin_reduce_max(mv));
+    VF sv = FN(splat)(0.0f);
+    for (long j = 0; j < end; j += KW) {
+        const VI keep = (lane + (int)j) < (int)len;
+        const VF e = (VF)((VI)FN(vexp)(FN(ld)(x + j) - m) & keep);
+        FN(st)(x + j, e);
+        sv += e;
+    }
+    const VF inv = FN(splat)(1.0f / FN(hsum)(sv));
+    for (long j = 0; j < end; j += KW) FN(st)(x + j, FN(ld)(x + j) * inv);
+}
+
+void FN(softrl_causal_attention_forward)(const float *q, long ldq, const float *k, const float *v, long ldkv, long T,
+                                         long hd, long group, float scale, float *probs, float *out, long ldo,
+                                         float *scratch) {
+    const long Tp = (T + KW - 1) / KW * KW;
+    float *kt = scratch, *sc = scratch + hd * Tp;
+    FN(transpose_pad)(k, ldkv, T, hd, kt, Tp);
+    for (long h = 0; h < group; h++) {
+        float *P = probs + h * T * T;
+        FN(nt_causal)(q + h * hd, ldq, T, kt, Tp, hd, scale, sc, Tp);
+        for (long i = 0; i < T; i++) {
+            float *row = sc + i * Tp;
+            FN(softmax_masked)(row, i + 1);
+            long end = (i + KW) / KW * KW;      // the row's last vector (already 0 past i)
+            if (end > T) end = T;
+            memcpy(P + i * T, row, (size_t)end * sizeof(float));
+            for (long j = end; j < T; j++) P[i * T + j] = 0.0f;
+        }
+        FN(wsum_causal)(P, T, 1, T, v, ldkv, hd, T, 1, 1.0f, out + h * hd, ldo, 0);
+    }
+}
+
+void FN(softrl_causal_attention_backward)(const float *q, long ldq, const float *k, const float *v, long ldkv,
+                                          const float *probs, const float *dout, long lddo, long T, long hd,
+                                          long group, float scale, float *dq, long lddq, float *dk, float *dv,
+                                          long lddkv, float *scratch) {
+    const long Tp = (T + KW - 1) / KW * KW;
+    float *vt = scratch, *ds = scratch + hd * Tp;
+    FN(transpose_pad)(v, ldkv, T, hd, vt, Tp);
+    for (long h = 0; h < group; h++) {
+        const float *P = probs + h * T * T, *doh = dout + h * hd;
+        // dP = dO V^T (causal part), then dV += P^T dO.
+        FN(nt_causal)(doh, lddo, T, vt, Tp, hd, 1.0f, ds, Tp);
+        FN(wsum_causal)(P, 1, T, T, doh, lddo, hd, T, 0, 1.0f, dv, lddkv, 1);
+        // dS = P (dP - sum_j P_j dP_j) on each causal row, 0 past the diagonal (the products below read those zeros).
+        for (long i = 0; i < T; i++) {
+            const float *pr = P + i * T;
+            float *dr = ds + i * Tp;
+            const float dotv = FN(dot)(pr, dr, i + 1);
+            const VF dvec = FN(splat)(dotv);
+            long j = 0;
+            for (; j + KW <= i + 1; j += KW) FN(st)(dr + j, FN(ld)(pr + j) * (FN(ld)(dr + j) - dvec));
+            for (; j <= i; j++) dr[j] = pr[j] * (dr[j] - dotv);
+            for (; j < Tp; j++) dr[j] = 0.0f;
+        }
+        // dQ = scale dS K ; dK += scale dS^T Q.
+        FN(wsum_causal)(ds, Tp, 1, T, k, ldkv, hd, T, 1, scale, dq + h * hd, lddq, 0);
+        FN(wsum_causal)(ds, 1, Tp, T, q + h * hd, ldq, hd, T, 0, scale, dk, lddkv, 1);
+    }
+}
+#undef SR_NT_CASE
+#undef SR_WS_CASE
+#undef SR_NT_R
+#undef SR_NT_NB
+#undef SR_WS_ACC
 
 // Index of the largest entry, first on ties; NaN entries are never chosen unless x[0] is NaN (then 0), as the
 // Swift argmax does.

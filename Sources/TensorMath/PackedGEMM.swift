@@ -31,6 +31,13 @@ public enum PackedGEMM {
         }
     }
 
+    /// Packs W (k, n) row-major, row stride `ldw`, for y = x W (the same panels `pack` makes of W^T): `packedCount(n:k:)`
+    /// floats.
+    public static func packTransposed(_ w: UnsafePointer<Float>, ldw: Int, n: Int, k: Int, into dst: UnsafeMutablePointer<Float>) {
+        precondition(n > 0 && k > 0 && ldw >= n, "packTransposed needs n, k > 0 and ldw >= n (n \(n), k \(k), ldw \(ldw))")
+        softrl_pack_nn(w, ldw, n, k, dst)
+    }
+
     /// The packed-product variant for a SIMD path (nil on the portable path).
     public static func kernel(for path: SIMDPath) -> Kernel? {
         switch path {
@@ -44,6 +51,16 @@ public enum PackedGEMM {
     nonisolated(unsafe) public static var active: Kernel? = {
         // SOFTRL_PACKED_DECODE=0 keeps decode on OpenBLAS and the 2-16-row kernel (for measuring the difference).
         if let s = getenv("SOFTRL_PACKED_DECODE"), String(cString: s) == "0" { return nil }
+        return kernel(for: SIMDPath.active)
+    }()
+
+    /// The variant the training pass uses for its activation-side products (x W^T and dy W at more than
+    /// SkinnyGEMM.maxRows rows, one BLAS thread), or nil for OpenBLAS. Why: at the training pass's shapes (~1k rows,
+    /// k 128-512) OpenBLAS packs the activations as well as the weights on every call and zeroes C first for beta 0;
+    /// packing only the (small) weights and running the broadcast kernel measured ~4% faster per product in a C
+    /// harness, and it writes C once. SOFTRL_PACKED_TRAINING=0 keeps OpenBLAS (for measuring the difference).
+    nonisolated(unsafe) public static var training: Kernel? = {
+        if let s = getenv("SOFTRL_PACKED_TRAINING"), String(cString: s) == "0" { return nil }
         return kernel(for: SIMDPath.active)
     }()
 

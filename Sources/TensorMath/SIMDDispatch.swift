@@ -197,6 +197,109 @@ public enum Kernels {
         }
     }
 
+    /// RMSNorm's backward: dx_i += r w_i dy_i - x_i r^3/d sum_j dy_j w_j x_j ; dw_j += dy_j x_j r (both accumulated),
+    /// r = invRms of the row.
+    @inline(__always)
+    public static func rmsnormBackward(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
+                                       invRms: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
+                                       dw: UnsafeMutablePointer<Float>, rows: Int, dim: Int, path: SIMDPath = SIMDPath.active) {
+        switch path {
+        case .avx512: softrl_rmsnorm_backward_avx512(dy, x, w, invRms, dx, dw, rows, dim)
+        case .avx2: softrl_rmsnorm_backward_avx2(dy, x, w, invRms, dx, dw, rows, dim)
+        case .portable:
+            for r in 0..<rows {
+                let xr = x + r * dim, dyr = dy + r * dim, dxr = dx + r * dim
+                let inv = invRms[r]
+                var acc = F8()
+                var j = 0
+                while j + 8 <= dim { acc += load8(dyr + j) * load8(w + j) * load8(xr + j); j += 8 }
+                var dotv = acc.sum()
+                while j < dim { dotv += dyr[j] * w[j] * xr[j]; j += 1 }
+                let k = dotv * inv * inv * inv / Float(dim)
+                let iv = F8(repeating: inv), kv = F8(repeating: k)
+                j = 0
+                while j + 8 <= dim {
+                    let dyv = load8(dyr + j), xv = load8(xr + j)
+                    store8(load8(dxr + j) + iv * load8(w + j) * dyv - xv * kv, dxr + j)
+                    store8(load8(dw + j) + dyv * xv * iv, dw + j)
+                    j += 8
+                }
+                while j < dim {
+                    dxr[j] += inv * w[j] * dyr[j] - xr[j] * k
+                    dw[j] += dyr[j] * xr[j] * inv
+                    j += 1
+                }
+            }
+        }
+    }
+
+    /// Floats of `scratch` the causal attention kernels need for `length` positions and head size `headDim`.
+    public static func causalAttentionScratchCount(length: Int, headDim: Int) -> Int {
+        softrl_causal_attention_scratch(length, headDim)
+    }
+
+    /// The training pass's causal attention over one sequence of `length` positions and one key/value head, for the
+    /// `group` query heads that share it (headDim floats apart in a row of q and out; rows ldq / ldo apart; key and
+    /// value rows ldkv apart). Writes probs (group x length x length: row i = softmax_{j <= i}(scale q_i . k_j),
+    /// 0 past i) and out = probs v. The AVX2/AVX-512 kernels compute only the causal half; the portable path is
+    /// OpenBLAS over the full square and a row softmax.
+    public static func causalAttentionForward(q: UnsafePointer<Float>, ldq: Int, k: UnsafePointer<Float>,
+                                              v: UnsafePointer<Float>, ldkv: Int, length T: Int, headDim hd: Int,
+                                              group: Int, scale: Float, probs: UnsafeMutablePointer<Float>,
+                                              out: UnsafeMutablePointer<Float>, ldo: Int,
+                                              scratch: UnsafeMutablePointer<Float>, path: SIMDPath = SIMDPath.active) {
+        switch path {
+        case .avx512: softrl_causal_attention_forward_avx512(q, ldq, k, v, ldkv, T, hd, group, scale, probs, out, ldo, scratch)
+        case .avx2: softrl_causal_attention_forward_avx2(q, ldq, k, v, ldkv, T, hd, group, scale, probs, out, ldo, scratch)
+        case .portable:
+            for h in 0..<group {
+                let P = probs + h * T * T
+                sgemm(.none, .transposed, m: T, n: T, k: hd, alpha: scale, a: q + h * hd, lda: ldq, b: k, ldb: ldkv, c: P, ldc: T)
+                for i in 0..<T {
+                    let row = P + i * T
+                    softmaxInPlacePortable(row, length: i + 1)
+                    for j in (i + 1)..<T { row[j] = 0 }   // causal mask
+                }
+                sgemm(.none, .none, m: T, n: hd, k: T, a: P, lda: T, b: v, ldb: ldkv, c: out + h * hd, ldc: ldo)
+            }
+        }
+    }
+
+    /// The backward of `causalAttentionForward` from its probs and dOut (laid out like out): dq written (like q),
+    /// dk and dv ACCUMULATED (rows lddkv apart; the group's query heads all add into them).
+    public static func causalAttentionBackward(q: UnsafePointer<Float>, ldq: Int, k: UnsafePointer<Float>,
+                                               v: UnsafePointer<Float>, ldkv: Int, probs: UnsafePointer<Float>,
+                                               dOut: UnsafePointer<Float>, lddo: Int, length T: Int, headDim hd: Int,
+                                               group: Int, scale: Float, dq: UnsafeMutablePointer<Float>, lddq: Int,
+                                               dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>, lddkv: Int,
+                                               scratch: UnsafeMutablePointer<Float>, path: SIMDPath = SIMDPath.active) {
+        switch path {
+        case .avx512:
+            softrl_causal_attention_backward_avx512(q, ldq, k, v, ldkv, probs, dOut, lddo, T, hd, group, scale, dq, lddq, dk, dv, lddkv, scratch)
+        case .avx2:
+            softrl_causal_attention_backward_avx2(q, ldq, k, v, ldkv, probs, dOut, lddo, T, hd, group, scale, dq, lddq, dk, dv, lddkv, scratch)
+        case .portable:
+            let dS = scratch
+            for h in 0..<group {
+                let P = probs + h * T * T, dO = dOut + h * hd
+                // dP = dO V^T ; dV += P^T dO
+                sgemm(.none, .transposed, m: T, n: T, k: hd, a: dO, lda: lddo, b: v, ldb: ldkv, c: dS, ldc: T)
+                sgemm(.transposed, .none, m: T, n: hd, k: T, a: P, lda: T, b: dO, ldb: lddo, beta: 1, c: dv, ldc: lddkv)
+                // Softmax backward: dS = P * (dP - sum_j dP_j P_j), causal rows only.
+                for i in 0..<T {
+                    let pr = P + i * T, dr = dS + i * T
+                    let dotv = dot(pr, dr, count: i + 1)
+                    for j in 0...i { dr[j] = pr[j] * (dr[j] - dotv) }
+                    for j in (i + 1)..<T { dr[j] = 0 }
+                }
+                // dQ = scale dS K ; dK += scale dS^T Q
+                sgemm(.none, .none, m: T, n: hd, k: T, alpha: scale, a: dS, lda: T, b: k, ldb: ldkv, c: dq + h * hd, ldc: lddq)
+                sgemm(.transposed, .none, m: T, n: hd, k: T, alpha: scale, a: dS, lda: T, b: q + h * hd, ldb: ldq, beta: 1,
+                      c: dk, ldc: lddkv)
+            }
+        }
+    }
+
     /// Rotate-half RoPE of each head of one row in place, with this position's cos/sin rows (headDim/2 each);
     /// sign -1 applies the inverse rotation.
     @inline(__always)

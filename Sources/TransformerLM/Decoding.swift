@@ -124,13 +124,95 @@ extension LlamaModel {
         precondition(prompts.count == rows.count, "one row list per prompt")
         // A generation starts here: pack this model's weights for the decode steps that follow.
         cache.decodeWeights = DecodeWeights(model: self)
+        for (s, prompt) in prompts.enumerated() {
+            precondition(prompt.count <= cache.capacity, "prompt of \(prompt.count) positions exceeds the cache capacity \(cache.capacity)")
+            for r in rows[s] { precondition(cache.lengths[r] == 0, "prefill into a non-empty cache row \(r)") }
+        }
+        guard let packed = cache.decodeWeights else { return prefillWithTrainingPass(prompts: prompts, rows: rows, cache: cache) }
+        return prefillInference(prompts: prompts, rows: rows, cache: cache, packed: packed)
+    }
+
+    /// Prefill's inference pass (every SIMD path with a packed kernel): all prompt positions as rows of one pass,
+    /// products on the weights this generation just packed, keys and values written straight into the cache, the
+    /// causal attention kernel per prompt and key/value head, and the final norm and LM head on each prompt's last
+    /// row only. The training pass (the portable path below) keeps every activation for a backward that never
+    /// comes, computes logits at every position and runs OpenBLAS, which packs weights and activations per call.
+    private func prefillInference(prompts: [ModelInput], rows: [[Int]], cache: KVCache, packed: DecodeWeights) -> [[Float]] {
+        checkInputs(prompts)
+        let c = config, L = layout, W = weights.pointer
+        let d = c.hiddenSize, ff = c.intermediateSize, hd = c.headDim, H = c.numAttentionHeads, kvH = c.numKeyValueHeads
+        let group = H / kvH, qkvW = c.qDim + 2 * c.kvDim, eps = Float(c.rmsNormEps), V = c.vocabSize
+        let scale = 1 / Float(hd).squareRoot()
+        var offsets: [Int] = [], n = 0
+        for p in prompts { offsets.append(n); n += p.count }
+        let S = prompts.count, maxT = prompts.map(\.count).max() ?? 0
+        let scratchCount = Kernels.causalAttentionScratchCount(length: maxT, headDim: hd)
+        // Temporaries from a recycled arena; every slice is written before it is read.
+        let P = ScratchArena.padded
+        let arena = ScratchArena(floats: 2 * P(n * d) + P(n * qkvW) + P(n * c.qDim) + P(n * 2 * ff) + P(n * ff)
+                                 + P(group * maxT * maxT) + P(scratchCount) + 2 * P(S * d) + P(S * V))
+        let x = arena.slice(n * d).pointer, xn = arena.slice(n * d).pointer
+        let qkv = arena.slice(n * qkvW).pointer, att = arena.slice(n * c.qDim).pointer
+        let gu = arena.slice(n * 2 * ff).pointer, hidden = arena.slice(n * ff).pointer
+        let probs = arena.slice(group * maxT * maxT).pointer, scratch = arena.slice(scratchCount).pointer
+        let last = arena.slice(S * d).pointer, lastN = arena.slice(S * d).pointer, logits = arena.slice(S * V).pointer
+        func linear(_ x: UnsafePointer<Float>, _ pw: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, m: Int,
+                    inDim: Int, outDim: Int, accumulate: Bool = false) {
+            PackedGEMM.multiply(packed.kernel, x: x, ldx: inDim, packed: pw, y: y, ldy: outDim, m: m, n: outDim, k: inDim,
+                                accumulate: accumulate)
+        }
+        // Embed: token rows from E, vector rows from the caller.
+        for (s, prompt) in prompts.enumerated() {
+            prompt.vectors.withUnsafeBufferPointer { vecs in
+                var vi = 0
+                for t in 0..<prompt.count {
+                    let dst = x + (offsets[s] + t) * d, tok = prompt.tokens[t]
+                    if tok == ModelInput.vectorSlot { dst.update(from: vecs.baseAddress! + vi * d, count: d); vi += 1 }
+                    else { dst.update(from: embeddingMatrix + Int(tok) * d, count: d) }
+                }
+            }
+        }
+        for li in 0..<c.numHiddenLayers {
+            let lw = L.layers[li], pl = packed.layers[li]
+            rmsnormForward(x, W + lw.inputNorm, xn, invRms: nil, rows: n, dim: d, eps: eps)
+            linear(xn, pl.qkv, qkv, m: n, inDim: d, outDim: qkvW)
+            for (s, prompt) in prompts.enumerated() {
+                for t in 0..<prompt.count {
+                    let q = qkv + (offsets[s] + t) * qkvW, k = q + c.qDim, v = k + c.kvDim
+                    applyRope(q, heads: H, headDim: hd, position: t, table: rope, inverse: false)
+                    applyRope(k, heads: kvH, headDim: hd, position: t, table: rope, inverse: false)
+                    for r in rows[s] { cache.store(li, r, t, key: k, value: v) }
+                }
+                let T = prompt.count, row0 = qkv + offsets[s] * qkvW
+                for g in 0..<kvH {
+                    Kernels.causalAttentionForward(q: row0 + g * group * hd, ldq: qkvW, k: row0 + c.qDim + g * hd,
+                                                   v: row0 + c.qDim + c.kvDim + g * hd, ldkv: qkvW, length: T, headDim: hd,
+                                                   group: group, scale: scale, probs: probs,
+                                                   out: att + offsets[s] * c.qDim + g * group * hd, ldo: c.qDim, scratch: scratch)
+                }
+            }
+            linear(att, pl.o, x, m: n, inDim: c.qDim, outDim: d, accumulate: true)
+            rmsnormForward(x, W + lw.postNorm, xn, invRms: nil, rows: n, dim: d, eps: eps)
+            linear(xn, pl.gateUp, gu, m: n, inDim: d, outDim: 2 * ff)
+            for i in 0..<n { swigluForward(gu + i * 2 * ff, gu + i * 2 * ff + ff, hidden + i * ff, count: ff) }
+            linear(hidden, pl.down, x, m: n, inDim: ff, outDim: d, accumulate: true)
+        }
+        for (s, prompt) in prompts.enumerated() {
+            (last + s * d).update(from: x + (offsets[s] + prompt.count - 1) * d, count: d)
+            for r in rows[s] { cache.setLength(r, prompt.count) }
+        }
+        rmsnormForward(last, W + L.finalNorm, lastN, invRms: nil, rows: S, dim: d, eps: eps)
+        linear(lastN, packed.lmHead, logits, m: S, inDim: d, outDim: V)
+        return (0..<S).map { Array(UnsafeBufferPointer(start: logits + $0 * V, count: V)) }
+    }
+
+    /// Prefill through the training pass (the portable SIMD path, which has no packed kernel).
+    private func prefillWithTrainingPass(prompts: [ModelInput], rows: [[Int]], cache: KVCache) -> [[Float]] {
         let pass = forward(prompts)
         let c = config
         var out: [[Float]] = []
         for (s, prompt) in prompts.enumerated() {
-            precondition(prompt.count <= cache.capacity, "prompt of \(prompt.count) positions exceeds the cache capacity \(cache.capacity)")
             for r in rows[s] {
-                precondition(cache.lengths[r] == 0, "prefill into a non-empty cache row \(r)")
                 for l in 0..<c.numHiddenLayers {
                     for t in 0..<prompt.count {
                         cache.store(l, r, t, key: pass.keyRow(layer: l, sequence: s, position: t),
@@ -186,7 +268,9 @@ extension LlamaModel {
                 PackedGEMM.multiply(packed.kernel, x: x, ldx: inDim, packed: pw, y: y, ldy: outDim, m: b, n: outDim, k: inDim,
                                     accumulate: accumulate)
             } else {
-                linearForward(x, W + w, y, rows: b, inDim: inDim, outDim: outDim, accumulate: accumulate)
+                // OpenBLAS (and the 2-16-row kernel) on the unpacked weights, never the training pass's per-call packing.
+                sgemm(.none, .transposed, m: b, n: outDim, k: inDim, a: x, lda: inDim, b: W + w, ldb: inDim,
+                      beta: accumulate ? 1 : 0, c: y, ldc: outDim)
             }
         }
         let scale = 1 / Float(hd).squareRoot()

@@ -9,6 +9,14 @@ import TensorMath
 @inline(__always)
 func linearForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                    rows: Int, inDim: Int, outDim: Int, accumulate: Bool = false) {
+    if let kernel = packedTrainingKernel(rows: rows) {
+        let arena = ScratchArena(floats: PackedGEMM.packedCount(n: outDim, k: inDim))
+        let wp = arena.slice(PackedGEMM.packedCount(n: outDim, k: inDim)).pointer
+        PackedGEMM.pack(w, ldw: inDim, n: outDim, k: inDim, into: wp)
+        PackedGEMM.multiply(kernel, x: x, ldx: inDim, packed: wp, y: y, ldy: outDim, m: rows, n: outDim, k: inDim,
+                            accumulate: accumulate)
+        return
+    }
     sgemm(.none, .transposed, m: rows, n: outDim, k: inDim, a: x, lda: inDim, b: w, ldb: inDim,
           beta: accumulate ? 1 : 0, c: y, ldc: outDim)
 }
@@ -19,16 +27,31 @@ func linearBackward(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ w: 
                     dx: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>,
                     rows: Int, inDim: Int, outDim: Int, accumulateDx: Bool) {
     if let dx {
-        sgemm(.none, .none, m: rows, n: inDim, k: outDim, a: dy, lda: outDim, b: w, ldb: inDim,
-              beta: accumulateDx ? 1 : 0, c: dx, ldc: inDim)
+        if let kernel = packedTrainingKernel(rows: rows) {
+            let arena = ScratchArena(floats: PackedGEMM.packedCount(n: inDim, k: outDim))
+            let wp = arena.slice(PackedGEMM.packedCount(n: inDim, k: outDim)).pointer
+            PackedGEMM.packTransposed(w, ldw: inDim, n: inDim, k: outDim, into: wp)
+            PackedGEMM.multiply(kernel, x: dy, ldx: outDim, packed: wp, y: dx, ldy: inDim, m: rows, n: inDim, k: outDim,
+                                accumulate: accumulateDx)
+        } else {
+            sgemm(.none, .none, m: rows, n: inDim, k: outDim, a: dy, lda: outDim, b: w, ldb: inDim,
+                  beta: accumulateDx ? 1 : 0, c: dx, ldc: inDim)
+        }
     }
     sgemm(.transposed, .none, m: outDim, n: inDim, k: rows, a: dy, lda: outDim, b: x, ldb: inDim,
           beta: 1, c: dw, ldc: inDim)
 }
 
+/// The packed kernel for a training-pass product of `rows` rows (PackedGEMM.training), or nil: few rows go to
+/// `sgemm` (its 2-16-row kernel or OpenBLAS), and with several BLAS threads OpenBLAS's threaded sgemm is used.
+@inline(__always)
+func packedTrainingKernel(rows: Int) -> PackedGEMM.Kernel? {
+    guard rows > SkinnyGEMM.maxRows, let kernel = PackedGEMM.training, BLASThreads.current == 1 else { return nil }
+    return kernel
+}
+
 // MARK: RMSNorm: y = x * r * w, r = 1/sqrt(mean(x^2) + eps)
-// Forward: TensorMath's Kernels.rmsnorm (AVX2/AVX-512 variants chosen at run time). Backward: SIMD8 loops
-// (TensorMath/SIMDKernels.swift): the sum of squares is a reduction, which Swift never vectorises itself.
+// Forward and backward: TensorMath's Kernels.rmsnorm / rmsnormBackward (AVX2/AVX-512 variants chosen at run time).
 
 @inline(__always)
 func rmsnormForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
@@ -37,32 +60,11 @@ func rmsnormForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: U
 }
 
 /// dx_i += r w_i dy_i - x_i r^3/d * sum_j dy_j w_j x_j ; dw_j += dy_j x_j r
+@inline(__always)
 func rmsnormBackward(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
                      invRms: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, dw: UnsafeMutablePointer<Float>,
                      rows: Int, dim: Int) {
-    for r in 0..<rows {
-        let xr = x + r * dim, dyr = dy + r * dim, dxr = dx + r * dim
-        let inv = invRms[r]
-        var acc = F8()
-        var j = 0
-        while j + 8 <= dim { acc += load8(dyr + j) * load8(w + j) * load8(xr + j); j += 8 }
-        var dotv = acc.sum()
-        while j < dim { dotv += dyr[j] * w[j] * xr[j]; j += 1 }
-        let k = dotv * inv * inv * inv / Float(dim)
-        let iv = F8(repeating: inv), kv = F8(repeating: k)
-        j = 0
-        while j + 8 <= dim {
-            let dyv = load8(dyr + j), xv = load8(xr + j)
-            store8(load8(dxr + j) + iv * load8(w + j) * dyv - xv * kv, dxr + j)
-            store8(load8(dw + j) + dyv * xv * iv, dw + j)
-            j += 8
-        }
-        while j < dim {
-            dxr[j] += inv * w[j] * dyr[j] - xr[j] * k
-            dw[j] += dyr[j] * xr[j] * inv
-            j += 1
-        }
-    }
+    Kernels.rmsnormBackward(dy, x, w, invRms: invRms, dx: dx, dw: dw, rows: rows, dim: dim)
 }
 
 // MARK: Rotary position embedding (rotate-half convention of Hugging Face Llama)

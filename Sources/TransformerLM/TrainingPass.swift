@@ -127,24 +127,28 @@ public final class TrainingPass {
         }
     }
 
+    /// Scratch for the attention kernels (recycled memory; the kernels write before they read).
+    private func attentionScratch() -> FloatBuffer {
+        let n = Kernels.causalAttentionScratchCount(length: inputs.map(\.count).max() ?? 0, headDim: model.config.headDim)
+        return ScratchArena(floats: n).slice(n)
+    }
+
+    /// Per sequence and key/value head: Kernels.causalAttentionForward (the AVX2/AVX-512 kernels compute only the
+    /// causal half, with no per-head OpenBLAS calls: six 64 x 64 x 32 products per head and sequence, each packing its
+    /// operands, were ~5 ms of a 76 ms `tiny` step by a C-harness estimate).
     private func attentionForward(_ a: LayerActivations) {
-        let c = model.config, hd = c.headDim, H = c.numAttentionHeads, group = H / c.numKeyValueHeads
+        let c = model.config, hd = c.headDim, group = c.numAttentionHeads / c.numKeyValueHeads
         let scale = 1 / Float(hd).squareRoot()
+        let scratch = attentionScratch()
         for (s, seq) in inputs.enumerated() {
             let T = seq.count, r0 = rowOffsets[s]
-            for h in 0..<H {
-                let g = h / group
-                let P = a.probs.pointer + probOffsets[s] + h * T * T
-                let Q = a.q.pointer + r0 * c.qDim + h * hd, K = a.k.pointer + r0 * c.kvDim + g * hd
-                let V = a.v.pointer + r0 * c.kvDim + g * hd
-                sgemm(.none, .transposed, m: T, n: T, k: hd, alpha: scale, a: Q, lda: c.qDim, b: K, ldb: c.kvDim, c: P, ldc: T)
-                for i in 0..<T {
-                    let row = P + i * T
-                    softmaxInPlace(row, length: i + 1)
-                    for j in (i + 1)..<T { row[j] = 0 }   // causal mask
-                }
-                sgemm(.none, .none, m: T, n: hd, k: T, a: P, lda: T, b: V, ldb: c.kvDim,
-                      c: a.att.pointer + r0 * c.qDim + h * hd, ldc: c.qDim)
+            for g in 0..<c.numKeyValueHeads {
+                Kernels.causalAttentionForward(q: a.q.pointer + r0 * c.qDim + g * group * hd, ldq: c.qDim,
+                                               k: a.k.pointer + r0 * c.kvDim + g * hd, v: a.v.pointer + r0 * c.kvDim + g * hd,
+                                               ldkv: c.kvDim, length: T, headDim: hd, group: group, scale: scale,
+                                               probs: a.probs.pointer + probOffsets[s] + g * group * T * T,
+                                               out: a.att.pointer + r0 * c.qDim + g * group * hd, ldo: c.qDim,
+                                               scratch: scratch.pointer)
             }
         }
     }
@@ -225,39 +229,20 @@ public final class TrainingPass {
 
     private func attentionBackward(_ a: LayerActivations, dAtt: UnsafePointer<Float>, dQ: UnsafeMutablePointer<Float>,
                                    dK: UnsafeMutablePointer<Float>, dV: UnsafeMutablePointer<Float>) {
-        let c = model.config, hd = c.headDim, H = c.numAttentionHeads, group = H / c.numKeyValueHeads
+        let c = model.config, hd = c.headDim, group = c.numAttentionHeads / c.numKeyValueHeads
         let scale = 1 / Float(hd).squareRoot()
         dK.update(repeating: 0, count: totalRows * c.kvDim)
         dV.update(repeating: 0, count: totalRows * c.kvDim)
-        var scratch = [Float]()
+        let scratch = attentionScratch()
         for (s, seq) in inputs.enumerated() {
             let T = seq.count, r0 = rowOffsets[s]
-            if scratch.count < T * T { scratch = [Float](repeating: 0, count: T * T) }
-            scratch.withUnsafeMutableBufferPointer { sb in
-                let dS = sb.baseAddress!
-                for h in 0..<H {
-                    let g = h / group
-                    let P = a.probs.pointer + probOffsets[s] + h * T * T
-                    let Q = a.q.pointer + r0 * c.qDim + h * hd, K = a.k.pointer + r0 * c.kvDim + g * hd
-                    let V = a.v.pointer + r0 * c.kvDim + g * hd
-                    let dO = dAtt + r0 * c.qDim + h * hd
-                    // dP = dO V^T ; dV += P^T dO
-                    sgemm(.none, .transposed, m: T, n: T, k: hd, a: dO, lda: c.qDim, b: V, ldb: c.kvDim, c: dS, ldc: T)
-                    sgemm(.transposed, .none, m: T, n: hd, k: T, a: P, lda: T, b: dO, ldb: c.qDim, beta: 1,
-                          c: dV + r0 * c.kvDim + g * hd, ldc: c.kvDim)
-                    // Softmax backward: dS = P * (dP - sum_j dP_j P_j), causal rows only.
-                    for i in 0..<T {
-                        let pr = P + i * T, dr = dS + i * T
-                        let dotv = dot(pr, dr, count: i + 1)
-                        for j in 0...i { dr[j] = pr[j] * (dr[j] - dotv) }
-                        for j in (i + 1)..<T { dr[j] = 0 }
-                    }
-                    // dQ = scale dS K ; dK += scale dS^T Q
-                    sgemm(.none, .none, m: T, n: hd, k: T, alpha: scale, a: dS, lda: T, b: K, ldb: c.kvDim,
-                          c: dQ + r0 * c.qDim + h * hd, ldc: c.qDim)
-                    sgemm(.transposed, .none, m: T, n: hd, k: T, alpha: scale, a: dS, lda: T, b: Q, ldb: c.qDim, beta: 1,
-                          c: dK + r0 * c.kvDim + g * hd, ldc: c.kvDim)
-                }
+            for g in 0..<c.numKeyValueHeads {
+                let qo = r0 * c.qDim + g * group * hd, kvo = r0 * c.kvDim + g * hd
+                Kernels.causalAttentionBackward(q: a.q.pointer + qo, ldq: c.qDim, k: a.k.pointer + kvo, v: a.v.pointer + kvo,
+                                                ldkv: c.kvDim, probs: a.probs.pointer + probOffsets[s] + g * group * T * T,
+                                                dOut: dAtt + qo, lddo: c.qDim, length: T, headDim: hd, group: group,
+                                                scale: scale, dq: dQ + qo, lddq: c.qDim, dk: dK + kvo, dv: dV + kvo,
+                                                lddkv: c.kvDim, scratch: scratch.pointer)
             }
         }
     }

@@ -133,6 +133,122 @@ final class SIMDKernelTests: XCTestCase {
         }
     }
 
+    /// RMSNorm's backward on every path against the derivative in double precision and the portable path; dx and dw
+    /// start from nonzero values (both accumulate), dims on and off the vector widths.
+    func testRMSNormBackward() {
+        for (rows, dim) in [(1, 1), (2, 7), (3, 16), (2, 37), (4, 128), (3, 576), (1, 24)] {
+            let x = random(rows * dim, 3), w = random(dim), dy = random(rows * dim), dx0 = random(rows * dim), dw0 = random(dim)
+            var inv = [Float](), refDx = dx0.map(Double.init), refDw = dw0.map(Double.init)
+            for r in 0..<rows {
+                let xs = (0..<dim).map { Double(x[r * dim + $0]) }
+                let ir = Float(1 / (xs.reduce(0) { $0 + $1 * $1 } / Double(dim) + 1e-5).squareRoot())
+                inv.append(ir)
+                let rr = Double(ir)
+                let s = (0..<dim).reduce(0.0) { $0 + Double(dy[r * dim + $1]) * Double(w[$1]) * xs[$1] }
+                for j in 0..<dim {
+                    refDx[r * dim + j] += rr * Double(w[j]) * Double(dy[r * dim + j]) - xs[j] * rr * rr * rr / Double(dim) * s
+                    refDw[j] += Double(dy[r * dim + j]) * xs[j] * rr
+                }
+            }
+            var pDx = dx0, pDw = dw0
+            Kernels.rmsnormBackward(dy, x, w, invRms: inv, dx: &pDx, dw: &pDw, rows: rows, dim: dim, path: .portable)
+            for path in SIMDPath.supported {
+                var dx = dx0, dw = dw0
+                Kernels.rmsnormBackward(dy, x, w, invRms: inv, dx: &dx, dw: &dw, rows: rows, dim: dim, path: path)
+                assertClose(dx, refDx, rel: 2e-6, "rmsnorm backward dx \(path) \(rows)x\(dim)")
+                assertClose(dw, refDw, rel: 2e-6, "rmsnorm backward dw \(path) \(rows)x\(dim)")
+                assertClose(dx, pDx.map(Double.init), rel: 2e-6, "rmsnorm backward dx \(path) vs portable \(rows)x\(dim)")
+                assertClose(dw, pDw.map(Double.init), rel: 2e-6, "rmsnorm backward dw \(path) vs portable \(rows)x\(dim)")
+            }
+        }
+    }
+
+    /// The training pass's causal attention (one sequence, one key/value head and the query heads sharing it), forward
+    /// and backward, on every path against a double-precision reference written like the math and against the
+    /// portable path (OpenBLAS over the full square). Lengths and head sizes on and off the vector widths (head sizes
+    /// the kernels tile as 1-4 vectors and ones they do row by row), rows with gaps between heads. Poison: NaN and
+    /// infinity in the gaps, in the key/value rows past the sequence (the next sequence's rows in a real pass), in the
+    /// scratch and in every output the kernel writes; none may reach a result, and nothing outside the outputs changes.
+    func testCausalAttention() {
+        let poison: [Float] = [.nan, .infinity, -.infinity, 1e30]
+        for (T, hd, group) in [(1, 32, 1), (5, 8, 2), (16, 16, 1), (17, 32, 2), (33, 24, 3), (64, 32, 2), (40, 64, 1),
+                               (9, 128, 2), (20, 48, 3), (7, 6, 1), (3, 16, 4), (65, 32, 1)] {
+            let ldq = group * hd + 5, ldkv = hd + 3, rowsKV = T + 4
+            func poisoned(_ rows: Int, _ ld: Int, _ cols: Int, valid: Int, _ scale: Double = 1) -> [Float] {
+                var a = (0..<(rows * ld)).map { poison[$0 % 4] }
+                for r in 0..<valid { for c in 0..<cols { a[r * ld + c] = Float((rng.uniform() * 2 - 1) * scale) } }
+                return a
+            }
+            let q = poisoned(T, ldq, group * hd, valid: T, 2), k = poisoned(rowsKV, ldkv, hd, valid: T, 2)
+            let v = poisoned(rowsKV, ldkv, hd, valid: T), dOut = poisoned(T, ldq, group * hd, valid: T)
+            let dk0 = poisoned(T, ldkv, hd, valid: T), dv0 = poisoned(T, ldkv, hd, valid: T)
+            let scale = 1 / Float(hd).squareRoot()
+            // Reference in double.
+            var refP = [Double](repeating: 0, count: group * T * T), refOut = [Double](repeating: 0, count: group * T * hd)
+            var refDq = [Double](repeating: 0, count: group * T * hd)
+            var refDk = (0..<(T * hd)).map { Double(dk0[($0 / hd) * ldkv + $0 % hd]) }
+            var refDv = (0..<(T * hd)).map { Double(dv0[($0 / hd) * ldkv + $0 % hd]) }
+            for h in 0..<group {
+                func qv(_ i: Int, _ d: Int) -> Double { Double(q[i * ldq + h * hd + d]) }
+                func dov(_ i: Int, _ d: Int) -> Double { Double(dOut[i * ldq + h * hd + d]) }
+                for i in 0..<T {
+                    var sc = (0...i).map { j in (0..<hd).reduce(0.0) { $0 + qv(i, $1) * Double(k[j * ldkv + $1]) } * Double(scale) }
+                    let m = sc.max()!
+                    sc = sc.map { Foundation.exp($0 - m) }
+                    let z = sc.reduce(0, +)
+                    for j in 0...i { refP[h * T * T + i * T + j] = sc[j] / z }
+                    for d in 0..<hd { refOut[(h * T + i) * hd + d] = (0...i).reduce(0.0) { $0 + refP[h * T * T + i * T + $1] * Double(v[$1 * ldkv + d]) } }
+                }
+                for i in 0..<T {
+                    let p = (0...i).map { refP[h * T * T + i * T + $0] }
+                    let dp = (0...i).map { j in (0..<hd).reduce(0.0) { $0 + dov(i, $1) * Double(v[j * ldkv + $1]) } }
+                    let dotv = (0...i).reduce(0.0) { $0 + p[$1] * dp[$1] }
+                    for j in 0...i {
+                        let ds = p[j] * (dp[j] - dotv)
+                        for d in 0..<hd {
+                            refDq[(h * T + i) * hd + d] += Double(scale) * ds * Double(k[j * ldkv + d])
+                            refDk[j * hd + d] += Double(scale) * ds * qv(i, d)
+                            refDv[j * hd + d] += p[j] * dov(i, d)
+                        }
+                    }
+                }
+            }
+            func heads(_ a: [Float], _ ld: Int) -> [Float] {
+                (0..<group).flatMap { h in (0..<T).flatMap { i in (0..<hd).map { a[i * ld + h * hd + $0] } } }
+            }
+            func rows(_ a: [Float]) -> [Float] { (0..<(T * hd)).map { a[($0 / hd) * ldkv + $0 % hd] } }
+            var portable: [[Float]] = []
+            for path in SIMDPath.supported {
+                let what = "causal attention \(path) T \(T) hd \(hd) group \(group)"
+                var scratch = [Float](repeating: .nan, count: Kernels.causalAttentionScratchCount(length: T, headDim: hd))
+                var probs = [Float](repeating: .nan, count: group * T * T + 7)
+                var out = [Float](repeating: .nan, count: T * ldq)
+                Kernels.causalAttentionForward(q: q, ldq: ldq, k: k, v: v, ldkv: ldkv, length: T, headDim: hd, group: group,
+                                               scale: scale, probs: &probs, out: &out, ldo: ldq, scratch: &scratch, path: path)
+                scratch = scratch.map { _ in .nan }
+                var dq = [Float](repeating: .nan, count: T * ldq), dk = dk0, dv = dv0
+                Kernels.causalAttentionBackward(q: q, ldq: ldq, k: k, v: v, ldkv: ldkv, probs: probs, dOut: dOut, lddo: ldq,
+                                                length: T, headDim: hd, group: group, scale: scale, dq: &dq, lddq: ldq,
+                                                dk: &dk, dv: &dv, lddkv: ldkv, scratch: &scratch, path: path)
+                XCTAssertTrue(probs[(group * T * T)...].allSatisfy { $0.isNaN }, what + ": wrote past probs")
+                for i in 0..<T {
+                    for c in (group * hd)..<ldq { XCTAssertTrue(out[i * ldq + c].isNaN && dq[i * ldq + c].isNaN, what + ": wrote in a gap") }
+                    for c in hd..<ldkv {
+                        XCTAssertEqual(dk[i * ldkv + c].bitPattern, dk0[i * ldkv + c].bitPattern, what + ": dk gap")
+                        XCTAssertEqual(dv[i * ldkv + c].bitPattern, dv0[i * ldkv + c].bitPattern, what + ": dv gap")
+                    }
+                }
+                let results = [Array(probs[0..<(group * T * T)]), heads(out, ldq), heads(dq, ldq), rows(dk), rows(dv)]
+                let refs = [refP, refOut, refDq, refDk, refDv], names = ["probs", "out", "dq", "dk", "dv"]
+                if path == .portable { portable = results }
+                for i in 0..<5 {
+                    assertClose(results[i], refs[i], rel: 1e-5, "\(what) \(names[i])")
+                    assertClose(results[i], portable[i].map(Double.init), rel: 1e-5, "\(what) \(names[i]) vs portable")
+                }
+            }
+        }
+    }
+
     func testSwiGLU() {
         for n in [1, 8, 15, 16, 100, 1536] {
             let g = random(n, 10), u = random(n, 2)
@@ -308,6 +424,50 @@ extension SIMDKernelTests {
                 XCTAssertEqual(wrong, 0, "\(path) n \(n) k \(k): wrong entries")
             }
         }
+    }
+
+    /// The training pass's dx = dy W on packed panels: `packTransposed` of W (k, n) entry by entry against its
+    /// definition (the transposed matrix's `pack` layout), then the product on every wide path against a double
+    /// x W, at training-pass row counts (17-70 rows, several row blocks), partial panels, rows of W with NaN in the
+    /// gap past n, accumulate or not.
+    func testPackTransposedProduct() {
+        let P = PackedGEMM.panel
+        var tested = 0
+        for (m, n, k) in [(17, 5, 3), (40, 33, 7), (70, 64, 16), (24, 100, 129), (33, 128, 64)] {
+            let ldw = n + 3
+            var w = random(k * ldw)
+            for p in 0..<k { for c in n..<ldw { w[p * ldw + c] = .nan } }
+            let count = PackedGEMM.packedCount(n: n, k: k)
+            var dst = [Float](repeating: .nan, count: count)
+            PackedGEMM.packTransposed(w, ldw: ldw, n: n, k: k, into: &dst)
+            var wrong = 0
+            for j in 0..<((n + P - 1) / P) {
+                for p in 0..<k {
+                    for c in 0..<P {
+                        let col = j * P + c
+                        let want: Float = col < n ? w[p * ldw + col] : 0
+                        if dst[j * P * k + p * P + c] != want { wrong += 1 }
+                    }
+                }
+            }
+            XCTAssertEqual(wrong, 0, "packTransposed n \(n) k \(k): wrong entries")
+            let x = random(m * k), y0 = random(m * n)
+            for path in SIMDPath.supported {
+                guard let kernel = PackedGEMM.kernel(for: path) else { continue }
+                tested += 1
+                for accumulate in [false, true] {
+                    var y = accumulate ? y0 : y0.map { _ in Float.nan }
+                    PackedGEMM.multiply(kernel, x: x, ldx: k, packed: dst, y: &y, ldy: n, m: m, n: n, k: k, accumulate: accumulate)
+                    let ref = (0..<(m * n)).map { e -> Double in
+                        let i = e / n, c = e % n
+                        let sum = (0..<k).reduce(0.0) { $0 + Double(x[i * k + $1]) * Double(w[$1 * ldw + c]) }
+                        return accumulate ? sum + Double(y0[e]) : sum
+                    }
+                    assertClose(y, ref, rel: 1e-5, "packed x W \(path) \(m)x\(n)x\(k) accumulate \(accumulate)")
+                }
+            }
+        }
+        if tested == 0 { print("no packed-product variant on this CPU (portable path only): nothing to test") }
     }
 
     /// Decode's packed product on every wide path against a double-precision x W^T written like the math: every row

@@ -84,6 +84,48 @@ final class GradientTests: XCTestCase {
         XCTAssertLessThan(maxErr, 2e-3)
     }
 
+    /// The training pass on the packed product (PackedGEMM.training, at more than SkinnyGEMM.maxRows rows: x W^T and
+    /// dy W) against the same pass on OpenBLAS, on a batch of 27 rows with vector inputs: logits, every parameter
+    /// gradient and the input-vector gradients. (The finite-difference checks above use fewer rows than that.)
+    func testPackedTrainingProductsMatchOpenBLAS() {
+        let c = ModelFixtures.microConfig()
+        let model = ModelFixtures.model(c)
+        var rng = Xoshiro256(seed: 21)
+        let batch = [ModelFixtures.input(length: 9, vectorPositions: [2, 7], config: c, rng: &rng),
+                     ModelFixtures.input(length: 11, vectorPositions: [], config: c, rng: &rng),
+                     ModelFixtures.input(length: 7, vectorPositions: [0], config: c, rng: &rng)]
+        let n = batch.reduce(0) { $0 + $1.count }
+        XCTAssertGreaterThan(n, SkinnyGEMM.maxRows)
+        let r = (0..<(n * c.vocabSize)).map { _ in Float(rng.normal()) }
+        // The packed path runs only with one BLAS thread (with more, OpenBLAS's threaded sgemm is used).
+        let saved = PackedGEMM.training, savedThreads = BLASThreads.current
+        BLASThreads.set(1)
+        defer { PackedGEMM.training = saved; BLASThreads.set(savedThreads) }
+        func run(_ kernel: PackedGEMM.Kernel?) -> (logits: [Float], grads: [Float], vectors: [[Float]]) {
+            PackedGEMM.training = kernel
+            let pass = model.forward(batch)
+            let grads = model.makeGradients()
+            let vg = r.withUnsafeBufferPointer { pass.backward(dLogits: $0.baseAddress!, gradients: grads) }
+            return (Array(UnsafeBufferPointer(start: pass.logits.pointer, count: n * c.vocabSize)),
+                    Array(UnsafeBufferPointer(start: grads.pointer, count: grads.count)), vg)
+        }
+        let reference = run(nil)
+        var tested = 0
+        for path in SIMDPath.supported {
+            guard let kernel = PackedGEMM.kernel(for: path) else { continue }
+            tested += 1
+            let got = run(kernel)
+            func worst(_ a: [Float], _ b: [Float]) -> Float {
+                let scale = max(b.map { abs($0) }.max() ?? 1, 1e-30)
+                return zip(a, b).map { $0.isNaN ? .infinity : abs($0 - $1) / scale }.max() ?? 0
+            }
+            XCTAssertLessThan(worst(got.logits, reference.logits), 1e-5, "\(path) logits")
+            XCTAssertLessThan(worst(got.grads, reference.grads), 1e-5, "\(path) parameter gradients")
+            XCTAssertLessThan(worst(got.vectors.flatMap { $0 }, reference.vectors.flatMap { $0 }), 1e-5, "\(path) input-vector gradients")
+        }
+        if tested == 0 { print("no packed-product variant on this CPU: nothing to compare") }
+    }
+
     func testBackwardAccumulatesIntoGradients() {
         // Two backward calls into one buffer give twice one call: optimisers rely on accumulation over micro-batches.
         let s = makeSetup(tied: false)

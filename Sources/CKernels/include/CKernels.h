@@ -35,6 +35,15 @@ int softrl_kernels_compiled(void);
     void softrl_rmsnorm_##S(const float *x, const float *w, float *y, float *inv_rms, long rows, long dim, float eps); \
     void softrl_swiglu_##S(const float *gate, const float *up, float *h, long n); \
     void softrl_swiglu_backward_##S(const float *dh, const float *gate, const float *up, float *dgate, float *dup, long n); \
+    void softrl_rmsnorm_backward_##S(const float *dy, const float *x, const float *w, const float *inv_rms, float *dx, \
+                                     float *dw, long rows, long dim); \
+    void softrl_causal_attention_forward_##S(const float *q, long ldq, const float *k, const float *v, long ldkv, \
+                                             long T, long hd, long group, float scale, float *probs, float *out, \
+                                             long ldo, float *scratch); \
+    void softrl_causal_attention_backward_##S(const float *q, long ldq, const float *k, const float *v, long ldkv, \
+                                              const float *probs, const float *dout, long lddo, long T, long hd, \
+                                              long group, float scale, float *dq, long lddq, float *dk, float *dv, \
+                                              long lddkv, float *scratch); \
     void softrl_rope_##S(float *row, long heads, long head_dim, const float *cos_, const float *sin_, float sign); \
     void softrl_adamw_##S(float *p, const float *g, float *m, float *v, long n, float b1, float b2, float omb1, \
                           float omb2, float ic1, float ic2, float eps, float lr, float lr_decay); \
@@ -55,6 +64,12 @@ int softrl_kernels_compiled(void);
 /// `scores` needs (heads / kv_heads) x ceil(len / 16) x 16 floats.
 #define SOFTRL_KEY_BLOCK 16
 
+/// The training pass's causal attention over one sequence (T positions) and one key/value head, for the `group`
+/// query heads that share it (hd floats apart in each row of q, out, dout and dq). Forward: probs (group x T x T,
+/// row i = softmax_j<=i(scale q_i . k_j), 0 past i) and out = probs v. Backward, from probs and dout: dq written,
+/// dk and dv accumulated. `scratch` needs softrl_causal_attention_scratch(T, hd) floats.
+long softrl_causal_attention_scratch(long T, long hd);
+
 /// Output columns per panel of a packed weight matrix (softrl_pack_nt).
 #define SOFTRL_PANEL 32
 
@@ -65,6 +80,10 @@ long softrl_packed_count(long n, long k);
 /// 32j..32j+31 as k rows of 32 contiguous floats, dst[j*32*k + p*32 + c] = W[(32j + c) * ldw + p]; the last
 /// panel is zero-padded. Portable C; softrl_pack_nt_avx2/_avx512 write the same floats with 8 x 8 transposes.
 void softrl_pack_nt(const float *w, long ldw, long n, long k, float *dst);
+
+/// Packs W (k, n) row-major (row stride ldw) for y = x W with softrl_gemm_packed_* (the layout softrl_pack_nt gives
+/// W^T): dst[j*32*k + p*32 + c] = W[p * ldw + 32j + c], the last panel zero-padded. Portable C (a copy).
+void softrl_pack_nn(const float *w, long ldw, long n, long k, float *dst);
 
 /// Asks the CPU to start loading one row's KV cache (the first len positions of each of kv_heads key/value heads,
 /// layout as for softrl_attend_cached_*) into L2: decode issues it for the next row while attending over this
