@@ -10,12 +10,9 @@ import TensorMath
 func linearForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                    rows: Int, inDim: Int, outDim: Int, accumulate: Bool = false) {
     if let kernel = packedTrainingKernel(rows: rows) {
-        let arena = ScratchArena(floats: PackedGEMM.packedCount(n: outDim, k: inDim))
-        let wp = arena.slice(PackedGEMM.packedCount(n: outDim, k: inDim)).pointer
-        PackedGEMM.pack(w, ldw: inDim, n: outDim, k: inDim, into: wp)
-        PackedGEMM.multiply(kernel, x: x, ldx: inDim, packed: wp, y: y, ldy: outDim, m: rows, n: outDim, k: inDim,
-                            accumulate: accumulate)
-        return
+        return packedProduct(kernel, x: x, y: y, rows: rows, n: outDim, k: inDim, accumulate: accumulate) {
+            PackedGEMM.pack(w, ldw: inDim, n: outDim, k: inDim, into: $0)
+        }
     }
     sgemm(.none, .transposed, m: rows, n: outDim, k: inDim, a: x, lda: inDim, b: w, ldb: inDim,
           beta: accumulate ? 1 : 0, c: y, ldc: outDim)
@@ -28,11 +25,9 @@ func linearBackward(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ w: 
                     rows: Int, inDim: Int, outDim: Int, accumulateDx: Bool) {
     if let dx {
         if let kernel = packedTrainingKernel(rows: rows) {
-            let arena = ScratchArena(floats: PackedGEMM.packedCount(n: inDim, k: outDim))
-            let wp = arena.slice(PackedGEMM.packedCount(n: inDim, k: outDim)).pointer
-            PackedGEMM.packTransposed(w, ldw: inDim, n: inDim, k: outDim, into: wp)
-            PackedGEMM.multiply(kernel, x: dy, ldx: outDim, packed: wp, y: dx, ldy: inDim, m: rows, n: inDim, k: outDim,
-                                accumulate: accumulateDx)
+            packedProduct(kernel, x: dy, y: dx, rows: rows, n: inDim, k: outDim, accumulate: accumulateDx) {
+                PackedGEMM.packTransposed(w, ldw: inDim, n: inDim, k: outDim, into: $0)
+            }
         } else {
             sgemm(.none, .none, m: rows, n: inDim, k: outDim, a: dy, lda: outDim, b: w, ldb: inDim,
                   beta: accumulateDx ? 1 : 0, c: dx, ldc: inDim)
@@ -40,6 +35,17 @@ func linearBackward(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ w: 
     }
     sgemm(.transposed, .none, m: outDim, n: inDim, k: rows, a: dy, lda: outDim, b: x, ldb: inDim,
           beta: 1, c: dw, ldc: inDim)
+}
+
+/// y (+)= x B (rows x k times k x n, both dense) on the packed kernel, with B packed by `pack` for this call into a
+/// recycled arena: the weights change every update, so packing them per call is the price (1-2% of a step).
+@inline(__always)
+func packedProduct(_ kernel: PackedGEMM.Kernel, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, rows: Int,
+                   n: Int, k: Int, accumulate: Bool, pack: (UnsafeMutablePointer<Float>) -> Void) {
+    let arena = ScratchArena(floats: PackedGEMM.packedCount(n: n, k: k))
+    let packed = arena.slice(PackedGEMM.packedCount(n: n, k: k)).pointer
+    pack(packed)
+    PackedGEMM.multiply(kernel, x: x, ldx: k, packed: packed, y: y, ldy: n, m: rows, n: n, k: k, accumulate: accumulate)
 }
 
 /// The packed kernel for a training-pass product of `rows` rows (PackedGEMM.training), or nil: few rows go to

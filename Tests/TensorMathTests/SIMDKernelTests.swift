@@ -396,6 +396,25 @@ extension SIMDKernelTests {
         }
     }
 
+    /// Entries of a packed block that differ from its definition: panel j, row p, column c holds B(32j + c, p) as
+    /// `entry(column, row)` gives it, and zero for columns past n. The first three are reported.
+    func packedLayoutErrors(_ dst: [Float], n: Int, k: Int, _ label: String, entry: (Int, Int) -> Float) -> Int {
+        let P = PackedGEMM.panel
+        var wrong = 0
+        for j in 0..<((n + P - 1) / P) {
+            for p in 0..<k {
+                for c in 0..<P {
+                    let col = j * P + c, want: Float = col < n ? entry(col, p) : 0
+                    if dst[j * P * k + p * P + c] != want {
+                        if wrong < 3 { XCTFail("\(label) n \(n) k \(k) panel \(j) row \(p) column \(c): \(dst[j * P * k + p * P + c]) != \(want)") }
+                        wrong += 1
+                    }
+                }
+            }
+        }
+        return wrong
+    }
+
     /// The packed layout, checked entry by entry against its definition on every path (scalar C, and the 8 x 8
     /// transposes of the wide paths): panel j, row p, column c holds W[32j + c][p]; columns past n are zero.
     func testPackLayout() {
@@ -408,19 +427,7 @@ extension SIMDKernelTests {
             for path in SIMDPath.supported {
                 var dst = [Float](repeating: .nan, count: count)
                 PackedGEMM.pack(w, ldw: ldw, n: n, k: k, into: &dst, path: path)
-                var wrong = 0
-                for j in 0..<((n + P - 1) / P) {
-                    for p in 0..<k {
-                        for c in 0..<P {
-                            let col = j * P + c
-                            let want: Float = col < n ? w[col * ldw + p] : 0
-                            if dst[j * P * k + p * P + c] != want {
-                                if wrong < 3 { XCTFail("\(path) n \(n) k \(k) panel \(j) row \(p) column \(c): \(dst[j * P * k + p * P + c]) != \(want)") }
-                                wrong += 1
-                            }
-                        }
-                    }
-                }
+                let wrong = packedLayoutErrors(dst, n: n, k: k, "\(path)") { col, p in w[col * ldw + p] }
                 XCTAssertEqual(wrong, 0, "\(path) n \(n) k \(k): wrong entries")
             }
         }
@@ -431,7 +438,6 @@ extension SIMDKernelTests {
     /// x W, at training-pass row counts (17-70 rows, several row blocks), partial panels, rows of W with NaN in the
     /// gap past n, accumulate or not.
     func testPackTransposedProduct() {
-        let P = PackedGEMM.panel
         var tested = 0
         for (m, n, k) in [(17, 5, 3), (40, 33, 7), (70, 64, 16), (24, 100, 129), (33, 128, 64)] {
             let ldw = n + 3
@@ -440,16 +446,7 @@ extension SIMDKernelTests {
             let count = PackedGEMM.packedCount(n: n, k: k)
             var dst = [Float](repeating: .nan, count: count)
             PackedGEMM.packTransposed(w, ldw: ldw, n: n, k: k, into: &dst)
-            var wrong = 0
-            for j in 0..<((n + P - 1) / P) {
-                for p in 0..<k {
-                    for c in 0..<P {
-                        let col = j * P + c
-                        let want: Float = col < n ? w[p * ldw + col] : 0
-                        if dst[j * P * k + p * P + c] != want { wrong += 1 }
-                    }
-                }
-            }
+            let wrong = packedLayoutErrors(dst, n: n, k: k, "packTransposed") { col, p in w[p * ldw + col] }
             XCTAssertEqual(wrong, 0, "packTransposed n \(n) k \(k): wrong entries")
             let x = random(m * k), y0 = random(m * n)
             for path in SIMDPath.supported {
