@@ -161,17 +161,7 @@ extension LlamaModel {
             PackedGEMM.multiply(packed.kernel, x: x, ldx: inDim, packed: pw, y: y, ldy: outDim, m: m, n: outDim, k: inDim,
                                 accumulate: accumulate)
         }
-        // Embed: token rows from E, vector rows from the caller.
-        for (s, prompt) in prompts.enumerated() {
-            prompt.vectors.withUnsafeBufferPointer { vecs in
-                var vi = 0
-                for t in 0..<prompt.count {
-                    let dst = x + (offsets[s] + t) * d, tok = prompt.tokens[t]
-                    if tok == ModelInput.vectorSlot { dst.update(from: vecs.baseAddress! + vi * d, count: d); vi += 1 }
-                    else { dst.update(from: embeddingMatrix + Int(tok) * d, count: d) }
-                }
-            }
-        }
+        for (s, prompt) in prompts.enumerated() { embed(prompt, into: x + offsets[s] * d) }
         for li in 0..<c.numHiddenLayers {
             let lw = L.layers[li], pl = packed.layers[li]
             rmsnormForward(x, W + lw.inputNorm, xn, invRms: nil, rows: n, dim: d, eps: eps)
@@ -248,15 +238,7 @@ extension LlamaModel {
         let qkv = arena.slice(b * qkvW), att = arena.slice(b * c.qDim)
         let gu = arena.slice(b * 2 * ff), hidden = arena.slice(b * ff)
         let scores = arena.slice(scoresCount)
-        // Embed.
-        input.vectors.withUnsafeBufferPointer { vecs in
-            var vi = 0
-            for i in 0..<b {
-                let tok = input.tokens[i]
-                if tok == ModelInput.vectorSlot { (x.pointer + i * d).update(from: vecs.baseAddress! + vi * d, count: d); vi += 1 }
-                else { (x.pointer + i * d).update(from: embeddingMatrix + Int(tok) * d, count: d) }
-            }
-        }
+        embed(input, into: x.pointer)
         // Packed weights for this generation (built by prefill; a cache fed without prefill packs at its first step).
         if cache.decodeWeights == nil || cache.decodeWeights?.model !== self { cache.decodeWeights = DecodeWeights(model: self) }
         let packed = cache.decodeWeights

@@ -57,6 +57,19 @@ public final class LlamaModel: @unchecked Sendable {
     /// The input embedding matrix E, (vocab, hidden).
     public var embeddingMatrix: UnsafeMutablePointer<Float> { weights.pointer + layout.embedding }
 
+    /// Writes one input's rows (hidden floats each, consecutive from `x`): E's row for a token id, the caller's vector
+    /// where the token is `ModelInput.vectorSlot`. The first step of every pass (training, prefill, decode).
+    func embed(_ input: ModelInput, into x: UnsafeMutablePointer<Float>) {
+        let d = config.hiddenSize, E = embeddingMatrix
+        input.vectors.withUnsafeBufferPointer { vecs in
+            var vi = 0
+            for (t, tok) in input.tokens.enumerated() {
+                if tok == ModelInput.vectorSlot { (x + t * d).update(from: vecs.baseAddress! + vi * d, count: d); vi += 1 }
+                else { (x + t * d).update(from: E + Int(tok) * d, count: d) }
+            }
+        }
+    }
+
     /// A deep copy (e.g. a frozen reference policy).
     public func copy() -> LlamaModel {
         let w = FloatBuffer(count: weights.count)

@@ -110,21 +110,7 @@ public final class TrainingPass {
     }
 
     private func embed(into x: UnsafeMutablePointer<Float>) {
-        let d = model.config.hiddenSize, E = model.embeddingMatrix
-        for (s, seq) in inputs.enumerated() {
-            seq.vectors.withUnsafeBufferPointer { vecs in
-                var vi = 0
-                for t in 0..<seq.count {
-                    let dst = x + (rowOffsets[s] + t) * d
-                    let tok = seq.tokens[t]
-                    if tok == ModelInput.vectorSlot {
-                        dst.update(from: vecs.baseAddress! + vi * d, count: d); vi += 1
-                    } else {
-                        dst.update(from: E + Int(tok) * d, count: d)
-                    }
-                }
-            }
-        }
+        for (s, seq) in inputs.enumerated() { model.embed(seq, into: x + rowOffsets[s] * model.config.hiddenSize) }
     }
 
     /// Scratch for the attention kernels (recycled memory; the kernels write before they read).

@@ -292,7 +292,7 @@ final class HostileInputTests: XCTestCase {
     func testSilentConnectionsAreClosedAfterTheHelloDeadline() throws {
         let h = try ClusterHarness(testCase: self)
         let base = try h.makeBase()
-        let learner = try h.startLearner(["--base", base, "--steps", "400", "--hello-deadline", "1"])
+        let learner = try h.startLearner(["--base", base, "--steps", "1000", "--hello-deadline", "1"])
         let ep = try h.endpoint()
         let actor = try h.startActor("honest", endpoint: ep)
         XCTAssertTrue(h.waitUntil(120) { h.lastStep() >= 1 }, "no training; learner log:\n\(h.log("learner"))")

@@ -90,7 +90,7 @@ final class WeightsWireFormatTests: XCTestCase {
         XCTAssertEqual(snap.notice.sha256, SHA256Hasher.hex(blob))
         XCTAssertEqual(Int(snap.notice.sizeBytes), 2 * model.parameterCount)
         // Reassembled from the encoded chunks, the bytes are the bf16 blob.
-        var codec = WireCodec(maxMessageBytes: Int.max)
+        let codec = WireCodec(maxMessageBytes: Int.max)
         var assembler = BlobAssembler(notice: snap.notice)
         for f in snap.frames {
             guard case .weightsChunk(let c)? = try codec.decode(f.data).body else { return XCTFail("not a chunk") }
