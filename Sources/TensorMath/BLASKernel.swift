@@ -6,7 +6,8 @@
 // so the only way to change the kernel of a running process is to start it again: `BLASKernel.selectAtStartup()`,
 // called first thing in `softrl`'s main (before any BLAS call), compares OpenBLAS's choice with what cpuid and
 // XGETBV say the CPU and OS really support (`CPUFeatures`), and when OpenBLAS chose a kernel of an older SIMD
-// generation it
+// generation (or of a newer one, whose instructions the CPU or OS lacks: Debian's 0.3.21 picks Haswell on a CPU
+// with AVX2 but no FMA, and its first product dies with SIGILL) it, before any BLAS call,
 //   1. runs a probe child (this executable, OPENBLAS_CORETYPE = the better kernel, SOFTRL_BLAS_PROBE set) that
 //      checks the kernel loaded and computes small products against a double-precision naive reference; a wrong
 //      result or a crash (SIGILL) means "keep OpenBLAS's choice";
@@ -65,19 +66,32 @@ public enum KernelDecision: Equatable, Sendable {
     case keep(source: KernelChoice.Source, reason: String)
     /// Re-execute with OPENBLAS_CORETYPE = `core` (after a successful probe).
     case switchTo(core: String, reason: String)
+    /// Run with the user's OPENBLAS_CORETYPE although it needs instructions the CPU or OS lacks: say so first
+    /// (`warning`), since the first product will most likely die with SIGILL.
+    case keepUnsupportedUserChoice(warning: String)
 
-    /// Pure decision (table-tested): never overrides a user's OPENBLAS_CORETYPE; switches only when OpenBLAS's
-    /// kernel is of an older SIMD generation than the best kernel the CPU and OS support.
+    /// Pure decision (table-tested): never overrides a user's OPENBLAS_CORETYPE (but warns when it cannot run here);
+    /// switches when OpenBLAS's kernel is of an older SIMD generation than the best kernel the CPU and OS support, or
+    /// of a newer one they cannot run.
     public static func decide(openBLASChoice: String, userCoreType: String?, features: CPUFeatures) -> KernelDecision {
+        let best = OpenBLASCores.best(for: features)
         if let user = userCoreType, !user.isEmpty {
+            if let best, OpenBLASCores.tier(user) > OpenBLASCores.tier(best) {
+                return .keepUnsupportedUserChoice(warning: "OPENBLAS_CORETYPE=\(user) (set in the environment) needs instructions "
+                    + "this CPU or its OS does not enable (CPU: \(features.shortDescription)); expect a crash with SIGILL. "
+                    + "Unset OPENBLAS_CORETYPE, or set it to \(best), the best kernel this CPU runs")
+            }
             return .keep(source: .user, reason: "OPENBLAS_CORETYPE=\(user) set by the user")
         }
-        guard let best = OpenBLASCores.best(for: features) else {
+        guard let best else {
             return .keep(source: .openBLAS, reason: "chosen by OpenBLAS; CPU features unknown")
         }
         let have = OpenBLASCores.tier(openBLASChoice), want = OpenBLASCores.tier(best)
-        if have >= want {
+        if have == want {
             return .keep(source: .openBLAS, reason: "chosen by OpenBLAS")
+        }
+        if have > want {
+            return .switchTo(core: best, reason: "OpenBLAS chose \(openBLASChoice), whose instructions this CPU or its OS does not enable")
         }
         return .switchTo(core: best, reason: "OpenBLAS chose \(openBLASChoice), older than the CPU supports")
     }
@@ -164,6 +178,7 @@ public enum BLASKernel {
         switch d {
         case .keep(let s, let r): (source, reason) = (s, r)
         case .switchTo(let better, let r): (source, reason) = (.openBLAS, "\(r) (\(better) would fit; not switched: selectAtStartup() not called)")
+        case .keepUnsupportedUserChoice(let warning): (source, reason) = (.user, warning)
         }
         return KernelChoice(core: core, openBLASChoice: source == .user ? nil : core, source: source, reason: reason,
                             verificationError: verifyActiveKernel(), cpu: f.shortDescription, simd: SIMDPath.active.rawValue)
@@ -176,11 +191,11 @@ public enum BLASKernel {
         if let wanted = env(probeVar) { runProbeAndExit(wanted: wanted) }
         let f = CPUFeatures.host
         let core = activeCoreName
-        let err = verifyActiveKernel()
         func done(_ c: KernelChoice) -> KernelChoice { selected = c; return c }
-        func make(_ source: KernelChoice.Source, _ orig: String?, _ reason: String) -> KernelChoice {
-            KernelChoice(core: core, openBLASChoice: orig, source: source, reason: reason, verificationError: err,
-                         cpu: f.shortDescription, simd: SIMDPath.active.rawValue)
+        // The check product runs the loaded kernel, so only once it is known to be one this CPU can run.
+        func make(_ source: KernelChoice.Source, _ orig: String?, _ reason: String, checked: Double? = nil) -> KernelChoice {
+            KernelChoice(core: core, openBLASChoice: orig, source: source, reason: reason,
+                         verificationError: checked ?? verifyActiveKernel(), cpu: f.shortDescription, simd: SIMDPath.active.rawValue)
         }
 
         // Decided already (by this process before re-executing, or by a parent softrl process).
@@ -189,6 +204,7 @@ public enum BLASKernel {
             let source = KernelChoice.Source(rawValue: parts.first ?? "") ?? .openBLAS
             let orig = parts.count > 1 && !parts[1].isEmpty ? parts[1] : nil
             let reason = parts.count > 2 ? parts[2] : "decided by a parent process"
+            let err = verifyActiveKernel()
             if source == .switched {
                 let wanted = env("OPENBLAS_CORETYPE") ?? ""
                 let why: String?
@@ -200,10 +216,10 @@ public enum BLASKernel {
                     if env(emulatedVar) != nil, let orig { setenv("OPENBLAS_CORETYPE", orig, 1) } else { unsetenv("OPENBLAS_CORETYPE") }
                     setenv(decisionVar, "fallback|\(orig ?? "")|\(why)", 1)
                     reexec()
-                    return done(make(.fallback, orig, why + " (re-execution failed)"))
+                    return done(make(.fallback, orig, why + " (re-execution failed)", checked: err))
                 }
             }
-            return done(make(source, orig, reason))
+            return done(make(source, orig, reason, checked: err))
         }
 
         // Test hook: behave as if OpenBLAS had chosen this kernel by itself (see the header comment).
@@ -217,6 +233,9 @@ public enum BLASKernel {
         switch KernelDecision.decide(openBLASChoice: core, userCoreType: user, features: f) {
         case .keep(let source, let reason):
             return done(make(source, source == .user ? nil : core, reason))
+        case .keepUnsupportedUserChoice(let warning):
+            FileHandle.standardError.write(Data("softrl: warning: \(warning)\n".utf8))
+            return done(make(.user, nil, warning))
         case .switchTo(let better, let reason):
             if let failure = probe(better) {
                 let why = "\(better) failed its probe (\(failure)); \(reason)"

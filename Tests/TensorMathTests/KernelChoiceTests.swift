@@ -51,10 +51,12 @@ final class KernelChoiceTests: XCTestCase {
         let zen3 = Self.cpu("AuthenticAMD", avx: true, fma: true, avx2: true)
         let zen4 = Self.cpu("AuthenticAMD", avx: true, fma: true, avx2: true, avx512: true, bf16: true)
         let hidden512 = Self.cpu(avx: true, fma: true, avx2: true, avx512: true, xcr0: Self.xcrAVX)
+        let avx2NoFMA = Self.cpu(avx: true, avx2: true)
         func label(_ d: KernelDecision) -> String {
             switch d {
             case .keep(let s, _): return "keep \(s.rawValue)"
             case .switchTo(let c, _): return "switch \(c)"
+            case .keepUnsupportedUserChoice: return "keep user, warn"
             }
         }
         let table: [(String, String, String?, CPUFeatures, String)] = [
@@ -68,6 +70,10 @@ final class KernelChoiceTests: XCTestCase {
             ("AVX-512 hidden by the OS: Prescott becomes Haswell", "Prescott", nil, hidden512, "switch Haswell"),
             ("AVX-512 hidden by the OS: Haswell is kept", "Haswell", nil, hidden512, "keep openblas"),
             ("unknown core name on AVX2", "Generic", nil, zen3, "switch Zen"),
+            ("AVX2 without FMA: OpenBLAS's Haswell (FMA kernels, SIGILL) becomes Sandybridge", "Haswell", nil, avx2NoFMA, "switch Sandybridge"),
+            ("AVX-512 hidden by the OS: SkylakeX becomes Haswell", "SkylakeX", nil, hidden512, "switch Haswell"),
+            ("AVX-512 on Zen 3 becomes Zen", "SkylakeX", nil, zen3, "switch Zen"),
+            ("the user's kernel the CPU cannot run is kept, with a warning", "Sandybridge", "Haswell", avx2NoFMA, "keep user, warn"),
             ("the user's OPENBLAS_CORETYPE is respected, even an old one", "Prescott", "Prescott", xeon, "keep user"),
             ("the user's choice is respected whatever OpenBLAS did", "Cooperlake", "Haswell", zen4, "keep user"),
             ("non-x86 / unreadable CPU", "Prescott", nil, CPUFeatures(), "keep openblas"),
@@ -76,6 +82,10 @@ final class KernelChoiceTests: XCTestCase {
             XCTAssertEqual(label(KernelDecision.decide(openBLASChoice: chosen, userCoreType: user, features: features)), expected, name)
         }
         XCTAssertEqual(OpenBLASCores.tier("COOPERLAKE"), OpenBLASCores.tier("cooperlake"), "core names compare case-insensitively")
+        guard case .keepUnsupportedUserChoice(let warning) = KernelDecision.decide(openBLASChoice: "Sandybridge", userCoreType: "Haswell", features: avx2NoFMA) else {
+            return XCTFail("an unsupported user kernel should warn")
+        }
+        XCTAssertTrue(warning.contains("OPENBLAS_CORETYPE=Haswell") && warning.contains("Sandybridge") && warning.contains("SIGILL"), warning)
     }
 
     func testDecodingRawCpuidRegisters() {
