@@ -939,6 +939,30 @@ long FN(softrl_argmax)(const float *x, long n) {
     return 0;
 }
 
+// Soft-token mixtures of several rows at once: out_r = sum_k w_r[k] E[support[k]] (support NULL: k itself), k in
+// order, each term rounded as a product and then added, never fused into an FMA (contraction is off for this
+// function; at -O0 nothing is fused anyway): the portable path, the actor and the learner, on any CPU, get
+// bit-identical sums (see TensorMath/Mixture.swift). Zero weights are skipped. Every embedding row is read once for
+// all rows: over SmolLM2's 49k x 576 table (113 MB) the per-row mixture was memory-bound.
+#pragma clang fp contract(off)
+void FN(softrl_mixture)(const float *E, long dim, const int *support, long count, const float *w, long ldw, long rows,
+                        float *out, long ldo) {
+    for (long r = 0; r < rows; r++) memset(out + r * ldo, 0, (size_t)dim * sizeof(float));
+    for (long k = 0; k < count; k++) {
+        const float *e = E + (support ? (long)support[k] : k) * dim;
+        for (long r = 0; r < rows; r++) {
+            const float a = w[r * ldw + k];
+            if (a == 0.0f) continue;
+            float *y = out + r * ldo;
+            const VF av = FN(splat)(a);
+            long j = 0;
+            for (; j + KW <= dim; j += KW) FN(st)(y + j, FN(ld)(y + j) + av * FN(ld)(e + j));
+            for (; j < dim; j++) y[j] = y[j] + a * e[j];
+        }
+    }
+}
+#pragma clang fp contract(on)
+
 #undef FN
 #undef VF
 #undef VI

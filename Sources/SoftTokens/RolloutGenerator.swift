@@ -144,9 +144,10 @@ public final class RolloutGenerator {
         while true {
             var fedRows: [Int] = []
             var input = ModelInput(tokens: [])
+            let prepared = prepareContinuousSteps(rows, logits: logits.pointer)
             for r in 0..<rows.count where rows[r].phase != .done {
                 let l = logits.pointer + r * V
-                if let fed = advance(&rows[r], logits: l, sigma: sigma) {
+                if let fed = advance(&rows[r], logits: l, sigma: sigma, prepared: prepared[r]) {
                     fedRows.append(r)
                     input.tokens.append(fed.token)
                     if fed.token == ModelInput.vectorSlot { input.vectors.append(contentsOf: fed.vector) }
@@ -171,8 +172,26 @@ public final class RolloutGenerator {
         return (groups, stats)
     }
 
+    /// The distributions and mixture means of this decode step's soft and fuzzy thinking steps, all rows' mixtures
+    /// in one pass over the embedding table (per row, each step read all of it: over SmolLM2's 113 MB table that was
+    /// more than the model's own decode step). Keyed by row; bit-identical to each row's own `mixture`.
+    private func prepareContinuousSteps(_ rows: [Row], logits: UnsafePointer<Float>) -> [Int: (dist: StepDistribution, mixture: [Float])] {
+        guard config.mode == .soft || config.mode == .fuzzy else { return [:] }
+        let V = model.config.vocabSize
+        let thinking = rows.indices.filter { rows[$0].phase == .thinking && rows[$0].steps.count < config.maxThinkingSteps }
+        guard !thinking.isEmpty else { return [:] }
+        let dists = thinking.map { StepDistribution(logits: logits + $0 * V, vocab: V, temperature: config.mixtureTemperature,
+                                                    topK: config.topK, topP: config.topP, minP: config.minP) }
+        let mus = StepDistribution.mixtures(dists, embeddings: UnsafePointer(model.embeddingMatrix), dim: model.config.hiddenSize)
+        var out: [Int: (dist: StepDistribution, mixture: [Float])] = [:]
+        for (k, r) in thinking.enumerated() { out[r] = (dists[k], mus[k]) }
+        return out
+    }
+
     /// Decides this row's next action from its current logits; returns what to feed (nil when the row is done).
-    private func advance(_ row: inout Row, logits l: UnsafePointer<Float>, sigma: Double) -> (token: Int32, vector: [Float])? {
+    /// `prepared`: this step's distribution and mixture mean, computed with the other rows' (soft / fuzzy).
+    private func advance(_ row: inout Row, logits l: UnsafePointer<Float>, sigma: Double,
+                         prepared: (dist: StepDistribution, mixture: [Float])?) -> (token: Int32, vector: [Float])? {
         let V = model.config.vocabSize
         switch row.phase {
         case .done:
@@ -201,8 +220,8 @@ public final class RolloutGenerator {
                 row.end = .forced
                 return insertMarker(&row)
             }
-            let dist = StepDistribution(logits: l, vocab: V, temperature: config.mixtureTemperature,
-                                        topK: config.topK, topP: config.topP, minP: config.minP)
+            let dist = prepared?.dist ?? StepDistribution(logits: l, vocab: V, temperature: config.mixtureTemperature,
+                                                          topK: config.topK, topP: config.topP, minP: config.minP)
             if config.mode == .hard {
                 let k = config.greedy ? dist.index(of: dist.argmax) ?? 0 : sample(dist.probs, &row.rng)
                 let tok = dist.support[k]
@@ -217,11 +236,12 @@ public final class RolloutGenerator {
                 row.end = .shadow
                 return insertMarker(&row)
             }
-            var step = makeContinuousStep(dist, sigma: sigma, rng: &row.rng)
+            let mu = prepared?.mixture
+            var step = makeContinuousStep(dist, mixture: mu, sigma: sigma, rng: &row.rng)
             step.shadow = dist.argmax
             step.logProb = config.greedy ? 0 : StepDensity.evaluate(
-                step: step, logits: l, config: config, sigma: sigma, embeddings: model.embeddingMatrix,
-                vocab: V, dim: model.config.hiddenSize)
+                step: step, dist: dist, mixture: mu, config: config, sigma: sigma, embeddings: model.embeddingMatrix,
+                dim: model.config.hiddenSize)
             row.steps.append(step)
             return (ModelInput.vectorSlot, step.vector)
         }
@@ -236,14 +256,16 @@ public final class RolloutGenerator {
         return (tok, [])
     }
 
-    private func makeContinuousStep(_ dist: StepDistribution, sigma: Double, rng: inout Xoshiro256) -> ThinkingStep {
+    /// `mixture`: the soft / fuzzy mixture mean when already computed (nil: computed here).
+    private func makeContinuousStep(_ dist: StepDistribution, mixture: [Float]?, sigma: Double, rng: inout Xoshiro256) -> ThinkingStep {
         let d = model.config.hiddenSize, E = UnsafePointer(model.embeddingMatrix)
         if config.greedy {
-            return ThinkingStep(token: ModelInput.vectorSlot, vector: dist.mixture(embeddings: E, dim: d), logProb: 0, shadow: dist.argmax)
+            return ThinkingStep(token: ModelInput.vectorSlot, vector: mixture ?? dist.mixture(embeddings: E, dim: d), logProb: 0,
+                                shadow: dist.argmax)
         }
         switch config.mode {
         case .soft, .fuzzy:
-            var x = dist.mixture(embeddings: E, dim: d)
+            var x = mixture ?? dist.mixture(embeddings: E, dim: d)
             for j in 0..<d { x[j] += Float(sigma * rng.normal()) }
             return ThinkingStep(token: ModelInput.vectorSlot, vector: x, logProb: 0, shadow: dist.argmax)
         case .gumbel:

@@ -77,20 +77,37 @@ public struct StepDistribution {
         }
     }
 
-    /// mu = sum_i p_i E_i, (d). SIMD axpy per support row (the actor's and the learner's mixtures both come from
-    /// here, so they round identically); over a 49k vocabulary this was a scalar loop of V x d multiply-adds.
+    /// mu = sum_i p_i E_i, (d): TensorMath's Mixture (the actor's and the learner's mixtures both come from there, with
+    /// the same rounding on every path). Zero weights (most of a 49k vocabulary at low temperature) are skipped.
     func mixture(embeddings E: UnsafePointer<Float>, dim: Int) -> [Float] {
-        // Same summation order as the plain loop; zero weights (most of a 49k vocabulary at low temperature) are
-        // skipped, which leaves every sum bit-identical.
-        var mu = [Float](repeating: 0, count: dim)
-        mu.withUnsafeMutableBufferPointer { m in
-            for (k, tok) in support.enumerated() {
-                let w = Float(probs[k])
-                if w == 0 { continue }
-                axpy(w, E + Int(tok) * dim, m.baseAddress!, count: dim)
-            }
+        Self.mixtures([self], embeddings: E, dim: dim)[0]
+    }
+
+    /// The mixtures of several distributions over one embedding table, bit-identical to `mixture` of each: those
+    /// over the whole vocabulary (no truncation) in one pass over the table, the truncated ones one by one (their
+    /// supports differ, and are small).
+    static func mixtures(_ dists: [StepDistribution], embeddings E: UnsafePointer<Float>, dim: Int) -> [[Float]] {
+        // A support that is the whole vocabulary is 0..<count in order: the kernel reads the table's rows directly.
+        func whole(_ d: StepDistribution) -> Bool { d.support.count == Int(d.support.last ?? -1) + 1 }
+        var groups = Dictionary(grouping: dists.indices.filter { whole(dists[$0]) }, by: { dists[$0].support.count })
+            .sorted { $0.key < $1.key }.map { (members: $0.value, support: [Int32]?.none) }
+        groups += dists.indices.filter { !whole(dists[$0]) }.map { (members: [$0], support: Optional(dists[$0].support)) }
+        var out = [[Float]](repeating: [], count: dists.count)
+        for (members, support) in groups {
+            let count = dists[members[0]].support.count
+            var w = [Float](repeating: 0, count: members.count * count)
+            for (r, i) in members.enumerated() { for k in 0..<count { w[r * count + k] = Float(dists[i].probs[k]) } }
+            var mu = [Float](repeating: 0, count: members.count * dim)
+            w.withUnsafeBufferPointer { wp in mu.withUnsafeMutableBufferPointer { mp in
+                func run(_ sp: UnsafePointer<Int32>?) {
+                    Mixture.rows(E, dim: dim, support: sp, count: count, weights: wp.baseAddress!, ldw: count,
+                                 rows: members.count, out: mp.baseAddress!, ldo: dim)
+                }
+                if let support { support.withUnsafeBufferPointer { run($0.baseAddress) } } else { run(nil) }
+            } }
+            for (r, i) in members.enumerated() { out[i] = Array(mu[(r * dim)..<((r + 1) * dim)]) }
         }
-        return mu
+        return out
     }
 }
 
@@ -127,6 +144,15 @@ public enum StepDensity {
                                 dEmbeddings: UnsafeMutablePointer<Float>? = nil) -> Double {
         let dist = StepDistribution(logits: logits, vocab: vocab, temperature: config.mixtureTemperature,
                                     topK: config.topK, topP: config.topP, minP: config.minP)
+        return evaluate(step: step, dist: dist, mixture: nil, config: config, sigma: sigma, embeddings: E, dim: dim,
+                        coefficient: coefficient, dLogits: dLogits, dEmbeddings: dEmbeddings)
+    }
+
+    /// The same, from the step's distribution already computed from the logits (and for soft/fuzzy its mixture mean,
+    /// nil to compute it here): the actor has both from sampling the step.
+    static func evaluate(step: ThinkingStep, dist: StepDistribution, mixture: [Float]?, config: SamplerConfig, sigma: Double,
+                         embeddings E: UnsafePointer<Float>, dim: Int, coefficient: Double? = nil,
+                         dLogits: UnsafeMutablePointer<Float>? = nil, dEmbeddings: UnsafeMutablePointer<Float>? = nil) -> Double {
         switch config.mode {
         case .hard:
             guard let i = dist.index(of: step.token) else { return -.infinity }
@@ -137,7 +163,7 @@ public enum StepDensity {
             return log(dist.probs[i])
         case .soft, .fuzzy:
             if sigma <= 0 { return 0 }   // greedy variant: deterministic, no density
-            let mu = dist.mixture(embeddings: E, dim: dim)
+            let mu = mixture ?? dist.mixture(embeddings: E, dim: dim)
             var sq = 0.0
             var resid = [Double](repeating: 0, count: dim)
             for j in 0..<dim { let r = Double(step.vector[j]) - Double(mu[j]); resid[j] = r; sq += r * r }

@@ -29,6 +29,35 @@ final class DensityTests: XCTestCase {
         XCTAssertEqual(eval(ThinkingStep(token: -1, vector: x, logProb: 0, shadow: 2), c), expected, accuracy: 1e-5)
     }
 
+    /// The actor's batched mixtures (whole-vocabulary distributions in one pass, truncated ones alone) are the
+    /// learner's per-step mixtures bit for bit, and the density from a precomputed distribution and mixture is the
+    /// density from the logits.
+    func testBatchedMixturesAreEachStepsOwnMixture() {
+        let shifted: [[Float]] = [logits, logits.map { $0 * 2 }, logits.reversed(), logits.map { -$0 }]
+        var dists: [StepDistribution] = []
+        for (i, l) in shifted.enumerated() {
+            dists.append(l.withUnsafeBufferPointer { StepDistribution(logits: $0.baseAddress!, vocab: 5, temperature: 0.7,
+                                                                      topK: i == 2 ? 3 : nil) })
+        }
+        XCTAssertEqual(dists.map(\.support.count), [5, 5, 3, 5])
+        let batched = E.withUnsafeBufferPointer { StepDistribution.mixtures(dists, embeddings: $0.baseAddress!, dim: 3) }
+        for (d, mu) in zip(dists, batched) {
+            let own = E.withUnsafeBufferPointer { d.mixture(embeddings: $0.baseAddress!, dim: 3) }
+            XCTAssertEqual(mu.map(\.bitPattern), own.map(\.bitPattern))
+            let ref = (0..<3).map { j in d.support.indices.reduce(0.0) { $0 + d.probs[$1] * Double(E[Int(d.support[$1]) * 3 + j]) } }
+            for j in 0..<3 { XCTAssertEqual(Double(mu[j]), ref[j], accuracy: 1e-6) }
+        }
+        var c = SamplerConfig(mode: .soft); c.softTemperature = 0.7
+        let step = ThinkingStep(token: -1, vector: [0.1, -0.3, 0.25], logProb: 0, shadow: 2)
+        let fromLogits = shifted[0].withUnsafeBufferPointer { l in E.withUnsafeBufferPointer { e in
+            StepDensity.evaluate(step: step, logits: l.baseAddress!, config: c, sigma: 0.2, embeddings: e.baseAddress!, vocab: 5, dim: 3)
+        } }
+        let fromParts = E.withUnsafeBufferPointer {
+            StepDensity.evaluate(step: step, dist: dists[0], mixture: batched[0], config: c, sigma: 0.2, embeddings: $0.baseAddress!, dim: 3)
+        }
+        XCTAssertEqual(fromParts, fromLogits)
+    }
+
     func testConcreteDensityMatchesDirectFormula() {
         var c = SamplerConfig(mode: .gumbel); c.gumbelTemperature = 0.7
         let pi = probs(1), y: [Double] = [0.1, 0.05, 0.6, 0.2, 0.05], tau = 0.7, n = 5.0

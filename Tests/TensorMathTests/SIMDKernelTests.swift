@@ -501,4 +501,50 @@ extension SIMDKernelTests {
         }
         if tested == 0 { print("no packed-product variant on this CPU (portable path only): nothing to test") }
     }
+
+    /// Soft-token mixtures of several rows at once, on every path: bit-identical to one row at a time and to a plain
+    /// loop that rounds each product and then adds it (the actor and the learner must get the same sum on any CPU),
+    /// and close to a double-precision sum; zero weights skipped (a NaN row behind a zero weight stays out); with an
+    /// explicit support (ids out of order) and without one (rows 0..<count).
+    func testMixtureRows() {
+        for (dim, count, rows) in [(5, 3, 1), (16, 40, 3), (24, 17, 8), (576, 64, 9), (33, 100, 2)] {
+            var E = random((count + 7) * dim)
+            for j in 0..<dim { E[(count + 3) * dim + j] = .nan }    // a row only ever given weight 0
+            var w = (0..<(rows * count)).map { _ in Float(rng.uniform()) }
+            for r in 0..<rows where r % 2 == 1 { for k in stride(from: 0, to: count, by: 3) { w[r * count + k] = 0 } }
+            let support: [Int32]? = count % 2 == 0 ? nil : (0..<count).map { Int32(count - 1 - $0) }   // ids in reverse order
+            var sup = support
+            if var s = sup { for r in 0..<rows { w[r * count + 0] = 0 }; s[0] = Int32(count + 3); sup = s }
+            func plain(_ r: Int) -> [Float] {
+                var y = [Float](repeating: 0, count: dim)
+                for k in 0..<count {
+                    let a = w[r * count + k]
+                    if a == 0 { continue }
+                    let row = Int(sup?[k] ?? Int32(k))
+                    for j in 0..<dim { let t = a * E[row * dim + j]; y[j] = y[j] + t }
+                }
+                return y
+            }
+            for path in SIMDPath.supported {
+                var all = [Float](repeating: .nan, count: rows * (dim + 2))
+                E.withUnsafeBufferPointer { ep in w.withUnsafeBufferPointer { wp in all.withUnsafeMutableBufferPointer { op in
+                    func run(_ s: UnsafePointer<Int32>?) {
+                        Mixture.rows(ep.baseAddress!, dim: dim, support: s, count: count, weights: wp.baseAddress!, ldw: count,
+                                     rows: rows, out: op.baseAddress!, ldo: dim + 2, path: path)
+                    }
+                    if let sup { sup.withUnsafeBufferPointer { run($0.baseAddress) } } else { run(nil) }
+                } } }
+                for r in 0..<rows {
+                    let got = Array(all[(r * (dim + 2))..<(r * (dim + 2) + dim)])
+                    let want = plain(r)
+                    XCTAssertEqual(got.map(\.bitPattern), want.map(\.bitPattern), "\(path) dim \(dim) row \(r): not bit-identical to the plain loop")
+                    let ref = (0..<dim).map { j in (0..<count).reduce(0.0) { acc, k in
+                        let a = Double(w[r * count + k])
+                        return a == 0 ? acc : acc + a * Double(E[Int(sup?[k] ?? Int32(k)) * dim + j]) } }
+                    assertClose(got, ref, rel: 1e-5, "\(path) mixture dim \(dim) row \(r)")
+                    XCTAssertTrue(all[(r * (dim + 2) + dim)..<(r * (dim + 2) + dim + 2)].allSatisfy(\.isNaN), "wrote past the row")
+                }
+            }
+        }
+    }
 }

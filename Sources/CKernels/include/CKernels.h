@@ -49,6 +49,8 @@ int softrl_kernels_compiled(void);
                           float omb2, float ic1, float ic2, float eps, float lr, float lr_decay); \
     double softrl_softmax_temp_##S(const float *x, long n, float inv_t, float *out); \
     long softrl_argmax_##S(const float *x, long n); \
+    void softrl_mixture_##S(const float *E, long dim, const int *support, long count, const float *w, long ldw, \
+                            long rows, float *out, long ldo); \
     void softrl_gemm_nt_##S(const float *x, long ldx, const float *w, long ldw, float *y, long ldy, long m, long n, \
                             long k, int accumulate); \
     void softrl_gemm_packed_##S(const float *x, long ldx, const float *wp, float *y, long ldy, long m, long n, long k, \
