@@ -1,7 +1,8 @@
 // `softrl bench thinking`: the cost of one thinking step per sampler on a checkpoint (e.g. SmolLM2's 49k
 // vocabulary): rows x steps forced-length rollouts per mode, ms per row-step, beside hard steps (whose cost is the
 // model's decode step plus a full-vocabulary softmax). The difference is the sampler's own cost: the mixture p^T E
-// over the vocabulary (or the truncated support), the noise and the exact log-density.
+// over the vocabulary (or the truncated support), the noise and the exact log-density. Then the learner's cost of
+// the same rollouts per rollout: recomputing their log-probabilities and back-propagating through them.
 import ArgumentParser
 import Foundation
 import SoftTokens
@@ -40,6 +41,7 @@ struct ThinkingBench: ParsableCommand {
         }
         print("checkpoint \(dir): vocab \(V), d \(model.config.hiddenSize), \(rows) rows x \(steps) steps, \(threads) BLAS thread(s)")
         var hardMs: Double? = nil
+        var hardLearner: (score: Double, backward: Double)? = nil
         for (label, c) in configs {
             let gen = RolloutGenerator(model: model, config: c, marker: never, endOfSequence: 0)
             let t0 = DispatchTime.now().uptimeNanoseconds
@@ -49,8 +51,21 @@ struct ThinkingBench: ParsableCommand {
             let perStep = ms / Double(max(stepCount, 1))
             if label == "hard" { hardMs = perStep }
             let extra = hardMs.map { String(format: " (hard + %.1f ms)", perStep - $0) } ?? ""
+            // The learner's side of the same rollouts: recompute every log-probability (score), then back-propagate
+            // a unit gradient per action (backward: the step densities' gradients, then the model's backward pass).
+            let rollouts = out.groups[0]
+            let scorer = PolicyScorer(model: model, endOfThinking: never.tokens)
+            let t1 = DispatchTime.now().uptimeNanoseconds
+            let (pass, logProbs) = scorer.score(rollouts)
+            let t2 = DispatchTime.now().uptimeNanoseconds
+            scorer.backward(pass, rollouts, dLogp: logProbs.map { $0.map { _ in 1 } }, gradients: model.makeGradients())
+            let t3 = DispatchTime.now().uptimeNanoseconds
+            let learner = (score: Double(t2 - t1) / 1e6 / Double(rows), backward: Double(t3 - t2) / 1e6 / Double(rows))
+            if label == "hard" { hardLearner = learner }
+            let learnerExtra = hardLearner.map { String(format: " (hard + %.0f ms)", learner.score + learner.backward - $0.score - $0.backward) } ?? ""
             print(label.padding(toLength: 12, withPad: " ", startingAt: 0)
-                  + String(format: "%7.1f ms per row-step%@  [%d steps, %.0f ms total incl. prompt]", perStep, extra, stepCount, ms))
+                  + String(format: "%7.1f ms per row-step%@  [%d steps, %.0f ms total incl. prompt]", perStep, extra, stepCount, ms)
+                  + String(format: "; learner per rollout: score %.0f ms + backward %.0f ms%@", learner.score, learner.backward, learnerExtra))
         }
     }
 }
