@@ -26,7 +26,9 @@ public final class PolicyScorer {
     public func score(_ rollouts: [Rollout]) -> (pass: TrainingPass, logProbs: [[Double]]) {
         let pass = model.forward(rollouts.map { $0.modelInput(endOfThinking: endOfThinking) })
         let batched = continuousSteps(pass, rollouts, dLogp: nil, dLogits: nil, dE: nil)
-        let logProbs = rollouts.enumerated().map { (i, r) in visit(pass, i, r, dLogp: nil, dLogits: nil, dE: nil, batched: batched[i]) }
+        let logProbs = rollouts.enumerated().map { (i, r) in
+            visit(pass, i, r, dLogp: nil, dLogits: nil, dE: nil, done: batched.values[i], dists: batched.dists[i])
+        }
         return (pass, logProbs)
     }
 
@@ -38,7 +40,8 @@ public final class PolicyScorer {
         let dE = gradients.pointer + model.layout.embedding
         let batched = continuousSteps(pass, rollouts, dLogp: dLogp, dLogits: dLogits.pointer, dE: dE)
         for (i, r) in rollouts.enumerated() {
-            _ = visit(pass, i, r, dLogp: dLogp[i], dLogits: dLogits.pointer + pass.rowOffsets[i] * V, dE: dE, batched: batched[i])
+            _ = visit(pass, i, r, dLogp: dLogp[i], dLogits: dLogits.pointer + pass.rowOffsets[i] * V, dE: dE,
+                      done: batched.values[i], dists: batched.dists[i])
         }
         pass.backward(dLogits: dLogits.pointer, gradients: gradients)
     }
@@ -46,13 +49,15 @@ public final class PolicyScorer {
     /// Steps of soft / fuzzy rollouts whose distribution is the whole vocabulary, `chunk` at a time: their mixtures in
     /// one pass over the embedding table, their gradients (with `dLogp`) as matrix products
     /// (StepDensity.continuousSteps), accumulated into `dLogits` (all sequences' rows) and `dE`. Returns each
-    /// sequence's log-densities by step; `visit` takes them from there and does the other steps one at a time.
+    /// sequence's log-densities by step, and the truncated distributions it computed (a top-k sorts the whole
+    /// vocabulary: not twice); `visit` takes both from there and does the other steps one at a time.
     /// Over SmolLM2's 49k x 576 table one step at a time cost ~40 ms per soft step, 2-3x the rest of the learner.
     private func continuousSteps(_ pass: TrainingPass, _ rollouts: [Rollout], dLogp: [[Double]]?,
                                  dLogits: UnsafeMutablePointer<Float>?, dE: UnsafeMutablePointer<Float>?,
-                                 chunk: Int = 32) -> [[Int: Double]] {
+                                 chunk: Int = 32) -> (values: [[Int: Double]], dists: [[Int: StepDistribution]]) {
         let V = model.config.vocabSize, d = model.config.hiddenSize
         var done = [[Int: Double]](repeating: [:], count: rollouts.count)
+        var truncated = [[Int: StepDistribution]](repeating: [:], count: rollouts.count)
         var pending: [(i: Int, t: Int, dist: StepDistribution)] = []
         func flush() {
             guard !pending.isEmpty else { return }
@@ -71,23 +76,30 @@ public final class PolicyScorer {
                 let c = r.sampler
                 let dist = StepDistribution(logits: pass.logits(sequence: i, position: r.stepLogitPosition(t)), vocab: V,
                                             temperature: c.mixtureTemperature, topK: c.topK, topP: c.topP, minP: c.minP)
-                guard dist.support.count == V else { continue }
+                guard dist.support.count == V else { truncated[i][t] = dist; continue }
                 pending.append((i, t, dist))
                 if pending.count == chunk { flush() }
             }
         }
         flush()
-        return done
+        return (done, truncated)
     }
 
     private func visit(_ pass: TrainingPass, _ i: Int, _ r: Rollout, dLogp: [Double]?,
-                       dLogits: UnsafeMutablePointer<Float>?, dE: UnsafeMutablePointer<Float>?, batched: [Int: Double]) -> [Double] {
+                       dLogits: UnsafeMutablePointer<Float>?, dE: UnsafeMutablePointer<Float>?, done: [Int: Double],
+                       dists: [Int: StepDistribution]) -> [Double] {
         let V = model.config.vocabSize, d = model.config.hiddenSize
         var out: [Double] = []
         out.reserveCapacity(r.actionCount)
         for (t, step) in r.steps.enumerated() {
-            if let v = batched[t] { out.append(v); continue }
+            if let v = done[t] { out.append(v); continue }
             let pos = r.stepLogitPosition(t)
+            if let dist = dists[t] {
+                out.append(StepDensity.evaluate(
+                    step: step, dist: dist, mixture: nil, config: r.sampler, sigma: r.noiseSigma, embeddings: model.embeddingMatrix,
+                    dim: d, coefficient: dLogp?[t], dLogits: dLogits.map { $0 + pos * V }, dEmbeddings: dE))
+                continue
+            }
             out.append(StepDensity.evaluate(
                 step: step, logits: pass.logits(sequence: i, position: pos), config: r.sampler, sigma: r.noiseSigma,
                 embeddings: model.embeddingMatrix, vocab: V, dim: d, coefficient: dLogp?[t],
