@@ -190,4 +190,41 @@ final class SamplerTests: XCTestCase {
             XCTAssertEqual(full.argmax, 5)
         }
     }
+
+    /// Truncation picks its candidates without sorting the whole vocabulary (top-k by selection, min-p by a filter):
+    /// the kept tokens and probabilities are exactly those of the definition (full sort by probability, ties by id).
+    func testTruncationEqualsTheFullSortDefinition() {
+        var rng = Xoshiro256(seed: 9)
+        let V = 300
+        for trial in 0..<6 {
+            // Logits on a coarse grid, so many probabilities tie exactly.
+            let logits = (0..<V).map { _ in Float(Int(rng.uniform() * 12)) * 0.5 - (trial % 2 == 0 ? 0 : 3) }
+            for topK in [nil, 1, 5, 37, 299, 300, 400] as [Int?] {
+                for topP in [nil, 0.3, 0.95] as [Double?] {
+                    for minP in [nil, 0.05, 0.5] as [Double?] where topK != nil || topP != nil || minP != nil {
+                        let got = logits.withUnsafeBufferPointer {
+                            StepDistribution(logits: $0.baseAddress!, vocab: V, temperature: 0.8, topK: topK, topP: topP, minP: minP)
+                        }
+                        // The definition, written out: softmax, full sort, then walk the order.
+                        let mx = Double(logits.max()!)
+                        let e = logits.map { Foundation.exp((Double($0) - mx) / 0.8) }
+                        let total = e.reduce(0, +)
+                        let full = e.map { $0 / total }
+                        let order = (0..<V).sorted { full[$0] > full[$1] || (full[$0] == full[$1] && $0 < $1) }
+                        var keep = Set<Int>(), cumulative = 0.0
+                        for (rank, i) in order.enumerated() {
+                            if let k = topK, rank >= k { break }
+                            if let mp = minP, full[i] < mp * full[order[0]], rank > 0 { break }
+                            keep.insert(i); cumulative += full[i]
+                            if let tp = topP, cumulative >= tp { break }
+                        }
+                        let label = "trial \(trial) topK \(String(describing: topK)) topP \(String(describing: topP)) minP \(String(describing: minP))"
+                        XCTAssertEqual(got.support, keep.sorted().map { Int32($0) }, label)
+                        let kept = keep.sorted().reduce(0.0) { $0 + full[$1] }
+                        for (k, tok) in got.support.enumerated() { XCTAssertEqual(got.probs[k], full[Int(tok)] / kept, accuracy: 1e-12, label) }
+                    }
+                }
+            }
+        }
+    }
 }
