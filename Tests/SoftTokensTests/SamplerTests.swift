@@ -227,4 +227,52 @@ final class SamplerTests: XCTestCase {
             }
         }
     }
+
+    /// The learner's batched soft / fuzzy gradients (chunks of 32 steps through sgemm, several chunks here) against
+    /// the same gradients one step at a time through `StepDensity.evaluate` (the per-step Double loops), on the model's
+    /// parameters and embeddings, and the same log-probabilities.
+    func testBatchedContinuousGradientsEqualStepByStep() {
+        for mode in [ThinkingMode.soft, .fuzzy] {
+            let model = microModel(seed: 33)
+            var config = SamplerConfig(mode: mode)
+            config.maxThinkingSteps = 12; config.maxAnswerTokens = 2
+            let rollouts = generate(model, config, groups: 4, groupSize: 8)
+            let stepCount = rollouts.reduce(0) { $0 + $1.steps.count }
+            XCTAssertGreaterThan(stepCount, 64, "want more than two chunks of 32 steps")
+            let scorer = PolicyScorer(model: model, endOfThinking: eot)
+            var rng = Xoshiro256(seed: 8)
+            let coef = rollouts.map { r in (0..<r.actionCount).map { _ in rng.normal() } }
+            let batched = model.makeGradients()
+            let (pass, logProbs) = scorer.score(rollouts)
+            scorer.backward(pass, rollouts, dLogp: coef, gradients: batched)
+            // One step at a time, as PolicyScorer did before batching.
+            let V = model.config.vocabSize, d = model.config.hiddenSize
+            let reference = model.makeGradients()
+            let dLogits = FloatBuffer(count: pass.totalRows * V)
+            let dE = reference.pointer + model.layout.embedding
+            var stepLogProbs: [[Double]] = []
+            for (i, r) in rollouts.enumerated() {
+                var lps: [Double] = []
+                for (t, step) in r.steps.enumerated() {
+                    let pos = r.stepLogitPosition(t)
+                    lps.append(StepDensity.evaluate(step: step, logits: pass.logits(sequence: i, position: pos), config: r.sampler,
+                                                    sigma: r.noiseSigma, embeddings: model.embeddingMatrix, vocab: V, dim: d,
+                                                    coefficient: coef[i][t], dLogits: dLogits.pointer + (pass.rowOffsets[i] + pos) * V,
+                                                    dEmbeddings: dE))
+                }
+                for (j, tok) in r.answer.enumerated() {
+                    let pos = r.answerLogitPosition(j, markerLength: 1)
+                    _ = StepDensity.answerToken(tok, logits: pass.logits(sequence: i, position: pos), vocab: V,
+                                                coefficient: coef[i][r.steps.count + j], dLogits: dLogits.pointer + (pass.rowOffsets[i] + pos) * V)
+                }
+                stepLogProbs.append(lps)
+            }
+            _ = pass.backward(dLogits: dLogits.pointer, gradients: reference)
+            for (a, b) in zip(logProbs, stepLogProbs) { XCTAssertEqual(Array(a.prefix(b.count)), b, "\(mode): log-densities") }
+            let scale = (0..<reference.count).map { abs(reference[$0]) }.max() ?? 1
+            let worst = (0..<reference.count).map { abs(batched[$0] - reference[$0]) / scale }.max() ?? 0
+            print("\(mode): \(stepCount) steps, worst gradient difference batched vs step by step \(worst) of the largest entry")
+            XCTAssertLessThan(worst, 1e-5, "\(mode)")
+        }
+    }
 }
