@@ -21,25 +21,23 @@ public struct StepDistribution {
                 topK: Int? = nil, topP: Double? = nil, minP: Double? = nil) {
         self.temperature = temperature
         argmax = Int32(TensorMath.argmax(logits, count: vocab))
-        var mx = -Double.infinity
-        for i in 0..<vocab { mx = max(mx, Double(logits[i])) }
         var full = [Double](repeating: 0, count: vocab)
-        var sum = 0.0
-        for i in 0..<vocab { full[i] = exp((Double(logits[i]) - mx) / temperature); sum += full[i] }
-        for i in 0..<vocab { full[i] /= sum }
-        var keep = [Bool](repeating: true, count: vocab)
-        if topK != nil || topP != nil || minP != nil {
-            let order = Self.truncationOrder(full, topK: topK, minP: minP)
-            keep = [Bool](repeating: false, count: vocab)
-            let pMax = full[order[0]]
-            var cumulative = 0.0
-            for (rank, i) in order.enumerated() {
-                if let k = topK, rank >= k { break }
-                if let mp = minP, full[i] < mp * pMax, rank > 0 { break }
-                keep[i] = true
-                cumulative += full[i]
-                if let tp = topP, cumulative >= tp { break }
-            }
+        full.withUnsafeMutableBufferPointer { softmaxDouble(logits, count: vocab, temperature: temperature, into: $0.baseAddress!) }
+        guard topK != nil || topP != nil || minP != nil else {
+            support = (0..<vocab).map { Int32($0) }
+            probs = full
+            return
+        }
+        let order = Self.truncationOrder(full, topK: topK, minP: minP)
+        var keep = [Bool](repeating: false, count: vocab)
+        let pMax = full[order[0]]
+        var cumulative = 0.0
+        for (rank, i) in order.enumerated() {
+            if let k = topK, rank >= k { break }
+            if let mp = minP, full[i] < mp * pMax, rank > 0 { break }
+            keep[i] = true
+            cumulative += full[i]
+            if let tp = topP, cumulative >= tp { break }
         }
         var s: [Int32] = [], p: [Double] = []
         var kept = 0.0

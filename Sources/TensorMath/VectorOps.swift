@@ -29,6 +29,23 @@ public func softmax(_ x: UnsafePointer<Float>, count n: Int, temperature: Float 
     return Double(mx * invT) + log(sum)
 }
 
+/// out[i] = exp((x_i - max) / temperature) / sum_j exp((x_j - max) / temperature) in Double: the samplers' step
+/// distributions (every thinking and answer step, actor and learner). The wide paths use CKernels' double-precision
+/// exponential (within 1 ulp of libm's, results below 2^-1022 flushed to 0).
+public func softmaxDouble(_ x: UnsafePointer<Float>, count n: Int, temperature: Double, into out: UnsafeMutablePointer<Double>,
+                          path: SIMDPath = SIMDPath.active) {
+    switch path {
+    case .avx512: return softrl_softmax_f64_avx512(x, n, temperature, out)
+    case .avx2: return softrl_softmax_f64_avx2(x, n, temperature, out)
+    case .portable: break
+    }
+    var mx = -Double.infinity
+    for i in 0..<n { mx = max(mx, Double(x[i])) }
+    var sum = 0.0
+    for i in 0..<n { out[i] = exp((Double(x[i]) - mx) / temperature); sum += out[i] }
+    for i in 0..<n { out[i] /= sum }
+}
+
 /// log sum_i exp(x_i / temperature), max-subtracted.
 @inline(__always)
 public func logSumExp(_ x: UnsafePointer<Float>, count n: Int, temperature: Float = 1) -> Double {

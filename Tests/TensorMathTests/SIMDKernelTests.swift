@@ -3,6 +3,7 @@
 // skipped. Sizes cover full vectors and ragged tails.
 import Foundation
 import XCTest
+import CKernels
 @testable import TensorMath
 
 final class SIMDKernelTests: XCTestCase {
@@ -543,6 +544,42 @@ extension SIMDKernelTests {
                         return a == 0 ? acc : acc + a * Double(E[Int(sup?[k] ?? Int32(k)) * dim + j]) } }
                     assertClose(got, ref, rel: 1e-5, "\(path) mixture dim \(dim) row \(r)")
                     XCTAssertTrue(all[(r * (dim + 2) + dim)..<(r * (dim + 2) + dim + 2)].allSatisfy(\.isNaN), "wrote past the row")
+                }
+            }
+        }
+    }
+
+    /// The samplers' double-precision softmax on every path: the wide paths' exponential within 1 ulp of libm's over
+    /// [-708, 0] (and 0 below, NaN kept), the distribution within 4e-16 of the portable one, summing to 1.
+    func testDoubleSoftmaxAndExponential() {
+        var xs = (0..<20000).map { -708.0 * Double($0) / 20000 }
+        xs += [0, -0.0, -1e-300, -0.34657359027997264, -707.99, -708.5, -745, -.infinity, .nan]
+        for path in SIMDPath.supported where path != .portable {
+            var out = [Double](repeating: 7, count: xs.count)
+            switch path {
+            case .avx512: softrl_exp_f64_avx512(xs, xs.count, &out)
+            case .avx2: softrl_exp_f64_avx2(xs, xs.count, &out)
+            case .portable: break
+            }
+            for (x, y) in zip(xs, out) {
+                if x.isNaN { XCTAssertTrue(y.isNaN, "\(path) exp(nan)"); continue }
+                if x < -708 { XCTAssertEqual(y, 0, "\(path) exp(\(x))"); continue }
+                let want = Foundation.exp(x)
+                let ulps = abs(Int64(bitPattern: y.bitPattern) - Int64(bitPattern: want.bitPattern))
+                XCTAssertLessThanOrEqual(ulps, 1, "\(path) exp(\(x)) = \(y), libm \(want)")
+            }
+        }
+        for n in [1, 3, 8, 17, 1000, 49152] {
+            let x = random(n, 12)
+            for t in [1.0, 0.7, 1e-4] {
+                var ref = [Double](repeating: 0, count: n)
+                softmaxDouble(x, count: n, temperature: t, into: &ref, path: .portable)
+                for path in SIMDPath.supported {
+                    var got = [Double](repeating: .nan, count: n)
+                    softmaxDouble(x, count: n, temperature: t, into: &got, path: path)
+                    let worst = zip(got, ref).map { abs($0 - $1) }.max() ?? 0
+                    XCTAssertLessThanOrEqual(worst, 4e-16, "\(path) n \(n) T \(t)")
+                    XCTAssertEqual(got.reduce(0, +), 1, accuracy: 1e-12, "\(path) n \(n) T \(t)")
                 }
             }
         }

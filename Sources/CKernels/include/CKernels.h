@@ -51,6 +51,8 @@ int softrl_kernels_compiled(void);
     long softrl_argmax_##S(const float *x, long n); \
     void softrl_mixture_##S(const float *E, long dim, const int *support, long count, const float *w, long ldw, \
                             long rows, float *out, long ldo); \
+    void softrl_softmax_f64_##S(const float *x, long n, double t, double *out); \
+    void softrl_exp_f64_##S(const double *x, long n, double *out); \
     void softrl_gemm_nt_##S(const float *x, long ldx, const float *w, long ldw, float *y, long ldy, long m, long n, \
                             long k, int accumulate); \
     void softrl_gemm_packed_##S(const float *x, long ldx, const float *wp, float *y, long ldy, long m, long n, long k, \
