@@ -73,9 +73,8 @@ public final class PolicyScorer {
         }
         for (i, r) in rollouts.enumerated() where (r.sampler.mode == .soft || r.sampler.mode == .fuzzy) && r.noiseSigma > 0 {
             for (t, step) in r.steps.enumerated() where step.token == ModelInput.vectorSlot && step.vector.count == d {
-                let c = r.sampler
                 let dist = StepDistribution(logits: pass.logits(sequence: i, position: r.stepLogitPosition(t)), vocab: V,
-                                            temperature: c.mixtureTemperature, topK: c.topK, topP: c.topP, minP: c.minP)
+                                            config: r.sampler)
                 guard dist.support.count == V else { truncated[i][t] = dist; continue }
                 pending.append((i, t, dist))
                 if pending.count == chunk { flush() }

@@ -180,8 +180,7 @@ public final class RolloutGenerator {
         let V = model.config.vocabSize
         let thinking = rows.indices.filter { rows[$0].phase == .thinking && rows[$0].steps.count < config.maxThinkingSteps }
         guard !thinking.isEmpty else { return [:] }
-        let dists = thinking.map { StepDistribution(logits: logits + $0 * V, vocab: V, temperature: config.mixtureTemperature,
-                                                    topK: config.topK, topP: config.topP, minP: config.minP) }
+        let dists = thinking.map { StepDistribution(logits: logits + $0 * V, vocab: V, config: config) }
         let mus = StepDistribution.mixtures(dists, embeddings: UnsafePointer(model.embeddingMatrix), dim: model.config.hiddenSize)
         var out: [Int: (dist: StepDistribution, mixture: [Float])] = [:]
         for (k, r) in thinking.enumerated() { out[r] = (dists[k], mus[k]) }
@@ -220,8 +219,7 @@ public final class RolloutGenerator {
                 row.end = .forced
                 return insertMarker(&row)
             }
-            let dist = prepared?.dist ?? StepDistribution(logits: l, vocab: V, temperature: config.mixtureTemperature,
-                                                          topK: config.topK, topP: config.topP, minP: config.minP)
+            let dist = prepared?.dist ?? StepDistribution(logits: l, vocab: V, config: config)
             if config.mode == .hard {
                 let k = config.greedy ? dist.index(of: dist.argmax) ?? 0 : sample(dist.probs, &row.rng)
                 let tok = dist.support[k]

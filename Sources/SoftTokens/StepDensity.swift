@@ -46,6 +46,12 @@ public struct StepDistribution {
         probs = p.map { $0 / kept }
     }
 
+    /// A thinking step's distribution under a sampler's settings (its mode's temperature and truncation): the one
+    /// definition the actor samples from and the learner recomputes.
+    public init(logits: UnsafePointer<Float>, vocab: Int, config c: SamplerConfig) {
+        self.init(logits: logits, vocab: vocab, temperature: c.mixtureTemperature, topK: c.topK, topP: c.topP, minP: c.minP)
+    }
+
     /// The tokens by probability (descending, ties by id) as far as truncation can reach: the whole order for top-p
     /// alone, else only the candidates top-k and min-p can keep. Sorting all of a 49k vocabulary for a top-20 cost
     /// ~3 ms per step; the kept entries and their order are those of the full sort.
@@ -164,8 +170,7 @@ public enum StepDensity {
                                 embeddings E: UnsafePointer<Float>, vocab: Int, dim: Int,
                                 coefficient: Double? = nil, dLogits: UnsafeMutablePointer<Float>? = nil,
                                 dEmbeddings: UnsafeMutablePointer<Float>? = nil) -> Double {
-        let dist = StepDistribution(logits: logits, vocab: vocab, temperature: config.mixtureTemperature,
-                                    topK: config.topK, topP: config.topP, minP: config.minP)
+        let dist = StepDistribution(logits: logits, vocab: vocab, config: config)
         return evaluate(step: step, dist: dist, mixture: nil, config: config, sigma: sigma, embeddings: E, dim: dim,
                         coefficient: coefficient, dLogits: dLogits, dEmbeddings: dEmbeddings)
     }
@@ -185,10 +190,7 @@ public enum StepDensity {
             return log(dist.probs[i])
         case .soft, .fuzzy:
             if sigma <= 0 { return 0 }   // greedy variant: deterministic, no density
-            let mu = mixture ?? dist.mixture(embeddings: E, dim: dim)
-            var sq = 0.0
-            var resid = [Double](repeating: 0, count: dim)
-            for j in 0..<dim { let r = Double(step.vector[j]) - Double(mu[j]); resid[j] = r; sq += r * r }
+            let (value, resid) = gaussianLogDensity(step.vector, mixture ?? dist.mixture(embeddings: E, dim: dim), sigma: sigma)
             let inv2 = 1 / (sigma * sigma)
             if let c = coefficient {
                 // d/dmu = (x - mu) / sigma^2 ; d/dp_i = E_i . that ; d/dE_i = p_i * that.
@@ -205,7 +207,7 @@ public enum StepDensity {
                 }
                 if let dl = dLogits { dist.backpropProbs(dp, coefficient: c, into: dl) }
             }
-            return -0.5 * sq * inv2
+            return value
         case .multi:
             var lp = 0.0
             var g = [Double](repeating: 0, count: dist.probs.count)
@@ -223,6 +225,15 @@ public enum StepDensity {
         }
     }
 
+    /// log N(x; mu, sigma^2 I) without its constant, -|x - mu|^2 / (2 sigma^2), and the residual x - mu, in Double:
+    /// the soft / fuzzy step density of both `evaluate` and `continuousSteps`.
+    static func gaussianLogDensity(_ x: [Float], _ mu: [Float], sigma: Double) -> (value: Double, residual: [Double]) {
+        var sq = 0.0
+        var resid = [Double](repeating: 0, count: mu.count)
+        for j in 0..<mu.count { let r = Double(x[j]) - Double(mu[j]); resid[j] = r; sq += r * r }
+        return (-0.5 * sq * (1 / (sigma * sigma)), resid)
+    }
+
     /// Soft / fuzzy steps of whole-vocabulary distributions, several at once (the learner's batch): the log-densities
     /// exactly as `evaluate` computes them, and with `coefficients` the same gradients, with the two passes over the
     /// embedding table as matrix products in Float: dp = E (x - mu) / sigma^2 for all steps (R E^T), and
@@ -236,13 +247,9 @@ public enum StepDensity {
         var values = [Double](repeating: 0, count: n)
         var resid = [Float](repeating: 0, count: n * d)
         for s in 0..<n where sigmas[s] > 0 {
-            var sq = 0.0
-            for j in 0..<d {
-                let r = Double(steps[s].vector[j]) - Double(mixtures[s][j])
-                resid[s * d + j] = Float(r); sq += r * r
-            }
-            let inv2 = 1 / (sigmas[s] * sigmas[s])
-            values[s] = -0.5 * sq * inv2
+            let (value, r) = gaussianLogDensity(steps[s].vector, mixtures[s], sigma: sigmas[s])
+            values[s] = value
+            for j in 0..<d { resid[s * d + j] = Float(r[j]) }
         }
         guard let coefficients else { return values }
         precondition(dists.allSatisfy { $0.support.count == V }, "batched soft-step gradients need whole-vocabulary supports")
