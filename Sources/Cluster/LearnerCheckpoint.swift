@@ -4,6 +4,7 @@
 // place, so a crash leaves either the old checkpoint or the new one, never half of one.
 import Foundation
 import PolicyGradient
+import Run
 import TensorMath
 import TransformerLM
 

@@ -5,7 +5,7 @@ import ArgumentParser
 import Foundation
 import Cluster
 import Monitoring
-import PolicyGradient
+import Run
 import SoftTokens
 import TensorMath
 import TransformerLM

@@ -4,7 +4,7 @@ import ArgumentParser
 import Foundation
 import Cluster
 import Monitoring
-import PolicyGradient
+import Run
 
 struct MetricsOptionsGroup: ParsableArguments {
     @Option(help: "Serve Prometheus metrics on this port (0: a free one; default: off; `local` turns it on).") var metricsPort: Int?

@@ -4,6 +4,7 @@
 import ArgumentParser
 import Foundation
 import PolicyGradient
+import Run
 import SoftTokens
 import TensorMath
 import TransformerLM

@@ -1,6 +1,7 @@
 // Everything that defines an RL run, as one Codable value with a default and a one-line reason per field
 // (nanoGPT's config style). A JSON file overrides defaults (ConfigFile), command-line flags override the file.
 import Foundation
+import PolicyGradient
 import SoftTokens
 import Tasks
 

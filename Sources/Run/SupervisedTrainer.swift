@@ -2,6 +2,7 @@
 // a checkpoint (method notes sec. 7). Sequence = prompt + trace + <eot> + answer + <eos>; cross-entropy on every
 // position after the prompt, averaged over those tokens. Returns numbers per step; prints nothing.
 import Foundation
+import PolicyGradient
 import TensorMath
 import TransformerLM
 import Tasks
