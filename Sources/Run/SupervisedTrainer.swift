@@ -98,3 +98,16 @@ public final class SupervisedTrainer {
         return report
     }
 }
+
+extension SupervisedTrainer {
+    /// Runs the configured number of updates, handing each step's report to `log`; stops early when `shouldStop`
+    /// says so. Returns whether every update ran.
+    @discardableResult
+    public func run(shouldStop: () -> Bool = { false }, log: (SFTReport) -> Void) -> Bool {
+        for _ in 0..<config.steps {
+            if shouldStop() { return false }
+            log(step())
+        }
+        return true
+    }
+}
