@@ -1,6 +1,9 @@
 // swift-tools-version:6.2
 // SoftRL: distributed RL on soft-token chains of thought. Layers depend one way, top to bottom:
-//   COpenBLAS, CZeroMQ, CKernels (cpuid/xgetbv + per-ISA SIMD kernels in C) -> TensorMath -> TransformerLM -> SoftTokens -> PolicyGradient -> Cluster -> Monitoring -> softrl
+//   COpenBLAS, CZeroMQ, CKernels (cpuid/xgetbv + per-ISA SIMD kernels in C) -> TensorMath -> TransformerLM -> SoftTokens -> PolicyGradient -> Run -> Cluster -> Monitoring -> softrl
+//   PolicyGradient is the pure math (advantages, losses, AdamW, LR schedule, gradient utilities). Run owns a run:
+//   its configuration (RLConfig, config files, flag overrides), prompt order, rewards, SFT, evaluation, the policy
+//   update and the single-process loop; Cluster distributes a run, Run knows nothing of sockets.
 //   Tasks (no model) and Transport (no training loop) sit beside them. TextTokenizers (Hugging Face tokenizer.json,
 //   no model, no tasks) sits under Tasks. Monitoring (Prometheus endpoint, TensorBoard files, run metadata, `top` and
 //   `report` views) reads plain values from Cluster (StepMetrics, actor status) through the services' hook closures;
@@ -36,16 +39,17 @@ let package = Package(
         .target(name: "Tasks", dependencies: ["TextTokenizers"], swiftSettings: v5),
         .target(name: "SoftTokens", dependencies: ["TransformerLM", "TensorMath", "Tasks"], swiftSettings: v5),
         .target(name: "PolicyGradient", dependencies: ["SoftTokens", "TransformerLM", "TensorMath", "Tasks"], swiftSettings: v5),
+        .target(name: "Run", dependencies: ["PolicyGradient", "SoftTokens", "TransformerLM", "TensorMath", "Tasks"], swiftSettings: v5),
         .target(name: "Transport", dependencies: ["CZeroMQ", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                                                   .product(name: "Crypto", package: "swift-crypto")], swiftSettings: v5),
-        .target(name: "Cluster", dependencies: ["Transport", "PolicyGradient", "SoftTokens", "TransformerLM", "Tasks",
+        .target(name: "Cluster", dependencies: ["Transport", "Run", "PolicyGradient", "SoftTokens", "TransformerLM", "Tasks",
                                                 .product(name: "Logging", package: "swift-log"),
                                                 .product(name: "HeapModule", package: "swift-collections"),
                                                 .product(name: "DequeModule", package: "swift-collections")], swiftSettings: v5),
-        .target(name: "Monitoring", dependencies: ["Cluster", "PolicyGradient", "TransformerLM", "TensorMath",
+        .target(name: "Monitoring", dependencies: ["Cluster", "Run", "TransformerLM", "TensorMath",
                                                    .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                                                    .product(name: "Prometheus", package: "swift-prometheus")], swiftSettings: v5),
-        .executableTarget(name: "softrl", dependencies: ["Cluster", "Monitoring", "PolicyGradient", "SoftTokens", "TransformerLM", "Tasks", "TextTokenizers", "Transport",
+        .executableTarget(name: "softrl", dependencies: ["Cluster", "Monitoring", "Run", "PolicyGradient", "SoftTokens", "TransformerLM", "Tasks", "TextTokenizers", "Transport",
                                                          .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: v5),
         .testTarget(name: "TensorMathTests", dependencies: ["TensorMath"], swiftSettings: v5),
         .testTarget(name: "TransformerLMTests", dependencies: ["TransformerLM"], resources: [.copy("Fixtures")], swiftSettings: v5),
@@ -53,12 +57,13 @@ let package = Package(
         .testTarget(name: "TasksTests", dependencies: ["Tasks", "TextTokenizers"], swiftSettings: v5),
         .testTarget(name: "SoftTokensTests", dependencies: ["SoftTokens", "Tasks", "TextTokenizers"], swiftSettings: v5),
         .testTarget(name: "PolicyGradientTests", dependencies: ["PolicyGradient"], swiftSettings: v5),
+        .testTarget(name: "RunTests", dependencies: ["Run", "PolicyGradient", "SoftTokens", "Tasks", "TransformerLM"], swiftSettings: v5),
         .testTarget(name: "TransportTests", dependencies: ["Transport"], swiftSettings: v5),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster"], swiftSettings: v5),
         .testTarget(name: "MonitoringTests", dependencies: ["Monitoring"], swiftSettings: v5),
         // Fuzzing (issue 8): the targets' harness, the libFuzzer executable (built by scripts/fuzz.sh into .build-fuzz
         // with -sanitize=fuzzer,address; a plain build makes it a replayer), and the corpus replay tests.
-        .target(name: "FuzzHarness", dependencies: ["Cluster", "SoftTokens", "TransformerLM", "Tasks", "Transport"], swiftSettings: v5),
+        .target(name: "FuzzHarness", dependencies: ["Cluster", "Run", "SoftTokens", "TransformerLM", "Tasks", "Transport"], swiftSettings: v5),
         .executableTarget(name: "SoftRLFuzz", dependencies: ["FuzzHarness"], swiftSettings: v5),
         .testTarget(name: "FuzzTests", dependencies: ["FuzzHarness", "Cluster", "Transport", "TransformerLM"], swiftSettings: v5),
     ]

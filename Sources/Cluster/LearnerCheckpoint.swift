@@ -4,6 +4,7 @@
 // place, so a crash leaves either the old checkpoint or the new one, never half of one.
 import Foundation
 import PolicyGradient
+import Run
 import TensorMath
 import TransformerLM
 
@@ -55,11 +56,7 @@ public enum LearnerCheckpoint {
 
     public static func load(_ directory: URL) throws -> (model: LlamaModel, optimizer: AdamWState, state: LearnerState) {
         let model = try ModelCheckpoint.load(directory: directory)
-        let stateURL = directory.appendingPathComponent(stateFile)
-        let state: LearnerState
-        do { state = try JSONDecoder().decode(LearnerState.self, from: Data(contentsOf: stateURL)) } catch {
-            throw ConfigError("learner state \(stateURL.path) is unreadable (\(error)); the checkpoint is damaged: use \(directory.path).old if present")
-        }
+        let state = try readState(directory)
         let optURL = directory.appendingPathComponent(optimizerFile)
         let (tensors, meta) = try SafeTensorsFile.read(optURL)
         guard let m = tensors["adam.m"], let v = tensors["adam.v"], m.values.count == model.parameterCount,
@@ -67,6 +64,16 @@ public enum LearnerCheckpoint {
             throw ConfigError("optimizer state \(optURL.path) does not match the model (\(model.parameterCount) parameters)")
         }
         return (model, AdamWState(step: step, m: m.values, v: v.values), state)
+    }
+}
+
+extension LearnerCheckpoint {
+    /// The checkpoint's learner_state.json alone (no weights), e.g. for the run config a rerun resumes with.
+    public static func readState(_ directory: URL) throws -> LearnerState {
+        let stateURL = directory.appendingPathComponent(stateFile)
+        do { return try JSONDecoder().decode(LearnerState.self, from: Data(contentsOf: stateURL)) } catch {
+            throw ConfigError("learner state \(stateURL.path) is unreadable (\(error)); the checkpoint is damaged: use \(directory.path).old if present")
+        }
     }
 }
 

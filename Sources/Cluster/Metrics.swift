@@ -2,7 +2,7 @@
 // names are stable) and one human line on stdout. Throughput, staleness and the behaviour-vs-learner
 // log-prob gap sit beside the RL numbers, so a stale or stuck cluster shows in the same line as the loss.
 import Foundation
-import PolicyGradient
+import Run
 
 public struct StepMetrics: Encodable, Sendable {
     /// The update's own numbers (step, policyVersion, loss, rewardMean, rewardStd, correctRate, gradNorm,

@@ -4,7 +4,7 @@
 // far), every group handed to training has the run's group size, and every message the learner sends encodes.
 import Cluster
 import Foundation
-import PolicyGradient
+import Run
 import SoftTokens
 import Tasks
 import TransformerLM

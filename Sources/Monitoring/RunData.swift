@@ -2,7 +2,7 @@
 // Accepts the directory `softrl learner --run-dir` wrote or the one `softrl local --run-dir` wrote (its learner's
 // files are in cluster/). Lines that do not parse are skipped (a run still being written may end mid-line).
 import Foundation
-import PolicyGradient
+import Run
 
 public struct StepRecord: Sendable {
     public var step = 0, policyVersion = 0

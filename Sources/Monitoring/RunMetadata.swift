@@ -4,7 +4,7 @@
 import Foundation
 import Cluster
 import TensorMath
-import PolicyGradient
+import Run
 import TransformerLM
 
 public struct RunMetadata: Codable {

@@ -35,8 +35,8 @@ public struct SamplerConfig: Codable, Sendable, Equatable {
     public var softTemperature = 0.5
     /// tau of the fuzzy mixture (paper: 1e-4, near one-hot).
     public var fuzzyTemperature = 1e-4
-    /// sigma = noiseScale * RMS(E), per-entry RMS of the embedding matrix (paper's best gamma 0.33; 3 collapsed).
-    public var noiseScale = 0.33
+    /// sigma = noiseScale * RMS(E), per-entry RMS of the embedding matrix; defaults and their reasons: NoiseScale.
+    public var noiseScale = NoiseScale.pretrained
     /// Gumbel-Softmax temperature (best 0.5 in arXiv 2508.03440).
     public var gumbelTemperature = 0.5
     /// Dirichlet concentration multiplier gamma (alpha = gamma * p over the support).

@@ -3,6 +3,7 @@
 import ArgumentParser
 import Foundation
 import PolicyGradient
+import Run
 import TensorMath
 import TransformerLM
 import Transport

@@ -20,9 +20,9 @@ struct KeysGenerate: ParsableCommand {
 
     func validate() throws {
         guard !name.isEmpty, name.utf8.count <= 128, name.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F && $0 != "/" }) else {
-            throw ValidationError("--name '\(name)' must be printable ASCII without spaces or '/'")
+            throw CLIError("--name '\(name)' must be printable ASCII without spaces or '/'")
         }
-        if allow != nil && name == ClusterSecurity.learnerKeyName { throw ValidationError("--allow is for actor keys; give --name ACTOR-ID") }
+        if allow != nil && name == ClusterSecurity.learnerKeyName { throw CLIError("--allow is for actor keys; give --name ACTOR-ID") }
     }
 
     func run() throws {

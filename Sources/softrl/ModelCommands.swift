@@ -1,17 +1,9 @@
 // `softrl model init|inspect|logits` and `softrl generate`: make, look at and run a checkpoint.
-// Errors are thrown as CLIError (one line: what was wrong and what to do); ArgumentParser prints them on stderr
-// and exits non-zero.
 import ArgumentParser
 import Foundation
 import TensorMath
 import TextTokenizers
 import TransformerLM
-
-/// A user-facing failure: the message is printed as it is, on one line.
-struct CLIError: Error, CustomStringConvertible {
-    let description: String
-    init(_ message: String) { description = message }
-}
 
 /// Parses "1,2,3" into token ids, each checked against the vocabulary.
 func parseTokens(_ text: String, vocabSize: Int) throws -> [Int32] {
@@ -30,24 +22,6 @@ func parseTokens(_ text: String, vocabSize: Int) throws -> [Int32] {
         ids.append(Int32(v))
     }
     return ids
-}
-
-/// Loads a checkpoint directory, turning every failure into a one-line CLIError.
-func loadModel(_ path: String) throws -> LlamaModel {
-    var isDir: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
-        throw CLIError("checkpoint directory '\(path)' does not exist: create one with `softrl model init --preset tiny --out \(path)`")
-    }
-    guard isDir.boolValue else {
-        throw CLIError("'\(path)' is a file, not a checkpoint directory: pass the directory holding config.json and model.safetensors")
-    }
-    do {
-        return try ModelCheckpoint.load(directory: URL(fileURLWithPath: path))
-    } catch let e as CheckpointError {
-        throw CLIError(e.description)
-    } catch {
-        throw CLIError("could not load checkpoint '\(path)': \(error)")
-    }
 }
 
 struct ModelCommand: ParsableCommand {

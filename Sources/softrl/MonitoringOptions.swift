@@ -1,10 +1,9 @@
 // Command-line pieces of the operator's view shared by `learner`, `actor` and `local`: the metrics endpoint
-// flags, the ports `local` hands its processes, and what a resume does with RL flags.
+// flags and the ports `local` hands its processes.
 import ArgumentParser
 import Foundation
 import Cluster
 import Monitoring
-import PolicyGradient
 
 struct MetricsOptionsGroup: ParsableArguments {
     @Option(help: "Serve Prometheus metrics on this port (0: a free one; default: off; `local` turns it on).") var metricsPort: Int?
@@ -29,37 +28,5 @@ enum LocalMetricsPorts {
         var groups: [[String: Any]] = [["targets": ["127.0.0.1:\(ports[0])"], "labels": ["role": "learner"]]]
         for (i, p) in ports.dropFirst().enumerated() { groups.append(["targets": ["127.0.0.1:\(p)"], "labels": ["role": "actor", "actor_id": "local-\(i)"]]) }
         try JSONSerialization.data(withJSONObject: groups, options: [.prettyPrinted, .sortedKeys]).write(to: url, options: .atomic)
-    }
-}
-
-/// A resumed run keeps the configuration in its checkpoint. A few settings are safe to change between sessions
-/// (how far to go, the learning rate, the staleness bound) and are applied with a note; every other RL flag is
-/// named as ignored, never silently dropped.
-enum ResumeFlags {
-    static func apply(_ rl: RLOptionsGroup, to saved: RLConfig) throws -> RLConfig {
-        var cfg = saved
-        var notes: [String] = []
-        if let s = rl.steps, s != cfg.steps { notes.append("steps \(cfg.steps) -> \(s)"); cfg.steps = s }
-        if let l = rl.lr, l != cfg.learningRate { notes.append("lr \(cfg.learningRate) -> \(l)"); cfg.learningRate = l }
-        if let k = rl.maxStaleness, k != cfg.maxStaleness { notes.append("max staleness \(cfg.maxStaleness) -> \(k)"); cfg.maxStaleness = k }
-        try cfg.validate()
-        var ignored: [String] = []
-        if rl.mode != nil { ignored.append("--mode") }
-        if rl.config != nil { ignored.append("--config") }
-        if rl.groupSize != nil { ignored.append("--group-size") }
-        if rl.prompts != nil { ignored.append("--prompts") }
-        if rl.advantage != nil { ignored.append("--advantage") }
-        if rl.loss != nil { ignored.append("--loss") }
-        if rl.klBeta != nil { ignored.append("--kl-beta") }
-        if rl.dynamicSampling { ignored.append("--dynamic-sampling") }
-        if rl.noiseScale != nil { ignored.append("--noise-scale") }
-        if rl.seed != nil { ignored.append("--seed") }
-        let taskFlags = ["--task", "--task-seed", "--mnns-digits", "--reach-nodes", "--arith-digits"]
-        ignored += taskFlags.filter { f in CommandLine.arguments.contains { $0 == f || $0.hasPrefix(f + "=") } }
-        if !notes.isEmpty { print("resume: changed \(notes.joined(separator: ", ")) (safe to change between sessions)") }
-        if !ignored.isEmpty {
-            print("resume: IGNORED \(ignored.joined(separator: " ")): a resumed run keeps its checkpoint's settings; only --steps, --lr and --max-staleness may change (start over with --fresh / a new run directory to change the others)")
-        }
-        return cfg
     }
 }

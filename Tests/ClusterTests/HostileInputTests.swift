@@ -8,7 +8,7 @@
 import XCTest
 import Foundation
 import Cluster
-import PolicyGradient
+import Run
 import SoftTokens
 import Tasks
 import TransformerLM

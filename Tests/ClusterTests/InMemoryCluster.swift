@@ -7,7 +7,7 @@
 import Foundation
 import XCTest
 @testable import Cluster
-import PolicyGradient
+import Run
 import SoftTokens
 import Tasks
 import TransformerLM

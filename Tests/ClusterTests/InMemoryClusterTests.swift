@@ -4,7 +4,7 @@
 // still outstanding. Milliseconds per scenario; deterministic.
 import XCTest
 @testable import Cluster
-import PolicyGradient
+import Run
 import SoftTokens
 import Tasks
 import Transport

@@ -1,6 +1,6 @@
 // The `softrl model ...` and `softrl generate` commands, run as a user runs them: the built `softrl` binary in a
 // subprocess. Skips (with the reason) when the binary has not been built, e.g. `swift build --product softrl` first.
-// The transformers interop test also skips when no Python with torch is found (SOFTRL_PYTHON or .venv at the root).
+// The transformers interop test also skips when no Python with torch is found (TensorMath.ReferencePython).
 import XCTest
 import Foundation
 
@@ -111,17 +111,7 @@ final class ModelCommandLineTests: XCTestCase {
     /// transformers loads a checkpoint written by `softrl model init` and computes the same logits.
     func testTransformersLoadsSoftRLCheckpoint() throws {
         let exe = try softrlBinary()
-        let env = ProcessInfo.processInfo.environment
-        let python = env["SOFTRL_PYTHON"].flatMap { $0.isEmpty ? nil : $0 } ?? Self.repoRoot.appendingPathComponent(".venv/bin/python").path
-        guard FileManager.default.isExecutableFile(atPath: python) else {
-            print("SKIP interop: no python at \(python) (set SOFTRL_PYTHON to a python with torch and transformers)")
-            throw XCTSkip("no python at \(python); set SOFTRL_PYTHON")
-        }
-        let probe = try run(URL(fileURLWithPath: python), ["-c", "import torch, transformers"])
-        guard probe.status == 0 else {
-            print("SKIP interop: \(python) cannot import torch/transformers")
-            throw XCTSkip("\(python) cannot import torch/transformers")
-        }
+        let python = try RolloutRecomputeTests.requireTorchPython()
         let dir = try makeCheckpoint(exe)
         let tokens = "1,7,3,60,2,9"
         let ours = try parseLogits(try run(exe, ["model", "logits", dir.path, "--tokens", tokens]).stdout)

@@ -6,9 +6,9 @@
 // the independent check that the contract is enough to reproduce the policy.
 import XCTest
 import Foundation
+import TensorMath
 
 final class PythonPeerTests: XCTestCase {
-    static let python = "/usr/bin/python3"
     static let peerScript = ClusterHarness.repoRoot.appendingPathComponent("scripts/interop/python_actor.py").path
 
     /// Measured between the numpy fp32 forward pass and the learner's (each test: 3 steps of 8 rollouts, ~45 actions
@@ -16,25 +16,19 @@ final class PythonPeerTests: XCTestCase {
     /// norm or layer order, or a log-prob at the wrong temperature, is off by 1e-3 or far more.
     static let meanGapLimit = 5e-6, maxGapLimit = 2e-5, ratioLimit = 5e-6
 
-    /// Skips (with the reason) unless Debian's python3 can import pyzmq, protobuf and numpy and protoc exists.
-    static func requirePythonPeer() throws {
-        guard FileManager.default.isExecutableFile(atPath: python) else { throw XCTSkip("\(python) not found (apt-get install python3)") }
-        func imports(_ modules: String) throws -> Bool {
-            let check = Process()
-            check.executableURL = URL(fileURLWithPath: python)
-            check.arguments = ["-c", "import \(modules)"]
-            check.standardOutput = FileHandle.nullDevice; check.standardError = FileHandle.nullDevice
-            try check.run(); check.waitUntilExit()
-            return check.terminationStatus == 0
-        }
-        guard try imports("zmq, google.protobuf") else {
-            throw XCTSkip("\(python) cannot import zmq and google.protobuf (apt-get install python3-zmq python3-protobuf)")
-        }
-        guard try imports("numpy") else { throw XCTSkip("\(python) cannot import numpy: the Python peer's model needs it (apt-get install python3-numpy)") }
+    /// The Python that runs the peer (TensorMath.ReferencePython, able to import pyzmq, protobuf and numpy), or a
+    /// skip with the reason; protoc must be on the PATH too.
+    static func requirePythonPeer() throws -> String {
+        let python: String
+        do {
+            python = try ReferencePython.find(repositoryRoot: ClusterHarness.repoRoot, importing: ["zmq", "google.protobuf", "numpy"],
+                                              packages: "pyzmq protobuf numpy").get()
+        } catch { throw XCTSkip("\(error)") }
         let paths = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
         guard paths.contains(where: { FileManager.default.isExecutableFile(atPath: "\($0)/protoc") }) else {
             throw XCTSkip("protoc not on PATH (apt-get install protobuf-compiler): the Python peer's softrl_pb2 cannot be generated")
         }
+        return python
     }
 
     func testPythonModelActorMatchesLearnerLogProbsF32() throws { try runPythonActor(wire: "f32", format: "f32-flat-v1") }
@@ -48,7 +42,7 @@ final class PythonPeerTests: XCTestCase {
     }
 
     func runPythonActor(wire: String, format: String, sampler: String? = nil) throws {
-        try Self.requirePythonPeer()
+        let python = try Self.requirePythonPeer()
         let h = try ClusterHarness(testCase: self)
         let task = try h.writeJSONLTask()
         // A briefly fine-tuned base: some answers right and some wrong, so rewards differ within a group, the policy
@@ -67,7 +61,7 @@ final class PythonPeerTests: XCTestCase {
         let learner = try h.startLearner(["--base", base, "--task", task, "--mode", "hard", "--group-size", "4", "--steps", "3",
                                           "--max-staleness", "0", "--wire-weights", wire] + config)
         let ep = try h.endpoint()
-        let peer = try h.spawnProgram(Self.python, [Self.peerScript, "--connect", ep, "--id", "py-peer", "--timeout", "200"], log: "py-peer")
+        let peer = try h.spawnProgram(python, [Self.peerScript, "--connect", ep, "--id", "py-peer", "--timeout", "200"], log: "py-peer")
         XCTAssertTrue(h.waitForExit(learner, timeout: 240), "learner did not finish with only the Python actor; learner log:\n\(h.log("learner"))\npeer log:\n\(h.log("py-peer"))")
         XCTAssertEqual(h.status(learner), 0)
         XCTAssertTrue(h.waitForExit(peer, timeout: 30), "the Python actor did not leave after the run finished")

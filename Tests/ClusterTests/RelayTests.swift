@@ -4,7 +4,7 @@
 // retry and never a wrong model, a late joiner gets the current version from a relay, and relays can be off.
 import XCTest
 @testable import Cluster
-import PolicyGradient
+import Run
 import Transport
 
 final class RelayTreeTests: XCTestCase {

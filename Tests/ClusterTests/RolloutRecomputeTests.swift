@@ -4,30 +4,20 @@
 // each answer token's log-prob. Agreement means the Swift forward pass, the position bookkeeping (step t at
 // len(prompt) - 1 + t, <eot> unless sampled, answer after it) and the density formulas all match a reference.
 //
-// Python: $SOFTRL_PYTHON, else <repo root>/.venv/bin/python; skipped (with the reason) when neither exists or it
-// cannot `import torch, transformers`.
+// Python: TensorMath.ReferencePython ($SOFTRL_PYTHON, .venv, python3); skipped (with the reason) when none of them
+// can `import torch, transformers`.
 import XCTest
 import Foundation
+import TensorMath
 
 final class RolloutRecomputeTests: XCTestCase {
     static let script = ClusterHarness.repoRoot.appendingPathComponent("scripts/reference/recompute_rollouts.py").path
 
-    /// The Python to use, or a skip saying why there is none.
+    /// The Python to use (TensorMath.ReferencePython), or a skip saying why there is none.
     static func requireTorchPython() throws -> String {
-        let env = ProcessInfo.processInfo.environment["SOFTRL_PYTHON"]
-        let python = (env?.isEmpty == false) ? env! : ClusterHarness.repoRoot.appendingPathComponent(".venv/bin/python").path
-        guard FileManager.default.isExecutableFile(atPath: python) else {
-            throw XCTSkip("no Python with torch: \(python) not found (set SOFTRL_PYTHON to a python that has torch + transformers)")
+        do { return try ReferencePython.find(repositoryRoot: ClusterHarness.repoRoot, importing: ["torch", "transformers"]).get() } catch {
+            throw XCTSkip("\(error)")
         }
-        let check = Process()
-        check.executableURL = URL(fileURLWithPath: python)
-        check.arguments = ["-c", "import torch, transformers"]
-        check.standardOutput = FileHandle.nullDevice; check.standardError = FileHandle.nullDevice
-        try check.run(); check.waitUntilExit()
-        guard check.terminationStatus == 0 else {
-            throw XCTSkip("\(python) cannot `import torch, transformers` (set SOFTRL_PYTHON to a python that can)")
-        }
-        return python
     }
 
     /// Runs the reference script on `files` and returns its --json report.

@@ -86,11 +86,7 @@ final class TextCommandLineTests: XCTestCase {
         guard FileManager.default.fileExists(atPath: dir.appendingPathComponent("model.safetensors").path) else {
             throw XCTSkip("SmolLM2 model directory not present at \(dir.path): run scripts/get-smollm2.sh (or set SOFTRL_SMOLLM2_DIR)")
         }
-        let env = ProcessInfo.processInfo.environment["SOFTRL_PYTHON"]
-        let python = (env?.isEmpty == false) ? env! : Self.repoRoot.appendingPathComponent(".venv/bin/python").path
-        guard FileManager.default.isExecutableFile(atPath: python) else {
-            throw XCTSkip("no Python with torch + transformers at \(python) (set SOFTRL_PYTHON)")
-        }
+        let python = try RolloutRecomputeTests.requireTorchPython()
         let exe = try cli.softrlBinary()
         let script = Self.repoRoot.appendingPathComponent("scripts/reference/generate_reference.py").path
         for (prompts, chat) in [(["The capital of France is", "12 + 7 ="], false), (["What is 12 + 7?"], true)] {

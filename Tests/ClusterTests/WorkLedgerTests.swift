@@ -2,7 +2,7 @@
 // re-issue on loss or deadline, late results from a presumed-lost holder, duplicates, stale groups, and the
 // invariant that trained + outstanding positions always cover the schedule exactly once.
 import XCTest
-import PolicyGradient
+import Run
 import SoftTokens
 @testable import Cluster
 

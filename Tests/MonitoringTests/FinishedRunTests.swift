@@ -3,7 +3,7 @@
 //  - TensorBoard's own Python event reader reads every per-update scalar back, equal to metrics.jsonl;
 //  - `softrl report` renders in headless Chromium with data in every plot, its PNGs decode in Chromium, and
 //    two runs compare side by side;
-//  - a rerun with changed flags names the ones it applies and the ones it ignores.
+//  - a rerun with changed flags names the ones it applies and the ones it ignores (every one of them).
 import XCTest
 import Foundation
 import Monitoring
@@ -162,6 +162,21 @@ final class FinishedRunTests: XCTestCase {
         let m = try XCTUnwrap(RunMetadata.read(b.appendingPathComponent("cluster")))
         XCTAssertEqual(m.resumes.count, 1, "metadata written once, the resume appended")
         XCTAssertEqual(m.config?.groupSize, 2, "the first session's config stays")
+    }
+
+    /// Every flag a rerun cannot apply is named, the task's text flags included (a resume once dropped them silently).
+    func testRerunNamesEveryIgnoredTaskFlag() throws {
+        guard let h = try run() else { return }
+        let a = h.dir.appendingPathComponent("run"), b = h.dir.appendingPathComponent("run-ignored")
+        try? FileManager.default.removeItem(at: b)
+        try FileManager.default.copyItem(at: a, to: b)
+        let ignored = ["--tokenizer", "tok", "--prompt-template", "Q: {question}", "--end-of-thinking", "Answer:", "--verifier", "exact",
+                       "--word-level", "2", "--word-count", "100", "--mnns-digits", "5", "--seed", "9"]
+        let (status, out) = try OpsHarness.run(h.exe.path, ["local", "--run-dir", b.path, "--actors", "1", "--eval-problems", "0"] + ignored, timeout: 300)
+        XCTAssertEqual(status, 0, out)
+        let line = try XCTUnwrap(out.split(separator: "\n").first { $0.hasPrefix("resume: IGNORED") }, out)
+        for flag in ignored where flag.hasPrefix("--") { XCTAssertTrue(line.contains(flag + " ") || line.contains(flag + ":"), "\(flag) not named: \(line)") }
+        XCTAssertEqual(h.runMetrics("run-ignored").last?["step"] as? Int, Self.steps, "nothing to train: the run was finished")
     }
 
     func testTrainRefusesMaxStaleness() throws {

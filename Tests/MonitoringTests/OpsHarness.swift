@@ -4,6 +4,7 @@
 import XCTest
 import Foundation
 import Monitoring
+import TensorMath
 
 final class OpsHarness {
     static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -38,15 +39,9 @@ final class OpsHarness {
         throw XCTSkip("\(name) not installed (\(reason)); `bash scripts/setup.sh` installs it")
     }
 
-    /// A Python that can import `module`: $SOFTRL_PYTHON, ./.venv, /work/venv-ops, then python3.
+    /// A Python that can import `module` (TensorMath.ReferencePython: $SOFTRL_PYTHON, .venv, python3), or a skip saying why.
     static func python(with module: String) throws -> String {
-        var c: [String] = []
-        if let p = ProcessInfo.processInfo.environment["SOFTRL_PYTHON"] { c.append(p) }
-        c += [repoRoot.appendingPathComponent(".venv/bin/python").path, "/work/venv-ops/bin/python", "/usr/bin/python3"]
-        for p in c where FileManager.default.isExecutableFile(atPath: p) {
-            if (try? run(p, ["-c", "import \(module)"]))?.status == 0 { return p }
-        }
-        throw XCTSkip("no Python with `\(module)` (tried \(c)); `python3 -m venv .venv && .venv/bin/pip install \(module)` or set SOFTRL_PYTHON")
+        do { return try ReferencePython.find(repositoryRoot: repoRoot, importing: [module]).get() } catch { throw XCTSkip("\(error)") }
     }
 
     /// Runs a program to completion (bounded), returning status and combined output (read from a file once it

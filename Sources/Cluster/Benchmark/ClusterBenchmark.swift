@@ -6,7 +6,7 @@
 //  3. learner memory per connected actor: RSS growth of a core that admits 10,000 Hello messages.
 // Numbers only; the command prints them with the CPU and the limits beside them.
 import Foundation
-import PolicyGradient
+import Run
 import SoftTokens
 import Tasks
 import TransformerLM

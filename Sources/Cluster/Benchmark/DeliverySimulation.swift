@@ -9,7 +9,7 @@ import Foundation
 import TensorMath
 import DequeModule
 import HeapModule
-import PolicyGradient
+import Run
 import Tasks
 import TransformerLM
 import Transport

@@ -9,7 +9,7 @@
 // weights serving from pre-encoded chunks, per-update metrics, and rate-limited warnings.
 import Foundation
 import Logging
-import PolicyGradient
+import Run
 import SoftTokens
 import Tasks
 import TransformerLM

@@ -4,7 +4,7 @@
 // A work id names a schedule position ("p<position>"), so a re-issued item keeps its id and the first
 // completion wins; later ones are duplicates. The staleness rule lives here too (StalenessRule), and only here.
 import Foundation
-import PolicyGradient
+import Run
 import SoftTokens
 
 /// When a group is too old to train on, and how much work may be outstanding so that none ever is.

@@ -5,6 +5,7 @@
 import Foundation
 import Logging
 import PolicyGradient
+import Run
 import SoftTokens
 import Tasks
 import TensorMath

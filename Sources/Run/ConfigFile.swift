@@ -9,13 +9,18 @@ public struct ConfigFileError: Error, CustomStringConvertible {
 public enum ConfigFile {
     /// `defaults` with every key present in the JSON file at `path` replaced.
     public static func load<T: Codable>(_ path: String, over defaults: T) throws -> T {
+        try apply(object(path), over: defaults, source: path)
+    }
+
+    /// The JSON object in the file at `path`.
+    public static func object(_ path: String) throws -> [String: Any] {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigFileError(description: "config file \(path) not found: pass an existing JSON file to --config")
         }
         guard let override = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw ConfigFileError(description: "config file \(path) is not a JSON object: expected {\"key\": value, ...}")
         }
-        return try apply(override, over: defaults, source: path)
+        return override
     }
 
     public static func apply<T: Codable>(_ override: [String: Any], over defaults: T, source: String) throws -> T {
@@ -45,7 +50,7 @@ public enum ConfigFile {
     }
 
     /// Keys of optional settings whose default is nil (absent when the defaults are encoded).
-    static let optionalKeysAllowed: Set<String> = ["topK", "topP", "minP", "tisCap", "thinkingLimit", "answerLimit"]
+    static let optionalKeysAllowed: Set<String> = ["topK", "topP", "minP", "tisCap", "thinkingLimit", "answerLimit", "tokenizer"]
 
     static func describe(_ e: Error) -> String {
         switch e {

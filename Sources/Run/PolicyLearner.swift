@@ -3,6 +3,7 @@
 // check, gradient clipping and AdamW. Returns numbers; prints nothing and knows no sockets. The cluster's
 // learner and the single-process trainer both call `update`.
 import Foundation
+import PolicyGradient
 import SoftTokens
 import TensorMath
 import TransformerLM

@@ -1,6 +1,7 @@
 // Everything that defines an RL run, as one Codable value with a default and a one-line reason per field
 // (nanoGPT's config style). A JSON file overrides defaults (ConfigFile), command-line flags override the file.
 import Foundation
+import PolicyGradient
 import SoftTokens
 import Tasks
 
@@ -8,13 +9,11 @@ public struct RLConfig: Codable, Sendable, Equatable {
     /// Built-in task name or "jsonl:PATH".
     public var task = "mnns"
     public var taskOptions = TaskOptions()
-    /// How thinking steps are fed: soft, tau 0.5 (paper). Noise gamma 1.0 rather than the paper's 0.33 (its best on
-    /// 3-8B models; it reports every gamma <= 1 working): on the 1M-parameter `tiny` model the soft-step score
-    /// (x - mu)/sigma^2 at 0.33 swamps the answer-token gradient and RL barely moves in 120 steps, while 1.0 lifts
-    /// greedy pass@1 on mnns by ~7 points (README, "Results").
+    /// How thinking steps are fed: soft, tau 0.5 (paper). Noise gamma by NoiseScale's rule for the default task; a
+    /// run resolves it for its own task (RunOverrides.newRun).
     public var sampler: SamplerConfig = {
         var s = SamplerConfig()
-        s.noiseScale = 1.0
+        s.noiseScale = NoiseScale.rule(for: TaskOptions()).gamma
         return s
     }()
     /// Thinking / answer limits; nil takes the task's suggestion (paper: 128 on GSM8K).

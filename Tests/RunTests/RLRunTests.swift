@@ -3,6 +3,7 @@
 // dozen updates, for hard and for soft thinking. A sign error anywhere in the chain makes reward fall instead.
 import XCTest
 import PolicyGradient
+import Run
 import SoftTokens
 import Tasks
 import TransformerLM

@@ -2,6 +2,7 @@
 // a checkpoint (method notes sec. 7). Sequence = prompt + trace + <eot> + answer + <eos>; cross-entropy on every
 // position after the prompt, averaged over those tokens. Returns numbers per step; prints nothing.
 import Foundation
+import PolicyGradient
 import TensorMath
 import TransformerLM
 import Tasks
@@ -95,5 +96,18 @@ public final class SupervisedTrainer {
         }
         report.milliseconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
         return report
+    }
+}
+
+extension SupervisedTrainer {
+    /// Runs the configured number of updates, handing each step's report to `log`; stops early when `shouldStop`
+    /// says so. Returns whether every update ran.
+    @discardableResult
+    public func run(shouldStop: () -> Bool = { false }, log: (SFTReport) -> Void) -> Bool {
+        for _ in 0..<config.steps {
+            if shouldStop() { return false }
+            log(step())
+        }
+        return true
     }
 }
