@@ -36,7 +36,7 @@ let package = Package(
         .target(name: "TensorMath", dependencies: ["COpenBLAS", "CKernels"], swiftSettings: v5),
         .target(name: "TransformerLM", dependencies: ["TensorMath"], swiftSettings: v5),
         .target(name: "TextTokenizers", dependencies: [], swiftSettings: v5),
-        .target(name: "Tasks", dependencies: ["TextTokenizers"], swiftSettings: v5),
+        .target(name: "Tasks", dependencies: ["TextTokenizers", "TensorMath"], swiftSettings: v5),
         .target(name: "SoftTokens", dependencies: ["TransformerLM", "TensorMath", "Tasks"], swiftSettings: v5),
         .target(name: "PolicyGradient", dependencies: ["SoftTokens", "TransformerLM", "TensorMath", "Tasks"], swiftSettings: v5),
         .target(name: "Run", dependencies: ["PolicyGradient", "SoftTokens", "TransformerLM", "TensorMath", "Tasks"], swiftSettings: v5),
@@ -58,7 +58,7 @@ let package = Package(
         .testTarget(name: "SoftTokensTests", dependencies: ["SoftTokens", "Tasks", "TextTokenizers"], swiftSettings: v5),
         .testTarget(name: "PolicyGradientTests", dependencies: ["PolicyGradient"], swiftSettings: v5),
         .testTarget(name: "RunTests", dependencies: ["Run", "PolicyGradient", "SoftTokens", "Tasks", "TransformerLM"], swiftSettings: v5),
-        .testTarget(name: "TransportTests", dependencies: ["Transport"], swiftSettings: v5),
+        .testTarget(name: "TransportTests", dependencies: ["Transport", "TensorMath"], swiftSettings: v5),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster"], swiftSettings: v5),
         .testTarget(name: "MonitoringTests", dependencies: ["Monitoring"], swiftSettings: v5),
         // Fuzzing (issue 8): the targets' harness, the libFuzzer executable (built by scripts/fuzz.sh into .build-fuzz
