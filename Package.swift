@@ -4,10 +4,10 @@
 //   PolicyGradient is the pure math (advantages, losses, AdamW, LR schedule, gradient utilities). Run owns a run:
 //   its configuration (RLConfig, config files, flag overrides), prompt order, rewards, SFT, evaluation, the policy
 //   update and the single-process loop; Cluster distributes a run, Run knows nothing of sockets.
-//   Tasks (no model) and Transport (no training loop) sit beside them. TextTokenizers (Hugging Face tokenizer.json,
-//   no model, no tasks) sits under Tasks. Monitoring (Prometheus endpoint, TensorBoard files, run metadata, `top` and
-//   `report` views) reads plain values from Cluster (StepMetrics, actor status) through the services' hook closures;
-//   Cluster never imports it.
+//   Tasks (no model; TensorMath's SplitMix64 generates its problems) and Transport (no training loop) sit beside
+//   them. TextTokenizers (Hugging Face tokenizer.json, no model, no tasks) sits under Tasks. Monitoring (Prometheus
+//   endpoint, TensorBoard files, run metadata, `top` and `report` views) reads plain values from Cluster (StepMetrics,
+//   actor status) through the services' hook closures; Cluster never imports it.
 import PackageDescription
 
 // Checked -O everywhere: hot loops use unsafe pointers already, and a failed precondition must trap, not loop.
@@ -61,7 +61,7 @@ let package = Package(
         .testTarget(name: "TransportTests", dependencies: ["Transport", "TensorMath"], swiftSettings: v5),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster"], swiftSettings: v5),
         .testTarget(name: "MonitoringTests", dependencies: ["Monitoring"], swiftSettings: v5),
-        // Fuzzing (issue 8): the targets' harness, the libFuzzer executable (built by scripts/fuzz.sh into .build-fuzz
+        // Fuzzing: the targets' harness, the libFuzzer executable (built by scripts/fuzz.sh into .build-fuzz
         // with -sanitize=fuzzer,address; a plain build makes it a replayer), and the corpus replay tests.
         .target(name: "FuzzHarness", dependencies: ["Cluster", "Run", "SoftTokens", "TransformerLM", "Tasks", "Transport"], swiftSettings: v5),
         .executableTarget(name: "SoftRLFuzz", dependencies: ["FuzzHarness"], swiftSettings: v5),
