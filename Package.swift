@@ -4,10 +4,10 @@
 //   PolicyGradient is the pure math (advantages, losses, AdamW, LR schedule, gradient utilities). Run owns a run:
 //   its configuration (RLConfig, config files, flag overrides), prompt order, rewards, SFT, evaluation, the policy
 //   update and the single-process loop; Cluster distributes a run, Run knows nothing of sockets.
-//   Tasks (no model) and Transport (no training loop) sit beside them. TextTokenizers (Hugging Face tokenizer.json,
-//   no model, no tasks) sits under Tasks. Monitoring (Prometheus endpoint, TensorBoard files, run metadata, `top` and
-//   `report` views) reads plain values from Cluster (StepMetrics, actor status) through the services' hook closures;
-//   Cluster never imports it.
+//   Tasks (no model; TensorMath's SplitMix64 generates its problems) and Transport (no training loop) sit beside
+//   them. TextTokenizers (Hugging Face tokenizer.json, no model, no tasks) sits under Tasks. Monitoring (Prometheus
+//   endpoint, TensorBoard files, run metadata, `top` and `report` views) reads plain values from Cluster (StepMetrics,
+//   actor status) through the services' hook closures; Cluster never imports it.
 import PackageDescription
 
 // Checked -O everywhere: hot loops use unsafe pointers already, and a failed precondition must trap, not loop.
@@ -36,7 +36,7 @@ let package = Package(
         .target(name: "TensorMath", dependencies: ["COpenBLAS", "CKernels"], swiftSettings: v5),
         .target(name: "TransformerLM", dependencies: ["TensorMath"], swiftSettings: v5),
         .target(name: "TextTokenizers", dependencies: [], swiftSettings: v5),
-        .target(name: "Tasks", dependencies: ["TextTokenizers"], swiftSettings: v5),
+        .target(name: "Tasks", dependencies: ["TextTokenizers", "TensorMath"], swiftSettings: v5),
         .target(name: "SoftTokens", dependencies: ["TransformerLM", "TensorMath", "Tasks"], swiftSettings: v5),
         .target(name: "PolicyGradient", dependencies: ["SoftTokens", "TransformerLM", "TensorMath", "Tasks"], swiftSettings: v5),
         .target(name: "Run", dependencies: ["PolicyGradient", "SoftTokens", "TransformerLM", "TensorMath", "Tasks"], swiftSettings: v5),
@@ -58,10 +58,10 @@ let package = Package(
         .testTarget(name: "SoftTokensTests", dependencies: ["SoftTokens", "Tasks", "TextTokenizers"], swiftSettings: v5),
         .testTarget(name: "PolicyGradientTests", dependencies: ["PolicyGradient"], swiftSettings: v5),
         .testTarget(name: "RunTests", dependencies: ["Run", "PolicyGradient", "SoftTokens", "Tasks", "TransformerLM"], swiftSettings: v5),
-        .testTarget(name: "TransportTests", dependencies: ["Transport"], swiftSettings: v5),
+        .testTarget(name: "TransportTests", dependencies: ["Transport", "TensorMath"], swiftSettings: v5),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster"], swiftSettings: v5),
         .testTarget(name: "MonitoringTests", dependencies: ["Monitoring"], swiftSettings: v5),
-        // Fuzzing (issue 8): the targets' harness, the libFuzzer executable (built by scripts/fuzz.sh into .build-fuzz
+        // Fuzzing: the targets' harness, the libFuzzer executable (built by scripts/fuzz.sh into .build-fuzz
         // with -sanitize=fuzzer,address; a plain build makes it a replayer), and the corpus replay tests.
         .target(name: "FuzzHarness", dependencies: ["Cluster", "Run", "SoftTokens", "TransformerLM", "Tasks", "Transport"], swiftSettings: v5),
         .executableTarget(name: "SoftRLFuzz", dependencies: ["FuzzHarness"], swiftSettings: v5),

@@ -71,7 +71,7 @@ public struct RunOverrides: Codable, Sendable, Equatable {
     }
 
     /// The task's name and options: defaults, then the task fields.
-    public func taskSelection(over name: String = "mnns", _ base: TaskOptions = TaskOptions()) -> (name: String, options: TaskOptions) {
+    public func taskSelection(over name: String = RLConfig().task, _ base: TaskOptions = TaskOptions()) -> (name: String, options: TaskOptions) {
         var o = base
         if let v = taskSeed { o.seed = v }
         if let v = mnnsDigits { o.mnnsDigits = v }

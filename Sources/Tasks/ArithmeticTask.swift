@@ -8,6 +8,7 @@
 //   answer  "4042"            the product in normal notation
 // Reversed digits put each column where a left-to-right model needs it: carries flow in writing order.
 import Foundation
+import TensorMath
 
 public struct ArithmeticTask: ReasoningTask {
     public let name = "arith"

@@ -1,34 +1,11 @@
-// Reproducible randomness for task generation: SplitMix64, seed derivation, a Fisher-Yates shuffle
+// Reproducible randomness for task generation: SplitMix64 draws, a Fisher-Yates shuffle
 // and a stable string hash. Deliberately not the standard library's shuffle or Hasher, whose
 // algorithms or per-process seeds may change, which would silently move problems between splits.
 import Foundation
+import TensorMath
 
-/// SplitMix64 (Steele, Lea & Flood 2014): tiny, fast, and good enough for generating puzzles.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        return SplitMix64.mix(state)
-    }
-
-    /// The SplitMix64 output finalizer: a bijective 64-bit mix.
-    static func mix(_ value: UInt64) -> UInt64 {
-        var z = value
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Folds several values into one seed; order matters, so (split, index) and (index, split) differ.
-    static func derivedSeed(_ parts: UInt64...) -> UInt64 {
-        var h: UInt64 = 0x243F_6A88_85A3_08D3
-        for part in parts { h = mix(h ^ mix(part &+ 0x9E37_79B9_7F4A_7C15)) }
-        return h
-    }
-
+/// The tasks' draws from TensorMath's SplitMix64, with algorithms SoftRL controls.
+extension SplitMix64 {
     /// Uniform in 0..<bound by rejection (no modulo bias), with an algorithm we control.
     mutating func below(_ bound: Int) -> Int {
         precondition(bound > 0, "bound must be positive")

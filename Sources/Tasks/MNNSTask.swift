@@ -10,6 +10,7 @@
 // whenever some optimal vector does. It cannot always: for "1 5" the only optimum is -1 +5 = 4, and
 // the trace is "-1,4" (the signs are readable from the partial sums, which is all the model needs).
 import Foundation
+import TensorMath
 
 public struct MNNSTask: ReasoningTask {
     public let name = "mnns"

@@ -15,6 +15,7 @@
 // exactly one split; streams skip instances belonging to the other split, so train and test never share
 // a problem, regardless of edge or candidate order.
 import Foundation
+import TensorMath
 
 public struct ReachabilityTask: ReasoningTask {
     public let name = "reach"

@@ -8,6 +8,7 @@
 // with a text marker ("The final answer is:") detected on decoded tokens; the answer is judged numerically (first
 // number in it) or by exact text. Everything is determined by the task name + TaskOptions, so actors can rebuild it.
 import Foundation
+import TensorMath
 import TextTokenizers
 
 public struct TextTask: ReasoningTask {

@@ -1,5 +1,5 @@
 // The Python that runs the reference implementations (PyTorch and transformers, tensorboard, the protobuf peer):
-// $SOFTRL_PYTHON, else the repository's .venv/bin/python, else python3 on the PATH. One rule for the tests and
+// $SOFTRL_PYTHON, else the repository's .venv/bin/python, else a python3 on the PATH. One rule for the tests and
 // the benchmarks; the first candidate that exists and imports what the caller needs wins.
 import Foundation
 
@@ -10,7 +10,8 @@ public enum ReferencePython {
         if let p = ProcessInfo.processInfo.environment["SOFTRL_PYTHON"], !p.isEmpty { out.append(p) }
         if let root = repositoryRoot { out.append(root.appendingPathComponent(".venv/bin/python").path) }
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
-        if let python3 = path.split(separator: ":").map({ "\($0)/python3" }).first(where: FileManager.default.isExecutableFile) {
+        // Every python3 on the PATH, not just the first: a version manager's shim may come before the system's.
+        for python3 in path.split(separator: ":").map({ "\($0)/python3" }) where FileManager.default.isExecutableFile(atPath: python3) && !out.contains(python3) {
             out.append(python3)
         }
         return out

@@ -1,4 +1,4 @@
-// `softrl keys generate` (issue 9): CURVE key pairs for the learner and its actors, and the throw-away keys
+// `softrl keys generate`: CURVE key pairs for the learner and its actors, and the throw-away keys
 // `softrl local` makes for each run.
 import ArgumentParser
 import Cluster

@@ -12,18 +12,14 @@ import Run
 import SoftTokens
 import Tasks
 import TransformerLM
+import TensorMath
 import Transport
 
-/// Deterministic junk (SplitMix64), so a failure is reproducible.
+/// Deterministic junk (TensorMath's SplitMix64), so a failure is reproducible.
 struct JunkBytes {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    var rng: SplitMix64
+    init(state: UInt64) { rng = SplitMix64(seed: state) }
+    mutating func next() -> UInt64 { rng.next() }
     mutating func bytes(_ n: Int) -> Data { Data((0..<n).map { _ in UInt8(truncatingIfNeeded: next()) }) }
 }
 

@@ -3,6 +3,7 @@
 
 import XCTest
 import PolicyGradient
+import TensorMath
 
 final class OptimiserTests: XCTestCase {
     // MARK: AdamW

@@ -1,6 +1,7 @@
 // Tests for Vocabulary, RewardShaping and TaskOptions decoding. Not task generation.
 import XCTest
 @testable import Tasks
+import TensorMath
 
 final class VocabularyTests: XCTestCase {
     func testBuiltInLayout() {

@@ -2,6 +2,7 @@
 // and every way a reassembly can go wrong.
 import Foundation
 import XCTest
+import TensorMath
 @testable import Transport
 
 final class SHA256Tests: XCTestCase {

@@ -2,6 +2,7 @@
 // Not codec tests (WireCodecTests) except where a socket loop must survive bad frames.
 import Foundation
 import XCTest
+import TensorMath
 @testable import Transport
 import CZeroMQ
 

@@ -1,6 +1,7 @@
 // TensorCodec: exact bit round trips and clear errors for every inconsistency between dtype, shape and bytes.
 import Foundation
 import XCTest
+import TensorMath
 @testable import Transport
 
 final class TensorCodecTests: XCTestCase {

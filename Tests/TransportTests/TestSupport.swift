@@ -3,23 +3,12 @@
 import Foundation
 import XCTest
 @testable import Transport
+import TensorMath
 
 /// Generous receive timeout: a hang guard, never a performance assertion.
 let hangGuardMs = 5_000
 
-/// SplitMix64: deterministic, so a failing garbage sample fails the same way every run.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
+/// Deterministic (TensorMath's SplitMix64), so a failing garbage sample fails the same way every run.
 func randomBytes(_ count: Int, _ rng: inout SplitMix64) -> Data {
     Data((0..<count).map { _ in UInt8.random(in: 0...255, using: &rng) })
 }

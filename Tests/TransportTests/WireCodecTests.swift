@@ -2,6 +2,7 @@
 // Not socket tests: frames are handed to the codec directly.
 import Foundation
 import XCTest
+import TensorMath
 @testable import Transport
 
 final class WireCodecTests: XCTestCase {
