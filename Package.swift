@@ -1,6 +1,8 @@
 // swift-tools-version:6.2
 // SoftRL: distributed RL on soft-token chains of thought. Layers depend one way, top to bottom:
 //   COpenBLAS, CZeroMQ, CKernels (cpuid/xgetbv + per-ISA SIMD kernels in C) -> TensorMath -> TransformerLM -> SoftTokens -> PolicyGradient -> Cluster -> Monitoring -> softrl
+//   ClusterKit (the protocol cores in memory, over modelled links) sits on Cluster; Benchmarks (every `softrl bench`
+//   measurement) on ClusterKit and the libraries below it; only the executable uses Benchmarks.
 //   Tasks (no model) and Transport (no training loop) sit beside them. TextTokenizers (Hugging Face tokenizer.json,
 //   no model, no tasks) sits under Tasks. Monitoring (Prometheus endpoint, TensorBoard files, run metadata, `top` and
 //   `report` views) reads plain values from Cluster (StepMetrics, actor status) through the services' hook closures;
@@ -39,13 +41,18 @@ let package = Package(
         .target(name: "Transport", dependencies: ["CZeroMQ", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                                                   .product(name: "Crypto", package: "swift-crypto")], swiftSettings: v5),
         .target(name: "Cluster", dependencies: ["Transport", "PolicyGradient", "SoftTokens", "TransformerLM", "Tasks",
-                                                .product(name: "Logging", package: "swift-log"),
-                                                .product(name: "HeapModule", package: "swift-collections"),
-                                                .product(name: "DequeModule", package: "swift-collections")], swiftSettings: v5),
+                                                .product(name: "Logging", package: "swift-log")], swiftSettings: v5),
+        // The in-memory cluster: the protocol cores driven over modelled links (tests, simulations, fuzzing).
+        .target(name: "ClusterKit", dependencies: ["Cluster", "Transport", "PolicyGradient", "SoftTokens", "TransformerLM", "Tasks", "TensorMath",
+                                                   .product(name: "HeapModule", package: "swift-collections"),
+                                                   .product(name: "DequeModule", package: "swift-collections")], swiftSettings: v5),
+        // Every benchmark `softrl bench` runs: numbers only, the executable prints them.
+        .target(name: "Benchmarks", dependencies: ["ClusterKit", "Cluster", "Transport", "PolicyGradient", "SoftTokens", "TransformerLM", "Tasks",
+                                                   "TensorMath", "TextTokenizers"], swiftSettings: v5),
         .target(name: "Monitoring", dependencies: ["Cluster", "PolicyGradient", "TransformerLM", "TensorMath",
                                                    .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                                                    .product(name: "Prometheus", package: "swift-prometheus")], swiftSettings: v5),
-        .executableTarget(name: "softrl", dependencies: ["Cluster", "Monitoring", "PolicyGradient", "SoftTokens", "TransformerLM", "Tasks", "TextTokenizers", "Transport",
+        .executableTarget(name: "softrl", dependencies: ["Benchmarks", "Cluster", "ClusterKit", "Monitoring", "PolicyGradient", "SoftTokens", "TransformerLM", "Tasks", "TextTokenizers", "Transport",
                                                          .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: v5),
         .testTarget(name: "TensorMathTests", dependencies: ["TensorMath"], swiftSettings: v5),
         .testTarget(name: "TransformerLMTests", dependencies: ["TransformerLM"], resources: [.copy("Fixtures")], swiftSettings: v5),
@@ -54,7 +61,7 @@ let package = Package(
         .testTarget(name: "SoftTokensTests", dependencies: ["SoftTokens", "Tasks", "TextTokenizers"], swiftSettings: v5),
         .testTarget(name: "PolicyGradientTests", dependencies: ["PolicyGradient"], swiftSettings: v5),
         .testTarget(name: "TransportTests", dependencies: ["Transport"], swiftSettings: v5),
-        .testTarget(name: "ClusterTests", dependencies: ["Cluster"], swiftSettings: v5),
+        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "ClusterKit"], swiftSettings: v5),
         .testTarget(name: "MonitoringTests", dependencies: ["Monitoring"], swiftSettings: v5),
         // Fuzzing (issue 8): the targets' harness, the libFuzzer executable (built by scripts/fuzz.sh into .build-fuzz
         // with -sanitize=fuzzer,address; a plain build makes it a replayer), and the corpus replay tests.

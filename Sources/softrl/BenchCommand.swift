@@ -1,6 +1,7 @@
 // `softrl bench model`: this machine's sgemm roofline, SoftRL's training and decode throughput, and the same
 // figures from PyTorch (scripts/reference/bench_torch.py run with the project's venv python) side by side.
 import ArgumentParser
+import Benchmarks
 import Foundation
 import PolicyGradient
 import TensorMath
@@ -10,7 +11,7 @@ import Transport
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Performance benchmarks.",
-        subcommands: [ModelBench.self, KernelBench.self, HashBench.self, ClusterBench.self, TokenizerBench.self, ThinkingBench.self, CurveBench.self])
+        subcommands: [ModelBench.self, KernelBench.self, ClusterBench.self, TokenizerBench.self, ThinkingBench.self, CurveBench.self])
 }
 
 struct ModelBench: ParsableCommand {
@@ -327,21 +328,5 @@ struct KernelBench: ParsableCommand {
             let data = try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         }
-    }
-}
-
-/// `softrl bench hash`: SHA-256 throughput of swift-crypto (used for weight blobs) beside the former hand-written
-/// implementation, same buffer, same run.
-struct HashBench: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "hash", abstract: "SHA-256 MB/s: swift-crypto vs the former hand-written Swift.")
-    @Option(help: "Buffer size in MiB.") var mib: Int = 64
-
-    func run() throws {
-        let r = HashBenchmark.measure(bytes: max(1, mib) << 20)
-        print("CPU: \(CPUFeatures.modelName) (\(CPUFeatures.host.shortDescription)); SHA-256 of \(mib) MiB")
-        print(String(format: "hand-written Swift (before): %.0f MB/s", r.referenceMBps))
-        print(String(format: "swift-crypto (now):          %.0f MB/s  (%.1fx)%@", r.cryptoMBps, r.cryptoMBps / r.referenceMBps,
-                     r.digestsAgree ? "" : "  DIGESTS DIFFER"))
-        if !r.digestsAgree { throw CLIError("the two SHA-256 implementations disagree") }
     }
 }

@@ -1,7 +1,9 @@
 // `softrl bench cluster`: learner ingest, weight delivery beside raw ZeroMQ, and learner memory per actor
-// (Cluster/Benchmark/ClusterBenchmark.swift), printed with the CPU they ran on and what limits each figure.
+// (Benchmarks/ClusterBenchmark.swift), printed with the CPU they ran on and what limits each figure.
 import ArgumentParser
+import Benchmarks
 import Cluster
+import ClusterKit
 import TensorMath
 import Foundation
 

@@ -92,7 +92,7 @@ public final class LearnerCore {
     public let runId: String
     public let ledger: WorkLedger
     let modelConfig: LlamaConfig
-    let sampler: SamplerConfig
+    public let sampler: SamplerConfig
     let task: any ReasoningTask
     let rewards: RewardScorer
     let welcomeTemplate: Wire.Welcome

@@ -5,6 +5,7 @@
 // stand-in blob models a big one; each hop adds `latencySeconds`. Downlinks and CPU are free except the
 // receiver's final SHA-256, charged at `hashBytesPerSecond`. The answer: when every actor holds the version, from the moment all
 // say Hello. Discrete events on a heap; deterministic for a seed.
+import Cluster
 import Foundation
 import TensorMath
 import DequeModule
@@ -56,7 +57,8 @@ public enum DeliverySimulation {
     /// `killAt` seconds, `killFraction` of the actors that have started relaying die.
     public static func run(actors n: Int, fanout: Int, chunks: Int = 10, nominalChunkBytes: Int, link: Link,
                            killFraction: Double = 0, killAt: Double = 0, seed: UInt64 = 1) throws -> Result {
-        let (task, model) = try ClusterBenchmark.tinySetup()
+        let task = try TaskCatalog.make(name: "mnns", options: TaskOptions())
+        let model = try LlamaModel(config: .tiny(vocabSize: task.vocabulary.count), seed: 1)
         var c = RLConfig(); c.task = "mnns"
         var rules = ClusterRules(); rules.relayFanout = fanout
         let realChunkBytes = 1024
