@@ -32,8 +32,8 @@ public enum ClusterBenchmark {
     static func openCore(groupSize: Int, task: any ReasoningTask, model: LlamaModel) throws -> LearnerCore {
         var c = RLConfig()
         c.task = "mnns"; c.groupSize = groupSize; c.promptsPerStep = 64; c.maxStaleness = 1000; c.steps = 1_000_000
-        let weights = try WeightSnapshot(version: 0, blob: WeightsBlob.encode(model), chunkBytes: ClusterRules().chunkBytes,
-                                         noiseSigma: RolloutGenerator.noiseSigma(model: model, gamma: c.resolvedSampler(for: task).noiseScale))
+        let weights = try WeightSnapshot(model: model, version: 0, sampler: c.resolvedSampler(for: task), format: .f32,
+                                         chunkBytes: ClusterRules().chunkBytes)
         return LearnerCore(config: c, task: task, modelConfig: model.config, rules: ClusterRules(), weights: weights, runId: "bench")
     }
 
