@@ -52,7 +52,7 @@ let package = Package(
         .target(name: "Monitoring", dependencies: ["Cluster", "PolicyGradient", "TransformerLM", "TensorMath",
                                                    .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                                                    .product(name: "Prometheus", package: "swift-prometheus")], swiftSettings: v5),
-        .executableTarget(name: "softrl", dependencies: ["Benchmarks", "Cluster", "ClusterKit", "Monitoring", "PolicyGradient", "SoftTokens", "TransformerLM", "Tasks", "TextTokenizers", "Transport",
+        .executableTarget(name: "softrl", dependencies: ["Benchmarks", "Cluster", "Monitoring", "PolicyGradient", "SoftTokens", "TransformerLM", "Tasks", "TextTokenizers", "Transport",
                                                          .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: v5),
         .testTarget(name: "TensorMathTests", dependencies: ["TensorMath"], swiftSettings: v5),
         .testTarget(name: "TransformerLMTests", dependencies: ["TransformerLM"], resources: [.copy("Fixtures")], swiftSettings: v5),
