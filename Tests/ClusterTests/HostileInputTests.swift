@@ -1,7 +1,8 @@
 // Hostile and broken peers. In memory (ClusterKit, milliseconds), the learner's core gets messages from an actor
 // that never said Hello, results for work nobody issued and a catalogue of invalid rollout groups (each one
 // invalid in one way only: the unmutated group passes the same validation in-process); it must reject each with
-// its reason, keep the run, and train normally with an honest actor. Against real processes, what needs sockets:
+// its reason, keep the run, and train normally with an honest actor; an actor's session, with the test playing its
+// learner, asks again for a fetch nobody answered and drops impossible work. Against real processes, what needs sockets:
 // a learner gets random bytes, truncated envelopes, wrong protocol versions, multi-frame junk and a frame beyond
 // its 64 MiB limit, and connections that never say Hello; an actor gets the same kind of garbage from a
 // test-controlled ROUTER playing the learner and must still join, fetch weights and return a valid group.
@@ -427,66 +428,99 @@ final class HostileInputTests: XCTestCase {
         XCTAssertEqual(h.status(actor), 0)
     }
 
+    // MARK: Actor under attack, in memory (the test plays the learner to one ActorSession)
+
     /// A learner that dies between the actor's weights request and its reply (its successor never saw the
     /// request): the actor must ask again rather than wait forever.
     func testActorRetriesAnUnansweredWeightsFetch() throws {
-        let h = try ClusterHarness(testCase: self)
-        let base = try h.makeBase()
-        let fake = try FakeLearner(base: base, taskName: try h.writeJSONLTask())
-        defer { fake.context.shutdown() }
-        let actor = try h.startActor("patient", endpoint: fake.endpoint)
-        _ = try fake.await_(30) { if case .hello = $0.1.body { return true }; return false }
-        var welcome = fake.welcome; welcome.heartbeatIntervalMs = 200
-        try fake.send(.welcome(welcome))
-        try fake.send(.versionNotice(fake.chunker.notice))
+        let l = try ScriptedLearner()
+        var welcome = l.welcome; welcome.heartbeatIntervalMs = 200
+        l.send(.welcome(welcome))
+        l.send(.versionNotice(l.weights.notice))
         // Swallow the first fetch; keep the actor's learner-silence timer quiet with heartbeats.
         var fetches = 0
-        let end = Date().addingTimeInterval(90)
-        while !h.log("patient").contains("loaded policy v0") && Date() < end && actor.isRunning {
-            try fake.send(.heartbeat(Wire.Heartbeat()))
-            guard let (_, env) = try fake.receive(timeout: 0.1) else { continue }
-            if case .fetchWeights(let f)? = env.body {
+        let end = l.sim.now + 90
+        while l.actor.session.modelVersion < 0 && l.sim.now < end {
+            l.send(.heartbeat(Wire.Heartbeat()))
+            for case .fetchWeights(let f) in l.received() {
                 fetches += 1
-                if fetches >= 2 { try fake.send(.weightsChunk(try fake.chunker.answer(f))) }
+                if fetches >= 2 { l.answer(f) }
             }
+            l.sim.advance(by: 0.1)
+            l.sim.tick(l.actor)
         }
-        XCTAssertGreaterThanOrEqual(fetches, 2, "the actor never re-sent its fetch; log:\n\(h.log("patient"))")
-        XCTAssertTrue(h.log("patient").contains("loaded policy v0"), h.log("patient"))
-        XCTAssertTrue(h.log("patient").contains("asking again"))
+        XCTAssertGreaterThanOrEqual(fetches, 2, "the actor never re-sent its fetch; log:\n\(l.log)")
+        XCTAssertTrue(l.log.contains("loaded policy v0"), l.log)
+        XCTAssertTrue(l.log.contains("asking again"), l.log)
     }
 
-    /// Work the actor cannot do: a prompt index outside the task, an absurd group size.
+    /// Work the actor cannot do: a prompt index outside the task, an absurd group size. It is dropped before it
+    /// reaches generation (the cluster audits every order), and the next, possible item is done.
     func testActorSurvivesImpossibleWork() throws {
-        let h = try ClusterHarness(testCase: self)
-        let base = try h.makeBase()
-        let fake = try FakeLearner(base: base, taskName: try h.writeJSONLTask())
-        defer { fake.context.shutdown() }
-        let actor = try h.startActor("victim", endpoint: fake.endpoint)
-        _ = try fake.await_(30) { if case .hello = $0.1.body { return true }; return false }
-        try fake.send(.welcome(fake.welcome))
-        try fake.send(.versionNotice(fake.chunker.notice))
+        let l = try ScriptedLearner()
+        l.send(.welcome(l.welcome))
+        l.send(.versionNotice(l.weights.notice))
         var sentBad = false
         var group: Wire.RolloutGroup?
-        let end = Date().addingTimeInterval(120)
-        while group == nil && Date() < end && actor.isRunning {
-            guard let (_, env) = try fake.receive(timeout: 0.2) else { continue }
-            switch env.body {
-            case .fetchWeights(let f)?: try fake.send(.weightsChunk(try fake.chunker.answer(f)))
-            case .workRequest?:
-                var w = Wire.Work()
-                var item = Wire.WorkItem(); item.workID = sentBad ? "p1" : "p0"; item.groupSize = 2
-                item.promptIndex = sentBad ? 0 : UInt64(Int.max) + 5
-                item.promptTokenIds = sentBad ? fake.task.problem(.train, 0).prompt : []
-                w.items = [item]
-                sentBad = true
-                try fake.send(.work(w))
-            case .rolloutGroup(let g)?: if g.workID == "p1" { group = g }
-            default: break
+        let end = l.sim.now + 120
+        while group == nil && l.sim.now < end {
+            for body in l.received() {
+                switch body {
+                case .fetchWeights(let f): l.answer(f)
+                case .workRequest:
+                    var w = Wire.Work()
+                    var item = Wire.WorkItem(); item.workID = sentBad ? "p1" : "p0"; item.groupSize = 2
+                    item.promptIndex = sentBad ? 0 : UInt64(Int.max) + 5
+                    item.promptTokenIds = sentBad ? l.sim.task.problem(.train, 0).prompt : []
+                    w.items = [item]
+                    sentBad = true
+                    l.send(.work(w))
+                case .rolloutGroup(let g): if g.workID == "p1" { group = g }
+                default: break
+                }
             }
+            l.sim.step()
         }
-        XCTAssertTrue(actor.isRunning, "the actor died on impossible work; log:\n\(h.log("victim"))")
-        XCTAssertNotNil(group, "the actor did no valid work after the impossible item; log:\n\(h.log("victim"))")
+        XCTAssertTrue(sentBad, "the actor never asked for work; log:\n\(l.log)")
+        XCTAssertEqual(l.sim.violations, [], "impossible work reached generation")
+        XCTAssertTrue(l.log.contains("dropped impossible work p0"), l.log)
+        XCTAssertNotNil(group, "the actor did no valid work after the impossible item; log:\n\(l.log)")
     }
+}
+
+/// The learner's side of the protocol played by a test in memory: one ActorSession in an InMemoryCluster that has
+/// no learner of its own, fed the Welcome, notice and weights chunks of a real LearnerCore for a small run.
+final class ScriptedLearner {
+    let sim: InMemoryCluster
+    let actor: InMemoryCluster.Member
+    let welcome: Wire.Welcome
+    let weights: WeightSnapshot
+    var codec = WireCodec()
+    var read = 0
+
+    init() throws {
+        var c = RLConfig()
+        c.task = "mnns"; c.groupSize = 2; c.promptsPerStep = 2; c.seed = 5
+        let run = try SimulatedRun(config: c)
+        let core = run.makeCore()
+        var hello = Wire.Hello(); hello.actorID = "probe"
+        let effects = core.receive(try codec.encode(.hello(hello)), from: Data("probe".utf8), now: 0)
+        welcome = try XCTUnwrap(effects.compactMap { if case .send(.body(.welcome(let w)), _) = $0 { return w }; return nil }.first)
+        weights = core.weights
+        sim = InMemoryCluster(core: nil, run: run, updateSeconds: nil)
+        actor = sim.addActor("victim")
+    }
+
+    func send(_ body: Wire.Body) { sim.deliver(try! codec.encode(body), to: actor) }
+    /// The chunk a fetch asks for.
+    func answer(_ f: Wire.FetchWeights) { sim.deliver(weights.frames[Int(f.chunkIndex)].data, to: actor) }
+    /// What the actor sent since the last call.
+    func received() -> [Wire.Body] {
+        sim.deliverDue()
+        defer { read = sim.framesToLearner.count }
+        return sim.framesToLearner[read...].compactMap { try? WireCodec().decode($0.frame).body }
+    }
+    var log: String { sim.logs.joined(separator: "\n") }
 }
 
 /// The learner's side of the protocol, driven by the test: a ROUTER on loopback that hands out a real
