@@ -93,7 +93,8 @@ public final class InMemoryCluster {
     public var onInstalled: ((Member, Int) -> Void)?
     var learnerCodec = WireCodec(maxMessageBytes: Int.max)
 
-    /// A cluster around `core` (nil: a script plays the learner). `snapshot` gives each new version's weights.
+    /// A cluster around `core` (nil: a script plays the learner). `run` gives each new version's weights and the
+    /// rollouts members generate (needed for `.timed` generation and for updates that advance the version).
     public init(core: LearnerCore?, run: SimulatedRun? = nil, link: LinkModel = InstantLink(), start: Double = 0, dt: Double = 0.05,
                 updateSeconds: Double? = 0.5) {
         learner = core; self.run = run; self.link = link; self.dt = dt; self.updateSeconds = updateSeconds
@@ -106,6 +107,7 @@ public final class InMemoryCluster {
         self.init(core: run.makeCore(), run: run, dt: dt, updateSeconds: updateSeconds)
     }
 
+    // The run's parts (a cluster made from a SimulatedRun).
     public var config: RLConfig { run!.config }
     public var task: any ReasoningTask { run!.task }
     public var model: LlamaModel { run!.model }
@@ -244,7 +246,7 @@ public final class InMemoryCluster {
             switch e {
             case let .send(message, to: address):
                 let frame: Data
-                var cost: Int
+                let cost: Int
                 switch message {
                 case .body(let b):
                     do { frame = try learnerCodec.encode(b) } catch { violations.append("the learner produced a message it cannot encode: \(error)"); continue }
@@ -257,7 +259,6 @@ public final class InMemoryCluster {
                 guard let m = ownerOfAddress[address] else { strayFrames[address, default: []].append(frame); continue }
                 if case .body(.error(let err)) = message { m.errors.append(err) }
                 guard m.alive && !m.partitioned && m.address == address else { continue }
-                if cost < 0 { cost = 0 }
                 link.carry(cost, from: .learner, to: .actor(m.index), on: queue) { [self] in
                     guard m.alive else { return }
                     actorEffects(m, m.session.receive(frame, now: now))
