@@ -4,6 +4,8 @@
 //   PolicyGradient is the pure math (advantages, losses, AdamW, LR schedule, gradient utilities). Run owns a run:
 //   its configuration (RLConfig, config files, flag overrides), prompt order, rewards, SFT, evaluation, the policy
 //   update and the single-process loop; Cluster distributes a run, Run knows nothing of sockets.
+//   ClusterKit (the protocol cores in memory, over modelled links) sits on Cluster; Benchmarks (every `softrl bench`
+//   measurement) on ClusterKit and the libraries below it; only the executable uses Benchmarks.
 //   Tasks (no model; TensorMath's SplitMix64 generates its problems) and Transport (no training loop) sit beside
 //   them. TextTokenizers (Hugging Face tokenizer.json, no model, no tasks) sits under Tasks. Monitoring (Prometheus
 //   endpoint, TensorBoard files, run metadata, `top` and `report` views) reads plain values from Cluster (StepMetrics,
@@ -43,13 +45,18 @@ let package = Package(
         .target(name: "Transport", dependencies: ["CZeroMQ", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                                                   .product(name: "Crypto", package: "swift-crypto")], swiftSettings: v5),
         .target(name: "Cluster", dependencies: ["Transport", "Run", "PolicyGradient", "SoftTokens", "TransformerLM", "Tasks",
-                                                .product(name: "Logging", package: "swift-log"),
-                                                .product(name: "HeapModule", package: "swift-collections"),
-                                                .product(name: "DequeModule", package: "swift-collections")], swiftSettings: v5),
+                                                .product(name: "Logging", package: "swift-log")], swiftSettings: v5),
+        // The in-memory cluster: the protocol cores driven over modelled links (tests, simulations, fuzzing).
+        .target(name: "ClusterKit", dependencies: ["Cluster", "Run", "Transport", "PolicyGradient", "SoftTokens", "TransformerLM", "Tasks", "TensorMath",
+                                                   .product(name: "HeapModule", package: "swift-collections"),
+                                                   .product(name: "DequeModule", package: "swift-collections")], swiftSettings: v5),
+        // Every benchmark `softrl bench` runs: numbers only, the executable prints them.
+        .target(name: "Benchmarks", dependencies: ["ClusterKit", "Cluster", "Run", "Transport", "PolicyGradient", "SoftTokens", "TransformerLM", "Tasks",
+                                                   "TensorMath", "TextTokenizers"], swiftSettings: v5),
         .target(name: "Monitoring", dependencies: ["Cluster", "Run", "TransformerLM", "TensorMath",
                                                    .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                                                    .product(name: "Prometheus", package: "swift-prometheus")], swiftSettings: v5),
-        .executableTarget(name: "softrl", dependencies: ["Cluster", "Monitoring", "Run", "PolicyGradient", "SoftTokens", "TransformerLM", "Tasks", "TextTokenizers", "Transport",
+        .executableTarget(name: "softrl", dependencies: ["Benchmarks", "Cluster", "Monitoring", "Run", "PolicyGradient", "SoftTokens", "TransformerLM", "Tasks", "TextTokenizers", "Transport",
                                                          .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: v5),
         .testTarget(name: "TensorMathTests", dependencies: ["TensorMath"], swiftSettings: v5),
         .testTarget(name: "TransformerLMTests", dependencies: ["TransformerLM"], resources: [.copy("Fixtures")], swiftSettings: v5),
@@ -59,11 +66,11 @@ let package = Package(
         .testTarget(name: "PolicyGradientTests", dependencies: ["PolicyGradient"], swiftSettings: v5),
         .testTarget(name: "RunTests", dependencies: ["Run", "PolicyGradient", "SoftTokens", "Tasks", "TransformerLM"], swiftSettings: v5),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "TensorMath"], swiftSettings: v5),
-        .testTarget(name: "ClusterTests", dependencies: ["Cluster"], swiftSettings: v5),
+        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "ClusterKit"], swiftSettings: v5),
         .testTarget(name: "MonitoringTests", dependencies: ["Monitoring"], swiftSettings: v5),
         // Fuzzing: the targets' harness, the libFuzzer executable (built by scripts/fuzz.sh into .build-fuzz
         // with -sanitize=fuzzer,address; a plain build makes it a replayer), and the corpus replay tests.
-        .target(name: "FuzzHarness", dependencies: ["Cluster", "Run", "SoftTokens", "TransformerLM", "Tasks", "Transport"], swiftSettings: v5),
+        .target(name: "FuzzHarness", dependencies: ["ClusterKit", "Cluster", "Run", "SoftTokens", "TransformerLM", "Tasks", "Transport"], swiftSettings: v5),
         .executableTarget(name: "SoftRLFuzz", dependencies: ["FuzzHarness"], swiftSettings: v5),
         .testTarget(name: "FuzzTests", dependencies: ["FuzzHarness", "Cluster", "Transport", "TransformerLM"], swiftSettings: v5),
     ]

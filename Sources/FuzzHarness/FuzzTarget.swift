@@ -9,7 +9,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     public func makeRunner() throws -> (Data) throws -> Void {
         switch self {
         case .learner:
-            let fixture = try LearnerFuzzRun.Fixture()
+            let fixture = try LearnerFuzzRun.fixture()
             return { try LearnerFuzzRun(fixture).run($0) }
         case .actor:
             return { try ActorFuzzRun().run($0) }
@@ -24,8 +24,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
 
     public func seeds() throws -> [(String, Data)] {
         switch self {
-        case .learner: return try FuzzSeeds.learner(try LearnerFuzzRun.Fixture())
-        case .actor: return try FuzzSeeds.actor(try LearnerFuzzRun.Fixture())
+        case .learner: return try FuzzSeeds.learner(try LearnerFuzzRun.fixture())
+        case .actor: return try FuzzSeeds.actor(try LearnerFuzzRun.fixture())
         case .safetensors: return try FuzzSeeds.safetensors()
         case .jsonl: return FuzzSeeds.jsonl()
         }
@@ -36,4 +36,10 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         for (name, data) in try seeds() { try data.write(to: directory.appendingPathComponent("seed-\(name)")) }
     }
+}
+
+/// An invariant a fuzz input broke (as opposed to a crash, which the sanitizer reports by itself).
+public struct FuzzFinding: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ d: String) { description = d }
 }

@@ -78,7 +78,7 @@ public final class KVCache {
 /// optimiser, the actor's weight installer, checkpoint loading), and a version counter one of them forgot to bump
 /// would make decode silently use stale weights. A generation never sees a weight change, and packing is one pass
 /// over the weights, which `softrl bench model` prints beside a decode run ("decode weights packed in ...").
-final class DecodeWeights {
+public final class DecodeWeights {
     struct Layer { let qkv, o, gateUp, down: UnsafePointer<Float> }
     let kernel: PackedGEMM.Kernel
     let layers: [Layer]
@@ -87,7 +87,7 @@ final class DecodeWeights {
     private let arena: ScratchArena
 
     /// nil when the active SIMD path has no packed kernel (decode then multiplies the unpacked weights with OpenBLAS).
-    init?(model: LlamaModel, kernel: PackedGEMM.Kernel? = PackedGEMM.active) {
+    public init?(model: LlamaModel, kernel: PackedGEMM.Kernel? = PackedGEMM.active) {
         guard let kernel else { return nil }
         let c = model.config, L = model.layout, W = model.weights.pointer
         let d = c.hiddenSize, ff = c.intermediateSize, qkvW = c.qDim + 2 * c.kvDim

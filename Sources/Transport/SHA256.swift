@@ -1,6 +1,6 @@
 // SHA256Hasher: streaming SHA-256 for checking weight blobs end to end, on swift-crypto (BoringSSL underneath,
-// which uses the CPU's SHA extensions or AVX2 where present). The hand-written Swift version it replaced is kept
-// as ReferenceSHA256 for the benchmark and the tests.
+// which uses the CPU's SHA extensions or AVX2 where present). The tests check it against a plain-Swift
+// FIPS 180-4 reference of their own.
 import Crypto
 import Foundation
 

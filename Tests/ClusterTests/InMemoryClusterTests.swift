@@ -1,9 +1,11 @@
-// The learner and actor protocol cores against each other in memory, on a manual clock: joins, leaves, deaths,
-// partitions and heals, duplicate ids, hoarders, late joiners, a learner restart from its checkpoint state, and
-// a thousand actors. Every run ends with the audit that each schedule position was trained exactly once or is
+// The learner and actor protocol cores against each other in the in-memory cluster (ClusterKit), on a manual
+// clock: joins, leaves, deaths, partitions and heals, duplicate ids, hoarders, late joiners, a learner restart
+// from its checkpoint state, and a thousand actors. Every run ends with the audit that each schedule position was trained exactly once or is
 // still outstanding. Milliseconds per scenario; deterministic.
 import XCTest
 @testable import Cluster
+import ClusterKit
+import PolicyGradient
 import Run
 import SoftTokens
 import Tasks
@@ -173,9 +175,7 @@ final class InMemoryClusterTests: XCTestCase {
         // The learner dies: what it knew is its checkpoint state (taken now, between updates).
         let state = sim.core.checkpointState
         let trainedBefore = sim.trained
-        sim.core = LearnerCore(config: c, task: sim.task, modelConfig: sim.model.config, rules: sim.rules,
-                               weights: try InMemoryCluster.weights(version: state.step, noiseSigma: sim.sigma), runId: state.runId, resume: state)
-        sim.learnerInbox = []
+        sim.replaceLearner(sim.run!.makeCore(resume: state))
         // The new learner does not know the actors: they are told so (Error 3) and say Hello again.
         XCTAssertTrue(sim.run(for: 300) { sim.core.isDone }, sim.logs.suffix(20).joined(separator: "\n"))
         XCTAssertTrue(sim.logs.contains { $0.contains("does not know us") })

@@ -3,6 +3,7 @@
 // the learner's link carries only its fan-out, a parent killed mid-transfer or a relay corrupting chunks costs a
 // retry and never a wrong model, a late joiner gets the current version from a relay, and relays can be off.
 import XCTest
+import ClusterKit
 @testable import Cluster
 import Run
 import Transport

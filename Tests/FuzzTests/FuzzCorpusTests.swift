@@ -35,7 +35,7 @@ final class FuzzCorpusTests: XCTestCase {
     func testJSONLSeedsAndRegressions() throws { try replay(.jsonl) }
 
     func testLearnerSeedTrainsOnValidResultsAndServesTheNewWeights() throws {
-        let fixture = try LearnerFuzzRun.Fixture()
+        let fixture = try LearnerFuzzRun.fixture()
         let session = try XCTUnwrap(try FuzzSeeds.learner(fixture).first { $0.0 == "session" }?.1)
         let run = LearnerFuzzRun(fixture)
         try run.run(session)
@@ -51,7 +51,7 @@ final class FuzzCorpusTests: XCTestCase {
     }
 
     func testActorSeedInstallsTheWeightsAndGenerates() throws {
-        let seed = try XCTUnwrap(try FuzzSeeds.actor(try LearnerFuzzRun.Fixture()).first { $0.0 == "learner-session" }?.1)
+        let seed = try XCTUnwrap(try FuzzSeeds.actor(try LearnerFuzzRun.fixture()).first { $0.0 == "learner-session" }?.1)
         let run = ActorFuzzRun()
         try run.run(seed)
         XCTAssertEqual(run.modelsPrepared, 1)
@@ -62,7 +62,7 @@ final class FuzzCorpusTests: XCTestCase {
 
     /// The audit itself: a learner that trained a position twice is caught (a stand-in run with a forged record).
     func testTheLearnerAuditCatchesAPositionTrainedTwice() throws {
-        let fixture = try LearnerFuzzRun.Fixture()
+        let fixture = try LearnerFuzzRun.fixture()
         let session = try XCTUnwrap(try FuzzSeeds.learner(fixture).first { $0.0 == "session" }?.1)
         let run = LearnerFuzzRun(fixture)
         try run.run(session)

@@ -29,8 +29,10 @@ public enum LearnerEffect {
     case send(Outgoing, to: PeerAddress)
     /// Train on these groups on the update thread, then call `updateFinished`.
     case startUpdate(UpdateJob)
-    /// Write model, optimizer and this state atomically (the update thread is idle when this is emitted).
+    /// Write model, optimizer and this state atomically (the update thread is idle when this is emitted). The core
+    /// keeps no wall clock: the shell stamps `savedAt`.
     case checkpoint(LearnerState)
+    /// One update's metrics; the shell stamps `time` (wall clock) as it records them.
     case record(StepMetrics)
     case log(Logger.Level, String)
 }
@@ -92,7 +94,7 @@ public final class LearnerCore {
     public let runId: String
     public let ledger: WorkLedger
     let modelConfig: LlamaConfig
-    let sampler: SamplerConfig
+    public let sampler: SamplerConfig
     let task: any ReasoningTask
     let rewards: RewardScorer
     let welcomeTemplate: Wire.Welcome
@@ -170,7 +172,7 @@ public final class LearnerCore {
     public var checkpointState: LearnerState {
         LearnerState(runId: runId, step: version, config: config, scheduleCursor: ledger.schedule.cursor,
                      outstandingPositions: ledger.outstandingPositions, droppedStale: droppedStale,
-                     reissued: ledger.reissuedCount, savedAt: ISO8601DateFormatter().string(from: Date()))
+                     reissued: ledger.reissuedCount, savedAt: "")
     }
 
     // MARK: Input
@@ -475,7 +477,6 @@ public final class LearnerCore {
         let elapsed = max(now - (lastStepEnd ?? now), 1e-3)
         var m = StepMetrics()
         m.update = r
-        m.time = ISO8601DateFormatter().string(from: Date())
         m.clusterTokensPerSecond = actors.values.reduce(0) { $0 + $1.tokensSinceStep } / elapsed
         m.rolloutsPerSecond = Double(rolloutsSinceStep) / elapsed
         m.learnerStepMs = r.milliseconds

@@ -52,9 +52,8 @@ public final class LearnerService {
         if options.wireWeights != .f32 { learner.actorWeights = options.wireWeights.rounded }   // score what the actors ran
         try FileManager.default.createDirectory(at: options.runDirectory, withIntermediateDirectories: true)
         metricsLog = MetricsLog(runDirectory: options.runDirectory)
-        let gamma = config.resolvedSampler(for: task).noiseScale
-        let weights = try WeightSnapshot(version: learner.version, blob: options.wireWeights.encode(model), chunkBytes: options.rules.chunkBytes,
-                                         noiseSigma: RolloutGenerator.noiseSigma(model: model, gamma: gamma, seenAs: options.wireWeights.rounded), format: options.wireWeights)
+        let weights = try WeightSnapshot(model: model, version: learner.version, sampler: config.resolvedSampler(for: task),
+                                         format: options.wireWeights, chunkBytes: options.rules.chunkBytes)
         core = LearnerCore(config: config, task: task, modelConfig: model.config, rules: options.rules, weights: weights,
                            runId: resume?.state.runId ?? String(UUID().uuidString.prefix(8)).lowercased(), resume: resume?.state)
         core.checkpointEvery = options.checkpointEvery
@@ -151,18 +150,19 @@ public final class LearnerService {
                     log.debug("send to \(LearnerCore.printable(address)) failed: \(error)")
                 }
             case .startUpdate(let job):
-                let chunkBytes = options.rules.chunkBytes, gamma = core.sampler.noiseScale, format = options.wireWeights
+                let chunkBytes = options.rules.chunkBytes, sampler = core.sampler, format = options.wireWeights
                 trainer.start { [learner, model] in
                     let report = learner.update(groups: job.groups)
-                    let snapshot = try? WeightSnapshot(version: report.policyVersion, blob: format.encode(model), chunkBytes: chunkBytes,
-                                                       noiseSigma: RolloutGenerator.noiseSigma(model: model, gamma: gamma, seenAs: format.rounded), format: format)
+                    let snapshot = try? WeightSnapshot(model: model, version: report.policyVersion, sampler: sampler, format: format, chunkBytes: chunkBytes)
                     return (report, snapshot)
                 }
-            case .checkpoint(let state):
+            case .checkpoint(var state):
+                state.savedAt = ISO8601DateFormatter().string(from: Date())   // the core keeps no clock: stamped here
                 do { try LearnerCheckpoint.save(model: model, optimizer: learner.optimizer, state: state, runDirectory: options.runDirectory) } catch {
                     log.error("checkpoint failed: \(error); training continues, the previous checkpoint is intact")
                 }
-            case .record(let m):
+            case .record(var m):
+                m.time = ISO8601DateFormatter().string(from: Date())   // the core keeps no clock: stamped here
                 metricsLog.append(m)
                 onStep?(m)   // MONITORING HOOK
                 print(m.humanLine); fflush(stdout)

@@ -7,7 +7,7 @@
 import Foundation
 import Transport
 
-final class RelayLinks {
+public final class RelayLinks {
     let context: ZMQContext
     let maxMessageBytes: Int
     let keys: ActorKeys?
@@ -17,13 +17,13 @@ final class RelayLinks {
     /// DEALERs to upstream relays by endpoint (a handful: the sources of the version being fetched).
     private var upstream: [String: ZMQSocket] = [:]
 
-    init(context: ZMQContext, maxMessageBytes: Int, keys: ActorKeys? = nil) {
+    public init(context: ZMQContext, maxMessageBytes: Int, keys: ActorKeys? = nil) {
         self.context = context; self.maxMessageBytes = maxMessageBytes; self.keys = keys
     }
 
     /// Binds the relay ROUTER and returns the endpoint to announce: `advertise` if given, else the bound address with
     /// a wildcard host replaced by this host's name (`tcp://*:0` binds an ephemeral port).
-    func bind(_ endpoint: String, advertise: String?, onRefusal: @escaping @Sendable (String, String, Int) -> Void = { _, _, _ in }) throws -> String {
+    public func bind(_ endpoint: String, advertise: String?, onRefusal: @escaping @Sendable (String, String, Int) -> Void = { _, _, _ in }) throws -> String {
         let s = try ZMQSocket(context, .router)
         try configure(s)
         if let keys {
@@ -54,7 +54,7 @@ final class RelayLinks {
                                 count: ClusterRules.keepaliveCount))
     }
 
-    func sendUpstream(_ frame: Data, to endpoint: String, serverKey: String) throws {
+    public func sendUpstream(_ frame: Data, to endpoint: String, serverKey: String) throws {
         if upstream[endpoint] == nil {
             if upstream.count > RelayTree.maxSources { closeUpstream() }   // sources of an older version
             let s = try ZMQSocket(context, .dealer)
@@ -69,14 +69,14 @@ final class RelayLinks {
         _ = try upstream[endpoint]!.send(frames: [frame], dontWait: true)
     }
 
-    func sendToChild(_ frame: Data, _ peer: PeerAddress) {
+    public func sendToChild(_ frame: Data, _ peer: PeerAddress) {
         _ = try? server?.send(frames: [peer, frame], dontWait: true)
     }
 
-    var sockets: [ZMQSocket] { (server.map { [$0] } ?? []) + Array(upstream.values) }
+    public var sockets: [ZMQSocket] { (server.map { [$0] } ?? []) + Array(upstream.values) }
 
     /// Every waiting frame: children's requests (with their address) and upstream replies (with the endpoint).
-    func drain(child: (Data, PeerAddress) -> Void, upstreamFrame: (Data, String) -> Void) {
+    public func drain(child: (Data, PeerAddress) -> Void, upstreamFrame: (Data, String) -> Void) {
         while let server, let frames = try? server.receive(timeoutMs: 0) {
             if frames.count == 2 { child(frames[1], frames[0]) }
         }
@@ -90,7 +90,7 @@ final class RelayLinks {
         upstream = [:]
     }
 
-    func close() {
+    public func close() {
         closeUpstream()
         server?.close(lingerMs: 0); server = nil
         authenticator?.stop(); authenticator = nil

@@ -5,6 +5,7 @@
 //     frames, beside a raw ZeroMQ stream of the same bytes to one receiver, in the same run;
 //  3. learner memory per connected actor: RSS growth of a core that admits 10,000 Hello messages.
 // Numbers only; the command prints them with the CPU and the limits beside them.
+import Cluster
 import Foundation
 import Run
 import SoftTokens
@@ -31,8 +32,8 @@ public enum ClusterBenchmark {
     static func openCore(groupSize: Int, task: any ReasoningTask, model: LlamaModel) throws -> LearnerCore {
         var c = RLConfig()
         c.task = "mnns"; c.groupSize = groupSize; c.promptsPerStep = 64; c.maxStaleness = 1000; c.steps = 1_000_000
-        let weights = try WeightSnapshot(version: 0, blob: WeightsBlob.encode(model), chunkBytes: ClusterRules().chunkBytes,
-                                         noiseSigma: RolloutGenerator.noiseSigma(model: model, gamma: c.resolvedSampler(for: task).noiseScale))
+        let weights = try WeightSnapshot(model: model, version: 0, sampler: c.resolvedSampler(for: task), format: .f32,
+                                         chunkBytes: ClusterRules().chunkBytes)
         return LearnerCore(config: c, task: task, modelConfig: model.config, rules: ClusterRules(), weights: weights, runId: "bench")
     }
 
@@ -177,18 +178,20 @@ public enum ClusterBenchmark {
                     defer { s.close(lingerMs: 0) }
                     try s.set(.maxMessageSize(-1))
                     try s.connect(endpoint)
-                    let session = ActorSession(identity: ActorIdentity(actorId: "receiver-\(r)", host: "bench", pid: 0, cores: 1, slots: 1, softwareVersion: "bench"))
+                    var identity = ActorIdentity(actorId: "receiver-\(r)", host: "bench", pid: 0, cores: 1, slots: 1, softwareVersion: "bench")
                     let relays = RelayLinks(context: context, maxMessageBytes: ClusterRules().maxMessageBytes)
                     defer { relays.close() }
-                    if relayFanout > 0 { session.identity.relayEndpoint = try relays.bind("tcp://127.0.0.1:*", advertise: nil) }
+                    if relayFanout > 0 { identity.relayEndpoint = try relays.bind("tcp://127.0.0.1:*", advertise: nil) }
+                    let session = ActorSession(identity: identity)
                     var installed = false, fetching = false
+                    var codec = WireCodec()
                     func perform(_ effects: [ActorEffect]) throws {
                         for e in effects {
                             switch e {
                             case .send(let body):
                                 if case .fetchWeights = body, !fetching { fetching = true; fetchStarts.started(at: ProcessControl.now()) }
-                                try s.send(try session.codec.encode(body))
-                            case let .sendUpstream(body, endpoint, key): try relays.sendUpstream(try session.codec.encode(body), to: endpoint, serverKey: key)
+                                try s.send(try codec.encode(body))
+                            case let .sendUpstream(body, endpoint, key): try relays.sendUpstream(try codec.encode(body), to: endpoint, serverKey: key)
                             case let .relay(frame, peer): relays.sendToChild(frame, peer)
                             case let .installWeights(version, assembler):
                                 _ = try assembler.verifiedChunks()   // held: every byte here and its SHA-256 checked, as an actor has it before loading

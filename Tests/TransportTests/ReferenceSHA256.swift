@@ -1,7 +1,6 @@
-// ReferenceSHA256: the project's former hand-written FIPS 180-4 SHA-256 in plain Swift (scalar, no SHA
-// instructions). Production hashing is swift-crypto (SHA256.swift). This one stays as the "before" figure that
-// `softrl bench hash` measures beside swift-crypto in the same run, and as an independent second implementation
-// for the tests. Not constant-time.
+// ReferenceSHA256: FIPS 180-4 SHA-256 written out in plain Swift (scalar, no SHA instructions), the tests'
+// independent second implementation beside swift-crypto, which production hashing uses (SHA256.swift).
+// Not constant-time; not shipped.
 import Foundation
 
 struct ReferenceSHA256 {
@@ -99,34 +98,5 @@ struct ReferenceSHA256 {
                 h[0] &+= a; h[1] &+= b; h[2] &+= c; h[3] &+= d; h[4] &+= e; h[5] &+= f; h[6] &+= g; h[7] &+= hh
             }
         }
-    }
-}
-
-/// Hashing throughput, the hand-written reference beside swift-crypto, on the same buffer in the same run.
-public enum HashBenchmark {
-    public struct Result: Sendable {
-        public let bytes: Int
-        public let referenceMBps: Double
-        public let cryptoMBps: Double
-        public let digestsAgree: Bool
-    }
-
-    public static func measure(bytes n: Int = 64 << 20, minSeconds: Double = 0.5) -> Result {
-        var rng = SystemRandomNumberGenerator()
-        var data = Data(count: n)
-        data.withUnsafeMutableBytes { raw in
-            let words = raw.bindMemory(to: UInt64.self)
-            for i in 0..<words.count { words[i] = rng.next() }
-        }
-        func rate(_ f: () -> [UInt8]) -> (Double, [UInt8]) {
-            var digest = f()   // warm-up
-            var reps = 0
-            let t0 = Date()
-            repeat { digest = f(); reps += 1 } while Date().timeIntervalSince(t0) < minSeconds
-            return (Double(n) * Double(reps) / Date().timeIntervalSince(t0) / 1e6, digest)
-        }
-        let (ref, d1) = rate { ReferenceSHA256.hash(data) }
-        let (fast, d2) = rate { SHA256Hasher.hash(data) }
-        return Result(bytes: n, referenceMBps: ref, cryptoMBps: fast, digestsAgree: d1 == d2)
     }
 }

@@ -3,6 +3,7 @@
 // module above this one, so training takes the optimiser step as a closure.
 import Foundation
 import TensorMath
+import TransformerLM
 
 public enum ModelBenchmark {
     public struct SgemmResult: Sendable, Codable {

@@ -1,6 +1,7 @@
 // Timing of each SIMD kernel on every path this CPU supports, at SmolLM2-135M-like sizes, for `softrl bench
 // kernels`. The portable Swift path is timed in the same run as the reference. Prints nothing.
 import Foundation
+import TensorMath
 
 public enum KernelMicrobench {
     public struct Measurement: Sendable {

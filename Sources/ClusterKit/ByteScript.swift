@@ -1,5 +1,6 @@
-// Fuzz inputs for the protocol cores: a byte string read as a script of events, so that libFuzzer's byte
-// mutations explore sequences (Hello, then work, then a result...) and not only single frames.
+// Byte scripts for the protocol cores: a byte string read as a script of events, so that libFuzzer's byte
+// mutations explore sequences (Hello, then work, then a result...) and not only single frames; and the feeder
+// that plays a script in the in-memory cluster, against its learner or as the learner of one actor.
 //
 //   op < 0xE0  a frame: from peer (op & 3) (the learner target; the actor has one learner), after
 //              ((op >> 2) & 7) * 0.5 s; then a 2-byte little-endian length L and L bytes (cut at the end of input)
@@ -52,8 +53,38 @@ public struct FuzzScript {
     public mutating func updateFinished(snapshot: Bool = true) { data.append(snapshot ? 0xE0 : 0xE1) }
 }
 
-/// An invariant a fuzz input broke (as opposed to a crash, which the sanitizer reports by itself).
-public struct FuzzFinding: Error, CustomStringConvertible {
-    public let description: String
-    public init(_ d: String) { description = d }
+/// The byte-script feeder: a script's events played against the cluster, as the fuzz targets do.
+extension InMemoryCluster {
+    /// The learner's peers in a learner script: frames come from these four addresses (no member owns them, so
+    /// what the learner answers them is in `strayFrames`).
+    public static let scriptPeers: [Data] = (0..<4).map { Data("peer-\($0)".utf8) }
+
+    /// One event against the learner: a frame from a script peer, a tick, or the running update finishing.
+    public func playLearnerEvent(_ event: FuzzEvent) {
+        switch event {
+        case let .frame(peer, delay, bytes):
+            advance(by: delay)
+            inject(bytes, from: Self.scriptPeers[peer])
+        case .tick(let delay):
+            advance(by: delay)
+            tickLearner()
+        case .updateFinished(let withSnapshot): finishUpdate(withSnapshot: withSnapshot)
+        }
+        deliverDue()
+    }
+
+    /// One event from the learner `m` has, which the script plays: a frame, or time passing (an update finishing
+    /// is only a tick to an actor).
+    public func playActorEvent(_ event: FuzzEvent, to m: Member) {
+        switch event {
+        case let .frame(_, delay, bytes):
+            advance(by: delay)
+            deliver(bytes, to: m)
+        case .tick(let delay):
+            advance(by: delay)
+            tick(m)
+        case .updateFinished: tick(m)
+        }
+        deliverDue()
+    }
 }
