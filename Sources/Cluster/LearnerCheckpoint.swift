@@ -1,6 +1,7 @@
 // The learner's resumable state, written atomically: model weights (Hugging Face layout), AdamW moments, and
 // learner_state.json (step, run id, run config, prompt-schedule cursor and the positions that were issued but
-// not yet trained on, which a resumed run re-issues). Written to a temporary directory, then renamed into
+// not yet trained on, which a resumed run re-issues), and the run config again as rl_config.json (Run.RunConfigFile,
+// what `softrl eval` reads wherever the checkpoint is copied). Written to a temporary directory, then renamed into
 // place, so a crash leaves either the old checkpoint or the new one, never half of one.
 import Foundation
 import PolicyGradient
@@ -37,6 +38,7 @@ public enum LearnerCheckpoint {
                                   metadata: ["step": "\(optimizer.step)"])
         let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         try enc.encode(state).write(to: tmp.appendingPathComponent(stateFile), options: .atomic)
+        try RunConfigFile.write(state.config, into: tmp)   // the checkpoint carries its run's settings wherever it is copied
         try? fm.removeItem(at: old)
         if fm.fileExists(atPath: final.path) { try fm.moveItem(at: final, to: old) }
         try fm.moveItem(at: tmp, to: final)

@@ -179,6 +179,18 @@ final class FinishedRunTests: XCTestCase {
         XCTAssertEqual(h.runMetrics("run-ignored").last?["step"] as? Int, Self.steps, "nothing to train: the run was finished")
     }
 
+    /// The learner's checkpoint carries its run's settings: `softrl eval` on it (here, a copy elsewhere) samples with them.
+    func testEvalOfACopiedCheckpointUsesTheRunsSampler() throws {
+        guard let h = try run() else { return }
+        let copy = h.dir.appendingPathComponent("copied-checkpoint")
+        try? FileManager.default.removeItem(at: copy)
+        try FileManager.default.copyItem(at: cluster.appendingPathComponent("checkpoint"), to: copy)
+        let (status, out) = try OpsHarness.run(h.exe.path, ["eval", copy.path, "--inference", "fuzzy", "--samples", "2", "--problems", "2", "--threads", "1"])
+        XCTAssertEqual(status, 0, out)
+        let line = try XCTUnwrap(out.split(separator: "\n").first { $0.hasPrefix("eval sampler") }, out)
+        XCTAssertTrue(line.contains("fuzzy(") && line.contains("noise gamma 1.0") && line.contains("the run's settings (\(copy.path)/rl_config.json)"), String(line))
+    }
+
     func testTrainRefusesMaxStaleness() throws {
         let h = try OpsHarness(name: "train")
         defer { h.shutdown() }
