@@ -6,6 +6,7 @@
 //  3. learner memory per connected actor: RSS growth of a core that admits 10,000 Hello messages.
 // Numbers only; the command prints them with the CPU and the limits beside them.
 import Cluster
+import ClusterKit
 import Foundation
 import Run
 import SoftTokens
@@ -37,19 +38,26 @@ public enum ClusterBenchmark {
         return LearnerCore(config: c, task: task, modelConfig: model.config, rules: ClusterRules(), weights: weights, runId: "bench")
     }
 
-    /// Registers `id` on `core` from `address` and gives it `credit` items; returns the issued items.
+    /// Registers `id` on `core` from `address` and gives it `credit` items, through the in-memory cluster (the
+    /// actor is a hand-written peer there); returns the issued items.
     static func join(_ core: LearnerCore, _ id: String, _ address: Data, credit: Int) throws -> [Wire.WorkItem] {
-        var codec = WireCodec()
+        let sim = InMemoryCluster(core: core, updateSeconds: nil)
         var h = Wire.Hello(); h.actorID = id; h.slots = UInt32(ClusterRules.maxSlotsPerActor)
-        _ = core.receive(try codec.encode(.hello(h)), from: address, now: 0)
+        sim.rawSend(.hello(h), from: address)
         var items: [Wire.WorkItem] = []
         var left = credit
         while left > 0 {
             var r = Wire.WorkRequest(); r.freeSlots = UInt32(min(left, ClusterRules.maxSlotsPerActor))
-            let before = items.count
-            for case let .send(.body(.work(w)), _) in core.receive(try codec.encode(.workRequest(r)), from: address, now: 0) { items += w.items }
-            if items.count == before { break }
-            left -= items.count - before
+            sim.strayFrames[address] = []
+            sim.rawSend(.workRequest(r), from: address)
+            sim.deliverDue()
+            let issued = (sim.strayFrames[address] ?? []).flatMap { f -> [Wire.WorkItem] in
+                if case .work(let w)? = try? WireCodec().decode(f).body { return w.items }
+                return []
+            }
+            if issued.isEmpty { break }
+            items += issued
+            left -= issued.count
         }
         return items
     }

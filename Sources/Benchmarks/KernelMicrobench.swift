@@ -1,5 +1,5 @@
 // Timing of each SIMD kernel on every path this CPU supports, at SmolLM2-135M-like sizes, for `softrl bench
-// kernels`. The portable Swift path is timed in the same run as the reference. Prints nothing.
+// kernels`. The portable Swift path is timed in the same run as the reference. Lines go to the caller's `output`.
 import Foundation
 import TensorMath
 
@@ -131,5 +131,27 @@ public enum KernelMicrobench {
             }
         }
         return result
+    }
+
+    /// `softrl bench kernels`: the OpenBLAS kernel decision, sgemm at `sgemmSize`^3 (0: skipped) and every SIMD path
+    /// of every kernel, on one thread; lines to `output`, the same figures returned as a JSON-ready report.
+    public static func report(sgemmSize: Int, seconds: Double, output: (String) -> Void) -> [String: Any] {
+        BLASThreads.set(1)
+        let k = BLASKernel.current
+        var out: [String: Any] = ["cpu": CPUFeatures.modelName, "blas_kernel": k.metadata, "summary": k.summary]
+        output("CPU: \(CPUFeatures.modelName)\n\(k.summary)")
+        if sgemmSize > 0 {
+            let r = ModelBenchmark.sgemmGFLOPS(m: sgemmSize, n: sgemmSize, k: sgemmSize, minSeconds: seconds)
+            out["sgemm_gflops"] = r.gflops
+            output(String(format: "sgemm %d^3, 1 thread, kernel %@: %.1f GFLOP/s", sgemmSize, k.core, r.gflops))
+        }
+        var rows: [[String: Any]] = []
+        for m in all(seconds: seconds) {
+            rows.append(["kernel": m.name, "path": m.path.rawValue, "ns_per_call": m.nanosecondsPerCall,
+                         "speedup_vs_portable": m.speedupVsPortable])
+            output(String(format: "%-38@ %-8@ %10.0f ns/call  %5.2fx portable", m.name, m.path.rawValue, m.nanosecondsPerCall, m.speedupVsPortable))
+        }
+        out["simd"] = rows
+        return out
     }
 }

@@ -4,9 +4,6 @@
 import ArgumentParser
 import Benchmarks
 import Foundation
-import PolicyGradient
-import Run
-import TensorMath
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -74,22 +71,8 @@ struct KernelBench: ParsableCommand {
     @Option(help: "Minimum seconds per measurement.") var seconds: Double = 0.3
 
     func run() throws {
-        BLASThreads.set(1)
-        let k = BLASKernel.current
-        var out: [String: Any] = ["cpu": CPUFeatures.modelName, "blas_kernel": k.metadata, "summary": k.summary]
-        if !json { print("CPU: \(CPUFeatures.modelName)\n\(k.summary)") }
-        if sgemmSize > 0 {
-            let r = ModelBenchmark.sgemmGFLOPS(m: sgemmSize, n: sgemmSize, k: sgemmSize, minSeconds: seconds)
-            out["sgemm_gflops"] = r.gflops
-            if !json { print(String(format: "sgemm %d^3, 1 thread, kernel %@: %.1f GFLOP/s", sgemmSize, k.core, r.gflops)) }
-        }
-        var rows: [[String: Any]] = []
-        for m in KernelMicrobench.all(seconds: seconds) {
-            rows.append(["kernel": m.name, "path": m.path.rawValue, "ns_per_call": m.nanosecondsPerCall,
-                         "speedup_vs_portable": m.speedupVsPortable])
-            if !json { print(String(format: "%-38@ %-8@ %10.0f ns/call  %5.2fx portable", m.name, m.path.rawValue, m.nanosecondsPerCall, m.speedupVsPortable)) }
-        }
-        out["simd"] = rows
-        if json { printJSON(out) }
+        guard seconds > 0, sgemmSize >= 0 else { throw CLIError("--seconds must be positive and --sgemm-size at least 0") }
+        let report = KernelMicrobench.report(sgemmSize: sgemmSize, seconds: seconds, output: json ? { _ in } : { print($0) })
+        if json { printJSON(report) }
     }
 }

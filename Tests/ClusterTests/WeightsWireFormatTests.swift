@@ -1,11 +1,12 @@
 // The weights wire formats (WeightsWireFormat.swift): bf16-flat-v1 against a reference written like the definition
 // of round-to-nearest-even (exact arithmetic on the scaled significand, no bit tricks), over every special class
 // (NaN, +-inf, +-0, subnormals, exact ties both ways, overflow); blob layout, size errors, the SHA-256 being over
-// the bytes sent; and a real learner + actor processes on bf16: the actor's installed fp32 weights are the bf16
+// the bytes sent, the noise scale a snapshot states (from the definition); and a real learner + actor processes on bf16: the actor's installed fp32 weights are the bf16
 // rounding of the learner's, and training proceeds.
 import Foundation
 import XCTest
 @testable import Cluster
+import SoftTokens
 import TensorMath
 import TransformerLM
 import Transport
@@ -112,6 +113,31 @@ final class WeightsWireFormatTests: XCTestCase {
         XCTAssertEqual(try WeightsWireFormat(welcome: ""), .f32)
         XCTAssertThrowsError(try WeightsWireFormat(flag: "fp8")) { XCTAssertTrue("\($0)".contains("use f32") , "\($0)") }
         XCTAssertThrowsError(try WeightsWireFormat(welcome: "f16-flat-v1")) { XCTAssertTrue("\($0)".contains("upgrade this actor"), "\($0)") }
+    }
+
+    /// A snapshot states the noise scale actors will draw with: gamma times the RMS of the token embeddings as the
+    /// actor holds them (after the wire format's rounding), computed here from the definition.
+    func testSnapshotStatesTheNoiseScaleOfTheWeightsActorsHold() throws {
+        let model = try LlamaModel(config: .tiny(vocabSize: 64), seed: 3)
+        var sampler = SamplerConfig(mode: .soft); sampler.noiseScale = 0.7
+        var sigmas: [WeightsWireFormat: Double] = [:]
+        for format in WeightsWireFormat.allCases {
+            let snapshot = try WeightSnapshot(model: model, version: 4, sampler: sampler, format: format, chunkBytes: 4096)
+            let n = model.config.vocabSize * model.config.hiddenSize
+            var sumOfSquares = 0.0
+            for i in 0..<n {
+                let e = Double(format == .f32 ? model.embeddingMatrix[i] : Self.referenceBF16(model.embeddingMatrix[i])!)
+                sumOfSquares += e * e
+            }
+            let expected = 0.7 * (sumOfSquares / Double(n)).squareRoot()
+            let sigma = try XCTUnwrap(snapshot.noiseSigma)
+            XCTAssertEqual(sigma, expected, accuracy: 1e-12 * expected, "\(format)")
+            XCTAssertEqual(snapshot.version, 4)
+            XCTAssertEqual(snapshot.format, format)
+            XCTAssertEqual(Int(snapshot.notice.sizeBytes), model.parameterCount * format.bytesPerParameter)
+            sigmas[format] = sigma
+        }
+        XCTAssertNotEqual(sigmas[.f32], sigmas[.bf16], "bf16 rounding should move the embeddings' RMS")
     }
 
     /// Real processes: a learner and two actors per format, from the same base. With bf16, the v0 the actors
