@@ -151,8 +151,13 @@ public final class LearnerService {
                 }
             case .startUpdate(let job):
                 let chunkBytes = options.rules.chunkBytes, gamma = core.sampler.noiseScale, format = options.wireWeights
-                trainer.start { [learner, model] in
-                    let report = learner.update(groups: job.groups)
+                trainer.start { [learner, model, log] in
+                    let report: UpdateReport
+                    do { report = try learner.update(groups: job.groups) } catch {
+                        // Only a multi-worker reducer throws (a worker is gone); the weights are untouched.
+                        log.critical("update failed: \(error); the last checkpoint is intact, stopping")
+                        exit(EXIT_FAILURE)
+                    }
                     let snapshot = try? WeightSnapshot(version: report.policyVersion, blob: format.encode(model), chunkBytes: chunkBytes,
                                                        noiseSigma: RolloutGenerator.noiseSigma(model: model, gamma: gamma, seenAs: format.rounded), format: format)
                     return (report, snapshot)
