@@ -50,7 +50,7 @@ public enum ConfigFile {
     }
 
     /// Keys of optional settings whose default is nil (absent when the defaults are encoded).
-    static let optionalKeysAllowed: Set<String> = ["topK", "topP", "minP", "tisCap", "thinkingLimit", "answerLimit", "tokenizer"]
+    static let optionalKeysAllowed: Set<String> = ["topK", "topP", "minP", "tisCap", "thinkingLimit", "answerLimit", "tokenizer", "microBatch"]
 
     static func describe(_ e: Error) -> String {
         switch e {

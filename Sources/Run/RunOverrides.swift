@@ -35,6 +35,9 @@ public struct RunOverrides: Codable, Sendable, Equatable {
     public var maxStaleness: Int?
     public var noiseScale: Double?
     public var seed: UInt64?
+    /// The learner's micro-batch, "8" (rollouts) or "2048 tokens" (MicroBatchSize): memory per pass only, so a
+    /// resume may change it.
+    public var microBatch: String?
 
     public init() {}
 
@@ -108,6 +111,7 @@ public struct RunOverrides: Codable, Sendable, Equatable {
         if let v = maxStaleness { cfg.maxStaleness = v }
         if let v = noiseScale { cfg.sampler.noiseScale = v }
         if let v = seed { cfg.seed = v }
+        if let v = microBatch, let m = MicroBatchSize(parsing: v) { cfg.microBatch = m }
         return cfg
     }
 
@@ -115,8 +119,16 @@ public struct RunOverrides: Codable, Sendable, Equatable {
     /// file or a field sets it, by NoiseScale's rule for the run's task. Validated.
     public func resolve() throws -> RLConfig { try newRun().config }
 
+    /// A --micro-batch that does not parse is an error, not a silent default.
+    func checkMicroBatch() throws {
+        if let v = microBatch, MicroBatchSize(parsing: v) == nil {
+            throw ConfigFileError(description: "--micro-batch \(v): give a count of rollouts (--micro-batch 8) or of sequence positions (--micro-batch 2048tokens), at least 1")
+        }
+    }
+
     /// A new run's config (see `resolve`) and the line that says which gamma it uses and why.
     public func newRun() throws -> RunPlan {
+        try checkMicroBatch()
         var cfg = RLConfig()
         var gammaSource: String?
         if let path = config {
@@ -149,6 +161,7 @@ public struct RunOverrides: Codable, Sendable, Equatable {
         if let saved {
             var resumable = RunOverrides()
             resumable.steps = handed.steps; resumable.lr = handed.learningRate; resumable.maxStaleness = handed.maxStaleness
+            resumable.microBatch = handed.microBatch?.description
             guard try resumable.resume(saved).config == handed else {
                 throw ConfigFileError(description: "the handed-over run config is not this run's (it differs from the checkpoint's in more than \(Self.changeableOnResume.map(Self.flag).joined(separator: ", "))): resume with the run's own settings or start a new run")
             }
@@ -157,7 +170,7 @@ public struct RunOverrides: Codable, Sendable, Equatable {
     }
 
     /// Fields a resumed run may change: how far to go, the learning rate, the staleness bound.
-    public static let changeableOnResume = ["steps", "lr", "maxStaleness"]
+    public static let changeableOnResume = ["steps", "lr", "maxStaleness", "microBatch"]
 
     /// A resumed run's config: the checkpoint's, with the changeable fields applied. Every other field that is
     /// set is named (as its flag) in `ignored`, never dropped silently.
@@ -167,6 +180,10 @@ public struct RunOverrides: Codable, Sendable, Equatable {
         if let l = lr, l != saved.learningRate { plan.changed.append("lr \(saved.learningRate) -> \(l)"); plan.config.learningRate = l }
         if let k = maxStaleness, k != saved.maxStaleness {
             plan.changed.append("max staleness \(saved.maxStaleness) -> \(k)"); plan.config.maxStaleness = k
+        }
+        try checkMicroBatch()
+        if let v = microBatch, let m = MicroBatchSize(parsing: v), m != saved.microBatch {
+            plan.changed.append("micro-batch \(saved.microBatch?.description ?? "automatic") -> \(m)"); plan.config.microBatch = m
         }
         try plan.config.validate()
         plan.ignored = given.filter { !Self.changeableOnResume.contains($0) }.map(Self.flag)

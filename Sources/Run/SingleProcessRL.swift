@@ -15,8 +15,9 @@ public final class SingleProcessRL {
     public var prompts: PromptSchedule
     public private(set) var lastGenerationStats = GenerationStats()
 
-    public init(model: LlamaModel, task: any ReasoningTask, config: RLConfig) {
-        learner = PolicyLearner(model: model, config: config, endOfThinking: task.thinkingMarker.tokens)
+    /// `threads`: the update's threads (PolicyLearner.threads).
+    public init(model: LlamaModel, task: any ReasoningTask, config: RLConfig, threads: Int = 1) {
+        learner = PolicyLearner(model: model, config: config, endOfThinking: task.thinkingMarker.tokens, threads: threads)
         self.task = task
         sampler = config.resolvedSampler(for: task)
         rewards = RewardScorer(task: task, shaping: config.rewards)
@@ -24,7 +25,7 @@ public final class SingleProcessRL {
     }
 
 
-    public func step() -> (report: UpdateReport, groups: [[Rollout]]) {
+    public func step() throws -> (report: UpdateReport, groups: [[Rollout]]) {
         let config = learner.config
         var requests: [GenerationRequest] = []
         for _ in 0..<config.promptsPerStep {
@@ -38,7 +39,7 @@ public final class SingleProcessRL {
         lastGenerationStats = stats
         var groups = rawGroups
         for g in 0..<groups.count { for r in 0..<groups[g].count { rewards.score(&groups[g][r]) } }
-        var report = learner.update(groups: groups)
+        var report = try learner.update(groups: groups)
         report.milliseconds += stats.milliseconds
         return (report, groups)
     }

@@ -8,7 +8,8 @@ import Foundation
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Performance benchmarks.",
-        subcommands: [ModelBench.self, KernelBench.self, ClusterBench.self, TokenizerBench.self, ThinkingBench.self, CurveBench.self])
+        subcommands: [ModelBench.self, KernelBench.self, ClusterBench.self, TokenizerBench.self, ThinkingBench.self, CurveBench.self,
+                      LearnerBench.self])
 }
 
 struct ModelBench: ParsableCommand {

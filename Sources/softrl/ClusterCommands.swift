@@ -27,7 +27,7 @@ struct LearnerCommand: ParsableCommand {
     var relayFanout: Int = ClusterRules().relayFanout
     @Option(help: "Close a connection that has not said Hello this many seconds after it was accepted (0 = never).")
     var helloDeadline: Double = ClusterRules().helloDeadlineSeconds
-    @Option(help: "OpenBLAS threads.") var threads: Int = 1
+    @Option(help: "Learner threads: each scores and differentiates its share of an update's micro-batches with one OpenBLAS thread.") var threads: Int = 1
     @Option(help: "Key directory: learner.key_secret, learner.key and allowed_actors (CURVE: encrypted links, only allowed actor keys; `softrl keys generate`).") var keys: String?
     @Flag(help: "Allow a non-loopback --bind without --keys: unauthenticated, unencrypted (trusted networks only).") var insecure = false
     @Option(help: "Weights sent to actors: f32 (exact) or bf16 (half the bytes, rounded to nearest even; the learner keeps fp32).") var wireWeights: String = "f32"
@@ -43,10 +43,11 @@ struct LearnerCommand: ParsableCommand {
     }
 
     func run() throws {
-        BLASThreads.set(threads)
+        BLASThreads.set(1)   // the learner's threads are its parallelism, one BLAS thread each
         ProcessControl.installStopHandlers()
         ClusterSecurity.installReloadHandler()   // SIGHUP re-reads the allow-list
         var options = LearnerOptions(runDirectory: URL(fileURLWithPath: runDir))
+        options.threads = threads
         options.keys = keys.map { URL(fileURLWithPath: $0) }
         if keys == nil && !ClusterSecurity.isLoopback(bind) { print("WARNING: --insecure: \(bind) accepts unauthenticated, unencrypted connections from anyone who can reach it") }
         options.bind = bind; options.checkpointEvery = checkpointEvery

@@ -46,6 +46,8 @@ struct RLOptionsGroup: ParsableArguments {
         from scratch).
         """) var noiseScale: Double?
     @Option(help: "Run seed.") var seed: UInt64?
+    @Option(help: "Learner micro-batch: rollouts (\"8\") or sequence positions (\"2048 tokens\") per pass; default from the model size and host memory. May change on a resume.")
+    var microBatch: String?
 
     /// The task and RL flags that were given, as one value.
     func overrides(task: TaskOptionsGroup) throws -> RunOverrides {

@@ -59,7 +59,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Base checkpoint (from `softrl sft`).") var base: String
     @Option(help: "Output checkpoint directory (with the run's config, rl_config.json, for `softrl eval`).") var out: String
     @Option(help: "Print a line every N steps.") var logEvery: Int = 1
-    @Option(help: "OpenBLAS threads.") var threads: Int = 1
+    @Option(help: "OpenBLAS threads for generation, and the update's threads (one OpenBLAS thread each).") var threads: Int = 1
 
     func validate() throws {
         // One process generates then trains on the same weights: every rollout is on-policy, so a staleness bound
@@ -75,11 +75,11 @@ struct TrainCommand: ParsableCommand {
         let cfg = plan.config
         let task = try TaskCatalog.make(name: cfg.task, options: cfg.taskOptions)
         let model = try loadModel(base, for: task)
-        let trainer = SingleProcessRL(model: model, task: task, config: cfg)
+        let trainer = SingleProcessRL(model: model, task: task, config: cfg, threads: threads)
         plan.messages.forEach { print($0) }
         print("train | task \(task.name) | \(trainer.sampler.label) | \(cfg.advantage) | \(cfg.promptsPerStep) prompts x \(cfg.groupSize) samples | \(cfg.steps) steps")
         for _ in 0..<cfg.steps {
-            let (r, _) = trainer.step()
+            let (r, _) = try trainer.step()
             if r.step % logEvery == 0 || r.skipped {
                 let g = trainer.lastGenerationStats
                 print(String(format: "step %d | reward %.3f | correct %.3f | loss %.4f | grad %.3f | cot %.1f | gen %.0f tok/s | %@%@",

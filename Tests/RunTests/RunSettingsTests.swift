@@ -15,6 +15,7 @@ final class RunSettingsTests: XCTestCase {
         "promptTemplate": "Q: {question}", "endOfThinking": "Answer:", "verifier": "exact", "wordLevel": 2, "wordCount": 100,
         "config": "rl.json", "mode": "fuzzy", "steps": 7, "groupSize": 8, "prompts": 3, "lr": 3e-5, "advantage": "grpo",
         "loss": "clipped", "klBeta": 0.05, "dynamicSampling": true, "maxStaleness": 2, "noiseScale": 0.5, "seed": 11,
+        "microBatch": "4",
     ]
 
     func overrides(_ fields: [String: Any]) throws -> RunOverrides { try RunOverrides(fields: fields) }

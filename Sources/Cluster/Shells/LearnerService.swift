@@ -22,6 +22,8 @@ public struct LearnerOptions: Sendable {
     public var keys: URL?
     /// What actors are sent: exact fp32 or bf16 (half the bytes; WeightsWireFormat.swift).
     public var wireWeights = WeightsWireFormat.f32
+    /// Threads of the update (PolicyLearner.threads).
+    public var threads = 1
     public init(runDirectory: URL) { self.runDirectory = runDirectory }
 }
 
@@ -47,7 +49,7 @@ public final class LearnerService {
     public init(model: LlamaModel, config: RLConfig, task: any ReasoningTask, options: LearnerOptions,
                 resume: (optimizer: AdamWState, state: LearnerState)? = nil) throws {
         self.model = model; self.options = options
-        learner = PolicyLearner(model: model, config: config, endOfThinking: task.thinkingMarker.tokens)
+        learner = PolicyLearner(model: model, config: config, endOfThinking: task.thinkingMarker.tokens, threads: options.threads)
         if let r = resume { learner.optimizer.restoreState(r.optimizer) }
         if options.wireWeights != .f32 { learner.actorWeights = options.wireWeights.rounded }   // score what the actors ran
         try FileManager.default.createDirectory(at: options.runDirectory, withIntermediateDirectories: true)
@@ -151,8 +153,13 @@ public final class LearnerService {
                 }
             case .startUpdate(let job):
                 let chunkBytes = options.rules.chunkBytes, sampler = core.sampler, format = options.wireWeights
-                trainer.start { [learner, model] in
-                    let report = learner.update(groups: job.groups)
+                trainer.start { [learner, model, log] in
+                    let report: UpdateReport
+                    do { report = try learner.update(groups: job.groups) } catch {
+                        // Only a multi-worker reducer throws (a worker is gone); the weights are untouched.
+                        log.critical("update failed: \(error); the last checkpoint is intact, stopping")
+                        exit(EXIT_FAILURE)
+                    }
                     let snapshot = try? WeightSnapshot(model: model, version: report.policyVersion, sampler: sampler, format: format, chunkBytes: chunkBytes)
                     return (report, snapshot)
                 }

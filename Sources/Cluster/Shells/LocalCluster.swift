@@ -43,7 +43,9 @@ public enum LocalCluster {
         let fm = FileManager.default
         try? fm.removeItem(at: plan.endpointFile)
         // Loopback with throw-away CURVE keys: even local traffic is authenticated and encrypted.
-        let learnerArgs = ["learner", "--bind", "tcp://127.0.0.1:*", "--run-dir", plan.runDirectory.path, "--threads", "1",
+        // The learner takes the cores the actors leave (at least one).
+        let learnerThreads = max(1, ProcessInfo.processInfo.activeProcessorCount - plan.actors)
+        let learnerArgs = ["learner", "--bind", "tcp://127.0.0.1:*", "--run-dir", plan.runDirectory.path, "--threads", "\(learnerThreads)",
                            "--keys", plan.learnerKeys.path, "--metrics-port", "\(plan.metricsPorts[0])"] + plan.learnerArguments
         let learner = try spawn(plan.executable, learnerArgs, log: nil)
         var waited = 0.0
