@@ -26,6 +26,8 @@ struct LearnerCommand: ParsableCommand {
     var relayFanout: Int = ClusterRules().relayFanout
     @Option(help: "Close a connection that has not said Hello this many seconds after it was accepted (0 = never).")
     var helloDeadline: Double = ClusterRules().helloDeadlineSeconds
+    @Option(help: "Warn about an actor whose rollouts' mean |learner - behaviour| log-prob per action exceeds this many nats.")
+    var gapWarning: Double = ClusterRules().logProbGapWarning
     @Option(help: "OpenBLAS threads.") var threads: Int = 1
     @Option(help: "Key directory: learner.key_secret, learner.key and allowed_actors (CURVE: encrypted links, only allowed actor keys; `softrl keys generate`).") var keys: String?
     @Flag(help: "Allow a non-loopback --bind without --keys: unauthenticated, unencrypted (trusted networks only).") var insecure = false
@@ -38,6 +40,7 @@ struct LearnerCommand: ParsableCommand {
         if let why = ClusterSecurity.refusalToStart(bind: bind, keys: keys, insecure: insecure) { throw ValidationError(why) }
         guard (0...1024).contains(relayFanout) else { throw ValidationError("--relay-fanout \(relayFanout) must be 0 (relays off) to 1024") }
         guard helloDeadline == 0 || (0.5...3600).contains(helloDeadline) else { throw ValidationError("--hello-deadline \(helloDeadline) must be 0 (none) or 0.5 to 3600 seconds") }
+        guard gapWarning > 0 && gapWarning.isFinite else { throw ValidationError("--gap-warning \(gapWarning) must be a positive number of nats (default \(ClusterRules().logProbGapWarning))") }
         do { _ = try WeightsWireFormat(flag: wireWeights) } catch { throw ValidationError("\(error)") }
     }
 
@@ -52,6 +55,7 @@ struct LearnerCommand: ParsableCommand {
         options.wireWeights = try WeightsWireFormat(flag: wireWeights)
         options.rules.heartbeatIntervalMs = heartbeatMs; options.rules.workTimeoutSeconds = workTimeout
         options.rules.relayFanout = relayFanout; options.rules.helloDeadlineSeconds = helloDeadline
+        options.rules.logProbGapWarning = gapWarning
         let service: LearnerService
         if let resume {
             let dir = try LearnerCheckpoint.locate(resume)
@@ -170,7 +174,7 @@ struct LocalCommand: ParsableCommand {
             sft.steps = sftSteps; sft.task = task.name; sft.taskOptions = taskOptions.options
             let model = try LlamaModel(config: .tiny(vocabSize: max(64, task.vocabulary.count)), seed: 0)
             print("== supervised warm-start: \(sftSteps) steps on \(task.name) (\(model.parameterCount) parameters)")
-            let trainer = SupervisedTrainer(model: model, task: task, config: sft)
+            let trainer = try SupervisedTrainer(model: model, task: task, config: sft)
             for _ in 0..<sftSteps where !ProcessControl.stopRequested {
                 let r = trainer.step()
                 if r.step % 50 == 0 { print(String(format: "sft step %d | loss %.4f | %.0f ms", r.step, r.loss, r.milliseconds)) }

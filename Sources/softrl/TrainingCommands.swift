@@ -93,7 +93,7 @@ struct SFTCommand: ParsableCommand {
             model = try LlamaModel(config: try LlamaConfig.preset(preset, vocabSize: max(64, task.vocabulary.count)), seed: seed)
         }
         print("sft | task \(task.name) | \(model.parameterCount) parameters | \(cfg.steps) steps x \(cfg.batchSize) problems")
-        let trainer = SupervisedTrainer(model: model, task: task, config: cfg)
+        let trainer = try SupervisedTrainer(model: model, task: task, config: cfg)
         for _ in 0..<cfg.steps {
             let r = trainer.step()
             if r.step % logEvery == 0 || r.step == cfg.steps || r.skipped {

@@ -4,6 +4,7 @@
 // learner and the single-process trainer both call `update`.
 import Foundation
 import SoftTokens
+import Tasks
 import TensorMath
 import TransformerLM
 
@@ -38,6 +39,14 @@ public struct UpdateReport: Codable, Sendable {
     /// outside the run's top-k): no sampler of this run makes one, so they are left out of the loss; not 0 means an
     /// actor samples differently from the run (validation cannot see it: it runs no forward pass).
     public var impossibleRollouts = 0
+    /// Rollouts that break the end-of-thinking rule on the learner's own logits (a mixture step recorded where the
+    /// argmax completes the marker, a SHADOW end where it does not; EndOfThinkingRule): no sampler of this run makes
+    /// one, so they are left out of the loss like impossible ones.
+    public var endRuleViolations = 0
+    /// Per group given to `update`, in its order: mean |learner - behaviour| log-prob per action over the group's
+    /// rollouts, stale ones included (null for a group dynamic sampling dropped: not scored). The cluster maps groups
+    /// to the actors that made them and reports the gap per actor.
+    public var groupLogProbGaps: [Double?] = []
     public var meanRatio = 0.0
     public var clippedFraction = 0.0
     public var tisTruncatedFraction = 0.0
@@ -63,13 +72,18 @@ public final class PolicyLearner {
     /// Updates applied so far; the policy version of the current weights.
     public var version: Int { optimizer.step }
 
+    /// How thinking ends, for checking the end-of-thinking rule (nil: a text marker given only as tokens, unchecked).
+    let marker: ThinkingMarker?
+
     public convenience init(model: LlamaModel, config: RLConfig, endOfThinking: Int32) {
         self.init(model: model, config: config, endOfThinking: [endOfThinking])
     }
 
     /// `endOfThinking`: the task's marker tokens (`task.thinkingMarker.tokens`), inserted on the learner exactly
-    /// as the actors inserted them.
-    public init(model: LlamaModel, config: RLConfig, endOfThinking: [Int32]) {
+    /// as the actors inserted them. `marker`: the task's marker, whose end rule every rollout must follow (default:
+    /// the single token, when there is one).
+    public init(model: LlamaModel, config: RLConfig, endOfThinking: [Int32], marker: ThinkingMarker? = nil) {
+        self.marker = marker ?? (endOfThinking.count == 1 ? .token(endOfThinking[0]) : nil)
         self.model = model
         self.config = config
         optimizer = AdamW(parameterCount: model.parameterCount,
@@ -88,9 +102,10 @@ public final class PolicyLearner {
         var report = UpdateReport()
         report.step = optimizer.step + 1
         var groups: [[Rollout]] = []
+        var kept: [Bool] = []
         for g in inputGroups {
-            if config.dynamicSampling && !dynamicSamplingKeep(groupRewards: g.map(\.reward)) { report.groupsDropped += 1; continue }
-            groups.append(g)
+            kept.append(!(config.dynamicSampling && !dynamicSamplingKeep(groupRewards: g.map(\.reward))))
+            if kept.last! { groups.append(g) } else { report.groupsDropped += 1 }
         }
         report.groupsKept = groups.count
         let all = inputGroups.flatMap { $0 }
@@ -118,9 +133,11 @@ public final class PolicyLearner {
             for i in 0..<w.count { w[i] = actorWeights(w[i]) }
         }
         let (pass, logProbs) = scorer.score(rollouts)
+        let endRule = marker.map { scorer.endRuleViolations(pass, rollouts, marker: $0) } ?? []
         let refLogProbs = reference?.score(rollouts).logProbs
         var terms: [RolloutTerms] = []
         var gap = 0.0, gapCount = 0, gapAll = 0.0, gapAllCount = 0
+        var perRollout: [(sum: Double, count: Int)] = []
         for (i, r) in rollouts.enumerated() {
             let behaviour = r.behaviourLogProbs
             var mask: [Bool]? = nil
@@ -128,15 +145,28 @@ public final class PolicyLearner {
             if logProbs[i].contains(where: { $0 == -.infinity || $0.isNaN }) {
                 report.impossibleRollouts += 1
                 mask = [Bool](repeating: false, count: behaviour.count)
+            } else if i < endRule.count, endRule[i] != nil {
+                report.endRuleViolations += 1
+                mask = [Bool](repeating: false, count: behaviour.count)
             }
             terms.append(RolloutTerms(advantage: advantages[i], logp: logProbs[i], behaviourLogp: behaviour,
                                       referenceLogp: refLogProbs?[i], mask: mask))
-            for (a, b) in zip(logProbs[i], behaviour) where a.isFinite && b.isFinite { gapAll += abs(a - b); gapAllCount += 1 }
+            var own = (sum: 0.0, count: 0)
+            for (a, b) in zip(logProbs[i], behaviour) where a.isFinite && b.isFinite { own.sum += abs(a - b); own.count += 1 }
+            perRollout.append(own)
+            gapAll += own.sum; gapAllCount += own.count
             if r.policyVersion == version {
                 for (a, b) in zip(logProbs[i], behaviour) where a.isFinite && b.isFinite {
                     gap += abs(a - b); gapCount += 1; report.logProbGapMax = max(report.logProbGapMax, abs(a - b))
                 }
             }
+        }
+        var first = 0
+        for (g, isKept) in zip(inputGroups, kept) {
+            guard isKept else { report.groupLogProbGaps.append(nil); continue }
+            let own = perRollout[first..<(first + g.count)].reduce((sum: 0.0, count: 0)) { ($0.sum + $1.sum, $0.count + $1.count) }
+            report.groupLogProbGaps.append(own.count > 0 ? own.sum / Double(own.count) : 0)
+            first += g.count
         }
         report.logProbGap = gapCount > 0 ? gap / Double(gapCount) : 0
         report.logProbGapActions = gapCount

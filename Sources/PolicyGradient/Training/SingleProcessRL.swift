@@ -16,7 +16,7 @@ public final class SingleProcessRL {
     public private(set) var lastGenerationStats = GenerationStats()
 
     public init(model: LlamaModel, task: any ReasoningTask, config: RLConfig) {
-        learner = PolicyLearner(model: model, config: config, endOfThinking: task.thinkingMarker.tokens)
+        learner = PolicyLearner(model: model, config: config, endOfThinking: task.thinkingMarker.tokens, marker: task.thinkingMarker)
         self.task = task
         sampler = config.resolvedSampler(for: task)
         rewards = RewardScorer(task: task, shaping: config.rewards)
