@@ -14,9 +14,14 @@ final class PythonPeerTests: XCTestCase {
     static let peerScript = ClusterHarness.repoRoot.appendingPathComponent("scripts/interop/python_actor.py").path
 
     /// Measured between the numpy fp32 forward pass and the learner's (each test: 3 steps of 8 rollouts, ~45 actions
-    /// per step): mean |gap| 2-4e-7, largest 1.3e-6, |meanRatio - 1| < 1e-7. The bounds leave a 10x margin; a wrong RoPE,
-    /// norm or layer order, or a log-prob at the wrong temperature, is off by 1e-3 or far more.
+    /// per step): hard mode mean |gap| 2-4e-7, largest 1.3e-6, |meanRatio - 1| < 1e-7. The bounds leave a 10x margin; a
+    /// wrong RoPE, norm or layer order, or a log-prob at the wrong temperature, is off by 1e-3 or far more.
     static let meanGapLimit = 5e-6, maxGapLimit = 2e-5, ratioLimit = 5e-6
+    /// Soft and fuzzy steps: the Gaussian log-density -|x - mu|^2 / 2 sigma^2 turns the ~1e-7 relative difference of
+    /// the peer's float64 mixture mean mu and the learner's float32 one into |x - mu| |dmu| / sigma^2, larger than
+    /// the hard case. Measured (the tests print each step): soft f32 mean 1.7-3.4e-6, largest 3.1e-5; fuzzy bf16
+    /// with top-8 mean ~1e-7, largest 9.6e-7; |meanRatio - 1| < 1.2e-6.
+    static let continuousMeanGapLimit = 5e-5, continuousMaxGapLimit = 3e-4
 
     /// Skips (with the reason) unless Debian's python3 can import pyzmq, protobuf and numpy and protoc exists.
     static func requirePythonPeer() throws {
@@ -68,6 +73,7 @@ final class PythonPeerTests: XCTestCase {
         XCTAssertTrue(log.contains("actor py-peer: its rollouts disagree with the learner by"), "no warning naming the actor:\n\(log)")
         let gaps = m.compactMap { ($0["actorLogProbGap"] as? [String: Double])?["py-peer"] }
         XCTAssertFalse(gaps.isEmpty)
+        print("faulty python peer (hard steps at T = 1 in a T = 1.5 run): per-actor gap by step \(gaps)")
         XCTAssertGreaterThan(gaps.max() ?? 0, 0.02, "\(gaps)")
     }
 
@@ -143,8 +149,12 @@ final class PythonPeerTests: XCTestCase {
             let ratio = try XCTUnwrap(u["meanRatio"] as? Double), actions = try XCTUnwrap(u["logProbGapActions"] as? Int)
             XCTAssertEqual(actions, u["actions"] as? Int, "every action is compared (all rollouts at the current version): \(u)")
             XCTAssertGreaterThan(actions, 0)
-            XCTAssertLessThan(gap, Self.meanGapLimit, "mean |learner - peer| log-prob at step \(u["step"] ?? "?"); peer log:\n\(peerLog)")
-            XCTAssertLessThan(gapMax, Self.maxGapLimit, "largest |learner - peer| log-prob at step \(u["step"] ?? "?")")
+            print("python peer \(mode) \(wire) step \(u["step"] ?? "?"): mean gap \(gap), largest \(gapMax), meanRatio - 1 = \(ratio - 1) over \(actions) actions")
+            let (meanLimit, maxLimit) = mode == "hard" ? (Self.meanGapLimit, Self.maxGapLimit) : (Self.continuousMeanGapLimit, Self.continuousMaxGapLimit)
+            XCTAssertLessThan(gap, meanLimit, "mean |learner - peer| log-prob at step \(u["step"] ?? "?"); peer log:\n\(peerLog)")
+            XCTAssertLessThan(gapMax, maxLimit, "largest |learner - peer| log-prob at step \(u["step"] ?? "?")")
+            let own = try XCTUnwrap((u["actorLogProbGap"] as? [String: Double])?["py-peer"], "the per-actor gap of the only actor: \(u)")
+            XCTAssertLessThan(own, meanLimit * 4, "per-actor gap at step \(u["step"] ?? "?")")
             XCTAssertLessThan(abs(ratio - 1), Self.ratioLimit, "mean importance ratio at step \(u["step"] ?? "?")")
         }
         // The peer loaded and verified every version, in the announced format, and the policy really changed.
