@@ -211,14 +211,13 @@ public struct TextTask: ReasoningTask {
     static func readExamples(path: String) throws -> [Example] {
         guard FileManager.default.fileExists(atPath: path) else { throw TaskError.fileNotFound(path: path) }
         guard let data = FileManager.default.contents(atPath: path) else { throw TaskError.unreadableFile(path: path, reason: "cannot open") }
+        try JSONLTask.checkLineLengths(data, path: path)
         guard let text = String(data: data, encoding: .utf8) else { throw TaskError.unreadableFile(path: path, reason: "not valid UTF-8") }
         var out: [Example] = []
         // Split on scalars: as Characters, "\r\n" is one grapheme and would not match "\n".
         for (k, raw) in text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let lineNo = k + 1
-            let rawLine = String(String.UnicodeScalarView(raw))
-            try JSONLTask.checkLineLength(rawLine.utf8.count, path: path, lineNumber: lineNo)
-            let line = rawLine.trimmingCharacters(in: .whitespacesAndNewlines)
+            let line = String(String.UnicodeScalarView(raw)).trimmingCharacters(in: .whitespacesAndNewlines)
             if line.isEmpty { continue }
             guard let obj = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] else {
                 throw TaskError.malformedLine(path: path, line: lineNo, reason: "not a JSON object")
