@@ -70,7 +70,7 @@ let package = Package(
         .testTarget(name: "MonitoringTests", dependencies: ["Monitoring"], swiftSettings: v5),
         // Fuzzing: the targets' harness, the libFuzzer executable (built by scripts/fuzz.sh into .build-fuzz
         // with -sanitize=fuzzer,address; a plain build makes it a replayer), and the corpus replay tests.
-        .target(name: "FuzzHarness", dependencies: ["ClusterKit", "Cluster", "Run", "SoftTokens", "TransformerLM", "Tasks", "Transport"], swiftSettings: v5),
+        .target(name: "FuzzHarness", dependencies: ["ClusterKit", "Cluster", "Run", "SoftTokens", "TransformerLM", "Tasks", "TextTokenizers", "Transport"], swiftSettings: v5),
         .executableTarget(name: "SoftRLFuzz", dependencies: ["FuzzHarness"], swiftSettings: v5),
         .testTarget(name: "FuzzTests", dependencies: ["FuzzHarness", "Cluster", "Transport", "TransformerLM"], swiftSettings: v5),
     ]

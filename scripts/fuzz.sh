@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
-# Fuzzes the wire and the file readers with libFuzzer (issue 8). Four targets (Sources/FuzzHarness):
+# Fuzzes the wire and the file readers with libFuzzer. Six targets (Sources/FuzzHarness):
 #   learner      LearnerCore.receive/tick/updateFinished on scripts of frames from 4 peers (decode + validate every
 #                message kind; audited: nothing trained twice or lost, every reply encodes)
 #   actor        ActorSession.receive/tick on frames from a hostile learner (audited: only possible work is
 #                generated, the model it is asked to allocate is bounded, every message encodes)
 #   safetensors  SafeTensorsFile.read / readHeader (audited: element counts match shapes)
 #   jsonl        JSONLTask(path:) (audited: every token of every problem is in the vocabulary)
+#   config       a checkpoint's config.json, ModelCheckpoint.parseConfig (audited: an accepted config is inside every
+#                bound, survives the writer's round trip, and loads only over weights of its exact shapes)
+#   tokenizer    tokenizer.json, HFTokenizer(json:) (audited: every id it encodes is one of its own, encoding is
+#                deterministic, decoding never fails)
 # Seeds are valid sessions of every message kind made by the real cores; FuzzCorpus/TARGET holds the committed
 # regression inputs (replayed by `swift test --filter FuzzCorpusTests`).
 #
 # Build: release, -sanitize=fuzzer,address, into its own scratch path .build-fuzz (normal builds unaffected).
 #
 # Usage: scripts/fuzz.sh [--seconds S | --runs N] [--jobs J] [TARGET...]     (default: all targets, --runs 1000000)
-#   CI:   scripts/fuzz.sh --seconds 12          (about a minute for all four)
+#   CI:   scripts/fuzz.sh --seconds 12          (about a minute and a half for all six)
 #   Long: scripts/fuzz.sh --runs 1000000        (at least 10^6 executions per target)
 # Prints a table of executions, exec/s and corpus size per target. Exit 1 if any target found a crash, a hang
 # (-timeout=60 s per input: generous, because on a loaded machine a 10 s limit fired on a 93 ms input), an out-of-memory (-rss_limit_mb=2048) or an audit failure: the input is in
@@ -27,12 +31,12 @@ while [ $# -gt 0 ]; do
         --seconds) seconds="$2"; runs=""; shift 2 ;;
         --runs) runs="$2"; seconds=""; shift 2 ;;
         --jobs) jobs="$2"; shift 2 ;;
-        learner|actor|safetensors|jsonl) targets+=("$1"); shift ;;
-        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+        learner|actor|safetensors|jsonl|config|tokenizer) targets+=("$1"); shift ;;
+        -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
         *) echo "fuzz.sh: unknown argument '$1' (see --help)" >&2; exit 64 ;;
     esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(learner actor safetensors jsonl)
+[ ${#targets[@]} -gt 0 ] || targets=(learner actor safetensors jsonl config tokenizer)
 
 scratch=.build-fuzz
 flags=(-Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -DSOFTRL_LIBFUZZER)

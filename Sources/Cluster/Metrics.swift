@@ -31,11 +31,13 @@ public struct StepMetrics: Encodable, Sendable {
     public var refusedDuplicateIds = 0
     /// Prompt-schedule positions trained on in this step (audits that no prompt is skipped or used twice).
     public var positions: [Int] = []
+    /// Per actor that made groups of this step: mean |learner - behaviour| log-prob per action of those groups.
+    public var actorLogProbGap: [String: Double] = [:]
 
     enum CodingKeys: String, CodingKey {
         case time, clusterTokensPerSecond, rolloutsPerSecond, learnerStepMs, learnerWaitShare, stalenessHistogram
         case droppedStale, reissued, duplicates, malformed, actorsConnected, actorTokensPerSecond, positions
-        case actorBusyShare, speculated, refusedDuplicateIds
+        case actorBusyShare, speculated, refusedDuplicateIds, actorLogProbGap
     }
 
     /// One flat JSON object: the update's keys and the cluster's side by side.
@@ -58,6 +60,7 @@ public struct StepMetrics: Encodable, Sendable {
         try c.encode(actorBusyShare, forKey: .actorBusyShare)
         try c.encode(speculated, forKey: .speculated)
         try c.encode(refusedDuplicateIds, forKey: .refusedDuplicateIds)
+        try c.encode(actorLogProbGap, forKey: .actorLogProbGap)
     }
 
     public var humanLine: String {

@@ -1,9 +1,12 @@
-// The two file readers a user (or a downloaded file) feeds: the safetensors reader and the JSONL task loader.
-// Both are driven through their in-memory entry points (the same parsing and checks as from a file, without
-// the file system). Audited: what a successful read returns is consistent (element counts match shapes; every
-// problem's tokens are in the task's vocabulary).
+// The file readers a user (or a downloaded file) feeds: the safetensors reader, the JSONL task loader, a
+// checkpoint's config.json and a tokenizer.json. All are driven through their in-memory entry points (the same
+// parsing and checks as from a file, without the file system). Audited: what a successful read returns is
+// consistent (element counts match shapes; every problem's tokens are in the task's vocabulary; an accepted config
+// is inside every bound, survives the writer's round trip and loads only over weights of its exact shapes; every id
+// a tokenizer emits is one of its own).
 import Foundation
 import Tasks
+import TextTokenizers
 import TransformerLM
 
 public final class FileFuzz {
@@ -37,6 +40,57 @@ public final class FileFuzz {
                 }
                 _ = task.verdict(answerTokens: p.answerTokens, for: p)
             }
+        }
+        return true
+    }
+
+    /// Weights of `FuzzSeeds.configModel`: a config accepted by `config` is also loaded over them, so the shape
+    /// check against a file runs on every mutation that keeps the config valid.
+    lazy var configWeights: Data = {
+        let model = try! LlamaModel(config: FuzzSeeds.configModel, seed: 1)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("softrl-fuzz-config-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try! ModelCheckpoint.save(model, directory: dir)
+        return try! Data(contentsOf: dir.appendingPathComponent(ModelCheckpoint.weightsFile))
+    }()
+
+    /// Returns whether the config.json was accepted.
+    @discardableResult
+    public func config(_ data: Data) throws -> Bool {
+        guard let config = try? ModelCheckpoint.parseConfig(data, path: "fuzz/config.json") else { return false }
+        guard let count = ParameterLayout.checkedTotalCount(config, limit: LlamaConfig.Limits.parameters),
+              config.maxPositionEmbeddings * config.headDim <= LlamaConfig.Limits.ropeTableFloats else {
+            throw FuzzFinding("accepted a config outside the bounds: \(config)")
+        }
+        let written = try ModelCheckpoint.configData(config)
+        guard let back = try? ModelCheckpoint.parseConfig(written, path: "fuzz/rewritten.json"), back == config else {
+            throw FuzzFinding("the config does not survive the writer's round trip: \(config) -> \(String(decoding: written, as: UTF8.self))")
+        }
+        if let model = try? ModelCheckpoint.model(config: config, weights: configWeights, path: "fuzz/model.safetensors") {
+            guard model.parameterCount == count, ParameterLayout(config).entries.map(\.shape) == ParameterLayout(FuzzSeeds.configModel).entries.map(\.shape) else {
+                throw FuzzFinding("loaded weights of other shapes under config \(config)")
+            }
+        }
+        return true
+    }
+
+    /// Returns whether the tokenizer.json was accepted.
+    @discardableResult
+    public func tokenizer(_ data: Data) throws -> Bool {
+        guard let tokenizer = try? HFTokenizer(json: data, source: "fuzz/tokenizer.json") else { return false }
+        guard tokenizer.vocabSize <= HFTokenizer.maxTokenIds else { throw FuzzFinding("accepted a vocabulary of \(tokenizer.vocabSize) ids") }
+        // Fixed texts that reach every part (spaces, digits, bytes outside ASCII, an added token's text), and a text
+        // the input chooses.
+        let texts = ["Hello world 123, 4567!", " \t\n  ", "café ünïcödé 日本語 🙂", "<|endoftext|><s></s>ab abab", "",
+                     String(decoding: data.suffix(48), as: UTF8.self)]
+        for text in texts {
+            let ids = tokenizer.encode(text)
+            if let bad = ids.first(where: { $0 < 0 || Int($0) >= tokenizer.vocabSize }) {
+                throw FuzzFinding("encoding \(String(reflecting: text)) gave id \(bad), outside 0..<\(tokenizer.vocabSize)")
+            }
+            guard tokenizer.encode(text) == ids else { throw FuzzFinding("encoding \(String(reflecting: text)) twice gave different ids") }
+            _ = tokenizer.decode(ids, skipSpecialTokens: false)
+            _ = tokenizer.decode(ids, skipSpecialTokens: true)
         }
         return true
     }

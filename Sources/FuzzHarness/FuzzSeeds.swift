@@ -208,4 +208,81 @@ public enum FuzzSeeds {
          ("crlf-unicode", Data("{\"prompt\":\"café?\",\"answer\":\"ü\",\"cot\":null}\r\n\r\n{\"prompt\":\"\\u00e9\",\"answer\":\"e\"}\r\n".utf8)),
          ("bad-line", Data("{\"prompt\":\"a\",\"answer\":\"b\"}\n[1,2]\n".utf8))]
     }
+
+    /// The model whose weights the config target loads accepted configs over (FileFuzz.configWeights).
+    public static let configModel = LlamaConfig(vocabSize: 11, hiddenSize: 8, intermediateSize: 12, numHiddenLayers: 2,
+                                                numAttentionHeads: 2, numKeyValueHeads: 1, maxPositionEmbeddings: 32)
+
+    /// config.json files: as SoftRL writes them (the model above, tied, with head_dim), as transformers writes them
+    /// (nested rope_parameters, an eos list, bf16 dtype, extra keys), and refused ones.
+    public static func config() throws -> [(String, Data)] {
+        var tied = configModel; tied.tieWordEmbeddings = true
+        var headDim = configModel; headDim.headDimOverride = 6
+        let transformers = #"""
+            {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_act": "silu", "attention_bias": false,
+             "mlp_bias": false, "attention_dropout": 0.0, "bos_token_id": 1, "eos_token_id": [2, 3], "pad_token_id": null,
+             "head_dim": 4, "hidden_size": 8, "initializer_range": 0.02, "intermediate_size": 12, "max_position_embeddings": 32,
+             "num_attention_heads": 2, "num_hidden_layers": 2, "num_key_value_heads": 1, "pretraining_tp": 1,
+             "rms_norm_eps": 1e-05, "rope_parameters": {"rope_type": "default", "rope_theta": 100000.0}, "rope_scaling": null,
+             "tie_word_embeddings": false, "torch_dtype": "bfloat16", "transformers_version": "4.57.0", "use_cache": true,
+             "vocab_size": 11}
+            """#
+        return [("softrl", try ModelCheckpoint.configData(configModel)), ("tied", try ModelCheckpoint.configData(tied)),
+                ("head-dim", try ModelCheckpoint.configData(headDim)), ("transformers", Data(transformers.utf8)),
+                ("zero-heads", Data(#"{"vocab_size": 11, "hidden_size": 8, "intermediate_size": 12, "num_hidden_layers": 2, "num_attention_heads": 0}"#.utf8)),
+                ("huge-vocab", Data(#"{"vocab_size": 4611686018427387904, "hidden_size": 8, "intermediate_size": 12, "num_hidden_layers": 2, "num_attention_heads": 2}"#.utf8))]
+    }
+
+    /// Small tokenizer.json files of each supported family: byte-level (GPT-2 / SmolLM2 with Digits, Llama 3 with
+    /// its Split regex) and SentencePiece-style (Prepend/Replace normalizers or Metaspace, byte fallback), with
+    /// added tokens and a TemplateProcessing post-processor; kept to a few kilobytes so each run is quick.
+    public static func tokenizer() throws -> [(String, Data)] {
+        func json(_ object: [String: Any]) throws -> Data { try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) }
+        func added(_ names: [String]) -> [[String: Any]] {
+            names.enumerated().map { ["id": $0.offset, "content": $0.element, "special": true, "lstrip": false, "rstrip": false,
+                                      "normalized": false, "single_word": false] }
+        }
+        func bpe(_ symbols: [String], _ merges: [(String, String)], specials: [String], extra: [String: Any] = [:]) -> [String: Any] {
+            var vocab: [String: Int] = [:]
+            for (i, s) in (specials + symbols).enumerated() where vocab[s] == nil { vocab[s] = i }
+            for (a, b) in merges where vocab[a + b] == nil { vocab[a + b] = vocab.count }
+            return ["type": "BPE", "vocab": vocab, "merges": merges.map { "\($0.0) \($0.1)" }].merging(extra) { a, _ in a }
+        }
+        // GPT-2's byte-to-unicode map: printable Latin-1 bytes stand for themselves, the rest for U+0100 onwards.
+        var byteSymbols: [String] = []
+        var shifted = 0
+        for b in 0..<256 {
+            let printable = (33...126).contains(b) || (161...172).contains(b) || (174...255).contains(b)
+            byteSymbols.append(String(UnicodeScalar(UInt32(printable ? b : 256 + shifted))!))
+            if !printable { shifted += 1 }
+        }
+        let byteMerges = [("Ġ", "t"), ("h", "e"), ("Ġt", "he"), ("Ġ", "a"), ("1", "2"), ("Ã", "©")]
+        let template: [String: Any] = ["type": "TemplateProcessing", "single": [["SpecialToken": ["id": "<s>", "type_id": 0]], ["Sequence": ["id": "A", "type_id": 0]]],
+                                       "special_tokens": ["<s>": ["id": "<s>", "ids": [1], "tokens": ["<s>"]]]]
+        let byteLevel: [String: Any] = ["type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true]
+        let smol = try json(["model": bpe(byteSymbols, byteMerges, specials: ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]),
+                             "added_tokens": added(["<|endoftext|>", "<|im_start|>", "<|im_end|>"]),
+                             "pre_tokenizer": ["type": "Sequence", "pretokenizers": [["type": "Digits", "individual_digits": true], byteLevel]],
+                             "post_processor": byteLevel, "decoder": byteLevel])
+        let llama3Split = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
+        var noRegex = byteLevel; noRegex["use_regex"] = false
+        let llama3 = try json(["model": bpe(byteSymbols, byteMerges, specials: ["<|begin_of_text|>", "<s>"], extra: ["ignore_merges": true]),
+                               "added_tokens": added(["<|begin_of_text|>", "<s>"]),
+                               "pre_tokenizer": ["type": "Sequence", "pretokenizers": [["type": "Split", "pattern": ["Regex": llama3Split], "behavior": "Isolated", "invert": false], noRegex]],
+                               "post_processor": template, "decoder": byteLevel])
+        // SentencePiece style: <0xNN> byte-fallback pieces, "▁" for spaces.
+        let pieces = (0..<256).map { String(format: "<0x%02X>", $0) } + ["▁", "a", "b", "c", "h", "e", "l", "o", "1", "2"]
+        let pieceMerges = [("▁", "a"), ("h", "e"), ("l", "l"), ("▁a", "b"), ("▁", "1")]
+        let spModel = bpe(pieces, pieceMerges, specials: ["<unk>", "<s>", "</s>"], extra: ["unk_token": "<unk>", "byte_fallback": true, "fuse_unk": true])
+        let llama2 = try json(["model": spModel, "added_tokens": added(["<unk>", "<s>", "</s>"]),
+                               "normalizer": ["type": "Sequence", "normalizers": [["type": "Prepend", "prepend": "▁"], ["type": "Replace", "pattern": ["String": " "], "content": "▁"]]],
+                               "post_processor": template,
+                               "decoder": ["type": "Sequence", "decoders": [["type": "Replace", "pattern": ["String": "▁"], "content": " "], ["type": "ByteFallback"],
+                                                                            ["type": "Fuse"], ["type": "Strip", "content": " ", "start": 1, "stop": 0]]]])
+        let metaspace: [String: Any] = ["type": "Metaspace", "replacement": "▁", "prepend_scheme": "first", "split": false]
+        let meta = try json(["model": spModel, "added_tokens": added(["<unk>", "<s>", "</s>"]), "pre_tokenizer": metaspace,
+                             "post_processor": template, "decoder": metaspace])
+        return [("smollm2-style", smol), ("llama3-style", llama3), ("llama2-style", llama2), ("metaspace", meta),
+                ("added-id-negative", Data(#"{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "added_tokens": [{"id": -5, "content": "<x>"}]}"#.utf8))]
+    }
 }

@@ -1,9 +1,9 @@
-// The four fuzz targets by name: what runs one input, and their seeds. Used by the libFuzzer executable
+// The fuzz targets by name: what runs one input, and their seeds. Used by the libFuzzer executable
 // (SoftRLFuzz, scripts/fuzz.sh) and by the XCTest that replays the committed corpus (FuzzCorpus/).
 import Foundation
 
 public enum FuzzTarget: String, CaseIterable, Sendable {
-    case learner, actor, safetensors, jsonl
+    case learner, actor, safetensors, jsonl, config, tokenizer
 
     /// A function that runs one input (throws FuzzFinding when an audit fails).
     public func makeRunner() throws -> (Data) throws -> Void {
@@ -19,6 +19,12 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .jsonl:
             let files = FileFuzz()
             return { try files.jsonl($0) }
+        case .config:
+            let files = FileFuzz()
+            return { try files.config($0) }
+        case .tokenizer:
+            let files = FileFuzz()
+            return { try files.tokenizer($0) }
         }
     }
 
@@ -28,6 +34,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .actor: return try FuzzSeeds.actor(try LearnerFuzzRun.fixture())
         case .safetensors: return try FuzzSeeds.safetensors()
         case .jsonl: return FuzzSeeds.jsonl()
+        case .config: return try FuzzSeeds.config()
+        case .tokenizer: return try FuzzSeeds.tokenizer()
         }
     }
 

@@ -11,6 +11,7 @@
 import Foundation
 import PolicyGradient
 import SoftTokens
+import Tasks
 import TensorMath
 import TransformerLM
 
@@ -45,6 +46,14 @@ public struct UpdateReport: Codable, Sendable {
     /// outside the run's top-k): no sampler of this run makes one, so they are left out of the loss; not 0 means an
     /// actor samples differently from the run (validation cannot see it: it runs no forward pass).
     public var impossibleRollouts = 0
+    /// Rollouts that break the end-of-thinking rule on the learner's own logits (a mixture step recorded where the
+    /// argmax completes the marker, a SHADOW end where it does not; EndOfThinkingRule): no sampler of this run makes
+    /// one, so they are left out of the loss like impossible ones.
+    public var endRuleViolations = 0
+    /// Per group given to `update`, in its order: mean |learner - behaviour| log-prob per action over the group's
+    /// rollouts, stale ones included (null for a group dynamic sampling dropped: not scored). The cluster maps groups
+    /// to the actors that made them and reports the gap per actor.
+    public var groupLogProbGaps: [Double?] = []
     public var meanRatio = 0.0
     public var clippedFraction = 0.0
     public var tisTruncatedFraction = 0.0
@@ -146,15 +155,21 @@ public final class PolicyLearner {
     /// Updates applied so far; the policy version of the current weights.
     public var version: Int { optimizer.step }
 
+    /// How thinking ends, for checking the end-of-thinking rule (nil: a text marker given only as tokens, unchecked).
+    let marker: ThinkingMarker?
+
     public convenience init(model: LlamaModel, config: RLConfig, endOfThinking: Int32) {
         self.init(model: model, config: config, endOfThinking: [endOfThinking])
     }
 
     /// `endOfThinking`: the task's marker tokens (`task.thinkingMarker.tokens`), inserted on the learner exactly
     /// as the actors inserted them. Every worker of `reducer` must be built with the same model and config.
+    /// `marker`: the task's marker, whose end rule every rollout must follow (default: the single token, when there
+    /// is one).
     public init(model: LlamaModel, config: RLConfig, endOfThinking: [Int32], reducer: GradientReducer = SingleWorkerReducer(),
-                threads: Int = 1) {
+                threads: Int = 1, marker: ThinkingMarker? = nil) {
         precondition(threads >= 1, "the learner needs at least one thread")
+        self.marker = marker ?? (endOfThinking.count == 1 ? .token(endOfThinking[0]) : nil)
         self.model = model
         self.config = config
         self.reducer = reducer
@@ -200,9 +215,10 @@ public final class PolicyLearner {
         var report = UpdateReport()
         report.step = optimizer.step + 1
         var groups: [[Rollout]] = []
+        var kept: [Bool] = []
         for g in inputGroups {
-            if config.dynamicSampling && !dynamicSamplingKeep(groupRewards: g.map(\.reward)) { report.groupsDropped += 1; continue }
-            groups.append(g)
+            kept.append(!(config.dynamicSampling && !dynamicSamplingKeep(groupRewards: g.map(\.reward))))
+            if kept.last! { groups.append(g) } else { report.groupsDropped += 1 }
         }
         report.groupsKept = groups.count
         let all = inputGroups.flatMap { $0 }
@@ -227,6 +243,8 @@ public final class PolicyLearner {
         report.actions = rollouts.reduce(0) { $0 + $1.actionCount }
 
         var sums: MicroBatchSums
+        // Per rollout: sum and count of |learner - behaviour| (each micro-batch writes its own range; summed over workers).
+        var perRolloutGap = [Double](repeating: 0, count: 2 * rollouts.count)
         do {
             if let actorWeights {   // forward and backward at the actors' weights; the master copy is restored below
                 let w = model.weights.buffer
@@ -239,7 +257,10 @@ public final class PolicyLearner {
             let batches = microBatch.split(lengths: lengths, atLeast: threads * reducer.size)
             keepPassMemory(batches, lengths: lengths)
             let mine = batches.indices.filter { $0 % reducer.size == reducer.rank }.map { batches[$0] }
-            sums = accumulateShare(mine, rollouts: rollouts, advantages: advantages)
+            sums = perRolloutGap.withUnsafeMutableBufferPointer { gaps in
+                accumulateShare(mine, rollouts: rollouts, advantages: advantages, gaps: gaps)
+            }
+            try perRolloutGap.withUnsafeMutableBufferPointer { try reducer.allReduceSum($0) }
             var packed = sums.packed(rank: reducer.rank, size: reducer.size)
             try packed.withUnsafeMutableBufferPointer { try reducer.allReduceSum($0) }
             sums = MicroBatchSums(packed: packed, size: reducer.size)
@@ -267,6 +288,15 @@ public final class PolicyLearner {
         report.tisTruncatedFraction = sums.steps > 0 ? sums.truncated / steps : 0
         report.meanKL = sums.steps > 0 ? sums.kl / steps : 0
         report.impossibleRollouts = Int(sums.impossible)
+        report.endRuleViolations = Int(sums.endRule)
+        var first = 0
+        for (g, isKept) in zip(inputGroups, kept) {
+            guard isKept else { report.groupLogProbGaps.append(nil); continue }
+            var sum = 0.0, count = 0.0
+            for i in first..<(first + g.count) { sum += perRolloutGap[2 * i]; count += perRolloutGap[2 * i + 1] }
+            report.groupLogProbGaps.append(count > 0 ? sum / count : 0)
+            first += g.count
+        }
         report.logProbGap = sums.gapCount > 0 ? sums.gap / sums.gapCount : 0
         report.logProbGapActions = Int(sums.gapCount)
         report.logProbGapAll = sums.gapAllCount > 0 ? sums.gapAll / sums.gapAllCount : 0
@@ -289,7 +319,8 @@ public final class PolicyLearner {
     /// This worker's share: thread t takes micro-batches t, t + threads, ... into its own gradient buffer (thread 0's
     /// is `gradients`), then the buffers and the sums are added in thread order, so the result does not depend on
     /// which thread finishes first.
-    private func accumulateShare(_ share: [Range<Int>], rollouts: [Rollout], advantages: [Double]) -> MicroBatchSums {
+    private func accumulateShare(_ share: [Range<Int>], rollouts: [Rollout], advantages: [Double],
+                                 gaps: UnsafeMutableBufferPointer<Double>) -> MicroBatchSums {
         let used = min(threads, max(share.count, 1))
         while threadGradients.count < used - 1 { threadGradients.append(model.makeGradients()) }
         let buffers = [gradients] + threadGradients.prefix(used - 1)
@@ -299,7 +330,7 @@ public final class PolicyLearner {
             g.zero()
             var s = MicroBatchSums()
             for j in stride(from: t, to: share.count, by: used) {
-                s.add(self.accumulate(share[j], rollouts: rollouts, advantages: advantages, into: g))
+                s.add(self.accumulate(share[j], rollouts: rollouts, advantages: advantages, into: g, gaps: gaps))
             }
             return s
         }
@@ -328,10 +359,12 @@ public final class PolicyLearner {
     }
 
     /// One micro-batch: score, loss terms with their local normalisation undone, backward into `g`.
-    private func accumulate(_ range: Range<Int>, rollouts all: [Rollout], advantages: [Double], into g: FloatBuffer) -> MicroBatchSums {
+    private func accumulate(_ range: Range<Int>, rollouts all: [Rollout], advantages: [Double], into g: FloatBuffer,
+                            gaps: UnsafeMutableBufferPointer<Double>) -> MicroBatchSums {
         let rollouts = Array(all[range])
         var sums = MicroBatchSums()
         let (pass, logProbs) = scorer.score(rollouts)
+        let endRule = marker.map { scorer.endRuleViolations(pass, rollouts, marker: $0) } ?? []
         let refLogProbs = reference?.score(rollouts).logProbs
         var terms: [RolloutTerms] = []
         for (i, r) in rollouts.enumerated() {
@@ -341,10 +374,16 @@ public final class PolicyLearner {
             if logProbs[i].contains(where: { $0 == -.infinity || $0.isNaN }) {
                 sums.impossible += 1
                 mask = [Bool](repeating: false, count: behaviour.count)
+            } else if i < endRule.count, endRule[i] != nil {
+                sums.endRule += 1
+                mask = [Bool](repeating: false, count: behaviour.count)
             }
             terms.append(RolloutTerms(advantage: advantages[range.lowerBound + i], logp: logProbs[i], behaviourLogp: behaviour,
                                       referenceLogp: refLogProbs?[i], mask: mask))
-            for (a, b) in zip(logProbs[i], behaviour) where a.isFinite && b.isFinite { sums.gapAll += abs(a - b); sums.gapAllCount += 1 }
+            let at = 2 * (range.lowerBound + i)
+            for (a, b) in zip(logProbs[i], behaviour) where a.isFinite && b.isFinite {
+                sums.gapAll += abs(a - b); sums.gapAllCount += 1; gaps[at] += abs(a - b); gaps[at + 1] += 1
+            }
             if r.policyVersion == version {
                 for (a, b) in zip(logProbs[i], behaviour) where a.isFinite && b.isFinite {
                     sums.gap += abs(a - b); sums.gapCount += 1; sums.gapMax = max(sums.gapMax, abs(a - b))
@@ -376,22 +415,22 @@ public final class PolicyLearner {
 /// What a micro-batch adds to the update's statistics: sums (never means), so micro-batches, threads and workers
 /// add them up in any grouping and the update divides once.
 struct MicroBatchSums {
-    var loss = 0.0, steps = 0.0, ratio = 0.0, kl = 0.0, clipped = 0.0, truncated = 0.0, impossible = 0.0
+    var loss = 0.0, steps = 0.0, ratio = 0.0, kl = 0.0, clipped = 0.0, truncated = 0.0, impossible = 0.0, endRule = 0.0
     var gap = 0.0, gapCount = 0.0, gapAll = 0.0, gapAllCount = 0.0
     /// A maximum, not a sum: `packed` gives each worker its own slot so a sum-reduction carries every worker's.
     var gapMax = 0.0
 
     mutating func add(_ o: MicroBatchSums) {
         loss += o.loss; steps += o.steps; ratio += o.ratio; kl += o.kl; clipped += o.clipped; truncated += o.truncated
-        impossible += o.impossible; gap += o.gap; gapCount += o.gapCount; gapAll += o.gapAll; gapAllCount += o.gapAllCount
+        impossible += o.impossible; endRule += o.endRule; gap += o.gap; gapCount += o.gapCount; gapAll += o.gapAll; gapAllCount += o.gapAllCount
         gapMax = max(gapMax, o.gapMax)
     }
 
-    private static let sumCount = 11
+    private static let sumCount = 12
 
     /// The sums, then one slot per worker for the maximum (this worker's in slot `rank`, zeros elsewhere).
     func packed(rank: Int, size: Int) -> [Double] {
-        var v = [loss, steps, ratio, kl, clipped, truncated, impossible, gap, gapCount, gapAll, gapAllCount]
+        var v = [loss, steps, ratio, kl, clipped, truncated, impossible, gap, gapCount, gapAll, gapAllCount, endRule]
         v += [Double](repeating: 0, count: size)
         v[Self.sumCount + rank] = gapMax
         return v
@@ -402,7 +441,7 @@ struct MicroBatchSums {
     /// The reduced sums from `packed` after the sum over workers.
     init(packed v: [Double], size: Int) {
         (loss, steps, ratio, kl, clipped, truncated, impossible) = (v[0], v[1], v[2], v[3], v[4], v[5], v[6])
-        (gap, gapCount, gapAll, gapAllCount) = (v[7], v[8], v[9], v[10])
+        (gap, gapCount, gapAll, gapAllCount, endRule) = (v[7], v[8], v[9], v[10], v[11])
         gapMax = v[Self.sumCount..<(Self.sumCount + size)].max() ?? 0
     }
 }

@@ -56,14 +56,23 @@ public struct RLConfig: Codable, Sendable, Equatable {
 
     public func validate() throws {
         func need(_ ok: Bool, _ msg: String) throws { if !ok { throw ConfigFileError(description: msg) } }
+        // Far beyond useful values (paper: 32 samples x 2 prompts), low enough that a typo cannot size an update
+        // without end; the message names the key, its value and the bound.
+        func range<T: Comparable>(_ key: String, _ value: T, _ low: T, _ high: T, _ why: String = "") throws {
+            try need(value >= low && value <= high, "\(key) is \(value): it must be between \(low) and \(high)\(why)")
+        }
         try sampler.validate()
-        try need(groupSize >= 2, "groupSize must be >= 2: RLOO's leave-one-out baseline needs another sample")
-        try need(promptsPerStep >= 1, "promptsPerStep must be >= 1")
-        try need(steps >= 0, "steps must be >= 0")
-        try need(learningRate > 0 && learningRate < 1, "learningRate must be in (0, 1)")
-        try need(warmupSteps >= 0 && minLRRatio >= 0 && minLRRatio <= 1, "warmupSteps >= 0 and minLRRatio in [0, 1]")
-        try need(maxGradNorm > 0, "maxGradNorm must be positive")
-        try need(maxStaleness >= 0, "maxStaleness must be >= 0")
+        try range("groupSize", groupSize, 2, 1024, " (RLOO's leave-one-out baseline needs another sample; paper: 32)")
+        try range("promptsPerStep", promptsPerStep, 1, 1024)
+        try range("steps", steps, 0, 1_000_000_000)
+        try need(learningRate > 0 && learningRate < 1, "learningRate is \(learningRate): it must be in (0, 1)")
+        try range("warmupSteps", warmupSteps, 0, 1_000_000_000)
+        try range("minLRRatio", minLRRatio, 0, 1)
+        try range("weightDecay", weightDecay, 0, 1)
+        try need(maxGradNorm > 0 && maxGradNorm <= 1e6, "maxGradNorm is \(maxGradNorm): it must be in (0, 1e6]")
+        try range("maxStaleness", maxStaleness, 0, 1000)
+        if let t = thinkingLimit { try range("thinkingLimit", t, 0, SamplerConfig.Limits.length) }
+        if let a = answerLimit { try range("answerLimit", a, 1, SamplerConfig.Limits.length) }
         try need((microBatch?.count ?? 1) >= 1, "microBatch must hold at least 1 rollout or token")
     }
 

@@ -17,7 +17,8 @@ public final class SingleProcessRL {
 
     /// `threads`: the update's threads (PolicyLearner.threads).
     public init(model: LlamaModel, task: any ReasoningTask, config: RLConfig, threads: Int = 1) {
-        learner = PolicyLearner(model: model, config: config, endOfThinking: task.thinkingMarker.tokens, threads: threads)
+        learner = PolicyLearner(model: model, config: config, endOfThinking: task.thinkingMarker.tokens, threads: threads,
+                                marker: task.thinkingMarker)
         self.task = task
         sampler = config.resolvedSampler(for: task)
         rewards = RewardScorer(task: task, shaping: config.rewards)

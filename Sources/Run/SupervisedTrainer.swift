@@ -45,13 +45,30 @@ public final class SupervisedTrainer {
     let lr: LearningRateSchedule
     let gradients: FloatBuffer
 
-    public init(model: LlamaModel, task: any ReasoningTask, config: SFTConfig) {
+    public init(model: LlamaModel, task: any ReasoningTask, config: SFTConfig) throws {
+        try Self.checkFits(task: task, model: model)
         self.model = model; self.task = task; self.config = config
         optimizer = AdamW(parameterCount: model.parameterCount, config: AdamWConfig(lr: config.learningRate, weightDecay: config.weightDecay))
         schedule = PromptSchedule(count: task.count(.train), seed: config.seed)
         lr = LearningRateSchedule(peak: config.learningRate, warmupSteps: min(config.warmupSteps, config.steps),
                                   totalSteps: max(config.steps, config.warmupSteps), minRatio: config.minLRRatio)
         gradients = model.makeGradients()
+    }
+
+    /// Throws unless every training problem's teacher-forced sequence fits the model's positions (a longer one would
+    /// stop the process in the forward pass); the message names the problem (file and line for JSONL tasks), its
+    /// length, the limit and what to do.
+    public static func checkFits(task: any ReasoningTask, model: LlamaModel) throws {
+        let limit = model.config.maxPositionEmbeddings, marker = task.thinkingMarker.tokens
+        for i in 0..<task.count(.train) {
+            let p = task.problem(.train, i)
+            let positions = p.prompt.count + p.cot.count + marker.count + p.answerTokens.count - 1   // the last token is only a target
+            guard positions <= limit else {
+                throw ConfigFileError(description: "\(task.origin(.train, i)): this problem's supervised sequence is \(positions) positions "
+                    + "(prompt \(p.prompt.count) + trace \(p.cot.count) + end of thinking \(marker.count) + answer \(p.answerTokens.count) tokens, "
+                    + "less one), over the model's max_position_embeddings of \(limit): shorten or remove this problem, or start from a model with more positions")
+            }
+        }
     }
 
     /// The teacher-forced sequence of one problem and the index of its first predicted token.

@@ -1,6 +1,6 @@
-// libFuzzer entry point for the four targets of FuzzHarness. Built only by scripts/fuzz.sh with
+// libFuzzer entry point for the targets of FuzzHarness. Built only by scripts/fuzz.sh with
 // `-sanitize=fuzzer,address -D SOFTRL_LIBFUZZER` into .build-fuzz; the target is chosen by SOFTRL_FUZZ_TARGET
-// (learner, actor, safetensors, jsonl). SOFTRL_FUZZ_WRITE_SEEDS=DIR writes that target's seeds and exits.
+// (learner, actor, safetensors, jsonl, config, tokenizer). SOFTRL_FUZZ_WRITE_SEEDS=DIR writes that target's seeds and exits.
 // Without SOFTRL_LIBFUZZER (a plain `swift build`) it is a replayer: `SoftRLFuzz TARGET FILE...` runs each file
 // once and reports findings, `SoftRLFuzz TARGET --write-seeds DIR` writes the seeds.
 import Foundation

@@ -3,6 +3,7 @@
 // per-action loss gradient dL/dlog pi into the weights: through the logits, and for soft/fuzzy steps also into
 // the embedding matrix via mu = p^T E (method notes sec. 2).
 import Foundation
+import Tasks
 import TensorMath
 import TransformerLM
 
@@ -46,6 +47,25 @@ public final class PolicyScorer {
             continuations.append((prefixes.count - 1, ModelInput(tokens: Array(inputs[i].tokens[r.prompt.count...]), vectors: inputs[i].vectors)))
         }
         return model.forward(prefixes: prefixes, continuations: continuations)
+    }
+
+    /// Each rollout's breach of the end-of-thinking rule (nil: none), judged on the learner's own logits in `pass`:
+    /// the argmax at every mixture step's position, and after the last step for a SHADOW end (EndOfThinkingRule).
+    public func endRuleViolations(_ pass: TrainingPass, _ rollouts: [Rollout], marker: ThinkingMarker) -> [String?] {
+        let V = model.config.vocabSize
+        return rollouts.enumerated().map { (i, r) in
+            let deciding: [EndOfThinkingRule.Position]
+            var afterLast: EndOfThinkingRule.Position? = nil
+            if r.sampler.mode == .hard {
+                deciding = r.steps.map { EndOfThinkingRule.Position(token: $0.token) }
+            } else {
+                deciding = r.steps.indices.map { EndOfThinkingRule.position(logits: pass.logits(sequence: i, position: r.stepLogitPosition($0)), vocab: V) }
+                if r.thinkingEnd == .shadow {
+                    afterLast = EndOfThinkingRule.position(logits: pass.logits(sequence: i, position: r.stepLogitPosition(r.steps.count)), vocab: V)
+                }
+            }
+            return EndOfThinkingRule.violation(mode: r.sampler.mode, end: r.thinkingEnd, deciding: deciding, afterLast: afterLast, marker: marker)
+        }
     }
 
     /// Accumulates into `gradients` the gradient of a loss whose derivative w.r.t. each action's log-probability

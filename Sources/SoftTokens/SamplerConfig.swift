@@ -2,6 +2,7 @@
 // Butt et al. 2025, arXiv 2509.19170) and the related samplers it is compared with. One Codable value:
 // it travels to actors as JSON and is recorded in every rollout.
 import Foundation
+import TransformerLM
 
 public enum ThinkingMode: String, Codable, Sendable, CaseIterable {
     /// Embedding of a token sampled from softmax(l / hardTemperature).
@@ -70,17 +71,38 @@ public struct SamplerConfig: Codable, Sendable, Equatable {
     /// Whether the step is a continuous vector (and needs a Gaussian noise scale).
     public var addsGaussianNoise: Bool { (mode == .soft || mode == .fuzzy) && !greedy }
 
+    /// Upper bounds on the settings: far beyond any useful value, low enough that a typo or a hostile file cannot
+    /// make a run divide by nothing, overflow a softmax or size buffers without end.
+    public enum Limits {
+        public static let temperature = 1000.0
+        public static let noiseScale = 10.0
+        public static let dirichletConcentration = 1e6
+        public static let multiTokens = 1024
+        public static let topK = LlamaConfig.Limits.vocabSize
+        /// A thinking or answer length can be no longer than a model's positions.
+        public static let length = LlamaConfig.Limits.maxPositionEmbeddings
+    }
+
+    /// Each setting inside its bounds; the message names the JSON key, its value and the bound.
     public func validate() throws {
-        func need(_ ok: Bool, _ msg: String) throws { if !ok { throw SamplerError(msg) } }
-        try need(hardTemperature > 0 && softTemperature > 0 && fuzzyTemperature > 0 && gumbelTemperature > 0,
-                 "temperatures must be positive")
-        try need(noiseScale >= 0, "noise scale gamma must be >= 0 (paper: 0.33; gamma = 3 collapsed training)")
-        try need(dirichletConcentration > 0, "dirichlet concentration must be positive")
-        try need(multiTokens >= 1, "multi-token sampling needs K >= 1")
-        try need(topK.map { $0 >= 1 } ?? true, "top-k must be >= 1")
-        try need(topP.map { $0 > 0 && $0 <= 1 } ?? true, "top-p must be in (0, 1]")
-        try need(minP.map { $0 >= 0 && $0 < 1 } ?? true, "min-p must be in [0, 1)")
-        try need(maxThinkingSteps >= 0 && maxAnswerTokens >= 1, "length limits must be positive")
+        func need(_ ok: Bool, _ key: String, _ value: Any, _ rule: String) throws {
+            if !ok { throw SamplerError("sampler.\(key) is \(value): it must be \(rule)") }
+        }
+        for (key, t) in [("hardTemperature", hardTemperature), ("softTemperature", softTemperature),
+                         ("fuzzyTemperature", fuzzyTemperature), ("gumbelTemperature", gumbelTemperature)] {
+            try need(t > 0 && t <= Limits.temperature, key, t, "in (0, \(Limits.temperature)]")
+        }
+        try need(noiseScale >= 0 && noiseScale <= Limits.noiseScale, "noiseScale", noiseScale,
+                 "in [0, \(Limits.noiseScale)] (paper: 0.33; gamma = 3 collapsed training)")
+        try need(dirichletConcentration > 0 && dirichletConcentration <= Limits.dirichletConcentration, "dirichletConcentration",
+                 dirichletConcentration, "in (0, \(Limits.dirichletConcentration)]")
+        try need(dirichletMinAlpha > 0 && dirichletMinAlpha <= 1, "dirichletMinAlpha", dirichletMinAlpha, "in (0, 1]")
+        try need(multiTokens >= 1 && multiTokens <= Limits.multiTokens, "multiTokens", multiTokens, "between 1 and \(Limits.multiTokens)")
+        if let k = topK { try need(k >= 1 && k <= Limits.topK, "topK", k, "between 1 and \(Limits.topK), or null for the whole vocabulary") }
+        if let p = topP { try need(p > 0 && p <= 1, "topP", p, "in (0, 1], or null") }
+        if let p = minP { try need(p >= 0 && p < 1, "minP", p, "in [0, 1), or null") }
+        try need(maxThinkingSteps >= 0 && maxThinkingSteps <= Limits.length, "maxThinkingSteps", maxThinkingSteps, "between 0 and \(Limits.length)")
+        try need(maxAnswerTokens >= 1 && maxAnswerTokens <= Limits.length, "maxAnswerTokens", maxAnswerTokens, "between 1 and \(Limits.length)")
     }
 
     /// A short label for logs, e.g. "soft(tau=0.5,gamma=0.33)".

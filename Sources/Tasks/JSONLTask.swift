@@ -17,8 +17,13 @@ public struct JSONLTask: ReasoningTask {
     public let maxAnswerTokens: Int
     public let suggestedThinkingLimit: Int
     private let problems: [Split: [Problem]]
+    /// "PATH line N" of every problem, for messages.
+    private let origins: [Split: [String]]
 
     public static let maxVocabularySize = 256
+    /// A problem line longer than this is refused before it is parsed: problems are a few kilobytes, and a runaway
+    /// line (a whole file without line breaks, a pasted log) must not cost gigabytes before the model refuses it.
+    public static let maxLineBytes = 1 << 20
     /// Thinking budget when no example carries a trace to size it from.
     static let defaultThinkingLimit = 32
 
@@ -26,6 +31,8 @@ public struct JSONLTask: ReasoningTask {
         var prompt: String
         var answer: String
         var cot: String
+        /// 1-based line in its file.
+        var line = 0
     }
 
     public init(path: String, options: TaskOptions = .init()) throws {
@@ -87,6 +94,8 @@ public struct JSONLTask: ReasoningTask {
         let trainProblems = problems(train)
         let testProblems = problems(test)
         self.problems = [.train: trainProblems, .test: testProblems]
+        let testFile = companionTest?.path ?? path
+        origins = [.train: train.map { "\(path) line \($0.line)" }, .test: test.map { "\(testFile) line \($0.line)" }]
         let all = trainProblems + testProblems
         maxAnswerTokens = all.map(\.answerTokens.count).max() ?? 1
         let longestTrace = all.map(\.cot.count).max() ?? 0
@@ -108,6 +117,7 @@ public struct JSONLTask: ReasoningTask {
     }
 
     static func parseExamples(_ data: Data, path: String) throws -> [Example] {
+        try checkLineLengths(data, path: path)
         guard let text = String(data: data, encoding: .utf8) else {
             throw TaskError.unreadableFile(path: path, reason: "the bytes are not valid UTF-8")
         }
@@ -118,10 +128,36 @@ public struct JSONLTask: ReasoningTask {
             let trimmed = scalars.last == "\r" ? scalars.dropLast() : scalars[...]
             let line = Substring(String(String.UnicodeScalarView(trimmed)))
             if line.allSatisfy(\.isWhitespace) { continue }
-            examples.append(try parseLine(line, path: path, lineNumber: offset + 1))
+            var example = try parseLine(line, path: path, lineNumber: offset + 1)
+            example.line = offset + 1
+            examples.append(example)
         }
         guard !examples.isEmpty else { throw TaskError.notEnoughExamples(path: path, found: 0) }
         return examples
+    }
+
+    /// The line-length rule over a whole file's bytes, before anything is decoded (a 100 MB line cost 850 MB of
+    /// strings before its own line was refused).
+    public static func checkLineLengths(_ data: Data, path: String) throws {
+        try data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
+            guard let base = bytes.baseAddress else { return }
+            var line = 1, start = 0
+            while true {
+                let newline = start < bytes.count ? memchr(base + start, 0x0A, bytes.count - start) : nil
+                let end = newline.map { base.distance(to: UnsafeRawPointer($0)) } ?? bytes.count
+                try checkLineLength(end - start, path: path, lineNumber: line)
+                guard newline != nil else { return }
+                line += 1; start = end + 1
+            }
+        }
+    }
+
+    /// The line-length rule of every JSONL task file.
+    static func checkLineLength(_ bytes: Int, path: String, lineNumber: Int) throws {
+        guard bytes <= maxLineBytes else {
+            throw TaskError.malformedLine(path: path, line: lineNumber,
+                                          reason: "the line is \(bytes) bytes, over the limit of \(maxLineBytes) bytes per problem; split the file into one problem per line, or remove the line")
+        }
     }
 
     static func parseLine(_ line: Substring, path: String, lineNumber: Int) throws -> Example {
@@ -150,6 +186,7 @@ public struct JSONLTask: ReasoningTask {
     }
 
     public func count(_ split: Split) -> Int { problems[split]!.count }
+    public func origin(_ split: Split, _ index: Int) -> String { origins[split]![index] }
 
     public func problem(_ split: Split, _ index: Int) -> Problem {
         let list = problems[split]!

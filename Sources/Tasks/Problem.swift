@@ -82,6 +82,13 @@ public protocol ReasoningTask: Sendable {
     var thinkingMarker: ThinkingMarker { get }
     /// The token that ends an answer (default `Vocabulary.eos`).
     var endOfSequence: Int32 { get }
+    /// Where a problem comes from, for messages that must send the user to it ("data.jsonl line 12"; built-in tasks
+    /// name the split and index).
+    func origin(_ split: Split, _ index: Int) -> String
+}
+
+extension ReasoningTask {
+    public func origin(_ split: Split, _ index: Int) -> String { "\(name) \(split.rawValue) problem \(index)" }
 }
 
 /// Shared verdict rule. The answer is the text before the first eos; if no eos was generated the whole

@@ -22,6 +22,7 @@ public struct TextTask: ReasoningTask {
     public let endOfSequence: Int32
     public let numeric: Bool
     private let problems: [Split: [Problem]]
+    private let origins: [Split: [String?]]
     /// The questions as text (index-aligned with the problems), for display.
     public let questions: [Split: [String]]
 
@@ -29,7 +30,11 @@ public struct TextTask: ReasoningTask {
         public var question: String
         public var answer: String
         public var cot: String
-        public init(question: String, answer: String, cot: String) { self.question = question; self.answer = answer; self.cot = cot }
+        /// "PATH line N" for problems read from a file.
+        public var origin: String?
+        public init(question: String, answer: String, cot: String, origin: String? = nil) {
+            self.question = question; self.answer = answer; self.cot = cot; self.origin = origin
+        }
     }
 
     // MARK: Construction
@@ -67,7 +72,7 @@ public struct TextTask: ReasoningTask {
         do { tokenizer = try HFTokenizer(path: tokPath) } catch { throw TaskError.tokenizer("task '\(name)': \(error)") }
         let tok = tokenizer
         let directory = TextTask.directory(of: tokPath)
-        guard let eos = TextTask.endOfSequenceID(directory: directory, tokenizer: tok) else {
+        guard let eos = try TextTask.endOfSequenceID(directory: directory, tokenizer: tok) else {
             throw TaskError.tokenizer("task '\(name)': no end-of-sequence token: \(tokPath) has no generation_config.json / "
                 + "config.json eos_token_id beside it and none of <|im_end|>, <|endoftext|>, </s>, <|eot_id|> is an added token")
         }
@@ -113,6 +118,7 @@ public struct TextTask: ReasoningTask {
             }
         }
         self.problems = problems
+        origins = [.train: train.map(\.origin), .test: test.map(\.origin)]
         questions = [.train: train.map(\.question), .test: test.map(\.question)]
         maxAnswerTokens = max(8, longestAnswer + 4)
         suggestedThinkingLimit = min(256, max(48, longestCot + longestCot / 2))
@@ -122,6 +128,7 @@ public struct TextTask: ReasoningTask {
 
     public func count(_ split: Split) -> Int { problems[split]!.count }
     public func problem(_ split: Split, _ index: Int) -> Problem { problems[split]![index] }
+    public func origin(_ split: Split, _ index: Int) -> String { origins[split]![index] ?? "\(name) \(split.rawValue) problem \(index)" }
 
     /// The text before the first end-of-sequence token, decoded; numeric: its first number equals the expected one
     /// (well-formed but wrong when it has a different number, malformed without one); exact: its trimmed first line
@@ -183,14 +190,17 @@ public struct TextTask: ReasoningTask {
 
     /// eos_token_id from generation_config.json / config.json beside the tokenizer (the first if a list), else a
     /// conventional end token among the added tokens.
-    static func endOfSequenceID(directory: String?, tokenizer: HFTokenizer) -> Int32? {
+    static func endOfSequenceID(directory: String?, tokenizer: HFTokenizer) throws -> Int32? {
         if let directory {
             for file in ["generation_config.json", "config.json"] {
                 let url = URL(fileURLWithPath: directory).appendingPathComponent(file)
                 guard let data = FileManager.default.contents(atPath: url.path),
                       let obj = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any], let v = obj["eos_token_id"] else { continue }
-                if let n = v as? NSNumber { return n.int32Value }
-                if let list = v as? [NSNumber], let first = list.first { return first.int32Value }
+                let first = (v as? [Any])?.first ?? v
+                guard let id = HFTokenizer.tokenId(first) else {
+                    throw TaskError.tokenizer("\(url.path): eos_token_id is \(v), not a token id (an integer in 0..<\(HFTokenizer.maxTokenIds), or a list of them)")
+                }
+                return id
             }
         }
         for name in ["<|im_end|>", "<|eot_id|>", "</s>", "<|endoftext|>", "<|end_of_text|>"] {
@@ -202,12 +212,14 @@ public struct TextTask: ReasoningTask {
     static func readExamples(path: String) throws -> [Example] {
         guard FileManager.default.fileExists(atPath: path) else { throw TaskError.fileNotFound(path: path) }
         guard let data = FileManager.default.contents(atPath: path) else { throw TaskError.unreadableFile(path: path, reason: "cannot open") }
+        try JSONLTask.checkLineLengths(data, path: path)
         guard let text = String(data: data, encoding: .utf8) else { throw TaskError.unreadableFile(path: path, reason: "not valid UTF-8") }
         var out: [Example] = []
-        for (k, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = raw.trimmingCharacters(in: .whitespacesAndNewlines)
-            if line.isEmpty { continue }
+        // Split on scalars: as Characters, "\r\n" is one grapheme and would not match "\n".
+        for (k, raw) in text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let lineNo = k + 1
+            let line = String(String.UnicodeScalarView(raw)).trimmingCharacters(in: .whitespacesAndNewlines)
+            if line.isEmpty { continue }
             guard let obj = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] else {
                 throw TaskError.malformedLine(path: path, line: lineNo, reason: "not a JSON object")
             }
@@ -225,7 +237,8 @@ public struct TextTask: ReasoningTask {
             }
             answer = answer.trimmingCharacters(in: .whitespacesAndNewlines)
             guard !answer.isEmpty else { throw TaskError.malformedLine(path: path, line: lineNo, reason: "the answer is empty (nothing after ####?)") }
-            out.append(Example(question: question, answer: answer, cot: removeCalculatorAnnotations(cot).trimmingCharacters(in: .whitespacesAndNewlines)))
+            out.append(Example(question: question, answer: answer, cot: removeCalculatorAnnotations(cot).trimmingCharacters(in: .whitespacesAndNewlines),
+                               origin: "\(path) line \(lineNo)"))
         }
         if out.isEmpty { throw TaskError.notEnoughExamples(path: path, found: 0) }
         return out

@@ -63,6 +63,20 @@ public final class HFTokenizer: @unchecked Sendable {
     private var cache: [[UInt32]: [Int32]] = [:]
     private let lock = NSLock()
 
+    /// Token ids this loader accepts: 0..<2^24. The largest real vocabularies have ~260k tokens; the bound keeps an id
+    /// from a damaged or hostile file from truncating (2^40 became 0) or sizing per-token tables without end.
+    public static let maxTokenIds = 1 << 24
+
+    /// An id from the JSON: an integer (not a boolean or a fraction) in 0..<maxTokenIds, else nil.
+    public static func tokenId(_ value: Any?) -> Int32? {
+        guard let n = value as? NSNumber else { return nil }
+        switch String(cString: n.objCType) {
+        case "c", "B", "d", "f": return nil
+        case "Q", "L": return n.uint64Value < UInt64(maxTokenIds) ? Int32(n.uint64Value) : nil
+        default: return n.int64Value >= 0 && n.int64Value < Int64(maxTokenIds) ? Int32(n.int64Value) : nil
+        }
+    }
+
     /// `path` is a tokenizer.json file or a directory containing one.
     public convenience init(path: String) throws {
         var isDir: ObjCBool = false
@@ -99,8 +113,9 @@ public final class HFTokenizer: @unchecked Sendable {
         var idToToken: [Int32: String] = [:]
         idToToken.reserveCapacity(vocabJSON.count)
         for (token, value) in vocabJSON {
-            guard let n = value as? NSNumber else { throw bad("model.vocab[\(String(reflecting: token))] is not a number") }
-            let id = n.int32Value
+            guard let id = Self.tokenId(value) else {
+                throw bad("model.vocab[\(String(reflecting: token))] is \(value), not a token id: ids are integers in 0..<\(Self.maxTokenIds)")
+            }
             vocab[token] = id
             idToToken[id] = token
         }
@@ -137,8 +152,11 @@ public final class HFTokenizer: @unchecked Sendable {
         // Added tokens.
         var added: [AddedToken] = []
         for (k, t) in ((root["added_tokens"] as? [[String: Any]]) ?? []).enumerated() {
-            guard let id = (t["id"] as? NSNumber)?.int32Value, let content = t["content"] as? String, !content.isEmpty else {
-                throw bad("added_tokens[\(k)] needs an integer id and a non-empty content")
+            guard let content = t["content"] as? String, !content.isEmpty else {
+                throw bad("added_tokens[\(k)] needs a non-empty content")
+            }
+            guard let id = Self.tokenId(t["id"]) else {
+                throw bad("added_tokens[\(k)] (\(String(reflecting: content))) has id \(t["id"].map { "\($0)" } ?? "none"): ids are integers in 0..<\(Self.maxTokenIds)")
             }
             added.append(AddedToken(id: id, content: content, special: t["special"] as? Bool ?? false,
                                     scalars: content.unicodeScalars.map(\.value),
@@ -272,7 +290,13 @@ public final class HFTokenizer: @unchecked Sendable {
                 let specials = p["special_tokens"] as? [String: [String: Any]] ?? [:]
                 return try single.enumerated().map { (k, item) -> TemplateItem in
                     if let s = item["SpecialToken"] as? [String: Any], let name = s["id"] as? String {
-                        if let ids = specials[name]?["ids"] as? [NSNumber] { return .special(ids.map(\.int32Value)) }
+                        if let raw = specials[name]?["ids"] as? [Any] {
+                            let ids = raw.compactMap(Self.tokenId)
+                            guard ids.count == raw.count else {
+                                throw bad("\(where_).special_tokens[\(String(reflecting: name))].ids is \(raw): ids are integers in 0..<\(Self.maxTokenIds)")
+                            }
+                            return .special(ids)
+                        }
                         if let id = vocab[name] ?? added.first(where: { $0.content == name })?.id { return .special([id]) }
                         throw bad("\(where_).single[\(k)] names special token \(String(reflecting: name)), which has no id")
                     }

@@ -59,17 +59,58 @@ public struct LlamaConfig: Codable, Sendable, Equatable {
         }
     }
 
-    /// Checks the relations the math relies on; the message says which field to fix.
+    /// Upper bounds on a config's shape, checked before anything is sized from it. Each is far above any real
+    /// Llama (Llama 3 405B: hidden 16,384, 126 layers, 128 heads, ff 53,248, vocabulary 128,256, 131,072 positions;
+    /// Gemma's vocabulary 262,144) and low enough that a damaged or hostile config.json cannot make a process trap
+    /// on an overflow, loop for ever or ask for terabytes.
+    public enum Limits {
+        public static let vocabSize = 1 << 24
+        public static let hiddenSize = 1 << 16
+        public static let intermediateSize = 1 << 18
+        public static let numHiddenLayers = 1024
+        public static let numAttentionHeads = 1024
+        public static let headDim = 1024
+        public static let maxPositionEmbeddings = 1 << 20
+        /// Floats of the rotary tables (max_position_embeddings x head_dim): 1 GiB.
+        public static let ropeTableFloats = 1 << 28
+        /// Parameters of the whole model: 2^31 floats is 8 GiB of fp32 weights, and training needs four times that.
+        public static let parameters = 1 << 31
+    }
+
+    /// Checks the bounds above and the relations the math relies on, in an order where no check can trap; the
+    /// message names the field, its value, what it must be and what to do.
     public func validate() throws {
-        func need(_ ok: Bool, _ msg: String) throws { if !ok { throw ConfigError(msg) } }
-        try need(vocabSize > 0, "vocab_size must be positive (got \(vocabSize))")
-        try need(hiddenSize > 0 && intermediateSize > 0 && numHiddenLayers > 0, "hidden_size, intermediate_size and num_hidden_layers must be positive")
-        try need(numAttentionHeads > 0 && numKeyValueHeads > 0, "num_attention_heads and num_key_value_heads must be positive")
-        try need(numAttentionHeads % numKeyValueHeads == 0, "num_attention_heads (\(numAttentionHeads)) must be a multiple of num_key_value_heads (\(numKeyValueHeads)) for grouped-query attention")
-        try need(headDimOverride != nil || hiddenSize % numAttentionHeads == 0, "hidden_size (\(hiddenSize)) must be divisible by num_attention_heads (\(numAttentionHeads)), or give head_dim")
-        try need(headDim % 2 == 0, "head_dim (\(headDim)) must be even for rotary position embedding")
-        try need(maxPositionEmbeddings > 0, "max_position_embeddings must be positive")
-        try need(rmsNormEps > 0 && ropeTheta > 0, "rms_norm_eps and rope_theta must be positive")
+        func need(_ ok: Bool, _ field: String, _ value: Any, _ rule: String) throws {
+            if !ok { throw ConfigError("\(field) is \(value): it must be \(rule); fix config.json (or the settings that made it) or use another checkpoint") }
+        }
+        func bounded(_ value: Int, _ field: String, _ limit: Int) throws {
+            try need(value >= 1 && value <= limit, field, value, "between 1 and \(limit)")
+        }
+        try bounded(vocabSize, "vocab_size", Limits.vocabSize)
+        try bounded(hiddenSize, "hidden_size", Limits.hiddenSize)
+        try bounded(intermediateSize, "intermediate_size", Limits.intermediateSize)
+        try bounded(numHiddenLayers, "num_hidden_layers", Limits.numHiddenLayers)
+        try bounded(numAttentionHeads, "num_attention_heads", Limits.numAttentionHeads)
+        try need(numKeyValueHeads >= 1 && numKeyValueHeads <= numAttentionHeads, "num_key_value_heads", numKeyValueHeads,
+                 "between 1 and num_attention_heads (\(numAttentionHeads))")
+        try need(numAttentionHeads % numKeyValueHeads == 0, "num_attention_heads", numAttentionHeads,
+                 "a multiple of num_key_value_heads (\(numKeyValueHeads)) for grouped-query attention")
+        if let h = headDimOverride {
+            try need(h >= 2 && h <= Limits.headDim && h % 2 == 0, "head_dim", h, "even and between 2 and \(Limits.headDim) (rotary embedding rotates pairs)")
+        } else {
+            try need(hiddenSize % numAttentionHeads == 0, "hidden_size", hiddenSize,
+                     "divisible by num_attention_heads (\(numAttentionHeads)), or give head_dim")
+            try need(headDim % 2 == 0, "head_dim (hidden_size / num_attention_heads)", headDim, "even for rotary position embedding")
+        }
+        try bounded(maxPositionEmbeddings, "max_position_embeddings", Limits.maxPositionEmbeddings)
+        try need(maxPositionEmbeddings * headDim <= Limits.ropeTableFloats, "max_position_embeddings x head_dim",
+                 "\(maxPositionEmbeddings) x \(headDim)", "at most \(Limits.ropeTableFloats) (the rotary tables' floats)")
+        try need(rmsNormEps.isFinite && rmsNormEps > 0 && rmsNormEps < 1, "rms_norm_eps", rmsNormEps, "in (0, 1)")
+        try need(ropeTheta.isFinite && ropeTheta > 0, "rope_theta", ropeTheta, "a positive finite number")
+        // Every dimension is bounded now, so this count cannot overflow; only the total can be too large.
+        let parameters = ParameterLayout.checkedTotalCount(self, limit: Int.max) ?? Int.max
+        try need(parameters <= Limits.parameters, "the parameter count", parameters,
+                 "at most \(Limits.parameters) (\(Limits.parameters / (1 << 28)) GiB of fp32 weights)")
     }
 
     enum CodingKeys: String, CodingKey {

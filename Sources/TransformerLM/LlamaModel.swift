@@ -38,6 +38,7 @@ public final class LlamaModel: @unchecked Sendable {
 
     /// Random initialisation: N(0, 0.02) for matrices (GPT-2/Llama practice), ones for norm gains. Deterministic in `seed`.
     public convenience init(config: LlamaConfig, seed: UInt64, std: Float = 0.02) throws {
+        try config.validate()   // before the layout and buffer are sized from it
         let layout = ParameterLayout(config)
         let w = FloatBuffer(count: layout.totalCount)
         var rng = Xoshiro256(seed: seed)

@@ -73,14 +73,16 @@ public struct CurveKeyPair: Sendable, Equatable {
         try (header + publicKey + "\n").write(to: pub, atomically: true, encoding: .utf8)
     }
 
-    /// Reads NAME.key_secret from `dir` (and checks NAME.key, if present, matches it).
+    /// Reads NAME.key_secret from `dir` (and checks NAME.key, if present, matches it). Like ssh with a private key,
+    /// refuses a secret key file that its group or others may read or write, and says which chmod fixes it.
     public static func load(from dir: URL, name: String) throws -> CurveKeyPair {
         let sec = secretFile(dir, name)
         guard FileManager.default.fileExists(atPath: sec.path) else {
             throw TransportError(operation: "load key", errno: ENOENT, message: "\(sec.path) not found: make it with `softrl keys generate --out \(dir.path) --name \(name)`")
         }
+        try checkPrivate(sec)
         let pair: CurveKeyPair
-        do { pair = try CurveKeyPair(secretKey: try readKeyText(sec)) } catch {
+        do { pair = try CurveKeyPair(secretKey: try readKeyText(sec)) } catch let e as TransportError where e.operation == "load key" { throw e } catch {
             throw TransportError(operation: "load key", errno: EINVAL, message: "\(sec.path): \(error)")
         }
         let pub = publicFile(dir, name)
@@ -90,20 +92,45 @@ public struct CurveKeyPair: Sendable, Equatable {
         return pair
     }
 
+    /// Throws unless only the owner may read or write `file` (permission bits 0o077 clear).
+    static func checkPrivate(_ file: URL) throws {
+        var st = stat()
+        guard stat(file.path, &st) == 0 else { throw TransportError(operation: "load key", errno: errno, message: "\(file.path): cannot stat (\(String(cString: strerror(errno))))") }
+        let mode = st.st_mode & 0o777
+        guard mode & 0o077 == 0 else {
+            throw TransportError(operation: "load key", errno: EACCES,
+                                 message: "\(file.path) has permissions \(String(format: "%04o", mode)), which let other users read or change this secret key: type `chmod 600 \(file.path)` (and replace the key if others may have copied it)")
+        }
+    }
+
     /// A public key file's key (e.g. learner.key on an actor host).
     public static func loadPublic(_ file: URL) throws -> String {
         guard FileManager.default.fileExists(atPath: file.path) else {
             throw TransportError(operation: "load key", errno: ENOENT, message: "\(file.path) not found: copy it from the host where it was generated (public keys are safe to copy)")
         }
-        let k = try readKeyText(file)
-        guard isValidZ85Key(k) else { throw TransportError(operation: "load key", errno: EINVAL, message: "\(file.path) does not hold a 40-character Z85 key") }
-        return k
+        return try readKeyText(file)
     }
 
+    /// The key in a key file: the first line that is a 40-character Z85 key ('#' is also a Z85 digit, so a key line
+    /// wins over the comment rule). Any line ending (LF, CRLF, CR) is accepted; bytes that are not UTF-8 are kept as
+    /// U+FFFD so the message can point at the line instead of refusing the whole file without saying where.
     static func readKeyText(_ file: URL) throws -> String {
-        let text = try String(contentsOf: file, encoding: .utf8)
-        // '#' is also a Z85 digit, so a 40-character key line wins over the comment rule.
-        let lines = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
-        return lines.first(where: isValidZ85Key) ?? lines.first { !$0.isEmpty && !$0.hasPrefix("#") } ?? ""
+        let data: Data
+        do { data = try Data(contentsOf: file) } catch {
+            throw TransportError(operation: "load key", errno: EIO, message: "\(file.path): cannot read (\(error.localizedDescription))")
+        }
+        let lines = splitLines(String(decoding: data, as: UTF8.self)).map { $0.trimmingCharacters(in: .whitespaces) }
+        if let key = lines.first(where: isValidZ85Key) { return key }
+        let hint = "a key file holds one 40-character Z85 key line and '#' comments (`softrl keys generate` writes them)"
+        if let (i, line) = lines.enumerated().first(where: { !$0.element.isEmpty && !$0.element.hasPrefix("#") }) {
+            throw TransportError(operation: "load key", errno: EINVAL,
+                                 message: "\(file.path) line \(i + 1): \(String(reflecting: String(line.prefix(48)))) (\(line.utf8.count) bytes) is not a 40-character Z85 key; \(hint)")
+        }
+        throw TransportError(operation: "load key", errno: EINVAL, message: "\(file.path) holds no key, only comments or blank lines; \(hint)")
+    }
+
+    /// Lines split at LF, CRLF or CR. (Swift's "\r\n" is one Character, so splitting a CRLF text at "\n" finds none.)
+    public static func splitLines(_ text: String) -> [Substring] {
+        text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
     }
 }

@@ -15,7 +15,7 @@ public struct AllowList: Sendable, Equatable {
     public init(names: [String: String] = [:]) { self.names = names }
 
     public init(text: String, source: String) throws {
-        for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (i, raw) in CurveKeyPair.splitLines(text).enumerated() {
             let line = raw.trimmingCharacters(in: .whitespaces)
             let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
             guard let key = fields.first else { continue }
@@ -40,7 +40,12 @@ public struct AllowList: Sendable, Equatable {
             throw TransportError(operation: "read allow-list", errno: ENOENT,
                                  message: "\(file.path) not found: create it with one `PUBLICKEY actor-name` line per actor (`softrl keys generate --allow \(file.path)` appends one)")
         }
-        try self.init(text: try String(contentsOf: file, encoding: .utf8), source: file.path)
+        let data: Data
+        do { data = try Data(contentsOf: file) } catch {
+            throw TransportError(operation: "read allow-list", errno: EIO, message: "\(file.path): cannot read (\(error.localizedDescription))")
+        }
+        // Bytes that are not UTF-8 become U+FFFD, so the bad line is named instead of the whole file refused.
+        try self.init(text: String(decoding: data, as: UTF8.self), source: file.path)
     }
 }
 

@@ -27,6 +27,8 @@ struct LearnerCommand: ParsableCommand {
     var relayFanout: Int = ClusterRules().relayFanout
     @Option(help: "Close a connection that has not said Hello this many seconds after it was accepted (0 = never).")
     var helloDeadline: Double = ClusterRules().helloDeadlineSeconds
+    @Option(help: "Warn about an actor whose rollouts' mean |learner - behaviour| log-prob per action exceeds this many nats.")
+    var gapWarning: Double = ClusterRules().logProbGapWarning
     @Option(help: "Learner threads: each scores and differentiates its share of an update's micro-batches with one OpenBLAS thread.") var threads: Int = 1
     @Option(help: "Key directory: learner.key_secret, learner.key and allowed_actors (CURVE: encrypted links, only allowed actor keys; `softrl keys generate`).") var keys: String?
     @Flag(help: "Allow a non-loopback --bind without --keys: unauthenticated, unencrypted (trusted networks only).") var insecure = false
@@ -39,6 +41,7 @@ struct LearnerCommand: ParsableCommand {
         if let why = ClusterSecurity.refusalToStart(bind: bind, keys: keys, insecure: insecure) { throw CLIError(why) }
         guard (0...1024).contains(relayFanout) else { throw CLIError("--relay-fanout \(relayFanout) must be 0 (relays off) to 1024") }
         guard helloDeadline == 0 || (0.5...3600).contains(helloDeadline) else { throw CLIError("--hello-deadline \(helloDeadline) must be 0 (none) or 0.5 to 3600 seconds") }
+        guard gapWarning > 0 && gapWarning.isFinite else { throw CLIError("--gap-warning \(gapWarning) must be a positive number of nats (default \(ClusterRules().logProbGapWarning))") }
         do { _ = try WeightsWireFormat(flag: wireWeights) } catch { throw CLIError("\(error)") }
     }
 
@@ -54,6 +57,7 @@ struct LearnerCommand: ParsableCommand {
         options.wireWeights = try WeightsWireFormat(flag: wireWeights)
         options.rules.heartbeatIntervalMs = heartbeatMs; options.rules.workTimeoutSeconds = workTimeout
         options.rules.relayFanout = relayFanout; options.rules.helloDeadlineSeconds = helloDeadline
+        options.rules.logProbGapWarning = gapWarning
         let settings = try rl.overrides(task: taskOptions)
         let handedOver = try runConfig.map(RunConfigFile.read)
         let service: LearnerService

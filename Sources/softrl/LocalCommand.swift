@@ -90,7 +90,7 @@ struct LocalCommand: ParsableCommand {
         sft.steps = sftSteps; sft.task = task.name; sft.taskOptions = options
         let model = try LlamaModel(config: .tiny(vocabSize: max(64, task.vocabulary.count)), seed: 0)
         print("== supervised warm-start: \(sftSteps) steps on \(task.name) (\(model.parameterCount) parameters)")
-        let finished = SupervisedTrainer(model: model, task: task, config: sft).run(shouldStop: { ProcessControl.stopRequested }) { r in
+        let finished = try SupervisedTrainer(model: model, task: task, config: sft).run(shouldStop: { ProcessControl.stopRequested }) { r in
             if r.step % 50 == 0 { print(String(format: "sft step %d | loss %.4f | %.0f ms", r.step, r.loss, r.milliseconds)) }
         }
         guard finished else { return false }

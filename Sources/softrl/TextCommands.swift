@@ -16,8 +16,8 @@ func endOfSequenceIDs(directory: String) -> Set<Int32> {
         let url = URL(fileURLWithPath: directory).appendingPathComponent(name)
         guard let data = FileManager.default.contents(atPath: url.path),
               let obj = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any], let v = obj["eos_token_id"] else { continue }
-        if let n = v as? NSNumber { return [n.int32Value] }
-        if let list = v as? [NSNumber] { return Set(list.map(\.int32Value)) }
+        // An id that is not one (negative, past 2^24, a fraction) stops nothing rather than wrapping to another token.
+        return Set(((v as? [Any]) ?? [v]).compactMap(HFTokenizer.tokenId))
     }
     return []
 }

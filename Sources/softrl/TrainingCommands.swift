@@ -41,7 +41,7 @@ struct SFTCommand: ParsableCommand {
             model = try LlamaModel(config: try LlamaConfig.preset(preset, vocabSize: max(64, task.vocabulary.count)), seed: seed)
         }
         print("sft | task \(task.name) | \(model.parameterCount) parameters | \(cfg.steps) steps x \(cfg.batchSize) problems")
-        SupervisedTrainer(model: model, task: task, config: cfg).run { r in
+        try SupervisedTrainer(model: model, task: task, config: cfg).run { r in
             guard r.step % logEvery == 0 || r.step == cfg.steps || r.skipped else { return }
             print(String(format: "step %d | loss %.4f | lr %.2e | grad %.3f | %d tok | %@%@", r.step, r.loss, r.learningRate, r.gradNorm,
                          r.tokens, formatMs(r.milliseconds), r.skipped ? " | SKIPPED: non-finite loss or gradient" : ""))

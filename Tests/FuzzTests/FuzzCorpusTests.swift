@@ -33,6 +33,21 @@ final class FuzzCorpusTests: XCTestCase {
     func testActorSeedsAndRegressions() throws { try replay(.actor) }
     func testSafeTensorsSeedsAndRegressions() throws { try replay(.safetensors) }
     func testJSONLSeedsAndRegressions() throws { try replay(.jsonl) }
+    func testConfigSeedsAndRegressions() throws { try replay(.config) }
+    func testTokenizerSeedsAndRegressions() throws { try replay(.tokenizer) }
+
+    /// The seeds reach the deep paths: SoftRL's and transformers' configs are accepted (and the first loads over the
+    /// harness's weights), the refused ones are refused; every family of tokenizer loads and the bad id is refused.
+    func testConfigAndTokenizerSeedsReachTheirAudits() throws {
+        let files = FileFuzz()
+        let configs = Dictionary(uniqueKeysWithValues: try FuzzSeeds.config())
+        for name in ["softrl", "tied", "head-dim", "transformers"] { XCTAssertTrue(try files.config(configs[name]!), name) }
+        for name in ["zero-heads", "huge-vocab"] { XCTAssertFalse(try files.config(configs[name]!), name) }
+        XCTAssertNoThrow(try ModelCheckpoint.model(config: FuzzSeeds.configModel, weights: files.configWeights, path: "w"))
+        let tokenizers = Dictionary(uniqueKeysWithValues: try FuzzSeeds.tokenizer())
+        for name in ["smollm2-style", "llama3-style", "llama2-style", "metaspace"] { XCTAssertTrue(try files.tokenizer(tokenizers[name]!), name) }
+        XCTAssertFalse(try files.tokenizer(tokenizers["added-id-negative"]!))
+    }
 
     func testLearnerSeedTrainsOnValidResultsAndServesTheNewWeights() throws {
         let fixture = try LearnerFuzzRun.fixture()

@@ -151,4 +151,30 @@ final class JSONLTaskTests: XCTestCase {
         XCTAssertEqual(verdict("hi", [Vocabulary.endOfThinking]), .malformed)
         XCTAssertEqual(verdict(""), .malformed)
     }
+
+    /// A line over `JSONLTask.maxLineBytes` is refused with its number and the limit before it is parsed, in both
+    /// JSONL readers (before: a 100 MB line was parsed, tokenized and stopped the process in the model).
+    func testARunawayLineIsRefusedWithItsNumberAndTheLimit() throws {
+        let long = #"{"prompt": ""# + String(repeating: "x", count: JSONLTask.maxLineBytes) + #"", "answer": "1"}"#
+        let path = try write("long.jsonl", [#"{"prompt": "a", "answer": "1"}"#, "", long, #"{"prompt": "b", "answer": "2"}"#])
+        for load in [{ _ = try JSONLTask(path: path) }, { _ = try TextTask.readExamples(path: path) }] as [() throws -> Void] {
+            XCTAssertThrowsError(try load()) { e in
+                let m = "\(e)"
+                XCTAssertTrue(m.contains("\(path):3:") && m.contains("\(long.utf8.count) bytes") && m.contains("limit of 1048576 bytes"), m)
+            }
+        }
+        let fits = #"{"prompt": ""# + String(repeating: "x", count: 1000) + #"", "answer": "1"}"#
+        _ = try JSONLTask(path: try write("fits.jsonl", [fits, #"{"prompt": "b", "answer": "2"}"#]))
+    }
+
+    /// Every problem names its file and line (messages about one problem send the user to it).
+    func testEveryProblemNamesItsFileAndLine() throws {
+        let path = try write("lines.jsonl", ["", #"{"prompt": "a", "answer": "1"}"#, #"{"prompt": "b", "answer": "2"}"#, "",
+                                             #"{"prompt": "c", "answer": "3"}"#])
+        let task = try JSONLTask(path: path, options: TaskOptions())
+        let all = (0..<task.count(.train)).map { task.origin(.train, $0) } + (0..<task.count(.test)).map { task.origin(.test, $0) }
+        XCTAssertEqual(all, ["\(path) line 2", "\(path) line 3", "\(path) line 5"])
+        XCTAssertEqual(try TextTask.readExamples(path: path).map(\.origin), ["\(path) line 2", "\(path) line 3", "\(path) line 5"])
+        XCTAssertEqual(try MNNSTask().origin(.test, 7), "\(try MNNSTask().name) test problem 7")
+    }
 }

@@ -133,4 +133,22 @@ final class TextTaskTests: XCTestCase {
         XCTAssertEqual(text, "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\n"
                        + t.questions[.train]![0] + "\n" + o.instruction + "<|im_end|>\n<|im_start|>assistant\n")
     }
+
+    /// An eos_token_id that is not a token id (2^40, -1, a fraction) is an error naming the file; before, 2^40 was
+    /// truncated to token 0 and generation stopped at the wrong token.
+    func testAnEndOfSequenceIdThatIsNotATokenIdIsRefused() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("text-eos-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.copyItem(atPath: Self.tokenizer, toPath: dir.appendingPathComponent("tokenizer.json").path)
+        var o = TaskOptions(); o.tokenizer = dir.path; o.wordCount = 20
+        for eos in ["1099511627776", "-1", "2.5", "[1099511627776, 2]"] {
+            try #"{"eos_token_id": \#(eos)}"#.write(to: dir.appendingPathComponent("generation_config.json"), atomically: true, encoding: .utf8)
+            XCTAssertThrowsError(try TaskCatalog.make(name: "words", options: o), "eos \(eos)") { e in
+                XCTAssertTrue("\(e)".contains("generation_config.json: eos_token_id is") && "\(e)".contains("not a token id"), "\(e)")
+            }
+        }
+        try #"{"eos_token_id": [2, 5]}"#.write(to: dir.appendingPathComponent("generation_config.json"), atomically: true, encoding: .utf8)
+        XCTAssertEqual((try TaskCatalog.make(name: "words", options: o) as? TextTask)?.endOfSequence, 2)
+    }
 }

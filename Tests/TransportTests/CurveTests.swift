@@ -42,6 +42,76 @@ final class CurveTests: XCTestCase {
         }
     }
 
+    /// An allow-list and key files saved with CRLF line endings (an editor on Windows) load every key. Before,
+    /// Swift's "\r\n" being one Character meant no "\n" was found: the list was read as one comment line, 0 keys,
+    /// and every actor was refused without an error.
+    func testCRLFLineEndingsLoadEveryKey() throws {
+        let dir = try tempDir()
+        let a = try CurveKeyPair.generate(), b = try CurveKeyPair.generate()
+        let file = dir.appendingPathComponent("allowed_actors")
+        try Data("# actors of the cluster\r\n\(a.publicKey) actor-1\r\n\r\n\(b.publicKey) actor-2\r\n".utf8).write(to: file)
+        XCTAssertEqual(try AllowList(contentsOf: file).names, [a.publicKey: "actor-1", b.publicKey: "actor-2"])
+        let cr = dir.appendingPathComponent("allowed_actors_cr")   // classic Mac line ends too
+        try Data("# actors\r\(a.publicKey) actor-1\r".utf8).write(to: cr)
+        XCTAssertEqual(try AllowList(contentsOf: cr).names, [a.publicKey: "actor-1"])
+
+        try a.save(to: dir, name: "actor-1")
+        for f in [CurveKeyPair.secretFile(dir, "actor-1"), CurveKeyPair.publicFile(dir, "actor-1")] {
+            let text = try String(contentsOf: f, encoding: .utf8).replacingOccurrences(of: "\n", with: "\r\n")
+            try Data(text.utf8).write(to: f)
+        }
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: CurveKeyPair.secretFile(dir, "actor-1").path)
+        XCTAssertEqual(try CurveKeyPair.load(from: dir, name: "actor-1"), a)
+        XCTAssertEqual(try CurveKeyPair.loadPublic(CurveKeyPair.publicFile(dir, "actor-1")), a.publicKey)
+    }
+
+    /// A secret key file its group or others may read is refused, as ssh refuses such a private key, with the
+    /// command that fixes it; 0600 and 0400 load.
+    func testASecretKeyOthersMayReadIsRefusedWithTheChmodToType() throws {
+        let dir = try tempDir()
+        let a = try CurveKeyPair.generate()
+        try a.save(to: dir, name: "learner")
+        let path = CurveKeyPair.secretFile(dir, "learner").path
+        for mode in [0o644, 0o640, 0o604, 0o660, 0o777] {
+            try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: path)
+            XCTAssertThrowsError(try CurveKeyPair.load(from: dir, name: "learner"), "mode \(String(mode, radix: 8)) was accepted") { e in
+                XCTAssertTrue("\(e)".contains("chmod 600 \(path)") && "\(e)".contains(String(format: "%04o", mode)), "\(e)")
+            }
+        }
+        for mode in [0o600, 0o400] {
+            try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: path)
+            XCTAssertEqual(try CurveKeyPair.load(from: dir, name: "learner"), a)
+        }
+    }
+
+    /// Garbage in a key file or an allow-list (bytes that are not UTF-8, a truncated key) names the file and the
+    /// line. Before: "The file isn't in the correct format." with neither.
+    func testGarbageInAKeyFileNamesTheFileAndTheLine() throws {
+        let dir = try tempDir()
+        let a = try CurveKeyPair.generate()
+        let secret = CurveKeyPair.secretFile(dir, "actor-1")
+        var garbage = Data("# CURVE actor-1\n".utf8)
+        garbage.append(contentsOf: [0xFF, 0xFE, 0x00, 0x81, 0x41, 0x0A])
+        for (contents, line) in [(garbage, 2), (Data("# x\n\nk\(a.secretKey.prefix(38))\n".utf8), 3)] {
+            try? FileManager.default.removeItem(at: secret)
+            XCTAssertTrue(FileManager.default.createFile(atPath: secret.path, contents: contents, attributes: [.posixPermissions: 0o600]))
+            XCTAssertThrowsError(try CurveKeyPair.load(from: dir, name: "actor-1")) { e in
+                XCTAssertTrue("\(e)".contains("\(secret.path) line \(line):") && "\(e)".contains("40-character Z85 key"), "\(e)")
+            }
+        }
+        try Data("# only a comment\n".utf8).write(to: dir.appendingPathComponent("learner.key"))
+        XCTAssertThrowsError(try CurveKeyPair.loadPublic(dir.appendingPathComponent("learner.key"))) { e in
+            XCTAssertTrue("\(e)".contains("learner.key holds no key"), "\(e)")
+        }
+        let list = dir.appendingPathComponent("allowed_actors")
+        var bad = Data("\(a.publicKey) actor-1\n".utf8)
+        bad.append(contentsOf: [0xC3, 0x28, 0x20, 0x61, 0x0A])
+        try bad.write(to: list)
+        XCTAssertThrowsError(try AllowList(contentsOf: list)) { e in
+            XCTAssertTrue("\(e)".contains("\(list.path) line 2:"), "\(e)")
+        }
+    }
+
     /// A CURVE server ROUTER with a ZAP authenticator, bound on tcp loopback.
     func server(_ ctx: ZMQContext, allowing: [String: String], dir: URL) throws -> (ZMQSocket, ZAPAuthenticator, CurveKeyPair, String, URL) {
         let file = dir.appendingPathComponent("allowed_actors")

@@ -4,10 +4,16 @@ language-neutral. It takes everything from the wire: the prompt from WorkItem.pr
 and limits from Welcome, the model's shape from Welcome.model_config_json, its weights from the blob
 (Welcome.weights_format: f32-flat-v1 or bf16-flat-v1), and the sampler settings from the keys of
 Welcome.sampler_config_json that the proto documents. It runs a Hugging Face Llama forward pass in numpy (fp32,
-with a KV cache) and generates hard-mode rollouts whose behaviour log-probabilities follow the proto's rules, so
-the learner's recomputed log-probabilities must agree with them to rounding.
+with a KV cache) and generates hard, soft and fuzzy rollouts whose behaviour log-probabilities follow the proto's
+rules and docs/PROTOCOL.md (the noise, the mixture, where thinking ends), so the learner's recomputed
+log-probabilities must agree with them to rounding.
 
-Usage: python_actor.py --connect tcp://HOST:PORT --id ID [--groups N] [--timeout S] [--pb-dir DIR]
+Usage: python_actor.py --connect tcp://HOST:PORT --id ID [--groups N] [--timeout S] [--pb-dir DIR] [--bug BUG]
+--bug makes it a faulty peer on purpose, to check the learner notices: "hard-at-t1" samples and records hard
+steps at temperature 1 whatever hardTemperature says; "feed-then-insert" feeds and records the soft step at the
+position whose argmax is end-of-thinking and inserts end-of-thinking after it (the rule is: instead of it);
+"feed-then-insert-hiding" does the same but records another shadow token there, so only the learner's own forward
+pass can tell.
 Without --pb-dir the protobuf module is generated on the fly with scripts/gen-proto.sh --python TMPDIR.
 Exit codes: 0 after N groups or the learner's "finished" Goodbye; 1 on a protocol problem; 2 on timeout;
 3 when numpy is missing.
@@ -106,14 +112,17 @@ class Llama:
         x1, x2 = x[..., :h], x[..., h:]
         return np.concatenate([x1 * c - x2 * s, x2 * c + x1 * s], axis=-1)
 
-    def forward(self, tokens, cache):
+    def forward(self, tokens, cache, vectors=None):
         """tokens: (B, n) ids at positions len(cache) .. len(cache) + n - 1; cache: list of per-layer (K, V),
-        extended in place. Returns fp32 logits (B, n, V)."""
+        extended in place; vectors: optional (B, n, d) fp32 inputs fed instead of the embedding wherever the token
+        is -1 (soft steps). Returns fp32 logits (B, n, V)."""
         B, n = tokens.shape
         start = cache[0][0].shape[2] if cache else 0
         if start + n > self.max_pos:
             raise ValueError(f"{start + n} positions exceed max_position_embeddings {self.max_pos}")
-        x = self.w["embed"][tokens]                      # (B, n, d)
+        x = self.w["embed"][np.maximum(tokens, 0)]       # (B, n, d)
+        if vectors is not None:
+            x = np.where((tokens < 0)[..., None], vectors, x).astype(np.float32)
         g = self.H // self.KV
         mask = np.arange(start + n)[None, :] > (start + np.arange(n))[:, None]   # (n, S): future keys
         for i in range(self.L):
@@ -157,15 +166,23 @@ def decode_blob(blob, fmt):
 # -- the sampler (Welcome.sampler_config_json, Rollout / Step comments) ----------------------------------------
 
 class Sampler:
-    """Hard mode as the proto documents it: thinking tokens from softmax(logits / hardTemperature), truncated by
-    topK / topP / minP and renormalised; answer tokens from softmax(logits) at temperature 1, full vocabulary."""
+    """The step rules of the proto and docs/PROTOCOL.md. Hard: thinking tokens from softmax(logits / hardTemperature),
+    truncated by topK / topP / minP and renormalised. Soft and fuzzy: p = softmax(logits / softTemperature or
+    fuzzyTemperature), truncated the same way; the fed vector is p^T E plus N(0, sigma^2 I) noise with sigma =
+    noiseScale * sqrt(mean(E^2)); its log-density is -||x - p^T E||^2 / (2 sigma^2). Answer tokens from softmax(logits)
+    at temperature 1, full vocabulary."""
 
-    def __init__(self, settings, max_thinking, max_answer):
-        if settings.get("mode") != "hard":
-            raise ValueError(f"sampler mode {settings.get('mode')!r}: this peer generates hard mode only")
+    def __init__(self, settings, max_thinking, max_answer, bug=None):
+        self.mode = settings.get("mode", "soft")
+        if self.mode not in ("hard", "soft", "fuzzy"):
+            raise ValueError(f"sampler mode {self.mode!r}: this peer generates hard, soft and fuzzy modes")
         if settings.get("greedy"):
             raise ValueError("greedy sampler settings are for evaluation, not training")
-        self.temperature = float(settings.get("hardTemperature", 1.0))
+        self.temperature = float({"hard": settings.get("hardTemperature", 1.0), "soft": settings.get("softTemperature", 0.5),
+                                  "fuzzy": settings.get("fuzzyTemperature", 1e-4)}[self.mode])
+        if bug == "hard-at-t1":
+            self.temperature = 1.0
+        self.noise_scale = float(settings.get("noiseScale", 0.33))
         self.top_k, self.top_p, self.min_p = settings.get("topK"), settings.get("topP"), settings.get("minP")
         self.answer_greedy = bool(settings.get("answerGreedy", False))
         self.max_thinking, self.max_answer = max_thinking, max_answer
@@ -222,7 +239,7 @@ class Peer:
         self.queue = []               # (WorkItem, Work.sampler_config_json)
         self.requested = False
         self.groups_sent = 0
-        self.ends = {"sampled": 0, "forced": 0}
+        self.ends = {"sampled": 0, "shadow": 0, "forced": 0}
         self.heartbeat_s = 1.0
         self.last_heartbeat = 0.0
 
@@ -249,7 +266,7 @@ class Peer:
     # -- handlers ----------------------------------------------------------------------------------------------
     def on_welcome(self, w):
         cfg = json.loads(w.model_config_json)
-        self.sampler = Sampler(json.loads(w.sampler_config_json), w.max_thinking_steps, w.max_answer_tokens)
+        self.sampler = Sampler(json.loads(w.sampler_config_json), w.max_thinking_steps, w.max_answer_tokens, self.args.bug)
         decode_blob(b"", w.weights_format)   # refuse an unknown format now, not after the download
         if self.model_cfg is not None and cfg != self.model_cfg:
             self.model, self.loaded_version = None, -1
@@ -260,7 +277,7 @@ class Peer:
         vocab = f"{len(w.vocabulary)} token vocabulary" if w.vocabulary else "no vocabulary"
         log(f"welcomed to run {w.run_id}: task {w.task_name} ({vocab}), policy v{w.policy_version}, "
             f"model {cfg['num_hidden_layers']} layers d={cfg['hidden_size']} V={cfg['vocab_size']}, "
-            f"hard T={self.sampler.temperature}, thinking<={w.max_thinking_steps}, answer<={w.max_answer_tokens}, "
+            f"{self.sampler.mode} T={self.sampler.temperature}, thinking<={w.max_thinking_steps}, answer<={w.max_answer_tokens}, "
             f"eot {self.eot}, eos {self.eos}, weights {w.weights_format or 'f32-flat-v1'}")
 
     def on_chunk(self, c):
@@ -289,31 +306,60 @@ class Peer:
             f"sha256 {digest[:16]}... verified")
 
     # -- rollouts ----------------------------------------------------------------------------------------------
+    def noise_sigma(self, sampler):
+        """sigma = noiseScale * sqrt(mean of E_ij^2) over the embedding matrix as held (bf16-rounded on a bf16 wire)."""
+        e = self.model.w["embed"].astype(np.float64)
+        return sampler.noise_scale * float(np.sqrt(np.mean(e * e)))
+
     def generate(self, item, sampler):
         """group_size rollouts of item's prompt, all rows in lock step (same prompt, same position)."""
         m, B = self.model, item.group_size
         prompt = list(item.prompt_token_ids)
         rngs = [np.random.default_rng([item.seed, k]) for k in range(B)]
+        sigma = self.noise_sigma(sampler) if sampler.mode != "hard" else 0.0
+        E64 = m.w["embed"].astype(np.float64)
+        bug = self.args.bug
         cache = []
         logits = np.repeat(m.forward(np.array([prompt]), cache)[:, -1], B, axis=0)
         cache[:] = [(np.repeat(k, B, axis=0), np.repeat(v, B, axis=0)) for k, v in cache]
         rows = [dict(steps=[], answer=[], answer_lp=[], end=None, phase="thinking") for _ in range(B)]
         while True:
             fed = np.zeros(B, dtype=np.int64)
+            vectors = np.zeros((B, m.d), dtype=np.float32)
             active = False
             for b, r in enumerate(rows):
                 l = logits[b]
-                if r["phase"] == "thinking":
+                if r["phase"] == "insert":                           # the buggy peer's end-of-thinking after its step
+                    r["phase"], fed[b] = "answering", self.eot
+                    active = True
+                elif r["phase"] == "thinking":
+                    shadow = int(np.argmax(l))                       # the greedy shadow: first maximum of the fp32 logits
                     if len(r["steps"]) >= sampler.max_thinking:      # forced: eot is fed, not an action
                         r["end"], r["phase"], fed[b] = "forced", "answering", self.eot
-                    else:
+                    elif sampler.mode == "hard":
                         support, p = sampler.thinking_distribution(l)
                         k = draw(rngs[b], p)
                         tok = int(support[k])
-                        r["steps"].append((tok, float(np.log(p[k])), int(np.argmax(l))))
+                        r["steps"].append((tok, float(np.log(p[k])), shadow, None))
                         fed[b] = tok
                         if tok == self.eot:
                             r["end"], r["phase"] = "sampled", "answering"
+                    elif shadow == self.eot and bug not in ("feed-then-insert", "feed-then-insert-hiding"):
+                        # The end rule: at the position whose argmax is end-of-thinking, no step is fed or recorded;
+                        # end-of-thinking is inserted instead (not an action).
+                        r["end"], r["phase"], fed[b] = "shadow", "answering", self.eot
+                    else:
+                        support, p = sampler.thinking_distribution(l)
+                        mu = p @ E64[support]                        # p^T E over the kept tokens, float64
+                        x = (mu + sigma * rngs[b].standard_normal(m.d)).astype(np.float32)
+                        lp = -float(np.sum((x.astype(np.float64) - mu) ** 2)) / (2 * sigma * sigma)
+                        recorded_shadow = shadow
+                        if shadow == self.eot:                       # only the buggy peers get here
+                            r["end"], r["phase"] = "shadow", "insert"
+                            if bug == "feed-then-insert-hiding":
+                                recorded_shadow = int(np.argsort(-l, kind="stable")[1])
+                        r["steps"].append((-1, lp, recorded_shadow, x))
+                        fed[b], vectors[b] = -1, x
                     active = True
                 elif r["phase"] == "answering":
                     z = l.astype(np.float64)
@@ -333,8 +379,8 @@ class Peer:
             if not active:
                 break
             self.heartbeat_if_due()
-            logits = m.forward(fed[:, None], cache)[:, -1]
-        return prompt, rows
+            logits = m.forward(fed[:, None], cache, vectors[:, None, :])[:, -1]
+        return prompt, rows, sigma
 
     def work(self, item, sampler_json):
         start = time.monotonic()
@@ -342,21 +388,23 @@ class Peer:
         sampler = self.sampler
         if sampler_json != self.welcome.sampler_config_json:   # Work's override
             s = json.loads(sampler_json)
-            sampler = Sampler(s, int(s["maxThinkingSteps"]), int(s["maxAnswerTokens"]))
+            sampler = Sampler(s, int(s["maxThinkingSteps"]), int(s["maxAnswerTokens"]), self.args.bug)
         self.generating = True
-        prompt, rows = self.generate(item, sampler)
+        prompt, rows, sigma = self.generate(item, sampler)
         self.generating = False
         g = self.pb.RolloutGroup(work_id=item.work_id, actor_id=self.args.id, policy_version=self.loaded_version,
                                  prompt_index=item.prompt_index)
         tokens = len(prompt)
-        ends = {"sampled": self.pb.THINKING_END_SAMPLED, "forced": self.pb.THINKING_END_FORCED}
+        ends = {"sampled": self.pb.THINKING_END_SAMPLED, "shadow": self.pb.THINKING_END_SHADOW, "forced": self.pb.THINKING_END_FORCED}
         for k, r in enumerate(rows):
-            w = self.pb.Rollout(prompt_token_ids=prompt, sampler="python-numpy-hard", policy_version=self.loaded_version,
-                                sample_index=k, noise_sigma=0.0, sampler_config_json=sampler_json,
+            w = self.pb.Rollout(prompt_token_ids=prompt, sampler=f"python-numpy-{sampler.mode}", policy_version=self.loaded_version,
+                                sample_index=k, noise_sigma=sigma, sampler_config_json=sampler_json,
                                 thinking_end=ends[r["end"]], forced_end=r["end"] == "forced",
                                 thinking_length=len(r["steps"]) - (1 if r["end"] == "sampled" else 0))
-            for tok, lp, shadow in r["steps"]:
-                w.steps.add(token_id=tok, behaviour_logprob=lp, shadow_token=shadow)
+            for tok, lp, shadow, x in r["steps"]:
+                step = w.steps.add(token_id=tok, behaviour_logprob=lp, shadow_token=shadow)
+                if x is not None:
+                    step.vector.CopyFrom(self.pb.Tensor(dtype="f32", shape=[len(x)], data=x.astype("<f4").tobytes()))
             w.answer_token_ids.extend(r["answer"])
             w.answer_logprobs.extend(r["answer_lp"])
             g.rollouts.append(w)
@@ -446,6 +494,8 @@ def main():
     ap.add_argument("--groups", type=int, default=0, help="leave after this many groups (0: until the run finishes)")
     ap.add_argument("--timeout", type=float, default=300)
     ap.add_argument("--pb-dir", help="directory holding softrl_pb2.py (default: generate it now)")
+    ap.add_argument("--bug", choices=["hard-at-t1", "feed-then-insert", "feed-then-insert-hiding"],
+                    help="behave like a faulty peer (see the module docstring)")
     args = ap.parse_args()
     peer = Peer(args, load_pb(args.pb_dir))
     try:
@@ -453,7 +503,7 @@ def main():
     finally:
         peer.close()
     log(f"exiting with {code} after {peer.groups_sent} group(s); thinking ended {peer.ends['sampled']} time(s) "
-        f"sampled, {peer.ends['forced']} time(s) forced")
+        f"sampled, {peer.ends['shadow']} time(s) by the shadow, {peer.ends['forced']} time(s) forced")
     sys.exit(code)
 
 

@@ -106,6 +106,9 @@ public final class ActorSession {
     var pendingChunks: Set<UInt64> = []
     var queue: [(item: Wire.WorkItem, minVersion: Int)] = []
     var requested = false
+    /// Rejections are logged like the learner logs a peer's warnings (a few a minute, the rest counted): a learner
+    /// that rejects every group (e.g. a base model with NaN weights) must not fill the actor's log.
+    var rejectionLog = WarningLimiter()
     public private(set) var generating = false
     var lastHeard = 0.0
     var lastHeartbeat = -Double.infinity
@@ -167,7 +170,9 @@ public final class ActorSession {
             welcomed = false
             helloAgainAt = now + wait
         case .resultRejected?:
-            out.append(.log(.warning, "learner rejected \(e.workID): \(e.message)"))
+            if case .log(let suppressed) = rejectionLog.admit(Data("learner".utf8), now: now) {
+                out.append(.log(.warning, "learner rejected \(e.workID): \(e.message)" + (suppressed > 0 ? " (\(suppressed) more rejection(s) not logged)" : "")))
+            }
         case .badRequest?:
             // Usually a fetch for a version the learner no longer serves; the VersionNotice that follows restarts it.
             assembler = nil; announced = nil
@@ -185,7 +190,9 @@ public final class ActorSession {
             guard ParameterLayout.checkedTotalCount(config, limit: ClusterRules.maxModelParameters) != nil else {
                 throw ConfigError("model_config_json describes a model over \(ClusterRules.maxModelParameters) parameters (or rotary-table floats)")
             }
-            sampler = try JSONDecoder().decode(SamplerConfig.self, from: Data(w.samplerConfigJson.utf8))
+            let settings = try JSONDecoder().decode(SamplerConfig.self, from: Data(w.samplerConfigJson.utf8))
+            try settings.validate()   // the learner's settings are as untrusted as its model config
+            sampler = settings
             weightsFormat = try WeightsWireFormat(welcome: w.weightsFormat)
             endOfThinking = w.endOfThinkingToken; endOfSequence = w.endOfSequenceToken
             taskName = w.taskName; taskOptionsJson = w.taskOptionsJson

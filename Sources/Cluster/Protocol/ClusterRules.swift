@@ -35,6 +35,9 @@ public struct ClusterRules: Sendable, Equatable {
     /// A connection must say Hello this soon after it is accepted, or the learner closes it (an actor says Hello the
     /// moment it connects; a silent connection only holds a file descriptor). 0 = no deadline.
     public var helloDeadlineSeconds = 10.0
+    /// An actor whose groups' mean |learner - behaviour| log-prob per action exceeds this (nats) is named in a
+    /// warning (ActorAgreement): honest actors sit at 1e-6 to 1e-2, a peer with another sampler was at 0.47.
+    public var logProbGapWarning = 0.1
 
     public init() {}
 

@@ -115,6 +115,8 @@ public final class LearnerCore {
     /// Trust (issue 9): messages refused because they claimed an actor id other than the connection's key name.
     public internal(set) var refusedImpersonations = 0
     var warnings = WarningLimiter()
+    /// Each actor's log-prob gap to the learner's recomputation, and the warning for one that disagrees.
+    var agreement = ActorAgreement()
     var lastCheckpointStep: Int
     var lastHeartbeat = -Double.infinity
     var lastStepEnd: Double?
@@ -257,7 +259,11 @@ public final class LearnerCore {
         if let snapshot { weights = snapshot } else {
             out.append(.log(.error, "could not snapshot weights v\(version); actors keep v\(weights.version)"))
         }
-        out.append(.record(stepMetrics(report, now: now)))
+        let gaps = agreement.update(positions: pendingPositions, gaps: report.groupLogProbGaps, threshold: rules.logProbGapWarning, step: report.step)
+        for w in gaps.warnings { out.append(.log(.warning, w)) }
+        var metrics = stepMetrics(report, now: now)
+        metrics.actorLogProbGap = gaps.perActor
+        out.append(.record(metrics))
         for a in actors.values.sorted(by: { $0.id < $1.id }) { out.append(.send(.body(.versionNotice(notice(for: a.id))), to: a.address)) }
         if version - lastCheckpointStep >= max(1, checkpointEvery) || version >= config.steps {
             lastCheckpointStep = version
@@ -391,6 +397,7 @@ public final class LearnerCore {
             if g.timings.generateMs.isFinite && g.timings.generateMs >= 0 { actors[id]!.generateMsSinceStep += min(g.timings.generateMs, 3.6e6) }
             actors[id]!.strikes = max(0, actors[id]!.strikes - 1)
             ledger.buffer(position: position, group: group)
+            agreement.produced(position: position, by: id)
             startUpdateIfReady(now, &out)
         }
     }

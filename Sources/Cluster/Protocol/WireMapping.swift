@@ -137,6 +137,18 @@ public enum WireMapping {
             throw fail("thinking forced to end after \(steps.count) steps, but the limit is \(sampler.maxThinkingSteps)")
         }
         if end == .sampled, let eot = endOfThinking { guard steps.last?.token == eot else { throw fail("thinking_end SAMPLED but the last step is not end-of-thinking") } }
+        // The end rule (EndOfThinkingRule) on what the rollout records; the update re-checks it on the learner's own
+        // logits, since a peer's recorded shadows need not be its real argmax.
+        if let eot = endOfThinking {
+            if sampler.mode == .hard {
+                if let t = steps.dropLast(end == .sampled ? 1 : 0).firstIndex(where: { $0.token == eot }) {
+                    throw fail("step \(t) is the end-of-thinking token, but thinking goes on after it")
+                }
+            } else if let t = steps.firstIndex(where: { $0.shadow == eot }) {
+                throw fail("step \(t): its greedy shadow is the end-of-thinking token, so the sampler ends thinking at this position and inserts "
+                    + "the marker instead of a step; this rollout fed and recorded a step there (docs/PROTOCOL.md, \"Where thinking ends\")")
+            }
+        }
         guard w.noiseSigma.isFinite, w.noiseSigma >= 0, !(sampler.addsGaussianNoise && w.noiseSigma <= 0) else {
             throw fail("noise_sigma \(w.noiseSigma) invalid for \(sampler.label)")
         }

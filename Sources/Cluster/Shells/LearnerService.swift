@@ -49,7 +49,8 @@ public final class LearnerService {
     public init(model: LlamaModel, config: RLConfig, task: any ReasoningTask, options: LearnerOptions,
                 resume: (optimizer: AdamWState, state: LearnerState)? = nil) throws {
         self.model = model; self.options = options
-        learner = PolicyLearner(model: model, config: config, endOfThinking: task.thinkingMarker.tokens, threads: options.threads)
+        learner = PolicyLearner(model: model, config: config, endOfThinking: task.thinkingMarker.tokens, threads: options.threads,
+                                marker: task.thinkingMarker)
         if let r = resume { learner.optimizer.restoreState(r.optimizer) }
         if options.wireWeights != .f32 { learner.actorWeights = options.wireWeights.rounded }   // score what the actors ran
         try FileManager.default.createDirectory(at: options.runDirectory, withIntermediateDirectories: true)

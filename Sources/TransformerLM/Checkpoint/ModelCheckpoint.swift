@@ -16,7 +16,11 @@ public enum ModelCheckpoint {
             throw CheckpointError(kind: .missingFile, file: path, expected: "a Hugging Face config.json", found: "no such file",
                                   hint: "pass a checkpoint directory written by `softrl model init`, `softrl sft` or transformers' save_pretrained")
         }
-        let data = try Data(contentsOf: url)
+        return try parseConfig(try Data(contentsOf: url), path: path)
+    }
+
+    /// `loadConfig` of a config.json already in memory (`path` names it in errors; the fuzz target's entry point).
+    public static func parseConfig(_ data: Data, path: String) throws -> LlamaConfig {
         guard let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw CheckpointError.badConfig(file: path, field: "(whole file)", expected: "a JSON object", found: "unparseable JSON")
         }
@@ -43,6 +47,15 @@ public enum ModelCheckpoint {
             }
             ropeTheta = ropeTheta ?? (params["rope_theta"] as? Double)
         }
+        // Shape fields must be integers that fit: the decoder's own message for 1e30 names no field.
+        for field in ["vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+                      "num_key_value_heads", "max_position_embeddings", "head_dim"] {
+            guard let value = json[field], !(value is NSNull) else { continue }
+            let type = (value as? NSNumber).map { String(cString: $0.objCType) }
+            guard let type, !["c", "B", "d", "f"].contains(type), type != "Q" || (value as! NSNumber).uint64Value <= UInt64(Int.max) else {
+                throw CheckpointError.badConfig(file: path, field: field, expected: "an integer", found: "\(value)")
+            }
+        }
         var config: LlamaConfig
         do {
             config = try JSONDecoder().decode(LlamaConfig.self, from: data)
@@ -50,30 +63,63 @@ public enum ModelCheckpoint {
             throw CheckpointError.badConfig(file: path, field: key.stringValue, expected: "present", found: "missing")
         } catch let DecodingError.typeMismatch(_, ctx) {
             throw CheckpointError.badConfig(file: path, field: ctx.codingPath.map(\.stringValue).joined(separator: "."), expected: "a number of the right type", found: ctx.debugDescription)
+        } catch let DecodingError.dataCorrupted(ctx) {
+            throw CheckpointError.badConfig(file: path, field: ctx.codingPath.map(\.stringValue).joined(separator: "."), expected: "an integer that fits in 64 bits", found: ctx.debugDescription)
+        } catch let DecodingError.valueNotFound(_, ctx) {
+            throw CheckpointError.badConfig(file: path, field: ctx.codingPath.map(\.stringValue).joined(separator: "."), expected: "a number", found: "null")
         }
         if let t = ropeTheta { config.ropeTheta = t }
         // transformers writes head_dim even when it is the default; keep it only when it says something.
-        if config.headDimOverride == config.hiddenSize / config.numAttentionHeads { config.headDimOverride = nil }
+        if config.numAttentionHeads > 0, config.headDimOverride == config.hiddenSize / config.numAttentionHeads { config.headDimOverride = nil }
         do { try config.validate() } catch {
-            throw CheckpointError.badConfig(file: path, field: "(shape fields)", expected: "a consistent Llama shape", found: "\(error)")
+            throw CheckpointError(kind: .badConfig, file: path, expected: "a Llama shape within SoftRL's bounds", found: "\(error)",
+                                  hint: "compare config.json with the model it came from (transformers' save_pretrained writes a valid one)")
         }
         return config
     }
 
-    /// Loads a model. Tensors may be fp32, bf16 or fp16; shapes must match the config exactly.
+    /// Loads a model. Tensors may be fp32, bf16 or fp16; shapes must match the config exactly, and are checked
+    /// against the file's header before the weights are allocated (a config far larger than its file is an error
+    /// naming the first tensor that disagrees, not a multi-gigabyte allocation). Non-finite weights are refused
+    /// with the tensor named: a model with NaN or infinite weights generates garbage and never trains.
     public static func load(directory: URL) throws -> LlamaModel {
         let config = try loadConfig(directory: directory)
         let url = directory.appendingPathComponent(weightsFile)
-        let (tensors, _) = try SafeTensorsFile.read(url)
+        return try model(config: config, weights: try SafeTensorsFile.load(url), path: url.path)
+    }
+
+    /// `load` of a model.safetensors already in memory, for a config already checked (`path` names the file in errors).
+    public static func model(config: LlamaConfig, weights contents: Data, path: String) throws -> LlamaModel {
+        let url = URL(fileURLWithPath: path)
+        let (infos, _) = try SafeTensorsFile.readHeader(contents: contents, path: url.path)
+        let shapes = Dictionary(infos.map { ($0.name, $0.shape) }, uniquingKeysWith: { a, _ in a })
         let layout = ParameterLayout(config)
+        for e in layout.entries {
+            guard let shape = shapes[e.name] else {
+                if e.name == "lm_head.weight" { throw CheckpointError.missingTensor(file: url.path, tensor: e.name, hint: "config says tie_word_embeddings=false but the file has no lm_head.weight") }
+                throw CheckpointError.missingTensor(file: url.path, tensor: e.name,
+                                                    hint: "config.json describes \(layout.entries.count) tensors (\(config.numHiddenLayers) layers); check that it belongs to this model.safetensors")
+            }
+            guard shape == e.shape else {
+                throw CheckpointError.shapeMismatch(file: url.path, tensor: e.name, expected: e.shape, found: shape)
+            }
+        }
+        // A tensor the config does not use means they do not belong together (a config of fewer layers, or tied over
+        // a file with its own lm_head): loading would silently drop trained weights. Old exports' rotary buffers aside.
+        let used = Set(layout.entries.map(\.name))
+        if let extra = infos.map(\.name).sorted().first(where: { !used.contains($0) && !$0.hasSuffix("rotary_emb.inv_freq") }) {
+            throw CheckpointError(kind: .unusedTensor, file: url.path, tensor: extra, expected: "only the \(layout.entries.count) tensors config.json describes",
+                                  found: "'\(extra)' besides them (\(infos.count) tensors in the file)",
+                                  hint: "config.json describes a smaller model than this file (fewer layers, or tie_word_embeddings true over a file with its own lm_head): use the config the weights were saved with")
+        }
+        let (tensors, _) = try SafeTensorsFile.read(contents: contents, path: url.path)
         let weights = FloatBuffer(count: layout.totalCount)
         for e in layout.entries {
-            guard let t = tensors[e.name] else {
-                if e.name == "lm_head.weight" { throw CheckpointError.missingTensor(file: url.path, tensor: e.name, hint: "config says tie_word_embeddings=false but the file has no lm_head.weight") }
-                throw CheckpointError.missingTensor(file: url.path, tensor: e.name)
-            }
-            guard t.shape == e.shape else {
-                throw CheckpointError.shapeMismatch(file: url.path, tensor: e.name, expected: e.shape, found: t.shape)
+            let t = tensors[e.name]!  // present with this shape: checked above
+            if let bad = t.values.firstIndex(where: { !$0.isFinite }) {
+                throw CheckpointError(kind: .nonFiniteWeights, file: url.path, tensor: e.name, expected: "finite weights",
+                                      found: "\(t.values[bad]) at element \(bad) (\(t.values.lazy.filter { !$0.isFinite }.count) of \(t.values.count) non-finite)",
+                                      hint: "the run that wrote this checkpoint diverged or the file is damaged: start from an earlier checkpoint")
             }
             t.values.withUnsafeBufferPointer { (weights.pointer + e.offset).update(from: $0.baseAddress!, count: e.count) }
         }
@@ -84,7 +130,16 @@ public enum ModelCheckpoint {
     /// written to a temporary name and renamed, so a crash never leaves a half-written file under the real name.
     public static func save(_ model: LlamaModel, directory: URL, metadata: [String: String] = [:]) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let c = model.config
+        try configData(model.config).write(to: directory.appendingPathComponent(configFile), options: .atomic)
+        let tensors = model.layout.entries.map { e in
+            (name: e.name, shape: e.shape, values: Array(UnsafeBufferPointer(start: model.weights.pointer + e.offset, count: e.count)))
+        }
+        try SafeTensorsFile.write(directory.appendingPathComponent(weightsFile), tensors: tensors,
+                                  metadata: metadata.merging(["format": "pt"]) { a, _ in a })
+    }
+
+    /// The config.json `save` writes for `c` (transformers' field names, sorted keys).
+    public static func configData(_ c: LlamaConfig) throws -> Data {
         var json: [String: Any] = [
             "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_act": "silu",
             "attention_bias": false, "mlp_bias": false, "torch_dtype": "float32",
@@ -99,12 +154,6 @@ public enum ModelCheckpoint {
         if let b = c.bosTokenId { json["bos_token_id"] = b }
         if let e = c.eosTokenId { json["eos_token_id"] = e }
         if let p = c.padTokenId { json["pad_token_id"] = p }
-        let data = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])
-        try data.write(to: directory.appendingPathComponent(configFile), options: .atomic)
-        let tensors = model.layout.entries.map { e in
-            (name: e.name, shape: e.shape, values: Array(UnsafeBufferPointer(start: model.weights.pointer + e.offset, count: e.count)))
-        }
-        try SafeTensorsFile.write(directory.appendingPathComponent(weightsFile), tensors: tensors,
-                                  metadata: metadata.merging(["format": "pt"]) { a, _ in a })
+        return try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])
     }
 }

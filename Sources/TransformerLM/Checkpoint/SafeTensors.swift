@@ -21,7 +21,7 @@ public struct CheckpointError: Error, CustomStringConvertible, LocalizedError, S
         case missingFile, truncatedHeader, corruptHeader, offsetsOutOfRange, overlappingTensors
         case sizeMismatch, unsupportedDType, duplicateTensor, writeFailed
         // Used by the model loader.
-        case shapeMismatch, missingTensor, unsupportedArchitecture, badConfig
+        case shapeMismatch, missingTensor, unsupportedArchitecture, badConfig, nonFiniteWeights, unusedTensor
     }
 
     public let kind: Kind
@@ -56,6 +56,8 @@ public struct CheckpointError: Error, CustomStringConvertible, LocalizedError, S
         case .missingTensor: what = "missing tensor"
         case .unsupportedArchitecture: what = "unsupported architecture"
         case .badConfig: what = "bad config"
+        case .nonFiniteWeights: what = "non-finite weights"
+        case .unusedTensor: what = "tensor the config does not use"
         }
         let t = tensor.map { " [tensor '\($0)']" } ?? ""
         return "\(file): \(what)\(t): expected \(expected), found \(found). Hint: \(hint)"
