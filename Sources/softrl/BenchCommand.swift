@@ -30,6 +30,10 @@ struct ModelBench: ParsableCommand {
     @Option(help: "Minimum timed seconds of training per preset.") var trainSeconds: Double = 3
     @Option(help: "Rounds per preset: SoftRL and PyTorch measured alternately this many times, the best figure of each kept (a shared machine's load comes and goes).") var rounds: Int = 1
     @Flag(help: "Measure only SoftRL's decode (no roofline, training or PyTorch), e.g. under perf.") var decodeOnly = false
+    @OptionGroup var computeOptions: ComputeOptionsGroup
+    @Flag(help: "Skip the bf16 rows (bf16-stored weights, bf16 products, PyTorch's bf16 autocast).") var noBF16 = false
+    @Option(help: "Prompts per prefill measurement (bf16 rows).") var prefillBatch: Int = 8
+    @Option(help: "Tokens per prompt in the prefill measurement (bf16 rows).") var prefillLength: Int = 64
 
     func run() throws {
         let presets: [String]
@@ -74,7 +78,10 @@ struct ModelBench: ParsableCommand {
         let batch = trainBatch(name)
         let big = name == "smollm2"
         let model = try LlamaModel(config: config, seed: 0)
-        if decodeOnly { return decodeOnlyReport(name, model: model, batches: batches) }
+        if decodeOnly {
+            say(try computeOptions.apply())
+            return decodeOnlyReport(name, model: model, batches: batches)
+        }
         say("== \(name): \(model.parameterCount) parameters (d=\(config.hiddenSize) ff=\(config.intermediateSize) L=\(config.numHiddenLayers) H=\(config.numAttentionHeads)/\(config.numKeyValueHeads) V=\(config.vocabSize)), \(threads) thread(s)")
         var best: (square: ModelBenchmark.SgemmResult, typical: ModelBenchmark.SgemmResult, train: ModelBenchmark.TrainingResult,
                    decodes: [ModelBenchmark.DecodeResult])?
@@ -135,6 +142,7 @@ struct ModelBench: ParsableCommand {
         say(packMs.isNaN ? "decode weights: not packed (portable SIMD path: OpenBLAS on the unpacked weights)"
             : String(format: "decode weights packed in %.2f ms, once per generation (beside %.2f ms per batch-%d decode run)",
                      packMs, 1000 * (decodes.last?.seconds ?? .nan), decodes.last?.batch ?? 0))
+        if !noBF16 { out["bf16"] = bf16Rows(model: model, batches: batches, torch: torchBest) }
         if noTorch { say("pytorch: skipped (--no-torch)"); return out }
         if let why = torchSkipped {
             say("pytorch: skipped — \(why)")
@@ -153,6 +161,78 @@ struct ModelBench: ParsableCommand {
             say(String(format: "pytorch decode batch %3d: %.0f tokens/s -> SoftRL/PyTorch %.2fx", d.batch, tps, d.tokensPerSecond / tps))
         }
         out["ratios"] = ratios
+        return out
+    }
+
+    /// The bf16 rows, each beside SoftRL's fp32 measured just before it (same batch, same moment of the machine's load):
+    /// the packed kernels' own compute roofline per precision; decode at each batch with bf16-stored weights (the model's
+    /// weights rounded to bf16, as an actor on --wire-weights bf16 holds them; fp32 products) and with bf16 products;
+    /// prefill in fp32 and bf16 products; PyTorch's bf16 autocast figures when it ran.
+    func bf16Rows(model: LlamaModel, batches: [Int], torch: [String: Any]?) -> [String: Any] {
+        let savedCompute = GenerationCompute.active
+        defer { GenerationCompute.active = savedCompute }
+        var out: [String: Any] = [:]
+        var roof: [String: Double] = [:]
+        for f in [PackedGEMM.PanelFormat.f32, .bf16Weights, .bf16Products] {
+            if let g = ModelBenchmark.packedRooflineGFLOPS(f) { roof[f.rawValue] = g }
+        }
+        out["packed_roofline_gflops"] = roof
+        func gf(_ k: String) -> String { roof[k].map { String(format: "%.1f", $0) } ?? "n/a" }
+        say("SoftRL packed-kernel roofline (64x256x512, panels in cache): fp32 \(gf("f32")), bf16 weights \(gf("bf16-weights")), "
+            + "bf16 products \(gf("bf16-products")) GFLOP/s")
+        guard PackedGEMM.active != nil, PackedGEMM.bf16Weights != nil else {
+            say("bf16 rows: skipped (SIMD path \(SIMDPath.active), \(CPUFeatures.host.shortDescription): bf16 panels need AVX-512)")
+            out["skipped"] = "no AVX-512 path"
+            return out
+        }
+        // The same weights rounded to bf16 in a second model (what an actor on --wire-weights bf16 holds).
+        guard let rounded = try? LlamaModel(config: model.config, seed: 0) else { return out }
+        for i in 0..<model.weights.count { rounded.weights[i] = BFloat16.decode(BFloat16.encode(model.weights[i])) }
+        let hasProducts = PackedGEMM.bf16Products != nil
+        let tDecode = (torch?["decode_bf16"] as? [[String: Any]]) ?? []
+        var rows: [[String: Any]] = []
+        for b in batches {
+            GenerationCompute.active = .f32
+            let f = ModelBenchmark.measureDecode(model: model, batch: b, promptLength: prompt, newTokens: decodeTokens)
+            let w = ModelBenchmark.measureDecode(model: rounded, batch: b, promptLength: prompt, newTokens: decodeTokens)
+            var row: [String: Any] = ["batch": b, "f32_tokens_per_s": f.tokensPerSecond, "bf16_weights_tokens_per_s": w.tokensPerSecond,
+                                      "bf16_weights_format": ModelBenchmark.generationFormat(model: rounded, compute: .f32).rawValue]
+            var line = String(format: "decode batch %3d: fp32 %.0f tokens/s | bf16 weights %.0f (%.2fx)", b, f.tokensPerSecond,
+                              w.tokensPerSecond, w.tokensPerSecond / f.tokensPerSecond)
+            var best = w.tokensPerSecond
+            if hasProducts {
+                GenerationCompute.active = .bf16
+                let p = ModelBenchmark.measureDecode(model: model, batch: b, promptLength: prompt, newTokens: decodeTokens)
+                row["bf16_products_tokens_per_s"] = p.tokensPerSecond
+                line += String(format: " | bf16 products %.0f (%.2fx)", p.tokensPerSecond, p.tokensPerSecond / f.tokensPerSecond)
+                best = max(best, p.tokensPerSecond)
+            }
+            if let td = tDecode.first(where: { ($0["batch"] as? Int) == b }), let tps = td["tokens_per_s"] as? Double {
+                row["torch_bf16_tokens_per_s"] = tps
+                line += String(format: " | pytorch bf16 autocast %.0f (SoftRL bf16 best %.2fx)", tps, best / tps)
+            }
+            say(line)
+            rows.append(row)
+        }
+        out["decode"] = rows
+        GenerationCompute.active = .f32
+        let pf = ModelBenchmark.measurePrefill(model: model, batch: prefillBatch, promptLength: prefillLength)
+        var prefillRow: [String: Any] = ["batch": prefillBatch, "prompt": prefillLength, "f32_tokens_per_s": pf.tokensPerSecond]
+        var line = String(format: "prefill %d x %d: fp32 %.0f tokens/s", prefillBatch, prefillLength, pf.tokensPerSecond)
+        if hasProducts {
+            GenerationCompute.active = .bf16
+            let pb = ModelBenchmark.measurePrefill(model: model, batch: prefillBatch, promptLength: prefillLength)
+            prefillRow["bf16_products_tokens_per_s"] = pb.tokensPerSecond
+            line += String(format: " | bf16 products %.0f (%.2fx)", pb.tokensPerSecond, pb.tokensPerSecond / pf.tokensPerSecond)
+        }
+        for (key, name) in [("prefill", "pytorch fp32"), ("prefill_bf16", "pytorch bf16 autocast")] {
+            if let t = torch?[key] as? [String: Any], let tps = t["tokens_per_s"] as? Double {
+                prefillRow["torch_" + key + "_tokens_per_s"] = tps
+                line += String(format: " | %@ %.0f", name, tps)
+            }
+        }
+        say(line)
+        out["prefill"] = prefillRow
         return out
     }
 
@@ -273,7 +353,8 @@ struct ModelBench: ParsableCommand {
         p.executableURL = URL(fileURLWithPath: python)
         p.arguments = [script, "--preset", preset, "--threads", "\(threads)", "--json", "--batch", "\(batch)", "--seq", "\(seq)",
                        "--decode-batches", batches.map(String.init).joined(separator: ","), "--decode-tokens", "\(decodeTokens)",
-                       "--prompt", "\(prompt)"] + (preset == "smollm2" ? ["--steps", "3", "--warmup", "1", "--decode-repeats", "1"] : [])
+                       "--prompt", "\(prompt)"] + (noBF16 ? [] : ["--bf16", "--prefill-batch", "\(prefillBatch)", "--prefill-len", "\(prefillLength)"])
+            + (preset == "smollm2" ? ["--steps", "3", "--warmup", "1", "--decode-repeats", "1"] : [])
         var env = ProcessInfo.processInfo.environment
         env["OMP_NUM_THREADS"] = "\(threads)"
         p.environment = env

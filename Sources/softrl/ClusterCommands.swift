@@ -93,6 +93,7 @@ struct ActorCommand: ParsableCommand {
     var relayAdvertise: String?
     @Flag(help: "Log the SHA-256 of the fp32 weights after each load (checks bf16 wire rounding end to end; costs a hash of the model per version).") var logWeightsDigest = false
     @OptionGroup var metricsOptions: MetricsOptionsGroup
+    @OptionGroup var computeOptions: ComputeOptionsGroup
 
     func validate() throws {
         guard ["tcp://", "ipc://", "inproc://"].contains(where: connect.hasPrefix) else {
@@ -109,6 +110,7 @@ struct ActorCommand: ParsableCommand {
 
     func run() throws {
         BLASThreads.set(threads)
+        print(try computeOptions.apply())
         ProcessControl.installStopHandlers()
         var options = ActorOptions()
         options.connect = connect
@@ -148,6 +150,7 @@ struct LocalCommand: ParsableCommand {
     @Flag(help: "Start a fresh run even if RUN_DIR holds a checkpoint.") var fresh = false
     @Option(help: "Weights sent to actors: f32 (exact) or bf16 (half the bytes, rounded to nearest even; the learner keeps fp32).") var wireWeights: String = "f32"
     @Option(help: "Prompts generated together in the final evaluation (rows = this x samples; lower it for large models).") var evalBatchPrompts: Int = 8
+    @OptionGroup var computeOptions: ComputeOptionsGroup
     @Option(help: "Prometheus endpoints on loopback: the learner on this port, actor i on PORT+1+i (default: free ports). Their list is RUN_DIR/cluster/prometheus-targets.json.")
     var metricsPort: Int?
 
@@ -208,7 +211,7 @@ struct LocalCommand: ParsableCommand {
         var actorProcs: [Process] = []
         for i in 0..<actors {
             let log = clusterDir.appendingPathComponent("actor-\(i).log")
-            actorProcs.append(try spawn(exe, ["actor", "--connect", endpoint, "--id", "local-\(i)", "--threads", "1", "--metrics-port", "\(ports[i + 1])", "--keys", keysDir.actors.path], log: log))
+            actorProcs.append(try spawn(exe, ["actor", "--connect", endpoint, "--id", "local-\(i)", "--threads", "1", "--metrics-port", "\(ports[i + 1])", "--keys", keysDir.actors.path] + computeOptions.arguments, log: log))
         }
         print("   learner at \(endpoint); actor logs in \(clusterDir.path)/actor-*.log; metrics in \(clusterDir.path)/metrics.jsonl")
         while learner.isRunning {

@@ -200,9 +200,11 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Thinking-length limit (default: the task's suggestion).") var thinkingLimit: Int?
     @Flag(help: "Print the report as JSON.") var json = false
     @Option(help: "OpenBLAS threads.") var threads: Int = 2
+    @OptionGroup var computeOptions: ComputeOptionsGroup
 
     func run() throws {
         BLASThreads.set(threads)
+        try computeOptions.applyQuietly()
         let task = try taskOptions.make()
         let model = try loadModel(checkpoint, for: task)
         var sampler = inferenceSampler(inference, for: task)
