@@ -197,19 +197,26 @@ struct ModelBench: ParsableCommand {
             let w = ModelBenchmark.measureDecode(model: rounded, batch: b, promptLength: prompt, newTokens: decodeTokens)
             var row: [String: Any] = ["batch": b, "f32_tokens_per_s": f.tokensPerSecond, "bf16_weights_tokens_per_s": w.tokensPerSecond,
                                       "bf16_weights_format": ModelBenchmark.generationFormat(model: rounded, compute: .f32).rawValue]
-            var line = String(format: "decode batch %3d: fp32 %.0f tokens/s | bf16 weights %.0f (%.2fx)", b, f.tokensPerSecond,
-                              w.tokensPerSecond, w.tokensPerSecond / f.tokensPerSecond)
+            // Ratios by wall time and, in brackets, by this thread's CPU time (what a loaded machine moves less).
+            var line = String(format: "decode batch %3d: fp32 %.0f tokens/s | bf16 weights %.0f (%.2fx [%.2fx CPU])", b, f.tokensPerSecond,
+                              w.tokensPerSecond, w.tokensPerSecond / f.tokensPerSecond, f.cpuSeconds / w.cpuSeconds)
+            row["f32_cpu_seconds"] = f.cpuSeconds; row["bf16_weights_cpu_seconds"] = w.cpuSeconds
             var best = w.tokensPerSecond
             if hasProducts {
                 GenerationCompute.active = .bf16
                 let p = ModelBenchmark.measureDecode(model: model, batch: b, promptLength: prompt, newTokens: decodeTokens)
-                row["bf16_products_tokens_per_s"] = p.tokensPerSecond
-                line += String(format: " | bf16 products %.0f (%.2fx)", p.tokensPerSecond, p.tokensPerSecond / f.tokensPerSecond)
+                row["bf16_products_tokens_per_s"] = p.tokensPerSecond; row["bf16_products_cpu_seconds"] = p.cpuSeconds
+                line += String(format: " | bf16 products %.0f (%.2fx [%.2fx CPU])", p.tokensPerSecond, p.tokensPerSecond / f.tokensPerSecond,
+                               f.cpuSeconds / p.cpuSeconds)
                 best = max(best, p.tokensPerSecond)
             }
             if let td = tDecode.first(where: { ($0["batch"] as? Int) == b }), let tps = td["tokens_per_s"] as? Double {
                 row["torch_bf16_tokens_per_s"] = tps
                 line += String(format: " | pytorch bf16 autocast %.0f (SoftRL bf16 best %.2fx)", tps, best / tps)
+                if let c = td["cpu_seconds"] as? Double {
+                    row["torch_bf16_cpu_seconds"] = c
+                    line += String(format: " [%.2fx CPU]", c / min(w.cpuSeconds, (row["bf16_products_cpu_seconds"] as? Double) ?? .infinity))
+                }
             }
             say(line)
             rows.append(row)
