@@ -261,7 +261,7 @@ struct LocalCommand: ParsableCommand {
     /// RL and task flags given to `local`, passed on to the learner unchanged.
     func forwardedArguments() -> [String] {
         let all = Array(CommandLine.arguments.dropFirst(2))
-        let localOnly: Set<String> = ["--actors", "--run-dir", "--base", "--sft-steps", "--eval-problems", "--eval-samples", "--eval-batch-prompts", "--metrics-port"]
+        let localOnly: Set<String> = ["--actors", "--run-dir", "--base", "--sft-steps", "--eval-problems", "--eval-samples", "--eval-batch-prompts", "--metrics-port", "--compute"]
         var out: [String] = []
         var i = 0
         while i < all.count {
