@@ -153,6 +153,72 @@ public enum ModelBenchmark {
                             tokensPerSecond: Double(batch * newTokens) / seconds, cpuSeconds: cpu)
     }
 
+    public struct PrefillResult: Sendable, Codable {
+        public let batch: Int, promptLength: Int
+        public let seconds: Double
+        public let tokensPerSecond: Double
+    }
+
+    /// Prefill alone: `batch` random prompts of `promptLength` tokens through `prefill` (packing this generation's
+    /// weights included, as every generation pays it), one untimed run first, then repeated for half a second.
+    public static func measurePrefill(model: LlamaModel, batch: Int, promptLength: Int, seed: UInt64 = 0) -> PrefillResult {
+        var rng = Xoshiro256(seed: seed &+ 7 &* UInt64(batch))
+        let V = model.config.vocabSize
+        let prompts = (0..<batch).map { _ in ModelInput(tokens: (0..<promptLength).map { _ in Int32(rng.next() % UInt64(V)) }) }
+        func run() {
+            let cache = KVCache(config: model.config, rows: batch, capacity: promptLength)
+            _ = model.prefill(prompts: prompts, rows: (0..<batch).map { [$0] }, cache: cache)
+        }
+        run()
+        var reps = 0
+        let t0 = now()
+        var t = t0
+        repeat { run(); reps += 1; t = now() } while t - t0 < 0.5
+        let seconds = (t - t0) / Double(reps)
+        return PrefillResult(batch: batch, promptLength: promptLength, seconds: seconds,
+                             tokensPerSecond: Double(batch * promptLength) / seconds)
+    }
+
+    /// The compute roofline of one panel format, from SoftRL's own packed kernels (not OpenBLAS): GFLOP/s of
+    /// y (m, n) = x (m, k) W^T on panels that stay in cache (n 256, k 512: 512 KB in fp32), m 64 rows, so the
+    /// kernel's arithmetic is the limit, not memory. nil when this CPU has no kernel for the format.
+    public static func packedRooflineGFLOPS(_ format: PackedGEMM.PanelFormat, m: Int = 64, n: Int = 256, k: Int = 512,
+                                            minSeconds: Double = 0.3) -> Double? {
+        var rng = Xoshiro256(seed: 3)
+        let x = FloatBuffer(count: m * k), y = FloatBuffer(count: m * n), w = FloatBuffer(count: n * k)
+        for i in 0..<x.count { x[i] = Float(rng.uniform()) - 0.5 }
+        for i in 0..<w.count { w[i] = BFloat16.decode(BFloat16.encode(Float(rng.uniform()) - 0.5)) }
+        switch format {
+        case .f32:
+            guard let kernel = PackedGEMM.active else { return nil }
+            let p = FloatBuffer(count: PackedGEMM.packedCount(n: n, k: k))
+            PackedGEMM.pack(w.pointer, ldw: k, n: n, k: k, into: p.pointer)
+            return timeGFLOPS({ PackedGEMM.multiply(kernel, x: x.pointer, ldx: k, packed: p.pointer, y: y.pointer, ldy: n, m: m, n: n,
+                                                    k: k, accumulate: false) }, flops: 2 * Double(m * n * k), minSeconds: minSeconds)
+        case .bf16Weights, .bf16Products:
+            guard let kernel = format == .bf16Weights ? PackedGEMM.bf16Weights : PackedGEMM.bf16Products else { return nil }
+            let p = UnsafeMutablePointer<UInt16>.allocate(capacity: PackedGEMM.packedBF16Count(n: n, k: k))
+            defer { p.deallocate() }
+            PackedGEMM.packBF16(w.pointer, ldw: k, n: n, k: k, into: p, exactOnly: true)
+            return timeGFLOPS({ PackedGEMM.multiply(kernel, x: x.pointer, ldx: k, packed: p, y: y.pointer, ldy: n, m: m, n: n, k: k,
+                                                    accumulate: false) }, flops: 2 * Double(m * n * k), minSeconds: minSeconds)
+        }
+    }
+
+    static func timeGFLOPS(_ run: () -> Void, flops: Double, minSeconds: Double) -> Double {
+        run()
+        var reps = 0
+        let t0 = now()
+        var t = t0
+        repeat { run(); reps += 1; t = now() } while t - t0 < minSeconds
+        return flops * Double(reps) / (t - t0) / 1e9
+    }
+
+    /// The panel format the model's next generation gets under `compute` (its weights bf16 values or not).
+    public static func generationFormat(model: LlamaModel, compute: GenerationCompute) -> PackedGEMM.PanelFormat {
+        PackedGEMM.format(for: compute, weightsAreBF16: PackedGEMM.isBF16Valued(model.weights.pointer, count: model.weights.count))
+    }
+
     /// Milliseconds to pack the model's weights for decode (what each generation pays once, in `prefill`): the best
     /// of 3. NaN when the active SIMD path has no packed kernel.
     public static func decodePackingMilliseconds(model: LlamaModel) -> Double {

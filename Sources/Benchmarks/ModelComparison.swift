@@ -24,6 +24,13 @@ public struct ModelComparison {
     public var rounds = 1
     /// Only SoftRL's decode (no roofline, training or PyTorch).
     public var decodeOnly = false
+    /// Skip the bf16 rows (bf16-stored weights, bf16 products, PyTorch's bf16 autocast).
+    public var noBF16 = false
+    /// Prompts, and tokens per prompt, of the prefill measurement (bf16 rows).
+    public var prefillBatch = 8
+    public var prefillLength = 64
+    /// A line saying which generation precision `--compute` set (printed before a decode-only run).
+    public var computeLine: String?
     /// Where progress lines go.
     public var output: (String) -> Void = { print($0) }
 
@@ -55,7 +62,10 @@ public struct ModelComparison {
         let batch = trainBatch(name)
         let big = name == "smollm2"
         let model = try LlamaModel(config: config, seed: 0)
-        if decodeOnly { return decodeOnlyReport(name, model: model, batches: batches) }
+        if decodeOnly {
+            if let computeLine { say(computeLine) }
+            return decodeOnlyReport(name, model: model, batches: batches)
+        }
         say("== \(name): \(model.parameterCount) parameters (d=\(config.hiddenSize) ff=\(config.intermediateSize) L=\(config.numHiddenLayers) H=\(config.numAttentionHeads)/\(config.numKeyValueHeads) V=\(config.vocabSize)), \(threads) thread(s)")
         var best: (square: ModelBenchmark.SgemmResult, typical: ModelBenchmark.SgemmResult, train: ModelBenchmark.TrainingResult,
                    decodes: [ModelBenchmark.DecodeResult])?
@@ -116,6 +126,7 @@ public struct ModelComparison {
         say(packMs.isNaN ? "decode weights: not packed (portable SIMD path: OpenBLAS on the unpacked weights)"
             : String(format: "decode weights packed in %.2f ms, once per generation (beside %.2f ms per batch-%d decode run)",
                      packMs, 1000 * (decodes.last?.seconds ?? .nan), decodes.last?.batch ?? 0))
+        if !noBF16 { out["bf16"] = bf16Rows(model: model, batches: batches, torch: torchBest) }
         if noTorch { say("pytorch: skipped (--no-torch)"); return out }
         if let why = torchSkipped {
             say("pytorch: skipped — \(why)")
@@ -140,6 +151,87 @@ public struct ModelComparison {
     /// SoftRL/PyTorch for training ("train") and each decode batch ("decode_B") present on both sides, by wall time;
     /// and by CPU time ("cpu_train", "cpu_decode_B": the same work's CPU seconds, PyTorch's over SoftRL's), which a
     /// shared machine's load moves much less.
+    /// The bf16 rows, each beside SoftRL's fp32 measured just before it (same batch, same moment of the machine's load):
+    /// the packed kernels' own compute roofline per precision; decode at each batch with bf16-stored weights (the model's
+    /// weights rounded to bf16, as an actor on --wire-weights bf16 holds them; fp32 products) and with bf16 products;
+    /// prefill in fp32 and bf16 products; PyTorch's bf16 autocast figures when it ran.
+    func bf16Rows(model: LlamaModel, batches: [Int], torch: [String: Any]?) -> [String: Any] {
+        let savedCompute = GenerationCompute.active
+        defer { GenerationCompute.active = savedCompute }
+        var out: [String: Any] = [:]
+        var roof: [String: Double] = [:]
+        for f in [PackedGEMM.PanelFormat.f32, .bf16Weights, .bf16Products] {
+            if let g = ModelBenchmark.packedRooflineGFLOPS(f) { roof[f.rawValue] = g }
+        }
+        out["packed_roofline_gflops"] = roof
+        func gf(_ k: String) -> String { roof[k].map { String(format: "%.1f", $0) } ?? "n/a" }
+        say("SoftRL packed-kernel roofline (64x256x512, panels in cache): fp32 \(gf("f32")), bf16 weights \(gf("bf16-weights")), "
+            + "bf16 products \(gf("bf16-products")) GFLOP/s")
+        guard PackedGEMM.active != nil, PackedGEMM.bf16Weights != nil else {
+            say("bf16 rows: skipped (SIMD path \(SIMDPath.active), \(CPUFeatures.host.shortDescription): bf16 panels need AVX-512)")
+            out["skipped"] = "no AVX-512 path"
+            return out
+        }
+        // The same weights rounded to bf16 in a second model (what an actor on --wire-weights bf16 holds).
+        guard let rounded = try? LlamaModel(config: model.config, seed: 0) else { return out }
+        for i in 0..<model.weights.count { rounded.weights[i] = BFloat16.decode(BFloat16.encode(model.weights[i])) }
+        let hasProducts = PackedGEMM.bf16Products != nil
+        let tDecode = (torch?["decode_bf16"] as? [[String: Any]]) ?? []
+        var rows: [[String: Any]] = []
+        for b in batches {
+            GenerationCompute.active = .f32
+            let f = ModelBenchmark.measureDecode(model: model, batch: b, promptLength: prompt, newTokens: decodeTokens)
+            let w = ModelBenchmark.measureDecode(model: rounded, batch: b, promptLength: prompt, newTokens: decodeTokens)
+            var row: [String: Any] = ["batch": b, "f32_tokens_per_s": f.tokensPerSecond, "bf16_weights_tokens_per_s": w.tokensPerSecond,
+                                      "bf16_weights_format": ModelBenchmark.generationFormat(model: rounded, compute: .f32).rawValue]
+            // Ratios by wall time and, in brackets, by this thread's CPU time (what a loaded machine moves less).
+            var line = String(format: "decode batch %3d: fp32 %.0f tokens/s | bf16 weights %.0f (%.2fx [%.2fx CPU])", b, f.tokensPerSecond,
+                              w.tokensPerSecond, w.tokensPerSecond / f.tokensPerSecond, f.cpuSeconds / w.cpuSeconds)
+            row["f32_cpu_seconds"] = f.cpuSeconds; row["bf16_weights_cpu_seconds"] = w.cpuSeconds
+            var best = w.tokensPerSecond
+            if hasProducts {
+                GenerationCompute.active = .bf16
+                let p = ModelBenchmark.measureDecode(model: model, batch: b, promptLength: prompt, newTokens: decodeTokens)
+                row["bf16_products_tokens_per_s"] = p.tokensPerSecond; row["bf16_products_cpu_seconds"] = p.cpuSeconds
+                line += String(format: " | bf16 products %.0f (%.2fx [%.2fx CPU])", p.tokensPerSecond, p.tokensPerSecond / f.tokensPerSecond,
+                               f.cpuSeconds / p.cpuSeconds)
+                best = max(best, p.tokensPerSecond)
+            }
+            if let td = tDecode.first(where: { ($0["batch"] as? Int) == b }), let tps = td["tokens_per_s"] as? Double {
+                row["torch_bf16_tokens_per_s"] = tps
+                line += String(format: " | pytorch bf16 autocast %.0f (SoftRL bf16 best %.2fx)", tps, best / tps)
+                if let c = td["cpu_seconds"] as? Double {
+                    row["torch_bf16_cpu_seconds"] = c
+                    line += String(format: " [%.2fx CPU]", c / min(w.cpuSeconds, (row["bf16_products_cpu_seconds"] as? Double) ?? .infinity))
+                }
+            }
+            say(line)
+            rows.append(row)
+        }
+        out["decode"] = rows
+        GenerationCompute.active = .f32
+        let pf = ModelBenchmark.measurePrefill(model: model, batch: prefillBatch, promptLength: prefillLength)
+        var prefillRow: [String: Any] = ["batch": prefillBatch, "prompt": prefillLength, "f32_tokens_per_s": pf.tokensPerSecond]
+        var line = String(format: "prefill %d x %d: fp32 %.0f tokens/s", prefillBatch, prefillLength, pf.tokensPerSecond)
+        if hasProducts {
+            GenerationCompute.active = .bf16
+            let pb = ModelBenchmark.measurePrefill(model: model, batch: prefillBatch, promptLength: prefillLength)
+            prefillRow["bf16_products_tokens_per_s"] = pb.tokensPerSecond
+            line += String(format: " | bf16 products %.0f (%.2fx)", pb.tokensPerSecond, pb.tokensPerSecond / pf.tokensPerSecond)
+        }
+        for (key, name) in [("prefill", "pytorch fp32"), ("prefill_bf16", "pytorch bf16 autocast")] {
+            if let t = torch?[key] as? [String: Any], let tps = t["tokens_per_s"] as? Double {
+                prefillRow["torch_" + key + "_tokens_per_s"] = tps
+                line += String(format: " | %@ %.0f", name, tps)
+            }
+        }
+        say(line)
+        out["prefill"] = prefillRow
+        return out
+    }
+
+    /// SoftRL/PyTorch for training ("train") and each decode batch ("decode_B") present on both sides, by wall time;
+    /// and by CPU time ("cpu_train", "cpu_decode_B"), which a shared machine's load moves much less.
     static func ratios(train: ModelBenchmark.TrainingResult, decodes: [ModelBenchmark.DecodeResult], torch t: [String: Any]) -> [String: Double] {
         var out: [String: Double] = [:]
         let tt = t["train"] as? [String: Any]
@@ -254,7 +346,8 @@ public struct ModelComparison {
         p.executableURL = URL(fileURLWithPath: python)
         p.arguments = [script, "--preset", preset, "--threads", "\(threads)", "--json", "--batch", "\(batch)", "--seq", "\(seq)",
                        "--decode-batches", batches.map(String.init).joined(separator: ","), "--decode-tokens", "\(decodeTokens)",
-                       "--prompt", "\(prompt)"] + (preset == "smollm2" ? ["--steps", "3", "--warmup", "1", "--decode-repeats", "1"] : [])
+                       "--prompt", "\(prompt)"] + (noBF16 ? [] : ["--bf16", "--prefill-batch", "\(prefillBatch)", "--prefill-len", "\(prefillLength)"])
+            + (preset == "smollm2" ? ["--steps", "3", "--warmup", "1", "--decode-repeats", "1"] : [])
         var env = ProcessInfo.processInfo.environment
         env["OMP_NUM_THREADS"] = "\(threads)"
         p.environment = env

@@ -27,6 +27,8 @@ public struct CPUFeatures: Sendable, Equatable {
     public var avx2FMAUsable: Bool { avxUsable && avx2 && fma }
     /// AVX-512 F/BW/DQ/VL, usable.
     public var avx512Usable: Bool { avx2FMAUsable && osZMM && avx512f && avx512bw && avx512dq && avx512vl }
+    /// AVX512_BF16 (vdpbf16ps, vcvtne2ps2bf16) on top of a usable AVX-512.
+    public var avx512BF16Usable: Bool { avx512Usable && avx512bf16 }
 
     /// Decodes raw cpuid/XGETBV registers.
     public init(raw r: softrl_cpuid_raw) {

@@ -78,42 +78,93 @@ public final class KVCache {
 /// optimiser, the actor's weight installer, checkpoint loading), and a version counter one of them forgot to bump
 /// would make decode silently use stale weights. A generation never sees a weight change, and packing is one pass
 /// over the weights, which `softrl bench model` prints beside a decode run ("decode weights packed in ...").
+/// Panels are fp32, or bf16 (`PackedGEMM.PanelFormat`): bf16 when the weights are bf16 values already (exact, half
+/// the bytes per step) or when `GenerationCompute.active` asks for bf16 products on a CPU that has them.
 public final class DecodeWeights {
-    struct Layer { let qkv, o, gateUp, down: UnsafePointer<Float> }
-    let kernel: PackedGEMM.Kernel
+    /// Panels of one matrix: fp32 floats or bf16 uint16s, as `format` says.
+    struct Layer { let qkv, o, gateUp, down: UnsafeRawPointer }
+    let format: PackedGEMM.PanelFormat
+    private let f32Kernel: PackedGEMM.Kernel?
+    private let bf16Kernel: PackedGEMM.BF16Kernel?
     let layers: [Layer]
-    let lmHead: UnsafePointer<Float>
+    let lmHead: UnsafeRawPointer
     weak var model: LlamaModel?
     private let arena: ScratchArena
 
     /// nil when the active SIMD path has no packed kernel (decode then multiplies the unpacked weights with OpenBLAS).
-    public init?(model: LlamaModel, kernel: PackedGEMM.Kernel? = PackedGEMM.active) {
+    public init?(model: LlamaModel, kernel: PackedGEMM.Kernel? = PackedGEMM.active, compute: GenerationCompute = GenerationCompute.active) {
         guard let kernel else { return nil }
-        let c = model.config, L = model.layout, W = model.weights.pointer
+        let c = model.config, L = model.layout
         let d = c.hiddenSize, ff = c.intermediateSize, qkvW = c.qDim + 2 * c.kvDim
-        let P = PackedGEMM.packedCount
-        let perLayer = [P(qkvW, d), P(d, c.qDim), P(2 * ff, d), P(d, ff)]
-        let total = c.numHiddenLayers * perLayer.map(ScratchArena.padded).reduce(0, +) + ScratchArena.padded(P(c.vocabSize, d))
-        // Recycled block (pages already mapped when a generation of the same model ran before); every float is written.
-        let arena = ScratchArena(floats: total)
-        self.arena = arena
-        func packed(_ w: Int, n: Int, k: Int) -> UnsafePointer<Float> {
-            let dst = arena.slice(P(n, k)).pointer
-            PackedGEMM.pack(W + w, ldw: k, n: n, k: k, into: dst)
-            return UnsafePointer(dst)
-        }
-        var layers: [Layer] = []
         for lw in L.layers {
             precondition(lw.k == lw.q + c.qDim * d && lw.v == lw.k + c.kvDim * d && lw.up == lw.gate + ff * d,
                          "decode expects q/k/v and gate/up adjacent in the parameter layout")
-            layers.append(Layer(qkv: packed(lw.q, n: qkvW, k: d), o: packed(lw.o, n: d, k: c.qDim),
-                                gateUp: packed(lw.gate, n: 2 * ff, k: d), down: packed(lw.down, n: d, k: ff)))
         }
-        let head = packed(L.lmHead, n: c.vocabSize, k: d)
-        self.layers = layers
-        lmHead = head
-        self.kernel = kernel
+        // (offset, n, k) of every matrix, in packing order: per layer qkv, o, gateUp, down; then the LM head.
+        var mats: [(Int, Int, Int)] = []
+        for lw in L.layers { mats += [(lw.q, qkvW, d), (lw.o, d, c.qDim), (lw.gate, 2 * ff, d), (lw.down, d, ff)] }
+        mats.append((L.lmHead, c.vocabSize, d))
+        // bf16 panels: products asked for and available, or weights that are bf16 already (tried exact-only: fp32
+        // weights fail at their first entry; weights bf16 only in part are packed again as fp32).
+        var format = PackedGEMM.PanelFormat.f32
+        var arena: ScratchArena? = nil, panels: [UnsafeRawPointer] = []
+        let products = compute == .bf16 ? PackedGEMM.bf16Products : nil
+        // The first matrix's values decide whether the exact-only packing is worth trying (fp32 weights are refused
+        // without allocating bf16 panels first).
+        let (w0, n0, k0) = mats[0]
+        let mayBeBF16 = PackedGEMM.isBF16Valued(model.weights.pointer + w0, count: n0 * k0)
+        if let bf16 = products ?? (mayBeBF16 ? PackedGEMM.bf16Weights : nil) {
+            let a = DecodeWeights.packAll(model, mats, bf16: true, exactOnly: products == nil)
+            if let a { arena = a.0; panels = a.1; format = products != nil ? .bf16Products : .bf16Weights; bf16Kernel = bf16 }
+            else { bf16Kernel = nil }
+        } else { bf16Kernel = nil }
+        if arena == nil {
+            let a = DecodeWeights.packAll(model, mats, bf16: false, exactOnly: false)!
+            arena = a.0; panels = a.1
+        }
+        self.format = format
+        f32Kernel = format == .f32 ? kernel : nil
+        self.arena = arena!
+        layers = (0..<c.numHiddenLayers).map { Layer(qkv: panels[4 * $0], o: panels[4 * $0 + 1], gateUp: panels[4 * $0 + 2], down: panels[4 * $0 + 3]) }
+        lmHead = panels.last!
         self.model = model
+    }
+
+    /// Packs every matrix into one recycled block (pages already mapped when a generation of the same model ran
+    /// before; every element is written). nil when `exactOnly` and some weight is not a bf16 value.
+    private static func packAll(_ model: LlamaModel, _ mats: [(Int, Int, Int)], bf16: Bool,
+                                exactOnly: Bool) -> (ScratchArena, [UnsafeRawPointer])? {
+        let W = model.weights.pointer
+        // A slice's size in floats (bf16 panels: two per float).
+        func floats(_ n: Int, _ k: Int) -> Int {
+            bf16 ? (PackedGEMM.packedBF16Count(n: n, k: k) + 1) / 2 : PackedGEMM.packedCount(n: n, k: k)
+        }
+        let arena = ScratchArena(floats: mats.map { ScratchArena.padded(floats($0.1, $0.2)) }.reduce(0, +))
+        var out: [UnsafeRawPointer] = []
+        for (w, n, k) in mats {
+            let dst = arena.slice(floats(n, k)).pointer
+            if bf16 {
+                let h = UnsafeMutableRawPointer(dst).assumingMemoryBound(to: UInt16.self)
+                guard PackedGEMM.packBF16(W + w, ldw: k, n: n, k: k, into: h, exactOnly: exactOnly) else { return nil }
+            } else {
+                PackedGEMM.pack(W + w, ldw: k, n: n, k: k, into: dst)
+            }
+            out.append(UnsafeRawPointer(dst))
+        }
+        return (arena, out)
+    }
+
+    /// y (m, n) (+)= x (m, k) W^T for one of this generation's packed matrices.
+    @inline(__always)
+    func multiply(_ x: UnsafePointer<Float>, ldx: Int, _ panels: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>, ldy: Int,
+                  m: Int, n: Int, k: Int, accumulate: Bool) {
+        if let f32Kernel {
+            PackedGEMM.multiply(f32Kernel, x: x, ldx: ldx, packed: panels.assumingMemoryBound(to: Float.self), y: y, ldy: ldy,
+                                m: m, n: n, k: k, accumulate: accumulate)
+        } else {
+            PackedGEMM.multiply(bf16Kernel!, x: x, ldx: ldx, packed: panels.assumingMemoryBound(to: UInt16.self), y: y, ldy: ldy,
+                                m: m, n: n, k: k, accumulate: accumulate)
+        }
     }
 }
 
@@ -156,10 +207,9 @@ extension LlamaModel {
         let gu = arena.slice(n * 2 * ff).pointer, hidden = arena.slice(n * ff).pointer
         let probs = arena.slice(group * maxT * maxT).pointer, scratch = arena.slice(scratchCount).pointer
         let last = arena.slice(S * d).pointer, lastN = arena.slice(S * d).pointer, logits = arena.slice(S * V).pointer
-        func linear(_ x: UnsafePointer<Float>, _ pw: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, m: Int,
+        func linear(_ x: UnsafePointer<Float>, _ pw: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>, m: Int,
                     inDim: Int, outDim: Int, accumulate: Bool = false) {
-            PackedGEMM.multiply(packed.kernel, x: x, ldx: inDim, packed: pw, y: y, ldy: outDim, m: m, n: outDim, k: inDim,
-                                accumulate: accumulate)
+            packed.multiply(x, ldx: inDim, pw, y, ldy: outDim, m: m, n: outDim, k: inDim, accumulate: accumulate)
         }
         for (s, prompt) in prompts.enumerated() { embed(prompt, into: x + offsets[s] * d) }
         for li in 0..<c.numHiddenLayers {
@@ -244,11 +294,10 @@ extension LlamaModel {
         let packed = cache.decodeWeights
         /// y (b, n) (+)= x (b, k) W^T: the packed kernel, or OpenBLAS (and the 2-16-row kernel) on the unpacked weights.
         @inline(__always)
-        func linear(_ x: UnsafePointer<Float>, _ pw: UnsafePointer<Float>?, _ w: Int, _ y: UnsafeMutablePointer<Float>,
+        func linear(_ x: UnsafePointer<Float>, _ pw: UnsafeRawPointer?, _ w: Int, _ y: UnsafeMutablePointer<Float>,
                     inDim: Int, outDim: Int, accumulate: Bool = false) {
             if let packed, let pw {
-                PackedGEMM.multiply(packed.kernel, x: x, ldx: inDim, packed: pw, y: y, ldy: outDim, m: b, n: outDim, k: inDim,
-                                    accumulate: accumulate)
+                packed.multiply(x, ldx: inDim, pw, y, ldy: outDim, m: b, n: outDim, k: inDim, accumulate: accumulate)
             } else {
                 // OpenBLAS (and the 2-16-row kernel) on the unpacked weights, never the training pass's per-call packing.
                 sgemm(.none, .transposed, m: b, n: outDim, k: inDim, a: x, lda: inDim, b: W + w, ldb: inDim,

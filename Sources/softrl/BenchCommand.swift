@@ -29,6 +29,10 @@ struct ModelBench: ParsableCommand {
     @Option(help: "Minimum timed seconds of training per preset.") var trainSeconds: Double = 3
     @Option(help: "Rounds per preset: SoftRL and PyTorch measured alternately this many times, the best figure of each kept (a shared machine's load comes and goes).") var rounds: Int = 1
     @Flag(help: "Measure only SoftRL's decode (no roofline, training or PyTorch), e.g. under perf.") var decodeOnly = false
+    @OptionGroup var computeOptions: ComputeOptionsGroup
+    @Flag(help: "Skip the bf16 rows (bf16-stored weights, bf16 products, PyTorch's bf16 autocast).") var noBF16 = false
+    @Option(help: "Prompts per prefill measurement (bf16 rows).") var prefillBatch: Int = 8
+    @Option(help: "Tokens per prompt in the prefill measurement (bf16 rows).") var prefillLength: Int = 64
 
     func run() throws {
         let presets: [String]
@@ -49,7 +53,8 @@ struct ModelBench: ParsableCommand {
         var bench = ModelComparison()
         bench.threads = threads; bench.json = json; bench.noTorch = noTorch; bench.batch = batch; bench.seq = seq
         bench.decodeTokens = decodeTokens; bench.prompt = prompt; bench.trainSeconds = trainSeconds; bench.rounds = rounds
-        bench.decodeOnly = decodeOnly
+        bench.decodeOnly = decodeOnly; bench.noBF16 = noBF16; bench.prefillBatch = prefillBatch; bench.prefillLength = prefillLength
+        if decodeOnly { bench.computeLine = try computeOptions.apply() }
         let report = try bench.run(presets: presets, batches: batches)
         if json { printJSON(report) }
     }

@@ -102,6 +102,7 @@ struct ActorCommand: ParsableCommand {
     var relayAdvertise: String?
     @Flag(help: "Log the SHA-256 of the fp32 weights after each load (checks bf16 wire rounding end to end; costs a hash of the model per version).") var logWeightsDigest = false
     @OptionGroup var metricsOptions: MetricsOptionsGroup
+    @OptionGroup var computeOptions: ComputeOptionsGroup
 
     func validate() throws {
         guard ["tcp://", "ipc://", "inproc://"].contains(where: connect.hasPrefix) else {
@@ -118,6 +119,7 @@ struct ActorCommand: ParsableCommand {
 
     func run() throws {
         BLASThreads.set(threads)
+        print(try computeOptions.apply())
         ProcessControl.installStopHandlers()
         var options = ActorOptions()
         options.connect = connect

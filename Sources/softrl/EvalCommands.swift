@@ -27,9 +27,11 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Thinking-length limit (default: the run's, else the task's suggestion).") var thinkingLimit: Int?
     @Flag(help: "Print the report as JSON (the settings line goes to stderr).") var json = false
     @Option(help: "OpenBLAS threads.") var threads: Int = 2
+    @OptionGroup var computeOptions: ComputeOptionsGroup
 
     func run() throws {
         BLASThreads.set(threads)
+        try computeOptions.applyQuietly()
         let settings = try taskOptions.overrides
         let task = try settings.makeTask()
         let model = try loadModel(checkpoint, for: task)

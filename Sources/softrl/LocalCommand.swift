@@ -26,6 +26,7 @@ struct LocalCommand: ParsableCommand {
     @Flag(help: "Start a fresh run even if RUN_DIR holds a checkpoint.") var fresh = false
     @Option(help: "Weights sent to actors: f32 (exact) or bf16 (half the bytes, rounded to nearest even; the learner keeps fp32).") var wireWeights: String = "f32"
     @Option(help: "Prompts generated together in the final evaluation (rows = this x samples; lower it for large models).") var evalBatchPrompts: Int = 8
+    @OptionGroup var computeOptions: ComputeOptionsGroup
     @Option(help: "Prometheus endpoints on loopback: the learner on this port, actor i on PORT+1+i (default: free ports). Their list is RUN_DIR/cluster/prometheus-targets.json.")
     var metricsPort: Int?
 
@@ -66,7 +67,8 @@ struct LocalCommand: ParsableCommand {
         let start = resuming ? ["--resume", clusterDir.path] : ["--base", basePath]
         let cluster = LocalClusterPlan(executable: URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath(), runDirectory: clusterDir,
                                        actors: actors, learnerArguments: start + ["--run-config", configFile.path, "--wire-weights", wireWeights],
-                                       learnerKeys: keys.learner, actorKeys: keys.actors, metricsPorts: ports)
+                                       learnerKeys: keys.learner, actorKeys: keys.actors, metricsPorts: ports,
+                                       actorArguments: computeOptions.arguments)
         guard try LocalCluster.run(cluster) == .finished else {
             print("\nstopped; the checkpoint in \(clusterDir.path)/checkpoint is resumable: run the same command again")
             return

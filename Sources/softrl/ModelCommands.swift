@@ -106,8 +106,10 @@ struct GenerateCommand: ParsableCommand {
     @Flag(help: "Pick the most likely token at each step (the default unless --temperature is given).") var greedy = false
     @Option(help: "Sample from softmax(logits / temperature).") var temperature: Float?
     @Option(help: "Seed for sampling.") var seed: UInt64 = 0
+    @OptionGroup var computeOptions: ComputeOptionsGroup
 
     func run() throws {
+        try computeOptions.applyQuietly()
         if greedy && temperature != nil { throw CLIError("--greedy and --temperature exclude each other: give one of them") }
         if let t = temperature, !(t > 0 && t.isFinite) { throw CLIError("--temperature must be a positive number (got \(t)); use --greedy for argmax decoding") }
         guard maxNewTokens >= 0 else { throw CLIError("--max-new-tokens must be 0 or more (got \(maxNewTokens))") }

@@ -4,7 +4,9 @@ What it is: a CPU, fp32, eager-attention timing of (1) training throughput — f
 an AdamW step on B x T random tokens — and (2) greedy KV-cache decoding via `generate` at several
 batch sizes. Presets match the Swift ones exactly, so tokens/s figures are directly comparable.
 What it is not: a correctness check (see make_fixtures.py) or a tuned PyTorch setup (no compile,
-no bf16, no SDPA): it is the plain reference the Swift numbers are read against.
+no SDPA): it is the plain reference the Swift numbers are read against. With --bf16 it also times
+PyTorch's own bf16 CPU path for inference (`torch.autocast("cpu", dtype=torch.bfloat16)`: bf16 matrix products,
+fp32 elsewhere) for the same decode batches and a prefill, beside the fp32 figures.
 
 Usage:  .venv/bin/python scripts/reference/bench_torch.py --preset tiny --threads 1 --json
 Without torch/transformers it prints a "skipped" note and exits 0, so callers need not special-case it.
@@ -43,6 +45,9 @@ def parse_args():
     ap.add_argument("--prompt", type=int, default=8, help="prompt length for decode")
     ap.add_argument("--decode-repeats", type=int, default=3, help="timed generate calls per batch size; median reported")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--bf16", action="store_true", help="also time decode and prefill under torch.autocast(cpu, bfloat16)")
+    ap.add_argument("--prefill-batch", type=int, default=8, help="prompts per prefill measurement")
+    ap.add_argument("--prefill-len", type=int, default=64, help="tokens per prompt in the prefill measurement")
     ap.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     return ap.parse_args()
 
@@ -97,27 +102,51 @@ def main() -> int:
     # --- decoding: greedy generate with KV cache ----------------------------------------------
     model.eval()
     n_new = args.decode_tokens
-    decode = []
-    with torch.inference_mode():
-        for b in [int(x) for x in args.decode_batches.split(",") if x.strip()]:
-            prompt = torch.randint(0, cfg.vocab_size, (b, args.prompt))
-            gen_kwargs = dict(do_sample=False, use_cache=True, max_new_tokens=n_new,
-                              min_new_tokens=n_new, pad_token_id=0,
-                              attention_mask=torch.ones_like(prompt))
-            for _ in range(max(1, args.warmup // 2)):
-                model.generate(prompt, **{**gen_kwargs, "max_new_tokens": 4, "min_new_tokens": 4})
-            times, cpu_times = [], []
+    batches = [int(x) for x in args.decode_batches.split(",") if x.strip()]
+
+    def measure_decode(autocast):
+        rows = []
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            for b in batches:
+                prompt = torch.randint(0, cfg.vocab_size, (b, args.prompt))
+                gen_kwargs = dict(do_sample=False, use_cache=True, max_new_tokens=n_new,
+                                  min_new_tokens=n_new, pad_token_id=0,
+                                  attention_mask=torch.ones_like(prompt))
+                for _ in range(max(1, args.warmup // 2)):
+                    model.generate(prompt, **{**gen_kwargs, "max_new_tokens": 4, "min_new_tokens": 4})
+                times, cpu_times = [], []
+                for _ in range(max(1, args.decode_repeats)):
+                    t0, c0 = time.perf_counter(), time.process_time()
+                    out = model.generate(prompt, **gen_kwargs)
+                    times.append(time.perf_counter() - t0)
+                    cpu_times.append(time.process_time() - c0)
+                    assert out.shape[1] - args.prompt == n_new, "generate stopped early"
+                dt = statistics.median(times)  # one call is short; the median damps scheduler noise
+                generated = n_new * b  # count only new tokens (prefill of the prompt is inside the time)
+                rows.append({"batch": b, "new_tokens": n_new, "repeats": len(times), "seconds": round(dt, 4),
+                             "cpu_seconds": round(statistics.median(cpu_times), 4),
+                             "tokens_per_s": round(generated / dt, 1)})
+        return rows
+
+    def measure_prefill(autocast):
+        """One forward over prefill-batch prompts of prefill-len tokens with the cache on and logits at the last position
+        only (what generate's first call does, and what SoftRL's prefill computes)."""
+        ids = torch.randint(0, cfg.vocab_size, (args.prefill_batch, args.prefill_len))
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            model(input_ids=ids, use_cache=True, logits_to_keep=1)
+            times = []
             for _ in range(max(1, args.decode_repeats)):
-                t0, c0 = time.perf_counter(), time.process_time()
-                out = model.generate(prompt, **gen_kwargs)
+                t0 = time.perf_counter()
+                model(input_ids=ids, use_cache=True, logits_to_keep=1)
                 times.append(time.perf_counter() - t0)
-                cpu_times.append(time.process_time() - c0)
-                assert out.shape[1] - args.prompt == n_new, "generate stopped early"
-            dt = statistics.median(times)  # one call is short; the median damps scheduler noise
-            generated = n_new * b  # count only new tokens (prefill of the prompt is inside the time)
-            decode.append({"batch": b, "new_tokens": n_new, "repeats": len(times), "seconds": round(dt, 4),
-                           "cpu_seconds": round(statistics.median(cpu_times), 4),
-                           "tokens_per_s": round(generated / dt, 1)})
+        dt = statistics.median(times)
+        return {"batch": args.prefill_batch, "prompt": args.prefill_len, "seconds": round(dt, 4),
+                "tokens_per_s": round(args.prefill_batch * args.prefill_len / dt, 1)}
+
+    decode = measure_decode(False)
+    extra = {}
+    if args.bf16:
+        extra = {"prefill": measure_prefill(False), "decode_bf16": measure_decode(True), "prefill_bf16": measure_prefill(True)}
 
     result = {
         "framework": "pytorch",
@@ -132,6 +161,7 @@ def main() -> int:
                   "step_ms": round(1000 * train_s / args.steps, 2),
                   "tokens_per_s": round(train_tps, 1)},
         "decode": decode,
+        **extra,
     }
     if args.json:
         print(json.dumps(result))
@@ -144,6 +174,12 @@ def main() -> int:
         for d in decode:
             print(f"decode batch {d['batch']:>3}: {d['tokens_per_s']:,.0f} tokens/s "
                   f"({d['new_tokens']} new tokens, prompt {args.prompt})")
+        for d in extra.get("decode_bf16", []):
+            print(f"decode batch {d['batch']:>3} (bf16 autocast): {d['tokens_per_s']:,.0f} tokens/s")
+        for key in ("prefill", "prefill_bf16"):
+            if key in extra:
+                p = extra[key]
+                print(f"{key} {p['batch']} x {p['prompt']}: {p['tokens_per_s']:,.0f} tokens/s")
     return 0
 
 

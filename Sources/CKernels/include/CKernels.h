@@ -95,6 +95,41 @@ void softrl_pack_nn(const float *w, long ldw, long n, long k, float *dst);
 void softrl_prefetch_cache_row(const float *keys, long key_stride, const float *values, long value_stride,
                                long kv_heads, long hd, long len);
 
+/// bfloat16 panels for generation (kernels_bf16.c): the panels of softrl_pack_nt with each pair of consecutive k-values
+/// of a column in one 32-bit word, so a vdpbf16ps multiplies a broadcast activation pair by 32 columns. kp = k rounded
+/// up to even; panel j (output columns 32j..32j+31) starts at j*32*kp and holds kp/2 pair rows of 64 uint16:
+/// dst[j*32*kp + (p/2)*64 + 2c + p%2] = bf16(W[(32j + c) * ldw + p]); the odd k's missing partner and the last
+/// panel's missing columns are 0. uint16 elements the packing of W (n, k) takes:
+long softrl_packed_bf16_count(long n, long k);
+
+/// Packs W (n, k) row-major (row stride ldw) into bf16 panels (layout above), rounding to nearest even. With
+/// exact_only, W must already hold bf16 values (the low 16 bits of every float zero, as after bf16 wire weights):
+/// returns 1 at the first entry that is not (dst then holds nothing usable), else 0.
+int softrl_pack_nt_bf16(const float *w, long ldw, long n, long k, uint16_t *dst, int exact_only);
+/// The same with AVX-512 register transposes (same entries, same return value).
+int softrl_pack_nt_bf16_avx512(const float *w, long ldw, long n, long k, uint16_t *dst, int exact_only);
+
+/// 1 when every one of the n floats is a bfloat16 value (its low 16 bits zero), else 0.
+int softrl_all_bf16(const float *x, long n);
+
+/// 1 when the bf16 kernels below were compiled into this binary (x86-64 with clang), else 0.
+int softrl_bf16_kernels_compiled(void);
+
+/// y (m, n) (+)= x (m, k) W^T on bf16 panels: weights widened to fp32 in registers, fp32 products and sums in the
+/// order of softrl_gemm_packed_avx512 (bit-identical to it on the same, bf16-valued, weights). AVX-512F/BW/DQ/VL.
+void softrl_gemm_packed_bf16w_avx512(const float *x, long ldx, const uint16_t *wp, float *y, long ldy, long m, long n,
+                                     long k, int accumulate);
+
+/// y (m, n) (+)= bf16(x) (m, k) W^T on bf16 panels: the activations rounded to nearest even bf16, each product of two
+/// bf16 exact in fp32, the sums in fp32 (vdpbf16ps: denormal inputs read as 0, results rounded to nearest even).
+/// Needs AVX512_BF16.
+void softrl_gemm_packed_bf16_avx512bf16(const float *x, long ldx, const uint16_t *wp, float *y, long ldy, long m, long n,
+                                        long k, int accumulate);
+
+/// x (m rows ldx apart, k floats) rounded to bf16 pairs: out[i * ceil(k/2) + q] holds bf16(x[i][2q]) in its low half
+/// and bf16(x[i][2q+1]) (0 past k) in its high half. Needs AVX512_BF16 (the product above calls it).
+void softrl_round_bf16_pairs_avx512bf16(const float *x, long ldx, long m, long k, uint32_t *out);
+
 SOFTRL_DECLARE_KERNELS(avx2)
 SOFTRL_DECLARE_KERNELS(avx512)
 

@@ -17,9 +17,12 @@ public struct LocalClusterPlan: Sendable {
     public var actorKeys: URL
     /// Prometheus ports: the learner's, then actor i's.
     public var metricsPorts: [Int]
+    /// Extra arguments for every actor (e.g. ["--compute", "bf16"]).
+    public var actorArguments: [String]
 
     public init(executable: URL, runDirectory: URL, actors: Int, learnerArguments: [String], learnerKeys: URL,
-                actorKeys: URL, metricsPorts: [Int]) {
+                actorKeys: URL, metricsPorts: [Int], actorArguments: [String] = []) {
+        self.actorArguments = actorArguments
         self.executable = executable; self.runDirectory = runDirectory; self.actors = actors
         self.learnerArguments = learnerArguments; self.learnerKeys = learnerKeys; self.actorKeys = actorKeys
         self.metricsPorts = metricsPorts
@@ -60,7 +63,7 @@ public enum LocalCluster {
         var actors: [Process] = []
         for i in 0..<plan.actors {
             actors.append(try spawn(plan.executable, ["actor", "--connect", endpoint, "--id", "local-\(i)", "--threads", "1",
-                                                      "--metrics-port", "\(plan.metricsPorts[i + 1])", "--keys", plan.actorKeys.path],
+                                                      "--metrics-port", "\(plan.metricsPorts[i + 1])", "--keys", plan.actorKeys.path] + plan.actorArguments,
                                     log: plan.actorLog(i)))
         }
         print("   learner at \(endpoint); actor logs in \(plan.runDirectory.path)/actor-*.log; metrics in \(plan.runDirectory.path)/metrics.jsonl")
