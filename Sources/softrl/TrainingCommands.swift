@@ -198,6 +198,7 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Seed.") var seed: UInt64 = 1234
     @Option(help: "Prompts generated together (rows = this x samples; lower it for large models).") var batchPrompts: Int = 8
     @Option(help: "Thinking-length limit (default: the task's suggestion).") var thinkingLimit: Int?
+    @Option(help: "Gaussian noise scale gamma for sampled soft/fuzzy thinking (pass the training run's gamma).") var noiseScale: Double?
     @Flag(help: "Print the report as JSON.") var json = false
     @Option(help: "OpenBLAS threads.") var threads: Int = 2
 
@@ -207,6 +208,7 @@ struct EvalCommand: ParsableCommand {
         let model = try loadModel(checkpoint, for: task)
         var sampler = inferenceSampler(inference, for: task)
         if let t = thinkingLimit { sampler.maxThinkingSteps = t }
+        if let g = noiseScale { sampler.noiseScale = g }
         var ev = Evaluator(model: model, task: task, sampler: sampler)
         ev.samples = samples; ev.problemLimit = problems; ev.seed = seed
         ev.promptsPerBatch = max(1, batchPrompts)
@@ -228,13 +230,19 @@ enum EvalTable {
         let ks = first.passAtK.keys.sorted().filter { $0 > 1 }
         let columns = ["greedy@1", "pass@1"] + ks.map { "pass@\($0)" } + ["cot"]
         let width = max(18, (labels ?? []).map(\.count).max() ?? 0) + 2
-        var lines = [pad("model / inference", width) + columns.map { pad($0, 9) }.joined()]
+        let cellWidth = 15
+        var lines = [pad("model / inference", width) + columns.map { pad($0, cellWidth) }.joined()]
+        // Each value with its standard error when the report has one.
+        func cell(_ v: Double, _ se: Double?, _ format: String = "%.3f") -> String {
+            String(format: format, v) + (se.map { " ±" + String(format: format, $0) } ?? "")
+        }
         for (i, r) in reports.enumerated() {
-            let values = [r.greedyPass1, r.sampledPass1] + ks.map { r.passAtK[$0] ?? 0 }
-            let cells = values.map { pad(String(format: "%.3f", $0), 9) } + [String(format: "%.1f", r.meanThinkingLength)]
+            let values = [cell(r.greedyPass1, r.greedyPass1SE), cell(r.sampledPass1, r.sampledPass1SE)]
+                + ks.map { cell(r.passAtK[$0] ?? 0, r.passAtKSE?[$0]) }
+            let cells = values.map { pad($0, cellWidth) } + [cell(r.meanThinkingLength, r.meanThinkingLengthSE, "%.1f")]
             lines.append(pad(labels?[i] ?? r.inference, width) + cells.joined())
         }
-        lines.append("(\(first.problems) test problems, \(first.samples) samples each, \(first.inference) inference)")
+        lines.append("(\(first.problems) test problems, \(first.samples) samples each, \(first.inference) inference; ± one standard error: binomial for greedy@1, over problems otherwise)")
         return lines.joined(separator: "\n")
     }
 }

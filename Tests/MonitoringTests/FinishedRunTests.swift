@@ -109,7 +109,7 @@ final class FinishedRunTests: XCTestCase {
         XCTAssertEqual(dstatus, 0, dom)
         XCTAssertTrue(dom.contains("data-report-ready=\"1\""), "the page's script did not run:\n\(dom.prefix(2000))")
         let figures = dom.components(separatedBy: "<figure").dropFirst()
-        XCTAssertEqual(figures.count, 6, "plots: reward, pass@k, tokens, staleness, staleness histogram, wait")
+        XCTAssertEqual(figures.count, 7, "plots: reward, correct rate, pass@k, tokens, staleness, staleness histogram, wait")
         for f in figures {
             let id = f.range(of: #"data-plot="[^"]+""#, options: .regularExpression).map { String(f[$0]) } ?? "?"
             let marks = f.range(of: #"data-marks="\d+""#, options: .regularExpression).map { Int(f[$0].dropFirst(12).dropLast()) ?? 0 } ?? 0
@@ -123,7 +123,7 @@ final class FinishedRunTests: XCTestCase {
         if let keep = ProcessInfo.processInfo.environment["SOFTRL_REPORT_SHOT"] { try? FileManager.default.copyItem(at: shot, to: URL(fileURLWithPath: keep)) }
         // The PNG plots decode in Chromium at their full size.
         let pngs = try FileManager.default.contentsOfDirectory(atPath: out.deletingLastPathComponent().path).filter { $0.hasPrefix("report-") && $0.hasSuffix(".png") }.sorted()
-        XCTAssertEqual(pngs.count, 6, "\(pngs)")
+        XCTAssertEqual(pngs.count, 7, "\(pngs)")
         let page = out.deletingLastPathComponent().appendingPathComponent("pngs.html")
         try ("<html><body>" + pngs.map { "<img src=\"\($0)\">" }.joined()
              + "<script>window.onload=()=>{for(const i of document.images){i.setAttribute('data-size',i.naturalWidth+'x'+i.naturalHeight)}}</script></body></html>")
@@ -145,7 +145,7 @@ final class FinishedRunTests: XCTestCase {
         XCTAssertTrue(html.contains("<th>run</th><th>run-copy</th>"), "metadata side by side")
         // Each run has its own series in the reward plot.
         let reward = try XCTUnwrap(html.components(separatedBy: "id=\"plot-reward\"").dropFirst().first?.components(separatedBy: "</svg>").first)
-        XCTAssertEqual(reward.components(separatedBy: "<polyline").count - 1, 4, "reward + correct rate for each of two runs")
+        XCTAssertEqual(reward.components(separatedBy: "<polyline").count - 1, 4, "raw and smoothed reward for each of two runs")
     }
 
     func testRerunNamesAppliedAndIgnoredFlags() throws {
