@@ -98,8 +98,12 @@ rl() {   # $1 = seed, $2 = training mode
     evaluate "$1" "rl-$2"
 }
 
-for seed in $SEEDS; do sft "$seed"; done
-for mode in $MODES $EXTRA_MODES; do
-    for seed in $SEEDS; do rl "$seed" "$mode"; done
+# Seed by seed, so every row of the main modes has a first seed before any has its third; extra rows last.
+for seed in $SEEDS; do
+    sft "$seed"
+    for mode in $MODES; do rl "$seed" "$mode"; done
+done
+for seed in $SEEDS; do
+    for mode in $EXTRA_MODES; do rl "$seed" "$mode"; done
 done
 table

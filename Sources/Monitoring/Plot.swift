@@ -100,7 +100,10 @@ public struct Plot: Sendable {
     /// A tick label with exactly the decimals the step needs (0, 50, 100; 0.2, 0.4; 0.05, 0.10).
     static func tickLabel(_ v: Double, step: Double) -> String {
         if step >= 1e-4 && abs(v) < 1e9 { return String(format: "%.\(decimalsFor(step: step))f", v == 0 ? 0 : v) }
-        return String(format: "%g", v)
+        // Scientific, with as many significant digits as the step needs next to the value's size.
+        let magnitude = { (x: Double) in Int((log10(x) + 1e-9).rounded(.down)) }
+        let digits = max(1, magnitude(max(abs(v), step)) - magnitude(step) + 1)
+        return String(format: "%.\(digits - 1)e", v == 0 ? 0 : v)
     }
 
     /// x and y axes: round ticks spanning the data (and error bars); on a log axis, powers of two.

@@ -164,6 +164,36 @@ final class FinishedRunTests: XCTestCase {
         XCTAssertEqual(m.config?.groupSize, 2, "the first session's config stays")
     }
 
+    /// `softrl eval --json` on the run's checkpoint: pass@k and its standard error recomputed here from the
+    /// per-problem correct counts with exact binomial coefficients, greedy pass@1's SE from the binomial formula.
+    func testEvalReportsStandardErrorsThatFollowFromItsCounts() throws {
+        guard let h = try run() else { return }
+        let samples = 8, problems = 24
+        let (status, out) = try OpsHarness.run(h.exe.path, ["eval", cluster.appendingPathComponent("checkpoint").path, "--task", "mnns",
+                                                            "--samples", "\(samples)", "--problems", "\(problems)", "--threads", "1", "--json"], timeout: 300)
+        XCTAssertEqual(status, 0, out)
+        let line = try XCTUnwrap(out.split(separator: "\n").last(where: { $0.hasPrefix("{") }).map(String.init), out)
+        let r = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], out)
+        let counts = try XCTUnwrap(r["correctPerProblem"] as? [Int], "per-problem counts recorded")
+        XCTAssertEqual(counts.count, problems)
+        func choose(_ n: Int, _ k: Int) -> Double { k < 0 || k > n ? 0 : (0..<k).reduce(1.0) { $0 * Double(n - $1) / Double($1 + 1) } }
+        let passAtK = try XCTUnwrap(r["passAtK"] as? [String: Double]), passSE = try XCTUnwrap(r["passAtKSE"] as? [String: Double])
+        for k in [1, 2, 4, 8] {
+            let perProblem = counts.map { 1 - choose(samples - $0, k) / choose(samples, k) }
+            let mean = perProblem.reduce(0, +) / Double(problems)
+            let sd = (perProblem.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(problems - 1)).squareRoot()
+            XCTAssertEqual(try XCTUnwrap(passAtK["\(k)"]), mean, accuracy: 1e-9, "pass@\(k)")
+            XCTAssertEqual(try XCTUnwrap(passSE["\(k)"]), sd / Double(problems).squareRoot(), accuracy: 1e-9, "SE of pass@\(k)")
+        }
+        let g = try XCTUnwrap(r["greedyPass1"] as? Double)
+        XCTAssertEqual(try XCTUnwrap(r["greedyPass1SE"] as? Double), (g * (1 - g) / Double(problems)).squareRoot(), accuracy: 1e-12)
+        XCTAssertNotNil(r["meanThinkingLengthSE"] as? Double)
+        // The text table shows each value with its SE.
+        let (_, text) = try OpsHarness.run(h.exe.path, ["eval", cluster.appendingPathComponent("checkpoint").path, "--task", "mnns",
+                                                        "--samples", "2", "--problems", "4", "--threads", "1"], timeout: 300)
+        XCTAssertTrue(text.contains(" ±"), text)
+    }
+
     func testTrainRefusesMaxStaleness() throws {
         let h = try OpsHarness(name: "train")
         defer { h.shutdown() }
