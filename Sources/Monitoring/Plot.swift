@@ -16,8 +16,14 @@ public struct PlotSeries: Sendable {
     public var errors: [Double]?
     /// TensorBoard's smoothing weight in [0, 1): the raw line is drawn faint and the EMA over it (nil: raw only).
     public var smoothing: Double?
-    public init(name: String, points: [(x: Double, y: Double)], bars: Bool = false, errors: [Double]? = nil, smoothing: Double? = nil) {
+    /// Colour slot (nil: the series' position), so one run keeps its colour across series and plots.
+    public var colorIndex: Int?
+    /// A dashed line (in the PNG: the faint colour), e.g. the base model beside the trained one.
+    public var dashed = false
+    public init(name: String, points: [(x: Double, y: Double)], bars: Bool = false, errors: [Double]? = nil, smoothing: Double? = nil,
+                colorIndex: Int? = nil, dashed: Bool = false) {
         self.name = name; self.points = points; self.bars = bars; self.errors = errors; self.smoothing = smoothing
+        self.colorIndex = colorIndex; self.dashed = dashed
     }
 
     /// The points as drawn on top: the EMA when the series is smoothed, else the points themselves.
@@ -195,10 +201,11 @@ public struct Plot: Sendable {
         let barSeries = series.filter(\.bars).count
         var barIndex = 0
         for (i, s) in series.enumerated() {
-            let color = Self.hex(i)
+            let color = Self.hex(s.colorIndex ?? i)
             let pts = s.points.filter { $0.x.isFinite && $0.y.isFinite }
+            let dash = s.dashed ? " stroke-dasharray=\"6 4\"" : ""
             func polyline(_ p: [(x: Double, y: Double)], _ attrs: String) -> String {
-                "<polyline class=\"mark\" fill=\"none\" stroke=\"\(color)\" \(attrs) points=\"\(p.map { f(X($0.x)) + "," + f(Y($0.y)) }.joined(separator: " "))\"/>"
+                "<polyline class=\"mark\" fill=\"none\" stroke=\"\(color)\"\(dash) \(attrs) points=\"\(p.map { f(X($0.x)) + "," + f(Y($0.y)) }.joined(separator: " "))\"/>"
             }
             if s.bars {
                 let slot = pw / max(1, xa.range.upperBound - xa.range.lowerBound) * 0.8
@@ -234,7 +241,7 @@ public struct Plot: Sendable {
         for (i, s) in series.enumerated() {
             let (x, row) = legend.positions[i]
             let y = legendTop + Double(row) * 16
-            out += "<g class=\"legend-entry\"><line x1=\"\(f(x))\" y1=\"\(f(y + 6))\" x2=\"\(f(x + 20))\" y2=\"\(f(y + 6))\" stroke=\"\(Self.hex(i))\" stroke-width=\"\(s.bars ? 8 : 3)\"/>"
+            out += "<g class=\"legend-entry\"><line x1=\"\(f(x))\" y1=\"\(f(y + 6))\" x2=\"\(f(x + 20))\" y2=\"\(f(y + 6))\" stroke=\"\(Self.hex(s.colorIndex ?? i))\" stroke-width=\"\(s.bars ? 8 : 3)\"\(s.dashed ? " stroke-dasharray=\"6 4\"" : "")/>"
             out += "<text x=\"\(f(x + 26))\" y=\"\(f(y + 10))\" font-size=\"11\">\(esc(s.name))</text></g>"
         }
         if smoothedAny {
@@ -268,7 +275,8 @@ public struct Plot: Sendable {
         var barIndex = 0
         let light = UInt8(3 + Self.colors.count)   // faint variants follow the full colours in the palette
         for (i, s) in series.enumerated() {
-            let c = UInt8(3 + i % Self.colors.count), faint = light + UInt8(i % Self.colors.count)
+            let slot = (s.colorIndex ?? i) % Self.colors.count
+            let faint = light + UInt8(slot), c = s.dashed ? faint : UInt8(3 + slot)
             let pts = s.points.filter { $0.x.isFinite && $0.y.isFinite }
             if s.bars {
                 let slot = Double(pw) / max(1, xa.range.upperBound - xa.range.lowerBound) * 0.8

@@ -17,7 +17,7 @@ public enum RunReport {
         func named(_ r: RunData, _ what: String) -> String { multi ? r.name : what }
         let w = smoothingWeight
         var reward: [PlotSeries] = [], correct: [PlotSeries] = [], tokens: [PlotSeries] = [], stale: [PlotSeries] = [], wait: [PlotSeries] = [], pass: [PlotSeries] = [], staleHist: [PlotSeries] = []
-        for r in runs {
+        for (runIndex, r) in runs.enumerated() {
             let s = r.steps
             reward.append(PlotSeries(name: named(r, "reward"), points: s.map { (Double($0.step), $0.reward) }, smoothing: w))
             correct.append(PlotSeries(name: named(r, "correct rate"), points: s.map { (Double($0.step), $0.correctRate) }, smoothing: w))
@@ -32,10 +32,12 @@ public enum RunReport {
             staleHist.append(PlotSeries(name: named(r, "groups"), points: hist.keys.sorted().map { (Double($0), Double(hist[$0]!)) }, bars: true))
             wait.append(PlotSeries(name: named(r, "wait share"), points: s.map { (Double($0.step), $0.waitShare) }, smoothing: w))
             if let e = r.eval {
-                for (label, report) in [("base", e.base), ("after RL", e.after)] {
+                // The run's colour for both; the base dashed.
+                for (label, report, dashed) in [("base", e.base, true), ("after RL", e.after, false)] {
                     let ks = report.passAtK.keys.sorted()
                     let errors = report.passAtKSE.map { se in ks.map { se[$0] ?? 0 } }
-                    pass.append(PlotSeries(name: prefix(r) + label, points: ks.map { (Double($0), report.passAtK[$0]!) }, errors: errors))
+                    pass.append(PlotSeries(name: prefix(r) + label, points: ks.map { (Double($0), report.passAtK[$0]!) }, errors: errors,
+                                           colorIndex: runIndex, dashed: dashed))
                 }
             }
         }
@@ -92,7 +94,7 @@ public enum RunReport {
             for r in evals {
                 for (label, e) in [("base", r.eval!.base), ("after RL", r.eval!.after)] {
                     h += "<tr><td>\(esc(r.name))</td><td>\(label)</td>" + cell(e.greedyPass1, e.greedyPass1SE)
-                        + ks.map { k in cell(e.passAtK[k], e.passAtKSE?[k]) }.joined() + cell(e.meanThinkingLength, e.meanThinkingLengthSE, "%.1f")
+                        + ks.map { k in cell(e.passAtK[k], e.passAtKSE?[k]) }.joined() + cell(e.meanThinkingLength, e.meanThinkingLengthSE, "%.2f")
                         + "<td>\(e.problems) x \(e.samples)</td></tr>"
                 }
             }

@@ -239,7 +239,7 @@ enum EvalTable {
         for (i, r) in reports.enumerated() {
             let values = [cell(r.greedyPass1, r.greedyPass1SE), cell(r.sampledPass1, r.sampledPass1SE)]
                 + ks.map { cell(r.passAtK[$0] ?? 0, r.passAtKSE?[$0]) }
-            let cells = values.map { pad($0, cellWidth) } + [cell(r.meanThinkingLength, r.meanThinkingLengthSE, "%.1f")]
+            let cells = values.map { pad($0, cellWidth) } + [cell(r.meanThinkingLength, r.meanThinkingLengthSE, "%.2f")]
             lines.append(pad(labels?[i] ?? r.inference, width) + cells.joined())
         }
         lines.append("(\(first.problems) test problems, \(first.samples) samples each, \(first.inference) inference; ± one standard error: binomial for greedy@1, over problems otherwise)")
