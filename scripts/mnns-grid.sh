@@ -45,7 +45,7 @@ def cell(vals, fmt):
     return s + ("" if len(vals) == len(seeds) else f" (n={len(vals)})")
 problems = samples = None
 for inf in infs:
-    print(f"\n{inf} inference: mean ± standard deviation over seeds {' '.join(seeds)}")
+    print(f"\n**{inf} inference** (mean ± standard deviation over seeds {', '.join(seeds)}):\n")
     print("| training | " + " | ".join(m for m, _ in metrics) + " |")
     print("|---" * (len(metrics) + 1) + "|")
     for model in ["sft"] + [f"rl-{m}" for m in modes]:
