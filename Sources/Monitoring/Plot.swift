@@ -1,14 +1,44 @@
 // A small plot model drawn two ways: as inline SVG (for the self-contained HTML report) and as a PNG raster
 // (palette PNG, deflate with fixed Huffman codes and run-length matches; plots are mostly background, so files
-// stay small). Lines and bars only: what the report needs, nothing more. No text in the PNG beyond tick numbers
-// (a 3x5 digit font); the HTML carries titles and legends.
+// stay small). Lines, bars and error bars: what the report needs, nothing more. No text in the PNG beyond tick
+// numbers (a 3x5 digit font); the SVG carries titles, axis labels and a legend.
+//
+// Readability rules: tick values are round (1, 2 or 5 times a power of ten) and span the data; a log axis is
+// base 2 with ticks at powers of two labelled 1, 2, 4, ...; a noisy training curve is drawn faint with its
+// exponential moving average on top, smoothed and debiased exactly as TensorBoard draws it.
 import Foundation
 
 public struct PlotSeries: Sendable {
     public var name: String
     public var points: [(x: Double, y: Double)]
     public var bars = false
-    public init(name: String, points: [(x: Double, y: Double)], bars: Bool = false) { self.name = name; self.points = points; self.bars = bars }
+    /// One standard error per point, drawn as a +-1 SE bar (nil: none).
+    public var errors: [Double]?
+    /// TensorBoard's smoothing weight in [0, 1): the raw line is drawn faint and the EMA over it (nil: raw only).
+    public var smoothing: Double?
+    /// Colour slot (nil: the series' position), so one run keeps its colour across series and plots.
+    public var colorIndex: Int?
+    /// A dashed line (in the PNG: the faint colour), e.g. the base model beside the trained one.
+    public var dashed = false
+    public init(name: String, points: [(x: Double, y: Double)], bars: Bool = false, errors: [Double]? = nil, smoothing: Double? = nil,
+                colorIndex: Int? = nil, dashed: Bool = false) {
+        self.name = name; self.points = points; self.bars = bars; self.errors = errors; self.smoothing = smoothing
+        self.colorIndex = colorIndex; self.dashed = dashed
+    }
+
+    /// The points as drawn on top: the EMA when the series is smoothed, else the points themselves.
+    public var drawnPoints: [(x: Double, y: Double)] {
+        guard let w = smoothing else { return points }
+        return zip(points, Plot.smoothed(points.map(\.y), weight: w)).map { ($0.x, $1) }
+    }
+}
+
+/// One axis: its drawn range and where its ticks go, with their labels.
+public struct PlotAxis: Sendable {
+    public var range: ClosedRange<Double>
+    /// Tick positions in axis units (log2 of the value on a log axis).
+    public var ticks: [Double]
+    public var labels: [String]
 }
 
 public struct Plot: Sendable {
@@ -19,6 +49,7 @@ public struct Plot: Sendable {
     public var series: [PlotSeries]
     /// Fixed y range (e.g. 0...1 for rates); nil fits the data.
     public var yRange: ClosedRange<Double>?
+    /// Base-2 logarithmic x axis (pass@k over k = 1, 2, 4, ...).
     public var logX = false
     public init(id: String, title: String, xLabel: String, yLabel: String, series: [PlotSeries], yRange: ClosedRange<Double>? = nil, logX: Bool = false) {
         self.id = id; self.title = title; self.xLabel = xLabel; self.yLabel = yLabel; self.series = series; self.yRange = yRange; self.logX = logX
@@ -29,78 +60,194 @@ public struct Plot: Sendable {
     static let colors: [(UInt8, UInt8, UInt8)] = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75), (227, 119, 194), (127, 127, 127)]
     static func hex(_ i: Int) -> String { let c = colors[i % colors.count]; return String(format: "#%02x%02x%02x", c.0, c.1, c.2) }
 
-    /// Data bounds with a little headroom; a flat series gets a unit-wide range.
-    func bounds() -> (x: ClosedRange<Double>, y: ClosedRange<Double>) {
-        let pts = series.flatMap(\.points).filter { $0.x.isFinite && $0.y.isFinite }
-        let xs = pts.map { logX ? log2(max($0.x, 1e-9)) : $0.x }
-        var x0 = xs.min() ?? 0, x1 = xs.max() ?? 1
-        if series.contains(where: \.bars) { x0 -= 0.5; x1 += 0.5 }
-        if x1 - x0 < 1e-12 { x0 -= 0.5; x1 += 0.5 }
-        if let r = yRange { return (x0...x1, r) }
-        var y0 = pts.map(\.y).min() ?? 0, y1 = pts.map(\.y).max() ?? 1
-        if series.contains(where: \.bars) { y0 = min(0, y0) }
-        if y1 - y0 < 1e-12 { if y0 == 0 { y1 = 1 } else { y0 -= 0.5; y1 += 0.5 } }
-        let pad = (y1 - y0) * 0.05
-        return (x0...x1, (y0 - (y0 == 0 ? 0 : pad))...(y1 + pad))
+    // MARK: Smoothing and ticks
+
+    /// TensorBoard's scalar smoothing: last = last * w + (1 - w) * y over the finite values, each divided by
+    /// 1 - w^n (n finite values so far) so the start is not pulled towards 0. Non-finite values pass through.
+    public static func smoothed(_ ys: [Double], weight w: Double) -> [Double] {
+        var last = 0.0, n = 0.0
+        return ys.map { y in
+            guard y.isFinite else { return y }
+            last = last * w + (1 - w) * y
+            n += 1
+            let debias = w == 1 ? 1 : 1 - pow(w, n)
+            return last / debias
+        }
     }
 
-    static func label(_ v: Double) -> String {
-        let a = abs(v)
-        if a >= 1000 { return String(format: "%.0f", v) }
-        if a >= 10 { return String(format: "%.1f", v) }
-        if a >= 0.01 || v == 0 { return String(format: "%.2f", v) }
-        return String(format: "%.1e", v)
+    /// Round tick values spanning lo...hi: steps of 1, 2 or 5 times a power of ten (at least `minStep`), about
+    /// `target` intervals, the first tick at or below lo and the last at or above hi.
+    public static func niceTicks(_ lo: Double, _ hi: Double, target: Int = 5, minStep: Double = 0) -> [Double] {
+        var lo = lo, hi = hi
+        if !(hi - lo > 1e-12 * max(1, abs(lo))) { lo -= lo == 0 ? 0 : abs(lo) * 0.1 + 0.5; hi += hi == 0 ? 1 : abs(hi) * 0.1 + 0.5 }
+        let step = niceStep((hi - lo) / Double(max(1, target)), minStep: minStep)
+        let first = (lo / step + 1e-9).rounded(.down), last = (hi / step - 1e-9).rounded(.up)
+        return stride(from: first, through: last, by: 1).map { tidy($0 * step, step: step) }
+    }
+
+    /// The smallest of 1, 2, 5 x 10^k at least `raw` (and `minStep`).
+    static func niceStep(_ raw: Double, minStep: Double = 0) -> Double {
+        let r = max(raw, minStep, 1e-300)
+        let mag = pow(10, (log10(r)).rounded(.down))
+        for m in [1.0, 2, 5, 10] where m * mag >= r * (1 - 1e-9) { return m * mag }
+        return 10 * mag
+    }
+
+    /// Removes binary noise from a multiple of `step` (0.30000000000000004 -> 0.3).
+    static func tidy(_ v: Double, step: Double) -> Double {
+        let decimals = decimalsFor(step: step)
+        guard decimals <= 15 else { return v }
+        let scale = pow(10, Double(decimals))
+        return (v * scale).rounded() / scale
+    }
+
+    static func decimalsFor(step: Double) -> Int { max(0, Int((-log10(step) - 1e-9).rounded(.up))) }
+
+    /// A tick label with exactly the decimals the step needs (0, 50, 100; 0.2, 0.4; 0.05, 0.10).
+    static func tickLabel(_ v: Double, step: Double) -> String {
+        if step >= 1e-4 && abs(v) < 1e9 { return String(format: "%.\(decimalsFor(step: step))f", v == 0 ? 0 : v) }
+        // Scientific, with as many significant digits as the step needs next to the value's size.
+        let magnitude = { (x: Double) in Int((log10(x) + 1e-9).rounded(.down)) }
+        let digits = max(1, magnitude(max(abs(v), step)) - magnitude(step) + 1)
+        return String(format: "%.\(digits - 1)e", v == 0 ? 0 : v)
+    }
+
+    /// x and y axes: round ticks spanning the data (and error bars); on a log axis, powers of two.
+    public func axes() -> (x: PlotAxis, y: PlotAxis) {
+        let pts = series.flatMap(\.points).filter { $0.x.isFinite && $0.y.isFinite && (!logX || $0.x > 0) }
+        let hasBars = series.contains(where: \.bars)
+        let xs = pts.map { logX ? log2($0.x) : $0.x }
+        let x: PlotAxis
+        if logX {
+            let lo = (xs.min() ?? 0).rounded(.down), hi = max((xs.max() ?? 1).rounded(.up), lo + 1)
+            let every = Int(((hi - lo) / 8).rounded(.up))   // at most ~8 labelled powers
+            let ticks = stride(from: lo, through: hi, by: Double(max(1, every))).map { $0 }
+            x = PlotAxis(range: (lo - 0.15)...(hi + 0.15), ticks: ticks, labels: ticks.map { Self.powerOfTwoLabel($0) })
+        } else {
+            let ticks = Self.niceTicks(xs.min() ?? 0, xs.max() ?? 1, target: 6, minStep: hasBars ? 1 : 0)
+            let step = ticks.count > 1 ? ticks[1] - ticks[0] : 1
+            let range = hasBars ? ((xs.min() ?? 0) - 0.6)...((xs.max() ?? 1) + 0.6) : ticks.first!...ticks.last!
+            let shown = ticks.filter { range.contains($0) }
+            x = PlotAxis(range: range, ticks: shown, labels: shown.map { Self.tickLabel($0, step: step) })
+        }
+        var ys: [Double] = []
+        for s in series {
+            for (i, p) in s.points.enumerated() where p.x.isFinite && p.y.isFinite {
+                let e = s.errors.flatMap { i < $0.count && $0[i].isFinite ? $0[i] : nil } ?? 0
+                ys += [p.y - e, p.y + e]
+            }
+        }
+        var y0 = ys.min() ?? 0, y1 = ys.max() ?? 1
+        if hasBars { y0 = min(0, y0) }
+        // A fixed range (a rate in 0...1) widens only for data outside it, not for error bars (clipped when drawn).
+        if let r = yRange { y0 = min(r.lowerBound, pts.map(\.y).min() ?? 0); y1 = max(r.upperBound, pts.map(\.y).max() ?? 1) }
+        let yt = Self.niceTicks(y0, y1, target: 5)
+        let ystep = yt.count > 1 ? yt[1] - yt[0] : 1
+        return (x, PlotAxis(range: yt.first!...yt.last!, ticks: yt, labels: yt.map { Self.tickLabel($0, step: ystep) }))
+    }
+
+    /// 2^e as an integer label for e >= 0 (1, 2, 4, ... 1024), else as a fraction-free decimal.
+    static func powerOfTwoLabel(_ e: Double) -> String {
+        let v = pow(2, e)
+        return e >= 0 && v < 1e15 ? String(Int(v.rounded())) : String(format: "%g", v)
     }
 
     // MARK: SVG
 
-    public func svg(width: Double = 640, height: Double = 300) -> String {
-        let (xr, yr) = bounds()
-        let l = 56.0, r = 12.0, t = 28.0, b = 40.0
-        let pw = width - l - r, ph = height - t - b
-        func X(_ x: Double) -> Double { l + ((logX ? log2(max(x, 1e-9)) : x) - xr.lowerBound) / (xr.upperBound - xr.lowerBound) * pw }
-        func Y(_ y: Double) -> Double { t + ph - (y - yr.lowerBound) / (yr.upperBound - yr.lowerBound) * ph }
-        func esc(_ s: String) -> String { s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;") }
-        var out = "<svg class=\"plot\" id=\"plot-\(id)\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" width=\"\(Int(width))\" height=\"\(Int(height))\">"
-        out += "<rect x=\"0\" y=\"0\" width=\"\(Int(width))\" height=\"\(Int(height))\" fill=\"white\"/>"
-        out += "<text x=\"\(Int(width / 2))\" y=\"18\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\">\(esc(title))</text>"
-        // Axes, ticks and grid.
-        out += "<g stroke=\"#999\" stroke-width=\"1\"><line x1=\"\(l)\" y1=\"\(t + ph)\" x2=\"\(l + pw)\" y2=\"\(t + ph)\"/><line x1=\"\(l)\" y1=\"\(t)\" x2=\"\(l)\" y2=\"\(t + ph)\"/></g>"
-        for i in 0...4 {
-            let fy = yr.lowerBound + (yr.upperBound - yr.lowerBound) * Double(i) / 4
-            out += "<line x1=\"\(l)\" y1=\"\(Y(fy))\" x2=\"\(l + pw)\" y2=\"\(Y(fy))\" stroke=\"#eee\"/>"
-            out += "<text x=\"\(l - 4)\" y=\"\(Y(fy) + 4)\" text-anchor=\"end\" font-size=\"10\">\(Self.label(fy))</text>"
-            let fx = xr.lowerBound + (xr.upperBound - xr.lowerBound) * Double(i) / 4
-            let shown = logX ? pow(2, fx) : fx
-            out += "<text x=\"\(l + pw * Double(i) / 4)\" y=\"\(t + ph + 14)\" text-anchor=\"middle\" font-size=\"10\">\(Self.label(shown))</text>"
+    /// Legend rows below the plot: entries flow left to right and wrap at the plot's width.
+    func legendLayout(width: Double, left: Double) -> (rows: Int, positions: [(x: Double, row: Int)]) {
+        var x = left, row = 0
+        var out: [(x: Double, row: Int)] = []
+        for s in series {
+            let w = 26 + Double(s.name.count) * 6.4 + 16
+            if x + w > width - 8 && x > left { x = left; row += 1 }
+            out.append((x, row)); x += w
         }
-        out += "<text x=\"\(l + pw / 2)\" y=\"\(height - 6)\" text-anchor=\"middle\" font-size=\"11\">\(esc(xLabel))</text>"
-        out += "<text x=\"12\" y=\"\(t + ph / 2)\" text-anchor=\"middle\" font-size=\"11\" transform=\"rotate(-90 12 \(t + ph / 2))\">\(esc(yLabel))</text>"
+        return (series.isEmpty ? 0 : row + 1, out)
+    }
+
+    /// The SVG scales to its container's width (viewBox); `width` x `height` is the plot area's design size,
+    /// the legend adds rows below.
+    public func svg(width: Double = 640, height: Double = 300) -> String {
+        let (xa, ya) = axes()
+        let smoothedAny = series.contains { $0.smoothing != nil }
+        let l = 58.0, r = 16.0, t = 30.0, b = 42.0
+        let legend = legendLayout(width: width, left: l)
+        let legendRows = legend.rows + (smoothedAny ? 1 : 0)
+        let total = height + Double(legendRows) * 16 + 4
+        let pw = width - l - r, ph = height - t - b
+        func X(_ x: Double) -> Double { l + ((logX ? log2(max(x, 1e-300)) : x) - xa.range.lowerBound) / (xa.range.upperBound - xa.range.lowerBound) * pw }
+        func XA(_ u: Double) -> Double { l + (u - xa.range.lowerBound) / (xa.range.upperBound - xa.range.lowerBound) * pw }
+        func Y(_ y: Double) -> Double { t + ph - (y - ya.range.lowerBound) / (ya.range.upperBound - ya.range.lowerBound) * ph }
+        func f(_ v: Double) -> String { String(format: "%.1f", v) }
+        func esc(_ s: String) -> String { s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;") }
+        var out = "<svg class=\"plot\" id=\"plot-\(id)\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(width)) \(Int(total))\" preserveAspectRatio=\"xMinYMin meet\">"
+        out += "<rect x=\"0\" y=\"0\" width=\"\(Int(width))\" height=\"\(Int(total))\" fill=\"white\"/>"
+        out += "<text x=\"\(Int(width / 2))\" y=\"19\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\">\(esc(title))</text>"
+        // Grid, ticks and axes.
+        for (v, label) in zip(ya.ticks, ya.labels) {
+            out += "<line x1=\"\(f(l))\" y1=\"\(f(Y(v)))\" x2=\"\(f(l + pw))\" y2=\"\(f(Y(v)))\" stroke=\"#e6e6e6\"/>"
+            out += "<text class=\"ytick\" x=\"\(f(l - 5))\" y=\"\(f(Y(v) + 4))\" text-anchor=\"end\" font-size=\"11\">\(label)</text>"
+        }
+        for (u, label) in zip(xa.ticks, xa.labels) {
+            out += "<line x1=\"\(f(XA(u)))\" y1=\"\(f(t))\" x2=\"\(f(XA(u)))\" y2=\"\(f(t + ph))\" stroke=\"#f0f0f0\"/>"
+            out += "<line x1=\"\(f(XA(u)))\" y1=\"\(f(t + ph))\" x2=\"\(f(XA(u)))\" y2=\"\(f(t + ph + 4))\" stroke=\"#999\"/>"
+            out += "<text class=\"xtick\" x=\"\(f(XA(u)))\" y=\"\(f(t + ph + 16))\" text-anchor=\"middle\" font-size=\"11\">\(label)</text>"
+        }
+        out += "<g stroke=\"#999\" stroke-width=\"1\"><line x1=\"\(f(l))\" y1=\"\(f(t + ph))\" x2=\"\(f(l + pw))\" y2=\"\(f(t + ph))\"/><line x1=\"\(f(l))\" y1=\"\(f(t))\" x2=\"\(f(l))\" y2=\"\(f(t + ph))\"/></g>"
+        out += "<text x=\"\(f(l + pw / 2))\" y=\"\(f(height - 8))\" text-anchor=\"middle\" font-size=\"12\">\(esc(xLabel))</text>"
+        out += "<text x=\"14\" y=\"\(f(t + ph / 2))\" text-anchor=\"middle\" font-size=\"12\" transform=\"rotate(-90 14 \(f(t + ph / 2)))\">\(esc(yLabel))</text>"
         // Data.
         let barSeries = series.filter(\.bars).count
         var barIndex = 0
         for (i, s) in series.enumerated() {
+            let color = Self.hex(s.colorIndex ?? i)
             let pts = s.points.filter { $0.x.isFinite && $0.y.isFinite }
+            let dash = s.dashed ? " stroke-dasharray=\"6 4\"" : ""
+            func polyline(_ p: [(x: Double, y: Double)], _ attrs: String) -> String {
+                "<polyline class=\"mark\" fill=\"none\" stroke=\"\(color)\"\(dash) \(attrs) points=\"\(p.map { f(X($0.x)) + "," + f(Y($0.y)) }.joined(separator: " "))\"/>"
+            }
             if s.bars {
-                let slot = pw / max(1, xr.upperBound - xr.lowerBound) * 0.8
+                let slot = pw / max(1, xa.range.upperBound - xa.range.lowerBound) * 0.8
                 let bw = slot / Double(max(1, barSeries))
                 for p in pts {
                     let x = X(p.x) - slot / 2 + bw * Double(barIndex)
-                    let y0 = Y(max(0, yr.lowerBound)), y1 = Y(p.y)
-                    out += "<rect class=\"mark\" x=\"\(x)\" y=\"\(min(y0, y1))\" width=\"\(bw)\" height=\"\(max(abs(y0 - y1), 0.5))\" fill=\"\(Self.hex(i))\"><title>\(esc(s.name)) \(Self.label(p.x)): \(Self.label(p.y))</title></rect>"
+                    let y0 = Y(max(0, ya.range.lowerBound)), y1 = Y(p.y)
+                    out += "<rect class=\"mark\" x=\"\(f(x))\" y=\"\(f(min(y0, y1)))\" width=\"\(f(bw))\" height=\"\(f(max(abs(y0 - y1), 0.5)))\" fill=\"\(color)\"><title>\(esc(s.name)) \(p.x): \(p.y)</title></rect>"
                 }
                 barIndex += 1
-            } else if pts.count == 1 {
-                out += "<circle class=\"mark\" cx=\"\(X(pts[0].x))\" cy=\"\(Y(pts[0].y))\" r=\"3\" fill=\"\(Self.hex(i))\"/>"
+                continue
+            }
+            if let errors = s.errors {
+                for (p, e) in zip(s.points, errors) where p.x.isFinite && p.y.isFinite && e.isFinite && e > 0 {
+                    let x = f(X(p.x)), lo = Y(max(p.y - e, ya.range.lowerBound)), hi = Y(min(p.y + e, ya.range.upperBound))
+                    out += "<path class=\"errorbar\" stroke=\"\(color)\" stroke-width=\"1.2\" d=\"M\(x),\(f(lo))V\(f(hi))M\(f(X(p.x) - 3)),\(f(lo))h6M\(f(X(p.x) - 3)),\(f(hi))h6\"/>"
+                }
+            }
+            if s.smoothing != nil {
+                if pts.count > 1 { out += polyline(pts, "stroke-width=\"1\" stroke-opacity=\"0.3\"") }
+                let sm = s.drawnPoints.filter { $0.x.isFinite && $0.y.isFinite }
+                if sm.count > 1 { out += polyline(sm, "stroke-width=\"2.2\"") }
+                if sm.count == 1 { out += "<circle class=\"mark\" cx=\"\(f(X(sm[0].x)))\" cy=\"\(f(Y(sm[0].y)))\" r=\"3\" fill=\"\(color)\"/>" }
+            } else if pts.count == 1 || s.errors != nil {
+                if pts.count > 1 { out += polyline(pts, "stroke-width=\"1.6\"") }
+                for p in pts { out += "<circle class=\"mark\" cx=\"\(f(X(p.x)))\" cy=\"\(f(Y(p.y)))\" r=\"3\" fill=\"\(color)\"><title>\(esc(s.name)): \(p.y)</title></circle>" }
             } else if !pts.isEmpty {
-                let coords = pts.map { String(format: "%.1f,%.1f", X($0.x), Y($0.y)) }.joined(separator: " ")
-                out += "<polyline class=\"mark\" fill=\"none\" stroke=\"\(Self.hex(i))\" stroke-width=\"1.6\" points=\"\(coords)\"/>"
+                out += polyline(pts, "stroke-width=\"1.6\"")
             }
         }
-        // Legend.
+        // Legend below the x label: one entry per series, then how smoothed curves are drawn.
+        let legendTop = height + 2
         for (i, s) in series.enumerated() {
-            let y = t + 4 + Double(i) * 14
-            out += "<rect x=\"\(l + pw - 150)\" y=\"\(y)\" width=\"10\" height=\"10\" fill=\"\(Self.hex(i))\"/><text x=\"\(l + pw - 136)\" y=\"\(y + 9)\" font-size=\"10\">\(esc(s.name))</text>"
+            let (x, row) = legend.positions[i]
+            let y = legendTop + Double(row) * 16
+            out += "<g class=\"legend-entry\"><line x1=\"\(f(x))\" y1=\"\(f(y + 6))\" x2=\"\(f(x + 20))\" y2=\"\(f(y + 6))\" stroke=\"\(Self.hex(s.colorIndex ?? i))\" stroke-width=\"\(s.bars ? 8 : 3)\"\(s.dashed ? " stroke-dasharray=\"6 4\"" : "")/>"
+            out += "<text x=\"\(f(x + 26))\" y=\"\(f(y + 10))\" font-size=\"11\">\(esc(s.name))</text></g>"
+        }
+        if smoothedAny {
+            let w = series.compactMap(\.smoothing).first ?? 0
+            let y = legendTop + Double(legend.rows) * 16
+            out += "<text x=\"\(f(l))\" y=\"\(f(y + 10))\" font-size=\"10\" fill=\"#666\">faint: per update; bold: exponential moving average, weight \(w), debiased (TensorBoard's smoothing)</text>"
         }
         return out + "</svg>"
     }
@@ -109,39 +256,58 @@ public struct Plot: Sendable {
 
     public func png(width: Int = 640, height: Int = 300) -> Data {
         var img = Raster(width: width, height: height)
-        let (xr, yr) = bounds()
+        let (xa, ya) = axes()
         let l = 40, r = 10, t = 10, b = 18
         let pw = width - l - r, ph = height - t - b
-        func X(_ x: Double) -> Int { l + Int(((logX ? log2(max(x, 1e-9)) : x) - xr.lowerBound) / (xr.upperBound - xr.lowerBound) * Double(pw)) }
-        func Y(_ y: Double) -> Int { t + ph - Int((y - yr.lowerBound) / (yr.upperBound - yr.lowerBound) * Double(ph)) }
-        for i in 0...4 {
-            let fy = yr.lowerBound + (yr.upperBound - yr.lowerBound) * Double(i) / 4
-            img.line(l, Y(fy), l + pw, Y(fy), color: 2)
-            img.text(Self.label(fy), rightX: l - 3, centerY: Y(fy))
-            let fx = xr.lowerBound + (xr.upperBound - xr.lowerBound) * Double(i) / 4
-            img.text(Self.label(logX ? pow(2, fx) : fx), rightX: l + pw * i / 4 + 8, centerY: t + ph + 8)
+        func XA(_ u: Double) -> Int { l + Int(((u - xa.range.lowerBound) / (xa.range.upperBound - xa.range.lowerBound) * Double(pw)).rounded()) }
+        func X(_ x: Double) -> Int { XA(logX ? log2(max(x, 1e-300)) : x) }
+        func Y(_ y: Double) -> Int { t + ph - Int(((y - ya.range.lowerBound) / (ya.range.upperBound - ya.range.lowerBound) * Double(ph)).rounded()) }
+        for (v, label) in zip(ya.ticks, ya.labels) {
+            img.line(l, Y(v), l + pw, Y(v), color: 2)
+            img.text(label, rightX: l - 3, centerY: Y(v))
+        }
+        for (u, label) in zip(xa.ticks, xa.labels) {
+            img.line(XA(u), t + ph, XA(u), t + ph + 2, color: 1)
+            img.text(label, rightX: XA(u) + label.count * 2, centerY: t + ph + 8)
         }
         img.line(l, t + ph, l + pw, t + ph, color: 1); img.line(l, t, l, t + ph, color: 1)
         let barSeries = series.filter(\.bars).count
         var barIndex = 0
+        let light = UInt8(3 + Self.colors.count)   // faint variants follow the full colours in the palette
         for (i, s) in series.enumerated() {
-            let c = UInt8(3 + i % Self.colors.count)
+            let slot = (s.colorIndex ?? i) % Self.colors.count
+            let faint = light + UInt8(slot), c = s.dashed ? faint : UInt8(3 + slot)
             let pts = s.points.filter { $0.x.isFinite && $0.y.isFinite }
             if s.bars {
-                let slot = Double(pw) / max(1, xr.upperBound - xr.lowerBound) * 0.8
+                let slot = Double(pw) / max(1, xa.range.upperBound - xa.range.lowerBound) * 0.8
                 let bw = max(1, Int(slot / Double(max(1, barSeries))))
                 for p in pts {
                     let x = X(p.x) - Int(slot / 2) + bw * barIndex
-                    img.fill(x, min(Y(p.y), Y(max(0, yr.lowerBound))), bw, abs(Y(p.y) - Y(max(0, yr.lowerBound))) + 1, color: c)
+                    img.fill(x, min(Y(p.y), Y(max(0, ya.range.lowerBound))), bw, abs(Y(p.y) - Y(max(0, ya.range.lowerBound))) + 1, color: c)
                 }
                 barIndex += 1
-            } else {
-                for (a, b) in zip(pts, pts.dropFirst()) { img.line(X(a.x), Y(a.y), X(b.x), Y(b.y), color: c, thick: true) }
-                if pts.count == 1 { img.fill(X(pts[0].x) - 2, Y(pts[0].y) - 2, 5, 5, color: c) }
+                continue
             }
+            if let errors = s.errors {
+                for (p, e) in zip(s.points, errors) where p.x.isFinite && p.y.isFinite && e.isFinite && e > 0 {
+                    let lo = Y(max(p.y - e, ya.range.lowerBound)), hi = Y(min(p.y + e, ya.range.upperBound))
+                    img.line(X(p.x), lo, X(p.x), hi, color: c)
+                    img.line(X(p.x) - 2, lo, X(p.x) + 2, lo, color: c)
+                    img.line(X(p.x) - 2, hi, X(p.x) + 2, hi, color: c)
+                }
+            }
+            let main = s.smoothing != nil ? s.drawnPoints.filter { $0.x.isFinite && $0.y.isFinite } : pts
+            if s.smoothing != nil { for (a, b) in zip(pts, pts.dropFirst()) { img.line(X(a.x), Y(a.y), X(b.x), Y(b.y), color: faint) } }
+            for (a, b) in zip(main, main.dropFirst()) { img.line(X(a.x), Y(a.y), X(b.x), Y(b.y), color: c, thick: true) }
+            if main.count == 1 || s.errors != nil { for p in main { img.fill(X(p.x) - 2, Y(p.y) - 2, 5, 5, color: c) } }
         }
         var palette: [(UInt8, UInt8, UInt8)] = [(255, 255, 255), (120, 120, 120), (235, 235, 235)]
         palette += Self.colors
+        // 30% of the colour over white, like the SVG's faint raw lines.
+        palette += Self.colors.map { c in
+            func mix(_ v: UInt8) -> UInt8 { UInt8((Double(v) * 0.3 + 255 * 0.7).rounded()) }
+            return (mix(c.0), mix(c.1), mix(c.2))
+        }
         return PNG.encode(width: width, height: height, indices: img.pixels, palette: palette)
     }
 }

@@ -6,33 +6,45 @@
 import Foundation
 
 public enum RunReport {
+    /// Smoothing of per-update curves, TensorBoard's slider value: an effective window of about 10 updates, which
+    /// shows the trend of a 200-update run without hiding a change within 20 updates.
+    public static let smoothingWeight = 0.9
+
     /// Plots for the given runs (one series per run, or per run and actor / base-after).
     public static func plots(_ runs: [RunData]) -> [Plot] {
         let multi = runs.count > 1
         func prefix(_ r: RunData) -> String { multi ? r.name + " " : "" }
-        var reward: [PlotSeries] = [], tokens: [PlotSeries] = [], stale: [PlotSeries] = [], wait: [PlotSeries] = [], pass: [PlotSeries] = [], staleHist: [PlotSeries] = []
-        for r in runs {
+        func named(_ r: RunData, _ what: String) -> String { multi ? r.name : what }
+        let w = smoothingWeight
+        var reward: [PlotSeries] = [], correct: [PlotSeries] = [], tokens: [PlotSeries] = [], stale: [PlotSeries] = [], wait: [PlotSeries] = [], pass: [PlotSeries] = [], staleHist: [PlotSeries] = []
+        for (runIndex, r) in runs.enumerated() {
             let s = r.steps
-            reward.append(PlotSeries(name: prefix(r) + "reward", points: s.map { (Double($0.step), $0.reward) }))
-            reward.append(PlotSeries(name: prefix(r) + "correct rate", points: s.map { (Double($0.step), $0.correctRate) }))
+            reward.append(PlotSeries(name: named(r, "reward"), points: s.map { (Double($0.step), $0.reward) }, smoothing: w))
+            correct.append(PlotSeries(name: named(r, "correct rate"), points: s.map { (Double($0.step), $0.correctRate) }, smoothing: w))
             let actorIds = Set(s.flatMap { $0.actorTokensPerSecond.keys }).sorted()
             for id in actorIds {
-                tokens.append(PlotSeries(name: prefix(r) + id, points: s.compactMap { st in st.actorTokensPerSecond[id].map { (Double(st.step), $0) } }))
+                tokens.append(PlotSeries(name: prefix(r) + id, points: s.compactMap { st in st.actorTokensPerSecond[id].map { (Double(st.step), $0) } }, smoothing: w))
             }
-            if actorIds.isEmpty { tokens.append(PlotSeries(name: prefix(r) + "cluster", points: s.map { (Double($0.step), $0.tokensPerSecond) })) }
-            stale.append(PlotSeries(name: prefix(r) + "mean staleness", points: s.map { (Double($0.step), $0.meanStaleness) }))
+            if actorIds.isEmpty { tokens.append(PlotSeries(name: prefix(r) + "cluster", points: s.map { (Double($0.step), $0.tokensPerSecond) }, smoothing: w)) }
+            stale.append(PlotSeries(name: named(r, "mean staleness"), points: s.map { (Double($0.step), $0.meanStaleness) }))
             var hist: [Int: Int] = [:]
             for st in s { for (k, n) in st.staleness { hist[k, default: 0] += n } }
-            staleHist.append(PlotSeries(name: prefix(r) + "groups", points: hist.keys.sorted().map { (Double($0), Double(hist[$0]!)) }, bars: true))
-            wait.append(PlotSeries(name: prefix(r) + "wait share", points: s.map { (Double($0.step), $0.waitShare) }))
+            staleHist.append(PlotSeries(name: named(r, "groups"), points: hist.keys.sorted().map { (Double($0), Double(hist[$0]!)) }, bars: true))
+            wait.append(PlotSeries(name: named(r, "wait share"), points: s.map { (Double($0.step), $0.waitShare) }, smoothing: w))
             if let e = r.eval {
-                pass.append(PlotSeries(name: prefix(r) + "base", points: e.base.passAtK.sorted { $0.key < $1.key }.map { (Double($0.key), $0.value) }))
-                pass.append(PlotSeries(name: prefix(r) + "after RL", points: e.after.passAtK.sorted { $0.key < $1.key }.map { (Double($0.key), $0.value) }))
+                // The run's colour for both; the base dashed.
+                for (label, report, dashed) in [("base", e.base, true), ("after RL", e.after, false)] {
+                    let ks = report.passAtK.keys.sorted()
+                    let errors = report.passAtKSE.map { se in ks.map { se[$0] ?? 0 } }
+                    pass.append(PlotSeries(name: prefix(r) + label, points: ks.map { (Double($0), report.passAtK[$0]!) }, errors: errors,
+                                           colorIndex: runIndex, dashed: dashed))
+                }
             }
         }
         return [
-            Plot(id: "reward", title: "Training reward and correct rate", xLabel: "update", yLabel: "per update", series: reward),
-            Plot(id: "passk", title: "Evaluation pass@k: base vs after RL", xLabel: "k (log scale)", yLabel: "pass@k", series: pass, yRange: 0...1, logX: true),
+            Plot(id: "reward", title: "Training reward", xLabel: "update", yLabel: "mean reward per update", series: reward),
+            Plot(id: "correct", title: "Training correct rate", xLabel: "update", yLabel: "share of rollouts correct", series: correct),
+            Plot(id: "passk", title: "Evaluation pass@k: base vs after RL (± 1 SE over problems)", xLabel: "k (samples per problem, log scale)", yLabel: "pass@k", series: pass, yRange: 0...1, logX: true),
             Plot(id: "tokens", title: "Tokens per second per actor", xLabel: "update", yLabel: "tokens/s", series: tokens),
             Plot(id: "staleness", title: "Staleness of trained groups", xLabel: "update", yLabel: "versions behind (mean)", series: stale),
             Plot(id: "staleness-hist", title: "Staleness histogram (whole run)", xLabel: "versions behind", yLabel: "groups", series: staleHist),
@@ -50,10 +62,11 @@ public enum RunReport {
         <!DOCTYPE html>
         <html lang="en"><head><meta charset="utf-8"><title>SoftRL report: \(esc(runs.map(\.name).joined(separator: " vs ")))</title>
         <style>
-        body { font-family: sans-serif; margin: 24px; color: #222; max-width: 1400px; }
+        body { font-family: sans-serif; margin: 24px; color: #222; }
         h1 { font-size: 20px; } h2 { font-size: 16px; margin-top: 28px; }
-        .plots { display: flex; flex-wrap: wrap; gap: 12px; }
-        figure { margin: 0; border: 1px solid #ddd; } figcaption { font-size: 11px; color: #666; padding: 2px 6px; }
+        .plots { display: grid; grid-template-columns: repeat(auto-fill, minmax(560px, 1fr)); gap: 14px; }
+        figure { margin: 0; border: 1px solid #ddd; min-width: 0; } figure svg { display: block; width: 100%; height: auto; }
+        figcaption { font-size: 11px; color: #666; padding: 2px 6px; }
         table { border-collapse: collapse; font-size: 12px; } td, th { border: 1px solid #ccc; padding: 3px 8px; text-align: left; vertical-align: top; }
         pre { margin: 0; font-size: 11px; max-height: 260px; overflow: auto; }
         .empty { color: #a00; }
@@ -73,14 +86,19 @@ public enum RunReport {
         let evals = runs.filter { $0.eval != nil }
         if evals.isEmpty { h += "<p class=\"empty\">no eval.json (the run did not finish its evaluation)</p>" } else {
             let ks = Set(evals.flatMap { $0.eval!.after.passAtK.keys }).sorted()
-            h += "<table><tr><th>run</th><th>model</th><th>greedy pass@1</th>" + ks.map { "<th>pass@\($0)</th>" }.joined() + "<th>problems x samples</th></tr>"
+            h += "<table><tr><th>run</th><th>model</th><th>greedy pass@1</th>" + ks.map { "<th>pass@\($0)</th>" }.joined() + "<th>thinking tokens</th><th>problems x samples</th></tr>"
+            func cell(_ v: Double?, _ se: Double?, _ format: String = "%.3f") -> String {
+                guard let v else { return "<td></td>" }
+                return "<td>" + String(format: format, v) + (se.map { " ± " + String(format: format, $0) } ?? "") + "</td>"
+            }
             for r in evals {
                 for (label, e) in [("base", r.eval!.base), ("after RL", r.eval!.after)] {
-                    h += "<tr><td>\(esc(r.name))</td><td>\(label)</td><td>\(String(format: "%.3f", e.greedyPass1))</td>"
-                        + ks.map { k in "<td>\(e.passAtK[k].map { String(format: "%.3f", $0) } ?? "")</td>" }.joined() + "<td>\(e.problems) x \(e.samples)</td></tr>"
+                    h += "<tr><td>\(esc(r.name))</td><td>\(label)</td>" + cell(e.greedyPass1, e.greedyPass1SE)
+                        + ks.map { k in cell(e.passAtK[k], e.passAtKSE?[k]) }.joined() + cell(e.meanThinkingLength, e.meanThinkingLengthSE, "%.2f")
+                        + "<td>\(e.problems) x \(e.samples)</td></tr>"
                 }
             }
-            h += "</table>"
+            h += "</table><p>± one standard error: binomial for greedy pass@1, over problems for pass@k and thinking length.</p>"
         }
         // Summary and metadata side by side.
         h += "<h2>Runs</h2><table><tr><th></th>" + runs.map { "<th>\(esc($0.name))</th>" }.joined() + "</tr>"

@@ -18,6 +18,27 @@ public struct EvalReport: Codable, Sendable {
     public var meanThinkingLength = 0.0
     public var greedyThinkingLength = 0.0
     public var milliseconds = 0.0
+    /// Standard errors (nil in reports written before they were recorded). Greedy pass@1 is one Bernoulli trial
+    /// per problem: binomial sqrt(p(1-p)/n). Sampled pass@1, pass@k and thinking lengths are means over problems
+    /// of a per-problem value, so their SE is that value's sample standard deviation / sqrt(problems).
+    public var greedyPass1SE: Double?
+    public var passAtKSE: [Int: Double]?
+    public var meanThinkingLengthSE: Double?
+    public var greedyThinkingLengthSE: Double?
+    /// Correct samples per problem, in test-split order (lets two evaluations on the same problems be compared
+    /// pairwise).
+    public var correctPerProblem: [Int]?
+
+    public var sampledPass1SE: Double? { passAtKSE?[1] }
+}
+
+/// Standard error of the mean of `values`: sample standard deviation (n - 1) / sqrt(n); 0 below two values.
+public func standardErrorOfMean(_ values: [Double]) -> Double {
+    let n = Double(values.count)
+    guard values.count > 1 else { return 0 }
+    let mean = values.reduce(0, +) / n
+    let variance = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / (n - 1)
+    return (variance / n).squareRoot()
 }
 
 /// 1 - C(n-c, k) / C(n, k), computed as a stable product.
@@ -57,6 +78,7 @@ public struct Evaluator {
         var sampled = sampler
         sampled.greedy = false; sampled.answerGreedy = false
         var correctCounts: [Int] = []
+        var thinkingPerProblem: [Double] = [], greedyThinkingPerProblem: [Double] = []
         var thinking = 0.0, greedyThinking = 0.0, greedyCorrect = 0
         var idx = 0
         while idx < n {
@@ -68,6 +90,7 @@ public struct Evaluator {
             for (p, group) in zip(problems, g) {
                 if task.verdict(answerTokens: group[0].answer, for: p) == .correct { greedyCorrect += 1 }
                 greedyThinking += Double(group[0].thinkingLength)
+                greedyThinkingPerProblem.append(Double(group[0].thinkingLength))
             }
             if samples > 0 {
                 let gen = RolloutGenerator(model: model, config: sampled, task: task)
@@ -78,18 +101,27 @@ public struct Evaluator {
                 for (p, group) in zip(problems, gen.generate(reqs, policyVersion: 0).groups) {
                     correctCounts.append(group.filter { task.verdict(answerTokens: $0.answer, for: p) == .correct }.count)
                     thinking += Double(group.map(\.thinkingLength).reduce(0, +)) / Double(samples)
+                    thinkingPerProblem.append(Double(group.map(\.thinkingLength).reduce(0, +)) / Double(samples))
                 }
             }
         }
         report.greedyPass1 = Double(greedyCorrect) / Double(max(n, 1))
         report.greedyThinkingLength = greedyThinking / Double(max(n, 1))
+        report.greedyPass1SE = (report.greedyPass1 * (1 - report.greedyPass1) / Double(max(n, 1))).squareRoot()
+        report.greedyThinkingLengthSE = standardErrorOfMean(greedyThinkingPerProblem)
         if samples > 0 {
             report.meanThinkingLength = thinking / Double(max(n, 1))
+            report.meanThinkingLengthSE = standardErrorOfMean(thinkingPerProblem)
+            report.correctPerProblem = correctCounts
+            var passSE: [Int: Double] = [:]
             var k = 1
             while k <= samples {
-                report.passAtK[k] = correctCounts.map { unbiasedPassAtK(n: samples, c: $0, k: k) }.reduce(0, +) / Double(max(n, 1))
+                let perProblem = correctCounts.map { unbiasedPassAtK(n: samples, c: $0, k: k) }
+                report.passAtK[k] = perProblem.reduce(0, +) / Double(max(n, 1))
+                passSE[k] = standardErrorOfMean(perProblem)
                 k *= 2
             }
+            report.passAtKSE = passSE
             report.sampledPass1 = report.passAtK[1] ?? 0
         }
         report.milliseconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6

@@ -109,7 +109,7 @@ final class FinishedRunTests: XCTestCase {
         XCTAssertEqual(dstatus, 0, dom)
         XCTAssertTrue(dom.contains("data-report-ready=\"1\""), "the page's script did not run:\n\(dom.prefix(2000))")
         let figures = dom.components(separatedBy: "<figure").dropFirst()
-        XCTAssertEqual(figures.count, 6, "plots: reward, pass@k, tokens, staleness, staleness histogram, wait")
+        XCTAssertEqual(figures.count, 7, "plots: reward, correct rate, pass@k, tokens, staleness, staleness histogram, wait")
         for f in figures {
             let id = f.range(of: #"data-plot="[^"]+""#, options: .regularExpression).map { String(f[$0]) } ?? "?"
             let marks = f.range(of: #"data-marks="\d+""#, options: .regularExpression).map { Int(f[$0].dropFirst(12).dropLast()) ?? 0 } ?? 0
@@ -123,7 +123,7 @@ final class FinishedRunTests: XCTestCase {
         if let keep = ProcessInfo.processInfo.environment["SOFTRL_REPORT_SHOT"] { try? FileManager.default.copyItem(at: shot, to: URL(fileURLWithPath: keep)) }
         // The PNG plots decode in Chromium at their full size.
         let pngs = try FileManager.default.contentsOfDirectory(atPath: out.deletingLastPathComponent().path).filter { $0.hasPrefix("report-") && $0.hasSuffix(".png") }.sorted()
-        XCTAssertEqual(pngs.count, 6, "\(pngs)")
+        XCTAssertEqual(pngs.count, 7, "\(pngs)")
         let page = out.deletingLastPathComponent().appendingPathComponent("pngs.html")
         try ("<html><body>" + pngs.map { "<img src=\"\($0)\">" }.joined()
              + "<script>window.onload=()=>{for(const i of document.images){i.setAttribute('data-size',i.naturalWidth+'x'+i.naturalHeight)}}</script></body></html>")
@@ -145,7 +145,7 @@ final class FinishedRunTests: XCTestCase {
         XCTAssertTrue(html.contains("<th>run</th><th>run-copy</th>"), "metadata side by side")
         // Each run has its own series in the reward plot.
         let reward = try XCTUnwrap(html.components(separatedBy: "id=\"plot-reward\"").dropFirst().first?.components(separatedBy: "</svg>").first)
-        XCTAssertEqual(reward.components(separatedBy: "<polyline").count - 1, 4, "reward + correct rate for each of two runs")
+        XCTAssertEqual(reward.components(separatedBy: "<polyline").count - 1, 4, "raw and smoothed reward for each of two runs")
     }
 
     func testRerunNamesAppliedAndIgnoredFlags() throws {
@@ -189,6 +189,36 @@ final class FinishedRunTests: XCTestCase {
         XCTAssertEqual(status, 0, out)
         let line = try XCTUnwrap(out.split(separator: "\n").first { $0.hasPrefix("eval sampler") }, out)
         XCTAssertTrue(line.contains("fuzzy(") && line.contains("noise gamma 1.0") && line.contains("the run's settings (\(copy.path)/rl_config.json)"), String(line))
+    }
+
+    /// `softrl eval --json` on the run's checkpoint: pass@k and its standard error recomputed here from the
+    /// per-problem correct counts with exact binomial coefficients, greedy pass@1's SE from the binomial formula.
+    func testEvalReportsStandardErrorsThatFollowFromItsCounts() throws {
+        guard let h = try run() else { return }
+        let samples = 8, problems = 24
+        let (status, out) = try OpsHarness.run(h.exe.path, ["eval", cluster.appendingPathComponent("checkpoint").path, "--task", "mnns",
+                                                            "--samples", "\(samples)", "--problems", "\(problems)", "--threads", "1", "--json"], timeout: 300)
+        XCTAssertEqual(status, 0, out)
+        let line = try XCTUnwrap(out.split(separator: "\n").last(where: { $0.hasPrefix("{") }).map(String.init), out)
+        let r = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], out)
+        let counts = try XCTUnwrap(r["correctPerProblem"] as? [Int], "per-problem counts recorded")
+        XCTAssertEqual(counts.count, problems)
+        func choose(_ n: Int, _ k: Int) -> Double { k < 0 || k > n ? 0 : (0..<k).reduce(1.0) { $0 * Double(n - $1) / Double($1 + 1) } }
+        let passAtK = try XCTUnwrap(r["passAtK"] as? [String: Double]), passSE = try XCTUnwrap(r["passAtKSE"] as? [String: Double])
+        for k in [1, 2, 4, 8] {
+            let perProblem = counts.map { 1 - choose(samples - $0, k) / choose(samples, k) }
+            let mean = perProblem.reduce(0, +) / Double(problems)
+            let sd = (perProblem.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(problems - 1)).squareRoot()
+            XCTAssertEqual(try XCTUnwrap(passAtK["\(k)"]), mean, accuracy: 1e-9, "pass@\(k)")
+            XCTAssertEqual(try XCTUnwrap(passSE["\(k)"]), sd / Double(problems).squareRoot(), accuracy: 1e-9, "SE of pass@\(k)")
+        }
+        let g = try XCTUnwrap(r["greedyPass1"] as? Double)
+        XCTAssertEqual(try XCTUnwrap(r["greedyPass1SE"] as? Double), (g * (1 - g) / Double(problems)).squareRoot(), accuracy: 1e-12)
+        XCTAssertNotNil(r["meanThinkingLengthSE"] as? Double)
+        // The text table shows each value with its SE.
+        let (_, text) = try OpsHarness.run(h.exe.path, ["eval", cluster.appendingPathComponent("checkpoint").path, "--task", "mnns",
+                                                        "--samples", "2", "--problems", "4", "--threads", "1"], timeout: 300)
+        XCTAssertTrue(text.contains(" ±"), text)
     }
 
     func testTrainRefusesMaxStaleness() throws {

