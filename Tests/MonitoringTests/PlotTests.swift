@@ -4,7 +4,7 @@
 import XCTest
 import Foundation
 @testable import Monitoring
-import PolicyGradient
+import Run
 
 final class PlotTests: XCTestCase {
     /// A reproducible stream of doubles in [0, 1) (SplitMix64).
