@@ -1,6 +1,8 @@
 // swift-tools-version:6.2
 // SoftRL: distributed RL on soft-token chains of thought. Layers depend one way, top to bottom:
 //   COpenBLAS, CZeroMQ, CKernels (cpuid/xgetbv + per-ISA SIMD kernels in C) -> TensorMath -> TransformerLM -> SoftTokens -> PolicyGradient -> Cluster -> Monitoring -> softrl
+//   CMPI -> MPIReduction (TensorMath's GradientReducer over Open MPI) -> softrl, which hands it to Cluster's
+//   rank shell as a LearnerRankGroup: Cluster never imports MPI.
 //   Tasks (no model) and Transport (no training loop) sit beside them. TextTokenizers (Hugging Face tokenizer.json,
 //   no model, no tasks) sits under Tasks. Monitoring (Prometheus endpoint, TensorBoard files, run metadata, `top` and
 //   `report` views) reads plain values from Cluster (StepMetrics, actor status) through the services' hook closures;
@@ -27,11 +29,15 @@ let package = Package(
     targets: [
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
         .systemLibrary(name: "CZeroMQ", path: "Sources/CZeroMQ"),
+        // Open MPI's header only: libmpi is dlopened by MPIReduction when a launcher made the process a rank.
+        .systemLibrary(name: "CMPI", path: "Sources/CMPI"),
         // C, not Swift: per-function target attributes (avx2/fma, avx512) let one binary built for baseline x86-64
         // carry wider paths chosen at run time by cpuid; Swift has no per-function target features.
         .target(name: "CKernels", path: "Sources/CKernels"),
         .target(name: "TensorMath", dependencies: ["COpenBLAS", "CKernels"], swiftSettings: v5),
         .target(name: "TransformerLM", dependencies: ["TensorMath"], swiftSettings: v5),
+        // The learner's ranks on several hosts: a GradientReducer and broadcasts over Open MPI.
+        .target(name: "MPIReduction", dependencies: ["CMPI", "TensorMath"], swiftSettings: v5),
         .target(name: "TextTokenizers", dependencies: [], swiftSettings: v5),
         .target(name: "Tasks", dependencies: ["TextTokenizers"], swiftSettings: v5),
         .target(name: "SoftTokens", dependencies: ["TransformerLM", "TensorMath", "Tasks"], swiftSettings: v5),
@@ -45,7 +51,7 @@ let package = Package(
         .target(name: "Monitoring", dependencies: ["Cluster", "PolicyGradient", "TransformerLM", "TensorMath",
                                                    .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                                                    .product(name: "Prometheus", package: "swift-prometheus")], swiftSettings: v5),
-        .executableTarget(name: "softrl", dependencies: ["Cluster", "Monitoring", "PolicyGradient", "SoftTokens", "TransformerLM", "Tasks", "TextTokenizers", "Transport",
+        .executableTarget(name: "softrl", dependencies: ["Cluster", "Monitoring", "MPIReduction", "PolicyGradient", "SoftTokens", "TransformerLM", "Tasks", "TextTokenizers", "Transport",
                                                          .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: v5),
         .testTarget(name: "TensorMathTests", dependencies: ["TensorMath"], swiftSettings: v5),
         .testTarget(name: "TransformerLMTests", dependencies: ["TransformerLM"], resources: [.copy("Fixtures")], swiftSettings: v5),

@@ -5,6 +5,7 @@ import ArgumentParser
 import Foundation
 import Cluster
 import Monitoring
+import MPIReduction
 import PolicyGradient
 import SoftTokens
 import TensorMath
@@ -44,6 +45,15 @@ struct LearnerCommand: ParsableCommand {
     func run() throws {
         BLASThreads.set(threads)
         ProcessControl.installStopHandlers()
+        // Several ranks (mpirun/srun): rank 0 is the learner below, the others follow it (LearnerRanks.swift).
+        let ranks = MPILaunch.isMultiRank() ? try MPIProcessGroup() : nil
+        defer { ranks?.finalize() }
+        if let ranks, ranks.rank > 0 {
+            try LearnerRankFollower.run(group: ranks) { model, config, endOfThinking, reducer in
+                PolicyLearner(model: model, config: config, endOfThinking: endOfThinking)
+            }
+            return
+        }
         ClusterSecurity.installReloadHandler()   // SIGHUP re-reads the allow-list
         var options = LearnerOptions(runDirectory: URL(fileURLWithPath: runDir))
         options.keys = keys.map { URL(fileURLWithPath: $0) }
@@ -63,12 +73,12 @@ struct LearnerCommand: ParsableCommand {
                 options.runDirectory = URL(fileURLWithPath: resume).deletingLastPathComponent()
             }
             print("resuming run \(state.runId) at step \(state.step) from \(dir.path); \(state.outstandingPositions.count) in-flight prompt(s) will be re-issued")
-            service = try LearnerService(model: model, config: cfg, task: task, options: options, resume: (opt, state))
+            service = try LearnerService(model: model, config: cfg, task: task, options: options, resume: (opt, state), ranks: ranks)
         } else {
             let task = try taskOptions.make()
             let cfg = try rl.resolve(task: taskOptions)
             let model = try loadModel(base!, for: task)
-            service = try LearnerService(model: model, config: cfg, task: task, options: options)
+            service = try LearnerService(model: model, config: cfg, task: task, options: options, ranks: ranks)
         }
         // MONITORING HOOK (wiring): metadata once per run, TensorBoard scalars, the Prometheus endpoint if asked.
         try RunMetadata(runId: service.runId, config: service.config, model: service.model.config,
@@ -288,3 +298,5 @@ struct LocalCommand: ParsableCommand {
     }
 }
 
+
+extension MPIProcessGroup: LearnerRankGroup {}

@@ -43,19 +43,27 @@ public final class LearnerService {
     /// Once per heartbeat period, with every connected actor.
     public var onActorStatus: (([ActorStatus]) -> Void)?
 
+    /// Set when this learner is rank 0 of several processes (LearnerRanks.swift).
+    let leader: LearnerRankLeader?
+
+    /// `ranks`: the group when this process is rank 0 of a learner spread over several (`mpirun -np N`); nil alone.
     public init(model: LlamaModel, config: RLConfig, task: any ReasoningTask, options: LearnerOptions,
-                resume: (optimizer: AdamWState, state: LearnerState)? = nil) throws {
+                resume: (optimizer: AdamWState, state: LearnerState)? = nil, ranks: LearnerRankGroup? = nil) throws {
         self.model = model; self.options = options
         learner = PolicyLearner(model: model, config: config, endOfThinking: task.thinkingMarker.tokens)
         if let r = resume { learner.optimizer.restoreState(r.optimizer) }
         if options.wireWeights != .f32 { learner.actorWeights = options.wireWeights.rounded }   // score what the actors ran
+        let logger = log
+        leader = ranks.map { LearnerRankLeader(group: $0, log: logger) }
+        let runId = resume?.state.runId ?? String(UUID().uuidString.prefix(8)).lowercased()
+        try leader?.shareStart(runId: runId, model: model, learner: learner, endOfThinking: task.thinkingMarker.tokens, wireWeights: options.wireWeights)
         try FileManager.default.createDirectory(at: options.runDirectory, withIntermediateDirectories: true)
         metricsLog = MetricsLog(runDirectory: options.runDirectory)
         let gamma = config.resolvedSampler(for: task).noiseScale
         let weights = try WeightSnapshot(version: learner.version, blob: options.wireWeights.encode(model), chunkBytes: options.rules.chunkBytes,
                                          noiseSigma: RolloutGenerator.noiseSigma(model: model, gamma: gamma, seenAs: options.wireWeights.rounded), format: options.wireWeights)
         core = LearnerCore(config: config, task: task, modelConfig: model.config, rules: options.rules, weights: weights,
-                           runId: resume?.state.runId ?? String(UUID().uuidString.prefix(8)).lowercased(), resume: resume?.state)
+                           runId: runId, resume: resume?.state)
         core.checkpointEvery = options.checkpointEvery
         codec = WireCodec(maxMessageBytes: options.rules.maxMessageBytes)
         log.info("weights to actors: \(weights.format.rawValue), \(weights.notice.sizeBytes) bytes per version in \(weights.frames.count) chunk(s) (fp32 master weights: \(model.parameterCount * 4) bytes)")
@@ -132,6 +140,7 @@ public final class LearnerService {
         trainer.waitIdle()
         if let (report, snapshot) = trainer.takeResult() { perform(core.updateFinished(report, weights: snapshot, now: ProcessControl.now()), socket) }
         perform(core.finish(stopping: ProcessControl.stopRequested), socket)
+        do { try leader?.shareStop() } catch { log.error("could not release the other learner ranks: \(error)") }
         log.info("learner stopped at step \(core.version); checkpoint in \(options.runDirectory.path)/\(LearnerCheckpoint.directoryName)")
         socket.close(lingerMs: 500)
     }
@@ -151,7 +160,10 @@ public final class LearnerService {
                 }
             case .startUpdate(let job):
                 let chunkBytes = options.rules.chunkBytes, gamma = core.sampler.noiseScale, format = options.wireWeights
-                trainer.start { [learner, model] in
+                trainer.start { [learner, model, leader] in
+                    do { try leader?.shareUpdate(job.groups, step: learner.version + 1) } catch {
+                        leader?.group.abort("could not hand update \(learner.version + 1) to the other learner ranks: \(error)")
+                    }
                     let report = learner.update(groups: job.groups)
                     let snapshot = try? WeightSnapshot(version: report.policyVersion, blob: format.encode(model), chunkBytes: chunkBytes,
                                                        noiseSigma: RolloutGenerator.noiseSigma(model: model, gamma: gamma, seenAs: format.rounded), format: format)
