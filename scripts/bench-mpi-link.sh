@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The learner ranks' gradient sum over a link slower than loopback: two network namespaces joined by a veth pair
-# whose ends are shaped by tc's token bucket to RATE, one MPI rank in each (mpirun's MPMD form, each rank under
-# `ip netns exec`), MPI restricted to TCP on that link (no shared memory), running `softrl bench allreduce`. For
-# comparison the same bench first runs on this host's loopback (TCP) and through shared memory (MPI's default).
+# whose ends are shaped by tc's token bucket to RATE, each a "host" of the MPI job (mpirun runs in the first and
+# starts a daemon in each through an rsh agent that enters the namespace instead of ssh-ing), one rank per host,
+# MPI restricted to TCP on that link, running `softrl bench allreduce`. For comparison the same bench first runs
+# through shared memory (MPI's default on one host) and over this host's loopback (TCP).
 #
 # Usage: scripts/bench-mpi-link.sh [--rate 10gbit] [-- extra bench allreduce args]   (default: --preset smollm2)
 # Needs root (ip netns, tc) and mpirun; otherwise prints why and exits 77. SOFTRL_BIN: the softrl binary (default:
@@ -45,7 +46,11 @@ ip -n "$a" addr add "$subnet.1/24" dev eth0; ip -n "$b" addr add "$subnet.2/24" 
 ip -n "$a" link set eth0 up; ip -n "$b" link set eth0 up
 # Token bucket on both ends: RATE sustained, 1 MB burst, packets queue at most 5 ms (as scripts/bench-link.sh).
 for ns in "$a" "$b"; do ip netns exec "$ns" tc qdisc add dev eth0 root tbf rate "$rate" burst 1mb latency 5ms; done
+# mpirun's launcher calls "AGENT HOST COMMAND..." where it would call ssh; here a host is a namespace.
+agent="$(mktemp)"
+trap 'ip netns delete "$a" 2>/dev/null || true; ip netns delete "$b" 2>/dev/null || true; rm -f "$agent"' EXIT
+printf '#!/bin/sh\nhost="$1"; shift\nexec ip netns exec "$host" /bin/sh -c "$*"\n' > "$agent"; chmod +x "$agent"
 echo "== two namespaces over a veth link shaped by tc: $(ip netns exec "$a" tc qdisc show dev eth0)"
-"${MPIRUN[@]}" --mca btl tcp,self --mca btl_tcp_if_include "$subnet.0/24" \
-    -np 1 ip netns exec "$a" "$SOFTRL_BIN" bench allreduce "$@" : \
-    -np 1 ip netns exec "$b" "$SOFTRL_BIN" bench allreduce "$@"
+ip netns exec "$a" "${MPIRUN[@]}" --mca plm_rsh_agent "$agent" --host "$a,$b" --map-by node \
+    --mca btl tcp,self --mca btl_tcp_if_include "$subnet.0/24" --mca oob_tcp_if_include "$subnet.0/24" \
+    -np 2 "$SOFTRL_BIN" bench allreduce "$@"

@@ -119,23 +119,28 @@ final class LearnerRankTests: XCTestCase {
         XCTAssertTrue(h.metrics().contains { ($0["step"] as? Int) == state.step + 1 }, "the resumed run should continue at step \(state.step + 1)")
     }
 
-    /// Rank 0 (with the learner's socket and the actor) in one namespace, rank 1 in another, joined by a veth
-    /// pair through a bridge; MPI may use only TCP on that subnet (no shared memory), so every sum crosses it.
-    func testRanksInTwoNetworkNamespacesTrainOverTheLink() throws {
+    /// Two "hosts" as network namespaces joined through a bridge: mpirun runs in the learner's and starts an Open MPI
+    /// daemon in each through an rsh agent that enters the namespace where it would ssh; rank 0 (the learner's socket)
+    /// in one, rank 1 in the other, the actor in a third. MPI may use only TCP on that subnet, so every sum crosses
+    /// the link, as between two machines.
+    func testRanksOnTwoHostsInNetworkNamespacesTrainOverTheLink() throws {
         let (mpirun, flags) = try mpirun()
         let lab = try NetnsLab(testCase: self)
-        try lab.build(actors: 1)
+        try lab.build(actors: 2)
         let h = try ClusterHarness(testCase: self)
         let base = try h.makeBase()
+        let agent = h.dir.appendingPathComponent("netns-agent.sh")
+        try "#!/bin/sh\nhost=\"$1\"; shift\nexec \(lab.ip) netns exec \"$host\" /bin/sh -c \"$*\"\n".write(to: agent, atomically: true, encoding: .utf8)
+        chmod(agent.path, 0o755)
         let bind = "tcp://\(lab.learnerAddress):5555"
-        let learnerArgs = ["learner", "--bind", bind, "--run-dir", h.runDir.path, "--base", base, "--steps", "4", "--max-staleness", "0", "--insecure"]
-            + ClusterHarness.fastLearnerArgs
-        let onLink = ["--mca", "btl", "tcp,self", "--mca", "btl_tcp_if_include", "10.250.\(lab.subnet).0/24"]
-        let group = try h.spawnProgram(mpirun, flags + onLink
-            + ["-np", "1"] + lab.wrapper(lab.learnerNS()) + [h.exe.path] + learnerArgs
-            + [":", "-np", "1"] + lab.wrapper(lab.actorNS(1)) + [h.exe.path] + learnerArgs, log: "learner")
+        let subnet = "10.250.\(lab.subnet).0/24"
+        let group = try h.spawnProgram(lab.ip, ["netns", "exec", lab.learnerNS(), mpirun] + flags
+            + ["--mca", "plm_rsh_agent", agent.path, "--host", "\(lab.learnerNS()),\(lab.actorNS(1))", "--map-by", "node",
+               "--mca", "pml", "ob1", "--mca", "btl", "tcp,self", "--mca", "btl_tcp_if_include", subnet, "--mca", "oob_tcp_if_include", subnet,
+               "-np", "2", h.exe.path, "learner", "--bind", bind, "--run-dir", h.runDir.path, "--base", base, "--steps", "4",
+               "--max-staleness", "0", "--insecure"] + ClusterHarness.fastLearnerArgs, log: "learner")
         XCTAssertEqual(try h.endpoint(), bind)
-        try h.spawn(["actor", "--connect", bind, "--id", "a1", "--slots", "1", "--threads", "1"], log: "a1", wrapper: lab.wrapper(lab.learnerNS()))
+        try h.spawn(["actor", "--connect", bind, "--id", "a1", "--slots", "1", "--threads", "1"], log: "a1", wrapper: lab.wrapper(lab.actorNS(2)))
         XCTAssertTrue(h.waitForExit(group, timeout: 300), "the ranks did not finish over the link:\n\(h.log("learner"))")
         XCTAssertEqual(h.status(group), 0, h.log("learner"))
         XCTAssertEqual(h.lastStep(), 4, h.log("learner"))
