@@ -49,9 +49,7 @@ struct LearnerCommand: ParsableCommand {
         let ranks = MPILaunch.isMultiRank() ? try MPIProcessGroup() : nil
         defer { ranks?.finalize() }
         if let ranks, ranks.rank > 0 {
-            try LearnerRankFollower.run(group: ranks) { model, config, endOfThinking, reducer in
-                PolicyLearner(model: model, config: config, endOfThinking: endOfThinking)
-            }
+            try LearnerRankFollower.run(group: ranks, makeLearner: rankLearner)
             return
         }
         ClusterSecurity.installReloadHandler()   // SIGHUP re-reads the allow-list
@@ -300,3 +298,8 @@ struct LocalCommand: ParsableCommand {
 
 
 extension MPIProcessGroup: LearnerRankGroup {}
+
+/// The learner of one rank: its share of every update, summed over the ranks by `reducer`.
+func rankLearner(model: LlamaModel, config: RLConfig, endOfThinking: [Int32], reducer: GradientReducer) -> PolicyLearner {
+    PolicyLearner(model: model, config: config, endOfThinking: endOfThinking)
+}
