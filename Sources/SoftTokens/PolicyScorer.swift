@@ -36,7 +36,8 @@ public final class PolicyScorer {
     /// is `dLogp[i][k]` (same alignment as `score`).
     public func backward(_ pass: TrainingPass, _ rollouts: [Rollout], dLogp: [[Double]], gradients: FloatBuffer) {
         let V = model.config.vocabSize
-        let dLogits = FloatBuffer(count: pass.totalRows * V)
+        // Recycled memory (ScratchArena), zeroed: the steps below accumulate into it.
+        let dLogits = ScratchArena(floats: pass.totalRows * V).zeroedSlice(pass.totalRows * V)
         let dE = gradients.pointer + model.layout.embedding
         let batched = continuousSteps(pass, rollouts, dLogp: dLogp, dLogits: dLogits.pointer, dE: dE)
         for (i, r) in rollouts.enumerated() {

@@ -243,4 +243,15 @@ extension LlamaModel {
 
     /// A zeroed gradient buffer laid out like the weights.
     public func makeGradients() -> FloatBuffer { FloatBuffer(count: layout.totalCount) }
+
+    /// Bytes a training pass over sequences of these lengths holds at its peak: the forward's activations and
+    /// logits, the backward's temporaries and a logits gradient the size of the logits. What a micro-batch costs.
+    public func trainingPassBytes(lengths: [Int]) -> Int {
+        let c = config, P = ScratchArena.padded
+        let n = lengths.reduce(0, +), probs = lengths.reduce(0) { $0 + c.numAttentionHeads * $1 * $1 }
+        let forward = c.numHiddenLayers * LayerActivations.floats(n: n, c: c, probsCount: probs)
+            + 2 * P(n * c.hiddenSize) + P(n) + P(n * c.vocabSize)
+        let backward = 2 * P(n * c.hiddenSize) + 3 * P(n * c.intermediateSize) + 2 * P(n * c.qDim) + 2 * P(n * c.kvDim)
+        return 4 * (forward + backward + P(n * c.vocabSize))
+    }
 }

@@ -301,5 +301,5 @@ extension MPIProcessGroup: LearnerRankGroup {}
 
 /// The learner of one rank: its share of every update, summed over the ranks by `reducer`.
 func rankLearner(model: LlamaModel, config: RLConfig, endOfThinking: [Int32], reducer: GradientReducer) -> PolicyLearner {
-    PolicyLearner(model: model, config: config, endOfThinking: endOfThinking)
+    PolicyLearner(model: model, config: config, endOfThinking: endOfThinking, reducer: reducer)
 }

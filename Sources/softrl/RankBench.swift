@@ -122,6 +122,8 @@ struct RanksBench: ParsableCommand {
     @Option(help: "Thinking mode of the rollouts.") var mode: String = "soft"
     @Option(help: "Rounds: each times one update with all ranks and one with rank 0 alone.") var rounds: Int = 3
     @Option(help: "OpenBLAS threads per rank.") var threads: Int = 1
+    @Option(help: "Micro-batch (\"2\" rollouts or \"512tokens\"); default: the learner's choice for the model and host. Ranks split an update by micro-batch, so an update of one micro-batch runs on one rank.")
+    var microBatch: String?
 
     func run() throws {
         guard rounds >= 1, prompts >= 1, groupSize >= 2, steps >= 1 else { throw CLIError("--rounds, --prompts, --steps must be at least 1 and --group-size at least 2") }
@@ -152,6 +154,10 @@ struct RanksBench: ParsableCommand {
         }
         var config = RLConfig()
         config.groupSize = groupSize; config.promptsPerStep = prompts; config.steps = 1000; config.warmupSteps = 0
+        if let microBatch {
+            guard let m = MicroBatchSize(parsing: microBatch) else { throw CLIError("--micro-batch \(microBatch): give rollouts (2) or tokens (512tokens)") }
+            config.microBatch = m
+        }
         let together = rankLearner(model: net.copy(), config: config, endOfThinking: never.tokens, reducer: group ?? SingleWorkerReducer())
         let alone = rank == 0 ? rankLearner(model: net.copy(), config: config, endOfThinking: never.tokens, reducer: SingleWorkerReducer()) : nil
         let rollouts = Double(groups.reduce(0) { $0 + $1.count })
@@ -171,7 +177,8 @@ struct RanksBench: ParsableCommand {
         }
         guard rank == 0 else { return }
         func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
-        print("learner update of \(Int(rollouts)) \(mode) rollouts (\(prompts) x \(groupSize), \(steps) thinking steps), \(net.parameterCount) parameters, "
+        let batches = together.microBatches(groups.flatMap { $0 }).count
+        print("learner update of \(Int(rollouts)) \(mode) rollouts (\(prompts) x \(groupSize), \(steps) thinking steps) in \(batches) micro-batch(es) of \(together.microBatch), \(net.parameterCount) parameters, "
               + "\(threads) BLAS thread(s) per rank; CPU \(CPUFeatures.modelName); \(BLASKernel.current.summary)")
         print(String(format: "  %d rank(s) together: median %.0f ms per update, %.2f rollouts/s", size, median(all) * 1e3, rollouts / median(all)))
         if !one.isEmpty {

@@ -122,6 +122,7 @@ struct RLOptionsGroup: ParsableArguments {
     @Option(help: "Drop rollouts more than K policy versions old (0 = synchronous).") var maxStaleness: Int?
     @Option(help: "Gaussian noise scale gamma (sigma = gamma * RMS of the embedding matrix; paper 0.33).") var noiseScale: Double?
     @Option(help: "Run seed.") var seed: UInt64?
+    @Option(help: "Learner micro-batch: rollouts (\"8\") or sequence positions (\"2048 tokens\") per pass; default from the model size and host memory.") var microBatch: String?
 
     func resolve(task: TaskOptionsGroup) throws -> RLConfig {
         var cfg = RLConfig()
@@ -139,6 +140,12 @@ struct RLOptionsGroup: ParsableArguments {
         if let k = maxStaleness { cfg.maxStaleness = k }
         if let g = noiseScale { cfg.sampler.noiseScale = g }
         if let s = seed { cfg.seed = s }
+        if let m = microBatch {
+            guard let size = MicroBatchSize(parsing: m) else {
+                throw CLIError("--micro-batch \(m): give a count of rollouts (--micro-batch 8) or of sequence positions (--micro-batch 2048tokens), at least 1")
+            }
+            cfg.microBatch = size
+        }
         try cfg.validate()
         return cfg
     }
@@ -169,7 +176,7 @@ struct TrainCommand: ParsableCommand {
         let trainer = SingleProcessRL(model: model, task: task, config: cfg)
         print("train | task \(task.name) | \(trainer.sampler.label) | \(cfg.advantage) | \(cfg.promptsPerStep) prompts x \(cfg.groupSize) samples | \(cfg.steps) steps")
         for _ in 0..<cfg.steps {
-            let (r, _) = trainer.step()
+            let (r, _) = try trainer.step()
             if r.step % logEvery == 0 || r.skipped {
                 let g = trainer.lastGenerationStats
                 print(String(format: "step %d | reward %.3f | correct %.3f | loss %.4f | grad %.3f | cot %.1f | gen %.0f tok/s | %@%@",

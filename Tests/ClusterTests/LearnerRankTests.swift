@@ -42,7 +42,9 @@ final class LearnerRankTests: XCTestCase {
         let sft = try setup.spawn(["sft", "--task", "mnns", "--steps", "60", "--out", base], log: "sft")
         sft.waitUntilExit()
         XCTAssertEqual(sft.terminationStatus, 0, setup.log("sft"))
-        let args = ["--steps", "\(steps)", "--max-staleness", "0", "--checkpoint-every", "1", "--seed", "7", "--group-size", "4"]
+        // Four micro-batches of two rollouts per update: rank 0 differentiates the 1st and 3rd, rank 1 the others, and
+        // the sum's order differs from one process's, which adds them in turn.
+        let args = ["--steps", "\(steps)", "--max-staleness", "0", "--checkpoint-every", "1", "--seed", "7", "--group-size", "4", "--micro-batch", "2"]
         func run(ranks: Int) throws -> (metrics: [[String: Any]], checkpoint: URL, log: String) {
             let h = try ClusterHarness(testCase: self)
             let learner = try h.startLearner(["--base", base] + args, wrapper: ranks > 1 ? [mpirun] + flags + ["-np", "\(ranks)"] : [])

@@ -38,7 +38,7 @@ final class RLRunTests: XCTestCase {
         config.rewards = RewardShaping(correct: 1, wellFormedWrong: 0, malformed: 0)   // no partial credit to get stuck on
         let rl = SingleProcessRL(model: model, task: task, config: config)
         var rewards: [Double] = []
-        for _ in 0..<steps { rewards.append(rl.step().report.rewardMean) }
+        for _ in 0..<steps { rewards.append(try! rl.step().report.rewardMean) }
         let k = 5
         return (rewards.prefix(k).reduce(0, +) / Double(k), rewards.suffix(k).reduce(0, +) / Double(k))
     }
@@ -75,7 +75,7 @@ final class ImpossibleRolloutTests: XCTestCase {
         let scorer = RewardScorer(task: task, shaping: config.rewards)
         for i in group.indices { scorer.score(&group[i]) }
         // Honest rollouts first: top-1 sampling from the learner's own weights, so every ratio is 1.
-        let honest = learner.update(groups: [group])
+        let honest = try learner.update(groups: [group])
         XCTAssertEqual(honest.impossibleRollouts, 0)
         XCTAssertEqual(honest.meanRatio, 1, accuracy: 1e-4)
         // Now the same weights again (a fresh learner) and one rollout whose first thinking token is not the top-1.
@@ -85,7 +85,7 @@ final class ImpossibleRolloutTests: XCTestCase {
                                  "the rollout has no thinking step to alter")
         let original = group[0].steps[step].token
         group[0].steps[step].token = original == Vocabulary.endOfThinking + 1 ? Vocabulary.endOfThinking + 2 : Vocabulary.endOfThinking + 1
-        let report = learner2.update(groups: [group])
+        let report = try learner2.update(groups: [group])
         XCTAssertEqual(report.impossibleRollouts, 1, "the altered rollout's action is outside top-1: probability 0 for this run")
         XCTAssertFalse(report.skipped)
         XCTAssertEqual(report.meanRatio, 1, accuracy: 1e-4, "the impossible rollout must not drag the others' ratios")

@@ -86,7 +86,11 @@ public final class LearnerRankLeader {
 
     /// Sends what the other ranks build their learner from: call once, after a resume has restored the optimizer.
     public func shareStart(runId: String, model: LlamaModel, learner: PolicyLearner, endOfThinking: [Int32], wireWeights: WeightsWireFormat) throws {
-        let start = RankStart(runId: runId, modelConfig: model.config, config: learner.config, endOfThinking: endOfThinking,
+        // Rank 0's micro-batch size, not each host's own choice (it depends on the host's memory): the ranks split
+        // every update by micro-batch index, so they must cut the same micro-batches.
+        var config = learner.config
+        config.microBatch = learner.microBatch
+        let start = RankStart(runId: runId, modelConfig: model.config, config: config, endOfThinking: endOfThinking,
                               wireWeights: wireWeights, optimizerStep: learner.optimizer.step)
         _ = try group.broadcast(RankMessage.encode(.start, start))
         try group.broadcast(model.weights.buffer)
@@ -136,7 +140,10 @@ public enum LearnerRankFollower {
                 guard update.step == learner.version + 1 else {
                     group.abort("rank \(group.rank) is at step \(learner.version) but rank 0 sent step \(update.step): the ranks' weights differ; resume from the last checkpoint")
                 }
-                let report = learner.update(groups: update.groups)
+                let report: UpdateReport
+                do { report = try learner.update(groups: update.groups) } catch {
+                    group.abort("update \(update.step) failed: \(error); the last checkpoint is intact, stopping")
+                }
                 log.debug("rank \(group.rank): step \(report.step) loss \(report.loss)")
             }
         }

@@ -50,7 +50,7 @@ public final class LearnerService {
     public init(model: LlamaModel, config: RLConfig, task: any ReasoningTask, options: LearnerOptions,
                 resume: (optimizer: AdamWState, state: LearnerState)? = nil, ranks: LearnerRankGroup? = nil) throws {
         self.model = model; self.options = options
-        learner = PolicyLearner(model: model, config: config, endOfThinking: task.thinkingMarker.tokens)
+        learner = PolicyLearner(model: model, config: config, endOfThinking: task.thinkingMarker.tokens, reducer: ranks ?? SingleWorkerReducer())
         if let r = resume { learner.optimizer.restoreState(r.optimizer) }
         if options.wireWeights != .f32 { learner.actorWeights = options.wireWeights.rounded }   // score what the actors ran
         let logger = log
@@ -160,11 +160,18 @@ public final class LearnerService {
                 }
             case .startUpdate(let job):
                 let chunkBytes = options.rules.chunkBytes, gamma = core.sampler.noiseScale, format = options.wireWeights
-                trainer.start { [learner, model, leader] in
+                trainer.start { [learner, model, log, leader] in
                     do { try leader?.shareUpdate(job.groups, step: learner.version + 1) } catch {
                         leader?.group.abort("could not hand update \(learner.version + 1) to the other learner ranks: \(error)")
                     }
-                    let report = learner.update(groups: job.groups)
+                    let report: UpdateReport
+                    do { report = try learner.update(groups: job.groups) } catch {
+                        // Only a multi-worker reducer throws (a worker is gone); the weights are untouched.
+                        let message = "update failed: \(error); the last checkpoint is intact, stopping"
+                        if let leader { leader.group.abort(message) }   // ends every rank, not only this one
+                        log.critical("\(message)")
+                        exit(EXIT_FAILURE)
+                    }
                     let snapshot = try? WeightSnapshot(version: report.policyVersion, blob: format.encode(model), chunkBytes: chunkBytes,
                                                        noiseSigma: RolloutGenerator.noiseSigma(model: model, gamma: gamma, seenAs: format.rounded), format: format)
                     return (report, snapshot)

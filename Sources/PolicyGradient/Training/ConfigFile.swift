@@ -45,7 +45,7 @@ public enum ConfigFile {
     }
 
     /// Keys of optional settings whose default is nil (absent when the defaults are encoded).
-    static let optionalKeysAllowed: Set<String> = ["topK", "topP", "minP", "tisCap", "thinkingLimit", "answerLimit"]
+    static let optionalKeysAllowed: Set<String> = ["topK", "topP", "minP", "tisCap", "thinkingLimit", "answerLimit", "microBatch"]
 
     static func describe(_ e: Error) -> String {
         switch e {

@@ -2,6 +2,12 @@
 // overlong filtering, teacher-forced recomputation of every log-probability, the loss, backward, non-finite
 // check, gradient clipping and AdamW. Returns numbers; prints nothing and knows no sockets. The cluster's
 // learner and the single-process trainer both call `update`.
+//
+// Data-parallel shape: the update's rollouts are cut into micro-batches (memory per pass no longer grows with the
+// update); this worker (`reducer.rank` of `reducer.size`) takes its share of them, its threads split that share
+// further, each thread scores and differentiates its micro-batches into its own gradient buffer, the threads'
+// buffers are summed in thread order, and the reducer sums the workers' gradients and loss sums. Every worker then
+// applies the same normalisation (whole-update sums divided once), clipping and AdamW step.
 import Foundation
 import SoftTokens
 import TensorMath
@@ -46,14 +52,87 @@ public struct UpdateReport: Codable, Sendable {
     public init() {}
 }
 
+/// How many rollouts, or how many sequence positions, one micro-batch of the learner's training pass holds.
+/// Written "8" or "8 rollouts", "2048 tokens" (or "2048t") in flags and config files.
+public struct MicroBatchSize: Codable, Sendable, Equatable, CustomStringConvertible {
+    public enum Unit: String, Codable, Sendable { case rollouts, tokens }
+    public var count: Int
+    public var unit: Unit
+
+    public init(_ count: Int, _ unit: Unit) { self.count = count; self.unit = unit }
+
+    /// Parses "8", "8 rollouts", "8r", "2048 tokens", "2048t", "2048tok"; nil with anything else or a count below 1.
+    public init?(parsing text: String) {
+        let t = text.lowercased().trimmingCharacters(in: .whitespaces)
+        let digits = t.prefix { $0.isNumber }
+        let rest = t.dropFirst(digits.count).trimmingCharacters(in: .whitespaces)
+        guard let n = Int(digits), n >= 1 else { return nil }
+        switch rest {
+        case "", "r", "rollout", "rollouts": self.init(n, .rollouts)
+        case "t", "tok", "token", "tokens": self.init(n, .tokens)
+        default: return nil
+        }
+    }
+
+    public var description: String { "\(count) \(unit.rawValue)" }
+
+    public init(from decoder: Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let parsed = MicroBatchSize(parsing: text) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription:
+                "micro-batch size '\(text)': write a count of rollouts (\"8\") or of tokens (\"2048 tokens\"), at least 1"))
+        }
+        self = parsed
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(description)
+    }
+
+    /// The default for `model` on this host: as many positions as fit in a share of its memory (a 32nd, between
+    /// 128 MB and 1 GB, split between the learner's threads), at the cost per position of a 256-position sequence.
+    /// SmolLM2-135M on a 24 GB host: ~500 positions, four rollouts of ~127.
+    public static func automatic(for model: LlamaModel, threads: Int,
+                                 hostMemory: UInt64 = ProcessInfo.processInfo.physicalMemory) -> MicroBatchSize {
+        let budget = min(max(Int(hostMemory / 32), 128 << 20), 1 << 30) / max(threads, 1)
+        let perPosition = max(model.trainingPassBytes(lengths: [256]) / 256, 1)
+        return MicroBatchSize(max(budget / perPosition, 1), .tokens)
+    }
+
+    /// Consecutive ranges of `lengths` (sequence positions per rollout), each within this size; a rollout longer
+    /// than a token limit gets a micro-batch of its own.
+    public func split(lengths: [Int]) -> [Range<Int>] {
+        var out: [Range<Int>] = []
+        var start = 0, used = 0
+        for (i, n) in lengths.enumerated() {
+            let cost = unit == .rollouts ? 1 : n
+            if i > start && used + cost > count { out.append(start..<i); start = i; used = 0 }
+            used += cost
+        }
+        if start < lengths.count { out.append(start..<lengths.count) }
+        return out
+    }
+}
+
 public final class PolicyLearner {
     public let model: LlamaModel
     public let config: RLConfig
     public let optimizer: AdamW
     public let schedule: LearningRateSchedule
+    /// Sums the workers' gradients and loss sums; SingleWorkerReducer when this process is the only worker.
+    public let reducer: GradientReducer
+    /// Threads that split this worker's micro-batches (each its own activations and gradient buffer, one BLAS
+    /// thread each).
+    public let threads: Int
+    /// The micro-batch size in use (the config's, or one chosen from the model and the host's memory).
+    public let microBatch: MicroBatchSize
     let scorer: PolicyScorer
     let reference: PolicyScorer?
+    /// Thread 0's gradient and, after the update's sums, the update's gradient.
     let gradients: FloatBuffer
+    /// Threads 1...'s gradients, allocated on first use and kept.
+    private var threadGradients: [FloatBuffer] = []
     /// The weights the actors run, when they differ from the master weights (bf16 on the wire): `update` then scores
     /// and differentiates at these, so behaviour and learner log-probs agree, and applies the step to the fp32 master
     /// weights (the usual mixed-precision split). nil: actors hold exactly the master weights.
@@ -68,10 +147,15 @@ public final class PolicyLearner {
     }
 
     /// `endOfThinking`: the task's marker tokens (`task.thinkingMarker.tokens`), inserted on the learner exactly
-    /// as the actors inserted them.
-    public init(model: LlamaModel, config: RLConfig, endOfThinking: [Int32]) {
+    /// as the actors inserted them. Every worker of `reducer` must be built with the same model and config.
+    public init(model: LlamaModel, config: RLConfig, endOfThinking: [Int32], reducer: GradientReducer = SingleWorkerReducer(),
+                threads: Int = 1) {
+        precondition(threads >= 1, "the learner needs at least one thread")
         self.model = model
         self.config = config
+        self.reducer = reducer
+        self.threads = threads
+        microBatch = config.microBatch ?? .automatic(for: model, threads: threads)
         optimizer = AdamW(parameterCount: model.parameterCount,
                           config: AdamWConfig(lr: config.learningRate, weightDecay: config.weightDecay))
         schedule = LearningRateSchedule(peak: config.learningRate, warmupSteps: min(config.warmupSteps, config.steps),
@@ -82,8 +166,28 @@ public final class PolicyLearner {
         gradients = model.makeGradients()
     }
 
-    /// Applies one update from `groups` (each: all samples of one prompt, rewards already scored).
-    public func update(groups inputGroups: [[Rollout]]) -> UpdateReport {
+    /// The micro-batches of `rollouts` (ranges into it), in the order every worker sees them.
+    public func microBatches(_ rollouts: [Rollout]) -> [Range<Int>] {
+        microBatch.split(lengths: sequenceLengths(rollouts))
+    }
+
+    private func sequenceLengths(_ rollouts: [Rollout]) -> [Int] {
+        rollouts.map { $0.modelInput(endOfThinking: scorer.endOfThinking).count }
+    }
+
+    /// Lets the scratch cache keep every thread's pass (activations, logits, their gradient) between micro-batches
+    /// and updates, sized to the largest micro-batch seen: a fresh multi-hundred-MB pass per micro-batch was paid
+    /// in page faults and the kernel zeroing pages (a fifth of the learner's time on SmolLM2).
+    private func keepPassMemory(_ batches: [Range<Int>], lengths: [Int]) {
+        let largest = batches.map { model.trainingPassBytes(lengths: Array(lengths[$0])) }.max() ?? 0
+        let wanted = threads * largest + largest / 2   // + headroom for the scorer's smaller temporaries
+        if ScratchBlockCache.shared.maxCachedBytes < wanted { ScratchBlockCache.shared.maxCachedBytes = wanted }
+    }
+
+    /// Applies one update from `groups` (each: all samples of one prompt, rewards already scored). Every worker of
+    /// the reducer calls it with the same groups in the same order. Throws only when the reducer does (a worker is
+    /// gone); the weights and the optimizer are then untouched.
+    public func update(groups inputGroups: [[Rollout]]) throws -> UpdateReport {
         let start = DispatchTime.now().uptimeNanoseconds
         var report = UpdateReport()
         report.step = optimizer.step + 1
@@ -110,50 +214,57 @@ public final class PolicyLearner {
             report.skipped = true
             return report
         }
+        // From whole groups, which every worker sees: the same advantages however the rollouts are split.
         let advantages = groups.flatMap { computeAdvantages(rewards: $0.map(\.reward), estimator: config.advantage) }
-        if let actorWeights {   // forward and backward at the actors' weights; the master copy is restored below
-            let w = model.weights.buffer
-            if master == nil { master = FloatBuffer(count: w.count) }
-            master!.pointer.update(from: w.baseAddress!, count: w.count)
-            for i in 0..<w.count { w[i] = actorWeights(w[i]) }
-        }
-        let (pass, logProbs) = scorer.score(rollouts)
-        let refLogProbs = reference?.score(rollouts).logProbs
-        var terms: [RolloutTerms] = []
-        var gap = 0.0, gapCount = 0, gapAll = 0.0, gapAllCount = 0
-        for (i, r) in rollouts.enumerated() {
-            let behaviour = r.behaviourLogProbs
-            var mask: [Bool]? = nil
-            if config.overlongFilter && r.thinkingEnd == .forced { mask = [Bool](repeating: false, count: behaviour.count) }
-            if logProbs[i].contains(where: { $0 == -.infinity || $0.isNaN }) {
-                report.impossibleRollouts += 1
-                mask = [Bool](repeating: false, count: behaviour.count)
+        report.actions = rollouts.reduce(0) { $0 + $1.actionCount }
+
+        var sums: MicroBatchSums
+        do {
+            if let actorWeights {   // forward and backward at the actors' weights; the master copy is restored below
+                let w = model.weights.buffer
+                if master == nil { master = FloatBuffer(count: w.count) }
+                master!.pointer.update(from: w.baseAddress!, count: w.count)
+                for i in 0..<w.count { w[i] = actorWeights(w[i]) }
             }
-            terms.append(RolloutTerms(advantage: advantages[i], logp: logProbs[i], behaviourLogp: behaviour,
-                                      referenceLogp: refLogProbs?[i], mask: mask))
-            for (a, b) in zip(logProbs[i], behaviour) where a.isFinite && b.isFinite { gapAll += abs(a - b); gapAllCount += 1 }
-            if r.policyVersion == version {
-                for (a, b) in zip(logProbs[i], behaviour) where a.isFinite && b.isFinite {
-                    gap += abs(a - b); gapCount += 1; report.logProbGapMax = max(report.logProbGapMax, abs(a - b))
-                }
-            }
+            defer { if actorWeights != nil, let master { model.weights.pointer.update(from: master.pointer, count: master.count) } }
+            let lengths = sequenceLengths(rollouts)
+            let batches = microBatch.split(lengths: lengths)
+            keepPassMemory(batches, lengths: lengths)
+            let mine = batches.indices.filter { $0 % reducer.size == reducer.rank }.map { batches[$0] }
+            sums = accumulateShare(mine, rollouts: rollouts, advantages: advantages)
+            var packed = sums.packed(rank: reducer.rank, size: reducer.size)
+            try packed.withUnsafeMutableBufferPointer { try reducer.allReduceSum($0) }
+            sums = MicroBatchSums(packed: packed, size: reducer.size)
+            try reducer.allReduceSum(gradients.buffer)
         }
-        report.logProbGap = gapCount > 0 ? gap / Double(gapCount) : 0
-        report.logProbGapActions = gapCount
-        report.logProbGapAll = gapAllCount > 0 ? gapAll / Double(gapAllCount) : 0
-        report.actions = terms.reduce(0) { $0 + $1.logp.count }
-        let result = policyLoss(terms, config: config.loss)
-        report.loss = result.loss
-        report.meanRatio = result.stats.meanRatio
-        report.clippedFraction = result.stats.clippedFraction
-        report.tisTruncatedFraction = result.stats.tisTruncatedFraction
-        report.meanKL = result.stats.meanKL
-        gradients.zero()
-        if result.loss.isFinite {
-            scorer.backward(pass, rollouts, dLogp: result.dLogp, gradients: gradients)
+
+        // Whole-update normalisation, once (PolicyLoss's c_i = k_i / D: micro-batches summed k_i-weighted terms).
+        let denominator: Double
+        switch config.loss.normalization {
+        case .sequence, .sequenceMean: denominator = Double(rollouts.count)
+        case .constant: denominator = Double(rollouts.count) * config.loss.constantLength
+        case .token: denominator = sums.steps
         }
-        if actorWeights != nil, let master { model.weights.pointer.update(from: master.pointer, count: master.count) }
-        let finite = result.loss.isFinite && allFinite(UnsafeBufferPointer(gradients.buffer))
+        if sums.steps > 0 && denominator > 0 {
+            report.loss = sums.loss / denominator
+            let scale = Float(1 / denominator)
+            let g = gradients.buffer
+            for i in 0..<g.count { g[i] *= scale }
+        } else {
+            report.loss = sums.loss.isFinite ? 0 : sums.loss
+        }
+        let steps = max(sums.steps, 1)
+        report.meanRatio = sums.steps > 0 ? sums.ratio / steps : 0
+        report.clippedFraction = sums.steps > 0 ? sums.clipped / steps : 0
+        report.tisTruncatedFraction = sums.steps > 0 ? sums.truncated / steps : 0
+        report.meanKL = sums.steps > 0 ? sums.kl / steps : 0
+        report.impossibleRollouts = Int(sums.impossible)
+        report.logProbGap = sums.gapCount > 0 ? sums.gap / sums.gapCount : 0
+        report.logProbGapActions = Int(sums.gapCount)
+        report.logProbGapAll = sums.gapAllCount > 0 ? sums.gapAll / sums.gapAllCount : 0
+        report.logProbGapMax = sums.gapMax
+
+        let finite = report.loss.isFinite && allFinite(UnsafeBufferPointer(gradients.buffer))
         if finite {
             report.gradNorm = clipGradients(gradients.buffer, maxNorm: config.maxGradNorm).normBefore
             optimizer.update(parameters: model.weights.buffer, gradients: UnsafeBufferPointer(gradients.buffer),
@@ -165,5 +276,125 @@ public final class PolicyLearner {
         report.policyVersion = version
         report.milliseconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
         return report
+    }
+
+    /// This worker's share: thread t takes micro-batches t, t + threads, ... into its own gradient buffer (thread 0's
+    /// is `gradients`), then the buffers and the sums are added in thread order, so the result does not depend on
+    /// which thread finishes first.
+    private func accumulateShare(_ share: [Range<Int>], rollouts: [Rollout], advantages: [Double]) -> MicroBatchSums {
+        let used = min(threads, max(share.count, 1))
+        while threadGradients.count < used - 1 { threadGradients.append(model.makeGradients()) }
+        let buffers = [gradients] + threadGradients.prefix(used - 1)
+        var partial = [MicroBatchSums](repeating: MicroBatchSums(), count: used)
+        let work = { (t: Int) -> MicroBatchSums in
+            let g = buffers[t]
+            g.zero()
+            var s = MicroBatchSums()
+            for j in stride(from: t, to: share.count, by: used) {
+                s.add(self.accumulate(share[j], rollouts: rollouts, advantages: advantages, into: g))
+            }
+            return s
+        }
+        if used == 1 {
+            partial[0] = work(0)
+        } else {
+            let blas = BLASThreads.current
+            BLASThreads.set(1)   // one BLAS thread per worker: the workers are the parallelism
+            defer { BLASThreads.set(blas) }
+            partial.withUnsafeMutableBufferPointer { out in
+                let out = out
+                DispatchQueue.concurrentPerform(iterations: used) { t in out[t] = work(t) }
+            }
+            // Fixed order: gradients += thread 1, then thread 2, ... (element ranges in parallel, each summed in order).
+            let total = gradients.count, chunk = (total + used - 1) / used
+            let sources = buffers.dropFirst().map { UnsafePointer($0.pointer) }, dst = gradients.pointer
+            DispatchQueue.concurrentPerform(iterations: used) { part in
+                let lo = part * chunk, hi = min(total, lo + chunk)
+                guard lo < hi else { return }
+                for src in sources { for i in lo..<hi { dst[i] += src[i] } }
+            }
+        }
+        var sums = MicroBatchSums()
+        for p in partial { sums.add(p) }
+        return sums
+    }
+
+    /// One micro-batch: score, loss terms with their local normalisation undone, backward into `g`.
+    private func accumulate(_ range: Range<Int>, rollouts all: [Rollout], advantages: [Double], into g: FloatBuffer) -> MicroBatchSums {
+        let rollouts = Array(all[range])
+        var sums = MicroBatchSums()
+        let (pass, logProbs) = scorer.score(rollouts)
+        let refLogProbs = reference?.score(rollouts).logProbs
+        var terms: [RolloutTerms] = []
+        for (i, r) in rollouts.enumerated() {
+            let behaviour = r.behaviourLogProbs
+            var mask: [Bool]? = nil
+            if config.overlongFilter && r.thinkingEnd == .forced { mask = [Bool](repeating: false, count: behaviour.count) }
+            if logProbs[i].contains(where: { $0 == -.infinity || $0.isNaN }) {
+                sums.impossible += 1
+                mask = [Bool](repeating: false, count: behaviour.count)
+            }
+            terms.append(RolloutTerms(advantage: advantages[range.lowerBound + i], logp: logProbs[i], behaviourLogp: behaviour,
+                                      referenceLogp: refLogProbs?[i], mask: mask))
+            for (a, b) in zip(logProbs[i], behaviour) where a.isFinite && b.isFinite { sums.gapAll += abs(a - b); sums.gapAllCount += 1 }
+            if r.policyVersion == version {
+                for (a, b) in zip(logProbs[i], behaviour) where a.isFinite && b.isFinite {
+                    sums.gap += abs(a - b); sums.gapCount += 1; sums.gapMax = max(sums.gapMax, abs(a - b))
+                }
+            }
+        }
+        let result = policyLoss(terms, config: config.loss)
+        // policyLoss divided by this micro-batch's own denominator; multiply it back so the update divides once.
+        let steps = Double(result.stats.steps)
+        let local: Double
+        switch config.loss.normalization {
+        case .sequence, .sequenceMean: local = Double(rollouts.count)
+        case .constant: local = Double(rollouts.count) * config.loss.constantLength
+        case .token: local = steps
+        }
+        sums.loss = result.loss * local
+        sums.steps = steps
+        sums.ratio = result.stats.meanRatio * steps
+        sums.kl = result.stats.meanKL * steps
+        sums.clipped = result.stats.clippedFraction * steps
+        sums.truncated = result.stats.tisTruncatedFraction * steps
+        if result.loss.isFinite && steps > 0 {
+            scorer.backward(pass, rollouts, dLogp: result.dLogp.map { $0.map { $0 * local } }, gradients: g)
+        }
+        return sums
+    }
+}
+
+/// What a micro-batch adds to the update's statistics: sums (never means), so micro-batches, threads and workers
+/// add them up in any grouping and the update divides once.
+struct MicroBatchSums {
+    var loss = 0.0, steps = 0.0, ratio = 0.0, kl = 0.0, clipped = 0.0, truncated = 0.0, impossible = 0.0
+    var gap = 0.0, gapCount = 0.0, gapAll = 0.0, gapAllCount = 0.0
+    /// A maximum, not a sum: `packed` gives each worker its own slot so a sum-reduction carries every worker's.
+    var gapMax = 0.0
+
+    mutating func add(_ o: MicroBatchSums) {
+        loss += o.loss; steps += o.steps; ratio += o.ratio; kl += o.kl; clipped += o.clipped; truncated += o.truncated
+        impossible += o.impossible; gap += o.gap; gapCount += o.gapCount; gapAll += o.gapAll; gapAllCount += o.gapAllCount
+        gapMax = max(gapMax, o.gapMax)
+    }
+
+    private static let sumCount = 11
+
+    /// The sums, then one slot per worker for the maximum (this worker's in slot `rank`, zeros elsewhere).
+    func packed(rank: Int, size: Int) -> [Double] {
+        var v = [loss, steps, ratio, kl, clipped, truncated, impossible, gap, gapCount, gapAll, gapAllCount]
+        v += [Double](repeating: 0, count: size)
+        v[Self.sumCount + rank] = gapMax
+        return v
+    }
+
+    init() {}
+
+    /// The reduced sums from `packed` after the sum over workers.
+    init(packed v: [Double], size: Int) {
+        (loss, steps, ratio, kl, clipped, truncated, impossible) = (v[0], v[1], v[2], v[3], v[4], v[5], v[6])
+        (gap, gapCount, gapAll, gapAllCount) = (v[7], v[8], v[9], v[10])
+        gapMax = v[Self.sumCount..<(Self.sumCount + size)].max() ?? 0
     }
 }

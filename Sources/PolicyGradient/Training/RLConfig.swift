@@ -49,6 +49,9 @@ public struct RLConfig: Codable, Sendable, Equatable {
     public var seed: UInt64 = 0
     /// Rollouts generated more than this many policy versions ago are dropped (0 = synchronous on-policy).
     public var maxStaleness = 1
+    /// Rollouts (or sequence positions) per micro-batch of the learner's pass; gradients accumulate over them, so
+    /// memory does not grow with the update. nil: chosen from the model size and the host's memory.
+    public var microBatch: MicroBatchSize? = nil
 
     public init() {}
 
@@ -62,6 +65,7 @@ public struct RLConfig: Codable, Sendable, Equatable {
         try need(warmupSteps >= 0 && minLRRatio >= 0 && minLRRatio <= 1, "warmupSteps >= 0 and minLRRatio in [0, 1]")
         try need(maxGradNorm > 0, "maxGradNorm must be positive")
         try need(maxStaleness >= 0, "maxStaleness must be >= 0")
+        try need((microBatch?.count ?? 1) >= 1, "microBatch must hold at least 1 rollout or token")
     }
 
     /// The sampler with the task's length limits filled in.

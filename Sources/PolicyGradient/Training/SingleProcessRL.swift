@@ -24,7 +24,7 @@ public final class SingleProcessRL {
     }
 
 
-    public func step() -> (report: UpdateReport, groups: [[Rollout]]) {
+    public func step() throws -> (report: UpdateReport, groups: [[Rollout]]) {
         let config = learner.config
         var requests: [GenerationRequest] = []
         for _ in 0..<config.promptsPerStep {
@@ -38,7 +38,7 @@ public final class SingleProcessRL {
         lastGenerationStats = stats
         var groups = rawGroups
         for g in 0..<groups.count { for r in 0..<groups[g].count { rewards.score(&groups[g][r]) } }
-        var report = learner.update(groups: groups)
+        var report = try learner.update(groups: groups)
         report.milliseconds += stats.milliseconds
         return (report, groups)
     }
