@@ -61,6 +61,7 @@ let package = Package(
         .testTarget(name: "PolicyGradientTests", dependencies: ["PolicyGradient"], swiftSettings: v5),
         .testTarget(name: "TransportTests", dependencies: ["Transport"], swiftSettings: v5),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster"], swiftSettings: v5),
+        .testTarget(name: "MPIReductionTests", dependencies: ["MPIReduction"], swiftSettings: v5),
         .testTarget(name: "MonitoringTests", dependencies: ["Monitoring"], swiftSettings: v5),
         // Fuzzing (issue 8): the targets' harness, the libFuzzer executable (built by scripts/fuzz.sh into .build-fuzz
         // with -sanitize=fuzzer,address; a plain build makes it a replayer), and the corpus replay tests.

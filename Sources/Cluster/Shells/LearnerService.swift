@@ -137,6 +137,9 @@ public final class LearnerService {
                 })
             }
         }
+        if let leader, trainer.isBusy {   // a dead rank leaves the others blocked in the sum until the launcher ends them
+            log.warning("stopping with update \(core.version + 1) in flight on \(leader.group.size) learner ranks; waiting for it. If a rank has died the launcher ends the group: the update is then not applied and the checkpoint on disk stands")
+        }
         trainer.waitIdle()
         if let (report, snapshot) = trainer.takeResult() { perform(core.updateFinished(report, weights: snapshot, now: ProcessControl.now()), socket) }
         perform(core.finish(stopping: ProcessControl.stopRequested), socket)
