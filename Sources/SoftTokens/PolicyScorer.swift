@@ -10,6 +10,9 @@ public final class PolicyScorer {
     public let model: LlamaModel
     /// The tokens inserted when thinking ended by the shadow or the limit (one `<eot>` for built-in tasks).
     public let endOfThinking: [Int32]
+    /// Consecutive rollouts with the same prompt (a group) run it once in the training pass and share its keys and
+    /// values (TrainingPass's shared prefixes); false runs every rollout whole.
+    public var sharePrompts = true
 
     public convenience init(model: LlamaModel, endOfThinking: Int32) {
         self.init(model: model, endOfThinking: [endOfThinking])
@@ -24,12 +27,25 @@ public final class PolicyScorer {
     /// Runs the forward pass over `rollouts` and returns it with each rollout's log-probabilities
     /// (thinking steps, then answer tokens), aligned with `Rollout.behaviourLogProbs`.
     public func score(_ rollouts: [Rollout]) -> (pass: TrainingPass, logProbs: [[Double]]) {
-        let pass = model.forward(rollouts.map { $0.modelInput(endOfThinking: endOfThinking) })
+        let pass = forward(rollouts)
         let batched = continuousSteps(pass, rollouts, dLogp: nil, dLogits: nil, dE: nil)
         let logProbs = rollouts.enumerated().map { (i, r) in
             visit(pass, i, r, dLogp: nil, dLogits: nil, dE: nil, done: batched.values[i], dists: batched.dists[i])
         }
         return (pass, logProbs)
+    }
+
+    /// The training pass over `rollouts`, each group's prompt once when `sharePrompts`.
+    private func forward(_ rollouts: [Rollout]) -> TrainingPass {
+        let inputs = rollouts.map { $0.modelInput(endOfThinking: endOfThinking) }
+        guard sharePrompts else { return model.forward(inputs) }
+        var prefixes: [ModelInput] = [], continuations: [(prefix: Int, input: ModelInput)] = []
+        for (i, r) in rollouts.enumerated() {
+            if i == 0 || r.prompt != rollouts[i - 1].prompt { prefixes.append(ModelInput(tokens: r.prompt)) }
+            // The prompt holds no vector slots: every vector belongs to the thinking steps after it.
+            continuations.append((prefixes.count - 1, ModelInput(tokens: Array(inputs[i].tokens[r.prompt.count...]), vectors: inputs[i].vectors)))
+        }
+        return model.forward(prefixes: prefixes, continuations: continuations)
     }
 
     /// Accumulates into `gradients` the gradient of a loss whose derivative w.r.t. each action's log-probability
@@ -41,7 +57,7 @@ public final class PolicyScorer {
         let dE = gradients.pointer + model.layout.embedding
         let batched = continuousSteps(pass, rollouts, dLogp: dLogp, dLogits: dLogits.pointer, dE: dE)
         for (i, r) in rollouts.enumerated() {
-            _ = visit(pass, i, r, dLogp: dLogp[i], dLogits: dLogits.pointer + pass.rowOffsets[i] * V, dE: dE,
+            _ = visit(pass, i, r, dLogp: dLogp[i], dLogits: dLogits.pointer, dE: dE,
                       done: batched.values[i], dists: batched.dists[i])
         }
         pass.backward(dLogits: dLogits.pointer, gradients: gradients)
@@ -64,7 +80,7 @@ public final class PolicyScorer {
             guard !pending.isEmpty else { return }
             let steps = pending.map { rollouts[$0.i].steps[$0.t] }, dists = pending.map(\.dist)
             let mixtures = StepDistribution.mixtures(dists, embeddings: UnsafePointer(model.embeddingMatrix), dim: d)
-            let rows = dLogits.map { base in pending.map { base + (pass.rowOffsets[$0.i] + rollouts[$0.i].stepLogitPosition($0.t)) * V } } ?? []
+            let rows = dLogits.map { base in pending.map { base + pass.row(sequence: $0.i, position: rollouts[$0.i].stepLogitPosition($0.t)) * V } } ?? []
             let values = StepDensity.continuousSteps(
                 steps, dists: dists, mixtures: mixtures, sigmas: pending.map { rollouts[$0.i].noiseSigma },
                 coefficients: dLogp.map { c in pending.map { c[$0.i][$0.t] } }, embeddings: model.embeddingMatrix,
@@ -85,10 +101,12 @@ public final class PolicyScorer {
         return (done, truncated)
     }
 
+    /// `dLogits`: the whole pass's logits gradient (rows as `pass.row`).
     private func visit(_ pass: TrainingPass, _ i: Int, _ r: Rollout, dLogp: [Double]?,
                        dLogits: UnsafeMutablePointer<Float>?, dE: UnsafeMutablePointer<Float>?, done: [Int: Double],
                        dists: [Int: StepDistribution]) -> [Double] {
         let V = model.config.vocabSize, d = model.config.hiddenSize
+        func dRow(_ pos: Int) -> UnsafeMutablePointer<Float>? { dLogits.map { $0 + pass.row(sequence: i, position: pos) * V } }
         var out: [Double] = []
         out.reserveCapacity(r.actionCount)
         for (t, step) in r.steps.enumerated() {
@@ -97,18 +115,18 @@ public final class PolicyScorer {
             if let dist = dists[t] {
                 out.append(StepDensity.evaluate(
                     step: step, dist: dist, mixture: nil, config: r.sampler, sigma: r.noiseSigma, embeddings: model.embeddingMatrix,
-                    dim: d, coefficient: dLogp?[t], dLogits: dLogits.map { $0 + pos * V }, dEmbeddings: dE))
+                    dim: d, coefficient: dLogp?[t], dLogits: dRow(pos), dEmbeddings: dE))
                 continue
             }
             out.append(StepDensity.evaluate(
                 step: step, logits: pass.logits(sequence: i, position: pos), config: r.sampler, sigma: r.noiseSigma,
                 embeddings: model.embeddingMatrix, vocab: V, dim: d, coefficient: dLogp?[t],
-                dLogits: dLogits.map { $0 + pos * V }, dEmbeddings: dE))
+                dLogits: dRow(pos), dEmbeddings: dE))
         }
         for (j, tok) in r.answer.enumerated() {
             let pos = r.answerLogitPosition(j, markerLength: endOfThinking.count)
             out.append(StepDensity.answerToken(tok, logits: pass.logits(sequence: i, position: pos), vocab: V,
-                                               coefficient: dLogp?[r.steps.count + j], dLogits: dLogits.map { $0 + pos * V }))
+                                               coefficient: dLogp?[r.steps.count + j], dLogits: dRow(pos)))
         }
         return out
     }

@@ -10,7 +10,8 @@ import Transport
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Performance benchmarks.",
-        subcommands: [ModelBench.self, KernelBench.self, HashBench.self, ClusterBench.self, TokenizerBench.self, ThinkingBench.self, CurveBench.self, AllreduceBench.self, RanksBench.self])
+        subcommands: [ModelBench.self, KernelBench.self, HashBench.self, ClusterBench.self, TokenizerBench.self, ThinkingBench.self, CurveBench.self,
+                      LearnerBench.self, AllreduceBench.self, RanksBench.self])
 }
 
 struct ModelBench: ParsableCommand {

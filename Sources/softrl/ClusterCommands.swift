@@ -27,7 +27,7 @@ struct LearnerCommand: ParsableCommand {
     var relayFanout: Int = ClusterRules().relayFanout
     @Option(help: "Close a connection that has not said Hello this many seconds after it was accepted (0 = never).")
     var helloDeadline: Double = ClusterRules().helloDeadlineSeconds
-    @Option(help: "OpenBLAS threads.") var threads: Int = 1
+    @Option(help: "Learner threads: each scores and differentiates its share of an update's micro-batches with one OpenBLAS thread.") var threads: Int = 1
     @Option(help: "Key directory: learner.key_secret, learner.key and allowed_actors (CURVE: encrypted links, only allowed actor keys; `softrl keys generate`).") var keys: String?
     @Flag(help: "Allow a non-loopback --bind without --keys: unauthenticated, unencrypted (trusted networks only).") var insecure = false
     @Option(help: "Weights sent to actors: f32 (exact) or bf16 (half the bytes, rounded to nearest even; the learner keeps fp32).") var wireWeights: String = "f32"
@@ -43,17 +43,18 @@ struct LearnerCommand: ParsableCommand {
     }
 
     func run() throws {
-        BLASThreads.set(threads)
+        BLASThreads.set(1)   // the learner's threads are its parallelism, one BLAS thread each
         ProcessControl.installStopHandlers()
         // Several ranks (mpirun/srun): rank 0 is the learner below, the others follow it (LearnerRanks.swift).
         let ranks = MPILaunch.isMultiRank() ? try MPIProcessGroup() : nil
         defer { ranks?.finalize() }
         if let ranks, ranks.rank > 0 {
-            try LearnerRankFollower.run(group: ranks, makeLearner: rankLearner)
+            try LearnerRankFollower.run(group: ranks) { rankLearner(model: $0, config: $1, endOfThinking: $2, reducer: $3, threads: threads) }
             return
         }
         ClusterSecurity.installReloadHandler()   // SIGHUP re-reads the allow-list
         var options = LearnerOptions(runDirectory: URL(fileURLWithPath: runDir))
+        options.threads = threads
         options.keys = keys.map { URL(fileURLWithPath: $0) }
         if keys == nil && !ClusterSecurity.isLoopback(bind) { print("WARNING: --insecure: \(bind) accepts unauthenticated, unencrypted connections from anyone who can reach it") }
         options.bind = bind; options.checkpointEvery = checkpointEvery
@@ -194,7 +195,9 @@ struct LocalCommand: ParsableCommand {
         let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         // Trust (issue 9): fresh throw-away keys for this run (keys are cheap), so even loopback traffic is CURVE.
         let keysDir = try LocalKeys.make(in: clusterDir, actors: actors)
-        var learnerArgs = ["learner", "--bind", "tcp://127.0.0.1:*", "--run-dir", clusterDir.path, "--threads", "1", "--keys", keysDir.learner.path]
+        // The learner takes the cores the actors leave (at least one).
+        let learnerThreads = max(1, ProcessInfo.processInfo.activeProcessorCount - actors)
+        var learnerArgs = ["learner", "--bind", "tcp://127.0.0.1:*", "--run-dir", clusterDir.path, "--threads", "\(learnerThreads)", "--keys", keysDir.learner.path]
         learnerArgs += resuming ? ["--resume", clusterDir.path] : ["--base", basePath]
         learnerArgs += forwardedArguments()
         // Synchronous by default here (the learner's own default is 1): on the tiny model one run each measured
@@ -299,7 +302,7 @@ struct LocalCommand: ParsableCommand {
 
 extension MPIProcessGroup: LearnerRankGroup {}
 
-/// The learner of one rank: its share of every update, summed over the ranks by `reducer`.
-func rankLearner(model: LlamaModel, config: RLConfig, endOfThinking: [Int32], reducer: GradientReducer) -> PolicyLearner {
-    PolicyLearner(model: model, config: config, endOfThinking: endOfThinking, reducer: reducer)
+/// The learner of one rank: its share of every update (split further between `threads`), summed over the ranks by `reducer`.
+func rankLearner(model: LlamaModel, config: RLConfig, endOfThinking: [Int32], reducer: GradientReducer, threads: Int = 1) -> PolicyLearner {
+    PolicyLearner(model: model, config: config, endOfThinking: endOfThinking, reducer: reducer, threads: threads)
 }

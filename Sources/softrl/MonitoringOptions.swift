@@ -42,6 +42,9 @@ enum ResumeFlags {
         if let s = rl.steps, s != cfg.steps { notes.append("steps \(cfg.steps) -> \(s)"); cfg.steps = s }
         if let l = rl.lr, l != cfg.learningRate { notes.append("lr \(cfg.learningRate) -> \(l)"); cfg.learningRate = l }
         if let k = rl.maxStaleness, k != cfg.maxStaleness { notes.append("max staleness \(cfg.maxStaleness) -> \(k)"); cfg.maxStaleness = k }
+        if let m = try rl.parsedMicroBatch(), m != cfg.microBatch {   // memory per pass only; the update is the same
+            notes.append("micro-batch \(cfg.microBatch?.description ?? "automatic") -> \(m)"); cfg.microBatch = m
+        }
         try cfg.validate()
         var ignored: [String] = []
         if rl.mode != nil { ignored.append("--mode") }
@@ -58,7 +61,7 @@ enum ResumeFlags {
         ignored += taskFlags.filter { f in CommandLine.arguments.contains { $0 == f || $0.hasPrefix(f + "=") } }
         if !notes.isEmpty { print("resume: changed \(notes.joined(separator: ", ")) (safe to change between sessions)") }
         if !ignored.isEmpty {
-            print("resume: IGNORED \(ignored.joined(separator: " ")): a resumed run keeps its checkpoint's settings; only --steps, --lr and --max-staleness may change (start over with --fresh / a new run directory to change the others)")
+            print("resume: IGNORED \(ignored.joined(separator: " ")): a resumed run keeps its checkpoint's settings; only --steps, --lr, --max-staleness and --micro-batch may change (start over with --fresh / a new run directory to change the others)")
         }
         return cfg
     }

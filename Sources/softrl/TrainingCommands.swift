@@ -124,6 +124,14 @@ struct RLOptionsGroup: ParsableArguments {
     @Option(help: "Run seed.") var seed: UInt64?
     @Option(help: "Learner micro-batch: rollouts (\"8\") or sequence positions (\"2048 tokens\") per pass; default from the model size and host memory.") var microBatch: String?
 
+    func parsedMicroBatch() throws -> MicroBatchSize? {
+        guard let microBatch else { return nil }
+        guard let size = MicroBatchSize(parsing: microBatch) else {
+            throw CLIError("--micro-batch \(microBatch): give a count of rollouts (--micro-batch 8) or of sequence positions (--micro-batch 2048tokens), at least 1")
+        }
+        return size
+    }
+
     func resolve(task: TaskOptionsGroup) throws -> RLConfig {
         var cfg = RLConfig()
         if let path = config { cfg = try ConfigFile.load(path, over: cfg) }
@@ -140,12 +148,7 @@ struct RLOptionsGroup: ParsableArguments {
         if let k = maxStaleness { cfg.maxStaleness = k }
         if let g = noiseScale { cfg.sampler.noiseScale = g }
         if let s = seed { cfg.seed = s }
-        if let m = microBatch {
-            guard let size = MicroBatchSize(parsing: m) else {
-                throw CLIError("--micro-batch \(m): give a count of rollouts (--micro-batch 8) or of sequence positions (--micro-batch 2048tokens), at least 1")
-            }
-            cfg.microBatch = size
-        }
+        if let m = try parsedMicroBatch() { cfg.microBatch = m }
         try cfg.validate()
         return cfg
     }
@@ -158,7 +161,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Base checkpoint (from `softrl sft`).") var base: String
     @Option(help: "Output checkpoint directory.") var out: String
     @Option(help: "Print a line every N steps.") var logEvery: Int = 1
-    @Option(help: "OpenBLAS threads.") var threads: Int = 1
+    @Option(help: "OpenBLAS threads for generation, and the update's threads (one OpenBLAS thread each).") var threads: Int = 1
 
     func validate() throws {
         // One process generates then trains on the same weights: every rollout is on-policy, so a staleness bound
@@ -173,7 +176,7 @@ struct TrainCommand: ParsableCommand {
         let task = try taskOptions.make()
         let cfg = try rl.resolve(task: taskOptions)
         let model = try loadModel(base, for: task)
-        let trainer = SingleProcessRL(model: model, task: task, config: cfg)
+        let trainer = SingleProcessRL(model: model, task: task, config: cfg, threads: threads)
         print("train | task \(task.name) | \(trainer.sampler.label) | \(cfg.advantage) | \(cfg.promptsPerStep) prompts x \(cfg.groupSize) samples | \(cfg.steps) steps")
         for _ in 0..<cfg.steps {
             let (r, _) = try trainer.step()

@@ -38,9 +38,11 @@ private func config(_ normalization: LossNormalization, kind: LossKind, microBat
     return c
 }
 
-/// One pass over the whole update, written without micro-batches: every rollout scored and differentiated at once.
+/// One pass over the whole update, written without micro-batches or shared prompts: every rollout scored and
+/// differentiated whole, at once.
 private func onePassGradient(_ model: LlamaModel, _ groups: [[Rollout]], _ config: RLConfig) -> (loss: Double, gradient: [Float]) {
     let scorer = PolicyScorer(model: model, endOfThinking: [eot])
+    scorer.sharePrompts = false
     let rollouts = groups.flatMap { $0 }
     let advantages = groups.flatMap { computeAdvantages(rewards: $0.map(\.reward), estimator: config.advantage) }
     let (pass, logProbs) = scorer.score(rollouts)
@@ -102,6 +104,22 @@ final class InProcessReducer {
 }
 
 final class MicroBatchTests: XCTestCase {
+    /// A group's prompt run once (shared keys and values) gives every log-probability of the whole-sequence pass.
+    func testSharedPromptsGiveTheUnsharedLogProbs() {
+        for mode in [ThinkingMode.hard, .soft, .fuzzy] {
+            let model = smallModel()
+            let rollouts = groups(model, mode: mode).flatMap { $0 }
+            let shared = PolicyScorer(model: model, endOfThinking: [eot]), whole = PolicyScorer(model: model, endOfThinking: [eot])
+            whole.sharePrompts = false
+            let (sharedPass, a) = shared.score(rollouts)
+            let (wholePass, b) = whole.score(rollouts)
+            XCTAssertLessThan(sharedPass.totalRows, wholePass.totalRows, "each group's prompt packed once")
+            let diff = zip(a.joined(), b.joined()).map { abs($0 - $1) }.max() ?? 0
+            print("\(mode): \(sharedPass.totalRows) vs \(wholePass.totalRows) rows, log-prob max diff shared vs whole \(diff)")
+            XCTAssertLessThan(diff, 1e-5, "\(mode)")
+        }
+    }
+
     func testSizesParseAndSplitAtTheirLimitingCases() {
         XCTAssertEqual(MicroBatchSize(parsing: "8"), MicroBatchSize(8, .rollouts))
         XCTAssertEqual(MicroBatchSize(parsing: "8 rollouts"), MicroBatchSize(8, .rollouts))
@@ -114,6 +132,10 @@ final class MicroBatchTests: XCTestCase {
         XCTAssertEqual(MicroBatchSize(4, .tokens).split(lengths: [5, 6, 7]), [0..<1, 1..<2, 2..<3])
         XCTAssertEqual(MicroBatchSize(12, .tokens).split(lengths: [5, 6, 7, 1]), [0..<2, 2..<4])
         XCTAssertEqual(MicroBatchSize(3, .rollouts).split(lengths: []), [])
+        // Enough micro-batches for every worker thread, when there are enough rollouts.
+        XCTAssertEqual(MicroBatchSize(100, .rollouts).split(lengths: [5, 6, 7, 8], atLeast: 2), [0..<2, 2..<4])
+        XCTAssertEqual(MicroBatchSize(100, .tokens).split(lengths: [5, 6, 7, 8], atLeast: 2), [0..<2, 2..<3, 3..<4])
+        XCTAssertEqual(MicroBatchSize(100, .rollouts).split(lengths: [5], atLeast: 4), [0..<1])
         // A config file names the size as a string; a bad one says what to write.
         let decoded = try? JSONDecoder().decode(RLConfig.self, from: JSONEncoder().encode(config(.token, kind: .clipped, microBatch: MicroBatchSize(96, .tokens))))
         XCTAssertEqual(decoded?.microBatch, MicroBatchSize(96, .tokens))

@@ -257,13 +257,13 @@ final class SamplerTests: XCTestCase {
                     let pos = r.stepLogitPosition(t)
                     lps.append(StepDensity.evaluate(step: step, logits: pass.logits(sequence: i, position: pos), config: r.sampler,
                                                     sigma: r.noiseSigma, embeddings: model.embeddingMatrix, vocab: V, dim: d,
-                                                    coefficient: coef[i][t], dLogits: dLogits.pointer + (pass.rowOffsets[i] + pos) * V,
+                                                    coefficient: coef[i][t], dLogits: dLogits.pointer + pass.row(sequence: i, position: pos) * V,
                                                     dEmbeddings: dE))
                 }
                 for (j, tok) in r.answer.enumerated() {
                     let pos = r.answerLogitPosition(j, markerLength: 1)
                     _ = StepDensity.answerToken(tok, logits: pass.logits(sequence: i, position: pos), vocab: V,
-                                                coefficient: coef[i][r.steps.count + j], dLogits: dLogits.pointer + (pass.rowOffsets[i] + pos) * V)
+                                                coefficient: coef[i][r.steps.count + j], dLogits: dLogits.pointer + pass.row(sequence: i, position: pos) * V)
                 }
                 stepLogProbs.append(lps)
             }

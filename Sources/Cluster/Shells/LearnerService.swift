@@ -21,6 +21,8 @@ public struct LearnerOptions: Sendable {
     public var keys: URL?
     /// What actors are sent: exact fp32 or bf16 (half the bytes; WeightsWireFormat.swift).
     public var wireWeights = WeightsWireFormat.f32
+    /// Threads of the update (PolicyLearner.threads).
+    public var threads = 1
     public init(runDirectory: URL) { self.runDirectory = runDirectory }
 }
 
@@ -50,7 +52,8 @@ public final class LearnerService {
     public init(model: LlamaModel, config: RLConfig, task: any ReasoningTask, options: LearnerOptions,
                 resume: (optimizer: AdamWState, state: LearnerState)? = nil, ranks: LearnerRankGroup? = nil) throws {
         self.model = model; self.options = options
-        learner = PolicyLearner(model: model, config: config, endOfThinking: task.thinkingMarker.tokens, reducer: ranks ?? SingleWorkerReducer())
+        learner = PolicyLearner(model: model, config: config, endOfThinking: task.thinkingMarker.tokens, reducer: ranks ?? SingleWorkerReducer(),
+                                threads: options.threads)
         if let r = resume { learner.optimizer.restoreState(r.optimizer) }
         if options.wireWeights != .f32 { learner.actorWeights = options.wireWeights.rounded }   // score what the actors ran
         let logger = log

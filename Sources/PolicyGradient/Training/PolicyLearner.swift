@@ -100,14 +100,17 @@ public struct MicroBatchSize: Codable, Sendable, Equatable, CustomStringConverti
         return MicroBatchSize(max(budget / perPosition, 1), .tokens)
     }
 
-    /// Consecutive ranges of `lengths` (sequence positions per rollout), each within this size; a rollout longer
-    /// than a token limit gets a micro-batch of its own.
-    public func split(lengths: [Int]) -> [Range<Int>] {
+    /// Consecutive ranges of `lengths` (sequence positions per rollout), each within this size, and at least
+    /// `parts` of them when there are that many rollouts (so every worker thread has one); a rollout longer than a
+    /// token limit gets a micro-batch of its own.
+    public func split(lengths: [Int], atLeast parts: Int = 1) -> [Range<Int>] {
+        let total = unit == .rollouts ? lengths.count : lengths.reduce(0, +)
+        let limit = min(count, max(1, (total + parts - 1) / max(parts, 1)))
         var out: [Range<Int>] = []
         var start = 0, used = 0
         for (i, n) in lengths.enumerated() {
             let cost = unit == .rollouts ? 1 : n
-            if i > start && used + cost > count { out.append(start..<i); start = i; used = 0 }
+            if i > start && used + cost > limit { out.append(start..<i); start = i; used = 0 }
             used += cost
         }
         if start < lengths.count { out.append(start..<lengths.count) }
@@ -168,11 +171,15 @@ public final class PolicyLearner {
 
     /// The micro-batches of `rollouts` (ranges into it), in the order every worker sees them.
     public func microBatches(_ rollouts: [Rollout]) -> [Range<Int>] {
-        microBatch.split(lengths: sequenceLengths(rollouts))
+        microBatch.split(lengths: sequenceLengths(rollouts), atLeast: threads * reducer.size)
     }
 
+    /// Rows each rollout adds to a pass: a group's prompt is counted once (the scorer shares it).
     private func sequenceLengths(_ rollouts: [Rollout]) -> [Int] {
-        rollouts.map { $0.modelInput(endOfThinking: scorer.endOfThinking).count }
+        rollouts.indices.map { i in
+            let n = rollouts[i].modelInput(endOfThinking: scorer.endOfThinking).count
+            return scorer.sharePrompts && i > 0 && rollouts[i].prompt == rollouts[i - 1].prompt ? n - rollouts[i].prompt.count : n
+        }
     }
 
     /// Lets the scratch cache keep every thread's pass (activations, logits, their gradient) between micro-batches
@@ -228,7 +235,7 @@ public final class PolicyLearner {
             }
             defer { if actorWeights != nil, let master { model.weights.pointer.update(from: master.pointer, count: master.count) } }
             let lengths = sequenceLengths(rollouts)
-            let batches = microBatch.split(lengths: lengths)
+            let batches = microBatch.split(lengths: lengths, atLeast: threads * reducer.size)
             keepPassMemory(batches, lengths: lengths)
             let mine = batches.indices.filter { $0 % reducer.size == reducer.rank }.map { batches[$0] }
             sums = accumulateShare(mine, rollouts: rollouts, advantages: advantages)

@@ -15,8 +15,9 @@ public final class SingleProcessRL {
     public var prompts: PromptSchedule
     public private(set) var lastGenerationStats = GenerationStats()
 
-    public init(model: LlamaModel, task: any ReasoningTask, config: RLConfig) {
-        learner = PolicyLearner(model: model, config: config, endOfThinking: task.thinkingMarker.tokens)
+    /// `threads`: the update's threads (PolicyLearner.threads).
+    public init(model: LlamaModel, task: any ReasoningTask, config: RLConfig, threads: Int = 1) {
+        learner = PolicyLearner(model: model, config: config, endOfThinking: task.thinkingMarker.tokens, threads: threads)
         self.task = task
         sampler = config.resolvedSampler(for: task)
         rewards = RewardScorer(task: task, shaping: config.rewards)
