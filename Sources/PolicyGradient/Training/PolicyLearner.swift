@@ -175,7 +175,7 @@ public final class PolicyLearner {
     }
 
     /// Rows each rollout adds to a pass: a group's prompt is counted once (the scorer shares it).
-    private func sequenceLengths(_ rollouts: [Rollout]) -> [Int] {
+    public func sequenceLengths(_ rollouts: [Rollout]) -> [Int] {
         rollouts.indices.map { i in
             let n = rollouts[i].modelInput(endOfThinking: scorer.endOfThinking).count
             return scorer.sharePrompts && i > 0 && rollouts[i].prompt == rollouts[i - 1].prompt ? n - rollouts[i].prompt.count : n
