@@ -4,6 +4,8 @@
 //   PolicyGradient is the pure math (advantages, losses, AdamW, LR schedule, gradient utilities). Run owns a run:
 //   its configuration (RLConfig, config files, flag overrides), prompt order, rewards, SFT, evaluation, the policy
 //   update and the single-process loop; Cluster distributes a run, Run knows nothing of sockets.
+//   CMPI -> MPIReduction (TensorMath's GradientReducer over Open MPI) -> softrl, which hands it to Cluster's
+//   rank shell as a LearnerRankGroup: Cluster never imports MPI.
 //   ClusterKit (the protocol cores in memory, over modelled links) sits on Cluster; Benchmarks (every `softrl bench`
 //   measurement) on ClusterKit and the libraries below it; only the executable uses Benchmarks.
 //   Tasks (no model; TensorMath's SplitMix64 generates its problems) and Transport (no training loop) sit beside
@@ -32,11 +34,15 @@ let package = Package(
     targets: [
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
         .systemLibrary(name: "CZeroMQ", path: "Sources/CZeroMQ"),
+        // Open MPI's header only: libmpi is dlopened by MPIReduction when a launcher made the process a rank.
+        .systemLibrary(name: "CMPI", path: "Sources/CMPI"),
         // C, not Swift: per-function target attributes (avx2/fma, avx512) let one binary built for baseline x86-64
         // carry wider paths chosen at run time by cpuid; Swift has no per-function target features.
         .target(name: "CKernels", path: "Sources/CKernels"),
         .target(name: "TensorMath", dependencies: ["COpenBLAS", "CKernels"], swiftSettings: v5),
         .target(name: "TransformerLM", dependencies: ["TensorMath"], swiftSettings: v5),
+        // The learner's ranks on several hosts: a GradientReducer and broadcasts over Open MPI.
+        .target(name: "MPIReduction", dependencies: ["CMPI", "TensorMath"], swiftSettings: v5),
         .target(name: "TextTokenizers", dependencies: [], swiftSettings: v5),
         .target(name: "Tasks", dependencies: ["TextTokenizers", "TensorMath"], swiftSettings: v5),
         .target(name: "SoftTokens", dependencies: ["TransformerLM", "TensorMath", "Tasks"], swiftSettings: v5),
@@ -56,7 +62,7 @@ let package = Package(
         .target(name: "Monitoring", dependencies: ["Cluster", "Run", "TransformerLM", "TensorMath",
                                                    .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                                                    .product(name: "Prometheus", package: "swift-prometheus")], swiftSettings: v5),
-        .executableTarget(name: "softrl", dependencies: ["Benchmarks", "Cluster", "Monitoring", "Run", "PolicyGradient", "SoftTokens", "TransformerLM", "Tasks", "TextTokenizers", "Transport",
+        .executableTarget(name: "softrl", dependencies: ["Benchmarks", "Cluster", "Monitoring", "MPIReduction", "Run", "PolicyGradient", "SoftTokens", "TransformerLM", "Tasks", "TextTokenizers", "Transport",
                                                          .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: v5),
         .testTarget(name: "TensorMathTests", dependencies: ["TensorMath"], swiftSettings: v5),
         .testTarget(name: "TransformerLMTests", dependencies: ["TransformerLM"], resources: [.copy("Fixtures")], swiftSettings: v5),
@@ -67,6 +73,7 @@ let package = Package(
         .testTarget(name: "RunTests", dependencies: ["Run", "PolicyGradient", "SoftTokens", "Tasks", "TransformerLM"], swiftSettings: v5),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "TensorMath"], swiftSettings: v5),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "ClusterKit"], swiftSettings: v5),
+        .testTarget(name: "MPIReductionTests", dependencies: ["MPIReduction"], swiftSettings: v5),
         .testTarget(name: "MonitoringTests", dependencies: ["Monitoring"], swiftSettings: v5),
         // Fuzzing: the targets' harness, the libFuzzer executable (built by scripts/fuzz.sh into .build-fuzz
         // with -sanitize=fuzzer,address; a plain build makes it a replayer), and the corpus replay tests.

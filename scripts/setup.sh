@@ -9,8 +9,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # slurm-wlm (slurmctld + slurmd); python3-yaml reads the Kubernetes manifests. All of these together install in
 # ~25 s from Debian's mirror. qemu-user runs the binary and the kernel tests on emulated CPUs this machine is not
 # (AVX2 without AVX-512, AVX2 without FMA, AVX without AVX2): the dispatch and the AVX2 kernels on a real cpuid.
+# libopenmpi-dev: mpi.h for the CMPI shim (the build needs it); openmpi-bin: mpirun for the learner-rank tests.
 PACKAGES=(libzmq3-dev libopenblas-dev libprotobuf-c-dev protobuf-compiler pkg-config python3-zmq python3-protobuf python3-numpy iproute2
-          prometheus tmux chromium slurm-wlm python3-yaml python3-venv qemu-user)
+          prometheus tmux chromium slurm-wlm python3-yaml python3-venv qemu-user libopenmpi-dev openmpi-bin)
 missing=()
 for p in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

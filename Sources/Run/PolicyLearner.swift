@@ -115,12 +115,15 @@ public struct MicroBatchSize: Codable, Sendable, Equatable, CustomStringConverti
     /// token limit gets a micro-batch of its own.
     public func split(lengths: [Int], atLeast parts: Int = 1) -> [Range<Int>] {
         let total = unit == .rollouts ? lengths.count : lengths.reduce(0, +)
-        let limit = min(count, max(1, (total + parts - 1) / max(parts, 1)))
+        // An even share per part; a rollout joins the current micro-batch unless that overshoots the share by
+        // more than stopping undershoots it (so the parts come out balanced for the threads).
+        let share = Double(total) / Double(max(parts, 1))
         var out: [Range<Int>] = []
         var start = 0, used = 0
         for (i, n) in lengths.enumerated() {
             let cost = unit == .rollouts ? 1 : n
-            if i > start && used + cost > limit { out.append(start..<i); start = i; used = 0 }
+            let overLimit = used + cost > count, overShare = parts > 1 && Double(used) + Double(cost) / 2 > share
+            if i > start && (overLimit || overShare) { out.append(start..<i); start = i; used = 0 }
             used += cost
         }
         if start < lengths.count { out.append(start..<lengths.count) }
@@ -191,7 +194,7 @@ public final class PolicyLearner {
     }
 
     /// Rows each rollout adds to a pass: a group's prompt is counted once (the scorer shares it).
-    private func sequenceLengths(_ rollouts: [Rollout]) -> [Int] {
+    public func sequenceLengths(_ rollouts: [Rollout]) -> [Int] {
         rollouts.indices.map { i in
             let n = rollouts[i].modelInput(endOfThinking: scorer.endOfThinking).count
             return scorer.sharePrompts && i > 0 && rollouts[i].prompt == rollouts[i - 1].prompt ? n - rollouts[i].prompt.count : n

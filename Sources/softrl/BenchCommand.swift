@@ -9,7 +9,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Performance benchmarks.",
         subcommands: [ModelBench.self, KernelBench.self, ClusterBench.self, TokenizerBench.self, ThinkingBench.self, CurveBench.self,
-                      LearnerBench.self])
+                      LearnerBench.self, AllreduceBench.self, RanksBench.self])
 }
 
 struct ModelBench: ParsableCommand {

@@ -4,6 +4,7 @@ import ArgumentParser
 import Foundation
 import Cluster
 import Monitoring
+import MPIReduction
 import Run
 import SoftTokens
 import TensorMath
@@ -48,6 +49,13 @@ struct LearnerCommand: ParsableCommand {
     func run() throws {
         BLASThreads.set(1)   // the learner's threads are its parallelism, one BLAS thread each
         ProcessControl.installStopHandlers()
+        // Several ranks (mpirun/srun): rank 0 is the learner below, the others follow it (LearnerRanks.swift).
+        let ranks = MPILaunch.isMultiRank() ? try MPIProcessGroup() : nil
+        defer { ranks?.finalize() }
+        if let ranks, ranks.rank > 0 {
+            try LearnerRankFollower.run(group: ranks) { rankLearner(model: $0, config: $1, endOfThinking: $2, reducer: $3, threads: threads) }
+            return
+        }
         ClusterSecurity.installReloadHandler()   // SIGHUP re-reads the allow-list
         var options = LearnerOptions(runDirectory: URL(fileURLWithPath: runDir))
         options.threads = threads
@@ -69,13 +77,13 @@ struct LearnerCommand: ParsableCommand {
             let task = try TaskCatalog.make(name: plan.config.task, options: plan.config.taskOptions)
             options.runDirectory = dir.deletingLastPathComponent()   // the run directory holds checkpoint/
             print("resuming run \(state.runId) at step \(state.step) from \(dir.path); \(state.outstandingPositions.count) in-flight prompt(s) will be re-issued")
-            service = try LearnerService(model: model, config: plan.config, task: task, options: options, resume: (opt, state))
+            service = try LearnerService(model: model, config: plan.config, task: task, options: options, resume: (opt, state), ranks: ranks)
         } else {
             let plan = try settings.plan(saved: nil, handedOver: handedOver)
             plan.messages.forEach { print($0) }
             let task = try TaskCatalog.make(name: plan.config.task, options: plan.config.taskOptions)
             let model = try loadModel(base!, for: task)
-            service = try LearnerService(model: model, config: plan.config, task: task, options: options)
+            service = try LearnerService(model: model, config: plan.config, task: task, options: options, ranks: ranks)
         }
         // The run's config beside its checkpoints, for whatever reads them later (`softrl eval`).
         try RunConfigFile.write(service.config, into: options.runDirectory)
@@ -144,3 +152,12 @@ struct ActorCommand: ParsableCommand {
     }
 }
 
+extension MPIProcessGroup: LearnerRankGroup {}
+
+/// The learner of one rank: its share of every update (split further between `threads`), summed over the ranks by
+/// `reducer`. The task's end-of-thinking marker comes from the run's own task settings, as on rank 0, so every rank
+/// leaves the same rollouts out of the loss.
+func rankLearner(model: LlamaModel, config: RLConfig, endOfThinking: [Int32], reducer: GradientReducer, threads: Int = 1) -> PolicyLearner {
+    let marker = try? TaskCatalog.make(name: config.task, options: config.taskOptions).thinkingMarker
+    return PolicyLearner(model: model, config: config, endOfThinking: endOfThinking, reducer: reducer, threads: threads, marker: marker)
+}

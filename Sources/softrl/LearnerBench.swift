@@ -69,7 +69,7 @@ struct LearnerBench: ParsableCommand {
             for n in threads {
                 let learner = PolicyLearner(model: model, config: rl, endOfThinking: never.tokens, threads: n)
                 let batches = learner.microBatches(rollouts)
-                let lengths = rollouts.map { $0.modelInput(endOfThinking: never.tokens).count }
+                let lengths = learner.sequenceLengths(rollouts)   // rows in the pass: a group's prompt once
                 var seconds = 0.0
                 for _ in 0..<max(updates, 1) {
                     let t = DispatchTime.now().uptimeNanoseconds

@@ -135,7 +135,8 @@ final class MicroBatchTests: XCTestCase {
         XCTAssertEqual(MicroBatchSize(3, .rollouts).split(lengths: []), [])
         // Enough micro-batches for every worker thread, when there are enough rollouts.
         XCTAssertEqual(MicroBatchSize(100, .rollouts).split(lengths: [5, 6, 7, 8], atLeast: 2), [0..<2, 2..<4])
-        XCTAssertEqual(MicroBatchSize(100, .tokens).split(lengths: [5, 6, 7, 8], atLeast: 2), [0..<2, 2..<3, 3..<4])
+        XCTAssertEqual(MicroBatchSize(100, .tokens).split(lengths: [5, 6, 7, 8], atLeast: 2), [0..<2, 2..<4])
+        XCTAssertEqual(MicroBatchSize(100, .rollouts).split(lengths: [1, 1, 1, 1, 1, 1], atLeast: 3), [0..<2, 2..<4, 4..<6])
         XCTAssertEqual(MicroBatchSize(100, .rollouts).split(lengths: [5], atLeast: 4), [0..<1])
         // A config file names the size as a string; a bad one says what to write.
         let decoded = try? JSONDecoder().decode(RLConfig.self, from: JSONEncoder().encode(config(.token, kind: .clipped, microBatch: MicroBatchSize(96, .tokens))))

@@ -46,19 +46,27 @@ public final class LearnerService {
     /// Once per heartbeat period, with every connected actor.
     public var onActorStatus: (([ActorStatus]) -> Void)?
 
+    /// Set when this learner is rank 0 of several processes (LearnerRanks.swift).
+    let leader: LearnerRankLeader?
+
+    /// `ranks`: the group when this process is rank 0 of a learner spread over several (`mpirun -np N`); nil alone.
     public init(model: LlamaModel, config: RLConfig, task: any ReasoningTask, options: LearnerOptions,
-                resume: (optimizer: AdamWState, state: LearnerState)? = nil) throws {
+                resume: (optimizer: AdamWState, state: LearnerState)? = nil, ranks: LearnerRankGroup? = nil) throws {
         self.model = model; self.options = options
-        learner = PolicyLearner(model: model, config: config, endOfThinking: task.thinkingMarker.tokens, threads: options.threads,
-                                marker: task.thinkingMarker)
+        learner = PolicyLearner(model: model, config: config, endOfThinking: task.thinkingMarker.tokens, reducer: ranks ?? SingleWorkerReducer(),
+                                threads: options.threads, marker: task.thinkingMarker)
         if let r = resume { learner.optimizer.restoreState(r.optimizer) }
         if options.wireWeights != .f32 { learner.actorWeights = options.wireWeights.rounded }   // score what the actors ran
+        let logger = log
+        leader = ranks.map { LearnerRankLeader(group: $0, log: logger) }
+        let runId = resume?.state.runId ?? String(UUID().uuidString.prefix(8)).lowercased()
+        try leader?.shareStart(runId: runId, model: model, learner: learner, endOfThinking: task.thinkingMarker.tokens, wireWeights: options.wireWeights)
         try FileManager.default.createDirectory(at: options.runDirectory, withIntermediateDirectories: true)
         metricsLog = MetricsLog(runDirectory: options.runDirectory)
         let weights = try WeightSnapshot(model: model, version: learner.version, sampler: config.resolvedSampler(for: task),
                                          format: options.wireWeights, chunkBytes: options.rules.chunkBytes)
         core = LearnerCore(config: config, task: task, modelConfig: model.config, rules: options.rules, weights: weights,
-                           runId: resume?.state.runId ?? String(UUID().uuidString.prefix(8)).lowercased(), resume: resume?.state)
+                           runId: runId, resume: resume?.state)
         core.checkpointEvery = options.checkpointEvery
         codec = WireCodec(maxMessageBytes: options.rules.maxMessageBytes)
         log.info("weights to actors: \(weights.format.rawValue), \(weights.notice.sizeBytes) bytes per version in \(weights.frames.count) chunk(s) (fp32 master weights: \(model.parameterCount * 4) bytes)")
@@ -132,9 +140,13 @@ public final class LearnerService {
                 })
             }
         }
+        if let leader, trainer.isBusy {   // a dead rank leaves the others blocked in the sum until the launcher ends them
+            log.warning("stopping with update \(core.version + 1) in flight on \(leader.group.size) learner ranks; waiting for it. If a rank has died the launcher ends the group: the update is then not applied and the checkpoint on disk stands")
+        }
         trainer.waitIdle()
         if let (report, snapshot) = trainer.takeResult() { perform(core.updateFinished(report, weights: snapshot, now: ProcessControl.now()), socket) }
         perform(core.finish(stopping: ProcessControl.stopRequested), socket)
+        do { try leader?.shareStop() } catch { log.error("could not release the other learner ranks: \(error)") }
         log.info("learner stopped at step \(core.version); checkpoint in \(options.runDirectory.path)/\(LearnerCheckpoint.directoryName)")
         socket.close(lingerMs: 500)
     }
@@ -154,11 +166,16 @@ public final class LearnerService {
                 }
             case .startUpdate(let job):
                 let chunkBytes = options.rules.chunkBytes, sampler = core.sampler, format = options.wireWeights
-                trainer.start { [learner, model, log] in
+                trainer.start { [learner, model, log, leader] in
+                    do { try leader?.shareUpdate(job.groups, step: learner.version + 1) } catch {
+                        leader?.group.abort("could not hand update \(learner.version + 1) to the other learner ranks: \(error)")
+                    }
                     let report: UpdateReport
                     do { report = try learner.update(groups: job.groups) } catch {
                         // Only a multi-worker reducer throws (a worker is gone); the weights are untouched.
-                        log.critical("update failed: \(error); the last checkpoint is intact, stopping")
+                        let message = "update failed: \(error); the last checkpoint is intact, stopping"
+                        if let leader { leader.group.abort(message) }   // ends every rank, not only this one
+                        log.critical("\(message)")
                         exit(EXIT_FAILURE)
                     }
                     let snapshot = try? WeightSnapshot(model: model, version: report.policyVersion, sampler: sampler, format: format, chunkBytes: chunkBytes)

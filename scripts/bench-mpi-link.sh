@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The learner ranks' gradient sum over a link slower than loopback: two network namespaces joined by a veth pair
+# whose ends are shaped by tc's token bucket to RATE, each a "host" of the MPI job (mpirun runs in the first and
+# starts a daemon in each through an rsh agent that enters the namespace instead of ssh-ing), one rank per host,
+# MPI restricted to TCP on that link, running `softrl bench allreduce`. For comparison the same bench first runs
+# through shared memory (MPI's default on one host) and over this host's loopback (TCP).
+#
+# Usage: scripts/bench-mpi-link.sh [--rate 10gbit] [-- extra bench allreduce args]   (default: --preset smollm2)
+# Needs root (ip netns, tc) and mpirun; otherwise prints why and exits 77. SOFTRL_BIN: the softrl binary (default:
+# release build).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+rate=10gbit
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --rate) rate="$2"; shift 2 ;;
+        --) shift; break ;;
+        *) echo "bench-mpi-link.sh: unknown argument '$1' (use --rate RATE [-- bench allreduce args])" >&2; exit 2 ;;
+    esac
+done
+[ $# -gt 0 ] || set -- --preset smollm2
+if [ "$(id -u)" != 0 ] || ! command -v ip >/dev/null || ! command -v tc >/dev/null; then
+    echo "SKIP bench-mpi-link: needs root and iproute2 (ip, tc) for shaped network namespaces"; exit 77
+fi
+command -v mpirun >/dev/null || { echo "SKIP bench-mpi-link: mpirun not found (apt-get install openmpi-bin libopenmpi-dev)"; exit 77; }
+if [ -z "${SOFTRL_BIN:-}" ]; then
+    swift build -c release --product softrl 2>&1 | tail -n 1
+    SOFTRL_BIN="$(swift build -c release --show-bin-path)/softrl"
+fi
+# Root may run ranks; two ranks on a machine with fewer free cores are fine; ob1 over the BTLs named below only.
+MPIRUN=(mpirun --allow-run-as-root --oversubscribe --mca pml ob1)
+export OPENBLAS_NUM_THREADS=1
+
+echo "== shared memory (MPI's default between ranks on one host)"
+"${MPIRUN[@]}" -np 2 "$SOFTRL_BIN" bench allreduce "$@"
+echo "== TCP over loopback"
+"${MPIRUN[@]}" --mca btl tcp,self --mca btl_tcp_if_include lo -np 2 "$SOFTRL_BIN" bench allreduce "$@"
+
+a="softrl-mpi-a-$$" b="softrl-mpi-b-$$"
+subnet="10.251.$(( RANDOM % 250 + 1 ))"
+ip netns add "$a"; ip netns add "$b"
+trap 'ip netns delete "$a" 2>/dev/null || true; ip netns delete "$b" 2>/dev/null || true' EXIT
+ip -n "$a" link set lo up; ip -n "$b" link set lo up
+ip -n "$a" link add eth0 type veth peer name eth0 netns "$b"
+ip -n "$a" addr add "$subnet.1/24" dev eth0; ip -n "$b" addr add "$subnet.2/24" dev eth0
+ip -n "$a" link set eth0 up; ip -n "$b" link set eth0 up
+# Token bucket on both ends: RATE sustained, 1 MB burst, packets queue at most 5 ms (as scripts/bench-link.sh).
+for ns in "$a" "$b"; do ip netns exec "$ns" tc qdisc add dev eth0 root tbf rate "$rate" burst 1mb latency 5ms; done
+# mpirun's launcher calls "AGENT HOST COMMAND..." where it would call ssh; here a host is a namespace.
+agent="$(mktemp)"
+trap 'ip netns delete "$a" 2>/dev/null || true; ip netns delete "$b" 2>/dev/null || true; rm -f "$agent"' EXIT
+printf '#!/bin/sh\nhost="$1"; shift\nexec ip netns exec "$host" /bin/sh -c "$*"\n' > "$agent"; chmod +x "$agent"
+echo "== two namespaces over a veth link shaped by tc: $(ip netns exec "$a" tc qdisc show dev eth0)"
+ip netns exec "$a" "${MPIRUN[@]}" --mca plm_rsh_agent "$agent" --host "$a,$b" --map-by node \
+    --mca btl tcp,self --mca btl_tcp_if_include "$subnet.0/24" --mca oob_tcp_if_include "$subnet.0/24" \
+    -np 2 "$SOFTRL_BIN" bench allreduce "$@"
