@@ -45,8 +45,9 @@ public final class FileFuzz {
     }
 
     /// Weights of `FuzzSeeds.configModel`: a config accepted by `config` is also loaded over them, so the shape
-    /// check against a file runs on every mutation that keeps the config valid.
-    lazy var configWeights: Data = {
+    /// check against a file runs on every mutation that keeps the config valid. A global (static), so the leak check
+    /// at the fuzzer's exit sees it reachable (a lazy instance property captured by the runner was reported leaked).
+    static let configWeights: Data = {
         let model = try! LlamaModel(config: FuzzSeeds.configModel, seed: 1)
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("softrl-fuzz-config-\(getpid())")
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -66,7 +67,7 @@ public final class FileFuzz {
         guard let back = try? ModelCheckpoint.parseConfig(written, path: "fuzz/rewritten.json"), back == config else {
             throw FuzzFinding("the config does not survive the writer's round trip: \(config) -> \(String(decoding: written, as: UTF8.self))")
         }
-        if let model = try? ModelCheckpoint.model(config: config, weights: configWeights, path: "fuzz/model.safetensors") {
+        if let model = try? ModelCheckpoint.model(config: config, weights: Self.configWeights, path: "fuzz/model.safetensors") {
             guard model.parameterCount == count, ParameterLayout(config).entries.map(\.shape) == ParameterLayout(FuzzSeeds.configModel).entries.map(\.shape) else {
                 throw FuzzFinding("loaded weights of other shapes under config \(config)")
             }

@@ -46,9 +46,9 @@ public struct UpdateReport: Codable, Sendable {
     /// outside the run's top-k): no sampler of this run makes one, so they are left out of the loss; not 0 means an
     /// actor samples differently from the run (validation cannot see it: it runs no forward pass).
     public var impossibleRollouts = 0
-    /// Rollouts that break the end-of-thinking rule on the learner's own logits (a mixture step recorded where the
-    /// argmax completes the marker, a SHADOW end where it does not; EndOfThinkingRule): no sampler of this run makes
-    /// one, so they are left out of the loss like impossible ones.
+    /// Rollouts of the current version that break the end-of-thinking rule on the learner's own logits (a mixture step
+    /// recorded where the argmax completes the marker, a SHADOW end where it does not; EndOfThinkingRule): no sampler
+    /// of this run makes one, so they are left out of the loss like impossible ones.
     public var endRuleViolations = 0
     /// Per group given to `update`, in its order: mean |learner - behaviour| log-prob per action over the group's
     /// rollouts, stale ones included (null for a group dynamic sampling dropped: not scored). The cluster maps groups
@@ -367,6 +367,8 @@ public final class PolicyLearner {
         let rollouts = Array(all[range])
         var sums = MicroBatchSums()
         let (pass, logProbs) = scorer.score(rollouts)
+        // Judged only where the learner's weights are the behaviour weights (the current version): a stale rollout's
+        // argmax was taken under older weights.
         let endRule = marker.map { scorer.endRuleViolations(pass, rollouts, marker: $0) } ?? []
         let refLogProbs = reference?.score(rollouts).logProbs
         var terms: [RolloutTerms] = []
@@ -377,7 +379,7 @@ public final class PolicyLearner {
             if logProbs[i].contains(where: { $0 == -.infinity || $0.isNaN }) {
                 sums.impossible += 1
                 mask = [Bool](repeating: false, count: behaviour.count)
-            } else if i < endRule.count, endRule[i] != nil {
+            } else if r.policyVersion == version, i < endRule.count, endRule[i] != nil {
                 sums.endRule += 1
                 mask = [Bool](repeating: false, count: behaviour.count)
             }

@@ -273,7 +273,7 @@ extension LlamaModel {
         let b = rows.count, d = c.hiddenSize, ff = c.intermediateSize, hd = c.headDim
         let H = c.numAttentionHeads, group = H / c.numKeyValueHeads, eps = Float(c.rmsNormEps)
         precondition(input.count == b, "one input per row")
-        checkInputs([input])
+        checkInputs([input], oneTokenPerRow: true)
         for r in rows { precondition(cache.lengths[r] < cache.capacity, "cache row \(r) is full (\(cache.capacity) positions)") }
         // Per-step temporaries from a recycled arena (no allocation or zeroing per token; every slice is written
         // before it is read).

@@ -78,9 +78,11 @@ public final class LlamaModel: @unchecked Sendable {
         return try! LlamaModel(config: config, weights: w)
     }
 
-    func checkInputs(_ batch: [ModelInput]) {
+    /// `oneTokenPerRow`: `batch[0]` holds one input for each of many cache rows (a decode step), not one sequence, so
+    /// its length is bounded by the cache, not by the positions (a step of 128 rows on a 32-position model trapped).
+    func checkInputs(_ batch: [ModelInput], oneTokenPerRow: Bool = false) {
         for (s, seq) in batch.enumerated() {
-            precondition(seq.count <= config.maxPositionEmbeddings,
+            precondition(oneTokenPerRow || seq.count <= config.maxPositionEmbeddings,
                          "sequence \(s) has \(seq.count) positions; max_position_embeddings is \(config.maxPositionEmbeddings)")
             precondition(seq.vectors.count == seq.vectorCount * config.hiddenSize,
                          "sequence \(s): \(seq.vectorCount) vector slots need \(seq.vectorCount * config.hiddenSize) floats, got \(seq.vectors.count)")

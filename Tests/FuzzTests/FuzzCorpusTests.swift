@@ -43,7 +43,7 @@ final class FuzzCorpusTests: XCTestCase {
         let configs = Dictionary(uniqueKeysWithValues: try FuzzSeeds.config())
         for name in ["softrl", "tied", "head-dim", "transformers"] { XCTAssertTrue(try files.config(configs[name]!), name) }
         for name in ["zero-heads", "huge-vocab"] { XCTAssertFalse(try files.config(configs[name]!), name) }
-        XCTAssertNoThrow(try ModelCheckpoint.model(config: FuzzSeeds.configModel, weights: files.configWeights, path: "w"))
+        XCTAssertNoThrow(try ModelCheckpoint.model(config: FuzzSeeds.configModel, weights: FileFuzz.configWeights, path: "w"))
         let tokenizers = Dictionary(uniqueKeysWithValues: try FuzzSeeds.tokenizer())
         for name in ["smollm2-style", "llama3-style", "llama2-style", "metaspace"] { XCTAssertTrue(try files.tokenizer(tokenizers[name]!), name) }
         XCTAssertFalse(try files.tokenizer(tokenizers["added-id-negative"]!))

@@ -79,6 +79,28 @@ final class DecodingTests: XCTestCase {
         XCTAssertTrue(differ)
     }
 
+    /// A decode step of more rows than the model has positions (48 rows, 32 positions): each row's logits are the
+    /// full forward pass of its own sequence. Before, the step's one-token-per-row input was checked as one sequence
+    /// of 48 positions and the process stopped.
+    func testADecodeStepOfMoreRowsThanPositionsMatchesFullForward() {
+        let c = ModelFixtures.microConfig()
+        let model = ModelFixtures.model(c)
+        let rows = c.maxPositionEmbeddings + 16
+        let prompt = ModelInput(tokens: [1, 4, 2])
+        let cache = KVCache(config: c, rows: rows)
+        _ = model.prefill(prompts: [prompt], rows: [Array(0..<rows)], cache: cache)
+        let next = (0..<rows).map { Int32($0 % c.vocabSize) }
+        let logits = FloatBuffer(count: rows * c.vocabSize)
+        model.decodeStep(rows: Array(0..<rows), input: ModelInput(tokens: next), cache: cache, logits: logits.pointer)
+        let full = model.forward(next.map { ModelInput(tokens: prompt.tokens + [$0]) })
+        var maxDiff: Float = 0
+        for r in 0..<rows {
+            let ref = full.logits(sequence: r, position: 3)
+            for v in 0..<c.vocabSize { maxDiff = max(maxDiff, abs(logits[r * c.vocabSize + v] - ref[v])) }
+        }
+        XCTAssertLessThan(maxDiff, 1e-4)
+    }
+
     /// Decode on every SIMD path (its packed-product kernel and its attention kernel; the portable path multiplies the
     /// unpacked weights with OpenBLAS), and the widest attention with OpenBLAS on the unpacked weights, must each match
     /// the full forward pass, at a shape with whole and partial panels (q|k|v 128 wide, gate|up 192, vocabulary 70),
