@@ -35,13 +35,18 @@ out, seeds, modes, infs = sys.argv[1], sys.argv[2].split(), sys.argv[3].split(),
 def load(seed, model, inf):
     p = os.path.join(out, f"seed{seed}", f"eval-{model}-{inf}.json")
     return json.load(open(p)) if os.path.exists(p) else None
-metrics = [("greedy@1", lambda r: r["greedyPass1"]), ("pass@1", lambda r: r["sampledPass1"]),
-           ("pass@16", lambda r: r["passAtK"].get("16")), ("cot", lambda r: r["meanThinkingLength"])]
-def cell(vals, fmt):
-    vals = [v for v in vals if v is not None]
-    if not vals: return "-"
+# (name, value, its standard error over test problems)
+metrics = [("greedy@1", lambda r: (r["greedyPass1"], r.get("greedyPass1SE"))),
+           ("pass@1", lambda r: (r["sampledPass1"], (r.get("passAtKSE") or {}).get("1"))),
+           ("pass@16", lambda r: (r["passAtK"].get("16"), (r.get("passAtKSE") or {}).get("16"))),
+           ("cot", lambda r: (r["meanThinkingLength"], r.get("meanThinkingLengthSE")))]
+def cell(pairs, fmt):
+    pairs = [p for p in pairs if p is not None and p[0] is not None]
+    if not pairs: return "-"
+    vals = [v for v, _ in pairs]
     s = fmt % st.mean(vals)
     if len(vals) > 1: s += " ±" + (fmt % st.stdev(vals))
+    elif pairs[0][1] is not None: s += " (SE " + (fmt % pairs[0][1]) + ")"   # one seed: only the problems' SE
     return s + ("" if len(vals) == len(seeds) else f" (n={len(vals)})")
 problems = samples = None
 for inf in infs:
@@ -53,11 +58,12 @@ for inf in infs:
         for r in reports:
             if r: problems, samples = r["problems"], r["samples"]
         if not any(reports): continue
-        cells = [cell([f(r) if r else None for r in reports], "%.1f" if name == "cot" else "%.3f") for name, f in metrics]
+        cells = [cell([f(r) if r else None for r in reports], "%.2f" if name == "cot" else "%.3f") for name, f in metrics]
         label = "base (SFT)" if model == "sft" else model[3:] + " RL"
         print(f"| {label} | " + " | ".join(cells) + " |")
-print(f"\n({problems} test problems, {samples} samples each; spread is the sample standard deviation over seeds, "
-      "each seed its own SFT base and RL run; cot = mean thinking length of sampled rollouts)")
+print(f"\n({problems} test problems, {samples} samples each; ± is the sample standard deviation over seeds, each seed "
+      "its own SFT base and RL run; a cell with one seed shows the standard error over test problems instead; "
+      "cot = mean thinking length of sampled rollouts)")
 EOF
 }
 

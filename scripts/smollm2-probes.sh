@@ -25,7 +25,7 @@ table() {
 import json, os, sys
 path = sys.argv[1]
 if not os.path.exists(path): print("no probes yet"); sys.exit(0)
-print("| probe | kind | start | settings | train reward first -> last | eval level | greedy pass@1 | sampled pass@1 | pass@k | thinking | wall s | outcome |")
+print("| probe | kind | start | settings | training (SFT loss first -> last; RL reward per update) | eval level | greedy pass@1 | sampled pass@1 | pass@k | thinking | wall s | outcome |")
 print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 for line in open(path):
     p = json.loads(line)

@@ -69,7 +69,7 @@ public enum RunReport {
         figcaption { font-size: 11px; color: #666; padding: 2px 6px; }
         table { border-collapse: collapse; font-size: 12px; } td, th { border: 1px solid #ccc; padding: 3px 8px; text-align: left; vertical-align: top; }
         pre { margin: 0; font-size: 11px; max-height: 260px; overflow: auto; }
-        .empty { color: #a00; }
+        .empty { color: #a00; } .wide { overflow-x: auto; }
         </style></head><body>
         <h1>SoftRL report: \(esc(runs.map(\.name).joined(separator: " vs ")))</h1>
         <p>Generated \(ISO8601DateFormatter().string(from: generated)) from \(runs.map { "<code>\(esc($0.directory.path))</code> (\($0.steps.count) updates)" }.joined(separator: ", ")).</p>
@@ -101,7 +101,7 @@ public enum RunReport {
             h += "</table><p>± one standard error: binomial for greedy pass@1, over problems for pass@k and thinking length.</p>"
         }
         // Summary and metadata side by side.
-        h += "<h2>Runs</h2><table><tr><th></th>" + runs.map { "<th>\(esc($0.name))</th>" }.joined() + "</tr>"
+        h += "<h2>Runs</h2><div class=\"wide\"><table><tr><th></th>" + runs.map { "<th>\(esc($0.name))</th>" }.joined() + "</tr>"
         func row(_ name: String, _ f: (RunData) -> String) { h += "<tr><th>\(name)</th>" + runs.map { "<td>\(esc(f($0)))</td>" }.joined() + "</tr>" }
         func mean(_ xs: [Double]) -> String { xs.isEmpty ? "" : String(format: "%.3f", xs.reduce(0, +) / Double(xs.count)) }
         row("updates") { "\($0.steps.count)" }
@@ -124,7 +124,7 @@ public enum RunReport {
         let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         h += "<tr><th>config</th>" + runs.map { r in "<td><pre>\(esc(r.metadata?.config.flatMap { try? enc.encode($0) }.map { String(decoding: $0, as: UTF8.self) } ?? "no metadata.json"))</pre></td>" }.joined() + "</tr>"
         h += "<tr><th>model</th>" + runs.map { r in "<td><pre>\(esc(r.metadata?.model.flatMap { try? enc.encode($0) }.map { String(decoding: $0, as: UTF8.self) } ?? ""))</pre></td>" }.joined() + "</tr>"
-        h += "</table>\n"
+        h += "</table></div>\n"
         // Counts what the browser actually drew per plot (non-empty bounding boxes of data marks).
         h += """
         <script>

@@ -109,6 +109,29 @@ final class PlotTests: XCTestCase {
         XCTAssertEqual(xticks, ["1", "2", "4", "8", "16"])
     }
 
+    func testErrorBarsAreDrawnInsideARateAxis() {
+        // pass@k near 1 with its SE: the axis stays 0...1 and every bar ends inside the plot area.
+        let ks: [Double] = [1, 2, 4, 8, 16]
+        let plot = Plot(id: "p", title: "p", xLabel: "k", yLabel: "pass@k", series: [
+            PlotSeries(name: "base", points: ks.map { ($0, min(1, 0.3 + 0.2 * log2($0))) }, errors: [0.02, 0.03, 0.04, 0.05, 0.06], dashed: true),
+            PlotSeries(name: "after", points: ks.map { ($0, 0.4) }, errors: [0, 0.01, 0.01, 0.01, 0.01])], yRange: 0...1, logX: true)
+        XCTAssertEqual(plot.axes().y.labels, ["0.0", "0.2", "0.4", "0.6", "0.8", "1.0"])
+        let svg = plot.svg()
+        let bars = svg.components(separatedBy: "class=\"errorbar\"").dropFirst()
+        XCTAssertEqual(bars.count, 9, "one bar per point with a positive SE")
+        // The y coordinates of the 1.0 and 0.0 grid lines bound every bar.
+        let (_, ya) = plot.axes()
+        let top = 30.0, bottom = 300.0 - 42.0   // the SVG's plot area at the default size
+        XCTAssertEqual(ya.range, 0...1)
+        for b in bars {
+            let path = b.components(separatedBy: "d=\"").dropFirst().first?.components(separatedBy: "\"").first ?? ""
+            let numbers = path.split(whereSeparator: { "MVh,".contains($0) }).compactMap { Double($0) }
+            let ys = [numbers[1], numbers[2]]
+            for y in ys { XCTAssertTrue((top - 1e-6)...(bottom + 1e-6) ~= y, "bar end \(y) outside the plot area in \(path)") }
+        }
+        XCTAssertTrue(svg.contains("stroke-dasharray"), "the base series is dashed")
+    }
+
     /// TensorBoard's debiased EMA written as the weighted average it is: after n finite values y_1..y_n,
     /// sum_j (1 - w) w^(n-j) y_j / (1 - w^n).
     func referenceEMA(_ ys: [Double], weight w: Double) -> [Double] {
