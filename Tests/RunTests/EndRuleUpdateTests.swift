@@ -3,6 +3,7 @@
 // taken under the older weights the learner no longer holds).
 import XCTest
 import PolicyGradient
+@testable import Run
 import SoftTokens
 import Tasks
 import TransformerLM
@@ -33,11 +34,11 @@ final class EndRuleUpdateTests: XCTestCase {
         let bad = try XCTUnwrap(zip(fed, judged).first { $0.1 != nil }?.0, "no rollout ended by the shadow, or none judged")
         var a = bad, b = honest
         a.reward = 1; b.reward = 0
-        let current = learner.update(groups: [[a, b]])
+        let current = try learner.update(groups: [[a, b]])
         XCTAssertEqual(current.endRuleViolations, 1, "the current-version breach is counted")
         XCTAssertEqual(current.impossibleRollouts, 0)
         XCTAssertEqual(learner.version, 1)
-        let stale = learner.update(groups: [[a, b]])   // the same rollouts, now one version behind
+        let stale = try learner.update(groups: [[a, b]])   // the same rollouts, now one version behind
         XCTAssertEqual(stale.endRuleViolations, 0, "a stale rollout is not judged on newer weights")
     }
 }
