@@ -29,13 +29,17 @@ public struct StepMetrics: Encodable, Sendable {
     public var speculated = 0
     /// Hello messages refused because a live actor held the id (cumulative).
     public var refusedDuplicateIds = 0
+    /// Train problems quarantined so far: unfit for the model at start (skip mode) or dropped by actors repeatedly.
+    public var quarantined = 0
+    /// Relays demoted to leaves so far for failing their children.
+    public var demotedRelays = 0
     /// Prompt-schedule positions trained on in this step (audits that no prompt is skipped or used twice).
     public var positions: [Int] = []
 
     enum CodingKeys: String, CodingKey {
         case time, clusterTokensPerSecond, rolloutsPerSecond, learnerStepMs, learnerWaitShare, stalenessHistogram
         case droppedStale, reissued, duplicates, malformed, actorsConnected, actorTokensPerSecond, positions
-        case actorBusyShare, speculated, refusedDuplicateIds
+        case actorBusyShare, speculated, refusedDuplicateIds, quarantined, demotedRelays
     }
 
     /// One flat JSON object: the update's keys and the cluster's side by side.
@@ -58,6 +62,8 @@ public struct StepMetrics: Encodable, Sendable {
         try c.encode(actorBusyShare, forKey: .actorBusyShare)
         try c.encode(speculated, forKey: .speculated)
         try c.encode(refusedDuplicateIds, forKey: .refusedDuplicateIds)
+        try c.encode(quarantined, forKey: .quarantined)
+        try c.encode(demotedRelays, forKey: .demotedRelays)
     }
 
     public var humanLine: String {

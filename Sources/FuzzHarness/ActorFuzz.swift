@@ -72,7 +72,7 @@ public final class ActorFuzzRun {
                 do { _ = try codec.encode(body) } catch { throw FuzzFinding("the actor produced a relay request it cannot encode: \(error)") }
             case let .relay(frame, _):
                 // What a relay forwards must be a frame its children can decode (a chunk as received, or an error).
-                guard (try? WireCodec().decode(frame)) != nil else { throw FuzzFinding("the actor's relay sent an undecodable frame") }
+                guard (try? WireCodec().decode(frame.data)) != nil else { throw FuzzFinding("the actor's relay sent an undecodable frame") }
             case .finished: break
             case .log(_, let line): logs.append(line)
             }

@@ -117,7 +117,9 @@ public final class LearnerFuzzRun {
         let outstanding = core.ledger.outstandingPositions
         guard Set(outstanding).count == outstanding.count else { throw FuzzFinding("a position is outstanding twice: \(outstanding)") }
         guard Set(outstanding).isDisjoint(with: done) else { throw FuzzFinding("a trained position is still outstanding") }
-        let all = Set(done).union(outstanding)
+        let skipped = core.ledger.skippedPositions   // quarantined prompts: neither trained nor outstanding
+        guard skipped.isDisjoint(with: done) && skipped.isDisjoint(with: outstanding) else { throw FuzzFinding("a quarantined position was trained or is outstanding") }
+        let all = Set(done).union(outstanding).union(skipped)
         guard all == Set(0..<core.ledger.schedule.cursor) else {
             throw FuzzFinding("positions lost: schedule up to \(core.ledger.schedule.cursor), trained \(done.sorted()), outstanding \(outstanding)")
         }

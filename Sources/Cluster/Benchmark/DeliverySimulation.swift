@@ -116,7 +116,8 @@ public enum DeliverySimulation {
                     if let r = relayIndex(endpoint), let f = try? codecs[i].encode(body) { transmit(from: i, to: r, f, chunk: false, .relayRequest(relay: r, child: i, f)) }
                 case let .relay(frame, peer):
                     if let child = childIndex(peer) {
-                        transmit(from: i, to: child, frame, chunk: frame.count > realChunkBytes, .upstreamReply(child: child, endpoint: "inproc://relay-\(i)", frame))
+                        let bytes = frame.data
+                        transmit(from: i, to: child, bytes, chunk: bytes.count > realChunkBytes, .upstreamReply(child: child, endpoint: "inproc://relay-\(i)", bytes))
                     }
                 case let .installWeights(version, assembler):
                     if (try? assembler.verify()) != nil {
