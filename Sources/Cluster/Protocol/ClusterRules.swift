@@ -76,6 +76,8 @@ public struct ClusterRules: Sendable, Equatable {
     /// Descriptors the learner keeps free for checkpoints, logs and the metrics endpoint: a connection accepted past
     /// the open-file limit minus this is closed at once (a checkpoint opens a handful of files; logs and scrapes a few).
     public static let descriptorReserve = 64
+    /// Longest the learner's loop spends taking messages before it ticks (heartbeats, deadlines, dispatch).
+    public static let receiveSliceSeconds = 0.05
     /// Messages queued per peer for receiving before libzmq stops reading that peer's connection.
     public static let receiveHighWaterMark = 1000
     /// TCP keepalive: a half-open link to a vanished host is closed after about 10 + 2 * 5 = 20 s of silence.

@@ -134,7 +134,11 @@ public final class LearnerService {
                 log.warning("refused \(refusedForReserve - refusedReported) connection(s): open files at the limit of \(descriptorLimit) minus \(ClusterRules.descriptorReserve) kept for checkpoints and logs (\(refusedForReserve) so far). HINT: raise the limit (ulimit -n, LimitNOFILE=) if these are real actors")
                 refusedReported = refusedForReserve
             }
-            while let (frames, userId, sourceFd) = try socket.receiveAuthenticated(timeoutMs: 0) {
+            // Messages are taken for at most `ClusterRules.receiveSliceSeconds` per turn: under a flood (40 peers asking
+            // for work every 50 ms) the loop still ticks, so heartbeats go out and honest actors do not presume the
+            // learner lost (they did, and were then refused as twins of themselves).
+            let sliceEnd = ProcessControl.now() + ClusterRules.receiveSliceSeconds
+            while ProcessControl.now() < sliceEnd, let (frames, userId, sourceFd) = try socket.receiveAuthenticated(timeoutMs: 0) {
                 let now = ProcessControl.now()
                 defer { if sourceFd >= 0, let address = frames.first, core.actorOfAddress[address] != nil { deadline.introduced(sourceFd) } }
                 // Trust: with keys, the actor id is the ZAP user id (the key's allowed name); "" if somehow absent.
