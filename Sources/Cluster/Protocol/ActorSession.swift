@@ -4,8 +4,10 @@
 //
 // Rules it owns: say Hello on connect (and again after Error 3, or after Error 6 once a heartbeat passes);
 // fetch the announced version chunk by chunk before generating, from the relays the notice names, nearest first,
-// then the learner (a relay that stalls or errs is left for the next source; a blob that fails its SHA-256 after
-// relays helped is fetched again from the learner; a learner fetch left unanswered is re-asked); serve what we hold
+// then the learner (a relay that stalls or errs is left for the next source and skipped for a while; a relay's
+// patience is measured against the learner's own link; a blob that fails its SHA-256 after relays helped is fetched
+// again from the learner; a learner fetch left unanswered is re-asked); tell the learner about work we cannot do
+// (Error 7 with its work id); serve what we hold
 // or fetch to the actors the learner points at us (WeightRelay); generate
 // only with weights at least as new as the Work asks; ask for work with the free slots; heartbeat; presume the
 // learner lost after `liveness` silent intervals.

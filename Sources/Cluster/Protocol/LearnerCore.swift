@@ -5,8 +5,9 @@
 //
 // It owns: the session table (who is connected, under which address, with how much credit), Hello rules
 // (duplicate ids are refused, not displaced), validation of every result, the work ledger (what is in flight,
-// buffered, re-issued), dispatch (fair, credit- and staleness-bounded, speculative re-issue when starved),
-// weights serving from pre-encoded chunks, per-update metrics, and rate-limited warnings.
+// buffered, re-issued), dispatch (by record of returned work, credit- and staleness-bounded, speculative re-issue
+// when starved), weights serving from pre-encoded chunks, the relay tree judged by delivery, quarantine of work no
+// actor can do, per-update metrics, and rate-limited warnings and session lines.
 import Foundation
 import Logging
 import PolicyGradient
@@ -129,6 +130,9 @@ public final class LearnerCore {
     /// Prompts set aside: found at start not to fit the model (skip mode), or dropped by actors repeatedly.
     public private(set) var quarantined = 0
     var lastCheckpointStep: Int
+    /// The last checkpoint could not be written (the shell said so): write one after the next update, not
+    /// `checkpointEvery` updates later.
+    var checkpointOwed = false
     var lastHeartbeat = -Double.infinity
     var lastStepEnd: Double?
     var waitStart: Double?
@@ -280,12 +284,16 @@ public final class LearnerCore {
         }
         out.append(.record(stepMetrics(report, now: now)))
         for a in actors.values.sorted(by: { $0.id < $1.id }) { out.append(.send(.body(.versionNotice(notice(for: a.id))), to: a.address)) }
-        if version - lastCheckpointStep >= max(1, checkpointEvery) || version >= config.steps {
-            lastCheckpointStep = version
+        if checkpointOwed || version - lastCheckpointStep >= max(1, checkpointEvery) || version >= config.steps {
+            lastCheckpointStep = version; checkpointOwed = false
             out.append(.checkpoint(checkpointState))
         }
         return out
     }
+
+    /// The shell could not write the checkpoint it was asked for (out of descriptors, disk full, read-only): the next
+    /// update checkpoints again.
+    public func checkpointFailed() { checkpointOwed = true }
 
     /// Orderly end (training complete or a stop signal): tell every actor, then the shell writes the last checkpoint.
     public func finish(stopping: Bool) -> [LearnerEffect] {

@@ -198,7 +198,8 @@ public final class LearnerService {
                 }
             case .checkpoint(let state):
                 do { try LearnerCheckpoint.save(model: model, optimizer: learner.optimizer, state: state, runDirectory: options.runDirectory) } catch {
-                    log.error("checkpoint failed: \(error); training continues, the previous checkpoint is intact")
+                    core.checkpointFailed()
+                    log.error("checkpoint failed: \(error); training continues, the previous checkpoint is intact; trying again after the next update")
                 }
             case .record(let m):
                 metricsLog.append(m)

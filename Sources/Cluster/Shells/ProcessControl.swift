@@ -38,9 +38,10 @@ extension ProcessControl {
         return Int(clamping: l.rlim_cur)
     }
 
-    /// Descriptors this process has open now (entries of /proc/self/fd; 0 where there is no /proc).
+    /// Descriptors this process has open now (entries of /proc/self/fd); Int.max when the directory cannot be opened
+    /// for want of a descriptor (the limit is reached), 0 where there is no /proc.
     public static func openDescriptorCount() -> Int {
-        guard let d = opendir("/proc/self/fd") else { return 0 }
+        guard let d = opendir("/proc/self/fd") else { return errno == EMFILE || errno == ENFILE ? Int.max : 0 }
         defer { closedir(d) }
         var n = 0
         while readdir(d) != nil { n += 1 }
