@@ -224,7 +224,9 @@ public final class LearnerCore {
         switch envelope.body {
         case .workRequest(let r)?:
             actors[id]!.credit = min(Int(r.freeSlots), actor.slots)
-            dispatch(now, &out)
+            // A newcomer already holding its one item can be given nothing: skip the dispatch pass (a hoarder asks every
+            // 50 ms; the tick's pass still serves everyone).
+            if actor.returned > 0 || !ledger.inFlight.values.contains(where: { $0.actor == id }) { dispatch(now, &out) }
         case .rolloutGroup(let g)?: result(g, from: id, now: now, &out)
         case .fetchWeights(let f)?: serveWeights(f, to: address, now: now, &out)
         case .heartbeat(let hb)?:
