@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Weight delivery over a link slower than loopback (issue 7): runs `softrl bench cluster --only delivery` in a
+# Weight delivery over a link slower than loopback: runs `softrl bench cluster --only delivery` in a
 # network namespace of its own whose loopback is shaped by tc's token bucket to RATE, so the learner, the
 # receivers and the raw ZeroMQ reference all cross the same link. Plain loopback on 2 cores moves bytes as fast
 # as a core hashes them, so there a receiver that checks SHA-256 cannot keep up with raw; a datacenter link

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Chaos soak for a SoftRL cluster (issue 8); run it through scripts/chaos.sh.
+"""Chaos soak for a SoftRL cluster; run it through scripts/chaos.sh.
 
 A learner and N actors (default 3), each in its own Linux network namespace joined by veth links to a bridge in
 the learner's namespace, train the tiny model for a fixed time while faults are injected from a seeded

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Chaos soak (issue 8): a learner and 3 actors in network namespaces, trained for a fixed time while a seeded
+# Chaos soak: a learner and 3 actors in network namespaces, trained for a fixed time while a seeded
 # schedule kills, stops and cuts off actors, kills and resumes the learner, makes the run directory read-only
 # across a checkpoint, and sends hostile peers (garbage frames, a twin of a live actor's id). Audits exactly-once
 # training, version continuity, checkpoint integrity and recovery times; records RSS. See scripts/chaos.py.

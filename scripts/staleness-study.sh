@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Synchronous (max staleness 0) vs pipelined (1) on the cluster, 3 seeds each, from one SFT base on mnns:
-# updates per second, training-reward trend and the eval table of every run (issue 7's measurement).
+# updates per second, training-reward trend and the eval table of every run.
 # About 1-2 minutes per run on 2 cores (release build). Usage: bash scripts/staleness-study.sh [OUTDIR] [STEPS]
 # Ablations: STALENESS="1" EXTRA_FLAGS="--lr 5e-5" (or "--loss clipped") bash scripts/staleness-study.sh runs/ablate 200
 set -euo pipefail

@@ -29,6 +29,10 @@ public struct StepMetrics: Encodable, Sendable {
     public var speculated = 0
     /// Hello messages refused because a live actor held the id (cumulative).
     public var refusedDuplicateIds = 0
+    /// Train problems quarantined so far: unfit for the model at start (skip mode) or dropped by actors repeatedly.
+    public var quarantined = 0
+    /// Relays demoted to leaves so far for failing their children.
+    public var demotedRelays = 0
     /// Prompt-schedule positions trained on in this step (audits that no prompt is skipped or used twice).
     public var positions: [Int] = []
     /// Per actor that made groups of this step: mean |learner - behaviour| log-prob per action of those groups.
@@ -37,7 +41,7 @@ public struct StepMetrics: Encodable, Sendable {
     enum CodingKeys: String, CodingKey {
         case time, clusterTokensPerSecond, rolloutsPerSecond, learnerStepMs, learnerWaitShare, stalenessHistogram
         case droppedStale, reissued, duplicates, malformed, actorsConnected, actorTokensPerSecond, positions
-        case actorBusyShare, speculated, refusedDuplicateIds, actorLogProbGap
+        case actorBusyShare, speculated, refusedDuplicateIds, actorLogProbGap, quarantined, demotedRelays
     }
 
     /// One flat JSON object: the update's keys and the cluster's side by side.
@@ -61,6 +65,8 @@ public struct StepMetrics: Encodable, Sendable {
         try c.encode(speculated, forKey: .speculated)
         try c.encode(refusedDuplicateIds, forKey: .refusedDuplicateIds)
         try c.encode(actorLogProbGap, forKey: .actorLogProbGap)
+        try c.encode(quarantined, forKey: .quarantined)
+        try c.encode(demotedRelays, forKey: .demotedRelays)
     }
 
     public var humanLine: String {

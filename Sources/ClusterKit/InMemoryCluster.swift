@@ -55,12 +55,27 @@ public final class InMemoryCluster {
         public internal(set) var modelsPrepared = 0, installs = 0, orders = 0
         /// A relay that flips a byte in every chunk it forwards.
         public var corruptsRelayedChunks = false
+        /// How its relay treats children (hostile relays); and whether it never asks for work (a relay-only peer).
+        public var relayBehaviour = RelayBehaviour.honest
+        public var neverWorks = false
+        /// Children that asked, and when (a heartbeat-only relay keeps them waiting with heartbeats).
+        var askedBy: [Data: Double] = [:]
         var codec = WireCodec(maxMessageBytes: Int.max)
         /// The address its relay's children are known by.
         var childPeer: Data { Data("relay-peer:\(session.identity.actorId)".utf8) }
         init(index: Int, session: ActorSession, address: Data, generateSeconds: Double) {
             self.index = index; self.session = session; self.address = address; self.generateSeconds = generateSeconds
         }
+    }
+    /// What a relay does with its children's requests.
+    public enum RelayBehaviour: Equatable {
+        case honest
+        /// Answers every request with a heartbeat, never a chunk.
+        case heartbeatsOnly
+        /// Sends the right chunks this many seconds late.
+        case late(Double)
+        /// Never answers.
+        case mute
     }
     public private(set) var members: [String: Member] = [:]
     /// Every session, impostors included, in joining order (`Node.actor(i)` is `everyone[i]`).
@@ -208,6 +223,18 @@ public final class InMemoryCluster {
     public func step() {
         advance(by: dt)
         if let u = update, now >= u.doneAt { finishUpdate() }
+        // Heartbeat-only relays answer the children that asked with a heartbeat once per heartbeat period.
+        let period = learner?.rules.heartbeatSeconds ?? 1
+        for m in everyone where m.alive && m.relayBehaviour == .heartbeatsOnly && Int(now / period) != Int((now - dt) / period) {
+            guard let endpoint = m.session.identity.relayEndpoint, let hb = encode(.heartbeat(Wire.Heartbeat()), by: m) else { continue }
+            for (peer, at) in m.askedBy where now - at < 60 {
+                guard let child = childOfPeer[peer], child.alive && !child.partitioned else { continue }
+                link.carry(hb.count, from: .actor(m.index), to: .actor(child.index), on: queue) { [self] in
+                    guard child.alive else { return }
+                    actorEffects(child, child.session.receiveUpstream(hb, from: endpoint, now: now))
+                }
+            }
+        }
         for m in everyone where m.alive {
             if let g = m.generation, now >= g.doneAt {
                 m.generation = nil
@@ -283,6 +310,7 @@ public final class InMemoryCluster {
         for e in effects {
             switch e {
             case .send(let body):
+                if m.neverWorks, case .workRequest = body { continue }
                 guard let frame = encode(body, by: m) else { continue }
                 guard m.alive && !m.partitioned else { continue }
                 toLearner(frame, from: m.address, node: .actor(m.index))
@@ -296,21 +324,29 @@ public final class InMemoryCluster {
                 }
             case let .relay(frame, peer):
                 // What a relay forwards must be a frame its children can decode (a chunk as received, or an error).
-                guard let body = (try? WireCodec(maxMessageBytes: Int.max).decode(frame))?.body else {
+                guard let body = (try? WireCodec(maxMessageBytes: Int.max).decode(frame.data))?.body else {
                     violations.append("[\(m.session.identity.actorId)] the relay sent an undecodable frame"); continue
                 }
                 guard m.alive && !m.partitioned, let child = childOfPeer[peer], child.alive && !child.partitioned,
                       let endpoint = m.session.identity.relayEndpoint else { continue }
-                var f = frame
+                var f = frame.data
                 var cost = f.count
                 if case .weightsChunk = body {
                     if m.corruptsRelayedChunks { f[f.count - 1] ^= 0xFF }   // data is the last field
                     cost = link.chunkCost(actualBytes: f.count)
                 }
-                link.carry(cost, from: .actor(m.index), to: .actor(child.index), on: queue) { [self, f] in
-                    guard child.alive else { return }
-                    actorEffects(child, child.session.receiveUpstream(f, from: endpoint, now: now))
-                    onArrival?(child)
+                let deliver = { [self, f] in
+                    link.carry(cost, from: .actor(m.index), to: .actor(child.index), on: queue) { [self, f] in
+                        guard child.alive else { return }
+                        actorEffects(child, child.session.receiveUpstream(f, from: endpoint, now: now))
+                        onArrival?(child)
+                    }
+                }
+                switch m.relayBehaviour {
+                case .honest: deliver()
+                case .heartbeatsOnly: m.askedBy[peer] = now
+                case .late(let seconds): queue.at(now + seconds) { if m.alive { deliver() } }
+                case .mute: break
                 }
             case .prepareModel(let config):
                 // The actor service allocates this many floats next: it must be a model a process can hold.
@@ -380,7 +416,12 @@ public final class InMemoryCluster {
         let outstanding = core.ledger.outstandingPositions
         guard Set(outstanding).count == outstanding.count else { return "a position is outstanding twice: \(outstanding)" }
         guard Set(outstanding).isDisjoint(with: done) else { return "a trained position is still outstanding" }
-        guard Set(done).union(outstanding) == Set(0..<core.ledger.schedule.cursor) else {
+        // Quarantined prompts' positions are neither trained nor outstanding, and nothing else is.
+        let skipped = core.ledger.skippedPositions
+        guard skipped.isDisjoint(with: done) && skipped.isDisjoint(with: outstanding) else {
+            return "a quarantined position was trained or is outstanding"
+        }
+        guard Set(done).union(outstanding).union(skipped) == Set(0..<core.ledger.schedule.cursor) else {
             return "positions lost: schedule up to \(core.ledger.schedule.cursor), trained \(done.sorted()), outstanding \(outstanding)"
         }
         return nil

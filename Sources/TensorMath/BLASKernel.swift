@@ -1,4 +1,4 @@
-// Which OpenBLAS kernel runs, and making it the right one (issue 10).
+// Which OpenBLAS kernel runs, and making it the right one.
 //
 // OpenBLAS (DYNAMIC_ARCH builds such as Debian's) picks its kernel once, when the library loads, from the CPU model
 // it recognises. On CPUs it does not know (e.g. cloud VMs whose model string is generic) it falls back to an old

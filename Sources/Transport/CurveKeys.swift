@@ -1,4 +1,4 @@
-// CURVE key pairs (issue 9): generation with libzmq/libsodium, Z85 text (40 characters for 32 bytes), and the
+// CURVE key pairs: generation with libzmq/libsodium, Z85 text (40 characters for 32 bytes), and the
 // key files `softrl keys generate` writes: NAME.key (public, shareable) and NAME.key_secret (secret, mode 0600).
 // Each file holds the Z85 text on one line; other lines starting with # are comments ('#' is also a Z85 digit).
 import CZeroMQ

@@ -1,4 +1,4 @@
-// ZAPAuthenticator (issue 9): the ZeroMQ Authentication Protocol handler (ZMTP RFC 27) for CURVE servers in one
+// ZAPAuthenticator: the ZeroMQ Authentication Protocol handler (ZMTP RFC 27) for CURVE servers in one
 // context. libzmq asks it about every CURVE handshake on a socket with a ZAP domain; it answers 200 with the
 // user id = the key's allowed name (the ROUTER then tags every message of that connection with it, "User-Id"),
 // or 400 for keys not on the allow-list. Runs on its own thread with a REP socket bound to

@@ -1,4 +1,4 @@
-// ZMQMonitor (issue 9): handshake outcomes of one socket, read without blocking. libzmq publishes socket events
+// ZMQMonitor: handshake outcomes of one socket, read without blocking. libzmq publishes socket events
 // on an inproc PAIR endpoint (zmq_socket_monitor); a CURVE client learns this way that the server refused its
 // key (ZAP status 400 arrives as HANDSHAKE_FAILED_AUTH), which is otherwise silent: the connection just never works.
 import CZeroMQ

@@ -83,7 +83,7 @@ public final class ZMQSocket: Hashable, CustomStringConvertible {
         case receiveTimeout(ms: Int)
         /// Blocking send gives up after this long (-1 = wait forever).
         case sendTimeout(ms: Int)
-        /// CURVE (issue 9): this socket is the CURVE server (the learner's ROUTER); needs curveSecretKey. Set before bind.
+        /// CURVE: this socket is the CURVE server (the learner's ROUTER); needs curveSecretKey. Set before bind.
         case curveServer(Bool)
         /// CURVE: this socket's long-term public key, Z85 text (40 characters). Set before bind/connect.
         case curvePublicKey(String)

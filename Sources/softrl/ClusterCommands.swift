@@ -34,9 +34,12 @@ struct LearnerCommand: ParsableCommand {
     @Option(help: "Key directory: learner.key_secret, learner.key and allowed_actors (CURVE: encrypted links, only allowed actor keys; `softrl keys generate`).") var keys: String?
     @Flag(help: "Allow a non-loopback --bind without --keys: unauthenticated, unencrypted (trusted networks only).") var insecure = false
     @Option(help: "Weights sent to actors: f32 (exact) or bf16 (half the bytes, rounded to nearest even; the learner keeps fp32).") var wireWeights: String = "f32"
+    @Option(help: "Train problems whose prompt leaves no room in the model's positions for the thinking and answer limits: refuse (do not start, name them) or skip (train on the rest; counted as quarantined).")
+    var unfitProblems: String = LearnerOptions.UnfitProblems.refuse.rawValue
     @OptionGroup var metricsOptions: MetricsOptionsGroup
 
     func validate() throws {
+        guard LearnerOptions.UnfitProblems(rawValue: unfitProblems) != nil else { throw CLIError("--unfit-problems \(unfitProblems) must be refuse or skip") }
         if base == nil && resume == nil { throw CLIError("give --base CHECKPOINT for a new run or --resume RUN_DIR to continue one") }
         // Trust: fail closed on reachable addresses.
         if let why = ClusterSecurity.refusalToStart(bind: bind, keys: keys, insecure: insecure) { throw CLIError(why) }
@@ -63,6 +66,7 @@ struct LearnerCommand: ParsableCommand {
         if keys == nil && !ClusterSecurity.isLoopback(bind) { print("WARNING: --insecure: \(bind) accepts unauthenticated, unencrypted connections from anyone who can reach it") }
         options.bind = bind; options.checkpointEvery = checkpointEvery
         options.wireWeights = try WeightsWireFormat(flag: wireWeights)
+        options.unfitProblems = LearnerOptions.UnfitProblems(rawValue: unfitProblems) ?? .refuse
         options.rules.heartbeatIntervalMs = heartbeatMs; options.rules.workTimeoutSeconds = workTimeout
         options.rules.relayFanout = relayFanout; options.rules.helloDeadlineSeconds = helloDeadline
         options.rules.logProbGapWarning = gapWarning

@@ -155,6 +155,122 @@ final class InMemoryClusterTests: XCTestCase {
         sim.assertEveryPositionOnce()
     }
 
+    /// Updates in `seconds` of one honest actor (already proven) while `hoarders` ids each say Hello with 1,000
+    /// slots, ask for work every 50 ms and never return any; also what the hoarders were given.
+    func updatesUnderHoarding(hoarders: Int, seconds: Double) throws -> (updates: Int, hoarded: Int, sim: InMemoryCluster) {
+        let sim = try InMemoryCluster(config: config(steps: 100_000, maxStaleness: 1), dt: 0.05, updateSeconds: 0.1)
+        sim.addActor("honest", slots: 2, generateSeconds: 0.2)
+        XCTAssertTrue(sim.run(for: 30) { sim.core.version >= 3 }, "the honest actor alone did not train")
+        let peers = (0..<hoarders).map { Data("hoarder-\($0)".utf8) }
+        for (i, p) in peers.enumerated() {
+            var hello = Wire.Hello(); hello.actorID = "hoarder-\(i)"; hello.slots = 1000
+            sim.rawSend(.hello(hello), from: p)
+        }
+        var hoarded = Set<String>()
+        let start = sim.core.version
+        sim.run(for: seconds) {
+            for p in peers {
+                var req = Wire.WorkRequest(); req.freeSlots = 1000
+                sim.rawSend(.workRequest(req), from: p)
+                sim.rawSend(.heartbeat(Wire.Heartbeat()), from: p)
+                for f in sim.strayFrames[p] ?? [] {
+                    if case .work(let w)? = try? WireCodec().decode(f).body { hoarded.formUnion(w.items.map(\.workID)) }
+                }
+                sim.strayFrames[p] = []
+            }
+            return false
+        }
+        return (sim.core.version - start, hoarded.count, sim)
+    }
+
+    /// Forty ids that take work and never return it (ids are free under --insecure; a fleet of hung actors looks the
+    /// same): an id without a record of returned work holds little, so the honest actor keeps at least half its rate.
+    func testFortyHoardingIdsLeaveTheHonestActorAtLeastHalfItsRate() throws {
+        let alone = try updatesUnderHoarding(hoarders: 0, seconds: 60)
+        let attacked = try updatesUnderHoarding(hoarders: 40, seconds: 60)
+        XCTAssertGreaterThan(attacked.hoarded, 0, "the hoarders were never given anything: the test proves nothing")
+        XCTAssertGreaterThanOrEqual(2 * attacked.updates, alone.updates,
+                                    "\(attacked.updates) updates under 40 hoarders vs \(alone.updates) alone; logs:\n\(attacked.sim.logs.suffix(10).joined(separator: "\n"))")
+        attacked.sim.assertEveryPositionOnce()
+    }
+
+    /// A jsonl task of short sums and one problem whose prompt is longer than the model's positions (the attack's
+    /// 602-token prompt at 512 positions, scaled to the simulated model).
+    func taskWithOneUnfitProblem(positions: Int) throws -> String {
+        var lines = (0..<12).map { #"{"prompt": "\#($0)+1=", "answer": "\#($0 + 1)"}"# }
+        lines.insert(#"{"prompt": "\#(String(repeating: "7+", count: positions / 2 + 1))0=", "answer": "99"}"#, at: 5)
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("softrl-unfit-\(UUID().uuidString.prefix(8)).jsonl")
+        try lines.joined(separator: "\n").write(to: url, atomically: true, encoding: .utf8)
+        addTeardownBlock { try? FileManager.default.removeItem(at: url) }
+        return "jsonl:" + url.path
+    }
+
+    /// Work no actor can do: the learner finds the problem at start (the shell refuses or skips it), and an item
+    /// actors drop repeatedly is quarantined, so training goes on (before: the actor dropped it, the learner re-issued
+    /// it after --work-timeout to the same actor, for ever).
+    func testAProblemNoActorCanDoIsFoundAtStartAndQuarantinedWhenDropped() throws {
+        let positions = try InMemoryCluster(config: config(steps: 1)).model.config.maxPositionEmbeddings
+        var c = config(steps: 12, maxStaleness: 1)
+        c.task = try taskWithOneUnfitProblem(positions: positions)
+        let sim = try InMemoryCluster(config: c)
+        // The start check names exactly the long problem (a slow reference: every prompt against the room).
+        let room = sim.model.config.maxPositionEmbeddings - sim.core.sampler.maxThinkingSteps - 1 - sim.core.sampler.maxAnswerTokens
+        let reference = (0..<sim.task.count(.train)).filter { sim.task.problem(.train, $0).prompt.count > room }
+        XCTAssertEqual(reference.count, 1, "the fixture must hold exactly one unfit train problem")
+        XCTAssertEqual(LearnerCore.unfitProblems(task: sim.task, modelConfig: sim.model.config, sampler: sim.core.sampler).map(\.index), reference)
+        // Without the start check (a learner told to go on, or an actor whose model is smaller): quarantine.
+        sim.addActor("a")
+        XCTAssertTrue(sim.run(for: 200) { sim.core.isDone }, "training stopped on the problem no actor can do; logs:\n\(sim.logs.suffix(15).joined(separator: "\n"))")
+        XCTAssertEqual(sim.core.quarantined, 1)
+        XCTAssertEqual(sim.logs.filter { $0.contains("quarantined train problem") }.count, 1, "logged once")
+        XCTAssertEqual(sim.metrics.last?.quarantined, 1)
+        XCTAssertEqual(Set(sim.core.ledger.skippedPositions.map { sim.core.ledger.schedule.index(at: $0) }), Set(reference))
+        XCTAssertFalse(sim.trained.contains { reference.contains(sim.core.ledger.schedule.index(at: $0)) })
+        sim.assertEveryPositionOnce()
+    }
+
+    /// Skip mode: the unfit problem is never issued.
+    func testSkippedProblemsAreNeverIssued() throws {
+        let positions = try InMemoryCluster(config: config(steps: 1)).model.config.maxPositionEmbeddings
+        var c = config(steps: 10)
+        c.task = try taskWithOneUnfitProblem(positions: positions)
+        let sim = try InMemoryCluster(config: c)
+        let unfit = LearnerCore.unfitProblems(task: sim.task, modelConfig: sim.model.config, sampler: sim.core.sampler).map(\.index)
+        sim.core.skipProblems(unfit)
+        sim.addActor("a")
+        XCTAssertTrue(sim.run(for: 200) { sim.core.isDone })
+        XCTAssertFalse(sim.logs.contains { $0.contains("dropped impossible work") }, "an unfit problem was issued")
+        XCTAssertGreaterThan(sim.core.ledger.skippedPositions.count, 0)
+        sim.assertEveryPositionOnce()
+    }
+
+    /// Warnings are limited per host, not per connection: 100 connections from one host sending garbage (a peer that
+    /// reconnects for a fresh routing id each time) get one host's allowance; joins beyond a few a minute are
+    /// summarised (5,000 Hellos gave 5,707 lines before).
+    func testWarningsAreLimitedPerHostAndJoinsSummarised() throws {
+        let sim = try InMemoryCluster(config: config(steps: 2))
+        var warnings = 0
+        for i in 0..<100 {
+            for e in sim.core.receive(Data("garbage".utf8), from: Data("conn-\(i)".utf8), now: 1, peerHost: "10.0.0.7") {
+                if case .log(.warning, _) = e { warnings += 1 }
+            }
+        }
+        XCTAssertEqual(warnings, ClusterRules.warningsPerPeerPerMinute, "\(warnings) warning lines for one host")
+        var lines = 0
+        var codec = WireCodec()
+        for i in 0..<5000 {
+            var h = Wire.Hello(); h.actorID = "joiner-\(i)"; h.slots = 1
+            for e in sim.core.receive(try codec.encode(.hello(h)), from: Data("j\(i)".utf8), now: 2, peerHost: "10.0.1.\(i % 250)") {
+                if case .log = e { lines += 1 }
+            }
+        }
+        var summary: [String] = []
+        for e in sim.core.tick(now: 70) { if case .log(_, let t) = e, t.contains("not logged one by one") { summary.append(t) } }
+        XCTAssertEqual(lines, ClusterRules.sessionLinesPerMinute)
+        XCTAssertEqual(summary.count, 1)
+        XCTAssertTrue(summary.first?.hasPrefix("\(5000 - ClusterRules.sessionLinesPerMinute) more") ?? false, "\(summary)")
+    }
+
     func testLateJoinerLoadsTheCurrentVersionBeforeWorking() throws {
         let sim = try InMemoryCluster(config: config(steps: 10))
         sim.addActor("early")

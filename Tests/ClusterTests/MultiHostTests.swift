@@ -82,7 +82,7 @@ final class MultiHostTests: XCTestCase {
         let h = try ClusterHarness(testCase: self)
         let base = try h.makeBase()
         let bind = "tcp://\(lab.learnerAddress):5555"
-        // Trust (issue 9): a reachable bind needs keys; the hosts talk CURVE (or, without CURVE in libzmq, --insecure).
+        // Trust: a reachable bind needs keys; the hosts talk CURVE (or, without CURVE in libzmq, --insecure).
         let keys = h.dir.appendingPathComponent("keys")
         var security = ["--insecure"], actorSecurity: [String] = []
         if CurveKeyPair.isAvailable {

@@ -139,6 +139,52 @@ final class InMemoryRelayTests: XCTestCase {
         XCTAssertEqual(sim.members["r2"]!.session.modelVersion, 2)
     }
 
+    /// Updates in `seconds` of one honest actor (no relay of its own) after `bad` peers joined first, each announcing
+    /// a relay that treats its children as `behaviour` while fetching every version honestly and doing no work.
+    func updatesBehindBadRelays(_ behaviour: InMemoryCluster.RelayBehaviour, bad: Int, seconds: Double) throws -> (updates: Int, sim: InMemoryCluster) {
+        var c = RLConfig()
+        c.task = "mnns"; c.steps = 100_000; c.maxStaleness = 1; c.promptsPerStep = 2; c.groupSize = 2; c.seed = 5
+        let sim = try InMemoryCluster(config: c, rules: ClusterRules(), dt: 0.05, updateSeconds: 0.1)
+        for i in 0..<bad {
+            let m = sim.addActor("bad\(i)", relays: true)
+            m.relayBehaviour = behaviour; m.neverWorks = true
+        }
+        sim.run(for: 1)
+        sim.addActor("honest", generateSeconds: 0.2)
+        sim.run(for: seconds)
+        return (sim.core.version, sim)
+    }
+
+    /// Relays judged by delivery: four peers that join first and relay badly (heartbeats only, every chunk 14 s
+    /// late, or nothing at all) cost the honest actor below them one stall, not one per version: it leaves a relay
+    /// that delivers nothing within the stall limit measured against the learner's link, remembers it, and the
+    /// learner demotes a relay whose child had to come to it. Training keeps at least half the no-relay rate.
+    func testBadRelaysThatJoinFirstCostOneStallNotOnePerVersion() throws {
+        let alone = try updatesBehindBadRelays(.honest, bad: 0, seconds: 60).updates
+        for behaviour: InMemoryCluster.RelayBehaviour in [.heartbeatsOnly, .late(14), .mute] {
+            let (updates, sim) = try updatesBehindBadRelays(behaviour, bad: 4, seconds: 60)
+            XCTAssertGreaterThanOrEqual(2 * updates, alone, "\(behaviour): \(updates) updates vs \(alone) without relays; logs:\n\(sim.logs.filter { !$0.contains("[bad") }.suffix(15).joined(separator: "\n"))")
+            XCTAssertGreaterThan(sim.core.demotedRelays, 0, "\(behaviour): no relay was demoted")
+            XCTAssertTrue(sim.logs.contains { $0.hasPrefix("[honest]") && $0.contains("relay inproc://relay-bad") }, "\(behaviour): the honest actor never met a bad relay: the test proves nothing")
+            sim.assertEveryPositionOnce()
+        }
+    }
+
+    /// A relay that delivers moves ahead of relays that have not, and one that fails its child becomes a leaf.
+    func testTheTreePlacesRelaysByDeliveryAndDemotesFailures() {
+        var tree = RelayTree(fanout: 1)
+        for i in 0..<3 { tree.join("r\(i)", endpoint: "tcp://r\(i):1") }
+        tree.join("leaf", endpoint: nil)
+        XCTAssertEqual(tree.ancestorIds(of: "leaf"), ["r2", "r1", "r0"])   // joining order: a chain r0 <- r1 <- r2 <- leaf
+        tree.delivered("r2")
+        XCTAssertEqual(tree.ancestorIds(of: "leaf"), ["r1", "r0", "r2"])   // r2 proved itself: it is now next to the learner
+        tree.demote("r0")
+        XCTAssertEqual(tree.ancestorIds(of: "leaf"), ["r1", "r2"])
+        XCTAssertFalse(tree.isRelay("r0"), "a demoted relay is a leaf")
+        tree.leave("r0"); tree.join("r0", endpoint: "tcp://r0:1")
+        XCTAssertFalse(tree.isRelay("r0"), "joining again does not undo a demotion")
+    }
+
     func testALateJoinerGetsTheCurrentVersionFromARelay() throws {
         let sim = try sim(fanout: 2, steps: 6)
         for i in 0..<6 { sim.addActor("r\(i)", relays: true) }

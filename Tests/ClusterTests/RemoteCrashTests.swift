@@ -1,4 +1,4 @@
-// Regression tests for the remote crash (issue 8): with ZMTP heartbeats on, libzmq 4.3.4 aborted the learner
+// Regression tests for the remote crash: with ZMTP heartbeats on, libzmq 4.3.4 aborted the learner
 // ("Assertion failed: !_io_error (src/stream_engine_base.cpp:331)") when a connection whose input was stopped
 // (handed over to a twin routing id, or full at the receive high-water mark) was then closed by its peer. Both
 // reproductions run for real against a learner process; it must stay up, stay small, and still serve an actor.

@@ -1,4 +1,4 @@
-// Trust (issue 9) end to end, with real learner/actor processes and raw CURVE peers on real tcp sockets: an allowed
+// Trust end to end, with real learner/actor processes and raw CURVE peers on real tcp sockets: an allowed
 // actor trains; unknown keys and plaintext peers get nothing; a valid key cannot act as another actor; removing a
 // key + SIGHUP refuses it at its next connection; a reachable bind without keys refuses to start unless --insecure.
 import XCTest

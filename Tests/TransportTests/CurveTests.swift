@@ -1,4 +1,4 @@
-// Trust (issue 9) at the socket level: key pairs and files, the allow-list format, and a ZAP-authenticated CURVE
+// Trust at the socket level: key pairs and files, the allow-list format, and a ZAP-authenticated CURVE
 // ROUTER on real tcp loopback sockets that tags each message with the key's allowed name and refuses other keys.
 import Foundation
 import XCTest

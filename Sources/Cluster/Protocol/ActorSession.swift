@@ -4,8 +4,10 @@
 //
 // Rules it owns: say Hello on connect (and again after Error 3, or after Error 6 once a heartbeat passes);
 // fetch the announced version chunk by chunk before generating, from the relays the notice names, nearest first,
-// then the learner (a relay that stalls or errs is left for the next source; a blob that fails its SHA-256 after
-// relays helped is fetched again from the learner; a learner fetch left unanswered is re-asked); serve what we hold
+// then the learner (a relay that stalls or errs is left for the next source and skipped for a while; a relay's
+// patience is measured against the learner's own link; a blob that fails its SHA-256 after relays helped is fetched
+// again from the learner; a learner fetch left unanswered is re-asked); tell the learner about work we cannot do
+// (Error 7 with its work id); serve what we hold
 // or fetch to the actors the learner points at us (WeightRelay); generate
 // only with weights at least as new as the Work asks; ask for work with the free slots; heartbeat; presume the
 // learner lost after `liveness` silent intervals.
@@ -21,8 +23,9 @@ public enum ActorEffect {
     /// Send to a relay (another actor's relay endpoint), on a connection of its own; `serverKey`: the relay's CURVE
     /// public key ("" = plaintext).
     case sendUpstream(Wire.Body, endpoint: String, serverKey: String)
-    /// Send this frame to a child on our relay endpoint (a chunk forwarded byte for byte, or an error).
-    case relay(Data, to: PeerAddress)
+    /// Send this frame to a child on our relay endpoint (a chunk forwarded byte for byte, or an error); shared by
+    /// every send, never copied per child.
+    case relay(EncodedFrame, to: PeerAddress)
     /// A model of this shape is needed (new run or new architecture): build it (zero weights until installed).
     case prepareModel(LlamaConfig)
     /// Every chunk of `version` arrived (and was hashed on arrival): `assembler.assemble()` checks the SHA-256 and
@@ -84,9 +87,10 @@ public final class ActorSession {
     var announced: Wire.VersionNotice?
     var assembler: BlobAssembler?
     var installing = false
-    /// Longest wait between chunks in this fetch: a learner or relay that is merely busy (hundreds of receivers on
-    /// one link) is given 4x that before chunks are asked for again, so re-asks cannot pile duplicates on a
-    /// saturated link; each re-ask doubles the patience.
+    /// Longest wait between the learner's chunks in this fetch: a learner that is merely busy (hundreds of receivers
+    /// on one link) is given 4x that before chunks are asked for again, so re-asks cannot pile duplicates on a
+    /// saturated link; each re-ask doubles the patience. Relays are held to the same measure of the learner's
+    /// link (their own gaps do not count: a relay 14 s late would otherwise have earned 56 s of patience).
     var longestChunkGap = 0.0
     /// Relays to fetch the announced version from (nearest first); `sourceIndex == sources.count` is the learner.
     var sources: [String] = []
@@ -95,6 +99,10 @@ public final class ActorSession {
     /// When a chunk last arrived, and when the current relay last said anything (a chunk or a heartbeat while it
     /// waits for its own parent).
     var lastChunkAt = 0.0, lastHeardFromSource = 0.0
+    /// Relays that failed us (stalled, erred, or helped deliver a bad blob), by endpoint, with the version they
+    /// failed: skipped for the next ClusterRules.relayMemoryVersions versions, so a bad relay costs one stall, not
+    /// one per version while the learner still lists it.
+    var failedRelays: [String: UInt64] = [:]
     /// Some chunk of the blob being assembled came from a relay (so a bad blob is fetched again from the learner).
     var usedRelay = false
     /// A version whose relayed blob failed its check: fetch it from the learner only.
@@ -217,17 +225,22 @@ public final class ActorSession {
         }
     }
 
-    /// Queues the items it can do; an impossible item is dropped with a log line (the learner re-issues it).
+    /// Queues the items it can do; an impossible item is dropped with a log line and the learner is told (Error 7
+    /// with its work id), so it re-issues the item at once and, if every actor drops it, quarantines its prompt.
     func accept(_ w: Wire.Work, _ out: inout [ActorEffect]) {
         let vocab = Int32(modelConfig?.vocabSize ?? 0)
         // A rollout needs the prompt, the thinking limit, an end-of-thinking marker (one token at least) and the answer
         // limit in the model's positions; the generator cannot make a longer one (it would stop on a precondition).
-        let room = (modelConfig?.maxPositionEmbeddings ?? 0) - sampler.maxThinkingSteps - 1 - sampler.maxAnswerTokens
+        let room = ClusterRules.promptRoom(maxPositions: modelConfig?.maxPositionEmbeddings ?? 0, sampler: sampler)
         for item in w.items {
             guard item.groupSize >= 1, item.groupSize <= UInt32(ActorSession.maxGroupSize), !item.promptTokenIds.isEmpty,
                   item.promptTokenIds.count <= room,
                   item.promptTokenIds.allSatisfy({ $0 >= 0 && $0 < vocab }) else {
-                out.append(.log(.warning, "dropped impossible work \(item.workID): group size \(item.groupSize), \(item.promptTokenIds.count) prompt tokens (room for \(max(0, room)) beside the thinking and answer limits)"))
+                let why = "group size \(item.groupSize), \(item.promptTokenIds.count) prompt tokens (room for \(max(0, room)) beside the thinking and answer limits)"
+                out.append(.log(.warning, "dropped impossible work \(item.workID): \(why)"))
+                var e = Wire.Error(); e.code = Wire.ErrorCode.resultRejected.rawValue; e.workID = item.workID
+                e.message = "this actor cannot do it: \(why)"
+                out.append(.send(.error(e)))
                 continue
             }
             queue.append((item, Int(w.policyVersion)))
@@ -242,10 +255,11 @@ public final class ActorSession {
         assembler = nil   // `a` is then the buffer's only owner: adding a chunk writes in place instead of copying the blob
         do {
             try a.add(c)
-            longestChunkGap = max(longestChunkGap, now - lastChunkAt)
+            // What the learner's own link achieves sets the patience with relays; a slow relay must not raise it.
+            if !fromRelay { longestChunkGap = max(longestChunkGap, now - lastChunkAt) }
             lastChunkAt = now
             if fromRelay { chunksFromRelays += 1; usedRelay = true } else { chunksFromLearner += 1 }
-            for (f, peer) in relay.store(c.chunkIndex, frame: frame, version: c.version) { out.append(.relay(f, to: peer)) }
+            for (f, peer) in relay.store(c.chunkIndex, frame: frame, version: c.version, chunkCount: c.chunkCount) { out.append(.relay(f, to: peer)) }
             pendingChunks.remove(c.chunkIndex)
             let missing = a.missingChunks
             if !missing.isEmpty {
@@ -260,7 +274,7 @@ public final class ActorSession {
             out.append(.installWeights(version: Int(c.version), assembler: a))
         } catch {
             out.append(.log(.warning, "weights v\(c.version) rejected (\(error)); fetching again"))
-            if usedRelay || fromRelay { distrustRelaysFor = c.version }
+            if usedRelay || fromRelay { distrustRelaysFor = c.version; blameRelays(c.version) }
             assembler = nil
             for (f, peer) in relay.discard() { out.append(.relay(f, to: peer)) }
         }
@@ -294,6 +308,7 @@ public final class ActorSession {
     /// Leave the current relay for the next source (the learner last) and ask it for what is still missing.
     func nextSource(because why: String, now: Double, _ out: inout [ActorEffect]) {
         guard sourceIndex < sources.count, let a = assembler else { return }
+        failedRelays[sources[sourceIndex]] = a.version
         sourceIndex += 1
         out.append(.log(.info, "\(why); fetching v\(a.version) from \(sourceIndex < sources.count ? sources[sourceIndex] : "the learner")"))
         pendingChunks = []
@@ -313,6 +328,7 @@ public final class ActorSession {
         var out: [ActorEffect] = []
         if usedRelay {
             distrustRelaysFor = UInt64(version)
+            blameRelays(UInt64(version))
             out.append(.log(.warning, "weights v\(version) from relays rejected (\(error)); fetching them again from the learner"))
         } else {
             out.append(.log(.warning, "weights v\(version) rejected (\(error)); fetching again"))
@@ -320,6 +336,9 @@ public final class ActorSession {
         for (f, peer) in relay.discard() { out.append(.relay(f, to: peer)) }
         return out
     }
+
+    /// The relays that served the current blob helped deliver a bad one.
+    func blameRelays(_ version: UInt64) { for s in sources.prefix(sourceIndex + 1) { failedRelays[s] = version } }
 
     func fetch(_ version: UInt64, _ index: UInt64) -> ActorEffect {
         var f = Wire.FetchWeights(); f.version = version; f.chunkIndex = index
@@ -333,8 +352,9 @@ public final class ActorSession {
         let expected = modelConfig.map { UInt64(ParameterLayout($0).totalCount * weightsFormat.bytesPerParameter) }
         assembler = BlobAssembler(notice: n, maxTotalBytes: expected ?? BlobAssembler.defaultMaxTotalBytes)
         pendingChunks = []
+        failedRelays = failedRelays.filter { $0.value + UInt64(ClusterRules.relayMemoryVersions) > n.version && $0.value <= n.version }
         let named = zip(n.sources, n.sources.indices.map { $0 < n.sourceKeys.count ? n.sourceKeys[$0] : "" })
-            .filter { $0.0 != identity.relayEndpoint }.prefix(distrustRelaysFor == n.version ? 0 : RelayTree.maxSources)
+            .filter { $0.0 != identity.relayEndpoint && failedRelays[$0.0] == nil }.prefix(distrustRelaysFor == n.version ? 0 : RelayTree.maxSources)
         sources = named.map(\.0); sourceKeys = named.map(\.1)
         sourceIndex = 0
         usedRelay = false; chunksFromRelays = 0; chunksFromLearner = 0
@@ -369,10 +389,14 @@ public final class ActorSession {
             if assembler?.version != n.version {
                 startFetch(n, now: now, &out)
             } else if sourceIndex < sources.count {
-                // A relay that is alive but itself waiting (its parent died) says so with heartbeats: stay with it,
-                // so only the dead relay's own children move, not its whole subtree; but not forever.
+                // A relay that is alive but itself waiting (its parent died) says so with heartbeats: stay with it
+                // for one more stall period (its own failover takes one), so only the dead relay's own children
+                // move, not its whole subtree; heartbeats alone never hold us longer (a relay that answered only
+                // with heartbeats used to cost every child 15 s per version). The patience is measured against the
+                // learner's own link (longestChunkGap counts its chunks only), so a relay that is merely slow is
+                // left too.
                 let silent = now - max(lastChunkAt, lastHeardFromSource), starved = now - lastChunkAt
-                if silent > max(rules.relayStallSeconds, 4 * longestChunkGap) || starved > max(rules.relayStallSeconds * Double(RelayTree.maxSources + 1), 4 * longestChunkGap) {
+                if silent > max(rules.relayStallSeconds, 4 * longestChunkGap) || starved > max(2 * rules.relayStallSeconds, 4 * longestChunkGap) {
                     nextSource(because: "relay \(sources[sourceIndex]) sent nothing for \(String(format: "%.1f", now - lastChunkAt)) s", now: now, &out)
                 }
             } else if now - lastChunkAt > max(5, 5 * rules.heartbeatSeconds, 4 * longestChunkGap), let missing = assembler?.missingChunks {

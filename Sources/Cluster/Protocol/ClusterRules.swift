@@ -2,6 +2,7 @@
 // and the socket shells read them here; Welcome carries the ones an actor must obey, so the two sides never
 // disagree (before: the learner stopped frames at 64 MiB while the actor's socket accepted 256 MiB).
 import Foundation
+import SoftTokens
 import Transport
 
 public struct ClusterRules: Sendable, Equatable {
@@ -32,6 +33,8 @@ public struct ClusterRules: Sendable, Equatable {
     /// the next source (its parent, then the learner); one that heartbeats but sends no chunk for (maxSources + 1)
     /// times this long is left too.
     public var relayStallSeconds = 3.0
+    /// Versions for which an actor skips a relay that failed it (ActorSession.failedRelays).
+    public static let relayMemoryVersions = 20
     /// A connection must say Hello this soon after it is accepted, or the learner closes it (an actor says Hello the
     /// moment it connects; a silent connection only holds a file descriptor). 0 = no deadline.
     public var helloDeadlineSeconds = 10.0
@@ -47,20 +50,42 @@ public struct ClusterRules: Sendable, Equatable {
 
     /// Most groups one actor may hold at once, whatever it announces (a bound on what one peer can take).
     public static let maxSlotsPerActor = 64
+    /// Items an actor without a record of returned work may hold (LearnerCore.WindowShares): enough to earn one.
+    public static let probationItems = 1
     /// Hello.actor_id length limit (it appears in logs, metrics labels and file names).
     public static let maxActorIdBytes = 128
     /// Hello.relay_endpoint length limit.
     public static let maxEndpointBytes = 256
-    /// Warnings logged per peer per minute; the rest are counted and summarised.
+    /// Warnings logged per peer (host) per minute, and in all per minute; the rest are counted and summarised.
     public static let warningsPerPeerPerMinute = 5
+    public static let warningsPerMinute = 100
+    /// Join / leave lines logged one by one per minute; the rest are summarised once a minute.
+    public static let sessionLinesPerMinute = 20
+    /// A relay with a record of delivery is demoted after this many failed children in a row (one without a record at
+    /// its first).
+    public static let relayFailuresToDemote = 2
+    /// Drops of one work item (actors that cannot do it: Error 7 from the actor) before its prompt is quarantined.
+    public static let dropsBeforeQuarantine = 3
+
+    /// Prompt tokens a rollout may start with: the model's positions minus the thinking limit, one end-of-thinking
+    /// step and the answer limit (the generator cannot make a longer rollout; one home for the actor's check of each
+    /// item and the learner's check of every problem at start).
+    public static func promptRoom(maxPositions: Int, sampler: SamplerConfig) -> Int {
+        maxPositions - sampler.maxThinkingSteps - 1 - sampler.maxAnswerTokens
+    }
     /// Messages queued per peer for sending: weights chunks are shared, zero-copy frames, so this bounds
     /// bookkeeping, not megabytes; a peer that stops reading loses messages beyond it (it re-asks).
     public static let sendHighWaterMark = 1000
+    /// Descriptors the learner keeps free for checkpoints, logs and the metrics endpoint: a connection accepted past
+    /// the open-file limit minus this is closed at once (a checkpoint opens a handful of files; logs and scrapes a few).
+    public static let descriptorReserve = 64
+    /// Longest the learner's loop spends taking messages before it ticks (heartbeats, deadlines, dispatch).
+    public static let receiveSliceSeconds = 0.05
     /// Messages queued per peer for receiving before libzmq stops reading that peer's connection.
     public static let receiveHighWaterMark = 1000
     /// TCP keepalive: a half-open link to a vanished host is closed after about 10 + 2 * 5 = 20 s of silence.
     /// (ZMTP heartbeats would do it too, but libzmq 4.3.4 aborts the process when one fires on a stopped,
-    /// then closed, connection: issue 8's remote crash.)
+    /// then closed, connection: the remote crash.)
     public static let keepaliveIdleSeconds = 10, keepaliveIntervalSeconds = 2, keepaliveCount = 5
     /// Largest model (parameters, and rotary-table floats) an actor builds from a Welcome's model_config_json:
     /// 2^31 floats, 8 GiB. A config past it, or one that does not validate, is refused before any allocation

@@ -1,4 +1,4 @@
-// Trust (issue 9): identity from the key. When the learner runs with keys, every connection carries the name its
+// Trust: identity from the key. When the learner runs with keys, every connection carries the name its
 // CURVE key is allowed under (the ZAP user id), and that name IS the actor id: a Hello may omit actor_id (it is
 // filled in) but may not claim another one, and a connection never speaks for an id other than its own.
 // Pure like the rest of LearnerCore: the shell passes the authenticated id with each frame.

@@ -5,8 +5,9 @@
 //
 // It owns: the session table (who is connected, under which address, with how much credit), Hello rules
 // (duplicate ids are refused, not displaced), validation of every result, the work ledger (what is in flight,
-// buffered, re-issued), dispatch (fair, credit- and staleness-bounded, speculative re-issue when starved),
-// weights serving from pre-encoded chunks, per-update metrics, and rate-limited warnings.
+// buffered, re-issued), dispatch (by record of returned work, credit- and staleness-bounded, speculative re-issue
+// when starved), weights serving from pre-encoded chunks, the relay tree judged by delivery, quarantine of work no
+// actor can do, per-update metrics, and rate-limited warnings and session lines.
 import Foundation
 import Logging
 import Run
@@ -79,6 +80,9 @@ public struct ActorSessionRecord {
     public var credit = 0
     /// Items of it that were taken back (deadline or speculation); halves what it may hold, a result earns one back.
     public var strikes = 0
+    /// Groups it returned that passed validation: its record. An actor without one (a new id, or a peer that takes
+    /// work and never returns it) is on probation and holds at most one item, from room the others leave.
+    public var returned = 0
     public var version = 0
     public var busySlots = 0
     /// When it was last given work (a dispatch counter): ties go to whoever waited longest.
@@ -112,12 +116,27 @@ public final class LearnerCore {
     /// Write a checkpoint every this many updates (and at the last one).
     public var checkpointEvery = 20
     public private(set) var droppedStale = 0, malformed = 0, refusedDuplicates = 0, speculated = 0
-    /// Trust (issue 9): messages refused because they claimed an actor id other than the connection's key name.
+    /// Trust: messages refused because they claimed an actor id other than the connection's key name.
     public internal(set) var refusedImpersonations = 0
     var warnings = WarningLimiter()
     /// Each actor's log-prob gap to the learner's recomputation, and the warning for one that disagrees.
     var agreement = ActorAgreement()
+    /// The host of the connection whose frame is being handled (warnings are limited per host), if the shell knows it.
+    var warningKey: Data?
+    /// Joins, leaves and re-Hellos: the first few per minute are logged one by one, the rest summarised.
+    var sessionLines = EventSummary(kind: "session event")
+    /// Relays judged by delivery: each actor's nearest relay for the current version (until judged), each relay's
+    /// record, and the actors a relay failed (they are served by relays with a record only).
+    var relayOfChild: [String: String] = [:]
+    var relayRecords: [String: (delivered: Int, failedInARow: Int)] = [:]
+    var sparedChildren: Set<String> = []
+    public private(set) var demotedRelays = 0
+    /// Prompts set aside: found at start not to fit the model (skip mode), or dropped by actors repeatedly.
+    public private(set) var quarantined = 0
     var lastCheckpointStep: Int
+    /// The last checkpoint could not be written (the shell said so): write one after the next update, not
+    /// `checkpointEvery` updates later.
+    var checkpointOwed = false
     var lastHeartbeat = -Double.infinity
     var lastStepEnd: Double?
     var waitStart: Double?
@@ -182,8 +201,12 @@ public final class LearnerCore {
     /// One frame from one connection.
     /// `authenticatedId`: the connection's CURVE identity (its key's allowed name) when the learner runs with keys;
     /// it then IS the actor id (LearnerCore+Identity.swift).
-    public func receive(_ frame: Data, from address: PeerAddress, now: Double, authenticatedId: String? = nil) -> [LearnerEffect] {
+    /// `peerHost`: the network address the connection comes from (the shell's getpeername), when it has one:
+    /// warnings are limited per host, so a peer that reconnects (a new routing id each time) gets no fresh allowance.
+    public func receive(_ frame: Data, from address: PeerAddress, now: Double, authenticatedId: String? = nil, peerHost: String? = nil) -> [LearnerEffect] {
         var out: [LearnerEffect] = []
+        warningKey = peerHost.map { Data($0.utf8) }
+        defer { warningKey = nil }
         let envelope: Envelope
         do { envelope = try codec.decode(frame) } catch {
             malformed += 1
@@ -192,7 +215,7 @@ public final class LearnerCore {
             out.append(self.error(code, "malformed message: \(error)", to: address))
             return out
         }
-        // Trust (issue 9): with keys, a Hello must claim the key's own name, and later messages must come from it.
+        // Trust: with keys, a Hello must claim the key's own name, and later messages must come from it.
         if let authenticatedId, !admitsAuthenticated(envelope, authenticatedId, from: address, now: now, &out) { return out }
         if case .hello(let h)? = envelope.body { hello(bindingId(h, authenticatedId), from: address, now: now, &out); return out }
         guard let id = actorOfAddress[address], var actor = actors[id] else {
@@ -205,15 +228,20 @@ public final class LearnerCore {
         switch envelope.body {
         case .workRequest(let r)?:
             actors[id]!.credit = min(Int(r.freeSlots), actor.slots)
-            dispatch(now, &out)
+            // A newcomer already holding its one item can be given nothing: skip the dispatch pass (a hoarder asks every
+            // 50 ms; the tick's pass still serves everyone).
+            if actor.returned > 0 || !ledger.inFlight.values.contains(where: { $0.actor == id }) { dispatch(now, &out) }
         case .rolloutGroup(let g)?: result(g, from: id, now: now, &out)
-        case .fetchWeights(let f)?: serveWeights(f, to: address, &out)
+        case .fetchWeights(let f)?: serveWeights(f, to: address, now: now, &out)
         case .heartbeat(let hb)?:
             actors[id]!.version = Int(hb.policyVersion); actors[id]!.busySlots = Int(hb.busySlots)
+            if hb.policyVersion >= UInt64(weights.version), let relay = relayOfChild.removeValue(forKey: id) { relayDelivered(relay) }
+        case .error(let e)? where e.code == Wire.ErrorCode.resultRejected.rawValue && !e.workID.isEmpty:
+            workRefused(e, by: id, now: now, &out)
         case .goodbye(let b)?:
             let n = ledger.actorLost(id)
             forget(id)
-            out.append(.log(.info, "actor \(id) left (\(b.reason)); \(n) item(s) re-queued; \(actors.count) connected"))
+            sessionLog(&out, now, "actor \(id) left (\(b.reason)); \(n) item(s) re-queued; \(actors.count) connected")
         default:
             malformed += 1
             warn(&out, address, now, "actor \(id) sent a message only the learner sends; ignored")
@@ -225,10 +253,11 @@ public final class LearnerCore {
     public func tick(now: Double) -> [LearnerEffect] {
         var out: [LearnerEffect] = []
         if lastStepEnd == nil { lastStepEnd = now; waitStart = now }
+        if let summary = sessionLines.flush(now: now) { out.append(.log(.info, "\(summary); \(actors.count) connected")) }
         for a in actors.values where now - a.lastSeen > rules.silenceLimitSeconds {
             let n = ledger.actorLost(a.id)
             forget(a.id)
-            out.append(.log(.warning, "actor \(a.id) silent for \(String(format: "%.1f", now - a.lastSeen)) s: presumed lost; \(n) item(s) re-queued; \(actors.count) connected"))
+            sessionLog(&out, now, "actor \(a.id) silent for \(String(format: "%.1f", now - a.lastSeen)) s: presumed lost; \(n) item(s) re-queued; \(actors.count) connected", level: .warning)
         }
         let late = ledger.expireAssignments(now: now, timeout: rules.workTimeoutSeconds)
         if !late.isEmpty {
@@ -265,12 +294,16 @@ public final class LearnerCore {
         metrics.actorLogProbGap = gaps.perActor
         out.append(.record(metrics))
         for a in actors.values.sorted(by: { $0.id < $1.id }) { out.append(.send(.body(.versionNotice(notice(for: a.id))), to: a.address)) }
-        if version - lastCheckpointStep >= max(1, checkpointEvery) || version >= config.steps {
-            lastCheckpointStep = version
+        if checkpointOwed || version - lastCheckpointStep >= max(1, checkpointEvery) || version >= config.steps {
+            lastCheckpointStep = version; checkpointOwed = false
             out.append(.checkpoint(checkpointState))
         }
         return out
     }
+
+    /// The shell could not write the checkpoint it was asked for (out of descriptors, disk full, read-only): the next
+    /// update checkpoints again.
+    public func checkpointFailed() { checkpointOwed = true }
 
     /// Orderly end (training complete or a stop signal): tell every actor, then the shell writes the last checkpoint.
     public func finish(stopping: Bool) -> [LearnerEffect] {
@@ -307,9 +340,9 @@ public final class LearnerCore {
         }
         if actors[id] != nil {
             let n = ledger.actorLost(id)
-            out.append(.log(.info, "actor \(id) said Hello again; \(n) item(s) re-queued"))
+            sessionLog(&out, now, "actor \(id) said Hello again; \(n) item(s) re-queued")
         } else {
-            out.append(.log(.info, "actor \(id) joined from \(h.host) pid \(h.pid), \(h.cores) cores, \(h.slots) slots, \(h.softwareVersion); \(actors.count + 1) connected"))
+            sessionLog(&out, now, "actor \(id) joined from \(h.host.prefix(64)) pid \(h.pid), \(h.cores) cores, \(h.slots) slots, \(h.softwareVersion.prefix(64)); \(actors.count + 1) connected")
         }
         if let previous = actorOfAddress[address], previous != id { forget(previous) }
         let slots = max(1, min(Int(h.slots == 0 ? 1 : h.slots), ClusterRules.maxSlotsPerActor))
@@ -326,6 +359,13 @@ public final class LearnerCore {
     func notice(for id: String) -> Wire.VersionNotice {
         var n = weights.notice
         (n.sources, n.sourceKeys) = relayTree.sourcesWithKeys(of: id)
+        var ids = relayTree.ancestorIds(of: id)
+        if sparedChildren.contains(id) {
+            // A relay failed this actor before: only relays that have delivered may serve it now.
+            let keep = ids.indices.filter { relayTree.isProven(ids[$0]) }
+            n.sources = keep.map { n.sources[$0] }; n.sourceKeys = keep.map { n.sourceKeys[$0] }; ids = keep.map { ids[$0] }
+        }
+        relayOfChild[id] = ids.first
         if n.sourceKeys.allSatisfy(\.isEmpty) { n.sourceKeys = [] }
         return n
     }
@@ -345,6 +385,7 @@ public final class LearnerCore {
     func forget(_ id: String) {
         if let a = actors.removeValue(forKey: id), actorOfAddress[a.address] == id { actorOfAddress.removeValue(forKey: a.address) }
         relayTree.leave(id)
+        relayOfChild[id] = nil; sparedChildren.remove(id); relayRecords[id] = nil
     }
 
     // MARK: Results
@@ -396,13 +437,19 @@ public final class LearnerCore {
             actors[id]!.tokensSinceStep += Double(g.timings.tokens)
             if g.timings.generateMs.isFinite && g.timings.generateMs >= 0 { actors[id]!.generateMsSinceStep += min(g.timings.generateMs, 3.6e6) }
             actors[id]!.strikes = max(0, actors[id]!.strikes - 1)
+            actors[id]!.returned += 1
             ledger.buffer(position: position, group: group)
             agreement.produced(position: position, by: id)
             startUpdateIfReady(now, &out)
         }
     }
 
-    func serveWeights(_ f: Wire.FetchWeights, to address: PeerAddress, _ out: inout [LearnerEffect]) {
+    func serveWeights(_ f: Wire.FetchWeights, to address: PeerAddress, now: Double, _ out: inout [LearnerEffect]) {
+        // A child its relays should have served asks the learner: they failed it (stalled, erred, or helped deliver
+        // a bad blob, and the child moved on up to us).
+        if f.version == weights.notice.version, let child = actorOfAddress[address], let relay = relayOfChild.removeValue(forKey: child) {
+            relayFailed(relay, child: child, now: now, &out)
+        }
         guard f.version == weights.notice.version, f.chunkIndex < UInt64(weights.frames.count) else {
             out.append(error(.badRequest, "no chunk \(f.chunkIndex) of version \(f.version): serving v\(weights.version) in \(weights.frames.count) chunk(s)", to: address))
             out.append(.send(.body(.versionNotice(actorOfAddress[address].map(notice(for:)) ?? weights.notice)), to: address))
@@ -411,29 +458,115 @@ public final class LearnerCore {
         out.append(.send(.frame(weights.frames[Int(f.chunkIndex)]), to: address))
     }
 
+    // MARK: Relays judged by delivery
+
+    /// A child installed the current version and never asked the learner for it: its nearest relay delivered.
+    func relayDelivered(_ relay: String) {
+        relayRecords[relay, default: (0, 0)].delivered += 1
+        relayRecords[relay]!.failedInARow = 0
+        relayTree.delivered(relay)
+    }
+
+    /// A child had to fetch from the learner: a relay without a record is demoted at once, one with a record after
+    /// `ClusterRules.relayFailuresToDemote` failures in a row; the child is served by proven relays only from now on.
+    func relayFailed(_ relay: String, child: String, now: Double, _ out: inout [LearnerEffect]) {
+        var r = relayRecords[relay, default: (0, 0)]
+        r.failedInARow += 1
+        relayRecords[relay] = r
+        sparedChildren.insert(child)
+        guard r.delivered == 0 || r.failedInARow >= ClusterRules.relayFailuresToDemote, relayTree.isRelay(relay) else { return }
+        relayTree.demote(relay)
+        demotedRelays += 1
+        out.append(.log(.warning, "relay \(relay) demoted to a leaf: \(child) had to fetch v\(weights.version) from the learner (\(r.delivered) version(s) delivered before, \(r.failedInARow) failure(s) in a row)"))
+    }
+
+    // MARK: Work no actor can do
+
+    /// An actor says it cannot do an item it holds (Error 7 with the work id: the prompt does not fit its model, or
+    /// generation failed). The item goes back in line at once, for another actor if there is one; after
+    /// `ClusterRules.dropsBeforeQuarantine` such drops its prompt is quarantined: skipped from now on, counted, logged
+    /// once. Drops from an actor without a record of returned work count only while no actor has one (a hoarder's
+    /// drops must not quarantine the data set).
+    func workRefused(_ e: Wire.Error, by id: String, now: Double, _ out: inout [LearnerEffect]) {
+        guard let held = ledger.inFlight[e.workID], held.actor == id else { return }
+        let counts = (actors[id]?.returned ?? 0) > 0 || !actors.values.contains { $0.returned > 0 }
+        guard let promptIndex = ledger.dropped(workId: e.workID, counts: counts, quarantineAfter: ClusterRules.dropsBeforeQuarantine) else {
+            warn(&out, actors[id]!.address, now, "actor \(id) cannot do \(e.workID): \(e.message.prefix(200)); re-queued")
+            return
+        }
+        quarantined += 1
+        out.append(.log(.warning, "quarantined train problem \(promptIndex) (answer \(task.problem(.train, promptIndex).answer.prefix(40).debugDescription)): dropped \(ClusterRules.dropsBeforeQuarantine) times by actors, last by \(id): \(e.message.prefix(200)); it is skipped from now on"))
+    }
+
+    /// Skips these train problems from the start (`--unfit-problems skip`).
+    public func skipProblems(_ promptIndices: [Int]) {
+        ledger.skipPrompts(promptIndices)
+        quarantined += promptIndices.count
+    }
+
+    /// Train problems whose prompt leaves no room in the model's positions for the thinking and answer limits, with
+    /// their prompt length: no actor can generate a rollout for them.
+    public static func unfitProblems(task: any ReasoningTask, modelConfig: LlamaConfig, sampler: SamplerConfig) -> [(index: Int, promptTokens: Int)] {
+        let room = ClusterRules.promptRoom(maxPositions: modelConfig.maxPositionEmbeddings, sampler: sampler)
+        return (0..<task.count(.train)).compactMap { i in
+            let n = task.problem(.train, i).prompt.count
+            return n > room ? (i, n) : nil
+        }
+    }
+
     // MARK: Work and updates
 
-    /// Most groups `actor` may hold now: its slots, halved per strike, and a fair share of the window when
-    /// others are connected.
-    func holdCap(_ a: ActorSessionRecord, window: Int) -> Int {
-        let fair = max(1, (window + actors.count - 1) / max(1, actors.count))
-        return max(1, min(a.slots, fair) >> min(a.strikes, 16))
+    /// How the window of outstanding work is shared. Actors with a record of returned work share it fairly, minus one
+    /// seat kept for newcomers; actors on probation (no record) share that seat, one item each. So 40 ids that take
+    /// work and never return it hold one seat's worth between them, not the whole window (before: 4 such ids got one
+    /// update per ~10 s out of an honest actor that could do 25 per second).
+    struct WindowShares {
+        let window: Int
+        let proven: Int
+        /// Items the probation actors may hold together.
+        let newcomerSeat: Int
+        init(window: Int, actors: Dictionary<String, ActorSessionRecord>.Values) {
+            self.window = window
+            proven = actors.filter { $0.returned > 0 }.count
+            let newcomers = actors.count > proven
+            newcomerSeat = !newcomers ? 0 : proven == 0 ? window : max(1, window / (proven + 1))
+        }
+        /// Most groups `a` may hold now: a proven actor its slots within its fair share, halved per strike; an actor on
+        /// probation one.
+        func cap(_ a: ActorSessionRecord) -> Int {
+            guard a.returned > 0 else { return ClusterRules.probationItems }
+            let fair = max(1, (window - newcomerSeat + proven - 1) / max(1, proven))
+            return max(1, min(a.slots, fair) >> min(a.strikes, 16))
+        }
     }
 
     func dispatch(_ now: Double, _ out: inout [LearnerEffect]) {
         guard version < config.steps else { return }
         let window = staleness.window(updating: updating)
         guard window > 0 else { return }
-        let held = ledger.heldCounts
-        // Reliable actors first (fewest strikes), then the least loaded, then the longest unserved (round robin).
+        var held = ledger.heldCounts
+        let shares = WindowShares(window: window, actors: actors.values)
+        var onProbation = actors.values.filter { $0.returned == 0 }.reduce(0) { $0 + (held[$1.id] ?? 0) }
+        // Items actors on probation have held far longer than a group takes are not coming back soon: they do not
+        // count against the window of the actors with a record (their late result is still taken, first wins).
+        let overdue = ledger.medianDuration.map { median in
+            ledger.inFlight.values.filter { (actors[$0.actor]?.returned ?? 1) == 0 && now - $0.issuedAt > rules.speculateFactor * median }.count
+        } ?? 0
+        // Newcomers that have had nothing taken back first (they are held to the seat anyway, and a new honest actor
+        // in a busy cluster must get an item to earn its record), then actors with a record, then newcomers with
+        // strikes; within each, the reliable (fewest strikes), the least loaded, the longest unserved.
+        func tier(_ a: ActorSessionRecord) -> Int { a.returned > 0 ? 1 : a.strikes == 0 ? 0 : 2 }
         let candidates = actors.values.filter { $0.credit > 0 }.sorted {
-            ($0.strikes, held[$0.id] ?? 0, $0.lastIssued, $0.id) < ($1.strikes, held[$1.id] ?? 0, $1.lastIssued, $1.id)
+            (tier($0), $0.strikes, held[$0.id] ?? 0, $0.lastIssued, $0.id) < (tier($1), $1.strikes, held[$1.id] ?? 0, $1.lastIssued, $1.id)
         }
         for a in candidates {
-            let room = min(a.credit, holdCap(a, window: window) - (held[a.id] ?? 0))
+            var room = min(a.credit, shares.cap(a) - (held[a.id] ?? 0))
+            if a.returned == 0 { room = min(room, shares.newcomerSeat - onProbation) }
             guard room > 0 else { continue }
-            let items = ledger.issue(to: a.id, count: room, limit: window, now: now, avoidFormerHolders: actors.count > 1)
+            let items = ledger.issue(to: a.id, count: room, limit: window + (a.returned > 0 ? overdue : 0), now: now, avoidFormerHolders: actors.count > 1)
             if items.isEmpty { continue }
+            held[a.id, default: 0] += items.count
+            if a.returned == 0 { onProbation += items.count }
             actors[a.id]!.credit -= items.count
             issueCounter += 1
             actors[a.id]!.lastIssued = issueCounter
@@ -451,11 +584,16 @@ public final class LearnerCore {
     }
 
     /// The learner waits for data while an actor sits idle: take back work held far longer than usual and let
-    /// the idle actor do it too (first result wins; the slow holder's late result still counts).
+    /// the idle actor do it too (first result wins; the slow holder's late result still counts). Idle actors with a
+    /// record of returned work are the ones meant: when only actors on probation are idle while proven ones work,
+    /// handing them the items would pass work from one hoarder to the next.
     func speculate(_ now: Double, _ out: inout [LearnerEffect]) {
         guard !updating, version < config.steps, ledger.reissue.isEmpty, let median = ledger.medianDuration else { return }
         let held = ledger.heldCounts
-        let idle = actors.values.filter { $0.credit > 0 && (held[$0.id] ?? 0) == 0 }
+        let idleAll = actors.values.filter { $0.credit > 0 && (held[$0.id] ?? 0) == 0 }
+        let idleProven = idleAll.filter { $0.returned > 0 }
+        let anyProven = actors.values.contains { $0.returned > 0 }
+        let idle = anyProven ? idleProven : idleAll
         guard !idle.isEmpty else { return }
         let threshold = max(rules.minSpeculateSeconds, rules.speculateFactor * median)
         let holders = Set(held.keys).subtracting(idle.map(\.id))
@@ -491,6 +629,7 @@ public final class LearnerCore {
         m.stalenessHistogram = Dictionary(uniqueKeysWithValues: pendingStaleness.map { ("\($0.key)", $0.value) })
         m.droppedStale = droppedStale; m.reissued = ledger.reissuedCount; m.duplicates = ledger.duplicateCount; m.malformed = malformed
         m.speculated = speculated; m.refusedDuplicateIds = refusedDuplicates
+        m.quarantined = quarantined; m.demotedRelays = demotedRelays
         m.actorsConnected = actors.count
         m.actorTokensPerSecond = Dictionary(uniqueKeysWithValues: actors.values.map { ($0.id, $0.tokensSinceStep / elapsed) })
         m.actorBusyShare = Dictionary(uniqueKeysWithValues: actors.values.map { ($0.id, min(1, $0.generateMsSinceStep / 1000 / elapsed)) })
@@ -512,11 +651,15 @@ public final class LearnerCore {
     }
 
     func warn(_ out: inout [LearnerEffect], _ address: PeerAddress, _ now: Double, _ message: String) {
-        switch warnings.admit(address, now: now) {
+        switch warnings.admit(warningKey ?? address, now: now) {
         case .log(let suppressedBefore):
             out.append(.log(.warning, suppressedBefore > 0 ? "\(message) (\(suppressedBefore) similar warning(s) from this peer suppressed)" : message))
         case .suppress: break
         }
+    }
+
+    func sessionLog(_ out: inout [LearnerEffect], _ now: Double, _ line: String, level: Logger.Level = .info) {
+        if sessionLines.admit(now: now) { out.append(.log(level, line)) }
     }
 
     public static func printable(_ address: PeerAddress) -> String {
@@ -525,19 +668,23 @@ public final class LearnerCore {
     }
 }
 
-/// At most `ClusterRules.warningsPerPeerPerMinute` warning lines per peer per minute; the rest are counted and
-/// the count is reported with the next line that gets through (3.9 MB of log per 20 s of garbage, before).
+/// At most `ClusterRules.warningsPerPeerPerMinute` warning lines per peer (its host when the shell knows it, else
+/// its connection) per minute, and `ClusterRules.warningsPerMinute` in all; the rest are counted and the count is
+/// reported with the next line that gets through (3.9 MB of log per 20 s of garbage, before; then 1,500 lines in
+/// 30 s from 100 peers that reconnected for a fresh allowance each time).
 struct WarningLimiter {
     enum Verdict { case log(suppressedBefore: Int), suppress }
     private var windows: [PeerAddress: (start: Double, logged: Int, suppressed: Int)] = [:]
+    private var all = (start: -Double.infinity, logged: 0)
     private(set) var suppressedTotal = 0
 
     mutating func admit(_ peer: PeerAddress, now: Double) -> Verdict {
+        if now - all.start >= 60 { all = (now, 0) }
         var w = windows[peer] ?? (now, 0, 0)
         if now - w.start >= 60 { w = (now, 0, w.suppressed) }
-        if w.logged < ClusterRules.warningsPerPeerPerMinute {
+        if w.logged < ClusterRules.warningsPerPeerPerMinute && all.logged < ClusterRules.warningsPerMinute {
             let s = w.suppressed
-            w.logged += 1; w.suppressed = 0
+            w.logged += 1; w.suppressed = 0; all.logged += 1
             windows[peer] = w
             if windows.count > 10_000 { windows = windows.filter { now - $0.value.start < 60 } }  // bounded memory
             return .log(suppressedBefore: s)
@@ -545,5 +692,31 @@ struct WarningLimiter {
         w.suppressed += 1; suppressedTotal += 1
         windows[peer] = w
         return .suppress
+    }
+}
+
+/// Lines about routine events (joins, leaves): the first `ClusterRules.sessionLinesPerMinute` of each minute one by
+/// one, the rest counted and summarised in one line when the minute ends (5,000 Hellos gave 5,707 lines before).
+struct EventSummary {
+    let kind: String
+    private var start = -Double.infinity
+    private var logged = 0
+    private var suppressed = 0
+
+    init(kind: String) { self.kind = kind }
+
+    /// Whether to log this event's line now.
+    mutating func admit(now: Double) -> Bool {
+        if now - start >= 60 && suppressed == 0 { start = now; logged = 0 }
+        guard logged < ClusterRules.sessionLinesPerMinute else { suppressed += 1; return false }
+        logged += 1
+        return true
+    }
+
+    /// The summary of the minute that ended, if lines were held back.
+    mutating func flush(now: Double) -> String? {
+        guard now - start >= 60, suppressed > 0 else { return nil }
+        defer { start = now; logged = 0; suppressed = 0 }
+        return "\(suppressed) more \(kind)(s) (joins, leaves, losses, Hellos again) in the last \(Int(now - start)) s not logged one by one"
     }
 }

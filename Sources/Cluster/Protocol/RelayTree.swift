@@ -1,7 +1,10 @@
 // Who fetches a weights version from whom. The learner serves `fanout` first-level receivers; every actor that
 // relays serves `fanout` more, so a version reaches N actors through about log_fanout(N) hops instead of N
-// transfers over the learner's one link. The tree is a k-ary heap over the actors in joining order, relays first:
-// node i's parent is node i/k - 1 (the learner for i < k). Joining appends, so the nodes already placed keep their
+// transfers over the learner's one link. The tree is a k-ary heap over the actors, relays first: node i's parent
+// is node i/k - 1 (the learner for i < k). Relays are placed by delivery, not by joining order: those that have
+// delivered a version to a child (the learner judges, LearnerCore) come first, in the order they proved it, then
+// the untried ones in joining order; a relay that failed its children is demoted to a leaf for good (a peer that
+// joins first and answers only with heartbeats no longer sits above every real actor). Joining appends, so the nodes already placed keep their
 // parents and a late joiner's parent already holds (or is fetching) the current version. Leaving removes a node
 // and shifts the later ones: the tree is repaired at the next version (its children meanwhile fail over to their
 // grandparent, the next source in their list). Pure: the learner core owns one and asks it for each notice.
@@ -18,6 +21,11 @@ public struct RelayTree: Sendable {
     /// Node index of each member (relays 0..<relays.count, then leaves); rebuilt lazily after a leave.
     private var index: [String: Int] = [:]
     private var indexStale = false
+    /// Relays that delivered; they are the first `provenCount` entries of `relays`.
+    private var proven: Set<String> = []
+    /// Ids demoted for failing their children: they stay leaves, also when they join again.
+    private(set) var demoted: Set<String> = []
+    static let maxDemoted = 10_000
 
     public init(fanout: Int) { self.fanout = max(0, fanout) }
 
@@ -27,7 +35,7 @@ public struct RelayTree: Sendable {
     /// between relaying and not (or its endpoint), which moves it to the end.
     /// `key`: the relay's CURVE public key ("" = plaintext).
     public mutating func join(_ id: String, endpoint: String?, key: String = "") {
-        let endpoint = (endpoint ?? "").isEmpty ? nil : endpoint
+        let endpoint = (endpoint ?? "").isEmpty || demoted.contains(id) ? nil : endpoint
         if indexStale { rebuildIndex() }
         if let i = index[id] {
             if (i < relays.count ? relays[i].endpoint : nil) == endpoint && (i >= relays.count || relays[i].key == key) { return }
@@ -47,8 +55,35 @@ public struct RelayTree: Sendable {
         if indexStale { rebuildIndex() }
         guard let i = index.removeValue(forKey: id) else { return }
         if i < relays.count { relays.remove(at: i) } else { leaves.remove(at: i - relays.count) }
+        proven.remove(id)
         indexStale = true
     }
+
+    public func isProven(_ id: String) -> Bool { proven.contains(id) }
+    public func isRelay(_ id: String) -> Bool { relays.contains { $0.id == id } }
+
+    /// `id` delivered a version to a child: it moves ahead of the relays that have not (yet) done so.
+    public mutating func delivered(_ id: String) {
+        guard !proven.contains(id), let i = relays.firstIndex(where: { $0.id == id }) else { return }
+        let r = relays.remove(at: i)
+        relays.insert(r, at: proven.count)
+        proven.insert(id)
+        indexStale = true
+    }
+
+    /// `id` failed its children: it becomes a leaf (its own fetches go on), and stays one if it joins again.
+    public mutating func demote(_ id: String) {
+        guard let i = relays.firstIndex(where: { $0.id == id }) else { return }
+        relays.remove(at: i)
+        proven.remove(id)
+        leaves.append(id)
+        if demoted.count >= Self.maxDemoted { demoted.removeAll() }
+        demoted.insert(id)
+        indexStale = true
+    }
+
+    /// The relays `id` fetches from, nearest first, by id.
+    public mutating func ancestorIds(of id: String) -> [String] { ancestors(of: id).map { relays[$0].id } }
 
     /// Relay endpoints `id` should fetch from, nearest ancestor first; empty = straight from the learner.
     public mutating func sources(of id: String) -> [String] { ancestors(of: id).map { relays[$0].endpoint } }

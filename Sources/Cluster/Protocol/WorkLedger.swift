@@ -57,6 +57,12 @@ public final class WorkLedger {
     private var formerHolders: [Int: Set<String>] = [:]
     public private(set) var reissuedCount = 0
     public private(set) var duplicateCount = 0
+    /// Prompts no actor can do (quarantined): positions that draw them are skipped, neither trained nor outstanding.
+    public private(set) var skippedPrompts: Set<Int> = []
+    /// Positions skipped for that reason (audits: trained + outstanding + skipped = the schedule so far).
+    public private(set) var skippedPositions: Set<Int> = []
+    /// Times each position was dropped by an actor that could not do it.
+    private var drops: [Int: Int] = [:]
     /// Issue-to-result times of recent accepted groups (seconds), newest last: what "late" means.
     public private(set) var recentDurations: [Double] = []
     static let durationWindow = 64
@@ -83,7 +89,7 @@ public final class WorkLedger {
     /// so when another actor can take them); this actor then gets new positions instead.
     public func issue(to actor: String, count: Int, limit: Int, now: Double, avoidFormerHolders: Bool = false) -> [WorkAssignment] {
         var out: [WorkAssignment] = []
-        while out.count < count && inFlight.count + buffered.count < limit {
+        while out.count < count && inFlight.count + buffered.count < limit && skippedPrompts.count < schedule.count {
             let position: Int
             var attempts = 1
             if let i = reissue.firstIndex(where: { !avoidFormerHolders || !(formerHolders[$0]?.contains(actor) ?? false) }) {
@@ -93,6 +99,10 @@ public final class WorkLedger {
             } else {
                 position = schedule.cursor
                 _ = schedule.next()
+            }
+            if skippedPrompts.contains(schedule.index(at: position)) {
+                skip(position)
+                continue
             }
             let a = WorkAssignment(workId: Self.workId(position), position: position, promptIndex: schedule.index(at: position),
                                    actor: actor, issuedAt: now, attempts: attempts)
@@ -127,6 +137,31 @@ public final class WorkLedger {
     }
 
     public func buffer(position: Int, group: [Rollout]) { buffered[position] = group }
+
+    /// Sets these prompts aside: positions that draw them are skipped from now on.
+    public func skipPrompts(_ promptIndices: [Int]) {
+        skippedPrompts.formUnion(promptIndices)
+        for p in reissue where skippedPrompts.contains(schedule.index(at: p)) { skip(p) }
+    }
+
+    private func skip(_ position: Int) {
+        reissue.removeAll { $0 == position }
+        formerHolders[position] = nil; drops[position] = nil
+        skippedPositions.insert(position)
+    }
+
+    /// The actor holding `workId` cannot do it: it goes back in line at once (for another actor if there is one).
+    /// When `counts`, the drop is counted, and at the `quarantineAfter`-th its prompt is quarantined (skipped from now
+    /// on); returns that prompt index then.
+    public func dropped(workId: String, counts: Bool, quarantineAfter: Int) -> Int? {
+        guard let a = inFlight.removeValue(forKey: workId) else { return nil }
+        formerHolders[a.position, default: []].insert(a.actor)
+        if counts { drops[a.position, default: 0] += 1 }
+        guard (drops[a.position] ?? 0) >= quarantineAfter else { requeue(a.position); return nil }
+        skipPrompts([a.promptIndex])
+        skip(a.position)
+        return a.promptIndex
+    }
 
     /// Puts a position back in line (stale, malformed, actor lost, deadline).
     public func requeue(_ position: Int) {

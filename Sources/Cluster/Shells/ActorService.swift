@@ -17,7 +17,7 @@ public struct ActorOptions: Sendable {
     public var reconnectInitialMs = 500
     public var reconnectMaxMs = 8000
     public var softwareVersion = "softrl 0.2"
-    /// Trust (issue 9): this actor's key pair and the learner's public key; nil = no CURVE.
+    /// Trust: this actor's key pair and the learner's public key; nil = no CURVE.
     public var keys: ActorKeys?
     /// Relays: where to serve held weights to other actors (e.g. "tcp://*:5601"), and the address to announce if the
     /// bound one is not what others should dial; nil = do not relay.

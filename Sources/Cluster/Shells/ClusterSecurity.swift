@@ -1,4 +1,4 @@
-// Trust (issue 9): CURVE on the cluster sockets. The learner's ROUTER is a CURVE server whose ZAP authenticator
+// Trust: CURVE on the cluster sockets. The learner's ROUTER is a CURVE server whose ZAP authenticator
 // admits only allow-listed actor keys and tags each connection with the key's name (LearnerCore then takes the
 // actor id from it); actors are CURVE clients that know the learner's public key. A key directory holds:
 //   learner host: learner.key_secret, learner.key, allowed_actors (`PUBLICKEY actor-name` lines)

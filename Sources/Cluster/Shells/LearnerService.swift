@@ -18,12 +18,16 @@ public struct LearnerOptions: Sendable {
     /// Checkpoint every N updates (and always on exit).
     public var checkpointEvery = 20
     public var rules = ClusterRules()
-    /// Trust (issue 9): key directory (learner.key_secret, learner.key, allowed_actors); nil = no CURVE.
+    /// Trust: key directory (learner.key_secret, learner.key, allowed_actors); nil = no CURVE.
     public var keys: URL?
     /// What actors are sent: exact fp32 or bf16 (half the bytes; WeightsWireFormat.swift).
     public var wireWeights = WeightsWireFormat.f32
     /// Threads of the update (PolicyLearner.threads).
     public var threads = 1
+    /// Train problems whose prompt leaves no room in the model's positions for the thinking and answer limits:
+    /// refuse to start (naming them), or skip them (counted as quarantined).
+    public var unfitProblems = UnfitProblems.refuse
+    public enum UnfitProblems: String, Sendable, CaseIterable { case refuse, skip }
     public init(runDirectory: URL) { self.runDirectory = runDirectory }
 }
 
@@ -69,6 +73,21 @@ public final class LearnerService {
                            runId: runId, resume: resume?.state)
         core.checkpointEvery = options.checkpointEvery
         codec = WireCodec(maxMessageBytes: options.rules.maxMessageBytes)
+        // Work no actor can do: a problem whose prompt cannot fit beside the thinking and answer limits would be issued,
+        // dropped and issued again for ever. Found here, before any actor is asked.
+        let unfit = LearnerCore.unfitProblems(task: task, modelConfig: model.config, sampler: core.sampler)
+        if !unfit.isEmpty {
+            let room = ClusterRules.promptRoom(maxPositions: model.config.maxPositionEmbeddings, sampler: core.sampler)
+            let named = unfit.prefix(5).map { "train problem \($0.index) (answer \(task.problem(.train, $0.index).answer.prefix(40).debugDescription)): \($0.promptTokens) prompt tokens" }
+            let what = "\(unfit.count) of \(task.count(.train)) train problem(s) of \(config.task) do not fit the model: \(named.joined(separator: "; "))\(unfit.count > 5 ? "; ..." : ""). A prompt may have \(room) tokens: max_position_embeddings \(model.config.maxPositionEmbeddings) minus the thinking limit \(core.sampler.maxThinkingSteps), one end-of-thinking step and the answer limit \(core.sampler.maxAnswerTokens)"
+            switch unfit.count == task.count(.train) ? .refuse : options.unfitProblems {
+            case .refuse:
+                throw ConfigError("\(what). HINT: shorten or remove those problems, lower --max-thinking-steps, or start with --unfit-problems skip to train on the others")
+            case .skip:
+                core.skipProblems(unfit.map(\.index))
+                log.warning("\(what); skipping them (--unfit-problems skip; counted as quarantined in metrics.jsonl)")
+            }
+        }
         log.info("weights to actors: \(weights.format.rawValue), \(weights.notice.sizeBytes) bytes per version in \(weights.frames.count) chunk(s) (fp32 master weights: \(model.parameterCount * 4) bytes)")
     }
 
@@ -76,7 +95,7 @@ public final class LearnerService {
         ProcessControl.raiseOpenFileLimit()   // every actor is a connection, and a checkpoint must still open files
         let context = try ZMQContext()
         defer { context.shutdown() }
-        // Trust (issue 9): the ZAP authenticator is up before the ROUTER exists, and CURVE is set before bind.
+        // Trust: the ZAP authenticator is up before the ROUTER exists, and CURVE is set before bind.
         let security = try options.keys.map { try LearnerSecurity(directory: $0, context: context, log: log) }
         defer { security?.stop() }
         let socket = try ZMQSocket(context, .router)
@@ -98,34 +117,54 @@ public final class LearnerService {
         // Hello deadline: the monitor names accepted and ended connections by descriptor, each message its source.
         let port = endpoint.hasPrefix("tcp://") ? endpoint.split(separator: ":").last.flatMap { Int($0) } : nil
         var deadline = HelloDeadline(seconds: options.rules.helloDeadlineSeconds)
-        let connections = options.rules.helloDeadlineSeconds > 0 && port != nil ? try ZMQMonitor(socket, watchConnections: true) : nil
+        // The monitor also keeps descriptors in reserve: connections past the open-file limit minus the reserve are
+        // closed as they are accepted, so checkpoints can still open files (1,500 silent peers at a limit of 1,024
+        // made every checkpoint fail with "Too many open files" while training went on).
+        let connections = port != nil ? try ZMQMonitor(socket, watchConnections: true) : nil
         defer { connections?.close() }
         var closedSilent = 0, lastDeadlineCheck = 0.0
+        let descriptorLimit = ProcessControl.openFileLimit()
+        var refusedForReserve = 0, refusedReported = 0, lastReserveReport = -Double.infinity
         while !ProcessControl.stopRequested && !core.isDone {
             _ = try? poller.poll(timeoutMs: 20)
             security?.reloadIfRequested()   // Trust: SIGHUP re-reads the allow-list
             for event in connections?.drain() ?? [] {
                 switch event {
-                case .accepted(let fd): deadline.accepted(fd, now: ProcessControl.now())
+                case .accepted(let fd):
+                    if let port, ProcessControl.openDescriptorCount() > descriptorLimit - ClusterRules.descriptorReserve, TCPConnection.shutDown(fd, ifLocalPort: port) {
+                        refusedForReserve += 1
+                    } else if options.rules.helloDeadlineSeconds > 0 {
+                        deadline.accepted(fd, now: ProcessControl.now())
+                    }
                 case .disconnected(let fd): deadline.ended(fd)
                 default: break
                 }
             }
-            while let (frames, userId, sourceFd) = try socket.receiveAuthenticated(timeoutMs: 0) {
+            if refusedForReserve > refusedReported && ProcessControl.now() - lastReserveReport >= 60 {
+                lastReserveReport = ProcessControl.now()
+                log.warning("refused \(refusedForReserve - refusedReported) connection(s): open files at the limit of \(descriptorLimit) minus \(ClusterRules.descriptorReserve) kept for checkpoints and logs (\(refusedForReserve) so far). HINT: raise the limit (ulimit -n, LimitNOFILE=) if these are real actors")
+                refusedReported = refusedForReserve
+            }
+            // Messages are taken for at most `ClusterRules.receiveSliceSeconds` per turn: under a flood (40 peers asking
+            // for work every 50 ms) the loop still ticks, so heartbeats go out and honest actors do not presume the
+            // learner lost (they did, and were then refused as twins of themselves).
+            let sliceEnd = ProcessControl.now() + ClusterRules.receiveSliceSeconds
+            while ProcessControl.now() < sliceEnd, let (frames, userId, sourceFd) = try socket.receiveAuthenticated(timeoutMs: 0) {
                 let now = ProcessControl.now()
                 defer { if sourceFd >= 0, let address = frames.first, core.actorOfAddress[address] != nil { deadline.introduced(sourceFd) } }
                 // Trust: with keys, the actor id is the ZAP user id (the key's allowed name); "" if somehow absent.
                 let authenticatedId = security == nil ? nil : (userId ?? "")
+                let host = PeerHost.of(sourceFd)   // warnings are limited per host, not per connection
                 guard frames.count == 2 else {
-                    perform(core.receive(Data(), from: frames.first ?? Data(), now: now, authenticatedId: authenticatedId), socket)   // counted as malformed
+                    perform(core.receive(Data(), from: frames.first ?? Data(), now: now, authenticatedId: authenticatedId, peerHost: host), socket)   // counted as malformed
                     continue
                 }
-                perform(core.receive(frames[1], from: frames[0], now: now, authenticatedId: authenticatedId), socket)
+                perform(core.receive(frames[1], from: frames[0], now: now, authenticatedId: authenticatedId, peerHost: host), socket)
             }
             if let (report, snapshot) = trainer.takeResult() { perform(core.updateFinished(report, weights: snapshot, now: ProcessControl.now()), socket) }
             let now = ProcessControl.now()
             perform(core.tick(now: now), socket)
-            if let port, now - lastDeadlineCheck >= 1 {
+            if let port, options.rules.helloDeadlineSeconds > 0, now - lastDeadlineCheck >= 1 {
                 lastDeadlineCheck = now
                 let closed = deadline.overdue(now: now).filter { TCPConnection.shutDown($0, ifLocalPort: port) }.count
                 if closed > 0 {
@@ -184,7 +223,8 @@ public final class LearnerService {
             case .checkpoint(var state):
                 state.savedAt = ISO8601DateFormatter().string(from: Date())   // the core keeps no clock: stamped here
                 do { try LearnerCheckpoint.save(model: model, optimizer: learner.optimizer, state: state, runDirectory: options.runDirectory) } catch {
-                    log.error("checkpoint failed: \(error); training continues, the previous checkpoint is intact")
+                    core.checkpointFailed()
+                    log.error("checkpoint failed: \(error); training continues, the previous checkpoint is intact; trying again after the next update")
                 }
             case .record(var m):
                 m.time = ISO8601DateFormatter().string(from: Date())   // the core keeps no clock: stamped here
@@ -195,5 +235,29 @@ public final class LearnerService {
                 log.log(level: level, "\(message)")
             }
         }
+    }
+}
+
+/// The network address a connection comes from (IPv4 or IPv6, without the port), from its descriptor; nil when it
+/// has none (ipc, inproc) or the descriptor is gone.
+enum PeerHost {
+    static func of(_ fd: Int32) -> String? {
+        guard fd >= 0 else { return nil }
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let ok = withUnsafeMutablePointer(to: &storage) { p in p.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) == 0 } }
+        guard ok else { return nil }
+        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
+        switch Int32(storage.ss_family) {
+        case AF_INET:
+            var a = withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr } }
+            guard inet_ntop(AF_INET, &a, &text, socklen_t(text.count)) != nil else { return nil }
+        case AF_INET6:
+            var a = withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_addr } }
+            guard inet_ntop(AF_INET6, &a, &text, socklen_t(text.count)) != nil else { return nil }
+        default:
+            return nil
+        }
+        return String(cString: text)
     }
 }

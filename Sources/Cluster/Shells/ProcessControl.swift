@@ -30,6 +30,25 @@ public enum ProcessControl {
     }
 }
 
+extension ProcessControl {
+    /// The soft open-file limit (after raiseOpenFileLimit), or Int.max when unknown.
+    public static func openFileLimit() -> Int {
+        var l = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &l) == 0, l.rlim_cur < rlim_t(Int.max) else { return Int.max }
+        return Int(clamping: l.rlim_cur)
+    }
+
+    /// Descriptors this process has open now (entries of /proc/self/fd); Int.max when the directory cannot be opened
+    /// for want of a descriptor (the limit is reached), 0 where there is no /proc.
+    public static func openDescriptorCount() -> Int {
+        guard let d = opendir("/proc/self/fd") else { return errno == EMFILE || errno == ENFILE ? Int.max : 0 }
+        defer { closedir(d) }
+        var n = 0
+        while readdir(d) != nil { n += 1 }
+        return max(0, n - 3)   // ".", ".." and the directory's own descriptor
+    }
+}
+
 /// Runs one job at a time on its own thread; the owner polls `takeResult()`.
 public final class BackgroundWorker<Result>: @unchecked Sendable {
     private let lock = NSLock()

@@ -35,7 +35,9 @@ public final class RelayLinks {
             try s.set(.zapDomain(ClusterSecurity.domain))
             try? s.set(.zapEnforceDomain(true))
         }
-        try s.set(.sendHWM(ClusterRules.sendHighWaterMark))
+        // The learner's bounds: chunks go out as shared frames, so a child that asks without reading costs queue
+        // bookkeeping up to the high-water marks, not a copy of a chunk per request.
+        try s.set(.sendHWM(ClusterRules.sendHighWaterMark)); try s.set(.receiveHWM(ClusterRules.receiveHighWaterMark))
         try s.bind(endpoint)
         server = s
         if let advertise { return advertise }
@@ -69,15 +71,21 @@ public final class RelayLinks {
         _ = try upstream[endpoint]!.send(frames: [frame], dontWait: true)
     }
 
-    public func sendToChild(_ frame: Data, _ peer: PeerAddress) {
-        _ = try? server?.send(frames: [peer, frame], dontWait: true)
+    public func sendToChild(_ frame: EncodedFrame, _ peer: PeerAddress) {
+        _ = try? server?.send(head: [peer], shared: frame, dontWait: true)
     }
 
     public var sockets: [ZMQSocket] { (server.map { [$0] } ?? []) + Array(upstream.values) }
 
-    /// Every waiting frame: children's requests (with their address) and upstream replies (with the endpoint).
+    /// Children's requests taken per call: a flood of them must not keep the actor's loop from its own work.
+    static let childRequestsPerDrain = 256
+
+    /// Waiting frames: children's requests (with their address, at most `childRequestsPerDrain`) and upstream
+    /// replies (with the endpoint).
     public func drain(child: (Data, PeerAddress) -> Void, upstreamFrame: (Data, String) -> Void) {
-        while let server, let frames = try? server.receive(timeoutMs: 0) {
+        var taken = 0
+        while taken < Self.childRequestsPerDrain, let server, let frames = try? server.receive(timeoutMs: 0) {
+            taken += 1
             if frames.count == 2 { child(frames[1], frames[0]) }
         }
         for (endpoint, s) in upstream {
