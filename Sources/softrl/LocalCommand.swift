@@ -27,6 +27,8 @@ struct LocalCommand: ParsableCommand {
     @Option(help: "Weights sent to actors: f32 (exact) or bf16 (half the bytes, rounded to nearest even; the learner keeps fp32).") var wireWeights: String = "f32"
     @Option(help: "Prompts generated together in the final evaluation (rows = this x samples; lower it for large models).") var evalBatchPrompts: Int = 8
     @OptionGroup var computeOptions: ComputeOptionsGroup
+    @Option(help: "Train problems that cannot fit the model's positions: refuse (do not start, name them) or skip (train on the rest).")
+    var unfitProblems: String = LearnerOptions.UnfitProblems.refuse.rawValue
     @Option(help: "Prometheus endpoints on loopback: the learner on this port, actor i on PORT+1+i (default: free ports). Their list is RUN_DIR/cluster/prometheus-targets.json.")
     var metricsPort: Int?
 
@@ -66,7 +68,8 @@ struct LocalCommand: ParsableCommand {
         try LocalMetricsPorts.writeTargets(ports, to: clusterDir.appendingPathComponent("prometheus-targets.json"))
         let start = resuming ? ["--resume", clusterDir.path] : ["--base", basePath]
         let cluster = LocalClusterPlan(executable: URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath(), runDirectory: clusterDir,
-                                       actors: actors, learnerArguments: start + ["--run-config", configFile.path, "--wire-weights", wireWeights],
+                                       actors: actors, learnerArguments: start + ["--run-config", configFile.path, "--wire-weights", wireWeights,
+                                                                   "--unfit-problems", unfitProblems],
                                        learnerKeys: keys.learner, actorKeys: keys.actors, metricsPorts: ports,
                                        actorArguments: computeOptions.arguments)
         guard try LocalCluster.run(cluster) == .finished else {

@@ -458,7 +458,9 @@ public nonisolated struct Softrl_V1_Error: Sendable {
   ///     follows), 5 = internal error,
   /// 6 = duplicate actor id (another live connection holds it; wait for the liveness window or choose another id),
   /// 7 = result rejected (work_id names the group: invalid, unknown, not issued to this actor, or stale; the
-  ///     item is re-issued, preferably to another actor).
+  ///     item is re-issued, preferably to another actor). Sent by an actor, 7 with work_id means "I cannot do this
+  ///     item" (e.g. it cannot fit the model's positions): the learner re-issues it elsewhere and sets the prompt
+  ///     aside after a few such answers (docs/PROTOCOL.md, "Work an actor cannot do").
   public var code: UInt32 = 0
 
   /// human readable, for logs
