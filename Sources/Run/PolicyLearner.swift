@@ -206,7 +206,7 @@ public final class PolicyLearner {
     /// in page faults and the kernel zeroing pages (a fifth of the learner's time on SmolLM2).
     private func keepPassMemory(_ batches: [Range<Int>], lengths: [Int]) {
         let largest = batches.map { model.trainingPassBytes(lengths: Array(lengths[$0])) }.max() ?? 0
-        let wanted = threads * largest + largest / 2   // + headroom for the scorer's smaller temporaries
+        let wanted = threads * largest   // a pass's estimate includes its backward temporaries and logits gradient
         if ScratchBlockCache.shared.maxCachedBytes < wanted { ScratchBlockCache.shared.maxCachedBytes = wanted }
     }
 

@@ -79,8 +79,8 @@ struct LearnerBench: ParsableCommand {
                 let rate = Double(rollouts.count) / seconds
                 let flops = batches.reduce(0.0) { $0 + updateFLOPs(c, rows: lengths[$1].reduce(0, +)) }
                 let roofline = flops / seconds / 1e9 / (peak * Double(n))
-                let passMB = Double(batches.map { model.trainingPassBytes(lengths: Array(lengths[$0])) }.max() ?? 0) / 1e6
-                var line = String(format: "%@ | learner %d thread(s): update %.2f s, %.3f rollouts/s per core, %d micro-batches of %@ (largest pass %.0f MB), sgemm roofline share %.0f%%, peak RSS %.0f MB",
+                let passMB = Double(batches.map { model.trainingPassBytes(lengths: Array(lengths[$0])) }.max() ?? 0) / 1048576
+                var line = String(format: "%@ | learner %d thread(s): update %.2f s, %.3f rollouts/s per core, %d micro-batches of %@ (largest pass %.0f MiB), sgemm roofline share %.0f%%, peak RSS %.0f MiB",
                                   mode.rawValue, n, seconds, rate / Double(n), batches.count, learner.microBatch.description, passMB, 100 * roofline, peakRSSMegabytes())
                 if !learnerOnly { line += String(format: " | actor/learner per core %.2f", actorRate / (rate / Double(n))) }
                 if let one = oneThread { line += String(format: " | %.2fx one thread", rate / one) } else { oneThread = rate }
