@@ -76,6 +76,9 @@ public struct ClusterRules: Sendable, Equatable {
     /// Messages queued per peer for sending: weights chunks are shared, zero-copy frames, so this bounds
     /// bookkeeping, not megabytes; a peer that stops reading loses messages beyond it (it re-asks).
     public static let sendHighWaterMark = 1000
+    /// Messages a relay queues per child: twice the fetch window (an honest child has at most that many chunk
+    /// requests in flight, plus heartbeats). Beyond it a child that does not read loses messages (it re-asks).
+    public static let relaySendHighWaterMark = 2 * fetchWindow
     /// Descriptors the learner keeps free for checkpoints, logs and the metrics endpoint: a connection accepted past
     /// the open-file limit minus this is closed at once (a checkpoint opens a handful of files; logs and scrapes a few).
     public static let descriptorReserve = 64

@@ -35,9 +35,10 @@ public final class RelayLinks {
             try s.set(.zapDomain(ClusterSecurity.domain))
             try? s.set(.zapEnforceDomain(true))
         }
-        // The learner's bounds: chunks go out as shared frames, so a child that asks without reading costs queue
-        // bookkeeping up to the high-water marks, not a copy of a chunk per request.
-        try s.set(.sendHWM(ClusterRules.sendHighWaterMark)); try s.set(.receiveHWM(ClusterRules.receiveHighWaterMark))
+        // Chunks go out as shared frames, so a child that asks without reading costs no copy per request; but each
+        // queued frame keeps its version's buffer alive, so a queue as deep as the learner's would hold one chunk per
+        // version for as long as the child does not read. A queue a fetch window deep keeps that to a few buffers.
+        try s.set(.sendHWM(ClusterRules.relaySendHighWaterMark)); try s.set(.receiveHWM(ClusterRules.receiveHighWaterMark))
         try s.bind(endpoint)
         server = s
         if let advertise { return advertise }
