@@ -45,15 +45,16 @@ public final class FileFuzz {
     }
 
     /// Weights of `FuzzSeeds.configModel`: a config accepted by `config` is also loaded over them, so the shape
-    /// check against a file runs on every mutation that keeps the config valid. A global (static), so the leak check
-    /// at the fuzzer's exit sees it reachable (a lazy instance property captured by the runner was reported leaked).
-    static let configWeights: Data = {
+    /// check against a file runs on every mutation that keeps the config valid. Bytes in a global array: the leak
+    /// check at the fuzzer's exit cannot follow Data's tagged storage pointer and reported a cached Data as leaked.
+    static let configWeightBytes: [UInt8] = {
         let model = try! LlamaModel(config: FuzzSeeds.configModel, seed: 1)
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("softrl-fuzz-config-\(getpid())")
         defer { try? FileManager.default.removeItem(at: dir) }
         try! ModelCheckpoint.save(model, directory: dir)
-        return try! Data(contentsOf: dir.appendingPathComponent(ModelCheckpoint.weightsFile))
+        return [UInt8](try! Data(contentsOf: dir.appendingPathComponent(ModelCheckpoint.weightsFile)))
     }()
+    static var configWeights: Data { Data(configWeightBytes) }
 
     /// Returns whether the config.json was accepted.
     @discardableResult
