@@ -21,7 +21,7 @@ let package = Package(
     name: "SoftRL",
     platforms: [.macOS(.v13)],
     products: [
-        .executable(name: "softrl", targets: ["softrl"]),
+        .executable(name: "softrl", targets: ["softrl"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -29,7 +29,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
-        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0")
     ],
     targets: [
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
@@ -46,39 +46,81 @@ let package = Package(
         .target(name: "TextTokenizers", dependencies: [], swiftSettings: v5),
         .target(name: "Tasks", dependencies: ["TextTokenizers", "TensorMath"], swiftSettings: v5),
         .target(name: "SoftTokens", dependencies: ["TransformerLM", "TensorMath", "Tasks"], swiftSettings: v5),
-        .target(name: "PolicyGradient", dependencies: ["SoftTokens", "TransformerLM", "TensorMath", "Tasks"], swiftSettings: v5),
-        .target(name: "Run", dependencies: ["PolicyGradient", "SoftTokens", "TransformerLM", "TensorMath", "Tasks"], swiftSettings: v5),
-        .target(name: "Transport", dependencies: ["CZeroMQ", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-                                                  .product(name: "Crypto", package: "swift-crypto")], swiftSettings: v5),
-        .target(name: "Cluster", dependencies: ["Transport", "Run", "PolicyGradient", "SoftTokens", "TransformerLM", "Tasks",
-                                                .product(name: "Logging", package: "swift-log")], swiftSettings: v5),
+        .target(
+            name: "PolicyGradient", dependencies: ["SoftTokens", "TransformerLM", "TensorMath", "Tasks"],
+            swiftSettings: v5),
+        .target(
+            name: "Run", dependencies: ["PolicyGradient", "SoftTokens", "TransformerLM", "TensorMath", "Tasks"],
+            swiftSettings: v5),
+        .target(
+            name: "Transport",
+            dependencies: [
+                "CZeroMQ", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Crypto", package: "swift-crypto")
+            ], swiftSettings: v5),
+        .target(
+            name: "Cluster",
+            dependencies: [
+                "Transport", "Run", "PolicyGradient", "SoftTokens", "TransformerLM", "Tasks",
+                .product(name: "Logging", package: "swift-log")
+            ], swiftSettings: v5),
         // The in-memory cluster: the protocol cores driven over modelled links (tests, simulations, fuzzing).
-        .target(name: "ClusterKit", dependencies: ["Cluster", "Run", "Transport", "PolicyGradient", "SoftTokens", "TransformerLM", "Tasks", "TensorMath",
-                                                   .product(name: "HeapModule", package: "swift-collections"),
-                                                   .product(name: "DequeModule", package: "swift-collections")], swiftSettings: v5),
+        .target(
+            name: "ClusterKit",
+            dependencies: [
+                "Cluster", "Run", "Transport", "PolicyGradient", "SoftTokens", "TransformerLM", "Tasks", "TensorMath",
+                .product(name: "HeapModule", package: "swift-collections"),
+                .product(name: "DequeModule", package: "swift-collections")
+            ], swiftSettings: v5),
         // Every benchmark `softrl bench` runs: numbers only, the executable prints them.
-        .target(name: "Benchmarks", dependencies: ["ClusterKit", "Cluster", "Run", "Transport", "PolicyGradient", "SoftTokens", "TransformerLM", "Tasks",
-                                                   "TensorMath", "TextTokenizers"], swiftSettings: v5),
-        .target(name: "Monitoring", dependencies: ["Cluster", "Run", "TransformerLM", "TensorMath",
-                                                   .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-                                                   .product(name: "Prometheus", package: "swift-prometheus")], swiftSettings: v5),
-        .executableTarget(name: "softrl", dependencies: ["Benchmarks", "Cluster", "Monitoring", "MPIReduction", "Run", "PolicyGradient", "SoftTokens", "TransformerLM", "Tasks", "TextTokenizers", "Transport",
-                                                         .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: v5),
+        .target(
+            name: "Benchmarks",
+            dependencies: [
+                "ClusterKit", "Cluster", "Run", "Transport", "PolicyGradient", "SoftTokens", "TransformerLM", "Tasks",
+                "TensorMath", "TextTokenizers"
+            ], swiftSettings: v5),
+        .target(
+            name: "Monitoring",
+            dependencies: [
+                "Cluster", "Run", "TransformerLM", "TensorMath",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Prometheus", package: "swift-prometheus")
+            ], swiftSettings: v5),
+        .executableTarget(
+            name: "softrl",
+            dependencies: [
+                "Benchmarks", "Cluster", "Monitoring", "MPIReduction", "Run", "PolicyGradient", "SoftTokens",
+                "TransformerLM", "Tasks", "TextTokenizers", "Transport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser")
+            ], swiftSettings: v5),
         .testTarget(name: "TensorMathTests", dependencies: ["TensorMath"], swiftSettings: v5),
-        .testTarget(name: "TransformerLMTests", dependencies: ["TransformerLM"], resources: [.copy("Fixtures")], swiftSettings: v5),
-        .testTarget(name: "TextTokenizersTests", dependencies: ["TextTokenizers"], resources: [.copy("Fixtures")], swiftSettings: v5),
+        .testTarget(
+            name: "TransformerLMTests", dependencies: ["TransformerLM"], resources: [.copy("Fixtures")],
+            swiftSettings: v5),
+        .testTarget(
+            name: "TextTokenizersTests", dependencies: ["TextTokenizers"], resources: [.copy("Fixtures")],
+            swiftSettings: v5),
         .testTarget(name: "TasksTests", dependencies: ["Tasks", "TextTokenizers"], swiftSettings: v5),
-        .testTarget(name: "SoftTokensTests", dependencies: ["SoftTokens", "Tasks", "TextTokenizers"], swiftSettings: v5),
+        .testTarget(
+            name: "SoftTokensTests", dependencies: ["SoftTokens", "Tasks", "TextTokenizers"], swiftSettings: v5),
         .testTarget(name: "PolicyGradientTests", dependencies: ["PolicyGradient"], swiftSettings: v5),
-        .testTarget(name: "RunTests", dependencies: ["Run", "PolicyGradient", "SoftTokens", "Tasks", "TransformerLM"], swiftSettings: v5),
+        .testTarget(
+            name: "RunTests", dependencies: ["Run", "PolicyGradient", "SoftTokens", "Tasks", "TransformerLM"],
+            swiftSettings: v5),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "TensorMath"], swiftSettings: v5),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "ClusterKit"], swiftSettings: v5),
         .testTarget(name: "MPIReductionTests", dependencies: ["MPIReduction"], swiftSettings: v5),
         .testTarget(name: "MonitoringTests", dependencies: ["Monitoring"], swiftSettings: v5),
         // Fuzzing: the targets' harness, the libFuzzer executable (built by scripts/fuzz.sh into .build-fuzz
         // with -sanitize=fuzzer,address; a plain build makes it a replayer), and the corpus replay tests.
-        .target(name: "FuzzHarness", dependencies: ["ClusterKit", "Cluster", "Run", "SoftTokens", "TransformerLM", "Tasks", "TextTokenizers", "Transport"], swiftSettings: v5),
+        .target(
+            name: "FuzzHarness",
+            dependencies: [
+                "ClusterKit", "Cluster", "Run", "SoftTokens", "TransformerLM", "Tasks", "TextTokenizers", "Transport"
+            ], swiftSettings: v5),
         .executableTarget(name: "SoftRLFuzz", dependencies: ["FuzzHarness"], swiftSettings: v5),
-        .testTarget(name: "FuzzTests", dependencies: ["FuzzHarness", "Cluster", "Transport", "TransformerLM"], swiftSettings: v5),
+        .testTarget(
+            name: "FuzzTests", dependencies: ["FuzzHarness", "Cluster", "Transport", "TransformerLM"], swiftSettings: v5
+        )
     ]
 )

@@ -33,9 +33,11 @@ public enum ClusterBenchmark {
     static func openCore(groupSize: Int, task: any ReasoningTask, model: LlamaModel) throws -> LearnerCore {
         var c = RLConfig()
         c.task = "mnns"; c.groupSize = groupSize; c.promptsPerStep = 64; c.maxStaleness = 1000; c.steps = 1_000_000
-        let weights = try WeightSnapshot(model: model, version: 0, sampler: c.resolvedSampler(for: task), format: .f32,
-                                         chunkBytes: ClusterRules().chunkBytes)
-        return LearnerCore(config: c, task: task, modelConfig: model.config, rules: ClusterRules(), weights: weights, runId: "bench")
+        let weights = try WeightSnapshot(
+            model: model, version: 0, sampler: c.resolvedSampler(for: task), format: .f32,
+            chunkBytes: ClusterRules().chunkBytes)
+        return LearnerCore(
+            config: c, task: task, modelConfig: model.config, rules: ClusterRules(), weights: weights, runId: "bench")
     }
 
     /// Registers `id` on `core` from `address` and gives it `credit` items, through the in-memory cluster (the
@@ -67,7 +69,9 @@ public enum ClusterBenchmark {
         // Real rollouts for the issued prompts, generated once per prompt.
         func frames(for core: LearnerCore) throws -> [(Data, [Data])] {
             var cache: [Int: [Rollout]] = [:]
-            let gen = RolloutGenerator(model: model, config: core.sampler, endOfThinking: Vocabulary.endOfThinking, endOfSequence: Vocabulary.eos)
+            let gen = RolloutGenerator(
+                model: model, config: core.sampler, endOfThinking: Vocabulary.endOfThinking,
+                endOfSequence: Vocabulary.eos)
             var out: [(Data, [Data])] = []
             for a in 0..<actors {
                 let address = Data("bench-\(a)".utf8)
@@ -75,16 +79,25 @@ public enum ClusterBenchmark {
                 let items = try join(core, "bench-\(a)", address, credit: groupsPerActor)
                 let missing = Set(items.map { Int($0.promptIndex) }).subtracting(cache.keys).sorted()
                 if !missing.isEmpty {
-                    let groups = gen.generate(missing.map { GenerationRequest(promptIndex: $0, prompt: task.problem(.train, $0).prompt, groupSize: groupSize, seed: 1) },
-                                              policyVersion: 0).groups
+                    let groups = gen.generate(
+                        missing.map {
+                            GenerationRequest(
+                                promptIndex: $0, prompt: task.problem(.train, $0).prompt, groupSize: groupSize, seed: 1)
+                        },
+                        policyVersion: 0
+                    ).groups
                     for (p, g) in zip(missing, groups) { cache[p] = g }
                 }
-                out.append((address, try items.map { item in
-                    var g = Wire.RolloutGroup()
-                    g.workID = item.workID; g.promptIndex = item.promptIndex
-                    g.rollouts = try cache[Int(item.promptIndex)]!.map(WireMapping.wire)
-                    return try codec.encode(.rolloutGroup(g))
-                }))
+                out.append(
+                    (
+                        address,
+                        try items.map { item in
+                            var g = Wire.RolloutGroup()
+                            g.workID = item.workID; g.promptIndex = item.promptIndex
+                            g.rollouts = try cache[Int(item.promptIndex)]!.map(WireMapping.wire)
+                            return try codec.encode(.rolloutGroup(g))
+                        }
+                    ))
             }
             return out
         }
@@ -115,11 +128,13 @@ public enum ClusterBenchmark {
             try s.set(.routingId(address)); try s.set(.sendHWM(100_000)); try s.connect(endpoint)
             return s
         }
-        usleep(200_000)   // connections up before the clock starts
+        usleep(200_000) // connections up before the clock starts
         let t0 = ProcessControl.now()
         for (s, (_, fs)) in zip(senders, prepared2) {
             group.enter()
-            Thread.detachNewThread { for f in fs { _ = try? s.send(f) }; group.leave() }
+            Thread.detachNewThread {
+                for f in fs { _ = try? s.send(f) }; group.leave()
+            }
         }
         var received = 0
         let cpu0 = threadCPUSeconds()
@@ -163,18 +178,21 @@ public enum ClusterBenchmark {
         let perVocabRow = announced.hiddenSize * (announced.tieWordEmbeddings ? 1 : 2)
         let short = bytes / 4 + 1 - ParameterLayout(announced).totalCount
         if short > 0 { announced.vocabSize += (short + perVocabRow - 1) / perVocabRow }
-        let core = LearnerCore(config: c, task: task, modelConfig: announced, rules: rules, weights: snapshot, runId: "bench")
+        let core = LearnerCore(
+            config: c, task: task, modelConfig: announced, rules: rules, weights: snapshot, runId: "bench")
         let context = try ZMQContext()
         defer { context.shutdown() }
         let router = try ZMQSocket(context, .router)
         try router.bind("tcp://127.0.0.1:*")
         let endpoint = try router.lastEndpoint
         let done = DispatchGroup()
-        final class Counter: @unchecked Sendable { let lock = NSLock(); var value = 0
+        final class Counter: @unchecked Sendable {
+            let lock = NSLock(); var value = 0
             var latest = 0.0, earliest = Double.infinity
             func add(at t: Double = 0) { lock.lock(); value += 1; latest = max(latest, t); lock.unlock() }
             func started(at t: Double) { lock.lock(); earliest = min(earliest, t); lock.unlock() }
-            func get() -> Int { lock.lock(); defer { lock.unlock() }; return value } }
+            func get() -> Int { lock.lock(); defer { lock.unlock() }; return value }
+        }
         let failures = Counter(), holders = Counter(), fetchStarts = Counter()
         for r in 0..<receivers {
             done.enter()
@@ -186,7 +204,8 @@ public enum ClusterBenchmark {
                     defer { s.close(lingerMs: 0) }
                     try s.set(.maxMessageSize(-1))
                     try s.connect(endpoint)
-                    var identity = ActorIdentity(actorId: "receiver-\(r)", host: "bench", pid: 0, cores: 1, slots: 1, softwareVersion: "bench")
+                    var identity = ActorIdentity(
+                        actorId: "receiver-\(r)", host: "bench", pid: 0, cores: 1, slots: 1, softwareVersion: "bench")
                     let relays = RelayLinks(context: context, maxMessageBytes: ClusterRules().maxMessageBytes)
                     defer { relays.close() }
                     if relayFanout > 0 { identity.relayEndpoint = try relays.bind("tcp://127.0.0.1:*", advertise: nil) }
@@ -197,12 +216,15 @@ public enum ClusterBenchmark {
                         for e in effects {
                             switch e {
                             case .send(let body):
-                                if case .fetchWeights = body, !fetching { fetching = true; fetchStarts.started(at: ProcessControl.now()) }
+                                if case .fetchWeights = body, !fetching {
+                                    fetching = true; fetchStarts.started(at: ProcessControl.now())
+                                }
                                 try s.send(try codec.encode(body))
-                            case let .sendUpstream(body, endpoint, key): try relays.sendUpstream(try codec.encode(body), to: endpoint, serverKey: key)
+                            case let .sendUpstream(body, endpoint, key):
+                                try relays.sendUpstream(try codec.encode(body), to: endpoint, serverKey: key)
                             case let .relay(frame, peer): relays.sendToChild(frame, peer)
                             case let .installWeights(version, assembler):
-                                _ = try assembler.verifiedChunks()   // held: every byte here and its SHA-256 checked, as an actor has it before loading
+                                _ = try assembler.verifiedChunks() // held: every byte here and its SHA-256 checked, as an actor has it before loading
                                 _ = session.weightsInstalled(version: version)
                                 installed = true
                                 holders.add(at: ProcessControl.now())
@@ -214,12 +236,19 @@ public enum ClusterBenchmark {
                     let deadline = ProcessControl.now() + 120
                     // A relay keeps serving until every receiver holds the version.
                     while !installed || (relayFanout > 0 && holders.get() < receivers) {
-                        guard ProcessControl.now() < deadline else { throw ConfigError("receiver \(r): no weights within 120 s") }
+                        guard ProcessControl.now() < deadline else {
+                            throw ConfigError("receiver \(r): no weights within 120 s")
+                        }
                         _ = try ZMQPoller([s] + relays.sockets).poll(timeoutMs: 2)
-                        while let frames = try s.receive(timeoutMs: 0) { if frames.count == 1 { try perform(session.receive(frames[0], now: ProcessControl.now())) } }
+                        while let frames = try s.receive(timeoutMs: 0) {
+                            if frames.count == 1 { try perform(session.receive(frames[0], now: ProcessControl.now())) }
+                        }
                         var pending: [[ActorEffect]] = []
-                        relays.drain(child: { pending.append(session.relayRequest($0, from: $1)) },
-                                     upstreamFrame: { pending.append(session.receiveUpstream($0, from: $1, now: ProcessControl.now())) })
+                        relays.drain(
+                            child: { pending.append(session.relayRequest($0, from: $1)) },
+                            upstreamFrame: {
+                                pending.append(session.receiveUpstream($0, from: $1, now: ProcessControl.now()))
+                            })
                         for effects in pending { try perform(effects) }
                         if !installed { try perform(session.tick(now: ProcessControl.now())) }
                     }
@@ -256,7 +285,9 @@ public enum ClusterBenchmark {
             Thread.detachNewThread { for _ in 0..<pieces { _ = try? push.send(piece) } }
             var hasher = SHA256Hasher()
             for _ in 0..<pieces {
-                guard let frames = try pull.receive(timeoutMs: 60_000) else { throw ConfigError("raw reference: no data within 60 s") }
+                guard let frames = try pull.receive(timeoutMs: 60_000) else {
+                    throw ConfigError("raw reference: no data within 60 s")
+                }
                 if hashing { for f in frames { hasher.update(f) } }
             }
             if hashing { _ = hasher.finalize() }
@@ -273,10 +304,14 @@ public enum ClusterBenchmark {
     public static func memoryPerActor(actors: Int) throws -> Double {
         let (task, model) = try tinySetup()
         var c = RLConfig(); c.task = "mnns"
-        let core = LearnerCore(config: c, task: task, modelConfig: model.config, rules: ClusterRules(),
-                               weights: try WeightSnapshot(version: 0, blob: Data(count: 1024), chunkBytes: 1024), runId: "bench")
+        let core = LearnerCore(
+            config: c, task: task, modelConfig: model.config, rules: ClusterRules(),
+            weights: try WeightSnapshot(version: 0, blob: Data(count: 1024), chunkBytes: 1024), runId: "bench")
         var codec = WireCodec()
-        let frames = try (0..<actors).map { i -> Data in var h = Wire.Hello(); h.actorID = String(format: "actor-%06d", i); h.host = "host-\(i % 100)"; return try codec.encode(.hello(h)) }
+        let frames = try (0..<actors).map { i -> Data in
+            var h = Wire.Hello(); h.actorID = String(format: "actor-%06d", i); h.host = "host-\(i % 100)";
+            return try codec.encode(.hello(h))
+        }
         let addresses = (0..<actors).map { Data("conn-\($0)".utf8) }
         let before = residentBytes()
         for (f, a) in zip(frames, addresses) { _ = core.receive(f, from: a, now: 0) }
@@ -284,7 +319,6 @@ public enum ClusterBenchmark {
         precondition(core.actors.count == actors)
         return Double(after - before) / Double(actors)
     }
-
 
     /// SHA-256 throughput over 64 MiB (what a receiver pays to check a version), best of 3.
     public static func hashBytesPerSecond() -> Double {
@@ -300,7 +334,9 @@ public enum ClusterBenchmark {
 
     static func residentBytes() -> Int {
         let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
-        let kb = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }?.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
+        let kb =
+            status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") }?.split(separator: " ").dropFirst().first
+            .flatMap { Int($0) } ?? 0
         return kb * 1024
     }
 

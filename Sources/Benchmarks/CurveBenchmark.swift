@@ -18,29 +18,43 @@ public struct CurveBenchmark {
     public init() {}
 
     public func run() throws {
-        guard CurveKeyPair.isAvailable else { throw ConfigError("this libzmq has no CURVE support: install one built with libsodium (`bash scripts/setup.sh`)") }
-        let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.split(separator: "\n")
-            .first { $0.hasPrefix("model name") }?.split(separator: ":").last?.trimmingCharacters(in: .whitespaces) ?? "?"
+        guard CurveKeyPair.isAvailable else {
+            throw ConfigError(
+                "this libzmq has no CURVE support: install one built with libsodium (`bash scripts/setup.sh`)")
+        }
+        let cpu =
+            (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.split(separator: "\n")
+            .first { $0.hasPrefix("model name") }?.split(separator: ":").last?.trimmingCharacters(in: .whitespaces)
+            ?? "?"
         #if DEBUG
-        let build = "debug build"
+            let build = "debug build"
         #else
-        let build = "release build"
+            let build = "release build"
         #endif
-        output("softrl bench curve | CPU \(cpu), \(ProcessInfo.processInfo.activeProcessorCount) cores | \(build) | tcp loopback, best of \(repeats)")
+        output(
+            "softrl bench curve | CPU \(cpu), \(ProcessInfo.processInfo.activeProcessorCount) cores | \(build) | tcp loopback, best of \(repeats)"
+        )
         let probe = try ZMQSocket(try ZMQContext(), .router)
         let enforce = (try? probe.set(.zapEnforceDomain(true))) != nil
         probe.close(lingerMs: 0)
-        output("   ZAP_ENFORCE_DOMAIN (fail closed without a ZAP handler): \(enforce ? "supported" : "not in this libzmq (draft API); the authenticator starts before the ROUTER instead")")
+        output(
+            "   ZAP_ENFORCE_DOMAIN (fail closed without a ZAP handler): \(enforce ? "supported" : "not in this libzmq (draft API); the authenticator starts before the ROUTER instead")"
+        )
         output("   message            plain                  CURVE                  CURVE / plain")
         for (size, count) in [(bigBytes, bigCount), (smallBytes, smallCount)] {
             var best: [Bool: Double] = [:]
             for _ in 0..<max(1, repeats) {
-                for curve in [false, true] { best[curve] = max(best[curve] ?? 0, try Self.messagesPerSecond(size: size, count: count, curve: curve)) }
+                for curve in [false, true] {
+                    best[curve] = max(
+                        best[curve] ?? 0, try Self.messagesPerSecond(size: size, count: count, curve: curve))
+                }
             }
             let p = best[false]!, c = best[true]!
             let label = size >= 1 << 20 ? "\(size >> 20) MiB" : size >= 1024 ? "\(size >> 10) KiB" : "\(size) B"
-            output(String(format: "   %-8@ %9.0f msg/s %7.0f MB/s  %9.0f msg/s %7.0f MB/s  %6.2f", label as NSString,
-                         p, p * Double(size) / 1e6, c, c * Double(size) / 1e6, c / p))
+            output(
+                String(
+                    format: "   %-8@ %9.0f msg/s %7.0f MB/s  %9.0f msg/s %7.0f MB/s  %6.2f", label as NSString,
+                    p, p * Double(size) / 1e6, c, c * Double(size) / 1e6, c / p))
         }
     }
 
@@ -48,7 +62,8 @@ public struct CurveBenchmark {
     static func messagesPerSecond(size: Int, count: Int, curve: Bool) throws -> Double {
         let serverContext = try ZMQContext(), clientContext = try ZMQContext()
         defer { serverContext.shutdown(); clientContext.shutdown() }
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("softrl-bench-curve-\(UUID().uuidString.prefix(8))")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "softrl-bench-curve-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let serverKeys = try CurveKeyPair.generate(), clientKeys = try CurveKeyPair.generate()
@@ -58,7 +73,8 @@ public struct CurveBenchmark {
             let allow = dir.appendingPathComponent("allowed_actors")
             try "\(clientKeys.publicKey) bench\n".write(to: allow, atomically: true, encoding: .utf8)
             auth = try ZAPAuthenticator(context: serverContext, allowList: allow)
-            try router.set(.curveServer(true)); try router.set(.curveSecretKey(serverKeys.secretKey)); try router.set(.zapDomain("bench"))
+            try router.set(.curveServer(true)); try router.set(.curveSecretKey(serverKeys.secretKey));
+            try router.set(.zapDomain("bench"))
         }
         defer { auth?.stop() }
         try router.set(.receiveHWM(1000))
@@ -66,13 +82,16 @@ public struct CurveBenchmark {
         let endpoint = try router.lastEndpoint
         let dealer = try ZMQSocket(clientContext, .dealer)
         if curve {
-            try dealer.set(.curveServerKey(serverKeys.publicKey)); try dealer.set(.curvePublicKey(clientKeys.publicKey)); try dealer.set(.curveSecretKey(clientKeys.secretKey))
+            try dealer.set(.curveServerKey(serverKeys.publicKey));
+            try dealer.set(.curvePublicKey(clientKeys.publicKey)); try dealer.set(.curveSecretKey(clientKeys.secretKey))
         }
         try dealer.set(.sendHWM(1000))
         try dealer.connect(endpoint)
         // Handshake and warm-up outside the clock.
         try dealer.send(Data("warm-up".utf8))
-        guard let first = try router.receiveAuthenticated(timeoutMs: 10_000) else { throw ConfigError("no handshake within 10 s (curve: \(curve))") }
+        guard let first = try router.receiveAuthenticated(timeoutMs: 10_000) else {
+            throw ConfigError("no handshake within 10 s (curve: \(curve))")
+        }
         if curve && first.userId != "bench" { throw ConfigError("CURVE connection without the ZAP user id") }
         let payload = Data(repeating: 0x5A, count: size)
         let sender = Thread { for _ in 0..<count { _ = try? dealer.send(payload) } }

@@ -55,79 +55,140 @@ public enum KernelMicrobench {
         let qRow = buf(9 * hd), keysB = buf(3 * keyStride), valuesB = buf(3 * len * hd), outRow = buf(9 * hd)
         let scoresB = buf(Kernels.attendScoresCount(group: 3, length: len))
         let cases: [(String, (SIMDPath) -> Void)] = [
-            ("attention head (hd 64, 72 positions)", { path in
-                Kernels.attendHead(q: q.pointer, keys: keys.pointer, values: values.pointer, stride: kvd, length: len,
-                                   headDim: hd, scale: 0.125, scores: scores.pointer, out: out.pointer, path: path) }),
-            ("decode attention row (9/3 heads x 64, 72 pos.)", { path in
-                Kernels.attendCached(q: qRow.pointer, heads: 9, kvHeads: 3, headDim: hd, keys: keysB.pointer, keyStride: keyStride,
-                                     values: valuesB.pointer, valueStride: len * hd, length: len, scale: 0.125,
-                                     scores: scoresB.pointer, out: outRow.pointer, path: path) }),
-            ("row softmax (72)", { path in
-                rowScratch.pointer.update(from: row.pointer, count: len)
-                Kernels.softmaxInPlace(rowScratch.pointer, length: len, path: path) }),
-            ("RMSNorm (32 x 576)", { path in
-                Kernels.rmsnorm(x.pointer, w.pointer, y.pointer, invRms: nil, rows: rows, dim: d, eps: 1e-5, path: path) }),
-            ("SwiGLU (32 x 1536)", { path in Kernels.swiglu(gate.pointer, up.pointer, h.pointer, count: rows * ff, path: path) }),
-            ("RoPE (9 heads x 64)", { path in
-                Kernels.rope(rope.pointer, heads: 9, headDim: hd, cos: cs.pointer, sin: sn.pointer, sign: 1, path: path)
-                Kernels.rope(rope.pointer, heads: 9, headDim: hd, cos: cs.pointer, sin: sn.pointer, sign: -1, path: path) }),
-            ("AdamW (1M parameters)", { path in
-                Kernels.adamw(p: p.pointer, g: g.pointer, m: m.pointer, v: v.pointer, count: nAdam, beta1: 0.9, beta2: 0.999,
-                              invCorrection1: 10, invCorrection2: 1000, eps: 1e-8, lr: 1e-7, lrDecay: 0, path: path) }),
-            ("vocabulary softmax (49152)", { path in _ = softmax(logits.pointer, count: V, temperature: 0.5, into: probs.pointer, path: path) }),
-            ("argmax (49152)", { path in sink &+= argmax(logits.pointer, count: V, path: path) }),
+            (
+                "attention head (hd 64, 72 positions)",
+                { path in
+                    Kernels.attendHead(
+                        q: q.pointer, keys: keys.pointer, values: values.pointer, stride: kvd, length: len,
+                        headDim: hd, scale: 0.125, scores: scores.pointer, out: out.pointer, path: path)
+                }
+            ),
+            (
+                "decode attention row (9/3 heads x 64, 72 pos.)",
+                { path in
+                    Kernels.attendCached(
+                        q: qRow.pointer, heads: 9, kvHeads: 3, headDim: hd, keys: keysB.pointer, keyStride: keyStride,
+                        values: valuesB.pointer, valueStride: len * hd, length: len, scale: 0.125,
+                        scores: scoresB.pointer, out: outRow.pointer, path: path)
+                }
+            ),
+            (
+                "row softmax (72)",
+                { path in
+                    rowScratch.pointer.update(from: row.pointer, count: len)
+                    Kernels.softmaxInPlace(rowScratch.pointer, length: len, path: path)
+                }
+            ),
+            (
+                "RMSNorm (32 x 576)",
+                { path in
+                    Kernels.rmsnorm(
+                        x.pointer, w.pointer, y.pointer, invRms: nil, rows: rows, dim: d, eps: 1e-5, path: path)
+                }
+            ),
+            (
+                "SwiGLU (32 x 1536)",
+                { path in Kernels.swiglu(gate.pointer, up.pointer, h.pointer, count: rows * ff, path: path) }
+            ),
+            (
+                "RoPE (9 heads x 64)",
+                { path in
+                    Kernels.rope(
+                        rope.pointer, heads: 9, headDim: hd, cos: cs.pointer, sin: sn.pointer, sign: 1, path: path)
+                    Kernels.rope(
+                        rope.pointer, heads: 9, headDim: hd, cos: cs.pointer, sin: sn.pointer, sign: -1, path: path)
+                }
+            ),
+            (
+                "AdamW (1M parameters)",
+                { path in
+                    Kernels.adamw(
+                        p: p.pointer, g: g.pointer, m: m.pointer, v: v.pointer, count: nAdam, beta1: 0.9, beta2: 0.999,
+                        invCorrection1: 10, invCorrection2: 1000, eps: 1e-8, lr: 1e-7, lrDecay: 0, path: path)
+                }
+            ),
+            (
+                "vocabulary softmax (49152)",
+                { path in _ = softmax(logits.pointer, count: V, temperature: 0.5, into: probs.pointer, path: path) }
+            ),
+            ("argmax (49152)", { path in sink &+= argmax(logits.pointer, count: V, path: path) })
         ]
         // Linear layers at decode's row counts (SmolLM2's up projection, 576 -> 1536). "portable" here is OpenBLAS
         // (sgemv at one row, sgemm otherwise), the wide paths are CKernels' softrl_gemm_nt.
         let wUp = buf(ff * d), xs = buf(32 * d), ys = FloatBuffer(count: 32 * ff)
         var linear: [(String, (SIMDPath) -> Void)] = []
         for rowsM in [1, 4, 8, 16, 32] {
-            linear.append(("x W^T \(rowsM) x 576 -> 1536 (portable = OpenBLAS)", { path in
-                if let kern = SkinnyGEMM.kernel(for: path) {
-                    kern(xs.pointer, d, wUp.pointer, d, ys.pointer, ff, rowsM, ff, d, 0)
-                } else {
-                    sgemmOpenBLAS(.none, .transposed, m: rowsM, n: ff, k: d, a: xs.pointer, lda: d, b: wUp.pointer, ldb: d,
-                                  c: ys.pointer, ldc: ff)
-                }
-            }))
+            linear.append(
+                (
+                    "x W^T \(rowsM) x 576 -> 1536 (portable = OpenBLAS)",
+                    { path in
+                        if let kern = SkinnyGEMM.kernel(for: path) {
+                            kern(xs.pointer, d, wUp.pointer, d, ys.pointer, ff, rowsM, ff, d, 0)
+                        } else {
+                            sgemmOpenBLAS(
+                                .none, .transposed, m: rowsM, n: ff, k: d, a: xs.pointer, lda: d, b: wUp.pointer,
+                                ldb: d,
+                                c: ys.pointer, ldc: ff)
+                        }
+                    }
+                ))
         }
         // The same products on weights packed once (PackedGEMM, what decode uses), "portable" again OpenBLAS on the
         // unpacked weights; plus `tiny`'s up projection (128 -> 1024) at 32 rows.
         let packedUp = FloatBuffer(count: PackedGEMM.packedCount(n: ff, k: d))
         PackedGEMM.pack(wUp.pointer, ldw: d, n: ff, k: d, into: packedUp.pointer)
         for rowsM in [1, 4, 8, 16, 32] {
-            linear.append(("packed x W^T \(rowsM) x 576 -> 1536", { path in
-                if let kern = PackedGEMM.kernel(for: path) {
-                    PackedGEMM.multiply(kern, x: xs.pointer, ldx: d, packed: packedUp.pointer, y: ys.pointer, ldy: ff,
-                                        m: rowsM, n: ff, k: d, accumulate: false)
-                } else {
-                    sgemmOpenBLAS(.none, .transposed, m: rowsM, n: ff, k: d, a: xs.pointer, lda: d, b: wUp.pointer, ldb: d,
-                                  c: ys.pointer, ldc: ff)
-                }
-            }))
+            linear.append(
+                (
+                    "packed x W^T \(rowsM) x 576 -> 1536",
+                    { path in
+                        if let kern = PackedGEMM.kernel(for: path) {
+                            PackedGEMM.multiply(
+                                kern, x: xs.pointer, ldx: d, packed: packedUp.pointer, y: ys.pointer, ldy: ff,
+                                m: rowsM, n: ff, k: d, accumulate: false)
+                        } else {
+                            sgemmOpenBLAS(
+                                .none, .transposed, m: rowsM, n: ff, k: d, a: xs.pointer, lda: d, b: wUp.pointer,
+                                ldb: d,
+                                c: ys.pointer, ldc: ff)
+                        }
+                    }
+                ))
         }
         let packDst = FloatBuffer(count: PackedGEMM.packedCount(n: ff, k: d))
-        linear.append(("pack W 1536 x 576 for the packed product", { path in
-            PackedGEMM.pack(wUp.pointer, ldw: d, n: ff, k: d, into: packDst.pointer, path: path) }))
+        linear.append(
+            (
+                "pack W 1536 x 576 for the packed product",
+                { path in
+                    PackedGEMM.pack(wUp.pointer, ldw: d, n: ff, k: d, into: packDst.pointer, path: path)
+                }
+            ))
         let dT = 128, nT = 1024
         let wT = buf(nT * dT), packedT = FloatBuffer(count: PackedGEMM.packedCount(n: nT, k: dT))
         PackedGEMM.pack(wT.pointer, ldw: dT, n: nT, k: dT, into: packedT.pointer)
-        linear.append(("packed x W^T 32 x 128 -> 1024", { path in
-            if let kern = PackedGEMM.kernel(for: path) {
-                PackedGEMM.multiply(kern, x: xs.pointer, ldx: dT, packed: packedT.pointer, y: ys.pointer, ldy: nT,
-                                    m: 32, n: nT, k: dT, accumulate: false)
-            } else {
-                sgemmOpenBLAS(.none, .transposed, m: 32, n: nT, k: dT, a: xs.pointer, lda: dT, b: wT.pointer, ldb: dT,
-                              c: ys.pointer, ldc: nT)
-            }
-        }))
+        linear.append(
+            (
+                "packed x W^T 32 x 128 -> 1024",
+                { path in
+                    if let kern = PackedGEMM.kernel(for: path) {
+                        PackedGEMM.multiply(
+                            kern, x: xs.pointer, ldx: dT, packed: packedT.pointer, y: ys.pointer, ldy: nT,
+                            m: 32, n: nT, k: dT, accumulate: false)
+                    } else {
+                        sgemmOpenBLAS(
+                            .none, .transposed, m: 32, n: nT, k: dT, a: xs.pointer, lda: dT, b: wT.pointer, ldb: dT,
+                            c: ys.pointer, ldc: nT)
+                    }
+                }
+            ))
         var result: [Measurement] = []
         for (name, body) in cases + linear {
             var portable = Double.nan
             for path in SIMDPath.supported {
                 let ns = time(seconds) { body(path) }
                 if path == .portable { portable = ns }
-                result.append(Measurement(name: name, path: path, nanosecondsPerCall: ns, speedupVsPortable: portable / ns))
+                result.append(
+                    Measurement(name: name, path: path, nanosecondsPerCall: ns, speedupVsPortable: portable / ns))
             }
         }
         return result
@@ -147,9 +208,14 @@ public enum KernelMicrobench {
         }
         var rows: [[String: Any]] = []
         for m in all(seconds: seconds) {
-            rows.append(["kernel": m.name, "path": m.path.rawValue, "ns_per_call": m.nanosecondsPerCall,
-                         "speedup_vs_portable": m.speedupVsPortable])
-            output(String(format: "%-38@ %-8@ %10.0f ns/call  %5.2fx portable", m.name, m.path.rawValue, m.nanosecondsPerCall, m.speedupVsPortable))
+            rows.append([
+                "kernel": m.name, "path": m.path.rawValue, "ns_per_call": m.nanosecondsPerCall,
+                "speedup_vs_portable": m.speedupVsPortable
+            ])
+            output(
+                String(
+                    format: "%-38@ %-8@ %10.0f ns/call  %5.2fx portable", m.name, m.path.rawValue, m.nanosecondsPerCall,
+                    m.speedupVsPortable))
         }
         out["simd"] = rows
         return out

@@ -51,13 +51,16 @@ public enum ModelBenchmark {
         var rng = Xoshiro256(seed: 1)
         for i in 0..<a.count { a[i] = Float(rng.uniform()) - 0.5 }
         for i in 0..<b.count { b[i] = Float(rng.uniform()) - 0.5 }
-        func run() { sgemm(.none, .none, m: m, n: n, k: k, a: a.pointer, lda: k, b: b.pointer, ldb: n, c: c.pointer, ldc: n) }
+        func run() {
+            sgemm(.none, .none, m: m, n: n, k: k, a: a.pointer, lda: k, b: b.pointer, ldb: n, c: c.pointer, ldc: n)
+        }
         run()
         var reps = 0
         let t0 = now()
         var t = t0
         repeat { run(); reps += 1; t = now() } while t - t0 < minSeconds
-        return SgemmResult(m: m, n: n, k: k, gflops: 2 * Double(m) * Double(n) * Double(k) * Double(reps) / (t - t0) / 1e9)
+        return SgemmResult(
+            m: m, n: n, k: k, gflops: 2 * Double(m) * Double(n) * Double(k) * Double(reps) / (t - t0) / 1e9)
     }
 
     /// FLOPs of one training step (forward + backward) as executed: every matrix product counted 2mnk, backward
@@ -70,7 +73,9 @@ public enum ModelBenchmark {
         let linearParams = Double(c.numHiddenLayers) * perLayer + Double(c.vocabSize) * d
         let tokens = Double(batch * seq)
         let linear = 2 * tokens * linearParams
-        let attention = Double(c.numHiddenLayers) * Double(batch) * 4 * Double(seq * seq) * Double(c.headDim) * Double(c.numAttentionHeads)
+        let attention =
+            Double(c.numHiddenLayers) * Double(batch) * 4 * Double(seq * seq) * Double(c.headDim)
+            * Double(c.numAttentionHeads)
         return 3 * (linear + attention)
     }
 
@@ -96,9 +101,11 @@ public enum ModelBenchmark {
 
     /// Training throughput: random B x T token batches, forward, cross-entropy, backward, `optimizerStep(weights,
     /// gradients)`. `warmup` untimed steps first, then at least `minSteps` steps and `minSeconds`.
-    public static func measureTraining(model: LlamaModel, batch: Int, seq: Int, warmup: Int = 2, minSteps: Int = 5,
-                                       minSeconds: Double = 2, seed: UInt64 = 0,
-                                       optimizerStep: (FloatBuffer, FloatBuffer) -> Void) -> TrainingResult {
+    public static func measureTraining(
+        model: LlamaModel, batch: Int, seq: Int, warmup: Int = 2, minSteps: Int = 5,
+        minSeconds: Double = 2, seed: UInt64 = 0,
+        optimizerStep: (FloatBuffer, FloatBuffer) -> Void
+    ) -> TrainingResult {
         var rng = Xoshiro256(seed: seed)
         let V = model.config.vocabSize
         let tokens = (0..<batch).map { _ in (0..<seq).map { _ in Int32(rng.next() % UInt64(V)) } }
@@ -127,18 +134,21 @@ public enum ModelBenchmark {
         let total = now() - start, cpu = threadCPUSeconds() - cpuStart
         let flops = trainingFLOPs(config: model.config, batch: batch, seq: seq)
         let per = 1000 / Double(steps)
-        return TrainingResult(batch: batch, seq: seq, steps: steps, tokensPerSecond: Double(batch * seq * steps) / total,
-                              stepMilliseconds: total * per, forwardMs: tF * per, lossMs: tL * per, backwardMs: tB * per,
-                              optimizerMs: tO * per, flopsPerStep: flops, gflops: flops * Double(steps) / total / 1e9,
-                              finalLoss: loss, tokensPerCPUSecond: Double(batch * seq * steps) / cpu)
+        return TrainingResult(
+            batch: batch, seq: seq, steps: steps, tokensPerSecond: Double(batch * seq * steps) / total,
+            stepMilliseconds: total * per, forwardMs: tF * per, lossMs: tL * per, backwardMs: tB * per,
+            optimizerMs: tO * per, flopsPerStep: flops, gflops: flops * Double(steps) / total / 1e9,
+            finalLoss: loss, tokensPerCPUSecond: Double(batch * seq * steps) / cpu)
     }
 
     /// Batched greedy decoding: `batch` random prompts of `promptLength` tokens, `newTokens` new tokens each, timed
     /// from prefill to the last token (as PyTorch's `generate` is). One untimed run of the same length first: a
     /// generation's KV cache and packed weights come from the scratch block cache, and the first run of a shape maps
     /// the blocks that every later run (an actor's steady state) reuses.
-    public static func measureDecode(model: LlamaModel, batch: Int, promptLength: Int = 8, newTokens: Int = 64,
-                                     seed: UInt64 = 0) -> DecodeResult {
+    public static func measureDecode(
+        model: LlamaModel, batch: Int, promptLength: Int = 8, newTokens: Int = 64,
+        seed: UInt64 = 0
+    ) -> DecodeResult {
         var rng = Xoshiro256(seed: seed &+ UInt64(batch))
         let V = model.config.vocabSize
         let prompts = (0..<batch).map { _ in (0..<promptLength).map { _ in Int32(rng.next() % UInt64(V)) } }
@@ -147,10 +157,13 @@ public enum ModelBenchmark {
         var reps = 0
         let t0 = now(), c0 = threadCPUSeconds()
         var t = t0
-        repeat { _ = model.generate(prompts: prompts, maxNewTokens: newTokens); reps += 1; t = now() } while t - t0 < 0.5
+        repeat {
+            _ = model.generate(prompts: prompts, maxNewTokens: newTokens); reps += 1; t = now()
+        } while t - t0 < 0.5
         let seconds = (t - t0) / Double(reps), cpu = (threadCPUSeconds() - c0) / Double(reps)
-        return DecodeResult(batch: batch, promptLength: promptLength, newTokens: newTokens, seconds: seconds,
-                            tokensPerSecond: Double(batch * newTokens) / seconds, cpuSeconds: cpu)
+        return DecodeResult(
+            batch: batch, promptLength: promptLength, newTokens: newTokens, seconds: seconds,
+            tokensPerSecond: Double(batch * newTokens) / seconds, cpuSeconds: cpu)
     }
 
     public struct PrefillResult: Sendable, Codable {
@@ -161,10 +174,14 @@ public enum ModelBenchmark {
 
     /// Prefill alone: `batch` random prompts of `promptLength` tokens through `prefill` (packing this generation's
     /// weights included, as every generation pays it), one untimed run first, then repeated for half a second.
-    public static func measurePrefill(model: LlamaModel, batch: Int, promptLength: Int, seed: UInt64 = 0) -> PrefillResult {
+    public static func measurePrefill(model: LlamaModel, batch: Int, promptLength: Int, seed: UInt64 = 0)
+        -> PrefillResult
+    {
         var rng = Xoshiro256(seed: seed &+ 7 &* UInt64(batch))
         let V = model.config.vocabSize
-        let prompts = (0..<batch).map { _ in ModelInput(tokens: (0..<promptLength).map { _ in Int32(rng.next() % UInt64(V)) }) }
+        let prompts = (0..<batch).map { _ in
+            ModelInput(tokens: (0..<promptLength).map { _ in Int32(rng.next() % UInt64(V)) })
+        }
         func run() {
             let cache = KVCache(config: model.config, rows: batch, capacity: promptLength)
             _ = model.prefill(prompts: prompts, rows: (0..<batch).map { [$0] }, cache: cache)
@@ -175,15 +192,18 @@ public enum ModelBenchmark {
         var t = t0
         repeat { run(); reps += 1; t = now() } while t - t0 < 0.5
         let seconds = (t - t0) / Double(reps)
-        return PrefillResult(batch: batch, promptLength: promptLength, seconds: seconds,
-                             tokensPerSecond: Double(batch * promptLength) / seconds)
+        return PrefillResult(
+            batch: batch, promptLength: promptLength, seconds: seconds,
+            tokensPerSecond: Double(batch * promptLength) / seconds)
     }
 
     /// The compute roofline of one panel format, from SoftRL's own packed kernels (not OpenBLAS): GFLOP/s of
     /// y (m, n) = x (m, k) W^T on panels that stay in cache (n 256, k 512: 512 KB in fp32), m 64 rows, so the
     /// kernel's arithmetic is the limit, not memory. nil when this CPU has no kernel for the format.
-    public static func packedRooflineGFLOPS(_ format: PackedGEMM.PanelFormat, m: Int = 64, n: Int = 256, k: Int = 512,
-                                            minSeconds: Double = 0.3) -> Double? {
+    public static func packedRooflineGFLOPS(
+        _ format: PackedGEMM.PanelFormat, m: Int = 64, n: Int = 256, k: Int = 512,
+        minSeconds: Double = 0.3
+    ) -> Double? {
         var rng = Xoshiro256(seed: 3)
         let x = FloatBuffer(count: m * k), y = FloatBuffer(count: m * n), w = FloatBuffer(count: n * k)
         for i in 0..<x.count { x[i] = Float(rng.uniform()) - 0.5 }
@@ -193,15 +213,25 @@ public enum ModelBenchmark {
             guard let kernel = PackedGEMM.active else { return nil }
             let p = FloatBuffer(count: PackedGEMM.packedCount(n: n, k: k))
             PackedGEMM.pack(w.pointer, ldw: k, n: n, k: k, into: p.pointer)
-            return timeGFLOPS({ PackedGEMM.multiply(kernel, x: x.pointer, ldx: k, packed: p.pointer, y: y.pointer, ldy: n, m: m, n: n,
-                                                    k: k, accumulate: false) }, flops: 2 * Double(m * n * k), minSeconds: minSeconds)
+            return timeGFLOPS(
+                {
+                    PackedGEMM.multiply(
+                        kernel, x: x.pointer, ldx: k, packed: p.pointer, y: y.pointer, ldy: n, m: m, n: n,
+                        k: k, accumulate: false)
+                }, flops: 2 * Double(m * n * k), minSeconds: minSeconds)
         case .bf16Weights, .bf16Products:
-            guard let kernel = format == .bf16Weights ? PackedGEMM.bf16Weights : PackedGEMM.bf16Products else { return nil }
+            guard let kernel = format == .bf16Weights ? PackedGEMM.bf16Weights : PackedGEMM.bf16Products else {
+                return nil
+            }
             let p = UnsafeMutablePointer<UInt16>.allocate(capacity: PackedGEMM.packedBF16Count(n: n, k: k))
             defer { p.deallocate() }
             PackedGEMM.packBF16(w.pointer, ldw: k, n: n, k: k, into: p, exactOnly: true)
-            return timeGFLOPS({ PackedGEMM.multiply(kernel, x: x.pointer, ldx: k, packed: p, y: y.pointer, ldy: n, m: m, n: n, k: k,
-                                                    accumulate: false) }, flops: 2 * Double(m * n * k), minSeconds: minSeconds)
+            return timeGFLOPS(
+                {
+                    PackedGEMM.multiply(
+                        kernel, x: x.pointer, ldx: k, packed: p, y: y.pointer, ldy: n, m: m, n: n, k: k,
+                        accumulate: false)
+                }, flops: 2 * Double(m * n * k), minSeconds: minSeconds)
         }
     }
 
@@ -216,7 +246,8 @@ public enum ModelBenchmark {
 
     /// The panel format the model's next generation gets under `compute` (its weights bf16 values or not).
     public static func generationFormat(model: LlamaModel, compute: GenerationCompute) -> PackedGEMM.PanelFormat {
-        PackedGEMM.format(for: compute, weightsAreBF16: PackedGEMM.isBF16Valued(model.weights.pointer, count: model.weights.count))
+        PackedGEMM.format(
+            for: compute, weightsAreBF16: PackedGEMM.isBF16Valued(model.weights.pointer, count: model.weights.count))
     }
 
     /// Milliseconds to pack the model's weights for decode (what each generation pays once, in `prefill`): the best

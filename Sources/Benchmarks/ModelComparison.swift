@@ -41,8 +41,10 @@ public struct ModelComparison {
         BLASThreads.set(threads)
         let kernel = BLASKernel.current
         say("CPU: \(CPUFeatures.modelName); \(kernel.summary)")
-        var report: [String: Any] = ["threads": threads, "blas_threads": BLASThreads.current,
-                                     "cpu": CPUFeatures.modelName, "blas_kernel": kernel.metadata]
+        var report: [String: Any] = [
+            "threads": threads, "blas_threads": BLASThreads.current,
+            "cpu": CPUFeatures.modelName, "blas_kernel": kernel.metadata
+        ]
         var presetReports: [[String: Any]] = []
         for name in presets {
             let r = try benchPreset(name, batches: batches)
@@ -66,9 +68,15 @@ public struct ModelComparison {
             if let computeLine { say(computeLine) }
             return decodeOnlyReport(name, model: model, batches: batches)
         }
-        say("== \(name): \(model.parameterCount) parameters (d=\(config.hiddenSize) ff=\(config.intermediateSize) L=\(config.numHiddenLayers) H=\(config.numAttentionHeads)/\(config.numKeyValueHeads) V=\(config.vocabSize)), \(threads) thread(s)")
-        var best: (square: ModelBenchmark.SgemmResult, typical: ModelBenchmark.SgemmResult, train: ModelBenchmark.TrainingResult,
-                   decodes: [ModelBenchmark.DecodeResult])?
+        say(
+            "== \(name): \(model.parameterCount) parameters (d=\(config.hiddenSize) ff=\(config.intermediateSize) L=\(config.numHiddenLayers) H=\(config.numAttentionHeads)/\(config.numKeyValueHeads) V=\(config.vocabSize)), \(threads) thread(s)"
+        )
+        var best:
+            (
+                square: ModelBenchmark.SgemmResult, typical: ModelBenchmark.SgemmResult,
+                train: ModelBenchmark.TrainingResult,
+                decodes: [ModelBenchmark.DecodeResult]
+            )?
         var torchBest: [String: Any]?
         var torchSkipped: String?
         // Per round: training's share of that round's roofline, and SoftRL/PyTorch of that round (the spread a shared
@@ -80,17 +88,24 @@ public struct ModelComparison {
             let m = measure(model: model, config: config, batch: batch, batches: batches, big: big)
             roundShares.append(m.train.gflops / max(m.square.gflops, m.typical.gflops))
             if let b = best {
-                best = (m.square.gflops > b.square.gflops ? m.square : b.square, m.typical.gflops > b.typical.gflops ? m.typical : b.typical,
-                        m.train.tokensPerSecond > b.train.tokensPerSecond ? m.train : b.train,
-                        zip(m.decodes, b.decodes).map { $0.tokensPerSecond > $1.tokensPerSecond ? $0 : $1 })
-            } else { best = m }
+                best = (
+                    m.square.gflops > b.square.gflops ? m.square : b.square,
+                    m.typical.gflops > b.typical.gflops ? m.typical : b.typical,
+                    m.train.tokensPerSecond > b.train.tokensPerSecond ? m.train : b.train,
+                    zip(m.decodes, b.decodes).map { $0.tokensPerSecond > $1.tokensPerSecond ? $0 : $1 }
+                )
+            } else {
+                best = m
+            }
             if noTorch { continue }
             switch runTorch(preset: name, batch: batch, batches: batches) {
             case .skipped(let why): torchSkipped = why
             case .result(let t):
                 torchBest = torchBest.map { Self.bestOf($0, t) } ?? t
                 if rounds > 1 { say("pytorch round \(round): " + Self.torchLine(t)) }
-                for (key, ratio) in Self.ratios(train: m.train, decodes: m.decodes, torch: t) { roundRatios[key, default: []].append(ratio) }
+                for (key, ratio) in Self.ratios(train: m.train, decodes: m.decodes, torch: t) {
+                    roundRatios[key, default: []].append(ratio)
+                }
             }
             if torchSkipped != nil { break }
         }
@@ -99,33 +114,57 @@ public struct ModelComparison {
         let share = train.gflops / roofline
         func list(_ xs: [Double], _ f: String) -> String { xs.map { String(format: f, $0) }.joined(separator: " ") }
         if rounds > 1 {
-            say(String(format: "best of %d rounds: sgemm roofline %.1f GFLOP/s; train %.0f tokens/s, %.1f GFLOP/s = %.0f%% of roofline", rounds,
-                       roofline, train.tokensPerSecond, train.gflops, 100 * share))
-            for d in decodes { say(String(format: "best of %d rounds: decode batch %3d: %.0f tokens/s", rounds, d.batch, d.tokensPerSecond)) }
+            say(
+                String(
+                    format:
+                        "best of %d rounds: sgemm roofline %.1f GFLOP/s; train %.0f tokens/s, %.1f GFLOP/s = %.0f%% of roofline",
+                    rounds,
+                    roofline, train.tokensPerSecond, train.gflops, 100 * share))
+            for d in decodes {
+                say(
+                    String(
+                        format: "best of %d rounds: decode batch %3d: %.0f tokens/s", rounds, d.batch, d.tokensPerSecond
+                    ))
+            }
             say("per round: train % of that round's roofline [" + list(roundShares.map { 100 * $0 }, "%.0f") + "]")
         }
         let keys = ["train"] + decodes.map({ "decode_\($0.batch)" })
         for key in keys + keys.map({ "cpu_" + $0 }) {
             guard let r = roundRatios[key] else { continue }
-            say("per round: SoftRL/PyTorch \(key.hasPrefix("cpu_") ? "by CPU time " + key.dropFirst(4) : key) [" + list(r, "%.2f") + "]")
+            say(
+                "per round: SoftRL/PyTorch \(key.hasPrefix("cpu_") ? "by CPU time " + key.dropFirst(4) : key) ["
+                    + list(r, "%.2f") + "]")
         }
         var out: [String: Any] = [
             "preset": name, "params": model.parameterCount, "rounds": rounds,
             "round_roofline_shares": roundShares, "round_ratios": roundRatios,
-            "sgemm": [["m": square.m, "n": square.n, "k": square.k, "gflops": square.gflops], ["m": typical.m, "n": typical.n, "k": typical.k, "gflops": typical.gflops]],
+            "sgemm": [
+                ["m": square.m, "n": square.n, "k": square.k, "gflops": square.gflops],
+                ["m": typical.m, "n": typical.n, "k": typical.k, "gflops": typical.gflops]
+            ],
             "roofline_gflops": roofline,
-            "train": ["batch": train.batch, "seq": train.seq, "steps": train.steps, "tokens_per_s": train.tokensPerSecond,
-                      "step_ms": train.stepMilliseconds, "forward_ms": train.forwardMs, "loss_ms": train.lossMs,
-                      "backward_ms": train.backwardMs, "optimizer_ms": train.optimizerMs,
-                      "flops_per_step": train.flopsPerStep, "gflops": train.gflops, "roofline_share": share],
-            "decode": decodes.map { ["batch": $0.batch, "new_tokens": $0.newTokens, "prompt": $0.promptLength, "seconds": $0.seconds,
-                                     "cpu_seconds": $0.cpuSeconds, "tokens_per_s": $0.tokensPerSecond] },
+            "train": [
+                "batch": train.batch, "seq": train.seq, "steps": train.steps, "tokens_per_s": train.tokensPerSecond,
+                "step_ms": train.stepMilliseconds, "forward_ms": train.forwardMs, "loss_ms": train.lossMs,
+                "backward_ms": train.backwardMs, "optimizer_ms": train.optimizerMs,
+                "flops_per_step": train.flopsPerStep, "gflops": train.gflops, "roofline_share": share
+            ],
+            "decode": decodes.map {
+                [
+                    "batch": $0.batch, "new_tokens": $0.newTokens, "prompt": $0.promptLength, "seconds": $0.seconds,
+                    "cpu_seconds": $0.cpuSeconds, "tokens_per_s": $0.tokensPerSecond
+                ]
+            }
         ]
         let packMs = ModelBenchmark.decodePackingMilliseconds(model: model)
         out["decode_pack_ms"] = packMs
-        say(packMs.isNaN ? "decode weights: not packed (portable SIMD path: OpenBLAS on the unpacked weights)"
-            : String(format: "decode weights packed in %.2f ms, once per generation (beside %.2f ms per batch-%d decode run)",
-                     packMs, 1000 * (decodes.last?.seconds ?? .nan), decodes.last?.batch ?? 0))
+        say(
+            packMs.isNaN
+                ? "decode weights: not packed (portable SIMD path: OpenBLAS on the unpacked weights)"
+                : String(
+                    format:
+                        "decode weights packed in %.2f ms, once per generation (beside %.2f ms per batch-%d decode run)",
+                    packMs, 1000 * (decodes.last?.seconds ?? .nan), decodes.last?.batch ?? 0))
         if !noBF16 { out["bf16"] = bf16Rows(model: model, batches: batches, torch: torchBest) }
         if noTorch { say("pytorch: skipped (--no-torch)"); return out }
         if let why = torchSkipped {
@@ -136,13 +175,21 @@ public struct ModelComparison {
         let t = torchBest!
         out["torch"] = t
         let tTrain = ((t["train"] as? [String: Any])?["tokens_per_s"] as? Double) ?? .nan
-        say(String(format: "pytorch %@ train: %.0f tokens/s -> SoftRL/PyTorch %.2fx", (t["torch"] as? String) ?? "?", tTrain,
-                   train.tokensPerSecond / tTrain))
+        say(
+            String(
+                format: "pytorch %@ train: %.0f tokens/s -> SoftRL/PyTorch %.2fx", (t["torch"] as? String) ?? "?",
+                tTrain,
+                train.tokensPerSecond / tTrain))
         let ratios = Self.ratios(train: train, decodes: decodes, torch: t)
         let tDecode = (t["decode"] as? [[String: Any]]) ?? []
         for d in decodes {
-            guard let td = tDecode.first(where: { ($0["batch"] as? Int) == d.batch }), let tps = td["tokens_per_s"] as? Double else { continue }
-            say(String(format: "pytorch decode batch %3d: %.0f tokens/s -> SoftRL/PyTorch %.2fx", d.batch, tps, d.tokensPerSecond / tps))
+            guard let td = tDecode.first(where: { ($0["batch"] as? Int) == d.batch }),
+                let tps = td["tokens_per_s"] as? Double
+            else { continue }
+            say(
+                String(
+                    format: "pytorch decode batch %3d: %.0f tokens/s -> SoftRL/PyTorch %.2fx", d.batch, tps,
+                    d.tokensPerSecond / tps))
         }
         out["ratios"] = ratios
         return out
@@ -165,10 +212,13 @@ public struct ModelComparison {
         }
         out["packed_roofline_gflops"] = roof
         func gf(_ k: String) -> String { roof[k].map { String(format: "%.1f", $0) } ?? "n/a" }
-        say("SoftRL packed-kernel roofline (64x256x512, panels in cache): fp32 \(gf("f32")), bf16 weights \(gf("bf16-weights")), "
-            + "bf16 products \(gf("bf16-products")) GFLOP/s")
+        say(
+            "SoftRL packed-kernel roofline (64x256x512, panels in cache): fp32 \(gf("f32")), bf16 weights \(gf("bf16-weights")), "
+                + "bf16 products \(gf("bf16-products")) GFLOP/s")
         guard PackedGEMM.active != nil, PackedGEMM.bf16Weights != nil else {
-            say("bf16 rows: skipped (SIMD path \(SIMDPath.active), \(CPUFeatures.host.shortDescription): bf16 panels need AVX-512)")
+            say(
+                "bf16 rows: skipped (SIMD path \(SIMDPath.active), \(CPUFeatures.host.shortDescription): bf16 panels need AVX-512)"
+            )
             out["skipped"] = "no AVX-512 path"
             return out
         }
@@ -181,20 +231,28 @@ public struct ModelComparison {
         for b in batches {
             GenerationCompute.active = .f32
             let f = ModelBenchmark.measureDecode(model: model, batch: b, promptLength: prompt, newTokens: decodeTokens)
-            let w = ModelBenchmark.measureDecode(model: rounded, batch: b, promptLength: prompt, newTokens: decodeTokens)
-            var row: [String: Any] = ["batch": b, "f32_tokens_per_s": f.tokensPerSecond, "bf16_weights_tokens_per_s": w.tokensPerSecond,
-                                      "bf16_weights_format": ModelBenchmark.generationFormat(model: rounded, compute: .f32).rawValue]
+            let w = ModelBenchmark.measureDecode(
+                model: rounded, batch: b, promptLength: prompt, newTokens: decodeTokens)
+            var row: [String: Any] = [
+                "batch": b, "f32_tokens_per_s": f.tokensPerSecond, "bf16_weights_tokens_per_s": w.tokensPerSecond,
+                "bf16_weights_format": ModelBenchmark.generationFormat(model: rounded, compute: .f32).rawValue
+            ]
             // Ratios by wall time and, in brackets, by this thread's CPU time (what a loaded machine moves less).
-            var line = String(format: "decode batch %3d: fp32 %.0f tokens/s | bf16 weights %.0f (%.2fx [%.2fx CPU])", b, f.tokensPerSecond,
-                              w.tokensPerSecond, w.tokensPerSecond / f.tokensPerSecond, f.cpuSeconds / w.cpuSeconds)
+            var line = String(
+                format: "decode batch %3d: fp32 %.0f tokens/s | bf16 weights %.0f (%.2fx [%.2fx CPU])", b,
+                f.tokensPerSecond,
+                w.tokensPerSecond, w.tokensPerSecond / f.tokensPerSecond, f.cpuSeconds / w.cpuSeconds)
             row["f32_cpu_seconds"] = f.cpuSeconds; row["bf16_weights_cpu_seconds"] = w.cpuSeconds
             var best = w.tokensPerSecond
             if hasProducts {
                 GenerationCompute.active = .bf16
-                let p = ModelBenchmark.measureDecode(model: model, batch: b, promptLength: prompt, newTokens: decodeTokens)
+                let p = ModelBenchmark.measureDecode(
+                    model: model, batch: b, promptLength: prompt, newTokens: decodeTokens)
                 row["bf16_products_tokens_per_s"] = p.tokensPerSecond; row["bf16_products_cpu_seconds"] = p.cpuSeconds
-                line += String(format: " | bf16 products %.0f (%.2fx [%.2fx CPU])", p.tokensPerSecond, p.tokensPerSecond / f.tokensPerSecond,
-                               f.cpuSeconds / p.cpuSeconds)
+                line += String(
+                    format: " | bf16 products %.0f (%.2fx [%.2fx CPU])", p.tokensPerSecond,
+                    p.tokensPerSecond / f.tokensPerSecond,
+                    f.cpuSeconds / p.cpuSeconds)
                 best = max(best, p.tokensPerSecond)
             }
             if let td = tDecode.first(where: { ($0["batch"] as? Int) == b }), let tps = td["tokens_per_s"] as? Double {
@@ -202,7 +260,9 @@ public struct ModelComparison {
                 line += String(format: " | pytorch bf16 autocast %.0f (SoftRL bf16 best %.2fx)", tps, best / tps)
                 if let c = td["cpu_seconds"] as? Double {
                     row["torch_bf16_cpu_seconds"] = c
-                    line += String(format: " [%.2fx CPU]", c / min(w.cpuSeconds, (row["bf16_products_cpu_seconds"] as? Double) ?? .infinity))
+                    line += String(
+                        format: " [%.2fx CPU]",
+                        c / min(w.cpuSeconds, (row["bf16_products_cpu_seconds"] as? Double) ?? .infinity))
                 }
             }
             say(line)
@@ -211,13 +271,17 @@ public struct ModelComparison {
         out["decode"] = rows
         GenerationCompute.active = .f32
         let pf = ModelBenchmark.measurePrefill(model: model, batch: prefillBatch, promptLength: prefillLength)
-        var prefillRow: [String: Any] = ["batch": prefillBatch, "prompt": prefillLength, "f32_tokens_per_s": pf.tokensPerSecond]
-        var line = String(format: "prefill %d x %d: fp32 %.0f tokens/s", prefillBatch, prefillLength, pf.tokensPerSecond)
+        var prefillRow: [String: Any] = [
+            "batch": prefillBatch, "prompt": prefillLength, "f32_tokens_per_s": pf.tokensPerSecond
+        ]
+        var line = String(
+            format: "prefill %d x %d: fp32 %.0f tokens/s", prefillBatch, prefillLength, pf.tokensPerSecond)
         if hasProducts {
             GenerationCompute.active = .bf16
             let pb = ModelBenchmark.measurePrefill(model: model, batch: prefillBatch, promptLength: prefillLength)
             prefillRow["bf16_products_tokens_per_s"] = pb.tokensPerSecond
-            line += String(format: " | bf16 products %.0f (%.2fx)", pb.tokensPerSecond, pb.tokensPerSecond / pf.tokensPerSecond)
+            line += String(
+                format: " | bf16 products %.0f (%.2fx)", pb.tokensPerSecond, pb.tokensPerSecond / pf.tokensPerSecond)
         }
         for (key, name) in [("prefill", "pytorch fp32"), ("prefill_bf16", "pytorch bf16 autocast")] {
             if let t = torch?[key] as? [String: Any], let tps = t["tokens_per_s"] as? Double {
@@ -232,18 +296,26 @@ public struct ModelComparison {
 
     /// SoftRL/PyTorch for training ("train") and each decode batch ("decode_B") present on both sides, by wall time;
     /// and by CPU time ("cpu_train", "cpu_decode_B"), which a shared machine's load moves much less.
-    static func ratios(train: ModelBenchmark.TrainingResult, decodes: [ModelBenchmark.DecodeResult], torch t: [String: Any]) -> [String: Double] {
+    static func ratios(
+        train: ModelBenchmark.TrainingResult, decodes: [ModelBenchmark.DecodeResult], torch t: [String: Any]
+    ) -> [String: Double] {
         var out: [String: Double] = [:]
         let tt = t["train"] as? [String: Any]
         if let tTrain = tt?["tokens_per_s"] as? Double { out["train"] = train.tokensPerSecond / tTrain }
-        if let tps = tt?["tokens_per_s"] as? Double, let s = tt?["seconds"] as? Double, let c = tt?["cpu_seconds"] as? Double, c > 0 {
+        if let tps = tt?["tokens_per_s"] as? Double, let s = tt?["seconds"] as? Double,
+            let c = tt?["cpu_seconds"] as? Double, c > 0
+        {
             out["cpu_train"] = train.tokensPerCPUSecond / (tps * s / c)
         }
         let tDecode = (t["decode"] as? [[String: Any]]) ?? []
         for d in decodes {
-            guard let td = tDecode.first(where: { ($0["batch"] as? Int) == d.batch }), let tps = td["tokens_per_s"] as? Double else { continue }
+            guard let td = tDecode.first(where: { ($0["batch"] as? Int) == d.batch }),
+                let tps = td["tokens_per_s"] as? Double
+            else { continue }
             out["decode_\(d.batch)"] = d.tokensPerSecond / tps
-            if let c = td["cpu_seconds"] as? Double, d.cpuSeconds > 0 { out["cpu_decode_\(d.batch)"] = c / d.cpuSeconds }
+            if let c = td["cpu_seconds"] as? Double, d.cpuSeconds > 0 {
+                out["cpu_decode_\(d.batch)"] = c / d.cpuSeconds
+            }
         }
         return out
     }
@@ -254,41 +326,59 @@ public struct ModelComparison {
         var all: [[String: Any]] = []
         for _ in 1...rounds {
             for b in batches {
-                let d = ModelBenchmark.measureDecode(model: model, batch: b, promptLength: prompt, newTokens: decodeTokens)
+                let d = ModelBenchmark.measureDecode(
+                    model: model, batch: b, promptLength: prompt, newTokens: decodeTokens)
                 say(Self.decodeLine(d))
-                all.append(["batch": d.batch, "seconds": d.seconds, "cpu_seconds": d.cpuSeconds, "tokens_per_s": d.tokensPerSecond])
+                all.append([
+                    "batch": d.batch, "seconds": d.seconds, "cpu_seconds": d.cpuSeconds,
+                    "tokens_per_s": d.tokensPerSecond
+                ])
             }
         }
         return ["preset": name, "decode": all]
     }
 
     static func decodeLine(_ d: ModelBenchmark.DecodeResult) -> String {
-        String(format: "decode batch %3d: %.0f tokens/s (prompt %d, %d new tokens, %.1f ms/run, %.1f ms CPU/run)",
-               d.batch, d.tokensPerSecond, d.promptLength, d.newTokens, 1000 * d.seconds, 1000 * d.cpuSeconds)
+        String(
+            format: "decode batch %3d: %.0f tokens/s (prompt %d, %d new tokens, %.1f ms/run, %.1f ms CPU/run)",
+            d.batch, d.tokensPerSecond, d.promptLength, d.newTokens, 1000 * d.seconds, 1000 * d.cpuSeconds)
     }
 
     /// One round of SoftRL's measurements: roofline, training, decode at each batch size.
     func measure(model: LlamaModel, config: LlamaConfig, batch: Int, batches: [Int], big: Bool)
-        -> (square: ModelBenchmark.SgemmResult, typical: ModelBenchmark.SgemmResult, train: ModelBenchmark.TrainingResult,
-            decodes: [ModelBenchmark.DecodeResult]) {
+        -> (
+            square: ModelBenchmark.SgemmResult, typical: ModelBenchmark.SgemmResult,
+            train: ModelBenchmark.TrainingResult,
+            decodes: [ModelBenchmark.DecodeResult]
+        )
+    {
         // Roofline: a big square product and the model's most common shape (tokens x hidden -> intermediate).
         let square = ModelBenchmark.sgemmGFLOPS(m: 1024, n: 1024, k: 1024)
         let typical = ModelBenchmark.sgemmGFLOPS(m: batch * seq, n: config.intermediateSize, k: config.hiddenSize)
         let roofline = max(square.gflops, typical.gflops)
-        say(String(format: "sgemm roofline: %.1f GFLOP/s at 1024^3, %.1f GFLOP/s at %dx%dx%d (m x n x k)",
-                   square.gflops, typical.gflops, typical.m, typical.n, typical.k))
+        say(
+            String(
+                format: "sgemm roofline: %.1f GFLOP/s at 1024^3, %.1f GFLOP/s at %dx%dx%d (m x n x k)",
+                square.gflops, typical.gflops, typical.m, typical.n, typical.k))
 
         // Training: forward + cross-entropy + backward + AdamW. Like bench_torch.py's torch.optim.AdamW defaults,
         // weight decay 0.01 applies to every parameter (no mask, so the update loop vectorises).
-        let adam = AdamW(parameterCount: model.parameterCount, config: AdamWConfig(lr: 1e-4, beta1: 0.9, beta2: 0.999, weightDecay: 0.01))
-        let train = ModelBenchmark.measureTraining(model: model, batch: batch, seq: seq, warmup: big ? 1 : 2, minSteps: big ? 3 : 5,
-                                                   minSeconds: big ? 0 : trainSeconds) { w, g in
+        let adam = AdamW(
+            parameterCount: model.parameterCount,
+            config: AdamWConfig(lr: 1e-4, beta1: 0.9, beta2: 0.999, weightDecay: 0.01))
+        let train = ModelBenchmark.measureTraining(
+            model: model, batch: batch, seq: seq, warmup: big ? 1 : 2, minSteps: big ? 3 : 5,
+            minSeconds: big ? 0 : trainSeconds
+        ) { w, g in
             adam.update(parameters: w.buffer, gradients: UnsafeBufferPointer(g.buffer), learningRate: 1e-4)
         }
         let share = train.gflops / roofline
-        say(String(format: "train B%d x T%d: %.0f tokens/s, %.1f ms/step (forward %.1f, loss %.1f, backward %.1f, AdamW %.1f), %.1f GFLOP/s = %.0f%% of roofline (%.2f GFLOP/step)",
-                   train.batch, train.seq, train.tokensPerSecond, train.stepMilliseconds, train.forwardMs, train.lossMs,
-                   train.backwardMs, train.optimizerMs, train.gflops, 100 * share, train.flopsPerStep / 1e9))
+        say(
+            String(
+                format:
+                    "train B%d x T%d: %.0f tokens/s, %.1f ms/step (forward %.1f, loss %.1f, backward %.1f, AdamW %.1f), %.1f GFLOP/s = %.0f%% of roofline (%.2f GFLOP/step)",
+                train.batch, train.seq, train.tokensPerSecond, train.stepMilliseconds, train.forwardMs, train.lossMs,
+                train.backwardMs, train.optimizerMs, train.gflops, 100 * share, train.flopsPerStep / 1e9))
         var decodes: [ModelBenchmark.DecodeResult] = []
         for b in batches {
             let d = ModelBenchmark.measureDecode(model: model, batch: b, promptLength: prompt, newTokens: decodeTokens)
@@ -313,7 +403,9 @@ public struct ModelComparison {
 
     static func torchLine(_ t: [String: Any]) -> String {
         func tps(_ o: Any?) -> Double { ((o as? [String: Any])?["tokens_per_s"] as? Double) ?? .nan }
-        let dec = ((t["decode"] as? [[String: Any]]) ?? []).map { String(format: "b%d %.0f", ($0["batch"] as? Int) ?? 0, tps($0)) }
+        let dec = ((t["decode"] as? [[String: Any]]) ?? []).map {
+            String(format: "b%d %.0f", ($0["batch"] as? Int) ?? 0, tps($0))
+        }
         return String(format: "train %.0f tokens/s; decode ", tps(t["train"])) + dec.joined(separator: ", ")
     }
 
@@ -324,14 +416,21 @@ public struct ModelComparison {
     func runTorch(preset: String, batch: Int, batches: [Int]) -> TorchOutcome {
         let fm = FileManager.default
         var roots: [URL] = []
-        for start in [URL(fileURLWithPath: fm.currentDirectoryPath), URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()] {
+        for start in [
+            URL(fileURLWithPath: fm.currentDirectoryPath),
+            URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        ] {
             var dir = start.standardizedFileURL
             for _ in 0..<8 {
-                if fm.fileExists(atPath: dir.appendingPathComponent("scripts/reference/bench_torch.py").path) { roots.append(dir); break }
+                if fm.fileExists(atPath: dir.appendingPathComponent("scripts/reference/bench_torch.py").path) {
+                    roots.append(dir); break
+                }
                 dir = dir.deletingLastPathComponent()
             }
         }
-        guard let root = roots.first else { return .skipped("scripts/reference/bench_torch.py not found: run from the repository") }
+        guard let root = roots.first else {
+            return .skipped("scripts/reference/bench_torch.py not found: run from the repository")
+        }
         let script = root.appendingPathComponent("scripts/reference/bench_torch.py").path
         let python: String
         if let p = ProcessInfo.processInfo.environment["SOFTRL_PYTHON"], !p.isEmpty {
@@ -340,13 +439,20 @@ public struct ModelComparison {
             python = root.appendingPathComponent(".venv/bin/python").path
         }
         guard fm.isExecutableFile(atPath: python) else {
-            return .skipped("no python at \(python): set SOFTRL_PYTHON or create .venv with torch (python3 -m venv .venv && .venv/bin/pip install torch transformers)")
+            return .skipped(
+                "no python at \(python): set SOFTRL_PYTHON or create .venv with torch (python3 -m venv .venv && .venv/bin/pip install torch transformers)"
+            )
         }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: python)
-        p.arguments = [script, "--preset", preset, "--threads", "\(threads)", "--json", "--batch", "\(batch)", "--seq", "\(seq)",
-                       "--decode-batches", batches.map(String.init).joined(separator: ","), "--decode-tokens", "\(decodeTokens)",
-                       "--prompt", "\(prompt)"] + (noBF16 ? [] : ["--bf16", "--prefill-batch", "\(prefillBatch)", "--prefill-len", "\(prefillLength)"])
+        p.arguments =
+            [
+                script, "--preset", preset, "--threads", "\(threads)", "--json", "--batch", "\(batch)", "--seq",
+                "\(seq)",
+                "--decode-batches", batches.map(String.init).joined(separator: ","), "--decode-tokens",
+                "\(decodeTokens)",
+                "--prompt", "\(prompt)"
+            ] + (noBF16 ? [] : ["--bf16", "--prefill-batch", "\(prefillBatch)", "--prefill-len", "\(prefillLength)"])
             + (preset == "smollm2" ? ["--steps", "3", "--warmup", "1", "--decode-repeats", "1"] : [])
         var env = ProcessInfo.processInfo.environment
         env["OMP_NUM_THREADS"] = "\(threads)"

@@ -40,13 +40,16 @@ public struct ThinkingBenchmark {
             c.maxThinkingSteps = steps; c.maxAnswerTokens = 1; c.noiseScale = 1.0; c.topK = topK
             configs.append(("soft top-\(topK)", c))
         }
-        output("checkpoint \(name): vocab \(V), d \(model.config.hiddenSize), \(rows) rows x \(steps) steps, \(threads) BLAS thread(s)")
+        output(
+            "checkpoint \(name): vocab \(V), d \(model.config.hiddenSize), \(rows) rows x \(steps) steps, \(threads) BLAS thread(s)"
+        )
         var hardMs: Double? = nil
         var hardLearner: (score: Double, backward: Double)? = nil
         for (label, c) in configs {
             let gen = RolloutGenerator(model: model, config: c, marker: never, endOfSequence: 0)
             let t0 = DispatchTime.now().uptimeNanoseconds
-            let out = gen.generate([GenerationRequest(promptIndex: 0, prompt: prompt, groupSize: rows, seed: 1)], policyVersion: 0)
+            let out = gen.generate(
+                [GenerationRequest(promptIndex: 0, prompt: prompt, groupSize: rows, seed: 1)], policyVersion: 0)
             let ms = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
             let stepCount = out.groups[0].map(\.steps.count).reduce(0, +)
             let perStep = ms / Double(max(stepCount, 1))
@@ -63,10 +66,18 @@ public struct ThinkingBenchmark {
             let t3 = DispatchTime.now().uptimeNanoseconds
             let learner = (score: Double(t2 - t1) / 1e6 / Double(rows), backward: Double(t3 - t2) / 1e6 / Double(rows))
             if label == "hard" { hardLearner = learner }
-            let learnerExtra = hardLearner.map { String(format: " (hard + %.0f ms)", learner.score + learner.backward - $0.score - $0.backward) } ?? ""
-            output(label.padding(toLength: 12, withPad: " ", startingAt: 0)
-                  + String(format: "%7.1f ms per row-step%@  [%d steps, %.0f ms total incl. prompt]", perStep, extra, stepCount, ms)
-                  + String(format: "; learner per rollout: score %.0f ms + backward %.0f ms%@", learner.score, learner.backward, learnerExtra))
+            let learnerExtra =
+                hardLearner.map {
+                    String(format: " (hard + %.0f ms)", learner.score + learner.backward - $0.score - $0.backward)
+                } ?? ""
+            output(
+                label.padding(toLength: 12, withPad: " ", startingAt: 0)
+                    + String(
+                        format: "%7.1f ms per row-step%@  [%d steps, %.0f ms total incl. prompt]", perStep, extra,
+                        stepCount, ms)
+                    + String(
+                        format: "; learner per rollout: score %.0f ms + backward %.0f ms%@", learner.score,
+                        learner.backward, learnerExtra))
         }
     }
 }

@@ -23,7 +23,9 @@ public struct TokenizerBenchmark {
         let root = Self.findRepoRoot()
         var textPath = file
         if textPath == nil {
-            guard let root else { throw ConfigError("no --file given and the repository was not found: pass --file TEXT") }
+            guard let root else {
+                throw ConfigError("no --file given and the repository was not found: pass --file TEXT")
+            }
             var text = (try? String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)) ?? ""
             if let e = fm.enumerator(at: root.appendingPathComponent("Sources"), includingPropertiesForKeys: nil) {
                 for case let u as URL in e where u.pathExtension == "swift" && !u.path.contains("Generated") {
@@ -50,17 +52,29 @@ public struct TokenizerBenchmark {
         let digest = SHA256Hasher.hex(raw)
         let mb = Double(data.count) / 1e6
         output("text: \(data.count) bytes, \(ids.count) tokens (\(textPath!))")
-        output(String(format: "SoftRL  : load %.3f s, encode cold %.3f s (%.2f MB/s), warm %.3f s (%.2f MB/s)", load, cold, mb / cold, warm, mb / warm))
+        output(
+            String(
+                format: "SoftRL  : load %.3f s, encode cold %.3f s (%.2f MB/s), warm %.3f s (%.2f MB/s)", load, cold,
+                mb / cold, warm, mb / warm))
         if noPython { return }
         guard let root else { output("python: skipped (repository not found)"); return }
-        let python = ProcessInfo.processInfo.environment["SOFTRL_PYTHON"].flatMap { $0.isEmpty ? nil : $0 } ?? root.appendingPathComponent(".venv/bin/python").path
-        guard fm.isExecutableFile(atPath: python) else { output("python: skipped (no python at \(python); set SOFTRL_PYTHON)"); return }
+        let python =
+            ProcessInfo.processInfo.environment["SOFTRL_PYTHON"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? root.appendingPathComponent(".venv/bin/python").path
+        guard fm.isExecutableFile(atPath: python) else {
+            output("python: skipped (no python at \(python); set SOFTRL_PYTHON)"); return
+        }
         var tokPath = dir
         var isDir: ObjCBool = false
-        if fm.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue { tokPath = (dir as NSString).appendingPathComponent("tokenizer.json") }
+        if fm.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue {
+            tokPath = (dir as NSString).appendingPathComponent("tokenizer.json")
+        }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: python)
-        p.arguments = [root.appendingPathComponent("scripts/reference/bench_tokenizer.py").path, tokPath, textPath!, "--repeats", "\(repeats)"]
+        p.arguments = [
+            root.appendingPathComponent("scripts/reference/bench_tokenizer.py").path, tokPath, textPath!, "--repeats",
+            "\(repeats)"
+        ]
         let out = Pipe(), err = Pipe()
         p.standardOutput = out; p.standardError = err
         try p.run()
@@ -68,24 +82,40 @@ public struct TokenizerBenchmark {
         let e = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         guard p.terminationStatus == 0,
-              let obj = (try? JSONSerialization.jsonObject(with: Data((String(decoding: o, as: UTF8.self).split(separator: "\n").last ?? "").utf8))) as? [String: Any],
-              let pc = obj["cold"] as? Double, let pw = obj["warm"] as? Double, let pl = obj["load"] as? Double else {
-            output("python: skipped (bench_tokenizer.py failed: \(String(decoding: e, as: UTF8.self).split(separator: "\n").last ?? ""))")
+            let obj =
+                (try? JSONSerialization.jsonObject(
+                    with: Data((String(decoding: o, as: UTF8.self).split(separator: "\n").last ?? "").utf8)))
+                as? [String: Any],
+            let pc = obj["cold"] as? Double, let pw = obj["warm"] as? Double, let pl = obj["load"] as? Double
+        else {
+            output(
+                "python: skipped (bench_tokenizer.py failed: \(String(decoding: e, as: UTF8.self).split(separator: "\n").last ?? ""))"
+            )
             return
         }
-        output(String(format: "Python  : load %.3f s, encode cold %.3f s (%.2f MB/s), warm %.3f s (%.2f MB/s)", pl, pc, mb / pc, pw, mb / pw))
-        output(String(format: "ratio (SoftRL speed / Python speed): cold %.2fx, warm %.2fx; ids %@", pc / cold, pw / warm,
-                     (obj["sha256"] as? String) == digest ? "identical" : "DIFFER (\(obj["tokens"] ?? "?") Python tokens)"))
+        output(
+            String(
+                format: "Python  : load %.3f s, encode cold %.3f s (%.2f MB/s), warm %.3f s (%.2f MB/s)", pl, pc,
+                mb / pc, pw, mb / pw))
+        output(
+            String(
+                format: "ratio (SoftRL speed / Python speed): cold %.2fx, warm %.2fx; ids %@", pc / cold, pw / warm,
+                (obj["sha256"] as? String) == digest ? "identical" : "DIFFER (\(obj["tokens"] ?? "?") Python tokens)"))
     }
 
     func seconds(since t0: UInt64) -> Double { Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9 }
 
     static func findRepoRoot() -> URL? {
         let fm = FileManager.default
-        for start in [URL(fileURLWithPath: fm.currentDirectoryPath), URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()] {
+        for start in [
+            URL(fileURLWithPath: fm.currentDirectoryPath),
+            URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        ] {
             var d = start.standardizedFileURL
             for _ in 0..<8 {
-                if fm.fileExists(atPath: d.appendingPathComponent("scripts/reference/bench_tokenizer.py").path) { return d }
+                if fm.fileExists(atPath: d.appendingPathComponent("scripts/reference/bench_tokenizer.py").path) {
+                    return d
+                }
                 d = d.deletingLastPathComponent()
             }
         }

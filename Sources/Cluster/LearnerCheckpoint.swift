@@ -31,14 +31,16 @@ public enum LearnerCheckpoint {
         let tmp = runDirectory.appendingPathComponent("\(directoryName).tmp-\(getpid())")
         let old = runDirectory.appendingPathComponent("\(directoryName).old")
         try? fm.removeItem(at: tmp)
-        try ModelCheckpoint.save(model, directory: tmp, metadata: ["softrl.stage": "rl", "softrl.step": "\(state.step)"])
+        try ModelCheckpoint.save(
+            model, directory: tmp, metadata: ["softrl.stage": "rl", "softrl.step": "\(state.step)"])
         let n = optimizer.parameterCount
-        try SafeTensorsFile.write(tmp.appendingPathComponent(optimizerFile),
-                                  tensors: [("adam.m", [n], optimizer.m), ("adam.v", [n], optimizer.v)],
-                                  metadata: ["step": "\(optimizer.step)"])
+        try SafeTensorsFile.write(
+            tmp.appendingPathComponent(optimizerFile),
+            tensors: [("adam.m", [n], optimizer.m), ("adam.v", [n], optimizer.v)],
+            metadata: ["step": "\(optimizer.step)"])
         let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         try enc.encode(state).write(to: tmp.appendingPathComponent(stateFile), options: .atomic)
-        try RunConfigFile.write(state.config, into: tmp)   // the checkpoint carries its run's settings wherever it is copied
+        try RunConfigFile.write(state.config, into: tmp) // the checkpoint carries its run's settings wherever it is copied
         try? fm.removeItem(at: old)
         if fm.fileExists(atPath: final.path) { try fm.moveItem(at: final, to: old) }
         try fm.moveItem(at: tmp, to: final)
@@ -49,21 +51,28 @@ public enum LearnerCheckpoint {
     public static func locate(_ path: String) throws -> URL {
         let fm = FileManager.default
         let url = URL(fileURLWithPath: path)
-        for candidate in [url, url.appendingPathComponent(directoryName), url.appendingPathComponent("\(directoryName).old")]
+        for candidate in [
+            url, url.appendingPathComponent(directoryName), url.appendingPathComponent("\(directoryName).old")
+        ]
         where fm.fileExists(atPath: candidate.appendingPathComponent(stateFile).path) {
             return candidate
         }
-        throw ConfigError("no learner checkpoint in \(path): expected \(path)/\(directoryName)/\(stateFile); pass the --run-dir of an earlier `softrl learner` run")
+        throw ConfigError(
+            "no learner checkpoint in \(path): expected \(path)/\(directoryName)/\(stateFile); pass the --run-dir of an earlier `softrl learner` run"
+        )
     }
 
-    public static func load(_ directory: URL) throws -> (model: LlamaModel, optimizer: AdamWState, state: LearnerState) {
+    public static func load(_ directory: URL) throws -> (model: LlamaModel, optimizer: AdamWState, state: LearnerState)
+    {
         let model = try ModelCheckpoint.load(directory: directory)
         let state = try readState(directory)
         let optURL = directory.appendingPathComponent(optimizerFile)
         let (tensors, meta) = try SafeTensorsFile.read(optURL)
         guard let m = tensors["adam.m"], let v = tensors["adam.v"], m.values.count == model.parameterCount,
-              v.values.count == model.parameterCount, let step = Int(meta["step"] ?? "") else {
-            throw ConfigError("optimizer state \(optURL.path) does not match the model (\(model.parameterCount) parameters)")
+            v.values.count == model.parameterCount, let step = Int(meta["step"] ?? "")
+        else {
+            throw ConfigError(
+                "optimizer state \(optURL.path) does not match the model (\(model.parameterCount) parameters)")
         }
         return (model, AdamWState(step: step, m: m.values, v: v.values), state)
     }
@@ -74,7 +83,9 @@ extension LearnerCheckpoint {
     public static func readState(_ directory: URL) throws -> LearnerState {
         let stateURL = directory.appendingPathComponent(stateFile)
         do { return try JSONDecoder().decode(LearnerState.self, from: Data(contentsOf: stateURL)) } catch {
-            throw ConfigError("learner state \(stateURL.path) is unreadable (\(error)); the checkpoint is damaged: use \(directory.path).old if present")
+            throw ConfigError(
+                "learner state \(stateURL.path) is unreadable (\(error)); the checkpoint is damaged: use \(directory.path).old if present"
+            )
         }
     }
 }
@@ -90,7 +101,9 @@ public enum WeightsBlob {
 
     public static func decode(_ blob: Data, into model: LlamaModel) throws {
         guard blob.count == model.parameterCount * MemoryLayout<Float>.size else {
-            throw ConfigError("weights blob has \(blob.count) bytes, the model needs \(model.parameterCount * 4): actor and learner disagree on the model config")
+            throw ConfigError(
+                "weights blob has \(blob.count) bytes, the model needs \(model.parameterCount * 4): actor and learner disagree on the model config"
+            )
         }
         blob.withUnsafeBytes { raw in
             _ = memcpy(model.weights.pointer, raw.baseAddress!, blob.count)

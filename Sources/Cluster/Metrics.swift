@@ -71,12 +71,16 @@ public struct StepMetrics: Encodable, Sendable {
 
     public var humanLine: String {
         let u = update
-        let gap = u.logProbGapActions > 0 ? String(format: "%.1e", u.logProbGap) : String(format: "%.1e (stale)", u.logProbGapAll)
-        return String(format: "step %d | loss %.4f | reward %.3f | correct %.3f | policy v%d | staleness %@ | %.0f tok/s | %d actors | wait %.0f%% | gap %@ | %.0f ms%@",
-                      u.step, u.loss, u.rewardMean, u.correctRate, u.policyVersion,
-                      stalenessHistogram.keys.sorted().map { "\($0):\(stalenessHistogram[$0]!)" }.joined(separator: ","),
-                      clusterTokensPerSecond, actorsConnected, learnerWaitShare * 100, gap, learnerStepMs,
-                      u.skipped ? " | SKIPPED (non-finite)" : "")
+        let gap =
+            u.logProbGapActions > 0
+            ? String(format: "%.1e", u.logProbGap) : String(format: "%.1e (stale)", u.logProbGapAll)
+        return String(
+            format:
+                "step %d | loss %.4f | reward %.3f | correct %.3f | policy v%d | staleness %@ | %.0f tok/s | %d actors | wait %.0f%% | gap %@ | %.0f ms%@",
+            u.step, u.loss, u.rewardMean, u.correctRate, u.policyVersion,
+            stalenessHistogram.keys.sorted().map { "\($0):\(stalenessHistogram[$0]!)" }.joined(separator: ","),
+            clusterTokensPerSecond, actorsConnected, learnerWaitShare * 100, gap, learnerStepMs,
+            u.skipped ? " | SKIPPED (non-finite)" : "")
     }
 }
 
@@ -84,14 +88,17 @@ public final class MetricsLog {
     let handle: FileHandle?
     public init(runDirectory: URL) {
         let url = runDirectory.appendingPathComponent("metrics.jsonl")
-        if !FileManager.default.fileExists(atPath: url.path) { FileManager.default.createFile(atPath: url.path, contents: nil) }
+        if !FileManager.default.fileExists(atPath: url.path) {
+            FileManager.default.createFile(atPath: url.path, contents: nil)
+        }
         handle = try? FileHandle(forWritingTo: url)
         _ = try? handle?.seekToEnd()
     }
     public func append(_ m: StepMetrics) {
         let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
         // A skipped step has a NaN gradient norm; JSON has no NaN, so write it as a string rather than lose the line.
-        enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        enc.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         guard let data = try? enc.encode(m) else { return }
         handle?.write(data + Data("\n".utf8))
     }

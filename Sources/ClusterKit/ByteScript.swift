@@ -49,7 +49,9 @@ public struct FuzzScript {
         data.append(UInt8(bytes.count & 0xFF)); data.append(UInt8(bytes.count >> 8))
         data.append(bytes)
     }
-    public mutating func tick(seconds: Int) { precondition(seconds >= 0 && seconds < 16); data.append(0xF0 | UInt8(seconds)) }
+    public mutating func tick(seconds: Int) {
+        precondition(seconds >= 0 && seconds < 16); data.append(0xF0 | UInt8(seconds))
+    }
     public mutating func updateFinished(snapshot: Bool = true) { data.append(snapshot ? 0xE0 : 0xE1) }
 }
 

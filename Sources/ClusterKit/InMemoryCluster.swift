@@ -111,14 +111,19 @@ public final class InMemoryCluster {
 
     /// A cluster around `core` (nil: a script plays the learner). `run` gives each new version's weights and the
     /// rollouts members generate (needed for `.timed` generation and for updates that advance the version).
-    public init(core: LearnerCore?, run: SimulatedRun? = nil, link: LinkModel = InstantLink(), start: Double = 0, dt: Double = 0.05,
-                updateSeconds: Double? = 0.5) {
+    public init(
+        core: LearnerCore?, run: SimulatedRun? = nil, link: LinkModel = InstantLink(), start: Double = 0,
+        dt: Double = 0.05,
+        updateSeconds: Double? = 0.5
+    ) {
         learner = core; self.run = run; self.link = link; self.dt = dt; self.updateSeconds = updateSeconds
         queue = EventQueue(start: start)
     }
 
     /// A cluster for `config` on a fresh SimulatedRun: the tests' entry point.
-    public convenience init(config: RLConfig, rules: ClusterRules = ClusterRules(), dt: Double = 0.05, updateSeconds: Double = 0.5) throws {
+    public convenience init(
+        config: RLConfig, rules: ClusterRules = ClusterRules(), dt: Double = 0.05, updateSeconds: Double = 0.5
+    ) throws {
         let run = try SimulatedRun(config: config, rules: rules)
         self.init(core: run.makeCore(), run: run, dt: dt, updateSeconds: updateSeconds)
     }
@@ -136,21 +141,30 @@ public final class InMemoryCluster {
 
     /// An actor joins: it connects and says Hello (delivered when the clock next runs).
     @discardableResult
-    public func addActor(_ id: String, slots: Int = 2, generateSeconds: Double = 1.0, relays: Bool = false, host: String = "sim",
-                         softwareVersion: String = "sim") -> Member {
-        let m = join(ActorIdentity(actorId: id, host: host, pid: UInt32(members.count + 1), cores: 1, slots: slots, softwareVersion: softwareVersion,
-                                   relayEndpoint: relays ? "inproc://relay-\(id)" : nil), generateSeconds: generateSeconds)
+    public func addActor(
+        _ id: String, slots: Int = 2, generateSeconds: Double = 1.0, relays: Bool = false, host: String = "sim",
+        softwareVersion: String = "sim"
+    ) -> Member {
+        let m = join(
+            ActorIdentity(
+                actorId: id, host: host, pid: UInt32(members.count + 1), cores: 1, slots: slots,
+                softwareVersion: softwareVersion,
+                relayEndpoint: relays ? "inproc://relay-\(id)" : nil), generateSeconds: generateSeconds)
         members[id] = m
         return m
     }
 
     /// A second process with an id already in use, on its own connection.
     public func addImpostor(_ id: String) -> Member {
-        join(ActorIdentity(actorId: id, host: "impostor", pid: 999, cores: 1, slots: 2, softwareVersion: "sim"), generateSeconds: 1)
+        join(
+            ActorIdentity(actorId: id, host: "impostor", pid: 999, cores: 1, slots: 2, softwareVersion: "sim"),
+            generateSeconds: 1)
     }
 
     func join(_ identity: ActorIdentity, generateSeconds: Double) -> Member {
-        let m = Member(index: everyone.count, session: ActorSession(identity: identity), address: newAddress(), generateSeconds: generateSeconds)
+        let m = Member(
+            index: everyone.count, session: ActorSession(identity: identity), address: newAddress(),
+            generateSeconds: generateSeconds)
         if let e = identity.relayEndpoint { relayOwner[e] = m }
         childOfPeer[m.childPeer] = m
         everyone.append(m)
@@ -193,7 +207,9 @@ public final class InMemoryCluster {
 
     /// Runs every frame and event due by now.
     public func deliverDue() {
-        if !queue.run(until: now) { violations.append("frames at t=\(now) did not settle: the cores answer each other for ever") }
+        if !queue.run(until: now) {
+            violations.append("frames at t=\(now) did not settle: the cores answer each other for ever")
+        }
     }
 
     /// Moves the clock on by `seconds`, running what falls due on the way.
@@ -215,7 +231,8 @@ public final class InMemoryCluster {
         update = nil
         trained += u.job.positions
         var r = UpdateReport(); r.policyVersion = u.job.version + 1; r.step = r.policyVersion
-        learnerEffects(learner.updateFinished(r, weights: withSnapshot ? run?.snapshot(r.policyVersion) : nil, now: now))
+        learnerEffects(
+            learner.updateFinished(r, weights: withSnapshot ? run?.snapshot(r.policyVersion) : nil, now: now))
     }
 
     /// One step of `dt`: frames due arrive, a finished update or generation reports, every live actor and the
@@ -225,8 +242,10 @@ public final class InMemoryCluster {
         if let u = update, now >= u.doneAt { finishUpdate() }
         // Heartbeat-only relays answer the children that asked with a heartbeat once per heartbeat period.
         let period = learner?.rules.heartbeatSeconds ?? 1
-        for m in everyone where m.alive && m.relayBehaviour == .heartbeatsOnly && Int(now / period) != Int((now - dt) / period) {
-            guard let endpoint = m.session.identity.relayEndpoint, let hb = encode(.heartbeat(Wire.Heartbeat()), by: m) else { continue }
+        for m in everyone
+        where m.alive && m.relayBehaviour == .heartbeatsOnly && Int(now / period) != Int((now - dt) / period) {
+            guard let endpoint = m.session.identity.relayEndpoint, let hb = encode(.heartbeat(Wire.Heartbeat()), by: m)
+            else { continue }
             for (peer, at) in m.askedBy where now - at < 60 {
                 guard let child = childOfPeer[peer], child.alive && !child.partitioned else { continue }
                 link.carry(hb.count, from: .actor(m.index), to: .actor(child.index), on: queue) { [self] in
@@ -239,7 +258,8 @@ public final class InMemoryCluster {
             if let g = m.generation, now >= g.doneAt {
                 m.generation = nil
                 let groups = g.order.requests.map { run!.rollouts(for: $0, version: g.order.version) }
-                var stats = GenerationStats(); stats.tokens = 100 * groups.count; stats.milliseconds = m.generateSeconds * 1000
+                var stats = GenerationStats(); stats.tokens = 100 * groups.count;
+                stats.milliseconds = m.generateSeconds * 1000
                 actorEffects(m, m.session.generated(groups, stats: stats, order: g.order))
             }
             tick(m)
@@ -265,7 +285,11 @@ public final class InMemoryCluster {
         let epoch = learnerEpoch
         link.carry(frame.count, from: node, to: .learner, on: queue) { [self] in
             guard epoch == learnerEpoch else { return }
-            if let learner { learnerEffects(learner.receive(frame, from: address, now: now)) } else { framesToLearner.append((address, frame)) }
+            if let learner {
+                learnerEffects(learner.receive(frame, from: address, now: now))
+            } else {
+                framesToLearner.append((address, frame))
+            }
         }
     }
 
@@ -277,12 +301,16 @@ public final class InMemoryCluster {
                 let cost: Int
                 switch message {
                 case .body(let b):
-                    do { frame = try learnerCodec.encode(b) } catch { violations.append("the learner produced a message it cannot encode: \(error)"); continue }
+                    do { frame = try learnerCodec.encode(b) } catch {
+                        violations.append("the learner produced a message it cannot encode: \(error)"); continue
+                    }
                     cost = frame.count
                 case .frame(let f):
                     frame = f.data
                     cost = link.chunkCost(actualBytes: frame.count)
-                    if case .weightsChunk(let c)? = try? learnerCodec.decode(frame).body { learnerChunksSent[c.version, default: 0] += 1 }
+                    if case .weightsChunk(let c)? = try? learnerCodec.decode(frame).body {
+                        learnerChunksSent[c.version, default: 0] += 1
+                    }
                 }
                 guard let m = ownerOfAddress[address] else { strayFrames[address, default: []].append(frame); continue }
                 if case .body(.error(let err)) = message { m.errors.append(err) }
@@ -316,7 +344,8 @@ public final class InMemoryCluster {
                 toLearner(frame, from: m.address, node: .actor(m.index))
             case let .sendUpstream(body, endpoint, _):
                 guard let frame = encode(body, by: m) else { continue }
-                guard m.alive && !m.partitioned, let relay = relayOwner[endpoint], relay.alive && !relay.partitioned else { continue }
+                guard m.alive && !m.partitioned, let relay = relayOwner[endpoint], relay.alive && !relay.partitioned
+                else { continue }
                 let peer = m.childPeer
                 link.carry(frame.count, from: .actor(m.index), to: .actor(relay.index), on: queue) { [self] in
                     guard relay.alive else { return }
@@ -328,11 +357,12 @@ public final class InMemoryCluster {
                     violations.append("[\(m.session.identity.actorId)] the relay sent an undecodable frame"); continue
                 }
                 guard m.alive && !m.partitioned, let child = childOfPeer[peer], child.alive && !child.partitioned,
-                      let endpoint = m.session.identity.relayEndpoint else { continue }
+                    let endpoint = m.session.identity.relayEndpoint
+                else { continue }
                 var f = frame.data
                 var cost = f.count
                 if case .weightsChunk = body {
-                    if m.corruptsRelayedChunks { f[f.count - 1] ^= 0xFF }   // data is the last field
+                    if m.corruptsRelayedChunks { f[f.count - 1] ^= 0xFF } // data is the last field
                     cost = link.chunkCost(actualBytes: f.count)
                 }
                 let deliver = { [self, f] in
@@ -352,13 +382,20 @@ public final class InMemoryCluster {
                 // The actor service allocates this many floats next: it must be a model a process can hold.
                 m.modelsPrepared += 1
                 let count = ParameterLayout.checkedTotalCount(config, limit: ClusterRules.maxModelParameters) ?? 0
-                if count <= 0 { violations.append("[\(m.session.identity.actorId)] the actor was asked to allocate a model it cannot hold") }
+                if count <= 0 {
+                    violations.append(
+                        "[\(m.session.identity.actorId)] the actor was asked to allocate a model it cannot hold")
+                }
             case let .installWeights(version, assembler):
                 m.installs += 1
                 do {
                     try assembler.verify()
                     let delay = link.checkSeconds(chunks: Int(assembler.chunkCount ?? 1))
-                    if delay <= 0 { installed(m, version) } else { queue.at(now + delay) { [self] in if m.alive { installed(m, version) } } }
+                    if delay <= 0 {
+                        installed(m, version)
+                    } else {
+                        queue.at(now + delay) { [self] in if m.alive { installed(m, version) } }
+                    }
                 } catch { actorEffects(m, m.session.weightsRejected(version: version, error)) }
             case .generate(let order):
                 m.orders += 1
@@ -395,12 +432,16 @@ public final class InMemoryCluster {
     /// the model's positions (the generator stops on a precondition otherwise).
     func audit(_ order: GenerationOrder, of m: Member) {
         let id = m.session.identity.actorId
-        for item in order.items where item.groupSize < 1 || item.groupSize > UInt32(ActorSession.maxGroupSize) || item.promptTokenIds.isEmpty {
+        for item in order.items
+        where item.groupSize < 1 || item.groupSize > UInt32(ActorSession.maxGroupSize) || item.promptTokenIds.isEmpty {
             violations.append("[\(id)] an impossible work item reached generation: \(item.workID)")
         }
         let positions = m.session.modelConfig?.maxPositionEmbeddings ?? 0
-        for item in order.items where item.promptTokenIds.count + order.sampler.maxThinkingSteps + 1 + order.sampler.maxAnswerTokens > positions {
-            violations.append("[\(id)] work whose rollouts cannot fit \(positions) positions reached generation: \(item.workID)")
+        for item in order.items
+        where item.promptTokenIds.count + order.sampler.maxThinkingSteps + 1 + order.sampler.maxAnswerTokens > positions
+        {
+            violations.append(
+                "[\(id)] work whose rollouts cannot fit \(positions) positions reached generation: \(item.workID)")
         }
     }
 
@@ -414,7 +455,9 @@ public final class InMemoryCluster {
         let done = trained + running
         guard Set(done).count == done.count else { return "a position was trained twice: \(done)" }
         let outstanding = core.ledger.outstandingPositions
-        guard Set(outstanding).count == outstanding.count else { return "a position is outstanding twice: \(outstanding)" }
+        guard Set(outstanding).count == outstanding.count else {
+            return "a position is outstanding twice: \(outstanding)"
+        }
         guard Set(outstanding).isDisjoint(with: done) else { return "a trained position is still outstanding" }
         // Quarantined prompts' positions are neither trained nor outstanding, and nothing else is.
         let skipped = core.ledger.skippedPositions
@@ -422,7 +465,8 @@ public final class InMemoryCluster {
             return "a quarantined position was trained or is outstanding"
         }
         guard Set(done).union(outstanding).union(skipped) == Set(0..<core.ledger.schedule.cursor) else {
-            return "positions lost: schedule up to \(core.ledger.schedule.cursor), trained \(done.sorted()), outstanding \(outstanding)"
+            return
+                "positions lost: schedule up to \(core.ledger.schedule.cursor), trained \(done.sorted()), outstanding \(outstanding)"
         }
         return nil
     }

@@ -79,7 +79,9 @@ public protocol LinkModel: AnyObject {
 /// Queues without delay: every frame arrives at the instant it was sent, in the order sent. What tests use.
 public final class InstantLink: LinkModel {
     public init() {}
-    public func carry(_ bytes: Int, from: Node, to: Node, on queue: EventQueue, arrive: @escaping () -> Void) { queue.at(queue.now, arrive) }
+    public func carry(_ bytes: Int, from: Node, to: Node, on queue: EventQueue, arrive: @escaping () -> Void) {
+        queue.at(queue.now, arrive)
+    }
     public func chunkCost(actualBytes: Int) -> Int { actualBytes }
     public func checkSeconds(chunks: Int) -> Double { 0 }
 }
@@ -94,7 +96,8 @@ public final class SharedUplinks: LinkModel {
         public var latencySeconds: Double
         public var hashBytesPerSecond: Double
         public init(bytesPerSecond: Double, latencySeconds: Double, hashBytesPerSecond: Double) {
-            self.bytesPerSecond = bytesPerSecond; self.latencySeconds = latencySeconds; self.hashBytesPerSecond = hashBytesPerSecond
+            self.bytesPerSecond = bytesPerSecond; self.latencySeconds = latencySeconds;
+            self.hashBytesPerSecond = hashBytesPerSecond
         }
     }
 
@@ -137,7 +140,8 @@ public final class SharedUplinks: LinkModel {
     /// slower than the link, the part of the whole hash the transfer did not hide.
     public func checkSeconds(chunks: Int) -> Double {
         let total = Double(chunks * nominalChunkBytes)
-        return max(Double(nominalChunkBytes) / parameters.hashBytesPerSecond,
-                   total / parameters.hashBytesPerSecond - total / parameters.bytesPerSecond)
+        return max(
+            Double(nominalChunkBytes) / parameters.hashBytesPerSecond,
+            total / parameters.hashBytesPerSecond - total / parameters.bytesPerSecond)
     }
 }

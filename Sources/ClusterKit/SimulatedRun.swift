@@ -35,8 +35,10 @@ public final class SimulatedRun {
     /// A small stand-in blob per version, in three chunks (the sessions check size and SHA-256 as usual): updates
     /// are simulated, so the weights never change; the version does.
     public static func standIn(version: Int, noiseSigma: Double?) throws -> WeightSnapshot {
-        try WeightSnapshot(version: version, blob: Data((0..<1000).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ version) }), chunkBytes: 400,
-                           noiseSigma: noiseSigma)
+        try WeightSnapshot(
+            version: version, blob: Data((0..<1000).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ version) }),
+            chunkBytes: 400,
+            noiseSigma: noiseSigma)
     }
 
     /// Version `version`'s snapshot (made once).
@@ -49,17 +51,25 @@ public final class SimulatedRun {
 
     /// A learner core for this run, from scratch or from a checkpoint state.
     public func makeCore(runId: String = "sim", resume: LearnerState? = nil) -> LearnerCore {
-        LearnerCore(config: config, task: task, modelConfig: model.config, rules: rules,
-                    weights: snapshot(resume?.step ?? 0)!, runId: resume?.runId ?? runId, resume: resume)
+        LearnerCore(
+            config: config, task: task, modelConfig: model.config, rules: rules,
+            weights: snapshot(resume?.step ?? 0)!, runId: resume?.runId ?? runId, resume: resume)
     }
 
     /// Real rollouts of the model for this prompt, generated once and stamped with the version and the requested
     /// sample indices (so groups pass every check the learner makes).
     public func rollouts(for req: GenerationRequest, version: Int) -> [Rollout] {
         if rolloutCache[req.promptIndex] == nil {
-            let gen = RolloutGenerator(model: model, config: sampler, endOfThinking: Vocabulary.endOfThinking, endOfSequence: Vocabulary.eos)
-            rolloutCache[req.promptIndex] = gen.generate([GenerationRequest(promptIndex: req.promptIndex, prompt: req.prompt, groupSize: config.groupSize, seed: 1)],
-                                                         policyVersion: 0).groups[0]
+            let gen = RolloutGenerator(
+                model: model, config: sampler, endOfThinking: Vocabulary.endOfThinking, endOfSequence: Vocabulary.eos)
+            rolloutCache[req.promptIndex] =
+                gen.generate(
+                    [
+                        GenerationRequest(
+                            promptIndex: req.promptIndex, prompt: req.prompt, groupSize: config.groupSize, seed: 1)
+                    ],
+                    policyVersion: 0
+                ).groups[0]
         }
         return (0..<req.groupSize).map { i in
             var r = rolloutCache[req.promptIndex]![(req.firstSample + i) % config.groupSize]

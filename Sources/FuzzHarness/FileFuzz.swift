@@ -16,9 +16,13 @@ public final class FileFuzz {
     @discardableResult
     public func safetensors(_ data: Data) throws -> Bool {
         let header = try? SafeTensorsFile.readHeader(contents: data, path: "fuzz.safetensors")
-        guard let (tensors, _) = try? SafeTensorsFile.read(contents: data, path: "fuzz.safetensors") else { return false }
+        guard let (tensors, _) = try? SafeTensorsFile.read(contents: data, path: "fuzz.safetensors") else {
+            return false
+        }
         guard let header else { throw FuzzFinding("read accepted a file whose header readHeader refused") }
-        guard Set(header.tensors.map(\.name)) == Set(tensors.keys) else { throw FuzzFinding("read and readHeader list different tensors") }
+        guard Set(header.tensors.map(\.name)) == Set(tensors.keys) else {
+            throw FuzzFinding("read and readHeader list different tensors")
+        }
         for t in tensors.values {
             guard t.values.count == t.shape.reduce(1, *) else {
                 throw FuzzFinding("tensor \(t.name): \(t.values.count) values for shape \(t.shape)")
@@ -61,15 +65,23 @@ public final class FileFuzz {
     public func config(_ data: Data) throws -> Bool {
         guard let config = try? ModelCheckpoint.parseConfig(data, path: "fuzz/config.json") else { return false }
         guard let count = ParameterLayout.checkedTotalCount(config, limit: LlamaConfig.Limits.parameters),
-              config.maxPositionEmbeddings * config.headDim <= LlamaConfig.Limits.ropeTableFloats else {
+            config.maxPositionEmbeddings * config.headDim <= LlamaConfig.Limits.ropeTableFloats
+        else {
             throw FuzzFinding("accepted a config outside the bounds: \(config)")
         }
         let written = try ModelCheckpoint.configData(config)
         guard let back = try? ModelCheckpoint.parseConfig(written, path: "fuzz/rewritten.json"), back == config else {
-            throw FuzzFinding("the config does not survive the writer's round trip: \(config) -> \(String(decoding: written, as: UTF8.self))")
+            throw FuzzFinding(
+                "the config does not survive the writer's round trip: \(config) -> \(String(decoding: written, as: UTF8.self))"
+            )
         }
-        if let model = try? ModelCheckpoint.model(config: config, weights: Self.configWeights, path: "fuzz/model.safetensors") {
-            guard model.parameterCount == count, ParameterLayout(config).entries.map(\.shape) == ParameterLayout(FuzzSeeds.configModel).entries.map(\.shape) else {
+        if let model = try? ModelCheckpoint.model(
+            config: config, weights: Self.configWeights, path: "fuzz/model.safetensors")
+        {
+            guard model.parameterCount == count,
+                ParameterLayout(config).entries.map(\.shape)
+                    == ParameterLayout(FuzzSeeds.configModel).entries.map(\.shape)
+            else {
                 throw FuzzFinding("loaded weights of other shapes under config \(config)")
             }
         }
@@ -80,17 +92,24 @@ public final class FileFuzz {
     @discardableResult
     public func tokenizer(_ data: Data) throws -> Bool {
         guard let tokenizer = try? HFTokenizer(json: data, source: "fuzz/tokenizer.json") else { return false }
-        guard tokenizer.vocabSize <= HFTokenizer.maxTokenIds else { throw FuzzFinding("accepted a vocabulary of \(tokenizer.vocabSize) ids") }
+        guard tokenizer.vocabSize <= HFTokenizer.maxTokenIds else {
+            throw FuzzFinding("accepted a vocabulary of \(tokenizer.vocabSize) ids")
+        }
         // Fixed texts that reach every part (spaces, digits, bytes outside ASCII, an added token's text), and a text
         // the input chooses.
-        let texts = ["Hello world 123, 4567!", " \t\n  ", "café ünïcödé 日本語 🙂", "<|endoftext|><s></s>ab abab", "",
-                     String(decoding: data.suffix(48), as: UTF8.self)]
+        let texts = [
+            "Hello world 123, 4567!", " \t\n  ", "café ünïcödé 日本語 🙂", "<|endoftext|><s></s>ab abab", "",
+            String(decoding: data.suffix(48), as: UTF8.self)
+        ]
         for text in texts {
             let ids = tokenizer.encode(text)
             if let bad = ids.first(where: { $0 < 0 || Int($0) >= tokenizer.vocabSize }) {
-                throw FuzzFinding("encoding \(String(reflecting: text)) gave id \(bad), outside 0..<\(tokenizer.vocabSize)")
+                throw FuzzFinding(
+                    "encoding \(String(reflecting: text)) gave id \(bad), outside 0..<\(tokenizer.vocabSize)")
             }
-            guard tokenizer.encode(text) == ids else { throw FuzzFinding("encoding \(String(reflecting: text)) twice gave different ids") }
+            guard tokenizer.encode(text) == ids else {
+                throw FuzzFinding("encoding \(String(reflecting: text)) twice gave different ids")
+            }
             _ = tokenizer.decode(ids, skipSpecialTokens: false)
             _ = tokenizer.decode(ids, skipSpecialTokens: true)
         }

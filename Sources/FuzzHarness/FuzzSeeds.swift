@@ -16,7 +16,8 @@ public enum FuzzSeeds {
     }
 
     static func hello(_ id: String, slots: UInt32 = 2) -> Wire.Body {
-        var h = Wire.Hello(); h.actorID = id; h.host = "seed"; h.pid = 7; h.cores = 1; h.slots = slots; h.softwareVersion = "seed"
+        var h = Wire.Hello(); h.actorID = id; h.host = "seed"; h.pid = 7; h.cores = 1; h.slots = slots;
+        h.softwareVersion = "seed"
         return .hello(h)
     }
 
@@ -31,16 +32,20 @@ public enum FuzzSeeds {
         let f = run.fixture
         let sampler = f.config.resolvedSampler(for: f.task)
         let marker = f.task.thinkingMarker.tokens
-        let gen = RolloutGenerator(model: f.model, config: sampler, endOfThinking: marker.count == 1 ? marker[0] : Vocabulary.endOfThinking,
-                                   endOfSequence: f.task.endOfSequence)
+        let gen = RolloutGenerator(
+            model: f.model, config: sampler, endOfThinking: marker.count == 1 ? marker[0] : Vocabulary.endOfThinking,
+            endOfSequence: f.task.endOfSequence)
         var out: [Data] = []
         for frame in (run.sent[LearnerFuzzRun.peers[peer]] ?? []).dropFirst(skipping) {
             guard case .work(let w)? = try WireCodec(maxMessageBytes: Int.max).decode(frame).body else { continue }
             for item in w.items {
-                let req = GenerationRequest(promptIndex: Int(item.promptIndex), prompt: item.promptTokenIds, groupSize: Int(item.groupSize), seed: item.seed)
+                let req = GenerationRequest(
+                    promptIndex: Int(item.promptIndex), prompt: item.promptTokenIds, groupSize: Int(item.groupSize),
+                    seed: item.seed)
                 let group = gen.generate([req], policyVersion: Int(w.policyVersion)).groups[0]
                 var g = Wire.RolloutGroup()
-                g.workID = item.workID; g.actorID = actor; g.promptIndex = item.promptIndex; g.policyVersion = w.policyVersion
+                g.workID = item.workID; g.actorID = actor; g.promptIndex = item.promptIndex;
+                g.policyVersion = w.policyVersion
                 g.rollouts = try group.map(WireMapping.wire)
                 g.timings.tokens = 40; g.timings.generateMs = 12
                 out.append(encode(.rolloutGroup(g)))
@@ -57,7 +62,9 @@ public enum FuzzSeeds {
         do {
             let run = LearnerFuzzRun(fixture)
             var s = FuzzScript()
-            func play(_ frame: Data, peer: Int = 0) throws { s.frame(frame, peer: peer); try run.apply(.frame(peer: peer, delay: 0, bytes: frame)) }
+            func play(_ frame: Data, peer: Int = 0) throws {
+                s.frame(frame, peer: peer); try run.apply(.frame(peer: peer, delay: 0, bytes: frame))
+            }
             try play(encode(hello("a0")))
             try play(encode(workRequest("a0", 2)))
             s.tick(seconds: 1); try run.apply(.tick(delay: 1))
@@ -91,7 +98,9 @@ public enum FuzzSeeds {
         do {
             let run = LearnerFuzzRun(fixture)
             var s = FuzzScript()
-            func play(_ frame: Data, peer: Int) throws { s.frame(frame, peer: peer); try run.apply(.frame(peer: peer, delay: 0, bytes: frame)) }
+            func play(_ frame: Data, peer: Int) throws {
+                s.frame(frame, peer: peer); try run.apply(.frame(peer: peer, delay: 0, bytes: frame))
+            }
             try play(encode(hello("a0", slots: 1)), peer: 0)
             try play(encode(hello("a1", slots: 1)), peer: 1)
             try play(encode(workRequest("a0", 1)), peer: 0)
@@ -137,20 +146,26 @@ public enum FuzzSeeds {
     /// One body of every kind with plausible fields.
     static func everyKind() -> [Wire.Body] {
         var w = Wire.Welcome(); w.runID = "seed"; w.taskName = "mnns"; w.heartbeatIntervalMs = 1000
-        var item = Wire.WorkItem(); item.workID = "p0"; item.promptIndex = 3; item.groupSize = 2; item.promptTokenIds = [1, 5, 6]; item.seed = 9
+        var item = Wire.WorkItem(); item.workID = "p0"; item.promptIndex = 3; item.groupSize = 2;
+        item.promptTokenIds = [1, 5, 6]; item.seed = 9
         var work = Wire.Work(); work.policyVersion = 0; work.items = [item]
         var g = Wire.RolloutGroup(); g.workID = "p0"; g.promptIndex = 3
-        var r = Wire.Rollout(); r.promptTokenIds = [1, 5, 6]; r.answerTokenIds = [4, 2]; r.answerLogprobs = [-1, -1]; r.sampleIndex = 0
+        var r = Wire.Rollout(); r.promptTokenIds = [1, 5, 6]; r.answerTokenIds = [4, 2]; r.answerLogprobs = [-1, -1];
+        r.sampleIndex = 0
         var st = Wire.Step(); st.tokenID = 5; st.behaviourLogprob = -1
         r.steps = [st]; r.thinkingLength = 1; g.rollouts = [r]
         var n = Wire.VersionNotice(); n.version = 0; n.sizeBytes = 1000
         var f = Wire.FetchWeights(); f.version = 0; f.chunkIndex = 1
-        var c = Wire.WeightsChunk(); c.version = 0; c.chunkIndex = 0; c.chunkCount = 3; c.totalBytes = 1000; c.data = Data(repeating: 1, count: 8)
+        var c = Wire.WeightsChunk(); c.version = 0; c.chunkIndex = 0; c.chunkCount = 3; c.totalBytes = 1000;
+        c.data = Data(repeating: 1, count: 8)
         var hb = Wire.Heartbeat(); hb.policyVersion = 0
         var bye = Wire.Goodbye(); bye.reason = "seed"
         var e = Wire.Error(); e.code = 4; e.message = "seed"; e.workID = "p0"
-        return [hello("k"), .welcome(w), workRequest("k", 1), .work(work), .rolloutGroup(g), .versionNotice(n), .fetchWeights(f),
-                .weightsChunk(c), .heartbeat(hb), .goodbye(bye), .error(e)]
+        return [
+            hello("k"), .welcome(w), workRequest("k", 1), .work(work), .rolloutGroup(g), .versionNotice(n),
+            .fetchWeights(f),
+            .weightsChunk(c), .heartbeat(hb), .goodbye(bye), .error(e)
+        ]
     }
 
     /// Actor seeds: what a real learner sends an actor (Welcome, VersionNotice, chunks, Work, heartbeats,
@@ -195,9 +210,13 @@ public enum FuzzSeeds {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let url = dir.appendingPathComponent("m.safetensors")
-        try SafeTensorsFile.write(url, tensors: [("model.embed_tokens.weight", [4, 3], (0..<12).map { Float($0) / 7 }),
-                                                  ("model.norm.weight", [3], [1, 1, 1]), ("empty", [0, 5], [])],
-                                  metadata: ["format": "pt"])
+        try SafeTensorsFile.write(
+            url,
+            tensors: [
+                ("model.embed_tokens.weight", [4, 3], (0..<12).map { Float($0) / 7 }),
+                ("model.norm.weight", [3], [1, 1, 1]), ("empty", [0, 5], [])
+            ],
+            metadata: ["format": "pt"])
         var seeds = [("f32", try Data(contentsOf: url))]
         // Hand-written F16 and BF16 tensors, and an unreadable dtype.
         func file(_ header: String, _ body: [UInt8]) -> Data {
@@ -206,21 +225,39 @@ public enum FuzzSeeds {
             d.append(Data(header.utf8)); d.append(contentsOf: body)
             return d
         }
-        seeds.append(("f16-bf16", file(#"{"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]},"b":{"dtype":"BF16","shape":[1,2],"data_offsets":[4,8]},"__metadata__":{"k":"v"}}"#,
-                                       [0x00, 0x3C, 0x00, 0xC0, 0x80, 0x3F, 0x00, 0x40])))
+        seeds.append(
+            (
+                "f16-bf16",
+                file(
+                    #"{"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]},"b":{"dtype":"BF16","shape":[1,2],"data_offsets":[4,8]},"__metadata__":{"k":"v"}}"#,
+                    [0x00, 0x3C, 0x00, 0xC0, 0x80, 0x3F, 0x00, 0x40])
+            ))
         seeds.append(("i8", file(#"{"x":{"dtype":"I8","shape":[2,2],"data_offsets":[0,4]}}"#, [1, 2, 3, 4])))
         return seeds
     }
 
     public static func jsonl() -> [(String, Data)] {
-        [("plain", Data("{\"prompt\":\"2+2=\",\"answer\":\"4\"}\n{\"prompt\":\"3+4=\",\"answer\":\"7\",\"cot\":\"3+4\"}\n{\"prompt\":\"1+1=\",\"answer\":\"2\"}\n".utf8)),
-         ("crlf-unicode", Data("{\"prompt\":\"café?\",\"answer\":\"ü\",\"cot\":null}\r\n\r\n{\"prompt\":\"\\u00e9\",\"answer\":\"e\"}\r\n".utf8)),
-         ("bad-line", Data("{\"prompt\":\"a\",\"answer\":\"b\"}\n[1,2]\n".utf8))]
+        [
+            (
+                "plain",
+                Data(
+                    "{\"prompt\":\"2+2=\",\"answer\":\"4\"}\n{\"prompt\":\"3+4=\",\"answer\":\"7\",\"cot\":\"3+4\"}\n{\"prompt\":\"1+1=\",\"answer\":\"2\"}\n"
+                        .utf8)
+            ),
+            (
+                "crlf-unicode",
+                Data(
+                    "{\"prompt\":\"café?\",\"answer\":\"ü\",\"cot\":null}\r\n\r\n{\"prompt\":\"\\u00e9\",\"answer\":\"e\"}\r\n"
+                        .utf8)
+            ),
+            ("bad-line", Data("{\"prompt\":\"a\",\"answer\":\"b\"}\n[1,2]\n".utf8))
+        ]
     }
 
     /// The model whose weights the config target loads accepted configs over (FileFuzz.configWeights).
-    public static let configModel = LlamaConfig(vocabSize: 11, hiddenSize: 8, intermediateSize: 12, numHiddenLayers: 2,
-                                                numAttentionHeads: 2, numKeyValueHeads: 1, maxPositionEmbeddings: 32)
+    public static let configModel = LlamaConfig(
+        vocabSize: 11, hiddenSize: 8, intermediateSize: 12, numHiddenLayers: 2,
+        numAttentionHeads: 2, numKeyValueHeads: 1, maxPositionEmbeddings: 32)
 
     /// config.json files: as SoftRL writes them (the model above, tied, with head_dim), as transformers writes them
     /// (nested rope_parameters, an eos list, bf16 dtype, extra keys), and refused ones.
@@ -236,26 +273,48 @@ public enum FuzzSeeds {
              "tie_word_embeddings": false, "torch_dtype": "bfloat16", "transformers_version": "4.57.0", "use_cache": true,
              "vocab_size": 11}
             """#
-        return [("softrl", try ModelCheckpoint.configData(configModel)), ("tied", try ModelCheckpoint.configData(tied)),
-                ("head-dim", try ModelCheckpoint.configData(headDim)), ("transformers", Data(transformers.utf8)),
-                ("zero-heads", Data(#"{"vocab_size": 11, "hidden_size": 8, "intermediate_size": 12, "num_hidden_layers": 2, "num_attention_heads": 0}"#.utf8)),
-                ("huge-vocab", Data(#"{"vocab_size": 4611686018427387904, "hidden_size": 8, "intermediate_size": 12, "num_hidden_layers": 2, "num_attention_heads": 2}"#.utf8))]
+        return [
+            ("softrl", try ModelCheckpoint.configData(configModel)), ("tied", try ModelCheckpoint.configData(tied)),
+            ("head-dim", try ModelCheckpoint.configData(headDim)), ("transformers", Data(transformers.utf8)),
+            (
+                "zero-heads",
+                Data(
+                    #"{"vocab_size": 11, "hidden_size": 8, "intermediate_size": 12, "num_hidden_layers": 2, "num_attention_heads": 0}"#
+                        .utf8)
+            ),
+            (
+                "huge-vocab",
+                Data(
+                    #"{"vocab_size": 4611686018427387904, "hidden_size": 8, "intermediate_size": 12, "num_hidden_layers": 2, "num_attention_heads": 2}"#
+                        .utf8)
+            )
+        ]
     }
 
     /// Small tokenizer.json files of each supported family: byte-level (GPT-2 / SmolLM2 with Digits, Llama 3 with
     /// its Split regex) and SentencePiece-style (Prepend/Replace normalizers or Metaspace, byte fallback), with
     /// added tokens and a TemplateProcessing post-processor; kept to a few kilobytes so each run is quick.
     public static func tokenizer() throws -> [(String, Data)] {
-        func json(_ object: [String: Any]) throws -> Data { try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) }
-        func added(_ names: [String]) -> [[String: Any]] {
-            names.enumerated().map { ["id": $0.offset, "content": $0.element, "special": true, "lstrip": false, "rstrip": false,
-                                      "normalized": false, "single_word": false] }
+        func json(_ object: [String: Any]) throws -> Data {
+            try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
         }
-        func bpe(_ symbols: [String], _ merges: [(String, String)], specials: [String], extra: [String: Any] = [:]) -> [String: Any] {
+        func added(_ names: [String]) -> [[String: Any]] {
+            names.enumerated().map {
+                [
+                    "id": $0.offset, "content": $0.element, "special": true, "lstrip": false, "rstrip": false,
+                    "normalized": false, "single_word": false
+                ]
+            }
+        }
+        func bpe(_ symbols: [String], _ merges: [(String, String)], specials: [String], extra: [String: Any] = [:])
+            -> [String: Any]
+        {
             var vocab: [String: Int] = [:]
             for (i, s) in (specials + symbols).enumerated() where vocab[s] == nil { vocab[s] = i }
             for (a, b) in merges where vocab[a + b] == nil { vocab[a + b] = vocab.count }
-            return ["type": "BPE", "vocab": vocab, "merges": merges.map { "\($0.0) \($0.1)" }].merging(extra) { a, _ in a }
+            return ["type": "BPE", "vocab": vocab, "merges": merges.map { "\($0.0) \($0.1)" }].merging(extra) { a, _ in
+                a
+            }
         }
         // GPT-2's byte-to-unicode map: printable Latin-1 bytes stand for themselves, the rest for U+0100 onwards.
         var byteSymbols: [String] = []
@@ -266,32 +325,77 @@ public enum FuzzSeeds {
             if !printable { shifted += 1 }
         }
         let byteMerges = [("Ġ", "t"), ("h", "e"), ("Ġt", "he"), ("Ġ", "a"), ("1", "2"), ("Ã", "©")]
-        let template: [String: Any] = ["type": "TemplateProcessing", "single": [["SpecialToken": ["id": "<s>", "type_id": 0]], ["Sequence": ["id": "A", "type_id": 0]]],
-                                       "special_tokens": ["<s>": ["id": "<s>", "ids": [1], "tokens": ["<s>"]]]]
-        let byteLevel: [String: Any] = ["type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true]
-        let smol = try json(["model": bpe(byteSymbols, byteMerges, specials: ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]),
-                             "added_tokens": added(["<|endoftext|>", "<|im_start|>", "<|im_end|>"]),
-                             "pre_tokenizer": ["type": "Sequence", "pretokenizers": [["type": "Digits", "individual_digits": true], byteLevel]],
-                             "post_processor": byteLevel, "decoder": byteLevel])
-        let llama3Split = #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
+        let template: [String: Any] = [
+            "type": "TemplateProcessing",
+            "single": [["SpecialToken": ["id": "<s>", "type_id": 0]], ["Sequence": ["id": "A", "type_id": 0]]],
+            "special_tokens": ["<s>": ["id": "<s>", "ids": [1], "tokens": ["<s>"]]]
+        ]
+        let byteLevel: [String: Any] = [
+            "type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true
+        ]
+        let smol = try json([
+            "model": bpe(byteSymbols, byteMerges, specials: ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]),
+            "added_tokens": added(["<|endoftext|>", "<|im_start|>", "<|im_end|>"]),
+            "pre_tokenizer": [
+                "type": "Sequence", "pretokenizers": [["type": "Digits", "individual_digits": true], byteLevel]
+            ],
+            "post_processor": byteLevel, "decoder": byteLevel
+        ])
+        let llama3Split =
+            #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
         var noRegex = byteLevel; noRegex["use_regex"] = false
-        let llama3 = try json(["model": bpe(byteSymbols, byteMerges, specials: ["<|begin_of_text|>", "<s>"], extra: ["ignore_merges": true]),
-                               "added_tokens": added(["<|begin_of_text|>", "<s>"]),
-                               "pre_tokenizer": ["type": "Sequence", "pretokenizers": [["type": "Split", "pattern": ["Regex": llama3Split], "behavior": "Isolated", "invert": false], noRegex]],
-                               "post_processor": template, "decoder": byteLevel])
+        let llama3 = try json([
+            "model": bpe(
+                byteSymbols, byteMerges, specials: ["<|begin_of_text|>", "<s>"], extra: ["ignore_merges": true]),
+            "added_tokens": added(["<|begin_of_text|>", "<s>"]),
+            "pre_tokenizer": [
+                "type": "Sequence",
+                "pretokenizers": [
+                    ["type": "Split", "pattern": ["Regex": llama3Split], "behavior": "Isolated", "invert": false],
+                    noRegex
+                ]
+            ],
+            "post_processor": template, "decoder": byteLevel
+        ])
         // SentencePiece style: <0xNN> byte-fallback pieces, "▁" for spaces.
-        let pieces = (0..<256).map { String(format: "<0x%02X>", $0) } + ["▁", "a", "b", "c", "h", "e", "l", "o", "1", "2"]
+        let pieces =
+            (0..<256).map { String(format: "<0x%02X>", $0) } + ["▁", "a", "b", "c", "h", "e", "l", "o", "1", "2"]
         let pieceMerges = [("▁", "a"), ("h", "e"), ("l", "l"), ("▁a", "b"), ("▁", "1")]
-        let spModel = bpe(pieces, pieceMerges, specials: ["<unk>", "<s>", "</s>"], extra: ["unk_token": "<unk>", "byte_fallback": true, "fuse_unk": true])
-        let llama2 = try json(["model": spModel, "added_tokens": added(["<unk>", "<s>", "</s>"]),
-                               "normalizer": ["type": "Sequence", "normalizers": [["type": "Prepend", "prepend": "▁"], ["type": "Replace", "pattern": ["String": " "], "content": "▁"]]],
-                               "post_processor": template,
-                               "decoder": ["type": "Sequence", "decoders": [["type": "Replace", "pattern": ["String": "▁"], "content": " "], ["type": "ByteFallback"],
-                                                                            ["type": "Fuse"], ["type": "Strip", "content": " ", "start": 1, "stop": 0]]]])
-        let metaspace: [String: Any] = ["type": "Metaspace", "replacement": "▁", "prepend_scheme": "first", "split": false]
-        let meta = try json(["model": spModel, "added_tokens": added(["<unk>", "<s>", "</s>"]), "pre_tokenizer": metaspace,
-                             "post_processor": template, "decoder": metaspace])
-        return [("smollm2-style", smol), ("llama3-style", llama3), ("llama2-style", llama2), ("metaspace", meta),
-                ("added-id-negative", Data(#"{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "added_tokens": [{"id": -5, "content": "<x>"}]}"#.utf8))]
+        let spModel = bpe(
+            pieces, pieceMerges, specials: ["<unk>", "<s>", "</s>"],
+            extra: ["unk_token": "<unk>", "byte_fallback": true, "fuse_unk": true])
+        let llama2 = try json([
+            "model": spModel, "added_tokens": added(["<unk>", "<s>", "</s>"]),
+            "normalizer": [
+                "type": "Sequence",
+                "normalizers": [
+                    ["type": "Prepend", "prepend": "▁"], ["type": "Replace", "pattern": ["String": " "], "content": "▁"]
+                ]
+            ],
+            "post_processor": template,
+            "decoder": [
+                "type": "Sequence",
+                "decoders": [
+                    ["type": "Replace", "pattern": ["String": "▁"], "content": " "], ["type": "ByteFallback"],
+                    ["type": "Fuse"], ["type": "Strip", "content": " ", "start": 1, "stop": 0]
+                ]
+            ]
+        ])
+        let metaspace: [String: Any] = [
+            "type": "Metaspace", "replacement": "▁", "prepend_scheme": "first", "split": false
+        ]
+        let meta = try json([
+            "model": spModel, "added_tokens": added(["<unk>", "<s>", "</s>"]), "pre_tokenizer": metaspace,
+            "post_processor": template, "decoder": metaspace
+        ])
+        return [
+            ("smollm2-style", smol), ("llama3-style", llama3), ("llama2-style", llama2), ("metaspace", meta),
+            (
+                "added-id-negative",
+                Data(
+                    #"{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "added_tokens": [{"id": -5, "content": "<x>"}]}"#
+                        .utf8)
+            )
+        ]
     }
 }

@@ -24,9 +24,12 @@ public enum MPILaunch {
     /// Variables a launcher sets in each rank, with the rank count: Open MPI's mpirun (OMPI_COMM_WORLD_SIZE),
     /// Slurm's `srun --mpi=pmi2` (PMI_SIZE) and `srun --mpi=pmix` (PMIX_RANK; the count is Slurm's task count).
     public static func rankCount(environment: [String: String] = ProcessInfo.processInfo.environment) -> Int? {
-        for key in ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE"] { if let n = environment[key].flatMap({ Int($0) }) { return n } }
+        for key in ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE"] {
+            if let n = environment[key].flatMap({ Int($0) }) { return n }
+        }
         if environment["PMIX_RANK"] != nil {
-            return ["SLURM_STEP_NUM_TASKS", "SLURM_NTASKS"].lazy.compactMap { environment[$0].flatMap { Int($0) } }.first ?? 2
+            return ["SLURM_STEP_NUM_TASKS", "SLURM_NTASKS"].lazy.compactMap { environment[$0].flatMap { Int($0) } }
+                .first ?? 2
         }
         return nil
     }
@@ -57,17 +60,23 @@ public final class MPIProcessGroup: GradientReducer {
         var api = softrl_mpi_api()
         let names = Self.libraryNames.map { strdup($0) }
         defer { names.forEach { free($0) } }
-        let failure = names.map { UnsafePointer<CChar>($0) }.withUnsafeBufferPointer { softrl_mpi_load(&api, $0.baseAddress, Int32($0.count)) }
+        let failure = names.map { UnsafePointer<CChar>($0) }.withUnsafeBufferPointer {
+            softrl_mpi_load(&api, $0.baseAddress, Int32($0.count))
+        }
         self.api = api
         if let failure {
-            throw MPIError("this process was started as an MPI rank but Open MPI's library could not be loaded (\(String(cString: failure))): "
-                           + "install Open MPI on every host of the job (Debian: apt-get install openmpi-bin), or run `softrl learner` without mpirun/srun")
+            throw MPIError(
+                "this process was started as an MPI rank but Open MPI's library could not be loaded (\(String(cString: failure))): "
+                    + "install Open MPI on every host of the job (Debian: apt-get install openmpi-bin), or run `softrl learner` without mpirun/srun"
+            )
         }
         var provided: Int32 = 0
         try Self.check(api.init_thread!(nil, nil, Int32(MPI_THREAD_SERIALIZED), &provided), "MPI_Init_thread", api: api)
         guard provided >= Int32(MPI_THREAD_SERIALIZED) else {
             _ = api.finalize!()
-            throw MPIError("this Open MPI provides thread level \(provided), the learner needs MPI_THREAD_SERIALIZED (\(MPI_THREAD_SERIALIZED)): use an Open MPI built with thread support")
+            throw MPIError(
+                "this Open MPI provides thread level \(provided), the learner needs MPI_THREAD_SERIALIZED (\(MPI_THREAD_SERIALIZED)): use an Open MPI built with thread support"
+            )
         }
         try Self.check(api.comm_set_errhandler!(api.comm_world, api.errors_return), "MPI_Comm_set_errhandler", api: api)
         var r: Int32 = 0, n: Int32 = 0
@@ -104,8 +113,9 @@ public final class MPIProcessGroup: GradientReducer {
         let described = api.error_string.map { $0(code, &text, &length) == MPI_SUCCESS } ?? false
         let why = described ? String(cString: text) : "error code \(code)"
         let who = rank.map { "rank \($0): " } ?? ""
-        throw MPIError("\(who)\(call) failed: \(why). A rank of the learner group has died or become unreachable; "
-                       + "the update was not applied; restart the group with --resume (any number of ranks)")
+        throw MPIError(
+            "\(who)\(call) failed: \(why). A rank of the learner group has died or become unreachable; "
+                + "the update was not applied; restart the group with --resume (any number of ranks)")
     }
 
     private func check(_ code: Int32, _ call: String) throws { try Self.check(code, call, api: api, rank: rank) }
@@ -133,7 +143,8 @@ public final class MPIProcessGroup: GradientReducer {
             let piece = UnsafeMutableRawPointer(base + offset)
             // Rank 0 sums in place (MPI_IN_PLACE is the address 1 in Open MPI's mpi.h); the others only send.
             let send = rank == 0 ? UnsafeRawPointer(bitPattern: 1) : UnsafeRawPointer(piece)
-            try check(api.reduce!(send, rank == 0 ? piece : nil, Int32(n), type, api.op_sum, 0, api.comm_world), "MPI_Reduce")
+            try check(
+                api.reduce!(send, rank == 0 ? piece : nil, Int32(n), type, api.op_sum, 0, api.comm_world), "MPI_Reduce")
             try check(api.bcast!(piece, Int32(n), type, 0, api.comm_world), "MPI_Bcast")
             offset += n
         }
@@ -145,7 +156,10 @@ public final class MPIProcessGroup: GradientReducer {
         var offset = 0
         while offset < buffer.count {
             let n = min(Self.maxElementsPerCall, buffer.count - offset)
-            try check(api.allreduce!(UnsafeRawPointer(bitPattern: 1), base + offset, Int32(n), api.type_float, api.op_sum, api.comm_world), "MPI_Allreduce")
+            try check(
+                api.allreduce!(
+                    UnsafeRawPointer(bitPattern: 1), base + offset, Int32(n), api.type_float, api.op_sum, api.comm_world
+                ), "MPI_Allreduce")
             offset += n
         }
     }
@@ -176,7 +190,8 @@ public final class MPIProcessGroup: GradientReducer {
                 var offset = 0
                 while offset < raw.count {
                     let n = min(Self.maxElementsPerCall, raw.count - offset)
-                    try check(api.bcast!(raw.baseAddress! + offset, Int32(n), api.type_byte, 0, api.comm_world), "MPI_Bcast")
+                    try check(
+                        api.bcast!(raw.baseAddress! + offset, Int32(n), api.type_byte, 0, api.comm_world), "MPI_Bcast")
                     offset += n
                 }
             }

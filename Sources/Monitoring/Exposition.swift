@@ -23,13 +23,15 @@ public enum Exposition {
                 while i < line.endIndex, line[i] != "}" {
                     guard let eq = line[i...].firstIndex(of: "=") else { break }
                     let key = line[i..<eq].trimmingCharacters(in: CharacterSet(charactersIn: " ,"))
-                    var j = line.index(eq, offsetBy: 2, limitedBy: line.endIndex) ?? line.endIndex   // skip ="
+                    var j = line.index(eq, offsetBy: 2, limitedBy: line.endIndex) ?? line.endIndex // skip ="
                     var value = ""
                     while j < line.endIndex, line[j] != "\"" {
                         if line[j] == "\\", line.index(after: j) < line.endIndex {
                             j = line.index(after: j)
                             value.append(line[j] == "n" ? "\n" : line[j])
-                        } else { value.append(line[j]) }
+                        } else {
+                            value.append(line[j])
+                        }
                         j = line.index(after: j)
                     }
                     labels[key] = value
@@ -42,7 +44,8 @@ public enum Exposition {
                 name = String(parts[0]); rest = parts.count > 1 ? parts[1] : ""
             }
             guard let token = rest.split(separator: " ").first else { continue }
-            let v: Double? = token == "+Inf" ? .infinity : token == "-Inf" ? -.infinity : token == "NaN" ? .nan : Double(token)
+            let v: Double? =
+                token == "+Inf" ? .infinity : token == "-Inf" ? -.infinity : token == "NaN" ? .nan : Double(token)
             if let v { out.append(Sample(name: name, labels: labels, value: v)) }
         }
         return out

@@ -9,7 +9,7 @@
 // 8 KiB or not complete within `requestSeconds` are dropped; anything but GET /metrics (and GET /) gets 404/405.
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 public final class MetricsHTTPServer: @unchecked Sendable {
@@ -32,7 +32,8 @@ public final class MetricsHTTPServer: @unchecked Sendable {
     public init(host: String, port: Int, body: @escaping @Sendable () -> [UInt8]) throws {
         self.host = host == "localhost" ? "127.0.0.1" : host
         self.body = body
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        fd = socket(
+            AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw MonitoringError("metrics endpoint: socket() failed: errno \(errno)") }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -40,16 +41,27 @@ public final class MetricsHTTPServer: @unchecked Sendable {
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = in_port_t(UInt16(port).bigEndian)
         guard inet_pton(AF_INET, self.host, &addr.sin_addr) == 1 else {
-            close(fd); throw MonitoringError("metrics endpoint: '\(host)' is not an IPv4 address (use 127.0.0.1 or 0.0.0.0)")
+            close(fd);
+            throw MonitoringError("metrics endpoint: '\(host)' is not an IPv4 address (use 127.0.0.1 or 0.0.0.0)")
         }
-        let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        let bound = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
         guard bound == 0 else {
             let e = errno; close(fd)
-            throw MonitoringError("metrics endpoint: cannot bind \(host):\(port) (\(String(cString: strerror(e)))); HINT: pick another --metrics-port or 0 for a free one")
+            throw MonitoringError(
+                "metrics endpoint: cannot bind \(host):\(port) (\(String(cString: strerror(e)))); HINT: pick another --metrics-port or 0 for a free one"
+            )
         }
-        guard listen(fd, 128) == 0 else { close(fd); throw MonitoringError("metrics endpoint: listen() failed: errno \(errno)") }
+        guard listen(fd, 128) == 0 else {
+            close(fd); throw MonitoringError("metrics endpoint: listen() failed: errno \(errno)")
+        }
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        _ = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+        }
         self.port = Int(UInt16(bigEndian: addr.sin_port))
         let t = Thread { [self] in serve() }
         t.name = "softrl.metrics-http"
@@ -86,7 +98,9 @@ public final class MetricsHTTPServer: @unchecked Sendable {
         defer { for c in open.keys { close(c) } }
         while !isStopped {
             var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0)]
-            for c in open.values { fds.append(pollfd(fd: c.fd, events: Int16(c.response == nil ? POLLIN : POLLOUT), revents: 0)) }
+            for c in open.values {
+                fds.append(pollfd(fd: c.fd, events: Int16(c.response == nil ? POLLIN : POLLOUT), revents: 0))
+            }
             let ready = poll(&fds, nfds_t(fds.count), 200)
             if ready < 0 && errno != EINTR { if isStopped { return }; usleep(10_000); continue }
             let now = Self.now()
@@ -121,13 +135,15 @@ public final class MetricsHTTPServer: @unchecked Sendable {
                 c.request += buf[0..<n]
                 if Self.headerComplete(c.request) { break }
             }
-            guard Self.headerComplete(c.request) else { return false }   // over the size limit
+            guard Self.headerComplete(c.request) else { return false } // over the size limit
             c.response = respond(to: c.request)
             c.deadline = now + Self.requestSeconds
         }
         guard let out = c.response else { return false }
         while c.sent < out.count {
-            let n = out.withUnsafeBytes { send(c.fd, $0.baseAddress! + c.sent, out.count - c.sent, Int32(MSG_NOSIGNAL)) }
+            let n = out.withUnsafeBytes {
+                send(c.fd, $0.baseAddress! + c.sent, out.count - c.sent, Int32(MSG_NOSIGNAL))
+            }
             if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) { return true }
             if n <= 0 { return false }
             c.sent += n
@@ -137,7 +153,10 @@ public final class MetricsHTTPServer: @unchecked Sendable {
 
     private static func headerComplete(_ request: [UInt8]) -> Bool {
         for i in request.indices.dropFirst() where request[i] == 10 {
-            if request[i - 1] == 10 || (i >= 3 && request[i - 1] == 13 && request[i - 2] == 10 && request[i - 3] == 13) { return true }
+            if request[i - 1] == 10 || (i >= 3 && request[i - 1] == 13 && request[i - 2] == 10 && request[i - 3] == 13)
+            {
+                return true
+            }
         }
         return false
     }
@@ -145,18 +164,25 @@ public final class MetricsHTTPServer: @unchecked Sendable {
     private func respond(to request: [UInt8]) -> [UInt8] {
         let line = String(decoding: request.prefix { $0 != 13 && $0 != 10 }, as: UTF8.self).split(separator: " ")
         guard line.count >= 2 else { return Self.response(400, "Bad Request", Array("bad request\n".utf8)) }
-        guard line[0] == "GET" || line[0] == "HEAD" else { return Self.response(405, "Method Not Allowed", Array("only GET\n".utf8)) }
+        guard line[0] == "GET" || line[0] == "HEAD" else {
+            return Self.response(405, "Method Not Allowed", Array("only GET\n".utf8))
+        }
         let path = line[1].split(separator: "?").first.map(String.init) ?? "/"
         switch path {
         case "/metrics": return Self.response(200, "OK", body(), head: line[0] == "HEAD")
-        case "/": return Self.response(200, "OK", Array("softrl metrics: GET /metrics\n".utf8), type: "text/plain; charset=utf-8")
+        case "/":
+            return Self.response(
+                200, "OK", Array("softrl metrics: GET /metrics\n".utf8), type: "text/plain; charset=utf-8")
         default: return Self.response(404, "Not Found", Array("not found; the metrics are at /metrics\n".utf8))
         }
     }
 
-    private static func response(_ code: Int, _ reason: String, _ payload: [UInt8],
-                                 type: String = "text/plain; version=0.0.4; charset=utf-8", head: Bool = false) -> [UInt8] {
-        let header = "HTTP/1.1 \(code) \(reason)\r\nContent-Type: \(type)\r\nContent-Length: \(payload.count)\r\nConnection: close\r\n\r\n"
+    private static func response(
+        _ code: Int, _ reason: String, _ payload: [UInt8],
+        type: String = "text/plain; version=0.0.4; charset=utf-8", head: Bool = false
+    ) -> [UInt8] {
+        let header =
+            "HTTP/1.1 \(code) \(reason)\r\nContent-Type: \(type)\r\nContent-Length: \(payload.count)\r\nConnection: close\r\n\r\n"
         return Array(header.utf8) + (head ? [] : payload)
     }
 }
@@ -175,10 +201,14 @@ public enum MetricsHTTPClient {
         let hostPort = slash.map { String(s[..<$0]) } ?? s
         let path = slash.map { String(s[$0...]) } ?? "/metrics"
         let parts = hostPort.split(separator: ":")
-        guard parts.count == 2, let port = UInt16(parts[1]) else { throw MonitoringError("'\(urlString)' is not HOST:PORT or http://HOST:PORT/metrics") }
+        guard parts.count == 2, let port = UInt16(parts[1]) else {
+            throw MonitoringError("'\(urlString)' is not HOST:PORT or http://HOST:PORT/metrics")
+        }
         var hints = addrinfo(); hints.ai_family = AF_INET; hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var res: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(String(parts[0]), String(port), &hints, &res) == 0, let ai = res else { throw MonitoringError("cannot resolve \(parts[0])") }
+        guard getaddrinfo(String(parts[0]), String(port), &hints, &res) == 0, let ai = res else {
+            throw MonitoringError("cannot resolve \(parts[0])")
+        }
         defer { freeaddrinfo(res) }
         let fd = socket(ai.pointee.ai_family, ai.pointee.ai_socktype, 0)
         guard fd >= 0 else { throw MonitoringError("socket() failed") }
@@ -186,7 +216,9 @@ public enum MetricsHTTPClient {
         var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        guard connect(fd, ai.pointee.ai_addr, ai.pointee.ai_addrlen) == 0 else { throw MonitoringError("cannot connect to \(hostPort): \(String(cString: strerror(errno)))") }
+        guard connect(fd, ai.pointee.ai_addr, ai.pointee.ai_addrlen) == 0 else {
+            throw MonitoringError("cannot connect to \(hostPort): \(String(cString: strerror(errno)))")
+        }
         let req = Array("GET \(path) HTTP/1.0\r\nHost: \(hostPort)\r\n\r\n".utf8)
         _ = req.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         var data = [UInt8]()
@@ -198,7 +230,9 @@ public enum MetricsHTTPClient {
         }
         let text = String(decoding: data, as: UTF8.self)
         guard let split = text.range(of: "\r\n\r\n") else { throw MonitoringError("no HTTP response from \(hostPort)") }
-        guard text.hasPrefix("HTTP/1.1 200") || text.hasPrefix("HTTP/1.0 200") else { throw MonitoringError("\(hostPort): \(text.prefix { $0 != "\r" })") }
+        guard text.hasPrefix("HTTP/1.1 200") || text.hasPrefix("HTTP/1.0 200") else {
+            throw MonitoringError("\(hostPort): \(text.prefix { $0 != "\r" })")
+        }
         return String(text[split.upperBound...])
     }
 }

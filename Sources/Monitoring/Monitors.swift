@@ -20,13 +20,17 @@ public enum TensorBoardTags {
         for (k, n) in m.stalenessHistogram { staleSum += (Double(k) ?? 0) * Double(n); groups += Double(n) }
         var out: [(String, Double)] = [
             ("train/reward", u.rewardMean), ("train/correct_rate", u.correctRate), ("train/loss", u.loss),
-            ("train/grad_norm", u.gradNorm), ("train/learning_rate", u.learningRate), ("train/thinking_length", u.thinkingLength),
+            ("train/grad_norm", u.gradNorm), ("train/learning_rate", u.learningRate),
+            ("train/thinking_length", u.thinkingLength),
             ("train/log_prob_gap", u.logProbGap),
-            ("cluster/tokens_per_second", m.clusterTokensPerSecond), ("cluster/rollouts_per_second", m.rolloutsPerSecond),
+            ("cluster/tokens_per_second", m.clusterTokensPerSecond),
+            ("cluster/rollouts_per_second", m.rolloutsPerSecond),
             ("cluster/staleness_mean", groups > 0 ? staleSum / groups : 0), ("cluster/wait_share", m.learnerWaitShare),
-            ("cluster/actors", Double(m.actorsConnected)), ("learner/step_seconds", m.learnerStepMs / 1000),
+            ("cluster/actors", Double(m.actorsConnected)), ("learner/step_seconds", m.learnerStepMs / 1000)
         ]
-        for (id, tps) in m.actorTokensPerSecond.sorted(by: { $0.key < $1.key }) { out.append(("actor/\(id)/tokens_per_second", tps)) }
+        for (id, tps) in m.actorTokensPerSecond.sorted(by: { $0.key < $1.key }) {
+            out.append(("actor/\(id)/tokens_per_second", tps))
+        }
         return out
     }
 }

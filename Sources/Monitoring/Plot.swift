@@ -20,8 +20,11 @@ public struct PlotSeries: Sendable {
     public var colorIndex: Int?
     /// A dashed line (in the PNG: the faint colour), e.g. the base model beside the trained one.
     public var dashed = false
-    public init(name: String, points: [(x: Double, y: Double)], bars: Bool = false, errors: [Double]? = nil, smoothing: Double? = nil,
-                colorIndex: Int? = nil, dashed: Bool = false) {
+    public init(
+        name: String, points: [(x: Double, y: Double)], bars: Bool = false, errors: [Double]? = nil,
+        smoothing: Double? = nil,
+        colorIndex: Int? = nil, dashed: Bool = false
+    ) {
         self.name = name; self.points = points; self.bars = bars; self.errors = errors; self.smoothing = smoothing
         self.colorIndex = colorIndex; self.dashed = dashed
     }
@@ -51,14 +54,23 @@ public struct Plot: Sendable {
     public var yRange: ClosedRange<Double>?
     /// Base-2 logarithmic x axis (pass@k over k = 1, 2, 4, ...).
     public var logX = false
-    public init(id: String, title: String, xLabel: String, yLabel: String, series: [PlotSeries], yRange: ClosedRange<Double>? = nil, logX: Bool = false) {
-        self.id = id; self.title = title; self.xLabel = xLabel; self.yLabel = yLabel; self.series = series; self.yRange = yRange; self.logX = logX
+    public init(
+        id: String, title: String, xLabel: String, yLabel: String, series: [PlotSeries],
+        yRange: ClosedRange<Double>? = nil, logX: Bool = false
+    ) {
+        self.id = id; self.title = title; self.xLabel = xLabel; self.yLabel = yLabel; self.series = series;
+        self.yRange = yRange; self.logX = logX
     }
 
     public var hasData: Bool { series.contains { !$0.points.filter { $0.y.isFinite }.isEmpty } }
 
-    static let colors: [(UInt8, UInt8, UInt8)] = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75), (227, 119, 194), (127, 127, 127)]
-    static func hex(_ i: Int) -> String { let c = colors[i % colors.count]; return String(format: "#%02x%02x%02x", c.0, c.1, c.2) }
+    static let colors: [(UInt8, UInt8, UInt8)] = [
+        (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75), (227, 119, 194),
+        (127, 127, 127)
+    ]
+    static func hex(_ i: Int) -> String {
+        let c = colors[i % colors.count]; return String(format: "#%02x%02x%02x", c.0, c.1, c.2)
+    }
 
     // MARK: Smoothing and ticks
 
@@ -79,7 +91,9 @@ public struct Plot: Sendable {
     /// `target` intervals, the first tick at or below lo and the last at or above hi.
     public static func niceTicks(_ lo: Double, _ hi: Double, target: Int = 5, minStep: Double = 0) -> [Double] {
         var lo = lo, hi = hi
-        if !(hi - lo > 1e-12 * max(1, abs(lo))) { lo -= lo == 0 ? 0 : abs(lo) * 0.1 + 0.5; hi += hi == 0 ? 1 : abs(hi) * 0.1 + 0.5 }
+        if !(hi - lo > 1e-12 * max(1, abs(lo))) {
+            lo -= lo == 0 ? 0 : abs(lo) * 0.1 + 0.5; hi += hi == 0 ? 1 : abs(hi) * 0.1 + 0.5
+        }
         let step = niceStep((hi - lo) / Double(max(1, target)), minStep: minStep)
         let first = (lo / step + 1e-9).rounded(.down), last = (hi / step - 1e-9).rounded(.up)
         return stride(from: first, through: last, by: 1).map { tidy($0 * step, step: step) }
@@ -120,7 +134,7 @@ public struct Plot: Sendable {
         let x: PlotAxis
         if logX {
             let lo = (xs.min() ?? 0).rounded(.down), hi = max((xs.max() ?? 1).rounded(.up), lo + 1)
-            let every = Int(((hi - lo) / 8).rounded(.up))   // at most ~8 labelled powers
+            let every = Int(((hi - lo) / 8).rounded(.up)) // at most ~8 labelled powers
             let ticks = stride(from: lo, through: hi, by: Double(max(1, every))).map { $0 }
             x = PlotAxis(range: (lo - 0.15)...(hi + 0.15), ticks: ticks, labels: ticks.map { Self.powerOfTwoLabel($0) })
         } else {
@@ -140,7 +154,9 @@ public struct Plot: Sendable {
         var y0 = ys.min() ?? 0, y1 = ys.max() ?? 1
         if hasBars { y0 = min(0, y0) }
         // A fixed range (a rate in 0...1) widens only for data outside it, not for error bars (clipped when drawn).
-        if let r = yRange { y0 = min(r.lowerBound, pts.map(\.y).min() ?? 0); y1 = max(r.upperBound, pts.map(\.y).max() ?? 1) }
+        if let r = yRange {
+            y0 = min(r.lowerBound, pts.map(\.y).min() ?? 0); y1 = max(r.upperBound, pts.map(\.y).max() ?? 1)
+        }
         let yt = Self.niceTicks(y0, y1, target: 5)
         let ystep = yt.count > 1 ? yt[1] - yt[0] : 1
         return (x, PlotAxis(range: yt.first!...yt.last!, ticks: yt, labels: yt.map { Self.tickLabel($0, step: ystep) }))
@@ -176,27 +192,44 @@ public struct Plot: Sendable {
         let legendRows = legend.rows + (smoothedAny ? 1 : 0)
         let total = height + Double(legendRows) * 16 + 4
         let pw = width - l - r, ph = height - t - b
-        func X(_ x: Double) -> Double { l + ((logX ? log2(max(x, 1e-300)) : x) - xa.range.lowerBound) / (xa.range.upperBound - xa.range.lowerBound) * pw }
-        func XA(_ u: Double) -> Double { l + (u - xa.range.lowerBound) / (xa.range.upperBound - xa.range.lowerBound) * pw }
-        func Y(_ y: Double) -> Double { t + ph - (y - ya.range.lowerBound) / (ya.range.upperBound - ya.range.lowerBound) * ph }
+        func X(_ x: Double) -> Double {
+            l + ((logX ? log2(max(x, 1e-300)) : x) - xa.range.lowerBound) / (xa.range.upperBound - xa.range.lowerBound)
+                * pw
+        }
+        func XA(_ u: Double) -> Double {
+            l + (u - xa.range.lowerBound) / (xa.range.upperBound - xa.range.lowerBound) * pw
+        }
+        func Y(_ y: Double) -> Double {
+            t + ph - (y - ya.range.lowerBound) / (ya.range.upperBound - ya.range.lowerBound) * ph
+        }
         func f(_ v: Double) -> String { String(format: "%.1f", v) }
-        func esc(_ s: String) -> String { s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;") }
-        var out = "<svg class=\"plot\" id=\"plot-\(id)\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(width)) \(Int(total))\" preserveAspectRatio=\"xMinYMin meet\">"
+        func esc(_ s: String) -> String {
+            s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+        }
+        var out =
+            "<svg class=\"plot\" id=\"plot-\(id)\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(width)) \(Int(total))\" preserveAspectRatio=\"xMinYMin meet\">"
         out += "<rect x=\"0\" y=\"0\" width=\"\(Int(width))\" height=\"\(Int(total))\" fill=\"white\"/>"
-        out += "<text x=\"\(Int(width / 2))\" y=\"19\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\">\(esc(title))</text>"
+        out +=
+            "<text x=\"\(Int(width / 2))\" y=\"19\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\">\(esc(title))</text>"
         // Grid, ticks and axes.
         for (v, label) in zip(ya.ticks, ya.labels) {
             out += "<line x1=\"\(f(l))\" y1=\"\(f(Y(v)))\" x2=\"\(f(l + pw))\" y2=\"\(f(Y(v)))\" stroke=\"#e6e6e6\"/>"
-            out += "<text class=\"ytick\" x=\"\(f(l - 5))\" y=\"\(f(Y(v) + 4))\" text-anchor=\"end\" font-size=\"11\">\(label)</text>"
+            out +=
+                "<text class=\"ytick\" x=\"\(f(l - 5))\" y=\"\(f(Y(v) + 4))\" text-anchor=\"end\" font-size=\"11\">\(label)</text>"
         }
         for (u, label) in zip(xa.ticks, xa.labels) {
             out += "<line x1=\"\(f(XA(u)))\" y1=\"\(f(t))\" x2=\"\(f(XA(u)))\" y2=\"\(f(t + ph))\" stroke=\"#f0f0f0\"/>"
-            out += "<line x1=\"\(f(XA(u)))\" y1=\"\(f(t + ph))\" x2=\"\(f(XA(u)))\" y2=\"\(f(t + ph + 4))\" stroke=\"#999\"/>"
-            out += "<text class=\"xtick\" x=\"\(f(XA(u)))\" y=\"\(f(t + ph + 16))\" text-anchor=\"middle\" font-size=\"11\">\(label)</text>"
+            out +=
+                "<line x1=\"\(f(XA(u)))\" y1=\"\(f(t + ph))\" x2=\"\(f(XA(u)))\" y2=\"\(f(t + ph + 4))\" stroke=\"#999\"/>"
+            out +=
+                "<text class=\"xtick\" x=\"\(f(XA(u)))\" y=\"\(f(t + ph + 16))\" text-anchor=\"middle\" font-size=\"11\">\(label)</text>"
         }
-        out += "<g stroke=\"#999\" stroke-width=\"1\"><line x1=\"\(f(l))\" y1=\"\(f(t + ph))\" x2=\"\(f(l + pw))\" y2=\"\(f(t + ph))\"/><line x1=\"\(f(l))\" y1=\"\(f(t))\" x2=\"\(f(l))\" y2=\"\(f(t + ph))\"/></g>"
-        out += "<text x=\"\(f(l + pw / 2))\" y=\"\(f(height - 8))\" text-anchor=\"middle\" font-size=\"12\">\(esc(xLabel))</text>"
-        out += "<text x=\"14\" y=\"\(f(t + ph / 2))\" text-anchor=\"middle\" font-size=\"12\" transform=\"rotate(-90 14 \(f(t + ph / 2)))\">\(esc(yLabel))</text>"
+        out +=
+            "<g stroke=\"#999\" stroke-width=\"1\"><line x1=\"\(f(l))\" y1=\"\(f(t + ph))\" x2=\"\(f(l + pw))\" y2=\"\(f(t + ph))\"/><line x1=\"\(f(l))\" y1=\"\(f(t))\" x2=\"\(f(l))\" y2=\"\(f(t + ph))\"/></g>"
+        out +=
+            "<text x=\"\(f(l + pw / 2))\" y=\"\(f(height - 8))\" text-anchor=\"middle\" font-size=\"12\">\(esc(xLabel))</text>"
+        out +=
+            "<text x=\"14\" y=\"\(f(t + ph / 2))\" text-anchor=\"middle\" font-size=\"12\" transform=\"rotate(-90 14 \(f(t + ph / 2)))\">\(esc(yLabel))</text>"
         // Data.
         let barSeries = series.filter(\.bars).count
         var barIndex = 0
@@ -213,25 +246,34 @@ public struct Plot: Sendable {
                 for p in pts {
                     let x = X(p.x) - slot / 2 + bw * Double(barIndex)
                     let y0 = Y(max(0, ya.range.lowerBound)), y1 = Y(p.y)
-                    out += "<rect class=\"mark\" x=\"\(f(x))\" y=\"\(f(min(y0, y1)))\" width=\"\(f(bw))\" height=\"\(f(max(abs(y0 - y1), 0.5)))\" fill=\"\(color)\"><title>\(esc(s.name)) \(p.x): \(p.y)</title></rect>"
+                    out +=
+                        "<rect class=\"mark\" x=\"\(f(x))\" y=\"\(f(min(y0, y1)))\" width=\"\(f(bw))\" height=\"\(f(max(abs(y0 - y1), 0.5)))\" fill=\"\(color)\"><title>\(esc(s.name)) \(p.x): \(p.y)</title></rect>"
                 }
                 barIndex += 1
                 continue
             }
             if let errors = s.errors {
                 for (p, e) in zip(s.points, errors) where p.x.isFinite && p.y.isFinite && e.isFinite && e > 0 {
-                    let x = f(X(p.x)), lo = Y(max(p.y - e, ya.range.lowerBound)), hi = Y(min(p.y + e, ya.range.upperBound))
-                    out += "<path class=\"errorbar\" stroke=\"\(color)\" stroke-width=\"1.2\" d=\"M\(x),\(f(lo))V\(f(hi))M\(f(X(p.x) - 3)),\(f(lo))h6M\(f(X(p.x) - 3)),\(f(hi))h6\"/>"
+                    let x = f(X(p.x)), lo = Y(max(p.y - e, ya.range.lowerBound)),
+                        hi = Y(min(p.y + e, ya.range.upperBound))
+                    out +=
+                        "<path class=\"errorbar\" stroke=\"\(color)\" stroke-width=\"1.2\" d=\"M\(x),\(f(lo))V\(f(hi))M\(f(X(p.x) - 3)),\(f(lo))h6M\(f(X(p.x) - 3)),\(f(hi))h6\"/>"
                 }
             }
             if s.smoothing != nil {
                 if pts.count > 1 { out += polyline(pts, "stroke-width=\"1\" stroke-opacity=\"0.3\"") }
                 let sm = s.drawnPoints.filter { $0.x.isFinite && $0.y.isFinite }
                 if sm.count > 1 { out += polyline(sm, "stroke-width=\"2.2\"") }
-                if sm.count == 1 { out += "<circle class=\"mark\" cx=\"\(f(X(sm[0].x)))\" cy=\"\(f(Y(sm[0].y)))\" r=\"3\" fill=\"\(color)\"/>" }
+                if sm.count == 1 {
+                    out +=
+                        "<circle class=\"mark\" cx=\"\(f(X(sm[0].x)))\" cy=\"\(f(Y(sm[0].y)))\" r=\"3\" fill=\"\(color)\"/>"
+                }
             } else if pts.count == 1 || s.errors != nil {
                 if pts.count > 1 { out += polyline(pts, "stroke-width=\"1.6\"") }
-                for p in pts { out += "<circle class=\"mark\" cx=\"\(f(X(p.x)))\" cy=\"\(f(Y(p.y)))\" r=\"3\" fill=\"\(color)\"><title>\(esc(s.name)): \(p.y)</title></circle>" }
+                for p in pts {
+                    out +=
+                        "<circle class=\"mark\" cx=\"\(f(X(p.x)))\" cy=\"\(f(Y(p.y)))\" r=\"3\" fill=\"\(color)\"><title>\(esc(s.name)): \(p.y)</title></circle>"
+                }
             } else if !pts.isEmpty {
                 out += polyline(pts, "stroke-width=\"1.6\"")
             }
@@ -241,13 +283,15 @@ public struct Plot: Sendable {
         for (i, s) in series.enumerated() {
             let (x, row) = legend.positions[i]
             let y = legendTop + Double(row) * 16
-            out += "<g class=\"legend-entry\"><line x1=\"\(f(x))\" y1=\"\(f(y + 6))\" x2=\"\(f(x + 20))\" y2=\"\(f(y + 6))\" stroke=\"\(Self.hex(s.colorIndex ?? i))\" stroke-width=\"\(s.bars ? 8 : 3)\"\(s.dashed ? " stroke-dasharray=\"6 4\"" : "")/>"
+            out +=
+                "<g class=\"legend-entry\"><line x1=\"\(f(x))\" y1=\"\(f(y + 6))\" x2=\"\(f(x + 20))\" y2=\"\(f(y + 6))\" stroke=\"\(Self.hex(s.colorIndex ?? i))\" stroke-width=\"\(s.bars ? 8 : 3)\"\(s.dashed ? " stroke-dasharray=\"6 4\"" : "")/>"
             out += "<text x=\"\(f(x + 26))\" y=\"\(f(y + 10))\" font-size=\"11\">\(esc(s.name))</text></g>"
         }
         if smoothedAny {
             let w = series.compactMap(\.smoothing).first ?? 0
             let y = legendTop + Double(legend.rows) * 16
-            out += "<text x=\"\(f(l))\" y=\"\(f(y + 10))\" font-size=\"10\" fill=\"#666\">faint: per update; bold: exponential moving average, weight \(w), debiased (TensorBoard's smoothing)</text>"
+            out +=
+                "<text x=\"\(f(l))\" y=\"\(f(y + 10))\" font-size=\"10\" fill=\"#666\">faint: per update; bold: exponential moving average, weight \(w), debiased (TensorBoard's smoothing)</text>"
         }
         return out + "</svg>"
     }
@@ -259,9 +303,14 @@ public struct Plot: Sendable {
         let (xa, ya) = axes()
         let l = 40, r = 10, t = 10, b = 18
         let pw = width - l - r, ph = height - t - b
-        func XA(_ u: Double) -> Int { l + Int(((u - xa.range.lowerBound) / (xa.range.upperBound - xa.range.lowerBound) * Double(pw)).rounded()) }
+        func XA(_ u: Double) -> Int {
+            l + Int(((u - xa.range.lowerBound) / (xa.range.upperBound - xa.range.lowerBound) * Double(pw)).rounded())
+        }
         func X(_ x: Double) -> Int { XA(logX ? log2(max(x, 1e-300)) : x) }
-        func Y(_ y: Double) -> Int { t + ph - Int(((y - ya.range.lowerBound) / (ya.range.upperBound - ya.range.lowerBound) * Double(ph)).rounded()) }
+        func Y(_ y: Double) -> Int {
+            t + ph
+                - Int(((y - ya.range.lowerBound) / (ya.range.upperBound - ya.range.lowerBound) * Double(ph)).rounded())
+        }
         for (v, label) in zip(ya.ticks, ya.labels) {
             img.line(l, Y(v), l + pw, Y(v), color: 2)
             img.text(label, rightX: l - 3, centerY: Y(v))
@@ -273,7 +322,7 @@ public struct Plot: Sendable {
         img.line(l, t + ph, l + pw, t + ph, color: 1); img.line(l, t, l, t + ph, color: 1)
         let barSeries = series.filter(\.bars).count
         var barIndex = 0
-        let light = UInt8(3 + Self.colors.count)   // faint variants follow the full colours in the palette
+        let light = UInt8(3 + Self.colors.count) // faint variants follow the full colours in the palette
         for (i, s) in series.enumerated() {
             let slot = (s.colorIndex ?? i) % Self.colors.count
             let faint = light + UInt8(slot), c = s.dashed ? faint : UInt8(3 + slot)
@@ -283,7 +332,9 @@ public struct Plot: Sendable {
                 let bw = max(1, Int(slot / Double(max(1, barSeries))))
                 for p in pts {
                     let x = X(p.x) - Int(slot / 2) + bw * barIndex
-                    img.fill(x, min(Y(p.y), Y(max(0, ya.range.lowerBound))), bw, abs(Y(p.y) - Y(max(0, ya.range.lowerBound))) + 1, color: c)
+                    img.fill(
+                        x, min(Y(p.y), Y(max(0, ya.range.lowerBound))), bw,
+                        abs(Y(p.y) - Y(max(0, ya.range.lowerBound))) + 1, color: c)
                 }
                 barIndex += 1
                 continue
@@ -297,8 +348,12 @@ public struct Plot: Sendable {
                 }
             }
             let main = s.smoothing != nil ? s.drawnPoints.filter { $0.x.isFinite && $0.y.isFinite } : pts
-            if s.smoothing != nil { for (a, b) in zip(pts, pts.dropFirst()) { img.line(X(a.x), Y(a.y), X(b.x), Y(b.y), color: faint) } }
-            for (a, b) in zip(main, main.dropFirst()) { img.line(X(a.x), Y(a.y), X(b.x), Y(b.y), color: c, thick: true) }
+            if s.smoothing != nil {
+                for (a, b) in zip(pts, pts.dropFirst()) { img.line(X(a.x), Y(a.y), X(b.x), Y(b.y), color: faint) }
+            }
+            for (a, b) in zip(main, main.dropFirst()) {
+                img.line(X(a.x), Y(a.y), X(b.x), Y(b.y), color: c, thick: true)
+            }
             if main.count == 1 || s.errors != nil { for p in main { img.fill(X(p.x) - 2, Y(p.y) - 2, 5, 5, color: c) } }
         }
         var palette: [(UInt8, UInt8, UInt8)] = [(255, 255, 255), (120, 120, 120), (235, 235, 235)]
@@ -316,9 +371,15 @@ public struct Plot: Sendable {
 struct Raster {
     let width: Int, height: Int
     var pixels: [UInt8]
-    init(width: Int, height: Int) { self.width = width; self.height = height; pixels = [UInt8](repeating: 0, count: width * height) }
-    mutating func set(_ x: Int, _ y: Int, _ c: UInt8) { if x >= 0 && y >= 0 && x < width && y < height { pixels[y * width + x] = c } }
-    mutating func fill(_ x: Int, _ y: Int, _ w: Int, _ h: Int, color: UInt8) { for yy in y..<(y + max(h, 0)) { for xx in x..<(x + max(w, 0)) { set(xx, yy, color) } } }
+    init(width: Int, height: Int) {
+        self.width = width; self.height = height; pixels = [UInt8](repeating: 0, count: width * height)
+    }
+    mutating func set(_ x: Int, _ y: Int, _ c: UInt8) {
+        if x >= 0 && y >= 0 && x < width && y < height { pixels[y * width + x] = c }
+    }
+    mutating func fill(_ x: Int, _ y: Int, _ w: Int, _ h: Int, color: UInt8) {
+        for yy in y..<(y + max(h, 0)) { for xx in x..<(x + max(w, 0)) { set(xx, yy, color) } }
+    }
     /// Bresenham.
     mutating func line(_ x0: Int, _ y0: Int, _ x1: Int, _ y1: Int, color: UInt8, thick: Bool = false) {
         var x = x0, y = y0
@@ -336,13 +397,15 @@ struct Raster {
     static let glyphs: [Character: [UInt8]] = [
         "0": [7, 5, 5, 5, 7], "1": [2, 6, 2, 2, 7], "2": [7, 1, 7, 4, 7], "3": [7, 1, 7, 1, 7], "4": [5, 5, 7, 1, 1],
         "5": [7, 4, 7, 1, 7], "6": [7, 4, 7, 5, 7], "7": [7, 1, 1, 1, 1], "8": [7, 5, 7, 5, 7], "9": [7, 5, 7, 1, 7],
-        ".": [0, 0, 0, 0, 2], "-": [0, 0, 7, 0, 0], "e": [0, 7, 7, 4, 7], "+": [0, 2, 7, 2, 0],
+        ".": [0, 0, 0, 0, 2], "-": [0, 0, 7, 0, 0], "e": [0, 7, 7, 4, 7], "+": [0, 2, 7, 2, 0]
     ]
     mutating func text(_ s: String, rightX: Int, centerY: Int) {
         var x = rightX - s.count * 4
         for ch in s {
             if let g = Self.glyphs[ch] {
-                for (row, bits) in g.enumerated() { for col in 0..<3 where bits & (4 >> col) != 0 { set(x + col, centerY - 2 + row, 1) } }
+                for (row, bits) in g.enumerated() {
+                    for col in 0..<3 where bits & (4 >> col) != 0 { set(x + col, centerY - 2 + row, 1) }
+                }
             }
             x += 4
         }
@@ -362,7 +425,9 @@ enum PNG {
         for b in bytes { c = crcTable[Int((c ^ UInt32(b)) & 0xFF)] ^ (c >> 8) }
         return c ^ 0xFFFF_FFFF
     }
-    static func be32(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8((v >> 16) & 0xFF), UInt8((v >> 8) & 0xFF), UInt8(v & 0xFF)] }
+    static func be32(_ v: UInt32) -> [UInt8] {
+        [UInt8(v >> 24), UInt8((v >> 16) & 0xFF), UInt8((v >> 8) & 0xFF), UInt8(v & 0xFF)]
+    }
 
     static func encode(width: Int, height: Int, indices: [UInt8], palette: [(UInt8, UInt8, UInt8)]) -> Data {
         var raw: [UInt8] = []
@@ -411,12 +476,17 @@ enum PNG {
         default: w.code(UInt32(0xC0 + v - 280), 8)
         }
     }
-    static let lengthBase = [3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227, 258]
-    static let lengthExtra: [UInt32] = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0]
+    static let lengthBase = [
+        3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131, 163, 195, 227,
+        258
+    ]
+    static let lengthExtra: [UInt32] = [
+        0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0
+    ]
 
     static func zlib(_ data: [UInt8]) -> [UInt8] {
         var w = BitWriter()
-        w.bits(1, 1); w.bits(1, 2)   // final block, fixed Huffman
+        w.bits(1, 1); w.bits(1, 2) // final block, fixed Huffman
         var i = 0
         while i < data.count {
             var run = 0
@@ -425,7 +495,7 @@ enum PNG {
                 let code = lengthBase.lastIndex { $0 <= run }!
                 literal(257 + code, &w)
                 w.bits(UInt32(run - lengthBase[code]), lengthExtra[code])
-                w.code(0, 5)   // distance code 0: distance 1
+                w.code(0, 5) // distance code 0: distance 1
                 i += run
             } else {
                 literal(Int(data[i]), &w); i += 1

@@ -7,9 +7,13 @@ extension RunData {
     public var rewardTrend: String? {
         guard steps.count >= 10 else { return nil }
         let k = max(5, steps.count / 10)
-        func mean(_ xs: ArraySlice<StepRecord>, _ value: (StepRecord) -> Double) -> Double { xs.map(value).reduce(0, +) / Double(xs.count) }
+        func mean(_ xs: ArraySlice<StepRecord>, _ value: (StepRecord) -> Double) -> Double {
+            xs.map(value).reduce(0, +) / Double(xs.count)
+        }
         let first = steps.prefix(k), last = steps.suffix(k)
-        return String(format: "training reward, mean of the first %d vs last %d updates: %.3f -> %.3f (correct %.3f -> %.3f)", k, k,
-                      mean(first, \.reward), mean(last, \.reward), mean(first, \.correctRate), mean(last, \.correctRate))
+        return String(
+            format: "training reward, mean of the first %d vs last %d updates: %.3f -> %.3f (correct %.3f -> %.3f)", k,
+            k,
+            mean(first, \.reward), mean(last, \.reward), mean(first, \.correctRate), mean(last, \.correctRate))
     }
 }

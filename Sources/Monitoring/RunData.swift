@@ -18,9 +18,12 @@ public struct StepRecord: Sendable {
         func d(_ k: String) -> Double { (o[k] as? Double) ?? (o[k] as? Int).map(Double.init) ?? .nan }
         step = s; policyVersion = (o["policyVersion"] as? Int) ?? s
         reward = d("rewardMean"); correctRate = d("correctRate"); loss = d("loss"); gradNorm = d("gradNorm")
-        tokensPerSecond = d("clusterTokensPerSecond"); waitShare = d("learnerWaitShare"); stepMs = d("learnerStepMs"); logProbGap = d("logProbGap")
+        tokensPerSecond = d("clusterTokensPerSecond"); waitShare = d("learnerWaitShare"); stepMs = d("learnerStepMs");
+        logProbGap = d("logProbGap")
         for (k, v) in (o["stalenessHistogram"] as? [String: Int]) ?? [:] { if let i = Int(k) { staleness[i] = v } }
-        for (k, v) in (o["actorTokensPerSecond"] as? [String: Any]) ?? [:] { actorTokensPerSecond[k] = (v as? Double) ?? (v as? Int).map(Double.init) ?? 0 }
+        for (k, v) in (o["actorTokensPerSecond"] as? [String: Any]) ?? [:] {
+            actorTokensPerSecond[k] = (v as? Double) ?? (v as? Int).map(Double.init) ?? 0
+        }
         actorsConnected = (o["actorsConnected"] as? Int) ?? 0
         time = (o["time"] as? String) ?? ""
     }
@@ -79,8 +82,11 @@ public struct RunData {
             }
         }
         r.metadata = RunMetadata.read(dir)
-        if let data = try? Data(contentsOf: dir.appendingPathComponent("eval.json")) { r.eval = try? JSONDecoder().decode(EvalRecord.self, from: data) }
-        r.endpoint = (try? String(contentsOf: dir.appendingPathComponent("metrics.endpoint"), encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        if let data = try? Data(contentsOf: dir.appendingPathComponent("eval.json")) {
+            r.eval = try? JSONDecoder().decode(EvalRecord.self, from: data)
+        }
+        r.endpoint = (try? String(contentsOf: dir.appendingPathComponent("metrics.endpoint"), encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines)
         return r
     }
 }

@@ -32,7 +32,8 @@ public struct RunMetadata: Codable {
     public var resumes: [String] = []
 
     public init(runId: String, config: RLConfig, model: LlamaConfig, parameters: Int) {
-        self.runId = runId; self.config = config; self.task = config.task; self.model = model; self.modelParameters = parameters
+        self.runId = runId; self.config = config; self.task = config.task; self.model = model;
+        self.modelParameters = parameters
     }
 
     /// Writes RUN_DIR/metadata.json unless it exists; if it does, records this start as a resume and keeps the rest.
@@ -59,8 +60,12 @@ public struct RunMetadata: Codable {
         var dir = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
         for _ in 0..<6 {
             if FileManager.default.fileExists(atPath: dir.appendingPathComponent(".git").path) {
-                guard let head = run("/usr/bin/git", ["-C", dir.path, "rev-parse", "HEAD"]), !head.isEmpty else { break }
-                let dirty = (run("/usr/bin/git", ["-C", dir.path, "status", "--porcelain", "--untracked-files=no"]) ?? "").isEmpty ? "" : "-dirty"
+                guard let head = run("/usr/bin/git", ["-C", dir.path, "rev-parse", "HEAD"]), !head.isEmpty else {
+                    break
+                }
+                let dirty =
+                    (run("/usr/bin/git", ["-C", dir.path, "status", "--porcelain", "--untracked-files=no"]) ?? "")
+                        .isEmpty ? "" : "-dirty"
                 return head + dirty
             }
             dir = dir.deletingLastPathComponent()

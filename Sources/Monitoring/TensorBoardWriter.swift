@@ -34,7 +34,8 @@ public final class TensorBoardWriter {
     public init(directory: URL) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let host = ProcessInfo.processInfo.hostName.replacingOccurrences(of: "/", with: "_")
-        url = directory.appendingPathComponent("events.out.tfevents.\(Int(Date().timeIntervalSince1970)).\(host).\(getpid())")
+        url = directory.appendingPathComponent(
+            "events.out.tfevents.\(Int(Date().timeIntervalSince1970)).\(host).\(getpid())")
         guard FileManager.default.createFile(atPath: url.path, contents: nil) else {
             throw MonitoringError("cannot create \(url.path); HINT: is the run directory writable?")
         }
@@ -46,7 +47,8 @@ public final class TensorBoardWriter {
     }
 
     /// One Event with a scalar per (tag, value); non-finite values are written as they are (TensorBoard shows NaN).
-    public func scalars(_ values: [(String, Double)], step: Int, wallTime: Double = Date().timeIntervalSince1970) throws {
+    public func scalars(_ values: [(String, Double)], step: Int, wallTime: Double = Date().timeIntervalSince1970) throws
+    {
         var e = Tensorboard_Event()
         e.wallTime = wallTime
         e.step = Int64(step)
@@ -62,7 +64,7 @@ public final class TensorBoardWriter {
 
     func write(_ e: Tensorboard_Event) throws {
         let payload: Data = try e.serializedData()
-        try handle.write(contentsOf: Self.record(payload))   // unbuffered write(2): readers see each step at once
+        try handle.write(contentsOf: Self.record(payload)) // unbuffered write(2): readers see each step at once
     }
 
     /// TFRecord framing of one payload.

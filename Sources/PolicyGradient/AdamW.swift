@@ -26,7 +26,9 @@ public struct AdamWConfig: Codable, Sendable, Equatable {
     /// Decoupled weight decay λ; 0 = plain Adam with bias correction.
     public var weightDecay: Double = 0.0
 
-    public init(lr: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.95, eps: Double = 1e-8, weightDecay: Double = 0.0) {
+    public init(
+        lr: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.95, eps: Double = 1e-8, weightDecay: Double = 0.0
+    ) {
         self.lr = lr
         self.beta1 = beta1
         self.beta2 = beta2
@@ -67,8 +69,10 @@ public final class AdamW {
     /// One AdamW step over all parameters. `decayMask(i)` = false exempts parameter i from weight decay
     /// (typically biases, norms, embeddings); nil = decay everything. Gradients must already be clipped
     /// and finite — the caller decides whether to skip a step.
-    public func update(parameters: UnsafeMutableBufferPointer<Float>, gradients: UnsafeBufferPointer<Float>,
-                       learningRate: Float, decayMask: ((Int) -> Bool)? = nil) {
+    public func update(
+        parameters: UnsafeMutableBufferPointer<Float>, gradients: UnsafeBufferPointer<Float>,
+        learningRate: Float, decayMask: ((Int) -> Bool)? = nil
+    ) {
         precondition(parameters.count == parameterCount && gradients.count == parameterCount, "buffer size mismatch")
         step += 1
         // Bias corrections in Double: β^t underflows gracefully and 1−β^t keeps its precision for small t.
@@ -101,9 +105,10 @@ public final class AdamW {
                 } else {
                     // Hot path without a per-element closure call: TensorMath's vectorised loop (AVX2/AVX-512 when
                     // the CPU has it; the portable Swift loop is the same expression element by element).
-                    Kernels.adamw(p: p, g: g, m: mp, v: vp, count: n, beta1: b1, beta2: b2, oneMinusBeta1: oneMinusB1,
-                                  oneMinusBeta2: oneMinusB2, invCorrection1: invCorrection1, invCorrection2: invCorrection2,
-                                  eps: eps, lr: lr, lrDecay: lrDecay)
+                    Kernels.adamw(
+                        p: p, g: g, m: mp, v: vp, count: n, beta1: b1, beta2: b2, oneMinusBeta1: oneMinusB1,
+                        oneMinusBeta2: oneMinusB2, invCorrection1: invCorrection1, invCorrection2: invCorrection2,
+                        eps: eps, lr: lr, lrDecay: lrDecay)
                 }
             }
         }

@@ -25,7 +25,9 @@ public func globalNorm(_ g: UnsafeBufferPointer<Float>) -> Double {
 /// factor applied (1 when already within bounds). A non-finite norm leaves g untouched with scale 1:
 /// scaling cannot repair NaN/Inf, and the caller should skip the step (see `allFinite`).
 @discardableResult
-public func clipGradients(_ g: UnsafeMutableBufferPointer<Float>, maxNorm: Double) -> (normBefore: Double, scale: Double) {
+public func clipGradients(_ g: UnsafeMutableBufferPointer<Float>, maxNorm: Double) -> (
+    normBefore: Double, scale: Double
+) {
     precondition(maxNorm > 0, "maxNorm must be positive")
     let norm = globalNorm(UnsafeBufferPointer(g))
     guard norm.isFinite, norm > maxNorm, let p = g.baseAddress else { return (norm, 1) }
@@ -43,7 +45,7 @@ public func allFinite(_ g: UnsafeBufferPointer<Float>) -> Bool {
     return base.withMemoryRebound(to: UInt32.self, capacity: n) { bits in
         var worst: UInt32 = 0
         var i = 0
-        let chunk = 4096  // early exit per chunk without a branch per element
+        let chunk = 4096 // early exit per chunk without a branch per element
         while i < n {
             let end = min(i + chunk, n)
             for j in i..<end { worst = max(worst, bits[j] & 0x7FFF_FFFF) }

@@ -65,8 +65,10 @@ public struct LossConfig: Codable, Sendable, Equatable {
 
     public init() {}
 
-    public init(kind: LossKind = .reinforce, clipLow: Double = 0.2, clipHigh: Double = 0.2, tisCap: Double? = 2.0,
-                klBeta: Double = 0, normalization: LossNormalization = .sequence, constantLength: Double = 128) {
+    public init(
+        kind: LossKind = .reinforce, clipLow: Double = 0.2, clipHigh: Double = 0.2, tisCap: Double? = 2.0,
+        klBeta: Double = 0, normalization: LossNormalization = .sequence, constantLength: Double = 128
+    ) {
         self.kind = kind
         self.clipLow = clipLow
         self.clipHigh = clipHigh
@@ -83,17 +85,20 @@ public struct LossConfig: Codable, Sendable, Equatable {
     /// Dr.GRPO: clipped surrogate, no KL, constant normaliser.
     public static let drGRPO = LossConfig(kind: .clipped, tisCap: nil, normalization: .constant)
     /// DAPO: clip-higher 0.2 / 0.28, no KL, token-level normalisation.
-    public static let dapo = LossConfig(kind: .clipped, clipLow: 0.2, clipHigh: 0.28, tisCap: nil, normalization: .token)
+    public static let dapo = LossConfig(
+        kind: .clipped, clipLow: 0.2, clipHigh: 0.28, tisCap: nil, normalization: .token)
 
     // Missing keys fall back to the defaults, so config files only name what they change.
-    private enum CodingKeys: String, CodingKey { case kind, clipLow, clipHigh, tisCap, klBeta, normalization, constantLength }
+    private enum CodingKeys: String, CodingKey {
+        case kind, clipLow, clipHigh, tisCap, klBeta, normalization, constantLength
+    }
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let d = LossConfig()
         kind = try c.decodeIfPresent(LossKind.self, forKey: .kind) ?? d.kind
         clipLow = try c.decodeIfPresent(Double.self, forKey: .clipLow) ?? d.clipLow
         clipHigh = try c.decodeIfPresent(Double.self, forKey: .clipHigh) ?? d.clipHigh
-        tisCap = c.contains(.tisCap) ? try c.decodeIfPresent(Double.self, forKey: .tisCap) : d.tisCap  // explicit null = off
+        tisCap = c.contains(.tisCap) ? try c.decodeIfPresent(Double.self, forKey: .tisCap) : d.tisCap // explicit null = off
         klBeta = try c.decodeIfPresent(Double.self, forKey: .klBeta) ?? d.klBeta
         normalization = try c.decodeIfPresent(LossNormalization.self, forKey: .normalization) ?? d.normalization
         constantLength = try c.decodeIfPresent(Double.self, forKey: .constantLength) ?? d.constantLength
@@ -103,7 +108,7 @@ public struct LossConfig: Codable, Sendable, Equatable {
         try c.encode(kind, forKey: .kind)
         try c.encode(clipLow, forKey: .clipLow)
         try c.encode(clipHigh, forKey: .clipHigh)
-        try c.encode(tisCap, forKey: .tisCap)  // encodes null when off, so a round trip keeps it off
+        try c.encode(tisCap, forKey: .tisCap) // encodes null when off, so a round trip keeps it off
         try c.encode(klBeta, forKey: .klBeta)
         try c.encode(normalization, forKey: .normalization)
         try c.encode(constantLength, forKey: .constantLength)
@@ -122,7 +127,9 @@ public struct RolloutTerms: Sendable {
     /// false = step excluded from the loss (e.g. overlong filtering). nil = all steps count.
     public var mask: [Bool]?
 
-    public init(advantage: Double, logp: [Double], behaviourLogp: [Double], referenceLogp: [Double]? = nil, mask: [Bool]? = nil) {
+    public init(
+        advantage: Double, logp: [Double], behaviourLogp: [Double], referenceLogp: [Double]? = nil, mask: [Bool]? = nil
+    ) {
         self.advantage = advantage
         self.logp = logp
         self.behaviourLogp = behaviourLogp
@@ -162,7 +169,9 @@ public struct LossResult: Sendable {
 /// No unmasked steps → loss 0 and zero gradients.
 public func policyLoss(_ rollouts: [RolloutTerms], config: LossConfig) -> LossResult {
     let useKL = config.klBeta != 0
-    if config.kind == .clipped { precondition(config.clipLow >= 0 && config.clipLow < 1 && config.clipHigh >= 0, "bad clip range") }
+    if config.kind == .clipped {
+        precondition(config.clipLow >= 0 && config.clipLow < 1 && config.clipHigh >= 0, "bad clip range")
+    }
     if config.kind == .reinforce, let cap = config.tisCap { precondition(cap > 0, "tisCap must be positive") }
     if config.normalization == .constant { precondition(config.constantLength > 0, "constantLength must be positive") }
 
@@ -171,7 +180,9 @@ public func policyLoss(_ rollouts: [RolloutTerms], config: LossConfig) -> LossRe
     for (i, r) in rollouts.enumerated() {
         precondition(r.behaviourLogp.count == r.logp.count, "rollout \(i): behaviourLogp length differs from logp")
         if let m = r.mask { precondition(m.count == r.logp.count, "rollout \(i): mask length differs from logp") }
-        if let ref = r.referenceLogp { precondition(ref.count == r.logp.count, "rollout \(i): referenceLogp length differs from logp") }
+        if let ref = r.referenceLogp {
+            precondition(ref.count == r.logp.count, "rollout \(i): referenceLogp length differs from logp")
+        }
         if useKL { precondition(r.referenceLogp != nil, "rollout \(i): klBeta > 0 needs referenceLogp") }
         active[i] = r.mask.map { $0.reduce(0) { $0 + ($1 ? 1 : 0) } } ?? r.logp.count
     }
@@ -198,7 +209,7 @@ public func policyLoss(_ rollouts: [RolloutTerms], config: LossConfig) -> LossRe
         case .constant: c = 1 / (rCount * config.constantLength)
         }
         let a = r.advantage
-        var rolloutSum = 0.0  // Σ_t (−s + βk) for this rollout, scaled by c once
+        var rolloutSum = 0.0 // Σ_t (−s + βk) for this rollout, scaled by c once
         for t in 0..<r.logp.count {
             if let m = r.mask, !m[t] { continue }
             let x = r.logp[t] - r.behaviourLogp[t]
@@ -221,7 +232,7 @@ public func policyLoss(_ rollouts: [RolloutTerms], config: LossConfig) -> LossRe
                 }
             case .clipped:
                 if a == 0 {
-                    s = 0; ds = 0  // avoid 0·∞ when ρ overflows
+                    s = 0; ds = 0 // avoid 0·∞ when ρ overflows
                 } else {
                     let clippedRho = min(max(rho, lowerClip), upperClip)
                     s = min(rho * a, clippedRho * a)

@@ -18,7 +18,8 @@ public enum ConfigFile {
             throw ConfigFileError(description: "config file \(path) not found: pass an existing JSON file to --config")
         }
         guard let override = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-            throw ConfigFileError(description: "config file \(path) is not a JSON object: expected {\"key\": value, ...}")
+            throw ConfigFileError(
+                description: "config file \(path) is not a JSON object: expected {\"key\": value, ...}")
         }
         return override
     }
@@ -29,16 +30,23 @@ public enum ConfigFile {
         let merged = try merge(base, override, path: "", source: source)
         let data = try JSONSerialization.data(withJSONObject: merged)
         do { return try JSONDecoder().decode(T.self, from: data) } catch {
-            throw ConfigFileError(description: "config \(source): a value has the wrong type (\(describe(error))); see README for the field list")
+            throw ConfigFileError(
+                description:
+                    "config \(source): a value has the wrong type (\(describe(error))); see README for the field list")
         }
     }
 
-    static func merge(_ base: [String: Any], _ over: [String: Any], path: String, source: String) throws -> [String: Any] {
+    static func merge(_ base: [String: Any], _ over: [String: Any], path: String, source: String) throws -> [String:
+        Any]
+    {
         var out = base
         for (k, v) in over {
             // Optional fields that default to nil are absent from the encoded defaults but still valid.
             if base[k] == nil && !optionalKeysAllowed.contains(k) {
-                throw ConfigFileError(description: "config \(source): unknown key '\(path)\(k)'; valid keys here: \(base.keys.sorted().joined(separator: ", "))")
+                throw ConfigFileError(
+                    description:
+                        "config \(source): unknown key '\(path)\(k)'; valid keys here: \(base.keys.sorted().joined(separator: ", "))"
+                )
             }
             if let bo = base[k] as? [String: Any], let vo = v as? [String: Any] {
                 out[k] = try merge(bo, vo, path: path + k + ".", source: source)
@@ -50,11 +58,14 @@ public enum ConfigFile {
     }
 
     /// Keys of optional settings whose default is nil (absent when the defaults are encoded).
-    static let optionalKeysAllowed: Set<String> = ["topK", "topP", "minP", "tisCap", "thinkingLimit", "answerLimit", "tokenizer", "microBatch"]
+    static let optionalKeysAllowed: Set<String> = [
+        "topK", "topP", "minP", "tisCap", "thinkingLimit", "answerLimit", "tokenizer", "microBatch"
+    ]
 
     static func describe(_ e: Error) -> String {
         switch e {
-        case let DecodingError.typeMismatch(_, c), let DecodingError.valueNotFound(_, c), let DecodingError.dataCorrupted(c):
+        case let DecodingError.typeMismatch(_, c), let DecodingError.valueNotFound(_, c),
+            let DecodingError.dataCorrupted(c):
             return c.codingPath.map(\.stringValue).joined(separator: ".") + ": " + c.debugDescription
         case let DecodingError.keyNotFound(k, _): return "missing \(k.stringValue)"
         default: return "\(e)"

@@ -3,7 +3,9 @@
 import Foundation
 
 public enum EvalTable {
-    static func pad(_ s: String, _ width: Int) -> String { s.count >= width ? s : s + String(repeating: " ", count: width - s.count) }
+    static func pad(_ s: String, _ width: Int) -> String {
+        s.count >= width ? s : s + String(repeating: " ", count: width - s.count)
+    }
 
     public static func render(_ reports: [EvalReport], labels: [String]? = nil) -> String {
         guard let first = reports.first else { return "" }
@@ -17,12 +19,15 @@ public enum EvalTable {
             String(format: format, v) + (se.map { " ±" + String(format: format, $0) } ?? "")
         }
         for (i, r) in reports.enumerated() {
-            let values = [cell(r.greedyPass1, r.greedyPass1SE), cell(r.sampledPass1, r.sampledPass1SE)]
+            let values =
+                [cell(r.greedyPass1, r.greedyPass1SE), cell(r.sampledPass1, r.sampledPass1SE)]
                 + ks.map { cell(r.passAtK[$0] ?? 0, r.passAtKSE?[$0]) }
             let cells = values.map { pad($0, cellWidth) } + [cell(r.meanThinkingLength, r.meanThinkingLengthSE, "%.2f")]
             lines.append(pad(labels?[i] ?? r.inference, width) + cells.joined())
         }
-        lines.append("(\(first.problems) test problems, \(first.samples) samples each, \(first.inference) inference; ± one standard error: binomial for greedy@1, over problems otherwise)")
+        lines.append(
+            "(\(first.problems) test problems, \(first.samples) samples each, \(first.inference) inference; ± one standard error: binomial for greedy@1, over problems otherwise)"
+        )
         return lines.joined(separator: "\n")
     }
 }

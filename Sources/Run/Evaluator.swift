@@ -86,7 +86,12 @@ public struct Evaluator {
             idx += batch.count
             let problems = batch.map { task.problem(.test, $0) }
             let greedyGen = RolloutGenerator(model: model, config: greedy, task: task)
-            let g = greedyGen.generate(problems.enumerated().map { GenerationRequest(promptIndex: batch[$0.offset], prompt: $0.element.prompt, groupSize: 1, seed: seed) }, policyVersion: 0).groups
+            let g = greedyGen.generate(
+                problems.enumerated().map {
+                    GenerationRequest(
+                        promptIndex: batch[$0.offset], prompt: $0.element.prompt, groupSize: 1, seed: seed)
+                }, policyVersion: 0
+            ).groups
             for (p, group) in zip(problems, g) {
                 if task.verdict(answerTokens: group[0].answer, for: p) == .correct { greedyCorrect += 1 }
                 greedyThinking += Double(group[0].thinkingLength)
@@ -95,11 +100,13 @@ public struct Evaluator {
             if samples > 0 {
                 let gen = RolloutGenerator(model: model, config: sampled, task: task)
                 let reqs = problems.enumerated().map {
-                    GenerationRequest(promptIndex: batch[$0.offset], prompt: $0.element.prompt, groupSize: samples,
-                                      seed: GroupSeed.of(runSeed: seed, position: batch[$0.offset]))
+                    GenerationRequest(
+                        promptIndex: batch[$0.offset], prompt: $0.element.prompt, groupSize: samples,
+                        seed: GroupSeed.of(runSeed: seed, position: batch[$0.offset]))
                 }
                 for (p, group) in zip(problems, gen.generate(reqs, policyVersion: 0).groups) {
-                    correctCounts.append(group.filter { task.verdict(answerTokens: $0.answer, for: p) == .correct }.count)
+                    correctCounts.append(
+                        group.filter { task.verdict(answerTokens: $0.answer, for: p) == .correct }.count)
                     thinking += Double(group.map(\.thinkingLength).reduce(0, +)) / Double(samples)
                     thinkingPerProblem.append(Double(group.map(\.thinkingLength).reduce(0, +)) / Double(samples))
                 }

@@ -89,8 +89,12 @@ public struct MicroBatchSize: Codable, Sendable, Equatable, CustomStringConverti
     public init(from decoder: Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
         guard let parsed = MicroBatchSize(parsing: text) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription:
-                "micro-batch size '\(text)': write a count of rollouts (\"8\") or of tokens (\"2048 tokens\"), at least 1"))
+            throw DecodingError.dataCorrupted(
+                .init(
+                    codingPath: decoder.codingPath,
+                    debugDescription:
+                        "micro-batch size '\(text)': write a count of rollouts (\"8\") or of tokens (\"2048 tokens\"), at least 1"
+                ))
         }
         self = parsed
     }
@@ -103,8 +107,10 @@ public struct MicroBatchSize: Codable, Sendable, Equatable, CustomStringConverti
     /// The default for `model` on this host: as many positions as fit in a share of its memory (a 32nd, between
     /// 128 MB and 1 GB, split between the learner's threads), at the cost per position of a 256-position sequence.
     /// SmolLM2-135M on a 24 GB host: ~500 positions, four rollouts of ~127.
-    public static func automatic(for model: LlamaModel, threads: Int,
-                                 hostMemory: UInt64 = ProcessInfo.processInfo.physicalMemory) -> MicroBatchSize {
+    public static func automatic(
+        for model: LlamaModel, threads: Int,
+        hostMemory: UInt64 = ProcessInfo.processInfo.physicalMemory
+    ) -> MicroBatchSize {
         let budget = min(max(Int(hostMemory / 32), 128 << 20), 1 << 30) / max(threads, 1)
         let perPosition = max(model.trainingPassBytes(lengths: [256]) / 256, 1)
         return MicroBatchSize(max(budget / perPosition, 1), .tokens)
@@ -169,8 +175,10 @@ public final class PolicyLearner {
     /// as the actors inserted them. Every worker of `reducer` must be built with the same model and config.
     /// `marker`: the task's marker, whose end rule every rollout must follow (default: the single token, when there
     /// is one).
-    public init(model: LlamaModel, config: RLConfig, endOfThinking: [Int32], reducer: GradientReducer = SingleWorkerReducer(),
-                threads: Int = 1, marker: ThinkingMarker? = nil) {
+    public init(
+        model: LlamaModel, config: RLConfig, endOfThinking: [Int32], reducer: GradientReducer = SingleWorkerReducer(),
+        threads: Int = 1, marker: ThinkingMarker? = nil
+    ) {
         precondition(threads >= 1, "the learner needs at least one thread")
         self.marker = marker ?? (endOfThinking.count == 1 ? .token(endOfThinking[0]) : nil)
         self.model = model
@@ -178,10 +186,12 @@ public final class PolicyLearner {
         self.reducer = reducer
         self.threads = threads
         microBatch = config.microBatch ?? .automatic(for: model, threads: threads)
-        optimizer = AdamW(parameterCount: model.parameterCount,
-                          config: AdamWConfig(lr: config.learningRate, weightDecay: config.weightDecay))
-        schedule = LearningRateSchedule(peak: config.learningRate, warmupSteps: min(config.warmupSteps, config.steps),
-                                        totalSteps: max(config.steps, config.warmupSteps), minRatio: config.minLRRatio)
+        optimizer = AdamW(
+            parameterCount: model.parameterCount,
+            config: AdamWConfig(lr: config.learningRate, weightDecay: config.weightDecay))
+        schedule = LearningRateSchedule(
+            peak: config.learningRate, warmupSteps: min(config.warmupSteps, config.steps),
+            totalSteps: max(config.steps, config.warmupSteps), minRatio: config.minLRRatio)
         scorer = PolicyScorer(model: model, endOfThinking: endOfThinking)
         // The KL reference is the starting policy, frozen.
         reference = config.loss.klBeta > 0 ? PolicyScorer(model: model.copy(), endOfThinking: endOfThinking) : nil
@@ -197,7 +207,8 @@ public final class PolicyLearner {
     public func sequenceLengths(_ rollouts: [Rollout]) -> [Int] {
         rollouts.indices.map { i in
             let n = rollouts[i].modelInput(endOfThinking: scorer.endOfThinking).count
-            return scorer.sharePrompts && i > 0 && rollouts[i].prompt == rollouts[i - 1].prompt ? n - rollouts[i].prompt.count : n
+            return scorer.sharePrompts && i > 0 && rollouts[i].prompt == rollouts[i - 1].prompt
+                ? n - rollouts[i].prompt.count : n
         }
     }
 
@@ -206,7 +217,7 @@ public final class PolicyLearner {
     /// in page faults and the kernel zeroing pages (a fifth of the learner's time on SmolLM2).
     private func keepPassMemory(_ batches: [Range<Int>], lengths: [Int]) {
         let largest = batches.map { model.trainingPassBytes(lengths: Array(lengths[$0])) }.max() ?? 0
-        let wanted = threads * largest   // a pass's estimate includes its backward temporaries and logits gradient
+        let wanted = threads * largest // a pass's estimate includes its backward temporaries and logits gradient
         if ScratchBlockCache.shared.maxCachedBytes < wanted { ScratchBlockCache.shared.maxCachedBytes = wanted }
     }
 
@@ -229,7 +240,9 @@ public final class PolicyLearner {
         if !all.isEmpty {
             let rewards = all.map(\.reward)
             report.rewardMean = rewards.reduce(0, +) / Double(rewards.count)
-            report.rewardStd = (rewards.map { ($0 - report.rewardMean) * ($0 - report.rewardMean) }.reduce(0, +) / Double(rewards.count)).squareRoot()
+            report.rewardStd =
+                (rewards.map { ($0 - report.rewardMean) * ($0 - report.rewardMean) }.reduce(0, +)
+                / Double(rewards.count)).squareRoot()
             report.correctRate = Double(all.filter { $0.verdict == "correct" }.count) / Double(all.count)
             report.thinkingLength = Double(all.map(\.thinkingLength).reduce(0, +)) / Double(all.count)
             report.answerLength = Double(all.map(\.answer.count).reduce(0, +)) / Double(all.count)
@@ -249,13 +262,17 @@ public final class PolicyLearner {
         // Per rollout: sum and count of |learner - behaviour| (each micro-batch writes its own range; summed over workers).
         var perRolloutGap = [Double](repeating: 0, count: 2 * rollouts.count)
         do {
-            if let actorWeights {   // forward and backward at the actors' weights; the master copy is restored below
+            if let actorWeights { // forward and backward at the actors' weights; the master copy is restored below
                 let w = model.weights.buffer
                 if master == nil { master = FloatBuffer(count: w.count) }
                 master!.pointer.update(from: w.baseAddress!, count: w.count)
                 for i in 0..<w.count { w[i] = actorWeights(w[i]) }
             }
-            defer { if actorWeights != nil, let master { model.weights.pointer.update(from: master.pointer, count: master.count) } }
+            defer {
+                if actorWeights != nil, let master {
+                    model.weights.pointer.update(from: master.pointer, count: master.count)
+                }
+            }
             let lengths = sequenceLengths(rollouts)
             let batches = microBatch.split(lengths: lengths, atLeast: threads * reducer.size)
             keepPassMemory(batches, lengths: lengths)
@@ -308,8 +325,9 @@ public final class PolicyLearner {
         let finite = report.loss.isFinite && allFinite(UnsafeBufferPointer(gradients.buffer))
         if finite {
             report.gradNorm = clipGradients(gradients.buffer, maxNorm: config.maxGradNorm).normBefore
-            optimizer.update(parameters: model.weights.buffer, gradients: UnsafeBufferPointer(gradients.buffer),
-                             learningRate: Float(report.learningRate))
+            optimizer.update(
+                parameters: model.weights.buffer, gradients: UnsafeBufferPointer(gradients.buffer),
+                learningRate: Float(report.learningRate))
         } else {
             report.skipped = true
             report.gradNorm = .nan
@@ -322,8 +340,10 @@ public final class PolicyLearner {
     /// This worker's share: thread t takes micro-batches t, t + threads, ... into its own gradient buffer (thread 0's
     /// is `gradients`), then the buffers and the sums are added in thread order, so the result does not depend on
     /// which thread finishes first.
-    private func accumulateShare(_ share: [Range<Int>], rollouts: [Rollout], advantages: [Double],
-                                 gaps: UnsafeMutableBufferPointer<Double>) -> MicroBatchSums {
+    private func accumulateShare(
+        _ share: [Range<Int>], rollouts: [Rollout], advantages: [Double],
+        gaps: UnsafeMutableBufferPointer<Double>
+    ) -> MicroBatchSums {
         let used = min(threads, max(share.count, 1))
         while threadGradients.count < used - 1 { threadGradients.append(model.makeGradients()) }
         let buffers = [gradients] + threadGradients.prefix(used - 1)
@@ -341,7 +361,7 @@ public final class PolicyLearner {
             partial[0] = work(0)
         } else {
             let blas = BLASThreads.current
-            BLASThreads.set(1)   // one BLAS thread per worker: the workers are the parallelism
+            BLASThreads.set(1) // one BLAS thread per worker: the workers are the parallelism
             defer { BLASThreads.set(blas) }
             partial.withUnsafeMutableBufferPointer { out in
                 let out = out
@@ -362,8 +382,10 @@ public final class PolicyLearner {
     }
 
     /// One micro-batch: score, loss terms with their local normalisation undone, backward into `g`.
-    private func accumulate(_ range: Range<Int>, rollouts all: [Rollout], advantages: [Double], into g: FloatBuffer,
-                            gaps: UnsafeMutableBufferPointer<Double>) -> MicroBatchSums {
+    private func accumulate(
+        _ range: Range<Int>, rollouts all: [Rollout], advantages: [Double], into g: FloatBuffer,
+        gaps: UnsafeMutableBufferPointer<Double>
+    ) -> MicroBatchSums {
         let rollouts = Array(all[range])
         var sums = MicroBatchSums()
         let (pass, logProbs) = scorer.score(rollouts)
@@ -375,7 +397,9 @@ public final class PolicyLearner {
         for (i, r) in rollouts.enumerated() {
             let behaviour = r.behaviourLogProbs
             var mask: [Bool]? = nil
-            if config.overlongFilter && r.thinkingEnd == .forced { mask = [Bool](repeating: false, count: behaviour.count) }
+            if config.overlongFilter && r.thinkingEnd == .forced {
+                mask = [Bool](repeating: false, count: behaviour.count)
+            }
             if logProbs[i].contains(where: { $0 == -.infinity || $0.isNaN }) {
                 sums.impossible += 1
                 mask = [Bool](repeating: false, count: behaviour.count)
@@ -383,8 +407,10 @@ public final class PolicyLearner {
                 sums.endRule += 1
                 mask = [Bool](repeating: false, count: behaviour.count)
             }
-            terms.append(RolloutTerms(advantage: advantages[range.lowerBound + i], logp: logProbs[i], behaviourLogp: behaviour,
-                                      referenceLogp: refLogProbs?[i], mask: mask))
+            terms.append(
+                RolloutTerms(
+                    advantage: advantages[range.lowerBound + i], logp: logProbs[i], behaviourLogp: behaviour,
+                    referenceLogp: refLogProbs?[i], mask: mask))
             let at = 2 * (range.lowerBound + i)
             for (a, b) in zip(logProbs[i], behaviour) where a.isFinite && b.isFinite {
                 sums.gapAll += abs(a - b); sums.gapAllCount += 1; gaps[at] += abs(a - b); gaps[at + 1] += 1
@@ -427,7 +453,8 @@ struct MicroBatchSums {
 
     mutating func add(_ o: MicroBatchSums) {
         loss += o.loss; steps += o.steps; ratio += o.ratio; kl += o.kl; clipped += o.clipped; truncated += o.truncated
-        impossible += o.impossible; endRule += o.endRule; gap += o.gap; gapCount += o.gapCount; gapAll += o.gapAll; gapAllCount += o.gapAllCount
+        impossible += o.impossible; endRule += o.endRule; gap += o.gap; gapCount += o.gapCount; gapAll += o.gapAll;
+        gapAllCount += o.gapAllCount
         gapMax = max(gapMax, o.gapMax)
     }
 

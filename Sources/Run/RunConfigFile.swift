@@ -27,7 +27,9 @@ public enum RunConfigFile {
     /// The run config saved with a checkpoint: in the checkpoint's directory or in the run directory above it
     /// (a learner's RUN_DIR/checkpoint, `softrl local`'s RUN_DIR/cluster/checkpoint).
     public static func find(forCheckpoint checkpoint: URL) -> URL? {
-        let candidates = [checkpoint.appendingPathComponent(name), checkpoint.deletingLastPathComponent().appendingPathComponent(name)]
+        let candidates = [
+            checkpoint.appendingPathComponent(name), checkpoint.deletingLastPathComponent().appendingPathComponent(name)
+        ]
         return candidates.first { FileManager.default.fileExists(atPath: $0.path) }
     }
 }
@@ -40,15 +42,18 @@ public struct EvaluationSampler {
     /// Where the settings came from, for the line `softrl eval` prints.
     public var source: String
 
-    public init(checkpoint: URL, task: any ReasoningTask, taskSettings: RunOverrides, mode: ThinkingMode,
-                noiseScale: Double?, thinkingLimit: Int?) throws {
+    public init(
+        checkpoint: URL, task: any ReasoningTask, taskSettings: RunOverrides, mode: ThinkingMode,
+        noiseScale: Double?, thinkingLimit: Int?
+    ) throws {
         var config: RLConfig
         if let url = RunConfigFile.find(forCheckpoint: checkpoint) {
             config = try RunConfigFile.read(url.path)
             source = "the run's settings (\(url.path))"
         } else {
             config = try taskSettings.resolve()
-            source = "a new run's settings for the task (no \(RunConfigFile.name) beside the checkpoint or in its run directory; "
+            source =
+                "a new run's settings for the task (no \(RunConfigFile.name) beside the checkpoint or in its run directory; "
                 + "gamma \(NoiseScale.rule(for: config.taskOptions).reason))"
         }
         var flags: [String] = []

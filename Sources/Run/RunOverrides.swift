@@ -47,7 +47,9 @@ public struct RunOverrides: Codable, Sendable, Equatable {
     /// The names of the fields that are set, in declaration order.
     public var given: [String] {
         // Encoding omits nil optionals, so the encoded keys are the set fields.
-        let object = (try? JSONEncoder().encode(self)).flatMap { try? JSONSerialization.jsonObject(with: $0) } as? [String: Any] ?? [:]
+        let object =
+            (try? JSONEncoder().encode(self)).flatMap { try? JSONSerialization.jsonObject(with: $0) } as? [String: Any]
+            ?? [:]
         return Self.keys.filter { object[$0] != nil }
     }
 
@@ -65,7 +67,10 @@ public struct RunOverrides: Codable, Sendable, Equatable {
     public init(fields: [String: Any]) throws {
         let unknown = fields.keys.filter { !Self.keys.contains($0) }.sorted()
         guard unknown.isEmpty else {
-            throw ConfigFileError(description: "unknown setting(s) \(unknown.joined(separator: ", ")); known: \(Self.keys.joined(separator: ", "))")
+            throw ConfigFileError(
+                description:
+                    "unknown setting(s) \(unknown.joined(separator: ", ")); known: \(Self.keys.joined(separator: ", "))"
+            )
         }
         let data = try JSONSerialization.data(withJSONObject: fields)
         do { self = try JSONDecoder().decode(RunOverrides.self, from: data) } catch {
@@ -74,7 +79,9 @@ public struct RunOverrides: Codable, Sendable, Equatable {
     }
 
     /// The task's name and options: defaults, then the task fields.
-    public func taskSelection(over name: String = RLConfig().task, _ base: TaskOptions = TaskOptions()) -> (name: String, options: TaskOptions) {
+    public func taskSelection(over name: String = RLConfig().task, _ base: TaskOptions = TaskOptions()) -> (
+        name: String, options: TaskOptions
+    ) {
         var o = base
         if let v = taskSeed { o.seed = v }
         if let v = mnnsDigits { o.mnnsDigits = v }
@@ -122,7 +129,10 @@ public struct RunOverrides: Codable, Sendable, Equatable {
     /// A --micro-batch that does not parse is an error, not a silent default.
     func checkMicroBatch() throws {
         if let v = microBatch, MicroBatchSize(parsing: v) == nil {
-            throw ConfigFileError(description: "--micro-batch \(v): give a count of rollouts (--micro-batch 8) or of sequence positions (--micro-batch 2048tokens), at least 1")
+            throw ConfigFileError(
+                description:
+                    "--micro-batch \(v): give a count of rollouts (--micro-batch 8) or of sequence positions (--micro-batch 2048tokens), at least 1"
+            )
         }
     }
 
@@ -134,7 +144,9 @@ public struct RunOverrides: Codable, Sendable, Equatable {
         if let path = config {
             let object = try ConfigFile.object(path)
             cfg = try ConfigFile.apply(object, over: cfg, source: path)
-            if (object["sampler"] as? [String: Any])?["noiseScale"] != nil { gammaSource = "set by the config file \(path)" }
+            if (object["sampler"] as? [String: Any])?["noiseScale"] != nil {
+                gammaSource = "set by the config file \(path)"
+            }
         }
         cfg = apply(to: cfg)
         if noiseScale != nil { gammaSource = "set by --noise-scale" }
@@ -155,15 +167,22 @@ public struct RunOverrides: Codable, Sendable, Equatable {
     public func plan(saved: RLConfig?, handedOver: RLConfig?) throws -> RunPlan {
         guard let handed = handedOver else { return try saved.map(resume) ?? newRun() }
         guard given.isEmpty else {
-            throw ConfigFileError(description: "a handed-over run config carries every setting: give no RL or task flags with it (got \(given.map(Self.flag).joined(separator: " ")))")
+            throw ConfigFileError(
+                description:
+                    "a handed-over run config carries every setting: give no RL or task flags with it (got \(given.map(Self.flag).joined(separator: " ")))"
+            )
         }
         try handed.validate()
         if let saved {
             var resumable = RunOverrides()
-            resumable.steps = handed.steps; resumable.lr = handed.learningRate; resumable.maxStaleness = handed.maxStaleness
+            resumable.steps = handed.steps; resumable.lr = handed.learningRate;
+            resumable.maxStaleness = handed.maxStaleness
             resumable.microBatch = handed.microBatch?.description
             guard try resumable.resume(saved).config == handed else {
-                throw ConfigFileError(description: "the handed-over run config is not this run's (it differs from the checkpoint's in more than \(Self.changeableOnResume.map(Self.flag).joined(separator: ", "))): resume with the run's own settings or start a new run")
+                throw ConfigFileError(
+                    description:
+                        "the handed-over run config is not this run's (it differs from the checkpoint's in more than \(Self.changeableOnResume.map(Self.flag).joined(separator: ", "))): resume with the run's own settings or start a new run"
+                )
             }
         }
         return RunPlan(config: handed)
@@ -176,14 +195,19 @@ public struct RunOverrides: Codable, Sendable, Equatable {
     /// set is named (as its flag) in `ignored`, never dropped silently.
     public func resume(_ saved: RLConfig) throws -> RunPlan {
         var plan = RunPlan(config: saved)
-        if let s = steps, s != saved.steps { plan.changed.append("steps \(saved.steps) -> \(s)"); plan.config.steps = s }
-        if let l = lr, l != saved.learningRate { plan.changed.append("lr \(saved.learningRate) -> \(l)"); plan.config.learningRate = l }
+        if let s = steps, s != saved.steps {
+            plan.changed.append("steps \(saved.steps) -> \(s)"); plan.config.steps = s
+        }
+        if let l = lr, l != saved.learningRate {
+            plan.changed.append("lr \(saved.learningRate) -> \(l)"); plan.config.learningRate = l
+        }
         if let k = maxStaleness, k != saved.maxStaleness {
             plan.changed.append("max staleness \(saved.maxStaleness) -> \(k)"); plan.config.maxStaleness = k
         }
         try checkMicroBatch()
         if let v = microBatch, let m = MicroBatchSize(parsing: v), m != saved.microBatch {
-            plan.changed.append("micro-batch \(saved.microBatch?.description ?? "automatic") -> \(m)"); plan.config.microBatch = m
+            plan.changed.append("micro-batch \(saved.microBatch?.description ?? "automatic") -> \(m)");
+            plan.config.microBatch = m
         }
         try plan.config.validate()
         plan.ignored = given.filter { !Self.changeableOnResume.contains($0) }.map(Self.flag)
@@ -206,11 +230,15 @@ public struct RunPlan: Sendable, Equatable {
     /// The lines to print: the notes, what changed, what was ignored and how to change it instead.
     public var messages: [String] {
         var lines = notes
-        if !changed.isEmpty { lines.append("resume: changed \(changed.joined(separator: ", ")) (safe to change between sessions)") }
+        if !changed.isEmpty {
+            lines.append("resume: changed \(changed.joined(separator: ", ")) (safe to change between sessions)")
+        }
         if !ignored.isEmpty {
             let allowed = RunOverrides.changeableOnResume.map(RunOverrides.flag)
-            lines.append("resume: IGNORED \(ignored.joined(separator: " ")): a resumed run keeps its checkpoint's settings; only "
-                         + "\(allowed.dropLast().joined(separator: ", ")) and \(allowed.last!) may change (start over with --fresh / a new run directory to change the others)")
+            lines.append(
+                "resume: IGNORED \(ignored.joined(separator: " ")): a resumed run keeps its checkpoint's settings; only "
+                    + "\(allowed.dropLast().joined(separator: ", ")) and \(allowed.last!) may change (start over with --fresh / a new run directory to change the others)"
+            )
         }
         return lines
     }

@@ -17,14 +17,14 @@ public final class SingleProcessRL {
 
     /// `threads`: the update's threads (PolicyLearner.threads).
     public init(model: LlamaModel, task: any ReasoningTask, config: RLConfig, threads: Int = 1) {
-        learner = PolicyLearner(model: model, config: config, endOfThinking: task.thinkingMarker.tokens, threads: threads,
-                                marker: task.thinkingMarker)
+        learner = PolicyLearner(
+            model: model, config: config, endOfThinking: task.thinkingMarker.tokens, threads: threads,
+            marker: task.thinkingMarker)
         self.task = task
         sampler = config.resolvedSampler(for: task)
         rewards = RewardScorer(task: task, shaping: config.rewards)
         prompts = PromptSchedule(count: task.count(.train), seed: config.seed)
     }
-
 
     public func step() throws -> (report: UpdateReport, groups: [[Rollout]]) {
         let config = learner.config
@@ -32,8 +32,10 @@ public final class SingleProcessRL {
         for _ in 0..<config.promptsPerStep {
             let position = prompts.cursor
             let index = prompts.next()
-            requests.append(GenerationRequest(promptIndex: index, prompt: task.problem(.train, index).prompt,
-                                              groupSize: config.groupSize, seed: GroupSeed.of(runSeed: config.seed, position: position)))
+            requests.append(
+                GenerationRequest(
+                    promptIndex: index, prompt: task.problem(.train, index).prompt,
+                    groupSize: config.groupSize, seed: GroupSeed.of(runSeed: config.seed, position: position)))
         }
         let gen = RolloutGenerator(model: learner.model, config: sampler, task: task)
         let (rawGroups, stats) = gen.generate(requests, policyVersion: learner.version)

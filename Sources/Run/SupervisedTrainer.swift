@@ -48,10 +48,13 @@ public final class SupervisedTrainer {
     public init(model: LlamaModel, task: any ReasoningTask, config: SFTConfig) throws {
         try Self.checkFits(task: task, model: model)
         self.model = model; self.task = task; self.config = config
-        optimizer = AdamW(parameterCount: model.parameterCount, config: AdamWConfig(lr: config.learningRate, weightDecay: config.weightDecay))
+        optimizer = AdamW(
+            parameterCount: model.parameterCount,
+            config: AdamWConfig(lr: config.learningRate, weightDecay: config.weightDecay))
         schedule = PromptSchedule(count: task.count(.train), seed: config.seed)
-        lr = LearningRateSchedule(peak: config.learningRate, warmupSteps: min(config.warmupSteps, config.steps),
-                                  totalSteps: max(config.steps, config.warmupSteps), minRatio: config.minLRRatio)
+        lr = LearningRateSchedule(
+            peak: config.learningRate, warmupSteps: min(config.warmupSteps, config.steps),
+            totalSteps: max(config.steps, config.warmupSteps), minRatio: config.minLRRatio)
         gradients = model.makeGradients()
     }
 
@@ -62,17 +65,22 @@ public final class SupervisedTrainer {
         let limit = model.config.maxPositionEmbeddings, marker = task.thinkingMarker.tokens
         for i in 0..<task.count(.train) {
             let p = task.problem(.train, i)
-            let positions = p.prompt.count + p.cot.count + marker.count + p.answerTokens.count - 1   // the last token is only a target
+            let positions = p.prompt.count + p.cot.count + marker.count + p.answerTokens.count - 1 // the last token is only a target
             guard positions <= limit else {
-                throw ConfigFileError(description: "\(task.origin(.train, i)): this problem's supervised sequence is \(positions) positions "
-                    + "(prompt \(p.prompt.count) + trace \(p.cot.count) + end of thinking \(marker.count) + answer \(p.answerTokens.count) tokens, "
-                    + "less one), over the model's max_position_embeddings of \(limit): shorten or remove this problem, or start from a model with more positions")
+                throw ConfigFileError(
+                    description:
+                        "\(task.origin(.train, i)): this problem's supervised sequence is \(positions) positions "
+                        + "(prompt \(p.prompt.count) + trace \(p.cot.count) + end of thinking \(marker.count) + answer \(p.answerTokens.count) tokens, "
+                        + "less one), over the model's max_position_embeddings of \(limit): shorten or remove this problem, or start from a model with more positions"
+                )
             }
         }
     }
 
     /// The teacher-forced sequence of one problem and the index of its first predicted token.
-    public static func sequence(_ p: Problem, marker: [Int32] = [Vocabulary.endOfThinking]) -> (tokens: [Int32], firstTarget: Int) {
+    public static func sequence(_ p: Problem, marker: [Int32] = [Vocabulary.endOfThinking]) -> (
+        tokens: [Int32], firstTarget: Int
+    ) {
         (p.prompt + p.cot + marker + p.answerTokens, p.prompt.count)
     }
 
@@ -92,7 +100,7 @@ public final class SupervisedTrainer {
             for pos in (s.firstTarget - 1)..<(s.tokens.count - 1) {
                 let l = pass.logits(sequence: i, position: pos)
                 let d = dLogits.pointer + (pass.rowOffsets[i] + pos) * V
-                let lse = softmax(l, count: V, into: d)          // d = p
+                let lse = softmax(l, count: V, into: d) // d = p
                 let target = Int(s.tokens[pos + 1])
                 loss -= (Double(l[target]) - lse) * inv
                 for j in 0..<V { d[j] *= Float(inv) }
@@ -106,8 +114,9 @@ public final class SupervisedTrainer {
         report.learningRate = lr.rate(at: optimizer.step)
         if loss.isFinite && allFinite(UnsafeBufferPointer(gradients.buffer)) {
             report.gradNorm = clipGradients(gradients.buffer, maxNorm: config.maxGradNorm).normBefore
-            optimizer.update(parameters: model.weights.buffer, gradients: UnsafeBufferPointer(gradients.buffer),
-                             learningRate: Float(report.learningRate))
+            optimizer.update(
+                parameters: model.weights.buffer, gradients: UnsafeBufferPointer(gradients.buffer),
+                learningRate: Float(report.learningRate))
         } else {
             report.skipped = true
         }

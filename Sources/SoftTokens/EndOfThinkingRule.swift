@@ -39,8 +39,10 @@ public enum EndOfThinkingRule {
     /// recorded token; other modes: the learner's argmax at the step's position); `afterLast`: the argmax at the
     /// position after the last step (where a SHADOW end inserted the marker). A rule that turns on an unclear
     /// argmax is not judged.
-    public static func violation(mode: ThinkingMode, end: ThinkingEnd, deciding: [Position], afterLast: Position?,
-                                 marker: ThinkingMarker) -> String? {
+    public static func violation(
+        mode: ThinkingMode, end: ThinkingEnd, deciding: [Position], afterLast: Position?,
+        marker: ThinkingMarker
+    ) -> String? {
         var recent: [Int32] = []
         for (t, p) in deciding.enumerated() {
             recent.append(p.token)
@@ -48,16 +50,20 @@ public enum EndOfThinkingRule {
             let judgeable = !decidedByUnclear(recent, deciding.prefix(t + 1), marker)
             if mode == .hard {
                 if complete && t < deciding.count - 1 && judgeable {
-                    return "step \(t) completes the end-of-thinking marker, so thinking ends there, but \(deciding.count - 1 - t) more step(s) follow"
+                    return
+                        "step \(t) completes the end-of-thinking marker, so thinking ends there, but \(deciding.count - 1 - t) more step(s) follow"
                 }
             } else if complete && judgeable {
-                return "step \(t): the argmax at this position completes the end-of-thinking marker, so the sampler ends thinking here and "
+                return
+                    "step \(t): the argmax at this position completes the end-of-thinking marker, so the sampler ends thinking here and "
                     + "inserts the marker instead of a step; this rollout fed and recorded a step there (docs/PROTOCOL.md, \"Where thinking ends\")"
             }
         }
         switch (mode, end) {
         case (.hard, .sampled):
-            if !marker.isComplete(recent[...]) && !decidedByUnclear(recent, deciding[...], marker) { return "thinking_end SAMPLED, but the sampled steps do not complete the end-of-thinking marker" }
+            if !marker.isComplete(recent[...]) && !decidedByUnclear(recent, deciding[...], marker) {
+                return "thinking_end SAMPLED, but the sampled steps do not complete the end-of-thinking marker"
+            }
         case (.hard, .shadow):
             return "thinking_end SHADOW in hard mode: hard thinking ends by sampling the marker or at the limit"
         case (_, .sampled):
@@ -67,7 +73,8 @@ public enum EndOfThinkingRule {
             recent.append(afterLast.token)
             let positions = deciding + [afterLast]
             if !marker.isComplete(recent[...]) && !decidedByUnclear(recent, positions[...], marker) {
-                return "thinking_end SHADOW, but the argmax after the last step (token \(afterLast.token)) does not complete the end-of-thinking marker"
+                return
+                    "thinking_end SHADOW, but the argmax after the last step (token \(afterLast.token)) does not complete the end-of-thinking marker"
             }
         case (_, .forced):
             break
@@ -76,7 +83,8 @@ public enum EndOfThinkingRule {
     }
 
     /// Whether an unclear argmax lies in the window the marker test reads (then the verdict could flip).
-    static func decidedByUnclear(_ recent: [Int32], _ positions: ArraySlice<Position>, _ marker: ThinkingMarker) -> Bool {
+    static func decidedByUnclear(_ recent: [Int32], _ positions: ArraySlice<Position>, _ marker: ThinkingMarker) -> Bool
+    {
         positions.suffix(marker.window).contains { !$0.clear }
     }
 }

@@ -15,7 +15,9 @@ public enum NoiseScale {
     /// `jsonl:PATH` with --tokenizer) runs on the pretrained model the tokenizer belongs to; the character-level
     /// built-in tasks run on a model trained from scratch from a preset.
     public static func rule(for task: TaskOptions) -> (gamma: Double, reason: String) {
-        if task.tokenizer != nil { return (pretrained, "the paper's, for a pretrained model: the task uses a tokenizer") }
+        if task.tokenizer != nil {
+            return (pretrained, "the paper's, for a pretrained model: the task uses a tokenizer")
+        }
         return (fromScratch, "for a model trained from scratch: a character-level task without a tokenizer")
     }
 }

@@ -44,7 +44,11 @@ public final class PolicyScorer {
         for (i, r) in rollouts.enumerated() {
             if i == 0 || r.prompt != rollouts[i - 1].prompt { prefixes.append(ModelInput(tokens: r.prompt)) }
             // The prompt holds no vector slots: every vector belongs to the thinking steps after it.
-            continuations.append((prefixes.count - 1, ModelInput(tokens: Array(inputs[i].tokens[r.prompt.count...]), vectors: inputs[i].vectors)))
+            continuations.append(
+                (
+                    prefixes.count - 1,
+                    ModelInput(tokens: Array(inputs[i].tokens[r.prompt.count...]), vectors: inputs[i].vectors)
+                ))
         }
         return model.forward(prefixes: prefixes, continuations: continuations)
     }
@@ -59,12 +63,17 @@ public final class PolicyScorer {
             if r.sampler.mode == .hard {
                 deciding = r.steps.map { EndOfThinkingRule.Position(token: $0.token) }
             } else {
-                deciding = r.steps.indices.map { EndOfThinkingRule.position(logits: pass.logits(sequence: i, position: r.stepLogitPosition($0)), vocab: V) }
+                deciding = r.steps.indices.map {
+                    EndOfThinkingRule.position(
+                        logits: pass.logits(sequence: i, position: r.stepLogitPosition($0)), vocab: V)
+                }
                 if r.thinkingEnd == .shadow {
-                    afterLast = EndOfThinkingRule.position(logits: pass.logits(sequence: i, position: r.stepLogitPosition(r.steps.count)), vocab: V)
+                    afterLast = EndOfThinkingRule.position(
+                        logits: pass.logits(sequence: i, position: r.stepLogitPosition(r.steps.count)), vocab: V)
                 }
             }
-            return EndOfThinkingRule.violation(mode: r.sampler.mode, end: r.thinkingEnd, deciding: deciding, afterLast: afterLast, marker: marker)
+            return EndOfThinkingRule.violation(
+                mode: r.sampler.mode, end: r.thinkingEnd, deciding: deciding, afterLast: afterLast, marker: marker)
         }
     }
 
@@ -77,8 +86,9 @@ public final class PolicyScorer {
         let dE = gradients.pointer + model.layout.embedding
         let batched = continuousSteps(pass, rollouts, dLogp: dLogp, dLogits: dLogits.pointer, dE: dE)
         for (i, r) in rollouts.enumerated() {
-            _ = visit(pass, i, r, dLogp: dLogp[i], dLogits: dLogits.pointer, dE: dE,
-                      done: batched.values[i], dists: batched.dists[i])
+            _ = visit(
+                pass, i, r, dLogp: dLogp[i], dLogits: dLogits.pointer, dE: dE,
+                done: batched.values[i], dists: batched.dists[i])
         }
         pass.backward(dLogits: dLogits.pointer, gradients: gradients)
     }
@@ -89,9 +99,11 @@ public final class PolicyScorer {
     /// sequence's log-densities by step, and the truncated distributions it computed (a top-k sorts the whole
     /// vocabulary: not twice); `visit` takes both from there and does the other steps one at a time.
     /// Over SmolLM2's 49k x 576 table one step at a time cost ~40 ms per soft step, 2-3x the rest of the learner.
-    private func continuousSteps(_ pass: TrainingPass, _ rollouts: [Rollout], dLogp: [[Double]]?,
-                                 dLogits: UnsafeMutablePointer<Float>?, dE: UnsafeMutablePointer<Float>?,
-                                 chunk: Int = 32) -> (values: [[Int: Double]], dists: [[Int: StepDistribution]]) {
+    private func continuousSteps(
+        _ pass: TrainingPass, _ rollouts: [Rollout], dLogp: [[Double]]?,
+        dLogits: UnsafeMutablePointer<Float>?, dE: UnsafeMutablePointer<Float>?,
+        chunk: Int = 32
+    ) -> (values: [[Int: Double]], dists: [[Int: StepDistribution]]) {
         let V = model.config.vocabSize, d = model.config.hiddenSize
         var done = [[Int: Double]](repeating: [:], count: rollouts.count)
         var truncated = [[Int: StepDistribution]](repeating: [:], count: rollouts.count)
@@ -100,7 +112,12 @@ public final class PolicyScorer {
             guard !pending.isEmpty else { return }
             let steps = pending.map { rollouts[$0.i].steps[$0.t] }, dists = pending.map(\.dist)
             let mixtures = StepDistribution.mixtures(dists, embeddings: UnsafePointer(model.embeddingMatrix), dim: d)
-            let rows = dLogits.map { base in pending.map { base + pass.row(sequence: $0.i, position: rollouts[$0.i].stepLogitPosition($0.t)) * V } } ?? []
+            let rows =
+                dLogits.map { base in
+                    pending.map {
+                        base + pass.row(sequence: $0.i, position: rollouts[$0.i].stepLogitPosition($0.t)) * V
+                    }
+                } ?? []
             let values = StepDensity.continuousSteps(
                 steps, dists: dists, mixtures: mixtures, sigmas: pending.map { rollouts[$0.i].noiseSigma },
                 coefficients: dLogp.map { c in pending.map { c[$0.i][$0.t] } }, embeddings: model.embeddingMatrix,
@@ -108,10 +125,12 @@ public final class PolicyScorer {
             for (p, v) in zip(pending, values) { done[p.i][p.t] = v }
             pending = []
         }
-        for (i, r) in rollouts.enumerated() where (r.sampler.mode == .soft || r.sampler.mode == .fuzzy) && r.noiseSigma > 0 {
+        for (i, r) in rollouts.enumerated()
+        where (r.sampler.mode == .soft || r.sampler.mode == .fuzzy) && r.noiseSigma > 0 {
             for (t, step) in r.steps.enumerated() where step.token == ModelInput.vectorSlot && step.vector.count == d {
-                let dist = StepDistribution(logits: pass.logits(sequence: i, position: r.stepLogitPosition(t)), vocab: V,
-                                            config: r.sampler)
+                let dist = StepDistribution(
+                    logits: pass.logits(sequence: i, position: r.stepLogitPosition(t)), vocab: V,
+                    config: r.sampler)
                 guard dist.support.count == V else { truncated[i][t] = dist; continue }
                 pending.append((i, t, dist))
                 if pending.count == chunk { flush() }
@@ -122,31 +141,40 @@ public final class PolicyScorer {
     }
 
     /// `dLogits`: the whole pass's logits gradient (rows as `pass.row`).
-    private func visit(_ pass: TrainingPass, _ i: Int, _ r: Rollout, dLogp: [Double]?,
-                       dLogits: UnsafeMutablePointer<Float>?, dE: UnsafeMutablePointer<Float>?, done: [Int: Double],
-                       dists: [Int: StepDistribution]) -> [Double] {
+    private func visit(
+        _ pass: TrainingPass, _ i: Int, _ r: Rollout, dLogp: [Double]?,
+        dLogits: UnsafeMutablePointer<Float>?, dE: UnsafeMutablePointer<Float>?, done: [Int: Double],
+        dists: [Int: StepDistribution]
+    ) -> [Double] {
         let V = model.config.vocabSize, d = model.config.hiddenSize
-        func dRow(_ pos: Int) -> UnsafeMutablePointer<Float>? { dLogits.map { $0 + pass.row(sequence: i, position: pos) * V } }
+        func dRow(_ pos: Int) -> UnsafeMutablePointer<Float>? {
+            dLogits.map { $0 + pass.row(sequence: i, position: pos) * V }
+        }
         var out: [Double] = []
         out.reserveCapacity(r.actionCount)
         for (t, step) in r.steps.enumerated() {
             if let v = done[t] { out.append(v); continue }
             let pos = r.stepLogitPosition(t)
             if let dist = dists[t] {
-                out.append(StepDensity.evaluate(
-                    step: step, dist: dist, mixture: nil, config: r.sampler, sigma: r.noiseSigma, embeddings: model.embeddingMatrix,
-                    dim: d, coefficient: dLogp?[t], dLogits: dRow(pos), dEmbeddings: dE))
+                out.append(
+                    StepDensity.evaluate(
+                        step: step, dist: dist, mixture: nil, config: r.sampler, sigma: r.noiseSigma,
+                        embeddings: model.embeddingMatrix,
+                        dim: d, coefficient: dLogp?[t], dLogits: dRow(pos), dEmbeddings: dE))
                 continue
             }
-            out.append(StepDensity.evaluate(
-                step: step, logits: pass.logits(sequence: i, position: pos), config: r.sampler, sigma: r.noiseSigma,
-                embeddings: model.embeddingMatrix, vocab: V, dim: d, coefficient: dLogp?[t],
-                dLogits: dRow(pos), dEmbeddings: dE))
+            out.append(
+                StepDensity.evaluate(
+                    step: step, logits: pass.logits(sequence: i, position: pos), config: r.sampler, sigma: r.noiseSigma,
+                    embeddings: model.embeddingMatrix, vocab: V, dim: d, coefficient: dLogp?[t],
+                    dLogits: dRow(pos), dEmbeddings: dE))
         }
         for (j, tok) in r.answer.enumerated() {
             let pos = r.answerLogitPosition(j, markerLength: endOfThinking.count)
-            out.append(StepDensity.answerToken(tok, logits: pass.logits(sequence: i, position: pos), vocab: V,
-                                               coefficient: dLogp?[r.steps.count + j], dLogits: dRow(pos)))
+            out.append(
+                StepDensity.answerToken(
+                    tok, logits: pass.logits(sequence: i, position: pos), vocab: V,
+                    coefficient: dLogp?[r.steps.count + j], dLogits: dRow(pos)))
         }
         return out
     }

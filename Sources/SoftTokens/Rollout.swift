@@ -30,8 +30,10 @@ public struct Rollout: Codable, Sendable, Equatable {
     public var reward: Double = 0
     public var verdict: String = ""
 
-    public init(promptIndex: Int, sampleIndex: Int, prompt: [Int32], steps: [ThinkingStep], thinkingEnd: ThinkingEnd,
-                answer: [Int32], answerLogProbs: [Double], sampler: SamplerConfig, noiseSigma: Double, policyVersion: Int) {
+    public init(
+        promptIndex: Int, sampleIndex: Int, prompt: [Int32], steps: [ThinkingStep], thinkingEnd: ThinkingEnd,
+        answer: [Int32], answerLogProbs: [Double], sampler: SamplerConfig, noiseSigma: Double, policyVersion: Int
+    ) {
         self.promptIndex = promptIndex; self.sampleIndex = sampleIndex; self.prompt = prompt; self.steps = steps
         self.thinkingEnd = thinkingEnd; self.answer = answer; self.answerLogProbs = answerLogProbs
         self.sampler = sampler; self.noiseSigma = noiseSigma; self.policyVersion = policyVersion

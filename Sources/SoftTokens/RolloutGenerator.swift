@@ -79,7 +79,9 @@ public final class RolloutGenerator {
     /// of groups and any group size work (a batch of 513 rows used to trap in the model's input checks).
     public static let maxRowsPerBatch = 256
 
-    public func generate(_ requests: [GenerationRequest], policyVersion: Int) -> (groups: [[Rollout]], stats: GenerationStats) {
+    public func generate(_ requests: [GenerationRequest], policyVersion: Int) -> (
+        groups: [[Rollout]], stats: GenerationStats
+    ) {
         // Pieces of at most maxRowsPerBatch samples, each remembering its request; results are stitched back in order.
         var pieces: [(request: Int, part: GenerationRequest)] = []
         for (i, r) in requests.enumerated() {
@@ -113,7 +115,9 @@ public final class RolloutGenerator {
         return (groups, stats)
     }
 
-    private func generateBatch(_ requests: [GenerationRequest], policyVersion: Int) -> (groups: [[Rollout]], stats: GenerationStats) {
+    private func generateBatch(_ requests: [GenerationRequest], policyVersion: Int) -> (
+        groups: [[Rollout]], stats: GenerationStats
+    ) {
         let start = DispatchTime.now().uptimeNanoseconds
         let c = model.config, V = c.vocabSize, d = c.hiddenSize
         let sigma = config.addsGaussianNoise ? Self.noiseSigma(model: model, gamma: config.noiseScale) : 0
@@ -131,14 +135,18 @@ public final class RolloutGenerator {
         guard !rows.isEmpty else { return (requests.map { _ in [] }, stats) }
         let longestPrompt = requests.map(\.prompt.count).max() ?? 0
         let capacity = longestPrompt + config.maxThinkingSteps + marker.tokens.count + config.maxAnswerTokens
-        precondition(capacity <= c.maxPositionEmbeddings,
-                     "prompt (\(longestPrompt)) + thinking limit + answer limit exceeds max_position_embeddings \(c.maxPositionEmbeddings)")
+        precondition(
+            capacity <= c.maxPositionEmbeddings,
+            "prompt (\(longestPrompt)) + thinking limit + answer limit exceeds max_position_embeddings \(c.maxPositionEmbeddings)"
+        )
         let cache = KVCache(config: c, rows: rows.count, capacity: capacity)
         let logits = FloatBuffer(count: rows.count * V)
         let first = model.prefill(prompts: requests.map { ModelInput(tokens: $0.prompt) }, rows: rowLists, cache: cache)
         for (ri, list) in rowLists.enumerated() {
             stats.tokens += requests[ri].prompt.count
-            for r in list { first[ri].withUnsafeBufferPointer { (logits.pointer + r * V).update(from: $0.baseAddress!, count: V) } }
+            for r in list {
+                first[ri].withUnsafeBufferPointer { (logits.pointer + r * V).update(from: $0.baseAddress!, count: V) }
+            }
         }
         let stepLogits = FloatBuffer(count: rows.count * V)
         while true {
@@ -156,16 +164,19 @@ public final class RolloutGenerator {
             if fedRows.isEmpty { break }
             model.decodeStep(rows: fedRows, input: input, cache: cache, logits: stepLogits.pointer)
             stats.tokens += fedRows.count
-            for (k, r) in fedRows.enumerated() { (logits.pointer + r * V).update(from: stepLogits.pointer + k * V, count: V) }
+            for (k, r) in fedRows.enumerated() {
+                (logits.pointer + r * V).update(from: stepLogits.pointer + k * V, count: V)
+            }
         }
         _ = d
         var groups: [[Rollout]] = requests.map { _ in [] }
         for row in rows {
             let req = requests[row.request]
-            groups[row.request].append(Rollout(
-                promptIndex: req.promptIndex, sampleIndex: row.sample, prompt: req.prompt, steps: row.steps,
-                thinkingEnd: row.end, answer: row.answer, answerLogProbs: row.answerLogProbs, sampler: config,
-                noiseSigma: sigma, policyVersion: policyVersion))
+            groups[row.request].append(
+                Rollout(
+                    promptIndex: req.promptIndex, sampleIndex: row.sample, prompt: req.prompt, steps: row.steps,
+                    thinkingEnd: row.end, answer: row.answer, answerLogProbs: row.answerLogProbs, sampler: config,
+                    noiseSigma: sigma, policyVersion: policyVersion))
         }
         stats.rollouts = rows.count
         stats.milliseconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
@@ -175,13 +186,18 @@ public final class RolloutGenerator {
     /// The distributions and mixture means of this decode step's soft and fuzzy thinking steps, all rows' mixtures
     /// in one pass over the embedding table (per row, each step read all of it: over SmolLM2's 113 MB table that was
     /// more than the model's own decode step). Keyed by row; bit-identical to each row's own `mixture`.
-    private func prepareContinuousSteps(_ rows: [Row], logits: UnsafePointer<Float>) -> [Int: (dist: StepDistribution, mixture: [Float])] {
+    private func prepareContinuousSteps(_ rows: [Row], logits: UnsafePointer<Float>) -> [Int: (
+        dist: StepDistribution, mixture: [Float]
+    )] {
         guard config.mode == .soft || config.mode == .fuzzy else { return [:] }
         let V = model.config.vocabSize
-        let thinking = rows.indices.filter { rows[$0].phase == .thinking && rows[$0].steps.count < config.maxThinkingSteps }
+        let thinking = rows.indices.filter {
+            rows[$0].phase == .thinking && rows[$0].steps.count < config.maxThinkingSteps
+        }
         guard !thinking.isEmpty else { return [:] }
         let dists = thinking.map { StepDistribution(logits: logits + $0 * V, vocab: V, config: config) }
-        let mus = StepDistribution.mixtures(dists, embeddings: UnsafePointer(model.embeddingMatrix), dim: model.config.hiddenSize)
+        let mus = StepDistribution.mixtures(
+            dists, embeddings: UnsafePointer(model.embeddingMatrix), dim: model.config.hiddenSize)
         var out: [Int: (dist: StepDistribution, mixture: [Float])] = [:]
         for (k, r) in thinking.enumerated() { out[r] = (dists[k], mus[k]) }
         return out
@@ -189,8 +205,10 @@ public final class RolloutGenerator {
 
     /// Decides this row's next action from its current logits; returns what to feed (nil when the row is done).
     /// `prepared`: this step's distribution and mixture mean, computed with the other rows' (soft / fuzzy).
-    private func advance(_ row: inout Row, logits l: UnsafePointer<Float>, sigma: Double,
-                         prepared: (dist: StepDistribution, mixture: [Float])?) -> (token: Int32, vector: [Float])? {
+    private func advance(
+        _ row: inout Row, logits l: UnsafePointer<Float>, sigma: Double,
+        prepared: (dist: StepDistribution, mixture: [Float])?
+    ) -> (token: Int32, vector: [Float])? {
         let V = model.config.vocabSize
         switch row.phase {
         case .done:
@@ -237,9 +255,13 @@ public final class RolloutGenerator {
             let mu = prepared?.mixture
             var step = makeContinuousStep(dist, mixture: mu, sigma: sigma, rng: &row.rng)
             step.shadow = dist.argmax
-            step.logProb = config.greedy ? 0 : StepDensity.evaluate(
-                step: step, dist: dist, mixture: mu, config: config, sigma: sigma, embeddings: model.embeddingMatrix,
-                dim: model.config.hiddenSize)
+            step.logProb =
+                config.greedy
+                ? 0
+                : StepDensity.evaluate(
+                    step: step, dist: dist, mixture: mu, config: config, sigma: sigma,
+                    embeddings: model.embeddingMatrix,
+                    dim: model.config.hiddenSize)
             row.steps.append(step)
             return (ModelInput.vectorSlot, step.vector)
         }
@@ -255,11 +277,14 @@ public final class RolloutGenerator {
     }
 
     /// `mixture`: the soft / fuzzy mixture mean when already computed (nil: computed here).
-    private func makeContinuousStep(_ dist: StepDistribution, mixture: [Float]?, sigma: Double, rng: inout Xoshiro256) -> ThinkingStep {
+    private func makeContinuousStep(_ dist: StepDistribution, mixture: [Float]?, sigma: Double, rng: inout Xoshiro256)
+        -> ThinkingStep
+    {
         let d = model.config.hiddenSize, E = UnsafePointer(model.embeddingMatrix)
         if config.greedy {
-            return ThinkingStep(token: ModelInput.vectorSlot, vector: mixture ?? dist.mixture(embeddings: E, dim: d), logProb: 0,
-                                shadow: dist.argmax)
+            return ThinkingStep(
+                token: ModelInput.vectorSlot, vector: mixture ?? dist.mixture(embeddings: E, dim: d), logProb: 0,
+                shadow: dist.argmax)
         }
         switch config.mode {
         case .soft, .fuzzy:
@@ -302,8 +327,9 @@ public final class RolloutGenerator {
             let w = exp(lw[k]), row = E + Int(tok) * d
             for j in 0..<d { x[j] += w * row[j] }
         }
-        return ThinkingStep(token: ModelInput.vectorSlot, vector: x, logProb: 0, shadow: dist.argmax,
-                            support: dist.support, logWeights: lw)
+        return ThinkingStep(
+            token: ModelInput.vectorSlot, vector: x, logProb: 0, shadow: dist.argmax,
+            support: dist.support, logWeights: lw)
     }
 }
 

@@ -88,21 +88,35 @@ public struct SamplerConfig: Codable, Sendable, Equatable {
         func need(_ ok: Bool, _ key: String, _ value: Any, _ rule: String) throws {
             if !ok { throw SamplerError("sampler.\(key) is \(value): it must be \(rule)") }
         }
-        for (key, t) in [("hardTemperature", hardTemperature), ("softTemperature", softTemperature),
-                         ("fuzzyTemperature", fuzzyTemperature), ("gumbelTemperature", gumbelTemperature)] {
+        for (key, t) in [
+            ("hardTemperature", hardTemperature), ("softTemperature", softTemperature),
+            ("fuzzyTemperature", fuzzyTemperature), ("gumbelTemperature", gumbelTemperature)
+        ] {
             try need(t > 0 && t <= Limits.temperature, key, t, "in (0, \(Limits.temperature)]")
         }
-        try need(noiseScale >= 0 && noiseScale <= Limits.noiseScale, "noiseScale", noiseScale,
-                 "in [0, \(Limits.noiseScale)] (paper: 0.33; gamma = 3 collapsed training)")
-        try need(dirichletConcentration > 0 && dirichletConcentration <= Limits.dirichletConcentration, "dirichletConcentration",
-                 dirichletConcentration, "in (0, \(Limits.dirichletConcentration)]")
+        try need(
+            noiseScale >= 0 && noiseScale <= Limits.noiseScale, "noiseScale", noiseScale,
+            "in [0, \(Limits.noiseScale)] (paper: 0.33; gamma = 3 collapsed training)")
+        try need(
+            dirichletConcentration > 0 && dirichletConcentration <= Limits.dirichletConcentration,
+            "dirichletConcentration",
+            dirichletConcentration, "in (0, \(Limits.dirichletConcentration)]")
         try need(dirichletMinAlpha > 0 && dirichletMinAlpha <= 1, "dirichletMinAlpha", dirichletMinAlpha, "in (0, 1]")
-        try need(multiTokens >= 1 && multiTokens <= Limits.multiTokens, "multiTokens", multiTokens, "between 1 and \(Limits.multiTokens)")
-        if let k = topK { try need(k >= 1 && k <= Limits.topK, "topK", k, "between 1 and \(Limits.topK), or null for the whole vocabulary") }
+        try need(
+            multiTokens >= 1 && multiTokens <= Limits.multiTokens, "multiTokens", multiTokens,
+            "between 1 and \(Limits.multiTokens)")
+        if let k = topK {
+            try need(
+                k >= 1 && k <= Limits.topK, "topK", k, "between 1 and \(Limits.topK), or null for the whole vocabulary")
+        }
         if let p = topP { try need(p > 0 && p <= 1, "topP", p, "in (0, 1], or null") }
         if let p = minP { try need(p >= 0 && p < 1, "minP", p, "in [0, 1), or null") }
-        try need(maxThinkingSteps >= 0 && maxThinkingSteps <= Limits.length, "maxThinkingSteps", maxThinkingSteps, "between 0 and \(Limits.length)")
-        try need(maxAnswerTokens >= 1 && maxAnswerTokens <= Limits.length, "maxAnswerTokens", maxAnswerTokens, "between 1 and \(Limits.length)")
+        try need(
+            maxThinkingSteps >= 0 && maxThinkingSteps <= Limits.length, "maxThinkingSteps", maxThinkingSteps,
+            "between 0 and \(Limits.length)")
+        try need(
+            maxAnswerTokens >= 1 && maxAnswerTokens <= Limits.length, "maxAnswerTokens", maxAnswerTokens,
+            "between 1 and \(Limits.length)")
     }
 
     /// A short label for logs, e.g. "soft(tau=0.5,gamma=0.33)".

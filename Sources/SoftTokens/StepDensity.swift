@@ -17,12 +17,16 @@ public struct StepDistribution {
     public let temperature: Double
     public let argmax: Int32
 
-    public init(logits: UnsafePointer<Float>, vocab: Int, temperature: Double,
-                topK: Int? = nil, topP: Double? = nil, minP: Double? = nil) {
+    public init(
+        logits: UnsafePointer<Float>, vocab: Int, temperature: Double,
+        topK: Int? = nil, topP: Double? = nil, minP: Double? = nil
+    ) {
         self.temperature = temperature
         argmax = Int32(TensorMath.argmax(logits, count: vocab))
         var full = [Double](repeating: 0, count: vocab)
-        full.withUnsafeMutableBufferPointer { softmaxDouble(logits, count: vocab, temperature: temperature, into: $0.baseAddress!) }
+        full.withUnsafeMutableBufferPointer {
+            softmaxDouble(logits, count: vocab, temperature: temperature, into: $0.baseAddress!)
+        }
         guard topK != nil || topP != nil || minP != nil else {
             support = (0..<vocab).map { Int32($0) }
             probs = full
@@ -49,7 +53,8 @@ public struct StepDistribution {
     /// A thinking step's distribution under a sampler's settings (its mode's temperature and truncation): the one
     /// definition the actor samples from and the learner recomputes.
     public init(logits: UnsafePointer<Float>, vocab: Int, config c: SamplerConfig) {
-        self.init(logits: logits, vocab: vocab, temperature: c.mixtureTemperature, topK: c.topK, topP: c.topP, minP: c.minP)
+        self.init(
+            logits: logits, vocab: vocab, temperature: c.mixtureTemperature, topK: c.topK, topP: c.topP, minP: c.minP)
     }
 
     /// The tokens by probability (descending, ties by id) as far as truncation can reach: the whole order for top-p
@@ -119,20 +124,25 @@ public struct StepDistribution {
         func whole(_ d: StepDistribution) -> Bool { d.support.count == Int(d.support.last ?? -1) + 1 }
         var groups = Dictionary(grouping: dists.indices.filter { whole(dists[$0]) }, by: { dists[$0].support.count })
             .sorted { $0.key < $1.key }.map { (members: $0.value, support: [Int32]?.none) }
-        groups += dists.indices.filter { !whole(dists[$0]) }.map { (members: [$0], support: Optional(dists[$0].support)) }
+        groups += dists.indices.filter { !whole(dists[$0]) }.map {
+            (members: [$0], support: Optional(dists[$0].support))
+        }
         var out = [[Float]](repeating: [], count: dists.count)
         for (members, support) in groups {
             let count = dists[members[0]].support.count
             var w = [Float](repeating: 0, count: members.count * count)
             for (r, i) in members.enumerated() { for k in 0..<count { w[r * count + k] = Float(dists[i].probs[k]) } }
             var mu = [Float](repeating: 0, count: members.count * dim)
-            w.withUnsafeBufferPointer { wp in mu.withUnsafeMutableBufferPointer { mp in
-                func run(_ sp: UnsafePointer<Int32>?) {
-                    Mixture.rows(E, dim: dim, support: sp, count: count, weights: wp.baseAddress!, ldw: count,
-                                 rows: members.count, out: mp.baseAddress!, ldo: dim)
+            w.withUnsafeBufferPointer { wp in
+                mu.withUnsafeMutableBufferPointer { mp in
+                    func run(_ sp: UnsafePointer<Int32>?) {
+                        Mixture.rows(
+                            E, dim: dim, support: sp, count: count, weights: wp.baseAddress!, ldw: count,
+                            rows: members.count, out: mp.baseAddress!, ldo: dim)
+                    }
+                    if let support { support.withUnsafeBufferPointer { run($0.baseAddress) } } else { run(nil) }
                 }
-                if let support { support.withUnsafeBufferPointer { run($0.baseAddress) } } else { run(nil) }
-            } }
+            }
             for (r, i) in members.enumerated() { out[i] = Array(mu[(r * dim)..<((r + 1) * dim)]) }
         }
         return out
@@ -155,8 +165,10 @@ public struct ThinkingStep: Codable, Sendable, Equatable {
     /// multi: the K tokens whose embeddings were averaged.
     public var tokens: [Int32]
 
-    public init(token: Int32, vector: [Float] = [], logProb: Double, shadow: Int32,
-                support: [Int32] = [], logWeights: [Float] = [], tokens: [Int32] = []) {
+    public init(
+        token: Int32, vector: [Float] = [], logProb: Double, shadow: Int32,
+        support: [Int32] = [], logWeights: [Float] = [], tokens: [Int32] = []
+    ) {
         self.token = token; self.vector = vector; self.logProb = logProb; self.shadow = shadow
         self.support = support; self.logWeights = logWeights; self.tokens = tokens
     }
@@ -166,20 +178,25 @@ public enum StepDensity {
     /// log pi(step | logits) for `mode`, and when `coefficient` is given, ACCUMULATES coefficient * d(log pi)/d(logits)
     /// into `dLogits` (V) and coefficient * d(log pi)/dE into `dEmbeddings` (V, d) (soft/fuzzy only).
     /// `sigma` is the Gaussian noise scale recorded with the rollout.
-    public static func evaluate(step: ThinkingStep, logits: UnsafePointer<Float>, config: SamplerConfig, sigma: Double,
-                                embeddings E: UnsafePointer<Float>, vocab: Int, dim: Int,
-                                coefficient: Double? = nil, dLogits: UnsafeMutablePointer<Float>? = nil,
-                                dEmbeddings: UnsafeMutablePointer<Float>? = nil) -> Double {
+    public static func evaluate(
+        step: ThinkingStep, logits: UnsafePointer<Float>, config: SamplerConfig, sigma: Double,
+        embeddings E: UnsafePointer<Float>, vocab: Int, dim: Int,
+        coefficient: Double? = nil, dLogits: UnsafeMutablePointer<Float>? = nil,
+        dEmbeddings: UnsafeMutablePointer<Float>? = nil
+    ) -> Double {
         let dist = StepDistribution(logits: logits, vocab: vocab, config: config)
-        return evaluate(step: step, dist: dist, mixture: nil, config: config, sigma: sigma, embeddings: E, dim: dim,
-                        coefficient: coefficient, dLogits: dLogits, dEmbeddings: dEmbeddings)
+        return evaluate(
+            step: step, dist: dist, mixture: nil, config: config, sigma: sigma, embeddings: E, dim: dim,
+            coefficient: coefficient, dLogits: dLogits, dEmbeddings: dEmbeddings)
     }
 
     /// The same, from the step's distribution already computed from the logits (and for soft/fuzzy its mixture mean,
     /// nil to compute it here): the actor has both from sampling the step.
-    static func evaluate(step: ThinkingStep, dist: StepDistribution, mixture: [Float]?, config: SamplerConfig, sigma: Double,
-                         embeddings E: UnsafePointer<Float>, dim: Int, coefficient: Double? = nil,
-                         dLogits: UnsafeMutablePointer<Float>? = nil, dEmbeddings: UnsafeMutablePointer<Float>? = nil) -> Double {
+    static func evaluate(
+        step: ThinkingStep, dist: StepDistribution, mixture: [Float]?, config: SamplerConfig, sigma: Double,
+        embeddings E: UnsafePointer<Float>, dim: Int, coefficient: Double? = nil,
+        dLogits: UnsafeMutablePointer<Float>? = nil, dEmbeddings: UnsafeMutablePointer<Float>? = nil
+    ) -> Double {
         switch config.mode {
         case .hard:
             guard let i = dist.index(of: step.token) else { return -.infinity }
@@ -189,8 +206,9 @@ public enum StepDensity {
             }
             return log(dist.probs[i])
         case .soft, .fuzzy:
-            if sigma <= 0 { return 0 }   // greedy variant: deterministic, no density
-            let (value, resid) = gaussianLogDensity(step.vector, mixture ?? dist.mixture(embeddings: E, dim: dim), sigma: sigma)
+            if sigma <= 0 { return 0 } // greedy variant: deterministic, no density
+            let (value, resid) = gaussianLogDensity(
+                step.vector, mixture ?? dist.mixture(embeddings: E, dim: dim), sigma: sigma)
             let inv2 = 1 / (sigma * sigma)
             if let c = coefficient {
                 // d/dmu = (x - mu) / sigma^2 ; d/dp_i = E_i . that ; d/dE_i = p_i * that.
@@ -218,10 +236,12 @@ public enum StepDensity {
             if let c = coefficient, let dl = dLogits { dist.backpropLogProbs(g, coefficient: c, into: dl) }
             return lp
         case .gumbel:
-            return concrete(step: step, dist: dist, tau: config.gumbelTemperature, coefficient: coefficient, dLogits: dLogits)
+            return concrete(
+                step: step, dist: dist, tau: config.gumbelTemperature, coefficient: coefficient, dLogits: dLogits)
         case .dirichlet:
-            return dirichlet(step: step, dist: dist, gamma: config.dirichletConcentration, minAlpha: config.dirichletMinAlpha,
-                             coefficient: coefficient, dLogits: dLogits)
+            return dirichlet(
+                step: step, dist: dist, gamma: config.dirichletConcentration, minAlpha: config.dirichletMinAlpha,
+                coefficient: coefficient, dLogits: dLogits)
         }
     }
 
@@ -240,9 +260,11 @@ public enum StepDensity {
     /// dE += sum_s c_s p_s (x_s - mu_s)^T / sigma_s^2 (W^T R). One step at a time those passes were V x d scalar loops
     /// in Double per step (~40 ms per step over SmolLM2's 49k x 576 table). `dLogits[s]` is step s's logits
     /// gradient row (V; only read with `coefficients`); steps with sigma <= 0 have no density (0, no gradient).
-    static func continuousSteps(_ steps: [ThinkingStep], dists: [StepDistribution], mixtures: [[Float]], sigmas: [Double],
-                                coefficients: [Double]?, embeddings E: UnsafePointer<Float>, vocab V: Int, dim d: Int,
-                                dLogits: [UnsafeMutablePointer<Float>], dEmbeddings: UnsafeMutablePointer<Float>?) -> [Double] {
+    static func continuousSteps(
+        _ steps: [ThinkingStep], dists: [StepDistribution], mixtures: [[Float]], sigmas: [Double],
+        coefficients: [Double]?, embeddings E: UnsafePointer<Float>, vocab V: Int, dim d: Int,
+        dLogits: [UnsafeMutablePointer<Float>], dEmbeddings: UnsafeMutablePointer<Float>?
+    ) -> [Double] {
         let n = steps.count
         var values = [Double](repeating: 0, count: n)
         var resid = [Float](repeating: 0, count: n * d)
@@ -252,35 +274,48 @@ public enum StepDensity {
             for j in 0..<d { resid[s * d + j] = Float(r[j]) }
         }
         guard let coefficients else { return values }
-        precondition(dists.allSatisfy { $0.support.count == V }, "batched soft-step gradients need whole-vocabulary supports")
+        precondition(
+            dists.allSatisfy { $0.support.count == V }, "batched soft-step gradients need whole-vocabulary supports")
         // dp (n x V) = R (n x d) E^T.
         var dp = [Float](repeating: 0, count: n * V)
-        resid.withUnsafeBufferPointer { r in dp.withUnsafeMutableBufferPointer { out in
-            sgemm(.none, .transposed, m: n, n: V, k: d, a: r.baseAddress!, lda: d, b: E, ldb: d, c: out.baseAddress!, ldc: V)
-        } }
+        resid.withUnsafeBufferPointer { r in
+            dp.withUnsafeMutableBufferPointer { out in
+                sgemm(
+                    .none, .transposed, m: n, n: V, k: d, a: r.baseAddress!, lda: d, b: E, ldb: d, c: out.baseAddress!,
+                    ldc: V)
+            }
+        }
         var w = dEmbeddings == nil ? [] : [Float](repeating: 0, count: n * V)
         for s in 0..<n where sigmas[s] > 0 {
             let inv2 = 1 / (sigmas[s] * sigmas[s])
             let g = (0..<V).map { Double(dp[s * V + $0]) * inv2 }
             dists[s].backpropProbs(g, coefficient: coefficients[s], into: dLogits[s])
-            if dEmbeddings != nil { for k in 0..<V { w[s * V + k] = Float(coefficients[s] * dists[s].probs[k] * inv2) } }
+            if dEmbeddings != nil {
+                for k in 0..<V { w[s * V + k] = Float(coefficients[s] * dists[s].probs[k] * inv2) }
+            }
         }
         // dE (V x d) += W^T R.
         if let dE = dEmbeddings {
-            w.withUnsafeBufferPointer { wp in resid.withUnsafeBufferPointer { r in
-                sgemm(.transposed, .none, m: V, n: d, k: n, a: wp.baseAddress!, lda: V, b: r.baseAddress!, ldb: d, beta: 1, c: dE, ldc: d)
-            } }
+            w.withUnsafeBufferPointer { wp in
+                resid.withUnsafeBufferPointer { r in
+                    sgemm(
+                        .transposed, .none, m: V, n: d, k: n, a: wp.baseAddress!, lda: V, b: r.baseAddress!, ldb: d,
+                        beta: 1, c: dE, ldc: d)
+                }
+            }
         }
         return values
     }
 
     /// Log-density of Gumbel-Softmax weights y over n support entries (the Concrete distribution, Maddison et al.
     /// 2017, arXiv 1611.00712): log (n-1)! + (n-1) log tau + sum_i (log pi_i - (tau+1) log y_i) - n log sum_i pi_i y_i^-tau.
-    static func concrete(step: ThinkingStep, dist: StepDistribution, tau: Double, coefficient: Double?,
-                         dLogits: UnsafeMutablePointer<Float>?) -> Double {
+    static func concrete(
+        step: ThinkingStep, dist: StepDistribution, tau: Double, coefficient: Double?,
+        dLogits: UnsafeMutablePointer<Float>?
+    ) -> Double {
         guard let aligned = align(step, dist) else { return -.infinity }
         let n = Double(aligned.count)
-        var a = [Double](repeating: 0, count: aligned.count)   // log pi_i - tau log y_i
+        var a = [Double](repeating: 0, count: aligned.count) // log pi_i - tau log y_i
         var lp: Double = logGamma(n) + (n - 1) * log(tau)
         for (i, logY) in aligned.enumerated() {
             let logPi = log(dist.probs[i])
@@ -302,8 +337,10 @@ public enum StepDensity {
 
     /// Log-density of Dirichlet weights w with alpha_i = max(gamma p_i, minAlpha):
     /// lgamma(sum alpha) - sum lgamma(alpha_i) + sum (alpha_i - 1) log w_i.
-    static func dirichlet(step: ThinkingStep, dist: StepDistribution, gamma: Double, minAlpha: Double,
-                          coefficient: Double?, dLogits: UnsafeMutablePointer<Float>?) -> Double {
+    static func dirichlet(
+        step: ThinkingStep, dist: StepDistribution, gamma: Double, minAlpha: Double,
+        coefficient: Double?, dLogits: UnsafeMutablePointer<Float>?
+    ) -> Double {
         guard let aligned = align(step, dist) else { return -.infinity }
         let alpha = dist.probs.map { max(gamma * $0, minAlpha) }
         let total = alpha.reduce(0, +)
@@ -315,7 +352,7 @@ public enum StepDensity {
         if let c = coefficient, let dl = dLogits {
             let psiTotal = digamma(total)
             var dp = [Double](repeating: 0, count: alpha.count)
-            for i in 0..<alpha.count where gamma * dist.probs[i] > minAlpha {   // the floor has zero gradient
+            for i in 0..<alpha.count where gamma * dist.probs[i] > minAlpha { // the floor has zero gradient
                 dp[i] = gamma * (psiTotal - digamma(alpha[i]) + aligned[i])
             }
             dist.backpropProbs(dp, coefficient: c, into: dl)
@@ -331,8 +368,10 @@ public enum StepDensity {
     }
 
     /// log pi(token) for an answer token at temperature 1 over the full vocabulary; accumulates its logits gradient.
-    public static func answerToken(_ token: Int32, logits: UnsafePointer<Float>, vocab: Int,
-                                   coefficient: Double? = nil, dLogits: UnsafeMutablePointer<Float>? = nil) -> Double {
+    public static func answerToken(
+        _ token: Int32, logits: UnsafePointer<Float>, vocab: Int,
+        coefficient: Double? = nil, dLogits: UnsafeMutablePointer<Float>? = nil
+    ) -> Double {
         let lse = logSumExp(logits, count: vocab)
         if let c = coefficient, let dl = dLogits {
             for j in 0..<vocab { dl[j] -= Float(c * exp(Double(logits[j]) - lse)) }

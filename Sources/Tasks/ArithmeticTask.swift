@@ -14,8 +14,8 @@ public struct ArithmeticTask: ReasoningTask {
     public let name = "arith"
     public let vocabulary = Vocabulary.builtIn
     public let digitCount: Int
-    private let smallest: Int  // smallest n-digit factor
-    private let span: Int      // how many n-digit factors there are
+    private let smallest: Int // smallest n-digit factor
+    private let span: Int // how many n-digit factors there are
     private let split: EnumeratedSplit
 
     public init(options: TaskOptions = .init()) throws {
@@ -24,9 +24,11 @@ public struct ArithmeticTask: ReasoningTask {
         smallest = digitCount == 1 ? 1 : Int(pow(10.0, Double(digitCount - 1)).rounded())
         span = Int(pow(10.0, Double(digitCount)).rounded()) - smallest
         let total = span * span
-        split = EnumeratedSplit(total: total, testCount: EnumeratedSplit.defaultTestCount(total: total),
-                                seed: SplitMix64.derivedSeed(SeedTag.arithSplit.rawValue, options.seed,
-                                                             UInt64(digitCount)))
+        split = EnumeratedSplit(
+            total: total, testCount: EnumeratedSplit.defaultTestCount(total: total),
+            seed: SplitMix64.derivedSeed(
+                SeedTag.arithSplit.rawValue, options.seed,
+                UInt64(digitCount)))
     }
 
     public func count(_ split: Split) -> Int { self.split.count(split) }
@@ -47,16 +49,18 @@ public struct ArithmeticTask: ReasoningTask {
     public func problem(_ split: Split, _ index: Int) -> Problem {
         let (a, b) = factors(ofInstance: self.split.instance(split, index))
         let answerText = String(a * b)
-        return Problem(id: index,
-                       prompt: [Vocabulary.bos] + encodeBuiltIn("\(a)*\(b):"),
-                       cot: encodeBuiltIn(ArithmeticTask.trace(a, b)),
-                       answer: answerText,
-                       answerTokens: encodeBuiltIn(answerText) + [Vocabulary.eos])
+        return Problem(
+            id: index,
+            prompt: [Vocabulary.bos] + encodeBuiltIn("\(a)*\(b):"),
+            cot: encodeBuiltIn(ArithmeticTask.trace(a, b)),
+            answer: answerText,
+            answerTokens: encodeBuiltIn(answerText) + [Vocabulary.eos])
     }
 
     public func verdict(answerTokens: [Int32], for problem: Problem) -> Verdict {
-        AnswerJudge.verdict(answerTokens: answerTokens, vocabulary: vocabulary, expected: problem.answer,
-                            isWellFormed: AnswerJudge.isNonNegativeInteger)
+        AnswerJudge.verdict(
+            answerTokens: answerTokens, vocabulary: vocabulary, expected: problem.answer,
+            isWellFormed: AnswerJudge.isNonNegativeInteger)
     }
 
     /// A product of two n-digit numbers has at most 2n digits; plus eos.

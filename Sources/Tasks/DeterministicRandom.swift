@@ -63,8 +63,9 @@ struct EnumeratedSplit: Sendable {
 
     /// The enumeration index behind `index` of `split`.
     func instance(_ split: Split, _ index: Int) -> Int {
-        precondition(index >= 0 && index < count(split),
-                     "problem index \(index) is outside 0..<\(count(split)) for the \(split.rawValue) split")
+        precondition(
+            index >= 0 && index < count(split),
+            "problem index \(index) is outside 0..<\(count(split)) for the \(split.rawValue) split")
         return Int(order[split == .test ? index : testCount + index])
     }
 

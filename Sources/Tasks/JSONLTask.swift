@@ -38,8 +38,9 @@ public struct JSONLTask: ReasoningTask {
     public init(path: String, options: TaskOptions = .init()) throws {
         let companion = JSONLTask.testFilePath(for: path)
         let hasCompanion = FileManager.default.fileExists(atPath: companion)
-        try self.init(path: path, train: try JSONLTask.readExamples(path: path),
-                      test: hasCompanion ? (companion, try JSONLTask.readExamples(path: companion)) : nil, options: options)
+        try self.init(
+            path: path, train: try JSONLTask.readExamples(path: path),
+            test: hasCompanion ? (companion, try JSONLTask.readExamples(path: companion)) : nil, options: options)
     }
 
     /// The task `path` would be if it held `contents` and had no companion test file (the fuzz target's
@@ -48,7 +49,10 @@ public struct JSONLTask: ReasoningTask {
         try self.init(path: path, train: try JSONLTask.parseExamples(contents, path: path), test: nil, options: options)
     }
 
-    init(path: String, train trainExamples: [Example], test companionTest: (path: String, examples: [Example])?, options: TaskOptions) throws {
+    init(
+        path: String, train trainExamples: [Example], test companionTest: (path: String, examples: [Example])?,
+        options: TaskOptions
+    ) throws {
         name = TaskCatalog.jsonlPrefix + path
         trainPath = path
         var train = trainExamples
@@ -58,8 +62,9 @@ public struct JSONLTask: ReasoningTask {
             test = companionTest.examples
         } else {
             guard options.testFraction > 0, options.testFraction < 1 else {
-                throw TaskError.invalidOption(name: "testFraction", value: String(options.testFraction),
-                                              allowed: "a fraction strictly between 0 and 1")
+                throw TaskError.invalidOption(
+                    name: "testFraction", value: String(options.testFraction),
+                    allowed: "a fraction strictly between 0 and 1")
             }
             guard train.count >= 2 else { throw TaskError.notEnoughExamples(path: path, found: train.count) }
             testPath = nil
@@ -84,11 +89,12 @@ public struct JSONLTask: ReasoningTask {
             examples.enumerated().map { index, example in
                 // Cannot throw: the vocabulary was built from these very strings.
                 let encode = { (text: String) in (try? vocabulary.encode(text))! }
-                return Problem(id: index,
-                               prompt: [Vocabulary.bos] + encode(example.prompt),
-                               cot: encode(example.cot),
-                               answer: example.answer,
-                               answerTokens: encode(example.answer) + [Vocabulary.eos])
+                return Problem(
+                    id: index,
+                    prompt: [Vocabulary.bos] + encode(example.prompt),
+                    cot: encode(example.cot),
+                    answer: example.answer,
+                    answerTokens: encode(example.answer) + [Vocabulary.eos])
             }
         }
         let trainProblems = problems(train)
@@ -155,8 +161,11 @@ public struct JSONLTask: ReasoningTask {
     /// The line-length rule of every JSONL task file.
     static func checkLineLength(_ bytes: Int, path: String, lineNumber: Int) throws {
         guard bytes <= maxLineBytes else {
-            throw TaskError.malformedLine(path: path, line: lineNumber,
-                                          reason: "the line is \(bytes) bytes, over the limit of \(maxLineBytes) bytes per problem; split the file into one problem per line, or remove the line")
+            throw TaskError.malformedLine(
+                path: path, line: lineNumber,
+                reason:
+                    "the line is \(bytes) bytes, over the limit of \(maxLineBytes) bytes per problem; split the file into one problem per line, or remove the line"
+            )
         }
     }
 
@@ -190,14 +199,16 @@ public struct JSONLTask: ReasoningTask {
 
     public func problem(_ split: Split, _ index: Int) -> Problem {
         let list = problems[split]!
-        precondition(index >= 0 && index < list.count,
-                     "problem index \(index) is outside 0..<\(list.count) for the \(split.rawValue) split")
+        precondition(
+            index >= 0 && index < list.count,
+            "problem index \(index) is outside 0..<\(list.count) for the \(split.rawValue) split")
         return list[index]
     }
 
     /// Exact match; any non-empty text without specials counts as a well-formed (wrong) answer.
     public func verdict(answerTokens: [Int32], for problem: Problem) -> Verdict {
-        AnswerJudge.verdict(answerTokens: answerTokens, vocabulary: vocabulary, expected: problem.answer,
-                            isWellFormed: { !$0.isEmpty })
+        AnswerJudge.verdict(
+            answerTokens: answerTokens, vocabulary: vocabulary, expected: problem.answer,
+            isWellFormed: { !$0.isEmpty })
     }
 }

@@ -22,9 +22,11 @@ public struct MNNSTask: ReasoningTask {
         try requireOption("mnnsDigits", options.mnnsDigits, in: 2...6)
         digitCount = options.mnnsDigits
         let total = Int(pow(9.0, Double(digitCount)).rounded())
-        split = EnumeratedSplit(total: total, testCount: EnumeratedSplit.defaultTestCount(total: total),
-                                seed: SplitMix64.derivedSeed(SeedTag.mnnsSplit.rawValue, options.seed,
-                                                             UInt64(digitCount)))
+        split = EnumeratedSplit(
+            total: total, testCount: EnumeratedSplit.defaultTestCount(total: total),
+            seed: SplitMix64.derivedSeed(
+                SeedTag.mnnsSplit.rawValue, options.seed,
+                UInt64(digitCount)))
     }
 
     public func count(_ split: Split) -> Int { self.split.count(split) }
@@ -66,16 +68,18 @@ public struct MNNSTask: ReasoningTask {
         }
         let promptText = digits.map(String.init).joined(separator: " ") + ":"
         let answerText = String(answer)
-        return Problem(id: index,
-                       prompt: [Vocabulary.bos] + encodeBuiltIn(promptText),
-                       cot: encodeBuiltIn(partialSums.joined(separator: ",")),
-                       answer: answerText,
-                       answerTokens: encodeBuiltIn(answerText) + [Vocabulary.eos])
+        return Problem(
+            id: index,
+            prompt: [Vocabulary.bos] + encodeBuiltIn(promptText),
+            cot: encodeBuiltIn(partialSums.joined(separator: ",")),
+            answer: answerText,
+            answerTokens: encodeBuiltIn(answerText) + [Vocabulary.eos])
     }
 
     public func verdict(answerTokens: [Int32], for problem: Problem) -> Verdict {
-        AnswerJudge.verdict(answerTokens: answerTokens, vocabulary: vocabulary, expected: problem.answer,
-                            isWellFormed: AnswerJudge.isNonNegativeInteger)
+        AnswerJudge.verdict(
+            answerTokens: answerTokens, vocabulary: vocabulary, expected: problem.answer,
+            isWellFormed: AnswerJudge.isNonNegativeInteger)
     }
 
     /// Largest possible answer is 9m, so its digits plus eos.

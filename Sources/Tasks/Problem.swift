@@ -95,8 +95,10 @@ extension ReasoningTask {
 /// sequence counts (generation hit its limit, so the text ended exactly at the end of the given tokens).
 /// Any special or out-of-table id in that text makes it malformed.
 enum AnswerJudge {
-    static func verdict(answerTokens: [Int32], vocabulary: Vocabulary, expected: String,
-                        isWellFormed: (String) -> Bool) -> Verdict {
+    static func verdict(
+        answerTokens: [Int32], vocabulary: Vocabulary, expected: String,
+        isWellFormed: (String) -> Bool
+    ) -> Verdict {
         let body = answerTokens.prefix { $0 != Vocabulary.eos }
         for id in body where Vocabulary.isSpecial(id) || id < 0 || Int(id) >= vocabulary.count {
             return .malformed

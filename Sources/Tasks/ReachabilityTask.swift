@@ -38,11 +38,11 @@ public struct ReachabilityTask: ReasoningTask {
     }
 
     struct Instance {
-        var edges: [(from: Int, to: Int)]  // in listing order; nodes are 0-based letter indices
+        var edges: [(from: Int, to: Int)] // in listing order; nodes are 0-based letter indices
         var root: Int
-        var candidates: [Int]              // listing order
-        var target: Int                    // the reachable candidate
-        var path: [Int]                    // root ... target
+        var candidates: [Int] // listing order
+        var target: Int // the reachable candidate
+        var path: [Int] // root ... target
 
         var canonical: String {
             let sortedEdges = edges.map { "\(letter($0.from))>\(letter($0.to))" }.sorted()
@@ -77,7 +77,7 @@ public struct ReachabilityTask: ReasoningTask {
                 successors[edge.from].append(edge.to)
                 inDegree[edge.to] += 1
             }
-            for i in 0..<n { successors[i].sort() }  // deterministic BFS tie-break: alphabetical
+            for i in 0..<n { successors[i].sort() } // deterministic BFS tie-break: alphabetical
 
             struct Choice { var root: Int; var targets: [Int]; var distractors: [Int]; var parent: [Int?] }
             var choices: [Choice] = []
@@ -120,10 +120,13 @@ public struct ReachabilityTask: ReasoningTask {
     }
 
     func instance(_ split: Split, _ index: Int) -> Instance {
-        precondition(index >= 0 && index < count(split),
-                     "problem index \(index) is outside 0..<\(count(split)) for the \(split.rawValue) split")
-        var rng = SplitMix64(seed: SplitMix64.derivedSeed(SeedTag.reachInstance.rawValue, seed,
-                                                          UInt64(nodeCount), split.seedTag, UInt64(index)))
+        precondition(
+            index >= 0 && index < count(split),
+            "problem index \(index) is outside 0..<\(count(split)) for the \(split.rawValue) split")
+        var rng = SplitMix64(
+            seed: SplitMix64.derivedSeed(
+                SeedTag.reachInstance.rawValue, seed,
+                UInt64(nodeCount), split.seedTag, UInt64(index)))
         while true {
             let candidate = ReachabilityTask.randomInstance(nodeCount: nodeCount, using: &rng)
             let isTestBucket = stableHash(candidate.canonical) % ReachabilityTask.testBuckets == 0
@@ -134,17 +137,19 @@ public struct ReachabilityTask: ReasoningTask {
     public func problem(_ split: Split, _ index: Int) -> Problem {
         let instance = instance(split, index)
         let answerText = String(ReachabilityTask.letter(instance.target))
-        return Problem(id: index,
-                       prompt: [Vocabulary.bos] + encodeBuiltIn(instance.promptText),
-                       cot: encodeBuiltIn(String(instance.path.map(ReachabilityTask.letter))),
-                       answer: answerText,
-                       answerTokens: encodeBuiltIn(answerText) + [Vocabulary.eos])
+        return Problem(
+            id: index,
+            prompt: [Vocabulary.bos] + encodeBuiltIn(instance.promptText),
+            cot: encodeBuiltIn(String(instance.path.map(ReachabilityTask.letter))),
+            answer: answerText,
+            answerTokens: encodeBuiltIn(answerText) + [Vocabulary.eos])
     }
 
     public func verdict(answerTokens: [Int32], for problem: Problem) -> Verdict {
         let nodeLetters = Set((0..<nodeCount).map(ReachabilityTask.letter))
-        return AnswerJudge.verdict(answerTokens: answerTokens, vocabulary: vocabulary, expected: problem.answer,
-                                   isWellFormed: { $0.count == 1 && nodeLetters.contains($0.first!) })
+        return AnswerJudge.verdict(
+            answerTokens: answerTokens, vocabulary: vocabulary, expected: problem.answer,
+            isWellFormed: { $0.count == 1 && nodeLetters.contains($0.first!) })
     }
 
     /// One letter and eos.

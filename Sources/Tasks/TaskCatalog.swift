@@ -72,7 +72,8 @@ public enum TaskError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case let .unknownTask(name):
-            return "unknown task '\(name)'; use one of \((TaskCatalog.builtInNames + TaskCatalog.textTaskNames).joined(separator: ", ")) "
+            return
+                "unknown task '\(name)'; use one of \((TaskCatalog.builtInNames + TaskCatalog.textTaskNames).joined(separator: ", ")) "
                 + "or jsonl:PATH for your own dataset"
         case let .invalidOption(name, value, allowed):
             return "task option \(name) = \(value) is not supported; choose \(allowed)"
@@ -85,7 +86,8 @@ public enum TaskError: Error, CustomStringConvertible, Equatable {
                 + #"{"prompt": "...", "answer": "...", "cot": "..."} (cot optional), or with a tokenizer "#
                 + #"{"question": "...", "answer": "... #### 72"}"#
         case let .needsTokenizer(task):
-            return "task '\(task)' is a text task: give a tokenizer (--tokenizer DIR, or taskOptions.tokenizer: a model "
+            return
+                "task '\(task)' is a text task: give a tokenizer (--tokenizer DIR, or taskOptions.tokenizer: a model "
                 + "directory or tokenizer.json)"
         case let .tokenizer(message):
             return message
@@ -130,7 +132,8 @@ public enum TaskCatalog {
 
 func requireOption(_ name: String, _ value: Int, in range: ClosedRange<Int>) throws {
     guard range.contains(value) else {
-        throw TaskError.invalidOption(name: name, value: String(value),
-                                      allowed: "a value in \(range.lowerBound)...\(range.upperBound)")
+        throw TaskError.invalidOption(
+            name: name, value: String(value),
+            allowed: "a value in \(range.lowerBound)...\(range.upperBound)")
     }
 }

@@ -47,8 +47,9 @@ public struct TextTask: ReasoningTask {
             test = try readExamples(path: companion)
         } else {
             guard options.testFraction > 0, options.testFraction < 1 else {
-                throw TaskError.invalidOption(name: "testFraction", value: String(options.testFraction),
-                                              allowed: "a fraction strictly between 0 and 1")
+                throw TaskError.invalidOption(
+                    name: "testFraction", value: String(options.testFraction),
+                    allowed: "a fraction strictly between 0 and 1")
             }
             guard train.count >= 2 else { throw TaskError.notEnoughExamples(path: path, found: train.count) }
             let held = max(1, Int((Double(train.count) * options.testFraction).rounded(.down)))
@@ -62,32 +63,42 @@ public struct TextTask: ReasoningTask {
         try requireOption("wordLevel", options.wordLevel, in: 1...3)
         try requireOption("wordCount", options.wordCount, in: 10...1_000_000)
         let testCount = max(50, options.wordCount / 10)
-        let all = WordProblemGenerator.make(count: options.wordCount + testCount, level: options.wordLevel, seed: options.seed)
-        return try TextTask(name: "words", train: Array(all.prefix(options.wordCount)), test: Array(all.suffix(testCount)), options: options)
+        let all = WordProblemGenerator.make(
+            count: options.wordCount + testCount, level: options.wordLevel, seed: options.seed)
+        return try TextTask(
+            name: "words", train: Array(all.prefix(options.wordCount)), test: Array(all.suffix(testCount)),
+            options: options)
     }
 
     public init(name: String, train: [Example], test: [Example], options: TaskOptions) throws {
         guard let tokPath = options.tokenizer, !tokPath.isEmpty else { throw TaskError.needsTokenizer(task: name) }
         self.name = name
-        do { tokenizer = try HFTokenizer(path: tokPath) } catch { throw TaskError.tokenizer("task '\(name)': \(error)") }
+        do { tokenizer = try HFTokenizer(path: tokPath) } catch {
+            throw TaskError.tokenizer("task '\(name)': \(error)")
+        }
         let tok = tokenizer
         let directory = TextTask.directory(of: tokPath)
         guard let eos = try TextTask.endOfSequenceID(directory: directory, tokenizer: tok) else {
-            throw TaskError.tokenizer("task '\(name)': no end-of-sequence token: \(tokPath) has no generation_config.json / "
-                + "config.json eos_token_id beside it and none of <|im_end|>, <|endoftext|>, </s>, <|eot_id|> is an added token")
+            throw TaskError.tokenizer(
+                "task '\(name)': no end-of-sequence token: \(tokPath) has no generation_config.json / "
+                    + "config.json eos_token_id beside it and none of <|im_end|>, <|endoftext|>, </s>, <|eot_id|> is an added token"
+            )
         }
         endOfSequence = eos
         switch options.verifier {
         case "auto": numeric = (train + test).allSatisfy { TextTask.firstNumber(in: $0.answer) != nil }
         case "numeric": numeric = true
         case "exact": numeric = false
-        default: throw TaskError.invalidOption(name: "verifier", value: options.verifier, allowed: "numeric, exact or auto")
+        default:
+            throw TaskError.invalidOption(name: "verifier", value: options.verifier, allowed: "numeric, exact or auto")
         }
         guard !options.endOfThinking.trimmingCharacters(in: .whitespaces).isEmpty else {
-            throw TaskError.invalidOption(name: "endOfThinking", value: "\"\"", allowed: "non-empty text, e.g. \"The final answer is:\"")
+            throw TaskError.invalidOption(
+                name: "endOfThinking", value: "\"\"", allowed: "non-empty text, e.g. \"The final answer is:\"")
         }
         let markerTokens = tok.encode(" " + options.endOfThinking, addSpecialTokens: false)
-        thinkingMarker = .text(options.endOfThinking, tokens: markerTokens, decode: { tok.decode($0, skipSpecialTokens: false) })
+        thinkingMarker = .text(
+            options.endOfThinking, tokens: markerTokens, decode: { tok.decode($0, skipSpecialTokens: false) })
 
         // Prompt template.
         let render: (String) -> String
@@ -100,8 +111,9 @@ public struct TextTask: ReasoningTask {
             }
         } else {
             guard options.promptTemplate.contains("{question}") else {
-                throw TaskError.invalidOption(name: "promptTemplate", value: String(reflecting: options.promptTemplate),
-                                              allowed: "\"chat\" or a template containing {question}")
+                throw TaskError.invalidOption(
+                    name: "promptTemplate", value: String(reflecting: options.promptTemplate),
+                    allowed: "\"chat\" or a template containing {question}")
             }
             let template = options.promptTemplate
             render = { template.replacingOccurrences(of: "{question}", with: $0) }
@@ -114,7 +126,8 @@ public struct TextTask: ReasoningTask {
                 let answer = tok.encode(" " + e.answer, addSpecialTokens: false) + [eos]
                 longestCot = max(longestCot, cot.count)
                 longestAnswer = max(longestAnswer, answer.count)
-                return Problem(id: i, prompt: tok.encode(render(e.question)), cot: cot, answer: e.answer, answerTokens: answer)
+                return Problem(
+                    id: i, prompt: tok.encode(render(e.question)), cot: cot, answer: e.answer, answerTokens: answer)
             }
         }
         self.problems = problems
@@ -128,7 +141,9 @@ public struct TextTask: ReasoningTask {
 
     public func count(_ split: Split) -> Int { problems[split]!.count }
     public func problem(_ split: Split, _ index: Int) -> Problem { problems[split]![index] }
-    public func origin(_ split: Split, _ index: Int) -> String { origins[split]![index] ?? "\(name) \(split.rawValue) problem \(index)" }
+    public func origin(_ split: Split, _ index: Int) -> String {
+        origins[split]![index] ?? "\(name) \(split.rawValue) problem \(index)"
+    }
 
     /// The text before the first end-of-sequence token, decoded; numeric: its first number equals the expected one
     /// (well-formed but wrong when it has a different number, malformed without one); exact: its trimmed first line
@@ -195,10 +210,14 @@ public struct TextTask: ReasoningTask {
             for file in ["generation_config.json", "config.json"] {
                 let url = URL(fileURLWithPath: directory).appendingPathComponent(file)
                 guard let data = FileManager.default.contents(atPath: url.path),
-                      let obj = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any], let v = obj["eos_token_id"] else { continue }
+                    let obj = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
+                    let v = obj["eos_token_id"]
+                else { continue }
                 let first = (v as? [Any])?.first ?? v
                 guard let id = HFTokenizer.tokenId(first) else {
-                    throw TaskError.tokenizer("\(url.path): eos_token_id is \(v), not a token id (an integer in 0..<\(HFTokenizer.maxTokenIds), or a list of them)")
+                    throw TaskError.tokenizer(
+                        "\(url.path): eos_token_id is \(v), not a token id (an integer in 0..<\(HFTokenizer.maxTokenIds), or a list of them)"
+                    )
                 }
                 return id
             }
@@ -211,9 +230,13 @@ public struct TextTask: ReasoningTask {
 
     static func readExamples(path: String) throws -> [Example] {
         guard FileManager.default.fileExists(atPath: path) else { throw TaskError.fileNotFound(path: path) }
-        guard let data = FileManager.default.contents(atPath: path) else { throw TaskError.unreadableFile(path: path, reason: "cannot open") }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw TaskError.unreadableFile(path: path, reason: "cannot open")
+        }
         try JSONLTask.checkLineLengths(data, path: path)
-        guard let text = String(data: data, encoding: .utf8) else { throw TaskError.unreadableFile(path: path, reason: "not valid UTF-8") }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw TaskError.unreadableFile(path: path, reason: "not valid UTF-8")
+        }
         var out: [Example] = []
         // Split on scalars: as Characters, "\r\n" is one grapheme and would not match "\n".
         for (k, raw) in text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
@@ -224,21 +247,33 @@ public struct TextTask: ReasoningTask {
                 throw TaskError.malformedLine(path: path, line: lineNo, reason: "not a JSON object")
             }
             guard let question = (obj["question"] ?? obj["prompt"]) as? String, !question.isEmpty else {
-                throw TaskError.malformedLine(path: path, line: lineNo, reason: "missing a non-empty string \"question\" (or \"prompt\")")
+                throw TaskError.malformedLine(
+                    path: path, line: lineNo, reason: "missing a non-empty string \"question\" (or \"prompt\")")
             }
             let answerField: String
-            if let a = obj["answer"] as? String { answerField = a }
-            else if let n = obj["answer"] as? NSNumber { answerField = n.stringValue }
-            else { throw TaskError.malformedLine(path: path, line: lineNo, reason: "missing \"answer\" (a string or a number)") }
+            if let a = obj["answer"] as? String {
+                answerField = a
+            } else if let n = obj["answer"] as? NSNumber {
+                answerField = n.stringValue
+            } else {
+                throw TaskError.malformedLine(
+                    path: path, line: lineNo, reason: "missing \"answer\" (a string or a number)")
+            }
             var answer = answerField, cot = (obj["cot"] as? String) ?? ""
             if let r = answerField.range(of: "####") {
                 answer = String(answerField[r.upperBound...])
                 if cot.isEmpty { cot = String(answerField[..<r.lowerBound]) }
             }
             answer = answer.trimmingCharacters(in: .whitespacesAndNewlines)
-            guard !answer.isEmpty else { throw TaskError.malformedLine(path: path, line: lineNo, reason: "the answer is empty (nothing after ####?)") }
-            out.append(Example(question: question, answer: answer, cot: removeCalculatorAnnotations(cot).trimmingCharacters(in: .whitespacesAndNewlines),
-                               origin: "\(path) line \(lineNo)"))
+            guard !answer.isEmpty else {
+                throw TaskError.malformedLine(
+                    path: path, line: lineNo, reason: "the answer is empty (nothing after ####?)")
+            }
+            out.append(
+                Example(
+                    question: question, answer: answer,
+                    cot: removeCalculatorAnnotations(cot).trimmingCharacters(in: .whitespacesAndNewlines),
+                    origin: "\(path) line \(lineNo)"))
         }
         if out.isEmpty { throw TaskError.notEnoughExamples(path: path, found: 0) }
         return out
@@ -260,7 +295,9 @@ public struct TextTask: ReasoningTask {
 /// worked solution (the supervised chain of thought). Deterministic in (count, level, seed).
 enum WordProblemGenerator {
     static let names = ["Tom", "Ana", "Lee", "Maya", "Omar", "Sara", "Ben", "Yuki", "Ivan", "Lena", "Raj", "Zoe"]
-    static let items = ["apples", "marbles", "stickers", "books", "coins", "pencils", "cookies", "stamps", "shells", "cards"]
+    static let items = [
+        "apples", "marbles", "stickers", "books", "coins", "pencils", "cookies", "stamps", "shells", "cards"
+    ]
 
     static func make(count: Int, level: Int, seed: UInt64) -> [TextTask.Example] {
         var rng = SplitMix64(seed: 0x5750_524F_424C_454D &+ seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(level))

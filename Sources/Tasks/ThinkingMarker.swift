@@ -15,7 +15,9 @@ public struct ThinkingMarker: @unchecked Sendable {
     public let window: Int
 
     /// A single-token marker (the built-in tasks' `<eot>`).
-    public static func token(_ id: Int32) -> ThinkingMarker { ThinkingMarker(tokens: [id], text: nil, decode: nil, window: 1) }
+    public static func token(_ id: Int32) -> ThinkingMarker {
+        ThinkingMarker(tokens: [id], text: nil, decode: nil, window: 1)
+    }
 
     /// A text marker: complete once the decoded recent tokens contain `text`.
     public static func text(_ text: String, tokens: [Int32], decode: @escaping ([Int32]) -> String) -> ThinkingMarker {

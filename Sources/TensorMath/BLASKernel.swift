@@ -38,7 +38,8 @@ public enum OpenBLASCores {
         case "haswell", "zen", "skylake": return 3
         case "sandybridge", "bulldozer", "piledriver", "steamroller", "excavator": return 2
         case "prescott", "core2", "penryn", "dunnington", "nehalem", "atom", "opteron", "opteron_sse3", "barcelona",
-             "bobcat", "nano", "katmai", "coppermine", "northwood", "banias", "athlon": return 1
+            "bobcat", "nano", "katmai", "coppermine", "northwood", "banias", "athlon":
+            return 1
         default: return 0
         }
     }
@@ -77,9 +78,10 @@ public enum KernelDecision: Equatable, Sendable {
         let best = OpenBLASCores.best(for: features)
         if let user = userCoreType, !user.isEmpty {
             if let best, OpenBLASCores.tier(user) > OpenBLASCores.tier(best) {
-                return .keepUnsupportedUserChoice(warning: "OPENBLAS_CORETYPE=\(user) (set in the environment) needs instructions "
-                    + "this CPU or its OS does not enable (CPU: \(features.shortDescription)); expect a crash with SIGILL. "
-                    + "Unset OPENBLAS_CORETYPE, or set it to \(best), the best kernel this CPU runs")
+                return .keepUnsupportedUserChoice(
+                    warning: "OPENBLAS_CORETYPE=\(user) (set in the environment) needs instructions "
+                        + "this CPU or its OS does not enable (CPU: \(features.shortDescription)); expect a crash with SIGILL. "
+                        + "Unset OPENBLAS_CORETYPE, or set it to \(best), the best kernel this CPU runs")
             }
             return .keep(source: .user, reason: "OPENBLAS_CORETYPE=\(user) set by the user")
         }
@@ -91,7 +93,9 @@ public enum KernelDecision: Equatable, Sendable {
             return .keep(source: .openBLAS, reason: "chosen by OpenBLAS")
         }
         if have > want {
-            return .switchTo(core: best, reason: "OpenBLAS chose \(openBLASChoice), whose instructions this CPU or its OS does not enable")
+            return .switchTo(
+                core: best,
+                reason: "OpenBLAS chose \(openBLASChoice), whose instructions this CPU or its OS does not enable")
         }
         return .switchTo(core: best, reason: "OpenBLAS chose \(openBLASChoice), older than the CPU supports")
     }
@@ -100,10 +104,10 @@ public enum KernelDecision: Equatable, Sendable {
 /// The kernel this process runs with and why. `summary` is the one line to log.
 public struct KernelChoice: Sendable, Equatable {
     public enum Source: String, Sendable, Codable {
-        case openBLAS = "openblas"      // OpenBLAS's own choice, kept
-        case user = "user"              // the user's OPENBLAS_CORETYPE
-        case switched = "switched"      // replaced OpenBLAS's choice with a better kernel
-        case fallback = "fallback"      // tried a better kernel, it failed; OpenBLAS's choice kept
+        case openBLAS = "openblas" // OpenBLAS's own choice, kept
+        case user = "user" // the user's OPENBLAS_CORETYPE
+        case switched = "switched" // replaced OpenBLAS's choice with a better kernel
+        case fallback = "fallback" // tried a better kernel, it failed; OpenBLAS's choice kept
     }
     /// The kernel running now (openblas_get_corename()).
     public var core: String
@@ -131,9 +135,11 @@ public struct KernelChoice: Sendable, Equatable {
 
     /// Flat key/values for run metadata (metrics.jsonl).
     public var metadata: [String: String] {
-        ["blasKernel": core, "blasKernelSource": source.rawValue, "blasKernelOpenBLASChoice": openBLASChoice ?? "",
-         "blasKernelReason": reason, "blasKernelCheckError": String(format: "%.2e", verificationError),
-         "cpuFeatures": cpu, "simdKernels": simd, "blasKernelSummary": summary]
+        [
+            "blasKernel": core, "blasKernelSource": source.rawValue, "blasKernelOpenBLASChoice": openBLASChoice ?? "",
+            "blasKernelReason": reason, "blasKernelCheckError": String(format: "%.2e", verificationError),
+            "cpuFeatures": cpu, "simdKernels": simd, "blasKernelSummary": summary
+        ]
     }
 }
 
@@ -177,11 +183,13 @@ public enum BLASKernel {
         let (source, reason): (KernelChoice.Source, String)
         switch d {
         case .keep(let s, let r): (source, reason) = (s, r)
-        case .switchTo(let better, let r): (source, reason) = (.openBLAS, "\(r) (\(better) would fit; not switched: selectAtStartup() not called)")
+        case .switchTo(let better, let r):
+            (source, reason) = (.openBLAS, "\(r) (\(better) would fit; not switched: selectAtStartup() not called)")
         case .keepUnsupportedUserChoice(let warning): (source, reason) = (.user, warning)
         }
-        return KernelChoice(core: core, openBLASChoice: source == .user ? nil : core, source: source, reason: reason,
-                            verificationError: verifyActiveKernel(), cpu: f.shortDescription, simd: SIMDPath.active.rawValue)
+        return KernelChoice(
+            core: core, openBLASChoice: source == .user ? nil : core, source: source, reason: reason,
+            verificationError: verifyActiveKernel(), cpu: f.shortDescription, simd: SIMDPath.active.rawValue)
     }
 
     /// Call first in main, before any BLAS call. May replace the process (execv) to load a better kernel; in a
@@ -193,9 +201,13 @@ public enum BLASKernel {
         let core = activeCoreName
         func done(_ c: KernelChoice) -> KernelChoice { selected = c; return c }
         // The check product runs the loaded kernel, so only once it is known to be one this CPU can run.
-        func make(_ source: KernelChoice.Source, _ orig: String?, _ reason: String, checked: Double? = nil) -> KernelChoice {
-            KernelChoice(core: core, openBLASChoice: orig, source: source, reason: reason,
-                         verificationError: checked ?? verifyActiveKernel(), cpu: f.shortDescription, simd: SIMDPath.active.rawValue)
+        func make(_ source: KernelChoice.Source, _ orig: String?, _ reason: String, checked: Double? = nil)
+            -> KernelChoice
+        {
+            KernelChoice(
+                core: core, openBLASChoice: orig, source: source, reason: reason,
+                verificationError: checked ?? verifyActiveKernel(), cpu: f.shortDescription,
+                simd: SIMDPath.active.rawValue)
         }
 
         // Decided already (by this process before re-executing, or by a parent softrl process).
@@ -208,12 +220,20 @@ public enum BLASKernel {
             if source == .switched {
                 let wanted = env("OPENBLAS_CORETYPE") ?? ""
                 let why: String?
-                if core.lowercased() != wanted.lowercased() { why = "OpenBLAS loaded \(core), not \(wanted)" }
-                else if !(err <= tolerance) { why = String(format: "check products off by %.1e with %@", err, core) }
-                else { why = nil }
+                if core.lowercased() != wanted.lowercased() {
+                    why = "OpenBLAS loaded \(core), not \(wanted)"
+                } else if !(err <= tolerance) {
+                    why = String(format: "check products off by %.1e with %@", err, core)
+                } else {
+                    why = nil
+                }
                 if let why {
                     // Back to OpenBLAS's own choice, once (the fallback record stops any further re-execution).
-                    if env(emulatedVar) != nil, let orig { setenv("OPENBLAS_CORETYPE", orig, 1) } else { unsetenv("OPENBLAS_CORETYPE") }
+                    if env(emulatedVar) != nil, let orig {
+                        setenv("OPENBLAS_CORETYPE", orig, 1)
+                    } else {
+                        unsetenv("OPENBLAS_CORETYPE")
+                    }
                     setenv(decisionVar, "fallback|\(orig ?? "")|\(why)", 1)
                     reexec()
                     return done(make(.fallback, orig, why + " (re-execution failed)", checked: err))
@@ -295,18 +315,25 @@ public enum BLASKernel {
     public static func verifyActiveKernel() -> Double {
         var rng = Xoshiro256(seed: 0x5EED)
         var worst = 0.0
-        let cases: [(Int, Int, Int, Transpose, Transpose)] = [(67, 45, 129, .none, .transposed), (128, 96, 64, .none, .none),
-                                                              (33, 70, 17, .transposed, .none), (1, 300, 40, .none, .transposed),
-                                                              (1, 77, 50, .none, .none)]
+        let cases: [(Int, Int, Int, Transpose, Transpose)] = [
+            (67, 45, 129, .none, .transposed), (128, 96, 64, .none, .none),
+            (33, 70, 17, .transposed, .none), (1, 300, 40, .none, .transposed),
+            (1, 77, 50, .none, .none)
+        ]
         for (m, n, k, ta, tb) in cases {
             let a = (0..<(m * k)).map { _ in Float(rng.uniform() * 2 - 1) }
             let b = (0..<(k * n)).map { _ in Float(rng.uniform() * 2 - 1) }
             var c = [Float](repeating: .nan, count: m * n)
             let lda = ta == .none ? k : m, ldb = tb == .none ? n : k
-            a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
-                sgemm(ta, tb, m: m, n: n, k: k, a: ap.baseAddress!, lda: lda, b: bp.baseAddress!, ldb: ldb,
-                      c: cp.baseAddress!, ldc: n)
-            } } }
+            a.withUnsafeBufferPointer { ap in
+                b.withUnsafeBufferPointer { bp in
+                    c.withUnsafeMutableBufferPointer { cp in
+                        sgemm(
+                            ta, tb, m: m, n: n, k: k, a: ap.baseAddress!, lda: lda, b: bp.baseAddress!, ldb: ldb,
+                            c: cp.baseAddress!, ldc: n)
+                    }
+                }
+            }
             for i in 0..<m {
                 for j in 0..<n {
                     var acc = 0.0, mag = 0.0

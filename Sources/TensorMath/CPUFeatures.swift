@@ -59,17 +59,22 @@ public struct CPUFeatures: Sendable, Equatable {
         if avx512f {
             if avx512Usable {
                 var s = "AVX-512F"
-                for (has, name) in [(avx512bw, "BW"), (avx512dq, "DQ"), (avx512vl, "VL"), (avx512bf16, "BF16")] where has { s += "/" + name }
+                for (has, name) in [(avx512bw, "BW"), (avx512dq, "DQ"), (avx512vl, "VL"), (avx512bf16, "BF16")]
+                where has { s += "/" + name }
                 parts.append(s)
             } else {
                 parts.append(osZMM ? "AVX-512F (incomplete: needs BW/DQ/VL)" : "AVX-512 (disabled by the OS)")
             }
         }
         if fma { parts.append(avxUsable ? "FMA" : "FMA (disabled by the OS)") }
-        if avx2 { parts.append(avxUsable ? "AVX2" : "AVX2 (disabled by the OS)") }
-        else if avx { parts.append(avxUsable ? "AVX" : "AVX (disabled by the OS)") }
+        if avx2 {
+            parts.append(avxUsable ? "AVX2" : "AVX2 (disabled by the OS)")
+        } else if avx {
+            parts.append(avxUsable ? "AVX" : "AVX (disabled by the OS)")
+        }
         if parts.isEmpty {
-            parts.append(sse42 ? "SSE4.2" : sse41 ? "SSE4.1" : ssse3 ? "SSSE3" : sse3 ? "SSE3" : "no SIMD beyond SSE2 detected")
+            parts.append(
+                sse42 ? "SSE4.2" : sse41 ? "SSE4.1" : ssse3 ? "SSSE3" : sse3 ? "SSE3" : "no SIMD beyond SSE2 detected")
         }
         return parts.joined(separator: ", ")
     }
@@ -80,7 +85,9 @@ extension CPUFeatures {
     public static let modelName: String = {
         guard let s = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return "unknown" }
         for line in s.split(separator: "\n") where line.hasPrefix("model name") {
-            if let colon = line.firstIndex(of: ":") { return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces) }
+            if let colon = line.firstIndex(of: ":") {
+                return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            }
         }
         return "unknown"
     }()

@@ -9,9 +9,11 @@ import CKernels
 public enum Mixture {
     /// out (rows x dim, row stride `ldo`) = per row r, sum over k < count of weights[r * ldw + k] * E[row support[k]]
     /// (support nil: row k); zero weights are skipped.
-    public static func rows(_ E: UnsafePointer<Float>, dim: Int, support: UnsafePointer<Int32>?, count: Int,
-                            weights: UnsafePointer<Float>, ldw: Int, rows: Int, out: UnsafeMutablePointer<Float>, ldo: Int,
-                            path: SIMDPath = SIMDPath.active) {
+    public static func rows(
+        _ E: UnsafePointer<Float>, dim: Int, support: UnsafePointer<Int32>?, count: Int,
+        weights: UnsafePointer<Float>, ldw: Int, rows: Int, out: UnsafeMutablePointer<Float>, ldo: Int,
+        path: SIMDPath = SIMDPath.active
+    ) {
         precondition(dim > 0 && count >= 0 && rows >= 0 && ldw >= count && ldo >= dim, "mixture shapes")
         switch path {
         case .avx512: softrl_mixture_avx512(E, dim, support, count, weights, ldw, rows, out, ldo)

@@ -10,8 +10,11 @@ import CKernels
 import Foundation
 
 public enum PackedGEMM {
-    public typealias Kernel = @convention(c) (UnsafePointer<Float>?, Int, UnsafePointer<Float>?, UnsafeMutablePointer<Float>?,
-                                              Int, Int, Int, Int, Int32) -> Void
+    public typealias Kernel =
+        @convention(c) (
+            UnsafePointer<Float>?, Int, UnsafePointer<Float>?, UnsafeMutablePointer<Float>?,
+            Int, Int, Int, Int, Int32
+        ) -> Void
 
     /// Output columns per panel.
     public static let panel = Int(SOFTRL_PANEL)
@@ -21,8 +24,10 @@ public enum PackedGEMM {
 
     /// Packs W (n, k), row stride `ldw`, into `dst` (`packedCount(n:k:)` floats). Every path writes the same floats
     /// (the wide ones with 8 x 8 register transposes, ~5x the scalar loop).
-    public static func pack(_ w: UnsafePointer<Float>, ldw: Int, n: Int, k: Int, into dst: UnsafeMutablePointer<Float>,
-                            path: SIMDPath = SIMDPath.active) {
+    public static func pack(
+        _ w: UnsafePointer<Float>, ldw: Int, n: Int, k: Int, into dst: UnsafeMutablePointer<Float>,
+        path: SIMDPath = SIMDPath.active
+    ) {
         precondition(n > 0 && k > 0 && ldw >= k, "pack needs n, k > 0 and ldw >= k (n \(n), k \(k), ldw \(ldw))")
         switch path {
         case .avx512: softrl_pack_nt_avx512(w, ldw, n, k, dst)
@@ -33,8 +38,11 @@ public enum PackedGEMM {
 
     /// Packs W (k, n) row-major, row stride `ldw`, for y = x W (the same panels `pack` makes of W^T): `packedCount(n:k:)`
     /// floats.
-    public static func packTransposed(_ w: UnsafePointer<Float>, ldw: Int, n: Int, k: Int, into dst: UnsafeMutablePointer<Float>) {
-        precondition(n > 0 && k > 0 && ldw >= n, "packTransposed needs n, k > 0 and ldw >= n (n \(n), k \(k), ldw \(ldw))")
+    public static func packTransposed(
+        _ w: UnsafePointer<Float>, ldw: Int, n: Int, k: Int, into dst: UnsafeMutablePointer<Float>
+    ) {
+        precondition(
+            n > 0 && k > 0 && ldw >= n, "packTransposed needs n, k > 0 and ldw >= n (n \(n), k \(k), ldw \(ldw))")
         softrl_pack_nn(w, ldw, n, k, dst)
     }
 
@@ -66,8 +74,10 @@ public enum PackedGEMM {
 
     /// y (m, n) (+)= x (m, k) W^T with W packed by `pack`; x rows `ldx` apart, y rows `ldy` apart.
     @inline(__always)
-    public static func multiply(_ kernel: Kernel, x: UnsafePointer<Float>, ldx: Int, packed: UnsafePointer<Float>,
-                                y: UnsafeMutablePointer<Float>, ldy: Int, m: Int, n: Int, k: Int, accumulate: Bool) {
+    public static func multiply(
+        _ kernel: Kernel, x: UnsafePointer<Float>, ldx: Int, packed: UnsafePointer<Float>,
+        y: UnsafeMutablePointer<Float>, ldy: Int, m: Int, n: Int, k: Int, accumulate: Bool
+    ) {
         if m == 0 || n == 0 { return }
         kernel(x, ldx, packed, y, ldy, m, n, k, accumulate ? 1 : 0)
     }
@@ -89,15 +99,17 @@ public enum GenerationCompute: String, CaseIterable, Sendable {
     nonisolated(unsafe) public static var active: GenerationCompute = .f32
 
     /// The `--compute` help text (one home for the flag's meaning on every command that has it).
-    public static let help = "Generation's matrix products: f32, or bf16 (weights and activations rounded to bfloat16 for "
+    public static let help =
+        "Generation's matrix products: f32, or bf16 (weights and activations rounded to bfloat16 for "
         + "each product, fp32 sums; AVX512_BF16 CPUs only, others keep f32). Weights that are bf16 already (--wire-weights "
         + "bf16) are stored as bf16 under either setting, with fp32 products (exact)."
 
     /// Parses a `--compute` value, with what to type when it is not one.
     public init(flag: String) throws {
         guard let c = GenerationCompute(rawValue: flag.lowercased()) else {
-            throw PanelFormatError("--compute \(flag) is not a precision: use f32 (fp32 products) or bf16 (bfloat16 products "
-                                   + "with fp32 sums, on CPUs with AVX512_BF16)")
+            throw PanelFormatError(
+                "--compute \(flag) is not a precision: use f32 (fp32 products) or bf16 (bfloat16 products "
+                    + "with fp32 sums, on CPUs with AVX512_BF16)")
         }
         self = c
     }
@@ -109,8 +121,11 @@ public struct PanelFormatError: Error, CustomStringConvertible {
 }
 
 extension PackedGEMM {
-    public typealias BF16Kernel = @convention(c) (UnsafePointer<Float>?, Int, UnsafePointer<UInt16>?, UnsafeMutablePointer<Float>?,
-                                                  Int, Int, Int, Int, Int32) -> Void
+    public typealias BF16Kernel =
+        @convention(c) (
+            UnsafePointer<Float>?, Int, UnsafePointer<UInt16>?, UnsafeMutablePointer<Float>?,
+            Int, Int, Int, Int, Int32
+        ) -> Void
 
     /// How a generation's weights are packed and multiplied.
     public enum PanelFormat: String, Sendable {
@@ -129,11 +144,15 @@ extension PackedGEMM {
     /// already; returns false at the first entry that does not (dst is then unusable). Otherwise rounds to nearest
     /// even and returns true.
     @discardableResult
-    public static func packBF16(_ w: UnsafePointer<Float>, ldw: Int, n: Int, k: Int, into dst: UnsafeMutablePointer<UInt16>,
-                                exactOnly: Bool, path: SIMDPath = SIMDPath.active) -> Bool {
+    public static func packBF16(
+        _ w: UnsafePointer<Float>, ldw: Int, n: Int, k: Int, into dst: UnsafeMutablePointer<UInt16>,
+        exactOnly: Bool, path: SIMDPath = SIMDPath.active
+    ) -> Bool {
         precondition(n > 0 && k > 0 && ldw >= k, "packBF16 needs n, k > 0 and ldw >= k (n \(n), k \(k), ldw \(ldw))")
         let exact: Int32 = exactOnly ? 1 : 0
-        if path == .avx512 && softrl_bf16_kernels_compiled() != 0 { return softrl_pack_nt_bf16_avx512(w, ldw, n, k, dst, exact) == 0 }
+        if path == .avx512 && softrl_bf16_kernels_compiled() != 0 {
+            return softrl_pack_nt_bf16_avx512(w, ldw, n, k, dst, exact) == 0
+        }
         return softrl_pack_nt_bf16(w, ldw, n, k, dst, exact) == 0
     }
 
@@ -170,8 +189,10 @@ extension PackedGEMM {
 
     /// y (m, n) (+)= x (m, k) W^T with W packed by `packBF16`.
     @inline(__always)
-    public static func multiply(_ kernel: BF16Kernel, x: UnsafePointer<Float>, ldx: Int, packed: UnsafePointer<UInt16>,
-                                y: UnsafeMutablePointer<Float>, ldy: Int, m: Int, n: Int, k: Int, accumulate: Bool) {
+    public static func multiply(
+        _ kernel: BF16Kernel, x: UnsafePointer<Float>, ldx: Int, packed: UnsafePointer<UInt16>,
+        y: UnsafeMutablePointer<Float>, ldy: Int, m: Int, n: Int, k: Int, accumulate: Bool
+    ) {
         if m == 0 || n == 0 { return }
         kernel(x, ldx, packed, y, ldy, m, n, k, accumulate ? 1 : 0)
     }

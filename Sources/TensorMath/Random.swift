@@ -9,7 +9,10 @@ public struct Xoshiro256: RandomNumberGenerator, Codable, Sendable, Equatable {
     /// The whole generator state, for checkpoints.
     public var state: [UInt64] {
         get { [s0, s1, s2, s3] }
-        set { precondition(newValue.count == 4, "xoshiro256 state is 4 words"); s0 = newValue[0]; s1 = newValue[1]; s2 = newValue[2]; s3 = newValue[3] }
+        set {
+            precondition(newValue.count == 4, "xoshiro256 state is 4 words"); s0 = newValue[0]; s1 = newValue[1];
+            s2 = newValue[2]; s3 = newValue[3]
+        }
     }
 
     public init(seed: UInt64) {

@@ -11,7 +11,8 @@ public enum ReferencePython {
         if let root = repositoryRoot { out.append(root.appendingPathComponent(".venv/bin/python").path) }
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
         // Every python3 on the PATH, not just the first: a version manager's shim may come before the system's.
-        for python3 in path.split(separator: ":").map({ "\($0)/python3" }) where FileManager.default.isExecutableFile(atPath: python3) && !out.contains(python3) {
+        for python3 in path.split(separator: ":").map({ "\($0)/python3" })
+        where FileManager.default.isExecutableFile(atPath: python3) && !out.contains(python3) {
             out.append(python3)
         }
         return out
@@ -19,14 +20,19 @@ public enum ReferencePython {
 
     /// The first candidate that can `import` every module in `modules`, or why there is none (for a test's skip);
     /// `packages`: what to pip-install for them, when the names differ (e.g. "pyzmq protobuf" for zmq, google.protobuf).
-    public static func find(repositoryRoot: URL?, importing modules: [String], packages: String? = nil) -> Result<String, ReferencePythonMissing> {
+    public static func find(repositoryRoot: URL?, importing modules: [String], packages: String? = nil) -> Result<
+        String, ReferencePythonMissing
+    > {
         let tried = candidates(repositoryRoot: repositoryRoot)
         for python in tried where FileManager.default.isExecutableFile(atPath: python) {
             if imports(python, modules) { return .success(python) }
         }
         let list = modules.joined(separator: " ")
-        return .failure(ReferencePythonMissing(description: "no Python that can import \(list) (tried \(tried.joined(separator: ", "))): "
-                                               + "set SOFTRL_PYTHON, or `python3 -m venv .venv && .venv/bin/pip install \(packages ?? list)` at the repository root"))
+        return .failure(
+            ReferencePythonMissing(
+                description: "no Python that can import \(list) (tried \(tried.joined(separator: ", "))): "
+                    + "set SOFTRL_PYTHON, or `python3 -m venv .venv && .venv/bin/pip install \(packages ?? list)` at the repository root"
+            ))
     }
 
     static func imports(_ python: String, _ modules: [String]) -> Bool {

@@ -21,7 +21,9 @@ public enum SIMDPath: String, CaseIterable, Sendable {
     }()
 
     nonisolated(unsafe) public static var active: SIMDPath = {
-        if let req = getenv("SOFTRL_SIMD").map({ String(cString: $0) }), let p = SIMDPath(rawValue: req), supported.contains(p) {
+        if let req = getenv("SOFTRL_SIMD").map({ String(cString: $0) }), let p = SIMDPath(rawValue: req),
+            supported.contains(p)
+        {
             return p
         }
         return supported.last!
@@ -31,7 +33,8 @@ public enum SIMDPath: String, CaseIterable, Sendable {
 public enum Kernels {
     /// Softmax of one row in place (attention scores).
     @inline(__always)
-    public static func softmaxInPlace(_ row: UnsafeMutablePointer<Float>, length: Int, path: SIMDPath = SIMDPath.active) {
+    public static func softmaxInPlace(_ row: UnsafeMutablePointer<Float>, length: Int, path: SIMDPath = SIMDPath.active)
+    {
         switch path {
         case .avx512: softrl_softmax_inplace_avx512(row, length)
         case .avx2: softrl_softmax_inplace_avx2(row, length)
@@ -61,10 +64,12 @@ public enum Kernels {
     /// One attention head over `length` cached positions: scores_j = scale q.k_j, softmax, out = sum_j p_j v_j.
     /// Keys and values of consecutive positions are `stride` floats apart. `scores` needs `length` floats.
     @inline(__always)
-    public static func attendHead(q: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
-                                  stride: Int, length: Int, headDim hd: Int, scale: Float,
-                                  scores: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>,
-                                  path: SIMDPath = SIMDPath.active) {
+    public static func attendHead(
+        q: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
+        stride: Int, length: Int, headDim hd: Int, scale: Float,
+        scores: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>,
+        path: SIMDPath = SIMDPath.active
+    ) {
         switch path {
         case .avx512: softrl_attend_avx512(q, keys, values, stride, length, hd, scale, scores, out)
         case .avx2: softrl_attend_avx2(q, keys, values, stride, length, hd, scale, scores, out)
@@ -92,15 +97,19 @@ public enum Kernels {
     /// positions; key lanes past `length` in the last block are never used (they may hold anything).
     /// `scores` needs `attendScoresCount(group:length:)` floats.
     @inline(__always)
-    public static func attendCached(q: UnsafePointer<Float>, heads: Int, kvHeads: Int, headDim hd: Int,
-                                    keys: UnsafePointer<Float>, keyStride: Int, values: UnsafePointer<Float>,
-                                    valueStride: Int, length: Int, scale: Float, scores: UnsafeMutablePointer<Float>,
-                                    out: UnsafeMutablePointer<Float>, path: SIMDPath = SIMDPath.active) {
+    public static func attendCached(
+        q: UnsafePointer<Float>, heads: Int, kvHeads: Int, headDim hd: Int,
+        keys: UnsafePointer<Float>, keyStride: Int, values: UnsafePointer<Float>,
+        valueStride: Int, length: Int, scale: Float, scores: UnsafeMutablePointer<Float>,
+        out: UnsafeMutablePointer<Float>, path: SIMDPath = SIMDPath.active
+    ) {
         switch path {
         case .avx512:
-            softrl_attend_cached_avx512(q, heads, kvHeads, hd, keys, keyStride, values, valueStride, length, scale, scores, out)
+            softrl_attend_cached_avx512(
+                q, heads, kvHeads, hd, keys, keyStride, values, valueStride, length, scale, scores, out)
         case .avx2:
-            softrl_attend_cached_avx2(q, heads, kvHeads, hd, keys, keyStride, values, valueStride, length, scale, scores, out)
+            softrl_attend_cached_avx2(
+                q, heads, kvHeads, hd, keys, keyStride, values, valueStride, length, scale, scores, out)
         case .portable:
             let group = heads / kvHeads, B = keyBlock
             for h in 0..<heads {
@@ -122,16 +131,20 @@ public enum Kernels {
     /// Starts loading one row's KV cache (first `length` positions; layout as for `attendCached`) into L2, so decode
     /// can fetch the next row's cache while it attends over this one. A hint: never changes a result.
     @inline(__always)
-    public static func prefetchCacheRow(keys: UnsafePointer<Float>, keyStride: Int, values: UnsafePointer<Float>,
-                                        valueStride: Int, kvHeads: Int, headDim: Int, length: Int) {
+    public static func prefetchCacheRow(
+        keys: UnsafePointer<Float>, keyStride: Int, values: UnsafePointer<Float>,
+        valueStride: Int, kvHeads: Int, headDim: Int, length: Int
+    ) {
         softrl_prefetch_cache_row(keys, keyStride, values, valueStride, kvHeads, headDim, length)
     }
 
     /// y = x * r * w per row, r = 1/sqrt(mean(x^2) + eps); r stored in invRms when given.
     @inline(__always)
-    public static func rmsnorm(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-                               invRms: UnsafeMutablePointer<Float>?, rows: Int, dim: Int, eps: Float,
-                               path: SIMDPath = SIMDPath.active) {
+    public static func rmsnorm(
+        _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+        invRms: UnsafeMutablePointer<Float>?, rows: Int, dim: Int, eps: Float,
+        path: SIMDPath = SIMDPath.active
+    ) {
         switch path {
         case .avx512: softrl_rmsnorm_avx512(x, w, y, invRms, rows, dim, eps)
         case .avx2: softrl_rmsnorm_avx2(x, w, y, invRms, rows, dim, eps)
@@ -151,8 +164,10 @@ public enum Kernels {
 
     /// h = silu(gate) * up (h may alias gate).
     @inline(__always)
-    public static func swiglu(_ gate: UnsafePointer<Float>, _ up: UnsafePointer<Float>, _ h: UnsafeMutablePointer<Float>,
-                              count: Int, path: SIMDPath = SIMDPath.active) {
+    public static func swiglu(
+        _ gate: UnsafePointer<Float>, _ up: UnsafePointer<Float>, _ h: UnsafeMutablePointer<Float>,
+        count: Int, path: SIMDPath = SIMDPath.active
+    ) {
         switch path {
         case .avx512: softrl_swiglu_avx512(gate, up, h, count)
         case .avx2: softrl_swiglu_avx2(gate, up, h, count)
@@ -171,9 +186,11 @@ public enum Kernels {
     /// SwiGLU's backward: s = sigmoid(gate), dUp = dh * gate * s, dGate = dh * up * s * (1 + gate * (1 - s))
     /// (written, not accumulated).
     @inline(__always)
-    public static func swigluBackward(_ dh: UnsafePointer<Float>, _ gate: UnsafePointer<Float>, _ up: UnsafePointer<Float>,
-                                      dGate: UnsafeMutablePointer<Float>, dUp: UnsafeMutablePointer<Float>, count: Int,
-                                      path: SIMDPath = SIMDPath.active) {
+    public static func swigluBackward(
+        _ dh: UnsafePointer<Float>, _ gate: UnsafePointer<Float>, _ up: UnsafePointer<Float>,
+        dGate: UnsafeMutablePointer<Float>, dUp: UnsafeMutablePointer<Float>, count: Int,
+        path: SIMDPath = SIMDPath.active
+    ) {
         switch path {
         case .avx512: softrl_swiglu_backward_avx512(dh, gate, up, dGate, dUp, count)
         case .avx2: softrl_swiglu_backward_avx2(dh, gate, up, dGate, dUp, count)
@@ -200,9 +217,11 @@ public enum Kernels {
     /// RMSNorm's backward: dx_i += r w_i dy_i - x_i r^3/d sum_j dy_j w_j x_j ; dw_j += dy_j x_j r (both accumulated),
     /// r = invRms of the row.
     @inline(__always)
-    public static func rmsnormBackward(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
-                                       invRms: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
-                                       dw: UnsafeMutablePointer<Float>, rows: Int, dim: Int, path: SIMDPath = SIMDPath.active) {
+    public static func rmsnormBackward(
+        _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
+        invRms: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
+        dw: UnsafeMutablePointer<Float>, rows: Int, dim: Int, path: SIMDPath = SIMDPath.active
+    ) {
         switch path {
         case .avx512: softrl_rmsnorm_backward_avx512(dy, x, w, invRms, dx, dw, rows, dim)
         case .avx2: softrl_rmsnorm_backward_avx2(dy, x, w, invRms, dx, dw, rows, dim)
@@ -243,22 +262,28 @@ public enum Kernels {
     /// value rows ldkv apart). Writes probs (group x length x length: row i = softmax_{j <= i}(scale q_i . k_j),
     /// 0 past i) and out = probs v. The AVX2/AVX-512 kernels compute only the causal half; the portable path is
     /// OpenBLAS over the full square and a row softmax.
-    public static func causalAttentionForward(q: UnsafePointer<Float>, ldq: Int, k: UnsafePointer<Float>,
-                                              v: UnsafePointer<Float>, ldkv: Int, length T: Int, headDim hd: Int,
-                                              group: Int, scale: Float, probs: UnsafeMutablePointer<Float>,
-                                              out: UnsafeMutablePointer<Float>, ldo: Int,
-                                              scratch: UnsafeMutablePointer<Float>, path: SIMDPath = SIMDPath.active) {
+    public static func causalAttentionForward(
+        q: UnsafePointer<Float>, ldq: Int, k: UnsafePointer<Float>,
+        v: UnsafePointer<Float>, ldkv: Int, length T: Int, headDim hd: Int,
+        group: Int, scale: Float, probs: UnsafeMutablePointer<Float>,
+        out: UnsafeMutablePointer<Float>, ldo: Int,
+        scratch: UnsafeMutablePointer<Float>, path: SIMDPath = SIMDPath.active
+    ) {
         switch path {
-        case .avx512: softrl_causal_attention_forward_avx512(q, ldq, k, v, ldkv, T, hd, group, scale, probs, out, ldo, scratch)
-        case .avx2: softrl_causal_attention_forward_avx2(q, ldq, k, v, ldkv, T, hd, group, scale, probs, out, ldo, scratch)
+        case .avx512:
+            softrl_causal_attention_forward_avx512(q, ldq, k, v, ldkv, T, hd, group, scale, probs, out, ldo, scratch)
+        case .avx2:
+            softrl_causal_attention_forward_avx2(q, ldq, k, v, ldkv, T, hd, group, scale, probs, out, ldo, scratch)
         case .portable:
             for h in 0..<group {
                 let P = probs + h * T * T
-                sgemm(.none, .transposed, m: T, n: T, k: hd, alpha: scale, a: q + h * hd, lda: ldq, b: k, ldb: ldkv, c: P, ldc: T)
+                sgemm(
+                    .none, .transposed, m: T, n: T, k: hd, alpha: scale, a: q + h * hd, lda: ldq, b: k, ldb: ldkv, c: P,
+                    ldc: T)
                 for i in 0..<T {
                     let row = P + i * T
                     softmaxInPlacePortable(row, length: i + 1)
-                    for j in (i + 1)..<T { row[j] = 0 }   // causal mask
+                    for j in (i + 1)..<T { row[j] = 0 } // causal mask
                 }
                 sgemm(.none, .none, m: T, n: hd, k: T, a: P, lda: T, b: v, ldb: ldkv, c: out + h * hd, ldc: ldo)
             }
@@ -267,17 +292,21 @@ public enum Kernels {
 
     /// The backward of `causalAttentionForward` from its probs and dOut (laid out like out): dq written (like q),
     /// dk and dv ACCUMULATED (rows lddkv apart; the group's query heads all add into them).
-    public static func causalAttentionBackward(q: UnsafePointer<Float>, ldq: Int, k: UnsafePointer<Float>,
-                                               v: UnsafePointer<Float>, ldkv: Int, probs: UnsafePointer<Float>,
-                                               dOut: UnsafePointer<Float>, lddo: Int, length T: Int, headDim hd: Int,
-                                               group: Int, scale: Float, dq: UnsafeMutablePointer<Float>, lddq: Int,
-                                               dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>, lddkv: Int,
-                                               scratch: UnsafeMutablePointer<Float>, path: SIMDPath = SIMDPath.active) {
+    public static func causalAttentionBackward(
+        q: UnsafePointer<Float>, ldq: Int, k: UnsafePointer<Float>,
+        v: UnsafePointer<Float>, ldkv: Int, probs: UnsafePointer<Float>,
+        dOut: UnsafePointer<Float>, lddo: Int, length T: Int, headDim hd: Int,
+        group: Int, scale: Float, dq: UnsafeMutablePointer<Float>, lddq: Int,
+        dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>, lddkv: Int,
+        scratch: UnsafeMutablePointer<Float>, path: SIMDPath = SIMDPath.active
+    ) {
         switch path {
         case .avx512:
-            softrl_causal_attention_backward_avx512(q, ldq, k, v, ldkv, probs, dOut, lddo, T, hd, group, scale, dq, lddq, dk, dv, lddkv, scratch)
+            softrl_causal_attention_backward_avx512(
+                q, ldq, k, v, ldkv, probs, dOut, lddo, T, hd, group, scale, dq, lddq, dk, dv, lddkv, scratch)
         case .avx2:
-            softrl_causal_attention_backward_avx2(q, ldq, k, v, ldkv, probs, dOut, lddo, T, hd, group, scale, dq, lddq, dk, dv, lddkv, scratch)
+            softrl_causal_attention_backward_avx2(
+                q, ldq, k, v, ldkv, probs, dOut, lddo, T, hd, group, scale, dq, lddq, dk, dv, lddkv, scratch)
         case .portable:
             let dS = scratch
             for h in 0..<group {
@@ -293,9 +322,13 @@ public enum Kernels {
                     for j in (i + 1)..<T { dr[j] = 0 }
                 }
                 // dQ = scale dS K ; dK += scale dS^T Q
-                sgemm(.none, .none, m: T, n: hd, k: T, alpha: scale, a: dS, lda: T, b: k, ldb: ldkv, c: dq + h * hd, ldc: lddq)
-                sgemm(.transposed, .none, m: T, n: hd, k: T, alpha: scale, a: dS, lda: T, b: q + h * hd, ldb: ldq, beta: 1,
-                      c: dk, ldc: lddkv)
+                sgemm(
+                    .none, .none, m: T, n: hd, k: T, alpha: scale, a: dS, lda: T, b: k, ldb: ldkv, c: dq + h * hd,
+                    ldc: lddq)
+                sgemm(
+                    .transposed, .none, m: T, n: hd, k: T, alpha: scale, a: dS, lda: T, b: q + h * hd, ldb: ldq,
+                    beta: 1,
+                    c: dk, ldc: lddkv)
             }
         }
     }
@@ -303,8 +336,10 @@ public enum Kernels {
     /// Rotate-half RoPE of each head of one row in place, with this position's cos/sin rows (headDim/2 each);
     /// sign -1 applies the inverse rotation.
     @inline(__always)
-    public static func rope(_ row: UnsafeMutablePointer<Float>, heads: Int, headDim: Int, cos c: UnsafePointer<Float>,
-                            sin s: UnsafePointer<Float>, sign: Float, path: SIMDPath = SIMDPath.active) {
+    public static func rope(
+        _ row: UnsafeMutablePointer<Float>, heads: Int, headDim: Int, cos c: UnsafePointer<Float>,
+        sin s: UnsafePointer<Float>, sign: Float, path: SIMDPath = SIMDPath.active
+    ) {
         switch path {
         case .avx512: softrl_rope_avx512(row, heads, headDim, c, s, sign)
         case .avx2: softrl_rope_avx2(row, heads, headDim, c, s, sign)
@@ -323,20 +358,25 @@ public enum Kernels {
     }
 
     /// One AdamW step over n parameters, weight decay on all (see PolicyGradient/AdamW.swift for the algorithm).
-    public static func adamw(p: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>, m: UnsafeMutablePointer<Float>,
-                             v: UnsafeMutablePointer<Float>, count n: Int, beta1 b1: Float, beta2 b2: Float,
-                             invCorrection1 ic1: Float, invCorrection2 ic2: Float, eps: Float, lr: Float, lrDecay: Float,
-                             path: SIMDPath = SIMDPath.active) {
+    public static func adamw(
+        p: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>, m: UnsafeMutablePointer<Float>,
+        v: UnsafeMutablePointer<Float>, count n: Int, beta1 b1: Float, beta2 b2: Float,
+        invCorrection1 ic1: Float, invCorrection2 ic2: Float, eps: Float, lr: Float, lrDecay: Float,
+        path: SIMDPath = SIMDPath.active
+    ) {
         let omb1 = 1 - b1, omb2 = 1 - b2
-        adamw(p: p, g: g, m: m, v: v, count: n, beta1: b1, beta2: b2, oneMinusBeta1: omb1, oneMinusBeta2: omb2,
-              invCorrection1: ic1, invCorrection2: ic2, eps: eps, lr: lr, lrDecay: lrDecay, path: path)
+        adamw(
+            p: p, g: g, m: m, v: v, count: n, beta1: b1, beta2: b2, oneMinusBeta1: omb1, oneMinusBeta2: omb2,
+            invCorrection1: ic1, invCorrection2: ic2, eps: eps, lr: lr, lrDecay: lrDecay, path: path)
     }
 
-    public static func adamw(p: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>, m: UnsafeMutablePointer<Float>,
-                             v: UnsafeMutablePointer<Float>, count n: Int, beta1 b1: Float, beta2 b2: Float,
-                             oneMinusBeta1 omb1: Float, oneMinusBeta2 omb2: Float,
-                             invCorrection1 ic1: Float, invCorrection2 ic2: Float, eps: Float, lr: Float, lrDecay: Float,
-                             path: SIMDPath = SIMDPath.active) {
+    public static func adamw(
+        p: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>, m: UnsafeMutablePointer<Float>,
+        v: UnsafeMutablePointer<Float>, count n: Int, beta1 b1: Float, beta2 b2: Float,
+        oneMinusBeta1 omb1: Float, oneMinusBeta2 omb2: Float,
+        invCorrection1 ic1: Float, invCorrection2 ic2: Float, eps: Float, lr: Float, lrDecay: Float,
+        path: SIMDPath = SIMDPath.active
+    ) {
         switch path {
         case .avx512: softrl_adamw_avx512(p, g, m, v, n, b1, b2, omb1, omb2, ic1, ic2, eps, lr, lrDecay)
         case .avx2: softrl_adamw_avx2(p, g, m, v, n, b1, b2, omb1, omb2, ic1, ic2, eps, lr, lrDecay)

@@ -9,7 +9,9 @@ public typealias F8 = SIMD8<Float>
 public func load8(_ p: UnsafePointer<Float>) -> F8 { UnsafeRawPointer(p).loadUnaligned(as: F8.self) }
 
 @inlinable @inline(__always)
-public func store8(_ v: F8, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: F8.self) }
+public func store8(_ v: F8, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: F8.self)
+}
 
 /// e^x for 8 lanes, relative error ~2e-7 on [-87, 88] (inputs are clamped to that range).
 /// x = n ln2 + r with |r| <= ln2/2 (Cody-Waite split of ln2), e^r by its degree-6 Taylor polynomial (truncation
@@ -33,8 +35,8 @@ public func exp8(_ x: F8) -> F8 {
     p = p * r + F8(repeating: 0.5)
     p = p * r + F8(repeating: 1.0)
     p = p * r + F8(repeating: 1.0)
-    let nBits = unsafeBitCast(t, to: SIMD8<Int32>.self) &- 0x4B40_0000     // n as an integer
-    let scale = unsafeBitCast((nBits &+ 127) &<< 23, to: F8.self)            // 2^n
+    let nBits = unsafeBitCast(t, to: SIMD8<Int32>.self) &- 0x4B40_0000 // n as an integer
+    let scale = unsafeBitCast((nBits &+ 127) &<< 23, to: F8.self) // 2^n
     return p * scale
 }
 

@@ -49,12 +49,12 @@ public final class ScratchBlockCache: @unchecked Sendable {
 
     private let lock = NSLock()
     private var maxBytes = 768 << 20
-    private var blocks: [(pointer: UnsafeMutablePointer<Float>, capacity: Int)] = []   // oldest first
+    private var blocks: [(pointer: UnsafeMutablePointer<Float>, capacity: Int)] = [] // oldest first
     private var cachedFloats = 0
 
     static func rounded(_ n: Int) -> Int {
         if n <= 1 << 12 { return (n + 15) & ~15 }
-        let top = Int.bitWidth - n.leadingZeroBitCount - 1        // 2^top <= n
+        let top = Int.bitWidth - n.leadingZeroBitCount - 1 // 2^top <= n
         let step = 1 << (top - 3)
         return (n + step - 1) / step * step
     }

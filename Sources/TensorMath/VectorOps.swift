@@ -8,8 +8,10 @@ import Foundation
 /// out[i] = softmax(x / temperature)[i]; returns log Z of the tempered logits (so log p_i = x_i/T - logZ).
 @discardableResult
 @inline(__always)
-public func softmax(_ x: UnsafePointer<Float>, count n: Int, temperature: Float = 1, into out: UnsafeMutablePointer<Float>,
-                    path: SIMDPath = SIMDPath.active) -> Double {
+public func softmax(
+    _ x: UnsafePointer<Float>, count n: Int, temperature: Float = 1, into out: UnsafeMutablePointer<Float>,
+    path: SIMDPath = SIMDPath.active
+) -> Double {
     switch path {
     case .avx512: return softrl_softmax_temp_avx512(x, n, 1 / temperature, out)
     case .avx2: return softrl_softmax_temp_avx2(x, n, 1 / temperature, out)
@@ -32,8 +34,10 @@ public func softmax(_ x: UnsafePointer<Float>, count n: Int, temperature: Float 
 /// out[i] = exp((x_i - max) / temperature) / sum_j exp((x_j - max) / temperature) in Double: the samplers' step
 /// distributions (every thinking and answer step, actor and learner). The wide paths use CKernels' double-precision
 /// exponential (within 1 ulp of libm's, results below 2^-1022 flushed to 0).
-public func softmaxDouble(_ x: UnsafePointer<Float>, count n: Int, temperature: Double, into out: UnsafeMutablePointer<Double>,
-                          path: SIMDPath = SIMDPath.active) {
+public func softmaxDouble(
+    _ x: UnsafePointer<Float>, count n: Int, temperature: Double, into out: UnsafeMutablePointer<Double>,
+    path: SIMDPath = SIMDPath.active
+) {
     switch path {
     case .avx512: return softrl_softmax_f64_avx512(x, n, temperature, out)
     case .avx2: return softrl_softmax_f64_avx2(x, n, temperature, out)

@@ -11,23 +11,28 @@ public enum ChatTemplate: Equatable, Sendable {
         let dir = URL(fileURLWithPath: directory)
         var text: String? = nil
         if let data = FileManager.default.contents(atPath: dir.appendingPathComponent("tokenizer_config.json").path),
-           let obj = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] {
+            let obj = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+        {
             text = obj["chat_template"] as? String
         }
-        if text == nil, let data = FileManager.default.contents(atPath: dir.appendingPathComponent("chat_template.jinja").path) {
+        if text == nil,
+            let data = FileManager.default.contents(atPath: dir.appendingPathComponent("chat_template.jinja").path)
+        {
             text = String(decoding: data, as: UTF8.self)
         }
         guard let template = text else {
-            throw TokenizerError.unsupported(path: directory, component: "chat template",
-                                             detail: "no chat_template in tokenizer_config.json or chat_template.jinja")
+            throw TokenizerError.unsupported(
+                path: directory, component: "chat template",
+                detail: "no chat_template in tokenizer_config.json or chat_template.jinja")
         }
         return try parse(template, source: directory)
     }
 
     public static func parse(_ template: String, source: String = "chat_template") throws -> ChatTemplate {
         guard template.contains("<|im_start|>"), template.contains("<|im_end|>") else {
-            throw TokenizerError.unsupported(path: source, component: "chat template",
-                                             detail: "only ChatML templates (<|im_start|> ... <|im_end|>) are recognised")
+            throw TokenizerError.unsupported(
+                path: source, component: "chat template",
+                detail: "only ChatML templates (<|im_start|> ... <|im_end|>) are recognised")
         }
         // A default system message appears as a literal right after "<|im_start|>system\n" in the template.
         var system: String? = nil

@@ -84,7 +84,9 @@ public final class HFTokenizer: @unchecked Sendable {
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
             file = (path as NSString).appendingPathComponent("tokenizer.json")
         }
-        guard let data = FileManager.default.contents(atPath: file) else { throw TokenizerError.fileNotFound(path: file) }
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw TokenizerError.fileNotFound(path: file)
+        }
         try self.init(json: data, source: file)
     }
 
@@ -101,20 +103,29 @@ public final class HFTokenizer: @unchecked Sendable {
         guard let model = root["model"] as? [String: Any] else { throw bad("missing \"model\" object") }
         let modelType = model["type"] as? String ?? (model["merges"] != nil ? "BPE" : "?")
         guard modelType == "BPE" else {
-            throw unsupported("model (type \(modelType))", "only BPE models are implemented (not WordPiece, Unigram or WordLevel)")
+            throw unsupported(
+                "model (type \(modelType))", "only BPE models are implemented (not WordPiece, Unigram or WordLevel)")
         }
         for key in ["continuing_subword_prefix", "end_of_word_suffix"] {
-            if let v = model[key] as? String, !v.isEmpty { throw unsupported("model.\(key)", "value \"\(v)\" (subword prefixes/suffixes)") }
+            if let v = model[key] as? String, !v.isEmpty {
+                throw unsupported("model.\(key)", "value \"\(v)\" (subword prefixes/suffixes)")
+            }
         }
-        if let dropout = model["dropout"] as? Double, dropout > 0 { throw unsupported("model.dropout", "BPE dropout \(dropout) (encoding must be deterministic)") }
-        guard let vocabJSON = model["vocab"] as? [String: Any] else { throw bad("model.vocab is missing or not an object") }
+        if let dropout = model["dropout"] as? Double, dropout > 0 {
+            throw unsupported("model.dropout", "BPE dropout \(dropout) (encoding must be deterministic)")
+        }
+        guard let vocabJSON = model["vocab"] as? [String: Any] else {
+            throw bad("model.vocab is missing or not an object")
+        }
         var vocab: [String: Int32] = [:]
         vocab.reserveCapacity(vocabJSON.count)
         var idToToken: [Int32: String] = [:]
         idToToken.reserveCapacity(vocabJSON.count)
         for (token, value) in vocabJSON {
             guard let id = Self.tokenId(value) else {
-                throw bad("model.vocab[\(String(reflecting: token))] is \(value), not a token id: ids are integers in 0..<\(Self.maxTokenIds)")
+                throw bad(
+                    "model.vocab[\(String(reflecting: token))] is \(value), not a token id: ids are integers in 0..<\(Self.maxTokenIds)"
+                )
             }
             vocab[token] = id
             idToToken[id] = token
@@ -127,23 +138,35 @@ public final class HFTokenizer: @unchecked Sendable {
             let a: String, b: String
             if let s = m as? String {
                 let parts = s.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
-                guard parts.count == 2 else { throw bad("model.merges[\(rank)] \(String(reflecting: s)) is not two tokens separated by a space") }
+                guard parts.count == 2 else {
+                    throw bad("model.merges[\(rank)] \(String(reflecting: s)) is not two tokens separated by a space")
+                }
                 a = String(parts[0]); b = String(parts[1])
             } else if let pair = m as? [String], pair.count == 2 {
                 a = pair[0]; b = pair[1]
             } else {
                 throw bad("model.merges[\(rank)] is neither \"a b\" nor [\"a\", \"b\"]")
             }
-            guard let ia = vocab[a], let ib = vocab[b] else { throw bad("model.merges[\(rank)] uses a token missing from the vocabulary: \(String(reflecting: vocab[a] == nil ? a : b))") }
-            guard let ic = vocab[a + b] else { throw bad("model.merges[\(rank)] produces \(String(reflecting: a + b)), which is not in the vocabulary") }
+            guard let ia = vocab[a], let ib = vocab[b] else {
+                throw bad(
+                    "model.merges[\(rank)] uses a token missing from the vocabulary: \(String(reflecting: vocab[a] == nil ? a : b))"
+                )
+            }
+            guard let ic = vocab[a + b] else {
+                throw bad("model.merges[\(rank)] produces \(String(reflecting: a + b)), which is not in the vocabulary")
+            }
             let key = UInt64(UInt32(bitPattern: ia)) << 32 | UInt64(UInt32(bitPattern: ib))
             if merges[key] == nil { merges[key] = (Int32(rank), ic) }
         }
         self.merges = merges
         if let unk = model["unk_token"] as? String {
-            guard let id = vocab[unk] else { throw bad("model.unk_token \(String(reflecting: unk)) is not in the vocabulary") }
+            guard let id = vocab[unk] else {
+                throw bad("model.unk_token \(String(reflecting: unk)) is not in the vocabulary")
+            }
             unkId = id
-        } else { unkId = nil }
+        } else {
+            unkId = nil
+        }
         fuseUnk = model["fuse_unk"] as? Bool ?? false
         byteFallback = model["byte_fallback"] as? Bool ?? false
         ignoreMerges = model["ignore_merges"] as? Bool ?? false
@@ -156,12 +179,16 @@ public final class HFTokenizer: @unchecked Sendable {
                 throw bad("added_tokens[\(k)] needs a non-empty content")
             }
             guard let id = Self.tokenId(t["id"]) else {
-                throw bad("added_tokens[\(k)] (\(String(reflecting: content))) has id \(t["id"].map { "\($0)" } ?? "none"): ids are integers in 0..<\(Self.maxTokenIds)")
+                throw bad(
+                    "added_tokens[\(k)] (\(String(reflecting: content))) has id \(t["id"].map { "\($0)" } ?? "none"): ids are integers in 0..<\(Self.maxTokenIds)"
+                )
             }
-            added.append(AddedToken(id: id, content: content, special: t["special"] as? Bool ?? false,
-                                    scalars: content.unicodeScalars.map(\.value),
-                                    lstrip: t["lstrip"] as? Bool ?? false, rstrip: t["rstrip"] as? Bool ?? false,
-                                    singleWord: t["single_word"] as? Bool ?? false))
+            added.append(
+                AddedToken(
+                    id: id, content: content, special: t["special"] as? Bool ?? false,
+                    scalars: content.unicodeScalars.map(\.value),
+                    lstrip: t["lstrip"] as? Bool ?? false, rstrip: t["rstrip"] as? Bool ?? false,
+                    singleWord: t["single_word"] as? Bool ?? false))
             idToToken[id] = content
         }
         addedTokens = added
@@ -178,14 +205,23 @@ public final class HFTokenizer: @unchecked Sendable {
             let type = n["type"] as? String ?? "?"
             switch type {
             case "Sequence":
-                guard let list = n["normalizers"] as? [[String: Any]] else { throw bad("\(where_).normalizers missing") }
-                return try list.enumerated().flatMap { try parseNormalizer($0.element, "\(where_).normalizers[\($0.offset)]") }
+                guard let list = n["normalizers"] as? [[String: Any]] else {
+                    throw bad("\(where_).normalizers missing")
+                }
+                return try list.enumerated().flatMap {
+                    try parseNormalizer($0.element, "\(where_).normalizers[\($0.offset)]")
+                }
             case "Prepend":
                 guard let p = n["prepend"] as? String else { throw bad("\(where_).prepend missing") }
                 return [.prepend(p)]
             case "Replace":
-                guard let pattern = n["pattern"] as? [String: Any], let content = n["content"] as? String else { throw bad("\(where_) needs pattern and content") }
-                guard let s = pattern["String"] as? String else { throw unsupported("\(where_) (Replace with a regex pattern)", "only literal String patterns are implemented") }
+                guard let pattern = n["pattern"] as? [String: Any], let content = n["content"] as? String else {
+                    throw bad("\(where_) needs pattern and content")
+                }
+                guard let s = pattern["String"] as? String else {
+                    throw unsupported(
+                        "\(where_) (Replace with a regex pattern)", "only literal String patterns are implemented")
+                }
                 return [.replace(s, content)]
             case "NFC": return [.nfc]
             case "NFKC": return [.nfkc]
@@ -202,32 +238,56 @@ public final class HFTokenizer: @unchecked Sendable {
             let type = p["type"] as? String ?? "?"
             switch type {
             case "Sequence":
-                guard let list = p["pretokenizers"] as? [[String: Any]] else { throw bad("\(where_).pretokenizers missing") }
-                return try list.enumerated().flatMap { try parsePre($0.element, "\(where_).pretokenizers[\($0.offset)]") }
+                guard let list = p["pretokenizers"] as? [[String: Any]] else {
+                    throw bad("\(where_).pretokenizers missing")
+                }
+                return try list.enumerated().flatMap {
+                    try parsePre($0.element, "\(where_).pretokenizers[\($0.offset)]")
+                }
             case "ByteLevel":
-                return [.byteLevel(addPrefixSpace: p["add_prefix_space"] as? Bool ?? false, useRegex: p["use_regex"] as? Bool ?? true)]
+                return [
+                    .byteLevel(
+                        addPrefixSpace: p["add_prefix_space"] as? Bool ?? false,
+                        useRegex: p["use_regex"] as? Bool ?? true)
+                ]
             case "Digits":
                 return [.digits(individual: p["individual_digits"] as? Bool ?? false)]
             case "Split":
                 let behavior = p["behavior"] as? String ?? "?"
-                guard behavior == "Isolated" else { throw unsupported("\(where_) (Split behavior \(behavior))", "only the Isolated behavior is implemented") }
-                if p["invert"] as? Bool ?? false { throw unsupported("\(where_) (Split invert)", "inverted splits are not implemented") }
+                guard behavior == "Isolated" else {
+                    throw unsupported(
+                        "\(where_) (Split behavior \(behavior))", "only the Isolated behavior is implemented")
+                }
+                if p["invert"] as? Bool ?? false {
+                    throw unsupported("\(where_) (Split invert)", "inverted splits are not implemented")
+                }
                 guard let pattern = p["pattern"] as? [String: Any], let regex = pattern["Regex"] as? String else {
-                    throw unsupported("\(where_) (Split with a String pattern)", "only the known regex patterns are implemented")
+                    throw unsupported(
+                        "\(where_) (Split with a String pattern)", "only the known regex patterns are implemented")
                 }
                 guard let known = SplitPattern(regex: regex) else {
-                    throw unsupported("\(where_) (Split regex \(String(reflecting: regex)))",
-                                      "only the GPT-2, Llama 3 and Qwen2 pre-tokenizer patterns are implemented (hand-written scanners)")
+                    throw unsupported(
+                        "\(where_) (Split regex \(String(reflecting: regex)))",
+                        "only the GPT-2, Llama 3 and Qwen2 pre-tokenizer patterns are implemented (hand-written scanners)"
+                    )
                 }
                 return [.split(known)]
             case "Metaspace":
-                guard let r = (p["replacement"] as? String)?.unicodeScalars, r.count == 1 else { throw bad("\(where_).replacement must be one character") }
+                guard let r = (p["replacement"] as? String)?.unicodeScalars, r.count == 1 else {
+                    throw bad("\(where_).replacement must be one character")
+                }
                 var scheme = PrependScheme.always
                 if let s = p["prepend_scheme"] as? String {
-                    guard let v = PrependScheme(rawValue: s) else { throw unsupported("\(where_).prepend_scheme", "value \(s)") }
+                    guard let v = PrependScheme(rawValue: s) else {
+                        throw unsupported("\(where_).prepend_scheme", "value \(s)")
+                    }
                     scheme = v
-                } else if let add = p["add_prefix_space"] as? Bool { scheme = add ? .always : .never }
-                return [.metaspace(replacement: r.first!.value, prependScheme: scheme, split: p["split"] as? Bool ?? true)]
+                } else if let add = p["add_prefix_space"] as? Bool {
+                    scheme = add ? .always : .never
+                }
+                return [
+                    .metaspace(replacement: r.first!.value, prependScheme: scheme, split: p["split"] as? Bool ?? true)
+                ]
             default:
                 throw unsupported("\(where_) (type \(type))", "pre-tokenizer not implemented")
             }
@@ -247,13 +307,16 @@ public final class HFTokenizer: @unchecked Sendable {
             switch type {
             case "Sequence":
                 guard let list = d["decoders"] as? [[String: Any]] else { throw bad("\(where_).decoders missing") }
-                return try list.enumerated().flatMap { try parseDecoder($0.element, "\(where_).decoders[\($0.offset)]") }
+                return try list.enumerated().flatMap {
+                    try parseDecoder($0.element, "\(where_).decoders[\($0.offset)]")
+                }
             case "ByteLevel": return [.byteLevel]
             case "ByteFallback": return [.byteFallback]
             case "Fuse": return [.fuse]
             case "Replace":
                 guard let pattern = d["pattern"] as? [String: Any], let content = d["content"] as? String,
-                      let s = pattern["String"] as? String else { throw unsupported("\(where_) (Replace)", "only literal String patterns are implemented") }
+                    let s = pattern["String"] as? String
+                else { throw unsupported("\(where_) (Replace)", "only literal String patterns are implemented") }
                 return [.replace(s, content)]
             case "Strip":
                 guard let c = (d["content"] as? String)?.first else { throw bad("\(where_).content missing") }
@@ -261,8 +324,11 @@ public final class HFTokenizer: @unchecked Sendable {
             case "Metaspace":
                 guard let r = (d["replacement"] as? String)?.first else { throw bad("\(where_).replacement missing") }
                 var scheme = PrependScheme.always
-                if let s = d["prepend_scheme"] as? String { scheme = PrependScheme(rawValue: s) ?? .always }
-                else if let add = d["add_prefix_space"] as? Bool { scheme = add ? .always : .never }
+                if let s = d["prepend_scheme"] as? String {
+                    scheme = PrependScheme(rawValue: s) ?? .always
+                } else if let add = d["add_prefix_space"] as? Bool {
+                    scheme = add ? .always : .never
+                }
                 return [.metaspace(replacement: r, prependScheme: scheme)]
             default:
                 throw unsupported("\(where_) (type \(type))", "decoder not implemented")
@@ -293,12 +359,17 @@ public final class HFTokenizer: @unchecked Sendable {
                         if let raw = specials[name]?["ids"] as? [Any] {
                             let ids = raw.compactMap(Self.tokenId)
                             guard ids.count == raw.count else {
-                                throw bad("\(where_).special_tokens[\(String(reflecting: name))].ids is \(raw): ids are integers in 0..<\(Self.maxTokenIds)")
+                                throw bad(
+                                    "\(where_).special_tokens[\(String(reflecting: name))].ids is \(raw): ids are integers in 0..<\(Self.maxTokenIds)"
+                                )
                             }
                             return .special(ids)
                         }
-                        if let id = vocab[name] ?? added.first(where: { $0.content == name })?.id { return .special([id]) }
-                        throw bad("\(where_).single[\(k)] names special token \(String(reflecting: name)), which has no id")
+                        if let id = vocab[name] ?? added.first(where: { $0.content == name })?.id {
+                            return .special([id])
+                        }
+                        throw bad(
+                            "\(where_).single[\(k)] names special token \(String(reflecting: name)), which has no id")
                     }
                     if item["Sequence"] != nil { return .sequence }
                     throw bad("\(where_).single[\(k)] is neither SpecialToken nor Sequence")
@@ -311,10 +382,14 @@ public final class HFTokenizer: @unchecked Sendable {
 
         if !isByteLevel {
             var single: [UInt32: Int32] = [:]
-            for (token, id) in vocab where token.unicodeScalars.count == 1 { single[token.unicodeScalars.first!.value] = id }
+            for (token, id) in vocab where token.unicodeScalars.count == 1 {
+                single[token.unicodeScalars.first!.value] = id
+            }
             singleScalarIds = single
         }
-        if let r = root["truncation"], !(r is NSNull) { throw unsupported("truncation", "remove it (set to null); SoftRL never truncates") }
+        if let r = root["truncation"], !(r is NSNull) {
+            throw unsupported("truncation", "remove it (set to null); SoftRL never truncates")
+        }
     }
 
     // MARK: Lookups
@@ -365,7 +440,9 @@ public final class HFTokenizer: @unchecked Sendable {
         outer: for t in candidates where i + t.scalars.count <= s.count {
             for k in 1..<t.scalars.count where s[i + k] != t.scalars[k] { continue outer }
             if t.singleWord {
-                func word(_ v: UInt32) -> Bool { ScalarClasses.of(v) & (ScalarClasses.letter | ScalarClasses.number) != 0 || v == 0x5F }
+                func word(_ v: UInt32) -> Bool {
+                    ScalarClasses.of(v) & (ScalarClasses.letter | ScalarClasses.number) != 0 || v == 0x5F
+                }
                 if i > 0, word(s[i - 1]) { continue }
                 let e = i + t.scalars.count
                 if e < s.count, word(s[e]) { continue }
@@ -379,7 +456,7 @@ public final class HFTokenizer: @unchecked Sendable {
     private func encodeChunk(_ s: [UInt32], _ lo: Int, _ hi: Int, into ids: inout [Int32]) {
         var buf: [UInt32]
         var pieces: [Range<Int>]
-        var starts: [Bool]  // piece starts at original offset 0 (Metaspace "first")
+        var starts: [Bool] // piece starts at original offset 0 (Metaspace "first")
         if normalizers.isEmpty {
             buf = Array(s[lo..<hi])
         } else {
@@ -416,14 +493,22 @@ public final class HFTokenizer: @unchecked Sendable {
                 var next: [Range<Int>] = [], nextStarts: [Bool] = []
                 for (k, r) in pieces.enumerated() {
                     var i = r.lowerBound, pieceStart = r.lowerBound
-                    func emit(_ e: Int) { if e > pieceStart { next.append(pieceStart..<e); nextStarts.append(starts[k] && pieceStart == r.lowerBound) }; pieceStart = e }
+                    func emit(_ e: Int) {
+                        if e > pieceStart {
+                            next.append(pieceStart..<e); nextStarts.append(starts[k] && pieceStart == r.lowerBound)
+                        }; pieceStart = e
+                    }
                     while i < r.upperBound {
                         if ScalarClasses.of(buf[i]) & ScalarClasses.number != 0 {
                             emit(i)
                             var e = i + 1
-                            if !individual { while e < r.upperBound, ScalarClasses.of(buf[e]) & ScalarClasses.number != 0 { e += 1 } }
+                            if !individual {
+                                while e < r.upperBound, ScalarClasses.of(buf[e]) & ScalarClasses.number != 0 { e += 1 }
+                            }
                             emit(e); i = e
-                        } else { i += 1 }
+                        } else {
+                            i += 1
+                        }
                     }
                     emit(r.upperBound)
                 }
@@ -492,11 +577,16 @@ public final class HFTokenizer: @unchecked Sendable {
             for v in buf[r] { appendUTF8(v, &bytes) }
             if ignoreMerges {
                 var word = ""
-                word.unicodeScalars.append(contentsOf: bytes.map { Unicode.Scalar(ByteLevelMap.byteToScalar[Int($0)])! })
+                word.unicodeScalars.append(
+                    contentsOf: bytes.map { Unicode.Scalar(ByteLevelMap.byteToScalar[Int($0)])! })
                 if let id = vocab[word] { symbols = [id]; return finish(symbols, key, cacheable, &ids) }
             }
             for b in bytes {
-                if let id = byteIds[Int(b)] { flushUnk(&unk, &symbols); symbols.append(id) } else { addUnk(1, &unk, &symbols) }
+                if let id = byteIds[Int(b)] {
+                    flushUnk(&unk, &symbols); symbols.append(id)
+                } else {
+                    addUnk(1, &unk, &symbols)
+                }
             }
         } else {
             if ignoreMerges {
@@ -543,12 +633,18 @@ public final class HFTokenizer: @unchecked Sendable {
         let n = initial.count
         if n < 2 { return initial }
         var ids = initial
-        var next = [Int32](unsafeUninitializedCapacity: n) { b, c in for i in 0..<n { b[i] = Int32(i + 1) }; c = n }
+        var next = [Int32](unsafeUninitializedCapacity: n) { b, c in
+            for i in 0..<n { b[i] = Int32(i + 1) }; c = n
+        }
         next[n - 1] = -1
-        var prev = [Int32](unsafeUninitializedCapacity: n) { b, c in for i in 0..<n { b[i] = Int32(i - 1) }; c = n }
+        var prev = [Int32](unsafeUninitializedCapacity: n) { b, c in
+            for i in 0..<n { b[i] = Int32(i - 1) }; c = n
+        }
         var alive = [Bool](repeating: true, count: n)
         var heap = MergeHeap()
-        @inline(__always) func pairKey(_ a: Int32, _ b: Int32) -> UInt64 { UInt64(UInt32(bitPattern: a)) << 32 | UInt64(UInt32(bitPattern: b)) }
+        @inline(__always) func pairKey(_ a: Int32, _ b: Int32) -> UInt64 {
+            UInt64(UInt32(bitPattern: a)) << 32 | UInt64(UInt32(bitPattern: b))
+        }
         for i in 0..<(n - 1) {
             if let m = merges[pairKey(ids[i], ids[i + 1])] { heap.push(rank: m.rank, pos: Int32(i), id: m.id) }
         }
@@ -561,8 +657,12 @@ public final class HFTokenizer: @unchecked Sendable {
             alive[j] = false
             next[i] = next[j]
             if next[j] >= 0 { prev[Int(next[j])] = Int32(i) }
-            if prev[i] >= 0, let m2 = merges[pairKey(ids[Int(prev[i])], ids[i])] { heap.push(rank: m2.rank, pos: prev[i], id: m2.id) }
-            if next[i] >= 0, let m2 = merges[pairKey(ids[i], ids[Int(next[i])])] { heap.push(rank: m2.rank, pos: Int32(i), id: m2.id) }
+            if prev[i] >= 0, let m2 = merges[pairKey(ids[Int(prev[i])], ids[i])] {
+                heap.push(rank: m2.rank, pos: prev[i], id: m2.id)
+            }
+            if next[i] >= 0, let m2 = merges[pairKey(ids[i], ids[Int(next[i])])] {
+                heap.push(rank: m2.rank, pos: Int32(i), id: m2.id)
+            }
         }
         var out: [Int32] = []
         var k: Int32 = 0
@@ -634,7 +734,9 @@ public final class HFTokenizer: @unchecked Sendable {
                         if ch == rep {
                             if i == 0 && scheme != .never { continue }
                             s.append(" ")
-                        } else { s.append(ch) }
+                        } else {
+                            s.append(ch)
+                        }
                     }
                     return s
                 }
@@ -655,7 +757,8 @@ public final class HFTokenizer: @unchecked Sendable {
     case 0..<0x80: out.append(UInt8(v))
     case 0x80..<0x800: out.append(UInt8(0xC0 | (v >> 6))); out.append(UInt8(0x80 | (v & 0x3F)))
     case 0x800..<0x10000:
-        out.append(UInt8(0xE0 | (v >> 12))); out.append(UInt8(0x80 | ((v >> 6) & 0x3F))); out.append(UInt8(0x80 | (v & 0x3F)))
+        out.append(UInt8(0xE0 | (v >> 12))); out.append(UInt8(0x80 | ((v >> 6) & 0x3F)));
+        out.append(UInt8(0x80 | (v & 0x3F)))
     default:
         out.append(UInt8(0xF0 | (v >> 18))); out.append(UInt8(0x80 | ((v >> 12) & 0x3F)))
         out.append(UInt8(0x80 | ((v >> 6) & 0x3F))); out.append(UInt8(0x80 | (v & 0x3F)))

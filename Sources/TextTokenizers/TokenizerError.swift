@@ -11,7 +11,8 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case let .fileNotFound(path):
-            return "tokenizer file not found: \(path) (expected a Hugging Face tokenizer.json, or a directory holding one)"
+            return
+                "tokenizer file not found: \(path) (expected a Hugging Face tokenizer.json, or a directory holding one)"
         case let .malformed(path, reason):
             return "\(path) is not a valid tokenizer.json: \(reason)"
         case let .unsupported(path, component, detail):

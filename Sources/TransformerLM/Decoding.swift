@@ -38,7 +38,8 @@ public final class KVCache {
         keyStride = kStride
         valueStride = vStride
         let keyFloats = rows * config.numKeyValueHeads * kStride, valueFloats = rows * config.numKeyValueHeads * vStride
-        let a = ScratchArena(floats: config.numHiddenLayers * (ScratchArena.padded(keyFloats) + ScratchArena.padded(valueFloats)))
+        let a = ScratchArena(
+            floats: config.numHiddenLayers * (ScratchArena.padded(keyFloats) + ScratchArena.padded(valueFloats)))
         arena = a
         keys = (0..<config.numHiddenLayers).map { _ in a.slice(keyFloats).pointer }
         values = (0..<config.numHiddenLayers).map { _ in a.slice(valueFloats).pointer }
@@ -54,7 +55,9 @@ public final class KVCache {
         values[layer] + row * kvHeads * valueStride
     }
     /// Stores one position's key and value vectors (kvHeads x headDim each, key after RoPE).
-    @inline(__always) func store(_ layer: Int, _ row: Int, _ pos: Int, key k: UnsafePointer<Float>, value v: UnsafePointer<Float>) {
+    @inline(__always) func store(
+        _ layer: Int, _ row: Int, _ pos: Int, key k: UnsafePointer<Float>, value v: UnsafePointer<Float>
+    ) {
         let B = Kernels.keyBlock, hd = headDim
         let kb = rowKeys(layer, row) + (pos / B) * hd * B + pos % B, vb = rowValues(layer, row) + pos * hd
         for g in 0..<kvHeads {
@@ -92,13 +95,17 @@ public final class DecodeWeights {
     private let arena: ScratchArena
 
     /// nil when the active SIMD path has no packed kernel (decode then multiplies the unpacked weights with OpenBLAS).
-    public init?(model: LlamaModel, kernel: PackedGEMM.Kernel? = PackedGEMM.active, compute: GenerationCompute = GenerationCompute.active) {
+    public init?(
+        model: LlamaModel, kernel: PackedGEMM.Kernel? = PackedGEMM.active,
+        compute: GenerationCompute = GenerationCompute.active
+    ) {
         guard let kernel else { return nil }
         let c = model.config, L = model.layout
         let d = c.hiddenSize, ff = c.intermediateSize, qkvW = c.qDim + 2 * c.kvDim
         for lw in L.layers {
-            precondition(lw.k == lw.q + c.qDim * d && lw.v == lw.k + c.kvDim * d && lw.up == lw.gate + ff * d,
-                         "decode expects q/k/v and gate/up adjacent in the parameter layout")
+            precondition(
+                lw.k == lw.q + c.qDim * d && lw.v == lw.k + c.kvDim * d && lw.up == lw.gate + ff * d,
+                "decode expects q/k/v and gate/up adjacent in the parameter layout")
         }
         // (offset, n, k) of every matrix, in packing order: per layer qkv, o, gateUp, down; then the LM head.
         var mats: [(Int, Int, Int)] = []
@@ -115,9 +122,14 @@ public final class DecodeWeights {
         let mayBeBF16 = PackedGEMM.isBF16Valued(model.weights.pointer + w0, count: n0 * k0)
         if let bf16 = products ?? (mayBeBF16 ? PackedGEMM.bf16Weights : nil) {
             let a = DecodeWeights.packAll(model, mats, bf16: true, exactOnly: products == nil)
-            if let a { arena = a.0; panels = a.1; format = products != nil ? .bf16Products : .bf16Weights; bf16Kernel = bf16 }
-            else { bf16Kernel = nil }
-        } else { bf16Kernel = nil }
+            if let a {
+                arena = a.0; panels = a.1; format = products != nil ? .bf16Products : .bf16Weights; bf16Kernel = bf16
+            } else {
+                bf16Kernel = nil
+            }
+        } else {
+            bf16Kernel = nil
+        }
         if arena == nil {
             let a = DecodeWeights.packAll(model, mats, bf16: false, exactOnly: false)!
             arena = a.0; panels = a.1
@@ -125,15 +137,19 @@ public final class DecodeWeights {
         self.format = format
         f32Kernel = format == .f32 ? kernel : nil
         self.arena = arena!
-        layers = (0..<c.numHiddenLayers).map { Layer(qkv: panels[4 * $0], o: panels[4 * $0 + 1], gateUp: panels[4 * $0 + 2], down: panels[4 * $0 + 3]) }
+        layers = (0..<c.numHiddenLayers).map {
+            Layer(qkv: panels[4 * $0], o: panels[4 * $0 + 1], gateUp: panels[4 * $0 + 2], down: panels[4 * $0 + 3])
+        }
         lmHead = panels.last!
         self.model = model
     }
 
     /// Packs every matrix into one recycled block (pages already mapped when a generation of the same model ran
     /// before; every element is written). nil when `exactOnly` and some weight is not a bf16 value.
-    private static func packAll(_ model: LlamaModel, _ mats: [(Int, Int, Int)], bf16: Bool,
-                                exactOnly: Bool) -> (ScratchArena, [UnsafeRawPointer])? {
+    private static func packAll(
+        _ model: LlamaModel, _ mats: [(Int, Int, Int)], bf16: Bool,
+        exactOnly: Bool
+    ) -> (ScratchArena, [UnsafeRawPointer])? {
         let W = model.weights.pointer
         // A slice's size in floats (bf16 panels: two per float).
         func floats(_ n: Int, _ k: Int) -> Int {
@@ -156,14 +172,18 @@ public final class DecodeWeights {
 
     /// y (m, n) (+)= x (m, k) W^T for one of this generation's packed matrices.
     @inline(__always)
-    func multiply(_ x: UnsafePointer<Float>, ldx: Int, _ panels: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>, ldy: Int,
-                  m: Int, n: Int, k: Int, accumulate: Bool) {
+    func multiply(
+        _ x: UnsafePointer<Float>, ldx: Int, _ panels: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>, ldy: Int,
+        m: Int, n: Int, k: Int, accumulate: Bool
+    ) {
         if let f32Kernel {
-            PackedGEMM.multiply(f32Kernel, x: x, ldx: ldx, packed: panels.assumingMemoryBound(to: Float.self), y: y, ldy: ldy,
-                                m: m, n: n, k: k, accumulate: accumulate)
+            PackedGEMM.multiply(
+                f32Kernel, x: x, ldx: ldx, packed: panels.assumingMemoryBound(to: Float.self), y: y, ldy: ldy,
+                m: m, n: n, k: k, accumulate: accumulate)
         } else {
-            PackedGEMM.multiply(bf16Kernel!, x: x, ldx: ldx, packed: panels.assumingMemoryBound(to: UInt16.self), y: y, ldy: ldy,
-                                m: m, n: n, k: k, accumulate: accumulate)
+            PackedGEMM.multiply(
+                bf16Kernel!, x: x, ldx: ldx, packed: panels.assumingMemoryBound(to: UInt16.self), y: y, ldy: ldy,
+                m: m, n: n, k: k, accumulate: accumulate)
         }
     }
 }
@@ -176,10 +196,14 @@ extension LlamaModel {
         // A generation starts here: pack this model's weights for the decode steps that follow.
         cache.decodeWeights = DecodeWeights(model: self)
         for (s, prompt) in prompts.enumerated() {
-            precondition(prompt.count <= cache.capacity, "prompt of \(prompt.count) positions exceeds the cache capacity \(cache.capacity)")
+            precondition(
+                prompt.count <= cache.capacity,
+                "prompt of \(prompt.count) positions exceeds the cache capacity \(cache.capacity)")
             for r in rows[s] { precondition(cache.lengths[r] == 0, "prefill into a non-empty cache row \(r)") }
         }
-        guard let packed = cache.decodeWeights else { return prefillWithTrainingPass(prompts: prompts, rows: rows, cache: cache) }
+        guard let packed = cache.decodeWeights else {
+            return prefillWithTrainingPass(prompts: prompts, rows: rows, cache: cache)
+        }
         return prefillInference(prompts: prompts, rows: rows, cache: cache, packed: packed)
     }
 
@@ -188,7 +212,9 @@ extension LlamaModel {
     /// causal attention kernel per prompt and key/value head, and the final norm and LM head on each prompt's last
     /// row only. The training pass (the portable path below) keeps every activation for a backward that never
     /// comes, computes logits at every position and runs OpenBLAS, which packs weights and activations per call.
-    private func prefillInference(prompts: [ModelInput], rows: [[Int]], cache: KVCache, packed: DecodeWeights) -> [[Float]] {
+    private func prefillInference(prompts: [ModelInput], rows: [[Int]], cache: KVCache, packed: DecodeWeights)
+        -> [[Float]]
+    {
         checkInputs(prompts)
         let c = config, L = layout, W = weights.pointer
         let d = c.hiddenSize, ff = c.intermediateSize, hd = c.headDim, H = c.numAttentionHeads, kvH = c.numKeyValueHeads
@@ -200,15 +226,18 @@ extension LlamaModel {
         let scratchCount = Kernels.causalAttentionScratchCount(length: maxT, headDim: hd)
         // Temporaries from a recycled arena; every slice is written before it is read.
         let P = ScratchArena.padded
-        let arena = ScratchArena(floats: 2 * P(n * d) + P(n * qkvW) + P(n * c.qDim) + P(n * 2 * ff) + P(n * ff)
-                                 + P(group * maxT * maxT) + P(scratchCount) + 2 * P(S * d) + P(S * V))
+        let arena = ScratchArena(
+            floats: 2 * P(n * d) + P(n * qkvW) + P(n * c.qDim) + P(n * 2 * ff) + P(n * ff)
+                + P(group * maxT * maxT) + P(scratchCount) + 2 * P(S * d) + P(S * V))
         let x = arena.slice(n * d).pointer, xn = arena.slice(n * d).pointer
         let qkv = arena.slice(n * qkvW).pointer, att = arena.slice(n * c.qDim).pointer
         let gu = arena.slice(n * 2 * ff).pointer, hidden = arena.slice(n * ff).pointer
         let probs = arena.slice(group * maxT * maxT).pointer, scratch = arena.slice(scratchCount).pointer
         let last = arena.slice(S * d).pointer, lastN = arena.slice(S * d).pointer, logits = arena.slice(S * V).pointer
-        func linear(_ x: UnsafePointer<Float>, _ pw: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>, m: Int,
-                    inDim: Int, outDim: Int, accumulate: Bool = false) {
+        func linear(
+            _ x: UnsafePointer<Float>, _ pw: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>, m: Int,
+            inDim: Int, outDim: Int, accumulate: Bool = false
+        ) {
             packed.multiply(x, ldx: inDim, pw, y, ldy: outDim, m: m, n: outDim, k: inDim, accumulate: accumulate)
         }
         for (s, prompt) in prompts.enumerated() { embed(prompt, into: x + offsets[s] * d) }
@@ -225,10 +254,11 @@ extension LlamaModel {
                 }
                 let T = prompt.count, row0 = qkv + offsets[s] * qkvW
                 for g in 0..<kvH {
-                    Kernels.causalAttentionForward(q: row0 + g * group * hd, ldq: qkvW, k: row0 + c.qDim + g * hd,
-                                                   v: row0 + c.qDim + c.kvDim + g * hd, ldkv: qkvW, length: T, headDim: hd,
-                                                   group: group, scale: scale, probs: probs,
-                                                   out: att + offsets[s] * c.qDim + g * group * hd, ldo: c.qDim, scratch: scratch)
+                    Kernels.causalAttentionForward(
+                        q: row0 + g * group * hd, ldq: qkvW, k: row0 + c.qDim + g * hd,
+                        v: row0 + c.qDim + c.kvDim + g * hd, ldkv: qkvW, length: T, headDim: hd,
+                        group: group, scale: scale, probs: probs,
+                        out: att + offsets[s] * c.qDim + g * group * hd, ldo: c.qDim, scratch: scratch)
                 }
             }
             linear(att, pl.o, x, m: n, inDim: c.qDim, outDim: d, accumulate: true)
@@ -255,13 +285,17 @@ extension LlamaModel {
             for r in rows[s] {
                 for l in 0..<c.numHiddenLayers {
                     for t in 0..<prompt.count {
-                        cache.store(l, r, t, key: pass.keyRow(layer: l, sequence: s, position: t),
-                                    value: pass.valueRow(layer: l, sequence: s, position: t))
+                        cache.store(
+                            l, r, t, key: pass.keyRow(layer: l, sequence: s, position: t),
+                            value: pass.valueRow(layer: l, sequence: s, position: t))
                     }
                 }
                 cache.setLength(r, prompt.count)
             }
-            out.append(Array(UnsafeBufferPointer(start: pass.logits(sequence: s, position: prompt.count - 1), count: c.vocabSize)))
+            out.append(
+                Array(
+                    UnsafeBufferPointer(start: pass.logits(sequence: s, position: prompt.count - 1), count: c.vocabSize)
+                ))
         }
         return out
     }
@@ -274,7 +308,9 @@ extension LlamaModel {
         let H = c.numAttentionHeads, group = H / c.numKeyValueHeads, eps = Float(c.rmsNormEps)
         precondition(input.count == b, "one input per row")
         checkInputs([input], oneTokenPerRow: true)
-        for r in rows { precondition(cache.lengths[r] < cache.capacity, "cache row \(r) is full (\(cache.capacity) positions)") }
+        for r in rows {
+            precondition(cache.lengths[r] < cache.capacity, "cache row \(r) is full (\(cache.capacity) positions)")
+        }
         // Per-step temporaries from a recycled arena (no allocation or zeroing per token; every slice is written
         // before it is read).
         let P = ScratchArena.padded
@@ -283,32 +319,39 @@ extension LlamaModel {
         // few rows OpenBLAS's per-call cost is a large part of each product.
         let qkvW = c.qDim + 2 * c.kvDim
         let scoresCount = Kernels.attendScoresCount(group: group, length: cache.capacity)
-        let arena = ScratchArena(floats: 2 * P(b * d) + P(b * qkvW) + P(b * c.qDim) + P(b * 2 * ff) + P(b * ff) + P(scoresCount))
+        let arena = ScratchArena(
+            floats: 2 * P(b * d) + P(b * qkvW) + P(b * c.qDim) + P(b * 2 * ff) + P(b * ff) + P(scoresCount))
         let x = arena.slice(b * d), xn = arena.slice(b * d)
         let qkv = arena.slice(b * qkvW), att = arena.slice(b * c.qDim)
         let gu = arena.slice(b * 2 * ff), hidden = arena.slice(b * ff)
         let scores = arena.slice(scoresCount)
         embed(input, into: x.pointer)
         // Packed weights for this generation (built by prefill; a cache fed without prefill packs at its first step).
-        if cache.decodeWeights == nil || cache.decodeWeights?.model !== self { cache.decodeWeights = DecodeWeights(model: self) }
+        if cache.decodeWeights == nil || cache.decodeWeights?.model !== self {
+            cache.decodeWeights = DecodeWeights(model: self)
+        }
         let packed = cache.decodeWeights
         /// y (b, n) (+)= x (b, k) W^T: the packed kernel, or OpenBLAS (and the 2-16-row kernel) on the unpacked weights.
         @inline(__always)
-        func linear(_ x: UnsafePointer<Float>, _ pw: UnsafeRawPointer?, _ w: Int, _ y: UnsafeMutablePointer<Float>,
-                    inDim: Int, outDim: Int, accumulate: Bool = false) {
+        func linear(
+            _ x: UnsafePointer<Float>, _ pw: UnsafeRawPointer?, _ w: Int, _ y: UnsafeMutablePointer<Float>,
+            inDim: Int, outDim: Int, accumulate: Bool = false
+        ) {
             if let packed, let pw {
                 packed.multiply(x, ldx: inDim, pw, y, ldy: outDim, m: b, n: outDim, k: inDim, accumulate: accumulate)
             } else {
                 // OpenBLAS (and the 2-16-row kernel) on the unpacked weights, never the training pass's per-call packing.
-                sgemm(.none, .transposed, m: b, n: outDim, k: inDim, a: x, lda: inDim, b: W + w, ldb: inDim,
-                      beta: accumulate ? 1 : 0, c: y, ldc: outDim)
+                sgemm(
+                    .none, .transposed, m: b, n: outDim, k: inDim, a: x, lda: inDim, b: W + w, ldb: inDim,
+                    beta: accumulate ? 1 : 0, c: y, ldc: outDim)
             }
         }
         let scale = 1 / Float(hd).squareRoot()
         for li in 0..<c.numHiddenLayers {
             let lw = L.layers[li]
-            precondition(lw.k == lw.q + c.qDim * d && lw.v == lw.k + c.kvDim * d && lw.up == lw.gate + ff * d,
-                         "decode expects q/k/v and gate/up adjacent in the parameter layout")
+            precondition(
+                lw.k == lw.q + c.qDim * d && lw.v == lw.k + c.kvDim * d && lw.up == lw.gate + ff * d,
+                "decode expects q/k/v and gate/up adjacent in the parameter layout")
             let pl = packed?.layers[li]
             rmsnormForward(x.pointer, W + lw.inputNorm, xn.pointer, invRms: nil, rows: b, dim: d, eps: eps)
             linear(xn.pointer, pl?.qkv, lw.q, qkv.pointer, inDim: d, outDim: qkvW)
@@ -322,15 +365,17 @@ extension LlamaModel {
                 // megabytes, read once per step).
                 if i + 1 < b {
                     let rn = rows[i + 1]
-                    Kernels.prefetchCacheRow(keys: cache.rowKeys(li, rn), keyStride: cache.keyStride, values: cache.rowValues(li, rn),
-                                             valueStride: cache.valueStride, kvHeads: c.numKeyValueHeads, headDim: hd,
-                                             length: cache.lengths[rn] + 1)
+                    Kernels.prefetchCacheRow(
+                        keys: cache.rowKeys(li, rn), keyStride: cache.keyStride, values: cache.rowValues(li, rn),
+                        valueStride: cache.valueStride, kvHeads: c.numKeyValueHeads, headDim: hd,
+                        length: cache.lengths[rn] + 1)
                 }
                 // All query heads of the row over its pos + 1 cached positions in one call (Kernels.attendCached: the
                 // query heads sharing a key/value head read its keys and values once; AVX2/AVX-512 when available).
-                Kernels.attendCached(q: q, heads: H, kvHeads: c.numKeyValueHeads, headDim: hd, keys: cache.rowKeys(li, r),
-                                     keyStride: cache.keyStride, values: cache.rowValues(li, r), valueStride: cache.valueStride,
-                                     length: pos + 1, scale: scale, scores: scores.pointer, out: att.pointer + i * c.qDim)
+                Kernels.attendCached(
+                    q: q, heads: H, kvHeads: c.numKeyValueHeads, headDim: hd, keys: cache.rowKeys(li, r),
+                    keyStride: cache.keyStride, values: cache.rowValues(li, r), valueStride: cache.valueStride,
+                    length: pos + 1, scale: scale, scores: scores.pointer, out: att.pointer + i * c.qDim)
             }
             linear(att.pointer, pl?.o, lw.o, x.pointer, inDim: c.qDim, outDim: d, accumulate: true)
             rmsnormForward(x.pointer, W + lw.postNorm, xn.pointer, invRms: nil, rows: b, dim: d, eps: eps)
@@ -352,14 +397,18 @@ extension LlamaModel {
     /// Generates `maxNewTokens` ids after each prompt, all prompts advancing together in one KV cache (one row each).
     /// `temperature == nil` is greedy (argmax, first on ties); otherwise samples softmax(logits / T) with a
     /// deterministic stream per row derived from `seed`. Returns only the new ids, per prompt.
-    public func generate(prompts: [[Int32]], maxNewTokens: Int, temperature: Float? = nil, seed: UInt64 = 0) -> [[Int32]] {
+    public func generate(prompts: [[Int32]], maxNewTokens: Int, temperature: Float? = nil, seed: UInt64 = 0)
+        -> [[Int32]]
+    {
         precondition(!prompts.isEmpty && prompts.allSatisfy { !$0.isEmpty }, "each prompt needs at least one token")
         precondition(maxNewTokens >= 0)
         let b = prompts.count, V = config.vocabSize
         guard maxNewTokens > 0 else { return [[Int32]](repeating: [], count: b) }
         let longest = prompts.map(\.count).max()!
-        precondition(longest + maxNewTokens - 1 <= config.maxPositionEmbeddings,
-                     "prompt (\(longest)) + new tokens (\(maxNewTokens)) exceed max_position_embeddings \(config.maxPositionEmbeddings)")
+        precondition(
+            longest + maxNewTokens - 1 <= config.maxPositionEmbeddings,
+            "prompt (\(longest)) + new tokens (\(maxNewTokens)) exceed max_position_embeddings \(config.maxPositionEmbeddings)"
+        )
         let cache = KVCache(config: config, rows: b, capacity: longest + maxNewTokens)
         let first = prefill(prompts: prompts.map { ModelInput(tokens: $0) }, rows: (0..<b).map { [$0] }, cache: cache)
         var rngs = (0..<b).map { Xoshiro256(seed: seed, stream: UInt64($0)) }
@@ -374,7 +423,8 @@ extension LlamaModel {
         let logits = FloatBuffer(count: b * V)
         let allRows = Array(0..<b)
         for _ in 1..<maxNewTokens {
-            decodeStep(rows: allRows, input: ModelInput(tokens: out.map { $0.last! }), cache: cache, logits: logits.pointer)
+            decodeStep(
+                rows: allRows, input: ModelInput(tokens: out.map { $0.last! }), cache: cache, logits: logits.pointer)
             for i in 0..<b { out[i].append(pick(logits.pointer + i * V, i)) }
         }
         return out

@@ -7,41 +7,50 @@ import TensorMath
 // MARK: Linear: y = x W^T with W stored (out, in) as in PyTorch.
 
 @inline(__always)
-func linearForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-                   rows: Int, inDim: Int, outDim: Int, accumulate: Bool = false) {
+func linearForward(
+    _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+    rows: Int, inDim: Int, outDim: Int, accumulate: Bool = false
+) {
     if let kernel = packedTrainingKernel(rows: rows) {
         return packedProduct(kernel, x: x, y: y, rows: rows, n: outDim, k: inDim, accumulate: accumulate) {
             PackedGEMM.pack(w, ldw: inDim, n: outDim, k: inDim, into: $0)
         }
     }
-    sgemm(.none, .transposed, m: rows, n: outDim, k: inDim, a: x, lda: inDim, b: w, ldb: inDim,
-          beta: accumulate ? 1 : 0, c: y, ldc: outDim)
+    sgemm(
+        .none, .transposed, m: rows, n: outDim, k: inDim, a: x, lda: inDim, b: w, ldb: inDim,
+        beta: accumulate ? 1 : 0, c: y, ldc: outDim)
 }
 
 /// dx (+)= dy W ; dW += dy^T x. Pass `dx == nil` when the input needs no gradient.
 @inline(__always)
-func linearBackward(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
-                    dx: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>,
-                    rows: Int, inDim: Int, outDim: Int, accumulateDx: Bool) {
+func linearBackward(
+    _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
+    dx: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>,
+    rows: Int, inDim: Int, outDim: Int, accumulateDx: Bool
+) {
     if let dx {
         if let kernel = packedTrainingKernel(rows: rows) {
             packedProduct(kernel, x: dy, y: dx, rows: rows, n: inDim, k: outDim, accumulate: accumulateDx) {
                 PackedGEMM.packTransposed(w, ldw: inDim, n: inDim, k: outDim, into: $0)
             }
         } else {
-            sgemm(.none, .none, m: rows, n: inDim, k: outDim, a: dy, lda: outDim, b: w, ldb: inDim,
-                  beta: accumulateDx ? 1 : 0, c: dx, ldc: inDim)
+            sgemm(
+                .none, .none, m: rows, n: inDim, k: outDim, a: dy, lda: outDim, b: w, ldb: inDim,
+                beta: accumulateDx ? 1 : 0, c: dx, ldc: inDim)
         }
     }
-    sgemm(.transposed, .none, m: outDim, n: inDim, k: rows, a: dy, lda: outDim, b: x, ldb: inDim,
-          beta: 1, c: dw, ldc: inDim)
+    sgemm(
+        .transposed, .none, m: outDim, n: inDim, k: rows, a: dy, lda: outDim, b: x, ldb: inDim,
+        beta: 1, c: dw, ldc: inDim)
 }
 
 /// y (+)= x B (rows x k times k x n, both dense) on the packed kernel, with B packed by `pack` for this call into a
 /// recycled arena: the weights change every update, so packing them per call is the price (1-2% of a step).
 @inline(__always)
-func packedProduct(_ kernel: PackedGEMM.Kernel, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, rows: Int,
-                   n: Int, k: Int, accumulate: Bool, pack: (UnsafeMutablePointer<Float>) -> Void) {
+func packedProduct(
+    _ kernel: PackedGEMM.Kernel, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, rows: Int,
+    n: Int, k: Int, accumulate: Bool, pack: (UnsafeMutablePointer<Float>) -> Void
+) {
     let arena = ScratchArena(floats: PackedGEMM.packedCount(n: n, k: k))
     let packed = arena.slice(PackedGEMM.packedCount(n: n, k: k)).pointer
     pack(packed)
@@ -60,16 +69,20 @@ func packedTrainingKernel(rows: Int) -> PackedGEMM.Kernel? {
 // Forward and backward: TensorMath's Kernels.rmsnorm / rmsnormBackward (AVX2/AVX-512 variants chosen at run time).
 
 @inline(__always)
-func rmsnormForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-                    invRms: UnsafeMutablePointer<Float>?, rows: Int, dim: Int, eps: Float) {
+func rmsnormForward(
+    _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+    invRms: UnsafeMutablePointer<Float>?, rows: Int, dim: Int, eps: Float
+) {
     Kernels.rmsnorm(x, w, y, invRms: invRms, rows: rows, dim: dim, eps: eps)
 }
 
 /// dx_i += r w_i dy_i - x_i r^3/d * sum_j dy_j w_j x_j ; dw_j += dy_j x_j r
 @inline(__always)
-func rmsnormBackward(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
-                     invRms: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, dw: UnsafeMutablePointer<Float>,
-                     rows: Int, dim: Int) {
+func rmsnormBackward(
+    _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
+    invRms: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, dw: UnsafeMutablePointer<Float>,
+    rows: Int, dim: Int
+) {
     Kernels.rmsnormBackward(dy, x, w, invRms: invRms, dx: dx, dw: dw, rows: rows, dim: dim)
 }
 
@@ -88,7 +101,7 @@ public final class RopeTable: @unchecked Sendable {
         for i in 0..<half {
             let invFreq = Float(1.0 / pow(theta, Double(2 * i) / Double(headDim)))
             for p in 0..<maxPositions {
-                let angle = Float(p) * invFreq        // fp32 product, as in HF
+                let angle = Float(p) * invFreq // fp32 product, as in HF
                 c[p * half + i] = Foundation.cos(angle)
                 s[p * half + i] = Foundation.sin(angle)
             }
@@ -99,10 +112,13 @@ public final class RopeTable: @unchecked Sendable {
 
 /// Rotates each head of one row in place. `inverse` applies the transpose rotation (the backward pass).
 @inline(__always)
-func applyRope(_ row: UnsafeMutablePointer<Float>, heads: Int, headDim: Int, position: Int, table: RopeTable, inverse: Bool) {
+func applyRope(
+    _ row: UnsafeMutablePointer<Float>, heads: Int, headDim: Int, position: Int, table: RopeTable, inverse: Bool
+) {
     let half = headDim / 2
-    Kernels.rope(row, heads: heads, headDim: headDim, cos: table.cos.pointer + position * half,
-                 sin: table.sin.pointer + position * half, sign: inverse ? -1 : 1)
+    Kernels.rope(
+        row, heads: heads, headDim: headDim, cos: table.cos.pointer + position * half,
+        sin: table.sin.pointer + position * half, sign: inverse ? -1 : 1)
 }
 
 // MARK: SwiGLU: h = silu(gate) * up
@@ -110,15 +126,19 @@ func applyRope(_ row: UnsafeMutablePointer<Float>, heads: Int, headDim: Int, pos
 // Forward and backward: TensorMath's Kernels.swiglu / swigluBackward (AVX2/AVX-512 variants chosen at run time).
 
 @inline(__always)
-func swigluForward(_ gate: UnsafePointer<Float>, _ up: UnsafePointer<Float>, _ h: UnsafeMutablePointer<Float>, count: Int) {
+func swigluForward(
+    _ gate: UnsafePointer<Float>, _ up: UnsafePointer<Float>, _ h: UnsafeMutablePointer<Float>, count: Int
+) {
     Kernels.swiglu(gate, up, h, count: count)
 }
 
 /// dgate = dh * up * silu'(gate), dup = dh * silu(gate) (written, not accumulated: each is used once).
 /// TensorMath's Kernels.swigluBackward (the portable SIMD8 loop was the largest non-BLAS cost of a `tiny` training step).
 @inline(__always)
-func swigluBackward(_ dh: UnsafePointer<Float>, _ gate: UnsafePointer<Float>, _ up: UnsafePointer<Float>,
-                    dGate: UnsafeMutablePointer<Float>, dUp: UnsafeMutablePointer<Float>, count: Int) {
+func swigluBackward(
+    _ dh: UnsafePointer<Float>, _ gate: UnsafePointer<Float>, _ up: UnsafePointer<Float>,
+    dGate: UnsafeMutablePointer<Float>, dUp: UnsafeMutablePointer<Float>, count: Int
+) {
     Kernels.swigluBackward(dh, gate, up, dGate: dGate, dUp: dUp, count: count)
 }
 

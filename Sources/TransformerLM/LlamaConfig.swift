@@ -22,40 +22,49 @@ public struct LlamaConfig: Codable, Sendable, Equatable {
     public var qDim: Int { numAttentionHeads * headDim }
     public var kvDim: Int { numKeyValueHeads * headDim }
 
-    public init(vocabSize: Int, hiddenSize: Int, intermediateSize: Int, numHiddenLayers: Int, numAttentionHeads: Int,
-                numKeyValueHeads: Int, maxPositionEmbeddings: Int = 512, rmsNormEps: Double = 1e-5,
-                ropeTheta: Double = 10000, tieWordEmbeddings: Bool = false, headDim: Int? = nil,
-                bosTokenId: Int? = 1, eosTokenId: Int? = 2, padTokenId: Int? = 0) {
+    public init(
+        vocabSize: Int, hiddenSize: Int, intermediateSize: Int, numHiddenLayers: Int, numAttentionHeads: Int,
+        numKeyValueHeads: Int, maxPositionEmbeddings: Int = 512, rmsNormEps: Double = 1e-5,
+        ropeTheta: Double = 10000, tieWordEmbeddings: Bool = false, headDim: Int? = nil,
+        bosTokenId: Int? = 1, eosTokenId: Int? = 2, padTokenId: Int? = 0
+    ) {
         self.vocabSize = vocabSize; self.hiddenSize = hiddenSize; self.intermediateSize = intermediateSize
         self.numHiddenLayers = numHiddenLayers; self.numAttentionHeads = numAttentionHeads
         self.numKeyValueHeads = numKeyValueHeads; self.maxPositionEmbeddings = maxPositionEmbeddings
         self.rmsNormEps = rmsNormEps; self.ropeTheta = ropeTheta; self.tieWordEmbeddings = tieWordEmbeddings
-        self.headDimOverride = headDim; self.bosTokenId = bosTokenId; self.eosTokenId = eosTokenId; self.padTokenId = padTokenId
+        self.headDimOverride = headDim; self.bosTokenId = bosTokenId; self.eosTokenId = eosTokenId;
+        self.padTokenId = padTokenId
     }
 
     /// ~1.0M parameters with a 64-token character vocabulary: fits the built-in tasks and trains in minutes on 2 cores.
     public static func tiny(vocabSize: Int = 64) -> LlamaConfig {
-        LlamaConfig(vocabSize: vocabSize, hiddenSize: 128, intermediateSize: 512, numHiddenLayers: 4,
-                    numAttentionHeads: 4, numKeyValueHeads: 2)
+        LlamaConfig(
+            vocabSize: vocabSize, hiddenSize: 128, intermediateSize: 512, numHiddenLayers: 4,
+            numAttentionHeads: 4, numKeyValueHeads: 2)
     }
     /// ~9.9M parameters: the size where matrix products dominate and the sgemm roofline matters.
     public static func small(vocabSize: Int = 64) -> LlamaConfig {
-        LlamaConfig(vocabSize: vocabSize, hiddenSize: 256, intermediateSize: 1024, numHiddenLayers: 10,
-                    numAttentionHeads: 8, numKeyValueHeads: 4)
+        LlamaConfig(
+            vocabSize: vocabSize, hiddenSize: 256, intermediateSize: 1024, numHiddenLayers: 10,
+            numAttentionHeads: 8, numKeyValueHeads: 4)
     }
     /// The shape of SmolLM2-135M (d 576, 30 layers, 9/3 heads, ff 1536, vocabulary 49,152, tied embeddings,
     /// RoPE theta 1e5), ~135M parameters: the benchmark's stand-in for a real small pretrained model. Its
     /// vocabulary is always 49,152 (a preset shaped like the real model, not sized for a task).
     public static func smolLM2Shape() -> LlamaConfig {
-        LlamaConfig(vocabSize: 49152, hiddenSize: 576, intermediateSize: 1536, numHiddenLayers: 30,
-                    numAttentionHeads: 9, numKeyValueHeads: 3, ropeTheta: 100_000, tieWordEmbeddings: true)
+        LlamaConfig(
+            vocabSize: 49152, hiddenSize: 576, intermediateSize: 1536, numHiddenLayers: 30,
+            numAttentionHeads: 9, numKeyValueHeads: 3, ropeTheta: 100_000, tieWordEmbeddings: true)
     }
     public static func preset(_ name: String, vocabSize: Int = 64) throws -> LlamaConfig {
         switch name {
         case "tiny": return .tiny(vocabSize: vocabSize)
         case "small": return .small(vocabSize: vocabSize)
         case "smollm2": return .smolLM2Shape()
-        default: throw ConfigError("unknown model preset '\(name)': use 'tiny' (~1M parameters), 'small' (~10M) or 'smollm2' (SmolLM2-135M's shape), or pass a checkpoint directory")
+        default:
+            throw ConfigError(
+                "unknown model preset '\(name)': use 'tiny' (~1M parameters), 'small' (~10M) or 'smollm2' (SmolLM2-135M's shape), or pass a checkpoint directory"
+            )
         }
     }
 
@@ -81,7 +90,11 @@ public struct LlamaConfig: Codable, Sendable, Equatable {
     /// message names the field, its value, what it must be and what to do.
     public func validate() throws {
         func need(_ ok: Bool, _ field: String, _ value: Any, _ rule: String) throws {
-            if !ok { throw ConfigError("\(field) is \(value): it must be \(rule); fix config.json (or the settings that made it) or use another checkpoint") }
+            if !ok {
+                throw ConfigError(
+                    "\(field) is \(value): it must be \(rule); fix config.json (or the settings that made it) or use another checkpoint"
+                )
+            }
         }
         func bounded(_ value: Int, _ field: String, _ limit: Int) throws {
             try need(value >= 1 && value <= limit, field, value, "between 1 and \(limit)")
@@ -91,26 +104,35 @@ public struct LlamaConfig: Codable, Sendable, Equatable {
         try bounded(intermediateSize, "intermediate_size", Limits.intermediateSize)
         try bounded(numHiddenLayers, "num_hidden_layers", Limits.numHiddenLayers)
         try bounded(numAttentionHeads, "num_attention_heads", Limits.numAttentionHeads)
-        try need(numKeyValueHeads >= 1 && numKeyValueHeads <= numAttentionHeads, "num_key_value_heads", numKeyValueHeads,
-                 "between 1 and num_attention_heads (\(numAttentionHeads))")
-        try need(numAttentionHeads % numKeyValueHeads == 0, "num_attention_heads", numAttentionHeads,
-                 "a multiple of num_key_value_heads (\(numKeyValueHeads)) for grouped-query attention")
+        try need(
+            numKeyValueHeads >= 1 && numKeyValueHeads <= numAttentionHeads, "num_key_value_heads", numKeyValueHeads,
+            "between 1 and num_attention_heads (\(numAttentionHeads))")
+        try need(
+            numAttentionHeads % numKeyValueHeads == 0, "num_attention_heads", numAttentionHeads,
+            "a multiple of num_key_value_heads (\(numKeyValueHeads)) for grouped-query attention")
         if let h = headDimOverride {
-            try need(h >= 2 && h <= Limits.headDim && h % 2 == 0, "head_dim", h, "even and between 2 and \(Limits.headDim) (rotary embedding rotates pairs)")
+            try need(
+                h >= 2 && h <= Limits.headDim && h % 2 == 0, "head_dim", h,
+                "even and between 2 and \(Limits.headDim) (rotary embedding rotates pairs)")
         } else {
-            try need(hiddenSize % numAttentionHeads == 0, "hidden_size", hiddenSize,
-                     "divisible by num_attention_heads (\(numAttentionHeads)), or give head_dim")
-            try need(headDim % 2 == 0, "head_dim (hidden_size / num_attention_heads)", headDim, "even for rotary position embedding")
+            try need(
+                hiddenSize % numAttentionHeads == 0, "hidden_size", hiddenSize,
+                "divisible by num_attention_heads (\(numAttentionHeads)), or give head_dim")
+            try need(
+                headDim % 2 == 0, "head_dim (hidden_size / num_attention_heads)", headDim,
+                "even for rotary position embedding")
         }
         try bounded(maxPositionEmbeddings, "max_position_embeddings", Limits.maxPositionEmbeddings)
-        try need(maxPositionEmbeddings * headDim <= Limits.ropeTableFloats, "max_position_embeddings x head_dim",
-                 "\(maxPositionEmbeddings) x \(headDim)", "at most \(Limits.ropeTableFloats) (the rotary tables' floats)")
+        try need(
+            maxPositionEmbeddings * headDim <= Limits.ropeTableFloats, "max_position_embeddings x head_dim",
+            "\(maxPositionEmbeddings) x \(headDim)", "at most \(Limits.ropeTableFloats) (the rotary tables' floats)")
         try need(rmsNormEps.isFinite && rmsNormEps > 0 && rmsNormEps < 1, "rms_norm_eps", rmsNormEps, "in (0, 1)")
         try need(ropeTheta.isFinite && ropeTheta > 0, "rope_theta", ropeTheta, "a positive finite number")
         // Every dimension is bounded now, so this count cannot overflow; only the total can be too large.
         let parameters = ParameterLayout.checkedTotalCount(self, limit: Int.max) ?? Int.max
-        try need(parameters <= Limits.parameters, "the parameter count", parameters,
-                 "at most \(Limits.parameters) (\(Limits.parameters / (1 << 28)) GiB of fp32 weights)")
+        try need(
+            parameters <= Limits.parameters, "the parameter count", parameters,
+            "at most \(Limits.parameters) (\(Limits.parameters / (1 << 28)) GiB of fp32 weights)")
     }
 
     enum CodingKeys: String, CodingKey {
@@ -118,7 +140,8 @@ public struct LlamaConfig: Codable, Sendable, Equatable {
         case numHiddenLayers = "num_hidden_layers", numAttentionHeads = "num_attention_heads"
         case numKeyValueHeads = "num_key_value_heads", maxPositionEmbeddings = "max_position_embeddings"
         case rmsNormEps = "rms_norm_eps", ropeTheta = "rope_theta", tieWordEmbeddings = "tie_word_embeddings"
-        case headDimOverride = "head_dim", bosTokenId = "bos_token_id", eosTokenId = "eos_token_id", padTokenId = "pad_token_id"
+        case headDimOverride = "head_dim", bosTokenId = "bos_token_id", eosTokenId = "eos_token_id", padTokenId =
+            "pad_token_id"
     }
 
     public init(from decoder: Decoder) throws {
@@ -137,7 +160,9 @@ public struct LlamaConfig: Codable, Sendable, Equatable {
         headDimOverride = try c.decodeIfPresent(Int.self, forKey: .headDimOverride)
         // eos may be a list in newer configs; keep the first.
         bosTokenId = try? c.decodeIfPresent(Int.self, forKey: .bosTokenId)
-        eosTokenId = (try? c.decodeIfPresent(Int.self, forKey: .eosTokenId)) ?? (try? c.decodeIfPresent([Int].self, forKey: .eosTokenId))?.first
+        eosTokenId =
+            (try? c.decodeIfPresent(Int.self, forKey: .eosTokenId))
+            ?? (try? c.decodeIfPresent([Int].self, forKey: .eosTokenId))?.first
         padTokenId = try? c.decodeIfPresent(Int.self, forKey: .padTokenId)
     }
 }

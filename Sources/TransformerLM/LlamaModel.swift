@@ -38,7 +38,7 @@ public final class LlamaModel: @unchecked Sendable {
 
     /// Random initialisation: N(0, 0.02) for matrices (GPT-2/Llama practice), ones for norm gains. Deterministic in `seed`.
     public convenience init(config: LlamaConfig, seed: UInt64, std: Float = 0.02) throws {
-        try config.validate()   // before the layout and buffer are sized from it
+        try config.validate() // before the layout and buffer are sized from it
         let layout = ParameterLayout(config)
         let w = FloatBuffer(count: layout.totalCount)
         var rng = Xoshiro256(seed: seed)
@@ -65,8 +65,11 @@ public final class LlamaModel: @unchecked Sendable {
         input.vectors.withUnsafeBufferPointer { vecs in
             var vi = 0
             for (t, tok) in input.tokens.enumerated() {
-                if tok == ModelInput.vectorSlot { (x + t * d).update(from: vecs.baseAddress! + vi * d, count: d); vi += 1 }
-                else { (x + t * d).update(from: E + Int(tok) * d, count: d) }
+                if tok == ModelInput.vectorSlot {
+                    (x + t * d).update(from: vecs.baseAddress! + vi * d, count: d); vi += 1
+                } else {
+                    (x + t * d).update(from: E + Int(tok) * d, count: d)
+                }
             }
         }
     }
@@ -82,12 +85,17 @@ public final class LlamaModel: @unchecked Sendable {
     /// its length is bounded by the cache, not by the positions (a step of 128 rows on a 32-position model trapped).
     func checkInputs(_ batch: [ModelInput], oneTokenPerRow: Bool = false) {
         for (s, seq) in batch.enumerated() {
-            precondition(oneTokenPerRow || seq.count <= config.maxPositionEmbeddings,
-                         "sequence \(s) has \(seq.count) positions; max_position_embeddings is \(config.maxPositionEmbeddings)")
-            precondition(seq.vectors.count == seq.vectorCount * config.hiddenSize,
-                         "sequence \(s): \(seq.vectorCount) vector slots need \(seq.vectorCount * config.hiddenSize) floats, got \(seq.vectors.count)")
+            precondition(
+                oneTokenPerRow || seq.count <= config.maxPositionEmbeddings,
+                "sequence \(s) has \(seq.count) positions; max_position_embeddings is \(config.maxPositionEmbeddings)")
+            precondition(
+                seq.vectors.count == seq.vectorCount * config.hiddenSize,
+                "sequence \(s): \(seq.vectorCount) vector slots need \(seq.vectorCount * config.hiddenSize) floats, got \(seq.vectors.count)"
+            )
             for t in seq.tokens where t != ModelInput.vectorSlot {
-                precondition(t >= 0 && Int(t) < config.vocabSize, "sequence \(s): token id \(t) outside vocabulary of \(config.vocabSize)")
+                precondition(
+                    t >= 0 && Int(t) < config.vocabSize,
+                    "sequence \(s): token id \(t) outside vocabulary of \(config.vocabSize)")
             }
         }
     }

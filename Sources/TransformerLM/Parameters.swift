@@ -5,8 +5,8 @@ import TensorMath
 
 public struct ParameterLayout: Sendable {
     public struct Entry: Sendable {
-        public let name: String     // Hugging Face name, e.g. "model.layers.0.self_attn.q_proj.weight"
-        public let shape: [Int]     // Hugging Face shape; Linear weights are (out, in)
+        public let name: String // Hugging Face name, e.g. "model.layers.0.self_attn.q_proj.weight"
+        public let shape: [Int] // Hugging Face shape; Linear weights are (out, in)
         public let offset: Int
         public var count: Int { shape.reduce(1, *) }
     }
@@ -34,16 +34,17 @@ public struct ParameterLayout: Sendable {
         var layers: [Layer] = []
         for i in 0..<c.numHiddenLayers {
             let p = "model.layers.\(i)."
-            layers.append(Layer(
-                inputNorm: add(p + "input_layernorm.weight", [d]),
-                q: add(p + "self_attn.q_proj.weight", [c.qDim, d]),
-                k: add(p + "self_attn.k_proj.weight", [c.kvDim, d]),
-                v: add(p + "self_attn.v_proj.weight", [c.kvDim, d]),
-                o: add(p + "self_attn.o_proj.weight", [d, c.qDim]),
-                postNorm: add(p + "post_attention_layernorm.weight", [d]),
-                gate: add(p + "mlp.gate_proj.weight", [c.intermediateSize, d]),
-                up: add(p + "mlp.up_proj.weight", [c.intermediateSize, d]),
-                down: add(p + "mlp.down_proj.weight", [d, c.intermediateSize])))
+            layers.append(
+                Layer(
+                    inputNorm: add(p + "input_layernorm.weight", [d]),
+                    q: add(p + "self_attn.q_proj.weight", [c.qDim, d]),
+                    k: add(p + "self_attn.k_proj.weight", [c.kvDim, d]),
+                    v: add(p + "self_attn.v_proj.weight", [c.kvDim, d]),
+                    o: add(p + "self_attn.o_proj.weight", [d, c.qDim]),
+                    postNorm: add(p + "post_attention_layernorm.weight", [d]),
+                    gate: add(p + "mlp.gate_proj.weight", [c.intermediateSize, d]),
+                    up: add(p + "mlp.up_proj.weight", [c.intermediateSize, d]),
+                    down: add(p + "mlp.down_proj.weight", [d, c.intermediateSize])))
         }
         self.layers = layers
         finalNorm = add("model.norm.weight", [d])
@@ -58,19 +59,29 @@ public struct ParameterLayout: Sendable {
     /// allocate without bound.
     public static func checkedTotalCount(_ c: LlamaConfig, limit: Int) -> Int? {
         guard c.vocabSize > 0, c.hiddenSize > 0, c.intermediateSize > 0, c.numHiddenLayers > 0,
-              c.numAttentionHeads > 0, c.numKeyValueHeads > 0, c.maxPositionEmbeddings > 0 else { return nil }
+            c.numAttentionHeads > 0, c.numKeyValueHeads > 0, c.maxPositionEmbeddings > 0
+        else { return nil }
         let headDim = c.headDimOverride ?? c.hiddenSize / c.numAttentionHeads
         guard headDim > 0 else { return nil }
-        func mul(_ a: Int, _ b: Int) -> Int? { let (p, o) = a.multipliedReportingOverflow(by: b); return o || p > limit ? nil : p }
+        func mul(_ a: Int, _ b: Int) -> Int? {
+            let (p, o) = a.multipliedReportingOverflow(by: b); return o || p > limit ? nil : p
+        }
         func sum(_ xs: [Int?]) -> Int? {
             var t = 0
-            for x in xs { guard let x else { return nil }; let (s, o) = t.addingReportingOverflow(x); guard !o, s <= limit else { return nil }; t = s }
+            for x in xs {
+                guard let x else { return nil }; let (s, o) = t.addingReportingOverflow(x);
+                guard !o, s <= limit else { return nil }; t = s
+            }
             return t
         }
         let d = c.hiddenSize
-        guard mul(c.maxPositionEmbeddings, headDim) != nil, let q = mul(c.numAttentionHeads, headDim), let kv = mul(c.numKeyValueHeads, headDim),
-              let embedding = mul(c.vocabSize, d),
-              let layer = sum([d, mul(q, d), mul(kv, d), mul(kv, d), mul(d, q), d, mul(c.intermediateSize, d), mul(c.intermediateSize, d), mul(d, c.intermediateSize)])
+        guard mul(c.maxPositionEmbeddings, headDim) != nil, let q = mul(c.numAttentionHeads, headDim),
+            let kv = mul(c.numKeyValueHeads, headDim),
+            let embedding = mul(c.vocabSize, d),
+            let layer = sum([
+                d, mul(q, d), mul(kv, d), mul(kv, d), mul(d, q), d, mul(c.intermediateSize, d),
+                mul(c.intermediateSize, d), mul(d, c.intermediateSize)
+            ])
         else { return nil }
         return sum([embedding, mul(c.numHiddenLayers, layer), d, c.tieWordEmbeddings ? 0 : embedding])
     }

@@ -6,13 +6,17 @@ import TensorMath
 extension LlamaModel {
     /// Greedy (temperature nil) or sampled continuation of `prompt`; stops after emitting an id in `stop` (which is
     /// included in the result) or after `maxNewTokens`.
-    public func generate(prompt: [Int32], maxNewTokens: Int, temperature: Float? = nil, seed: UInt64 = 0,
-                         stop: Set<Int32>) -> [Int32] {
+    public func generate(
+        prompt: [Int32], maxNewTokens: Int, temperature: Float? = nil, seed: UInt64 = 0,
+        stop: Set<Int32>
+    ) -> [Int32] {
         precondition(!prompt.isEmpty, "the prompt needs at least one token")
         guard maxNewTokens > 0 else { return [] }
         let V = config.vocabSize
-        precondition(prompt.count + maxNewTokens - 1 <= config.maxPositionEmbeddings,
-                     "prompt (\(prompt.count)) + new tokens (\(maxNewTokens)) exceed max_position_embeddings \(config.maxPositionEmbeddings)")
+        precondition(
+            prompt.count + maxNewTokens - 1 <= config.maxPositionEmbeddings,
+            "prompt (\(prompt.count)) + new tokens (\(maxNewTokens)) exceed max_position_embeddings \(config.maxPositionEmbeddings)"
+        )
         let cache = KVCache(config: config, rows: 1, capacity: prompt.count + maxNewTokens)
         var rng = Xoshiro256(seed: seed, stream: 0)
         let probs = FloatBuffer(count: V)

@@ -12,9 +12,9 @@ import Foundation
 import TensorMath
 
 final class LayerActivations {
-    let xIn, xn1, q, k, v, att, xMid, xn2, gate, up, h: FloatBuffer   // (N, d|qd|kvd|ff)
-    let inv1, inv2: FloatBuffer                                          // (N) 1/rms
-    let probs: FloatBuffer                                               // per sequence (heads, T, T)
+    let xIn, xn1, q, k, v, att, xMid, xn2, gate, up, h: FloatBuffer // (N, d|qd|kvd|ff)
+    let inv1, inv2: FloatBuffer // (N) 1/rms
+    let probs: FloatBuffer // per sequence (heads, T, T)
     /// Slices of `arena` (uninitialised: the forward pass writes every element before reading it).
     init(n: Int, c: LlamaConfig, probsCount: Int, arena: ScratchArena) {
         xIn = arena.slice(n * c.hiddenSize); xn1 = arena.slice(n * c.hiddenSize)
@@ -58,8 +58,8 @@ public final class TrainingPass {
     /// The segment of each sequence.
     let sequenceSegments: [Int]
     let layers: [LayerActivations]
-    let xFinal: FloatBuffer      // (N, d) input to the final norm
-    let xnFinal: FloatBuffer     // (N, d) normalised
+    let xFinal: FloatBuffer // (N, d) input to the final norm
+    let xnFinal: FloatBuffer // (N, d) normalised
     let invFinal: FloatBuffer
 
     /// The packed row of `position` of sequence `sequence` (a shared prefix's row for positions inside it).
@@ -100,8 +100,9 @@ public final class TrainingPass {
         rowOffsets = seqSegs.map { segs[$0].firstRow }
         // All activations live in one recycled arena (see ScratchArena): no page faults or zeroing per pass.
         let P = ScratchArena.padded
-        let arena = ScratchArena(floats: c.numHiddenLayers * LayerActivations.floats(n: n, c: c, probsCount: p)
-                                 + 2 * P(n * c.hiddenSize) + P(n) + P(n * c.vocabSize))
+        let arena = ScratchArena(
+            floats: c.numHiddenLayers * LayerActivations.floats(n: n, c: c, probsCount: p)
+                + 2 * P(n * c.hiddenSize) + P(n) + P(n * c.vocabSize))
         layers = (0..<c.numHiddenLayers).map { _ in LayerActivations(n: n, c: c, probsCount: p, arena: arena) }
         xFinal = arena.slice(n * c.hiddenSize)
         xnFinal = arena.slice(n * c.hiddenSize)
@@ -117,30 +118,38 @@ public final class TrainingPass {
         embed(into: layers.isEmpty ? xFinal.pointer : layers[0].xIn.pointer)
         for (li, a) in layers.enumerated() {
             let lw = L.layers[li]
-            rmsnormForward(a.xIn.pointer, W + lw.inputNorm, a.xn1.pointer, invRms: a.inv1.pointer, rows: n, dim: d, eps: eps)
+            rmsnormForward(
+                a.xIn.pointer, W + lw.inputNorm, a.xn1.pointer, invRms: a.inv1.pointer, rows: n, dim: d, eps: eps)
             linearForward(a.xn1.pointer, W + lw.q, a.q.pointer, rows: n, inDim: d, outDim: c.qDim)
             linearForward(a.xn1.pointer, W + lw.k, a.k.pointer, rows: n, inDim: d, outDim: c.kvDim)
             linearForward(a.xn1.pointer, W + lw.v, a.v.pointer, rows: n, inDim: d, outDim: c.kvDim)
             for seg in segments {
                 for t in 0..<seg.input.count {
                     let r = seg.firstRow + t
-                    applyRope(a.q.pointer + r * c.qDim, heads: c.numAttentionHeads, headDim: c.headDim, position: seg.start + t, table: model.rope, inverse: false)
-                    applyRope(a.k.pointer + r * c.kvDim, heads: c.numKeyValueHeads, headDim: c.headDim, position: seg.start + t, table: model.rope, inverse: false)
+                    applyRope(
+                        a.q.pointer + r * c.qDim, heads: c.numAttentionHeads, headDim: c.headDim,
+                        position: seg.start + t, table: model.rope, inverse: false)
+                    applyRope(
+                        a.k.pointer + r * c.kvDim, heads: c.numKeyValueHeads, headDim: c.headDim,
+                        position: seg.start + t, table: model.rope, inverse: false)
                 }
             }
             attentionForward(a)
             // xMid = xIn + att W_o^T
             a.xMid.pointer.update(from: a.xIn.pointer, count: n * d)
             linearForward(a.att.pointer, W + lw.o, a.xMid.pointer, rows: n, inDim: c.qDim, outDim: d, accumulate: true)
-            rmsnormForward(a.xMid.pointer, W + lw.postNorm, a.xn2.pointer, invRms: a.inv2.pointer, rows: n, dim: d, eps: eps)
+            rmsnormForward(
+                a.xMid.pointer, W + lw.postNorm, a.xn2.pointer, invRms: a.inv2.pointer, rows: n, dim: d, eps: eps)
             linearForward(a.xn2.pointer, W + lw.gate, a.gate.pointer, rows: n, inDim: d, outDim: c.intermediateSize)
             linearForward(a.xn2.pointer, W + lw.up, a.up.pointer, rows: n, inDim: d, outDim: c.intermediateSize)
             swigluForward(a.gate.pointer, a.up.pointer, a.h.pointer, count: n * c.intermediateSize)
             let out = li + 1 < layers.count ? layers[li + 1].xIn.pointer : xFinal.pointer
             out.update(from: a.xMid.pointer, count: n * d)
-            linearForward(a.h.pointer, W + lw.down, out, rows: n, inDim: c.intermediateSize, outDim: d, accumulate: true)
+            linearForward(
+                a.h.pointer, W + lw.down, out, rows: n, inDim: c.intermediateSize, outDim: d, accumulate: true)
         }
-        rmsnormForward(xFinal.pointer, W + L.finalNorm, xnFinal.pointer, invRms: invFinal.pointer, rows: n, dim: d, eps: eps)
+        rmsnormForward(
+            xFinal.pointer, W + L.finalNorm, xnFinal.pointer, invRms: invFinal.pointer, rows: n, dim: d, eps: eps)
         linearForward(xnFinal.pointer, W + L.lmHead, logits.pointer, rows: n, inDim: d, outDim: c.vocabSize)
     }
 
@@ -150,18 +159,20 @@ public final class TrainingPass {
 
     /// Scratch for the attention kernels (recycled memory; the kernels write before they read).
     private func attentionScratch() -> FloatBuffer {
-        let n = Kernels.causalAttentionScratchCount(length: segments.map(\.length).max() ?? 0, headDim: model.config.headDim)
+        let n = Kernels.causalAttentionScratchCount(
+            length: segments.map(\.length).max() ?? 0, headDim: model.config.headDim)
         return ScratchArena(floats: n).slice(n)
     }
 
     /// A continuation's rows gathered after its prefix's, contiguous: what the attention kernels run on.
     private struct Gathered {
-        let q, k, v, out, dq, dk, dv: UnsafeMutablePointer<Float>   // (T, qd | kvd)
+        let q, k, v, out, dq, dk, dv: UnsafeMutablePointer<Float> // (T, qd | kvd)
         let arena: ScratchArena
         init(rows: Int, c: LlamaConfig) {
             let P = ScratchArena.padded
             arena = ScratchArena(floats: 3 * P(rows * c.qDim) + 4 * P(rows * c.kvDim))
-            q = arena.slice(rows * c.qDim).pointer; out = arena.slice(rows * c.qDim).pointer; dq = arena.slice(rows * c.qDim).pointer
+            q = arena.slice(rows * c.qDim).pointer; out = arena.slice(rows * c.qDim).pointer;
+            dq = arena.slice(rows * c.qDim).pointer
             k = arena.slice(rows * c.kvDim).pointer; v = arena.slice(rows * c.kvDim).pointer
             dk = arena.slice(rows * c.kvDim).pointer; dv = arena.slice(rows * c.kvDim).pointer
         }
@@ -173,7 +184,8 @@ public final class TrainingPass {
     }
 
     /// Copies `width`-float rows of `src` for `seg`'s prefix then its own rows into `dst` (T rows).
-    private func gather(_ src: UnsafePointer<Float>, width: Int, _ seg: Segment, into dst: UnsafeMutablePointer<Float>) {
+    private func gather(_ src: UnsafePointer<Float>, width: Int, _ seg: Segment, into dst: UnsafeMutablePointer<Float>)
+    {
         let prefix = segments[seg.prefix!]
         dst.update(from: src + prefix.firstRow * width, count: seg.start * width)
         (dst + seg.start * width).update(from: src + seg.firstRow * width, count: seg.input.count * width)
@@ -197,12 +209,13 @@ public final class TrainingPass {
                 (q, k, v, out) = (gathered.q, gathered.k, gathered.v, gathered.out)
             }
             for g in 0..<c.numKeyValueHeads {
-                Kernels.causalAttentionForward(q: q + g * group * hd, ldq: c.qDim, k: k + g * hd, v: v + g * hd,
-                                               ldkv: c.kvDim, length: T, headDim: hd, group: group, scale: scale,
-                                               probs: a.probs.pointer + seg.probOffset + g * group * T * T,
-                                               out: out + g * group * hd, ldo: c.qDim, scratch: scratch.pointer)
+                Kernels.causalAttentionForward(
+                    q: q + g * group * hd, ldq: c.qDim, k: k + g * hd, v: v + g * hd,
+                    ldkv: c.kvDim, length: T, headDim: hd, group: group, scale: scale,
+                    probs: a.probs.pointer + seg.probOffset + g * group * T * T,
+                    out: out + g * group * hd, ldo: c.qDim, scratch: scratch.pointer)
             }
-            if seg.prefix != nil {   // the continuation's own rows; the prefix's were computed by its own segment
+            if seg.prefix != nil { // the continuation's own rows; the prefix's were computed by its own segment
                 (a.att.pointer + r0 * c.qDim).update(from: out + seg.start * c.qDim, count: seg.input.count * c.qDim)
             }
         }
@@ -223,44 +236,60 @@ public final class TrainingPass {
         let dResid = arena.zeroedSlice(n * d)
         let dXn = arena.slice(n * d)
         // Final norm and LM head.
-        linearBackward(dLogits, xnFinal.pointer, W + L.lmHead, dx: dXn.pointer, dw: G + L.lmHead,
-                       rows: n, inDim: d, outDim: c.vocabSize, accumulateDx: false)
-        rmsnormBackward(dXn.pointer, xFinal.pointer, W + L.finalNorm, invRms: invFinal.pointer, dx: dResid.pointer,
-                        dw: G + L.finalNorm, rows: n, dim: d)
+        linearBackward(
+            dLogits, xnFinal.pointer, W + L.lmHead, dx: dXn.pointer, dw: G + L.lmHead,
+            rows: n, inDim: d, outDim: c.vocabSize, accumulateDx: false)
+        rmsnormBackward(
+            dXn.pointer, xFinal.pointer, W + L.finalNorm, invRms: invFinal.pointer, dx: dResid.pointer,
+            dw: G + L.finalNorm, rows: n, dim: d)
         let dH = arena.slice(n * ff), dGate = arena.slice(n * ff), dUp = arena.slice(n * ff)
         let dAtt = arena.slice(n * c.qDim), dQ = arena.slice(n * c.qDim)
         let dK = arena.slice(n * c.kvDim), dV = arena.slice(n * c.kvDim)
         for li in stride(from: layers.count - 1, through: 0, by: -1) {
             let a = layers[li], lw = L.layers[li]
             // MLP: out = xMid + down(silu(gate(xn2)) * up(xn2))
-            linearBackward(dResid.pointer, a.h.pointer, W + lw.down, dx: dH.pointer, dw: G + lw.down,
-                           rows: n, inDim: ff, outDim: d, accumulateDx: false)
-            swigluBackward(dH.pointer, a.gate.pointer, a.up.pointer, dGate: dGate.pointer, dUp: dUp.pointer, count: n * ff)
-            linearBackward(dGate.pointer, a.xn2.pointer, W + lw.gate, dx: dXn.pointer, dw: G + lw.gate,
-                           rows: n, inDim: d, outDim: ff, accumulateDx: false)
-            linearBackward(dUp.pointer, a.xn2.pointer, W + lw.up, dx: dXn.pointer, dw: G + lw.up,
-                           rows: n, inDim: d, outDim: ff, accumulateDx: true)
-            rmsnormBackward(dXn.pointer, a.xMid.pointer, W + lw.postNorm, invRms: a.inv2.pointer, dx: dResid.pointer,
-                            dw: G + lw.postNorm, rows: n, dim: d)
+            linearBackward(
+                dResid.pointer, a.h.pointer, W + lw.down, dx: dH.pointer, dw: G + lw.down,
+                rows: n, inDim: ff, outDim: d, accumulateDx: false)
+            swigluBackward(
+                dH.pointer, a.gate.pointer, a.up.pointer, dGate: dGate.pointer, dUp: dUp.pointer, count: n * ff)
+            linearBackward(
+                dGate.pointer, a.xn2.pointer, W + lw.gate, dx: dXn.pointer, dw: G + lw.gate,
+                rows: n, inDim: d, outDim: ff, accumulateDx: false)
+            linearBackward(
+                dUp.pointer, a.xn2.pointer, W + lw.up, dx: dXn.pointer, dw: G + lw.up,
+                rows: n, inDim: d, outDim: ff, accumulateDx: true)
+            rmsnormBackward(
+                dXn.pointer, a.xMid.pointer, W + lw.postNorm, invRms: a.inv2.pointer, dx: dResid.pointer,
+                dw: G + lw.postNorm, rows: n, dim: d)
             // Attention: xMid = xIn + o(att)
-            linearBackward(dResid.pointer, a.att.pointer, W + lw.o, dx: dAtt.pointer, dw: G + lw.o,
-                           rows: n, inDim: c.qDim, outDim: d, accumulateDx: false)
+            linearBackward(
+                dResid.pointer, a.att.pointer, W + lw.o, dx: dAtt.pointer, dw: G + lw.o,
+                rows: n, inDim: c.qDim, outDim: d, accumulateDx: false)
             attentionBackward(a, dAtt: dAtt.pointer, dQ: dQ.pointer, dK: dK.pointer, dV: dV.pointer)
             for seg in segments {
                 for t in 0..<seg.input.count {
                     let r = seg.firstRow + t
-                    applyRope(dQ.pointer + r * c.qDim, heads: c.numAttentionHeads, headDim: c.headDim, position: seg.start + t, table: model.rope, inverse: true)
-                    applyRope(dK.pointer + r * c.kvDim, heads: c.numKeyValueHeads, headDim: c.headDim, position: seg.start + t, table: model.rope, inverse: true)
+                    applyRope(
+                        dQ.pointer + r * c.qDim, heads: c.numAttentionHeads, headDim: c.headDim,
+                        position: seg.start + t, table: model.rope, inverse: true)
+                    applyRope(
+                        dK.pointer + r * c.kvDim, heads: c.numKeyValueHeads, headDim: c.headDim,
+                        position: seg.start + t, table: model.rope, inverse: true)
                 }
             }
-            linearBackward(dQ.pointer, a.xn1.pointer, W + lw.q, dx: dXn.pointer, dw: G + lw.q,
-                           rows: n, inDim: d, outDim: c.qDim, accumulateDx: false)
-            linearBackward(dK.pointer, a.xn1.pointer, W + lw.k, dx: dXn.pointer, dw: G + lw.k,
-                           rows: n, inDim: d, outDim: c.kvDim, accumulateDx: true)
-            linearBackward(dV.pointer, a.xn1.pointer, W + lw.v, dx: dXn.pointer, dw: G + lw.v,
-                           rows: n, inDim: d, outDim: c.kvDim, accumulateDx: true)
-            rmsnormBackward(dXn.pointer, a.xIn.pointer, W + lw.inputNorm, invRms: a.inv1.pointer, dx: dResid.pointer,
-                            dw: G + lw.inputNorm, rows: n, dim: d)
+            linearBackward(
+                dQ.pointer, a.xn1.pointer, W + lw.q, dx: dXn.pointer, dw: G + lw.q,
+                rows: n, inDim: d, outDim: c.qDim, accumulateDx: false)
+            linearBackward(
+                dK.pointer, a.xn1.pointer, W + lw.k, dx: dXn.pointer, dw: G + lw.k,
+                rows: n, inDim: d, outDim: c.kvDim, accumulateDx: true)
+            linearBackward(
+                dV.pointer, a.xn1.pointer, W + lw.v, dx: dXn.pointer, dw: G + lw.v,
+                rows: n, inDim: d, outDim: c.kvDim, accumulateDx: true)
+            rmsnormBackward(
+                dXn.pointer, a.xIn.pointer, W + lw.inputNorm, invRms: a.inv1.pointer, dx: dResid.pointer,
+                dw: G + lw.inputNorm, rows: n, dim: d)
         }
         // Embedding: scatter token rows (a shared prefix's once, with every continuation's gradient in it), hand
         // vector rows back to the caller.
@@ -283,8 +312,10 @@ public final class TrainingPass {
         return sequenceSegments.map { vectorGrads[$0] }
     }
 
-    private func attentionBackward(_ a: LayerActivations, dAtt: UnsafePointer<Float>, dQ: UnsafeMutablePointer<Float>,
-                                   dK: UnsafeMutablePointer<Float>, dV: UnsafeMutablePointer<Float>) {
+    private func attentionBackward(
+        _ a: LayerActivations, dAtt: UnsafePointer<Float>, dQ: UnsafeMutablePointer<Float>,
+        dK: UnsafeMutablePointer<Float>, dV: UnsafeMutablePointer<Float>
+    ) {
         let c = model.config, hd = c.headDim, group = c.numAttentionHeads / c.numKeyValueHeads
         let scale = 1 / Float(hd).squareRoot()
         dK.update(repeating: 0, count: totalRows * c.kvDim)
@@ -293,25 +324,28 @@ public final class TrainingPass {
         for seg in segments where seg.prefix != nil {
             // On the gathered rows, with a zero output gradient at the prefix's queries (its own segment carries that
             // one): the prefix's query gradient is then 0, and its key/value gradients are this continuation's share.
-            let g = gathered!, T = seg.length, P = seg.start, r0 = seg.firstRow, prefixRow = segments[seg.prefix!].firstRow
+            let g = gathered!, T = seg.length, P = seg.start, r0 = seg.firstRow,
+                prefixRow = segments[seg.prefix!].firstRow
             gather(a.q.pointer, width: c.qDim, seg, into: g.q)
             gather(a.k.pointer, width: c.kvDim, seg, into: g.k)
             gather(a.v.pointer, width: c.kvDim, seg, into: g.v)
-            g.out.update(repeating: 0, count: P * c.qDim)                                      // dOut
+            g.out.update(repeating: 0, count: P * c.qDim) // dOut
             (g.out + P * c.qDim).update(from: dAtt + r0 * c.qDim, count: seg.input.count * c.qDim)
             g.dk.update(repeating: 0, count: T * c.kvDim); g.dv.update(repeating: 0, count: T * c.kvDim)
             let dq = g.dq
             for h in 0..<c.numKeyValueHeads {
-                Kernels.causalAttentionBackward(q: g.q + h * group * hd, ldq: c.qDim, k: g.k + h * hd, v: g.v + h * hd,
-                                                ldkv: c.kvDim, probs: a.probs.pointer + seg.probOffset + h * group * T * T,
-                                                dOut: g.out + h * group * hd, lddo: c.qDim, length: T, headDim: hd, group: group,
-                                                scale: scale, dq: dq + h * group * hd, lddq: c.qDim, dk: g.dk + h * hd,
-                                                dv: g.dv + h * hd, lddkv: c.kvDim, scratch: scratch.pointer)
+                Kernels.causalAttentionBackward(
+                    q: g.q + h * group * hd, ldq: c.qDim, k: g.k + h * hd, v: g.v + h * hd,
+                    ldkv: c.kvDim, probs: a.probs.pointer + seg.probOffset + h * group * T * T,
+                    dOut: g.out + h * group * hd, lddo: c.qDim, length: T, headDim: hd, group: group,
+                    scale: scale, dq: dq + h * group * hd, lddq: c.qDim, dk: g.dk + h * hd,
+                    dv: g.dv + h * hd, lddkv: c.kvDim, scratch: scratch.pointer)
             }
             (dQ + r0 * c.qDim).update(from: dq + P * c.qDim, count: seg.input.count * c.qDim)
             for t in 0..<T {
                 let row = t < P ? prefixRow + t : r0 + t - P
-                let dkRow = dK + row * c.kvDim, dvRow = dV + row * c.kvDim, sk = g.dk + t * c.kvDim, sv = g.dv + t * c.kvDim
+                let dkRow = dK + row * c.kvDim, dvRow = dV + row * c.kvDim, sk = g.dk + t * c.kvDim,
+                    sv = g.dv + t * c.kvDim
                 for j in 0..<c.kvDim { dkRow[j] += sk[j]; dvRow[j] += sv[j] }
             }
         }
@@ -319,11 +353,12 @@ public final class TrainingPass {
             let T = seg.length, r0 = seg.firstRow
             for g in 0..<c.numKeyValueHeads {
                 let qo = r0 * c.qDim + g * group * hd, kvo = r0 * c.kvDim + g * hd
-                Kernels.causalAttentionBackward(q: a.q.pointer + qo, ldq: c.qDim, k: a.k.pointer + kvo, v: a.v.pointer + kvo,
-                                                ldkv: c.kvDim, probs: a.probs.pointer + seg.probOffset + g * group * T * T,
-                                                dOut: dAtt + qo, lddo: c.qDim, length: T, headDim: hd, group: group,
-                                                scale: scale, dq: dQ + qo, lddq: c.qDim, dk: dK + kvo, dv: dV + kvo,
-                                                lddkv: c.kvDim, scratch: scratch.pointer)
+                Kernels.causalAttentionBackward(
+                    q: a.q.pointer + qo, ldq: c.qDim, k: a.k.pointer + kvo, v: a.v.pointer + kvo,
+                    ldkv: c.kvDim, probs: a.probs.pointer + seg.probOffset + g * group * T * T,
+                    dOut: dAtt + qo, lddo: c.qDim, length: T, headDim: hd, group: group,
+                    scale: scale, dq: dQ + qo, lddq: c.qDim, dk: dK + kvo, dv: dV + kvo,
+                    lddkv: c.kvDim, scratch: scratch.pointer)
             }
         }
     }
@@ -340,10 +375,16 @@ extension LlamaModel {
     /// `prefixes[continuations[i].prefix] + continuations[i].input`, and its positions, logits and rows are those of
     /// that whole sequence; each prefix runs once. Prefixes are token-only (no vector slots).
     public func forward(prefixes: [ModelInput], continuations: [(prefix: Int, input: ModelInput)]) -> TrainingPass {
-        for (k, p) in prefixes.enumerated() { precondition(p.vectorCount == 0 && p.count > 0, "shared prefix \(k) must be non-empty tokens") }
+        for (k, p) in prefixes.enumerated() {
+            precondition(p.vectorCount == 0 && p.count > 0, "shared prefix \(k) must be non-empty tokens")
+        }
         checkInputs(prefixes)
-        checkInputs(continuations.map { ModelInput(tokens: prefixes[$0.prefix].tokens + $0.input.tokens, vectors: $0.input.vectors) })
-        return TrainingPass(model: self, prefixes: prefixes, sequences: continuations.map { (Optional($0.prefix), $0.input) })
+        checkInputs(
+            continuations.map {
+                ModelInput(tokens: prefixes[$0.prefix].tokens + $0.input.tokens, vectors: $0.input.vectors)
+            })
+        return TrainingPass(
+            model: self, prefixes: prefixes, sequences: continuations.map { (Optional($0.prefix), $0.input) })
     }
 
     /// A zeroed gradient buffer laid out like the weights.
@@ -354,7 +395,8 @@ extension LlamaModel {
     public func trainingPassBytes(lengths: [Int]) -> Int {
         let c = config, P = ScratchArena.padded
         let n = lengths.reduce(0, +), probs = lengths.reduce(0) { $0 + c.numAttentionHeads * $1 * $1 }
-        let forward = c.numHiddenLayers * LayerActivations.floats(n: n, c: c, probsCount: probs)
+        let forward =
+            c.numHiddenLayers * LayerActivations.floats(n: n, c: c, probsCount: probs)
             + 2 * P(n * c.hiddenSize) + P(n) + P(n * c.vocabSize)
         let backward = 2 * P(n * c.hiddenSize) + 3 * P(n * c.intermediateSize) + 2 * P(n * c.qDim) + 2 * P(n * c.kvDim)
         return 4 * (forward + backward + P(n * c.vocabSize))

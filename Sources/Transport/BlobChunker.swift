@@ -86,8 +86,10 @@ public struct BlobAssembler {
     /// Lowercase hex digest of the whole blob, once every chunk has been hashed.
     public private(set) var digest: String?
 
-    public init(version: UInt64, expectedTotalBytes: UInt64? = nil, expectedSha256: String? = nil,
-                maxTotalBytes: UInt64 = BlobAssembler.defaultMaxTotalBytes) {
+    public init(
+        version: UInt64, expectedTotalBytes: UInt64? = nil, expectedSha256: String? = nil,
+        maxTotalBytes: UInt64 = BlobAssembler.defaultMaxTotalBytes
+    ) {
         self.version = version
         self.totalBytes = expectedTotalBytes
         self.sha256 = expectedSha256?.lowercased()
@@ -95,7 +97,9 @@ public struct BlobAssembler {
     }
 
     public init(notice: Wire.VersionNotice, maxTotalBytes: UInt64 = BlobAssembler.defaultMaxTotalBytes) {
-        self.init(version: notice.version, expectedTotalBytes: notice.sizeBytes, expectedSha256: notice.sha256, maxTotalBytes: maxTotalBytes)
+        self.init(
+            version: notice.version, expectedTotalBytes: notice.sizeBytes, expectedSha256: notice.sha256,
+            maxTotalBytes: maxTotalBytes)
     }
 
     /// Adds one chunk. A repeated chunk with identical bytes is accepted (retries happen).
@@ -107,10 +111,13 @@ public struct BlobAssembler {
         guard i < chunk.chunkCount else { throw BlobError.chunkIndexOutOfRange(index: i, count: chunk.chunkCount) }
         // Every chunk but an empty blob's single one holds at least one byte.
         guard chunk.chunkCount <= Self.maxChunkCount, chunk.chunkCount <= max(1, chunk.totalBytes) else {
-            throw BlobError.inconsistentChunk(index: i, detail: "chunk_count \(chunk.chunkCount) is implausible for \(chunk.totalBytes) bytes")
+            throw BlobError.inconsistentChunk(
+                index: i, detail: "chunk_count \(chunk.chunkCount) is implausible for \(chunk.totalBytes) bytes")
         }
         guard chunk.totalBytes <= maxTotalBytes else {
-            throw BlobError.inconsistentChunk(index: i, detail: "total_bytes \(chunk.totalBytes) is over the \(maxTotalBytes) this receiver expects at most")
+            throw BlobError.inconsistentChunk(
+                index: i,
+                detail: "total_bytes \(chunk.totalBytes) is over the \(maxTotalBytes) this receiver expects at most")
         }
         if let n = chunkCount, n != chunk.chunkCount {
             throw BlobError.inconsistentChunk(index: i, detail: "chunk_count \(chunk.chunkCount), earlier \(n)")
@@ -122,26 +129,39 @@ public struct BlobAssembler {
             throw BlobError.inconsistentChunk(index: i, detail: "sha256 \(chunk.sha256), expected \(s)")
         }
         let size = chunk.data.count, total = Int(chunk.totalBytes), count = Int(chunk.chunkCount), index = Int(i)
-        guard size <= total else { throw BlobError.inconsistentChunk(index: i, detail: "\(size) bytes in a blob of \(total)") }
+        guard size <= total else {
+            throw BlobError.inconsistentChunk(index: i, detail: "\(size) bytes in a blob of \(total)")
+        }
         // The size all non-final chunks share: this chunk's own, or what a final chunk implies for the others.
         let implied: Int
-        if index < count - 1 { implied = size } else if count == 1 { implied = total } else {
+        if index < count - 1 {
+            implied = size
+        } else if count == 1 {
+            implied = total
+        } else {
             guard (total - size) % (count - 1) == 0 else {
-                throw BlobError.inconsistentChunk(index: i, detail: "a last chunk of \(size) bytes leaves \(total - size) bytes for \(count - 1) equal chunks")
+                throw BlobError.inconsistentChunk(
+                    index: i,
+                    detail: "a last chunk of \(size) bytes leaves \(total - size) bytes for \(count - 1) equal chunks")
             }
             implied = (total - size) / (count - 1)
         }
         let cb = chunkBytes ?? implied
         guard cb == implied, cb > 0 || total == 0, (count - 1) * cb < max(total, 1), count * cb >= total,
-              size == min(cb, total - index * cb) else {
-            throw BlobError.inconsistentChunk(index: i, detail: "\(size) bytes do not fit \(count) chunks of one size making \(total) bytes")
+            size == min(cb, total - index * cb)
+        else {
+            throw BlobError.inconsistentChunk(
+                index: i, detail: "\(size) bytes do not fit \(count) chunks of one size making \(total) bytes")
         }
         if chunkBytes == nil {
-            chunkCount = chunk.chunkCount; totalBytes = chunk.totalBytes; sha256 = chunk.sha256.lowercased(); chunkBytes = cb
+            chunkCount = chunk.chunkCount; totalBytes = chunk.totalBytes; sha256 = chunk.sha256.lowercased();
+            chunkBytes = cb
             chunks = Array(repeating: nil, count: count)
         }
         if let old = chunks[index] {
-            guard old == chunk.data else { throw BlobError.inconsistentChunk(index: i, detail: "received twice with different bytes") }
+            guard old == chunk.data else {
+                throw BlobError.inconsistentChunk(index: i, detail: "received twice with different bytes")
+            }
             return
         }
         chunks[index] = chunk.data

@@ -33,7 +33,8 @@ enum ChunkFrameReader {
                     return nil
                 }
             }
-            guard let chunkRange, let (read, dataRange) = readChunk(UnsafeRawBufferPointer(rebasing: raw[chunkRange])) else { return nil }
+            guard let chunkRange, let (read, dataRange) = readChunk(UnsafeRawBufferPointer(rebasing: raw[chunkRange]))
+            else { return nil }
             var chunk = read
             // `data` as a slice of the frame: Data slices share the frame's storage.
             let base = frame.startIndex + chunkRange.lowerBound
@@ -58,7 +59,9 @@ enum ChunkFrameReader {
             case (4, 0): guard let v = r.varint() else { return nil }; c.totalBytes = v
             case (5, 2):
                 // Only printable ASCII (a hex digest): anything else is left to swift-protobuf's UTF-8 rules.
-                guard let range = r.lengthDelimited(), bytes[range].allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) else { return nil }
+                guard let range = r.lengthDelimited(), bytes[range].allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) else {
+                    return nil
+                }
                 c.sha256 = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[range]), as: UTF8.self)
             case (6, 2):
                 guard let range = r.lengthDelimited() else { return nil }

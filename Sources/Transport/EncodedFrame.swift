@@ -6,7 +6,7 @@
 import CZeroMQ
 import Foundation
 
-public final class EncodedFrame: @unchecked Sendable {  // immutable after init: safe to share across threads
+public final class EncodedFrame: @unchecked Sendable { // immutable after init: safe to share across threads
     let pointer: UnsafeMutableRawPointer
     public let count: Int
 
@@ -38,7 +38,9 @@ extension ZMQSocket {
         for part in head {
             var m = zmq_msg_t()
             guard zmq_msg_init_size(&m, part.count) == 0 else { throw TransportError.last("zmq_msg_init_size") }
-            part.withUnsafeBytes { if let b = $0.baseAddress { zmq_msg_data(&m).copyMemory(from: b, byteCount: part.count) } }
+            part.withUnsafeBytes {
+                if let b = $0.baseAddress { zmq_msg_data(&m).copyMemory(from: b, byteCount: part.count) }
+            }
             msgs.append(m)
         }
         var last = zmq_msg_t()
@@ -50,7 +52,7 @@ extension ZMQSocket {
         msgs.append(last)
         for i in msgs.indices {
             var flags: Int32 = i < msgs.count - 1 ? ZMQ_SNDMORE : 0
-            if dontWait && i == 0 { flags |= ZMQ_DONTWAIT }  // only the first frame can meet the HWM (see sendFrames)
+            if dontWait && i == 0 { flags |= ZMQ_DONTWAIT } // only the first frame can meet the HWM (see sendFrames)
             while zmq_msg_send(&msgs[i], h, flags) < 0 {
                 let e = zmq_errno()
                 if e == EINTR { continue }

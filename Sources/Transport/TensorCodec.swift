@@ -33,9 +33,9 @@ public enum TensorCodec {
         tensor.dtype = f32
         tensor.shape = shape.map { UInt32($0) }
         #if _endian(little)
-        tensor.data = values.withUnsafeBytes { Data($0) }  // one memcpy: host order is the wire order
+            tensor.data = values.withUnsafeBytes { Data($0) } // one memcpy: host order is the wire order
         #else
-        tensor.data = values.map { $0.bitPattern.littleEndian }.withUnsafeBytes { Data($0) }
+            tensor.data = values.map { $0.bitPattern.littleEndian }.withUnsafeBytes { Data($0) }
         #endif
         return tensor
     }
@@ -47,7 +47,8 @@ public enum TensorCodec {
         let count = try elementCount(shape: shape)
         let expectedBytes = count * MemoryLayout<Float>.size
         guard tensor.data.count == expectedBytes else {
-            throw TensorCodecError.byteCountMismatch(shape: shape, expectedBytes: expectedBytes, actualBytes: tensor.data.count)
+            throw TensorCodecError.byteCountMismatch(
+                shape: shape, expectedBytes: expectedBytes, actualBytes: tensor.data.count)
         }
         // Copy straight into the array's storage (memcpy); Data may be unaligned, so no typed reads.
         let values = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
@@ -57,9 +58,9 @@ public enum TensorCodec {
             initialized = count
         }
         #if _endian(little)
-        return (values, shape)
+            return (values, shape)
         #else
-        return (values.map { Float(bitPattern: UInt32(littleEndian: $0.bitPattern)) }, shape)
+            return (values.map { Float(bitPattern: UInt32(littleEndian: $0.bitPattern)) }, shape)
         #endif
     }
 }

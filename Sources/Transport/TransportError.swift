@@ -2,7 +2,7 @@
 // Not here: retry or recovery policy (the caller decides; Cluster answers peers with an Error message).
 import CZeroMQ
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A ZeroMQ call failed. Carries the operation (e.g. "connect tcp://…") and libzmq's errno and text.
@@ -52,7 +52,8 @@ public enum WireError: Error, CustomStringConvertible, Equatable {
             return "not a SoftRL Envelope: protocol_version is missing (peer is not a SoftRL process, or sent garbage)"
         case let .protocolMismatch(peer, ours):
             let older = peer < ours ? "the peer" : "this process"
-            return "peer speaks protocol \(peer), this build speaks \(ours): upgrade \(older) so both run the same SoftRL protocol"
+            return
+                "peer speaks protocol \(peer), this build speaks \(ours): upgrade \(older) so both run the same SoftRL protocol"
         case .emptyBody:
             return "SoftRL Envelope has no body: empty, or a message kind this build does not know (newer peer?)"
         }

@@ -70,7 +70,7 @@ public struct WireCodec {
         guard data.count <= maxMessageBytes else {
             throw WireError.tooLarge(bytes: data.count, limit: maxMessageBytes)
         }
-        lastSequence &+= 1  // only messages actually produced consume a number
+        lastSequence &+= 1 // only messages actually produced consume a number
         return data
     }
 

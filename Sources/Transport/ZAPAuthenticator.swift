@@ -22,13 +22,23 @@ public struct AllowList: Sendable, Equatable {
             // '#' is also a Z85 digit: a line starting with a valid key is an entry, else '#' starts a comment.
             if !CurveKeyPair.isValidZ85Key(key) && line.hasPrefix("#") { continue }
             func bad(_ why: String) -> TransportError {
-                TransportError(operation: "read allow-list", errno: EINVAL, message: "\(source) line \(i + 1): \(why); expected `Z85KEY actor-name` (`softrl keys generate --allow FILE` writes such lines)")
+                TransportError(
+                    operation: "read allow-list", errno: EINVAL,
+                    message:
+                        "\(source) line \(i + 1): \(why); expected `Z85KEY actor-name` (`softrl keys generate --allow FILE` writes such lines)"
+                )
             }
-            guard CurveKeyPair.isValidZ85Key(key) else { throw bad("'\(key.prefix(48))' is not a 40-character Z85 public key") }
-            guard fields.count == 2 else { throw bad(fields.count == 1 ? "no actor name after the key" : "more than one name after the key") }
+            guard CurveKeyPair.isValidZ85Key(key) else {
+                throw bad("'\(key.prefix(48))' is not a 40-character Z85 public key")
+            }
+            guard fields.count == 2 else {
+                throw bad(fields.count == 1 ? "no actor name after the key" : "more than one name after the key")
+            }
             let name = fields[1]
             guard name.utf8.count <= 128, name.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F }) else {
-                throw bad("actor name '\(name)' must be printable ASCII without spaces, at most 128 bytes (the longest actor id)")
+                throw bad(
+                    "actor name '\(name)' must be printable ASCII without spaces, at most 128 bytes (the longest actor id)"
+                )
             }
             if let other = names[key], other != name { throw bad("this key is already allowed as '\(other)'") }
             names[key] = name
@@ -37,12 +47,17 @@ public struct AllowList: Sendable, Equatable {
 
     public init(contentsOf file: URL) throws {
         guard FileManager.default.fileExists(atPath: file.path) else {
-            throw TransportError(operation: "read allow-list", errno: ENOENT,
-                                 message: "\(file.path) not found: create it with one `PUBLICKEY actor-name` line per actor (`softrl keys generate --allow \(file.path)` appends one)")
+            throw TransportError(
+                operation: "read allow-list", errno: ENOENT,
+                message:
+                    "\(file.path) not found: create it with one `PUBLICKEY actor-name` line per actor (`softrl keys generate --allow \(file.path)` appends one)"
+            )
         }
         let data: Data
         do { data = try Data(contentsOf: file) } catch {
-            throw TransportError(operation: "read allow-list", errno: EIO, message: "\(file.path): cannot read (\(error.localizedDescription))")
+            throw TransportError(
+                operation: "read allow-list", errno: EIO,
+                message: "\(file.path): cannot read (\(error.localizedDescription))")
         }
         // Bytes that are not UTF-8 become U+FFFD, so the bad line is named instead of the whole file refused.
         try self.init(text: String(decoding: data, as: UTF8.self), source: file.path)
@@ -63,14 +78,19 @@ public final class ZAPAuthenticator: @unchecked Sendable {
     private let onRefusal: @Sendable (String, String, Int) -> Void
 
     /// Reads the allow-list, binds the ZAP endpoint in `context` and starts answering.
-    public init(context: ZMQContext, allowList file: URL, onRefusal: @escaping @Sendable (_ key: String, _ address: String, _ count: Int) -> Void = { _, _, _ in }) throws {
+    public init(
+        context: ZMQContext, allowList file: URL,
+        onRefusal: @escaping @Sendable (_ key: String, _ address: String, _ count: Int) -> Void = { _, _, _ in }
+    ) throws {
         self.file = file
         allow = try AllowList(contentsOf: file)
         self.onRefusal = onRefusal
         socket = try ZMQSocket(context, .rep)
         try socket.set(.linger(ms: 0))
         do { try socket.bind(Self.endpoint) } catch {
-            throw TransportError(operation: "bind \(Self.endpoint)", errno: EADDRINUSE, message: "another ZAP authenticator runs in this context (\(error))")
+            throw TransportError(
+                operation: "bind \(Self.endpoint)", errno: EADDRINUSE,
+                message: "another ZAP authenticator runs in this context (\(error))")
         }
         let t = Thread { [self] in serve() }
         t.name = "softrl.zap"
@@ -109,7 +129,7 @@ public final class ZAPAuthenticator: @unchecked Sendable {
                 guard let r = try socket.receive(timeoutMs: 100) else { continue }
                 request = r
             } catch {
-                return   // context shut down
+                return // context shut down
             }
             _ = try? socket.send(frames: answer(request))
         }
@@ -122,7 +142,9 @@ public final class ZAPAuthenticator: @unchecked Sendable {
         func reply(_ code: String, _ text: String, _ user: String = "") -> [Data] {
             [Data("1.0".utf8), requestId, Data(code.utf8), Data(text.utf8), Data(user.utf8), Data()]
         }
-        guard r.count >= 6, String(decoding: r[0], as: UTF8.self) == "1.0" else { return reply("500", "malformed ZAP request") }
+        guard r.count >= 6, String(decoding: r[0], as: UTF8.self) == "1.0" else {
+            return reply("500", "malformed ZAP request")
+        }
         let address = String(decoding: r[3], as: UTF8.self)
         let mechanism = String(decoding: r[5], as: UTF8.self)
         guard mechanism == "CURVE", r.count == 7, let key = CurveKeyPair.z85(r[6]) else {

@@ -3,7 +3,7 @@
 // alive, so the context is terminated only after the last socket is gone and never blocks on one.
 import CZeroMQ
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 public final class ZMQContext: @unchecked Sendable {
@@ -24,7 +24,7 @@ public final class ZMQContext: @unchecked Sendable {
     /// Makes every blocking call on this context's sockets fail with ETERM (`isContextTerminated`),
     /// so threads parked in receive/poll can exit. Sockets must still be closed afterwards.
     public func shutdown() {
-        zmq_ctx_shutdown(handle)  // idempotent; thread-safe like every context call
+        zmq_ctx_shutdown(handle) // idempotent; thread-safe like every context call
     }
 
     deinit {

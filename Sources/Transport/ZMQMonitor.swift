@@ -4,7 +4,7 @@
 import CZeroMQ
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 public final class ZMQMonitor {
@@ -27,10 +27,14 @@ public final class ZMQMonitor {
     /// with its file descriptor); create it before connect or bind so the first one is seen.
     public init(_ socket: ZMQSocket, watchConnections: Bool = false) throws {
         let address = "inproc://softrl-monitor-\(getpid())-\(Self.counter.next())"
-        var events = ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_SUCCEEDED
+        var events =
+            ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+            | ZMQ_EVENT_HANDSHAKE_SUCCEEDED
         if watchConnections { events |= ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CLOSED }
         let h = try socket.liveHandle("zmq_socket_monitor")
-        guard zmq_socket_monitor(h, address, Int32(events)) == 0 else { throw TransportError.last("zmq_socket_monitor") }
+        guard zmq_socket_monitor(h, address, Int32(events)) == 0 else {
+            throw TransportError.last("zmq_socket_monitor")
+        }
         pair = try ZMQSocket(socket.context, .pair)
         try pair.set(.linger(ms: 0))
         try pair.connect(address)
@@ -41,14 +45,15 @@ public final class ZMQMonitor {
         var out: [Event] = []
         while let frames = try? pair.receive(timeoutMs: 0), frames.count == 2, frames[0].count == 6 {
             let b = [UInt8](frames[0])
-            let code = Int32(b[0]) | Int32(b[1]) << 8   // host byte order (little-endian on the platforms we build for)
+            let code = Int32(b[0]) | Int32(b[1]) << 8 // host byte order (little-endian on the platforms we build for)
             let value = Int(UInt32(b[2]) | UInt32(b[3]) << 8 | UInt32(b[4]) << 16 | UInt32(b[5]) << 24)
             let endpoint = String(decoding: frames[1], as: UTF8.self)
             switch code {
             case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH: out.append(.authenticationFailed(status: value, endpoint: endpoint))
             case ZMQ_EVENT_HANDSHAKE_SUCCEEDED: out.append(.handshakeSucceeded(endpoint: endpoint))
             case ZMQ_EVENT_ACCEPTED: out.append(.accepted(fd: Int32(truncatingIfNeeded: value)))
-            case ZMQ_EVENT_DISCONNECTED, ZMQ_EVENT_CLOSED: out.append(.disconnected(fd: Int32(truncatingIfNeeded: value)))
+            case ZMQ_EVENT_DISCONNECTED, ZMQ_EVENT_CLOSED:
+                out.append(.disconnected(fd: Int32(truncatingIfNeeded: value)))
             default: out.append(.handshakeFailed(endpoint: endpoint))
             }
         }

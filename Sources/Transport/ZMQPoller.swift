@@ -2,7 +2,7 @@
 // Not an event loop and not for writability; the caller loops and decides what to do.
 import CZeroMQ
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 public final class ZMQPoller {
@@ -32,7 +32,7 @@ public final class ZMQPoller {
         while true {
             let rc = zmq_poll(&items, Int32(items.count), deadline.remainingMs())
             if rc >= 0 { break }
-            if zmq_errno() == EINTR { continue }  // a signal interrupted the wait: wait out the rest
+            if zmq_errno() == EINTR { continue } // a signal interrupted the wait: wait out the rest
             throw TransportError.last("poll \(sockets.count) socket(s)")
         }
         return zip(sockets, items).compactMap { s, item in (Int32(item.revents) & ZMQ_POLLIN) != 0 ? s : nil }

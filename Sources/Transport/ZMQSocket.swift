@@ -6,7 +6,7 @@
 import CZeroMQ
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 public final class ZMQSocket: Hashable, CustomStringConvertible {
@@ -15,15 +15,15 @@ public final class ZMQSocket: Hashable, CustomStringConvertible {
 
         var zmqType: Int32 {
             switch self {
-            case .router: return ZMQ_ROUTER  // addressed fan-in/fan-out: learner side
-            case .dealer: return ZMQ_DEALER  // async request/reply without lockstep: actor side
-            case .pub: return ZMQ_PUB        // one-to-many notices (VersionNotice)
-            case .sub: return ZMQ_SUB        // receives notices; needs subscribe(...)
-            case .req: return ZMQ_REQ        // strict send/receive lockstep (tools, tests)
-            case .rep: return ZMQ_REP        // the other side of REQ
-            case .pair: return ZMQ_PAIR      // exclusive 1:1, e.g. inproc wake-up pipes
-            case .push: return ZMQ_PUSH      // pipeline, round-robin to PULLs
-            case .pull: return ZMQ_PULL      // pipeline, fair-queued from PUSHes
+            case .router: return ZMQ_ROUTER // addressed fan-in/fan-out: learner side
+            case .dealer: return ZMQ_DEALER // async request/reply without lockstep: actor side
+            case .pub: return ZMQ_PUB // one-to-many notices (VersionNotice)
+            case .sub: return ZMQ_SUB // receives notices; needs subscribe(...)
+            case .req: return ZMQ_REQ // strict send/receive lockstep (tools, tests)
+            case .rep: return ZMQ_REP // the other side of REQ
+            case .pair: return ZMQ_PAIR // exclusive 1:1, e.g. inproc wake-up pipes
+            case .push: return ZMQ_PUSH // pipeline, round-robin to PULLs
+            case .pull: return ZMQ_PULL // pipeline, fair-queued from PUSHes
             }
         }
 
@@ -106,7 +106,7 @@ public final class ZMQSocket: Hashable, CustomStringConvertible {
     public static let defaultLingerMs = 1000
 
     public let kind: Kind
-    public let context: ZMQContext  // retained: the context must outlive every socket
+    public let context: ZMQContext // retained: the context must outlive every socket
     private var handle: UnsafeMutableRawPointer?
 
     public init(_ context: ZMQContext, _ kind: Kind) throws {
@@ -126,7 +126,7 @@ public final class ZMQSocket: Hashable, CustomStringConvertible {
     public func close(lingerMs: Int? = nil) {
         guard let h = handle else { return }
         if let ms = lingerMs { try? set(.linger(ms: ms)) }
-        zmq_close(h)  // never fails on a valid socket; it only hands the socket to the I/O thread
+        zmq_close(h) // never fails on a valid socket; it only hands the socket to the I/O thread
         handle = nil
     }
 
@@ -166,7 +166,7 @@ public final class ZMQSocket: Hashable, CustomStringConvertible {
     /// The routing id this socket announces (empty if none was set).
     public var routingId: Data {
         get throws {
-            var buffer = [UInt8](repeating: 0, count: 256)  // routing ids are at most 255 bytes
+            var buffer = [UInt8](repeating: 0, count: 256) // routing ids are at most 255 bytes
             var size = buffer.count
             // ZMQ_ROUTING_ID read back: to log which identity a DEALER presents.
             try check("getsockopt ROUTING_ID") { zmq_getsockopt($0, ZMQ_ROUTING_ID, &buffer, &size) }
@@ -179,36 +179,36 @@ public final class ZMQSocket: Hashable, CustomStringConvertible {
     /// Sets one option; see each Option case for when to use it. Most take effect for later bind/connect only.
     public func set(_ option: Option) throws {
         switch option {
-        case let .linger(ms): try setInt(ZMQ_LINGER, ms, "LINGER")  // bound close()/exit waits
-        case let .routingId(id): try setBytes(ZMQ_ROUTING_ID, id, "ROUTING_ID")  // ROUTER addresses actors by id
-        case let .routerMandatory(on): try setInt(ZMQ_ROUTER_MANDATORY, on ? 1 : 0, "ROUTER_MANDATORY")  // no silent drops
-        case let .routerHandover(on): try setInt(ZMQ_ROUTER_HANDOVER, on ? 1 : 0, "ROUTER_HANDOVER")  // restarted actor wins
+        case let .linger(ms): try setInt(ZMQ_LINGER, ms, "LINGER") // bound close()/exit waits
+        case let .routingId(id): try setBytes(ZMQ_ROUTING_ID, id, "ROUTING_ID") // ROUTER addresses actors by id
+        case let .routerMandatory(on): try setInt(ZMQ_ROUTER_MANDATORY, on ? 1 : 0, "ROUTER_MANDATORY") // no silent drops
+        case let .routerHandover(on): try setInt(ZMQ_ROUTER_HANDOVER, on ? 1 : 0, "ROUTER_HANDOVER") // restarted actor wins
         case let .maxMessageSize(n):
-            var v = n  // ZMQ_MAXMSGSIZE (int64, the only one): hostile/oversized frames drop the connection
+            var v = n // ZMQ_MAXMSGSIZE (int64, the only one): hostile/oversized frames drop the connection
             try check("setsockopt MAXMSGSIZE=\(n)") { zmq_setsockopt($0, ZMQ_MAXMSGSIZE, &v, MemoryLayout<Int64>.size) }
-        case let .sendHWM(n): try setInt(ZMQ_SNDHWM, n, "SNDHWM")  // bound outgoing memory per peer
-        case let .receiveHWM(n): try setInt(ZMQ_RCVHWM, n, "RCVHWM")  // bound incoming memory per peer
+        case let .sendHWM(n): try setInt(ZMQ_SNDHWM, n, "SNDHWM") // bound outgoing memory per peer
+        case let .receiveHWM(n): try setInt(ZMQ_RCVHWM, n, "RCVHWM") // bound incoming memory per peer
         case let .tcpKeepalive(idle, interval, count):
-            try setInt(ZMQ_TCP_KEEPALIVE, 1, "TCP_KEEPALIVE")  // the kernel probes idle links
-            try setInt(ZMQ_TCP_KEEPALIVE_IDLE, idle, "TCP_KEEPALIVE_IDLE")  // first probe after this much silence
-            try setInt(ZMQ_TCP_KEEPALIVE_INTVL, interval, "TCP_KEEPALIVE_INTVL")  // then one per interval
-            try setInt(ZMQ_TCP_KEEPALIVE_CNT, count, "TCP_KEEPALIVE_CNT")  // unanswered probes before the close
-        case let .heartbeatInterval(ms): try setInt(ZMQ_HEARTBEAT_IVL, ms, "HEARTBEAT_IVL")  // find dead TCP peers
-        case let .heartbeatTimeout(ms): try setInt(ZMQ_HEARTBEAT_TIMEOUT, ms, "HEARTBEAT_TIMEOUT")  // when to give up
-        case let .heartbeatTTL(ms): try setInt(ZMQ_HEARTBEAT_TTL, ms, "HEARTBEAT_TTL")  // peer drops us too
-        case let .reconnectInterval(ms): try setInt(ZMQ_RECONNECT_IVL, ms, "RECONNECT_IVL")  // actor rejoins fast
-        case let .reconnectIntervalMax(ms): try setInt(ZMQ_RECONNECT_IVL_MAX, ms, "RECONNECT_IVL_MAX")  // but backs off
-        case let .immediate(on): try setInt(ZMQ_IMMEDIATE, on ? 1 : 0, "IMMEDIATE")  // no queueing to absent peers
-        case let .subscribe(prefix): try setBytes(ZMQ_SUBSCRIBE, prefix, "SUBSCRIBE")  // SUB gets nothing without one
-        case let .unsubscribe(prefix): try setBytes(ZMQ_UNSUBSCRIBE, prefix, "UNSUBSCRIBE")  // stop a topic
-        case let .receiveTimeout(ms): try setInt(ZMQ_RCVTIMEO, ms, "RCVTIMEO")  // blocking receive never hangs
-        case let .sendTimeout(ms): try setInt(ZMQ_SNDTIMEO, ms, "SNDTIMEO")  // blocking send never hangs
-        case let .curveServer(on): try setInt(ZMQ_CURVE_SERVER, on ? 1 : 0, "CURVE_SERVER")  // encrypt + authenticate clients
-        case let .curvePublicKey(k): try setKey(ZMQ_CURVE_PUBLICKEY, k, "CURVE_PUBLICKEY")  // our long-term public key
-        case let .curveSecretKey(k): try setKey(ZMQ_CURVE_SECRETKEY, k, "CURVE_SECRETKEY")  // our long-term secret key
-        case let .curveServerKey(k): try setKey(ZMQ_CURVE_SERVERKEY, k, "CURVE_SERVERKEY")  // whom a client trusts
-        case let .zapDomain(d): try setBytes(ZMQ_ZAP_DOMAIN, Data(d.utf8), "ZAP_DOMAIN")  // routes handshakes to ZAP
-        case let .zapEnforceDomain(on): try setInt(Self.zapEnforceDomainOption, on ? 1 : 0, "ZAP_ENFORCE_DOMAIN")  // no handler = no entry
+            try setInt(ZMQ_TCP_KEEPALIVE, 1, "TCP_KEEPALIVE") // the kernel probes idle links
+            try setInt(ZMQ_TCP_KEEPALIVE_IDLE, idle, "TCP_KEEPALIVE_IDLE") // first probe after this much silence
+            try setInt(ZMQ_TCP_KEEPALIVE_INTVL, interval, "TCP_KEEPALIVE_INTVL") // then one per interval
+            try setInt(ZMQ_TCP_KEEPALIVE_CNT, count, "TCP_KEEPALIVE_CNT") // unanswered probes before the close
+        case let .heartbeatInterval(ms): try setInt(ZMQ_HEARTBEAT_IVL, ms, "HEARTBEAT_IVL") // find dead TCP peers
+        case let .heartbeatTimeout(ms): try setInt(ZMQ_HEARTBEAT_TIMEOUT, ms, "HEARTBEAT_TIMEOUT") // when to give up
+        case let .heartbeatTTL(ms): try setInt(ZMQ_HEARTBEAT_TTL, ms, "HEARTBEAT_TTL") // peer drops us too
+        case let .reconnectInterval(ms): try setInt(ZMQ_RECONNECT_IVL, ms, "RECONNECT_IVL") // actor rejoins fast
+        case let .reconnectIntervalMax(ms): try setInt(ZMQ_RECONNECT_IVL_MAX, ms, "RECONNECT_IVL_MAX") // but backs off
+        case let .immediate(on): try setInt(ZMQ_IMMEDIATE, on ? 1 : 0, "IMMEDIATE") // no queueing to absent peers
+        case let .subscribe(prefix): try setBytes(ZMQ_SUBSCRIBE, prefix, "SUBSCRIBE") // SUB gets nothing without one
+        case let .unsubscribe(prefix): try setBytes(ZMQ_UNSUBSCRIBE, prefix, "UNSUBSCRIBE") // stop a topic
+        case let .receiveTimeout(ms): try setInt(ZMQ_RCVTIMEO, ms, "RCVTIMEO") // blocking receive never hangs
+        case let .sendTimeout(ms): try setInt(ZMQ_SNDTIMEO, ms, "SNDTIMEO") // blocking send never hangs
+        case let .curveServer(on): try setInt(ZMQ_CURVE_SERVER, on ? 1 : 0, "CURVE_SERVER") // encrypt + authenticate clients
+        case let .curvePublicKey(k): try setKey(ZMQ_CURVE_PUBLICKEY, k, "CURVE_PUBLICKEY") // our long-term public key
+        case let .curveSecretKey(k): try setKey(ZMQ_CURVE_SECRETKEY, k, "CURVE_SECRETKEY") // our long-term secret key
+        case let .curveServerKey(k): try setKey(ZMQ_CURVE_SERVERKEY, k, "CURVE_SERVERKEY") // whom a client trusts
+        case let .zapDomain(d): try setBytes(ZMQ_ZAP_DOMAIN, Data(d.utf8), "ZAP_DOMAIN") // routes handshakes to ZAP
+        case let .zapEnforceDomain(on): try setInt(Self.zapEnforceDomainOption, on ? 1 : 0, "ZAP_ENFORCE_DOMAIN") // no handler = no entry
         }
     }
 
@@ -222,7 +222,8 @@ public final class ZMQSocket: Hashable, CustomStringConvertible {
 
     private func setInt(_ name: Int32, _ value: Int, _ label: String) throws {
         guard let v32 = Int32(exactly: value) else {
-            throw TransportError(operation: "setsockopt \(label)=\(value)", errno: EINVAL, message: "value does not fit in a C int")
+            throw TransportError(
+                operation: "setsockopt \(label)=\(value)", errno: EINVAL, message: "value does not fit in a C int")
         }
         var v = v32
         try check("setsockopt \(label)=\(value)") { zmq_setsockopt($0, name, &v, MemoryLayout<Int32>.size) }
@@ -231,8 +232,11 @@ public final class ZMQSocket: Hashable, CustomStringConvertible {
     /// Z85 keys are exactly 40 characters; anything else is refused here with a message, not by libzmq's bare EINVAL.
     private func setKey(_ name: Int32, _ z85: String, _ label: String) throws {
         guard CurveKeyPair.isValidZ85Key(z85) else {
-            throw TransportError(operation: "setsockopt \(label)", errno: EINVAL,
-                                 message: "a CURVE key is 40 characters of Z85 text (got \(z85.utf8.count)); make keys with `softrl keys generate`")
+            throw TransportError(
+                operation: "setsockopt \(label)", errno: EINVAL,
+                message:
+                    "a CURVE key is 40 characters of Z85 text (got \(z85.utf8.count)); make keys with `softrl keys generate`"
+            )
         }
         try setBytes(name, Data(z85.utf8), label)
     }
@@ -269,8 +273,10 @@ public final class ZMQSocket: Hashable, CustomStringConvertible {
         try send(frames: [frame], dontWait: dontWait)
     }
 
-    private func sendFrames(count: Int, dontWait: Bool,
-                            _ withFrame: (Int, (UnsafeRawBufferPointer) throws -> Bool) throws -> Bool) throws -> Bool {
+    private func sendFrames(
+        count: Int, dontWait: Bool,
+        _ withFrame: (Int, (UnsafeRawBufferPointer) throws -> Bool) throws -> Bool
+    ) throws -> Bool {
         guard count > 0 else {
             throw TransportError(operation: "send", errno: EINVAL, message: "a message needs at least one frame")
         }
@@ -288,8 +294,8 @@ public final class ZMQSocket: Hashable, CustomStringConvertible {
                     let rc = zmq_send(h, buf.baseAddress, buf.count, flags)
                     if rc >= 0 { return true }
                     let e = zmq_errno()
-                    if e == EINTR { continue }  // a signal interrupted the wait: try again
-                    if e == EAGAIN && i == 0 { return false }  // nothing queued yet: report "not now"
+                    if e == EINTR { continue } // a signal interrupted the wait: try again
+                    if e == EAGAIN && i == 0 { return false } // nothing queued yet: report "not now"
                     throw TransportError.last("send frame \(i + 1)/\(count) on \(kind)")
                 }
             }
@@ -310,7 +316,7 @@ public final class ZMQSocket: Hashable, CustomStringConvertible {
             while true {
                 if try !ZMQPoller.waitReadable(self, timeoutMs: deadline.remainingMs()) { return nil }
                 if let frames = try receiveFrames(h, firstFlags: ZMQ_DONTWAIT) { return frames }
-                if deadline.expired { return nil }  // readable but raced away (should not happen on one thread)
+                if deadline.expired { return nil } // readable but raced away (should not happen on one thread)
             }
         }
         return try receiveFrames(h, firstFlags: 0)
@@ -325,7 +331,9 @@ public final class ZMQSocket: Hashable, CustomStringConvertible {
         let deadline = Deadline(ms: timeoutMs)
         while true {
             if try !ZMQPoller.waitReadable(self, timeoutMs: deadline.remainingMs()) { return nil }
-            if let frames = try withUnsafeMutablePointer(to: &peer, { try receiveFrames(h, firstFlags: ZMQ_DONTWAIT, peer: $0) }) {
+            if let frames = try withUnsafeMutablePointer(
+                to: &peer, { try receiveFrames(h, firstFlags: ZMQ_DONTWAIT, peer: $0) })
+            {
                 return (frames, peer.userId, peer.sourceFd)
             }
             if deadline.expired { return nil }
@@ -335,7 +343,9 @@ public final class ZMQSocket: Hashable, CustomStringConvertible {
     struct PeerFacts { var userId: String?; var sourceFd: Int32 = -1 }
 
     /// `peer`, when given, receives the first frame's "User-Id" property and source file descriptor.
-    private func receiveFrames(_ h: UnsafeMutableRawPointer, firstFlags: Int32, peer: UnsafeMutablePointer<PeerFacts>? = nil) throws -> [Data]? {
+    private func receiveFrames(
+        _ h: UnsafeMutableRawPointer, firstFlags: Int32, peer: UnsafeMutablePointer<PeerFacts>? = nil
+    ) throws -> [Data]? {
         var frames: [Data] = []
         var msg = zmq_msg_t()
         guard zmq_msg_init(&msg) == 0 else { throw TransportError.last("zmq_msg_init") }
@@ -346,13 +356,15 @@ public final class ZMQSocket: Hashable, CustomStringConvertible {
             let rc = zmq_msg_recv(&msg, h, flags)
             if rc < 0 {
                 let e = zmq_errno()
-                if e == EINTR { continue }  // a signal interrupted the wait: try again
-                if e == EAGAIN && frames.isEmpty { return nil }  // nothing there / receiveTimeout elapsed
+                if e == EINTR { continue } // a signal interrupted the wait: try again
+                if e == EAGAIN && frames.isEmpty { return nil } // nothing there / receiveTimeout elapsed
                 throw TransportError.last("receive frame \(frames.count + 1) on \(kind)")
             }
             // "User-Id": the user id the ZAP handler returned for this connection. Taken from the first frame that
             // carries metadata (a ROUTER's routing-id frame may not, the payload frames do).
-            if let peer, peer.pointee.userId == nil, let p = zmq_msg_gets(&msg, "User-Id") { peer.pointee.userId = String(cString: p) }
+            if let peer, peer.pointee.userId == nil, let p = zmq_msg_gets(&msg, "User-Id") {
+                peer.pointee.userId = String(cString: p)
+            }
             // The payload frames carry it (a ROUTER's routing-id frame may not).
             if let peer, peer.pointee.sourceFd < 0 { peer.pointee.sourceFd = max(-1, zmq_msg_get(&msg, ZMQ_SRCFD)) }
             let size = zmq_msg_size(&msg)
@@ -375,11 +387,13 @@ public final class ZMQSocket: Hashable, CustomStringConvertible {
     private static func adopt(_ msg: inout zmq_msg_t, size: Int) -> Data {
         let owned = UnsafeMutablePointer<zmq_msg_t>.allocate(capacity: 1)
         zmq_msg_init(owned)
-        zmq_msg_move(owned, &msg)   // leaves `msg` empty, ready for the next frame
-        return Data(bytesNoCopy: zmq_msg_data(owned), count: size, deallocator: .custom { _, _ in
-            zmq_msg_close(owned)
-            owned.deallocate()
-        })
+        zmq_msg_move(owned, &msg) // leaves `msg` empty, ready for the next frame
+        return Data(
+            bytesNoCopy: zmq_msg_data(owned), count: size,
+            deallocator: .custom { _, _ in
+                zmq_msg_close(owned)
+                owned.deallocate()
+            })
     }
 
     // MARK: helpers
@@ -396,7 +410,7 @@ public final class ZMQSocket: Hashable, CustomStringConvertible {
     private func check(_ operation: String, _ call: (UnsafeMutableRawPointer) -> Int32) throws {
         let h = try liveHandle(operation)
         while call(h) != 0 {
-            if zmq_errno() == EINTR { continue }  // interrupted by a signal: the call is safe to repeat
+            if zmq_errno() == EINTR { continue } // interrupted by a signal: the call is safe to repeat
             throw TransportError.last("\(operation) on \(kind)")
         }
     }

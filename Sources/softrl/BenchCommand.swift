@@ -8,8 +8,11 @@ import Foundation
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Performance benchmarks.",
-        subcommands: [ModelBench.self, KernelBench.self, ClusterBench.self, TokenizerBench.self, ThinkingBench.self, CurveBench.self,
-                      LearnerBench.self, AllreduceBench.self, RanksBench.self])
+        subcommands: [
+            ModelBench.self, KernelBench.self, ClusterBench.self, TokenizerBench.self, ThinkingBench.self,
+            CurveBench.self,
+            LearnerBench.self, AllreduceBench.self, RanksBench.self
+        ])
 }
 
 struct ModelBench: ParsableCommand {
@@ -17,7 +20,8 @@ struct ModelBench: ParsableCommand {
         commandName: "model",
         abstract: "Training and decode throughput of the model presets, against the sgemm roofline and PyTorch.")
 
-    @Option(help: "tiny, small, smollm2 (SmolLM2-135M's shape), both (tiny and small) or all.") var preset: String = "tiny"
+    @Option(help: "tiny, small, smollm2 (SmolLM2-135M's shape), both (tiny and small) or all.") var preset: String =
+        "tiny"
     @Option(help: "BLAS (and PyTorch) threads.") var threads: Int = 1
     @Flag(help: "Print one JSON object instead of text.") var json = false
     @Flag(help: "Skip the PyTorch comparison.") var noTorch = false
@@ -27,8 +31,12 @@ struct ModelBench: ParsableCommand {
     @Option(help: "New tokens per decode run.") var decodeTokens: Int = 64
     @Option(help: "Prompt length for decode.") var prompt: Int = 8
     @Option(help: "Minimum timed seconds of training per preset.") var trainSeconds: Double = 3
-    @Option(help: "Rounds per preset: SoftRL and PyTorch measured alternately this many times, the best figure of each kept (a shared machine's load comes and goes).") var rounds: Int = 1
-    @Flag(help: "Measure only SoftRL's decode (no roofline, training or PyTorch), e.g. under perf.") var decodeOnly = false
+    @Option(
+        help:
+            "Rounds per preset: SoftRL and PyTorch measured alternately this many times, the best figure of each kept (a shared machine's load comes and goes)."
+    ) var rounds: Int = 1
+    @Flag(help: "Measure only SoftRL's decode (no roofline, training or PyTorch), e.g. under perf.") var decodeOnly =
+        false
     @OptionGroup var computeOptions: ComputeOptionsGroup
     @Flag(help: "Skip the bf16 rows (bf16-stored weights, bf16 products, PyTorch's bf16 autocast).") var noBF16 = false
     @Option(help: "Prompts per prefill measurement (bf16 rows).") var prefillBatch: Int = 8
@@ -46,14 +54,18 @@ struct ModelBench: ParsableCommand {
         guard rounds >= 1 else { throw CLIError("--rounds must be at least 1 (got \(rounds))") }
         let batches = try decodeBatches.split(separator: ",").map { s -> Int in
             guard let b = Int(s.trimmingCharacters(in: .whitespaces)), b > 0 else {
-                throw CLIError("--decode-batches '\(decodeBatches)': '\(s)' is not a positive integer; e.g. --decode-batches 1,8,32")
+                throw CLIError(
+                    "--decode-batches '\(decodeBatches)': '\(s)' is not a positive integer; e.g. --decode-batches 1,8,32"
+                )
             }
             return b
         }
         var bench = ModelComparison()
         bench.threads = threads; bench.json = json; bench.noTorch = noTorch; bench.batch = batch; bench.seq = seq
-        bench.decodeTokens = decodeTokens; bench.prompt = prompt; bench.trainSeconds = trainSeconds; bench.rounds = rounds
-        bench.decodeOnly = decodeOnly; bench.noBF16 = noBF16; bench.prefillBatch = prefillBatch; bench.prefillLength = prefillLength
+        bench.decodeTokens = decodeTokens; bench.prompt = prompt; bench.trainSeconds = trainSeconds;
+        bench.rounds = rounds
+        bench.decodeOnly = decodeOnly; bench.noBF16 = noBF16; bench.prefillBatch = prefillBatch;
+        bench.prefillLength = prefillLength
         if decodeOnly { bench.computeLine = try computeOptions.apply() }
         let report = try bench.run(presets: presets, batches: batches)
         if json { printJSON(report) }
@@ -77,8 +89,11 @@ struct KernelBench: ParsableCommand {
     @Option(help: "Minimum seconds per measurement.") var seconds: Double = 0.3
 
     func run() throws {
-        guard seconds > 0, sgemmSize >= 0 else { throw CLIError("--seconds must be positive and --sgemm-size at least 0") }
-        let report = KernelMicrobench.report(sgemmSize: sgemmSize, seconds: seconds, output: json ? { _ in } : { print($0) })
+        guard seconds > 0, sgemmSize >= 0 else {
+            throw CLIError("--seconds must be positive and --sgemm-size at least 0")
+        }
+        let report = KernelMicrobench.report(
+            sgemmSize: sgemmSize, seconds: seconds, output: json ? { _ in } : { print($0) })
         if json { printJSON(report) }
     }
 }

@@ -12,58 +12,100 @@ import TransformerLM
 import Tasks
 
 struct LearnerCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "learner", abstract: "Run the learner: bind, hand out work, train, broadcast weights.")
+    static let configuration = CommandConfiguration(
+        commandName: "learner", abstract: "Run the learner: bind, hand out work, train, broadcast weights.")
     @OptionGroup var taskOptions: TaskOptionsGroup
     @OptionGroup var rl: RLOptionsGroup
-    @Option(help: "ZeroMQ endpoint to bind (tcp://HOST:PORT; PORT * picks a free one).") var bind: String = "tcp://0.0.0.0:5555"
+    @Option(help: "ZeroMQ endpoint to bind (tcp://HOST:PORT; PORT * picks a free one).") var bind: String =
+        "tcp://0.0.0.0:5555"
     @Option(help: "Base checkpoint (from `softrl sft`) for a new run.") var base: String?
     @Option(help: "Continue the run whose checkpoint is in this run directory.") var resume: String?
-    @Option(help: "The run's whole resolved config (rl_config.json, as `softrl local` writes it) instead of RL and task flags; with --resume only its steps, learningRate and maxStaleness may differ from the checkpoint's.")
+    @Option(
+        help:
+            "The run's whole resolved config (rl_config.json, as `softrl local` writes it) instead of RL and task flags; with --resume only its steps, learningRate and maxStaleness may differ from the checkpoint's."
+    )
     var runConfig: String?
     @Option(help: "Run directory: metrics.jsonl, checkpoint/, learner.endpoint.") var runDir: String = "runs/learner"
     @Option(help: "Checkpoint every N updates (and on exit).") var checkpointEvery: Int = 20
     @Option(help: "Heartbeat period in ms.") var heartbeatMs: Int = 1000
     @Option(help: "Re-issue work not returned within this many seconds.") var workTimeout: Double = 300
-    @Option(help: "Relay fan-out: actors the learner, and each relaying actor (`actor --relay-bind`), send a weights version to; 0 = every actor fetches from the learner.")
+    @Option(
+        help:
+            "Relay fan-out: actors the learner, and each relaying actor (`actor --relay-bind`), send a weights version to; 0 = every actor fetches from the learner."
+    )
     var relayFanout: Int = ClusterRules().relayFanout
     @Option(help: "Close a connection that has not said Hello this many seconds after it was accepted (0 = never).")
     var helloDeadline: Double = ClusterRules().helloDeadlineSeconds
-    @Option(help: "Warn about an actor whose rollouts' mean |learner - behaviour| log-prob per action exceeds this many nats.")
+    @Option(
+        help:
+            "Warn about an actor whose rollouts' mean |learner - behaviour| log-prob per action exceeds this many nats."
+    )
     var gapWarning: Double = ClusterRules().logProbGapWarning
-    @Option(help: "Learner threads: each scores and differentiates its share of an update's micro-batches with one OpenBLAS thread.") var threads: Int = 1
-    @Option(help: "Key directory: learner.key_secret, learner.key and allowed_actors (CURVE: encrypted links, only allowed actor keys; `softrl keys generate`).") var keys: String?
-    @Flag(help: "Allow a non-loopback --bind without --keys: unauthenticated, unencrypted (trusted networks only).") var insecure = false
-    @Option(help: "Weights sent to actors: f32 (exact) or bf16 (half the bytes, rounded to nearest even; the learner keeps fp32).") var wireWeights: String = "f32"
-    @Option(help: "Train problems whose prompt leaves no room in the model's positions for the thinking and answer limits: refuse (do not start, name them) or skip (train on the rest; counted as quarantined).")
+    @Option(
+        help:
+            "Learner threads: each scores and differentiates its share of an update's micro-batches with one OpenBLAS thread."
+    ) var threads: Int = 1
+    @Option(
+        help:
+            "Key directory: learner.key_secret, learner.key and allowed_actors (CURVE: encrypted links, only allowed actor keys; `softrl keys generate`)."
+    ) var keys: String?
+    @Flag(help: "Allow a non-loopback --bind without --keys: unauthenticated, unencrypted (trusted networks only).")
+    var insecure = false
+    @Option(
+        help:
+            "Weights sent to actors: f32 (exact) or bf16 (half the bytes, rounded to nearest even; the learner keeps fp32)."
+    ) var wireWeights: String = "f32"
+    @Option(
+        help:
+            "Train problems whose prompt leaves no room in the model's positions for the thinking and answer limits: refuse (do not start, name them) or skip (train on the rest; counted as quarantined)."
+    )
     var unfitProblems: String = LearnerOptions.UnfitProblems.refuse.rawValue
     @OptionGroup var metricsOptions: MetricsOptionsGroup
 
     func validate() throws {
-        guard LearnerOptions.UnfitProblems(rawValue: unfitProblems) != nil else { throw CLIError("--unfit-problems \(unfitProblems) must be refuse or skip") }
-        if base == nil && resume == nil { throw CLIError("give --base CHECKPOINT for a new run or --resume RUN_DIR to continue one") }
+        guard LearnerOptions.UnfitProblems(rawValue: unfitProblems) != nil else {
+            throw CLIError("--unfit-problems \(unfitProblems) must be refuse or skip")
+        }
+        if base == nil && resume == nil {
+            throw CLIError("give --base CHECKPOINT for a new run or --resume RUN_DIR to continue one")
+        }
         // Trust: fail closed on reachable addresses.
         if let why = ClusterSecurity.refusalToStart(bind: bind, keys: keys, insecure: insecure) { throw CLIError(why) }
-        guard (0...1024).contains(relayFanout) else { throw CLIError("--relay-fanout \(relayFanout) must be 0 (relays off) to 1024") }
-        guard helloDeadline == 0 || (0.5...3600).contains(helloDeadline) else { throw CLIError("--hello-deadline \(helloDeadline) must be 0 (none) or 0.5 to 3600 seconds") }
-        guard gapWarning > 0 && gapWarning.isFinite else { throw CLIError("--gap-warning \(gapWarning) must be a positive number of nats (default \(ClusterRules().logProbGapWarning))") }
+        guard (0...1024).contains(relayFanout) else {
+            throw CLIError("--relay-fanout \(relayFanout) must be 0 (relays off) to 1024")
+        }
+        guard helloDeadline == 0 || (0.5...3600).contains(helloDeadline) else {
+            throw CLIError("--hello-deadline \(helloDeadline) must be 0 (none) or 0.5 to 3600 seconds")
+        }
+        guard gapWarning > 0 && gapWarning.isFinite else {
+            throw CLIError(
+                "--gap-warning \(gapWarning) must be a positive number of nats (default \(ClusterRules().logProbGapWarning))"
+            )
+        }
         do { _ = try WeightsWireFormat(flag: wireWeights) } catch { throw CLIError("\(error)") }
     }
 
     func run() throws {
-        BLASThreads.set(1)   // the learner's threads are its parallelism, one BLAS thread each
+        BLASThreads.set(1) // the learner's threads are its parallelism, one BLAS thread each
         ProcessControl.installStopHandlers()
         // Several ranks (mpirun/srun): rank 0 is the learner below, the others follow it (LearnerRanks.swift).
         let ranks = MPILaunch.isMultiRank() ? try MPIProcessGroup() : nil
         defer { ranks?.finalize() }
         if let ranks, ranks.rank > 0 {
-            try LearnerRankFollower.run(group: ranks) { rankLearner(model: $0, config: $1, endOfThinking: $2, reducer: $3, threads: threads) }
+            try LearnerRankFollower.run(group: ranks) {
+                rankLearner(model: $0, config: $1, endOfThinking: $2, reducer: $3, threads: threads)
+            }
             return
         }
-        ClusterSecurity.installReloadHandler()   // SIGHUP re-reads the allow-list
+        ClusterSecurity.installReloadHandler() // SIGHUP re-reads the allow-list
         var options = LearnerOptions(runDirectory: URL(fileURLWithPath: runDir))
         options.threads = threads
         options.keys = keys.map { URL(fileURLWithPath: $0) }
-        if keys == nil && !ClusterSecurity.isLoopback(bind) { print("WARNING: --insecure: \(bind) accepts unauthenticated, unencrypted connections from anyone who can reach it") }
+        if keys == nil && !ClusterSecurity.isLoopback(bind) {
+            print(
+                "WARNING: --insecure: \(bind) accepts unauthenticated, unencrypted connections from anyone who can reach it"
+            )
+        }
         options.bind = bind; options.checkpointEvery = checkpointEvery
         options.wireWeights = try WeightsWireFormat(flag: wireWeights)
         options.unfitProblems = LearnerOptions.UnfitProblems(rawValue: unfitProblems) ?? .refuse
@@ -79,9 +121,12 @@ struct LearnerCommand: ParsableCommand {
             let plan = try settings.plan(saved: state.config, handedOver: handedOver)
             plan.messages.forEach { print($0) }
             let task = try TaskCatalog.make(name: plan.config.task, options: plan.config.taskOptions)
-            options.runDirectory = dir.deletingLastPathComponent()   // the run directory holds checkpoint/
-            print("resuming run \(state.runId) at step \(state.step) from \(dir.path); \(state.outstandingPositions.count) in-flight prompt(s) will be re-issued")
-            service = try LearnerService(model: model, config: plan.config, task: task, options: options, resume: (opt, state), ranks: ranks)
+            options.runDirectory = dir.deletingLastPathComponent() // the run directory holds checkpoint/
+            print(
+                "resuming run \(state.runId) at step \(state.step) from \(dir.path); \(state.outstandingPositions.count) in-flight prompt(s) will be re-issued"
+            )
+            service = try LearnerService(
+                model: model, config: plan.config, task: task, options: options, resume: (opt, state), ranks: ranks)
         } else {
             let plan = try settings.plan(saved: nil, handedOver: handedOver)
             plan.messages.forEach { print($0) }
@@ -92,8 +137,10 @@ struct LearnerCommand: ParsableCommand {
         // The run's config beside its checkpoints, for whatever reads them later (`softrl eval`).
         try RunConfigFile.write(service.config, into: options.runDirectory)
         // MONITORING HOOK (wiring): metadata once per run, TensorBoard scalars, the Prometheus endpoint if asked.
-        try RunMetadata(runId: service.runId, config: service.config, model: service.model.config,
-                        parameters: service.model.parameterCount).write(to: options.runDirectory)
+        try RunMetadata(
+            runId: service.runId, config: service.config, model: service.model.config,
+            parameters: service.model.parameterCount
+        ).write(to: options.runDirectory)
         let monitor = try LearnerMonitor(runDirectory: options.runDirectory, endpoint: metricsOptions.endpoint)
         monitor.attach(to: service)
         defer { monitor.close() }
@@ -102,30 +149,52 @@ struct LearnerCommand: ParsableCommand {
 }
 
 struct ActorCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "actor", abstract: "Run an actor: connect to a learner and generate rollouts.")
+    static let configuration = CommandConfiguration(
+        commandName: "actor", abstract: "Run an actor: connect to a learner and generate rollouts.")
     @Option(help: "Learner endpoint, e.g. tcp://learner-host:5555.") var connect: String
-    @Option(help: "Actor id (unique in the cluster; default host-pid, or with --keys the name of the key).") var id: String?
+    @Option(help: "Actor id (unique in the cluster; default host-pid, or with --keys the name of the key).") var id:
+        String?
     @Option(help: "Groups generated together per batch.") var slots: Int = 2
     @Option(help: "OpenBLAS threads.") var threads: Int = 1
-    @Option(help: "Key directory: this actor's NAME.key_secret/NAME.key (NAME = --id, or the only one there) and the learner's learner.key.") var keys: String?
-    @Option(help: "Relay: serve the weights this actor holds to other actors at this endpoint (tcp://*:PORT; PORT * picks a free one). With --keys: CURVE, serving only the keys in KEYS/allowed_actors (copy the learner's).")
+    @Option(
+        help:
+            "Key directory: this actor's NAME.key_secret/NAME.key (NAME = --id, or the only one there) and the learner's learner.key."
+    ) var keys: String?
+    @Option(
+        help:
+            "Relay: serve the weights this actor holds to other actors at this endpoint (tcp://*:PORT; PORT * picks a free one). With --keys: CURVE, serving only the keys in KEYS/allowed_actors (copy the learner's)."
+    )
     var relayBind: String?
-    @Option(help: "Relay endpoint to announce, if others must dial another address than --relay-bind's (default: it, with * replaced by this host's name).")
+    @Option(
+        help:
+            "Relay endpoint to announce, if others must dial another address than --relay-bind's (default: it, with * replaced by this host's name)."
+    )
     var relayAdvertise: String?
-    @Flag(help: "Log the SHA-256 of the fp32 weights after each load (checks bf16 wire rounding end to end; costs a hash of the model per version).") var logWeightsDigest = false
+    @Flag(
+        help:
+            "Log the SHA-256 of the fp32 weights after each load (checks bf16 wire rounding end to end; costs a hash of the model per version)."
+    ) var logWeightsDigest = false
     @OptionGroup var metricsOptions: MetricsOptionsGroup
     @OptionGroup var computeOptions: ComputeOptionsGroup
 
     func validate() throws {
         guard ["tcp://", "ipc://", "inproc://"].contains(where: connect.hasPrefix) else {
-            throw CLIError("--connect '\(connect)' is not a ZeroMQ endpoint: use tcp://HOST:PORT, e.g. tcp://learner-host:5555")
+            throw CLIError(
+                "--connect '\(connect)' is not a ZeroMQ endpoint: use tcp://HOST:PORT, e.g. tcp://learner-host:5555")
         }
-        if relayBind != nil, let keys, !FileManager.default.fileExists(atPath: URL(fileURLWithPath: keys).appendingPathComponent(ClusterSecurity.allowListName).path) {
-            throw CLIError("--relay-bind with --keys needs the cluster's allow-list in \(keys) (the relay serves weights only to those keys): copy the learner's keys/\(ClusterSecurity.allowListName) there")
+        if relayBind != nil, let keys,
+            !FileManager.default.fileExists(
+                atPath: URL(fileURLWithPath: keys).appendingPathComponent(ClusterSecurity.allowListName).path)
+        {
+            throw CLIError(
+                "--relay-bind with --keys needs the cluster's allow-list in \(keys) (the relay serves weights only to those keys): copy the learner's keys/\(ClusterSecurity.allowListName) there"
+            )
         }
         if relayBind == nil && relayAdvertise != nil { throw CLIError("--relay-advertise needs --relay-bind") }
         for (flag, e) in [("--relay-bind", relayBind), ("--relay-advertise", relayAdvertise)] {
-            if let e, !(e.hasPrefix("tcp://") || e.hasPrefix("ipc://")) { throw CLIError("\(flag) '\(e)' is not a ZeroMQ endpoint: use tcp://HOST:PORT, e.g. tcp://*:5601") }
+            if let e, !(e.hasPrefix("tcp://") || e.hasPrefix("ipc://")) {
+                throw CLIError("\(flag) '\(e)' is not a ZeroMQ endpoint: use tcp://HOST:PORT, e.g. tcp://*:5601")
+            }
         }
     }
 
@@ -138,7 +207,7 @@ struct ActorCommand: ParsableCommand {
         if let keys {
             let k = try ActorKeys(directory: URL(fileURLWithPath: keys), name: id)
             options.keys = k
-            options.actorId = k.name   // the learner knows this actor by its key's allowed name
+            options.actorId = k.name // the learner knows this actor by its key's allowed name
         }
         if let id { options.actorId = id }
         options.slots = max(1, slots)
@@ -161,7 +230,10 @@ extension MPIProcessGroup: LearnerRankGroup {}
 /// The learner of one rank: its share of every update (split further between `threads`), summed over the ranks by
 /// `reducer`. The task's end-of-thinking marker comes from the run's own task settings, as on rank 0, so every rank
 /// leaves the same rollouts out of the loss.
-func rankLearner(model: LlamaModel, config: RLConfig, endOfThinking: [Int32], reducer: GradientReducer, threads: Int = 1) -> PolicyLearner {
+func rankLearner(
+    model: LlamaModel, config: RLConfig, endOfThinking: [Int32], reducer: GradientReducer, threads: Int = 1
+) -> PolicyLearner {
     let marker = try? TaskCatalog.make(name: config.task, options: config.taskOptions).thinkingMarker
-    return PolicyLearner(model: model, config: config, endOfThinking: endOfThinking, reducer: reducer, threads: threads, marker: marker)
+    return PolicyLearner(
+        model: model, config: config, endOfThinking: endOfThinking, reducer: reducer, threads: threads, marker: marker)
 }

@@ -20,9 +20,11 @@ struct ComputeOptionsGroup: ParsableArguments {
         switch PackedGEMM.format(for: c, weightsAreBF16: false) {
         case .bf16Products: return "compute: bf16 products (AVX512_BF16), fp32 sums and everything else fp32"
         case _ where c == .bf16:
-            return "compute: bf16 asked, fp32 used (\(CPUFeatures.host.avx512BF16Usable ? "SIMD path \(SIMDPath.active)" : "no AVX512_BF16 on this CPU"))"
+            return
+                "compute: bf16 asked, fp32 used (\(CPUFeatures.host.avx512BF16Usable ? "SIMD path \(SIMDPath.active)" : "no AVX512_BF16 on this CPU"))"
         default:
-            return PackedGEMM.bf16Weights != nil ? "compute: f32 (bf16-valued weights are stored as bf16, products unchanged)" : "compute: f32"
+            return PackedGEMM.bf16Weights != nil
+                ? "compute: f32 (bf16-valued weights are stored as bf16, products unchanged)" : "compute: f32"
         }
     }
 

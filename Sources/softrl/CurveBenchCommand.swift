@@ -4,7 +4,8 @@ import Benchmarks
 import Foundation
 
 struct CurveBench: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "curve", abstract: "Throughput with and without CURVE encryption over tcp loopback.")
+    static let configuration = CommandConfiguration(
+        commandName: "curve", abstract: "Throughput with and without CURVE encryption over tcp loopback.")
     @Option(help: "Big message size in KiB (weight chunks are 4096).") var bigKiB: Int = 4096
     @Option(help: "Big messages per measurement.") var bigCount: Int = 100
     @Option(help: "Small (rollout-sized) message size in bytes.") var smallBytes: Int = 16_384
@@ -16,7 +17,8 @@ struct CurveBench: ParsableCommand {
             throw ValidationError("--big-kib, --big-count, --small-bytes and --small-count must be positive")
         }
         var bench = CurveBenchmark()
-        bench.bigBytes = bigKiB << 10; bench.bigCount = bigCount; bench.smallBytes = smallBytes; bench.smallCount = smallCount
+        bench.bigBytes = bigKiB << 10; bench.bigCount = bigCount; bench.smallBytes = smallBytes;
+        bench.smallCount = smallCount
         bench.repeats = repeats
         try bench.run()
     }

@@ -18,12 +18,14 @@ struct EvalCommand: ParsableCommand {
             """)
     @Argument(help: "Checkpoint directory.") var checkpoint: String
     @OptionGroup var taskOptions: TaskOptionsGroup
-    @Option(help: "Thinking mode at inference: hard, soft, fuzzy (or gumbel, dirichlet, multi).") var inference: ThinkingMode = .hard
+    @Option(help: "Thinking mode at inference: hard, soft, fuzzy (or gumbel, dirichlet, multi).") var inference:
+        ThinkingMode = .hard
     @Option(help: "Gaussian noise scale gamma of soft/fuzzy inference (default: the run's).") var noiseScale: Double?
     @Option(help: "Samples per problem for sampled pass@1 and pass@k.") var samples: Int = 32
     @Option(help: "Evaluate only the first N test problems.") var problems: Int?
     @Option(help: "Seed.") var seed: UInt64 = 1234
-    @Option(help: "Prompts generated together (rows = this x samples; lower it for large models).") var batchPrompts: Int = 8
+    @Option(help: "Prompts generated together (rows = this x samples; lower it for large models).") var batchPrompts:
+        Int = 8
     @Option(help: "Thinking-length limit (default: the run's, else the task's suggestion).") var thinkingLimit: Int?
     @Flag(help: "Print the report as JSON (the settings line goes to stderr).") var json = false
     @Option(help: "OpenBLAS threads.") var threads: Int = 2
@@ -35,10 +37,12 @@ struct EvalCommand: ParsableCommand {
         let settings = try taskOptions.overrides
         let task = try settings.makeTask()
         let model = try loadModel(checkpoint, for: task)
-        let choice = try EvaluationSampler(checkpoint: URL(fileURLWithPath: checkpoint), task: task, taskSettings: settings,
-                                           mode: inference, noiseScale: noiseScale, thinkingLimit: thinkingLimit)
+        let choice = try EvaluationSampler(
+            checkpoint: URL(fileURLWithPath: checkpoint), task: task, taskSettings: settings,
+            mode: inference, noiseScale: noiseScale, thinkingLimit: thinkingLimit)
         let s = choice.sampler
-        let line = "eval sampler \(s.label), noise gamma \(s.noiseScale), thinking limit \(s.maxThinkingSteps), answer limit \(s.maxAnswerTokens): \(choice.source)"
+        let line =
+            "eval sampler \(s.label), noise gamma \(s.noiseScale), thinking limit \(s.maxThinkingSteps), answer limit \(s.maxAnswerTokens): \(choice.source)"
         if json { FileHandle.standardError.write(Data((line + "\n").utf8)) } else { print(line) }
         var ev = Evaluator(model: model, task: task, sampler: s)
         ev.samples = samples; ev.problemLimit = problems; ev.seed = seed
@@ -54,7 +58,8 @@ struct EvalCommand: ParsableCommand {
 }
 
 struct RolloutsCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "rollouts", abstract: "Write rollouts exactly as recorded, one JSON object per line.")
+    static let configuration = CommandConfiguration(
+        commandName: "rollouts", abstract: "Write rollouts exactly as recorded, one JSON object per line.")
     @Argument(help: "Checkpoint directory.") var checkpoint: String
     @OptionGroup var taskOptions: TaskOptionsGroup
     @Option(help: "Thinking mode.") var mode: ThinkingMode = .soft
@@ -79,8 +84,10 @@ struct RolloutsCommand: ParsableCommand {
         var requests: [GenerationRequest] = []
         for p in 0..<prompts {
             let idx = schedule.next()
-            requests.append(GenerationRequest(promptIndex: idx, prompt: task.problem(.train, idx).prompt,
-                                              groupSize: min(groupSize, count - p * groupSize), seed: GroupSeed.of(runSeed: seed, position: p)))
+            requests.append(
+                GenerationRequest(
+                    promptIndex: idx, prompt: task.problem(.train, idx).prompt,
+                    groupSize: min(groupSize, count - p * groupSize), seed: GroupSeed.of(runSeed: seed, position: p)))
         }
         var lines: [String] = []
         let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]

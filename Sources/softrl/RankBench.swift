@@ -17,15 +17,21 @@ struct AllreduceBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "allreduce",
         abstract: "Under mpirun/srun: time and check the learner ranks' gradient sum over one gradient-sized buffer.")
-    @Option(help: "Model preset whose parameter count sets the buffer (tiny, small, smollm2).") var preset: String = "smollm2"
+    @Option(help: "Model preset whose parameter count sets the buffer (tiny, small, smollm2).") var preset: String =
+        "smollm2"
     @Option(help: "Buffer size in floats (overrides --preset).") var floats: Int?
     @Option(help: "Timed repetitions of each collective.") var repeats: Int = 5
-    @Flag(help: "Also check every element against the rank-order sum and the result's bits across ranks; exit 1 on a mismatch.") var check = false
+    @Flag(
+        help:
+            "Also check every element against the rank-order sum and the result's bits across ranks; exit 1 on a mismatch."
+    ) var check = false
     @Flag(help: "Print one JSON object (rank 0).") var json = false
 
     func run() throws {
         guard MPILaunch.isMultiRank() else {
-            throw CLIError("bench allreduce needs two or more ranks: mpirun -np 2 softrl bench allreduce (as root add --allow-run-as-root; more ranks than cores: --oversubscribe)")
+            throw CLIError(
+                "bench allreduce needs two or more ranks: mpirun -np 2 softrl bench allreduce (as root add --allow-run-as-root; more ranks than cores: --oversubscribe)"
+            )
         }
         guard repeats >= 1 else { throw CLIError("--repeats must be at least 1 (got \(repeats))") }
         let count = try floats ?? ParameterLayout(LlamaConfig.preset(preset)).totalCount
@@ -42,7 +48,7 @@ struct AllreduceBench: ParsableCommand {
                 try group.barrier()
                 let t0 = group.now()
                 try sum(buffer.buffer)
-                try group.barrier()   // the slowest rank's end
+                try group.barrier() // the slowest rank's end
                 seconds.append(group.now() - t0)
             }
             return seconds.sorted()
@@ -58,7 +64,7 @@ struct AllreduceBench: ParsableCommand {
             var maxDiff: Float = 0
             for i in 0..<count {
                 var expected: Float = 0
-                for r in 0..<group.size { expected += Self.value(rank: r, index: i) }   // rank order, as the reducer promises
+                for r in 0..<group.size { expected += Self.value(rank: r, index: i) } // rank order, as the reducer promises
                 maxDiff = max(maxDiff, abs(buffer[i] - expected))
             }
             // Every rank's result bits, compared with rank 0's.
@@ -68,26 +74,40 @@ struct AllreduceBench: ParsableCommand {
             var differs = [Double(rootDigest == mine ? 0 : 1)]
             try differs.withUnsafeMutableBufferPointer { try group.allReduceSum($0) }
             var worst = [Double(maxDiff)]
-            try worst.withUnsafeMutableBufferPointer { try group.allReduceSum($0) }   // summed: 0 only if 0 everywhere
+            try worst.withUnsafeMutableBufferPointer { try group.allReduceSum($0) } // summed: 0 only if 0 everywhere
             // Two ranks have one possible sum; beyond, MPI's bracketing may differ from rank order by rounding.
             let tolerance: Double = group.size == 2 ? 0 : 1e-5
             failed = differs[0] != 0 || worst[0] > tolerance
-            checkLine = String(format: "max |sum - rank-order loop| summed over ranks %.3g (tolerance %.0g), result bits differ from rank 0's on %d rank(s)",
-                               worst[0], tolerance, Int(differs[0]))
+            checkLine = String(
+                format:
+                    "max |sum - rank-order loop| summed over ranks %.3g (tolerance %.0g), result bits differ from rank 0's on %d rank(s)",
+                worst[0], tolerance, Int(differs[0]))
         }
         if group.rank == 0 {
             let mb = Double(count * 4) / 1e6
             func median(_ xs: [Double]) -> Double { xs[xs.count / 2] }
             if json {
-                let o: [String: Any] = ["ranks": group.size, "floats": count, "reduce_bcast_seconds": ours, "allreduce_seconds": native,
-                                        "check": check ? (failed ? "failed" : "passed") : "skipped", "cpu": CPUFeatures.modelName]
-                print(String(decoding: try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]), as: UTF8.self))
+                let o: [String: Any] = [
+                    "ranks": group.size, "floats": count, "reduce_bcast_seconds": ours, "allreduce_seconds": native,
+                    "check": check ? (failed ? "failed" : "passed") : "skipped", "cpu": CPUFeatures.modelName
+                ]
+                print(
+                    String(
+                        decoding: try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]), as: UTF8.self))
             } else {
-                print("gradient sum of \(count) floats (\(String(format: "%.1f", mb)) MB) over \(group.size) ranks; CPU \(CPUFeatures.modelName)")
-                print(String(format: "  reduce to rank 0 + broadcast (the learner's sum): median %.1f ms, best %.1f ms, %.2f GB of gradient per second",
-                             median(ours) * 1e3, ours[0] * 1e3, mb / 1e3 / median(ours)))
-                print(String(format: "  MPI_Allreduce (for comparison):               median %.1f ms, best %.1f ms, %.2f GB of gradient per second",
-                             median(native) * 1e3, native[0] * 1e3, mb / 1e3 / median(native)))
+                print(
+                    "gradient sum of \(count) floats (\(String(format: "%.1f", mb)) MB) over \(group.size) ranks; CPU \(CPUFeatures.modelName)"
+                )
+                print(
+                    String(
+                        format:
+                            "  reduce to rank 0 + broadcast (the learner's sum): median %.1f ms, best %.1f ms, %.2f GB of gradient per second",
+                        median(ours) * 1e3, ours[0] * 1e3, mb / 1e3 / median(ours)))
+                print(
+                    String(
+                        format:
+                            "  MPI_Allreduce (for comparison):               median %.1f ms, best %.1f ms, %.2f GB of gradient per second",
+                        median(native) * 1e3, native[0] * 1e3, mb / 1e3 / median(native)))
                 print("  check: \(checkLine)")
             }
         }
@@ -98,8 +118,8 @@ struct AllreduceBench: ParsableCommand {
     static func value(rank: Int, index: Int) -> Float {
         var x = UInt64(truncatingIfNeeded: index) &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(rank + 1) &* 0xBF58_476D_1CE4_E5B9
         x ^= x >> 31; x = x &* 0x94D0_49BB_1331_11EB; x ^= x >> 29
-        let unit = Float(x >> 40) / Float(1 << 24) - 0.5          // [-0.5, 0.5)
-        return unit * Float(1 << Int((x >> 8) & 7))                // scaled by 1..128
+        let unit = Float(x >> 40) / Float(1 << 24) - 0.5 // [-0.5, 0.5)
+        return unit * Float(1 << Int((x >> 8) & 7)) // scaled by 1..128
     }
 
     static func fnv1a(_ values: UnsafeBufferPointer<Float>) -> UInt64 {
@@ -114,8 +134,11 @@ struct AllreduceBench: ParsableCommand {
 /// on the same rollouts (generated by rank 0 and broadcast). Without a launcher it measures one process.
 struct RanksBench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "ranks", abstract: "Learner rollouts/s with every MPI rank vs rank 0 alone, on the same rollouts (run under mpirun/srun).")
-    @Option(help: "Model preset (tiny, small, smollm2; random weights) unless --model is given.") var preset: String = "tiny"
+        commandName: "ranks",
+        abstract:
+            "Learner rollouts/s with every MPI rank vs rank 0 alone, on the same rollouts (run under mpirun/srun).")
+    @Option(help: "Model preset (tiny, small, smollm2; random weights) unless --model is given.") var preset: String =
+        "tiny"
     @Option(help: "Checkpoint directory to use instead of a preset.") var model: String?
     @Option(help: "Prompts per update.") var prompts: Int = 4
     @Option(help: "Samples per prompt.") var groupSize: Int = 8
@@ -123,19 +146,26 @@ struct RanksBench: ParsableCommand {
     @Option(help: "Thinking mode of the rollouts.") var mode: String = "soft"
     @Option(help: "Rounds: each times one update with all ranks and one with rank 0 alone.") var rounds: Int = 3
     @Option(help: "OpenBLAS threads per rank.") var threads: Int = 1
-    @Option(help: "Micro-batch (\"2\" rollouts or \"512tokens\"); default: the learner's choice for the model and host. Ranks split an update by micro-batch, so an update of one micro-batch runs on one rank.")
+    @Option(
+        help:
+            "Micro-batch (\"2\" rollouts or \"512tokens\"); default: the learner's choice for the model and host. Ranks split an update by micro-batch, so an update of one micro-batch runs on one rank."
+    )
     var microBatch: String?
 
     func run() throws {
-        guard rounds >= 1, prompts >= 1, groupSize >= 2, steps >= 1 else { throw CLIError("--rounds, --prompts, --steps must be at least 1 and --group-size at least 2") }
-        guard let thinkingMode = ThinkingMode(rawValue: mode) else { throw CLIError("--mode '\(mode)' is not a thinking mode") }
+        guard rounds >= 1, prompts >= 1, groupSize >= 2, steps >= 1 else {
+            throw CLIError("--rounds, --prompts, --steps must be at least 1 and --group-size at least 2")
+        }
+        guard let thinkingMode = ThinkingMode(rawValue: mode) else {
+            throw CLIError("--mode '\(mode)' is not a thinking mode")
+        }
         BLASThreads.set(threads)
         let group = MPILaunch.isMultiRank() ? try MPIProcessGroup() : nil
         defer { group?.finalize() }
         let rank = group?.rank ?? 0, size = group?.size ?? 1
         let net = try model.map { try loadModel($0) } ?? LlamaModel(config: LlamaConfig.preset(preset), seed: 1)
         let V = net.config.vocabSize
-        let never = ThinkingMarker.text("\u{1}never\u{2}", tokens: [0], decode: { _ in "" })   // every rollout thinks `steps` steps
+        let never = ThinkingMarker.text("\u{1}never\u{2}", tokens: [0], decode: { _ in "" }) // every rollout thinks `steps` steps
         var sampler = SamplerConfig(mode: thinkingMode)
         sampler.maxThinkingSteps = steps; sampler.maxAnswerTokens = 2; sampler.noiseScale = 1.0
         // Rank 0's rollouts, with rewards that vary within each group (so advantages and gradients are not 0).
@@ -143,10 +173,15 @@ struct RanksBench: ParsableCommand {
         if rank == 0 {
             let gen = RolloutGenerator(model: net, config: sampler, marker: never, endOfSequence: 0)
             let requests = (0..<prompts).map { p in
-                GenerationRequest(promptIndex: p, prompt: (0..<8).map { Int32(($0 * 7919 + p * 104_729) % V) }, groupSize: groupSize, seed: UInt64(p + 1))
+                GenerationRequest(
+                    promptIndex: p, prompt: (0..<8).map { Int32(($0 * 7919 + p * 104_729) % V) }, groupSize: groupSize,
+                    seed: UInt64(p + 1))
             }
             groups = gen.generate(requests, policyVersion: 0).groups.map { g in
-                g.map { r in var r = r; r.reward = Double((r.sampleIndex + r.promptIndex) % 2); r.verdict = r.reward > 0 ? "correct" : "wrong"; return r }
+                g.map { r in
+                    var r = r; r.reward = Double((r.sampleIndex + r.promptIndex) % 2);
+                    r.verdict = r.reward > 0 ? "correct" : "wrong"; return r
+                }
             }
         }
         if let group {
@@ -156,11 +191,17 @@ struct RanksBench: ParsableCommand {
         var config = RLConfig()
         config.groupSize = groupSize; config.promptsPerStep = prompts; config.steps = 1000; config.warmupSteps = 0
         if let microBatch {
-            guard let m = MicroBatchSize(parsing: microBatch) else { throw CLIError("--micro-batch \(microBatch): give rollouts (2) or tokens (512tokens)") }
+            guard let m = MicroBatchSize(parsing: microBatch) else {
+                throw CLIError("--micro-batch \(microBatch): give rollouts (2) or tokens (512tokens)")
+            }
             config.microBatch = m
         }
-        let together = rankLearner(model: net.copy(), config: config, endOfThinking: never.tokens, reducer: group ?? SingleWorkerReducer())
-        let alone = rank == 0 ? rankLearner(model: net.copy(), config: config, endOfThinking: never.tokens, reducer: SingleWorkerReducer()) : nil
+        let together = rankLearner(
+            model: net.copy(), config: config, endOfThinking: never.tokens, reducer: group ?? SingleWorkerReducer())
+        let alone =
+            rank == 0
+            ? rankLearner(
+                model: net.copy(), config: config, endOfThinking: never.tokens, reducer: SingleWorkerReducer()) : nil
         let rollouts = Double(groups.reduce(0) { $0 + $1.count })
         var all: [Double] = [], one: [Double] = []
         for _ in 0..<rounds {
@@ -172,19 +213,29 @@ struct RanksBench: ParsableCommand {
             if size > 1 {
                 t0 = DispatchTime.now().uptimeNanoseconds
                 if let alone { _ = try alone.update(groups: groups) }
-                try group?.barrier()   // the others wait here
+                try group?.barrier() // the others wait here
                 one.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
             }
         }
         guard rank == 0 else { return }
         func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
         let batches = together.microBatches(groups.flatMap { $0 }).count
-        print("learner update of \(Int(rollouts)) \(mode) rollouts (\(prompts) x \(groupSize), \(steps) thinking steps) in \(batches) micro-batch(es) of \(together.microBatch), \(net.parameterCount) parameters, "
-              + "\(threads) BLAS thread(s) per rank; CPU \(CPUFeatures.modelName); \(BLASKernel.current.summary)")
-        print(String(format: "  %d rank(s) together: median %.0f ms per update, %.2f rollouts/s", size, median(all) * 1e3, rollouts / median(all)))
+        print(
+            "learner update of \(Int(rollouts)) \(mode) rollouts (\(prompts) x \(groupSize), \(steps) thinking steps) in \(batches) micro-batch(es) of \(together.microBatch), \(net.parameterCount) parameters, "
+                + "\(threads) BLAS thread(s) per rank; CPU \(CPUFeatures.modelName); \(BLASKernel.current.summary)")
+        print(
+            String(
+                format: "  %d rank(s) together: median %.0f ms per update, %.2f rollouts/s", size, median(all) * 1e3,
+                rollouts / median(all)))
         if !one.isEmpty {
-            print(String(format: "  rank 0 alone:        median %.0f ms per update, %.2f rollouts/s", median(one) * 1e3, rollouts / median(one)))
-            print(String(format: "  speed-up of %d ranks over one: %.2fx (medians of %d alternated rounds)", size, median(one) / median(all), rounds))
+            print(
+                String(
+                    format: "  rank 0 alone:        median %.0f ms per update, %.2f rollouts/s", median(one) * 1e3,
+                    rollouts / median(one)))
+            print(
+                String(
+                    format: "  speed-up of %d ranks over one: %.2fx (medians of %d alternated rounds)", size,
+                    median(one) / median(all), rounds))
         }
     }
 }

@@ -40,13 +40,17 @@ struct RLOptionsGroup: ParsableArguments {
     @Option(help: "KL coefficient to the frozen base (k3).") var klBeta: Double?
     @Flag(help: "Drop groups whose rewards are all equal (DAPO).") var dynamicSampling = false
     @Option(help: "Drop rollouts more than K policy versions old (0 = synchronous).") var maxStaleness: Int?
-    @Option(help: """
-        Gaussian noise scale gamma (sigma = gamma * RMS of the embedding matrix). Default: \(NoiseScale.pretrained) (the \
-        paper's) when the task uses a tokenizer (a pretrained model), \(NoiseScale.fromScratch) otherwise (a model trained \
-        from scratch).
-        """) var noiseScale: Double?
+    @Option(
+        help: """
+            Gaussian noise scale gamma (sigma = gamma * RMS of the embedding matrix). Default: \(NoiseScale.pretrained) (the \
+            paper's) when the task uses a tokenizer (a pretrained model), \(NoiseScale.fromScratch) otherwise (a model trained \
+            from scratch).
+            """) var noiseScale: Double?
     @Option(help: "Run seed.") var seed: UInt64?
-    @Option(help: "Learner micro-batch: rollouts (\"8\") or sequence positions (\"2048 tokens\") per pass; default from the model size and host memory. May change on a resume.")
+    @Option(
+        help:
+            "Learner micro-batch: rollouts (\"8\") or sequence positions (\"2048 tokens\") per pass; default from the model size and host memory. May change on a resume."
+    )
     var microBatch: String?
 
     /// The task and RL flags that were given, as one value.
@@ -67,7 +71,8 @@ protocol GivenFlag {
 extension Option: GivenFlag where Value: Encodable {
     var givenValue: Any? {
         guard let data = try? JSONEncoder().encode(wrappedValue),
-              let value = try? JSONSerialization.jsonObject(with: data, options: .fragmentsAllowed), !(value is NSNull) else { return nil }
+            let value = try? JSONSerialization.jsonObject(with: data, options: .fragmentsAllowed), !(value is NSNull)
+        else { return nil }
         return value
     }
 }
@@ -82,7 +87,9 @@ extension ParsableArguments {
         var out: [String: Any] = [:]
         for child in Mirror(reflecting: self).children {
             // Property wrappers are stored as `_name`.
-            guard let label = child.label, let flag = child.value as? GivenFlag, let value = flag.givenValue else { continue }
+            guard let label = child.label, let flag = child.value as? GivenFlag, let value = flag.givenValue else {
+                continue
+            }
             out[String(label.drop { $0 == "_" })] = value
         }
         return out

@@ -15,7 +15,8 @@ func endOfSequenceIDs(directory: String) -> Set<Int32> {
     for name in ["generation_config.json", "config.json"] {
         let url = URL(fileURLWithPath: directory).appendingPathComponent(name)
         guard let data = FileManager.default.contents(atPath: url.path),
-              let obj = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any], let v = obj["eos_token_id"] else { continue }
+            let obj = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any], let v = obj["eos_token_id"]
+        else { continue }
         // An id that is not one (negative, past 2^24, a fraction) stops nothing rather than wrapping to another token.
         return Set(((v as? [Any]) ?? [v]).compactMap(HFTokenizer.tokenId))
     }
@@ -24,10 +25,12 @@ func endOfSequenceIDs(directory: String) -> Set<Int32> {
 
 struct TokenizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "tokenize", abstract: "Encode text with a model directory's tokenizer.json; prints the ids as a JSON array.")
+        commandName: "tokenize",
+        abstract: "Encode text with a model directory's tokenizer.json; prints the ids as a JSON array.")
     @Argument(help: "Model directory holding tokenizer.json, or a tokenizer.json file.") var dir: String
     @Option(help: "Text to encode.") var text: String
-    @Flag(help: "Do not add the tokenizer's special tokens (e.g. a BOS from its post-processor).") var noSpecialTokens = false
+    @Flag(help: "Do not add the tokenizer's special tokens (e.g. a BOS from its post-processor).") var noSpecialTokens =
+        false
     @Flag(help: "Decode the ids back and print the text on a second line.") var decode = false
 
     func run() throws {
@@ -45,7 +48,10 @@ func copyTokenizerFiles(for task: any ReasoningTask, into out: String) {
     guard let text = task as? TextTask else { return }
     let fm = FileManager.default
     let source = URL(fileURLWithPath: text.tokenizer.source).deletingLastPathComponent()
-    for name in ["tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "generation_config.json", "special_tokens_map.json"] {
+    for name in [
+        "tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "generation_config.json",
+        "special_tokens_map.json"
+    ] {
         let from = source.appendingPathComponent(name), to = URL(fileURLWithPath: out).appendingPathComponent(name)
         guard fm.fileExists(atPath: from.path), !fm.fileExists(atPath: to.path) else { continue }
         try? fm.copyItem(at: from, to: to)

@@ -19,11 +19,15 @@ struct ThinkingBench: ParsableCommand {
         var bench = ThinkingBenchmark()
         bench.modes = try modes.split(separator: ",").map { m in
             guard let mode = ThinkingMode(rawValue: String(m)) else {
-                throw CLIError("--modes: '\(m)' is not a thinking mode; use \(ThinkingMode.allCases.map(\.rawValue).joined(separator: ", "))")
+                throw CLIError(
+                    "--modes: '\(m)' is not a thinking mode; use \(ThinkingMode.allCases.map(\.rawValue).joined(separator: ", "))"
+                )
             }
             return mode
         }
-        guard rows >= 1, steps >= 1, threads >= 1 else { throw CLIError("--rows, --steps and --threads must be at least 1") }
+        guard rows >= 1, steps >= 1, threads >= 1 else {
+            throw CLIError("--rows, --steps and --threads must be at least 1")
+        }
         bench.rows = rows; bench.steps = steps; bench.topK = topK; bench.threads = threads
         bench.run(model: try loadModel(dir), name: dir)
     }

@@ -8,7 +8,8 @@ struct TokenizerBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tokenizer", abstract: "Encoding speed of a tokenizer.json beside the Python tokenizers package.")
     @Argument(help: "Model directory holding tokenizer.json, or the file.") var dir: String
-    @Option(help: "UTF-8 text file to encode (default: the repository's README.md and Swift sources, concatenated).") var file: String?
+    @Option(help: "UTF-8 text file to encode (default: the repository's README.md and Swift sources, concatenated).")
+    var file: String?
     @Option(help: "Warm repeats (the best is reported).") var repeats: Int = 3
     @Flag(help: "Skip the Python comparison.") var noPython = false
 

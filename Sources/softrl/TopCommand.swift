@@ -9,8 +9,13 @@ import Monitoring
 struct TopCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "top",
-        abstract: "Live view of a run: actors (tokens/s, busy slots, version, last seen), learner (step time, wait, staleness), sparklines.")
-    @Argument(help: "A run directory (softrl learner --run-dir / softrl local --run-dir) or a learner metrics endpoint (HOST:PORT or http://HOST:PORT/metrics).")
+        abstract:
+            "Live view of a run: actors (tokens/s, busy slots, version, last seen), learner (step time, wait, staleness), sparklines."
+    )
+    @Argument(
+        help:
+            "A run directory (softrl learner --run-dir / softrl local --run-dir) or a learner metrics endpoint (HOST:PORT or http://HOST:PORT/metrics)."
+    )
     var target: String
     @Option(help: "Seconds between refreshes.") var interval: Double = 1
     @Option(help: "Stop after N refreshes (default: until Ctrl-C).") var count: Int?
@@ -20,7 +25,7 @@ struct TopCommand: ParsableCommand {
         ProcessControl.installStopHandlers()
         let tty = !plain && isatty(STDOUT_FILENO) == 1
         var history: (reward: [Double], tokens: [Double], lastUpdate: Int) = ([], [], -1)
-        if tty { print("\u{1B}[?1049h\u{1B}[?25l", terminator: "") }   // alternate screen, hide cursor
+        if tty { print("\u{1B}[?1049h\u{1B}[?25l", terminator: "") } // alternate screen, hide cursor
         defer { if tty { print("\u{1B}[?25h\u{1B}[?1049l", terminator: ""); fflush(stdout) } }
         var n = 0
         let clock = DateFormatter(); clock.dateFormat = "HH:mm:ss"

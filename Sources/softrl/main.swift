@@ -7,9 +7,13 @@ struct SoftRLCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "softrl",
         abstract: "Distributed RL on soft-token chains of thought with small Llama-style models.",
-        subcommands: [ModelCommand.self, GenerateCommand.self, TokenizeCommand.self, SFTCommand.self, TrainCommand.self, EvalCommand.self,
-                      RolloutsCommand.self, LearnerCommand.self, ActorCommand.self, LocalCommand.self, KeysCommand.self, BenchCommand.self,
-                      TopCommand.self, ReportCommand.self])
+        subcommands: [
+            ModelCommand.self, GenerateCommand.self, TokenizeCommand.self, SFTCommand.self, TrainCommand.self,
+            EvalCommand.self,
+            RolloutsCommand.self, LearnerCommand.self, ActorCommand.self, LocalCommand.self, KeysCommand.self,
+            BenchCommand.self,
+            TopCommand.self, ReportCommand.self
+        ])
 }
 
 // Before anything else, and before any BLAS call: make sure OpenBLAS runs the best kernel this CPU supports. This

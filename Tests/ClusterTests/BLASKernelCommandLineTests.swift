@@ -15,12 +15,14 @@ import TensorMath
 
 final class BLASKernelCommandLineTests: XCTestCase {
     func softrl() throws -> URL {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         let fm = FileManager.default
         var candidates = [Bundle(for: Self.self).bundleURL.deletingLastPathComponent().appendingPathComponent("softrl")]
         for config in ["debug", "release"] { candidates.append(root.appendingPathComponent(".build/\(config)/softrl")) }
         guard let found = candidates.first(where: { fm.isExecutableFile(atPath: $0.path) }) else {
-            throw XCTSkip("softrl binary not built (looked at \(candidates.map(\.path))): run `swift build --product softrl`")
+            throw XCTSkip(
+                "softrl binary not built (looked at \(candidates.map(\.path))): run `swift build --product softrl`")
         }
         return found
     }
@@ -28,7 +30,8 @@ final class BLASKernelCommandLineTests: XCTestCase {
     /// Runs `executable arguments` with exactly these kernel-related variables (none of the caller's SOFTRL_* or
     /// OPENBLAS_CORETYPE), under `qemu-x86_64 -cpu emulatedCPU` when that is given.
     func run(_ executable: URL, _ arguments: [String], env: [String: String] = [:], emulatedCPU: String? = nil) throws
-        -> (status: Int32, signaled: Bool, out: String, err: String) {
+        -> (status: Int32, signaled: Bool, out: String, err: String)
+    {
         let p = Process()
         if let emulatedCPU {
             p.executableURL = try qemu()
@@ -39,7 +42,9 @@ final class BLASKernelCommandLineTests: XCTestCase {
             p.executableURL = executable
             p.arguments = arguments
         }
-        var e = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("SOFTRL_") && $0.key != "OPENBLAS_CORETYPE" }
+        var e = ProcessInfo.processInfo.environment.filter {
+            !$0.key.hasPrefix("SOFTRL_") && $0.key != "OPENBLAS_CORETYPE"
+        }
         e.merge(env) { $1 }
         p.environment = e
         let out = Pipe(), err = Pipe()
@@ -52,15 +57,21 @@ final class BLASKernelCommandLineTests: XCTestCase {
         let o = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         while !reader.isFinished { usleep(1000) }
-        return (p.terminationStatus, p.terminationReason == .uncaughtSignal, String(decoding: o, as: UTF8.self),
-                String(decoding: errData, as: UTF8.self))
+        return (
+            p.terminationStatus, p.terminationReason == .uncaughtSignal, String(decoding: o, as: UTF8.self),
+            String(decoding: errData, as: UTF8.self)
+        )
     }
 
     /// Runs `softrl bench kernels --json` (tiny sgemm, short timings) with exactly these kernel-related variables.
     func kernelReport(_ env: [String: String], emulatedCPU: String? = nil) throws -> [String: String] {
-        let r = try run(try softrl(), ["bench", "kernels", "--json", "--sgemm-size", "128", "--seconds", "0.001"], env: env,
-                        emulatedCPU: emulatedCPU)
-        XCTAssertEqual(r.status, 0, "signaled \(r.signaled): " + r.err.split(separator: "\n").filter { !$0.contains("TCG doesn't support") }.joined(separator: "\n"))
+        let r = try run(
+            try softrl(), ["bench", "kernels", "--json", "--sgemm-size", "128", "--seconds", "0.001"], env: env,
+            emulatedCPU: emulatedCPU)
+        XCTAssertEqual(
+            r.status, 0,
+            "signaled \(r.signaled): "
+                + r.err.split(separator: "\n").filter { !$0.contains("TCG doesn't support") }.joined(separator: "\n"))
         let line = r.out.split(separator: "\n").last.map(String.init) ?? ""
         let obj = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], line)
         return try XCTUnwrap(obj["blas_kernel"] as? [String: String], line)
@@ -69,19 +80,27 @@ final class BLASKernelCommandLineTests: XCTestCase {
     /// qemu-user's x86-64 emulator, or a skip with the reason.
     func qemu() throws -> URL {
         #if !arch(x86_64)
-        throw XCTSkip("CPU emulation tests are for x86-64 hosts")
+            throw XCTSkip("CPU emulation tests are for x86-64 hosts")
         #else
-        let dirs = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":").map(String.init)
-        guard let dir = dirs.first(where: { FileManager.default.isExecutableFile(atPath: $0 + "/qemu-x86_64") }) else {
-            throw XCTSkip("qemu-x86_64 not found on PATH: install qemu-user (scripts/setup.sh does) to run SoftRL on emulated CPUs")
-        }
-        return URL(fileURLWithPath: dir + "/qemu-x86_64")
+            let dirs = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":").map(
+                String.init)
+            guard let dir = dirs.first(where: { FileManager.default.isExecutableFile(atPath: $0 + "/qemu-x86_64") })
+            else {
+                throw XCTSkip(
+                    "qemu-x86_64 not found on PATH: install qemu-user (scripts/setup.sh does) to run SoftRL on emulated CPUs"
+                )
+            }
+            return URL(fileURLWithPath: dir + "/qemu-x86_64")
         #endif
     }
 
     func betterThanPrescott() throws -> String {
-        guard let best = OpenBLASCores.best(for: CPUFeatures.host), OpenBLASCores.tier(best) > OpenBLASCores.tier("Prescott") else {
-            throw XCTSkip("this CPU (\(CPUFeatures.host.shortDescription)) supports no kernel newer than Prescott: nothing to correct")
+        guard let best = OpenBLASCores.best(for: CPUFeatures.host),
+            OpenBLASCores.tier(best) > OpenBLASCores.tier("Prescott")
+        else {
+            throw XCTSkip(
+                "this CPU (\(CPUFeatures.host.shortDescription)) supports no kernel newer than Prescott: nothing to correct"
+            )
         }
         return best
     }
@@ -100,7 +119,8 @@ final class BLASKernelCommandLineTests: XCTestCase {
 
     func testFailedProbeKeepsOpenBLASChoice() throws {
         _ = try betterThanPrescott()
-        let k = try kernelReport(["SOFTRL_TEST_EMULATE_OPENBLAS_CHOICE": "Prescott", "SOFTRL_TEST_FAIL_BLAS_PROBE": "1"])
+        let k = try kernelReport(["SOFTRL_TEST_EMULATE_OPENBLAS_CHOICE": "Prescott", "SOFTRL_TEST_FAIL_BLAS_PROBE": "1"]
+        )
         XCTAssertEqual(k["blasKernelSource"], "fallback")
         XCTAssertEqual(k["blasKernel"]?.lowercased(), "prescott")
         XCTAssertTrue(k["blasKernelReason"]?.contains("failed its probe") ?? false, k["blasKernelReason"] ?? "")
@@ -116,7 +136,8 @@ final class BLASKernelCommandLineTests: XCTestCase {
         let k = try kernelReport([:])
         print("default environment: \(k["blasKernelSummary"] ?? "?")")
         if let best = OpenBLASCores.best(for: CPUFeatures.host) {
-            XCTAssertGreaterThanOrEqual(OpenBLASCores.tier(k["blasKernel"] ?? ""), OpenBLASCores.tier(best), k["blasKernelSummary"] ?? "")
+            XCTAssertGreaterThanOrEqual(
+                OpenBLASCores.tier(k["blasKernel"] ?? ""), OpenBLASCores.tier(best), k["blasKernelSummary"] ?? "")
         }
         XCTAssertNotEqual(k["blasKernelSource"], "user")
     }
@@ -132,19 +153,25 @@ final class BLASKernelCommandLineTests: XCTestCase {
         print("emulated Haswell without FMA -> \(k["blasKernelSummary"] ?? "?")")
         XCTAssertEqual(k["blasKernelSource"], "switched")
         XCTAssertEqual(k["blasKernel"]?.lowercased(), "sandybridge")
-        XCTAssertEqual(OpenBLASCores.tier(k["blasKernelOpenBLASChoice"] ?? ""), OpenBLASCores.tier("Haswell"),
-                       "OpenBLAS itself should have picked an AVX2+FMA kernel on this model: \(k["blasKernelOpenBLASChoice"] ?? "?")")
+        XCTAssertEqual(
+            OpenBLASCores.tier(k["blasKernelOpenBLASChoice"] ?? ""), OpenBLASCores.tier("Haswell"),
+            "OpenBLAS itself should have picked an AVX2+FMA kernel on this model: \(k["blasKernelOpenBLASChoice"] ?? "?")"
+        )
         XCTAssertTrue(k["blasKernelReason"]?.contains("does not enable") ?? false, k["blasKernelReason"] ?? "")
     }
 
     /// The user's OPENBLAS_CORETYPE is kept even when the CPU cannot run it, but `softrl` says so before the crash.
     func testUnsupportedUserKernelIsExplainedBeforeTheCrash() throws {
         _ = try qemu()
-        let r = try run(try softrl(), ["bench", "kernels", "--json", "--sgemm-size", "128", "--seconds", "0.001"],
-                        env: ["OPENBLAS_CORETYPE": "Haswell"], emulatedCPU: "SandyBridge")
-        XCTAssertTrue(r.err.contains("softrl: warning: OPENBLAS_CORETYPE=Haswell") && r.err.contains("set it to Sandybridge"), r.err)
+        let r = try run(
+            try softrl(), ["bench", "kernels", "--json", "--sgemm-size", "128", "--seconds", "0.001"],
+            env: ["OPENBLAS_CORETYPE": "Haswell"], emulatedCPU: "SandyBridge")
+        XCTAssertTrue(
+            r.err.contains("softrl: warning: OPENBLAS_CORETYPE=Haswell") && r.err.contains("set it to Sandybridge"),
+            r.err)
         // Haswell's FMA kernels on an AVX-only CPU: the check product dies with SIGILL (qemu re-raises it).
-        XCTAssertTrue(r.signaled && r.status == SIGILL, "expected SIGILL, got status \(r.status) signaled \(r.signaled)")
+        XCTAssertTrue(
+            r.signaled && r.status == SIGILL, "expected SIGILL, got status \(r.status) signaled \(r.signaled)")
     }
 
     /// The kernel tests on an AVX2-only CPU: every AVX2 kernel (and the AVX2 packed products in decode and training)
@@ -153,18 +180,25 @@ final class BLASKernelCommandLineTests: XCTestCase {
     func testKernelTestsPassOnAnAVX2OnlyCPU() throws {
         _ = try qemu()
         let bundle = URL(fileURLWithPath: CommandLine.arguments[0])
-        guard bundle.lastPathComponent.hasSuffix(".xctest"), FileManager.default.isExecutableFile(atPath: bundle.path) else {
-            throw XCTSkip("not running from a Linux .xctest binary (\(bundle.path)): cannot re-run the kernel tests under qemu")
+        guard bundle.lastPathComponent.hasSuffix(".xctest"), FileManager.default.isExecutableFile(atPath: bundle.path)
+        else {
+            throw XCTSkip(
+                "not running from a Linux .xctest binary (\(bundle.path)): cannot re-run the kernel tests under qemu")
         }
-        let suites = ["TensorMathTests.SIMDKernelTests", "TensorMathTests.KernelChoiceTests", "TransformerLMTests.DecodingTests",
-                      "TransformerLMTests.GradientTests"]
+        let suites = [
+            "TensorMathTests.SIMDKernelTests", "TensorMathTests.KernelChoiceTests", "TransformerLMTests.DecodingTests",
+            "TransformerLMTests.GradientTests"
+        ]
         let r = try run(bundle, [suites.joined(separator: ",")], emulatedCPU: "Haswell")
-        let log = (r.out + r.err).split(separator: "\n").filter { !$0.contains("TCG doesn't support") }.joined(separator: "\n")
+        let log = (r.out + r.err).split(separator: "\n").filter { !$0.contains("TCG doesn't support") }.joined(
+            separator: "\n")
         let tail = String(log.suffix(3000))
         XCTAssertEqual(r.status, 0, "signaled \(r.signaled)\n" + tail)
-        XCTAssertTrue(log.contains("SIMD paths not testable on this CPU (skipped): [\"avx512\"]"),
-                      "the emulated CPU should have AVX2 and no AVX-512:\n" + tail)
-        XCTAssertFalse(log.contains("[\"avx2\"") || log.contains("\"avx2\", \"avx512\""), "the AVX2 path was skipped:\n" + tail)
+        XCTAssertTrue(
+            log.contains("SIMD paths not testable on this CPU (skipped): [\"avx512\"]"),
+            "the emulated CPU should have AVX2 and no AVX-512:\n" + tail)
+        XCTAssertFalse(
+            log.contains("[\"avx2\"") || log.contains("\"avx2\", \"avx512\""), "the AVX2 path was skipped:\n" + tail)
         let executed = log.split(separator: "\n").filter { $0.contains("Executed") && $0.contains("with 0 failures") }
         XCTAssertFalse(executed.isEmpty, tail)
         print("on an emulated Haswell (AVX2 + FMA, no AVX-512): \(executed.last ?? "")")

@@ -12,12 +12,19 @@ final class ChaosSoakTests: XCTestCase {
         let h = try ClusterHarness(testCase: self)
         var env = ProcessInfo.processInfo.environment
         env["SOFTRL_BIN"] = h.exe.path
-        let (status, text) = try ClusterHarness.runToEnd("/bin/bash", [ClusterHarness.repoRoot.appendingPathComponent("scripts/chaos.sh").path,
-                                                                      "--duration", "60", "--spacing", "8", "--seed", "11", "--dir", h.dir.appendingPathComponent("chaos").path],
-                                                         environment: env)
+        let (status, text) = try ClusterHarness.runToEnd(
+            "/bin/bash",
+            [
+                ClusterHarness.repoRoot.appendingPathComponent("scripts/chaos.sh").path,
+                "--duration", "60", "--spacing", "8", "--seed", "11", "--dir",
+                h.dir.appendingPathComponent("chaos").path
+            ],
+            environment: env)
         print(text)
         if status == 77 {
-            throw XCTSkip(text.split(separator: "\n").first { $0.contains("SKIP") }.map(String.init) ?? "chaos soak cannot run here")
+            throw XCTSkip(
+                text.split(separator: "\n").first { $0.contains("SKIP") }.map(String.init)
+                    ?? "chaos soak cannot run here")
         }
         XCTAssertEqual(status, 0, "chaos soak failed:\n\(text)")
         XCTAssertTrue(text.contains("| total |"), "no chaos table:\n\(text)")

@@ -5,17 +5,23 @@ import XCTest
 import Foundation
 
 final class ClusterHarness {
-    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
     let exe: URL
     let dir: URL
     private(set) var processes: [Process] = []
 
     init(testCase: XCTestCase) throws {
         let fm = FileManager.default
-        var candidates = [Bundle(for: ClusterHarness.self).bundleURL.deletingLastPathComponent().appendingPathComponent("softrl")]
-        for config in ["debug", "release"] { candidates.append(Self.repoRoot.appendingPathComponent(".build/\(config)/softrl")) }
+        var candidates = [
+            Bundle(for: ClusterHarness.self).bundleURL.deletingLastPathComponent().appendingPathComponent("softrl")
+        ]
+        for config in ["debug", "release"] {
+            candidates.append(Self.repoRoot.appendingPathComponent(".build/\(config)/softrl"))
+        }
         guard let found = candidates.first(where: { fm.isExecutableFile(atPath: $0.path) }) else {
-            throw XCTSkip("softrl binary not built: run `swift build --product softrl` (looked at \(candidates.map(\.path)))")
+            throw XCTSkip(
+                "softrl binary not built: run `swift build --product softrl` (looked at \(candidates.map(\.path)))")
         }
         exe = found
         dir = fm.temporaryDirectory.appendingPathComponent("softrl-cluster-\(UUID().uuidString.prefix(8))")
@@ -24,7 +30,11 @@ final class ClusterHarness {
             for p in processes where p.isRunning { kill(p.processIdentifier, SIGKILL) }
             for p in processes { p.waitUntilExit() }
             // Failing assertions quote the logs they need; SOFTRL_KEEP_LOGS=1 keeps the whole directory.
-            if ProcessInfo.processInfo.environment["SOFTRL_KEEP_LOGS"] == nil { try? fm.removeItem(at: dir) } else { print("cluster test logs kept in \(dir.path)") }
+            if ProcessInfo.processInfo.environment["SOFTRL_KEEP_LOGS"] == nil {
+                try? fm.removeItem(at: dir)
+            } else {
+                print("cluster test logs kept in \(dir.path)")
+            }
         }
     }
 
@@ -40,17 +50,25 @@ final class ClusterHarness {
     }
 
     /// Small, fast settings: 2 prompts x 2 samples per step, short heartbeats so loss is noticed in about a second.
-    static let fastLearnerArgs = ["--group-size", "2", "--prompts", "2", "--threads", "1", "--heartbeat-ms", "200", "--mode", "soft"]
+    static let fastLearnerArgs = [
+        "--group-size", "2", "--prompts", "2", "--threads", "1", "--heartbeat-ms", "200", "--mode", "soft"
+    ]
 
     @discardableResult
-    func spawn(_ args: [String], log name: String, environment: [String: String] = [:], wrapper: [String] = []) throws -> Process {
-        try spawnProgram(wrapper.isEmpty ? exe.path : wrapper[0], Array(wrapper.dropFirst()) + (wrapper.isEmpty ? [] : [exe.path]) + args,
-                         log: name, environment: environment)
+    func spawn(_ args: [String], log name: String, environment: [String: String] = [:], wrapper: [String] = []) throws
+        -> Process
+    {
+        try spawnProgram(
+            wrapper.isEmpty ? exe.path : wrapper[0],
+            Array(wrapper.dropFirst()) + (wrapper.isEmpty ? [] : [exe.path]) + args,
+            log: name, environment: environment)
     }
 
     /// Any program (a Python peer, `ip`), logged and killed on teardown like the softrl processes.
     @discardableResult
-    func spawnProgram(_ path: String, _ args: [String], log name: String, environment: [String: String] = [:]) throws -> Process {
+    func spawnProgram(_ path: String, _ args: [String], log name: String, environment: [String: String] = [:]) throws
+        -> Process
+    {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: path)
         p.arguments = args
@@ -69,7 +87,9 @@ final class ClusterHarness {
     }
 
     /// Runs a program to its end (stdout and stderr together); for helpers that are not SoftRL processes.
-    static func runToEnd(_ executable: String, _ args: [String], environment: [String: String]? = nil) throws -> (status: Int32, output: String) {
+    static func runToEnd(_ executable: String, _ args: [String], environment: [String: String]? = nil) throws -> (
+        status: Int32, output: String
+    ) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: executable)
         p.arguments = args
@@ -86,21 +106,28 @@ final class ClusterHarness {
         (try? String(contentsOf: dir.appendingPathComponent("\(name).log"), encoding: .utf8)) ?? ""
     }
 
-    func startLearner(_ extra: [String], bind: String = "tcp://127.0.0.1:*", log name: String = "learner", wrapper: [String] = []) throws -> Process {
+    func startLearner(
+        _ extra: [String], bind: String = "tcp://127.0.0.1:*", log name: String = "learner", wrapper: [String] = []
+    ) throws -> Process {
         try? FileManager.default.removeItem(at: runDir.appendingPathComponent("learner.endpoint"))
         var fast = Self.fastLearnerArgs
         // `extra` may choose another mode (e.g. hard for peers that make hard rollouts).
         if extra.contains("--mode"), let i = fast.firstIndex(of: "--mode") { fast.removeSubrange(i...(i + 1)) }
-        return try spawn(["learner", "--bind", bind, "--run-dir", runDir.path] + fast + extra, log: name, wrapper: wrapper)
+        return try spawn(
+            ["learner", "--bind", bind, "--run-dir", runDir.path] + fast + extra, log: name, wrapper: wrapper)
     }
 
     /// A tiny `jsonl:` task (8 one-digit sums) with a separate test file, so the train split is the whole train file
     /// in order. Returns the task name to pass as `--task`.
     func writeJSONLTask() throws -> String {
-        let train = [("1+2=", "3"), ("2+2=", "4"), ("3+4=", "7"), ("5+4=", "9"), ("1+1=", "2"), ("6+2=", "8"), ("2+5=", "7"), ("4+4=", "8")]
+        let train = [
+            ("1+2=", "3"), ("2+2=", "4"), ("3+4=", "7"), ("5+4=", "9"), ("1+1=", "2"), ("6+2=", "8"), ("2+5=", "7"),
+            ("4+4=", "8")
+        ]
         let test = [("3+3=", "6"), ("0+5=", "5")]
         func lines(_ xs: [(String, String)]) -> String {
-            xs.map { #"{"prompt": "\#($0.0)", "answer": "\#($0.1)", "cot": "\#($0.0.filter(\.isNumber))"}"# }.joined(separator: "\n") + "\n"
+            xs.map { #"{"prompt": "\#($0.0)", "answer": "\#($0.1)", "cot": "\#($0.0.filter(\.isNumber))"}"# }.joined(
+                separator: "\n") + "\n"
         }
         let path = dir.appendingPathComponent("sums.jsonl")
         try lines(train).write(to: path, atomically: true, encoding: .utf8)
@@ -110,18 +137,25 @@ final class ClusterHarness {
 
     func endpoint(timeout: Double = 60) throws -> String {
         let url = runDir.appendingPathComponent("learner.endpoint")
-        XCTAssertTrue(waitUntil(timeout) { FileManager.default.fileExists(atPath: url.path) }, "learner never bound; log:\n\(log("learner"))")
+        XCTAssertTrue(
+            waitUntil(timeout) { FileManager.default.fileExists(atPath: url.path) },
+            "learner never bound; log:\n\(log("learner"))")
         return try String(contentsOf: url, encoding: .utf8)
     }
 
     func startActor(_ id: String, endpoint: String, slots: Int = 1, extra: [String] = []) throws -> Process {
-        try spawn(["actor", "--connect", endpoint, "--id", id, "--slots", "\(slots)", "--threads", "1"] + extra, log: id)
+        try spawn(
+            ["actor", "--connect", endpoint, "--id", id, "--slots", "\(slots)", "--threads", "1"] + extra, log: id)
     }
 
     /// Parsed metrics.jsonl lines, in file order.
     func metrics() -> [[String: Any]] {
-        guard let text = try? String(contentsOf: runDir.appendingPathComponent("metrics.jsonl"), encoding: .utf8) else { return [] }
-        return text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        guard let text = try? String(contentsOf: runDir.appendingPathComponent("metrics.jsonl"), encoding: .utf8) else {
+            return []
+        }
+        return text.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
     }
     func lastStep() -> Int { (metrics().last?["step"] as? Int) ?? 0 }
 
@@ -147,7 +181,8 @@ final class ClusterHarness {
     /// finishes a fixed number of steps (a short run once ended on a fast CI machine before the event under test).
     func stopLearner(_ p: Process, log name: String = "learner", file: StaticString = #filePath, line: UInt = #line) {
         kill(p.processIdentifier, SIGTERM)
-        XCTAssertTrue(waitForExit(p, timeout: 60), "learner ignored SIGTERM; log:\n\(log(name))", file: file, line: line)
+        XCTAssertTrue(
+            waitForExit(p, timeout: 60), "learner ignored SIGTERM; log:\n\(log(name))", file: file, line: line)
         XCTAssertEqual(status(p), 0, "learner did not stop cleanly; log:\n\(log(name))", file: file, line: line)
     }
 
@@ -168,7 +203,10 @@ final class ClusterHarness {
         let state = try learnerState()
         let cursor = try XCTUnwrap(state["scheduleCursor"] as? Int, file: file, line: line)
         let outstanding = Set((state["outstandingPositions"] as? [Int]) ?? [])
-        XCTAssertTrue(trained.isDisjoint(with: outstanding), "a trained position is also outstanding", file: file, line: line)
-        XCTAssertEqual(trained.union(outstanding), Set(0..<cursor), "trained + outstanding must cover the schedule", file: file, line: line)
+        XCTAssertTrue(
+            trained.isDisjoint(with: outstanding), "a trained position is also outstanding", file: file, line: line)
+        XCTAssertEqual(
+            trained.union(outstanding), Set(0..<cursor), "trained + outstanding must cover the schedule", file: file,
+            line: line)
     }
 }

@@ -12,13 +12,19 @@ final class ClusterProcessTests: XCTestCase {
         let learner = try h.startLearner(["--base", base, "--steps", "4"])
         let ep = try h.endpoint()
         try h.startActor("a0", endpoint: ep); try h.startActor("a1", endpoint: ep)
-        guard h.waitForExit(learner, timeout: 240) else { return XCTFail("learner did not finish; log:\n\(h.log("learner"))") }
+        guard h.waitForExit(learner, timeout: 240) else {
+            return XCTFail("learner did not finish; log:\n\(h.log("learner"))")
+        }
         XCTAssertEqual(h.status(learner), 0)
         let m = h.metrics()
         XCTAssertEqual(m.map { $0["step"] as? Int }, [1, 2, 3, 4])
         XCTAssertEqual(m.map { $0["policyVersion"] as? Int }, [1, 2, 3, 4])
-        for key in ["loss", "rewardMean", "rewardStd", "correctRate", "clusterTokensPerSecond", "rolloutsPerSecond", "learnerStepMs",
-                    "learnerWaitShare", "stalenessHistogram", "droppedStale", "reissued", "actorsConnected", "actorTokensPerSecond", "logProbGap"] {
+        for key in [
+            "loss", "rewardMean", "rewardStd", "correctRate", "clusterTokensPerSecond", "rolloutsPerSecond",
+            "learnerStepMs",
+            "learnerWaitShare", "stalenessHistogram", "droppedStale", "reissued", "actorsConnected",
+            "actorTokensPerSecond", "logProbGap"
+        ] {
             XCTAssertNotNil(m.last?[key], "metrics.jsonl lacks \(key)")
         }
         XCTAssertTrue(h.log("learner").contains("actor a0 joined") && h.log("learner").contains("actor a1 joined"))
@@ -43,17 +49,31 @@ final class ClusterProcessTests: XCTestCase {
             let name = "victim\(attempt)"
             let victim = try h.startActor(name, endpoint: ep, slots: 2)
             let joinedAt = h.lastStep()
-            XCTAssertTrue(h.waitUntil(120) { h.metrics().contains { ($0["step"] as? Int ?? 0) > joinedAt && (($0["actorTokensPerSecond"] as? [String: Double])?[name] ?? 0) > 0 } },
-                          "\(name) never contributed; log:\n\(h.log(name))")
+            XCTAssertTrue(
+                h.waitUntil(120) {
+                    h.metrics().contains {
+                        ($0["step"] as? Int ?? 0) > joinedAt
+                            && (($0["actorTokensPerSecond"] as? [String: Double])?[name] ?? 0) > 0
+                    }
+                },
+                "\(name) never contributed; log:\n\(h.log(name))")
             kill(victim.processIdentifier, SIGKILL)
-            XCTAssertTrue(h.waitUntil(120) { h.log("learner").contains("actor \(name) silent") }, "the learner never noticed the dead actor:\n\(h.log("learner"))")
-            let silentLine = h.log("learner").split(separator: "\n").first { $0.contains("actor \(name) silent") }.map(String.init) ?? ""
-            lostWithVictims += Int(silentLine.components(separatedBy: "presumed lost; ").last?.prefix { $0.isNumber } ?? "") ?? 0
+            XCTAssertTrue(
+                h.waitUntil(120) { h.log("learner").contains("actor \(name) silent") },
+                "the learner never noticed the dead actor:\n\(h.log("learner"))")
+            let silentLine =
+                h.log("learner").split(separator: "\n").first { $0.contains("actor \(name) silent") }.map(String.init)
+                ?? ""
+            lostWithVictims +=
+                Int(silentLine.components(separatedBy: "presumed lost; ").last?.prefix { $0.isNumber } ?? "") ?? 0
         }
         XCTAssertGreaterThan(lostWithVictims, 0, "three victims all died holding nothing: inconclusive")
         let noticedAt = h.lastStep()
-        XCTAssertTrue(h.waitUntil(120) { h.lastStep() >= noticedAt + 2 && (h.metrics().last?["reissued"] as? Int ?? 0) >= lostWithVictims },
-                      "training did not go on with the victims' \(lostWithVictims) item(s) re-issued; log:\n\(h.log("learner"))")
+        XCTAssertTrue(
+            h.waitUntil(120) {
+                h.lastStep() >= noticedAt + 2 && (h.metrics().last?["reissued"] as? Int ?? 0) >= lostWithVictims
+            },
+            "training did not go on with the victims' \(lostWithVictims) item(s) re-issued; log:\n\(h.log("learner"))")
         h.stopLearner(learner)
         let m = h.metrics()
         try h.assertEveryPromptOnce(m)
@@ -68,11 +88,17 @@ final class ClusterProcessTests: XCTestCase {
         XCTAssertTrue(h.waitUntil(120) { h.lastStep() >= 2 })
         let joinedAt = h.lastStep()
         try h.startActor("late", endpoint: ep)
-        let contributed = { h.metrics().contains { (($0["actorTokensPerSecond"] as? [String: Double])?["late"] ?? 0) > 0 } }
-        XCTAssertTrue(h.waitUntil(180) { contributed() }, "the late actor's groups never reached an update; log:\n\(h.log("late"))")
+        let contributed = {
+            h.metrics().contains { (($0["actorTokensPerSecond"] as? [String: Double])?["late"] ?? 0) > 0 }
+        }
+        XCTAssertTrue(
+            h.waitUntil(180) { contributed() },
+            "the late actor's groups never reached an update; log:\n\(h.log("late"))")
         h.stopLearner(learner)
         // It loaded a version at least as new as the one current when it joined (never the initial weights).
-        let loaded = h.log("late").components(separatedBy: "loaded policy v").dropFirst().compactMap { Int($0.prefix { $0.isNumber }) }
+        let loaded = h.log("late").components(separatedBy: "loaded policy v").dropFirst().compactMap {
+            Int($0.prefix { $0.isNumber })
+        }
         XCTAssertGreaterThanOrEqual(loaded.first ?? -1, joinedAt, "late actor log:\n\(h.log("late"))")
     }
 
@@ -87,16 +113,26 @@ final class ClusterProcessTests: XCTestCase {
         var actors: [Process] = []
         for i in 0..<3 {
             actors.append(try h.startActor("r\(i)", endpoint: ep, extra: ["--relay-bind", "tcp://127.0.0.1:*"]))
-            XCTAssertTrue(h.waitUntil(60) { h.log("learner").contains("actor r\(i) joined") })   // joining order = chain order
+            XCTAssertTrue(h.waitUntil(60) { h.log("learner").contains("actor r\(i) joined") }) // joining order = chain order
         }
-        XCTAssertTrue(h.waitUntil(180) { h.log("r2").contains("via relays") && h.lastStep() >= 2 }, "r2 never loaded weights through relays; log:\n\(h.log("r2"))")
+        XCTAssertTrue(
+            h.waitUntil(180) { h.log("r2").contains("via relays") && h.lastStep() >= 2 },
+            "r2 never loaded weights through relays; log:\n\(h.log("r2"))")
         XCTAssertTrue(h.log("r1").contains("serving weights to other actors at tcp://127.0.0.1:"))
         kill(actors[1].processIdentifier, SIGKILL)
         let killedAt = h.lastStep()
         // r2 keeps up: it loads versions after the kill (from r0 or the learner, after leaving the dead r1).
-        let loaded = { h.log("r2").components(separatedBy: "loaded policy v").dropFirst().compactMap { Int($0.prefix { $0.isNumber }) }.max() ?? -1 }
-        XCTAssertTrue(h.waitUntil(180) { loaded() > killedAt + 1 }, "r2 stopped loading versions after its relay died; r2 log:\n\(h.log("r2"))")
-        XCTAssertTrue(h.waitUntil(120) { h.lastStep() > killedAt + 2 }, "training stopped after the relay died; log:\n\(h.log("learner"))")
+        let loaded = {
+            h.log("r2").components(separatedBy: "loaded policy v").dropFirst().compactMap {
+                Int($0.prefix { $0.isNumber })
+            }.max() ?? -1
+        }
+        XCTAssertTrue(
+            h.waitUntil(180) { loaded() > killedAt + 1 },
+            "r2 stopped loading versions after its relay died; r2 log:\n\(h.log("r2"))")
+        XCTAssertTrue(
+            h.waitUntil(120) { h.lastStep() > killedAt + 2 },
+            "training stopped after the relay died; log:\n\(h.log("learner"))")
         h.stopLearner(learner)
         try h.assertEveryPromptOnce(h.metrics())
     }
@@ -115,7 +151,9 @@ final class ClusterProcessTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(checkpointStep, 2)
         // Same endpoint: the actors are not told anything, they reconnect by themselves.
         let second = try h.startLearner(["--resume", h.runDir.path], bind: ep, log: "learner2")
-        guard h.waitForExit(second, timeout: 240) else { return XCTFail("resumed learner did not finish; log:\n\(h.log("learner2"))") }
+        guard h.waitForExit(second, timeout: 240) else {
+            return XCTFail("resumed learner did not finish; log:\n\(h.log("learner2"))")
+        }
         XCTAssertEqual(h.status(second), 0)
         XCTAssertTrue(h.log("learner2").contains("resuming run"))
         let after = Array(h.metrics().dropFirst(before.count))
@@ -136,14 +174,18 @@ final class ClusterProcessTests: XCTestCase {
         let first = try h.startActor("polite", endpoint: ep)
         XCTAssertTrue(h.waitUntil(120) { h.lastStep() >= 1 })
         kill(first.processIdentifier, SIGTERM)
-        guard h.waitForExit(first, timeout: 30) else { return XCTFail("actor ignored SIGTERM; log:\n\(h.log("polite"))") }
+        guard h.waitForExit(first, timeout: 30) else {
+            return XCTFail("actor ignored SIGTERM; log:\n\(h.log("polite"))")
+        }
         XCTAssertEqual(h.status(first), 0)
         XCTAssertTrue(h.waitUntil(10) { h.log("learner").contains("actor polite left") }, h.log("learner"))
         try h.startActor("second", endpoint: ep)
         let before = h.lastStep()
         XCTAssertTrue(h.waitUntil(120) { h.lastStep() >= before + 2 }, "no progress after the first actor left")
         kill(learner.processIdentifier, SIGTERM)
-        guard h.waitForExit(learner, timeout: 60) else { return XCTFail("learner ignored SIGTERM; log:\n\(h.log("learner"))") }
+        guard h.waitForExit(learner, timeout: 60) else {
+            return XCTFail("learner ignored SIGTERM; log:\n\(h.log("learner"))")
+        }
         XCTAssertEqual(h.status(learner), 0)
         // The checkpoint written on the way out holds the last step logged (checkpoint-every was never reached).
         XCTAssertEqual(try h.learnerState()["step"] as? Int, h.lastStep())
@@ -157,8 +199,11 @@ final class ReproducibilityTests: XCTestCase {
     func testSameSeedSameRunInOneProcessOnOneActorAndOnThreeActors() throws {
         let h = try ClusterHarness(testCase: self)
         let base = try h.makeBase()
-        let common = ["--base", base, "--steps", "3", "--group-size", "4", "--prompts", "2", "--seed", "7", "--mode", "soft"]
-        let train = try h.spawn(["train", "--task", "mnns", "--out", h.dir.appendingPathComponent("t").path] + common, log: "train")
+        let common = [
+            "--base", base, "--steps", "3", "--group-size", "4", "--prompts", "2", "--seed", "7", "--mode", "soft"
+        ]
+        let train = try h.spawn(
+            ["train", "--task", "mnns", "--out", h.dir.appendingPathComponent("t").path] + common, log: "train")
         XCTAssertTrue(h.waitForExit(train, timeout: 240)); XCTAssertEqual(h.status(train), 0, h.log("train"))
         // "step 2 | reward 0.013 | correct 0.000 | loss 0.0125 | grad 6.409 | cot 18.2 | 1675 ms"
         func field(_ line: Substring, _ name: String) -> Double? {
@@ -170,16 +215,24 @@ final class ReproducibilityTests: XCTestCase {
         XCTAssertEqual(single.count, 3, h.log("train"))
         for actors in [1, 3] {
             let dir = h.dir.appendingPathComponent("local\(actors)")
-            let local = try h.spawn(["local", "--actors", "\(actors)", "--run-dir", dir.path, "--eval-problems", "0"] + common, log: "local\(actors)")
-            XCTAssertTrue(h.waitForExit(local, timeout: 240)); XCTAssertEqual(h.status(local), 0, h.log("local\(actors)"))
+            let local = try h.spawn(
+                ["local", "--actors", "\(actors)", "--run-dir", dir.path, "--eval-problems", "0"] + common,
+                log: "local\(actors)")
+            XCTAssertTrue(h.waitForExit(local, timeout: 240));
+            XCTAssertEqual(h.status(local), 0, h.log("local\(actors)"))
             let text = try String(contentsOf: dir.appendingPathComponent("cluster/metrics.jsonl"), encoding: .utf8)
-            let rows = text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            let rows = text.split(separator: "\n").compactMap {
+                try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+            }
             XCTAssertEqual(rows.count, 3)
             for (i, (row, ref)) in zip(rows, single).enumerated() {
                 let got = ["rewardMean", "loss", "gradNorm", "thinkingLength"].map { row[$0] as? Double }
                 // The single-process line rounds (reward/grad to 3 decimals, loss to 4, cot to 1); the JSON does not.
-                for (name, accuracy, g, r) in zip4(["reward", "loss", "grad", "cot"], [6e-4, 6e-5, 6e-4, 0.051], got, ref) {
-                    XCTAssertEqual(g ?? .nan, r ?? .nan, accuracy: accuracy, "\(actors) actor(s), update \(i + 1): \(name)")
+                for (name, accuracy, g, r) in zip4(
+                    ["reward", "loss", "grad", "cot"], [6e-4, 6e-5, 6e-4, 0.051], got, ref)
+                {
+                    XCTAssertEqual(
+                        g ?? .nan, r ?? .nan, accuracy: accuracy, "\(actors) actor(s), update \(i + 1): \(name)")
                 }
             }
         }

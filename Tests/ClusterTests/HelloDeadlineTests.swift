@@ -6,10 +6,10 @@ import XCTest
 final class HelloDeadlineTests: XCTestCase {
     func testOnlySilentConnectionsPastTheDeadlineAreNamedOnce() {
         var d = HelloDeadline(seconds: 10)
-        d.accepted(7, now: 0)     // says Hello
-        d.accepted(8, now: 0)     // silent
-        d.accepted(9, now: 5)     // silent, later
-        d.accepted(10, now: 1)    // leaves by itself
+        d.accepted(7, now: 0) // says Hello
+        d.accepted(8, now: 0) // silent
+        d.accepted(9, now: 5) // silent, later
+        d.accepted(10, now: 1) // leaves by itself
         d.introduced(7)
         d.ended(10)
         XCTAssertEqual(d.overdue(now: 10), [], "nothing is overdue at exactly the deadline")

@@ -32,13 +32,15 @@ func malformedFrames() throws -> [(String, Data)] {
     var codec = WireCodec()
     var hello = Wire.Hello(); hello.actorID = "mallory"; hello.host = "nowhere"; hello.softwareVersion = "hostile 0"
     let valid = try codec.encode(.hello(hello))
-    var frames: [(String, Data)] = (0..<6).map { i in ("random bytes #\(i)", junk.bytes([1, 7, 64, 300, 4096, 65_537][i])) }
+    var frames: [(String, Data)] = (0..<6).map { i in
+        ("random bytes #\(i)", junk.bytes([1, 7, 64, 300, 4096, 65_537][i]))
+    }
     frames.append(("empty frame", Data()))
     frames.append(("truncated envelope", valid.prefix(valid.count / 2)))
-    frames.append(("protocol version 2", Data([0x08, 0x02, 0x52, 0x00])))              // version 2, empty Hello
-    frames.append(("no protocol version", Data([0x10, 0x05, 0x52, 0x00])))             // sequence 5, empty Hello
-    frames.append(("no body", Data([0x08, 0x01, 0x10, 0x01])))                         // version 1, sequence 1
-    frames.append(("unknown body field", Data([0x08, 0x01, 0xF2, 0x01, 0x00])))        // version 1, field 30
+    frames.append(("protocol version 2", Data([0x08, 0x02, 0x52, 0x00]))) // version 2, empty Hello
+    frames.append(("no protocol version", Data([0x10, 0x05, 0x52, 0x00]))) // sequence 5, empty Hello
+    frames.append(("no body", Data([0x08, 0x01, 0x10, 0x01]))) // version 1, sequence 1
+    frames.append(("unknown body field", Data([0x08, 0x01, 0xF2, 0x01, 0x00]))) // version 1, field 30
     frames.append(("wrong wire type for version", Data([0x0A, 0x01, 0x01, 0x52, 0x00])))
     let strict = WireCodec()
     for (name, f) in frames { XCTAssertThrowsError(try strict.decode(f), "\(name) decoded as a valid envelope") }
@@ -61,14 +63,22 @@ final class RawPeer {
     func receive(timeout: Double, heartbeat: Bool = true) throws -> Envelope? {
         let end = Date().addingTimeInterval(timeout)
         while Date() < end {
-            if let frames = try socket.receive(timeoutMs: 100), frames.count == 1 { return try WireCodec().decode(frames[0]) }
+            if let frames = try socket.receive(timeoutMs: 100), frames.count == 1 {
+                return try WireCodec().decode(frames[0])
+            }
             if heartbeat { try send(.heartbeat(Wire.Heartbeat())) }
         }
         return nil
     }
     /// The Error 7 the learner answers a rejected result with.
     func rejection(of workId: String, timeout: Double = 20) throws -> Wire.Error? {
-        guard case .error(let e)? = try await_(timeout, { if case .error(let e) = $0.body { return e.code == 7 && e.workID == workId }; return false })?.body else { return nil }
+        guard
+            case .error(let e)? = try await_(
+                timeout,
+                {
+                    if case .error(let e) = $0.body { return e.code == 7 && e.workID == workId }; return false
+                })?.body
+        else { return nil }
         return e
     }
     /// Skips heartbeats and notices until a message matching `want` arrives (or nil after `timeout`).
@@ -104,7 +114,8 @@ final class HostileInputTests: XCTestCase {
             st.tokenID = -1
             st.behaviourLogprob = -1.5
             st.shadowToken = 4 + Int32(t)
-            st.vector = try TensorCodec.encode([Float](repeating: 0.01, count: s.config.hiddenSize), shape: [s.config.hiddenSize])
+            st.vector = try TensorCodec.encode(
+                [Float](repeating: 0.01, count: s.config.hiddenSize), shape: [s.config.hiddenSize])
             return st
         }
         w.thinkingEnd = .shadow
@@ -134,34 +145,96 @@ final class HostileInputTests: XCTestCase {
         return [
             ("wrong group size", "rollouts, expected \(s.groupSize)", { $0.rollouts.removeLast() }),
             ("wrong prompt index", "prompt index", { $0.promptIndex += 1 }),
-            ("vector of wrong dimension", "vector of shape [\(d - 1)]", { $0.rollouts[0].steps[0].vector = try TensorCodec.encode([Float](repeating: 0, count: d - 1), shape: [d - 1]) }),
-            ("NaN in a vector", "expected [\(d)] finite floats", { var v = [Float](repeating: 0, count: d); v[3] = .nan; $0.rollouts[1].steps[1].vector = try TensorCodec.encode(v, shape: [d]) }),
-            ("tensor bytes disagree with shape", "needs \(4 * d) bytes", { $0.rollouts[0].steps[0].vector.data.removeLast(4) }),
-            ("absurd tensor shape", "tensor shape", { $0.rollouts[0].steps[0].vector.shape = [UInt32.max, UInt32.max, UInt32.max] }),
+            (
+                "vector of wrong dimension", "vector of shape [\(d - 1)]",
+                {
+                    $0.rollouts[0].steps[0].vector = try TensorCodec.encode(
+                        [Float](repeating: 0, count: d - 1), shape: [d - 1])
+                }
+            ),
+            (
+                "NaN in a vector", "expected [\(d)] finite floats",
+                {
+                    var v = [Float](repeating: 0, count: d); v[3] = .nan;
+                    $0.rollouts[1].steps[1].vector = try TensorCodec.encode(v, shape: [d])
+                }
+            ),
+            (
+                "tensor bytes disagree with shape", "needs \(4 * d) bytes",
+                { $0.rollouts[0].steps[0].vector.data.removeLast(4) }
+            ),
+            (
+                "absurd tensor shape", "tensor shape",
+                { $0.rollouts[0].steps[0].vector.shape = [UInt32.max, UInt32.max, UInt32.max] }
+            ),
             ("tensor of another dtype", "f64", { $0.rollouts[1].steps[0].vector.dtype = "f64" }),
-            ("answer token outside the vocabulary", "ids must be in the vocabulary", { $0.rollouts[0].answerTokenIds[0] = Int32(s.config.vocabSize) }),
-            ("negative prompt token", "prompt token ids empty or outside the vocabulary", { $0.rollouts[1].promptTokenIds[0] = -7 }),
-            ("sampled token outside the vocabulary", "sampled token outside the vocabulary", { $0.rollouts[0].steps[0].sampledTokens = [99_999] }),
-            ("hard token in a soft run", "not valid in a soft run", { $0.rollouts[0].steps[1].tokenID = 5; $0.rollouts[0].steps[1].clearVector() }),
-            ("NaN behaviour log-prob", "behaviour log-prob is not finite", { $0.rollouts[0].steps[0].behaviourLogprob = .nan }),
+            (
+                "answer token outside the vocabulary", "ids must be in the vocabulary",
+                { $0.rollouts[0].answerTokenIds[0] = Int32(s.config.vocabSize) }
+            ),
+            (
+                "negative prompt token", "prompt token ids empty or outside the vocabulary",
+                { $0.rollouts[1].promptTokenIds[0] = -7 }
+            ),
+            (
+                "sampled token outside the vocabulary", "sampled token outside the vocabulary",
+                { $0.rollouts[0].steps[0].sampledTokens = [99_999] }
+            ),
+            (
+                "hard token in a soft run", "not valid in a soft run",
+                {
+                    $0.rollouts[0].steps[1].tokenID = 5; $0.rollouts[0].steps[1].clearVector()
+                }
+            ),
+            (
+                "NaN behaviour log-prob", "behaviour log-prob is not finite",
+                { $0.rollouts[0].steps[0].behaviourLogprob = .nan }
+            ),
             ("NaN answer log-prob", "answer log-probs must be finite", { $0.rollouts[1].answerLogprobs[0] = .nan }),
-            ("positive answer log-prob", "answer log-probs must be finite and <= 0", { $0.rollouts[0].answerLogprobs[0] = 0.5 }),
+            (
+                "positive answer log-prob", "answer log-probs must be finite and <= 0",
+                { $0.rollouts[0].answerLogprobs[0] = 0.5 }
+            ),
             ("answer log-prob count", "log-probs (limit", { $0.rollouts[0].answerLogprobs.removeLast() }),
-            ("empty answer", "answer: 0 tokens", { $0.rollouts[0].answerTokenIds = []; $0.rollouts[0].answerLogprobs = [] }),
-            ("prompt of another problem", "prompt tokens differ from problem", {
-                $0.rollouts[1].promptTokenIds = s.task.problem(.train, (Int($0.promptIndex) + 1) % s.task.count(.train)).prompt }),
+            (
+                "empty answer", "answer: 0 tokens",
+                {
+                    $0.rollouts[0].answerTokenIds = []; $0.rollouts[0].answerLogprobs = []
+                }
+            ),
+            (
+                "prompt of another problem", "prompt tokens differ from problem",
+                {
+                    $0.rollouts[1].promptTokenIds =
+                        s.task.problem(.train, (Int($0.promptIndex) + 1) % s.task.count(.train)).prompt
+                }
+            ),
             ("future policy version", "claims future policy version", { $0.rollouts[0].policyVersion = 1_000 }),
             ("another sampler's settings", "other than the run's", { $0.rollouts[0].samplerConfigJson = foreignJSON }),
             ("sampler JSON garbage", "is not a sampler config", { $0.rollouts[1].samplerConfigJson = "{\"mode\": 17" }),
-            ("too many thinking steps", "exceed the limit", { g in g.rollouts[0].steps = Array(repeating: g.rollouts[0].steps[0], count: s.sampler.maxThinkingSteps + 2) }),
+            (
+                "too many thinking steps", "exceed the limit",
+                { g in
+                    g.rollouts[0].steps = Array(
+                        repeating: g.rollouts[0].steps[0], count: s.sampler.maxThinkingSteps + 2)
+                }
+            ),
             ("no noise in a noisy run", "noise_sigma", { $0.rollouts[0].noiseSigma = 0 }),
             ("sampled end in a soft run", "thinking_end SAMPLED", { $0.rollouts[0].thinkingEnd = .sampled }),
             ("thinking_length 2^32-1", "thinking_length", { $0.rollouts[1].thinkingLength = UInt32.max }),
             ("noise_sigma other than the run's", "is not the run's", { $0.rollouts[0].noiseSigma *= 2 }),
-            ("soft log-prob of -10^6", "impossible for a soft step", { $0.rollouts[1].steps[0].behaviourLogprob = -1e6 }),
+            (
+                "soft log-prob of -10^6", "impossible for a soft step",
+                { $0.rollouts[1].steps[0].behaviourLogprob = -1e6 }
+            ),
             ("answer log-prob of -10^6", "below -1000", { $0.rollouts[0].answerLogprobs[0] = -1e6 }),
             ("forced_end contradicting thinking_end", "contradicts", { $0.rollouts[0].forcedEnd = true }),
-            ("forced end before the limit", "forced to end after", { $0.rollouts[1].thinkingEnd = .forced; $0.rollouts[1].forcedEnd = true }),
+            (
+                "forced end before the limit", "forced to end after",
+                {
+                    $0.rollouts[1].thinkingEnd = .forced; $0.rollouts[1].forcedEnd = true
+                }
+            )
         ]
     }
 
@@ -171,7 +244,9 @@ final class HostileInputTests: XCTestCase {
         let scorer = RewardScorer(task: s.task, shaping: RewardShaping())
         for w in g.rollouts where ok {
             do {
-                var r = try WireMapping.rollout(w, promptIndex: Int(g.promptIndex), config: s.config, sampler: s.sampler, noiseSigma: { _ in s.sigma })
+                var r = try WireMapping.rollout(
+                    w, promptIndex: Int(g.promptIndex), config: s.config, sampler: s.sampler,
+                    noiseSigma: { _ in s.sigma })
                 ok = scorer.score(&r) && r.policyVersion <= 0
             } catch { ok = false }
         }
@@ -195,7 +270,9 @@ final class HostileInputTests: XCTestCase {
             return (sim.strayFrames[address] ?? []).compactMap { try? WireCodec().decode($0) }
         }
         func rejection(_ address: Data, of workId: String) -> Wire.Error? {
-            replies(address).compactMap { if case .error(let e)? = $0.body, e.code == 7, e.workID == workId { return e }; return nil }.first
+            replies(address).compactMap {
+                if case .error(let e)? = $0.body, e.code == 7, e.workID == workId { return e }; return nil
+            }.first
         }
 
         // 1. An actor that never said Hello: every request is answered with Error 3, nothing is served.
@@ -206,7 +283,9 @@ final class HostileInputTests: XCTestCase {
         for body: Wire.Body in [.workRequest(wr), .fetchWeights(fw), .rolloutGroup(sg), .heartbeat(Wire.Heartbeat())] {
             sim.rawSend(body, from: stranger)
             let reply = replies(stranger)
-            guard reply.count == 1, case .error(let e)? = reply[0].body else { XCTFail("stranger got \(reply) for \(body)"); continue }
+            guard reply.count == 1, case .error(let e)? = reply[0].body else {
+                XCTFail("stranger got \(reply) for \(body)"); continue
+            }
             XCTAssertEqual(e.code, Wire.ErrorCode.unknownActor.rawValue, e.message)
         }
 
@@ -214,9 +293,13 @@ final class HostileInputTests: XCTestCase {
         let mallory = Data("mallory".utf8)
         var hello = Wire.Hello(); hello.actorID = "mallory"; hello.host = "nowhere"; hello.softwareVersion = "hostile 0"
         sim.rawSend(.hello(hello), from: mallory)
-        XCTAssertTrue(replies(mallory).contains { if case .welcome = $0.body { return true }; return false }, "no Welcome; logs:\n\(sim.logs.joined(separator: "\n"))")
-        let shape = RunShape(task: sim.task, config: sim.model.config, sampler: core.sampler, samplerJSON: core.sampler.canonicalJSON,
-                             groupSize: c.groupSize, sigma: sim.sigma)
+        XCTAssertTrue(
+            replies(mallory).contains {
+                if case .welcome = $0.body { return true }; return false
+            }, "no Welcome; logs:\n\(sim.logs.joined(separator: "\n"))")
+        let shape = RunShape(
+            task: sim.task, config: sim.model.config, sampler: core.sampler, samplerJSON: core.sampler.canonicalJSON,
+            groupSize: c.groupSize, sigma: sim.sigma)
         for unknown in ["p999999", "not-a-work-id", ""] {
             sim.rawSend(.rolloutGroup(try validGroup(shape, workId: unknown, promptIndex: 0)), from: mallory)
             let e = try XCTUnwrap(rejection(mallory, of: unknown), "no rejection of unknown work '\(unknown)'")
@@ -229,7 +312,11 @@ final class HostileInputTests: XCTestCase {
         for (what, reason, mutate) in cases {
             var req = Wire.WorkRequest(); req.actorID = "mallory"; req.freeSlots = 1
             sim.rawSend(.workRequest(req), from: mallory)
-            guard let item = replies(mallory).compactMap({ if case .work(let w)? = $0.body { return w.items.first }; return nil }).first else {
+            guard
+                let item = replies(mallory).compactMap({
+                    if case .work(let w)? = $0.body { return w.items.first }; return nil
+                }).first
+            else {
                 return XCTFail("no work for \(what); logs:\n\(sim.logs.suffix(20).joined(separator: "\n"))")
             }
             var g = try validGroup(shape, workId: item.workID, promptIndex: Int(item.promptIndex))
@@ -238,20 +325,30 @@ final class HostileInputTests: XCTestCase {
             assertLocally(g, shape, valid: false, what)
             sim.rawSend(.rolloutGroup(g), from: mallory)
             // The contract: a rejected group is answered with Error 7 naming the work id and the reason.
-            guard let e = rejection(mallory, of: item.workID) else { return XCTFail("no rejection of '\(what)'; logs:\n\(sim.logs.suffix(20).joined(separator: "\n"))") }
+            guard let e = rejection(mallory, of: item.workID) else {
+                return XCTFail("no rejection of '\(what)'; logs:\n\(sim.logs.suffix(20).joined(separator: "\n"))")
+            }
             XCTAssertTrue(e.message.contains(reason), "'\(what)' rejected as '\(e.message)', expected '\(reason)'")
         }
         XCTAssertGreaterThanOrEqual(core.malformed, 3 + cases.count, "malformed counter")
         XCTAssertEqual(core.version, 0, "an update started from hostile groups")
         // Warnings about one peer are rate-limited: mallory sent ~35 bad messages within a minute.
-        let malloryWarnings = sim.logs.filter { $0.contains("warning") && $0.contains("mallory") && !$0.contains("silent") }
+        let malloryWarnings = sim.logs.filter {
+            $0.contains("warning") && $0.contains("mallory") && !$0.contains("silent")
+        }
         XCTAssertGreaterThanOrEqual(malloryWarnings.count, 1, sim.logs.joined(separator: "\n"))
-        XCTAssertLessThanOrEqual(malloryWarnings.count, ClusterRules.warningsPerPeerPerMinute + 1, "warnings are not rate-limited:\n\(malloryWarnings.joined(separator: "\n"))")
+        XCTAssertLessThanOrEqual(
+            malloryWarnings.count, ClusterRules.warningsPerPeerPerMinute + 1,
+            "warnings are not rate-limited:\n\(malloryWarnings.joined(separator: "\n"))")
 
         // 4. Mallory vanishes without Goodbye, holding a re-issued item, and is reaped; an honest actor trains.
-        XCTAssertTrue(sim.run(for: 30) { sim.logs.contains { $0.contains("actor mallory silent") } }, "the learner never reaped the vanished hostile actor")
+        XCTAssertTrue(
+            sim.run(for: 30) { sim.logs.contains { $0.contains("actor mallory silent") } },
+            "the learner never reaped the vanished hostile actor")
         sim.addActor("honest")
-        XCTAssertTrue(sim.run(for: 300) { core.isDone }, "the run did not finish after the attack; logs:\n\(sim.logs.suffix(20).joined(separator: "\n"))")
+        XCTAssertTrue(
+            sim.run(for: 300) { core.isDone },
+            "the run did not finish after the attack; logs:\n\(sim.logs.suffix(20).joined(separator: "\n"))")
         XCTAssertEqual(sim.metrics.map(\.update.step), [1, 2, 3])
         XCTAssertTrue(sim.metrics.contains { ($0.actorTokensPerSecond["honest"] ?? 0) > 0 })
         XCTAssertFalse(sim.logs.contains { $0.contains("stranger joined") })
@@ -280,7 +377,9 @@ final class HostileInputTests: XCTestCase {
         for (name, frame) in junk {
             try mallory.sendRaw([frame])
             let reply = try mallory.receive(timeout: 20, heartbeat: false)
-            guard case .error(let e)? = reply?.body else { XCTFail("no Error reply to \(name): \(String(describing: reply))"); continue }
+            guard case .error(let e)? = reply?.body else {
+                XCTFail("no Error reply to \(name): \(String(describing: reply))"); continue
+            }
             // softrl.proto: 1 = protocol version mismatch, 2 = malformed; either tells the peer it was refused.
             XCTAssertTrue([1, 2].contains(e.code), "\(name): error code \(e.code)")
         }
@@ -295,7 +394,8 @@ final class HostileInputTests: XCTestCase {
 
         // 3. An honest actor: training must proceed as if nothing happened.
         let honest = try h.startActor("honest", endpoint: ep)
-        XCTAssertTrue(h.waitForExit(learner, timeout: 240), "learner did not finish after the attack; log:\n\(h.log("learner"))")
+        XCTAssertTrue(
+            h.waitForExit(learner, timeout: 240), "learner did not finish after the attack; log:\n\(h.log("learner"))")
         XCTAssertEqual(h.status(learner), 0)
         XCTAssertTrue(h.waitForExit(honest, timeout: 30))
 
@@ -307,9 +407,12 @@ final class HostileInputTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(malformed, junk.count + 1, "malformed counter in metrics.jsonl")
         XCTAssertTrue(m.contains { (($0["actorTokensPerSecond"] as? [String: Double])?["honest"] ?? 0) > 0 })
         // Warnings about one peer are rate-limited: mallory sent 14 bad frames within a minute.
-        let malloryWarnings = log.split(separator: "\n").filter { $0.contains("warning") && $0.contains("mallory") && !$0.contains("silent") }
+        let malloryWarnings = log.split(separator: "\n").filter {
+            $0.contains("warning") && $0.contains("mallory") && !$0.contains("silent")
+        }
         XCTAssertGreaterThanOrEqual(malloryWarnings.count, 1, log)
-        XCTAssertLessThanOrEqual(malloryWarnings.count, ClusterRules.warningsPerPeerPerMinute + 1, "warnings are not rate-limited:\n\(log)")
+        XCTAssertLessThanOrEqual(
+            malloryWarnings.count, ClusterRules.warningsPerPeerPerMinute + 1, "warnings are not rate-limited:\n\(log)")
         XCTAssertFalse(log.contains("giant joined") || log.contains("mallory joined"))
     }
 
@@ -327,7 +430,8 @@ final class HostileInputTests: XCTestCase {
         func learnerSockets() -> Int {
             let dir = "/proc/\(learner.processIdentifier)/fd"
             return ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter {
-                ((try? FileManager.default.destinationOfSymbolicLink(atPath: "\(dir)/\($0)")) ?? "").hasPrefix("socket:")
+                ((try? FileManager.default.destinationOfSymbolicLink(atPath: "\(dir)/\($0)")) ?? "").hasPrefix(
+                    "socket:")
             }.count
         }
         let before = learnerSockets()
@@ -336,17 +440,24 @@ final class HostileInputTests: XCTestCase {
         var silent: [ZMQSocket] = []
         for _ in 0..<30 {
             let s = try ZMQSocket(context, .dealer)
-            try s.set(.linger(ms: 0)); try s.set(.reconnectInterval(ms: -1))   // once closed, stay closed
+            try s.set(.linger(ms: 0)); try s.set(.reconnectInterval(ms: -1)) // once closed, stay closed
             try s.connect(ep)
             silent.append(s)
         }
         defer { for s in silent { s.close(lingerMs: 0) } }
-        XCTAssertTrue(h.waitUntil(10) { learnerSockets() >= before + 30 }, "the 30 silent connections never reached the learner (\(learnerSockets()) sockets, \(before) before)")
-        XCTAssertTrue(h.waitUntil(15) { learnerSockets() <= before + 2 }, "silent connections still held after the deadline: \(learnerSockets()) sockets, \(before) before; log:\n\(h.log("learner").suffix(2000))")
+        XCTAssertTrue(
+            h.waitUntil(10) { learnerSockets() >= before + 30 },
+            "the 30 silent connections never reached the learner (\(learnerSockets()) sockets, \(before) before)")
+        XCTAssertTrue(
+            h.waitUntil(15) { learnerSockets() <= before + 2 },
+            "silent connections still held after the deadline: \(learnerSockets()) sockets, \(before) before; log:\n\(h.log("learner").suffix(2000))"
+        )
         XCTAssertTrue(h.log("learner").contains("that said no Hello within 1 s"), String(h.log("learner").suffix(2000)))
         // The honest actor was not among them: it keeps training.
         let step = h.lastStep()
-        XCTAssertTrue(h.waitUntil(60) { h.lastStep() > step + 2 }, "training stopped; learner log:\n\(h.log("learner").suffix(2000))")
+        XCTAssertTrue(
+            h.waitUntil(60) { h.lastStep() > step + 2 },
+            "training stopped; learner log:\n\(h.log("learner").suffix(2000))")
         XCTAssertTrue(actor.isRunning)
         XCTAssertFalse(h.log("honest").contains("reconnect"), h.log("honest"))
         learner.terminate(); actor.terminate()
@@ -359,7 +470,13 @@ final class HostileInputTests: XCTestCase {
         let fake = try FakeLearner(base: base, taskName: taskName)
         defer { fake.context.shutdown() }
         let actor = try h.startActor("victim", endpoint: fake.endpoint)
-        guard case .hello(let hello)? = try fake.await_(30, { if case .hello = $0.1.body { return true }; return false })?.1.body else {
+        guard
+            case .hello(let hello)? = try fake.await_(
+                30,
+                {
+                    if case .hello = $0.1.body { return true }; return false
+                })?.1.body
+        else {
             return XCTFail("actor never said hello; log:\n\(h.log("victim"))")
         }
         XCTAssertEqual(hello.actorID, "victim")
@@ -370,15 +487,26 @@ final class HostileInputTests: XCTestCase {
         try fake.sendRaw([Data("multi".utf8), Data([0xFF, 0x00])])
         var badWelcome = fake.welcome; badWelcome.modelConfigJson = "{\"vocab_size\": \"many\"}"
         try fake.send(.welcome(badWelcome))
-        var stray = Wire.WeightsChunk(); stray.version = 7; stray.chunkCount = 1; stray.totalBytes = 3; stray.data = Data([1, 2, 3])
+        var stray = Wire.WeightsChunk(); stray.version = 7; stray.chunkCount = 1; stray.totalBytes = 3;
+        stray.data = Data([1, 2, 3])
         try fake.send(.weightsChunk(stray))
-        try fake.send(.goodbye({ var b = Wire.Goodbye(); b.reason = ""; return b }()))   // not "finished": the actor reconnects
-        XCTAssertTrue(h.waitUntil(30) { h.log("victim").components(separatedBy: "dropped malformed message from learner").count - 1 >= junk.count },
-                      "actor log:\n\(h.log("victim"))")
+        try fake.send(
+            .goodbye(
+                {
+                    var b = Wire.Goodbye(); b.reason = ""; return b
+                }())) // not "finished": the actor reconnects
+        XCTAssertTrue(
+            h.waitUntil(30) {
+                h.log("victim").components(separatedBy: "dropped malformed message from learner").count - 1
+                    >= junk.count
+            },
+            "actor log:\n\(h.log("victim"))")
         XCTAssertTrue(actor.isRunning, "the actor died on garbage; log:\n\(h.log("victim"))")
 
         // A Welcome, then a notice whose SHA-256 is wrong: the actor must reject those weights and fetch again.
-        _ = try fake.await_(30) { if case .hello = $0.1.body { return true }; return false }   // it said hello again after the Goodbye
+        _ = try fake.await_(30) {
+            if case .hello = $0.1.body { return true }; return false
+        } // it said hello again after the Goodbye
         try fake.send(.welcome(fake.welcome))
         var lie = fake.chunker.notice; lie.sha256 = String(repeating: "0", count: 64)
         try fake.send(.versionNotice(lie))
@@ -420,7 +548,11 @@ final class HostileInputTests: XCTestCase {
             XCTAssertTrue(scorer.score(&r), "the actor's rollout does not belong to prompt 3")
         }
         // Run over: the actor leaves cleanly.
-        try fake.send(.goodbye({ var b = Wire.Goodbye(); b.reason = "training complete"; b.runFinished = true; return b }()))
+        try fake.send(
+            .goodbye(
+                {
+                    var b = Wire.Goodbye(); b.reason = "training complete"; b.runFinished = true; return b
+                }()))
         XCTAssertTrue(h.waitForExit(actor, timeout: 30), "actor did not exit on the finished Goodbye")
         XCTAssertEqual(h.status(actor), 0)
     }
@@ -502,7 +634,10 @@ final class ScriptedLearner {
         let core = run.makeCore()
         var hello = Wire.Hello(); hello.actorID = "probe"
         let effects = core.receive(try codec.encode(.hello(hello)), from: Data("probe".utf8), now: 0)
-        welcome = try XCTUnwrap(effects.compactMap { if case .send(.body(.welcome(let w)), _) = $0 { return w }; return nil }.first)
+        welcome = try XCTUnwrap(
+            effects.compactMap {
+                if case .send(.body(.welcome(let w)), _) = $0 { return w }; return nil
+            }.first)
         weights = core.weights
         sim = InMemoryCluster(core: nil, run: run, updateSeconds: nil)
         actor = sim.addActor("victim")
@@ -546,7 +681,7 @@ final class FakeLearner {
         var s = SamplerConfig(mode: .hard)
         s.maxThinkingSteps = task.suggestedThinkingLimit; s.maxAnswerTokens = task.maxAnswerTokens
         sampler = s
-        chunker = try BlobChunker(version: 0, blob: WeightsBlob.encode(model), chunkBytes: 1 << 20)   // several chunks
+        chunker = try BlobChunker(version: 0, blob: WeightsBlob.encode(model), chunkBytes: 1 << 20) // several chunks
         welcome.runID = "fake-run"; welcome.taskName = taskName
         welcome.taskOptionsJson = String(decoding: try JSONEncoder().encode(TaskOptions()), as: UTF8.self)
         welcome.samplerConfigJson = String(decoding: try JSONEncoder().encode(sampler), as: UTF8.self)

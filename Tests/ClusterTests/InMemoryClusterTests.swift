@@ -14,18 +14,22 @@ import Transport
 final class InMemoryClusterTests: XCTestCase {
     func config(steps: Int = 8, maxStaleness: Int = 0, prompts: Int = 2, groupSize: Int = 2) -> RLConfig {
         var c = RLConfig()
-        c.task = "mnns"; c.steps = steps; c.maxStaleness = maxStaleness; c.promptsPerStep = prompts; c.groupSize = groupSize; c.seed = 5
+        c.task = "mnns"; c.steps = steps; c.maxStaleness = maxStaleness; c.promptsPerStep = prompts;
+        c.groupSize = groupSize; c.seed = 5
         return c
     }
 
     func testSynchronousRunWastesNoWork() throws {
         let sim = try InMemoryCluster(config: config(steps: 10))
         for i in 0..<3 { sim.addActor("a\(i)") }
-        XCTAssertTrue(sim.run(for: 300) { sim.core.isDone }, "run did not finish; logs:\n\(sim.logs.suffix(20).joined(separator: "\n"))")
+        XCTAssertTrue(
+            sim.run(for: 300) { sim.core.isDone },
+            "run did not finish; logs:\n\(sim.logs.suffix(20).joined(separator: "\n"))")
         XCTAssertEqual(sim.metrics.count, 10)
         XCTAssertEqual(sim.metrics.last?.droppedStale, 0, "synchronous runs must issue no work that goes stale")
         XCTAssertEqual(sim.core.malformed, 0, sim.logs.joined(separator: "\n"))
-        XCTAssertTrue(sim.metrics.allSatisfy { $0.stalenessHistogram == ["0": 2] }, "\(sim.metrics.map(\.stalenessHistogram))")
+        XCTAssertTrue(
+            sim.metrics.allSatisfy { $0.stalenessHistogram == ["0": 2] }, "\(sim.metrics.map(\.stalenessHistogram))")
         sim.assertEveryPositionOnce()
         // Every actor did some of the work.
         XCTAssertTrue(sim.metrics.contains { ($0.actorTokensPerSecond["a2"] ?? 0) > 0 })
@@ -45,7 +49,7 @@ final class InMemoryClusterTests: XCTestCase {
     func testDeadActorsWorkIsReissuedAndTheRunCompletes() throws {
         let sim = try InMemoryCluster(config: config(steps: 8))
         sim.addActor("doomed", generateSeconds: 3); sim.addActor("steady")
-        sim.run(for: 1)   // both hold work now
+        sim.run(for: 1) // both hold work now
         XCTAssertFalse(sim.core.ledger.inFlight.values.filter { $0.actor == "doomed" }.isEmpty)
         sim.kill("doomed")
         XCTAssertTrue(sim.run(for: 300) { sim.core.isDone })
@@ -66,7 +70,9 @@ final class InMemoryClusterTests: XCTestCase {
         XCTAssertGreaterThan(cut.connections, 1, "it should have reconnected on a new connection")
         let before = sim.metrics.count
         XCTAssertTrue(sim.run(for: 300) { sim.core.isDone })
-        XCTAssertTrue(sim.metrics[before...].contains { ($0.actorTokensPerSecond["cut"] ?? 0) > 0 }, "the rejoined actor did no work")
+        XCTAssertTrue(
+            sim.metrics[before...].contains { ($0.actorTokensPerSecond["cut"] ?? 0) > 0 },
+            "the rejoined actor did no work")
         sim.assertEveryPositionOnce()
     }
 
@@ -78,11 +84,15 @@ final class InMemoryClusterTests: XCTestCase {
         sim.run(for: 0.2)
         XCTAssertEqual(impostor.errors.map(\.code), [Wire.ErrorCode.duplicateActor.rawValue], "\(impostor.errors)")
         XCTAssertEqual(sim.core.actors["alice"]?.address, real.address, "the newcomer displaced the live actor")
-        XCTAssertFalse(sim.logs.contains { $0.contains("alice said Hello again") || $0.contains("re-queued") }, "the live actor's work was taken away")
+        XCTAssertFalse(
+            sim.logs.contains { $0.contains("alice said Hello again") || $0.contains("re-queued") },
+            "the live actor's work was taken away")
         XCTAssertEqual(sim.core.refusedDuplicates, 1)
         // Once the real one is gone, the same id is free again (the impostor retries by itself).
         sim.kill("alice")
-        XCTAssertTrue(sim.run(for: 30) { sim.core.actors["alice"]?.address == impostor.address }, sim.logs.suffix(10).joined(separator: "\n"))
+        XCTAssertTrue(
+            sim.run(for: 30) { sim.core.actors["alice"]?.address == impostor.address },
+            sim.logs.suffix(10).joined(separator: "\n"))
         XCTAssertTrue(sim.run(for: 300) { sim.core.isDone })
         sim.assertEveryPositionOnce()
     }
@@ -95,13 +105,19 @@ final class InMemoryClusterTests: XCTestCase {
         sim.run(for: 2)
         sim.kill("bob")
         let killedAt = sim.now
-        sim.run(for: 3)   // the restart comes while the learner still counts the dead one as live
+        sim.run(for: 3) // the restart comes while the learner still counts the dead one as live
         let restarted = sim.addImpostor("bob")
-        XCTAssertTrue(sim.run(for: 30) { sim.core.actors["bob"]?.address == restarted.address }, sim.logs.suffix(10).joined(separator: "\n"))
-        XCTAssertEqual(restarted.errors.first?.code, Wire.ErrorCode.duplicateActor.rawValue, "the restart should first have been refused as a twin")
+        XCTAssertTrue(
+            sim.run(for: 30) { sim.core.actors["bob"]?.address == restarted.address },
+            sim.logs.suffix(10).joined(separator: "\n"))
+        XCTAssertEqual(
+            restarted.errors.first?.code, Wire.ErrorCode.duplicateActor.rawValue,
+            "the restart should first have been refused as a twin")
         XCTAssertGreaterThan(restarted.errors.first?.retryAfterMs ?? 0, 0)
         let window = ClusterRules().silenceLimitSeconds
-        XCTAssertLessThan(sim.now - killedAt, window + 1, "rejoined \(sim.now - killedAt) s after the kill; the dead one expired after \(window) s")
+        XCTAssertLessThan(
+            sim.now - killedAt, window + 1,
+            "rejoined \(sim.now - killedAt) s after the kill; the dead one expired after \(window) s")
         XCTAssertTrue(sim.run(for: 300) { sim.core.isDone })
         sim.assertEveryPositionOnce()
     }
@@ -123,9 +139,16 @@ final class InMemoryClusterTests: XCTestCase {
         }
         let fits = positions - s.maxThinkingSteps - 1 - s.maxAnswerTokens
         let tooLong = a.session.receive(try work(promptLength: fits + 1), now: sim.now)
-        XCTAssertTrue(tooLong.contains { if case .log(.warning, let t) = $0 { return t.contains("dropped impossible work long-\(fits + 1)") }; return false }, "\(tooLong)")
+        XCTAssertTrue(
+            tooLong.contains {
+                if case .log(.warning, let t) = $0 { return t.contains("dropped impossible work long-\(fits + 1)") };
+                return false
+            }, "\(tooLong)")
         let accepted = a.session.receive(try work(promptLength: fits), now: sim.now)
-        XCTAssertFalse(accepted.contains { if case .log(.warning, _) = $0 { return true }; return false }, "the longest prompt that fits must be taken: \(accepted)")
+        XCTAssertFalse(
+            accepted.contains {
+                if case .log(.warning, _) = $0 { return true }; return false
+            }, "the longest prompt that fits must be taken: \(accepted)")
     }
 
     func testAHoarderCannotStallTraining() throws {
@@ -147,7 +170,8 @@ final class InMemoryClusterTests: XCTestCase {
             sim.strayFrames[hoarder] = []
             return sim.core.isDone
         }
-        XCTAssertTrue(finished, "training stalled behind the hoarder; logs:\n\(sim.logs.suffix(15).joined(separator: "\n"))")
+        XCTAssertTrue(
+            finished, "training stalled behind the hoarder; logs:\n\(sim.logs.suffix(15).joined(separator: "\n"))")
         XCTAssertGreaterThan(hoarded.count, 0, "the hoarder was never given anything: the test proves nothing")
         XCTAssertLessThanOrEqual(sim.now, 120, "far slower than the honest actor alone would be")
         XCTAssertGreaterThan(sim.core.speculated, 0)
@@ -157,7 +181,9 @@ final class InMemoryClusterTests: XCTestCase {
 
     /// Updates in `seconds` of one honest actor (already proven) while `hoarders` ids each say Hello with 1,000
     /// slots, ask for work every 50 ms and never return any; also what the hoarders were given.
-    func updatesUnderHoarding(hoarders: Int, seconds: Double) throws -> (updates: Int, hoarded: Int, sim: InMemoryCluster) {
+    func updatesUnderHoarding(hoarders: Int, seconds: Double) throws -> (
+        updates: Int, hoarded: Int, sim: InMemoryCluster
+    ) {
         let sim = try InMemoryCluster(config: config(steps: 100_000, maxStaleness: 1), dt: 0.05, updateSeconds: 0.1)
         sim.addActor("honest", slots: 2, generateSeconds: 0.2)
         XCTAssertTrue(sim.run(for: 30) { sim.core.version >= 3 }, "the honest actor alone did not train")
@@ -189,8 +215,10 @@ final class InMemoryClusterTests: XCTestCase {
         let alone = try updatesUnderHoarding(hoarders: 0, seconds: 60)
         let attacked = try updatesUnderHoarding(hoarders: 40, seconds: 60)
         XCTAssertGreaterThan(attacked.hoarded, 0, "the hoarders were never given anything: the test proves nothing")
-        XCTAssertGreaterThanOrEqual(2 * attacked.updates, alone.updates,
-                                    "\(attacked.updates) updates under 40 hoarders vs \(alone.updates) alone; logs:\n\(attacked.sim.logs.suffix(10).joined(separator: "\n"))")
+        XCTAssertGreaterThanOrEqual(
+            2 * attacked.updates, alone.updates,
+            "\(attacked.updates) updates under 40 hoarders vs \(alone.updates) alone; logs:\n\(attacked.sim.logs.suffix(10).joined(separator: "\n"))"
+        )
         attacked.sim.assertEveryPositionOnce()
     }
 
@@ -199,7 +227,8 @@ final class InMemoryClusterTests: XCTestCase {
     func taskWithOneUnfitProblem(positions: Int) throws -> String {
         var lines = (0..<12).map { #"{"prompt": "\#($0)+1=", "answer": "\#($0 + 1)"}"# }
         lines.insert(#"{"prompt": "\#(String(repeating: "7+", count: positions / 2 + 1))0=", "answer": "99"}"#, at: 5)
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("softrl-unfit-\(UUID().uuidString.prefix(8)).jsonl")
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "softrl-unfit-\(UUID().uuidString.prefix(8)).jsonl")
         try lines.joined(separator: "\n").write(to: url, atomically: true, encoding: .utf8)
         addTeardownBlock { try? FileManager.default.removeItem(at: url) }
         return "jsonl:" + url.path
@@ -214,17 +243,24 @@ final class InMemoryClusterTests: XCTestCase {
         c.task = try taskWithOneUnfitProblem(positions: positions)
         let sim = try InMemoryCluster(config: c)
         // The start check names exactly the long problem (a slow reference: every prompt against the room).
-        let room = sim.model.config.maxPositionEmbeddings - sim.core.sampler.maxThinkingSteps - 1 - sim.core.sampler.maxAnswerTokens
+        let room =
+            sim.model.config.maxPositionEmbeddings - sim.core.sampler.maxThinkingSteps - 1
+            - sim.core.sampler.maxAnswerTokens
         let reference = (0..<sim.task.count(.train)).filter { sim.task.problem(.train, $0).prompt.count > room }
         XCTAssertEqual(reference.count, 1, "the fixture must hold exactly one unfit train problem")
-        XCTAssertEqual(LearnerCore.unfitProblems(task: sim.task, modelConfig: sim.model.config, sampler: sim.core.sampler).map(\.index), reference)
+        XCTAssertEqual(
+            LearnerCore.unfitProblems(task: sim.task, modelConfig: sim.model.config, sampler: sim.core.sampler).map(
+                \.index), reference)
         // Without the start check (a learner told to go on, or an actor whose model is smaller): quarantine.
         sim.addActor("a")
-        XCTAssertTrue(sim.run(for: 200) { sim.core.isDone }, "training stopped on the problem no actor can do; logs:\n\(sim.logs.suffix(15).joined(separator: "\n"))")
+        XCTAssertTrue(
+            sim.run(for: 200) { sim.core.isDone },
+            "training stopped on the problem no actor can do; logs:\n\(sim.logs.suffix(15).joined(separator: "\n"))")
         XCTAssertEqual(sim.core.quarantined, 1)
         XCTAssertEqual(sim.logs.filter { $0.contains("quarantined train problem") }.count, 1, "logged once")
         XCTAssertEqual(sim.metrics.last?.quarantined, 1)
-        XCTAssertEqual(Set(sim.core.ledger.skippedPositions.map { sim.core.ledger.schedule.index(at: $0) }), Set(reference))
+        XCTAssertEqual(
+            Set(sim.core.ledger.skippedPositions.map { sim.core.ledger.schedule.index(at: $0) }), Set(reference))
         XCTAssertFalse(sim.trained.contains { reference.contains(sim.core.ledger.schedule.index(at: $0)) })
         sim.assertEveryPositionOnce()
     }
@@ -235,7 +271,8 @@ final class InMemoryClusterTests: XCTestCase {
         var c = config(steps: 10)
         c.task = try taskWithOneUnfitProblem(positions: positions)
         let sim = try InMemoryCluster(config: c)
-        let unfit = LearnerCore.unfitProblems(task: sim.task, modelConfig: sim.model.config, sampler: sim.core.sampler).map(\.index)
+        let unfit = LearnerCore.unfitProblems(task: sim.task, modelConfig: sim.model.config, sampler: sim.core.sampler)
+            .map(\.index)
         sim.core.skipProblems(unfit)
         sim.addActor("a")
         XCTAssertTrue(sim.run(for: 200) { sim.core.isDone })
@@ -251,7 +288,8 @@ final class InMemoryClusterTests: XCTestCase {
         let sim = try InMemoryCluster(config: config(steps: 2))
         var warnings = 0
         for i in 0..<100 {
-            for e in sim.core.receive(Data("garbage".utf8), from: Data("conn-\(i)".utf8), now: 1, peerHost: "10.0.0.7") {
+            for e in sim.core.receive(Data("garbage".utf8), from: Data("conn-\(i)".utf8), now: 1, peerHost: "10.0.0.7")
+            {
                 if case .log(.warning, _) = e { warnings += 1 }
             }
         }
@@ -260,15 +298,20 @@ final class InMemoryClusterTests: XCTestCase {
         var codec = WireCodec()
         for i in 0..<5000 {
             var h = Wire.Hello(); h.actorID = "joiner-\(i)"; h.slots = 1
-            for e in sim.core.receive(try codec.encode(.hello(h)), from: Data("j\(i)".utf8), now: 2, peerHost: "10.0.1.\(i % 250)") {
+            for e in sim.core.receive(
+                try codec.encode(.hello(h)), from: Data("j\(i)".utf8), now: 2, peerHost: "10.0.1.\(i % 250)")
+            {
                 if case .log = e { lines += 1 }
             }
         }
         var summary: [String] = []
-        for e in sim.core.tick(now: 70) { if case .log(_, let t) = e, t.contains("not logged one by one") { summary.append(t) } }
+        for e in sim.core.tick(now: 70) {
+            if case .log(_, let t) = e, t.contains("not logged one by one") { summary.append(t) }
+        }
         XCTAssertEqual(lines, ClusterRules.sessionLinesPerMinute)
         XCTAssertEqual(summary.count, 1)
-        XCTAssertTrue(summary.first?.hasPrefix("\(5000 - ClusterRules.sessionLinesPerMinute) more") ?? false, "\(summary)")
+        XCTAssertTrue(
+            summary.first?.hasPrefix("\(5000 - ClusterRules.sessionLinesPerMinute) more") ?? false, "\(summary)")
     }
 
     func testLateJoinerLoadsTheCurrentVersionBeforeWorking() throws {
@@ -278,7 +321,8 @@ final class InMemoryClusterTests: XCTestCase {
         let late = sim.addActor("late")
         XCTAssertTrue(sim.run(for: 300) { sim.core.isDone })
         XCTAssertGreaterThanOrEqual(late.session.modelVersion, 4)
-        XCTAssertFalse(sim.logs.contains { $0.contains("[late] loaded policy v0") }, "the late joiner fetched an old version")
+        XCTAssertFalse(
+            sim.logs.contains { $0.contains("[late] loaded policy v0") }, "the late joiner fetched an old version")
         XCTAssertEqual(sim.metrics.last?.droppedStale, 0)
         sim.assertEveryPositionOnce()
     }
@@ -330,7 +374,9 @@ final class InMemoryClusterTests: XCTestCase {
         let sim = try InMemoryCluster(config: c, rules: rules, dt: 0.2, updateSeconds: 1)
         var alive: [String] = []
         var joined = 0
-        func join() { let id = "a\(joined)"; joined += 1; sim.addActor(id, generateSeconds: 2, relays: true); alive.append(id) }
+        func join() {
+            let id = "a\(joined)"; joined += 1; sim.addActor(id, generateSeconds: 2, relays: true); alive.append(id)
+        }
         for _ in 0..<60 { join() }
         var rng = SystemRandomNumberGenerator()
         var killed = 0, heldByKilled = 0
@@ -346,7 +392,9 @@ final class InMemoryClusterTests: XCTestCase {
         }
         sim.run(for: 10)
         let reissued = sim.core.ledger.reissuedCount
-        print("churn: 60 actors, \(killed) killed in 4 simulated minutes (5%/min), \(heldByKilled) items held by them at death, \(reissued) re-issued; \(sim.core.version) updates, \(sim.trained.count) groups trained")
+        print(
+            "churn: 60 actors, \(killed) killed in 4 simulated minutes (5%/min), \(heldByKilled) items held by them at death, \(reissued) re-issued; \(sim.core.version) updates, \(sim.trained.count) groups trained"
+        )
         XCTAssertEqual(sim.core.actors.count, 60)
         XCTAssertGreaterThanOrEqual(reissued, heldByKilled, "every item a victim held must be re-issued")
         XCTAssertGreaterThan(sim.core.version, 50)

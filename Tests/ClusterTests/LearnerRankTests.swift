@@ -14,7 +14,9 @@ final class LearnerRankTests: XCTestCase {
     /// mpirun with the flags every test needs: root is allowed (CI runs as root), more ranks than cores.
     func mpirun() throws -> (path: String, flags: [String]) {
         guard let path = Self.mpirunCandidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            throw XCTSkip("mpirun not found at \(Self.mpirunCandidates): apt-get install openmpi-bin libopenmpi-dev (scripts/setup.sh)")
+            throw XCTSkip(
+                "mpirun not found at \(Self.mpirunCandidates): apt-get install openmpi-bin libopenmpi-dev (scripts/setup.sh)"
+            )
         }
         return (path, ["--allow-run-as-root", "--oversubscribe"])
     }
@@ -23,10 +25,14 @@ final class LearnerRankTests: XCTestCase {
         let (mpirun, flags) = try mpirun()
         let h = try ClusterHarness(testCase: self)
         // An odd count (no chunk boundary luck); values with varied exponents so a wrong order would show.
-        let (status, out) = try ClusterHarness.runToEnd(mpirun, flags + ["-np", "2", h.exe.path, "bench", "allreduce", "--floats", "1000003", "--repeats", "1", "--check"],
-                                                        environment: ProcessInfo.processInfo.environment.merging(["OPENBLAS_NUM_THREADS": "1"]) { $1 })
+        let (status, out) = try ClusterHarness.runToEnd(
+            mpirun,
+            flags + ["-np", "2", h.exe.path, "bench", "allreduce", "--floats", "1000003", "--repeats", "1", "--check"],
+            environment: ProcessInfo.processInfo.environment.merging(["OPENBLAS_NUM_THREADS": "1"]) { $1 })
         XCTAssertEqual(status, 0, out)
-        XCTAssertTrue(out.contains("max |sum - rank-order loop| summed over ranks 0 "), "two ranks have one possible sum, a0 + a1:\n\(out)")
+        XCTAssertTrue(
+            out.contains("max |sum - rank-order loop| summed over ranks 0 "),
+            "two ranks have one possible sum, a0 + a1:\n\(out)")
         XCTAssertTrue(out.contains("result bits differ from rank 0's on 0 rank(s)"), out)
     }
 
@@ -44,12 +50,18 @@ final class LearnerRankTests: XCTestCase {
         XCTAssertEqual(sft.terminationStatus, 0, setup.log("sft"))
         // Four micro-batches of two rollouts per update: rank 0 differentiates the 1st and 3rd, rank 1 the others, and
         // the sum's order differs from one process's, which adds them in turn.
-        let args = ["--steps", "\(steps)", "--max-staleness", "0", "--checkpoint-every", "1", "--seed", "7", "--group-size", "4", "--micro-batch", "2"]
+        let args = [
+            "--steps", "\(steps)", "--max-staleness", "0", "--checkpoint-every", "1", "--seed", "7", "--group-size",
+            "4", "--micro-batch", "2"
+        ]
         func run(ranks: Int) throws -> (metrics: [[String: Any]], checkpoint: URL, log: String) {
             let h = try ClusterHarness(testCase: self)
-            let learner = try h.startLearner(["--base", base] + args, wrapper: ranks > 1 ? [mpirun] + flags + ["-np", "\(ranks)"] : [])
+            let learner = try h.startLearner(
+                ["--base", base] + args, wrapper: ranks > 1 ? [mpirun] + flags + ["-np", "\(ranks)"] : [])
             try h.startActor("a1", endpoint: try h.endpoint())
-            XCTAssertTrue(h.waitForExit(learner, timeout: 300), "the learner (\(ranks) rank(s)) did not finish \(steps) steps:\n\(h.log("learner"))")
+            XCTAssertTrue(
+                h.waitForExit(learner, timeout: 300),
+                "the learner (\(ranks) rank(s)) did not finish \(steps) steps:\n\(h.log("learner"))")
             XCTAssertEqual(h.status(learner), 0, h.log("learner"))
             return (h.metrics(), h.runDir.appendingPathComponent("checkpoint"), h.log("learner"))
         }
@@ -60,14 +72,20 @@ final class LearnerRankTests: XCTestCase {
         XCTAssertEqual(one.metrics.count, steps, one.log)
         XCTAssertEqual(two.metrics.count, steps, two.log)
         // Inputs to the update: identical. Results: equal up to the order of one float sum per gradient element.
-        XCTAssertGreaterThan(one.metrics.compactMap { $0["gradNorm"] as? Double }.max() ?? 0, 0, "no update had a gradient: nothing compared")
+        XCTAssertGreaterThan(
+            one.metrics.compactMap { $0["gradNorm"] as? Double }.max() ?? 0, 0,
+            "no update had a gradient: nothing compared")
         for (a, b) in zip(one.metrics, two.metrics) {
-            for key in ["step", "rollouts", "actions", "groupsKept", "rewardMean", "correctRate", "learningRate", "positions"] {
+            for key in [
+                "step", "rollouts", "actions", "groupsKept", "rewardMean", "correctRate", "learningRate", "positions"
+            ] {
                 XCTAssertEqual("\(a[key] ?? "-")", "\(b[key] ?? "-")", "\(key) at step \(a["step"] ?? "?")")
             }
             for key in ["loss", "gradNorm", "logProbGap", "meanRatio"] {
                 let x = try XCTUnwrap(a[key] as? Double, key), y = try XCTUnwrap(b[key] as? Double, key)
-                XCTAssertEqual(x, y, accuracy: 1e-4 * max(1, abs(x)), "\(key) at step \(a["step"] ?? "?"): one process \(x), two ranks \(y)")
+                XCTAssertEqual(
+                    x, y, accuracy: 1e-4 * max(1, abs(x)),
+                    "\(key) at step \(a["step"] ?? "?"): one process \(x), two ranks \(y)")
             }
         }
         let (m1, o1, s1) = try LearnerCheckpoint.load(one.checkpoint)
@@ -90,18 +108,23 @@ final class LearnerRankTests: XCTestCase {
         let (mpirun, flags) = try mpirun()
         let h = try ClusterHarness(testCase: self)
         let base = try h.makeBase()
-        let group = try h.startLearner(["--base", base, "--steps", "1000", "--max-staleness", "0", "--checkpoint-every", "2"],
-                                       wrapper: [mpirun] + flags + ["-np", "2"])
+        let group = try h.startLearner(
+            ["--base", base, "--steps", "1000", "--max-staleness", "0", "--checkpoint-every", "2"],
+            wrapper: [mpirun] + flags + ["-np", "2"])
         try h.startActor("a1", endpoint: try h.endpoint())
         XCTAssertTrue(h.waitUntil(180) { h.lastStep() >= 3 }, "the two ranks never trained:\n\(h.log("learner"))")
         // Rank 1 names its pid when it starts following.
-        let line = try XCTUnwrap(h.log("learner").split(separator: "\n").first { $0.contains("rank 1 of 2") }, h.log("learner"))
-        let pid = try XCTUnwrap(Int32(line.components(separatedBy: "(pid ").last?.prefix { $0.isNumber } ?? ""), String(line))
+        let line = try XCTUnwrap(
+            h.log("learner").split(separator: "\n").first { $0.contains("rank 1 of 2") }, h.log("learner"))
+        let pid = try XCTUnwrap(
+            Int32(line.components(separatedBy: "(pid ").last?.prefix { $0.isNumber } ?? ""), String(line))
         kill(pid, SIGKILL)
         XCTAssertTrue(h.waitForExit(group, timeout: 60), "the group kept running without rank 1:\n\(h.log("learner"))")
         XCTAssertNotEqual(h.status(group), 0, "a group that lost a rank must not exit as a success")
         let log = h.log("learner")
-        XCTAssertTrue(log.contains("rank 1") && (log.contains("signal 9") || log.contains("Killed")), "no message names the dead rank:\n\(log)")
+        XCTAssertTrue(
+            log.contains("rank 1") && (log.contains("signal 9") || log.contains("Killed")),
+            "no message names the dead rank:\n\(log)")
         // The checkpoint on disk is a whole one (it loads, weights and optimizer agree in size and step).
         let (model, optimizer, state) = try LearnerCheckpoint.load(h.runDir.appendingPathComponent("checkpoint"))
         XCTAssertEqual(optimizer.step, state.step)
@@ -109,16 +132,25 @@ final class LearnerRankTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(state.step, 2)
 
         // One process continues the run the two ranks left.
-        let resumed = try h.spawn(["learner", "--resume", h.runDir.path, "--bind", "tcp://127.0.0.1:*", "--steps", "\(state.step + 2)"] + ClusterHarness.fastLearnerArgs,
-                                  log: "resumed")
-        XCTAssertTrue(h.waitUntil(60) { FileManager.default.fileExists(atPath: h.runDir.appendingPathComponent("learner.endpoint").path) && h.log("resumed").contains("bound") },
-                      h.log("resumed"))
+        let resumed = try h.spawn(
+            ["learner", "--resume", h.runDir.path, "--bind", "tcp://127.0.0.1:*", "--steps", "\(state.step + 2)"]
+                + ClusterHarness.fastLearnerArgs,
+            log: "resumed")
+        XCTAssertTrue(
+            h.waitUntil(60) {
+                FileManager.default.fileExists(atPath: h.runDir.appendingPathComponent("learner.endpoint").path)
+                    && h.log("resumed").contains("bound")
+            },
+            h.log("resumed"))
         let endpoint = try String(contentsOf: h.runDir.appendingPathComponent("learner.endpoint"), encoding: .utf8)
         try h.startActor("a2", endpoint: endpoint)
         XCTAssertTrue(h.waitForExit(resumed, timeout: 180), "the resumed learner did not finish:\n\(h.log("resumed"))")
         XCTAssertEqual(h.status(resumed), 0, h.log("resumed"))
-        XCTAssertEqual(try LearnerCheckpoint.load(h.runDir.appendingPathComponent("checkpoint")).state.step, state.step + 2)
-        XCTAssertTrue(h.metrics().contains { ($0["step"] as? Int) == state.step + 1 }, "the resumed run should continue at step \(state.step + 1)")
+        XCTAssertEqual(
+            try LearnerCheckpoint.load(h.runDir.appendingPathComponent("checkpoint")).state.step, state.step + 2)
+        XCTAssertTrue(
+            h.metrics().contains { ($0["step"] as? Int) == state.step + 1 },
+            "the resumed run should continue at step \(state.step + 1)")
     }
 
     /// Two "hosts" as network namespaces joined through a bridge: mpirun runs in the learner's and starts an Open MPI
@@ -132,18 +164,29 @@ final class LearnerRankTests: XCTestCase {
         let h = try ClusterHarness(testCase: self)
         let base = try h.makeBase()
         let agent = h.dir.appendingPathComponent("netns-agent.sh")
-        try "#!/bin/sh\nhost=\"$1\"; shift\nexec \(lab.ip) netns exec \"$host\" /bin/sh -c \"$*\"\n".write(to: agent, atomically: true, encoding: .utf8)
+        try "#!/bin/sh\nhost=\"$1\"; shift\nexec \(lab.ip) netns exec \"$host\" /bin/sh -c \"$*\"\n".write(
+            to: agent, atomically: true, encoding: .utf8)
         chmod(agent.path, 0o755)
         let bind = "tcp://\(lab.learnerAddress):5555"
         let subnet = "10.250.\(lab.subnet).0/24"
-        let group = try h.spawnProgram(lab.ip, ["netns", "exec", lab.learnerNS(), mpirun] + flags
-            + ["--mca", "plm_rsh_agent", agent.path, "--host", "\(lab.learnerNS()),\(lab.actorNS(1))", "--map-by", "node",
-               "--mca", "pml", "ob1", "--mca", "btl", "tcp,self", "--mca", "btl_tcp_if_include", subnet, "--mca", "oob_tcp_if_include", subnet,
-               "-np", "2", h.exe.path, "learner", "--bind", bind, "--run-dir", h.runDir.path, "--base", base, "--steps", "4",
-               "--max-staleness", "0", "--insecure"] + ClusterHarness.fastLearnerArgs, log: "learner")
+        let group = try h.spawnProgram(
+            lab.ip,
+            ["netns", "exec", lab.learnerNS(), mpirun] + flags
+                + [
+                    "--mca", "plm_rsh_agent", agent.path, "--host", "\(lab.learnerNS()),\(lab.actorNS(1))", "--map-by",
+                    "node",
+                    "--mca", "pml", "ob1", "--mca", "btl", "tcp,self", "--mca", "btl_tcp_if_include", subnet, "--mca",
+                    "oob_tcp_if_include", subnet,
+                    "-np", "2", h.exe.path, "learner", "--bind", bind, "--run-dir", h.runDir.path, "--base", base,
+                    "--steps", "4",
+                    "--max-staleness", "0", "--insecure"
+                ] + ClusterHarness.fastLearnerArgs, log: "learner")
         XCTAssertEqual(try h.endpoint(), bind)
-        try h.spawn(["actor", "--connect", bind, "--id", "a1", "--slots", "1", "--threads", "1"], log: "a1", wrapper: lab.wrapper(lab.actorNS(2)))
-        XCTAssertTrue(h.waitForExit(group, timeout: 300), "the ranks did not finish over the link:\n\(h.log("learner"))")
+        try h.spawn(
+            ["actor", "--connect", bind, "--id", "a1", "--slots", "1", "--threads", "1"], log: "a1",
+            wrapper: lab.wrapper(lab.actorNS(2)))
+        XCTAssertTrue(
+            h.waitForExit(group, timeout: 300), "the ranks did not finish over the link:\n\(h.log("learner"))")
         XCTAssertEqual(h.status(group), 0, h.log("learner"))
         XCTAssertEqual(h.lastStep(), 4, h.log("learner"))
         XCTAssertTrue(h.log("learner").contains("rank 1 of 2"), h.log("learner"))

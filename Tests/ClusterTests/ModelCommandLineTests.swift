@@ -5,16 +5,20 @@ import XCTest
 import Foundation
 
 final class ModelCommandLineTests: XCTestCase {
-    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
 
     struct Run { let status: Int32; let stdout: String; let stderr: String }
 
     func softrlBinary() throws -> URL {
         let fm = FileManager.default
         var candidates = [Bundle(for: Self.self).bundleURL.deletingLastPathComponent().appendingPathComponent("softrl")]
-        for config in ["debug", "release"] { candidates.append(Self.repoRoot.appendingPathComponent(".build/\(config)/softrl")) }
+        for config in ["debug", "release"] {
+            candidates.append(Self.repoRoot.appendingPathComponent(".build/\(config)/softrl"))
+        }
         guard let found = candidates.first(where: { fm.isExecutableFile(atPath: $0.path) }) else {
-            throw XCTSkip("softrl binary not built (looked at \(candidates.map(\.path))): run `swift build --product softrl`")
+            throw XCTSkip(
+                "softrl binary not built (looked at \(candidates.map(\.path))): run `swift build --product softrl`")
         }
         return found
     }
@@ -28,7 +32,9 @@ final class ModelCommandLineTests: XCTestCase {
         try p.run()
         let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
-        return Run(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+        return Run(
+            status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+            stderr: String(decoding: e, as: UTF8.self))
     }
 
     func tempDir() throws -> URL {
@@ -66,7 +72,9 @@ final class ModelCommandLineTests: XCTestCase {
         // Greedy generation through the KV cache must equal the argmax chain of full forward passes.
         let gen = try run(exe, ["generate", dir.path, "--tokens", "1,2,3", "--max-new-tokens", "4", "--greedy"])
         XCTAssertEqual(gen.status, 0, gen.stderr)
-        let ids = gen.stdout.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ",").compactMap { Int($0) }
+        let ids = gen.stdout.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ",").compactMap {
+            Int($0)
+        }
         XCTAssertEqual(ids.count, 4, gen.stdout)
         var seq = [1, 2, 3]
         for _ in 0..<4 {
@@ -77,8 +85,12 @@ final class ModelCommandLineTests: XCTestCase {
         XCTAssertEqual(Array(seq.dropFirst(3)), ids)
 
         // Sampling is deterministic in the seed.
-        let s1 = try run(exe, ["generate", dir.path, "--tokens", "5", "--max-new-tokens", "6", "--temperature", "1.5", "--seed", "9"])
-        let s2 = try run(exe, ["generate", dir.path, "--tokens", "5", "--max-new-tokens", "6", "--temperature", "1.5", "--seed", "9"])
+        let s1 = try run(
+            exe, ["generate", dir.path, "--tokens", "5", "--max-new-tokens", "6", "--temperature", "1.5", "--seed", "9"]
+        )
+        let s2 = try run(
+            exe, ["generate", dir.path, "--tokens", "5", "--max-new-tokens", "6", "--temperature", "1.5", "--seed", "9"]
+        )
         XCTAssertEqual(s1.status, 0, s1.stderr)
         XCTAssertEqual(s1.stdout, s2.stdout)
     }
@@ -95,7 +107,10 @@ final class ModelCommandLineTests: XCTestCase {
             (["model", "logits", dir.path, "--tokens", "1,64"], "outside the vocabulary"),
             (["generate", dir.path, "--tokens", "3,-1", "--max-new-tokens", "2"], "outside the vocabulary"),
             (["generate", dir.path, "--tokens=-1", "--max-new-tokens", "2"], "outside the vocabulary"),
-            (["model", "init", "--preset", "huge", "--out", dir.appendingPathComponent("x").path], "unknown model preset"),
+            (
+                ["model", "init", "--preset", "huge", "--out", dir.appendingPathComponent("x").path],
+                "unknown model preset"
+            )
         ]
         for (args, needle) in cases {
             let r = try run(exe, args)

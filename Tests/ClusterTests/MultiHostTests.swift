@@ -18,7 +18,9 @@ final class NetnsLab {
     var namespaces: [String] = []
 
     init(testCase: XCTestCase) throws {
-        guard geteuid() == 0 else { throw XCTSkip("multi-host test needs root to create network namespaces (euid \(geteuid()))") }
+        guard geteuid() == 0 else {
+            throw XCTSkip("multi-host test needs root to create network namespaces (euid \(geteuid()))")
+        }
         guard let ip = Self.ipCandidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
             throw XCTSkip("`ip` (iproute2) not found at \(Self.ipCandidates): apt-get install iproute2")
         }
@@ -72,12 +74,14 @@ final class NetnsLab {
         }
     }
 
-    func setLink(actor i: Int, up: Bool) throws { try run(["-n", learnerNS(), "link", "set", learnerSideLink(i), up ? "up" : "down"]) }
+    func setLink(actor i: Int, up: Bool) throws {
+        try run(["-n", learnerNS(), "link", "set", learnerSideLink(i), up ? "up" : "down"])
+    }
 }
 
 final class MultiHostTests: XCTestCase {
     func testLearnerAndTwoActorsInSeparateNamespacesSurviveAPartition() throws {
-        let lab = try NetnsLab(testCase: self)      // its teardown runs after the harness has killed the processes
+        let lab = try NetnsLab(testCase: self) // its teardown runs after the harness has killed the processes
         try lab.build(actors: 2)
         let h = try ClusterHarness(testCase: self)
         let base = try h.makeBase()
@@ -89,36 +93,62 @@ final class MultiHostTests: XCTestCase {
             let learnerKeys = try CurveKeyPair.generate()
             try learnerKeys.save(to: keys, name: "learner")
             var allowed = ""
-            for host in ["host1", "host2"] { let k = try CurveKeyPair.generate(); try k.save(to: keys, name: host); allowed += "\(k.publicKey) \(host)\n" }
+            for host in ["host1", "host2"] {
+                let k = try CurveKeyPair.generate(); try k.save(to: keys, name: host);
+                allowed += "\(k.publicKey) \(host)\n"
+            }
             try allowed.write(to: keys.appendingPathComponent("allowed_actors"), atomically: true, encoding: .utf8)
             security = ["--keys", keys.path]; actorSecurity = ["--keys", keys.path]
         }
-        let learner = try h.startLearner(["--base", base, "--steps", "1000", "--max-staleness", "3"] + security, bind: bind, wrapper: lab.wrapper(lab.learnerNS()))
+        let learner = try h.startLearner(
+            ["--base", base, "--steps", "1000", "--max-staleness", "3"] + security, bind: bind,
+            wrapper: lab.wrapper(lab.learnerNS()))
         XCTAssertEqual(try h.endpoint(), bind)
-        try h.spawn(["actor", "--connect", bind, "--id", "host1", "--slots", "2", "--threads", "1"] + actorSecurity, log: "host1", wrapper: lab.wrapper(lab.actorNS(1)))
-        let host2 = try h.spawn(["actor", "--connect", bind, "--id", "host2", "--slots", "2", "--threads", "1"] + actorSecurity, log: "host2", wrapper: lab.wrapper(lab.actorNS(2)))
+        try h.spawn(
+            ["actor", "--connect", bind, "--id", "host1", "--slots", "2", "--threads", "1"] + actorSecurity,
+            log: "host1", wrapper: lab.wrapper(lab.actorNS(1)))
+        let host2 = try h.spawn(
+            ["actor", "--connect", bind, "--id", "host2", "--slots", "2", "--threads", "1"] + actorSecurity,
+            log: "host2", wrapper: lab.wrapper(lab.actorNS(2)))
 
         // Both hosts feed updates before the cut.
-        func contributed(_ id: String) -> Bool { h.metrics().contains { (($0["actorTokensPerSecond"] as? [String: Double])?[id] ?? 0) > 0 } }
-        XCTAssertTrue(h.waitUntil(180) { contributed("host1") && contributed("host2") },
-                      "both actors should contribute over the bridge; learner log:\n\(h.log("learner"))\nhost2:\n\(h.log("host2"))")
+        func contributed(_ id: String) -> Bool {
+            h.metrics().contains { (($0["actorTokensPerSecond"] as? [String: Double])?[id] ?? 0) > 0 }
+        }
+        XCTAssertTrue(
+            h.waitUntil(180) { contributed("host1") && contributed("host2") },
+            "both actors should contribute over the bridge; learner log:\n\(h.log("learner"))\nhost2:\n\(h.log("host2"))"
+        )
         let cutAt = h.lastStep()
         try lab.setLink(actor: 2, up: false)
-        XCTAssertTrue(h.waitUntil(60) { h.log("learner").contains("actor host2 silent") }, "the learner never noticed the partition:\n\(h.log("learner"))")
+        XCTAssertTrue(
+            h.waitUntil(60) { h.log("learner").contains("actor host2 silent") },
+            "the learner never noticed the partition:\n\(h.log("learner"))")
         // The cut actor gives up on the silent learner by itself, and training goes on with host1 alone.
-        XCTAssertTrue(h.waitUntil(60) { h.log("host2").contains("silent") && h.log("host2").contains("reconnecting to") }, "host2 log:\n\(h.log("host2"))")
+        XCTAssertTrue(
+            h.waitUntil(60) { h.log("host2").contains("silent") && h.log("host2").contains("reconnecting to") },
+            "host2 log:\n\(h.log("host2"))")
         XCTAssertTrue(host2.isRunning)
-        XCTAssertTrue(h.waitUntil(120) { h.lastStep() >= cutAt + 2 }, "training stalled after the partition:\n\(h.log("learner"))")
+        XCTAssertTrue(
+            h.waitUntil(120) { h.lastStep() >= cutAt + 2 }, "training stalled after the partition:\n\(h.log("learner"))"
+        )
 
         // Heal: host2 must rejoin the same learner under the same id (a new connection; the old one died
         // silently with the link, so the learner never saw it close) and contribute again.
         try lab.setLink(actor: 2, up: true)
         let healedAt = h.lastStep()
         func joins() -> Int { h.log("learner").components(separatedBy: "actor host2 joined from").count - 1 }
-        XCTAssertTrue(h.waitUntil(60) { joins() >= 2 }, "after the link came back host2 never rejoined (same id, new connection). learner log:\n\(h.log("learner"))\nhost2 log:\n\(h.log("host2"))")
-        XCTAssertTrue(h.waitUntil(120) {
-            h.metrics().contains { ($0["step"] as? Int ?? 0) > healedAt && (($0["actorTokensPerSecond"] as? [String: Double])?["host2"] ?? 0) > 0 }
-        }, "host2 rejoined but its groups never reached an update again")
+        XCTAssertTrue(
+            h.waitUntil(60) { joins() >= 2 },
+            "after the link came back host2 never rejoined (same id, new connection). learner log:\n\(h.log("learner"))\nhost2 log:\n\(h.log("host2"))"
+        )
+        XCTAssertTrue(
+            h.waitUntil(120) {
+                h.metrics().contains {
+                    ($0["step"] as? Int ?? 0) > healedAt
+                        && (($0["actorTokensPerSecond"] as? [String: Double])?["host2"] ?? 0) > 0
+                }
+            }, "host2 rejoined but its groups never reached an update again")
         h.stopLearner(learner)
 
         let log = h.log("learner")
@@ -126,7 +156,8 @@ final class MultiHostTests: XCTestCase {
         // Whatever host2 held when it vanished was re-issued (the reaper's own count of it).
         let silentLine = log.split(separator: "\n").first { $0.contains("actor host2 silent") }.map(String.init) ?? ""
         let held = Int(silentLine.components(separatedBy: "presumed lost; ").last?.prefix { $0.isNumber } ?? "") ?? 0
-        XCTAssertGreaterThanOrEqual(m.last?["reissued"] as? Int ?? 0, held, "host2 held \(held) item(s) that were never re-issued")
+        XCTAssertGreaterThanOrEqual(
+            m.last?["reissued"] as? Int ?? 0, held, "host2 held \(held) item(s) that were never re-issued")
         try h.assertEveryPromptOnce(m)
     }
 }

@@ -28,19 +28,27 @@ final class PythonPeerTests: XCTestCase {
     static func requirePythonPeer() throws -> String {
         let python: String
         do {
-            python = try ReferencePython.find(repositoryRoot: ClusterHarness.repoRoot, importing: ["zmq", "google.protobuf", "numpy"],
-                                              packages: "pyzmq protobuf numpy").get()
+            python = try ReferencePython.find(
+                repositoryRoot: ClusterHarness.repoRoot, importing: ["zmq", "google.protobuf", "numpy"],
+                packages: "pyzmq protobuf numpy"
+            ).get()
         } catch { throw XCTSkip("\(error)") }
         let paths = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
         guard paths.contains(where: { FileManager.default.isExecutableFile(atPath: "\($0)/protoc") }) else {
-            throw XCTSkip("protoc not on PATH (apt-get install protobuf-compiler): the Python peer's softrl_pb2 cannot be generated")
+            throw XCTSkip(
+                "protoc not on PATH (apt-get install protobuf-compiler): the Python peer's softrl_pb2 cannot be generated"
+            )
         }
         return python
     }
 
-    func testPythonModelActorMatchesLearnerLogProbsF32() throws { try runPythonActor(wire: "f32", format: "f32-flat-v1") }
+    func testPythonModelActorMatchesLearnerLogProbsF32() throws {
+        try runPythonActor(wire: "f32", format: "f32-flat-v1")
+    }
 
-    func testPythonModelActorMatchesLearnerLogProbsBF16() throws { try runPythonActor(wire: "bf16", format: "bf16-flat-v1") }
+    func testPythonModelActorMatchesLearnerLogProbsBF16() throws {
+        try runPythonActor(wire: "bf16", format: "bf16-flat-v1")
+    }
 
     /// Thinking at another temperature, truncated to the top k (answers stay at temperature 1, untruncated): the
     /// sampler rules of Welcome.sampler_config_json, not just the model.
@@ -57,14 +65,17 @@ final class PythonPeerTests: XCTestCase {
     /// Fuzzy thinking (temperature 1e-4) on bf16 weights, truncated to the top 8: the noise scale of the rounded
     /// embeddings, and truncation applied to the mixture.
     func testPythonModelActorFuzzyModeWithTopKOnBF16() throws {
-        try runPythonActor(wire: "bf16", format: "bf16-flat-v1", mode: "fuzzy", sampler: #"{"noiseScale": 0.5, "topK": 8}"#)
+        try runPythonActor(
+            wire: "bf16", format: "bf16-flat-v1", mode: "fuzzy", sampler: #"{"noiseScale": 0.5, "topK": 8}"#)
     }
 
     /// A peer that samples and records hard steps at temperature 1 while the run says 1.5: every group is valid, but
     /// its log-probs disagree with the learner's, and the learner names it (before: trained on with no warning).
     func testALearnerNamesAnActorWhoseLogProbsDisagree() throws {
         let (log, m) = try runFaultyPythonActor(bug: "hard-at-t1", mode: "hard", sampler: #"{"hardTemperature": 1.5}"#)
-        XCTAssertTrue(log.contains("actor py-peer: its rollouts disagree with the learner by"), "no warning naming the actor:\n\(log)")
+        XCTAssertTrue(
+            log.contains("actor py-peer: its rollouts disagree with the learner by"),
+            "no warning naming the actor:\n\(log)")
         let gaps = m.compactMap { ($0["actorLogProbGap"] as? [String: Double])?["py-peer"] }
         XCTAssertFalse(gaps.isEmpty)
         print("faulty python peer (hard steps at T = 1 in a T = 1.5 run): per-actor gap by step \(gaps)")
@@ -75,31 +86,48 @@ final class PythonPeerTests: XCTestCase {
     /// token (the sampler's rule: instead of that step). Recorded honestly, validation rejects the group and says why;
     /// with the shadow hidden, the learner's own forward pass finds it and leaves the rollout out of the loss.
     func testTheEndOfThinkingRuleIsEnforced() throws {
-        let (log, _) = try runFaultyPythonActor(bug: "feed-then-insert", mode: "soft", sampler: #"{"noiseScale": 0.5}"#, expectRun: false)
-        XCTAssertTrue(log.contains("its greedy shadow is the end-of-thinking token"), "no rejection for the end rule:\n\(log)")
-        let (_, m) = try runFaultyPythonActor(bug: "feed-then-insert-hiding", mode: "soft", sampler: #"{"noiseScale": 0.5}"#)
-        XCTAssertGreaterThan(m.compactMap { $0["endRuleViolations"] as? Int }.reduce(0, +), 0, "the update did not find the hidden breach: \(m)")
+        let (log, _) = try runFaultyPythonActor(
+            bug: "feed-then-insert", mode: "soft", sampler: #"{"noiseScale": 0.5}"#, expectRun: false)
+        XCTAssertTrue(
+            log.contains("its greedy shadow is the end-of-thinking token"), "no rejection for the end rule:\n\(log)")
+        let (_, m) = try runFaultyPythonActor(
+            bug: "feed-then-insert-hiding", mode: "soft", sampler: #"{"noiseScale": 0.5}"#)
+        XCTAssertGreaterThan(
+            m.compactMap { $0["endRuleViolations"] as? Int }.reduce(0, +), 0,
+            "the update did not find the hidden breach: \(m)")
     }
 
     /// Runs the faulty peer against a learner warning at 0.02 nats; returns the learner's log and metrics. With
     /// `expectRun` false the learner is stopped once the peer has left (it rejected the peer's groups).
-    func runFaultyPythonActor(bug: String, mode: String, sampler: String, expectRun: Bool = true) throws -> (String, [[String: Any]]) {
+    func runFaultyPythonActor(bug: String, mode: String, sampler: String, expectRun: Bool = true) throws -> (
+        String, [[String: Any]]
+    ) {
         let python = try Self.requirePythonPeer()
         let h = try ClusterHarness(testCase: self)
         let task = try h.writeJSONLTask()
         let base = h.dir.appendingPathComponent("sft").path
-        let sft = try h.spawn(["sft", "--task", task, "--steps", "20", "--batch-size", "8", "--threads", "1", "--out", base], log: "sft")
+        let sft = try h.spawn(
+            ["sft", "--task", task, "--steps", "20", "--batch-size", "8", "--threads", "1", "--out", base], log: "sft")
         XCTAssertTrue(h.waitForExit(sft, timeout: 300), "sft did not finish; log:\n\(h.log("sft"))")
         let url = h.dir.appendingPathComponent("rl.json")
         try #"{"sampler": \#(sampler)}"#.write(to: url, atomically: true, encoding: .utf8)
-        let learner = try h.startLearner(["--base", base, "--task", task, "--mode", mode, "--group-size", "4", "--steps", "3",
-                                          "--max-staleness", "0", "--gap-warning", "0.02", "--config", url.path])
-        let peer = try h.spawnProgram(python, [Self.peerScript, "--connect", try h.endpoint(), "--id", "py-peer", "--timeout", "200",
-                                                    "--bug", bug], log: "py-peer")
+        let learner = try h.startLearner([
+            "--base", base, "--task", task, "--mode", mode, "--group-size", "4", "--steps", "3",
+            "--max-staleness", "0", "--gap-warning", "0.02", "--config", url.path
+        ])
+        let peer = try h.spawnProgram(
+            python,
+            [
+                Self.peerScript, "--connect", try h.endpoint(), "--id", "py-peer", "--timeout", "200",
+                "--bug", bug
+            ], log: "py-peer")
         if expectRun {
-            XCTAssertTrue(h.waitForExit(learner, timeout: 240), "learner did not finish; learner log:\n\(h.log("learner"))\npeer log:\n\(h.log("py-peer"))")
+            XCTAssertTrue(
+                h.waitForExit(learner, timeout: 240),
+                "learner did not finish; learner log:\n\(h.log("learner"))\npeer log:\n\(h.log("py-peer"))")
         } else {
-            XCTAssertTrue(h.waitForExit(peer, timeout: 240), "the faulty peer did not stop; peer log:\n\(h.log("py-peer"))")
+            XCTAssertTrue(
+                h.waitForExit(peer, timeout: 240), "the faulty peer did not stop; peer log:\n\(h.log("py-peer"))")
             XCTAssertTrue(h.log("py-peer").contains("learner error 7"), h.log("py-peer"))
         }
         return (h.log("learner"), h.metrics())
@@ -112,7 +140,8 @@ final class PythonPeerTests: XCTestCase {
         // A briefly fine-tuned base: some answers right and some wrong, so rewards differ within a group, the policy
         // changes every update (the peer must follow each new version), and thinking ends both ways.
         let base = h.dir.appendingPathComponent("sft").path
-        let sft = try h.spawn(["sft", "--task", task, "--steps", "20", "--batch-size", "8", "--threads", "1", "--out", base], log: "sft")
+        let sft = try h.spawn(
+            ["sft", "--task", task, "--steps", "20", "--batch-size", "8", "--threads", "1", "--out", base], log: "sft")
         XCTAssertTrue(h.waitForExit(sft, timeout: 300), "sft did not finish; log:\n\(h.log("sft"))")
         XCTAssertEqual(h.status(sft), 0, "sft failed:\n\(h.log("sft"))")
         // --max-staleness 0: every trained rollout comes from the learner's current version, so the gap is numerics only.
@@ -122,11 +151,18 @@ final class PythonPeerTests: XCTestCase {
             try #"{"sampler": \#(sampler)}"#.write(to: url, atomically: true, encoding: .utf8)
             config = ["--config", url.path]
         }
-        let learner = try h.startLearner(["--base", base, "--task", task, "--mode", mode, "--group-size", "4", "--steps", "3",
-                                          "--max-staleness", "0", "--wire-weights", wire] + config)
+        let learner = try h.startLearner(
+            [
+                "--base", base, "--task", task, "--mode", mode, "--group-size", "4", "--steps", "3",
+                "--max-staleness", "0", "--wire-weights", wire
+            ] + config)
         let ep = try h.endpoint()
-        let peer = try h.spawnProgram(python, [Self.peerScript, "--connect", ep, "--id", "py-peer", "--timeout", "200"], log: "py-peer")
-        XCTAssertTrue(h.waitForExit(learner, timeout: 240), "learner did not finish with only the Python actor; learner log:\n\(h.log("learner"))\npeer log:\n\(h.log("py-peer"))")
+        let peer = try h.spawnProgram(
+            python, [Self.peerScript, "--connect", ep, "--id", "py-peer", "--timeout", "200"], log: "py-peer")
+        XCTAssertTrue(
+            h.waitForExit(learner, timeout: 240),
+            "learner did not finish with only the Python actor; learner log:\n\(h.log("learner"))\npeer log:\n\(h.log("py-peer"))"
+        )
         XCTAssertEqual(h.status(learner), 0)
         XCTAssertTrue(h.waitForExit(peer, timeout: 30), "the Python actor did not leave after the run finished")
         XCTAssertEqual(h.status(peer), 0, "peer log:\n\(h.log("py-peer"))")
@@ -140,25 +176,40 @@ final class PythonPeerTests: XCTestCase {
         XCTAssertEqual(m.last?["malformed"] as? Int, 0)
         for u in m {
             let gap = try XCTUnwrap(u["logProbGap"] as? Double), gapMax = try XCTUnwrap(u["logProbGapMax"] as? Double)
-            let ratio = try XCTUnwrap(u["meanRatio"] as? Double), actions = try XCTUnwrap(u["logProbGapActions"] as? Int)
-            XCTAssertEqual(actions, u["actions"] as? Int, "every action is compared (all rollouts at the current version): \(u)")
+            let ratio = try XCTUnwrap(u["meanRatio"] as? Double),
+                actions = try XCTUnwrap(u["logProbGapActions"] as? Int)
+            XCTAssertEqual(
+                actions, u["actions"] as? Int, "every action is compared (all rollouts at the current version): \(u)")
             XCTAssertGreaterThan(actions, 0)
-            print("python peer \(mode) \(wire) step \(u["step"] ?? "?"): mean gap \(gap), largest \(gapMax), meanRatio - 1 = \(ratio - 1) over \(actions) actions")
-            let (meanLimit, maxLimit) = mode == "hard" ? (Self.meanGapLimit, Self.maxGapLimit) : (Self.continuousMeanGapLimit, Self.continuousMaxGapLimit)
-            XCTAssertLessThan(gap, meanLimit, "mean |learner - peer| log-prob at step \(u["step"] ?? "?"); peer log:\n\(peerLog)")
+            print(
+                "python peer \(mode) \(wire) step \(u["step"] ?? "?"): mean gap \(gap), largest \(gapMax), meanRatio - 1 = \(ratio - 1) over \(actions) actions"
+            )
+            let (meanLimit, maxLimit) =
+                mode == "hard"
+                ? (Self.meanGapLimit, Self.maxGapLimit) : (Self.continuousMeanGapLimit, Self.continuousMaxGapLimit)
+            XCTAssertLessThan(
+                gap, meanLimit, "mean |learner - peer| log-prob at step \(u["step"] ?? "?"); peer log:\n\(peerLog)")
             XCTAssertLessThan(gapMax, maxLimit, "largest |learner - peer| log-prob at step \(u["step"] ?? "?")")
-            let own = try XCTUnwrap((u["actorLogProbGap"] as? [String: Double])?["py-peer"], "the per-actor gap of the only actor: \(u)")
+            let own = try XCTUnwrap(
+                (u["actorLogProbGap"] as? [String: Double])?["py-peer"], "the per-actor gap of the only actor: \(u)")
             XCTAssertLessThan(own, meanLimit * 4, "per-actor gap at step \(u["step"] ?? "?")")
             XCTAssertLessThan(abs(ratio - 1), Self.ratioLimit, "mean importance ratio at step \(u["step"] ?? "?")")
         }
         // The peer loaded and verified every version, in the announced format, and the policy really changed.
-        let digests = peerLog.split(separator: "\n").filter { $0.contains("loaded policy v") && $0.contains("(\(format))") && $0.contains("verified") }
-            .compactMap { line in line.range(of: "sha256 ").map { String(line[$0.upperBound...].prefix(16)) } }
+        let digests = peerLog.split(separator: "\n").filter {
+            $0.contains("loaded policy v") && $0.contains("(\(format))") && $0.contains("verified")
+        }
+        .compactMap { line in line.range(of: "sha256 ").map { String(line[$0.upperBound...].prefix(16)) } }
         XCTAssertEqual(Set(digests).count, 3, "versions 0, 1, 2 with three different digests:\n\(peerLog)")
-        XCTAssertGreaterThan(m.compactMap { $0["correctRate"] as? Double }.max() ?? 0, 0, "the learner's own rewards: some answers right")
+        XCTAssertGreaterThan(
+            m.compactMap { $0["correctRate"] as? Double }.max() ?? 0, 0, "the learner's own rewards: some answers right"
+        )
         // Both ways thinking ends were generated (and accepted): a sampled end-of-thinking (hard) or the shadow's
         // (soft, fuzzy), and the forced one.
-        let ends = try XCTUnwrap(peerLog.firstMatch(of: #/thinking ended (\d+) time\(s\) sampled, (\d+) time\(s\) by the shadow, (\d+) time\(s\) forced/#), peerLog)
+        let ends = try XCTUnwrap(
+            peerLog.firstMatch(
+                of: #/thinking ended (\d+) time\(s\) sampled, (\d+) time\(s\) by the shadow, (\d+) time\(s\) forced/#),
+            peerLog)
         XCTAssertGreaterThan(Int(mode == "hard" ? ends.1 : ends.2) ?? 0, 0, "no end by the model itself:\n\(peerLog)")
         if mode == "hard" { XCTAssertGreaterThan(Int(ends.3) ?? 0, 0, "no forced end:\n\(peerLog)") }
         XCTAssertEqual(m.compactMap { $0["endRuleViolations"] as? Int }.reduce(0, +), 0)

@@ -14,7 +14,7 @@ final class RelayTreeTests: XCTestCase {
     func referenceParents(_ members: [(String, Bool)], k: Int) -> [String: String?] {
         var order = members.filter { $0.1 }.map(\.0) + members.filter { !$0.1 }.map(\.0)
         var parent: [String: String?] = [:]
-        var openParents: [(String?, Int)] = [(nil, k)]   // (parent, free places); nil = the learner
+        var openParents: [(String?, Int)] = [(nil, k)] // (parent, free places); nil = the learner
         var relaysQueue = members.filter { $0.1 }.map(\.0)
         while !order.isEmpty {
             let next = order.removeFirst()
@@ -84,20 +84,25 @@ final class InMemoryRelayTests: XCTestCase {
     }
 
     func allHold(_ sim: InMemoryCluster, _ version: Int, except: Set<String> = []) -> Bool {
-        sim.members.values.allSatisfy { except.contains($0.session.identity.actorId) || $0.session.modelVersion == version }
+        sim.members.values.allSatisfy {
+            except.contains($0.session.identity.actorId) || $0.session.modelVersion == version
+        }
     }
 
     func testRelaysCarryEachVersionWhileTheLearnerServesOnlyItsFanout() throws {
         let sim = try sim(fanout: 2, steps: 3)
         for i in 0..<30 { sim.addActor("r\(i)", relays: true) }
         for i in 0..<4 { sim.addActor("leaf\(i)") }
-        XCTAssertTrue(sim.run(for: 300) { sim.core.isDone && self.allHold(sim, 3) }, sim.logs.suffix(30).joined(separator: "\n"))
+        XCTAssertTrue(
+            sim.run(for: 300) { sim.core.isDone && self.allHold(sim, 3) }, sim.logs.suffix(30).joined(separator: "\n"))
         let chunks = sim.core.weights.frames.count
         for v in 0...3 {
             // Two first-level receivers take every chunk from the learner; nobody else needs it.
             XCTAssertEqual(sim.learnerChunksSent[UInt64(v)], 2 * chunks, "v\(v): \(sim.learnerChunksSent)")
         }
-        XCTAssertTrue(sim.logs.contains { $0.contains("[leaf3] loaded policy v3") && $0.contains("via relays") }, sim.logs.filter { $0.contains("leaf3") }.joined(separator: "\n"))
+        XCTAssertTrue(
+            sim.logs.contains { $0.contains("[leaf3] loaded policy v3") && $0.contains("via relays") },
+            sim.logs.filter { $0.contains("leaf3") }.joined(separator: "\n"))
         XCTAssertEqual(sim.core.malformed, 0)
         sim.assertEveryPositionOnce()
     }
@@ -116,14 +121,21 @@ final class InMemoryRelayTests: XCTestCase {
         // r0 is a first-level relay with a subtree of 6 below it; it dies the moment v2 is announced.
         XCTAssertTrue(sim.run(for: 60) { sim.core.version == 2 })
         sim.kill("r0")
-        XCTAssertTrue(sim.run(for: 300) { sim.core.isDone && self.allHold(sim, 3, except: ["r0"]) }, sim.logs.suffix(40).joined(separator: "\n"))
+        XCTAssertTrue(
+            sim.run(for: 300) { sim.core.isDone && self.allHold(sim, 3, except: ["r0"]) },
+            sim.logs.suffix(40).joined(separator: "\n"))
         // r0's children (nodes 2 and 3: r2, r3) left it for the learner after the stall limit; their children kept theirs.
-        XCTAssertTrue(sim.logs.contains { $0.hasPrefix("[r2]") && $0.contains("relay inproc://relay-r0 sent nothing") }, sim.logs.filter { $0.hasPrefix("[r2]") }.joined(separator: "\n"))
+        XCTAssertTrue(
+            sim.logs.contains { $0.hasPrefix("[r2]") && $0.contains("relay inproc://relay-r0 sent nothing") },
+            sim.logs.filter { $0.hasPrefix("[r2]") }.joined(separator: "\n"))
         XCTAssertFalse(sim.logs.contains { $0.contains("rejected") }, "no blob should have failed its check")
         // r2's own children (r6, r7) stayed with r2: it heartbeat while it waited, so the subtree did not flee.
-        XCTAssertFalse(sim.logs.contains { ($0.hasPrefix("[r6]") || $0.hasPrefix("[r7]")) && $0.contains("; fetching v") },
-                       sim.logs.filter { $0.hasPrefix("[r6]") || $0.hasPrefix("[r7]") }.joined(separator: "\n"))
-        XCTAssertTrue(sim.logs.contains { $0.hasPrefix("[r6] loaded policy v3") && $0.contains("via relays") }, sim.logs.filter { $0.hasPrefix("[r6]") }.joined(separator: "\n"))
+        XCTAssertFalse(
+            sim.logs.contains { ($0.hasPrefix("[r6]") || $0.hasPrefix("[r7]")) && $0.contains("; fetching v") },
+            sim.logs.filter { $0.hasPrefix("[r6]") || $0.hasPrefix("[r7]") }.joined(separator: "\n"))
+        XCTAssertTrue(
+            sim.logs.contains { $0.hasPrefix("[r6] loaded policy v3") && $0.contains("via relays") },
+            sim.logs.filter { $0.hasPrefix("[r6]") }.joined(separator: "\n"))
         sim.assertEveryPositionOnce()
     }
 
@@ -132,16 +144,21 @@ final class InMemoryRelayTests: XCTestCase {
         for i in 0..<8 { sim.addActor("r\(i)", relays: true) }
         XCTAssertTrue(sim.run(for: 60) { self.allHold(sim, 0) })
         sim.members["r0"]!.corruptsRelayedChunks = true
-        XCTAssertTrue(sim.run(for: 300) { sim.core.isDone && self.allHold(sim, 2) }, sim.logs.suffix(40).joined(separator: "\n"))
+        XCTAssertTrue(
+            sim.run(for: 300) { sim.core.isDone && self.allHold(sim, 2) }, sim.logs.suffix(40).joined(separator: "\n"))
         // r0's children saw the SHA-256 fail, fetched again from the learner, and installed only the learner's blob
         // (the harness installs only what passes `verify`; the version number proves they got there).
-        XCTAssertTrue(sim.logs.contains { $0.hasPrefix("[r2]") && $0.contains("from relays rejected") }, sim.logs.filter { $0.hasPrefix("[r2]") }.joined(separator: "\n"))
+        XCTAssertTrue(
+            sim.logs.contains { $0.hasPrefix("[r2]") && $0.contains("from relays rejected") },
+            sim.logs.filter { $0.hasPrefix("[r2]") }.joined(separator: "\n"))
         XCTAssertEqual(sim.members["r2"]!.session.modelVersion, 2)
     }
 
     /// Updates in `seconds` of one honest actor (no relay of its own) after `bad` peers joined first, each announcing
     /// a relay that treats its children as `behaviour` while fetching every version honestly and doing no work.
-    func updatesBehindBadRelays(_ behaviour: InMemoryCluster.RelayBehaviour, bad: Int, seconds: Double) throws -> (updates: Int, sim: InMemoryCluster) {
+    func updatesBehindBadRelays(_ behaviour: InMemoryCluster.RelayBehaviour, bad: Int, seconds: Double) throws -> (
+        updates: Int, sim: InMemoryCluster
+    ) {
         var c = RLConfig()
         c.task = "mnns"; c.steps = 100_000; c.maxStaleness = 1; c.promptsPerStep = 2; c.groupSize = 2; c.seed = 5
         let sim = try InMemoryCluster(config: c, rules: ClusterRules(), dt: 0.05, updateSeconds: 0.1)
@@ -163,9 +180,14 @@ final class InMemoryRelayTests: XCTestCase {
         let alone = try updatesBehindBadRelays(.honest, bad: 0, seconds: 60).updates
         for behaviour: InMemoryCluster.RelayBehaviour in [.heartbeatsOnly, .late(14), .mute] {
             let (updates, sim) = try updatesBehindBadRelays(behaviour, bad: 4, seconds: 60)
-            XCTAssertGreaterThanOrEqual(2 * updates, alone, "\(behaviour): \(updates) updates vs \(alone) without relays; logs:\n\(sim.logs.filter { !$0.contains("[bad") }.suffix(15).joined(separator: "\n"))")
+            XCTAssertGreaterThanOrEqual(
+                2 * updates, alone,
+                "\(behaviour): \(updates) updates vs \(alone) without relays; logs:\n\(sim.logs.filter { !$0.contains("[bad") }.suffix(15).joined(separator: "\n"))"
+            )
             XCTAssertGreaterThan(sim.core.demotedRelays, 0, "\(behaviour): no relay was demoted")
-            XCTAssertTrue(sim.logs.contains { $0.hasPrefix("[honest]") && $0.contains("relay inproc://relay-bad") }, "\(behaviour): the honest actor never met a bad relay: the test proves nothing")
+            XCTAssertTrue(
+                sim.logs.contains { $0.hasPrefix("[honest]") && $0.contains("relay inproc://relay-bad") },
+                "\(behaviour): the honest actor never met a bad relay: the test proves nothing")
             sim.assertEveryPositionOnce()
         }
     }
@@ -175,9 +197,9 @@ final class InMemoryRelayTests: XCTestCase {
         var tree = RelayTree(fanout: 1)
         for i in 0..<3 { tree.join("r\(i)", endpoint: "tcp://r\(i):1") }
         tree.join("leaf", endpoint: nil)
-        XCTAssertEqual(tree.ancestorIds(of: "leaf"), ["r2", "r1", "r0"])   // joining order: a chain r0 <- r1 <- r2 <- leaf
+        XCTAssertEqual(tree.ancestorIds(of: "leaf"), ["r2", "r1", "r0"]) // joining order: a chain r0 <- r1 <- r2 <- leaf
         tree.delivered("r2")
-        XCTAssertEqual(tree.ancestorIds(of: "leaf"), ["r1", "r0", "r2"])   // r2 proved itself: it is now next to the learner
+        XCTAssertEqual(tree.ancestorIds(of: "leaf"), ["r1", "r0", "r2"]) // r2 proved itself: it is now next to the learner
         tree.demote("r0")
         XCTAssertEqual(tree.ancestorIds(of: "leaf"), ["r1", "r2"])
         XCTAssertFalse(tree.isRelay("r0"), "a demoted relay is a leaf")
@@ -191,7 +213,9 @@ final class InMemoryRelayTests: XCTestCase {
         XCTAssertTrue(sim.run(for: 120) { sim.core.version >= 3 && self.allHold(sim, sim.core.version) })
         let late = sim.addActor("late")
         XCTAssertTrue(sim.run(for: 60) { late.session.modelVersion == sim.core.version })
-        XCTAssertTrue(sim.logs.contains { $0.hasPrefix("[late] loaded policy") && $0.contains("via relays") }, sim.logs.filter { $0.hasPrefix("[late]") }.joined(separator: "\n"))
+        XCTAssertTrue(
+            sim.logs.contains { $0.hasPrefix("[late] loaded policy") && $0.contains("via relays") },
+            sim.logs.filter { $0.hasPrefix("[late]") }.joined(separator: "\n"))
         XCTAssertTrue(sim.run(for: 300) { sim.core.isDone })
         sim.assertEveryPositionOnce()
     }
@@ -209,8 +233,9 @@ final class DeliverySimulationTests: XCTestCase {
         // The model, not a stopwatch: 64 copies over one link take at least 64 blob times; the tree, far fewer.
         XCTAssertGreaterThan(off.seconds, 64 * 40 * 1.048576e6 / 1.25e9)
         XCTAssertLessThan(on.seconds, off.seconds / 4)
-        let churn = try DeliverySimulation.run(actors: 1024, fanout: 4, chunks: 10, nominalChunkBytes: 4 << 20, link: link,
-                                               killFraction: 0.05, killAt: on.seconds / 2)
+        let churn = try DeliverySimulation.run(
+            actors: 1024, fanout: 4, chunks: 10, nominalChunkBytes: 4 << 20, link: link,
+            killFraction: 0.05, killAt: on.seconds / 2)
         XCTAssertGreaterThan(churn.killed, 0)
         XCTAssertGreaterThan(churn.failovers, 0, "children of killed relays must have left them")
     }

@@ -21,12 +21,17 @@ final class RemoteCrashTests: XCTestCase {
     }
 
     /// Proof of life: a fresh peer says Hello and gets a Welcome.
-    func assertServes(_ ep: String, _ context: ZMQContext, _ h: ClusterHarness, file: StaticString = #filePath, line: UInt = #line) throws {
+    func assertServes(
+        _ ep: String, _ context: ZMQContext, _ h: ClusterHarness, file: StaticString = #filePath, line: UInt = #line
+    ) throws {
         let peer = try RawPeer(context, id: "probe-\(UUID().uuidString.prefix(6))", endpoint: ep)
         var hello = Wire.Hello(); hello.actorID = "probe"; hello.host = "test"
         try peer.send(.hello(hello))
-        let welcome = try peer.await_(20) { if case .welcome = $0.body { return true }; return false }
-        XCTAssertNotNil(welcome, "the learner no longer answers Hello; log:\n\(h.log("learner"))", file: file, line: line)
+        let welcome = try peer.await_(20) {
+            if case .welcome = $0.body { return true }; return false
+        }
+        XCTAssertNotNil(
+            welcome, "the learner no longer answers Hello; log:\n\(h.log("learner"))", file: file, line: line)
         try peer.send(.goodbye(Wire.Goodbye()))
         peer.socket.close(lingerMs: 100)
     }
@@ -45,7 +50,7 @@ final class RemoteCrashTests: XCTestCase {
             try a.sendRaw([Data("y".utf8)])
             usleep(100_000)
             a.socket.close(lingerMs: 0)
-            usleep(1_500_000)   // the abort came within about a second
+            usleep(1_500_000) // the abort came within about a second
             b.socket.close(lingerMs: 0)
             XCTAssertTrue(learner.isRunning, "attempt \(attempt): the learner died; log:\n\(h.log("learner"))")
         }
@@ -62,11 +67,13 @@ final class RemoteCrashTests: XCTestCase {
         let before = rssKB(learner)
         for round in 0..<2 {
             let greedy = try RawPeer(context, id: "greedy-\(round)", endpoint: ep)
-            try greedy.socket.set(.receiveHWM(1))   // never read: let everything pile up on the learner's side
+            try greedy.socket.set(.receiveHWM(1)) // never read: let everything pile up on the learner's side
             var hello = Wire.Hello(); hello.actorID = "greedy-\(round)"; hello.host = "test"
             try greedy.send(.hello(hello))
             var f = Wire.FetchWeights(); f.version = 0; f.chunkIndex = 0
-            for _ in 0..<11_000 { _ = try greedy.socket.send(frames: [try greedy.codec.encode(.fetchWeights(f))], dontWait: true) }
+            for _ in 0..<11_000 {
+                _ = try greedy.socket.send(frames: [try greedy.codec.encode(.fetchWeights(f))], dontWait: true)
+            }
             usleep(1_000_000)
             greedy.socket.close(lingerMs: 0)
             usleep(1_500_000)
@@ -75,7 +82,8 @@ final class RemoteCrashTests: XCTestCase {
         let after = rssKB(learner)
         // Chunks are shared zero-copy frames: 22,000 queued replies must not cost 22,000 copies of the model.
         print("learner RSS before the floods \(before) KB, after \(after) KB")
-        XCTAssertLessThan(after - before, 200_000, "learner memory grew by \((after - before) / 1024) MB under unread fetches")
+        XCTAssertLessThan(
+            after - before, 200_000, "learner memory grew by \((after - before) / 1024) MB under unread fetches")
         try assertServes(ep, context, h)
     }
 }

@@ -15,18 +15,25 @@ final class RolloutRecomputeTests: XCTestCase {
 
     /// The Python to use (TensorMath.ReferencePython), or a skip saying why there is none.
     static func requireTorchPython() throws -> String {
-        do { return try ReferencePython.find(repositoryRoot: ClusterHarness.repoRoot, importing: ["torch", "transformers"]).get() } catch {
+        do {
+            return try ReferencePython.find(
+                repositoryRoot: ClusterHarness.repoRoot, importing: ["torch", "transformers"]
+            ).get()
+        } catch {
             throw XCTSkip("\(error)")
         }
     }
 
     /// Runs the reference script on `files` and returns its --json report.
-    func recompute(_ h: ClusterHarness, python: String, checkpoint: String, files: [String], log name: String) throws -> [String: Any] {
+    func recompute(_ h: ClusterHarness, python: String, checkpoint: String, files: [String], log name: String) throws
+        -> [String: Any]
+    {
         let p = try h.spawnProgram(python, [Self.script, checkpoint] + files + ["--json"], log: name)
         XCTAssertTrue(h.waitForExit(p, timeout: 300), "recompute_rollouts.py did not finish; log:\n\(h.log(name))")
         XCTAssertEqual(h.status(p), 0, "recompute_rollouts.py failed:\n\(h.log(name))")
         // stdout and stderr share the log: the report is the last line that is a JSON object.
-        let line = try XCTUnwrap(h.log(name).split(separator: "\n").last { $0.hasPrefix("{") }, "no JSON report:\n\(h.log(name))")
+        let line = try XCTUnwrap(
+            h.log(name).split(separator: "\n").last { $0.hasPrefix("{") }, "no JSON report:\n\(h.log(name))")
         return try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
     }
 
@@ -35,25 +42,33 @@ final class RolloutRecomputeTests: XCTestCase {
         let h = try ClusterHarness(testCase: self)
 
         let ckpt = h.dir.appendingPathComponent("sft").path
-        let sft = try h.spawn(["sft", "--task", "mnns", "--steps", "30", "--batch-size", "16", "--threads", "1", "--out", ckpt], log: "sft")
+        let sft = try h.spawn(
+            ["sft", "--task", "mnns", "--steps", "30", "--batch-size", "16", "--threads", "1", "--out", ckpt],
+            log: "sft")
         XCTAssertTrue(h.waitForExit(sft, timeout: 300), "sft did not finish; log:\n\(h.log("sft"))")
         XCTAssertEqual(h.status(sft), 0, "sft failed:\n\(h.log("sft"))")
 
         var files: [String: String] = [:]
         for mode in ["hard", "soft", "fuzzy"] {
             let out = h.dir.appendingPathComponent("\(mode).jsonl").path
-            let p = try h.spawn(["rollouts", ckpt, "--task", "mnns", "--mode", mode, "--count", "8", "--group-size", "4",
-                                 "--seed", "3", "--out", out], log: "rollouts-\(mode)")
-            XCTAssertTrue(h.waitForExit(p, timeout: 120), "rollouts \(mode) did not finish; log:\n\(h.log("rollouts-\(mode)"))")
+            let p = try h.spawn(
+                [
+                    "rollouts", ckpt, "--task", "mnns", "--mode", mode, "--count", "8", "--group-size", "4",
+                    "--seed", "3", "--out", out
+                ], log: "rollouts-\(mode)")
+            XCTAssertTrue(
+                h.waitForExit(p, timeout: 120), "rollouts \(mode) did not finish; log:\n\(h.log("rollouts-\(mode)"))")
             XCTAssertEqual(h.status(p), 0, "rollouts \(mode) failed:\n\(h.log("rollouts-\(mode)"))")
             files[mode] = out
         }
 
-        let r = try recompute(h, python: python, checkpoint: ckpt, files: ["hard", "soft", "fuzzy"].map { files[$0]! }, log: "recompute")
+        let r = try recompute(
+            h, python: python, checkpoint: ckpt, files: ["hard", "soft", "fuzzy"].map { files[$0]! }, log: "recompute")
         let byMode = try XCTUnwrap(r["actionsByMode"] as? [String: Int], "\(r)")
         let absByMode = try XCTUnwrap(r["maxAbsErrorByMode"] as? [String: Double], "non-numeric error (inf?): \(r)")
         let relByMode = try XCTUnwrap(r["maxRelErrorByMode"] as? [String: Double], "non-numeric error (inf?): \(r)")
-        print("""
+        print(
+            """
             rollout recompute vs transformers: \(r["rollouts"] ?? "?") rollouts, \(r["actions"] ?? "?") actions \(byMode)
               max |d| hard \(absByMode["hard"] ?? .nan), answer \(absByMode["answer"] ?? .nan)
               max rel soft \(relByMode["soft"] ?? .nan), fuzzy \(relByMode["fuzzy"] ?? .nan)
@@ -76,7 +91,8 @@ final class RolloutRecomputeTests: XCTestCase {
         XCTAssertLessThan(absByMode["answer"] ?? .infinity, tolerance, "answer log-probs disagree: \(r)")
         XCTAssertLessThan(relByMode["soft"] ?? .infinity, tolerance, "soft densities disagree: \(r)")
         XCTAssertLessThan(relByMode["fuzzy"] ?? .infinity, tolerance, "fuzzy densities disagree: \(r)")
-        XCTAssertEqual(r["shadowMismatches"] as? Int, 0, "recorded greedy shadows differ from transformers' argmax: \(r)")
+        XCTAssertEqual(
+            r["shadowMismatches"] as? Int, 0, "recorded greedy shadows differ from transformers' argmax: \(r)")
 
         // The check must be able to fail: shift one recorded hard log-prob by 0.01 and expect the script to see it.
         let text = try String(contentsOfFile: files["hard"]!, encoding: .utf8)

@@ -12,9 +12,12 @@ final class TextCommandLineTests: XCTestCase {
     func softrlBinary() throws -> URL {
         let fm = FileManager.default
         var candidates = [Bundle(for: Self.self).bundleURL.deletingLastPathComponent().appendingPathComponent("softrl")]
-        for config in ["debug", "release"] { candidates.append(Self.repoRoot.appendingPathComponent(".build/\(config)/softrl")) }
+        for config in ["debug", "release"] {
+            candidates.append(Self.repoRoot.appendingPathComponent(".build/\(config)/softrl"))
+        }
         guard let found = candidates.first(where: { fm.isExecutableFile(atPath: $0.path) }) else {
-            throw XCTSkip("softrl binary not built (looked at \(candidates.map(\.path))): run `swift build --product softrl`")
+            throw XCTSkip(
+                "softrl binary not built (looked at \(candidates.map(\.path))): run `swift build --product softrl`")
         }
         return found
     }
@@ -28,7 +31,9 @@ final class TextCommandLineTests: XCTestCase {
         try p.run()
         let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
-        return .init(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+        return .init(
+            status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+            stderr: String(decoding: e, as: UTF8.self))
     }
 
     func tempDir() throws -> URL {
@@ -38,16 +43,25 @@ final class TextCommandLineTests: XCTestCase {
     }
 
     static var smollm2Dir: URL {
-        if let env = ProcessInfo.processInfo.environment["SOFTRL_SMOLLM2_DIR"], !env.isEmpty { return URL(fileURLWithPath: env) }
+        if let env = ProcessInfo.processInfo.environment["SOFTRL_SMOLLM2_DIR"], !env.isEmpty {
+            return URL(fileURLWithPath: env)
+        }
         return repoRoot.appendingPathComponent("models/SmolLM2-135M-Instruct")
     }
 
     func testTokenizePrintsTheReferenceIds() throws {
         let exe = try cli.softrlBinary()
-        let cases = try JSONSerialization.jsonObject(with: Data(contentsOf: Self.fixtures.appendingPathComponent("cases.json"))) as! [String: [[String: Any]]]
+        let cases =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: Self.fixtures.appendingPathComponent("cases.json")))
+            as! [String: [[String: Any]]]
         for name in ["gpt2", "llama2"] {
             for c in cases[name]!.prefix(25) where !(c["text"] as! String).isEmpty {
-                let r = try cli.run(exe, ["tokenize", Self.fixtures.appendingPathComponent("\(name).tokenizer.json").path, "--text", c["text"] as! String])
+                let r = try cli.run(
+                    exe,
+                    [
+                        "tokenize", Self.fixtures.appendingPathComponent("\(name).tokenizer.json").path, "--text",
+                        c["text"] as! String
+                    ])
                 XCTAssertEqual(r.status, 0, r.stderr)
                 let ids = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [Int]
                 XCTAssertEqual(ids, c["ids"] as? [Int], "\(name): \(String(reflecting: c["text"]))")
@@ -66,7 +80,9 @@ final class TextCommandLineTests: XCTestCase {
         let noTok = try cli.run(exe, ["generate", dir.path, "--prompt", "Hello", "--max-new-tokens", "4"])
         XCTAssertNotEqual(noTok.status, 0)
         XCTAssertTrue(noTok.stderr.contains("tokenizer.json"), noTok.stderr)
-        try FileManager.default.copyItem(at: Self.fixtures.appendingPathComponent("smollm.tokenizer.json"), to: dir.appendingPathComponent("tokenizer.json"))
+        try FileManager.default.copyItem(
+            at: Self.fixtures.appendingPathComponent("smollm.tokenizer.json"),
+            to: dir.appendingPathComponent("tokenizer.json"))
         let r = try cli.run(exe, ["generate", dir.path, "--prompt", "Hello world", "--max-new-tokens", "5", "--greedy"])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertFalse(r.stdout.isEmpty)
@@ -84,25 +100,41 @@ final class TextCommandLineTests: XCTestCase {
     func testSmolLM2GreedyMatchesTransformers() throws {
         let dir = Self.smollm2Dir
         guard FileManager.default.fileExists(atPath: dir.appendingPathComponent("model.safetensors").path) else {
-            throw XCTSkip("SmolLM2 model directory not present at \(dir.path): run scripts/get-smollm2.sh (or set SOFTRL_SMOLLM2_DIR)")
+            throw XCTSkip(
+                "SmolLM2 model directory not present at \(dir.path): run scripts/get-smollm2.sh (or set SOFTRL_SMOLLM2_DIR)"
+            )
         }
         let python = try RolloutRecomputeTests.requireTorchPython()
         let exe = try cli.softrlBinary()
         let script = Self.repoRoot.appendingPathComponent("scripts/reference/generate_reference.py").path
         for (prompts, chat) in [(["The capital of France is", "12 + 7 ="], false), (["What is 12 + 7?"], true)] {
-            let ref = try cli.run(URL(fileURLWithPath: python), [script, dir.path, "--max-new-tokens", "20"] + (chat ? ["--chat"] : []) + prompts)
+            let ref = try cli.run(
+                URL(fileURLWithPath: python),
+                [script, dir.path, "--max-new-tokens", "20"] + (chat ? ["--chat"] : []) + prompts)
             if ref.status != 0 {
-                if ref.stderr.contains("No module named") { throw XCTSkip("\(python) lacks torch/transformers: \(ref.stderr.split(separator: "\n").last ?? "")") }
+                if ref.stderr.contains("No module named") {
+                    throw XCTSkip("\(python) lacks torch/transformers: \(ref.stderr.split(separator: "\n").last ?? "")")
+                }
                 XCTFail("generate_reference.py failed: \(ref.stderr.suffix(500))"); return
             }
-            let lines = ref.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            let lines = ref.stdout.split(separator: "\n").compactMap {
+                try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+            }
             XCTAssertEqual(lines.count, prompts.count)
             for (p, line) in zip(prompts, lines) {
-                let r = try cli.run(exe, ["generate", dir.path, "--prompt", p, "--max-new-tokens", "20", "--greedy"] + (chat ? ["--chat"] : []))
+                let r = try cli.run(
+                    exe,
+                    ["generate", dir.path, "--prompt", p, "--max-new-tokens", "20", "--greedy"]
+                        + (chat ? ["--chat"] : []))
                 XCTAssertEqual(r.status, 0, r.stderr)
-                XCTAssertEqual(r.stdout, (line["text"] as! String) + "\n", "prompt \(String(reflecting: p)) chat \(chat)")
+                XCTAssertEqual(
+                    r.stdout, (line["text"] as! String) + "\n", "prompt \(String(reflecting: p)) chat \(chat)")
                 let tk = try cli.run(exe, ["tokenize", dir.path, "--text", p])
-                if !chat { XCTAssertEqual(try JSONSerialization.jsonObject(with: Data(tk.stdout.utf8)) as? [Int], line["promptIds"] as? [Int]) }
+                if !chat {
+                    XCTAssertEqual(
+                        try JSONSerialization.jsonObject(with: Data(tk.stdout.utf8)) as? [Int],
+                        line["promptIds"] as? [Int])
+                }
             }
         }
     }

@@ -21,7 +21,7 @@ final class WeightsWireFormatTests: XCTestCase {
         // Exponent of the binade (subnormals share the smallest normal binade's spacing).
         let e = max(Int(floor(log2(a))), -126)
         let ulp = pow(2.0, Double(e - 7))
-        let q = a / ulp                      // exact: x has at most 24 significant bits
+        let q = a / ulp // exact: x has at most 24 significant bits
         let lo = q.rounded(.down), r = q - lo
         let m = r < 0.5 ? lo : r > 0.5 ? lo + 1 : (lo.truncatingRemainder(dividingBy: 2) == 0 ? lo : lo + 1)
         let v = m * ulp
@@ -33,22 +33,28 @@ final class WeightsWireFormatTests: XCTestCase {
     func check(_ x: Float, file: StaticString = #filePath, line: UInt = #line) {
         let got = WeightsWireFormat.bf16.rounded(x)
         guard let want = Self.referenceBF16(x) else {
-            return XCTAssertTrue(got.isNaN, "NaN \(String(x.bitPattern, radix: 16)) became \(got)", file: file, line: line)
+            return XCTAssertTrue(
+                got.isNaN, "NaN \(String(x.bitPattern, radix: 16)) became \(got)", file: file, line: line)
         }
-        XCTAssertEqual(got.bitPattern, want.bitPattern, "x = \(x) (0x\(String(x.bitPattern, radix: 16)))", file: file, line: line)
+        XCTAssertEqual(
+            got.bitPattern, want.bitPattern, "x = \(x) (0x\(String(x.bitPattern, radix: 16)))", file: file, line: line)
     }
 
     func testBF16RoundingMatchesTheDefinition() {
-        let specials: [Float] = [0, -0.0, 1, -1, .infinity, -.infinity, .nan, -.nan, Float(bitPattern: 0x7F80_0001),   // signalling NaN, payload low
-                                 Float(bitPattern: 0xFFC0_1234), .greatestFiniteMagnitude, -.greatestFiniteMagnitude,
-                                 .leastNonzeroMagnitude, -.leastNonzeroMagnitude, .leastNormalMagnitude,
-                                 Float(bitPattern: 0x7F7F_7FFF), Float(bitPattern: 0x7F7F_8000), Float(bitPattern: 0x7F7F_8001),   // below, at, above the overflow tie
-                                 Float(bitPattern: 0x007F_FFFF), Float(bitPattern: 0x0000_8000), Float(bitPattern: 0x0001_8000)]   // subnormals, subnormal ties
+        let specials: [Float] = [
+            0, -0.0, 1, -1, .infinity, -.infinity, .nan, -.nan, Float(bitPattern: 0x7F80_0001), // signalling NaN, payload low
+            Float(bitPattern: 0xFFC0_1234), .greatestFiniteMagnitude, -.greatestFiniteMagnitude,
+            .leastNonzeroMagnitude, -.leastNonzeroMagnitude, .leastNormalMagnitude,
+            Float(bitPattern: 0x7F7F_7FFF), Float(bitPattern: 0x7F7F_8000), Float(bitPattern: 0x7F7F_8001), // below, at, above the overflow tie
+            Float(bitPattern: 0x007F_FFFF), Float(bitPattern: 0x0000_8000), Float(bitPattern: 0x0001_8000)
+        ] // subnormals, subnormal ties
         for x in specials { check(x) }
         // Exact ties in both directions of the even rule, both signs, across binades.
         for hi in [UInt32(0x3F80), 0x3F81, 0x4049, 0x0080, 0x7F00, 0x0001, 0x0002] {
             for sign in [UInt32(0), 0x8000_0000] {
-                for low in [UInt32(0x7FFF), 0x8000, 0x8001, 0x0000, 0xFFFF] { check(Float(bitPattern: sign | (hi << 16) | low)) }
+                for low in [UInt32(0x7FFF), 0x8000, 0x8001, 0x0000, 0xFFFF] {
+                    check(Float(bitPattern: sign | (hi << 16) | low))
+                }
             }
         }
         // Random bit patterns: every class in proportion (1/256 of them NaN or inf, 1/256 subnormal).
@@ -61,7 +67,8 @@ final class WeightsWireFormatTests: XCTestCase {
     func testBlobIsLittleEndianHalvesAndRoundTrips() throws {
         let model = try LlamaModel(config: .tiny(vocabSize: 16), seed: 3)
         let n = model.parameterCount
-        model.weights.pointer[0] = .nan; model.weights.pointer[1] = -.infinity; model.weights.pointer[2] = Float(bitPattern: 0x3F80_8000)
+        model.weights.pointer[0] = .nan; model.weights.pointer[1] = -.infinity;
+        model.weights.pointer[2] = Float(bitPattern: 0x3F80_8000)
         let blob = WeightsWireFormat.bf16.encode(model)
         XCTAssertEqual(blob.count, 2 * n)
         XCTAssertEqual(WeightsWireFormat.f32.encode(model).count, 4 * n)
@@ -74,8 +81,11 @@ final class WeightsWireFormatTests: XCTestCase {
         try WeightsWireFormat.bf16.decode(blob, into: actor)
         XCTAssertTrue(actor.weights.pointer[0].isNaN)
         XCTAssertEqual(actor.weights.pointer[1], -.infinity)
-        XCTAssertEqual(actor.weights.pointer[2], 1.0)   // tie to even
-        for i in 3..<n { XCTAssertEqual(actor.weights.pointer[i].bitPattern, Self.referenceBF16(model.weights.pointer[i])!.bitPattern) }
+        XCTAssertEqual(actor.weights.pointer[2], 1.0) // tie to even
+        for i in 3..<n {
+            XCTAssertEqual(
+                actor.weights.pointer[i].bitPattern, Self.referenceBF16(model.weights.pointer[i])!.bitPattern)
+        }
         // Wrong size: says which format, how many bytes, and why.
         XCTAssertThrowsError(try WeightsWireFormat.bf16.decode(blob.dropLast(2), into: actor)) {
             XCTAssertTrue("\($0)".contains("bf16-flat-v1") && "\($0)".contains("disagree on the model config"), "\($0)")
@@ -102,17 +112,24 @@ final class WeightsWireFormatTests: XCTestCase {
         // also when pieces split a parameter (odd sizes take the joined path).
         let joined = try LlamaModel(config: model.config, weights: FloatBuffer(count: model.parameterCount))
         try WeightsWireFormat.bf16.decode(blob, into: joined)
-        let cuts = [[Data]](arrayLiteral: try assembler.verifiedChunks(), [blob.prefix(1001), blob.dropFirst(1001)], [blob.prefix(4096), blob.dropFirst(4096)])
+        let cuts = [[Data]](
+            arrayLiteral: try assembler.verifiedChunks(), [blob.prefix(1001), blob.dropFirst(1001)],
+            [blob.prefix(4096), blob.dropFirst(4096)])
         for pieces in cuts {
             let piecewise = try LlamaModel(config: model.config, weights: FloatBuffer(count: model.parameterCount))
             try WeightsWireFormat.bf16.decode(pieces: pieces, into: piecewise)
-            XCTAssertTrue((0..<model.parameterCount).allSatisfy { piecewise.weights.pointer[$0].bitPattern == joined.weights.pointer[$0].bitPattern }, "pieces of \(pieces.map(\.count))")
+            XCTAssertTrue(
+                (0..<model.parameterCount).allSatisfy {
+                    piecewise.weights.pointer[$0].bitPattern == joined.weights.pointer[$0].bitPattern
+                }, "pieces of \(pieces.map(\.count))")
         }
         XCTAssertGreaterThan(try assembler.verifiedChunks().count, 1)
         XCTAssertEqual(try WeightsWireFormat(flag: "bf16"), .bf16)
         XCTAssertEqual(try WeightsWireFormat(welcome: ""), .f32)
-        XCTAssertThrowsError(try WeightsWireFormat(flag: "fp8")) { XCTAssertTrue("\($0)".contains("use f32") , "\($0)") }
-        XCTAssertThrowsError(try WeightsWireFormat(welcome: "f16-flat-v1")) { XCTAssertTrue("\($0)".contains("upgrade this actor"), "\($0)") }
+        XCTAssertThrowsError(try WeightsWireFormat(flag: "fp8")) { XCTAssertTrue("\($0)".contains("use f32"), "\($0)") }
+        XCTAssertThrowsError(try WeightsWireFormat(welcome: "f16-flat-v1")) {
+            XCTAssertTrue("\($0)".contains("upgrade this actor"), "\($0)")
+        }
     }
 
     /// A snapshot states the noise scale actors will draw with: gamma times the RMS of the token embeddings as the
@@ -122,11 +139,13 @@ final class WeightsWireFormatTests: XCTestCase {
         var sampler = SamplerConfig(mode: .soft); sampler.noiseScale = 0.7
         var sigmas: [WeightsWireFormat: Double] = [:]
         for format in WeightsWireFormat.allCases {
-            let snapshot = try WeightSnapshot(model: model, version: 4, sampler: sampler, format: format, chunkBytes: 4096)
+            let snapshot = try WeightSnapshot(
+                model: model, version: 4, sampler: sampler, format: format, chunkBytes: 4096)
             let n = model.config.vocabSize * model.config.hiddenSize
             var sumOfSquares = 0.0
             for i in 0..<n {
-                let e = Double(format == .f32 ? model.embeddingMatrix[i] : Self.referenceBF16(model.embeddingMatrix[i])!)
+                let e = Double(
+                    format == .f32 ? model.embeddingMatrix[i] : Self.referenceBF16(model.embeddingMatrix[i])!)
                 sumOfSquares += e * e
             }
             let expected = 0.7 * (sumOfSquares / Double(n)).squareRoot()
@@ -147,12 +166,18 @@ final class WeightsWireFormatTests: XCTestCase {
         func run(_ format: String) throws -> (ClusterHarness, [[String: Any]], base: String)? {
             let h = try ClusterHarness(testCase: self)
             let base = try h.makeBase()
-            let learner = try h.startLearner(["--base", base, "--steps", "3", "--wire-weights", format, "--max-staleness", "0"])
+            let learner = try h.startLearner([
+                "--base", base, "--steps", "3", "--wire-weights", format, "--max-staleness", "0"
+            ])
             let ep = try h.endpoint()
             for id in ["a0", "a1"] {
-                try h.spawn(["actor", "--connect", ep, "--id", id, "--slots", "1", "--threads", "1", "--log-weights-digest"], log: id)
+                try h.spawn(
+                    ["actor", "--connect", ep, "--id", id, "--slots", "1", "--threads", "1", "--log-weights-digest"],
+                    log: id)
             }
-            guard h.waitForExit(learner, timeout: 240) else { XCTFail("\(format): learner did not finish; log:\n\(h.log("learner"))"); return nil }
+            guard h.waitForExit(learner, timeout: 240) else {
+                XCTFail("\(format): learner did not finish; log:\n\(h.log("learner"))"); return nil
+            }
             XCTAssertEqual(h.status(learner), 0, h.log("learner"))
             XCTAssertTrue(h.log("learner").contains("weights to actors: \(format)-flat-v1"), h.log("learner"))
             let m = h.metrics()
@@ -168,10 +193,14 @@ final class WeightsWireFormatTests: XCTestCase {
         XCTAssertNotEqual(want, exact, "the base model is bf16-exact: the test cannot tell the formats apart")
         for id in ["a0", "a1"] {
             let log = h.log(id)
-            XCTAssertTrue(log.contains("installed v0 from bf16-flat-v1 (\(2 * model.parameterCount) bytes) in ") && log.contains(" ms: fp32 weights sha256 \(want)"),
-                          "actor \(id) did not install the bf16 rounding of the base (want sha256 \(want)):\n\(log)")
+            XCTAssertTrue(
+                log.contains("installed v0 from bf16-flat-v1 (\(2 * model.parameterCount) bytes) in ")
+                    && log.contains(" ms: fp32 weights sha256 \(want)"),
+                "actor \(id) did not install the bf16 rounding of the base (want sha256 \(want)):\n\(log)")
         }
-        let later = ["a0", "a1"].flatMap { h.log($0).components(separatedBy: "installed v").dropFirst().compactMap { Int($0.prefix { $0.isNumber }) } }
+        let later = ["a0", "a1"].flatMap {
+            h.log($0).components(separatedBy: "installed v").dropFirst().compactMap { Int($0.prefix { $0.isNumber }) }
+        }
         XCTAssertTrue(later.contains { $0 >= 1 }, "no actor installed an updated version")
         // On-policy (staleness 0) rollouts of version k are rescored by the learner at version k in fp32.
         func gaps(_ m: [[String: Any]]) -> [Double] { m.compactMap { $0["logProbGap"] as? Double } }
@@ -181,6 +210,8 @@ final class WeightsWireFormatTests: XCTestCase {
         // stays at the f32 run's summation-order noise (~3e-7 here); scoring at the fp32 master weights instead gives
         // ~3e-3 on this model (and 5 nats per action on SmolLM2's soft steps, README "Bring your own model").
         let g16 = gaps(m).reduce(0, +) / 3, g32 = gaps(m32).reduce(0, +) / 3
-        XCTAssertLessThan(g16, max(100 * g32, 1e-5), "bf16 actors and the learner disagree on log-probs: bf16 \(gaps(m)), f32 \(gaps(m32))")
+        XCTAssertLessThan(
+            g16, max(100 * g32, 1e-5),
+            "bf16 actors and the learner disagree on log-probs: bf16 \(gaps(m)), f32 \(gaps(m32))")
     }
 }

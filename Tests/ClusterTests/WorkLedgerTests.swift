@@ -9,8 +9,12 @@ import SoftTokens
 final class WorkLedgerTests: XCTestCase {
     func ledger() -> WorkLedger { WorkLedger(schedule: PromptSchedule(count: 100, seed: 1)) }
     func group(version: Int) -> [Rollout] {
-        [Rollout(promptIndex: 0, sampleIndex: 0, prompt: [1], steps: [], thinkingEnd: .forced, answer: [2], answerLogProbs: [0],
-                 sampler: SamplerConfig(), noiseSigma: 0, policyVersion: version)]
+        [
+            Rollout(
+                promptIndex: 0, sampleIndex: 0, prompt: [1], steps: [], thinkingEnd: .forced, answer: [2],
+                answerLogProbs: [0],
+                sampler: SamplerConfig(), noiseSigma: 0, policyVersion: version)
+        ]
     }
 
     func testIssueRespectsCreditAndOutstandingLimit() {
@@ -58,7 +62,7 @@ final class WorkLedgerTests: XCTestCase {
         let items = l.issue(to: "b", count: 3, limit: 10, now: 12)
         for (i, it) in items.enumerated() {
             XCTAssertEqual(l.complete(workId: it.workId, by: "b"), .accepted(position: it.position))
-            l.buffer(position: it.position, group: group(version: i))   // versions 0, 1, 2
+            l.buffer(position: it.position, group: group(version: i)) // versions 0, 1, 2
         }
         let (batch, stale) = l.takeBatch(count: 2) { $0[0].policyVersion >= 1 }
         XCTAssertEqual(stale, 1)

@@ -17,7 +17,9 @@ final class FuzzCorpusTests: XCTestCase {
     func committedInputs(_ target: FuzzTarget) throws -> [(String, Data)] {
         let dir = Self.corpus.appendingPathComponent(target.rawValue)
         let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
-        return try names.filter { !$0.hasPrefix(".") && $0 != "README.md" }.sorted().map { ($0, try Data(contentsOf: dir.appendingPathComponent($0))) }
+        return try names.filter { !$0.hasPrefix(".") && $0 != "README.md" }.sorted().map {
+            ($0, try Data(contentsOf: dir.appendingPathComponent($0)))
+        }
     }
 
     func replay(_ target: FuzzTarget) throws {
@@ -41,11 +43,16 @@ final class FuzzCorpusTests: XCTestCase {
     func testConfigAndTokenizerSeedsReachTheirAudits() throws {
         let files = FileFuzz()
         let configs = Dictionary(uniqueKeysWithValues: try FuzzSeeds.config())
-        for name in ["softrl", "tied", "head-dim", "transformers"] { XCTAssertTrue(try files.config(configs[name]!), name) }
+        for name in ["softrl", "tied", "head-dim", "transformers"] {
+            XCTAssertTrue(try files.config(configs[name]!), name)
+        }
         for name in ["zero-heads", "huge-vocab"] { XCTAssertFalse(try files.config(configs[name]!), name) }
-        XCTAssertNoThrow(try ModelCheckpoint.model(config: FuzzSeeds.configModel, weights: FileFuzz.configWeights, path: "w"))
+        XCTAssertNoThrow(
+            try ModelCheckpoint.model(config: FuzzSeeds.configModel, weights: FileFuzz.configWeights, path: "w"))
         let tokenizers = Dictionary(uniqueKeysWithValues: try FuzzSeeds.tokenizer())
-        for name in ["smollm2-style", "llama3-style", "llama2-style", "metaspace"] { XCTAssertTrue(try files.tokenizer(tokenizers[name]!), name) }
+        for name in ["smollm2-style", "llama3-style", "llama2-style", "metaspace"] {
+            XCTAssertTrue(try files.tokenizer(tokenizers[name]!), name)
+        }
         XCTAssertFalse(try files.tokenizer(tokenizers["added-id-negative"]!))
     }
 
@@ -54,7 +61,9 @@ final class FuzzCorpusTests: XCTestCase {
         let session = try XCTUnwrap(try FuzzSeeds.learner(fixture).first { $0.0 == "session" }?.1)
         let run = LearnerFuzzRun(fixture)
         try run.run(session)
-        XCTAssertEqual(run.trained.count, fixture.config.promptsPerStep, "the seed's results must pass validation and reach an update; log:\n\(run.logs.joined(separator: "\n"))")
+        XCTAssertEqual(
+            run.trained.count, fixture.config.promptsPerStep,
+            "the seed's results must pass validation and reach an update; log:\n\(run.logs.joined(separator: "\n"))")
         XCTAssertEqual(run.core.version, 1)
         XCTAssertEqual(run.core.malformed, 0, run.logs.joined(separator: "\n"))
         // Its three fetches of v1 were answered with the chunks themselves.
@@ -66,7 +75,8 @@ final class FuzzCorpusTests: XCTestCase {
     }
 
     func testActorSeedInstallsTheWeightsAndGenerates() throws {
-        let seed = try XCTUnwrap(try FuzzSeeds.actor(try LearnerFuzzRun.fixture()).first { $0.0 == "learner-session" }?.1)
+        let seed = try XCTUnwrap(
+            try FuzzSeeds.actor(try LearnerFuzzRun.fixture()).first { $0.0 == "learner-session" }?.1)
         let run = ActorFuzzRun()
         try run.run(seed)
         XCTAssertEqual(run.modelsPrepared, 1)
@@ -105,9 +115,11 @@ final class FuzzCorpusTests: XCTestCase {
     /// The checked count is the layout's own count for real shapes, and nil where the layout would trap or run away.
     func testCheckedParameterCountMatchesTheLayoutAndRefusesAbsurdShapes() throws {
         for config in [LlamaConfig.tiny(vocabSize: 64), .small(vocabSize: 300), .smolLM2Shape()] {
-            XCTAssertEqual(ParameterLayout.checkedTotalCount(config, limit: Int.max), ParameterLayout(config).totalCount)
+            XCTAssertEqual(
+                ParameterLayout.checkedTotalCount(config, limit: Int.max), ParameterLayout(config).totalCount)
             var untied = config; untied.tieWordEmbeddings.toggle()
-            XCTAssertEqual(ParameterLayout.checkedTotalCount(untied, limit: Int.max), ParameterLayout(untied).totalCount)
+            XCTAssertEqual(
+                ParameterLayout.checkedTotalCount(untied, limit: Int.max), ParameterLayout(untied).totalCount)
         }
         var c = LlamaConfig.tiny(vocabSize: 64)
         let n = ParameterLayout(c).totalCount

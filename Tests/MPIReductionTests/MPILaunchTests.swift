@@ -16,9 +16,9 @@ final class MPILaunchTests: XCTestCase {
     }
 
     func testLaunchersOfSeveralRanks() {
-        XCTAssertEqual(MPILaunch.rankCount(environment: ["OMPI_COMM_WORLD_SIZE": "4", "OMPI_COMM_WORLD_RANK": "2"]), 4)   // mpirun
-        XCTAssertEqual(MPILaunch.rankCount(environment: ["PMI_SIZE": "3", "PMI_RANK": "0"]), 3)                           // srun --mpi=pmi2
-        XCTAssertEqual(MPILaunch.rankCount(environment: ["PMIX_RANK": "1", "SLURM_STEP_NUM_TASKS": "2"]), 2)              // srun --mpi=pmix
+        XCTAssertEqual(MPILaunch.rankCount(environment: ["OMPI_COMM_WORLD_SIZE": "4", "OMPI_COMM_WORLD_RANK": "2"]), 4) // mpirun
+        XCTAssertEqual(MPILaunch.rankCount(environment: ["PMI_SIZE": "3", "PMI_RANK": "0"]), 3) // srun --mpi=pmi2
+        XCTAssertEqual(MPILaunch.rankCount(environment: ["PMIX_RANK": "1", "SLURM_STEP_NUM_TASKS": "2"]), 2) // srun --mpi=pmix
         XCTAssertTrue(MPILaunch.isMultiRank(environment: ["PMIX_RANK": "0", "SLURM_STEP_NUM_TASKS": "2"]))
     }
 }

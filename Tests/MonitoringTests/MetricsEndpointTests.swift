@@ -5,7 +5,7 @@ import Foundation
 import XCTest
 @testable import Monitoring
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 final class MetricsEndpointTests: XCTestCase {
@@ -16,7 +16,11 @@ final class MetricsEndpointTests: XCTestCase {
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = in_port_t(UInt16(port).bigEndian)
         inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr)
-        let r = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        let r = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
         guard r == 0 else { close(fd); throw MonitoringError("connect: \(String(cString: strerror(errno)))") }
         return fd
     }
@@ -31,7 +35,9 @@ final class MetricsEndpointTests: XCTestCase {
         done.pointee = false
         defer { done.deallocate() }
         let thread = Thread {
-            for byte in Array("GET /metrics HTTP/1.1\r\nX-Slow: ".utf8) + Array(repeating: UInt8(ascii: "a"), count: 10_000) {
+            for byte in Array("GET /metrics HTTP/1.1\r\nX-Slow: ".utf8)
+                + Array(repeating: UInt8(ascii: "a"), count: 10_000)
+            {
                 stop.lock(); let over = done.pointee; stop.unlock()
                 if over { return }
                 var b = byte
@@ -41,7 +47,7 @@ final class MetricsEndpointTests: XCTestCase {
         }
         thread.start()
         defer { stop.lock(); done.pointee = true; stop.unlock() }
-        usleep(300_000)   // the trickler is the first connection the server sees
+        usleep(300_000) // the trickler is the first connection the server sees
         let idle = try (0..<40).map { _ in try connectLoopback(server.port) }
         defer { idle.forEach { close($0) } }
         for i in 0..<5 {

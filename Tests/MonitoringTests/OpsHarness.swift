@@ -7,17 +7,23 @@ import Monitoring
 import TensorMath
 
 final class OpsHarness {
-    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
     let exe: URL
     let dir: URL
     private(set) var processes: [Child] = []
 
     init(name: String) throws {
         let fm = FileManager.default
-        var candidates = [Bundle(for: OpsHarness.self).bundleURL.deletingLastPathComponent().appendingPathComponent("softrl")]
-        for config in ["debug", "release"] { candidates.append(Self.repoRoot.appendingPathComponent(".build/\(config)/softrl")) }
+        var candidates = [
+            Bundle(for: OpsHarness.self).bundleURL.deletingLastPathComponent().appendingPathComponent("softrl")
+        ]
+        for config in ["debug", "release"] {
+            candidates.append(Self.repoRoot.appendingPathComponent(".build/\(config)/softrl"))
+        }
         guard let found = candidates.first(where: { fm.isExecutableFile(atPath: $0.path) }) else {
-            throw XCTSkip("softrl binary not built: run `swift build --product softrl` (looked at \(candidates.map(\.path)))")
+            throw XCTSkip(
+                "softrl binary not built: run `swift build --product softrl` (looked at \(candidates.map(\.path)))")
         }
         exe = found
         dir = fm.temporaryDirectory.appendingPathComponent("softrl-ops-\(name)-\(UUID().uuidString.prefix(6))")
@@ -31,27 +37,43 @@ final class OpsHarness {
         _ = waitUntil(15) { self.processes.allSatisfy { !$0.isRunning } }
         for p in processes where p.isRunning { kill(p.pid, SIGKILL) }
         _ = waitUntil(10) { self.processes.allSatisfy { !$0.isRunning } }
-        if ProcessInfo.processInfo.environment["SOFTRL_KEEP_LOGS"] == nil { try? FileManager.default.removeItem(at: dir) } else { print("ops test files kept in \(dir.path)") }
+        if ProcessInfo.processInfo.environment["SOFTRL_KEEP_LOGS"] == nil {
+            try? FileManager.default.removeItem(at: dir)
+        } else {
+            print("ops test files kept in \(dir.path)")
+        }
     }
 
     static func tool(_ name: String, reason: String) throws -> String {
-        for d in ["/usr/bin", "/usr/sbin", "/usr/local/bin", "/bin", "/sbin"] where FileManager.default.isExecutableFile(atPath: "\(d)/\(name)") { return "\(d)/\(name)" }
+        for d in ["/usr/bin", "/usr/sbin", "/usr/local/bin", "/bin", "/sbin"]
+        where FileManager.default.isExecutableFile(atPath: "\(d)/\(name)") { return "\(d)/\(name)" }
         throw XCTSkip("\(name) not installed (\(reason)); `bash scripts/setup.sh` installs it")
     }
 
     /// A Python that can import `module` (TensorMath.ReferencePython: $SOFTRL_PYTHON, .venv, python3), or a skip saying why.
     static func python(with module: String) throws -> String {
-        do { return try ReferencePython.find(repositoryRoot: repoRoot, importing: [module]).get() } catch { throw XCTSkip("\(error)") }
+        do { return try ReferencePython.find(repositoryRoot: repoRoot, importing: [module]).get() } catch {
+            throw XCTSkip("\(error)")
+        }
     }
 
     /// Runs a program to completion (bounded), returning status and combined output (read from a file once it
     /// has exited, so a grandchild holding the output open cannot block us).
     @discardableResult
-    static func run(_ path: String, _ args: [String], stdin: String? = nil, timeout: Double = 120, environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
-        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("softrl-ops-run-\(UUID().uuidString.prefix(8))")
-        defer { try? FileManager.default.removeItem(atPath: tmp.path + ".out"); try? FileManager.default.removeItem(atPath: tmp.path + ".in") }
+    static func run(
+        _ path: String, _ args: [String], stdin: String? = nil, timeout: Double = 120,
+        environment: [String: String] = [:]
+    ) throws -> (status: Int32, output: String) {
+        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "softrl-ops-run-\(UUID().uuidString.prefix(8))")
+        defer {
+            try? FileManager.default.removeItem(atPath: tmp.path + ".out");
+            try? FileManager.default.removeItem(atPath: tmp.path + ".in")
+        }
         var input: String? = nil
-        if let stdin { try stdin.write(toFile: tmp.path + ".in", atomically: true, encoding: .utf8); input = tmp.path + ".in" }
+        if let stdin {
+            try stdin.write(toFile: tmp.path + ".in", atomically: true, encoding: .utf8); input = tmp.path + ".in"
+        }
         let child = try Child(path, args, output: tmp.path + ".out", input: input, environment: environment)
         let end = Date().addingTimeInterval(timeout)
         while child.isRunning && Date() < end { usleep(20_000) }
@@ -62,17 +84,21 @@ final class OpsHarness {
     }
 
     @discardableResult
-    func spawn(_ path: String, _ args: [String], log name: String, environment: [String: String] = [:]) throws -> Child {
+    func spawn(_ path: String, _ args: [String], log name: String, environment: [String: String] = [:]) throws -> Child
+    {
         var env = environment
         if env["OPENBLAS_NUM_THREADS"] == nil { env["OPENBLAS_NUM_THREADS"] = "1" }
-        let c = try Child(path, args, output: dir.appendingPathComponent("\(name).log").path, input: nil, environment: env)
+        let c = try Child(
+            path, args, output: dir.appendingPathComponent("\(name).log").path, input: nil, environment: env)
         processes.append(c)
         return c
     }
 
     func softrl(_ args: [String], log name: String) throws -> Child { try spawn(exe.path, args, log: name) }
 
-    func log(_ name: String) -> String { (try? String(contentsOf: dir.appendingPathComponent("\(name).log"), encoding: .utf8)) ?? "" }
+    func log(_ name: String) -> String {
+        (try? String(contentsOf: dir.appendingPathComponent("\(name).log"), encoding: .utf8)) ?? ""
+    }
 
     /// Polls every 100 ms for at most `timeout` seconds.
     func waitUntil(_ timeout: Double, _ condition: () -> Bool) -> Bool {
@@ -112,7 +138,11 @@ final class Child {
         defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
         var p: pid_t = 0
         let rc = posix_spawn(&p, path, &actions, nil, argv, envp)
-        guard rc == 0 else { throw NSError(domain: "posix_spawn", code: Int(rc), userInfo: [NSLocalizedDescriptionKey: "cannot start \(path): \(String(cString: strerror(rc)))"]) }
+        guard rc == 0 else {
+            throw NSError(
+                domain: "posix_spawn", code: Int(rc),
+                userInfo: [NSLocalizedDescriptionKey: "cannot start \(path): \(String(cString: strerror(rc)))"])
+        }
         pid = p
     }
 

@@ -21,7 +21,10 @@ final class PlotTests: XCTestCase {
 
     /// Checks one set of ticks for [lo, hi]: equally spaced by 1, 2 or 5 x 10^k, every tick a multiple of the step,
     /// the first at or below lo, the last at or above hi, a readable count, labels that read back as the values.
-    func checkRound(_ ticks: [Double], labels: [String]? = nil, lo: Double, hi: Double, file: StaticString = #filePath, line: UInt = #line) {
+    func checkRound(
+        _ ticks: [Double], labels: [String]? = nil, lo: Double, hi: Double, file: StaticString = #filePath,
+        line: UInt = #line
+    ) {
         XCTAssertGreaterThanOrEqual(ticks.count, 2, "ticks \(ticks) for \(lo)...\(hi)", file: file, line: line)
         guard ticks.count >= 2 else { return }
         let measured = (ticks.last! - ticks.first!) / Double(ticks.count - 1)
@@ -29,23 +32,31 @@ final class PlotTests: XCTestCase {
         let mantissa = measured / pow(10, exponent)
         let nice = [1.0, 2, 5, 10].first { abs(mantissa - $0) < 1e-6 }
         XCTAssertNotNil(nice, "step \(measured) is not 1, 2 or 5 x 10^k (ticks \(ticks))", file: file, line: line)
-        let step = (nice ?? mantissa) * pow(10, exponent)   // exact, to test multiples far from zero
+        let step = (nice ?? mantissa) * pow(10, exponent) // exact, to test multiples far from zero
         for (a, b) in zip(ticks, ticks.dropFirst()) {
-            XCTAssertEqual(b - a, step, accuracy: step * 1e-6, "ticks not evenly spaced: \(ticks)", file: file, line: line)
+            XCTAssertEqual(
+                b - a, step, accuracy: step * 1e-6, "ticks not evenly spaced: \(ticks)", file: file, line: line)
         }
         for t in ticks {
-            XCTAssertEqual(t / step, (t / step).rounded(), accuracy: 1e-6, "tick \(t) is not a multiple of \(step)", file: file, line: line)
+            XCTAssertEqual(
+                t / step, (t / step).rounded(), accuracy: 1e-6, "tick \(t) is not a multiple of \(step)", file: file,
+                line: line)
         }
         let tolerance = step * 1e-6
-        XCTAssertLessThanOrEqual(ticks.first!, lo + tolerance, "first tick above the data: \(ticks) for \(lo)...\(hi)", file: file, line: line)
-        XCTAssertGreaterThanOrEqual(ticks.last!, hi - tolerance, "last tick below the data: \(ticks) for \(lo)...\(hi)", file: file, line: line)
+        XCTAssertLessThanOrEqual(
+            ticks.first!, lo + tolerance, "first tick above the data: \(ticks) for \(lo)...\(hi)", file: file,
+            line: line)
+        XCTAssertGreaterThanOrEqual(
+            ticks.last!, hi - tolerance, "last tick below the data: \(ticks) for \(lo)...\(hi)", file: file, line: line)
         XCTAssertLessThanOrEqual(ticks.count, 12, "too many ticks: \(ticks)", file: file, line: line)
         if let labels {
             XCTAssertEqual(labels.count, ticks.count, file: file, line: line)
             for (t, s) in zip(ticks, labels) {
                 let v = Double(s)
                 XCTAssertNotNil(v, "label \(s) is not a number", file: file, line: line)
-                XCTAssertEqual(v ?? .nan, t, accuracy: tolerance + abs(t) * 1e-12, "label \(s) for tick \(t)", file: file, line: line)
+                XCTAssertEqual(
+                    v ?? .nan, t, accuracy: tolerance + abs(t) * 1e-12, "label \(s) for tick \(t)", file: file,
+                    line: line)
                 XCTAssertLessThanOrEqual(s.count, 14, "label \(s) is long", file: file, line: line)
             }
             XCTAssertEqual(Set(labels).count, labels.count, "labels repeat: \(labels)", file: file, line: line)
@@ -54,7 +65,10 @@ final class PlotTests: XCTestCase {
 
     func testTickValuesAreRoundAndCoverTheData() {
         // The cases that read badly before (update 1..200 gave 50.8 / 100.5 / 150.2), rates, negatives, tiny spans.
-        for (lo, hi) in [(1.0, 200.0), (1, 10), (0, 1), (0.052, 0.437), (-3.7, 12.2), (1e-5, 7e-5), (1234, 5678), (0.9, 0.95), (-0.02, 0.31), (1, 3), (5, 5), (0, 0)] {
+        for (lo, hi) in [
+            (1.0, 200.0), (1, 10), (0, 1), (0.052, 0.437), (-3.7, 12.2), (1e-5, 7e-5), (1234, 5678), (0.9, 0.95),
+            (-0.02, 0.31), (1, 3), (5, 5), (0, 0)
+        ] {
             let ticks = Plot.niceTicks(lo, hi)
             let step = ticks[1] - ticks[0]
             checkRound(ticks, labels: ticks.map { Plot.tickLabel($0, step: step) }, lo: lo, hi: hi)
@@ -76,58 +90,82 @@ final class PlotTests: XCTestCase {
         var rng = Stream(state: 7)
         let points = (1...137).map { (x: Double($0), y: 0.31 + 0.2 * rng.next()) }
         let errors = points.map { _ in 0.05 * rng.next() }
-        let plot = Plot(id: "t", title: "t", xLabel: "update", yLabel: "y", series: [PlotSeries(name: "a", points: points, errors: errors)])
+        let plot = Plot(
+            id: "t", title: "t", xLabel: "update", yLabel: "y",
+            series: [PlotSeries(name: "a", points: points, errors: errors)])
         let (x, y) = plot.axes()
         checkRound(x.ticks, labels: x.labels, lo: 1, hi: 137)
         let lows = zip(points, errors).map { $0.y - $1 }, highs = zip(points, errors).map { $0.y + $1 }
         checkRound(y.ticks, labels: y.labels, lo: lows.min()!, hi: highs.max()!)
         XCTAssertEqual(y.range.lowerBound, y.ticks.first!); XCTAssertEqual(y.range.upperBound, y.ticks.last!)
         // A fixed 0...1 range for rates keeps its ends and gets round ticks.
-        let rate = Plot(id: "r", title: "r", xLabel: "", yLabel: "", series: [PlotSeries(name: "a", points: points)], yRange: 0...1).axes().y
+        let rate = Plot(
+            id: "r", title: "r", xLabel: "", yLabel: "", series: [PlotSeries(name: "a", points: points)], yRange: 0...1
+        ).axes().y
         XCTAssertEqual(rate.labels, ["0.0", "0.2", "0.4", "0.6", "0.8", "1.0"])
         // Histogram bars: integer ticks only.
-        let bars = Plot(id: "h", title: "h", xLabel: "", yLabel: "", series: [PlotSeries(name: "g", points: [(0, 40), (1, 8), (2, 1)], bars: true)]).axes().x
+        let bars = Plot(
+            id: "h", title: "h", xLabel: "", yLabel: "",
+            series: [PlotSeries(name: "g", points: [(0, 40), (1, 8), (2, 1)], bars: true)]
+        ).axes().x
         XCTAssertEqual(bars.labels, ["0", "1", "2"])
     }
 
     func testLogAxisIsLabelledInPowersOfTwo() {
         for maxK in [1, 2, 4, 16, 32, 1024] {
             let ks = sequence(first: 1, next: { $0 * 2 <= maxK ? $0 * 2 : nil }).map(Double.init)
-            let plot = Plot(id: "p", title: "p", xLabel: "k", yLabel: "pass@k", series: [PlotSeries(name: "a", points: ks.map { ($0, 0.5) })], yRange: 0...1, logX: true)
+            let plot = Plot(
+                id: "p", title: "p", xLabel: "k", yLabel: "pass@k",
+                series: [PlotSeries(name: "a", points: ks.map { ($0, 0.5) })], yRange: 0...1, logX: true)
             let x = plot.axes().x
             let values = x.labels.map { Int($0) }
             XCTAssertFalse(values.contains(nil), "labels are whole numbers: \(x.labels)")
-            for v in values.compactMap({ $0 }) { XCTAssertEqual(v & (v - 1), 0, "\(v) is not a power of two (labels \(x.labels))") }
+            for v in values.compactMap({ $0 }) {
+                XCTAssertEqual(v & (v - 1), 0, "\(v) is not a power of two (labels \(x.labels))")
+            }
             XCTAssertEqual(values.first ?? nil, 1, "starts at k = 1: \(x.labels)")
             XCTAssertEqual(values.last ?? nil, maxK == 1 ? 2 : maxK, "ends at the largest k: \(x.labels)")
             XCTAssertLessThanOrEqual(x.labels.count, 11)
             // Tick positions are the log2 of the labels.
             for (t, s) in zip(x.ticks, x.labels) { XCTAssertEqual(pow(2, t), Double(s)!, accuracy: 1e-9) }
         }
-        let svg = Plot(id: "p", title: "p", xLabel: "k", yLabel: "pass@k", series: [PlotSeries(name: "a", points: [(1, 0.3), (2, 0.4), (4, 0.5), (8, 0.6), (16, 0.7)])], yRange: 0...1, logX: true).svg()
-        let xticks = svg.components(separatedBy: "class=\"xtick\"").dropFirst().compactMap { $0.split(separator: ">").dropFirst().first?.split(separator: "<").first.map(String.init) }
+        let svg = Plot(
+            id: "p", title: "p", xLabel: "k", yLabel: "pass@k",
+            series: [PlotSeries(name: "a", points: [(1, 0.3), (2, 0.4), (4, 0.5), (8, 0.6), (16, 0.7)])], yRange: 0...1,
+            logX: true
+        ).svg()
+        let xticks = svg.components(separatedBy: "class=\"xtick\"").dropFirst().compactMap {
+            $0.split(separator: ">").dropFirst().first?.split(separator: "<").first.map(String.init)
+        }
         XCTAssertEqual(xticks, ["1", "2", "4", "8", "16"])
     }
 
     func testErrorBarsAreDrawnInsideARateAxis() {
         // pass@k near 1 with its SE: the axis stays 0...1 and every bar ends inside the plot area.
         let ks: [Double] = [1, 2, 4, 8, 16]
-        let plot = Plot(id: "p", title: "p", xLabel: "k", yLabel: "pass@k", series: [
-            PlotSeries(name: "base", points: ks.map { ($0, min(1, 0.3 + 0.2 * log2($0))) }, errors: [0.02, 0.03, 0.04, 0.05, 0.06], dashed: true),
-            PlotSeries(name: "after", points: ks.map { ($0, 0.4) }, errors: [0, 0.01, 0.01, 0.01, 0.01])], yRange: 0...1, logX: true)
+        let plot = Plot(
+            id: "p", title: "p", xLabel: "k", yLabel: "pass@k",
+            series: [
+                PlotSeries(
+                    name: "base", points: ks.map { ($0, min(1, 0.3 + 0.2 * log2($0))) },
+                    errors: [0.02, 0.03, 0.04, 0.05, 0.06], dashed: true),
+                PlotSeries(name: "after", points: ks.map { ($0, 0.4) }, errors: [0, 0.01, 0.01, 0.01, 0.01])
+            ], yRange: 0...1, logX: true)
         XCTAssertEqual(plot.axes().y.labels, ["0.0", "0.2", "0.4", "0.6", "0.8", "1.0"])
         let svg = plot.svg()
         let bars = svg.components(separatedBy: "class=\"errorbar\"").dropFirst()
         XCTAssertEqual(bars.count, 9, "one bar per point with a positive SE")
         // The y coordinates of the 1.0 and 0.0 grid lines bound every bar.
         let (_, ya) = plot.axes()
-        let top = 30.0, bottom = 300.0 - 42.0   // the SVG's plot area at the default size
+        let top = 30.0, bottom = 300.0 - 42.0 // the SVG's plot area at the default size
         XCTAssertEqual(ya.range, 0...1)
         for b in bars {
             let path = b.components(separatedBy: "d=\"").dropFirst().first?.components(separatedBy: "\"").first ?? ""
             let numbers = path.split(whereSeparator: { "MVh,".contains($0) }).compactMap { Double($0) }
             let ys = [numbers[1], numbers[2]]
-            for y in ys { XCTAssertTrue((top - 1e-6)...(bottom + 1e-6) ~= y, "bar end \(y) outside the plot area in \(path)") }
+            for y in ys {
+                XCTAssertTrue((top - 1e-6)...(bottom + 1e-6) ~= y, "bar end \(y) outside the plot area in \(path)")
+            }
         }
         XCTAssertTrue(svg.contains("stroke-dasharray"), "the base series is dashed")
     }
@@ -154,16 +192,28 @@ final class PlotTests: XCTestCase {
             let got = Plot.smoothed(ys, weight: w), want = referenceEMA(ys, weight: w)
             XCTAssertEqual(got.count, want.count)
             for (i, (g, r)) in zip(got, want).enumerated() {
-                if r.isFinite { XCTAssertEqual(g, r, accuracy: 1e-12, "weight \(w), point \(i)") } else { XCTAssertEqual(g.isNaN, r.isNaN); XCTAssertEqual(g.isInfinite, r.isInfinite) }
+                if r.isFinite {
+                    XCTAssertEqual(g, r, accuracy: 1e-12, "weight \(w), point \(i)")
+                } else {
+                    XCTAssertEqual(g.isNaN, r.isNaN); XCTAssertEqual(g.isInfinite, r.isInfinite)
+                }
             }
             XCTAssertEqual(got[0], ys[0], accuracy: 1e-15, "debiased: the first smoothed value is the first value")
         }
         // A constant series stays at its value from the start (the debiasing), not ramping up from 0.
-        for v in Plot.smoothed([Double](repeating: 0.42, count: 50), weight: 0.9) { XCTAssertEqual(v, 0.42, accuracy: 1e-12) }
+        for v in Plot.smoothed([Double](repeating: 0.42, count: 50), weight: 0.9) {
+            XCTAssertEqual(v, 0.42, accuracy: 1e-12)
+        }
         // The report smooths its training curves and draws raw and smoothed lines for each run.
-        let s = PlotSeries(name: "a", points: ys2.enumerated().map { (Double($0.offset + 1), $0.element) }, smoothing: 0.9)
-        for (g, r) in zip(s.drawnPoints.map(\.y), referenceEMA(ys2, weight: 0.9)) { XCTAssertEqual(g, r, accuracy: 1e-12, "drawn points are the EMA") }
-        let svg = Plot(id: "r", title: "r", xLabel: "update", yLabel: "reward", series: [s, PlotSeries(name: "b", points: s.points, smoothing: 0.9)]).svg()
+        let s = PlotSeries(
+            name: "a", points: ys2.enumerated().map { (Double($0.offset + 1), $0.element) }, smoothing: 0.9)
+        for (g, r) in zip(s.drawnPoints.map(\.y), referenceEMA(ys2, weight: 0.9)) {
+            XCTAssertEqual(g, r, accuracy: 1e-12, "drawn points are the EMA")
+        }
+        let svg = Plot(
+            id: "r", title: "r", xLabel: "update", yLabel: "reward",
+            series: [s, PlotSeries(name: "b", points: s.points, smoothing: 0.9)]
+        ).svg()
         XCTAssertEqual(svg.components(separatedBy: "<polyline").count - 1, 4, "raw + smoothed line per run")
         XCTAssertEqual(svg.components(separatedBy: "class=\"legend-entry\"").count - 1, 2, "one legend entry per run")
     }

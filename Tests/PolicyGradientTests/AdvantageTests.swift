@@ -33,7 +33,9 @@ final class AdvantageTests: XCTestCase {
         return r.map { $0 - mu }
     }
 
-    private func assertClose(_ a: [Double], _ b: [Double], tol: Double = 1e-12, file: StaticString = #filePath, line: UInt = #line) {
+    private func assertClose(
+        _ a: [Double], _ b: [Double], tol: Double = 1e-12, file: StaticString = #filePath, line: UInt = #line
+    ) {
         XCTAssertEqual(a.count, b.count, file: file, line: line)
         for (x, y) in zip(a, b) { XCTAssertEqual(x, y, accuracy: tol, file: file, line: line) }
     }
@@ -42,7 +44,7 @@ final class AdvantageTests: XCTestCase {
         [1, 0, 0, 1, 1, 0, 0, 0],
         [0.3, -1.2, 2.5, 0.0],
         [5, 7],
-        [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6],
+        [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6]
     ]
 
     func testRLOOMatchesLeaveOneOutReference() {
@@ -85,8 +87,9 @@ final class AdvantageTests: XCTestCase {
         // r_i − (S − r_i)/(G−1) = G/(G−1)·(r_i − S/G)
         for r in groups {
             let g = Double(r.count)
-            assertClose(computeAdvantages(rewards: r, estimator: .rloo),
-                        computeAdvantages(rewards: r, estimator: .drgrpo).map { $0 * g / (g - 1) })
+            assertClose(
+                computeAdvantages(rewards: r, estimator: .rloo),
+                computeAdvantages(rewards: r, estimator: .drgrpo).map { $0 * g / (g - 1) })
         }
     }
 
@@ -101,10 +104,12 @@ final class AdvantageTests: XCTestCase {
     func testGRPOIsScaleInvariantAndDrGRPOIsNot() {
         let r = [0.3, -1.2, 2.5, 0.0]
         let scaled = r.map { $0 * 10 }
-        assertClose(computeAdvantages(rewards: scaled, estimator: .grpo, stdEpsilon: 0),
-                    computeAdvantages(rewards: r, estimator: .grpo, stdEpsilon: 0), tol: 1e-12)
-        assertClose(computeAdvantages(rewards: scaled, estimator: .drgrpo),
-                    computeAdvantages(rewards: r, estimator: .drgrpo).map { $0 * 10 }, tol: 1e-12)
+        assertClose(
+            computeAdvantages(rewards: scaled, estimator: .grpo, stdEpsilon: 0),
+            computeAdvantages(rewards: r, estimator: .grpo, stdEpsilon: 0), tol: 1e-12)
+        assertClose(
+            computeAdvantages(rewards: scaled, estimator: .drgrpo),
+            computeAdvantages(rewards: r, estimator: .drgrpo).map { $0 * 10 }, tol: 1e-12)
     }
 
     func testDynamicSamplingDropsGroupsWithEqualRewards() {

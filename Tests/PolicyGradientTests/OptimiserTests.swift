@@ -30,14 +30,17 @@ final class OptimiserTests: XCTestCase {
         let n = 37
         let config = AdamWConfig(lr: 1e-2, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: weightDecay)
         var params = (0..<n).map { _ in Float.random(in: -1...1, using: &rng) }
-        var ref = AdamWReference(theta: params.map(Double.init), m: .init(repeating: 0, count: n), v: .init(repeating: 0, count: n),
-                                 beta1: 0.9, beta2: 0.95, eps: 1e-8, lambda: weightDecay)
+        var ref = AdamWReference(
+            theta: params.map(Double.init), m: .init(repeating: 0, count: n), v: .init(repeating: 0, count: n),
+            beta1: 0.9, beta2: 0.95, eps: 1e-8, lambda: weightDecay)
         let opt = AdamW(parameterCount: n, config: config)
         for s in 0..<8 {
             let grads = (0..<n).map { _ in Float.random(in: -2...2, using: &rng) }
-            let lr = 1e-2 * Double(s + 1) / 8  // changing rate: the decay must use the current one
+            let lr = 1e-2 * Double(s + 1) / 8 // changing rate: the decay must use the current one
             params.withUnsafeMutableBufferPointer { p in
-                grads.withUnsafeBufferPointer { g in opt.update(parameters: p, gradients: g, learningRate: Float(lr), decayMask: decayMask) }
+                grads.withUnsafeBufferPointer { g in
+                    opt.update(parameters: p, gradients: g, learningRate: Float(lr), decayMask: decayMask)
+                }
             }
             ref.step(g: grads.map(Double.init), lr: lr, decays: decayMask ?? { _ in true })
         }
@@ -51,14 +54,18 @@ final class OptimiserTests: XCTestCase {
 
     func testAdamWMatchesSlowReferenceWithoutDecay() { runAgainstReference(weightDecay: 0, decayMask: nil) }
     func testAdamWMatchesSlowReferenceWithDecay() { runAgainstReference(weightDecay: 0.1, decayMask: nil) }
-    func testAdamWMatchesSlowReferenceWithDecayMask() { runAgainstReference(weightDecay: 0.1, decayMask: { $0 % 3 != 0 }) }
+    func testAdamWMatchesSlowReferenceWithDecayMask() {
+        runAgainstReference(weightDecay: 0.1, decayMask: { $0 % 3 != 0 })
+    }
 
     func testFirstStepMovesEachParameterByLearningRateTimesSign() {
         // Bias correction at t = 1: m̂ = g, v̂ = g², so the step is lr·g/(|g| + ε) ≈ lr·sign(g), whatever |g| is.
         var params: [Float] = [0, 0, 0, 0]
         let grads: [Float] = [1e-3, -5, 100, -0.25]
         let opt = AdamW(parameterCount: 4, config: AdamWConfig(eps: 1e-12))
-        params.withUnsafeMutableBufferPointer { p in grads.withUnsafeBufferPointer { opt.update(parameters: p, gradients: $0, learningRate: 0.01) } }
+        params.withUnsafeMutableBufferPointer { p in
+            grads.withUnsafeBufferPointer { opt.update(parameters: p, gradients: $0, learningRate: 0.01) }
+        }
         for (p, g) in zip(params, grads) { XCTAssertEqual(p, g > 0 ? -0.01 : 0.01, accuracy: 1e-7) }
     }
 
@@ -69,7 +76,9 @@ final class OptimiserTests: XCTestCase {
         let opt = AdamW(parameterCount: 3, config: AdamWConfig(weightDecay: 0.5))
         for _ in 0..<3 {
             params.withUnsafeMutableBufferPointer { p in
-                zeros.withUnsafeBufferPointer { opt.update(parameters: p, gradients: $0, learningRate: 0.1, decayMask: { $0 != 1 }) }
+                zeros.withUnsafeBufferPointer {
+                    opt.update(parameters: p, gradients: $0, learningRate: 0.1, decayMask: { $0 != 1 })
+                }
             }
         }
         let f = Float(pow(1 - 0.1 * 0.5, 3.0))
@@ -85,7 +94,9 @@ final class OptimiserTests: XCTestCase {
         let config = AdamWConfig(weightDecay: 0.01)
         func apply(_ opt: AdamW, _ params: inout [Float], _ steps: Range<Int>) {
             for s in steps {
-                params.withUnsafeMutableBufferPointer { p in gradSeq[s].withUnsafeBufferPointer { opt.update(parameters: p, gradients: $0, learningRate: 1e-2) } }
+                params.withUnsafeMutableBufferPointer { p in
+                    gradSeq[s].withUnsafeBufferPointer { opt.update(parameters: p, gradients: $0, learningRate: 1e-2) }
+                }
             }
         }
         var a = [Float](repeating: 0.5, count: n)
@@ -108,10 +119,10 @@ final class OptimiserTests: XCTestCase {
 
     func testScheduleEndpoints() {
         let s = LearningRateSchedule(peak: 1e-3, warmupSteps: 10, totalSteps: 110, minRatio: 0.1)
-        XCTAssertEqual(s.rate(at: 0), 1e-4, accuracy: 1e-18)       // small but non-zero
-        XCTAssertEqual(s.rate(at: 9), 1e-3, accuracy: 1e-18)       // last warm-up step reaches the peak
-        XCTAssertEqual(s.rate(at: 10), 1e-3, accuracy: 1e-18)      // decay starts at the peak
-        XCTAssertEqual(s.rate(at: 60), 0.5 * (1e-3 + 1e-4), accuracy: 1e-15)  // cosine midpoint
+        XCTAssertEqual(s.rate(at: 0), 1e-4, accuracy: 1e-18) // small but non-zero
+        XCTAssertEqual(s.rate(at: 9), 1e-3, accuracy: 1e-18) // last warm-up step reaches the peak
+        XCTAssertEqual(s.rate(at: 10), 1e-3, accuracy: 1e-18) // decay starts at the peak
+        XCTAssertEqual(s.rate(at: 60), 0.5 * (1e-3 + 1e-4), accuracy: 1e-15) // cosine midpoint
         XCTAssertEqual(s.rate(at: 110), 1e-4, accuracy: 1e-18)
         XCTAssertEqual(s.rate(at: 1000), 1e-4, accuracy: 1e-18)
         for k in 0..<120 { XCTAssertGreaterThan(s.rate(at: k), 0) }
@@ -134,7 +145,9 @@ final class OptimiserTests: XCTestCase {
             let g = (0..<n).map { _ in Float.random(in: -3...3, using: &rng) }
             var sumSquares = 0.0
             for x in g { sumSquares += Double(x) * Double(x) }
-            g.withUnsafeBufferPointer { XCTAssertEqual(globalNorm($0), sumSquares.squareRoot(), accuracy: 1e-12 * max(1, sumSquares)) }
+            g.withUnsafeBufferPointer {
+                XCTAssertEqual(globalNorm($0), sumSquares.squareRoot(), accuracy: 1e-12 * max(1, sumSquares))
+            }
         }
         let pythagoras: [Float] = [3, 4]
         pythagoras.withUnsafeBufferPointer { XCTAssertEqual(globalNorm($0), 5) }
@@ -149,7 +162,7 @@ final class OptimiserTests: XCTestCase {
         XCTAssertEqual(result.normBefore, before)
         XCTAssertEqual(result.scale, 1.5 / before, accuracy: 1e-15)
         XCTAssertEqual(g.withUnsafeBufferPointer { globalNorm($0) }, 1.5, accuracy: 1e-5)
-        for (x, y) in zip(g, original) { XCTAssertEqual(Double(x), Double(y) * result.scale, accuracy: 1e-6) }  // direction kept
+        for (x, y) in zip(g, original) { XCTAssertEqual(Double(x), Double(y) * result.scale, accuracy: 1e-6) } // direction kept
     }
 
     func testClippingLeavesSmallGradientsUntouched() {

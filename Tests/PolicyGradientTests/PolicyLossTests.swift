@@ -3,7 +3,7 @@
 
 import XCTest
 import PolicyGradient
-import TensorMath   // SplitMix64: deterministic test data
+import TensorMath // SplitMix64: deterministic test data
 
 final class PolicyLossTests: XCTestCase {
     // MARK: slow reference, written term by term like the formulas in the papers
@@ -13,13 +13,13 @@ final class PolicyLossTests: XCTestCase {
         let rho = exp(logp - behaviour)
         switch config.kind {
         case .reinforce:
-            guard let cap = config.tisCap else { return a * logp }  // REINFORCE: A·log π
+            guard let cap = config.tisCap else { return a * logp } // REINFORCE: A·log π
             // Importance-weighted surrogate A·ρ while ρ ≤ C; continued linearly in log ρ with slope C beyond.
             if rho <= cap { return a * rho }
             return a * (cap + cap * (log(rho) - log(cap)))
         case .clipped:
             let clipped = Swift.min(Swift.max(rho, 1 - config.clipLow), 1 + config.clipHigh)
-            return Swift.min(rho * a, clipped * a)  // PPO: min(ρA, clip(ρ)A)
+            return Swift.min(rho * a, clipped * a) // PPO: min(ρA, clip(ρ)A)
         }
     }
 
@@ -41,19 +41,19 @@ final class PolicyLossTests: XCTestCase {
         }
         let bigR = Double(rollouts.count)
         switch config.normalization {
-        case .sequence:      // (1/R) Σ_i Σ_t
+        case .sequence: // (1/R) Σ_i Σ_t
             return rollouts.map(rolloutSum).reduce(0, +) / bigR
-        case .sequenceMean:  // (1/R) Σ_i (1/|o_i|) Σ_t
+        case .sequenceMean: // (1/R) Σ_i (1/|o_i|) Σ_t
             var total = 0.0
             for r in rollouts {
                 let n = r.logp.indices.filter { included(r, $0) }.count
                 if n > 0 { total += rolloutSum(r) / Double(n) }
             }
             return total / bigR
-        case .token:         // (1/Σ_i |o_i|) Σ_i Σ_t
+        case .token: // (1/Σ_i |o_i|) Σ_i Σ_t
             let n = rollouts.map { r in r.logp.indices.filter { included(r, $0) }.count }.reduce(0, +)
             return n == 0 ? 0 : rollouts.map(rolloutSum).reduce(0, +) / Double(n)
-        case .constant:      // (1/(R·L)) Σ_i Σ_t
+        case .constant: // (1/(R·L)) Σ_i Σ_t
             return rollouts.map(rolloutSum).reduce(0, +) / (bigR * config.constantLength)
         }
     }
@@ -62,8 +62,10 @@ final class PolicyLossTests: XCTestCase {
 
     /// Random batch with log-ratios in [−spread, spread], masks and reference log-probs, avoiding the kinks
     /// of the clipped and TIS objectives by `margin` so finite differences are valid.
-    private func randomBatch(seed: UInt64, spread: Double = 0.6, withMask: Bool = true, config: LossConfig? = nil,
-                             margin: Double = 1e-3) -> [RolloutTerms] {
+    private func randomBatch(
+        seed: UInt64, spread: Double = 0.6, withMask: Bool = true, config: LossConfig? = nil,
+        margin: Double = 1e-3
+    ) -> [RolloutTerms] {
         var rng = SplitMix64(seed: seed)
         var kinks: [Double] = []
         if let c = config {
@@ -77,14 +79,18 @@ final class PolicyLossTests: XCTestCase {
             for _ in 0..<n {
                 let b = Double.random(in: -4 ... -0.1, using: &rng)
                 var x: Double
-                repeat { x = Double.random(in: -spread...spread, using: &rng) } while kinks.contains { abs($0 - x) < margin }
+                repeat {
+                    x = Double.random(in: -spread...spread, using: &rng)
+                } while kinks.contains { abs($0 - x) < margin }
                 beh.append(b)
                 logp.append(b + x)
                 ref.append(b + x + Double.random(in: -0.5...0.5, using: &rng))
                 mask.append(withMask ? Double.random(in: 0..<1, using: &rng) < 0.75 : true)
             }
-            let a = i == 4 ? 0 : Double.random(in: -1.5...1.5, using: &rng)  // include a zero-advantage rollout
-            out.append(RolloutTerms(advantage: a, logp: logp, behaviourLogp: beh, referenceLogp: ref, mask: withMask ? mask : nil))
+            let a = i == 4 ? 0 : Double.random(in: -1.5...1.5, using: &rng) // include a zero-advantage rollout
+            out.append(
+                RolloutTerms(
+                    advantage: a, logp: logp, behaviourLogp: beh, referenceLogp: ref, mask: withMask ? mask : nil))
         }
         return out
     }
@@ -93,10 +99,18 @@ final class PolicyLossTests: XCTestCase {
         var configs: [LossConfig] = []
         for norm in [LossNormalization.sequence, .token, .sequenceMean, .constant] {
             for beta in [0.0, 0.04] {
-                configs.append(LossConfig(kind: .reinforce, tisCap: nil, klBeta: beta, normalization: norm, constantLength: 9))
-                configs.append(LossConfig(kind: .reinforce, tisCap: 1.3, klBeta: beta, normalization: norm, constantLength: 9))
-                configs.append(LossConfig(kind: .clipped, clipLow: 0.2, clipHigh: 0.2, tisCap: nil, klBeta: beta, normalization: norm, constantLength: 9))
-                configs.append(LossConfig(kind: .clipped, clipLow: 0.2, clipHigh: 0.28, tisCap: 2, klBeta: beta, normalization: norm, constantLength: 9))
+                configs.append(
+                    LossConfig(kind: .reinforce, tisCap: nil, klBeta: beta, normalization: norm, constantLength: 9))
+                configs.append(
+                    LossConfig(kind: .reinforce, tisCap: 1.3, klBeta: beta, normalization: norm, constantLength: 9))
+                configs.append(
+                    LossConfig(
+                        kind: .clipped, clipLow: 0.2, clipHigh: 0.2, tisCap: nil, klBeta: beta, normalization: norm,
+                        constantLength: 9))
+                configs.append(
+                    LossConfig(
+                        kind: .clipped, clipLow: 0.2, clipHigh: 0.28, tisCap: 2, klBeta: beta, normalization: norm,
+                        constantLength: 9))
             }
         }
         return configs
@@ -114,8 +128,10 @@ final class PolicyLossTests: XCTestCase {
 
     func testPaperLossIsMinusMeanOfAdvantageTimesSummedLogp() {
         // −(1/(B·G)) Σ_i A_i Σ_t log π(o_it): the "Soft Tokens, Hard Truths" RLOO loss, written out directly.
-        let batch = [RolloutTerms(advantage: 0.5, logp: [-1, -2], behaviourLogp: [-1, -2]),
-                     RolloutTerms(advantage: -1, logp: [-0.5, -0.25, -3], behaviourLogp: [-0.5, -0.25, -3])]
+        let batch = [
+            RolloutTerms(advantage: 0.5, logp: [-1, -2], behaviourLogp: [-1, -2]),
+            RolloutTerms(advantage: -1, logp: [-0.5, -0.25, -3], behaviourLogp: [-0.5, -0.25, -3])
+        ]
         var config = LossConfig.paper
         config.tisCap = nil
         let expected = -(0.5 * (-3.0) + (-1.0) * (-3.75)) / 2
@@ -147,7 +163,9 @@ final class PolicyLossTests: XCTestCase {
         // would be for the derivative of −A·min(ρ, C)); inside it is −c·ρ·A.
         let cap = 2.0
         let x: [Double] = [log(0.5), 0, log(1.9), log(3), log(50)]
-        let batch = [RolloutTerms(advantage: 1.5, logp: x.map { $0 - 1 }, behaviourLogp: [Double](repeating: -1, count: x.count))]
+        let batch = [
+            RolloutTerms(advantage: 1.5, logp: x.map { $0 - 1 }, behaviourLogp: [Double](repeating: -1, count: x.count))
+        ]
         let config = LossConfig(kind: .reinforce, tisCap: cap, normalization: .sequence)
         let result = policyLoss(batch, config: config)
         let expected = [-0.5 * 1.5, -1 * 1.5, -1.9 * 1.5, -cap * 1.5, -cap * 1.5]
@@ -179,7 +197,7 @@ final class PolicyLossTests: XCTestCase {
         // The other sides keep the unclipped gradient −ρ·A (PPO's pessimistic bound).
         XCTAssertEqual(grad(1, 0.5).0, -0.5, accuracy: 1e-12)
         XCTAssertEqual(grad(-1, 2).0, 2, accuracy: 1e-12)
-        XCTAssertEqual(grad(1, 1.27).0, -1.27, accuracy: 1e-12)   // clip-higher: 1.27 < 1.28 still learns
+        XCTAssertEqual(grad(1, 1.27).0, -1.27, accuracy: 1e-12) // clip-higher: 1.27 < 1.28 still learns
         XCTAssertEqual(grad(-1, 0.81).0, 0.81, accuracy: 1e-12)
         XCTAssertEqual(grad(1, 0.5).1.clippedFraction, 0)
     }
@@ -189,7 +207,8 @@ final class PolicyLossTests: XCTestCase {
         var batch = randomBatch(seed: 7, withMask: true)
         for i in batch.indices { batch[i].behaviourLogp = batch[i].logp }
         for norm in [LossNormalization.sequence, .token, .sequenceMean, .constant] {
-            let clipped = policyLoss(batch, config: LossConfig(kind: .clipped, clipLow: 0.2, clipHigh: 0.28, normalization: norm))
+            let clipped = policyLoss(
+                batch, config: LossConfig(kind: .clipped, clipLow: 0.2, clipHigh: 0.28, normalization: norm))
             let plain = policyLoss(batch, config: LossConfig(kind: .reinforce, tisCap: nil, normalization: norm))
             let tis = policyLoss(batch, config: LossConfig(kind: .reinforce, tisCap: 2, normalization: norm))
             for i in batch.indices {
@@ -208,9 +227,10 @@ final class PolicyLossTests: XCTestCase {
         var rng = SplitMix64(seed: 3)
         let L = 6
         let batch = (0..<4).map { _ in
-            RolloutTerms(advantage: Double.random(in: -1...1, using: &rng),
-                         logp: (0..<L).map { _ in Double.random(in: -3...0, using: &rng) },
-                         behaviourLogp: (0..<L).map { _ in Double.random(in: -3...0, using: &rng) })
+            RolloutTerms(
+                advantage: Double.random(in: -1...1, using: &rng),
+                logp: (0..<L).map { _ in Double.random(in: -3...0, using: &rng) },
+                behaviourLogp: (0..<L).map { _ in Double.random(in: -3...0, using: &rng) })
         }
         for kind in [LossKind.reinforce, .clipped] {
             func loss(_ n: LossNormalization) -> Double {
@@ -231,7 +251,7 @@ final class PolicyLossTests: XCTestCase {
         let without = policyLoss(batch, config: LossConfig(kind: .clipped, klBeta: 0, normalization: .sequenceMean))
         XCTAssertEqual(with.stats.meanKL, 0)
         XCTAssertEqual(with.loss, without.loss, accuracy: 1e-15)
-        for i in batch.indices { XCTAssertEqual(with.dLogp[i], without.dLogp[i]) }  // ∂k3/∂logp = 1 − 1 = 0
+        for i in batch.indices { XCTAssertEqual(with.dLogp[i], without.dLogp[i]) } // ∂k3/∂logp = 1 − 1 = 0
     }
 
     func testKLGradientMatchesFiniteDifferencesAndKLIsNonNegative() {
@@ -242,7 +262,7 @@ final class PolicyLossTests: XCTestCase {
         let result = policyLoss(batch, config: config)
         XCTAssertGreaterThan(result.loss, 0)
         XCTAssertGreaterThan(result.stats.meanKL, 0)
-        XCTAssertEqual(result.loss, 0.5 * result.stats.meanKL, accuracy: 1e-12)  // token normalisation: β·mean k3
+        XCTAssertEqual(result.loss, 0.5 * result.stats.meanKL, accuracy: 1e-12) // token normalisation: β·mean k3
         let h = 1e-6
         for i in batch.indices {
             for t in batch[i].logp.indices {
@@ -264,8 +284,9 @@ final class PolicyLossTests: XCTestCase {
         let batch = randomBatch(seed: 21, withMask: true)
         let removed = batch.map { r -> RolloutTerms in
             let keep = r.logp.indices.filter { r.mask![$0] }
-            return RolloutTerms(advantage: r.advantage, logp: keep.map { r.logp[$0] }, behaviourLogp: keep.map { r.behaviourLogp[$0] },
-                                referenceLogp: keep.map { r.referenceLogp![$0] })
+            return RolloutTerms(
+                advantage: r.advantage, logp: keep.map { r.logp[$0] }, behaviourLogp: keep.map { r.behaviourLogp[$0] },
+                referenceLogp: keep.map { r.referenceLogp![$0] })
         }
         for config in allConfigs {
             let masked = policyLoss(batch, config: config)
@@ -301,13 +322,14 @@ final class PolicyLossTests: XCTestCase {
     }
 
     func testRatioStatistics() {
-        let r = RolloutTerms(advantage: 1, logp: [log(2) - 1, -1, log(0.5) - 1, 5], behaviourLogp: [-1, -1, -1, 0],
-                             mask: [true, true, true, false])
+        let r = RolloutTerms(
+            advantage: 1, logp: [log(2) - 1, -1, log(0.5) - 1, 5], behaviourLogp: [-1, -1, -1, 0],
+            mask: [true, true, true, false])
         let s = policyLoss([r], config: LossConfig(kind: .clipped)).stats
         XCTAssertEqual(s.steps, 3)
         XCTAssertEqual(s.meanRatio, (2 + 1 + 0.5) / 3, accuracy: 1e-12)
-        XCTAssertEqual(s.maxRatio, 2, accuracy: 1e-12)           // the masked e^5 does not count
-        XCTAssertEqual(s.clippedFraction, 1.0 / 3.0, accuracy: 1e-12)  // only ρ = 2 with A > 0
+        XCTAssertEqual(s.maxRatio, 2, accuracy: 1e-12) // the masked e^5 does not count
+        XCTAssertEqual(s.clippedFraction, 1.0 / 3.0, accuracy: 1e-12) // only ρ = 2 with A > 0
     }
 
     // MARK: config

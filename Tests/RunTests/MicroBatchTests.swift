@@ -13,8 +13,9 @@ import PolicyGradient
 private let eot: Int32 = 3, eos: Int32 = 2
 
 private func smallModel() -> LlamaModel {
-    let c = LlamaConfig(vocabSize: 13, hiddenSize: 16, intermediateSize: 24, numHiddenLayers: 2,
-                        numAttentionHeads: 4, numKeyValueHeads: 2, maxPositionEmbeddings: 64)
+    let c = LlamaConfig(
+        vocabSize: 13, hiddenSize: 16, intermediateSize: 24, numHiddenLayers: 2,
+        numAttentionHeads: 4, numKeyValueHeads: 2, maxPositionEmbeddings: 64)
     return try! LlamaModel(config: c, seed: 11, std: 0.3)
 }
 
@@ -24,8 +25,12 @@ private func groups(_ model: LlamaModel, mode: ThinkingMode) -> [[Rollout]] {
     s.maxThinkingSteps = 5; s.maxAnswerTokens = 3
     let gen = RolloutGenerator(model: model, config: s, endOfThinking: eot, endOfSequence: eos)
     let prompts: [[Int32]] = [[1, 4, 5], [1, 6, 7, 8, 9], [1, 10]]
-    var out = gen.generate(prompts.enumerated().map { GenerationRequest(promptIndex: $0.offset, prompt: $0.element, groupSize: 4, seed: 5 + UInt64($0.offset)) },
-                           policyVersion: 0).groups
+    var out = gen.generate(
+        prompts.enumerated().map {
+            GenerationRequest(promptIndex: $0.offset, prompt: $0.element, groupSize: 4, seed: 5 + UInt64($0.offset))
+        },
+        policyVersion: 0
+    ).groups
     for g in out.indices { for r in out[g].indices { out[g][r].reward = Double((g + 2 * r) % 3) } }
     return out
 }
@@ -33,7 +38,7 @@ private func groups(_ model: LlamaModel, mode: ThinkingMode) -> [[Rollout]] {
 private func config(_ normalization: LossNormalization, kind: LossKind, microBatch: MicroBatchSize?) -> RLConfig {
     var c = RLConfig()
     c.loss.normalization = normalization; c.loss.kind = kind; c.loss.constantLength = 7
-    c.maxGradNorm = 1e9          // no clipping: the raw gradients are compared
+    c.maxGradNorm = 1e9 // no clipping: the raw gradients are compared
     c.learningRate = 1e-3; c.warmupSteps = 0
     c.microBatch = microBatch
     return c
@@ -41,13 +46,17 @@ private func config(_ normalization: LossNormalization, kind: LossKind, microBat
 
 /// One pass over the whole update, written without micro-batches or shared prompts: every rollout scored and
 /// differentiated whole, at once.
-private func onePassGradient(_ model: LlamaModel, _ groups: [[Rollout]], _ config: RLConfig) -> (loss: Double, gradient: [Float]) {
+private func onePassGradient(_ model: LlamaModel, _ groups: [[Rollout]], _ config: RLConfig) -> (
+    loss: Double, gradient: [Float]
+) {
     let scorer = PolicyScorer(model: model, endOfThinking: [eot])
     scorer.sharePrompts = false
     let rollouts = groups.flatMap { $0 }
     let advantages = groups.flatMap { computeAdvantages(rewards: $0.map(\.reward), estimator: config.advantage) }
     let (pass, logProbs) = scorer.score(rollouts)
-    let terms = rollouts.indices.map { RolloutTerms(advantage: advantages[$0], logp: logProbs[$0], behaviourLogp: rollouts[$0].behaviourLogProbs) }
+    let terms = rollouts.indices.map {
+        RolloutTerms(advantage: advantages[$0], logp: logProbs[$0], behaviourLogp: rollouts[$0].behaviourLogProbs)
+    }
     let result = policyLoss(terms, config: config.loss)
     let g = model.makeGradients()
     scorer.backward(pass, rollouts, dLogp: result.dLogp, gradients: g)
@@ -70,18 +79,26 @@ final class InProcessReducer {
     private var doubles: [UnsafeMutableBufferPointer<Double>?]
     private var arrived = 0, generation = 0
     let size: Int
-    init(size: Int) { self.size = size; floats = Array(repeating: nil, count: size); doubles = Array(repeating: nil, count: size) }
+    init(size: Int) {
+        self.size = size; floats = Array(repeating: nil, count: size); doubles = Array(repeating: nil, count: size)
+    }
 
     final class Worker: GradientReducer {
         let group: InProcessReducer, rank: Int
         init(group: InProcessReducer, rank: Int) { self.group = group; self.rank = rank }
         var size: Int { group.size }
-        func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws { group.join(rank, float: buffer, double: nil) }
-        func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws { group.join(rank, float: nil, double: buffer) }
+        func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
+            group.join(rank, float: buffer, double: nil)
+        }
+        func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws {
+            group.join(rank, float: nil, double: buffer)
+        }
     }
     func worker(_ rank: Int) -> Worker { Worker(group: self, rank: rank) }
 
-    fileprivate func join(_ rank: Int, float: UnsafeMutableBufferPointer<Float>?, double: UnsafeMutableBufferPointer<Double>?) {
+    fileprivate func join(
+        _ rank: Int, float: UnsafeMutableBufferPointer<Float>?, double: UnsafeMutableBufferPointer<Double>?
+    ) {
         condition.lock(); defer { condition.unlock() }
         floats[rank] = float; doubles[rank] = double
         arrived += 1
@@ -89,7 +106,9 @@ final class InProcessReducer {
         if arrived == size {
             if let first = floats[0] {
                 var sum = [Float](repeating: 0, count: first.count)
-                for r in 0..<size { precondition(floats[r]!.count == sum.count); for i in sum.indices { sum[i] += floats[r]![i] } }
+                for r in 0..<size {
+                    precondition(floats[r]!.count == sum.count); for i in sum.indices { sum[i] += floats[r]![i] }
+                }
                 for r in 0..<size { for i in sum.indices { floats[r]![i] = sum[i] } }
             } else {
                 var sum = [Double](repeating: 0, count: doubles[0]!.count)
@@ -110,13 +129,16 @@ final class MicroBatchTests: XCTestCase {
         for mode in [ThinkingMode.hard, .soft, .fuzzy] {
             let model = smallModel()
             let rollouts = groups(model, mode: mode).flatMap { $0 }
-            let shared = PolicyScorer(model: model, endOfThinking: [eot]), whole = PolicyScorer(model: model, endOfThinking: [eot])
+            let shared = PolicyScorer(model: model, endOfThinking: [eot]),
+                whole = PolicyScorer(model: model, endOfThinking: [eot])
             whole.sharePrompts = false
             let (sharedPass, a) = shared.score(rollouts)
             let (wholePass, b) = whole.score(rollouts)
             XCTAssertLessThan(sharedPass.totalRows, wholePass.totalRows, "each group's prompt packed once")
             let diff = zip(a.joined(), b.joined()).map { abs($0 - $1) }.max() ?? 0
-            print("\(mode): \(sharedPass.totalRows) vs \(wholePass.totalRows) rows, log-prob max diff shared vs whole \(diff)")
+            print(
+                "\(mode): \(sharedPass.totalRows) vs \(wholePass.totalRows) rows, log-prob max diff shared vs whole \(diff)"
+            )
             XCTAssertLessThan(diff, 1e-5, "\(mode)")
         }
     }
@@ -136,10 +158,13 @@ final class MicroBatchTests: XCTestCase {
         // Enough micro-batches for every worker thread, when there are enough rollouts.
         XCTAssertEqual(MicroBatchSize(100, .rollouts).split(lengths: [5, 6, 7, 8], atLeast: 2), [0..<2, 2..<4])
         XCTAssertEqual(MicroBatchSize(100, .tokens).split(lengths: [5, 6, 7, 8], atLeast: 2), [0..<2, 2..<4])
-        XCTAssertEqual(MicroBatchSize(100, .rollouts).split(lengths: [1, 1, 1, 1, 1, 1], atLeast: 3), [0..<2, 2..<4, 4..<6])
+        XCTAssertEqual(
+            MicroBatchSize(100, .rollouts).split(lengths: [1, 1, 1, 1, 1, 1], atLeast: 3), [0..<2, 2..<4, 4..<6])
         XCTAssertEqual(MicroBatchSize(100, .rollouts).split(lengths: [5], atLeast: 4), [0..<1])
         // A config file names the size as a string; a bad one says what to write.
-        let decoded = try? JSONDecoder().decode(RLConfig.self, from: JSONEncoder().encode(config(.token, kind: .clipped, microBatch: MicroBatchSize(96, .tokens))))
+        let decoded = try? JSONDecoder().decode(
+            RLConfig.self,
+            from: JSONEncoder().encode(config(.token, kind: .clipped, microBatch: MicroBatchSize(96, .tokens))))
         XCTAssertEqual(decoded?.microBatch, MicroBatchSize(96, .tokens))
         XCTAssertThrowsError(try ConfigFile.apply(["microBatch": "lots"], over: RLConfig(), source: "test"))
     }
@@ -147,10 +172,16 @@ final class MicroBatchTests: XCTestCase {
     /// The default fits the host: SmolLM2's shape on a 24 GB host gets a few rollouts' worth of positions, a 1M
     /// model gets thousands, and more threads split the same memory.
     func testAutomaticSizeFollowsModelAndMemory() throws {
-        let smol = try LlamaModel(config: LlamaConfig(vocabSize: 49152, hiddenSize: 576, intermediateSize: 1536, numHiddenLayers: 30,
-                                                      numAttentionHeads: 9, numKeyValueHeads: 3, maxPositionEmbeddings: 8192),
-                                  weights: FloatBuffer(count: ParameterLayout(LlamaConfig(vocabSize: 49152, hiddenSize: 576, intermediateSize: 1536, numHiddenLayers: 30,
-                                                                                           numAttentionHeads: 9, numKeyValueHeads: 3, maxPositionEmbeddings: 8192)).totalCount))
+        let smol = try LlamaModel(
+            config: LlamaConfig(
+                vocabSize: 49152, hiddenSize: 576, intermediateSize: 1536, numHiddenLayers: 30,
+                numAttentionHeads: 9, numKeyValueHeads: 3, maxPositionEmbeddings: 8192),
+            weights: FloatBuffer(
+                count: ParameterLayout(
+                    LlamaConfig(
+                        vocabSize: 49152, hiddenSize: 576, intermediateSize: 1536, numHiddenLayers: 30,
+                        numAttentionHeads: 9, numKeyValueHeads: 3, maxPositionEmbeddings: 8192)
+                ).totalCount))
         let host: UInt64 = 24 << 30
         let one = MicroBatchSize.automatic(for: smol, threads: 1, hostMemory: host)
         XCTAssertEqual(one.unit, .tokens)
@@ -158,7 +189,8 @@ final class MicroBatchTests: XCTestCase {
         XCTAssertLessThanOrEqual(smol.trainingPassBytes(lengths: [one.count]), 1 << 30)
         let two = MicroBatchSize.automatic(for: smol, threads: 2, hostMemory: host)
         XCTAssertEqual(Double(two.count), Double(one.count) / 2, accuracy: 1)
-        XCTAssertGreaterThan(MicroBatchSize.automatic(for: smallModel(), threads: 1, hostMemory: host).count, 10 * one.count)
+        XCTAssertGreaterThan(
+            MicroBatchSize.automatic(for: smallModel(), threads: 1, hostMemory: host).count, 10 * one.count)
     }
 
     func testMicroBatchesAndThreadsGiveTheOnePassGradient() throws {
@@ -166,17 +198,22 @@ final class MicroBatchTests: XCTestCase {
             let base = smallModel()
             let gs = groups(base, mode: mode)
             let lengths = gs.flatMap { $0 }.map { $0.modelInput(endOfThinking: [eot]).count }
-            for (normalization, kind) in [(LossNormalization.sequence, LossKind.reinforce), (.sequenceMean, .clipped),
-                                          (.token, .clipped), (.constant, .reinforce)] {
+            for (normalization, kind) in [
+                (LossNormalization.sequence, LossKind.reinforce), (.sequenceMean, .clipped),
+                (.token, .clipped), (.constant, .reinforce)
+            ] {
                 let reference = onePassGradient(base, gs, config(normalization, kind: kind, microBatch: nil))
                 var weightsAfter: [Float]? = nil
-                let sizes: [(MicroBatchSize, Int)] = [(MicroBatchSize(12, .rollouts), 1), (MicroBatchSize(3, .rollouts), 1),
-                                                      (MicroBatchSize(1, .rollouts), 1), (MicroBatchSize(lengths.max()! + 3, .tokens), 1),
-                                                      (MicroBatchSize(3, .rollouts), 2), (MicroBatchSize(1, .rollouts), 3)]
+                let sizes: [(MicroBatchSize, Int)] = [
+                    (MicroBatchSize(12, .rollouts), 1), (MicroBatchSize(3, .rollouts), 1),
+                    (MicroBatchSize(1, .rollouts), 1), (MicroBatchSize(lengths.max()! + 3, .tokens), 1),
+                    (MicroBatchSize(3, .rollouts), 2), (MicroBatchSize(1, .rollouts), 3)
+                ]
                 for (size, threads) in sizes {
                     let model = base.copy()
-                    let learner = PolicyLearner(model: model, config: config(normalization, kind: kind, microBatch: size),
-                                                endOfThinking: [eot], threads: threads)
+                    let learner = PolicyLearner(
+                        model: model, config: config(normalization, kind: kind, microBatch: size),
+                        endOfThinking: [eot], threads: threads)
                     let report = try learner.update(groups: gs)
                     let label = "\(mode) \(normalization) \(kind), \(size), \(threads) thread(s)"
                     XCTAssertFalse(report.skipped, label)
@@ -184,14 +221,18 @@ final class MicroBatchTests: XCTestCase {
                     // skinny or OpenBLAS, chosen by row count and BLAS threads): ~1e-7 per term, ~1e-6 over this loss.
                     XCTAssertEqual(report.loss, reference.loss, accuracy: 1e-5, label)
                     let d = relativeDifference(learner.gradients.array, reference.gradient)
-                    print("\(label): \(learner.microBatches(gs.flatMap { $0 }).count) micro-batches, gradient max rel diff \(d)")
+                    print(
+                        "\(label): \(learner.microBatches(gs.flatMap { $0 }).count) micro-batches, gradient max rel diff \(d)"
+                    )
                     XCTAssertLessThan(d, 1e-5, label)
                     // The step: AdamW's first update moves each weight by ~lr * sign(g); equal gradients, equal weights.
                     let w = model.weights.array
                     if let first = weightsAfter {
                         let diff = zip(w, first).map { abs($0 - $1) }.max()!
                         XCTAssertLessThan(diff, 1e-5, "post-step weights, \(label)")
-                    } else { weightsAfter = w }
+                    } else {
+                        weightsAfter = w
+                    }
                 }
             }
         }
@@ -207,7 +248,9 @@ final class MicroBatchTests: XCTestCase {
         let single = PolicyLearner(model: base.copy(), config: cfg, endOfThinking: [eot])
         let singleReport = try single.update(groups: gs)
         let group = InProcessReducer(size: 2)
-        let learners = (0..<2).map { PolicyLearner(model: base.copy(), config: cfg, endOfThinking: [eot], reducer: group.worker($0)) }
+        let learners = (0..<2).map {
+            PolicyLearner(model: base.copy(), config: cfg, endOfThinking: [eot], reducer: group.worker($0))
+        }
         var reports = [UpdateReport?](repeating: nil, count: 2)
         let lock = NSLock()
         DispatchQueue.concurrentPerform(iterations: 2) { rank in
@@ -222,8 +265,10 @@ final class MicroBatchTests: XCTestCase {
             XCTAssertEqual(report.logProbGapActions, singleReport.logProbGapActions)
             XCTAssertLessThan(relativeDifference(learners[rank].gradients.array, reference.gradient), 1e-5)
         }
-        XCTAssertEqual(learners[0].model.weights.array, learners[1].model.weights.array, "every worker applies the same step")
-        XCTAssertLessThan(zip(learners[0].model.weights.array, single.model.weights.array).map { abs($0 - $1) }.max()!, 1e-5)
+        XCTAssertEqual(
+            learners[0].model.weights.array, learners[1].model.weights.array, "every worker applies the same step")
+        XCTAssertLessThan(
+            zip(learners[0].model.weights.array, single.model.weights.array).map { abs($0 - $1) }.max()!, 1e-5)
     }
 
     /// Thread timing must not change the result: the same update with 2 threads, run twice, is bit-identical.

@@ -15,7 +15,9 @@ struct OneTokenTask: ReasoningTask {
     func count(_ split: Split) -> Int { 4 }
     func problem(_ split: Split, _ index: Int) -> Problem {
         let prompt = try! [Vocabulary.bos] + vocabulary.encode("a")
-        return Problem(id: index, prompt: prompt, cot: [], answer: "b", answerTokens: try! vocabulary.encode("b") + [Vocabulary.eos])
+        return Problem(
+            id: index, prompt: prompt, cot: [], answer: "b",
+            answerTokens: try! vocabulary.encode("b") + [Vocabulary.eos])
     }
     func verdict(answerTokens: [Int32], for problem: Problem) -> Verdict {
         let body = answerTokens.prefix { $0 != Vocabulary.eos }
@@ -29,14 +31,15 @@ struct OneTokenTask: ReasoningTask {
 final class RLRunTests: XCTestCase {
     func meanReward(mode: ThinkingMode, steps: Int) -> (early: Double, late: Double) {
         let task = OneTokenTask()
-        let c = LlamaConfig(vocabSize: task.vocabulary.count, hiddenSize: 16, intermediateSize: 32, numHiddenLayers: 1,
-                            numAttentionHeads: 2, numKeyValueHeads: 1, maxPositionEmbeddings: 16)
+        let c = LlamaConfig(
+            vocabSize: task.vocabulary.count, hiddenSize: 16, intermediateSize: 32, numHiddenLayers: 1,
+            numAttentionHeads: 2, numKeyValueHeads: 1, maxPositionEmbeddings: 16)
         let model = try! LlamaModel(config: c, seed: 3, std: 0.1)
         var config = RLConfig()
         config.sampler.mode = mode
         config.groupSize = 8; config.promptsPerStep = 2; config.steps = steps
         config.learningRate = 1e-2; config.warmupSteps = 0
-        config.rewards = RewardShaping(correct: 1, wellFormedWrong: 0, malformed: 0)   // no partial credit to get stuck on
+        config.rewards = RewardShaping(correct: 1, wellFormedWrong: 0, malformed: 0) // no partial credit to get stuck on
         let rl = SingleProcessRL(model: model, task: task, config: config)
         var rewards: [Double] = []
         for _ in 0..<steps { rewards.append(try! rl.step().report.rewardMean) }
@@ -62,17 +65,21 @@ final class RLRunTests: XCTestCase {
 final class ImpossibleRolloutTests: XCTestCase {
     func testAnActionOutsideTopKIsCountedAndMaskedNotTrainedOn() throws {
         let task = OneTokenTask()
-        let c = LlamaConfig(vocabSize: task.vocabulary.count, hiddenSize: 16, intermediateSize: 32, numHiddenLayers: 1,
-                            numAttentionHeads: 2, numKeyValueHeads: 1, maxPositionEmbeddings: 16)
+        let c = LlamaConfig(
+            vocabSize: task.vocabulary.count, hiddenSize: 16, intermediateSize: 32, numHiddenLayers: 1,
+            numAttentionHeads: 2, numKeyValueHeads: 1, maxPositionEmbeddings: 16)
         let model = try LlamaModel(config: c, seed: 3, std: 0.1)
         var config = RLConfig()
         config.sampler.mode = .hard; config.sampler.topK = 1; config.sampler.maxThinkingSteps = 2
-        config.groupSize = 4; config.promptsPerStep = 1; config.steps = 10; config.learningRate = 1e-3; config.warmupSteps = 0
+        config.groupSize = 4; config.promptsPerStep = 1; config.steps = 10; config.learningRate = 1e-3;
+        config.warmupSteps = 0
         let sampler = config.resolvedSampler(for: task)
         let learner = PolicyLearner(model: model, config: config, endOfThinking: task.thinkingMarker.tokens)
         let gen = RolloutGenerator(model: model, config: sampler, task: task)
-        var group = gen.generate([GenerationRequest(promptIndex: 0, prompt: task.problem(.train, 0).prompt, groupSize: 4, seed: 1)],
-                                 policyVersion: 0).groups[0]
+        var group = gen.generate(
+            [GenerationRequest(promptIndex: 0, prompt: task.problem(.train, 0).prompt, groupSize: 4, seed: 1)],
+            policyVersion: 0
+        ).groups[0]
         let scorer = RewardScorer(task: task, shaping: config.rewards)
         for i in group.indices { scorer.score(&group[i]) }
         // Honest rollouts first: top-1 sampling from the learner's own weights, so every ratio is 1.
@@ -82,12 +89,15 @@ final class ImpossibleRolloutTests: XCTestCase {
         // Now the same weights again (a fresh learner) and one rollout whose first thinking token is not the top-1.
         let model2 = try LlamaModel(config: c, seed: 3, std: 0.1)
         let learner2 = PolicyLearner(model: model2, config: config, endOfThinking: task.thinkingMarker.tokens)
-        let step = try XCTUnwrap(group[0].steps.firstIndex { $0.token > Vocabulary.endOfThinking } ?? group[0].steps.indices.first,
-                                 "the rollout has no thinking step to alter")
+        let step = try XCTUnwrap(
+            group[0].steps.firstIndex { $0.token > Vocabulary.endOfThinking } ?? group[0].steps.indices.first,
+            "the rollout has no thinking step to alter")
         let original = group[0].steps[step].token
-        group[0].steps[step].token = original == Vocabulary.endOfThinking + 1 ? Vocabulary.endOfThinking + 2 : Vocabulary.endOfThinking + 1
+        group[0].steps[step].token =
+            original == Vocabulary.endOfThinking + 1 ? Vocabulary.endOfThinking + 2 : Vocabulary.endOfThinking + 1
         let report = try learner2.update(groups: [group])
-        XCTAssertEqual(report.impossibleRollouts, 1, "the altered rollout's action is outside top-1: probability 0 for this run")
+        XCTAssertEqual(
+            report.impossibleRollouts, 1, "the altered rollout's action is outside top-1: probability 0 for this run")
         XCTAssertFalse(report.skipped)
         XCTAssertEqual(report.meanRatio, 1, accuracy: 1e-4, "the impossible rollout must not drag the others' ratios")
         XCTAssertTrue(report.loss.isFinite && report.gradNorm.isFinite)

@@ -12,16 +12,19 @@ final class RunSettingsTests: XCTestCase {
     /// One value of the right type for every setting, written out here independently of RunOverrides.
     static let sample: [String: Any] = [
         "task": "reach", "taskSeed": 3, "mnnsDigits": 5, "reachNodes": 9, "arithDigits": 3, "tokenizer": "tok.json",
-        "promptTemplate": "Q: {question}", "endOfThinking": "Answer:", "verifier": "exact", "wordLevel": 2, "wordCount": 100,
+        "promptTemplate": "Q: {question}", "endOfThinking": "Answer:", "verifier": "exact", "wordLevel": 2,
+        "wordCount": 100,
         "config": "rl.json", "mode": "fuzzy", "steps": 7, "groupSize": 8, "prompts": 3, "lr": 3e-5, "advantage": "grpo",
         "loss": "clipped", "klBeta": 0.05, "dynamicSampling": true, "maxStaleness": 2, "noiseScale": 0.5, "seed": 11,
-        "microBatch": "4",
+        "microBatch": "4"
     ]
 
     func overrides(_ fields: [String: Any]) throws -> RunOverrides { try RunOverrides(fields: fields) }
 
     func testTheSampleCoversEverySetting() {
-        XCTAssertEqual(Set(Self.sample.keys), Set(RunOverrides.keys), "a setting was added or removed: give it a sample value here")
+        XCTAssertEqual(
+            Set(Self.sample.keys), Set(RunOverrides.keys), "a setting was added or removed: give it a sample value here"
+        )
     }
 
     func testFlagNamesAreKebabCase() {
@@ -44,9 +47,11 @@ final class RunSettingsTests: XCTestCase {
 
     /// Flags and a config file that say the same thing give the same run.
     func testFieldsApplyAsTheEquivalentConfigFileDoes() throws {
-        let viaFields = try overrides(["mode": "fuzzy", "steps": 7, "groupSize": 8, "prompts": 3, "lr": 3e-5, "advantage": "grpo",
-                                       "loss": "clipped", "klBeta": 0.05, "dynamicSampling": true, "maxStaleness": 2,
-                                       "noiseScale": 0.5, "seed": 11, "task": "reach", "reachNodes": 9, "taskSeed": 3]).resolve()
+        let viaFields = try overrides([
+            "mode": "fuzzy", "steps": 7, "groupSize": 8, "prompts": 3, "lr": 3e-5, "advantage": "grpo",
+            "loss": "clipped", "klBeta": 0.05, "dynamicSampling": true, "maxStaleness": 2,
+            "noiseScale": 0.5, "seed": 11, "task": "reach", "reachNodes": 9, "taskSeed": 3
+        ]).resolve()
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("softrl-run-\(UUID().uuidString).json")
         defer { try? FileManager.default.removeItem(at: file) }
         let json = """
@@ -64,15 +69,20 @@ final class RunSettingsTests: XCTestCase {
         let scratch = try RunOverrides().newRun()
         XCTAssertEqual(scratch.config.sampler.noiseScale, 1.0)
         XCTAssertEqual(scratch.config.sampler.noiseScale, NoiseScale.fromScratch)
-        XCTAssertTrue(scratch.messages.contains { $0.hasPrefix("noise gamma 1.0: for a model trained from scratch") }, "\(scratch.messages)")
+        XCTAssertTrue(
+            scratch.messages.contains { $0.hasPrefix("noise gamma 1.0: for a model trained from scratch") },
+            "\(scratch.messages)")
         // A task read with a tokenizer runs on a pretrained model: the paper's 0.33. (Resolving needs no tokenizer file.)
         let pretrained = try overrides(["task": "words", "tokenizer": "models/x"]).newRun()
         XCTAssertEqual(pretrained.config.sampler.noiseScale, 0.33)
-        XCTAssertTrue(pretrained.messages.contains { $0.hasPrefix("noise gamma 0.33: the paper's, for a pretrained model") }, "\(pretrained.messages)")
+        XCTAssertTrue(
+            pretrained.messages.contains { $0.hasPrefix("noise gamma 0.33: the paper's, for a pretrained model") },
+            "\(pretrained.messages)")
         let flag = try overrides(["tokenizer": "models/x", "noiseScale": 0.7]).newRun()
         XCTAssertEqual(flag.config.sampler.noiseScale, 0.7)
         XCTAssertTrue(flag.messages.contains("noise gamma 0.7: set by --noise-scale"), "\(flag.messages)")
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("softrl-gamma-\(UUID().uuidString).json")
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "softrl-gamma-\(UUID().uuidString).json")
         defer { try? FileManager.default.removeItem(at: file) }
         try #"{"sampler": {"noiseScale": 0.2}}"#.write(to: file, atomically: true, encoding: .utf8)
         XCTAssertEqual(try overrides(["tokenizer": "models/x", "config": file.path]).resolve().sampler.noiseScale, 0.2)
@@ -94,12 +104,15 @@ final class RunSettingsTests: XCTestCase {
         // The task flags a resume used to drop without a word.
         let plan = try overrides(Self.sample.filter { !RunOverrides.changeableOnResume.contains($0.key) }).resume(saved)
         let line = try XCTUnwrap(plan.messages.first { $0.hasPrefix("resume: IGNORED") })
-        for flag in ["--tokenizer", "--prompt-template", "--end-of-thinking", "--verifier", "--word-level", "--word-count",
-                     "--task", "--task-seed", "--group-size", "--config", "--noise-scale", "--dynamic-sampling"] {
+        for flag in [
+            "--tokenizer", "--prompt-template", "--end-of-thinking", "--verifier", "--word-level", "--word-count",
+            "--task", "--task-seed", "--group-size", "--config", "--noise-scale", "--dynamic-sampling"
+        ] {
             XCTAssertTrue(line.contains(flag + " ") || line.contains(flag + ":"), "\(flag) missing from: \(line)")
         }
         let changed = try overrides(["steps": 8, "lr": 5e-5, "maxStaleness": 0]).resume(saved)
-        XCTAssertEqual(changed.messages, ["resume: changed steps 6 -> 8, lr 0.0001 -> 5e-05 (safe to change between sessions)"])
+        XCTAssertEqual(
+            changed.messages, ["resume: changed steps 6 -> 8, lr 0.0001 -> 5e-05 (safe to change between sessions)"])
         XCTAssertEqual(changed.config.steps, 8); XCTAssertEqual(changed.config.learningRate, 5e-5)
     }
 
@@ -108,13 +121,18 @@ final class RunSettingsTests: XCTestCase {
         var next = saved; next.steps = 9; next.learningRate = 5e-5
         XCTAssertEqual(try RunOverrides().plan(saved: saved, handedOver: next).config, next)
         var other = next; other.groupSize = 4
-        XCTAssertThrowsError(try RunOverrides().plan(saved: saved, handedOver: other)) { XCTAssertTrue("\($0)".contains("not this run's"), "\($0)") }
-        XCTAssertThrowsError(try overrides(["steps": 3]).plan(saved: nil, handedOver: next)) { XCTAssertTrue("\($0)".contains("--steps"), "\($0)") }
+        XCTAssertThrowsError(try RunOverrides().plan(saved: saved, handedOver: other)) {
+            XCTAssertTrue("\($0)".contains("not this run's"), "\($0)")
+        }
+        XCTAssertThrowsError(try overrides(["steps": 3]).plan(saved: nil, handedOver: next)) {
+            XCTAssertTrue("\($0)".contains("--steps"), "\($0)")
+        }
         XCTAssertEqual(try RunOverrides().plan(saved: nil, handedOver: other).config, other)
     }
 
     func testConfigFileRoundTripsTheWholeConfig() throws {
-        var cfg = try overrides(["mode": "fuzzy", "lr": 3e-5, "noiseScale": 0.45, "tokenizer": "t", "wordLevel": 2]).resolve()
+        var cfg = try overrides(["mode": "fuzzy", "lr": 3e-5, "noiseScale": 0.45, "tokenizer": "t", "wordLevel": 2])
+            .resolve()
         cfg.sampler.topK = 5; cfg.thinkingLimit = 12
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("softrl-cfg-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -129,18 +147,25 @@ final class RunSettingsTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: run) }
         let checkpoint = run.appendingPathComponent("checkpoint")
         try FileManager.default.createDirectory(at: checkpoint, withIntermediateDirectories: true)
-        let bare = try EvaluationSampler(checkpoint: checkpoint, task: task, taskSettings: RunOverrides(), mode: .soft, noiseScale: nil, thinkingLimit: nil)
+        let bare = try EvaluationSampler(
+            checkpoint: checkpoint, task: task, taskSettings: RunOverrides(), mode: .soft, noiseScale: nil,
+            thinkingLimit: nil)
         XCTAssertEqual(bare.sampler.noiseScale, NoiseScale.fromScratch)
         XCTAssertEqual(bare.sampler.maxThinkingSteps, task.suggestedThinkingLimit)
         XCTAssertTrue(bare.source.contains("a new run's settings"), bare.source)
 
         var cfg = RLConfig(); cfg.sampler.noiseScale = 0.5; cfg.sampler.softTemperature = 0.7; cfg.thinkingLimit = 9
         try RunConfigFile.write(cfg, into: run)
-        let own = try EvaluationSampler(checkpoint: checkpoint, task: task, taskSettings: RunOverrides(), mode: .soft, noiseScale: nil, thinkingLimit: nil)
+        let own = try EvaluationSampler(
+            checkpoint: checkpoint, task: task, taskSettings: RunOverrides(), mode: .soft, noiseScale: nil,
+            thinkingLimit: nil)
         XCTAssertEqual(own.sampler.mode, .soft)
-        XCTAssertEqual(own.sampler.noiseScale, 0.5); XCTAssertEqual(own.sampler.softTemperature, 0.7); XCTAssertEqual(own.sampler.maxThinkingSteps, 9)
+        XCTAssertEqual(own.sampler.noiseScale, 0.5); XCTAssertEqual(own.sampler.softTemperature, 0.7);
+        XCTAssertEqual(own.sampler.maxThinkingSteps, 9)
         XCTAssertTrue(own.source.contains(RunConfigFile.name), own.source)
-        let flagged = try EvaluationSampler(checkpoint: checkpoint, task: task, taskSettings: RunOverrides(), mode: .hard, noiseScale: 0.2, thinkingLimit: 4)
+        let flagged = try EvaluationSampler(
+            checkpoint: checkpoint, task: task, taskSettings: RunOverrides(), mode: .hard, noiseScale: 0.2,
+            thinkingLimit: 4)
         XCTAssertEqual(flagged.sampler.mode, .hard)
         XCTAssertEqual(flagged.sampler.noiseScale, 0.2); XCTAssertEqual(flagged.sampler.maxThinkingSteps, 4)
     }

@@ -16,9 +16,12 @@ final class SettingsBoundsTests: XCTestCase {
 
     func testTheDefaultsAndThePapersSettingsAreInsideTheBounds() throws {
         _ = try validated([:])
-        _ = try validated(["groupSize": 32, "promptsPerStep": 2, "learningRate": 3e-6,
-                           "sampler": ["mode": "soft", "noiseScale": 0.33, "softTemperature": 0.5, "maxThinkingSteps": 128]])
-        _ = try validated(["sampler": ["mode": "fuzzy", "fuzzyTemperature": 1e-4, "topK": 8, "topP": 0.95, "minP": 0.0]])
+        _ = try validated([
+            "groupSize": 32, "promptsPerStep": 2, "learningRate": 3e-6,
+            "sampler": ["mode": "soft", "noiseScale": 0.33, "softTemperature": 0.5, "maxThinkingSteps": 128]
+        ])
+        _ = try validated(["sampler": ["mode": "fuzzy", "fuzzyTemperature": 1e-4, "topK": 8, "topP": 0.95, "minP": 0.0]]
+        )
     }
 
     func testHostileSettingsAreRefusedWithTheKeyTheValueAndTheBound() {
@@ -45,7 +48,7 @@ final class SettingsBoundsTests: XCTestCase {
             (["sampler": ["topP": 1.5]], ["sampler.topP is 1.5"]),
             (["sampler": ["minP": 1.0]], ["sampler.minP is 1.0"]),
             (["sampler": ["maxThinkingSteps": 100_000_000]], ["sampler.maxThinkingSteps is 100000000"]),
-            (["sampler": ["maxAnswerTokens": 0]], ["sampler.maxAnswerTokens is 0"]),
+            (["sampler": ["maxAnswerTokens": 0]], ["sampler.maxAnswerTokens is 0"])
         ]
         for c in cases {
             XCTAssertThrowsError(try validated(c.override), "\(c.override) was accepted") { e in
@@ -63,19 +66,26 @@ final class SupervisedInputTests: XCTestCase {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("long.jsonl").path
-        let lines = [#"{"prompt": "1+1=", "answer": "2"}"#, "",
-                     #"{"prompt": "say x", "answer": ""# + String(repeating: "x", count: 100_000) + #""}"#,
-                     #"{"prompt": "2+2=", "answer": "4"}"#, #"{"prompt": "3+3=", "answer": "6"}"#]
+        let lines = [
+            #"{"prompt": "1+1=", "answer": "2"}"#, "",
+            #"{"prompt": "say x", "answer": ""# + String(repeating: "x", count: 100_000) + #""}"#,
+            #"{"prompt": "2+2=", "answer": "4"}"#, #"{"prompt": "3+3=", "answer": "6"}"#
+        ]
         try lines.joined(separator: "\n").write(toFile: path, atomically: true, encoding: .utf8)
         let task = try JSONLTask(path: path)
-        let model = try LlamaModel(config: LlamaConfig(vocabSize: task.vocabulary.count, hiddenSize: 16, intermediateSize: 32, numHiddenLayers: 1,
-                                                       numAttentionHeads: 2, numKeyValueHeads: 1, maxPositionEmbeddings: 512), seed: 1)
+        let model = try LlamaModel(
+            config: LlamaConfig(
+                vocabSize: task.vocabulary.count, hiddenSize: 16, intermediateSize: 32, numHiddenLayers: 1,
+                numAttentionHeads: 2, numKeyValueHeads: 1, maxPositionEmbeddings: 512), seed: 1)
         XCTAssertThrowsError(try SupervisedTrainer(model: model, task: task, config: SFTConfig())) { e in
             let m = "\(e)"
-            XCTAssertTrue(m.contains("\(path) line 3") && m.contains("100007 positions") && m.contains("max_position_embeddings of 512"), m)
+            XCTAssertTrue(
+                m.contains("\(path) line 3") && m.contains("100007 positions")
+                    && m.contains("max_position_embeddings of 512"), m)
         }
         // The same file without the long line trains.
-        try lines.enumerated().filter { $0.offset != 2 }.map(\.element).joined(separator: "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        try lines.enumerated().filter { $0.offset != 2 }.map(\.element).joined(separator: "\n").write(
+            toFile: path, atomically: true, encoding: .utf8)
         var config = SFTConfig(); config.batchSize = 2
         let trainer = try SupervisedTrainer(model: model, task: try JSONLTask(path: path), config: config)
         XCTAssertTrue(trainer.step().loss.isFinite)

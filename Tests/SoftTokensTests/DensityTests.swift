@@ -6,7 +6,7 @@ import Foundation
 
 final class DensityTests: XCTestCase {
     let logits: [Float] = [0.3, -0.2, 1.1, 0.4, -0.9]
-    let E: [Float] = (0..<15).map { Float(sin(Double($0) * 1.3)) }   // (5, 3)
+    let E: [Float] = (0..<15).map { Float(sin(Double($0) * 1.3)) } // (5, 3)
 
     func probs(_ T: Double) -> [Double] {
         let e = logits.map { exp(Double($0) / T) }
@@ -15,9 +15,13 @@ final class DensityTests: XCTestCase {
     }
 
     func eval(_ step: ThinkingStep, _ c: SamplerConfig, sigma: Double = 0.2) -> Double {
-        logits.withUnsafeBufferPointer { l in E.withUnsafeBufferPointer { e in
-            StepDensity.evaluate(step: step, logits: l.baseAddress!, config: c, sigma: sigma, embeddings: e.baseAddress!, vocab: 5, dim: 3)
-        } }
+        logits.withUnsafeBufferPointer { l in
+            E.withUnsafeBufferPointer { e in
+                StepDensity.evaluate(
+                    step: step, logits: l.baseAddress!, config: c, sigma: sigma, embeddings: e.baseAddress!, vocab: 5,
+                    dim: 3)
+            }
+        }
     }
 
     func testGaussianDensityIsSquaredDistanceToMixture() {
@@ -36,24 +40,38 @@ final class DensityTests: XCTestCase {
         let shifted: [[Float]] = [logits, logits.map { $0 * 2 }, logits.reversed(), logits.map { -$0 }]
         var dists: [StepDistribution] = []
         for (i, l) in shifted.enumerated() {
-            dists.append(l.withUnsafeBufferPointer { StepDistribution(logits: $0.baseAddress!, vocab: 5, temperature: 0.7,
-                                                                      topK: i == 2 ? 3 : nil) })
+            dists.append(
+                l.withUnsafeBufferPointer {
+                    StepDistribution(
+                        logits: $0.baseAddress!, vocab: 5, temperature: 0.7,
+                        topK: i == 2 ? 3 : nil)
+                })
         }
         XCTAssertEqual(dists.map(\.support.count), [5, 5, 3, 5])
-        let batched = E.withUnsafeBufferPointer { StepDistribution.mixtures(dists, embeddings: $0.baseAddress!, dim: 3) }
+        let batched = E.withUnsafeBufferPointer {
+            StepDistribution.mixtures(dists, embeddings: $0.baseAddress!, dim: 3)
+        }
         for (d, mu) in zip(dists, batched) {
             let own = E.withUnsafeBufferPointer { d.mixture(embeddings: $0.baseAddress!, dim: 3) }
             XCTAssertEqual(mu.map(\.bitPattern), own.map(\.bitPattern))
-            let ref = (0..<3).map { j in d.support.indices.reduce(0.0) { $0 + d.probs[$1] * Double(E[Int(d.support[$1]) * 3 + j]) } }
+            let ref = (0..<3).map { j in
+                d.support.indices.reduce(0.0) { $0 + d.probs[$1] * Double(E[Int(d.support[$1]) * 3 + j]) }
+            }
             for j in 0..<3 { XCTAssertEqual(Double(mu[j]), ref[j], accuracy: 1e-6) }
         }
         var c = SamplerConfig(mode: .soft); c.softTemperature = 0.7
         let step = ThinkingStep(token: -1, vector: [0.1, -0.3, 0.25], logProb: 0, shadow: 2)
-        let fromLogits = shifted[0].withUnsafeBufferPointer { l in E.withUnsafeBufferPointer { e in
-            StepDensity.evaluate(step: step, logits: l.baseAddress!, config: c, sigma: 0.2, embeddings: e.baseAddress!, vocab: 5, dim: 3)
-        } }
+        let fromLogits = shifted[0].withUnsafeBufferPointer { l in
+            E.withUnsafeBufferPointer { e in
+                StepDensity.evaluate(
+                    step: step, logits: l.baseAddress!, config: c, sigma: 0.2, embeddings: e.baseAddress!, vocab: 5,
+                    dim: 3)
+            }
+        }
         let fromParts = E.withUnsafeBufferPointer {
-            StepDensity.evaluate(step: step, dist: dists[0], mixture: batched[0], config: c, sigma: 0.2, embeddings: $0.baseAddress!, dim: 3)
+            StepDensity.evaluate(
+                step: step, dist: dists[0], mixture: batched[0], config: c, sigma: 0.2, embeddings: $0.baseAddress!,
+                dim: 3)
         }
         XCTAssertEqual(fromParts, fromLogits)
     }
@@ -65,7 +83,9 @@ final class DensityTests: XCTestCase {
         var prod = 1.0, s = 0.0
         for i in 0..<5 { prod *= pi[i] * pow(y[i], -tau - 1); s += pi[i] * pow(y[i], -tau) }
         let expected = log(24 * pow(tau, n - 1) * prod / pow(s, n))
-        let step = ThinkingStep(token: -1, vector: [], logProb: 0, shadow: 2, support: [0, 1, 2, 3, 4], logWeights: y.map { Float(log($0)) })
+        let step = ThinkingStep(
+            token: -1, vector: [], logProb: 0, shadow: 2, support: [0, 1, 2, 3, 4], logWeights: y.map { Float(log($0)) }
+        )
         XCTAssertEqual(eval(step, c), expected, accuracy: 1e-4)
     }
 
@@ -74,7 +94,9 @@ final class DensityTests: XCTestCase {
         let alpha = probs(1).map { 3 * $0 }, w: [Double] = [0.1, 0.05, 0.6, 0.2, 0.05]
         var dens = tgamma(alpha.reduce(0, +))
         for i in 0..<5 { dens *= pow(w[i], alpha[i] - 1) / tgamma(alpha[i]) }
-        let step = ThinkingStep(token: -1, vector: [], logProb: 0, shadow: 2, support: [0, 1, 2, 3, 4], logWeights: w.map { Float(log($0)) })
+        let step = ThinkingStep(
+            token: -1, vector: [], logProb: 0, shadow: 2, support: [0, 1, 2, 3, 4], logWeights: w.map { Float(log($0)) }
+        )
         XCTAssertEqual(eval(step, c), log(dens), accuracy: 1e-4)
     }
 
@@ -91,8 +113,8 @@ final class DensityTests: XCTestCase {
     }
 
     func testDigammaKnownValues() {
-        XCTAssertEqual(digamma(1), -0.5772156649015329, accuracy: 1e-10)       // -Euler-Mascheroni
-        XCTAssertEqual(digamma(0.5), -1.9635100260214235, accuracy: 1e-10)     // -gamma - 2 ln 2
+        XCTAssertEqual(digamma(1), -0.5772156649015329, accuracy: 1e-10) // -Euler-Mascheroni
+        XCTAssertEqual(digamma(0.5), -1.9635100260214235, accuracy: 1e-10) // -gamma - 2 ln 2
         XCTAssertEqual(digamma(10), 2.251752589066721, accuracy: 1e-10)
         // psi(x+1) = psi(x) + 1/x
         XCTAssertEqual(digamma(0.003) + 1 / 0.003, digamma(1.003), accuracy: 1e-8)

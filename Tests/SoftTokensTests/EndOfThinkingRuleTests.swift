@@ -14,7 +14,10 @@ final class EndOfThinkingRuleTests: XCTestCase {
         var c = SamplerConfig(mode: mode)
         c.maxThinkingSteps = 6; c.maxAnswerTokens = 3
         let gen = RolloutGenerator(model: model, config: c, endOfThinking: eot, endOfSequence: eos)
-        let reqs = (0..<8).map { GenerationRequest(promptIndex: $0, prompt: [1, Int32(4 + $0 % 6), 5, eot - 1], groupSize: 8, seed: 9 + UInt64($0)) }
+        let reqs = (0..<8).map {
+            GenerationRequest(
+                promptIndex: $0, prompt: [1, Int32(4 + $0 % 6), 5, eot - 1], groupSize: 8, seed: 9 + UInt64($0))
+        }
         return gen.generate(reqs, policyVersion: 0).groups.flatMap { $0 }
     }
 
@@ -29,8 +32,11 @@ final class EndOfThinkingRuleTests: XCTestCase {
         for mode in ThinkingMode.allCases {
             let rs = rollouts(mode, model: model)
             let ends = Dictionary(grouping: rs, by: \.thinkingEnd).mapValues(\.count)
-            XCTAssertGreaterThan(ends[mode == .hard ? .sampled : .shadow] ?? 0, 0, "\(mode): no end by the model in \(ends)")
-            for (r, v) in zip(rs, violations(model, rs)) { XCTAssertNil(v, "\(mode) rollout \(r.promptIndex)/\(r.sampleIndex) (\(r.thinkingEnd))") }
+            XCTAssertGreaterThan(
+                ends[mode == .hard ? .sampled : .shadow] ?? 0, 0, "\(mode): no end by the model in \(ends)")
+            for (r, v) in zip(rs, violations(model, rs)) {
+                XCTAssertNil(v, "\(mode) rollout \(r.promptIndex)/\(r.sampleIndex) (\(r.thinkingEnd))")
+            }
         }
     }
 
@@ -44,18 +50,31 @@ final class EndOfThinkingRuleTests: XCTestCase {
             let fed = shadowEnded.map { r -> Rollout in
                 var f = r
                 let last = r.steps.last
-                f.steps.append(ThinkingStep(token: ModelInput.vectorSlot, vector: last?.vector ?? [Float](repeating: 0.1, count: 8), logProb: 0,
-                                            shadow: 0, support: last?.support ?? [], logWeights: last?.logWeights ?? [], tokens: last?.tokens ?? []))
+                f.steps.append(
+                    ThinkingStep(
+                        token: ModelInput.vectorSlot, vector: last?.vector ?? [Float](repeating: 0.1, count: 8),
+                        logProb: 0,
+                        shadow: 0, support: last?.support ?? [], logWeights: last?.logWeights ?? [],
+                        tokens: last?.tokens ?? []))
                 return f
             }
             let fedFound = zip(fed, violations(model, fed)).compactMap { f, v in v.map { (f, $0) } }
-            XCTAssertGreaterThan(fedFound.count, fed.count / 2, "\(mode): fed steps found \(fedFound.count) of \(fed.count)")
-            for (f, v) in fedFound { XCTAssertTrue(v.contains("step \(f.steps.count - 1): the argmax at this position completes the end-of-thinking marker"), v) }
+            XCTAssertGreaterThan(
+                fedFound.count, fed.count / 2, "\(mode): fed steps found \(fedFound.count) of \(fed.count)")
+            for (f, v) in fedFound {
+                XCTAssertTrue(
+                    v.contains(
+                        "step \(f.steps.count - 1): the argmax at this position completes the end-of-thinking marker"),
+                    v)
+            }
             // A SHADOW end one step early: the argmax after the (new) last step is not end-of-thinking. (A position
             // whose top two logits are within the tolerance is not judged, so count over several rollouts.)
-            let early = shadowEnded.filter { !$0.steps.isEmpty }.map { r -> Rollout in var e = r; e.steps.removeLast(); return e }
+            let early = shadowEnded.filter { !$0.steps.isEmpty }.map { r -> Rollout in
+                var e = r; e.steps.removeLast(); return e
+            }
             let found = violations(model, early).compactMap { $0 }
-            XCTAssertGreaterThan(found.count, early.count / 2, "\(mode): early SHADOW ends found \(found.count) of \(early.count)")
+            XCTAssertGreaterThan(
+                found.count, early.count / 2, "\(mode): early SHADOW ends found \(found.count) of \(early.count)")
             for e in found { XCTAssertTrue(e.contains("thinking_end SHADOW, but the argmax after the last step"), e) }
         }
     }
@@ -73,9 +92,12 @@ final class EndOfThinkingRuleTests: XCTestCase {
     /// A near-tie of the argmax is not judged: the same rollout with an unclear deciding position passes.
     func testAnUnclearArgmaxIsNotJudged() {
         let marker = ThinkingMarker.token(eot)
-        let clear = EndOfThinkingRule.violation(mode: .soft, end: .forced, deciding: [.init(token: 5), .init(token: eot)], afterLast: nil, marker: marker)
+        let clear = EndOfThinkingRule.violation(
+            mode: .soft, end: .forced, deciding: [.init(token: 5), .init(token: eot)], afterLast: nil, marker: marker)
         XCTAssertNotNil(clear)
-        let unclear = EndOfThinkingRule.violation(mode: .soft, end: .forced, deciding: [.init(token: 5), .init(token: eot, clear: false)], afterLast: nil, marker: marker)
+        let unclear = EndOfThinkingRule.violation(
+            mode: .soft, end: .forced, deciding: [.init(token: 5), .init(token: eot, clear: false)], afterLast: nil,
+            marker: marker)
         XCTAssertNil(unclear)
         var logits: [Float] = [0.1, 2.0, 2.0005, -1]
         XCTAssertEqual(EndOfThinkingRule.position(logits: &logits, vocab: 4), .init(token: 2, clear: false))

@@ -11,8 +11,9 @@ import TransformerLM
 let eot: Int32 = 3, eos: Int32 = 2
 
 func microModel(seed: UInt64 = 7) -> LlamaModel {
-    let c = LlamaConfig(vocabSize: 11, hiddenSize: 8, intermediateSize: 12, numHiddenLayers: 2,
-                        numAttentionHeads: 2, numKeyValueHeads: 1, maxPositionEmbeddings: 64)
+    let c = LlamaConfig(
+        vocabSize: 11, hiddenSize: 8, intermediateSize: 12, numHiddenLayers: 2,
+        numAttentionHeads: 2, numKeyValueHeads: 1, maxPositionEmbeddings: 64)
     return try! LlamaModel(config: c, seed: seed, std: 0.3)
 }
 
@@ -42,14 +43,25 @@ final class SamplerTests: XCTestCase {
             c.topK = 7; c.maxThinkingSteps = 11
             let welcome = c.canonicalJSON
             // Foundation's JSONEncoder alone alternates between key orders from one call to the next.
-            for _ in 0..<4 { XCTAssertEqual(c.canonicalJSON, welcome, "the same settings encoded twice must be the same string") }
+            for _ in 0..<4 {
+                XCTAssertEqual(c.canonicalJSON, welcome, "the same settings encoded twice must be the same string")
+            }
             let actor = try JSONDecoder().decode(SamplerConfig.self, from: Data(welcome.utf8))
             XCTAssertEqual(actor.canonicalJSON, welcome)
             // The same settings written with their keys in reverse order decode to the same string.
             let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(welcome.utf8)) as? [String: Any])
             let keys = object.keys.sorted()
-            let reversed = "{" + keys.reversed().map { k in "\"\(k)\":" + String(decoding: try! JSONSerialization.data(withJSONObject: object[k]!, options: .fragmentsAllowed), as: UTF8.self) }.joined(separator: ",") + "}"
-            XCTAssertEqual(try JSONDecoder().decode(SamplerConfig.self, from: Data(reversed.utf8)).canonicalJSON, welcome, "mode \(mode)")
+            let reversed =
+                "{"
+                + keys.reversed().map { k in
+                    "\"\(k)\":"
+                        + String(
+                            decoding: try! JSONSerialization.data(
+                                withJSONObject: object[k]!, options: .fragmentsAllowed), as: UTF8.self)
+                }.joined(separator: ",") + "}"
+            XCTAssertEqual(
+                try JSONDecoder().decode(SamplerConfig.self, from: Data(reversed.utf8)).canonicalJSON, welcome,
+                "mode \(mode)")
             var other = c; other.topK = 8
             XCTAssertNotEqual(other.canonicalJSON, welcome)
         }
@@ -57,7 +69,10 @@ final class SamplerTests: XCTestCase {
 
     func generate(_ model: LlamaModel, _ config: SamplerConfig, groups: Int = 2, groupSize: Int = 3) -> [Rollout] {
         let gen = RolloutGenerator(model: model, config: config, endOfThinking: eot, endOfSequence: eos)
-        let reqs = (0..<groups).map { GenerationRequest(promptIndex: $0, prompt: [1, Int32(4 + $0), 5, 6], groupSize: groupSize, seed: 42 + UInt64($0)) }
+        let reqs = (0..<groups).map {
+            GenerationRequest(
+                promptIndex: $0, prompt: [1, Int32(4 + $0), 5, 6], groupSize: groupSize, seed: 42 + UInt64($0))
+        }
         return gen.generate(reqs, policyVersion: 3).groups.flatMap { $0 }
     }
 
@@ -85,7 +100,9 @@ final class SamplerTests: XCTestCase {
         let config = samplerConfigs()[1]
         let together = generate(model, config, groups: 2)
         let gen = RolloutGenerator(model: model, config: config, endOfThinking: eot, endOfSequence: eos)
-        let alone = gen.generate([GenerationRequest(promptIndex: 1, prompt: [1, 5, 5, 6], groupSize: 3, seed: 43)], policyVersion: 3).groups[0]
+        let alone = gen.generate(
+            [GenerationRequest(promptIndex: 1, prompt: [1, 5, 5, 6], groupSize: 3, seed: 43)], policyVersion: 3
+        ).groups[0]
         // Same seed, same decisions whatever else shares the batch; vectors agree to BLAS rounding (sgemm blocking
         // depends on the batch size, so bit equality across batch shapes is not promised).
         for (a, b) in zip(Array(together[3...]), alone) {
@@ -117,7 +134,10 @@ final class SamplerTests: XCTestCase {
             let (pass, _) = scorer.score(rollouts)
             scorer.backward(pass, rollouts, dLogp: coef, gradients: grads)
             var worst = 0.0
-            for name in ["model.embed_tokens.weight", "model.layers.0.self_attn.q_proj.weight", "model.layers.1.mlp.down_proj.weight", "lm_head.weight"] {
+            for name in [
+                "model.embed_tokens.weight", "model.layers.0.self_attn.q_proj.weight",
+                "model.layers.1.mlp.down_proj.weight", "lm_head.weight"
+            ] {
                 let e = model.layout.entry(named: name)!
                 let u = (0..<e.count).map { _ in Float(rng.normal()) / Float(e.count).squareRoot() }
                 let w = model.weights.pointer + e.offset
@@ -181,7 +201,7 @@ final class SamplerTests: XCTestCase {
             XCTAssertEqual(k.probs[0], e1 / (e1 + e5), accuracy: 1e-12)
             XCTAssertEqual(k.probs.reduce(0, +), 1, accuracy: 1e-12)
             let p = StepDistribution(logits: l.baseAddress!, vocab: 6, temperature: 1, topP: 0.5)
-            XCTAssertEqual(p.support, [5])   // p(5) = 0.54 alone reaches 0.5
+            XCTAssertEqual(p.support, [5]) // p(5) = 0.54 alone reaches 0.5
             let m = StepDistribution(logits: l.baseAddress!, vocab: 6, temperature: 1, minP: 0.3)
             // Kept: p_i >= 0.3 * p_max, i.e. logit >= 3 + ln 0.3 = 1.796.
             XCTAssertEqual(m.support, [1, 5])
@@ -203,7 +223,8 @@ final class SamplerTests: XCTestCase {
                 for topP in [nil, 0.3, 0.95] as [Double?] {
                     for minP in [nil, 0.05, 0.5] as [Double?] where topK != nil || topP != nil || minP != nil {
                         let got = logits.withUnsafeBufferPointer {
-                            StepDistribution(logits: $0.baseAddress!, vocab: V, temperature: 0.8, topK: topK, topP: topP, minP: minP)
+                            StepDistribution(
+                                logits: $0.baseAddress!, vocab: V, temperature: 0.8, topK: topK, topP: topP, minP: minP)
                         }
                         // The definition, written out: softmax, full sort, then walk the order.
                         let mx = Double(logits.max()!)
@@ -218,10 +239,13 @@ final class SamplerTests: XCTestCase {
                             keep.insert(i); cumulative += full[i]
                             if let tp = topP, cumulative >= tp { break }
                         }
-                        let label = "trial \(trial) topK \(String(describing: topK)) topP \(String(describing: topP)) minP \(String(describing: minP))"
+                        let label =
+                            "trial \(trial) topK \(String(describing: topK)) topP \(String(describing: topP)) minP \(String(describing: minP))"
                         XCTAssertEqual(got.support, keep.sorted().map { Int32($0) }, label)
                         let kept = keep.sorted().reduce(0.0) { $0 + full[$1] }
-                        for (k, tok) in got.support.enumerated() { XCTAssertEqual(got.probs[k], full[Int(tok)] / kept, accuracy: 1e-12, label) }
+                        for (k, tok) in got.support.enumerated() {
+                            XCTAssertEqual(got.probs[k], full[Int(tok)] / kept, accuracy: 1e-12, label)
+                        }
                     }
                 }
             }
@@ -255,23 +279,32 @@ final class SamplerTests: XCTestCase {
                 var lps: [Double] = []
                 for (t, step) in r.steps.enumerated() {
                     let pos = r.stepLogitPosition(t)
-                    lps.append(StepDensity.evaluate(step: step, logits: pass.logits(sequence: i, position: pos), config: r.sampler,
-                                                    sigma: r.noiseSigma, embeddings: model.embeddingMatrix, vocab: V, dim: d,
-                                                    coefficient: coef[i][t], dLogits: dLogits.pointer + pass.row(sequence: i, position: pos) * V,
-                                                    dEmbeddings: dE))
+                    lps.append(
+                        StepDensity.evaluate(
+                            step: step, logits: pass.logits(sequence: i, position: pos), config: r.sampler,
+                            sigma: r.noiseSigma, embeddings: model.embeddingMatrix, vocab: V, dim: d,
+                            coefficient: coef[i][t],
+                            dLogits: dLogits.pointer + pass.row(sequence: i, position: pos) * V,
+                            dEmbeddings: dE))
                 }
                 for (j, tok) in r.answer.enumerated() {
                     let pos = r.answerLogitPosition(j, markerLength: 1)
-                    _ = StepDensity.answerToken(tok, logits: pass.logits(sequence: i, position: pos), vocab: V,
-                                                coefficient: coef[i][r.steps.count + j], dLogits: dLogits.pointer + pass.row(sequence: i, position: pos) * V)
+                    _ = StepDensity.answerToken(
+                        tok, logits: pass.logits(sequence: i, position: pos), vocab: V,
+                        coefficient: coef[i][r.steps.count + j],
+                        dLogits: dLogits.pointer + pass.row(sequence: i, position: pos) * V)
                 }
                 stepLogProbs.append(lps)
             }
             _ = pass.backward(dLogits: dLogits.pointer, gradients: reference)
-            for (a, b) in zip(logProbs, stepLogProbs) { XCTAssertEqual(Array(a.prefix(b.count)), b, "\(mode): log-densities") }
+            for (a, b) in zip(logProbs, stepLogProbs) {
+                XCTAssertEqual(Array(a.prefix(b.count)), b, "\(mode): log-densities")
+            }
             let scale = (0..<reference.count).map { abs(reference[$0]) }.max() ?? 1
             let worst = (0..<reference.count).map { abs(batched[$0] - reference[$0]) / scale }.max() ?? 0
-            print("\(mode): \(stepCount) steps, worst gradient difference batched vs step by step \(worst) of the largest entry")
+            print(
+                "\(mode): \(stepCount) steps, worst gradient difference batched vs step by step \(worst) of the largest entry"
+            )
             XCTAssertLessThan(worst, 1e-5, "\(mode)")
         }
     }

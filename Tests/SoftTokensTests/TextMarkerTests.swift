@@ -14,14 +14,17 @@ final class TextMarkerTests: XCTestCase {
         .appendingPathComponent("TextTokenizersTests/Fixtures/smollm.tokenizer.json").path
 
     func model(vocab: Int) -> LlamaModel {
-        let c = LlamaConfig(vocabSize: vocab, hiddenSize: 8, intermediateSize: 12, numHiddenLayers: 2,
-                            numAttentionHeads: 2, numKeyValueHeads: 1, maxPositionEmbeddings: 96)
+        let c = LlamaConfig(
+            vocabSize: vocab, hiddenSize: 8, intermediateSize: 12, numHiddenLayers: 2,
+            numAttentionHeads: 2, numKeyValueHeads: 1, maxPositionEmbeddings: 96)
         return try! LlamaModel(config: c, seed: 5, std: 0.3)
     }
 
     func run(_ m: LlamaModel, _ marker: ThinkingMarker, _ config: SamplerConfig, prompt: [Int32]) -> [Rollout] {
         let gen = RolloutGenerator(model: m, config: config, marker: marker, endOfSequence: 2)
-        let reqs = (0..<3).map { GenerationRequest(promptIndex: $0, prompt: prompt + [Int32(100 + $0)], groupSize: 6, seed: 9 + UInt64($0)) }
+        let reqs = (0..<3).map {
+            GenerationRequest(promptIndex: $0, prompt: prompt + [Int32(100 + $0)], groupSize: 6, seed: 9 + UInt64($0))
+        }
         return gen.generate(reqs, policyVersion: 1).groups.flatMap { $0 }
     }
 
@@ -41,7 +44,9 @@ final class TextMarkerTests: XCTestCase {
         let decode: ([Int32]) -> String = { tok.decode($0, skipSpecialTokens: false) }
         let prompt = tok.encode("Question: Tom has 3 apples.")
         // 1. A marker the model never produces: every rollout is forced; the multi-token marker is inserted.
-        let never = ThinkingMarker.text("The final answer is:", tokens: tok.encode(" The final answer is:", addSpecialTokens: false), decode: decode)
+        let never = ThinkingMarker.text(
+            "The final answer is:", tokens: tok.encode(" The final answer is:", addSpecialTokens: false), decode: decode
+        )
         XCTAssertGreaterThan(never.tokens.count, 2)
         for mode in [ThinkingMode.hard, .soft, .fuzzy, .gumbel] {
             var c = SamplerConfig(mode: mode)

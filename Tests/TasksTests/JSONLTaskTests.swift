@@ -22,13 +22,15 @@ final class JSONLTaskTests: XCTestCase {
     }
 
     func testSeparateTestFileVocabularyAndProblems() throws {
-        let path = try write("qa.jsonl", [
-            #"{"prompt": "2+2=", "answer": "4", "cot": "two and two"}"#,
-            "",
-            "   ",
-            #"{"prompt": "capital of France?", "answer": "Paris", "source": "ignored"}"# + "\r",
-            #"{"prompt": "héllo", "answer": "ok", "cot": null}"#,
-        ])
+        let path = try write(
+            "qa.jsonl",
+            [
+                #"{"prompt": "2+2=", "answer": "4", "cot": "two and two"}"#,
+                "",
+                "   ",
+                #"{"prompt": "capital of France?", "answer": "Paris", "source": "ignored"}"# + "\r",
+                #"{"prompt": "héllo", "answer": "ok", "cot": null}"#
+            ])
         try write("qa.test.jsonl", [#"{"prompt": "3+3=", "answer": "6!"}"#, ""])
         let task = try TaskCatalog.make(name: "jsonl:" + path)
         XCTAssertEqual(task.name, "jsonl:" + path)
@@ -91,7 +93,7 @@ final class JSONLTaskTests: XCTestCase {
             (#"{"prompt": "p", "answer": "a", "cot": ["x"]}"#, "\"cot\" must be a string"),
             (#"{"prompt": "", "answer": "a"}"#, "\"prompt\" is empty"),
             (#"["p", "a"]"#, "expected a JSON object"),
-            ("prompt: p", "not valid JSON"),
+            ("prompt: p", "not valid JSON")
         ]
         for (number, (bad, reason)) in badLines.enumerated() {
             // Line 3: a good line and a blank line come first, so the count must include skipped lines.
@@ -126,7 +128,8 @@ final class JSONLTaskTests: XCTestCase {
         }
         // 300 distinct CJK characters + a, b, c + 4 specials = 307 tokens, more than 256.
         let wide = String((0..<300).map { Character(UnicodeScalar(0x4E00 + $0)!) })
-        let big = try write("big.jsonl", [#"{"prompt": "\#(wide)", "answer": "a"}"#, #"{"prompt": "b", "answer": "c"}"#])
+        let big = try write(
+            "big.jsonl", [#"{"prompt": "\#(wide)", "answer": "a"}"#, #"{"prompt": "b", "answer": "c"}"#])
         XCTAssertThrowsError(try JSONLTask(path: big)) { error in
             XCTAssertEqual(error as? TaskError, .vocabularyTooLarge(path: big, size: 307, limit: 256))
         }
@@ -137,7 +140,8 @@ final class JSONLTaskTests: XCTestCase {
     }
 
     func testExactMatchVerdict() throws {
-        let path = try write("v.jsonl", [#"{"prompt": "say hi", "answer": "hi"}"#, #"{"prompt": "say yo", "answer": "yo"}"#])
+        let path = try write(
+            "v.jsonl", [#"{"prompt": "say hi", "answer": "hi"}"#, #"{"prompt": "say yo", "answer": "yo"}"#])
         let task = try JSONLTask(path: path)
         let problem = task.problem(.train, 0)
         let vocabulary = task.vocabulary
@@ -156,11 +160,16 @@ final class JSONLTaskTests: XCTestCase {
     /// JSONL readers (before: a 100 MB line was parsed, tokenized and stopped the process in the model).
     func testARunawayLineIsRefusedWithItsNumberAndTheLimit() throws {
         let long = #"{"prompt": ""# + String(repeating: "x", count: JSONLTask.maxLineBytes) + #"", "answer": "1"}"#
-        let path = try write("long.jsonl", [#"{"prompt": "a", "answer": "1"}"#, "", long, #"{"prompt": "b", "answer": "2"}"#])
-        for load in [{ _ = try JSONLTask(path: path) }, { _ = try TextTask.readExamples(path: path) }] as [() throws -> Void] {
+        let path = try write(
+            "long.jsonl", [#"{"prompt": "a", "answer": "1"}"#, "", long, #"{"prompt": "b", "answer": "2"}"#])
+        for load in [{ _ = try JSONLTask(path: path) }, { _ = try TextTask.readExamples(path: path) }]
+            as [() throws -> Void]
+        {
             XCTAssertThrowsError(try load()) { e in
                 let m = "\(e)"
-                XCTAssertTrue(m.contains("\(path):3:") && m.contains("\(long.utf8.count) bytes") && m.contains("limit of 1048576 bytes"), m)
+                XCTAssertTrue(
+                    m.contains("\(path):3:") && m.contains("\(long.utf8.count) bytes")
+                        && m.contains("limit of 1048576 bytes"), m)
             }
         }
         let fits = #"{"prompt": ""# + String(repeating: "x", count: 1000) + #"", "answer": "1"}"#
@@ -169,12 +178,19 @@ final class JSONLTaskTests: XCTestCase {
 
     /// Every problem names its file and line (messages about one problem send the user to it).
     func testEveryProblemNamesItsFileAndLine() throws {
-        let path = try write("lines.jsonl", ["", #"{"prompt": "a", "answer": "1"}"#, #"{"prompt": "b", "answer": "2"}"#, "",
-                                             #"{"prompt": "c", "answer": "3"}"#])
+        let path = try write(
+            "lines.jsonl",
+            [
+                "", #"{"prompt": "a", "answer": "1"}"#, #"{"prompt": "b", "answer": "2"}"#, "",
+                #"{"prompt": "c", "answer": "3"}"#
+            ])
         let task = try JSONLTask(path: path, options: TaskOptions())
-        let all = (0..<task.count(.train)).map { task.origin(.train, $0) } + (0..<task.count(.test)).map { task.origin(.test, $0) }
+        let all =
+            (0..<task.count(.train)).map { task.origin(.train, $0) }
+            + (0..<task.count(.test)).map { task.origin(.test, $0) }
         XCTAssertEqual(all, ["\(path) line 2", "\(path) line 3", "\(path) line 5"])
-        XCTAssertEqual(try TextTask.readExamples(path: path).map(\.origin), ["\(path) line 2", "\(path) line 3", "\(path) line 5"])
+        XCTAssertEqual(
+            try TextTask.readExamples(path: path).map(\.origin), ["\(path) line 2", "\(path) line 3", "\(path) line 5"])
         XCTAssertEqual(try MNNSTask().origin(.test, 7), "\(try MNNSTask().name) test problem 7")
     }
 }

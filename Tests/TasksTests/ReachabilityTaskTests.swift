@@ -55,12 +55,14 @@ final class ReachabilityTaskTests: XCTestCase {
         let parsed = parse(problem)
         let letters = Set("abcdefghijklmnopqrstuvwxyz".prefix(nodeCount).map(String.init))
         XCTAssertEqual(parsed.edges.count, nodeCount, file: file, line: line)
-        XCTAssertEqual(Set(parsed.edges.map { "\($0.0)>\($0.1)" }).count, parsed.edges.count, "duplicate edge",
-                       file: file, line: line)
+        XCTAssertEqual(
+            Set(parsed.edges.map { "\($0.0)>\($0.1)" }).count, parsed.edges.count, "duplicate edge",
+            file: file, line: line)
         for (from, to) in parsed.edges {
             XCTAssertTrue(letters.contains(from) && letters.contains(to), file: file, line: line)
-            XCTAssertFalse(reachable(from: to, parsed.edges).contains(from), "cycle through \(from)>\(to)",
-                           file: file, line: line)
+            XCTAssertFalse(
+                reachable(from: to, parsed.edges).contains(from), "cycle through \(from)>\(to)",
+                file: file, line: line)
         }
         XCTAssertEqual(parsed.candidates.count, 2, file: file, line: line)
         XCTAssertTrue(parsed.candidates.contains(problem.answer), file: file, line: line)
@@ -69,21 +71,25 @@ final class ReachabilityTaskTests: XCTestCase {
         XCTAssertTrue(fromRoot.contains(problem.answer), file: file, line: line)
         XCTAssertFalse(fromRoot.contains(other), file: file, line: line)
         XCTAssertNotEqual(parsed.root, other, file: file, line: line)
-        XCTAssertTrue(parsed.edges.contains { $0.1 == other }, "distractor should have an incoming edge",
-                      file: file, line: line)
+        XCTAssertTrue(
+            parsed.edges.contains { $0.1 == other }, "distractor should have an incoming edge",
+            file: file, line: line)
 
         // The trace: a path along listed edges from the root to the answer, and a shortest one.
         let path = Vocabulary.builtIn.decode(problem.cot).map(String.init)
         XCTAssertEqual(path.first, parsed.root, file: file, line: line)
         XCTAssertEqual(path.last, problem.answer, file: file, line: line)
         for (from, to) in zip(path, path.dropFirst()) {
-            XCTAssertTrue(parsed.edges.contains { $0 == (from, to) }, "\(from)>\(to) is not an edge",
-                          file: file, line: line)
+            XCTAssertTrue(
+                parsed.edges.contains { $0 == (from, to) }, "\(from)>\(to) is not an edge",
+                file: file, line: line)
         }
-        XCTAssertEqual(path.count - 1, hops(from: parsed.root, to: problem.answer, parsed.edges), file: file, line: line)
+        XCTAssertEqual(
+            path.count - 1, hops(from: parsed.root, to: problem.answer, parsed.edges), file: file, line: line)
         XCTAssertGreaterThanOrEqual(path.count, 3, "target at least two hops away", file: file, line: line)
-        XCTAssertEqual(problem.answerTokens, [Vocabulary.builtIn.id(of: Character(problem.answer))!, Vocabulary.eos],
-                       file: file, line: line)
+        XCTAssertEqual(
+            problem.answerTokens, [Vocabulary.builtIn.id(of: Character(problem.answer))!, Vocabulary.eos],
+            file: file, line: line)
     }
 
     func testInstancesAreValidAndSplitsDisjoint() throws {
@@ -122,8 +128,9 @@ final class ReachabilityTaskTests: XCTestCase {
         var options = TaskOptions()
         options.seed = 99
         let reseeded = try ReachabilityTask(options: options)
-        XCTAssertNotEqual((0..<20).map { first.problem(.train, $0).prompt },
-                          (0..<20).map { reseeded.problem(.train, $0).prompt })
+        XCTAssertNotEqual(
+            (0..<20).map { first.problem(.train, $0).prompt },
+            (0..<20).map { reseeded.problem(.train, $0).prompt })
     }
 
     func testOtherGraphSizes() throws {

@@ -29,7 +29,7 @@ final class TextTaskTests: XCTestCase {
             #"{"question": "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did Natalia sell altogether in April and May?", "answer": "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\nNatalia sold 48+24 = <<48+24=72>>72 clips altogether in April and May.\n#### 72"}"#,
             "",
             #"{"question": "What is 1,000 + 234?", "answer": "1,234"}"#,
-            #"{"prompt": "Say hi", "answer": 5}"#,
+            #"{"prompt": "Say hi", "answer": 5}"#
         ])
         let task = try TaskCatalog.make(name: "jsonl:" + path, options: options())
         let t = try XCTUnwrap(task as? TextTask)
@@ -37,7 +37,9 @@ final class TextTaskTests: XCTestCase {
         let p = t.problem(.train, 0)
         XCTAssertEqual(p.answer, "72")
         let tok = try HFTokenizer(path: Self.tokenizer)
-        XCTAssertEqual(tok.decode(p.cot), " Natalia sold 48/2 = 24 clips in May.\nNatalia sold 48+24 = 72 clips altogether in April and May.")
+        XCTAssertEqual(
+            tok.decode(p.cot),
+            " Natalia sold 48/2 = 24 clips in May.\nNatalia sold 48+24 = 72 clips altogether in April and May.")
         XCTAssertEqual(p.answerTokens.last, t.endOfSequence)
         XCTAssertEqual(tok.decode(Array(p.answerTokens.dropLast())), " 72")
         // No chat template beside a bare tokenizer.json: the fallback template.
@@ -45,7 +47,10 @@ final class TextTaskTests: XCTestCase {
         XCTAssertEqual(t.problem(.train, 1).answer, "1,234")
         XCTAssertTrue(t.numeric)
         // Verdicts on generated answer tokens.
-        func v(_ s: String) -> Verdict { t.verdict(answerTokens: tok.encode(s, addSpecialTokens: false) + [t.endOfSequence] + tok.encode(" 99"), for: p) }
+        func v(_ s: String) -> Verdict {
+            t.verdict(
+                answerTokens: tok.encode(s, addSpecialTokens: false) + [t.endOfSequence] + tok.encode(" 99"), for: p)
+        }
         XCTAssertEqual(v(" 72"), .correct)
         XCTAssertEqual(v(" 72 clips."), .correct)
         XCTAssertEqual(v(" $72.00"), .correct)
@@ -59,24 +64,38 @@ final class TextTaskTests: XCTestCase {
         // The end-of-thinking marker: several tokens, detected on decoded text.
         XCTAssertGreaterThan(t.thinkingMarker.tokens.count, 1)
         XCTAssertEqual(tok.decode(t.thinkingMarker.tokens), " The final answer is:")
-        XCTAssertTrue(t.thinkingMarker.isComplete(tok.encode("so 72. The final answer is:", addSpecialTokens: false)[...]))
+        XCTAssertTrue(
+            t.thinkingMarker.isComplete(tok.encode("so 72. The final answer is:", addSpecialTokens: false)[...]))
         XCTAssertFalse(t.thinkingMarker.isComplete(tok.encode("so 72. The final answer", addSpecialTokens: false)[...]))
     }
 
     func testBadLinesAreReportedWithTheirNumber() throws {
         func error(_ lines: [String], _ o: TaskOptions? = nil) throws -> String {
             let path = try write(lines)
-            do { _ = try TaskCatalog.make(name: "jsonl:" + path, options: o ?? options()); return "no error" } catch { return "\(error)" }
+            do { _ = try TaskCatalog.make(name: "jsonl:" + path, options: o ?? options()); return "no error" } catch {
+                return "\(error)"
+            }
         }
-        XCTAssertTrue(try error([#"{"question": "a", "answer": "1"}"#, "not json", #"{"question": "b", "answer": "2"}"#]).contains(":2: not a JSON object"))
-        XCTAssertTrue(try error([#"{"question": "a", "answer": "1"}"#, #"{"answer": "2"}"#]).contains(":2: missing a non-empty string \"question\""))
-        XCTAssertTrue(try error([#"{"question": "a", "answer": "1"}"#, #"{"question": "b"}"#]).contains(":2: missing \"answer\""))
+        XCTAssertTrue(
+            try error([#"{"question": "a", "answer": "1"}"#, "not json", #"{"question": "b", "answer": "2"}"#])
+                .contains(":2: not a JSON object"))
+        XCTAssertTrue(
+            try error([#"{"question": "a", "answer": "1"}"#, #"{"answer": "2"}"#]).contains(
+                ":2: missing a non-empty string \"question\""))
+        XCTAssertTrue(
+            try error([#"{"question": "a", "answer": "1"}"#, #"{"question": "b"}"#]).contains(":2: missing \"answer\""))
         XCTAssertTrue(try error([#"{"question": "a", "answer": "x ####  "}"#]).contains(":1: the answer is empty"))
         var bad = options(); bad.tokenizer = "/nonexistent/tok.json"
-        XCTAssertTrue(try error([#"{"question": "a", "answer": "1"}"#, #"{"question": "b", "answer": "2"}"#], bad).contains("tokenizer file not found"))
+        XCTAssertTrue(
+            try error([#"{"question": "a", "answer": "1"}"#, #"{"question": "b", "answer": "2"}"#], bad).contains(
+                "tokenizer file not found"))
         var tmpl = options(); tmpl.promptTemplate = "no placeholder"
-        XCTAssertTrue(try error([#"{"question": "a", "answer": "1"}"#, #"{"question": "b", "answer": "2"}"#], tmpl).contains("promptTemplate"))
-        XCTAssertThrowsError(try TaskCatalog.make(name: "words", options: TaskOptions())) { XCTAssertTrue("\($0)".contains("text task")) }
+        XCTAssertTrue(
+            try error([#"{"question": "a", "answer": "1"}"#, #"{"question": "b", "answer": "2"}"#], tmpl).contains(
+                "promptTemplate"))
+        XCTAssertThrowsError(try TaskCatalog.make(name: "words", options: TaskOptions())) {
+            XCTAssertTrue("\($0)".contains("text task"))
+        }
     }
 
     /// Recomputes a word problem's answer from its question text alone.
@@ -85,10 +104,15 @@ final class TextTaskTests: XCTestCase {
         let sentences = q.split(separator: ".").map { $0.trimmingCharacters(in: .whitespaces) }
         for s in sentences {
             let nums = s.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
-            if s.contains(" has "), let n = nums.first { total = n }
-            else if s.contains(" gets "), let n = nums.first { total += n }
-            else if s.contains(" gives away "), let n = nums.first { total -= n }
-            else if s.contains(" times as many"), let n = nums.first { total *= n }
+            if s.contains(" has "), let n = nums.first {
+                total = n
+            } else if s.contains(" gets "), let n = nums.first {
+                total += n
+            } else if s.contains(" gives away "), let n = nums.first {
+                total -= n
+            } else if s.contains(" times as many"), let n = nums.first {
+                total *= n
+            }
         }
         return total
     }
@@ -120,18 +144,23 @@ final class TextTaskTests: XCTestCase {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("text-dir-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
-        try FileManager.default.copyItem(atPath: Self.tokenizer, toPath: dir.appendingPathComponent("tokenizer.json").path)
+        try FileManager.default.copyItem(
+            atPath: Self.tokenizer, toPath: dir.appendingPathComponent("tokenizer.json").path)
         // SmolLM2's template text (as saved by transformers) and its eos id.
-        let template = "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+        let template =
+            "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
         try template.write(to: dir.appendingPathComponent("chat_template.jinja"), atomically: true, encoding: .utf8)
-        try #"{"eos_token_id": 2}"#.write(to: dir.appendingPathComponent("generation_config.json"), atomically: true, encoding: .utf8)
+        try #"{"eos_token_id": 2}"#.write(
+            to: dir.appendingPathComponent("generation_config.json"), atomically: true, encoding: .utf8)
         var o = TaskOptions(); o.tokenizer = dir.path; o.wordCount = 20
         let t = try XCTUnwrap(try TaskCatalog.make(name: "words", options: o) as? TextTask)
         XCTAssertEqual(t.endOfSequence, 2)
         let tok = try HFTokenizer(path: dir.path)
         let text = tok.decode(t.problem(.train, 0).prompt, skipSpecialTokens: false)
-        XCTAssertEqual(text, "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\n"
-                       + t.questions[.train]![0] + "\n" + o.instruction + "<|im_end|>\n<|im_start|>assistant\n")
+        XCTAssertEqual(
+            text,
+            "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\n"
+                + t.questions[.train]![0] + "\n" + o.instruction + "<|im_end|>\n<|im_start|>assistant\n")
     }
 
     /// An eos_token_id that is not a token id (2^40, -1, a fraction) is an error naming the file; before, 2^40 was
@@ -140,15 +169,20 @@ final class TextTaskTests: XCTestCase {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("text-eos-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
-        try FileManager.default.copyItem(atPath: Self.tokenizer, toPath: dir.appendingPathComponent("tokenizer.json").path)
+        try FileManager.default.copyItem(
+            atPath: Self.tokenizer, toPath: dir.appendingPathComponent("tokenizer.json").path)
         var o = TaskOptions(); o.tokenizer = dir.path; o.wordCount = 20
         for eos in ["1099511627776", "-1", "2.5", "[1099511627776, 2]"] {
-            try #"{"eos_token_id": \#(eos)}"#.write(to: dir.appendingPathComponent("generation_config.json"), atomically: true, encoding: .utf8)
+            try #"{"eos_token_id": \#(eos)}"#.write(
+                to: dir.appendingPathComponent("generation_config.json"), atomically: true, encoding: .utf8)
             XCTAssertThrowsError(try TaskCatalog.make(name: "words", options: o), "eos \(eos)") { e in
-                XCTAssertTrue("\(e)".contains("generation_config.json: eos_token_id is") && "\(e)".contains("not a token id"), "\(e)")
+                XCTAssertTrue(
+                    "\(e)".contains("generation_config.json: eos_token_id is") && "\(e)".contains("not a token id"),
+                    "\(e)")
             }
         }
-        try #"{"eos_token_id": [2, 5]}"#.write(to: dir.appendingPathComponent("generation_config.json"), atomically: true, encoding: .utf8)
+        try #"{"eos_token_id": [2, 5]}"#.write(
+            to: dir.appendingPathComponent("generation_config.json"), atomically: true, encoding: .utf8)
         XCTAssertEqual((try TaskCatalog.make(name: "words", options: o) as? TextTask)?.endOfSequence, 2)
     }
 }

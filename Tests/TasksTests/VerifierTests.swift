@@ -17,7 +17,8 @@ final class VerifierTests: XCTestCase {
 
             XCTAssertEqual(verdict(problem.answerTokens), .correct, name)
             XCTAssertEqual(verdict(answer), .correct, "\(name): no eos but the text ends exactly")
-            XCTAssertEqual(verdict(answer + [eos] + ids("+x") + [Vocabulary.bos]), .correct, "\(name): after eos ignored")
+            XCTAssertEqual(
+                verdict(answer + [eos] + ids("+x") + [Vocabulary.bos]), .correct, "\(name): after eos ignored")
 
             XCTAssertEqual(verdict(ids(wrong) + [eos]), .wellFormedWrong, name)
             XCTAssertEqual(verdict(answer + ids("7")), .wellFormedWrong, "\(name): extra digit, no eos")

@@ -28,8 +28,9 @@ final class VocabularyTests: XCTestCase {
         // Hand-worked ids: " "=4, ","=5, "a"=6, "b"=7, "c"=8.
         XCTAssertEqual(ids, [8, 6, 7, 5, 4, 6])
         XCTAssertEqual(vocabulary.decode(ids), "cab, a")
-        XCTAssertEqual(vocabulary.decode([Vocabulary.bos] + ids + [Vocabulary.endOfThinking, Vocabulary.eos, Vocabulary.pad]),
-                       "<bos>cab, a<eot><eos><pad>")
+        XCTAssertEqual(
+            vocabulary.decode([Vocabulary.bos] + ids + [Vocabulary.endOfThinking, Vocabulary.eos, Vocabulary.pad]),
+            "<bos>cab, a<eot><eos><pad>")
         XCTAssertEqual(vocabulary.decode([99, -1]), "<unk:99><unk:-1>")
     }
 

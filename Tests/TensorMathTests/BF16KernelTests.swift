@@ -36,8 +36,8 @@ extension SIMDKernelTests {
         for (n, k) in [(1, 1), (5, 3), (32, 7), (33, 2), (70, 9), (64, 16), (100, 129), (40, 33), (96, 48)] {
             let ldw = k + 3
             var w = random(n * ldw)
-            for i in 0..<n { for p in k..<ldw { w[i * ldw + p] = .nan } }   // past k: never read
-            if n * ldw > 5 { w[3] = .nan; w[4] = -.infinity }              // NaN and infinity inside W keep their meaning
+            for i in 0..<n { for p in k..<ldw { w[i * ldw + p] = .nan } } // past k: never read
+            if n * ldw > 5 { w[3] = .nan; w[4] = -.infinity } // NaN and infinity inside W keep their meaning
             let kp = (k + 1) / 2 * 2
             let count = PackedGEMM.packedBF16Count(n: n, k: k)
             XCTAssertEqual(count, (n + P - 1) / P * P * kp)
@@ -57,10 +57,15 @@ extension SIMDKernelTests {
                 XCTAssertEqual(wrong, 0, "\(path) n \(n) k \(k): wrong entries")
                 // exactOnly: refused on fp32 weights, the same panels on bf16-valued ones.
                 var other = [UInt16](repeating: 0, count: count)
-                XCTAssertFalse(PackedGEMM.packBF16(w, ldw: ldw, n: n, k: k, into: &other, exactOnly: true, path: path), "\(path) n \(n) k \(k)")
+                XCTAssertFalse(
+                    PackedGEMM.packBF16(w, ldw: ldw, n: n, k: k, into: &other, exactOnly: true, path: path),
+                    "\(path) n \(n) k \(k)")
                 let rounded = w.map { $0.isNaN ? $0 : BFloat16.decode(BFloat16.encode($0)) }
-                XCTAssertTrue(PackedGEMM.packBF16(rounded, ldw: ldw, n: n, k: k, into: &other, exactOnly: true, path: path), "\(path) n \(n) k \(k)")
-                XCTAssertEqual(other, dst, "\(path) n \(n) k \(k): exact packing of rounded weights differs from rounding packing")
+                XCTAssertTrue(
+                    PackedGEMM.packBF16(rounded, ldw: ldw, n: n, k: k, into: &other, exactOnly: true, path: path),
+                    "\(path) n \(n) k \(k)")
+                XCTAssertEqual(
+                    other, dst, "\(path) n \(n) k \(k): exact packing of rounded weights differs from rounding packing")
             }
             let finite = w.filter { !$0.isNaN }
             XCTAssertEqual(PackedGEMM.isBF16Valued(finite, count: finite.count), false)
@@ -72,7 +77,8 @@ extension SIMDKernelTests {
     /// The activations' rounding (for vdpbf16ps) against BFloat16.encode, pair by pair, tails of every length.
     func testBF16ActivationPairs() throws {
         guard PackedGEMM.bf16Products != nil else {
-            throw XCTSkip("no AVX512_BF16 on this CPU (\(CPUFeatures.host.shortDescription)): bf16 products not testable")
+            throw XCTSkip(
+                "no AVX512_BF16 on this CPU (\(CPUFeatures.host.shortDescription)): bf16 products not testable")
         }
         for (m, k) in [(1, 1), (2, 31), (3, 32), (1, 33), (4, 64), (2, 77)] {
             let ldx = k + 2
@@ -82,8 +88,10 @@ extension SIMDKernelTests {
             softrl_round_bf16_pairs_avx512bf16(x, ldx, m, k, &out)
             for i in 0..<m {
                 for q in 0..<pairs {
-                    let lo = BFloat16.encode(x[i * ldx + 2 * q]), hi: UInt16 = 2 * q + 1 < k ? BFloat16.encode(x[i * ldx + 2 * q + 1]) : 0
-                    XCTAssertEqual(out[i * pairs + q], UInt32(hi) << 16 | UInt32(lo), "m \(m) k \(k) row \(i) pair \(q)")
+                    let lo = BFloat16.encode(x[i * ldx + 2 * q]),
+                        hi: UInt16 = 2 * q + 1 < k ? BFloat16.encode(x[i * ldx + 2 * q + 1]) : 0
+                    XCTAssertEqual(
+                        out[i * pairs + q], UInt32(hi) << 16 | UInt32(lo), "m \(m) k \(k) row \(i) pair \(q)")
                 }
             }
             XCTAssertEqual(out[m * pairs], 0xDEAD_BEEF, "wrote past the pairs")
@@ -96,7 +104,8 @@ extension SIMDKernelTests {
     /// columns.
     func testBF16WeightsKernelMatchesFP32PanelsBitForBit() throws {
         guard let kernel = PackedGEMM.bf16Weights, let f32 = PackedGEMM.kernel(for: .avx512) else {
-            throw XCTSkip("SIMD path \(SIMDPath.active) (\(CPUFeatures.host.shortDescription)): bf16 panels need AVX-512")
+            throw XCTSkip(
+                "SIMD path \(SIMDPath.active) (\(CPUFeatures.host.shortDescription)): bf16 panels need AVX-512")
         }
         for (n, k) in [(5, 3), (32, 16), (33, 1), (64, 33), (100, 128), (48, 7)] {
             let ldw = k + 1
@@ -111,15 +120,20 @@ extension SIMDKernelTests {
                 for accumulate in [false, true] {
                     var y = accumulate ? y0 : y0.map { _ in Float.nan }
                     var yRef = y
-                    PackedGEMM.multiply(kernel, x: x, ldx: ldx, packed: p16, y: &y, ldy: ldy, m: m, n: n, k: k, accumulate: accumulate)
-                    PackedGEMM.multiply(f32, x: x, ldx: ldx, packed: p32, y: &yRef, ldy: ldy, m: m, n: n, k: k, accumulate: accumulate)
+                    PackedGEMM.multiply(
+                        kernel, x: x, ldx: ldx, packed: p16, y: &y, ldy: ldy, m: m, n: n, k: k, accumulate: accumulate)
+                    PackedGEMM.multiply(
+                        f32, x: x, ldx: ldx, packed: p32, y: &yRef, ldy: ldy, m: m, n: n, k: k, accumulate: accumulate)
                     let differ = zip(y, yRef).filter { $0.bitPattern != $1.bitPattern }.count
-                    XCTAssertEqual(differ, 0, "\(m)x\(n)x\(k) accumulate \(accumulate): entries differing from the fp32 panels")
+                    XCTAssertEqual(
+                        differ, 0, "\(m)x\(n)x\(k) accumulate \(accumulate): entries differing from the fp32 panels")
                     var worst = 0.0
                     for i in 0..<m {
                         for j in 0..<n {
                             var s = 0.0, mag = 0.0
-                            for p in 0..<k { let t = Double(x[i * ldx + p]) * Double(w[j * ldw + p]); s += t; mag += abs(t) }
+                            for p in 0..<k {
+                                let t = Double(x[i * ldx + p]) * Double(w[j * ldw + p]); s += t; mag += abs(t)
+                            }
                             if accumulate { s += Double(y0[i * ldy + j]); mag += abs(Double(y0[i * ldy + j])) }
                             worst = max(worst, abs(Double(y[i * ldy + j]) - s) / (Self.gamma(k + 2) * mag + 1e-30))
                         }
@@ -136,7 +150,8 @@ extension SIMDKernelTests {
     /// really are rounded).
     func testBF16ProductsWithinRoundingBound() throws {
         guard let kernel = PackedGEMM.bf16Products else {
-            throw XCTSkip("no AVX512_BF16 on this CPU (\(CPUFeatures.host.shortDescription)): bf16 products not testable")
+            throw XCTSkip(
+                "no AVX512_BF16 on this CPU (\(CPUFeatures.host.shortDescription)): bf16 products not testable")
         }
         let u = Self.bf16Unit
         var sawRounding = false
@@ -150,12 +165,16 @@ extension SIMDKernelTests {
                 let x = randomNormal(m * ldx), xr = roundedBF16(x), y0 = random(m * ldy)
                 for accumulate in [false, true] {
                     var y = accumulate ? y0 : y0.map { _ in Float.nan }
-                    PackedGEMM.multiply(kernel, x: x, ldx: ldx, packed: p16, y: &y, ldy: ldy, m: m, n: n, k: k, accumulate: accumulate)
+                    PackedGEMM.multiply(
+                        kernel, x: x, ldx: ldx, packed: p16, y: &y, ldy: ldy, m: m, n: n, k: k, accumulate: accumulate)
                     var worstExact = 0.0, worstRounded = 0.0
                     for i in 0..<m {
                         for j in n..<ldy {
-                            if accumulate { XCTAssertEqual(y[i * ldy + j], y0[i * ldy + j], "wrote outside the row") }
-                            else { XCTAssertTrue(y[i * ldy + j].isNaN, "wrote outside the row") }
+                            if accumulate {
+                                XCTAssertEqual(y[i * ldy + j], y0[i * ldy + j], "wrote outside the row")
+                            } else {
+                                XCTAssertTrue(y[i * ldy + j].isNaN, "wrote outside the row")
+                            }
                         }
                         for j in 0..<n {
                             var s = 0.0, sr = 0.0, mag = 0.0, magR = 0.0
@@ -175,8 +194,11 @@ extension SIMDKernelTests {
                             if abs(yv - (s + acc)) > 64 * g * mag { sawRounding = true }
                         }
                     }
-                    XCTAssertLessThanOrEqual(worstExact, 1, "\(m)x\(n)x\(k) accumulate \(accumulate): beyond the bf16 bound")
-                    XCTAssertLessThanOrEqual(worstRounded, 1, "\(m)x\(n)x\(k) accumulate \(accumulate): beyond gamma_K of the rounded product")
+                    XCTAssertLessThanOrEqual(
+                        worstExact, 1, "\(m)x\(n)x\(k) accumulate \(accumulate): beyond the bf16 bound")
+                    XCTAssertLessThanOrEqual(
+                        worstRounded, 1,
+                        "\(m)x\(n)x\(k) accumulate \(accumulate): beyond gamma_K of the rounded product")
                 }
             }
         }
@@ -188,12 +210,12 @@ extension SIMDKernelTests {
     func testBF16FeatureNeedsUsableAVX512() {
         var raw = softrl_cpuid_raw()
         raw.max_leaf = 7
-        raw.leaf1_ecx = (1 << 12) | (1 << 27) | (1 << 28)            // FMA, OSXSAVE, AVX
-        raw.leaf7_ebx = (1 << 5) | (1 << 16) | (1 << 17) | (1 << 30) | (1 << 31)   // AVX2, AVX-512F/DQ/BW/VL
-        raw.leaf7_1_eax = 1 << 5                                       // AVX512_BF16
+        raw.leaf1_ecx = (1 << 12) | (1 << 27) | (1 << 28) // FMA, OSXSAVE, AVX
+        raw.leaf7_ebx = (1 << 5) | (1 << 16) | (1 << 17) | (1 << 30) | (1 << 31) // AVX2, AVX-512F/DQ/BW/VL
+        raw.leaf7_1_eax = 1 << 5 // AVX512_BF16
         raw.xcr0 = 0xE6
         XCTAssertTrue(CPUFeatures(raw: raw).avx512BF16Usable)
-        raw.xcr0 = 0x06                                                // YMM saved, ZMM not
+        raw.xcr0 = 0x06 // YMM saved, ZMM not
         XCTAssertFalse(CPUFeatures(raw: raw).avx512BF16Usable)
         raw.xcr0 = 0xE6
         raw.leaf7_1_eax = 0
@@ -204,8 +226,9 @@ extension SIMDKernelTests {
     /// bf16-valued weights on the AVX-512 path, fp32 otherwise (an AVX2-only CPU never leaves fp32).
     func testGenerationFormatFollowsTheCPU() {
         let hasProducts = PackedGEMM.bf16Products != nil, hasWeights = PackedGEMM.bf16Weights != nil
-        print("bf16 on this CPU (\(CPUFeatures.host.shortDescription), SIMD path \(SIMDPath.active)): "
-              + "stored weights \(hasWeights ? "yes" : "no"), products \(hasProducts ? "yes" : "no")")
+        print(
+            "bf16 on this CPU (\(CPUFeatures.host.shortDescription), SIMD path \(SIMDPath.active)): "
+                + "stored weights \(hasWeights ? "yes" : "no"), products \(hasProducts ? "yes" : "no")")
         XCTAssertEqual(hasProducts, CPUFeatures.host.avx512BF16Usable && SIMDPath.active == .avx512)
         XCTAssertEqual(PackedGEMM.format(for: .f32, weightsAreBF16: false), .f32)
         XCTAssertEqual(PackedGEMM.format(for: .f32, weightsAreBF16: true), hasWeights ? .bf16Weights : .f32)

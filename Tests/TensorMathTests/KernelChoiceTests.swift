@@ -8,8 +8,10 @@ final class KernelChoiceTests: XCTestCase {
     // XCR0 values: x87|SSE|AVX (0x7), plus opmask|ZMM_Hi256|Hi16_ZMM (0xE7).
     static let xcrAVX: UInt64 = 0x7, xcrAVX512: UInt64 = 0xE7
 
-    static func cpu(_ vendor: String = "GenuineIntel", sse: Int = 42, avx: Bool = false, fma: Bool = false, avx2: Bool = false,
-                    avx512: Bool = false, bf16: Bool = false, xcr0: UInt64? = nil, osxsave: Bool = true) -> CPUFeatures {
+    static func cpu(
+        _ vendor: String = "GenuineIntel", sse: Int = 42, avx: Bool = false, fma: Bool = false, avx2: Bool = false,
+        avx512: Bool = false, bf16: Bool = false, xcr0: UInt64? = nil, osxsave: Bool = true
+    ) -> CPUFeatures {
         var f = CPUFeatures()
         f.vendor = vendor
         f.sse3 = sse >= 3; f.ssse3 = sse >= 31; f.sse41 = sse >= 41; f.sse42 = sse >= 42
@@ -26,20 +28,36 @@ final class KernelChoiceTests: XCTestCase {
         kncLike.avx512bw = false; kncLike.avx512dq = false; kncLike.avx512vl = false
         let table: [(String, CPUFeatures, String?)] = [
             ("Xeon VM with AVX-512 (generic model string)", full512, "SkylakeX"),
-            ("AVX-512 with BF16 (Cooper Lake, Zen 4)", Self.cpu("AuthenticAMD", avx: true, fma: true, avx2: true, avx512: true, bf16: true), "Cooperlake"),
-            ("AVX-512 present but disabled by the OS (XCR0 without ZMM state)", Self.cpu(avx: true, fma: true, avx2: true, avx512: true, xcr0: Self.xcrAVX), "Haswell"),
-            ("AMD AVX-512 disabled by the OS", Self.cpu("AuthenticAMD", avx: true, fma: true, avx2: true, avx512: true, bf16: true, xcr0: Self.xcrAVX), "Zen"),
+            (
+                "AVX-512 with BF16 (Cooper Lake, Zen 4)",
+                Self.cpu("AuthenticAMD", avx: true, fma: true, avx2: true, avx512: true, bf16: true), "Cooperlake"
+            ),
+            (
+                "AVX-512 present but disabled by the OS (XCR0 without ZMM state)",
+                Self.cpu(avx: true, fma: true, avx2: true, avx512: true, xcr0: Self.xcrAVX), "Haswell"
+            ),
+            (
+                "AMD AVX-512 disabled by the OS",
+                Self.cpu("AuthenticAMD", avx: true, fma: true, avx2: true, avx512: true, bf16: true, xcr0: Self.xcrAVX),
+                "Zen"
+            ),
             ("AVX-512F without BW/DQ/VL (Knights Landing-like)", kncLike, "Haswell"),
             ("Zen 3: AVX2 + FMA, no AVX-512", Self.cpu("AuthenticAMD", avx: true, fma: true, avx2: true), "Zen"),
             ("Intel AVX2 + FMA", Self.cpu(avx: true, fma: true, avx2: true), "Haswell"),
             ("AVX2 without FMA", Self.cpu(avx: true, avx2: true), "Sandybridge"),
             ("AVX only", Self.cpu(avx: true), "Sandybridge"),
-            ("AVX2 + FMA but the OS saves no YMM state", Self.cpu(avx: true, fma: true, avx2: true, xcr0: 0x3), "Nehalem"),
-            ("AVX-512 but no OSXSAVE (XGETBV not allowed)", Self.cpu(avx: true, fma: true, avx2: true, avx512: true, osxsave: false), "Nehalem"),
+            (
+                "AVX2 + FMA but the OS saves no YMM state", Self.cpu(avx: true, fma: true, avx2: true, xcr0: 0x3),
+                "Nehalem"
+            ),
+            (
+                "AVX-512 but no OSXSAVE (XGETBV not allowed)",
+                Self.cpu(avx: true, fma: true, avx2: true, avx512: true, osxsave: false), "Nehalem"
+            ),
             ("SSE4.1", Self.cpu(sse: 41), "Penryn"),
             ("SSSE3", Self.cpu(sse: 31), "Core2"),
             ("SSE3 only", Self.cpu(sse: 3), "Prescott"),
-            ("nothing readable (not x86)", CPUFeatures(), nil),
+            ("nothing readable (not x86)", CPUFeatures(), nil)
         ]
         for (name, features, expected) in table {
             XCTAssertEqual(OpenBLASCores.best(for: features), expected, name)
@@ -70,22 +88,36 @@ final class KernelChoiceTests: XCTestCase {
             ("AVX-512 hidden by the OS: Prescott becomes Haswell", "Prescott", nil, hidden512, "switch Haswell"),
             ("AVX-512 hidden by the OS: Haswell is kept", "Haswell", nil, hidden512, "keep openblas"),
             ("unknown core name on AVX2", "Generic", nil, zen3, "switch Zen"),
-            ("AVX2 without FMA: OpenBLAS's Haswell (FMA kernels, SIGILL) becomes Sandybridge", "Haswell", nil, avx2NoFMA, "switch Sandybridge"),
+            (
+                "AVX2 without FMA: OpenBLAS's Haswell (FMA kernels, SIGILL) becomes Sandybridge", "Haswell", nil,
+                avx2NoFMA, "switch Sandybridge"
+            ),
             ("AVX-512 hidden by the OS: SkylakeX becomes Haswell", "SkylakeX", nil, hidden512, "switch Haswell"),
             ("AVX-512 on Zen 3 becomes Zen", "SkylakeX", nil, zen3, "switch Zen"),
-            ("the user's kernel the CPU cannot run is kept, with a warning", "Sandybridge", "Haswell", avx2NoFMA, "keep user, warn"),
+            (
+                "the user's kernel the CPU cannot run is kept, with a warning", "Sandybridge", "Haswell", avx2NoFMA,
+                "keep user, warn"
+            ),
             ("the user's OPENBLAS_CORETYPE is respected, even an old one", "Prescott", "Prescott", xeon, "keep user"),
             ("the user's choice is respected whatever OpenBLAS did", "Cooperlake", "Haswell", zen4, "keep user"),
-            ("non-x86 / unreadable CPU", "Prescott", nil, CPUFeatures(), "keep openblas"),
+            ("non-x86 / unreadable CPU", "Prescott", nil, CPUFeatures(), "keep openblas")
         ]
         for (name, chosen, user, features, expected) in table {
-            XCTAssertEqual(label(KernelDecision.decide(openBLASChoice: chosen, userCoreType: user, features: features)), expected, name)
+            XCTAssertEqual(
+                label(KernelDecision.decide(openBLASChoice: chosen, userCoreType: user, features: features)), expected,
+                name)
         }
-        XCTAssertEqual(OpenBLASCores.tier("COOPERLAKE"), OpenBLASCores.tier("cooperlake"), "core names compare case-insensitively")
-        guard case .keepUnsupportedUserChoice(let warning) = KernelDecision.decide(openBLASChoice: "Sandybridge", userCoreType: "Haswell", features: avx2NoFMA) else {
+        XCTAssertEqual(
+            OpenBLASCores.tier("COOPERLAKE"), OpenBLASCores.tier("cooperlake"), "core names compare case-insensitively")
+        guard
+            case .keepUnsupportedUserChoice(let warning) = KernelDecision.decide(
+                openBLASChoice: "Sandybridge", userCoreType: "Haswell", features: avx2NoFMA)
+        else {
             return XCTFail("an unsupported user kernel should warn")
         }
-        XCTAssertTrue(warning.contains("OPENBLAS_CORETYPE=Haswell") && warning.contains("Sandybridge") && warning.contains("SIGILL"), warning)
+        XCTAssertTrue(
+            warning.contains("OPENBLAS_CORETYPE=Haswell") && warning.contains("Sandybridge")
+                && warning.contains("SIGILL"), warning)
     }
 
     func testDecodingRawCpuidRegisters() {
@@ -102,12 +134,12 @@ final class KernelChoiceTests: XCTestCase {
         XCTAssertTrue(f.avx512Usable && f.avx512bf16 && f.avx2FMAUsable)
         XCTAssertEqual(OpenBLASCores.best(for: f), "Cooperlake")
         XCTAssertEqual(f.shortDescription, "AVX-512F/BW/DQ/VL/BF16, FMA, AVX2")
-        raw.xcr0 = 0x7   // the hypervisor hides ZMM state
+        raw.xcr0 = 0x7 // the hypervisor hides ZMM state
         f = CPUFeatures(raw: raw)
         XCTAssertFalse(f.avx512Usable)
         XCTAssertEqual(OpenBLASCores.best(for: f), "Zen")
         XCTAssertTrue(f.shortDescription.contains("disabled by the OS"), f.shortDescription)
-        raw.leaf1_ecx &= ~UInt32(1 << 27)   // no OSXSAVE: XCR0 must be ignored
+        raw.leaf1_ecx &= ~UInt32(1 << 27) // no OSXSAVE: XCR0 must be ignored
         raw.xcr0 = 0xE7
         f = CPUFeatures(raw: raw)
         XCTAssertFalse(f.avxUsable)
@@ -115,14 +147,16 @@ final class KernelChoiceTests: XCTestCase {
 
     func testHostIsReadAndTheActiveKernelIsVerified() {
         let host = CPUFeatures.host
-        print("host: \(CPUFeatures.modelName); \(host.shortDescription); best OpenBLAS kernel \(OpenBLASCores.best(for: host) ?? "n/a"); running \(BLASKernel.activeCoreName)")
+        print(
+            "host: \(CPUFeatures.modelName); \(host.shortDescription); best OpenBLAS kernel \(OpenBLASCores.best(for: host) ?? "n/a"); running \(BLASKernel.activeCoreName)"
+        )
         let err = BLASKernel.verifyActiveKernel()
         XCTAssertLessThanOrEqual(err, BLASKernel.tolerance)
         let c = BLASKernel.current
         XCTAssertTrue(c.summary.hasPrefix("OpenBLAS kernel \(BLASKernel.activeCoreName) ("), c.summary)
         XCTAssertEqual(c.metadata["blasKernel"], BLASKernel.activeCoreName)
         #if arch(x86_64)
-        XCTAssertTrue(host.sse3, "every x86-64 CPU that runs Swift has SSE3")
+            XCTAssertTrue(host.sse3, "every x86-64 CPU that runs Swift has SSE3")
         #endif
     }
 }
@@ -142,15 +176,29 @@ final class SgemmWrapperTests: XCTestCase {
                         let b = (0..<((tb == .none ? k : n) * ldb)).map { _ in Float(rng.uniform() * 2 - 1) }
                         let c0 = (0..<(m * ldc)).map { _ in beta == 0 ? Float.nan : Float(rng.uniform() * 2 - 1) }
                         var fast = c0, slow = c0
-                        sgemm(ta, tb, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: &fast, ldc: ldc)
-                        sgemmNaive(ta, tb, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: &slow, ldc: ldc)
+                        sgemm(
+                            ta, tb, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta,
+                            c: &fast, ldc: ldc)
+                        sgemmNaive(
+                            ta, tb, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta,
+                            c: &slow, ldc: ldc)
                         var worst = 0.0
-                        for i in 0..<m { for j in 0..<n {
-                            let e = abs(Double(fast[i * ldc + j]) - Double(slow[i * ldc + j]))
-                            worst = e.isNaN ? .infinity : max(worst, e)
-                        } }
-                        XCTAssertLessThanOrEqual(worst, 1e-5 * Double(k).squareRoot() * 4, "\(m)x\(n)x\(k) \(ta) \(tb) alpha \(alpha) beta \(beta)")
-                        for i in 0..<m { for j in n..<ldc { XCTAssertTrue(fast[i * ldc + j].bitPattern == c0[i * ldc + j].bitPattern, "padding of C untouched") } }
+                        for i in 0..<m {
+                            for j in 0..<n {
+                                let e = abs(Double(fast[i * ldc + j]) - Double(slow[i * ldc + j]))
+                                worst = e.isNaN ? .infinity : max(worst, e)
+                            }
+                        }
+                        XCTAssertLessThanOrEqual(
+                            worst, 1e-5 * Double(k).squareRoot() * 4,
+                            "\(m)x\(n)x\(k) \(ta) \(tb) alpha \(alpha) beta \(beta)")
+                        for i in 0..<m {
+                            for j in n..<ldc {
+                                XCTAssertTrue(
+                                    fast[i * ldc + j].bitPattern == c0[i * ldc + j].bitPattern, "padding of C untouched"
+                                )
+                            }
+                        }
                     }
                 }
             }

@@ -8,20 +8,25 @@ import CKernels
 
 final class SIMDKernelTests: XCTestCase {
     var rng = Xoshiro256(seed: 42)
-    func random(_ n: Int, _ scale: Double = 1) -> [Float] { (0..<n).map { _ in Float((rng.uniform() * 2 - 1) * scale) } }
+    func random(_ n: Int, _ scale: Double = 1) -> [Float] {
+        (0..<n).map { _ in Float((rng.uniform() * 2 - 1) * scale) }
+    }
 
     override func setUp() {
         let missing = SIMDPath.allCases.filter { !SIMDPath.supported.contains($0) }
         if !missing.isEmpty { print("SIMD paths not testable on this CPU (skipped): \(missing.map(\.rawValue))") }
     }
 
-    func assertClose(_ a: [Float], _ b: [Double], rel: Double, _ msg: String, file: StaticString = #filePath, line: UInt = #line) {
+    func assertClose(
+        _ a: [Float], _ b: [Double], rel: Double, _ msg: String, file: StaticString = #filePath, line: UInt = #line
+    ) {
         XCTAssertEqual(a.count, b.count, msg, file: file, line: line)
         let scale = max(b.map { abs($0) }.max() ?? 1, 1e-30)
         var worst = 0.0
         for i in 0..<min(a.count, b.count) { worst = max(worst, abs(Double(a[i]) - b[i]) / scale) }
         if a.contains(where: { $0.isNaN }) { worst = .infinity }
-        XCTAssertLessThanOrEqual(worst, rel, "\(msg): max error \(worst) relative to the largest entry", file: file, line: line)
+        XCTAssertLessThanOrEqual(
+            worst, rel, "\(msg): max error \(worst) relative to the largest entry", file: file, line: line)
     }
 
     func softmaxRef(_ x: [Float], _ invT: Double = 1) -> [Double] {
@@ -47,10 +52,14 @@ final class SIMDKernelTests: XCTestCase {
     }
 
     func testAttentionHead() {
-        for (hd, len, stride) in [(64, 1, 192), (64, 72, 192), (32, 9, 64), (16, 17, 32), (8, 5, 24), (24, 40, 48), (128, 3, 256)] {
+        for (hd, len, stride) in [
+            (64, 1, 192), (64, 72, 192), (32, 9, 64), (16, 17, 32), (8, 5, 24), (24, 40, 48), (128, 3, 256)
+        ] {
             let q = random(hd), keys = random(len * stride), values = random(len * stride)
             let scale = 1 / Float(hd).squareRoot()
-            var s = (0..<len).map { j in (0..<hd).reduce(0.0) { $0 + Double(q[$1]) * Double(keys[j * stride + $1]) } * Double(scale) }
+            var s = (0..<len).map { j in
+                (0..<hd).reduce(0.0) { $0 + Double(q[$1]) * Double(keys[j * stride + $1]) } * Double(scale)
+            }
             let m = s.max()!
             s = s.map { Foundation.exp($0 - m) }
             let z = s.reduce(0, +)
@@ -58,11 +67,13 @@ final class SIMDKernelTests: XCTestCase {
             var portable = [Float](repeating: 0, count: hd)
             for path in SIMDPath.supported {
                 var out = [Float](repeating: .nan, count: hd), scores = [Float](repeating: .nan, count: len)
-                Kernels.attendHead(q: q, keys: keys, values: values, stride: stride, length: len, headDim: hd, scale: scale,
-                                   scores: &scores, out: &out, path: path)
+                Kernels.attendHead(
+                    q: q, keys: keys, values: values, stride: stride, length: len, headDim: hd, scale: scale,
+                    scores: &scores, out: &out, path: path)
                 if path == .portable { portable = out }
                 assertClose(out, ref, rel: 3e-6, "attention \(path) hd=\(hd) len=\(len)")
-                assertClose(out, portable.map(Double.init), rel: 3e-6, "attention \(path) vs portable hd=\(hd) len=\(len)")
+                assertClose(
+                    out, portable.map(Double.init), rel: 3e-6, "attention \(path) vs portable hd=\(hd) len=\(len)")
             }
         }
     }
@@ -74,15 +85,18 @@ final class SIMDKernelTests: XCTestCase {
     /// never reach the output (a finite poison also catches a softmax that forgets to mask its max or its sum).
     func testAttentionOverCachedBlocks() {
         let B = Kernels.keyBlock
-        for (heads, kvHeads, hd, len) in [(1, 1, 64, 1), (2, 1, 32, 9), (4, 2, 32, 40), (8, 4, 32, 72), (9, 3, 64, 72),
-                                          (5, 1, 16, 33), (8, 2, 24, 40), (8, 4, 8, 64), (1, 1, 128, 3), (12, 1, 16, 17),
-                                          (16, 2, 64, 50), (6, 6, 32, 16), (24, 2, 16, 5),
-                                          (40, 2, 16, 20), (34, 1, 32, 7)] {
+        for (heads, kvHeads, hd, len) in [
+            (1, 1, 64, 1), (2, 1, 32, 9), (4, 2, 32, 40), (8, 4, 32, 72), (9, 3, 64, 72),
+            (5, 1, 16, 33), (8, 2, 24, 40), (8, 4, 8, 64), (1, 1, 128, 3), (12, 1, 16, 17),
+            (16, 2, 64, 50), (6, 6, 32, 16), (24, 2, 16, 5),
+            (40, 2, 16, 20), (34, 1, 32, 7)
+        ] {
             let group = heads / kvHeads, cap = len + 20
             let keyStride = (cap + B - 1) / B * B * hd + B, valueStride = cap * hd + 3
             let q = random(heads * hd)
             let poison: [Float] = [.nan, 1e3, -1e3, .infinity]
-            var keys = (0..<(kvHeads * keyStride)).map { poison[$0 % 4] }, values = (0..<(kvHeads * valueStride)).map { poison[$0 % 4] }
+            var keys = (0..<(kvHeads * keyStride)).map { poison[$0 % 4] },
+                values = (0..<(kvHeads * valueStride)).map { poison[$0 % 4] }
             func keyIndex(_ g: Int, _ p: Int, _ d: Int) -> Int { g * keyStride + (p / B) * hd * B + d * B + p % B }
             for g in 0..<kvHeads {
                 for p in 0..<len {
@@ -94,19 +108,25 @@ final class SIMDKernelTests: XCTestCase {
             var ref: [Double] = []
             for h in 0..<heads {
                 let g = h / group
-                var s = (0..<len).map { p in (0..<hd).reduce(0.0) { $0 + Double(q[h * hd + $1]) * Double(keys[keyIndex(g, p, $1)]) } * Double(scale) }
+                var s = (0..<len).map { p in
+                    (0..<hd).reduce(0.0) { $0 + Double(q[h * hd + $1]) * Double(keys[keyIndex(g, p, $1)]) }
+                        * Double(scale)
+                }
                 let m = s.max()!
                 s = s.map { Foundation.exp($0 - m) }
                 let z = s.reduce(0, +)
-                ref += (0..<hd).map { i in (0..<len).reduce(0.0) { $0 + s[$1] / z * Double(values[g * valueStride + $1 * hd + i]) } }
+                ref += (0..<hd).map { i in
+                    (0..<len).reduce(0.0) { $0 + s[$1] / z * Double(values[g * valueStride + $1 * hd + i]) }
+                }
             }
             var portable = [Float](repeating: 0, count: heads * hd)
             for path in SIMDPath.supported {
                 var out = [Float](repeating: .nan, count: heads * hd)
                 var scores = [Float](repeating: .nan, count: Kernels.attendScoresCount(group: group, length: len))
-                Kernels.attendCached(q: q, heads: heads, kvHeads: kvHeads, headDim: hd, keys: keys, keyStride: keyStride,
-                                     values: values, valueStride: valueStride, length: len, scale: scale, scores: &scores,
-                                     out: &out, path: path)
+                Kernels.attendCached(
+                    q: q, heads: heads, kvHeads: kvHeads, headDim: hd, keys: keys, keyStride: keyStride,
+                    values: values, valueStride: valueStride, length: len, scale: scale, scores: &scores,
+                    out: &out, path: path)
                 if path == .portable { portable = out }
                 let what = "cached attention \(path) heads \(heads)/\(kvHeads) hd \(hd) len \(len)"
                 assertClose(out, ref, rel: 3e-6, what)
@@ -138,7 +158,8 @@ final class SIMDKernelTests: XCTestCase {
     /// start from nonzero values (both accumulate), dims on and off the vector widths.
     func testRMSNormBackward() {
         for (rows, dim) in [(1, 1), (2, 7), (3, 16), (2, 37), (4, 128), (3, 576), (1, 24)] {
-            let x = random(rows * dim, 3), w = random(dim), dy = random(rows * dim), dx0 = random(rows * dim), dw0 = random(dim)
+            let x = random(rows * dim, 3), w = random(dim), dy = random(rows * dim), dx0 = random(rows * dim),
+                dw0 = random(dim)
             var inv = [Float](), refDx = dx0.map(Double.init), refDw = dw0.map(Double.init)
             for r in 0..<rows {
                 let xs = (0..<dim).map { Double(x[r * dim + $0]) }
@@ -147,7 +168,8 @@ final class SIMDKernelTests: XCTestCase {
                 let rr = Double(ir)
                 let s = (0..<dim).reduce(0.0) { $0 + Double(dy[r * dim + $1]) * Double(w[$1]) * xs[$1] }
                 for j in 0..<dim {
-                    refDx[r * dim + j] += rr * Double(w[j]) * Double(dy[r * dim + j]) - xs[j] * rr * rr * rr / Double(dim) * s
+                    refDx[r * dim + j] +=
+                        rr * Double(w[j]) * Double(dy[r * dim + j]) - xs[j] * rr * rr * rr / Double(dim) * s
                     refDw[j] += Double(dy[r * dim + j]) * xs[j] * rr
                 }
             }
@@ -158,8 +180,10 @@ final class SIMDKernelTests: XCTestCase {
                 Kernels.rmsnormBackward(dy, x, w, invRms: inv, dx: &dx, dw: &dw, rows: rows, dim: dim, path: path)
                 assertClose(dx, refDx, rel: 2e-6, "rmsnorm backward dx \(path) \(rows)x\(dim)")
                 assertClose(dw, refDw, rel: 2e-6, "rmsnorm backward dw \(path) \(rows)x\(dim)")
-                assertClose(dx, pDx.map(Double.init), rel: 2e-6, "rmsnorm backward dx \(path) vs portable \(rows)x\(dim)")
-                assertClose(dw, pDw.map(Double.init), rel: 2e-6, "rmsnorm backward dw \(path) vs portable \(rows)x\(dim)")
+                assertClose(
+                    dx, pDx.map(Double.init), rel: 2e-6, "rmsnorm backward dx \(path) vs portable \(rows)x\(dim)")
+                assertClose(
+                    dw, pDw.map(Double.init), rel: 2e-6, "rmsnorm backward dw \(path) vs portable \(rows)x\(dim)")
             }
         }
     }
@@ -172,8 +196,10 @@ final class SIMDKernelTests: XCTestCase {
     /// scratch and in every output the kernel writes; none may reach a result, and nothing outside the outputs changes.
     func testCausalAttention() {
         let poison: [Float] = [.nan, .infinity, -.infinity, 1e30]
-        for (T, hd, group) in [(1, 32, 1), (5, 8, 2), (16, 16, 1), (17, 32, 2), (33, 24, 3), (64, 32, 2), (40, 64, 1),
-                               (9, 128, 2), (20, 48, 3), (7, 6, 1), (3, 16, 4), (65, 32, 1)] {
+        for (T, hd, group) in [
+            (1, 32, 1), (5, 8, 2), (16, 16, 1), (17, 32, 2), (33, 24, 3), (64, 32, 2), (40, 64, 1),
+            (9, 128, 2), (20, 48, 3), (7, 6, 1), (3, 16, 4), (65, 32, 1)
+        ] {
             let ldq = group * hd + 5, ldkv = hd + 3, rowsKV = T + 4
             func poisoned(_ rows: Int, _ ld: Int, _ cols: Int, valid: Int, _ scale: Double = 1) -> [Float] {
                 var a = (0..<(rows * ld)).map { poison[$0 % 4] }
@@ -185,7 +211,8 @@ final class SIMDKernelTests: XCTestCase {
             let dk0 = poisoned(T, ldkv, hd, valid: T), dv0 = poisoned(T, ldkv, hd, valid: T)
             let scale = 1 / Float(hd).squareRoot()
             // Reference in double.
-            var refP = [Double](repeating: 0, count: group * T * T), refOut = [Double](repeating: 0, count: group * T * hd)
+            var refP = [Double](repeating: 0, count: group * T * T),
+                refOut = [Double](repeating: 0, count: group * T * hd)
             var refDq = [Double](repeating: 0, count: group * T * hd)
             var refDk = (0..<(T * hd)).map { Double(dk0[($0 / hd) * ldkv + $0 % hd]) }
             var refDv = (0..<(T * hd)).map { Double(dv0[($0 / hd) * ldkv + $0 % hd]) }
@@ -193,12 +220,18 @@ final class SIMDKernelTests: XCTestCase {
                 func qv(_ i: Int, _ d: Int) -> Double { Double(q[i * ldq + h * hd + d]) }
                 func dov(_ i: Int, _ d: Int) -> Double { Double(dOut[i * ldq + h * hd + d]) }
                 for i in 0..<T {
-                    var sc = (0...i).map { j in (0..<hd).reduce(0.0) { $0 + qv(i, $1) * Double(k[j * ldkv + $1]) } * Double(scale) }
+                    var sc = (0...i).map { j in
+                        (0..<hd).reduce(0.0) { $0 + qv(i, $1) * Double(k[j * ldkv + $1]) } * Double(scale)
+                    }
                     let m = sc.max()!
                     sc = sc.map { Foundation.exp($0 - m) }
                     let z = sc.reduce(0, +)
                     for j in 0...i { refP[h * T * T + i * T + j] = sc[j] / z }
-                    for d in 0..<hd { refOut[(h * T + i) * hd + d] = (0...i).reduce(0.0) { $0 + refP[h * T * T + i * T + $1] * Double(v[$1 * ldkv + d]) } }
+                    for d in 0..<hd {
+                        refOut[(h * T + i) * hd + d] = (0...i).reduce(0.0) {
+                            $0 + refP[h * T * T + i * T + $1] * Double(v[$1 * ldkv + d])
+                        }
+                    }
                 }
                 for i in 0..<T {
                     let p = (0...i).map { refP[h * T * T + i * T + $0] }
@@ -221,19 +254,24 @@ final class SIMDKernelTests: XCTestCase {
             var portable: [[Float]] = []
             for path in SIMDPath.supported {
                 let what = "causal attention \(path) T \(T) hd \(hd) group \(group)"
-                var scratch = [Float](repeating: .nan, count: Kernels.causalAttentionScratchCount(length: T, headDim: hd))
+                var scratch = [Float](
+                    repeating: .nan, count: Kernels.causalAttentionScratchCount(length: T, headDim: hd))
                 var probs = [Float](repeating: .nan, count: group * T * T + 7)
                 var out = [Float](repeating: .nan, count: T * ldq)
-                Kernels.causalAttentionForward(q: q, ldq: ldq, k: k, v: v, ldkv: ldkv, length: T, headDim: hd, group: group,
-                                               scale: scale, probs: &probs, out: &out, ldo: ldq, scratch: &scratch, path: path)
+                Kernels.causalAttentionForward(
+                    q: q, ldq: ldq, k: k, v: v, ldkv: ldkv, length: T, headDim: hd, group: group,
+                    scale: scale, probs: &probs, out: &out, ldo: ldq, scratch: &scratch, path: path)
                 scratch = scratch.map { _ in .nan }
                 var dq = [Float](repeating: .nan, count: T * ldq), dk = dk0, dv = dv0
-                Kernels.causalAttentionBackward(q: q, ldq: ldq, k: k, v: v, ldkv: ldkv, probs: probs, dOut: dOut, lddo: ldq,
-                                                length: T, headDim: hd, group: group, scale: scale, dq: &dq, lddq: ldq,
-                                                dk: &dk, dv: &dv, lddkv: ldkv, scratch: &scratch, path: path)
+                Kernels.causalAttentionBackward(
+                    q: q, ldq: ldq, k: k, v: v, ldkv: ldkv, probs: probs, dOut: dOut, lddo: ldq,
+                    length: T, headDim: hd, group: group, scale: scale, dq: &dq, lddq: ldq,
+                    dk: &dk, dv: &dv, lddkv: ldkv, scratch: &scratch, path: path)
                 XCTAssertTrue(probs[(group * T * T)...].allSatisfy { $0.isNaN }, what + ": wrote past probs")
                 for i in 0..<T {
-                    for c in (group * hd)..<ldq { XCTAssertTrue(out[i * ldq + c].isNaN && dq[i * ldq + c].isNaN, what + ": wrote in a gap") }
+                    for c in (group * hd)..<ldq {
+                        XCTAssertTrue(out[i * ldq + c].isNaN && dq[i * ldq + c].isNaN, what + ": wrote in a gap")
+                    }
                     for c in hd..<ldkv {
                         XCTAssertEqual(dk[i * ldkv + c].bitPattern, dk0[i * ldkv + c].bitPattern, what + ": dk gap")
                         XCTAssertEqual(dv[i * ldkv + c].bitPattern, dv0[i * ldkv + c].bitPattern, what + ": dv gap")
@@ -253,7 +291,9 @@ final class SIMDKernelTests: XCTestCase {
     func testSwiGLU() {
         for n in [1, 8, 15, 16, 100, 1536] {
             let g = random(n, 10), u = random(n, 2)
-            let ref = (0..<n).map { i -> Double in let gi = Double(g[i]); return gi / (1 + Foundation.exp(-gi)) * Double(u[i]) }
+            let ref = (0..<n).map { i -> Double in
+                let gi = Double(g[i]); return gi / (1 + Foundation.exp(-gi)) * Double(u[i])
+            }
             var portable = [Float](repeating: 0, count: n)
             Kernels.swiglu(g, u, &portable, count: n, path: .portable)
             for path in SIMDPath.supported {
@@ -282,7 +322,8 @@ final class SIMDKernelTests: XCTestCase {
                 Kernels.swigluBackward(dh, g, u, dGate: &dGate, dUp: &dUp, count: n, path: path)
                 assertClose(dGate, refGate, rel: 2e-6, "swiglu backward dgate \(path) n=\(n)")
                 assertClose(dUp, refUp, rel: 2e-6, "swiglu backward dup \(path) n=\(n)")
-                assertClose(dGate, pGate.map(Double.init), rel: 2e-6, "swiglu backward dgate \(path) vs portable n=\(n)")
+                assertClose(
+                    dGate, pGate.map(Double.init), rel: 2e-6, "swiglu backward dgate \(path) vs portable n=\(n)")
                 assertClose(dUp, pUp.map(Double.init), rel: 2e-6, "swiglu backward dup \(path) vs portable n=\(n)")
             }
         }
@@ -315,14 +356,16 @@ final class SIMDKernelTests: XCTestCase {
             let b1 = 0.9, b2 = 0.999, ic1 = 1 / 0.1, ic2 = 1 / 0.001, eps = 1e-8, lr = 0.1, wd = 1e-3
             var refP = [Double](), refM = [Double](), refV = [Double]()
             for i in 0..<n {
-                let gi = Double(g[i]), m = b1 * Double(m0[i]) + (1 - b1) * gi, v = b2 * Double(v0[i]) + (1 - b2) * gi * gi
+                let gi = Double(g[i]), m = b1 * Double(m0[i]) + (1 - b1) * gi,
+                    v = b2 * Double(v0[i]) + (1 - b2) * gi * gi
                 refM.append(m); refV.append(v)
                 refP.append(Double(p0[i]) - (lr * (m * ic1 / ((v * ic2).squareRoot() + eps)) + wd * Double(p0[i])))
             }
             for path in SIMDPath.supported {
                 var p = p0, m = m0, v = v0
-                Kernels.adamw(p: &p, g: g, m: &m, v: &v, count: n, beta1: 0.9, beta2: 0.999, invCorrection1: Float(ic1),
-                              invCorrection2: Float(ic2), eps: 1e-8, lr: 0.1, lrDecay: 1e-3, path: path)
+                Kernels.adamw(
+                    p: &p, g: g, m: &m, v: &v, count: n, beta1: 0.9, beta2: 0.999, invCorrection1: Float(ic1),
+                    invCorrection2: Float(ic2), eps: 1e-8, lr: 0.1, lrDecay: 1e-3, path: path)
                 assertClose(m, refM, rel: 1e-6, "adamw m \(path) n=\(n)")
                 assertClose(v, refV, rel: 1e-6, "adamw v \(path) n=\(n)")
                 // lr 0.1 makes the step as large as p itself, so comparing p checks the step too.
@@ -338,12 +381,14 @@ final class SIMDKernelTests: XCTestCase {
             for temperature: Float in [1, 0.5, 1e-4] {
                 let invT = 1 / Double(temperature)
                 let ref = softmaxRef(x, invT)
-                let refLogZ = mx * invT + Foundation.log(x.map { Foundation.exp((Double($0) - mx) * invT) }.reduce(0, +))
+                let refLogZ =
+                    mx * invT + Foundation.log(x.map { Foundation.exp((Double($0) - mx) * invT) }.reduce(0, +))
                 for path in SIMDPath.supported {
                     var out = [Float](repeating: .nan, count: n)
                     let logZ = softmax(x, count: n, temperature: temperature, into: &out, path: path)
                     assertClose(out, ref, rel: 3e-6, "softmax T=\(temperature) \(path) n=\(n)")
-                    XCTAssertEqual(logZ, refLogZ, accuracy: 1e-5 * max(1, abs(refLogZ)), "log Z \(path) T=\(temperature) n=\(n)")
+                    XCTAssertEqual(
+                        logZ, refLogZ, accuracy: 1e-5 * max(1, abs(refLogZ)), "log Z \(path) T=\(temperature) n=\(n)")
                 }
             }
             // argmax: first index on ties, NaN never chosen unless first.
@@ -355,15 +400,19 @@ final class SIMDKernelTests: XCTestCase {
             }
         }
         let nanFirst: [Float] = [.nan, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17]
-        for path in SIMDPath.supported { XCTAssertEqual(argmax(nanFirst, count: nanFirst.count, path: path), 0, "NaN first \(path)") }
+        for path in SIMDPath.supported {
+            XCTAssertEqual(argmax(nanFirst, count: nanFirst.count, path: path), 0, "NaN first \(path)")
+        }
     }
 }
 
 extension SIMDKernelTests {
     /// Largest |y - (accumulate ? y0 : 0) - x W^T| over the m x n entries, against the product in double written
     /// like the math (infinity if any entry is NaN).
-    func worstError(_ y: [Float], _ y0: [Float], x: [Float], ldx: Int, w: [Float], ldw: Int, ldy: Int, m: Int, n: Int, k: Int,
-                    accumulate: Bool) -> Double {
+    func worstError(
+        _ y: [Float], _ y0: [Float], x: [Float], ldx: Int, w: [Float], ldw: Int, ldy: Int, m: Int, n: Int, k: Int,
+        accumulate: Bool
+    ) -> Double {
         var worst = 0.0
         for i in 0..<m {
             for j in 0..<n {
@@ -381,17 +430,23 @@ extension SIMDKernelTests {
     func testSkinnyGEMMVariants() {
         for path in SIMDPath.supported {
             guard let kernel = SkinnyGEMM.kernel(for: path) else { continue }
-            for (m, n, k) in [(1, 5, 3), (2, 8, 16), (3, 9, 33), (4, 17, 64), (5, 4, 100), (6, 12, 576), (7, 7, 15), (13, 10, 48)] {
+            for (m, n, k) in [
+                (1, 5, 3), (2, 8, 16), (3, 9, 33), (4, 17, 64), (5, 4, 100), (6, 12, 576), (7, 7, 15), (13, 10, 48)
+            ] {
                 let ldx = k + 2, ldw = k + 1, ldy = n + 3
                 let x = random(m * ldx), w = random(n * ldw), y0 = random(m * ldy)
                 for accumulate in [false, true] {
                     var y = accumulate ? y0 : y0.map { _ in Float.nan }
                     kernel(x, ldx, w, ldw, &y, ldy, m, n, k, accumulate ? 1 : 0)
-                    let worst = worstError(y, y0, x: x, ldx: ldx, w: w, ldw: ldw, ldy: ldy, m: m, n: n, k: k, accumulate: accumulate)
+                    let worst = worstError(
+                        y, y0, x: x, ldx: ldx, w: w, ldw: ldw, ldy: ldy, m: m, n: n, k: k, accumulate: accumulate)
                     for i in 0..<m {
-                        for j in n..<ldy where !accumulate { XCTAssertTrue(y[i * ldy + j].isNaN, "wrote outside the row") }
+                        for j in n..<ldy where !accumulate {
+                            XCTAssertTrue(y[i * ldy + j].isNaN, "wrote outside the row")
+                        }
                     }
-                    XCTAssertLessThanOrEqual(worst, 1e-5 * Double(k).squareRoot() * 4, "\(path) \(m)x\(n)x\(k) accumulate \(accumulate)")
+                    XCTAssertLessThanOrEqual(
+                        worst, 1e-5 * Double(k).squareRoot() * 4, "\(path) \(m)x\(n)x\(k) accumulate \(accumulate)")
                 }
             }
         }
@@ -407,7 +462,11 @@ extension SIMDKernelTests {
                 for c in 0..<P {
                     let col = j * P + c, want: Float = col < n ? entry(col, p) : 0
                     if dst[j * P * k + p * P + c] != want {
-                        if wrong < 3 { XCTFail("\(label) n \(n) k \(k) panel \(j) row \(p) column \(c): \(dst[j * P * k + p * P + c]) != \(want)") }
+                        if wrong < 3 {
+                            XCTFail(
+                                "\(label) n \(n) k \(k) panel \(j) row \(p) column \(c): \(dst[j * P * k + p * P + c]) != \(want)"
+                            )
+                        }
                         wrong += 1
                     }
                 }
@@ -455,7 +514,8 @@ extension SIMDKernelTests {
                 tested += 1
                 for accumulate in [false, true] {
                     var y = accumulate ? y0 : y0.map { _ in Float.nan }
-                    PackedGEMM.multiply(kernel, x: x, ldx: k, packed: dst, y: &y, ldy: n, m: m, n: n, k: k, accumulate: accumulate)
+                    PackedGEMM.multiply(
+                        kernel, x: x, ldx: k, packed: dst, y: &y, ldy: n, m: m, n: n, k: k, accumulate: accumulate)
                     let ref = (0..<(m * n)).map { e -> Double in
                         let i = e / n, c = e % n
                         let sum = (0..<k).reduce(0.0) { $0 + Double(x[i * k + $1]) * Double(w[$1 * ldw + c]) }
@@ -486,16 +546,22 @@ extension SIMDKernelTests {
                     let x = random(m * ldx), y0 = random(m * ldy)
                     for accumulate in [false, true] {
                         var y = accumulate ? y0 : y0.map { _ in Float.nan }
-                        PackedGEMM.multiply(kernel, x: x, ldx: ldx, packed: packed, y: &y, ldy: ldy, m: m, n: n, k: k,
-                                            accumulate: accumulate)
-                        let worst = worstError(y, y0, x: x, ldx: ldx, w: w, ldw: ldw, ldy: ldy, m: m, n: n, k: k, accumulate: accumulate)
+                        PackedGEMM.multiply(
+                            kernel, x: x, ldx: ldx, packed: packed, y: &y, ldy: ldy, m: m, n: n, k: k,
+                            accumulate: accumulate)
+                        let worst = worstError(
+                            y, y0, x: x, ldx: ldx, w: w, ldw: ldw, ldy: ldy, m: m, n: n, k: k, accumulate: accumulate)
                         for i in 0..<m {
                             for j in n..<ldy {
-                                if accumulate { XCTAssertEqual(y[i * ldy + j], y0[i * ldy + j], "wrote outside the row") }
-                                else { XCTAssertTrue(y[i * ldy + j].isNaN, "wrote outside the row") }
+                                if accumulate {
+                                    XCTAssertEqual(y[i * ldy + j], y0[i * ldy + j], "wrote outside the row")
+                                } else {
+                                    XCTAssertTrue(y[i * ldy + j].isNaN, "wrote outside the row")
+                                }
                             }
                         }
-                        XCTAssertLessThanOrEqual(worst, 1e-5 * Double(k).squareRoot() * 4, "\(path) \(m)x\(n)x\(k) accumulate \(accumulate)")
+                        XCTAssertLessThanOrEqual(
+                            worst, 1e-5 * Double(k).squareRoot() * 4, "\(path) \(m)x\(n)x\(k) accumulate \(accumulate)")
                     }
                 }
             }
@@ -510,10 +576,10 @@ extension SIMDKernelTests {
     func testMixtureRows() {
         for (dim, count, rows) in [(5, 3, 1), (16, 40, 3), (24, 17, 8), (576, 64, 9), (33, 100, 2)] {
             var E = random((count + 7) * dim)
-            for j in 0..<dim { E[(count + 3) * dim + j] = .nan }    // a row only ever given weight 0
+            for j in 0..<dim { E[(count + 3) * dim + j] = .nan } // a row only ever given weight 0
             var w = (0..<(rows * count)).map { _ in Float(rng.uniform()) }
             for r in 0..<rows where r % 2 == 1 { for k in stride(from: 0, to: count, by: 3) { w[r * count + k] = 0 } }
-            let support: [Int32]? = count % 2 == 0 ? nil : (0..<count).map { Int32(count - 1 - $0) }   // ids in reverse order
+            let support: [Int32]? = count % 2 == 0 ? nil : (0..<count).map { Int32(count - 1 - $0) } // ids in reverse order
             var sup = support
             if var s = sup { for r in 0..<rows { w[r * count + 0] = 0 }; s[0] = Int32(count + 3); sup = s }
             func plain(_ r: Int) -> [Float] {
@@ -528,22 +594,35 @@ extension SIMDKernelTests {
             }
             for path in SIMDPath.supported {
                 var all = [Float](repeating: .nan, count: rows * (dim + 2))
-                E.withUnsafeBufferPointer { ep in w.withUnsafeBufferPointer { wp in all.withUnsafeMutableBufferPointer { op in
-                    func run(_ s: UnsafePointer<Int32>?) {
-                        Mixture.rows(ep.baseAddress!, dim: dim, support: s, count: count, weights: wp.baseAddress!, ldw: count,
-                                     rows: rows, out: op.baseAddress!, ldo: dim + 2, path: path)
+                E.withUnsafeBufferPointer { ep in
+                    w.withUnsafeBufferPointer { wp in
+                        all.withUnsafeMutableBufferPointer { op in
+                            func run(_ s: UnsafePointer<Int32>?) {
+                                Mixture.rows(
+                                    ep.baseAddress!, dim: dim, support: s, count: count, weights: wp.baseAddress!,
+                                    ldw: count,
+                                    rows: rows, out: op.baseAddress!, ldo: dim + 2, path: path)
+                            }
+                            if let sup { sup.withUnsafeBufferPointer { run($0.baseAddress) } } else { run(nil) }
+                        }
                     }
-                    if let sup { sup.withUnsafeBufferPointer { run($0.baseAddress) } } else { run(nil) }
-                } } }
+                }
                 for r in 0..<rows {
                     let got = Array(all[(r * (dim + 2))..<(r * (dim + 2) + dim)])
                     let want = plain(r)
-                    XCTAssertEqual(got.map(\.bitPattern), want.map(\.bitPattern), "\(path) dim \(dim) row \(r): not bit-identical to the plain loop")
-                    let ref = (0..<dim).map { j in (0..<count).reduce(0.0) { acc, k in
-                        let a = Double(w[r * count + k])
-                        return a == 0 ? acc : acc + a * Double(E[Int(sup?[k] ?? Int32(k)) * dim + j]) } }
+                    XCTAssertEqual(
+                        got.map(\.bitPattern), want.map(\.bitPattern),
+                        "\(path) dim \(dim) row \(r): not bit-identical to the plain loop")
+                    let ref = (0..<dim).map { j in
+                        (0..<count).reduce(0.0) { acc, k in
+                            let a = Double(w[r * count + k])
+                            return a == 0 ? acc : acc + a * Double(E[Int(sup?[k] ?? Int32(k)) * dim + j])
+                        }
+                    }
                     assertClose(got, ref, rel: 1e-5, "\(path) mixture dim \(dim) row \(r)")
-                    XCTAssertTrue(all[(r * (dim + 2) + dim)..<(r * (dim + 2) + dim + 2)].allSatisfy(\.isNaN), "wrote past the row")
+                    XCTAssertTrue(
+                        all[(r * (dim + 2) + dim)..<(r * (dim + 2) + dim + 2)].allSatisfy(\.isNaN), "wrote past the row"
+                    )
                 }
             }
         }

@@ -15,16 +15,20 @@ struct TokenizerCase: Decodable {
 
 enum TokenizerFixtures {
     static let dir = Bundle.module.url(forResource: "Fixtures", withExtension: nil)!
-    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
     static func cases() throws -> [String: [TokenizerCase]] {
-        try JSONDecoder().decode([String: [TokenizerCase]].self, from: Data(contentsOf: dir.appendingPathComponent("cases.json")))
+        try JSONDecoder().decode(
+            [String: [TokenizerCase]].self, from: Data(contentsOf: dir.appendingPathComponent("cases.json")))
     }
     static func tokenizer(_ name: String) throws -> HFTokenizer {
         try HFTokenizer(path: dir.appendingPathComponent("\(name).tokenizer.json").path)
     }
     /// SOFTRL_SMOLLM2_DIR, else models/SmolLM2-135M-Instruct at the repository root (scripts/get-smollm2.sh).
     static var smollm2Dir: URL {
-        if let env = ProcessInfo.processInfo.environment["SOFTRL_SMOLLM2_DIR"], !env.isEmpty { return URL(fileURLWithPath: env) }
+        if let env = ProcessInfo.processInfo.environment["SOFTRL_SMOLLM2_DIR"], !env.isEmpty {
+            return URL(fileURLWithPath: env)
+        }
         return repoRoot.appendingPathComponent("models/SmolLM2-135M-Instruct")
     }
 }
@@ -45,19 +49,34 @@ final class TokenizerParityTests: XCTestCase {
         }
     }
 
-    func testByteLevelGPT2() throws { check(try TokenizerFixtures.tokenizer("gpt2"), try TokenizerFixtures.cases()["gpt2"]!, name: "gpt2") }
-    func testByteLevelLlama3() throws { check(try TokenizerFixtures.tokenizer("llama3"), try TokenizerFixtures.cases()["llama3"]!, name: "llama3") }
-    func testByteLevelSmolLMStyle() throws { check(try TokenizerFixtures.tokenizer("smollm"), try TokenizerFixtures.cases()["smollm"]!, name: "smollm") }
-    func testSentencePieceLlama2() throws { check(try TokenizerFixtures.tokenizer("llama2"), try TokenizerFixtures.cases()["llama2"]!, name: "llama2") }
-    func testSentencePieceMetaspace() throws { check(try TokenizerFixtures.tokenizer("metaspace"), try TokenizerFixtures.cases()["metaspace"]!, name: "metaspace") }
+    func testByteLevelGPT2() throws {
+        check(try TokenizerFixtures.tokenizer("gpt2"), try TokenizerFixtures.cases()["gpt2"]!, name: "gpt2")
+    }
+    func testByteLevelLlama3() throws {
+        check(try TokenizerFixtures.tokenizer("llama3"), try TokenizerFixtures.cases()["llama3"]!, name: "llama3")
+    }
+    func testByteLevelSmolLMStyle() throws {
+        check(try TokenizerFixtures.tokenizer("smollm"), try TokenizerFixtures.cases()["smollm"]!, name: "smollm")
+    }
+    func testSentencePieceLlama2() throws {
+        check(try TokenizerFixtures.tokenizer("llama2"), try TokenizerFixtures.cases()["llama2"]!, name: "llama2")
+    }
+    func testSentencePieceMetaspace() throws {
+        check(
+            try TokenizerFixtures.tokenizer("metaspace"), try TokenizerFixtures.cases()["metaspace"]!, name: "metaspace"
+        )
+    }
 
     func testSmolLM2() throws {
         let dir = TokenizerFixtures.smollm2Dir
         let file = dir.appendingPathComponent("tokenizer.json")
         guard FileManager.default.fileExists(atPath: file.path) else {
-            throw XCTSkip("SmolLM2 tokenizer not present at \(file.path): run scripts/get-smollm2.sh (or set SOFTRL_SMOLLM2_DIR)")
+            throw XCTSkip(
+                "SmolLM2 tokenizer not present at \(file.path): run scripts/get-smollm2.sh (or set SOFTRL_SMOLLM2_DIR)")
         }
-        let cases = try JSONDecoder().decode([TokenizerCase].self, from: Data(contentsOf: TokenizerFixtures.dir.appendingPathComponent("smollm2_cases.json")))
+        let cases = try JSONDecoder().decode(
+            [TokenizerCase].self,
+            from: Data(contentsOf: TokenizerFixtures.dir.appendingPathComponent("smollm2_cases.json")))
         let tok = try HFTokenizer(path: dir.path)
         XCTAssertEqual(tok.vocabSize, 49152)
         check(tok, cases, name: "SmolLM2")

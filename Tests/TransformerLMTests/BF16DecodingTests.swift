@@ -10,20 +10,27 @@ extension DecodingTests {
     /// Prefill and `steps` decode steps of `rows` random sequences (token and vector inputs); every logit in order,
     /// and the panel format the generation used.
     func bf16DecodeRun(_ model: LlamaModel, rows: Int, steps: Int, compute: GenerationCompute)
-        -> (format: PackedGEMM.PanelFormat?, logits: [Float], reference: [Float]) {
+        -> (format: PackedGEMM.PanelFormat?, logits: [Float], reference: [Float])
+    {
         let c = model.config
         let saved = GenerationCompute.active
         GenerationCompute.active = compute
         defer { GenerationCompute.active = saved }
         var rng = Xoshiro256(seed: UInt64(rows))
         let promptLength = 3, length = promptLength + steps
-        let seqs = (0..<rows).map { _ in ModelFixtures.input(length: length, vectorPositions: [4, length - 1], config: c, rng: &rng) }
+        let seqs = (0..<rows).map { _ in
+            ModelFixtures.input(length: length, vectorPositions: [4, length - 1], config: c, rng: &rng)
+        }
         let full = model.forward(seqs)
         let cache = KVCache(config: c, rows: rows)
-        let first = model.prefill(prompts: seqs.map { ModelInput(tokens: Array($0.tokens[..<promptLength])) },
-                                  rows: (0..<rows).map { [$0] }, cache: cache)
+        let first = model.prefill(
+            prompts: seqs.map { ModelInput(tokens: Array($0.tokens[..<promptLength])) },
+            rows: (0..<rows).map { [$0] }, cache: cache)
         var out = first.flatMap { $0 }, ref: [Float] = []
-        for i in 0..<rows { ref += Array(UnsafeBufferPointer(start: full.logits(sequence: i, position: promptLength - 1), count: c.vocabSize)) }
+        for i in 0..<rows {
+            ref += Array(
+                UnsafeBufferPointer(start: full.logits(sequence: i, position: promptLength - 1), count: c.vocabSize))
+        }
         let logits = FloatBuffer(count: rows * c.vocabSize)
         for pos in promptLength..<length {
             var input = ModelInput(tokens: [])
@@ -36,13 +43,16 @@ extension DecodingTests {
             }
             model.decodeStep(rows: Array(0..<rows), input: input, cache: cache, logits: logits.pointer)
             out += Array(UnsafeBufferPointer(start: logits.pointer, count: rows * c.vocabSize))
-            for i in 0..<rows { ref += Array(UnsafeBufferPointer(start: full.logits(sequence: i, position: pos), count: c.vocabSize)) }
+            for i in 0..<rows {
+                ref += Array(UnsafeBufferPointer(start: full.logits(sequence: i, position: pos), count: c.vocabSize))
+            }
         }
         return (cache.decodeWeights?.format, out, ref)
     }
 
-    static let bf16Config = LlamaConfig(vocabSize: 70, hiddenSize: 64, intermediateSize: 96, numHiddenLayers: 2,
-                                        numAttentionHeads: 4, numKeyValueHeads: 2, maxPositionEmbeddings: 32)
+    static let bf16Config = LlamaConfig(
+        vocabSize: 70, hiddenSize: 64, intermediateSize: 96, numHiddenLayers: 2,
+        numAttentionHeads: 4, numKeyValueHeads: 2, maxPositionEmbeddings: 32)
 
     /// Weights that are bf16 values (an actor on `--wire-weights bf16`): stored as bf16 panels under `--compute f32`,
     /// and every prefill and decode logit bit-identical to the same weights in fp32 panels. Weights that are not
@@ -50,12 +60,14 @@ extension DecodingTests {
     func testBF16StoredWeightsChangeNoLogit() throws {
         let c = Self.bf16Config
         let model = ModelFixtures.model(c)
-        XCTAssertEqual(bf16DecodeRun(model, rows: 3, steps: 4, compute: .f32).format, PackedGEMM.active == nil ? nil : .f32,
-                       "fp32 weights must keep fp32 panels under --compute f32")
+        XCTAssertEqual(
+            bf16DecodeRun(model, rows: 3, steps: 4, compute: .f32).format, PackedGEMM.active == nil ? nil : .f32,
+            "fp32 weights must keep fp32 panels under --compute f32")
         let w = model.weights
         for i in 0..<w.count { w[i] = BFloat16.decode(BFloat16.encode(w[i])) }
         guard PackedGEMM.bf16Weights != nil, PackedGEMM.active != nil else {
-            throw XCTSkip("SIMD path \(SIMDPath.active) (\(CPUFeatures.host.shortDescription)): bf16 panels need AVX-512")
+            throw XCTSkip(
+                "SIMD path \(SIMDPath.active) (\(CPUFeatures.host.shortDescription)): bf16 panels need AVX-512")
         }
         let saved = PackedGEMM.bf16WeightsEnabled
         defer { PackedGEMM.bf16WeightsEnabled = saved }
@@ -83,17 +95,23 @@ extension DecodingTests {
             let f32 = bf16DecodeRun(model, rows: rows, steps: 12, compute: .f32)
             let bf16 = bf16DecodeRun(model, rows: rows, steps: 12, compute: .bf16)
             guard PackedGEMM.bf16Products != nil, PackedGEMM.active != nil else {
-                print("no AVX512_BF16 here (\(CPUFeatures.host.shortDescription), SIMD path \(SIMDPath.active)): --compute bf16 runs fp32")
+                print(
+                    "no AVX512_BF16 here (\(CPUFeatures.host.shortDescription), SIMD path \(SIMDPath.active)): --compute bf16 runs fp32"
+                )
                 XCTAssertEqual(bf16.format, f32.format)
-                XCTAssertEqual(zip(f32.logits, bf16.logits).filter { $0.bitPattern != $1.bitPattern }.count, 0,
-                               "--compute bf16 without AVX512_BF16 must be fp32 unchanged")
+                XCTAssertEqual(
+                    zip(f32.logits, bf16.logits).filter { $0.bitPattern != $1.bitPattern }.count, 0,
+                    "--compute bf16 without AVX512_BF16 must be fp32 unchanged")
                 continue
             }
             XCTAssertEqual(bf16.format, .bf16Products)
             let scale = Double(bf16.reference.map { abs($0) }.max()!)
             let worst = zip(bf16.logits, bf16.reference).map { abs(Double($0) - Double($1)) }.max()!
-            print(String(format: "bf16 products, %d rows: max |logit - fp32 forward| = %.3g (%.3g of the largest |logit| %.3g)",
-                         rows, worst, worst / scale, scale))
+            print(
+                String(
+                    format:
+                        "bf16 products, %d rows: max |logit - fp32 forward| = %.3g (%.3g of the largest |logit| %.3g)",
+                    rows, worst, worst / scale, scale))
             XCTAssertLessThanOrEqual(worst / scale, 1.0 / 16, "rows \(rows)")
             XCTAssertGreaterThan(worst, 0, "rows \(rows): bf16 products gave the fp32 logits exactly")
         }

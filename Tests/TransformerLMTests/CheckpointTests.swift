@@ -21,7 +21,9 @@ final class CheckpointTests: XCTestCase {
     func expectError(_ contains: [String], file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertThrowsError(try ModelCheckpoint.load(directory: dir), file: file, line: line) { e in
             let msg = "\(e)"
-            for c in contains { XCTAssertTrue(msg.contains(c), "'\(msg)' should mention '\(c)'", file: file, line: line) }
+            for c in contains {
+                XCTAssertTrue(msg.contains(c), "'\(msg)' should mention '\(c)'", file: file, line: line)
+            }
         }
     }
 
@@ -100,7 +102,7 @@ final class CheckpointTests: XCTestCase {
             ("head_dim", 3, ["head_dim is 3", "even"]),
             ("rms_norm_eps", 0.0, ["rms_norm_eps is 0.0"]),
             ("vocab_size", 1e30, ["vocab_size: an integer", "found 1e+30"]),
-            ("num_hidden_layers", 2.5, ["num_hidden_layers: an integer", "found 2.5"]),
+            ("num_hidden_layers", 2.5, ["num_hidden_layers: an integer", "found 2.5"])
         ]
         for c in cases {
             _ = try saveModel()
@@ -112,8 +114,10 @@ final class CheckpointTests: XCTestCase {
     /// Every field within its bound but the product too large: the parameter count is the bound that says so.
     func testAConfigOverTheParameterBoundIsRefused() throws {
         _ = try saveModel()
-        try editConfig { $0["hidden_size"] = 16384; $0["intermediate_size"] = 65536; $0["num_hidden_layers"] = 1024
-            $0["num_attention_heads"] = 128; $0["num_key_value_heads"] = 8 }
+        try editConfig {
+            $0["hidden_size"] = 16384; $0["intermediate_size"] = 65536; $0["num_hidden_layers"] = 1024
+            $0["num_attention_heads"] = 128; $0["num_key_value_heads"] = 8
+        }
         expectError(["the parameter count is", "at most 2147483648"])
     }
 
@@ -122,19 +126,22 @@ final class CheckpointTests: XCTestCase {
     /// zeroed weights came first). The peak resident size of this process is the witness.
     func testALargeConfigOverASmallFileIsRefusedBeforeAllocating() throws {
         _ = try saveModel()
-        try editConfig { $0["vocab_size"] = 32000; $0["hidden_size"] = 2048; $0["intermediate_size"] = 5632
+        try editConfig {
+            $0["vocab_size"] = 32000; $0["hidden_size"] = 2048; $0["intermediate_size"] = 5632
             $0["num_hidden_layers"] = 22; $0["num_attention_heads"] = 32; $0["num_key_value_heads"] = 4
-            $0["max_position_embeddings"] = 2048 }
+            $0["max_position_embeddings"] = 2048
+        }
         let before = peakResidentBytes()
         expectError(["model.embed_tokens.weight", "[32000, 2048]", "[11, 8]"])
         let grown = peakResidentBytes() - before
-        XCTAssertLessThan(grown, 1 << 30, "loading a config 1.1B parameters large grew the peak resident size by \(grown) bytes")
+        XCTAssertLessThan(
+            grown, 1 << 30, "loading a config 1.1B parameters large grew the peak resident size by \(grown) bytes")
     }
 
     func peakResidentBytes() -> Int {
         var usage = rusage()
         getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
-        return usage.ru_maxrss * 1024   // Linux reports kilobytes
+        return usage.ru_maxrss * 1024 // Linux reports kilobytes
     }
 
     /// A checkpoint with a NaN or an infinity in one tensor is refused at load with that tensor named (before, a
@@ -150,7 +157,8 @@ final class CheckpointTests: XCTestCase {
                 return (e.name, e.shape, values)
             }
             try SafeTensorsFile.write(url, tensors: tensors)
-            expectError(["model.safetensors", "non-finite weights", target, "\(bad) at element 5", "1 of 96 non-finite"])
+            expectError(["model.safetensors", "non-finite weights", target, "\(bad) at element 5", "1 of 96 non-finite"]
+            )
         }
     }
 

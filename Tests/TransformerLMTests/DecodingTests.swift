@@ -9,9 +9,11 @@ final class DecodingTests: XCTestCase {
         let c = ModelFixtures.microConfig()
         let model = ModelFixtures.model(c)
         var rng = Xoshiro256(seed: 5)
-        let seqs = [ModelFixtures.input(length: 9, vectorPositions: [3, 5, 6], config: c, rng: &rng),
-                    ModelFixtures.input(length: 7, vectorPositions: [2], config: c, rng: &rng),
-                    ModelFixtures.input(length: 5, vectorPositions: [], config: c, rng: &rng)]
+        let seqs = [
+            ModelFixtures.input(length: 9, vectorPositions: [3, 5, 6], config: c, rng: &rng),
+            ModelFixtures.input(length: 7, vectorPositions: [2], config: c, rng: &rng),
+            ModelFixtures.input(length: 5, vectorPositions: [], config: c, rng: &rng)
+        ]
         let full = model.forward(seqs)
         let prefixLen = [3, 2, 1]
         func prefix(_ s: ModelInput, _ n: Int) -> (ModelInput, Int) {
@@ -38,7 +40,9 @@ final class DecodingTests: XCTestCase {
                 let t = seqs[i].tokens[pos[i]]
                 input.tokens.append(t)
                 if t == ModelInput.vectorSlot {
-                    input.vectors.append(contentsOf: seqs[i].vectors[(vecCursor[i] * c.hiddenSize)..<((vecCursor[i] + 1) * c.hiddenSize)])
+                    input.vectors.append(
+                        contentsOf: seqs[i].vectors[(vecCursor[i] * c.hiddenSize)..<((vecCursor[i] + 1) * c.hiddenSize)]
+                    )
                     vecCursor[i] += 1
                 }
             }
@@ -64,9 +68,13 @@ final class DecodingTests: XCTestCase {
         // Row 0 gets a token, row 1 a vector; compare with full forward of each concatenation.
         let vec = (0..<c.hiddenSize).map { _ in Float(rng.normal()) }
         let logits = FloatBuffer(count: 2 * c.vocabSize)
-        model.decodeStep(rows: [0, 1], input: ModelInput(tokens: [5, ModelInput.vectorSlot], vectors: vec), cache: cache, logits: logits.pointer)
-        let full = model.forward([ModelInput(tokens: prompt.tokens + [5]),
-                                  ModelInput(tokens: prompt.tokens + [ModelInput.vectorSlot], vectors: vec)])
+        model.decodeStep(
+            rows: [0, 1], input: ModelInput(tokens: [5, ModelInput.vectorSlot], vectors: vec), cache: cache,
+            logits: logits.pointer)
+        let full = model.forward([
+            ModelInput(tokens: prompt.tokens + [5]),
+            ModelInput(tokens: prompt.tokens + [ModelInput.vectorSlot], vectors: vec)
+        ])
         var maxDiff: Float = 0
         for i in 0..<2 {
             let ref = full.logits(sequence: i, position: 4)
@@ -107,17 +115,22 @@ final class DecodingTests: XCTestCase {
     /// 1 to 20 rows, and positions 3 to 19 (across the cache's 16-position key blocks). The cache's memory is recycled
     /// and never zeroed, so each case first drops a cache of the same shape filled with poison (NaN, +-1e3, infinity).
     func testDecodeMatchesFullForwardOnEveryPath() {
-        let c = LlamaConfig(vocabSize: 70, hiddenSize: 64, intermediateSize: 96, numHiddenLayers: 2,
-                            numAttentionHeads: 4, numKeyValueHeads: 2, maxPositionEmbeddings: 32)
+        let c = LlamaConfig(
+            vocabSize: 70, hiddenSize: 64, intermediateSize: 96, numHiddenLayers: 2,
+            numAttentionHeads: 4, numKeyValueHeads: 2, maxPositionEmbeddings: 32)
         let model = ModelFixtures.model(c)
         let savedKernel = PackedGEMM.active, savedPath = SIMDPath.active
         defer { PackedGEMM.active = savedKernel; SIMDPath.active = savedPath }
-        var cases: [(String, SIMDPath, PackedGEMM.Kernel?)] = [("unpacked (OpenBLAS), \(savedPath) attention", savedPath, nil)]
+        var cases: [(String, SIMDPath, PackedGEMM.Kernel?)] = [
+            ("unpacked (OpenBLAS), \(savedPath) attention", savedPath, nil)
+        ]
         for path in SIMDPath.supported { cases.append(("\(path)", path, PackedGEMM.kernel(for: path))) }
         let length = 20, promptLength = 3
         for rows in [1, 3, 20] {
             var rng = Xoshiro256(seed: UInt64(rows))
-            let seqs = (0..<rows).map { _ in ModelFixtures.input(length: length, vectorPositions: [4, 17], config: c, rng: &rng) }
+            let seqs = (0..<rows).map { _ in
+                ModelFixtures.input(length: length, vectorPositions: [4, 17], config: c, rng: &rng)
+            }
             let full = model.forward(seqs)
             for (name, path, kernel) in cases {
                 SIMDPath.active = path
@@ -128,8 +141,12 @@ final class DecodingTests: XCTestCase {
                     let poisoned = KVCache(config: c, rows: rows)
                     let poison: [Float] = [.nan, 1e3, -1e3, .infinity]
                     for l in 0..<c.numHiddenLayers {
-                        for i in 0..<(rows * c.numKeyValueHeads * poisoned.keyStride) { poisoned.keys[l][i] = poison[i % 4] }
-                        for i in 0..<(rows * c.numKeyValueHeads * poisoned.valueStride) { poisoned.values[l][i] = poison[i % 4] }
+                        for i in 0..<(rows * c.numKeyValueHeads * poisoned.keyStride) {
+                            poisoned.keys[l][i] = poison[i % 4]
+                        }
+                        for i in 0..<(rows * c.numKeyValueHeads * poisoned.valueStride) {
+                            poisoned.values[l][i] = poison[i % 4]
+                        }
                     }
                 }
                 let cache = KVCache(config: c, rows: rows)

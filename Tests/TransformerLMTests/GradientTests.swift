@@ -16,8 +16,10 @@ final class GradientTests: XCTestCase {
         let c = ModelFixtures.microConfig(tied: tied)
         let model = ModelFixtures.model(c)
         var rng = Xoshiro256(seed: 3)
-        let batch = [ModelFixtures.input(length: 6, vectorPositions: [1, 4], config: c, rng: &rng),
-                     ModelFixtures.input(length: 4, vectorPositions: [], config: c, rng: &rng)]
+        let batch = [
+            ModelFixtures.input(length: 6, vectorPositions: [1, 4], config: c, rng: &rng),
+            ModelFixtures.input(length: 4, vectorPositions: [], config: c, rng: &rng)
+        ]
         let n = batch.reduce(0) { $0 + $1.count }
         let r = (0..<(n * c.vocabSize)).map { _ in Float(rng.normal()) }
         return Setup(model: model, batch: batch, weightR: r)
@@ -91,9 +93,11 @@ final class GradientTests: XCTestCase {
         let c = ModelFixtures.microConfig()
         let model = ModelFixtures.model(c)
         var rng = Xoshiro256(seed: 21)
-        let batch = [ModelFixtures.input(length: 9, vectorPositions: [2, 7], config: c, rng: &rng),
-                     ModelFixtures.input(length: 11, vectorPositions: [], config: c, rng: &rng),
-                     ModelFixtures.input(length: 7, vectorPositions: [0], config: c, rng: &rng)]
+        let batch = [
+            ModelFixtures.input(length: 9, vectorPositions: [2, 7], config: c, rng: &rng),
+            ModelFixtures.input(length: 11, vectorPositions: [], config: c, rng: &rng),
+            ModelFixtures.input(length: 7, vectorPositions: [0], config: c, rng: &rng)
+        ]
         let n = batch.reduce(0) { $0 + $1.count }
         XCTAssertGreaterThan(n, SkinnyGEMM.maxRows)
         let r = (0..<(n * c.vocabSize)).map { _ in Float(rng.normal()) }
@@ -106,8 +110,10 @@ final class GradientTests: XCTestCase {
             let pass = model.forward(batch)
             let grads = model.makeGradients()
             let vg = r.withUnsafeBufferPointer { pass.backward(dLogits: $0.baseAddress!, gradients: grads) }
-            return (Array(UnsafeBufferPointer(start: pass.logits.pointer, count: n * c.vocabSize)),
-                    Array(UnsafeBufferPointer(start: grads.pointer, count: grads.count)), vg)
+            return (
+                Array(UnsafeBufferPointer(start: pass.logits.pointer, count: n * c.vocabSize)),
+                Array(UnsafeBufferPointer(start: grads.pointer, count: grads.count)), vg
+            )
         }
         let reference = run(nil)
         var tested = 0
@@ -121,7 +127,9 @@ final class GradientTests: XCTestCase {
             }
             XCTAssertLessThan(worst(got.logits, reference.logits), 1e-5, "\(path) logits")
             XCTAssertLessThan(worst(got.grads, reference.grads), 1e-5, "\(path) parameter gradients")
-            XCTAssertLessThan(worst(got.vectors.flatMap { $0 }, reference.vectors.flatMap { $0 }), 1e-5, "\(path) input-vector gradients")
+            XCTAssertLessThan(
+                worst(got.vectors.flatMap { $0 }, reference.vectors.flatMap { $0 }), 1e-5,
+                "\(path) input-vector gradients")
         }
         if tested == 0 { print("no packed-product variant on this CPU: nothing to compare") }
     }

@@ -5,8 +5,9 @@ import TensorMath
 enum ModelFixtures {
     /// 2 layers, 2 query heads sharing 1 key/value head (exercises GQA), head dim 4.
     static func microConfig(tied: Bool = false) -> LlamaConfig {
-        LlamaConfig(vocabSize: 11, hiddenSize: 8, intermediateSize: 12, numHiddenLayers: 2,
-                    numAttentionHeads: 2, numKeyValueHeads: 1, maxPositionEmbeddings: 32, tieWordEmbeddings: tied)
+        LlamaConfig(
+            vocabSize: 11, hiddenSize: 8, intermediateSize: 12, numHiddenLayers: 2,
+            numAttentionHeads: 2, numKeyValueHeads: 1, maxPositionEmbeddings: 32, tieWordEmbeddings: tied)
     }
 
     static func model(_ c: LlamaConfig, seed: UInt64 = 7) -> LlamaModel {
@@ -15,7 +16,9 @@ enum ModelFixtures {
     }
 
     /// A random sequence with vectors at `vectorPositions`.
-    static func input(length: Int, vectorPositions: Set<Int>, config c: LlamaConfig, rng: inout Xoshiro256) -> ModelInput {
+    static func input(length: Int, vectorPositions: Set<Int>, config c: LlamaConfig, rng: inout Xoshiro256)
+        -> ModelInput
+    {
         var tokens: [Int32] = [], vecs: [Float] = []
         for t in 0..<length {
             if vectorPositions.contains(t) {

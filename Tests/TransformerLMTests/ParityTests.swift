@@ -15,7 +15,9 @@ final class ParityTests: XCTestCase {
     }
 
     func scenario(hidden: Int) throws -> Scenario {
-        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: fixtures.appendingPathComponent("parity.json"))) as! [String: Any]
+        let json =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: fixtures.appendingPathComponent("parity.json")))
+            as! [String: Any]
         let (tensors, _) = try SafeTensorsFile.read(fixtures.appendingPathComponent("parity.safetensors"))
         var batch: [ModelInput] = []
         for (i, s) in (json["sequences"] as! [[String: Any]]).enumerated() {
@@ -44,7 +46,9 @@ final class ParityTests: XCTestCase {
             print(String(format: "seq%d.logits            max|diff| %.3e", i, diff))
             XCTAssertLessThan(diff, 1e-4)
             let dl = s.tensors["seq\(i).dlogits"]!.values
-            dl.withUnsafeBufferPointer { (dLogits.pointer + pass.rowOffsets[i] * V).update(from: $0.baseAddress!, count: dl.count) }
+            dl.withUnsafeBufferPointer {
+                (dLogits.pointer + pass.rowOffsets[i] * V).update(from: $0.baseAddress!, count: dl.count)
+            }
         }
         let grads = model.makeGradients()
         let vg = pass.backward(dLogits: dLogits.pointer, gradients: grads)
@@ -63,7 +67,10 @@ final class ParityTests: XCTestCase {
 
     func testHalfPrecisionAndTiedCheckpointsMatchTransformers() throws {
         let s = try scenario(hidden: 32)
-        for (dir, key) in [("tiny_llama_bf16", "bf16.seq1.logits"), ("tiny_llama_fp16", "fp16.seq1.logits"), ("tiny_llama_tied", "tied.seq1.logits")] {
+        for (dir, key) in [
+            ("tiny_llama_bf16", "bf16.seq1.logits"), ("tiny_llama_fp16", "fp16.seq1.logits"),
+            ("tiny_llama_tied", "tied.seq1.logits")
+        ] {
             let model = try ModelCheckpoint.load(directory: fixtures.appendingPathComponent(dir))
             let pass = model.forward([s.batch[1]])
             let diff = maxDiff(pass.logits(sequence: 0, position: 0), s.tensors[key]!.values)

@@ -21,7 +21,9 @@ final class SafeTensorsTests: XCTestCase {
     // MARK: helpers
 
     func fixture(_ relative: String) throws -> URL {
-        let root = try XCTUnwrap(Bundle.module.url(forResource: "Fixtures", withExtension: nil), "Fixtures folder missing from the test bundle")
+        let root = try XCTUnwrap(
+            Bundle.module.url(forResource: "Fixtures", withExtension: nil),
+            "Fixtures folder missing from the test bundle")
         return root.appendingPathComponent(relative)
     }
 
@@ -30,7 +32,7 @@ final class SafeTensorsTests: XCTestCase {
         let h = Array(header.utf8)
         var bytes: [UInt8] = []
         let n = headerLength ?? UInt64(h.count)
-        for i in 0 ..< 8 { bytes.append(UInt8(truncatingIfNeeded: n >> (8 * UInt64(i)))) }
+        for i in 0..<8 { bytes.append(UInt8(truncatingIfNeeded: n >> (8 * UInt64(i)))) }
         bytes += h + data
         let url = tmpDir.appendingPathComponent(name)
         try Data(bytes).write(to: url)
@@ -39,17 +41,22 @@ final class SafeTensorsTests: XCTestCase {
 
     func le16(_ values: [UInt16]) -> [UInt8] { values.flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] } }
 
-    func expectError(_ kind: CheckpointError.Kind, _ url: URL, contains extra: String? = nil,
-                     file: StaticString = #filePath, line: UInt = #line) {
+    func expectError(
+        _ kind: CheckpointError.Kind, _ url: URL, contains extra: String? = nil,
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         do {
             _ = try SafeTensorsFile.read(url)
             XCTFail("expected \(kind) for \(url.lastPathComponent)", file: file, line: line)
         } catch let e as CheckpointError {
             XCTAssertEqual(e.kind, kind, "\(e)", file: file, line: line)
             let msg = "\(e)"
-            XCTAssertTrue(msg.contains(url.lastPathComponent), "message lacks the file name: \(msg)", file: file, line: line)
+            XCTAssertTrue(
+                msg.contains(url.lastPathComponent), "message lacks the file name: \(msg)", file: file, line: line)
             XCTAssertTrue(msg.contains("Hint:"), "message lacks a hint: \(msg)", file: file, line: line)
-            if let extra { XCTAssertTrue(msg.contains(extra), "message lacks '\(extra)': \(msg)", file: file, line: line) }
+            if let extra {
+                XCTAssertTrue(msg.contains(extra), "message lacks '\(extra)': \(msg)", file: file, line: line)
+            }
         } catch {
             XCTFail("unexpected error type \(type(of: error)): \(error)", file: file, line: line)
         }
@@ -59,14 +66,16 @@ final class SafeTensorsTests: XCTestCase {
 
     func testRoundTripPreservesBitsOrderShapesAndMetadata() throws {
         let url = tmpDir.appendingPathComponent("rt.safetensors")
-        let big = (0 ..< 1000).map { Float($0) * 0.001 - 0.3 }
-        let specials: [Float] = [0, -0.0, .infinity, -.infinity, .nan, .leastNonzeroMagnitude, .greatestFiniteMagnitude, 0x1p-130]
+        let big = (0..<1000).map { Float($0) * 0.001 - 0.3 }
+        let specials: [Float] = [
+            0, -0.0, .infinity, -.infinity, .nan, .leastNonzeroMagnitude, .greatestFiniteMagnitude, 0x1p-130
+        ]
         let tensors: [(name: String, shape: [Int], values: [Float])] = [
             ("z.last.alphabetically", [2, 500], big),
             ("scalar", [], [3.5]),
             ("empty", [0, 3], []),
             ("specials", [8], specials),
-            ("quote\"name", [1, 1, 1], [7]),
+            ("quote\"name", [1, 1, 1], [7])
         ]
         try SafeTensorsFile.write(url, tensors: tensors, metadata: ["format": "pt", "note": "hé \"x\""])
         let (read, meta) = try SafeTensorsFile.read(url)
@@ -81,7 +90,7 @@ final class SafeTensorsTests: XCTestCase {
 
         // Header padded to 8 bytes and tensors laid out in the given order.
         let bytes = [UInt8](try Data(contentsOf: url))
-        let n = bytes[0 ..< 8].enumerated().reduce(0) { $0 | (Int($1.element) << (8 * $1.offset)) }
+        let n = bytes[0..<8].enumerated().reduce(0) { $0 | (Int($1.element) << (8 * $1.offset)) }
         XCTAssertEqual((8 + n) % 8, 0)
         XCTAssertEqual(bytes.count, 8 + n + 4 * (1000 + 1 + 0 + 8 + 1))
         let (infos, _) = try SafeTensorsFile.readHeader(url)
@@ -117,10 +126,10 @@ final class SafeTensorsTests: XCTestCase {
     func testReadsPythonFP32Checkpoint() throws {
         let (t, meta) = try SafeTensorsFile.read(try fixture("tiny_llama/model.safetensors"))
         XCTAssertEqual(meta["format"], "pt")
-        XCTAssertEqual(t.count, 21)  // 2 layers x 9 + embed + norm + lm_head
+        XCTAssertEqual(t.count, 21) // 2 layers x 9 + embed + norm + lm_head
         XCTAssertEqual(t["model.embed_tokens.weight"]?.shape, [32, 32])
         XCTAssertEqual(t["lm_head.weight"]?.shape, [32, 32])
-        XCTAssertEqual(t["model.layers.1.self_attn.k_proj.weight"]?.shape, [16, 32])  // 2 kv heads x head_dim 8
+        XCTAssertEqual(t["model.layers.1.self_attn.k_proj.weight"]?.shape, [16, 32]) // 2 kv heads x head_dim 8
         XCTAssertEqual(t["model.layers.0.mlp.down_proj.weight"]?.shape, [32, 64])
         XCTAssertEqual(t["model.norm.weight"]?.shape, [32])
         XCTAssertTrue(t.values.allSatisfy { $0.sourceDType == "F32" && $0.values.count == $0.shape.reduce(1, *) })
@@ -161,7 +170,7 @@ final class SafeTensorsTests: XCTestCase {
             for (x, y) in zip(ref.values, t.values) {
                 XCTAssertLessThanOrEqual(abs(y - x), max(abs(x) * 0x1p-11, 0x1p-25), name)
                 #if !(os(macOS) && arch(x86_64))
-                XCTAssertEqual(y.bitPattern, Float(Float16(x)).bitPattern, "\(name): \(x)")
+                    XCTAssertEqual(y.bitPattern, Float(Float16(x)).bitPattern, "\(name): \(x)")
                 #endif
             }
         }
@@ -171,7 +180,7 @@ final class SafeTensorsTests: XCTestCase {
         let (t, _) = try SafeTensorsFile.read(try fixture("parity.safetensors"))
         XCTAssertEqual(t["seq0.logits"]?.shape, [7, 32])
         XCTAssertEqual(t["seq0.vectors"]?.shape, [2, 32])
-        XCTAssertEqual(t["seq1.grad_vectors"]?.shape, [0, 32])  // no vectors: an empty tensor
+        XCTAssertEqual(t["seq1.grad_vectors"]?.shape, [0, 32]) // no vectors: an empty tensor
         XCTAssertEqual(t["seq1.grad_vectors"]?.values, [])
         XCTAssertEqual(t["grad.model.layers.1.mlp.up_proj.weight"]?.shape, [64, 32])
         for key in ["bf16.seq1.logits", "fp16.seq1.logits", "tied.seq1.logits"] {
@@ -183,16 +192,17 @@ final class SafeTensorsTests: XCTestCase {
     // MARK: conversions, every bit pattern
 
     func testFP16AllBitPatterns() throws {
-        let all = (0 ... 0xFFFF).map { UInt16($0) }
-        let url = try rawFile("all-f16.safetensors",
-                              header: #"{"h":{"dtype":"F16","shape":[65536],"data_offsets":[0,131072]}}"#, data: le16(all))
+        let all = (0...0xFFFF).map { UInt16($0) }
+        let url = try rawFile(
+            "all-f16.safetensors",
+            header: #"{"h":{"dtype":"F16","shape":[65536],"data_offsets":[0,131072]}}"#, data: le16(all))
         let v = try XCTUnwrap(SafeTensorsFile.read(url).tensors["h"]).values
 
         // Hand-computed table.
         let table: [(UInt16, Float)] = [
             (0x0000, 0), (0x3C00, 1), (0xC000, -2), (0x3800, 0.5), (0x3555, 0.333251953125),
             (0x7BFF, 65504), (0xFBFF, -65504), (0x0400, 0x1p-14), (0x0001, 0x1p-24), (0x8001, -0x1p-24),
-            (0x03FF, 1023 * 0x1p-24), (0x0200, 0x1p-15), (0x7C00, .infinity), (0xFC00, -.infinity),
+            (0x03FF, 1023 * 0x1p-24), (0x0200, 0x1p-15), (0x7C00, .infinity), (0xFC00, -.infinity)
         ]
         for (bits, expect) in table {
             XCTAssertEqual(v[Int(bits)], expect, String(bits, radix: 16))
@@ -202,34 +212,37 @@ final class SafeTensorsTests: XCTestCase {
         XCTAssertEqual(v[0xFE00].sign, .minus)
 
         #if !(os(macOS) && arch(x86_64))
-        // Independent reference: Swift's own Float16 conversion.
-        for i in 0 ... 0xFFFF {
-            let ref = Float(Float16(bitPattern: UInt16(i)))
-            if ref.isNaN { XCTAssertTrue(v[i].isNaN); continue }
-            XCTAssertEqual(v[i].bitPattern, ref.bitPattern, "0x\(String(i, radix: 16))")
-        }
+            // Independent reference: Swift's own Float16 conversion.
+            for i in 0...0xFFFF {
+                let ref = Float(Float16(bitPattern: UInt16(i)))
+                if ref.isNaN { XCTAssertTrue(v[i].isNaN); continue }
+                XCTAssertEqual(v[i].bitPattern, ref.bitPattern, "0x\(String(i, radix: 16))")
+            }
         #endif
     }
 
     func testBF16AllBitPatterns() throws {
-        let all = (0 ... 0xFFFF).map { UInt16($0) }
-        let url = try rawFile("all-bf16.safetensors",
-                              header: #"{"b":{"dtype":"BF16","shape":[256,256],"data_offsets":[0,131072]}}"#, data: le16(all))
+        let all = (0...0xFFFF).map { UInt16($0) }
+        let url = try rawFile(
+            "all-bf16.safetensors",
+            header: #"{"b":{"dtype":"BF16","shape":[256,256],"data_offsets":[0,131072]}}"#, data: le16(all))
         let v = try XCTUnwrap(SafeTensorsFile.read(url).tensors["b"]).values
-        let table: [(Int, Float)] = [(0x0000, 0), (0x3F80, 1), (0xC000, -2), (0x4049, 3.140625), (0x7F7F, 0x1.FEp127),
-                                     (0x0001, 0x1p-133), (0x0080, 0x1p-126), (0x7F80, .infinity), (0xFF80, -.infinity)]
+        let table: [(Int, Float)] = [
+            (0x0000, 0), (0x3F80, 1), (0xC000, -2), (0x4049, 3.140625), (0x7F7F, 0x1.FEp127),
+            (0x0001, 0x1p-133), (0x0080, 0x1p-126), (0x7F80, .infinity), (0xFF80, -.infinity)
+        ]
         for (bits, expect) in table { XCTAssertEqual(v[bits], expect, String(bits, radix: 16)) }
         XCTAssertTrue(v[0x7FC0].isNaN)
         XCTAssertEqual(v[0x8000].bitPattern, 0x8000_0000)
         // Every finite value: widening then rounding back is the identity.
-        for i in 0 ... 0xFFFF where !v[i].isNaN { XCTAssertEqual(v[i].bitPattern >> 16, UInt32(i)) }
+        for i in 0...0xFFFF where !v[i].isNaN { XCTAssertEqual(v[i].bitPattern >> 16, UInt32(i)) }
     }
 
     // MARK: bad files
 
     func testMissingFile() {
         expectError(.missingFile, tmpDir.appendingPathComponent("nope.safetensors"))
-        expectError(.missingFile, tmpDir)  // a directory is not a file
+        expectError(.missingFile, tmpDir) // a directory is not a file
     }
 
     func testFileShorterThanEightBytes() throws {
@@ -242,7 +255,8 @@ final class SafeTensorsTests: XCTestCase {
     }
 
     func testHeaderLengthBeyondFile() throws {
-        expectError(.truncatedHeader, try rawFile("cut.safetensors", header: "{}", headerLength: 1000), contains: "1000")
+        expectError(
+            .truncatedHeader, try rawFile("cut.safetensors", header: "{}", headerLength: 1000), contains: "1000")
         expectError(.corruptHeader, try rawFile("huge.safetensors", header: "{}", headerLength: 200 * 1024 * 1024))
         expectError(.corruptHeader, try rawFile("garbage.safetensors", header: "{}", headerLength: .max))
     }
@@ -250,34 +264,67 @@ final class SafeTensorsTests: XCTestCase {
     func testNonJSONHeader() throws {
         expectError(.corruptHeader, try rawFile("notjson.safetensors", header: "this is not json"))
         expectError(.corruptHeader, try rawFile("array.safetensors", header: "[1, 2, 3]"))
-        expectError(.corruptHeader, try rawFile("noshape.safetensors", header: #"{"a":{"dtype":"F32","data_offsets":[0,4]}}"#, data: [0, 0, 0, 0]))
+        expectError(
+            .corruptHeader,
+            try rawFile(
+                "noshape.safetensors", header: #"{"a":{"dtype":"F32","data_offsets":[0,4]}}"#, data: [0, 0, 0, 0]))
         expectError(.corruptHeader, try rawFile("badmeta.safetensors", header: #"{"__metadata__":{"k":1}}"#))
-        expectError(.corruptHeader, try rawFile("fracshape.safetensors", header: #"{"a":{"dtype":"F32","shape":[1.5],"data_offsets":[0,4]}}"#, data: [0, 0, 0, 0]))
+        expectError(
+            .corruptHeader,
+            try rawFile(
+                "fracshape.safetensors", header: #"{"a":{"dtype":"F32","shape":[1.5],"data_offsets":[0,4]}}"#,
+                data: [0, 0, 0, 0]))
     }
 
     func testOffsetsPastTheEnd() throws {
-        let url = try rawFile("past.safetensors", header: #"{"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#, data: [UInt8](repeating: 0, count: 12))
+        let url = try rawFile(
+            "past.safetensors", header: #"{"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#,
+            data: [UInt8](repeating: 0, count: 12))
         expectError(.offsetsOutOfRange, url, contains: "'w'")
-        expectError(.offsetsOutOfRange, try rawFile("reversed.safetensors", header: #"{"w":{"dtype":"F32","shape":[0],"data_offsets":[4,0]}}"#, data: [0, 0, 0, 0]))
+        expectError(
+            .offsetsOutOfRange,
+            try rawFile(
+                "reversed.safetensors", header: #"{"w":{"dtype":"F32","shape":[0],"data_offsets":[4,0]}}"#,
+                data: [0, 0, 0, 0]))
     }
 
     func testOverlappingTensors() throws {
-        let header = #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#
-        expectError(.overlappingTensors, try rawFile("overlap.safetensors", header: header, data: [UInt8](repeating: 0, count: 12)))
+        let header =
+            #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#
+        expectError(
+            .overlappingTensors,
+            try rawFile("overlap.safetensors", header: header, data: [UInt8](repeating: 0, count: 12)))
     }
 
     func testUnsupportedDTypes() throws {
-        expectError(.unsupportedDType, try rawFile("i8.safetensors", header: #"{"q":{"dtype":"I8","shape":[4],"data_offsets":[0,4]}}"#, data: [1, 2, 3, 4]), contains: "I8")
-        expectError(.unsupportedDType, try rawFile("f64.safetensors", header: #"{"d":{"dtype":"F64","shape":[1],"data_offsets":[0,8]}}"#, data: [UInt8](repeating: 0, count: 8)), contains: "F64")
-        expectError(.unsupportedDType, try rawFile("weird.safetensors", header: #"{"d":{"dtype":"Q4","shape":[1],"data_offsets":[0,1]}}"#, data: [0]), contains: "Q4")
+        expectError(
+            .unsupportedDType,
+            try rawFile(
+                "i8.safetensors", header: #"{"q":{"dtype":"I8","shape":[4],"data_offsets":[0,4]}}"#, data: [1, 2, 3, 4]),
+            contains: "I8")
+        expectError(
+            .unsupportedDType,
+            try rawFile(
+                "f64.safetensors", header: #"{"d":{"dtype":"F64","shape":[1],"data_offsets":[0,8]}}"#,
+                data: [UInt8](repeating: 0, count: 8)), contains: "F64")
+        expectError(
+            .unsupportedDType,
+            try rawFile(
+                "weird.safetensors", header: #"{"d":{"dtype":"Q4","shape":[1],"data_offsets":[0,1]}}"#, data: [0]),
+            contains: "Q4")
         // The header-only listing still shows such tensors.
-        let (infos, _) = try SafeTensorsFile.readHeader(try rawFile("i8b.safetensors", header: #"{"q":{"dtype":"I8","shape":[4],"data_offsets":[0,4]}}"#, data: [1, 2, 3, 4]))
+        let (infos, _) = try SafeTensorsFile.readHeader(
+            try rawFile(
+                "i8b.safetensors", header: #"{"q":{"dtype":"I8","shape":[4],"data_offsets":[0,4]}}"#, data: [1, 2, 3, 4]
+            ))
         XCTAssertEqual(infos.first?.dtype, "I8")
     }
 
     func testShapeTimesDTypeSizeMismatch() throws {
         // F16 x [3] is 6 bytes, offsets claim 8.
-        let url = try rawFile("mismatch.safetensors", header: #"{"m":{"dtype":"F16","shape":[3],"data_offsets":[0,8]}}"#, data: [UInt8](repeating: 0, count: 8))
+        let url = try rawFile(
+            "mismatch.safetensors", header: #"{"m":{"dtype":"F16","shape":[3],"data_offsets":[0,8]}}"#,
+            data: [UInt8](repeating: 0, count: 8))
         expectError(.sizeMismatch, url, contains: "6 bytes")
     }
 
@@ -286,7 +333,7 @@ final class SafeTensorsTests: XCTestCase {
     func testLargeFileRoundTrip() throws {
         // 4M floats (16 MB): exercises the bulk paths; timing printed, asserted only loosely (debug build).
         let n = 4 << 20
-        let values = (0 ..< n).map { Float(($0 % 1000) - 500) * 0.01 }
+        let values = (0..<n).map { Float(($0 % 1000) - 500) * 0.01 }
         let url = tmpDir.appendingPathComponent("big.safetensors")
         var t0 = Date()
         try SafeTensorsFile.write(url, tensors: [("w", [n / 1024, 1024], values)])

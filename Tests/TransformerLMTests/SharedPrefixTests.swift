@@ -14,7 +14,9 @@ final class SharedPrefixTests: XCTestCase {
         /// Per sequence and position (of the whole sequence), V weights of the loss sum(logits * R).
         let weightR: [[Float]]
         var whole: [ModelInput] {
-            continuations.map { ModelInput(tokens: prefixes[$0.prefix].tokens + $0.input.tokens, vectors: $0.input.vectors) }
+            continuations.map {
+                ModelInput(tokens: prefixes[$0.prefix].tokens + $0.input.tokens, vectors: $0.input.vectors)
+            }
         }
     }
 
@@ -22,14 +24,16 @@ final class SharedPrefixTests: XCTestCase {
         let c = ModelFixtures.microConfig(tied: tied)
         let model = ModelFixtures.model(c)
         var rng = Xoshiro256(seed: 5)
-        let prefixes = [ModelFixtures.input(length: 5, vectorPositions: [], config: c, rng: &rng),
-                        ModelFixtures.input(length: 3, vectorPositions: [], config: c, rng: &rng)]
+        let prefixes = [
+            ModelFixtures.input(length: 5, vectorPositions: [], config: c, rng: &rng),
+            ModelFixtures.input(length: 3, vectorPositions: [], config: c, rng: &rng)
+        ]
         let continuations: [(prefix: Int, input: ModelInput)] = [
             (0, ModelFixtures.input(length: 4, vectorPositions: [0, 2], config: c, rng: &rng)),
             (0, ModelFixtures.input(length: 2, vectorPositions: [], config: c, rng: &rng)),
             (1, ModelFixtures.input(length: 5, vectorPositions: [1], config: c, rng: &rng)),
             (0, ModelFixtures.input(length: 1, vectorPositions: [0], config: c, rng: &rng)),
-            (1, ModelFixtures.input(length: 3, vectorPositions: [], config: c, rng: &rng)),
+            (1, ModelFixtures.input(length: 3, vectorPositions: [], config: c, rng: &rng))
         ]
         let lengths = continuations.map { prefixes[$0.prefix].count + $0.input.count }
         let r = lengths.map { n in (0..<(n * c.vocabSize)).map { _ in Float(rng.normal()) } }
@@ -68,27 +72,38 @@ final class SharedPrefixTests: XCTestCase {
             let V = s.model.config.vocabSize
             let shared = s.model.forward(prefixes: s.prefixes, continuations: s.continuations)
             let whole = s.model.forward(s.whole)
-            XCTAssertEqual(shared.totalRows, 8 + s.continuations.reduce(0) { $0 + $1.input.count }, "each prefix packed once")
+            XCTAssertEqual(
+                shared.totalRows, 8 + s.continuations.reduce(0) { $0 + $1.input.count }, "each prefix packed once")
             var maxLogit = 0.0, maxLogitDiff = 0.0
             for i in s.continuations.indices {
                 for p in 0..<s.whole[i].count {
                     let a = shared.logits(sequence: i, position: p), b = whole.logits(sequence: i, position: p)
-                    for j in 0..<V { maxLogitDiff = max(maxLogitDiff, Double(abs(a[j] - b[j]))); maxLogit = max(maxLogit, Double(abs(b[j]))) }
+                    for j in 0..<V {
+                        maxLogitDiff = max(maxLogitDiff, Double(abs(a[j] - b[j])));
+                        maxLogit = max(maxLogit, Double(abs(b[j])))
+                    }
                 }
             }
             let gShared = s.model.makeGradients(), gWhole = s.model.makeGradients()
-            let vShared = dLogits(s, shared).withUnsafeBufferPointer { shared.backward(dLogits: $0.baseAddress!, gradients: gShared) }
-            let vWhole = dLogits(s, whole).withUnsafeBufferPointer { whole.backward(dLogits: $0.baseAddress!, gradients: gWhole) }
+            let vShared = dLogits(s, shared).withUnsafeBufferPointer {
+                shared.backward(dLogits: $0.baseAddress!, gradients: gShared)
+            }
+            let vWhole = dLogits(s, whole).withUnsafeBufferPointer {
+                whole.backward(dLogits: $0.baseAddress!, gradients: gWhole)
+            }
             var maxGrad = 0.0, maxGradDiff = 0.0
             for i in 0..<gWhole.count {
-                maxGrad = max(maxGrad, Double(abs(gWhole[i]))); maxGradDiff = max(maxGradDiff, Double(abs(gShared[i] - gWhole[i])))
+                maxGrad = max(maxGrad, Double(abs(gWhole[i])));
+                maxGradDiff = max(maxGradDiff, Double(abs(gShared[i] - gWhole[i])))
             }
             var maxVecDiff = 0.0
             for i in s.continuations.indices {
                 XCTAssertEqual(vShared[i].count, vWhole[i].count)
                 for (a, b) in zip(vShared[i], vWhole[i]) { maxVecDiff = max(maxVecDiff, Double(abs(a - b))) }
             }
-            print("shared prefix (tied \(tied)): logits max diff \(maxLogitDiff) (max |logit| \(maxLogit)), gradient max diff \(maxGradDiff) (max |g| \(maxGrad)), input-vector gradient max diff \(maxVecDiff)")
+            print(
+                "shared prefix (tied \(tied)): logits max diff \(maxLogitDiff) (max |logit| \(maxLogit)), gradient max diff \(maxGradDiff) (max |g| \(maxGrad)), input-vector gradient max diff \(maxVecDiff)"
+            )
             // The same sums in float32 in another order: relative 1e-5 of the largest entry.
             XCTAssertLessThan(maxLogitDiff, 1e-5 * max(1, maxLogit))
             XCTAssertLessThan(maxGradDiff, 1e-5 * max(1, maxGrad))

@@ -8,11 +8,14 @@ import TensorMath
 final class SHA256Tests: XCTestCase {
     func testKnownVectors() {
         XCTAssertEqual(SHA256Hasher.hex(Data()), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
-        XCTAssertEqual(SHA256Hasher.hex(Data("abc".utf8)), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-        XCTAssertEqual(SHA256Hasher.hex(Data("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)),
-                       "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
-        XCTAssertEqual(SHA256Hasher.hex(Data(repeating: UInt8(ascii: "a"), count: 1_000_000)),
-                       "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+        XCTAssertEqual(
+            SHA256Hasher.hex(Data("abc".utf8)), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        XCTAssertEqual(
+            SHA256Hasher.hex(Data("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        XCTAssertEqual(
+            SHA256Hasher.hex(Data(repeating: UInt8(ascii: "a"), count: 1_000_000)),
+            "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
     }
 
     func testPaddingBoundaries() {
@@ -22,7 +25,7 @@ final class SHA256Tests: XCTestCase {
             56: "04c26261370ee7541549d16dee320c723e3fd14671e66a099afe0a377c16888e",
             63: "75220b47218278e656f2013bb8f0c455a25eaf01e86c64924e9d48d89776d6f2",
             64: "7ce100971f64e7001e8fe5a51973ecdfe1ced42befe7ee8d5fd6219506b5393c",
-            65: "9537c5fdf120482f7d58d25e9ed583f52c02b4e304ea814db1633ad565aed7e9",
+            65: "9537c5fdf120482f7d58d25e9ed583f52c02b4e304ea814db1633ad565aed7e9"
         ]
         for (n, hex) in expected {
             XCTAssertEqual(SHA256Hasher.hex(Data(repeating: UInt8(ascii: "x"), count: n)), hex, "length \(n)")
@@ -101,7 +104,7 @@ final class BlobTests: XCTestCase {
         for i in (0..<c.chunkCount).shuffled(using: &rng) {
             try a.add(try c.chunk(i))
         }
-        try a.add(try c.chunk(3))  // a retried chunk
+        try a.add(try c.chunk(3)) // a retried chunk
         XCTAssertTrue(a.isComplete)
         XCTAssertEqual(try a.assemble(), blob)
     }
@@ -119,14 +122,15 @@ final class BlobTests: XCTestCase {
                 XCTAssertNil(a.digest, "digest before the last chunk")
                 try a.add(try c.chunk(i))
             }
-            XCTAssertEqual(a.digest, SHA256Hasher.hexString(ReferenceSHA256.hash(blob)), "total \(total), chunks of \(chunkBytes)")
+            XCTAssertEqual(
+                a.digest, SHA256Hasher.hexString(ReferenceSHA256.hash(blob)), "total \(total), chunks of \(chunkBytes)")
             XCTAssertEqual(try a.assemble(), blob)
         }
     }
 
     func testSliceBlobAndEmptyBlob() throws {
         let big = makeBlob(5000)
-        let slice = big[1000..<3500]  // Data slice with a non-zero startIndex
+        let slice = big[1000..<3500] // Data slice with a non-zero startIndex
         let c = try BlobChunker(version: 1, blob: slice, chunkBytes: 1000)
         var a = BlobAssembler(version: 1)
         for i in 0..<c.chunkCount { try a.add(try c.chunk(i)) }
@@ -157,7 +161,7 @@ final class BlobTests: XCTestCase {
         var a = BlobAssembler(version: 4)
         for i in 0..<c.chunkCount {
             var chunk = try c.chunk(i)
-            if i == 2 { chunk.data[chunk.data.startIndex + 17] ^= 0x01 }  // one flipped bit in transit
+            if i == 2 { chunk.data[chunk.data.startIndex + 17] ^= 0x01 } // one flipped bit in transit
             try a.add(chunk)
         }
         XCTAssertThrowsError(try a.assemble()) { error in
@@ -172,7 +176,7 @@ final class BlobTests: XCTestCase {
         var a = BlobAssembler(version: 4)
         for i in 0..<4 as Range<UInt64> { try a.add(try c.chunk(i)) }
         var short = try c.chunk(4)
-        short.data = short.data.prefix(999)  // a short last chunk: refused on arrival, its place stays empty
+        short.data = short.data.prefix(999) // a short last chunk: refused on arrival, its place stays empty
         XCTAssertThrowsError(try a.add(short)) { error in
             guard case .inconsistentChunk(4, let detail) = error as? BlobError else { return XCTFail("\(error)") }
             XCTAssertTrue(detail.contains("999"), detail)
@@ -186,7 +190,9 @@ final class BlobTests: XCTestCase {
         XCTAssertThrowsError(try b.add(long))
         // A bound on what the receiver believes: the buffer is allocated whole.
         var bounded = BlobAssembler(version: 4, maxTotalBytes: 4999)
-        XCTAssertThrowsError(try bounded.add(try c.chunk(0))) { error in XCTAssertTrue("\(error)".contains("4999"), "\(error)") }
+        XCTAssertThrowsError(try bounded.add(try c.chunk(0))) { error in
+            XCTAssertTrue("\(error)".contains("4999"), "\(error)")
+        }
     }
 
     func testInconsistentOrForeignChunks() throws {
@@ -195,10 +201,11 @@ final class BlobTests: XCTestCase {
         var a = BlobAssembler(notice: c.notice)
         try a.add(try c.chunk(0))
 
-        XCTAssertThrowsError(try a.add(try BlobChunker(version: 5, blob: makeBlob(10), chunkBytes: 4).chunk(0))) { error in
+        XCTAssertThrowsError(try a.add(try BlobChunker(version: 5, blob: makeBlob(10), chunkBytes: 4).chunk(0))) {
+            error in
             XCTAssertEqual(error as? BlobError, .wrongVersion(expected: 4, got: 5))
         }
-        XCTAssertThrowsError(try a.add(try other.chunk(1))) { error in  // same version, different blob
+        XCTAssertThrowsError(try a.add(try other.chunk(1))) { error in // same version, different blob
             guard case .inconsistentChunk(1, _) = error as? BlobError else { return XCTFail("\(error)") }
         }
         var resized = try c.chunk(1)
@@ -218,8 +225,8 @@ final class BlobTests: XCTestCase {
         hostile.chunkCount = 1 << 40
         hostile.totalBytes = 1 << 50
         var fresh = BlobAssembler(version: 4)
-        XCTAssertThrowsError(try fresh.add(hostile))  // would enumerate 2^40 indices
-        XCTAssertEqual(a.missingChunks, [1, 2, 3, 4])  // nothing bad was kept
+        XCTAssertThrowsError(try fresh.add(hostile)) // would enumerate 2^40 indices
+        XCTAssertEqual(a.missingChunks, [1, 2, 3, 4]) // nothing bad was kept
     }
 
     func testChunkerAnswersFetchRequests() throws {

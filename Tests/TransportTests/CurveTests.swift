@@ -6,11 +6,16 @@ import XCTest
 
 final class CurveTests: XCTestCase {
     override func setUpWithError() throws {
-        guard CurveKeyPair.isAvailable else { throw XCTSkip("libzmq has no CURVE (zmq_has(\"curve\") == 0): install libzmq built with libsodium (`bash scripts/setup.sh`)") }
+        guard CurveKeyPair.isAvailable else {
+            throw XCTSkip(
+                "libzmq has no CURVE (zmq_has(\"curve\") == 0): install libzmq built with libsodium (`bash scripts/setup.sh`)"
+            )
+        }
     }
 
     func tempDir() throws -> URL {
-        let d = FileManager.default.temporaryDirectory.appendingPathComponent("softrl-curve-\(UUID().uuidString.prefix(8))")
+        let d = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "softrl-curve-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
         addTeardownBlock { try? FileManager.default.removeItem(at: d) }
         return d
@@ -24,18 +29,24 @@ final class CurveTests: XCTestCase {
         let dir = try tempDir()
         try a.save(to: dir, name: "actor-1")
         XCTAssertEqual(try CurveKeyPair.load(from: dir, name: "actor-1"), a)
-        let mode = try FileManager.default.attributesOfItem(atPath: CurveKeyPair.secretFile(dir, "actor-1").path)[.posixPermissions] as? Int
+        let mode =
+            try FileManager.default.attributesOfItem(atPath: CurveKeyPair.secretFile(dir, "actor-1").path)[
+                .posixPermissions] as? Int
         XCTAssertEqual(mode, 0o600)
         XCTAssertThrowsError(try b.save(to: dir, name: "actor-1"), "a key is never overwritten")
-        XCTAssertThrowsError(try CurveKeyPair.load(from: dir, name: "nobody")) { XCTAssertTrue("\($0)".contains("softrl keys generate"), "\($0)") }
+        XCTAssertThrowsError(try CurveKeyPair.load(from: dir, name: "nobody")) {
+            XCTAssertTrue("\($0)".contains("softrl keys generate"), "\($0)")
+        }
     }
 
     func testAllowListParsesCommentsAndNamesTheBadLine() throws {
         let k1 = try CurveKeyPair.generate().publicKey, k2 = try CurveKeyPair.generate().publicKey
         let list = try AllowList(text: "# actors\n\n\(k1) actor-1\n  \(k2)\tactor-2  \n", source: "allowed_actors")
         XCTAssertEqual(list.names, [k1: "actor-1", k2: "actor-2"])
-        for (text, line, words) in [("\(k1) actor-1\nnot-a-key actor-2\n", 2, "Z85"), ("# x\n\(k1)\n", 2, "no actor name"),
-                                    ("\(k1) a b\n", 1, "more than one"), ("\(k1) a\n\(k1) b\n", 2, "already allowed")] {
+        for (text, line, words) in [
+            ("\(k1) actor-1\nnot-a-key actor-2\n", 2, "Z85"), ("# x\n\(k1)\n", 2, "no actor name"),
+            ("\(k1) a b\n", 1, "more than one"), ("\(k1) a\n\(k1) b\n", 2, "already allowed")
+        ] {
             XCTAssertThrowsError(try AllowList(text: text, source: "allowed_actors")) { e in
                 XCTAssertTrue("\(e)".contains("allowed_actors line \(line):") && "\(e)".contains(words), "\(e)")
             }
@@ -49,9 +60,10 @@ final class CurveTests: XCTestCase {
         let dir = try tempDir()
         let a = try CurveKeyPair.generate(), b = try CurveKeyPair.generate()
         let file = dir.appendingPathComponent("allowed_actors")
-        try Data("# actors of the cluster\r\n\(a.publicKey) actor-1\r\n\r\n\(b.publicKey) actor-2\r\n".utf8).write(to: file)
+        try Data("# actors of the cluster\r\n\(a.publicKey) actor-1\r\n\r\n\(b.publicKey) actor-2\r\n".utf8).write(
+            to: file)
         XCTAssertEqual(try AllowList(contentsOf: file).names, [a.publicKey: "actor-1", b.publicKey: "actor-2"])
-        let cr = dir.appendingPathComponent("allowed_actors_cr")   // classic Mac line ends too
+        let cr = dir.appendingPathComponent("allowed_actors_cr") // classic Mac line ends too
         try Data("# actors\r\(a.publicKey) actor-1\r".utf8).write(to: cr)
         XCTAssertEqual(try AllowList(contentsOf: cr).names, [a.publicKey: "actor-1"])
 
@@ -60,7 +72,8 @@ final class CurveTests: XCTestCase {
             let text = try String(contentsOf: f, encoding: .utf8).replacingOccurrences(of: "\n", with: "\r\n")
             try Data(text.utf8).write(to: f)
         }
-        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: CurveKeyPair.secretFile(dir, "actor-1").path)
+        try FileManager.default.setAttributes(
+            [.posixPermissions: 0o600], ofItemAtPath: CurveKeyPair.secretFile(dir, "actor-1").path)
         XCTAssertEqual(try CurveKeyPair.load(from: dir, name: "actor-1"), a)
         XCTAssertEqual(try CurveKeyPair.loadPublic(CurveKeyPair.publicFile(dir, "actor-1")), a.publicKey)
     }
@@ -74,8 +87,11 @@ final class CurveTests: XCTestCase {
         let path = CurveKeyPair.secretFile(dir, "learner").path
         for mode in [0o644, 0o640, 0o604, 0o660, 0o777] {
             try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: path)
-            XCTAssertThrowsError(try CurveKeyPair.load(from: dir, name: "learner"), "mode \(String(mode, radix: 8)) was accepted") { e in
-                XCTAssertTrue("\(e)".contains("chmod 600 \(path)") && "\(e)".contains(String(format: "%04o", mode)), "\(e)")
+            XCTAssertThrowsError(
+                try CurveKeyPair.load(from: dir, name: "learner"), "mode \(String(mode, radix: 8)) was accepted"
+            ) { e in
+                XCTAssertTrue(
+                    "\(e)".contains("chmod 600 \(path)") && "\(e)".contains(String(format: "%04o", mode)), "\(e)")
             }
         }
         for mode in [0o600, 0o400] {
@@ -94,9 +110,12 @@ final class CurveTests: XCTestCase {
         garbage.append(contentsOf: [0xFF, 0xFE, 0x00, 0x81, 0x41, 0x0A])
         for (contents, line) in [(garbage, 2), (Data("# x\n\nk\(a.secretKey.prefix(38))\n".utf8), 3)] {
             try? FileManager.default.removeItem(at: secret)
-            XCTAssertTrue(FileManager.default.createFile(atPath: secret.path, contents: contents, attributes: [.posixPermissions: 0o600]))
+            XCTAssertTrue(
+                FileManager.default.createFile(
+                    atPath: secret.path, contents: contents, attributes: [.posixPermissions: 0o600]))
             XCTAssertThrowsError(try CurveKeyPair.load(from: dir, name: "actor-1")) { e in
-                XCTAssertTrue("\(e)".contains("\(secret.path) line \(line):") && "\(e)".contains("40-character Z85 key"), "\(e)")
+                XCTAssertTrue(
+                    "\(e)".contains("\(secret.path) line \(line):") && "\(e)".contains("40-character Z85 key"), "\(e)")
             }
         }
         try Data("# only a comment\n".utf8).write(to: dir.appendingPathComponent("learner.key"))
@@ -113,13 +132,17 @@ final class CurveTests: XCTestCase {
     }
 
     /// A CURVE server ROUTER with a ZAP authenticator, bound on tcp loopback.
-    func server(_ ctx: ZMQContext, allowing: [String: String], dir: URL) throws -> (ZMQSocket, ZAPAuthenticator, CurveKeyPair, String, URL) {
+    func server(_ ctx: ZMQContext, allowing: [String: String], dir: URL) throws -> (
+        ZMQSocket, ZAPAuthenticator, CurveKeyPair, String, URL
+    ) {
         let file = dir.appendingPathComponent("allowed_actors")
-        try allowing.map { "\($0.key) \($0.value)" }.joined(separator: "\n").write(to: file, atomically: true, encoding: .utf8)
+        try allowing.map { "\($0.key) \($0.value)" }.joined(separator: "\n").write(
+            to: file, atomically: true, encoding: .utf8)
         let auth = try ZAPAuthenticator(context: ctx, allowList: file)
         let keys = try CurveKeyPair.generate()
         let router = try ZMQSocket(ctx, .router)
-        try router.set(.curveServer(true)); try router.set(.curveSecretKey(keys.secretKey)); try router.set(.zapDomain("test"))
+        try router.set(.curveServer(true)); try router.set(.curveSecretKey(keys.secretKey));
+        try router.set(.zapDomain("test"))
         try? router.set(.zapEnforceDomain(true))
         let ep = try bindLoopback(router)
         return (router, auth, keys, ep, file)
@@ -128,7 +151,8 @@ final class CurveTests: XCTestCase {
     func client(_ ctx: ZMQContext, _ mine: CurveKeyPair, server: String, endpoint: String) throws -> ZMQSocket {
         let s = try ZMQSocket(ctx, .dealer)
         try s.set(.linger(ms: 0))
-        try s.set(.curveServerKey(server)); try s.set(.curvePublicKey(mine.publicKey)); try s.set(.curveSecretKey(mine.secretKey))
+        try s.set(.curveServerKey(server)); try s.set(.curvePublicKey(mine.publicKey));
+        try s.set(.curveSecretKey(mine.secretKey))
         try s.connect(endpoint)
         return s
     }
@@ -182,7 +206,7 @@ final class CurveTests: XCTestCase {
     }
 
     func waitUntil(_ condition: () -> Bool) -> Bool {
-        for _ in 0..<200 { if condition() { return true }; usleep(50_000) }   // hang guard only: 10 s
+        for _ in 0..<200 { if condition() { return true }; usleep(50_000) } // hang guard only: 10 s
         return condition()
     }
 }

@@ -5,7 +5,8 @@ import XCTest
 
 final class GenProtoTests: XCTestCase {
     func testPythonGenerationWorks() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         let script = root.appendingPathComponent("scripts/gen-proto.sh")
         guard FileManager.default.fileExists(atPath: "/usr/bin/protoc") else { throw XCTSkip("protoc not installed") }
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("softrl-py-\(UUID().uuidString)")

@@ -28,7 +28,7 @@ final class SocketTests: XCTestCase {
             let frames = try mustReceive(router)
             seen[frames[0].utf8String] = Array(frames.dropFirst())
         }
-        XCTAssertEqual(seen["actor-a"], [Data("from a".utf8), Data(), Data([0, 1, 2])])  // empty frame kept
+        XCTAssertEqual(seen["actor-a"], [Data("from a".utf8), Data(), Data([0, 1, 2])]) // empty frame kept
         XCTAssertEqual(seen["actor-b"], [Data("from b".utf8)])
 
         // Reply by routing id: each DEALER gets only its own message.
@@ -66,7 +66,7 @@ final class SocketTests: XCTestCase {
         let payload = try codec.encode(.versionNotice(notice))
         var received: [Data]?
         for _ in 0..<100 where received == nil {
-            try pub.send(frames: [Data("other".utf8), Data("ignored".utf8)])  // filtered by topic
+            try pub.send(frames: [Data("other".utf8), Data("ignored".utf8)]) // filtered by topic
             try pub.send(frames: [Data("notice".utf8), payload])
             received = try sub.receive(timeoutMs: 100)
         }
@@ -88,7 +88,7 @@ final class SocketTests: XCTestCase {
         try right.send(Data("ping".utf8))
         XCTAssertEqual(try poller.poll(timeoutMs: hangGuardMs), [left])
         XCTAssertEqual(try left.receive(timeoutMs: 0), [Data("ping".utf8)])
-        XCTAssertEqual(try poller.poll(timeoutMs: 10), [])  // drained
+        XCTAssertEqual(try poller.poll(timeoutMs: 10), []) // drained
     }
 
     func testReceiveTimeoutReturnsNil() throws {
@@ -102,7 +102,7 @@ final class SocketTests: XCTestCase {
     }
 
     func testSendWithoutPeerAndDontWaitReturnsFalse() throws {
-        let d = try ZMQSocket(ctx, .dealer)  // no connection at all: nowhere to queue
+        let d = try ZMQSocket(ctx, .dealer) // no connection at all: nowhere to queue
         XCTAssertFalse(try d.send(frames: [Data("x".utf8)], dontWait: true))
         try d.set(.sendTimeout(ms: 20))
         XCTAssertFalse(try d.send(frames: [Data("x".utf8), Data("y".utf8)]))
@@ -133,7 +133,7 @@ final class SocketTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("bind nonsense://where"), "\(error)")
         }
         s.close(lingerMs: 0)
-        s.close()  // twice is fine
+        s.close() // twice is fine
         XCTAssertTrue(s.isClosed)
         XCTAssertThrowsError(try s.receive(timeoutMs: 0)) { error in
             XCTAssertTrue("\(error)".contains("closed"), "\(error)")
@@ -146,7 +146,7 @@ final class SocketTests: XCTestCase {
         let d = try dealer(ctx, id: "d", to: endpoint)
         try d.disconnect(endpoint)
         try router.unbind(endpoint)
-        XCTAssertThrowsError(try router.unbind(endpoint))  // no longer bound
+        XCTAssertThrowsError(try router.unbind(endpoint)) // no longer bound
     }
 
     func testContextShutdownWakesBlockedReceive() throws {
@@ -154,7 +154,7 @@ final class SocketTests: XCTestCase {
         try pull.bind("inproc://shutdown")
         let context = ctx!
         DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(50)) { context.shutdown() }
-        XCTAssertThrowsError(try pull.receive()) { error in  // blocks until shutdown
+        XCTAssertThrowsError(try pull.receive()) { error in // blocks until shutdown
             XCTAssertEqual((error as? TransportError)?.isContextTerminated, true, "\(error)")
         }
         pull.close(lingerMs: 0)
@@ -164,7 +164,7 @@ final class SocketTests: XCTestCase {
     /// and keeps serving everyone else, including the offender once it has reconnected.
     func testOversizedMessageDropsOnlyThatConnection() throws {
         let router = try ZMQSocket(ctx, .router)
-        try router.set(.maxMessageSize(1024))  // before bind: applies to accepted connections
+        try router.set(.maxMessageSize(1024)) // before bind: applies to accepted connections
         let endpoint = try bindLoopback(router)
         let big = try dealer(ctx, id: "big", to: endpoint)
         try big.set(.reconnectInterval(ms: 20))
@@ -173,7 +173,7 @@ final class SocketTests: XCTestCase {
         XCTAssertTrue(try big.send(frames: [Data(repeating: 0xAB, count: 64 * 1024)]))
         XCTAssertTrue(try small.send(frames: [Data("hello".utf8)]))
         let first = try mustReceive(router)
-        XCTAssertEqual(first, [Data("small".utf8), Data("hello".utf8)])  // the big one never arrives
+        XCTAssertEqual(first, [Data("small".utf8), Data("hello".utf8)]) // the big one never arrives
 
         // Still serving: a reply to "small" and another request from it.
         XCTAssertTrue(try router.send(frames: [Data("small".utf8), Data("ok".utf8)]))
@@ -214,7 +214,7 @@ final class SocketTests: XCTestCase {
             [valid.prefix(valid.count - 3)],
             [try wrongVersion.serializedBytes()],
             [Data()],
-            [valid, Data("unexpected extra frame".utf8)],
+            [valid, Data("unexpected extra frame".utf8)]
         ]
         for g in garbage { XCTAssertTrue(try actor.send(frames: g)) }
         XCTAssertTrue(try actor.send(frames: [valid]))

@@ -23,15 +23,15 @@ final class TensorCodecTests: XCTestCase {
 
     func testSpecialBitPatternsSurvive() throws {
         let bits: [UInt32] = [
-            0x7FC0_0000,  // quiet NaN
-            0x7FC0_1234,  // quiet NaN with payload
-            0xFFC0_0001,  // negative NaN with payload
-            0x7FA0_0000,  // signalling NaN
-            0x7F80_0000,  // +inf
-            0xFF80_0000,  // -inf
-            0x8000_0000,  // -0
-            0x0000_0001,  // smallest subnormal
-            0x7F7F_FFFF,  // largest finite
+            0x7FC0_0000, // quiet NaN
+            0x7FC0_1234, // quiet NaN with payload
+            0xFFC0_0001, // negative NaN with payload
+            0x7FA0_0000, // signalling NaN
+            0x7F80_0000, // +inf
+            0xFF80_0000, // -inf
+            0x8000_0000, // -0
+            0x0000_0001, // smallest subnormal
+            0x7F7F_FFFF // largest finite
         ]
         let values = bits.map { Float(bitPattern: $0) }
         let t = try TensorCodec.encode(values, shape: [3, 3])
@@ -46,7 +46,8 @@ final class TensorCodecTests: XCTestCase {
         group.rollouts = [rollout]
         var codec = WireCodec()
         let env = try codec.decode(try codec.encode(.rolloutGroup(group)))
-        XCTAssertEqual(try TensorCodec.decode(env.rolloutGroup.rollouts[0].steps[0].vector).values.map(\.bitPattern), bits)
+        XCTAssertEqual(
+            try TensorCodec.decode(env.rolloutGroup.rollouts[0].steps[0].vector).values.map(\.bitPattern), bits)
     }
 
     func testScalarAndEmptyShapes() throws {
@@ -68,7 +69,8 @@ final class TensorCodecTests: XCTestCase {
 
     func testEncodeRejectsCountMismatchAndBadShapes() {
         XCTAssertThrowsError(try TensorCodec.encode([1, 2, 3], shape: [2, 2])) { error in
-            XCTAssertEqual(error as? TensorCodecError, .countMismatch(shape: [2, 2], expectedElements: 4, actualElements: 3))
+            XCTAssertEqual(
+                error as? TensorCodecError, .countMismatch(shape: [2, 2], expectedElements: 4, actualElements: 3))
             XCTAssertTrue("\(error)".contains("needs 4 values, got 3"), "\(error)")
         }
         XCTAssertThrowsError(try TensorCodec.encode([], shape: [-1])) { error in
@@ -94,17 +96,20 @@ final class TensorCodecTests: XCTestCase {
         var t = try TensorCodec.encode([1, 2, 3, 4], shape: [4])
         t.shape = [5]
         XCTAssertThrowsError(try TensorCodec.decode(t)) { error in
-            XCTAssertEqual(error as? TensorCodecError, .byteCountMismatch(shape: [5], expectedBytes: 20, actualBytes: 16))
+            XCTAssertEqual(
+                error as? TensorCodecError, .byteCountMismatch(shape: [5], expectedBytes: 20, actualBytes: 16))
         }
         t.shape = [4]
-        t.data.removeLast()  // not a multiple of 4
+        t.data.removeLast() // not a multiple of 4
         XCTAssertThrowsError(try TensorCodec.decode(t)) { error in
-            XCTAssertEqual(error as? TensorCodecError, .byteCountMismatch(shape: [4], expectedBytes: 16, actualBytes: 15))
+            XCTAssertEqual(
+                error as? TensorCodecError, .byteCountMismatch(shape: [4], expectedBytes: 16, actualBytes: 15))
         }
         // A hostile shape that would overflow must be an error, not a giant allocation.
         t.shape = [UInt32.max, UInt32.max, UInt32.max]
         XCTAssertThrowsError(try TensorCodec.decode(t)) { error in
-            XCTAssertEqual(error as? TensorCodecError, .shapeOverflow(shape: [Int(UInt32.max), Int(UInt32.max), Int(UInt32.max)]))
+            XCTAssertEqual(
+                error as? TensorCodecError, .shapeOverflow(shape: [Int(UInt32.max), Int(UInt32.max), Int(UInt32.max)]))
         }
     }
 

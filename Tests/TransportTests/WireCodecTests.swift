@@ -53,9 +53,11 @@ final class WireCodecTests: XCTestCase {
         goodbye.reason = "shutting down"
         var error = Wire.Error()
         error.code = Wire.ErrorCode.badRequest.rawValue; error.message = "no such version"
-        return [.hello(hello), .welcome(welcome), .workRequest(request), .work(work), .rolloutGroup(group),
-                .versionNotice(notice), .fetchWeights(fetch), .weightsChunk(chunk), .heartbeat(heartbeat),
-                .goodbye(goodbye), .error(error)]
+        return [
+            .hello(hello), .welcome(welcome), .workRequest(request), .work(work), .rolloutGroup(group),
+            .versionNotice(notice), .fetchWeights(fetch), .weightsChunk(chunk), .heartbeat(heartbeat),
+            .goodbye(goodbye), .error(error)
+        ]
     }
 
     func testEveryBodyRoundTripsWithVersionAndSequence() throws {
@@ -109,9 +111,13 @@ final class WireCodecTests: XCTestCase {
             let fast = try XCTUnwrap(ChunkFrameReader.read(frame), "a canonical chunk frame must take the fast path")
             XCTAssertEqual(fast, try Envelope(serializedBytes: frame))
             guard case .weightsChunk(let c)? = fast.body, !c.data.isEmpty else { continue }
-            frame.withUnsafeBytes { f in c.data.withUnsafeBytes { d in
-                XCTAssertTrue(d.baseAddress! >= f.baseAddress! && d.baseAddress! < f.baseAddress! + f.count, "data must be a slice of the frame, not a copy")
-            } }
+            frame.withUnsafeBytes { f in
+                c.data.withUnsafeBytes { d in
+                    XCTAssertTrue(
+                        d.baseAddress! >= f.baseAddress! && d.baseAddress! < f.baseAddress! + f.count,
+                        "data must be a slice of the frame, not a copy")
+                }
+            }
         }
         var mutated = 0, declined = 0
         for frame in frames.prefix(5) {
@@ -125,7 +131,8 @@ final class WireCodecTests: XCTestCase {
                 mutated += 1
                 let reference = try? Envelope(serializedBytes: m)
                 guard let fast = ChunkFrameReader.read(m) else { declined += 1; continue }
-                XCTAssertEqual(fast, reference, "the fast reader accepted what swift-protobuf reads differently: \(Array(m))")
+                XCTAssertEqual(
+                    fast, reference, "the fast reader accepted what swift-protobuf reads differently: \(Array(m))")
             }
         }
         XCTAssertGreaterThan(mutated - declined, 0, "some mutations stay canonical and must be read the same")
@@ -194,7 +201,8 @@ final class WireCodecTests: XCTestCase {
         newer.heartbeat = Wire.Heartbeat()
         XCTAssertThrowsError(try WireCodec().decode(try newer.serializedBytes())) { error in
             XCTAssertEqual(error as? WireError, .protocolMismatch(peer: 2, ours: 1))
-            XCTAssertTrue("\(error)".contains("peer speaks protocol 2, this build speaks 1: upgrade this process"), "\(error)")
+            XCTAssertTrue(
+                "\(error)".contains("peer speaks protocol 2, this build speaks 1: upgrade this process"), "\(error)")
         }
         var missing = Envelope()
         missing.sequence = 5
@@ -217,7 +225,7 @@ final class WireCodecTests: XCTestCase {
         }
         // A body kind from a newer build (unknown field 99) looks the same to this build.
         var future = try empty.serializedBytes() as Data
-        future.append(contentsOf: [0x9A, 0x06, 0x00])  // field 99, length-delimited, 0 bytes
+        future.append(contentsOf: [0x9A, 0x06, 0x00]) // field 99, length-delimited, 0 bytes
         XCTAssertThrowsError(try WireCodec().decode(future)) { error in
             XCTAssertEqual(error as? WireError, .emptyBody)
         }
@@ -232,7 +240,7 @@ final class WireCodecTests: XCTestCase {
             XCTAssertGreaterThan(bytes, 200)
             XCTAssertEqual(limit, 100)
         }
-        XCTAssertEqual(small.lastSequence, 0)  // a refused message uses no sequence number
+        XCTAssertEqual(small.lastSequence, 0) // a refused message uses no sequence number
 
         var big = WireCodec()
         let frame = try big.encode(.weightsChunk(chunk))

@@ -16,10 +16,13 @@ struct ActorAgreement {
 
     /// The mean gap per actor over this update's groups (`gaps[k]` belongs to `positions[k]`; nil or missing: not
     /// scored), and the warnings for actors above `threshold`.
-    mutating func update(positions: [Int], gaps: [Double?], threshold: Double, step: Int) -> (perActor: [String: Double], warnings: [String]) {
+    mutating func update(positions: [Int], gaps: [Double?], threshold: Double, step: Int) -> (
+        perActor: [String: Double], warnings: [String]
+    ) {
         var sums: [String: (sum: Double, groups: Int)] = [:]
         for (k, position) in positions.enumerated() {
-            guard let actor = producers.removeValue(forKey: position), k < gaps.count, let gap = gaps[k], gap.isFinite else { continue }
+            guard let actor = producers.removeValue(forKey: position), k < gaps.count, let gap = gaps[k], gap.isFinite
+            else { continue }
             sums[actor, default: (0, 0)].sum += gap
             sums[actor, default: (0, 0)].groups += 1
         }
@@ -28,10 +31,12 @@ struct ActorAgreement {
         for (actor, gap) in perActor.sorted(by: { $0.key < $1.key }) where gap > threshold {
             if let last = lastWarned[actor], step - last < Self.warningInterval { continue }
             lastWarned[actor] = step
-            warnings.append("actor \(actor): its rollouts disagree with the learner by \(String(format: "%.3g", gap)) nats per action "
-                + "(mean |learner - behaviour| log-prob, over \(sums[actor]!.groups) group(s) of update \(step); warning threshold "
-                + "\(threshold), --gap-warning): it may run other weights, another sampler or a different end-of-thinking rule "
-                + "(docs/PROTOCOL.md); its rollouts are trained on with importance weights. Next warning for it in \(Self.warningInterval) updates at the earliest")
+            warnings.append(
+                "actor \(actor): its rollouts disagree with the learner by \(String(format: "%.3g", gap)) nats per action "
+                    + "(mean |learner - behaviour| log-prob, over \(sums[actor]!.groups) group(s) of update \(step); warning threshold "
+                    + "\(threshold), --gap-warning): it may run other weights, another sampler or a different end-of-thinking rule "
+                    + "(docs/PROTOCOL.md); its rollouts are trained on with importance weights. Next warning for it in \(Self.warningInterval) updates at the earliest"
+            )
         }
         return (perActor, warnings)
     }

@@ -64,8 +64,12 @@ public struct ActorIdentity: Sendable {
     public var relayEndpoint: String?
     /// The relay's CURVE public key, announced with it ("" = plaintext relay).
     public var relayPublicKey = ""
-    public init(actorId: String, host: String, pid: UInt32, cores: Int, slots: Int, softwareVersion: String, relayEndpoint: String? = nil) {
-        self.actorId = actorId; self.host = host; self.pid = pid; self.cores = cores; self.slots = slots; self.softwareVersion = softwareVersion
+    public init(
+        actorId: String, host: String, pid: UInt32, cores: Int, slots: Int, softwareVersion: String,
+        relayEndpoint: String? = nil
+    ) {
+        self.actorId = actorId; self.host = host; self.pid = pid; self.cores = cores; self.slots = slots;
+        self.softwareVersion = softwareVersion
         self.relayEndpoint = relayEndpoint
     }
 }
@@ -145,11 +149,13 @@ public final class ActorSession {
     public func receive(_ frame: Data, now: Double) -> [ActorEffect] {
         lastHeard = now
         let env: Envelope
-        do { env = try codec.decode(frame) } catch { return [.log(.warning, "dropped malformed message from learner: \(error)")] }
+        do { env = try codec.decode(frame) } catch {
+            return [.log(.warning, "dropped malformed message from learner: \(error)")]
+        }
         var out: [ActorEffect] = []
         switch env.body {
         case .welcome(let w)?: welcome(w, &out)
-        case .versionNotice(let n)?: announced = n   // the learner's truth, even if older (it restarted from a checkpoint)
+        case .versionNotice(let n)?: announced = n // the learner's truth, even if older (it restarted from a checkpoint)
         case .weightsChunk(let c)?: chunk(c, frame: frame, fromRelay: false, now: now, &out)
         case .work(let w)?:
             requested = false
@@ -157,7 +163,11 @@ public final class ActorSession {
         case .heartbeat?: break
         case .goodbye(let b)?:
             out.append(.log(.info, "learner said goodbye: \(b.reason)"))
-            if b.runFinished { finishedRun = true; out.append(.finished) } else { out.append(.reconnect(reason: "learner stopping")) }
+            if b.runFinished {
+                finishedRun = true; out.append(.finished)
+            } else {
+                out.append(.reconnect(reason: "learner stopping"))
+            }
         case .error(let e)?: learnerError(e, now: now, &out)
         default: out.append(.log(.warning, "unexpected message from the learner; ignored"))
         }
@@ -173,13 +183,24 @@ public final class ActorSession {
         case .duplicateActor?:
             // The learner says when the holder will be presumed dead (a little after, so its reaper has run); an
             // older learner does not, and then a whole liveness window is the safe wait.
-            let wait = e.retryAfterMs > 0 ? min(Double(e.retryAfterMs) / 1000 + ClusterRules.twinRetryMarginSeconds, rules.silenceLimitSeconds * 2) : rules.silenceLimitSeconds
-            out.append(.log(.warning, "learner refused our id: \(e.message); trying again in \(String(format: "%.1f", wait)) s"))
+            let wait =
+                e.retryAfterMs > 0
+                ? min(
+                    Double(e.retryAfterMs) / 1000 + ClusterRules.twinRetryMarginSeconds, rules.silenceLimitSeconds * 2)
+                : rules.silenceLimitSeconds
+            out.append(
+                .log(
+                    .warning, "learner refused our id: \(e.message); trying again in \(String(format: "%.1f", wait)) s")
+            )
             welcomed = false
             helloAgainAt = now + wait
         case .resultRejected?:
             if case .log(let suppressed) = rejectionLog.admit(Data("learner".utf8), now: now) {
-                out.append(.log(.warning, "learner rejected \(e.workID): \(e.message)" + (suppressed > 0 ? " (\(suppressed) more rejection(s) not logged)" : "")))
+                out.append(
+                    .log(
+                        .warning,
+                        "learner rejected \(e.workID): \(e.message)"
+                            + (suppressed > 0 ? " (\(suppressed) more rejection(s) not logged)" : "")))
             }
         case .badRequest?:
             // Usually a fetch for a version the learner no longer serves; the VersionNotice that follows restarts it.
@@ -196,10 +217,12 @@ public final class ActorSession {
             // Before anything is sized from it (fuzzing: an unchecked config trapped on overflow or looped for ever).
             try config.validate()
             guard ParameterLayout.checkedTotalCount(config, limit: ClusterRules.maxModelParameters) != nil else {
-                throw ConfigError("model_config_json describes a model over \(ClusterRules.maxModelParameters) parameters (or rotary-table floats)")
+                throw ConfigError(
+                    "model_config_json describes a model over \(ClusterRules.maxModelParameters) parameters (or rotary-table floats)"
+                )
             }
             let settings = try JSONDecoder().decode(SamplerConfig.self, from: Data(w.samplerConfigJson.utf8))
-            try settings.validate()   // the learner's settings are as untrusted as its model config
+            try settings.validate() // the learner's settings are as untrusted as its model config
             sampler = settings
             weightsFormat = try WeightsWireFormat(welcome: w.weightsFormat)
             endOfThinking = w.endOfThinkingToken; endOfSequence = w.endOfSequenceToken
@@ -215,8 +238,13 @@ public final class ActorSession {
             if w.maxMessageBytes > 0 { r.maxMessageBytes = Int(w.maxMessageBytes) }
             rules = r
             codec = WireCodec(maxMessageBytes: r.maxMessageBytes)
-            assembler = nil; announced = nil   // a new handshake: a fetch in progress was addressed to a learner that may be gone
-            if runId != w.runID { out.append(.log(.info, "joined run \(w.runID): task \(w.taskName), \(sampler.label), policy v\(w.policyVersion)")) }
+            assembler = nil; announced = nil // a new handshake: a fetch in progress was addressed to a learner that may be gone
+            if runId != w.runID {
+                out.append(
+                    .log(
+                        .info, "joined run \(w.runID): task \(w.taskName), \(sampler.label), policy v\(w.policyVersion)"
+                    ))
+            }
             runId = w.runID
             welcomed = true
         } catch {
@@ -233,10 +261,13 @@ public final class ActorSession {
         // limit in the model's positions; the generator cannot make a longer one (it would stop on a precondition).
         let room = ClusterRules.promptRoom(maxPositions: modelConfig?.maxPositionEmbeddings ?? 0, sampler: sampler)
         for item in w.items {
-            guard item.groupSize >= 1, item.groupSize <= UInt32(ActorSession.maxGroupSize), !item.promptTokenIds.isEmpty,
-                  item.promptTokenIds.count <= room,
-                  item.promptTokenIds.allSatisfy({ $0 >= 0 && $0 < vocab }) else {
-                let why = "group size \(item.groupSize), \(item.promptTokenIds.count) prompt tokens (room for \(max(0, room)) beside the thinking and answer limits)"
+            guard item.groupSize >= 1, item.groupSize <= UInt32(ActorSession.maxGroupSize),
+                !item.promptTokenIds.isEmpty,
+                item.promptTokenIds.count <= room,
+                item.promptTokenIds.allSatisfy({ $0 >= 0 && $0 < vocab })
+            else {
+                let why =
+                    "group size \(item.groupSize), \(item.promptTokenIds.count) prompt tokens (room for \(max(0, room)) beside the thinking and answer limits)"
                 out.append(.log(.warning, "dropped impossible work \(item.workID): \(why)"))
                 var e = Wire.Error(); e.code = Wire.ErrorCode.resultRejected.rawValue; e.workID = item.workID
                 e.message = "this actor cannot do it: \(why)"
@@ -252,19 +283,22 @@ public final class ActorSession {
 
     func chunk(_ c: Wire.WeightsChunk, frame: Data, fromRelay: Bool, now: Double, _ out: inout [ActorEffect]) {
         guard var a = assembler, a.version == c.version else { return }
-        assembler = nil   // `a` is then the buffer's only owner: adding a chunk writes in place instead of copying the blob
+        assembler = nil // `a` is then the buffer's only owner: adding a chunk writes in place instead of copying the blob
         do {
             try a.add(c)
             // What the learner's own link achieves sets the patience with relays; a slow relay must not raise it.
             if !fromRelay { longestChunkGap = max(longestChunkGap, now - lastChunkAt) }
             lastChunkAt = now
             if fromRelay { chunksFromRelays += 1; usedRelay = true } else { chunksFromLearner += 1 }
-            for (f, peer) in relay.store(c.chunkIndex, frame: frame, version: c.version, chunkCount: c.chunkCount) { out.append(.relay(f, to: peer)) }
+            for (f, peer) in relay.store(c.chunkIndex, frame: frame, version: c.version, chunkCount: c.chunkCount) {
+                out.append(.relay(f, to: peer))
+            }
             pendingChunks.remove(c.chunkIndex)
             let missing = a.missingChunks
             if !missing.isEmpty {
                 assembler = a
-                for next in missing where !pendingChunks.contains(next) && pendingChunks.count < ClusterRules.fetchWindow {
+                for next in missing
+                where !pendingChunks.contains(next) && pendingChunks.count < ClusterRules.fetchWindow {
                     out.append(fetch(c.version, next))
                 }
                 return
@@ -291,10 +325,14 @@ public final class ActorSession {
             chunk(c, frame: frame, fromRelay: true, now: now, &out)
         } else if case .heartbeat? = env?.body {
             return out
-        } else if case .error(let e)? = env?.body, e.code == Wire.ErrorCode.badRequest.rawValue, e.weightsVersion != assembler?.version {
-            return out   // a late answer to a fetch of an older version
+        } else if case .error(let e)? = env?.body, e.code == Wire.ErrorCode.badRequest.rawValue,
+            e.weightsVersion != assembler?.version
+        {
+            return out // a late answer to a fetch of an older version
         } else if fromCurrent {
-            let why: String = { if case .error(let e)? = env?.body { return e.message }; return "unexpected message" }()
+            let why: String = {
+                if case .error(let e)? = env?.body { return e.message }; return "unexpected message"
+            }()
             nextSource(because: "relay \(endpoint): \(why)", now: now, &out)
         }
         return out
@@ -310,7 +348,11 @@ public final class ActorSession {
         guard sourceIndex < sources.count, let a = assembler else { return }
         failedRelays[sources[sourceIndex]] = a.version
         sourceIndex += 1
-        out.append(.log(.info, "\(why); fetching v\(a.version) from \(sourceIndex < sources.count ? sources[sourceIndex] : "the learner")"))
+        out.append(
+            .log(
+                .info,
+                "\(why); fetching v\(a.version) from \(sourceIndex < sources.count ? sources[sourceIndex] : "the learner")"
+            ))
         pendingChunks = []
         for index in a.missingChunks.prefix(ClusterRules.fetchWindow) { out.append(fetch(a.version, index)) }
         lastChunkAt = now
@@ -319,7 +361,9 @@ public final class ActorSession {
     public func weightsInstalled(version: Int) -> [ActorEffect] {
         installing = false
         modelVersion = version
-        let via = chunksFromRelays > 0 ? " (\(chunksFromRelays) chunk(s) via relays, \(chunksFromLearner) from the learner)" : ""
+        let via =
+            chunksFromRelays > 0
+            ? " (\(chunksFromRelays) chunk(s) via relays, \(chunksFromLearner) from the learner)" : ""
         return [.log(.info, "loaded policy v\(version)\(via)")]
     }
 
@@ -329,7 +373,10 @@ public final class ActorSession {
         if usedRelay {
             distrustRelaysFor = UInt64(version)
             blameRelays(UInt64(version))
-            out.append(.log(.warning, "weights v\(version) from relays rejected (\(error)); fetching them again from the learner"))
+            out.append(
+                .log(
+                    .warning,
+                    "weights v\(version) from relays rejected (\(error)); fetching them again from the learner"))
         } else {
             out.append(.log(.warning, "weights v\(version) rejected (\(error)); fetching again"))
         }
@@ -343,7 +390,9 @@ public final class ActorSession {
     func fetch(_ version: UInt64, _ index: UInt64) -> ActorEffect {
         var f = Wire.FetchWeights(); f.version = version; f.chunkIndex = index
         pendingChunks.insert(index)
-        return sourceIndex < sources.count ? .sendUpstream(.fetchWeights(f), endpoint: sources[sourceIndex], serverKey: sourceKeys[sourceIndex]) : .send(.fetchWeights(f))
+        return sourceIndex < sources.count
+            ? .sendUpstream(.fetchWeights(f), endpoint: sources[sourceIndex], serverKey: sourceKeys[sourceIndex])
+            : .send(.fetchWeights(f))
     }
 
     /// Start assembling the announced version, from its first source.
@@ -352,9 +401,12 @@ public final class ActorSession {
         let expected = modelConfig.map { UInt64(ParameterLayout($0).totalCount * weightsFormat.bytesPerParameter) }
         assembler = BlobAssembler(notice: n, maxTotalBytes: expected ?? BlobAssembler.defaultMaxTotalBytes)
         pendingChunks = []
-        failedRelays = failedRelays.filter { $0.value + UInt64(ClusterRules.relayMemoryVersions) > n.version && $0.value <= n.version }
+        failedRelays = failedRelays.filter {
+            $0.value + UInt64(ClusterRules.relayMemoryVersions) > n.version && $0.value <= n.version
+        }
         let named = zip(n.sources, n.sources.indices.map { $0 < n.sourceKeys.count ? n.sourceKeys[$0] : "" })
-            .filter { $0.0 != identity.relayEndpoint && failedRelays[$0.0] == nil }.prefix(distrustRelaysFor == n.version ? 0 : RelayTree.maxSources)
+            .filter { $0.0 != identity.relayEndpoint && failedRelays[$0.0] == nil }.prefix(
+                distrustRelaysFor == n.version ? 0 : RelayTree.maxSources)
         sources = named.map(\.0); sourceKeys = named.map(\.1)
         sourceIndex = 0
         usedRelay = false; chunksFromRelays = 0; chunksFromLearner = 0
@@ -375,7 +427,8 @@ public final class ActorSession {
         if let t = helloAgainAt, now >= t { helloAgainAt = nil; out.append(.send(.hello(hello))) }
         if welcomed && now - lastHeartbeat >= rules.heartbeatSeconds {
             lastHeartbeat = now
-            var hb = Wire.Heartbeat(); hb.policyVersion = UInt64(max(modelVersion, 0)); hb.busySlots = generating ? UInt32(identity.slots) : 0
+            var hb = Wire.Heartbeat(); hb.policyVersion = UInt64(max(modelVersion, 0));
+            hb.busySlots = generating ? UInt32(identity.slots) : 0
             out.append(.send(.heartbeat(hb)))
         }
         if welcomed && !generating && !installing { advance(now, &out) }
@@ -396,10 +449,17 @@ public final class ActorSession {
                 // learner's own link (longestChunkGap counts its chunks only), so a relay that is merely slow is
                 // left too.
                 let silent = now - max(lastChunkAt, lastHeardFromSource), starved = now - lastChunkAt
-                if silent > max(rules.relayStallSeconds, 4 * longestChunkGap) || starved > max(2 * rules.relayStallSeconds, 4 * longestChunkGap) {
-                    nextSource(because: "relay \(sources[sourceIndex]) sent nothing for \(String(format: "%.1f", now - lastChunkAt)) s", now: now, &out)
+                if silent > max(rules.relayStallSeconds, 4 * longestChunkGap)
+                    || starved > max(2 * rules.relayStallSeconds, 4 * longestChunkGap)
+                {
+                    nextSource(
+                        because:
+                            "relay \(sources[sourceIndex]) sent nothing for \(String(format: "%.1f", now - lastChunkAt)) s",
+                        now: now, &out)
                 }
-            } else if now - lastChunkAt > max(5, 5 * rules.heartbeatSeconds, 4 * longestChunkGap), let missing = assembler?.missingChunks {
+            } else if now - lastChunkAt > max(5, 5 * rules.heartbeatSeconds, 4 * longestChunkGap),
+                let missing = assembler?.missingChunks
+            {
                 out.append(.log(.info, "no reply to the weights fetch for v\(n.version); asking again"))
                 pendingChunks = []
                 for index in missing.prefix(ClusterRules.fetchWindow) { out.append(fetch(n.version, index)) }
@@ -413,10 +473,18 @@ public final class ActorSession {
         if !ready.isEmpty {
             queue.removeAll { $0.minVersion <= modelVersion }
             let items = ready.map(\.item)
-            let requests = items.map { GenerationRequest(promptIndex: Int($0.promptIndex), prompt: $0.promptTokenIds, groupSize: Int($0.groupSize), seed: $0.seed) }
+            let requests = items.map {
+                GenerationRequest(
+                    promptIndex: Int($0.promptIndex), prompt: $0.promptTokenIds, groupSize: Int($0.groupSize),
+                    seed: $0.seed)
+            }
             generating = true
-            out.append(.generate(GenerationOrder(items: items, requests: requests, sampler: sampler, endOfThinking: endOfThinking,
-                                                 endOfSequence: endOfSequence, version: modelVersion, taskName: taskName, taskOptionsJson: taskOptionsJson)))
+            out.append(
+                .generate(
+                    GenerationOrder(
+                        items: items, requests: requests, sampler: sampler, endOfThinking: endOfThinking,
+                        endOfSequence: endOfSequence, version: modelVersion, taskName: taskName,
+                        taskOptionsJson: taskOptionsJson)))
         } else if queue.isEmpty && !requested {
             var r = Wire.WorkRequest(); r.actorID = identity.actorId; r.freeSlots = UInt32(identity.slots)
             out.append(.send(.workRequest(r)))
@@ -448,7 +516,8 @@ public final class ActorSession {
 
     /// Goodbye to send when the actor stops by itself.
     public func goodbye(stopping: Bool) -> Wire.Body {
-        var b = Wire.Goodbye(); b.reason = finishedRun ? "run finished" : (stopping ? "actor stopping (signal)" : "actor leaving")
+        var b = Wire.Goodbye();
+        b.reason = finishedRun ? "run finished" : (stopping ? "actor stopping (signal)" : "actor leaving")
         return .goodbye(b)
     }
 }

@@ -57,13 +57,17 @@ public struct WeightSnapshot: Sendable {
     public var version: Int { Int(notice.version) }
 
     /// Cuts `blob` into chunks and encodes each as a WeightsChunk envelope (on the update thread, off the loop).
-    public init(version: Int, blob: Data, chunkBytes: Int, noiseSigma: Double? = nil, format: WeightsWireFormat = .f32) throws {
+    public init(version: Int, blob: Data, chunkBytes: Int, noiseSigma: Double? = nil, format: WeightsWireFormat = .f32)
+        throws
+    {
         self.noiseSigma = noiseSigma
         self.format = format
         let chunker = try BlobChunker(version: UInt64(version), blob: blob, chunkBytes: chunkBytes)
         var codec = WireCodec(maxMessageBytes: Int.max)
         notice = chunker.notice
-        frames = try (0..<chunker.chunkCount).map { EncodedFrame(try codec.encode(.weightsChunk(try chunker.chunk($0)))) }
+        frames = try (0..<chunker.chunkCount).map {
+            EncodedFrame(try codec.encode(.weightsChunk(try chunker.chunk($0))))
+        }
     }
 }
 
@@ -148,9 +152,13 @@ public final class LearnerCore {
     /// Noise scale of each recent version (a rollout may be up to maxStaleness versions old).
     var sigmaByVersion: [Int: Double] = [:]
 
-    public init(config: RLConfig, task: any ReasoningTask, modelConfig: LlamaConfig, rules: ClusterRules, weights: WeightSnapshot,
-                runId: String, resume: LearnerState? = nil) {
-        self.config = config; self.task = task; self.modelConfig = modelConfig; self.rules = rules; self.weights = weights
+    public init(
+        config: RLConfig, task: any ReasoningTask, modelConfig: LlamaConfig, rules: ClusterRules,
+        weights: WeightSnapshot,
+        runId: String, resume: LearnerState? = nil
+    ) {
+        self.config = config; self.task = task; self.modelConfig = modelConfig; self.rules = rules;
+        self.weights = weights
         self.runId = runId
         sampler = config.resolvedSampler(for: task)
         rewards = RewardScorer(task: task, shaping: config.rewards)
@@ -160,8 +168,9 @@ public final class LearnerCore {
         version = weights.version
         if let s = weights.noiseSigma { sigmaByVersion[version] = s }
         if let r = resume {
-            ledger = WorkLedger(schedule: PromptSchedule(count: task.count(.train), seed: config.seed, cursor: r.scheduleCursor),
-                                reissue: r.outstandingPositions)
+            ledger = WorkLedger(
+                schedule: PromptSchedule(count: task.count(.train), seed: config.seed, cursor: r.scheduleCursor),
+                reissue: r.outstandingPositions)
             droppedStale = r.droppedStale
             lastCheckpointStep = r.step
         } else {
@@ -191,9 +200,10 @@ public final class LearnerCore {
     public var isDone: Bool { version >= config.steps && !updating }
 
     public var checkpointState: LearnerState {
-        LearnerState(runId: runId, step: version, config: config, scheduleCursor: ledger.schedule.cursor,
-                     outstandingPositions: ledger.outstandingPositions, droppedStale: droppedStale,
-                     reissued: ledger.reissuedCount, savedAt: "")
+        LearnerState(
+            runId: runId, step: version, config: config, scheduleCursor: ledger.schedule.cursor,
+            outstandingPositions: ledger.outstandingPositions, droppedStale: droppedStale,
+            reissued: ledger.reissuedCount, savedAt: "")
     }
 
     // MARK: Input
@@ -203,7 +213,9 @@ public final class LearnerCore {
     /// it then IS the actor id (LearnerCore+Identity.swift).
     /// `peerHost`: the network address the connection comes from (the shell's getpeername), when it has one:
     /// warnings are limited per host, so a peer that reconnects (a new routing id each time) gets no fresh allowance.
-    public func receive(_ frame: Data, from address: PeerAddress, now: Double, authenticatedId: String? = nil, peerHost: String? = nil) -> [LearnerEffect] {
+    public func receive(
+        _ frame: Data, from address: PeerAddress, now: Double, authenticatedId: String? = nil, peerHost: String? = nil
+    ) -> [LearnerEffect] {
         var out: [LearnerEffect] = []
         warningKey = peerHost.map { Data($0.utf8) }
         defer { warningKey = nil }
@@ -211,15 +223,23 @@ public final class LearnerCore {
         do { envelope = try codec.decode(frame) } catch {
             malformed += 1
             warn(&out, address, now, "dropped a malformed message from \(Self.printable(address)): \(error)")
-            let code: Wire.ErrorCode = { if case WireError.protocolMismatch = error { return .protocolMismatch }; return .malformed }()
+            let code: Wire.ErrorCode = {
+                if case WireError.protocolMismatch = error { return .protocolMismatch }; return .malformed
+            }()
             out.append(self.error(code, "malformed message: \(error)", to: address))
             return out
         }
         // Trust: with keys, a Hello must claim the key's own name, and later messages must come from it.
-        if let authenticatedId, !admitsAuthenticated(envelope, authenticatedId, from: address, now: now, &out) { return out }
-        if case .hello(let h)? = envelope.body { hello(bindingId(h, authenticatedId), from: address, now: now, &out); return out }
+        if let authenticatedId, !admitsAuthenticated(envelope, authenticatedId, from: address, now: now, &out) {
+            return out
+        }
+        if case .hello(let h)? = envelope.body {
+            hello(bindingId(h, authenticatedId), from: address, now: now, &out); return out
+        }
         guard let id = actorOfAddress[address], var actor = actors[id] else {
-            warn(&out, address, now, "message from \(Self.printable(address)), which never said Hello; answered 'unknown actor'")
+            warn(
+                &out, address, now,
+                "message from \(Self.printable(address)), which never said Hello; answered 'unknown actor'")
             out.append(error(.unknownActor, "unknown actor: send Hello first", to: address))
             return out
         }
@@ -235,7 +255,9 @@ public final class LearnerCore {
         case .fetchWeights(let f)?: serveWeights(f, to: address, now: now, &out)
         case .heartbeat(let hb)?:
             actors[id]!.version = Int(hb.policyVersion); actors[id]!.busySlots = Int(hb.busySlots)
-            if hb.policyVersion >= UInt64(weights.version), let relay = relayOfChild.removeValue(forKey: id) { relayDelivered(relay) }
+            if hb.policyVersion >= UInt64(weights.version), let relay = relayOfChild.removeValue(forKey: id) {
+                relayDelivered(relay)
+            }
         case .error(let e)? where e.code == Wire.ErrorCode.resultRejected.rawValue && !e.workID.isEmpty:
             workRefused(e, by: id, now: now, &out)
         case .goodbye(let b)?:
@@ -253,16 +275,25 @@ public final class LearnerCore {
     public func tick(now: Double) -> [LearnerEffect] {
         var out: [LearnerEffect] = []
         if lastStepEnd == nil { lastStepEnd = now; waitStart = now }
-        if let summary = sessionLines.flush(now: now) { out.append(.log(.info, "\(summary); \(actors.count) connected")) }
+        if let summary = sessionLines.flush(now: now) {
+            out.append(.log(.info, "\(summary); \(actors.count) connected"))
+        }
         for a in actors.values where now - a.lastSeen > rules.silenceLimitSeconds {
             let n = ledger.actorLost(a.id)
             forget(a.id)
-            sessionLog(&out, now, "actor \(a.id) silent for \(String(format: "%.1f", now - a.lastSeen)) s: presumed lost; \(n) item(s) re-queued; \(actors.count) connected", level: .warning)
+            sessionLog(
+                &out, now,
+                "actor \(a.id) silent for \(String(format: "%.1f", now - a.lastSeen)) s: presumed lost; \(n) item(s) re-queued; \(actors.count) connected",
+                level: .warning)
         }
         let late = ledger.expireAssignments(now: now, timeout: rules.workTimeoutSeconds)
         if !late.isEmpty {
             for a in late { actors[a.actor]?.strikes += 1 }
-            out.append(.log(.warning, "re-issuing \(late.count) item(s) past their \(Int(rules.workTimeoutSeconds)) s deadline (held by \(Set(late.map(\.actor)).sorted().joined(separator: ", ")))"))
+            out.append(
+                .log(
+                    .warning,
+                    "re-issuing \(late.count) item(s) past their \(Int(rules.workTimeoutSeconds)) s deadline (held by \(Set(late.map(\.actor)).sorted().joined(separator: ", ")))"
+                ))
         }
         speculate(now, &out)
         startUpdateIfReady(now, &out)
@@ -276,7 +307,9 @@ public final class LearnerCore {
     }
 
     /// The update thread finished. `weights` is the new version's snapshot (nil if it could not be made).
-    public func updateFinished(_ report: UpdateReport, weights snapshot: WeightSnapshot?, now: Double) -> [LearnerEffect] {
+    public func updateFinished(_ report: UpdateReport, weights snapshot: WeightSnapshot?, now: Double)
+        -> [LearnerEffect]
+    {
         var out: [LearnerEffect] = []
         updating = false
         waitStart = now
@@ -285,15 +318,21 @@ public final class LearnerCore {
             sigmaByVersion[version] = s
             sigmaByVersion = sigmaByVersion.filter { $0.key >= version - config.maxStaleness - 1 }
         }
-        if let snapshot { weights = snapshot } else {
+        if let snapshot {
+            weights = snapshot
+        } else {
             out.append(.log(.error, "could not snapshot weights v\(version); actors keep v\(weights.version)"))
         }
-        let gaps = agreement.update(positions: pendingPositions, gaps: report.groupLogProbGaps, threshold: rules.logProbGapWarning, step: report.step)
+        let gaps = agreement.update(
+            positions: pendingPositions, gaps: report.groupLogProbGaps, threshold: rules.logProbGapWarning,
+            step: report.step)
         for w in gaps.warnings { out.append(.log(.warning, w)) }
         var metrics = stepMetrics(report, now: now)
         metrics.actorLogProbGap = gaps.perActor
         out.append(.record(metrics))
-        for a in actors.values.sorted(by: { $0.id < $1.id }) { out.append(.send(.body(.versionNotice(notice(for: a.id))), to: a.address)) }
+        for a in actors.values.sorted(by: { $0.id < $1.id }) {
+            out.append(.send(.body(.versionNotice(notice(for: a.id))), to: a.address))
+        }
         if checkpointOwed || version - lastCheckpointStep >= max(1, checkpointEvery) || version >= config.steps {
             lastCheckpointStep = version; checkpointOwed = false
             out.append(.checkpoint(checkpointState))
@@ -320,21 +359,29 @@ public final class LearnerCore {
 
     func hello(_ h: Wire.Hello, from address: PeerAddress, now: Double, _ out: inout [LearnerEffect]) {
         let id = h.actorID
-        guard !id.isEmpty, id.utf8.count <= ClusterRules.maxActorIdBytes, id.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) else {
+        guard !id.isEmpty, id.utf8.count <= ClusterRules.maxActorIdBytes,
+            id.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F })
+        else {
             malformed += 1
             warn(&out, address, now, "refused a Hello with an invalid actor id (\(id.utf8.count) bytes)")
-            out.append(error(.malformed, "actor_id must be 1...\(ClusterRules.maxActorIdBytes) printable bytes", to: address))
+            out.append(
+                error(.malformed, "actor_id must be 1...\(ClusterRules.maxActorIdBytes) printable bytes", to: address))
             return
         }
         if let old = actors[id], old.address != address {
             // A live actor holds this id (heard within the liveness window, or the reaper would have removed it).
             refusedDuplicates += 1
-            warn(&out, address, now, "refused a second connection claiming actor id \(id) (held by \(old.host) pid \(old.pid), last heard \(String(format: "%.1f", now - old.lastSeen)) s ago)")
+            warn(
+                &out, address, now,
+                "refused a second connection claiming actor id \(id) (held by \(old.host) pid \(old.pid), last heard \(String(format: "%.1f", now - old.lastSeen)) s ago)"
+            )
             // When the holder will be presumed dead if it stays silent (the reaper runs every tick): a restarted actor
             // refused as the twin of its dead self comes back then, not after a full window of its own.
             let remaining = max(0, rules.silenceLimitSeconds - (now - old.lastSeen))
-            var e = Wire.Error(); e.code = Wire.ErrorCode.duplicateActor.rawValue; e.retryAfterMs = UInt32(remaining * 1000)
-            e.message = "actor id \(id) is held by a live connection from \(old.host) pid \(old.pid): choose another --id, or retry after \(String(format: "%.1f", remaining)) s if that process is gone"
+            var e = Wire.Error(); e.code = Wire.ErrorCode.duplicateActor.rawValue;
+            e.retryAfterMs = UInt32(remaining * 1000)
+            e.message =
+                "actor id \(id) is held by a live connection from \(old.host) pid \(old.pid): choose another --id, or retry after \(String(format: "%.1f", remaining)) s if that process is gone"
             out.append(.send(.body(.error(e)), to: address))
             return
         }
@@ -342,12 +389,17 @@ public final class LearnerCore {
             let n = ledger.actorLost(id)
             sessionLog(&out, now, "actor \(id) said Hello again; \(n) item(s) re-queued")
         } else {
-            sessionLog(&out, now, "actor \(id) joined from \(h.host.prefix(64)) pid \(h.pid), \(h.cores) cores, \(h.slots) slots, \(h.softwareVersion.prefix(64)); \(actors.count + 1) connected")
+            sessionLog(
+                &out, now,
+                "actor \(id) joined from \(h.host.prefix(64)) pid \(h.pid), \(h.cores) cores, \(h.slots) slots, \(h.softwareVersion.prefix(64)); \(actors.count + 1) connected"
+            )
         }
         if let previous = actorOfAddress[address], previous != id { forget(previous) }
         let slots = max(1, min(Int(h.slots == 0 ? 1 : h.slots), ClusterRules.maxSlotsPerActor))
         actors[id] = ActorSessionRecord(id: id, address: address, host: h.host, pid: h.pid, slots: slots, lastSeen: now)
-        relayTree.join(id, endpoint: relayEndpoint(h, from: address, now: now, &out), key: CurveKeyPair.isValidZ85Key(h.relayPublicKey) ? h.relayPublicKey : "")
+        relayTree.join(
+            id, endpoint: relayEndpoint(h, from: address, now: now, &out),
+            key: CurveKeyPair.isValidZ85Key(h.relayPublicKey) ? h.relayPublicKey : "")
         actorOfAddress[address] = id
         var w = welcomeTemplate
         w.policyVersion = UInt64(version)
@@ -363,7 +415,8 @@ public final class LearnerCore {
         if sparedChildren.contains(id) {
             // A relay failed this actor before: only relays that have delivered may serve it now.
             let keep = ids.indices.filter { relayTree.isProven(ids[$0]) }
-            n.sources = keep.map { n.sources[$0] }; n.sourceKeys = keep.map { n.sourceKeys[$0] }; ids = keep.map { ids[$0] }
+            n.sources = keep.map { n.sources[$0] }; n.sourceKeys = keep.map { n.sourceKeys[$0] };
+            ids = keep.map { ids[$0] }
         }
         relayOfChild[id] = ids.first
         if n.sourceKeys.allSatisfy(\.isEmpty) { n.sourceKeys = [] }
@@ -371,19 +424,27 @@ public final class LearnerCore {
     }
 
     /// The relay endpoint a Hello announces, if it is one an actor can connect to; else the actor is a leaf.
-    func relayEndpoint(_ h: Wire.Hello, from address: PeerAddress, now: Double, _ out: inout [LearnerEffect]) -> String? {
+    func relayEndpoint(_ h: Wire.Hello, from address: PeerAddress, now: Double, _ out: inout [LearnerEffect]) -> String?
+    {
         let e = h.relayEndpoint
         guard !e.isEmpty else { return nil }
-        guard e.utf8.count <= ClusterRules.maxEndpointBytes, ["tcp://", "ipc://", "inproc://"].contains(where: e.hasPrefix),
-              e.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F }), !e.contains("*") else {
-            warn(&out, address, now, "ignored relay endpoint \(e.prefix(64).debugDescription) of \(h.actorID): not a connectable tcp://, ipc:// or inproc:// address; it fetches from the learner")
+        guard e.utf8.count <= ClusterRules.maxEndpointBytes,
+            ["tcp://", "ipc://", "inproc://"].contains(where: e.hasPrefix),
+            e.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F }), !e.contains("*")
+        else {
+            warn(
+                &out, address, now,
+                "ignored relay endpoint \(e.prefix(64).debugDescription) of \(h.actorID): not a connectable tcp://, ipc:// or inproc:// address; it fetches from the learner"
+            )
             return nil
         }
         return e
     }
 
     func forget(_ id: String) {
-        if let a = actors.removeValue(forKey: id), actorOfAddress[a.address] == id { actorOfAddress.removeValue(forKey: a.address) }
+        if let a = actors.removeValue(forKey: id), actorOfAddress[a.address] == id {
+            actorOfAddress.removeValue(forKey: a.address)
+        }
         relayTree.leave(id)
         relayOfChild[id] = nil; sparedChildren.remove(id); relayRecords[id] = nil
     }
@@ -411,19 +472,29 @@ public final class LearnerCore {
             let promptIndex = ledger.schedule.index(at: position)
             var group: [Rollout] = []
             do {
-                guard g.promptIndex == UInt64(promptIndex) else { throw RolloutValidationError("prompt index \(g.promptIndex), issued \(promptIndex)") }
-                guard g.rollouts.count == config.groupSize else { throw RolloutValidationError("\(g.rollouts.count) rollouts, expected \(config.groupSize)") }
+                guard g.promptIndex == UInt64(promptIndex) else {
+                    throw RolloutValidationError("prompt index \(g.promptIndex), issued \(promptIndex)")
+                }
+                guard g.rollouts.count == config.groupSize else {
+                    throw RolloutValidationError("\(g.rollouts.count) rollouts, expected \(config.groupSize)")
+                }
                 var seen = Set<UInt32>()
-                let problem = task.problem(.train, promptIndex)   // once per group: every rollout answers the same one
+                let problem = task.problem(.train, promptIndex) // once per group: every rollout answers the same one
                 for w in g.rollouts {
                     guard seen.insert(w.sampleIndex).inserted, w.sampleIndex < UInt32(config.groupSize) else {
                         throw RolloutValidationError("sample index \(w.sampleIndex) repeated or outside the group")
                     }
-                    var r = try WireMapping.rollout(w, promptIndex: promptIndex, config: modelConfig, sampler: sampler,
-                                                    noiseSigma: { [sigmaByVersion] in sigmaByVersion[$0] }, runSamplerJSON: welcomeTemplate.samplerConfigJson,
-                                                    endOfThinking: task.thinkingMarker.tokens.count == 1 ? task.thinkingMarker.tokens[0] : nil)
-                    guard r.policyVersion <= version else { throw RolloutValidationError("claims future policy version \(r.policyVersion)") }
-                    guard rewards.score(&r, against: problem) else { throw RolloutValidationError("prompt tokens differ from problem \(promptIndex)") }
+                    var r = try WireMapping.rollout(
+                        w, promptIndex: promptIndex, config: modelConfig, sampler: sampler,
+                        noiseSigma: { [sigmaByVersion] in sigmaByVersion[$0] },
+                        runSamplerJSON: welcomeTemplate.samplerConfigJson,
+                        endOfThinking: task.thinkingMarker.tokens.count == 1 ? task.thinkingMarker.tokens[0] : nil)
+                    guard r.policyVersion <= version else {
+                        throw RolloutValidationError("claims future policy version \(r.policyVersion)")
+                    }
+                    guard rewards.score(&r, against: problem) else {
+                        throw RolloutValidationError("prompt tokens differ from problem \(promptIndex)")
+                    }
                     group.append(r)
                 }
             } catch {
@@ -431,11 +502,15 @@ public final class LearnerCore {
             }
             guard staleness.isFresh(group, at: version) else {
                 droppedStale += 1
-                return reject("\(StalenessRule.staleness(of: group, at: version)) versions stale (max \(config.maxStaleness))", requeue: position)
+                return reject(
+                    "\(StalenessRule.staleness(of: group, at: version)) versions stale (max \(config.maxStaleness))",
+                    requeue: position)
             }
             rolloutsSinceStep += group.count
             actors[id]!.tokensSinceStep += Double(g.timings.tokens)
-            if g.timings.generateMs.isFinite && g.timings.generateMs >= 0 { actors[id]!.generateMsSinceStep += min(g.timings.generateMs, 3.6e6) }
+            if g.timings.generateMs.isFinite && g.timings.generateMs >= 0 {
+                actors[id]!.generateMsSinceStep += min(g.timings.generateMs, 3.6e6)
+            }
             actors[id]!.strikes = max(0, actors[id]!.strikes - 1)
             actors[id]!.returned += 1
             ledger.buffer(position: position, group: group)
@@ -447,12 +522,19 @@ public final class LearnerCore {
     func serveWeights(_ f: Wire.FetchWeights, to address: PeerAddress, now: Double, _ out: inout [LearnerEffect]) {
         // A child its relays should have served asks the learner: they failed it (stalled, erred, or helped deliver
         // a bad blob, and the child moved on up to us).
-        if f.version == weights.notice.version, let child = actorOfAddress[address], let relay = relayOfChild.removeValue(forKey: child) {
+        if f.version == weights.notice.version, let child = actorOfAddress[address],
+            let relay = relayOfChild.removeValue(forKey: child)
+        {
             relayFailed(relay, child: child, now: now, &out)
         }
         guard f.version == weights.notice.version, f.chunkIndex < UInt64(weights.frames.count) else {
-            out.append(error(.badRequest, "no chunk \(f.chunkIndex) of version \(f.version): serving v\(weights.version) in \(weights.frames.count) chunk(s)", to: address))
-            out.append(.send(.body(.versionNotice(actorOfAddress[address].map(notice(for:)) ?? weights.notice)), to: address))
+            out.append(
+                error(
+                    .badRequest,
+                    "no chunk \(f.chunkIndex) of version \(f.version): serving v\(weights.version) in \(weights.frames.count) chunk(s)",
+                    to: address))
+            out.append(
+                .send(.body(.versionNotice(actorOfAddress[address].map(notice(for:)) ?? weights.notice)), to: address))
             return
         }
         out.append(.send(.frame(weights.frames[Int(f.chunkIndex)]), to: address))
@@ -474,10 +556,16 @@ public final class LearnerCore {
         r.failedInARow += 1
         relayRecords[relay] = r
         sparedChildren.insert(child)
-        guard r.delivered == 0 || r.failedInARow >= ClusterRules.relayFailuresToDemote, relayTree.isRelay(relay) else { return }
+        guard r.delivered == 0 || r.failedInARow >= ClusterRules.relayFailuresToDemote, relayTree.isRelay(relay) else {
+            return
+        }
         relayTree.demote(relay)
         demotedRelays += 1
-        out.append(.log(.warning, "relay \(relay) demoted to a leaf: \(child) had to fetch v\(weights.version) from the learner (\(r.delivered) version(s) delivered before, \(r.failedInARow) failure(s) in a row)"))
+        out.append(
+            .log(
+                .warning,
+                "relay \(relay) demoted to a leaf: \(child) had to fetch v\(weights.version) from the learner (\(r.delivered) version(s) delivered before, \(r.failedInARow) failure(s) in a row)"
+            ))
     }
 
     // MARK: Work no actor can do
@@ -490,12 +578,21 @@ public final class LearnerCore {
     func workRefused(_ e: Wire.Error, by id: String, now: Double, _ out: inout [LearnerEffect]) {
         guard let held = ledger.inFlight[e.workID], held.actor == id else { return }
         let counts = (actors[id]?.returned ?? 0) > 0 || !actors.values.contains { $0.returned > 0 }
-        guard let promptIndex = ledger.dropped(workId: e.workID, counts: counts, quarantineAfter: ClusterRules.dropsBeforeQuarantine) else {
-            warn(&out, actors[id]!.address, now, "actor \(id) cannot do \(e.workID): \(e.message.prefix(200)); re-queued")
+        guard
+            let promptIndex = ledger.dropped(
+                workId: e.workID, counts: counts, quarantineAfter: ClusterRules.dropsBeforeQuarantine)
+        else {
+            warn(
+                &out, actors[id]!.address, now, "actor \(id) cannot do \(e.workID): \(e.message.prefix(200)); re-queued"
+            )
             return
         }
         quarantined += 1
-        out.append(.log(.warning, "quarantined train problem \(promptIndex) (answer \(task.problem(.train, promptIndex).answer.prefix(40).debugDescription)): dropped \(ClusterRules.dropsBeforeQuarantine) times by actors, last by \(id): \(e.message.prefix(200)); it is skipped from now on"))
+        out.append(
+            .log(
+                .warning,
+                "quarantined train problem \(promptIndex) (answer \(task.problem(.train, promptIndex).answer.prefix(40).debugDescription)): dropped \(ClusterRules.dropsBeforeQuarantine) times by actors, last by \(id): \(e.message.prefix(200)); it is skipped from now on"
+            ))
     }
 
     /// Skips these train problems from the start (`--unfit-problems skip`).
@@ -506,7 +603,9 @@ public final class LearnerCore {
 
     /// Train problems whose prompt leaves no room in the model's positions for the thinking and answer limits, with
     /// their prompt length: no actor can generate a rollout for them.
-    public static func unfitProblems(task: any ReasoningTask, modelConfig: LlamaConfig, sampler: SamplerConfig) -> [(index: Int, promptTokens: Int)] {
+    public static func unfitProblems(task: any ReasoningTask, modelConfig: LlamaConfig, sampler: SamplerConfig) -> [(
+        index: Int, promptTokens: Int
+    )] {
         let room = ClusterRules.promptRoom(maxPositions: modelConfig.maxPositionEmbeddings, sampler: sampler)
         return (0..<task.count(.train)).compactMap { i in
             let n = task.problem(.train, i).prompt.count
@@ -549,21 +648,28 @@ public final class LearnerCore {
         var onProbation = actors.values.filter { $0.returned == 0 }.reduce(0) { $0 + (held[$1.id] ?? 0) }
         // Items actors on probation have held far longer than a group takes are not coming back soon: they do not
         // count against the window of the actors with a record (their late result is still taken, first wins).
-        let overdue = ledger.medianDuration.map { median in
-            ledger.inFlight.values.filter { (actors[$0.actor]?.returned ?? 1) == 0 && now - $0.issuedAt > rules.speculateFactor * median }.count
-        } ?? 0
+        let overdue =
+            ledger.medianDuration.map { median in
+                ledger.inFlight.values.filter {
+                    (actors[$0.actor]?.returned ?? 1) == 0 && now - $0.issuedAt > rules.speculateFactor * median
+                }.count
+            } ?? 0
         // Newcomers that have had nothing taken back first (they are held to the seat anyway, and a new honest actor
         // in a busy cluster must get an item to earn its record), then actors with a record, then newcomers with
         // strikes; within each, the reliable (fewest strikes), the least loaded, the longest unserved.
         func tier(_ a: ActorSessionRecord) -> Int { a.returned > 0 ? 1 : a.strikes == 0 ? 0 : 2 }
         let candidates = actors.values.filter { $0.credit > 0 }.sorted {
-            (tier($0), $0.strikes, held[$0.id] ?? 0, $0.lastIssued, $0.id) < (tier($1), $1.strikes, held[$1.id] ?? 0, $1.lastIssued, $1.id)
+            (tier($0), $0.strikes, held[$0.id] ?? 0, $0.lastIssued, $0.id) < (
+                tier($1), $1.strikes, held[$1.id] ?? 0, $1.lastIssued, $1.id
+            )
         }
         for a in candidates {
             var room = min(a.credit, shares.cap(a) - (held[a.id] ?? 0))
             if a.returned == 0 { room = min(room, shares.newcomerSeat - onProbation) }
             guard room > 0 else { continue }
-            let items = ledger.issue(to: a.id, count: room, limit: window + (a.returned > 0 ? overdue : 0), now: now, avoidFormerHolders: actors.count > 1)
+            let items = ledger.issue(
+                to: a.id, count: room, limit: window + (a.returned > 0 ? overdue : 0), now: now,
+                avoidFormerHolders: actors.count > 1)
             if items.isEmpty { continue }
             held[a.id, default: 0] += items.count
             if a.returned == 0 { onProbation += items.count }
@@ -588,7 +694,9 @@ public final class LearnerCore {
     /// record of returned work are the ones meant: when only actors on probation are idle while proven ones work,
     /// handing them the items would pass work from one hoarder to the next.
     func speculate(_ now: Double, _ out: inout [LearnerEffect]) {
-        guard !updating, version < config.steps, ledger.reissue.isEmpty, let median = ledger.medianDuration else { return }
+        guard !updating, version < config.steps, ledger.reissue.isEmpty, let median = ledger.medianDuration else {
+            return
+        }
         let held = ledger.heldCounts
         let idleAll = actors.values.filter { $0.credit > 0 && (held[$0.id] ?? 0) == 0 }
         let idleProven = idleAll.filter { $0.returned > 0 }
@@ -597,11 +705,16 @@ public final class LearnerCore {
         guard !idle.isEmpty else { return }
         let threshold = max(rules.minSpeculateSeconds, rules.speculateFactor * median)
         let holders = Set(held.keys).subtracting(idle.map(\.id))
-        let taken = ledger.expireAssignments(now: now, timeout: threshold, heldBy: holders).prefix(idle.count * ClusterRules.maxSlotsPerActor)
+        let taken = ledger.expireAssignments(now: now, timeout: threshold, heldBy: holders).prefix(
+            idle.count * ClusterRules.maxSlotsPerActor)
         guard !taken.isEmpty else { return }
         speculated += taken.count
         for a in taken { actors[a.actor]?.strikes += 1 }
-        out.append(.log(.warning, "learner starved: \(taken.count) item(s) held over \(String(format: "%.0f", threshold)) s by \(Set(taken.map(\.actor)).sorted().joined(separator: ", ")) also given to idle actors"))
+        out.append(
+            .log(
+                .warning,
+                "learner starved: \(taken.count) item(s) held over \(String(format: "%.0f", threshold)) s by \(Set(taken.map(\.actor)).sorted().joined(separator: ", ")) also given to idle actors"
+            ))
     }
 
     func startUpdateIfReady(_ now: Double, _ out: inout [LearnerEffect]) {
@@ -615,7 +728,10 @@ public final class LearnerCore {
         pendingStaleness = hist
         pendingPositions = batch.map(\.position)
         updating = true
-        out.append(.startUpdate(UpdateJob(groups: batch.map(\.rollouts), positions: pendingPositions, staleness: hist, version: version)))
+        out.append(
+            .startUpdate(
+                UpdateJob(groups: batch.map(\.rollouts), positions: pendingPositions, staleness: hist, version: version)
+            ))
     }
 
     func stepMetrics(_ r: UpdateReport, now: Double) -> StepMetrics {
@@ -627,12 +743,15 @@ public final class LearnerCore {
         m.learnerStepMs = r.milliseconds
         m.learnerWaitShare = min(1, waitTotal / elapsed)
         m.stalenessHistogram = Dictionary(uniqueKeysWithValues: pendingStaleness.map { ("\($0.key)", $0.value) })
-        m.droppedStale = droppedStale; m.reissued = ledger.reissuedCount; m.duplicates = ledger.duplicateCount; m.malformed = malformed
+        m.droppedStale = droppedStale; m.reissued = ledger.reissuedCount; m.duplicates = ledger.duplicateCount;
+        m.malformed = malformed
         m.speculated = speculated; m.refusedDuplicateIds = refusedDuplicates
         m.quarantined = quarantined; m.demotedRelays = demotedRelays
         m.actorsConnected = actors.count
-        m.actorTokensPerSecond = Dictionary(uniqueKeysWithValues: actors.values.map { ($0.id, $0.tokensSinceStep / elapsed) })
-        m.actorBusyShare = Dictionary(uniqueKeysWithValues: actors.values.map { ($0.id, min(1, $0.generateMsSinceStep / 1000 / elapsed)) })
+        m.actorTokensPerSecond = Dictionary(
+            uniqueKeysWithValues: actors.values.map { ($0.id, $0.tokensSinceStep / elapsed) })
+        m.actorBusyShare = Dictionary(
+            uniqueKeysWithValues: actors.values.map { ($0.id, min(1, $0.generateMsSinceStep / 1000 / elapsed)) })
         m.positions = pendingPositions
         for id in actors.keys { actors[id]!.tokensSinceStep = 0; actors[id]!.generateMsSinceStep = 0 }
         rolloutsSinceStep = 0; waitTotal = 0; lastStepEnd = now
@@ -653,7 +772,11 @@ public final class LearnerCore {
     func warn(_ out: inout [LearnerEffect], _ address: PeerAddress, _ now: Double, _ message: String) {
         switch warnings.admit(warningKey ?? address, now: now) {
         case .log(let suppressedBefore):
-            out.append(.log(.warning, suppressedBefore > 0 ? "\(message) (\(suppressedBefore) similar warning(s) from this peer suppressed)" : message))
+            out.append(
+                .log(
+                    .warning,
+                    suppressedBefore > 0
+                        ? "\(message) (\(suppressedBefore) similar warning(s) from this peer suppressed)" : message))
         case .suppress: break
         }
     }
@@ -664,7 +787,8 @@ public final class LearnerCore {
 
     public static func printable(_ address: PeerAddress) -> String {
         let s = String(decoding: address, as: UTF8.self)
-        return !s.isEmpty && s.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F }) ? s : address.map { String(format: "%02x", $0) }.joined()
+        return !s.isEmpty && s.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F })
+            ? s : address.map { String(format: "%02x", $0) }.joined()
     }
 }
 
@@ -686,7 +810,7 @@ struct WarningLimiter {
             let s = w.suppressed
             w.logged += 1; w.suppressed = 0; all.logged += 1
             windows[peer] = w
-            if windows.count > 10_000 { windows = windows.filter { now - $0.value.start < 60 } }  // bounded memory
+            if windows.count > 10_000 { windows = windows.filter { now - $0.value.start < 60 } } // bounded memory
             return .log(suppressedBefore: s)
         }
         w.suppressed += 1; suppressedTotal += 1
@@ -717,6 +841,7 @@ struct EventSummary {
     mutating func flush(now: Double) -> String? {
         guard now - start >= 60, suppressed > 0 else { return nil }
         defer { start = now; logged = 0; suppressed = 0 }
-        return "\(suppressed) more \(kind)(s) (joins, leaves, losses, Hellos again) in the last \(Int(now - start)) s not logged one by one"
+        return
+            "\(suppressed) more \(kind)(s) (joins, leaves, losses, Hellos again) in the last \(Int(now - start)) s not logged one by one"
     }
 }

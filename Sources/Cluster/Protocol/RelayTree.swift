@@ -38,13 +38,16 @@ public struct RelayTree: Sendable {
         let endpoint = (endpoint ?? "").isEmpty || demoted.contains(id) ? nil : endpoint
         if indexStale { rebuildIndex() }
         if let i = index[id] {
-            if (i < relays.count ? relays[i].endpoint : nil) == endpoint && (i >= relays.count || relays[i].key == key) { return }
+            if (i < relays.count ? relays[i].endpoint : nil) == endpoint && (i >= relays.count || relays[i].key == key)
+            {
+                return
+            }
             leave(id)
             rebuildIndex()
         }
         if let endpoint {
             relays.append((id, endpoint, key))
-            if leaves.isEmpty { index[id] = relays.count - 1 } else { indexStale = true }   // every leaf moves up one
+            if leaves.isEmpty { index[id] = relays.count - 1 } else { indexStale = true } // every leaf moves up one
         } else {
             leaves.append(id)
             index[id] = relays.count + leaves.count - 1

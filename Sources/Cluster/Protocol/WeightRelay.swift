@@ -36,7 +36,9 @@ public struct WeightRelay {
     public init() {}
 
     /// Chunks one child may be sent per version: every chunk twice (a first fetch and a re-ask) plus a window.
-    var budget: Int { chunkCount == 0 ? Self.maxWaitingPerPeer : 2 * Int(min(chunkCount, 1 << 20)) + ClusterRules.fetchWindow }
+    var budget: Int {
+        chunkCount == 0 ? Self.maxWaitingPerPeer : 2 * Int(min(chunkCount, 1 << 20)) + ClusterRules.fetchWindow
+    }
 
     /// Starts relaying `version` (the actor began fetching it): older chunks go; requests parked for another
     /// version are refused so their senders move on.
@@ -53,7 +55,9 @@ public struct WeightRelay {
 
     /// A chunk of the current version arrived (already checked against the notice by the assembler): keep it and
     /// serve whoever waits for it.
-    public mutating func store(_ index: UInt64, frame: Data, version: UInt64, chunkCount: UInt64 = 0) -> [(EncodedFrame, PeerAddress)] {
+    public mutating func store(_ index: UInt64, frame: Data, version: UInt64, chunkCount: UInt64 = 0) -> [(
+        EncodedFrame, PeerAddress
+    )] {
         guard version == self.version else { return [] }
         let shared = EncodedFrame(frame)
         frames[index] = shared
@@ -91,7 +95,8 @@ public struct WeightRelay {
         }
         if f.version >= (version ?? 0) && waiting.count < Self.maxWaiting
             && waiting.lazy.filter({ $0.peer == peer }).count < Self.maxWaitingPerPeer
-            && !waiting.contains(where: { $0.peer == peer && $0.version == f.version && $0.index == f.chunkIndex }) {
+            && !waiting.contains(where: { $0.peer == peer && $0.version == f.version && $0.index == f.chunkIndex })
+        {
             waiting.append((peer, f.version, f.chunkIndex))
             return []
         }
@@ -101,15 +106,24 @@ public struct WeightRelay {
     /// A heartbeat to each child still waiting, once per `every` seconds: we are alive, our own source is slow or
     /// being replaced, so they should not leave us yet.
     public mutating func keepalive(now: Double, every: Double) -> [(EncodedFrame, PeerAddress)] {
-        guard !waiting.isEmpty, now - lastKeepalive >= every, let hb = try? codec.encode(.heartbeat(Wire.Heartbeat())) else { return [] }
+        guard !waiting.isEmpty, now - lastKeepalive >= every, let hb = try? codec.encode(.heartbeat(Wire.Heartbeat()))
+        else { return [] }
         lastKeepalive = now
         let frame = EncodedFrame(hb)
         var seen = Set<PeerAddress>()
         return waiting.compactMap { seen.insert($0.peer).inserted ? (frame, $0.peer) : nil }
     }
 
-    private mutating func refusal(_ version: UInt64, _ index: UInt64, to peer: PeerAddress) -> (EncodedFrame, PeerAddress) {
-        (EncodedFrame(encodeError(.badRequest, "relay does not serve chunk \(index) of v\(version)" + (self.version.map { " (it holds v\($0))" } ?? ""), version: version)), peer)
+    private mutating func refusal(_ version: UInt64, _ index: UInt64, to peer: PeerAddress) -> (
+        EncodedFrame, PeerAddress
+    ) {
+        (
+            EncodedFrame(
+                encodeError(
+                    .badRequest,
+                    "relay does not serve chunk \(index) of v\(version)"
+                        + (self.version.map { " (it holds v\($0))" } ?? ""), version: version)), peer
+        )
     }
 
     private mutating func encodeError(_ code: Wire.ErrorCode, _ message: String, version: UInt64 = 0) -> Data {

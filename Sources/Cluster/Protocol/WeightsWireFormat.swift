@@ -19,7 +19,9 @@ public enum WeightsWireFormat: String, CaseIterable, Sendable, Codable {
 
     public init(flag: String) throws {
         guard let f = Self.allCases.first(where: { $0.flag == flag.lowercased() || $0.rawValue == flag }) else {
-            throw ConfigError("--wire-weights \(flag) is not a weights format: use f32 (exact, 4 bytes per parameter) or bf16 (2 bytes, rounded to nearest even)")
+            throw ConfigError(
+                "--wire-weights \(flag) is not a weights format: use f32 (exact, 4 bytes per parameter) or bf16 (2 bytes, rounded to nearest even)"
+            )
         }
         self = f
     }
@@ -28,7 +30,9 @@ public enum WeightsWireFormat: String, CaseIterable, Sendable, Codable {
     public init(welcome name: String) throws {
         if name.isEmpty { self = .f32; return }
         guard let f = WeightsWireFormat(rawValue: name) else {
-            throw ConfigError("weights format \(name) is not one this actor reads (\(Self.allCases.map(\.rawValue).joined(separator: ", "))): upgrade this actor")
+            throw ConfigError(
+                "weights format \(name) is not one this actor reads (\(Self.allCases.map(\.rawValue).joined(separator: ", "))): upgrade this actor"
+            )
         }
         self = f
     }
@@ -36,7 +40,9 @@ public enum WeightsWireFormat: String, CaseIterable, Sendable, Codable {
     public var bytesPerParameter: Int { self == .f32 ? 4 : 2 }
 
     /// The value an actor holds after `x` went through this format.
-    @inline(__always) public func rounded(_ x: Float) -> Float { self == .f32 ? x : BFloat16.decode(BFloat16.encode(x)) }
+    @inline(__always) public func rounded(_ x: Float) -> Float {
+        self == .f32 ? x : BFloat16.decode(BFloat16.encode(x))
+    }
 
     /// The blob of `model`'s current weights in this format.
     public func encode(_ model: LlamaModel) -> Data { encode(UnsafeBufferPointer(model.weights.buffer)) }
@@ -63,7 +69,9 @@ public enum WeightsWireFormat: String, CaseIterable, Sendable, Codable {
     public func decode(pieces: [Data], into model: LlamaModel) throws {
         let n = model.parameterCount, bytes = pieces.reduce(0) { $0 + $1.count }
         guard bytes == n * bytesPerParameter else {
-            throw ConfigError("\(rawValue) weights blob has \(bytes) bytes, the model needs \(n * bytesPerParameter) (\(n) parameters x \(bytesPerParameter)): actor and learner disagree on the model config")
+            throw ConfigError(
+                "\(rawValue) weights blob has \(bytes) bytes, the model needs \(n * bytesPerParameter) (\(n) parameters x \(bytesPerParameter)): actor and learner disagree on the model config"
+            )
         }
         // A piece that splits a parameter's bytes (never with the default chunk size) takes the joined path.
         guard pieces.dropLast().allSatisfy({ $0.count % bytesPerParameter == 0 }) else {

@@ -13,7 +13,9 @@ public struct RolloutValidationError: Error, CustomStringConvertible {
 }
 
 public enum WireMapping {
-    static let thinkingEnds: [ThinkingEnd: Softrl_V1_ThinkingEnd] = [.sampled: .sampled, .shadow: .shadow, .forced: .forced]
+    static let thinkingEnds: [ThinkingEnd: Softrl_V1_ThinkingEnd] = [
+        .sampled: .sampled, .shadow: .shadow, .forced: .forced
+    ]
 
     public static func wire(_ r: Rollout) throws -> Wire.Rollout {
         var w = Wire.Rollout()
@@ -60,17 +62,23 @@ public enum WireMapping {
     /// Rebuilds and validates a rollout from the wire. `config` is the model the learner trains; `sampler` the
     /// run's settings (a peer may not train with settings the run did not ask for); `noiseSigma`, when given, the
     /// sigma the behaviour version's weights imply (sigma = gamma * RMS(E)), which a noisy rollout must state.
-    public static func rollout(_ w: Wire.Rollout, promptIndex: Int, config: LlamaConfig, sampler: SamplerConfig,
-                               noiseSigma expectedSigma: ((Int) -> Double?)? = nil, runSamplerJSON: String? = nil,
-                               endOfThinking: Int32? = Vocabulary.endOfThinking) throws -> Rollout {
+    public static func rollout(
+        _ w: Wire.Rollout, promptIndex: Int, config: LlamaConfig, sampler: SamplerConfig,
+        noiseSigma expectedSigma: ((Int) -> Double?)? = nil, runSamplerJSON: String? = nil,
+        endOfThinking: Int32? = Vocabulary.endOfThinking
+    ) throws -> Rollout {
         func fail(_ m: String) -> RolloutValidationError { RolloutValidationError(m) }
         let V = Int32(config.vocabSize), d = config.hiddenSize
         func tokenOK(_ t: Int32) -> Bool { t >= 0 && t < V }
-        guard !w.promptTokenIds.isEmpty, w.promptTokenIds.allSatisfy(tokenOK) else { throw fail("prompt token ids empty or outside the vocabulary") }
+        guard !w.promptTokenIds.isEmpty, w.promptTokenIds.allSatisfy(tokenOK) else {
+            throw fail("prompt token ids empty or outside the vocabulary")
+        }
         let recorded: SamplerConfig
         // Most rollouts carry exactly the run's JSON (what Welcome sent): skip the decoder for those (it was
         // most of the learner's ingest cost).
-        if w.samplerConfigJson.isEmpty || w.samplerConfigJson == runSamplerJSON { recorded = sampler } else {
+        if w.samplerConfigJson.isEmpty || w.samplerConfigJson == runSamplerJSON {
+            recorded = sampler
+        } else {
             guard let s = try? JSONDecoder().decode(SamplerConfig.self, from: Data(w.samplerConfigJson.utf8)) else {
                 throw fail("sampler_config_json is not a sampler config")
             }
@@ -78,46 +86,70 @@ public enum WireMapping {
         }
         // Density-relevant settings must be the run's, or the learner would train on another objective.
         guard recorded.mode == sampler.mode, recorded.greedy == false,
-              recorded.mixtureTemperature == sampler.mixtureTemperature, recorded.topK == sampler.topK,
-              recorded.topP == sampler.topP, recorded.minP == sampler.minP,
-              recorded.gumbelTemperature == sampler.gumbelTemperature,
-              recorded.dirichletConcentration == sampler.dirichletConcentration,
-              recorded.dirichletMinAlpha == sampler.dirichletMinAlpha else {
+            recorded.mixtureTemperature == sampler.mixtureTemperature, recorded.topK == sampler.topK,
+            recorded.topP == sampler.topP, recorded.minP == sampler.minP,
+            recorded.gumbelTemperature == sampler.gumbelTemperature,
+            recorded.dirichletConcentration == sampler.dirichletConcentration,
+            recorded.dirichletMinAlpha == sampler.dirichletMinAlpha
+        else {
             throw fail("rollout sampled with settings (\(recorded.label)) other than the run's (\(sampler.label))")
         }
-        guard w.steps.count <= sampler.maxThinkingSteps + 1 else { throw fail("\(w.steps.count) thinking steps exceed the limit \(sampler.maxThinkingSteps)") }
-        guard !w.answerTokenIds.isEmpty, w.answerTokenIds.count <= sampler.maxAnswerTokens,
-              w.answerTokenIds.allSatisfy(tokenOK), w.answerLogprobs.count == w.answerTokenIds.count else {
-            throw fail("answer: \(w.answerTokenIds.count) tokens with \(w.answerLogprobs.count) log-probs (limit \(sampler.maxAnswerTokens), ids must be in the vocabulary)")
+        guard w.steps.count <= sampler.maxThinkingSteps + 1 else {
+            throw fail("\(w.steps.count) thinking steps exceed the limit \(sampler.maxThinkingSteps)")
         }
-        guard w.answerLogprobs.allSatisfy({ $0.isFinite && $0 <= 1e-9 }) else { throw fail("answer log-probs must be finite and <= 0") }
-        guard w.answerLogprobs.allSatisfy({ $0 >= -1000 }) else { throw fail("answer log-prob below -1000: no sampler produces that") }
+        guard !w.answerTokenIds.isEmpty, w.answerTokenIds.count <= sampler.maxAnswerTokens,
+            w.answerTokenIds.allSatisfy(tokenOK), w.answerLogprobs.count == w.answerTokenIds.count
+        else {
+            throw fail(
+                "answer: \(w.answerTokenIds.count) tokens with \(w.answerLogprobs.count) log-probs (limit \(sampler.maxAnswerTokens), ids must be in the vocabulary)"
+            )
+        }
+        guard w.answerLogprobs.allSatisfy({ $0.isFinite && $0 <= 1e-9 }) else {
+            throw fail("answer log-probs must be finite and <= 0")
+        }
+        guard w.answerLogprobs.allSatisfy({ $0 >= -1000 }) else {
+            throw fail("answer log-prob below -1000: no sampler produces that")
+        }
         var steps: [ThinkingStep] = []
         for (t, ws) in w.steps.enumerated() {
             guard ws.behaviourLogprob.isFinite else { throw fail("step \(t): behaviour log-prob is not finite") }
             let categorical = ws.tokenID != ModelInput.vectorSlot
             let range = logProbRange(sampler.mode, hiddenSize: d, categorical: categorical)
             guard range.contains(ws.behaviourLogprob) else {
-                throw fail("step \(t): behaviour log-prob \(ws.behaviourLogprob) outside \(range.lowerBound)...\(range.upperBound), impossible for a \(categorical ? "categorical" : sampler.mode.rawValue) step")
+                throw fail(
+                    "step \(t): behaviour log-prob \(ws.behaviourLogprob) outside \(range.lowerBound)...\(range.upperBound), impossible for a \(categorical ? "categorical" : sampler.mode.rawValue) step"
+                )
             }
             var s = ThinkingStep(token: ws.tokenID, logProb: ws.behaviourLogprob, shadow: ws.shadowToken)
             if ws.tokenID == ModelInput.vectorSlot {
                 guard sampler.mode != .hard else { throw fail("step \(t): a vector step in a hard-mode run") }
                 guard ws.hasVector else { throw fail("step \(t): token -1 but no vector") }
                 let (v, shape) = try TensorCodec.decode(ws.vector)
-                guard shape == [d], v.allSatisfy(\.isFinite) else { throw fail("step \(t): vector of shape \(shape), expected [\(d)] finite floats") }
+                guard shape == [d], v.allSatisfy(\.isFinite) else {
+                    throw fail("step \(t): vector of shape \(shape), expected [\(d)] finite floats")
+                }
                 s.vector = v
             } else {
-                guard sampler.mode == .hard, tokenOK(ws.tokenID) else { throw fail("step \(t): token \(ws.tokenID) not valid in a \(sampler.mode.rawValue) run") }
-                guard !ws.hasVector, !ws.hasLogWeights, ws.support.isEmpty else { throw fail("step \(t): a hard step carries a vector or mixture weights") }
+                guard sampler.mode == .hard, tokenOK(ws.tokenID) else {
+                    throw fail("step \(t): token \(ws.tokenID) not valid in a \(sampler.mode.rawValue) run")
+                }
+                guard !ws.hasVector, !ws.hasLogWeights, ws.support.isEmpty else {
+                    throw fail("step \(t): a hard step carries a vector or mixture weights")
+                }
             }
             if !ws.support.isEmpty {
-                guard ws.support.allSatisfy(tokenOK), ws.hasLogWeights else { throw fail("step \(t): bad mixture support") }
+                guard ws.support.allSatisfy(tokenOK), ws.hasLogWeights else {
+                    throw fail("step \(t): bad mixture support")
+                }
                 let (lw, shape) = try TensorCodec.decode(ws.logWeights)
-                guard shape == [ws.support.count] else { throw fail("step \(t): \(ws.support.count) support ids but log-weights of shape \(shape)") }
+                guard shape == [ws.support.count] else {
+                    throw fail("step \(t): \(ws.support.count) support ids but log-weights of shape \(shape)")
+                }
                 s.support = ws.support; s.logWeights = lw
             }
-            guard ws.sampledTokens.allSatisfy(tokenOK) else { throw fail("step \(t): sampled token outside the vocabulary") }
+            guard ws.sampledTokens.allSatisfy(tokenOK) else {
+                throw fail("step \(t): sampled token outside the vocabulary")
+            }
             s.tokens = ws.sampledTokens
             steps.append(s)
         }
@@ -128,15 +160,26 @@ public enum WireMapping {
         case .forced: end = .forced
         default: end = w.forcedEnd ? .forced : (sampler.mode == .hard ? .sampled : .shadow)
         }
-        guard end != .sampled || sampler.mode == .hard else { throw fail("thinking_end SAMPLED is only possible in hard mode") }
+        guard end != .sampled || sampler.mode == .hard else {
+            throw fail("thinking_end SAMPLED is only possible in hard mode")
+        }
         // Thinking steps, not counting a sampled end-of-thinking (Rollout.thinkingLength).
         let expectedLength = end == .sampled ? steps.count - 1 : steps.count
-        guard Int(w.thinkingLength) == expectedLength else { throw fail("thinking_length \(w.thinkingLength) but \(expectedLength) thinking steps") }
-        guard w.thinkingEnd == .unspecified || w.forcedEnd == (end == .forced) else { throw fail("forced_end \(w.forcedEnd) contradicts thinking_end \(w.thinkingEnd)") }
-        guard end != .forced || steps.count == sampler.maxThinkingSteps else {
-            throw fail("thinking forced to end after \(steps.count) steps, but the limit is \(sampler.maxThinkingSteps)")
+        guard Int(w.thinkingLength) == expectedLength else {
+            throw fail("thinking_length \(w.thinkingLength) but \(expectedLength) thinking steps")
         }
-        if end == .sampled, let eot = endOfThinking { guard steps.last?.token == eot else { throw fail("thinking_end SAMPLED but the last step is not end-of-thinking") } }
+        guard w.thinkingEnd == .unspecified || w.forcedEnd == (end == .forced) else {
+            throw fail("forced_end \(w.forcedEnd) contradicts thinking_end \(w.thinkingEnd)")
+        }
+        guard end != .forced || steps.count == sampler.maxThinkingSteps else {
+            throw fail(
+                "thinking forced to end after \(steps.count) steps, but the limit is \(sampler.maxThinkingSteps)")
+        }
+        if end == .sampled, let eot = endOfThinking {
+            guard steps.last?.token == eot else {
+                throw fail("thinking_end SAMPLED but the last step is not end-of-thinking")
+            }
+        }
         // The end rule (EndOfThinkingRule) on what the rollout records; the update re-checks it on the learner's own
         // logits, since a peer's recorded shadows need not be its real argmax.
         if let eot = endOfThinking {
@@ -145,8 +188,10 @@ public enum WireMapping {
                     throw fail("step \(t) is the end-of-thinking token, but thinking goes on after it")
                 }
             } else if let t = steps.firstIndex(where: { $0.shadow == eot }) {
-                throw fail("step \(t): its greedy shadow is the end-of-thinking token, so the sampler ends thinking at this position and inserts "
-                    + "the marker instead of a step; this rollout fed and recorded a step there (docs/PROTOCOL.md, \"Where thinking ends\")")
+                throw fail(
+                    "step \(t): its greedy shadow is the end-of-thinking token, so the sampler ends thinking at this position and inserts "
+                        + "the marker instead of a step; this rollout fed and recorded a step there (docs/PROTOCOL.md, \"Where thinking ends\")"
+                )
             }
         }
         guard w.noiseSigma.isFinite, w.noiseSigma >= 0, !(sampler.addsGaussianNoise && w.noiseSigma <= 0) else {
@@ -154,15 +199,20 @@ public enum WireMapping {
         }
         if sampler.addsGaussianNoise, let expected = expectedSigma?(Int(w.policyVersion)) {
             guard abs(w.noiseSigma - expected) <= 1e-6 * expected else {
-                throw fail("noise_sigma \(w.noiseSigma) is not the run's \(expected) (gamma x RMS of v\(w.policyVersion)'s embeddings)")
+                throw fail(
+                    "noise_sigma \(w.noiseSigma) is not the run's \(expected) (gamma x RMS of v\(w.policyVersion)'s embeddings)"
+                )
             }
         }
         let total = w.promptTokenIds.count + steps.count + 1 + w.answerTokenIds.count
-        guard total <= config.maxPositionEmbeddings else { throw fail("rollout of \(total) positions exceeds the model's \(config.maxPositionEmbeddings)") }
-        var r = Rollout(promptIndex: promptIndex, sampleIndex: Int(w.sampleIndex), prompt: w.promptTokenIds, steps: steps,
-                        thinkingEnd: end, answer: w.answerTokenIds, answerLogProbs: w.answerLogprobs, sampler: recorded,
-                        noiseSigma: w.noiseSigma, policyVersion: Int(w.policyVersion))
-        r.reward = 0   // never trusted: the learner recomputes it
+        guard total <= config.maxPositionEmbeddings else {
+            throw fail("rollout of \(total) positions exceeds the model's \(config.maxPositionEmbeddings)")
+        }
+        var r = Rollout(
+            promptIndex: promptIndex, sampleIndex: Int(w.sampleIndex), prompt: w.promptTokenIds, steps: steps,
+            thinkingEnd: end, answer: w.answerTokenIds, answerLogProbs: w.answerLogprobs, sampler: recorded,
+            noiseSigma: w.noiseSigma, policyVersion: Int(w.policyVersion))
+        r.reward = 0 // never trusted: the learner recomputes it
         return r
     }
 }

@@ -12,13 +12,17 @@ public struct StalenessRule: Sendable, Equatable {
     /// Versions a group may lag the update that consumes it (0 = synchronous on-policy).
     public var maxStaleness: Int
     public var promptsPerStep: Int
-    public init(maxStaleness: Int, promptsPerStep: Int) { self.maxStaleness = maxStaleness; self.promptsPerStep = promptsPerStep }
+    public init(maxStaleness: Int, promptsPerStep: Int) {
+        self.maxStaleness = maxStaleness; self.promptsPerStep = promptsPerStep
+    }
 
     /// Versions between the oldest rollout of `group` and the update at `version` that would consume it.
     public static func staleness(of group: [Rollout], at version: Int) -> Int {
         version - (group.map(\.policyVersion).min() ?? version)
     }
-    public func isFresh(_ group: [Rollout], at version: Int) -> Bool { Self.staleness(of: group, at: version) <= maxStaleness }
+    public func isFresh(_ group: [Rollout], at version: Int) -> Bool {
+        Self.staleness(of: group, at: version) <= maxStaleness
+    }
 
     /// Issued-but-unconsumed groups allowed now, so that every one is still fresh when consumed. Work issued at
     /// version v is generated with v or newer; groups are consumed `promptsPerStep` at a time, so the j-th
@@ -87,15 +91,19 @@ public final class WorkLedger {
     /// Hands up to `count` items to `actor`, keeping issued-but-unconsumed work (in flight + buffered) under `limit`.
     /// With `avoidFormerHolders`, re-issued positions go to actors that did not hold them before (the caller says
     /// so when another actor can take them); this actor then gets new positions instead.
-    public func issue(to actor: String, count: Int, limit: Int, now: Double, avoidFormerHolders: Bool = false) -> [WorkAssignment] {
+    public func issue(to actor: String, count: Int, limit: Int, now: Double, avoidFormerHolders: Bool = false)
+        -> [WorkAssignment]
+    {
         var out: [WorkAssignment] = []
         while out.count < count && inFlight.count + buffered.count < limit && skippedPrompts.count < schedule.count {
             let position: Int
             var attempts = 1
-            if let i = reissue.firstIndex(where: { !avoidFormerHolders || !(formerHolders[$0]?.contains(actor) ?? false) }) {
+            if let i = reissue.firstIndex(where: {
+                !avoidFormerHolders || !(formerHolders[$0]?.contains(actor) ?? false)
+            }) {
                 position = reissue.remove(at: i); attempts = 2
             } else if !reissue.isEmpty {
-                break   // re-issued positions come first, and they are for other actors: leave the room to them
+                break // re-issued positions come first, and they are for other actors: leave the room to them
             } else {
                 position = schedule.cursor
                 _ = schedule.next()
@@ -104,8 +112,9 @@ public final class WorkLedger {
                 skip(position)
                 continue
             }
-            let a = WorkAssignment(workId: Self.workId(position), position: position, promptIndex: schedule.index(at: position),
-                                   actor: actor, issuedAt: now, attempts: attempts)
+            let a = WorkAssignment(
+                workId: Self.workId(position), position: position, promptIndex: schedule.index(at: position),
+                actor: actor, issuedAt: now, attempts: attempts)
             inFlight[a.workId] = a
             out.append(a)
         }
@@ -172,7 +181,10 @@ public final class WorkLedger {
     @discardableResult
     public func actorLost(_ actor: String) -> Int {
         let mine = inFlight.values.filter { $0.actor == actor }
-        for a in mine { inFlight.removeValue(forKey: a.workId); formerHolders[a.position, default: []].insert(a.actor); requeue(a.position) }
+        for a in mine {
+            inFlight.removeValue(forKey: a.workId); formerHolders[a.position, default: []].insert(a.actor);
+            requeue(a.position)
+        }
         return mine.count
     }
 
@@ -181,9 +193,14 @@ public final class WorkLedger {
     public func expire(now: Double, timeout: Double) -> Int { expireAssignments(now: now, timeout: timeout).count }
 
     /// The same, returning what was taken back (so the caller can hold its holders to account).
-    public func expireAssignments(now: Double, timeout: Double, heldBy holders: Set<String>? = nil) -> [WorkAssignment] {
-        let late = inFlight.values.filter { now - $0.issuedAt > timeout && (holders?.contains($0.actor) ?? true) }.sorted { $0.position < $1.position }
-        for a in late { inFlight.removeValue(forKey: a.workId); formerHolders[a.position, default: []].insert(a.actor); requeue(a.position) }
+    public func expireAssignments(now: Double, timeout: Double, heldBy holders: Set<String>? = nil) -> [WorkAssignment]
+    {
+        let late = inFlight.values.filter { now - $0.issuedAt > timeout && (holders?.contains($0.actor) ?? true) }
+            .sorted { $0.position < $1.position }
+        for a in late {
+            inFlight.removeValue(forKey: a.workId); formerHolders[a.position, default: []].insert(a.actor);
+            requeue(a.position)
+        }
         return late
     }
 
@@ -205,12 +222,16 @@ public final class WorkLedger {
 
     /// The `count` lowest buffered positions that are fresh at `version` under `rule`; stale ones are re-queued
     /// and counted.
-    public func takeBatch(count: Int, at version: Int, rule: StalenessRule) -> (groups: [(position: Int, rollouts: [Rollout])], stale: Int) {
+    public func takeBatch(count: Int, at version: Int, rule: StalenessRule) -> (
+        groups: [(position: Int, rollouts: [Rollout])], stale: Int
+    ) {
         takeBatch(count: count) { rule.isFresh($0, at: version) }
     }
 
     /// The `count` lowest buffered positions whose groups pass `fresh`; stale ones are re-queued and reported.
-    public func takeBatch(count: Int, fresh: ([Rollout]) -> Bool) -> (groups: [(position: Int, rollouts: [Rollout])], stale: Int) {
+    public func takeBatch(count: Int, fresh: ([Rollout]) -> Bool) -> (
+        groups: [(position: Int, rollouts: [Rollout])], stale: Int
+    ) {
         var stale = 0
         for p in buffered.keys.sorted() where !fresh(buffered[p]!) {
             buffered.removeValue(forKey: p); requeue(p); stale += 1

@@ -24,7 +24,7 @@ public enum ClusterSecurity {
         var host = String(endpoint.dropFirst("tcp://".count))
         if let colon = host.lastIndex(of: ":") { host = String(host[..<colon]) }
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        if let semi = host.firstIndex(of: ";") { host = String(host[host.index(after: semi)...]) }  // "src;dst" form: the bind side
+        if let semi = host.firstIndex(of: ";") { host = String(host[host.index(after: semi)...]) } // "src;dst" form: the bind side
         return host == "localhost" || host == "::1" || host.hasPrefix("127.")
     }
 
@@ -56,16 +56,26 @@ public final class LearnerSecurity {
 
     /// Starts the authenticator in `context`; call before creating and binding the ROUTER.
     public init(directory: URL, context: ZMQContext, log: Logger) throws {
-        guard CurveKeyPair.isAvailable else { throw ConfigError("--keys needs CURVE, but this libzmq was built without it: install libzmq with libsodium (`bash scripts/setup.sh`)") }
+        guard CurveKeyPair.isAvailable else {
+            throw ConfigError(
+                "--keys needs CURVE, but this libzmq was built without it: install libzmq with libsodium (`bash scripts/setup.sh`)"
+            )
+        }
         self.log = log
         keys = try CurveKeyPair.load(from: directory, name: ClusterSecurity.learnerKeyName)
-        authenticator = try ZAPAuthenticator(context: context, allowList: directory.appendingPathComponent(ClusterSecurity.allowListName)) { key, address, count in
+        authenticator = try ZAPAuthenticator(
+            context: context, allowList: directory.appendingPathComponent(ClusterSecurity.allowListName)
+        ) { key, address, count in
             // Rate-limited: a refused actor retries with back-off, a scanner may retry fast.
             if count <= 10 || count % 100 == 0 {
-                log.warning("refused CURVE key \(key) from \(address) (not in \(ClusterSecurity.allowListName)); \(count) refused so far")
+                log.warning(
+                    "refused CURVE key \(key) from \(address) (not in \(ClusterSecurity.allowListName)); \(count) refused so far"
+                )
             }
         }
-        log.info("CURVE on: learner public key \(keys.publicKey); \(authenticator.allowedCount) actor key(s) allowed (SIGHUP re-reads \(authenticator.file.path))")
+        log.info(
+            "CURVE on: learner public key \(keys.publicKey); \(authenticator.allowedCount) actor key(s) allowed (SIGHUP re-reads \(authenticator.file.path))"
+        )
     }
 
     /// Makes `socket` a CURVE server that asks the authenticator; before bind.
@@ -85,7 +95,9 @@ public final class LearnerSecurity {
         reloadSignal = 0
         do {
             let n = try authenticator.reload()
-            log.info("SIGHUP: allow-list re-read, \(n) actor key(s) allowed; removed keys are refused at their next connection")
+            log.info(
+                "SIGHUP: allow-list re-read, \(n) actor key(s) allowed; removed keys are refused at their next connection"
+            )
         } catch {
             log.error("SIGHUP: allow-list not reloaded, the previous one stays in force: \(error)")
         }
@@ -104,22 +116,31 @@ public struct ActorKeys: Sendable {
 
     /// Loads NAME.key_secret (NAME: `name`, or the only non-learner secret key in `directory`) and learner.key.
     public init(directory: URL, name: String?) throws {
-        guard CurveKeyPair.isAvailable else { throw ConfigError("--keys needs CURVE, but this libzmq was built without it: install libzmq with libsodium (`bash scripts/setup.sh`)") }
+        guard CurveKeyPair.isAvailable else {
+            throw ConfigError(
+                "--keys needs CURVE, but this libzmq was built without it: install libzmq with libsodium (`bash scripts/setup.sh`)"
+            )
+        }
         let chosen: String
-        if let name { chosen = name } else {
+        if let name {
+            chosen = name
+        } else {
             let secrets = ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? [])
                 .filter { $0.hasSuffix(".key_secret") && $0 != "\(ClusterSecurity.learnerKeyName).key_secret" }.sorted()
             guard secrets.count == 1 else {
-                throw ConfigError(secrets.isEmpty
-                    ? "no actor key in \(directory.path): make one with `softrl keys generate --out \(directory.path) --name actor-1` and allow its public key on the learner"
-                    : "\(directory.path) holds several actor keys (\(secrets.joined(separator: ", "))): choose one with --id NAME")
+                throw ConfigError(
+                    secrets.isEmpty
+                        ? "no actor key in \(directory.path): make one with `softrl keys generate --out \(directory.path) --name actor-1` and allow its public key on the learner"
+                        : "\(directory.path) holds several actor keys (\(secrets.joined(separator: ", "))): choose one with --id NAME"
+                )
             }
             chosen = String(secrets[0].dropLast(".key_secret".count))
         }
         self.name = chosen
         self.directory = directory
         keys = try CurveKeyPair.load(from: directory, name: chosen)
-        learnerPublicKey = try CurveKeyPair.loadPublic(CurveKeyPair.publicFile(directory, ClusterSecurity.learnerKeyName))
+        learnerPublicKey = try CurveKeyPair.loadPublic(
+            CurveKeyPair.publicFile(directory, ClusterSecurity.learnerKeyName))
     }
 
     /// Makes `socket` a CURVE client of the learner; before connect.
@@ -146,9 +167,11 @@ public final class ActorLinkWatch {
             let message: String
             switch event {
             case let .authenticationFailed(status, endpoint):
-                message = "the learner at \(endpoint) refused this actor's key (ZAP \(status)): on the learner host add the line `\(keys.keys.publicKey) \(keys.name)` to \(ClusterSecurity.allowListName) and send the learner SIGHUP (systemctl reload softrl-learner); retrying"
+                message =
+                    "the learner at \(endpoint) refused this actor's key (ZAP \(status)): on the learner host add the line `\(keys.keys.publicKey) \(keys.name)` to \(ClusterSecurity.allowListName) and send the learner SIGHUP (systemctl reload softrl-learner); retrying"
             case let .handshakeFailed(endpoint):
-                message = "CURVE handshake with \(endpoint) failed: the learner runs without --keys, or learner.key here is not that learner's public key (copy it again); retrying"
+                message =
+                    "CURVE handshake with \(endpoint) failed: the learner runs without --keys, or learner.key here is not that learner's public key (copy it again); retrying"
             case .handshakeSucceeded:
                 reported.removeAll(); continue
             case .accepted, .disconnected:

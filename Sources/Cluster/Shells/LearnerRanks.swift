@@ -51,12 +51,14 @@ enum RankMessage {
     // Behaviour log-probs can be -inf (an action the learner finds impossible): JSON has no such number.
     static func encoder() -> JSONEncoder {
         let e = JSONEncoder()
-        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        e.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return e
     }
     static func decoder() -> JSONDecoder {
         let d = JSONDecoder()
-        d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        d.nonConformingFloatDecodingStrategy = .convertFromString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return d
     }
     static func encode<T: Encodable>(_ kind: RankMessageKind, _ value: T?) throws -> Data {
@@ -66,7 +68,9 @@ enum RankMessage {
     }
     static func kind(of data: Data) throws -> RankMessageKind {
         guard let first = data.first, let kind = RankMessageKind(rawValue: first) else {
-            throw ConfigError("rank message of \(data.count) bytes has no known kind (first byte \(data.first.map(String.init) ?? "none")): ranks run different softrl builds?")
+            throw ConfigError(
+                "rank message of \(data.count) bytes has no known kind (first byte \(data.first.map(String.init) ?? "none")): ranks run different softrl builds?"
+            )
         }
         return kind
     }
@@ -86,18 +90,23 @@ public final class LearnerRankLeader {
     }
 
     /// Sends what the other ranks build their learner from: call once, after a resume has restored the optimizer.
-    public func shareStart(runId: String, model: LlamaModel, learner: PolicyLearner, endOfThinking: [Int32], wireWeights: WeightsWireFormat) throws {
+    public func shareStart(
+        runId: String, model: LlamaModel, learner: PolicyLearner, endOfThinking: [Int32], wireWeights: WeightsWireFormat
+    ) throws {
         // Rank 0's micro-batch size, not each host's own choice (it depends on the host's memory): the ranks split
         // every update by micro-batch index, so they must cut the same micro-batches.
         var config = learner.config
         config.microBatch = learner.microBatch
-        let start = RankStart(runId: runId, modelConfig: model.config, config: config, endOfThinking: endOfThinking,
-                              wireWeights: wireWeights, optimizerStep: learner.optimizer.step)
+        let start = RankStart(
+            runId: runId, modelConfig: model.config, config: config, endOfThinking: endOfThinking,
+            wireWeights: wireWeights, optimizerStep: learner.optimizer.step)
         _ = try group.broadcast(RankMessage.encode(.start, start))
         try group.broadcast(model.weights.buffer)
         try learner.optimizer.m.withUnsafeMutableBufferPointer { try group.broadcast($0) }
         try learner.optimizer.v.withUnsafeMutableBufferPointer { try group.broadcast($0) }
-        log.info("learner ranks: \(group.size) (rank 0 on \(group.hostName) leads); every update's groups go to all of them, each differentiates its share")
+        log.info(
+            "learner ranks: \(group.size) (rank 0 on \(group.hostName) leads); every update's groups go to all of them, each differentiates its share"
+        )
     }
 
     /// Hands the update about to start to every rank; call on the thread that then runs `update(groups:)`.
@@ -113,10 +122,14 @@ public final class LearnerRankLeader {
 
 /// A rank > 0: builds the learner from rank 0's start message, then makes every update rank 0 sends until stop.
 public enum LearnerRankFollower {
-    public static func run(group: LearnerRankGroup, makeLearner: (LlamaModel, RLConfig, [Int32], GradientReducer) -> PolicyLearner) throws {
+    public static func run(
+        group: LearnerRankGroup, makeLearner: (LlamaModel, RLConfig, [Int32], GradientReducer) -> PolicyLearner
+    ) throws {
         let log = Logger(label: "softrl.learner.rank\(group.rank)")
         let first = try group.broadcast(nil)
-        guard try RankMessage.kind(of: first) == .start else { group.abort("rank \(group.rank) expected the start message first") }
+        guard try RankMessage.kind(of: first) == .start else {
+            group.abort("rank \(group.rank) expected the start message first")
+        }
         let start = try RankMessage.decode(RankStart.self, first)
         let weights = FloatBuffer(count: ParameterLayout(start.modelConfig).totalCount)
         try group.broadcast(weights.buffer)
@@ -127,7 +140,9 @@ public enum LearnerRankFollower {
         try learner.optimizer.v.withUnsafeMutableBufferPointer { try group.broadcast($0) }
         learner.optimizer.step = start.optimizerStep
         if start.wireWeights != .f32 { learner.actorWeights = start.wireWeights.rounded }
-        log.info("rank \(group.rank) of \(group.size) on \(group.hostName) (pid \(getpid())): run \(start.runId) at step \(start.optimizerStep), \(model.parameterCount) parameters")
+        log.info(
+            "rank \(group.rank) of \(group.size) on \(group.hostName) (pid \(getpid())): run \(start.runId) at step \(start.optimizerStep), \(model.parameterCount) parameters"
+        )
         while true {
             let message = try group.broadcast(nil)
             switch try RankMessage.kind(of: message) {
@@ -139,7 +154,9 @@ public enum LearnerRankFollower {
             case .update:
                 let update = try RankMessage.decode(RankUpdate.self, message)
                 guard update.step == learner.version + 1 else {
-                    group.abort("rank \(group.rank) is at step \(learner.version) but rank 0 sent step \(update.step): the ranks' weights differ; resume from the last checkpoint")
+                    group.abort(
+                        "rank \(group.rank) is at step \(learner.version) but rank 0 sent step \(update.step): the ranks' weights differ; resume from the last checkpoint"
+                    )
                 }
                 let report: UpdateReport
                 do { report = try learner.update(groups: update.groups) } catch {

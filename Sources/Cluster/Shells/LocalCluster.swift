@@ -2,7 +2,7 @@
 // executable, waits for the learner's endpoint, stops them all on Ctrl-C / SIGTERM, and reports how the learner
 // ended. Process plumbing only: the caller resolves the learner's config and hands it over in a file.
 import Foundation
-import TransformerLM   // ConfigError
+import TransformerLM // ConfigError
 
 public struct LocalClusterPlan: Sendable {
     /// The `softrl` executable the children run.
@@ -20,8 +20,10 @@ public struct LocalClusterPlan: Sendable {
     /// Extra arguments for every actor (e.g. ["--compute", "bf16"]).
     public var actorArguments: [String]
 
-    public init(executable: URL, runDirectory: URL, actors: Int, learnerArguments: [String], learnerKeys: URL,
-                actorKeys: URL, metricsPorts: [Int], actorArguments: [String] = []) {
+    public init(
+        executable: URL, runDirectory: URL, actors: Int, learnerArguments: [String], learnerKeys: URL,
+        actorKeys: URL, metricsPorts: [Int], actorArguments: [String] = []
+    ) {
         self.actorArguments = actorArguments
         self.executable = executable; self.runDirectory = runDirectory; self.actors = actors
         self.learnerArguments = learnerArguments; self.learnerKeys = learnerKeys; self.actorKeys = actorKeys
@@ -48,34 +50,53 @@ public enum LocalCluster {
         // Loopback with throw-away CURVE keys: even local traffic is authenticated and encrypted.
         // The learner takes the cores the actors leave (at least one).
         let learnerThreads = max(1, ProcessInfo.processInfo.activeProcessorCount - plan.actors)
-        let learnerArgs = ["learner", "--bind", "tcp://127.0.0.1:*", "--run-dir", plan.runDirectory.path, "--threads", "\(learnerThreads)",
-                           "--keys", plan.learnerKeys.path, "--metrics-port", "\(plan.metricsPorts[0])"] + plan.learnerArguments
+        let learnerArgs =
+            [
+                "learner", "--bind", "tcp://127.0.0.1:*", "--run-dir", plan.runDirectory.path, "--threads",
+                "\(learnerThreads)",
+                "--keys", plan.learnerKeys.path, "--metrics-port", "\(plan.metricsPorts[0])"
+            ] + plan.learnerArguments
         let learner = try spawn(plan.executable, learnerArgs, log: nil)
         var waited = 0.0
-        while !fm.fileExists(atPath: plan.endpointFile.path) && learner.isRunning && waited < 60 && !ProcessControl.stopRequested {
+        while !fm.fileExists(atPath: plan.endpointFile.path) && learner.isRunning && waited < 60
+            && !ProcessControl.stopRequested
+        {
             usleep(50_000); waited += 0.05
         }
         guard let endpoint = try? String(contentsOf: plan.endpointFile, encoding: .utf8) else {
             learner.terminate(); learner.waitUntilExit()
             if ProcessControl.stopRequested { return .stopped }
-            throw ConfigError("the learner did not start (exit code \(learner.isRunning ? -1 : learner.terminationStatus)); see the messages above")
+            throw ConfigError(
+                "the learner did not start (exit code \(learner.isRunning ? -1 : learner.terminationStatus)); see the messages above"
+            )
         }
         var actors: [Process] = []
         for i in 0..<plan.actors {
-            actors.append(try spawn(plan.executable, ["actor", "--connect", endpoint, "--id", "local-\(i)", "--threads", "1",
-                                                      "--metrics-port", "\(plan.metricsPorts[i + 1])", "--keys", plan.actorKeys.path] + plan.actorArguments,
-                                    log: plan.actorLog(i)))
+            actors.append(
+                try spawn(
+                    plan.executable,
+                    [
+                        "actor", "--connect", endpoint, "--id", "local-\(i)", "--threads", "1",
+                        "--metrics-port", "\(plan.metricsPorts[i + 1])", "--keys", plan.actorKeys.path
+                    ] + plan.actorArguments,
+                    log: plan.actorLog(i)))
         }
-        print("   learner at \(endpoint); actor logs in \(plan.runDirectory.path)/actor-*.log; metrics in \(plan.runDirectory.path)/metrics.jsonl")
+        print(
+            "   learner at \(endpoint); actor logs in \(plan.runDirectory.path)/actor-*.log; metrics in \(plan.runDirectory.path)/metrics.jsonl"
+        )
         while learner.isRunning {
-            if ProcessControl.stopRequested { learner.terminate(); for a in actors where a.isRunning { a.terminate() }; break }
+            if ProcessControl.stopRequested {
+                learner.terminate(); for a in actors where a.isRunning { a.terminate() }; break
+            }
             usleep(100_000)
         }
         learner.waitUntilExit()
         for a in actors where a.isRunning { a.terminate() }
         for a in actors { a.waitUntilExit() }
         if ProcessControl.stopRequested { return .stopped }
-        guard learner.terminationStatus == 0 else { throw ConfigError("the learner exited with status \(learner.terminationStatus)") }
+        guard learner.terminationStatus == 0 else {
+            throw ConfigError("the learner exited with status \(learner.terminationStatus)")
+        }
         return .finished
     }
 
@@ -89,7 +110,7 @@ public enum LocalCluster {
             p.standardOutput = h; p.standardError = h
         }
         var env = ProcessInfo.processInfo.environment
-        env["OPENBLAS_NUM_THREADS"] = "1"   // each process gets one core's worth of BLAS; they share 2 cores
+        env["OPENBLAS_NUM_THREADS"] = "1" // each process gets one core's worth of BLAS; they share 2 cores
         p.environment = env
         try p.run()
         return p

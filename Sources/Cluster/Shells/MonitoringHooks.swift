@@ -31,7 +31,8 @@ public struct ActorBatchReport: Sendable {
     public var milliseconds: Double
     public var policyVersion: Int
     public init(groups: Int, rollouts: Int, tokens: Int, milliseconds: Double, policyVersion: Int) {
-        self.groups = groups; self.rollouts = rollouts; self.tokens = tokens; self.milliseconds = milliseconds; self.policyVersion = policyVersion
+        self.groups = groups; self.rollouts = rollouts; self.tokens = tokens; self.milliseconds = milliseconds;
+        self.policyVersion = policyVersion
     }
 }
 
@@ -43,6 +44,7 @@ public struct ActorSelfStatus: Sendable {
     public var slots: Int
     public var connected: Bool
     public init(actorId: String, policyVersion: Int, busySlots: Int, slots: Int, connected: Bool) {
-        self.actorId = actorId; self.policyVersion = policyVersion; self.busySlots = busySlots; self.slots = slots; self.connected = connected
+        self.actorId = actorId; self.policyVersion = policyVersion; self.busySlots = busySlots; self.slots = slots;
+        self.connected = connected
     }
 }

@@ -34,7 +34,9 @@ extension ProcessControl {
     /// The soft open-file limit (after raiseOpenFileLimit), or Int.max when unknown.
     public static func openFileLimit() -> Int {
         var l = rlimit()
-        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &l) == 0, l.rlim_cur < rlim_t(Int.max) else { return Int.max }
+        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &l) == 0, l.rlim_cur < rlim_t(Int.max) else {
+            return Int.max
+        }
         return Int(clamping: l.rlim_cur)
     }
 
@@ -45,7 +47,7 @@ extension ProcessControl {
         defer { closedir(d) }
         var n = 0
         while readdir(d) != nil { n += 1 }
-        return max(0, n - 3)   // ".", ".." and the directory's own descriptor
+        return max(0, n - 3) // ".", ".." and the directory's own descriptor
     }
 }
 
@@ -75,5 +77,7 @@ public final class BackgroundWorker<Result>: @unchecked Sendable {
     }
 
     /// Blocks until the running job (if any) finishes; used on shutdown.
-    public func waitIdle() { while true { lock.lock(); let r = running; lock.unlock(); if !r { return }; usleep(2000) } }
+    public func waitIdle() {
+        while true { lock.lock(); let r = running; lock.unlock(); if !r { return }; usleep(2000) }
+    }
 }

@@ -23,13 +23,17 @@ public final class RelayLinks {
 
     /// Binds the relay ROUTER and returns the endpoint to announce: `advertise` if given, else the bound address with
     /// a wildcard host replaced by this host's name (`tcp://*:0` binds an ephemeral port).
-    public func bind(_ endpoint: String, advertise: String?, onRefusal: @escaping @Sendable (String, String, Int) -> Void = { _, _, _ in }) throws -> String {
+    public func bind(
+        _ endpoint: String, advertise: String?,
+        onRefusal: @escaping @Sendable (String, String, Int) -> Void = { _, _, _ in }
+    ) throws -> String {
         let s = try ZMQSocket(context, .router)
         try configure(s)
         if let keys {
             // The authenticator must answer before the first handshake: start it before binding.
-            authenticator = try ZAPAuthenticator(context: context, allowList: keys.directory.appendingPathComponent(ClusterSecurity.allowListName),
-                                                 onRefusal: onRefusal)
+            authenticator = try ZAPAuthenticator(
+                context: context, allowList: keys.directory.appendingPathComponent(ClusterSecurity.allowListName),
+                onRefusal: onRefusal)
             try s.set(.curveServer(true))
             try s.set(.curveSecretKey(keys.keys.secretKey)); try s.set(.curvePublicKey(keys.keys.publicKey))
             try s.set(.zapDomain(ClusterSecurity.domain))
@@ -38,7 +42,8 @@ public final class RelayLinks {
         // Chunks go out as shared frames, so a child that asks without reading costs no copy per request; but each
         // queued frame keeps its version's buffer alive, so a queue as deep as the learner's would hold one chunk per
         // version for as long as the child does not read. A queue a fetch window deep keeps that to a few buffers.
-        try s.set(.sendHWM(ClusterRules.relaySendHighWaterMark)); try s.set(.receiveHWM(ClusterRules.receiveHighWaterMark))
+        try s.set(.sendHWM(ClusterRules.relaySendHighWaterMark));
+        try s.set(.receiveHWM(ClusterRules.receiveHighWaterMark))
         try s.bind(endpoint)
         server = s
         if let advertise { return advertise }
@@ -52,14 +57,16 @@ public final class RelayLinks {
     private func configure(_ s: ZMQSocket) throws {
         try s.set(.linger(ms: 0))
         try s.set(.maxMessageSize(Int64(maxMessageBytes)))
-        try s.set(.heartbeatInterval(ms: 0))   // see ClusterRules: no ZMTP heartbeats
-        try s.set(.tcpKeepalive(idleSeconds: ClusterRules.keepaliveIdleSeconds, intervalSeconds: ClusterRules.keepaliveIntervalSeconds,
-                                count: ClusterRules.keepaliveCount))
+        try s.set(.heartbeatInterval(ms: 0)) // see ClusterRules: no ZMTP heartbeats
+        try s.set(
+            .tcpKeepalive(
+                idleSeconds: ClusterRules.keepaliveIdleSeconds, intervalSeconds: ClusterRules.keepaliveIntervalSeconds,
+                count: ClusterRules.keepaliveCount))
     }
 
     public func sendUpstream(_ frame: Data, to endpoint: String, serverKey: String) throws {
         if upstream[endpoint] == nil {
-            if upstream.count > RelayTree.maxSources { closeUpstream() }   // sources of an older version
+            if upstream.count > RelayTree.maxSources { closeUpstream() } // sources of an older version
             let s = try ZMQSocket(context, .dealer)
             try configure(s)
             if let keys, !serverKey.isEmpty {
@@ -90,7 +97,9 @@ public final class RelayLinks {
             if frames.count == 2 { child(frames[1], frames[0]) }
         }
         for (endpoint, s) in upstream {
-            while let frames = try? s.receive(timeoutMs: 0) { if frames.count == 1 { upstreamFrame(frames[0], endpoint) } }
+            while let frames = try? s.receive(timeoutMs: 0) {
+                if frames.count == 1 { upstreamFrame(frames[0], endpoint) }
+            }
         }
     }
 
