@@ -411,8 +411,8 @@ public struct ModelComparison {
 
     enum TorchOutcome { case skipped(String), result([String: Any]) }
 
-    /// Runs bench_torch.py with SOFTRL_PYTHON, else `.venv/bin/python` at the repository root (found by walking up
-    /// from the current directory and from this executable until scripts/reference/bench_torch.py appears).
+    /// Runs bench_torch.py with the reference Python (TensorMath.ReferencePython) of the repository root, found by
+    /// walking up from the current directory and from this executable until scripts/reference/bench_torch.py appears.
     func runTorch(preset: String, batch: Int, batches: [Int]) -> TorchOutcome {
         let fm = FileManager.default
         var roots: [URL] = []
@@ -433,15 +433,10 @@ public struct ModelComparison {
         }
         let script = root.appendingPathComponent("scripts/reference/bench_torch.py").path
         let python: String
-        if let p = ProcessInfo.processInfo.environment["SOFTRL_PYTHON"], !p.isEmpty {
-            python = p
-        } else {
-            python = root.appendingPathComponent(".venv/bin/python").path
-        }
-        guard fm.isExecutableFile(atPath: python) else {
-            return .skipped(
-                "no python at \(python): set SOFTRL_PYTHON or create .venv with torch (python3 -m venv .venv && .venv/bin/pip install torch transformers)"
-            )
+        switch ReferencePython.find(repositoryRoot: root, importing: ["torch", "transformers"],
+                                    packages: "\"torch==2.13.0+cpu\" transformers") {
+        case .success(let p): python = p
+        case .failure(let why): return .skipped(why.description)
         }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: python)

@@ -1,7 +1,8 @@
 // `softrl bench tokenizer`: encoding speed of SoftRL's tokenizer beside the Python `tokenizers` package (Rust) on
-// the same text in one run (scripts/reference/bench_tokenizer.py with $SOFTRL_PYTHON or .venv/bin/python), with a
-// check that both produced the same ids. Lines go to `output`.
+// the same text in one run (scripts/reference/bench_tokenizer.py with TensorMath.ReferencePython's interpreter),
+// with a check that both produced the same ids. Lines go to `output`.
 import Foundation
+import TensorMath
 import TextTokenizers
 import TransformerLM
 import Transport
@@ -58,11 +59,10 @@ public struct TokenizerBenchmark {
                 mb / cold, warm, mb / warm))
         if noPython { return }
         guard let root else { output("python: skipped (repository not found)"); return }
-        let python =
-            ProcessInfo.processInfo.environment["SOFTRL_PYTHON"].flatMap { $0.isEmpty ? nil : $0 }
-            ?? root.appendingPathComponent(".venv/bin/python").path
-        guard fm.isExecutableFile(atPath: python) else {
-            output("python: skipped (no python at \(python); set SOFTRL_PYTHON)"); return
+        let python: String
+        switch ReferencePython.find(repositoryRoot: root, importing: ["tokenizers"]) {
+        case .success(let p): python = p
+        case .failure(let why): output("python: skipped (\(why))"); return
         }
         var tokPath = dir
         var isDir: ObjCBool = false
