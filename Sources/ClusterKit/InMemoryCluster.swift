@@ -107,6 +107,14 @@ public final class InMemoryCluster {
     public var onArrival: ((Member) -> Void)?
     /// Called when a member holds a new version.
     public var onInstalled: ((Member, Int) -> Void)?
+
+    /// Breaks the cycles of a cluster that is done with: pending events, frames on the links and the hooks hold
+    /// closures over it, so a process that makes one cluster after another (a fuzzer, per input) frees each.
+    public func tearDown() {
+        queue.removeAll()
+        link.dropPending()
+        onArrival = nil; onInstalled = nil
+    }
     var learnerCodec = WireCodec(maxMessageBytes: Int.max)
 
     /// A cluster around `core` (nil: a script plays the learner). `run` gives each new version's weights and the

@@ -33,6 +33,9 @@ public final class EventQueue {
     public init(start: Double = 0) { now = start }
 
     public var isEmpty: Bool { heap.isEmpty }
+
+    /// Drops every pending event: their closures hold whatever scheduled them (a cluster holding this queue).
+    public func removeAll() { heap = Heap<Entry>() }
     public var nextTime: Double? { heap.min?.time }
 
     /// Runs `action` at `time` (never before now).
@@ -74,6 +77,12 @@ public protocol LinkModel: AnyObject {
     func chunkCost(actualBytes: Int) -> Int
     /// Seconds a receiver still spends on a version of `chunks` chunks after the last one arrived (its SHA-256).
     func checkSeconds(chunks: Int) -> Double
+    /// Drops the frames still queued (their arrival closures hold the cluster that sent them).
+    func dropPending()
+}
+
+extension LinkModel {
+    public func dropPending() {}
 }
 
 /// Queues without delay: every frame arrives at the instant it was sent, in the order sent. What tests use.
@@ -114,6 +123,8 @@ public final class SharedUplinks: LinkModel {
     public init(_ parameters: Parameters, nominalChunkBytes: Int) {
         self.parameters = parameters; self.nominalChunkBytes = nominalChunkBytes
     }
+
+    public func dropPending() { uplinks = [:] }
 
     public func carry(_ bytes: Int, from: Node, to: Node, on queue: EventQueue, arrive: @escaping () -> Void) {
         var u = uplinks[from] ?? Uplink()

@@ -23,6 +23,8 @@ public final class ActorFuzzRun {
         member = cluster.addActor("fuzz-actor", slots: slots, host: "fuzz", softwareVersion: "fuzz")
     }
 
+    deinit { cluster.tearDown() }
+
     public func run(_ data: Data) throws {
         for event in FuzzInput.events(data) {
             cluster.playActorEvent(event, to: member)

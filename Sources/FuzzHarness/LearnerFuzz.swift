@@ -36,6 +36,8 @@ public final class LearnerFuzzRun {
         cluster = InMemoryCluster(core: fixture.makeCore(runId: "fuzz"), run: fixture, start: 1000, updateSeconds: nil)
     }
 
+    deinit { cluster.tearDown() }
+
     /// Runs one script; throws a FuzzFinding when an invariant breaks.
     public func run(_ data: Data) throws {
         for event in FuzzInput.events(data) { try apply(event) }
