@@ -37,27 +37,7 @@ final class GradientTests: XCTestCase {
         let grads = s.model.makeGradients()
         let pass = s.model.forward(s.batch)
         s.weightR.withUnsafeBufferPointer { _ = pass.backward(dLogits: $0.baseAddress!, gradients: grads) }
-        var rng = Xoshiro256(seed: 11)
-        let h: Float = 1e-2
-        for e in s.model.layout.entries {
-            // Directional derivative along a random unit direction within this tensor.
-            let dir = (0..<e.count).map { _ in Float(rng.normal()) }
-            let norm = Float(dir.reduce(0) { $0 + Double($1 * $1) }.squareRoot())
-            let u = dir.map { $0 / norm }
-            let w = s.model.weights.pointer + e.offset
-            let saved = Array(UnsafeBufferPointer(start: w, count: e.count))
-            for i in 0..<e.count { w[i] = saved[i] + h * u[i] }
-            let lp = loss(s)
-            for i in 0..<e.count { w[i] = saved[i] - h * u[i] }
-            let lm = loss(s)
-            for i in 0..<e.count { w[i] = saved[i] }
-            let numeric = (lp - lm) / (2 * Double(h))
-            var analytic = 0.0
-            for i in 0..<e.count { analytic += Double(grads[e.offset + i]) * Double(u[i]) }
-            let err = abs(numeric - analytic) / max(1, abs(numeric))
-            print("grad \(e.name): analytic \(analytic) numeric \(numeric) rel.err \(err)")
-            XCTAssertLessThan(err, 2e-3, "gradient of \(e.name)")
-        }
+        assertParameterGradientsMatchFiniteDifferences(s.model, grads, seed: 11, label: "grad") { loss(s) }
     }
 
     func testEveryParameterGradientMatchesFiniteDifferences() { checkAllParameters(tied: false) }

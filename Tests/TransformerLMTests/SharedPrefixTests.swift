@@ -116,25 +116,6 @@ final class SharedPrefixTests: XCTestCase {
         let pass = s.model.forward(prefixes: s.prefixes, continuations: s.continuations)
         let grads = s.model.makeGradients()
         _ = dLogits(s, pass).withUnsafeBufferPointer { pass.backward(dLogits: $0.baseAddress!, gradients: grads) }
-        var rng = Xoshiro256(seed: 13)
-        let h: Float = 1e-2
-        for e in s.model.layout.entries {
-            let dir = (0..<e.count).map { _ in Float(rng.normal()) }
-            let norm = Float(dir.reduce(0) { $0 + Double($1 * $1) }.squareRoot())
-            let u = dir.map { $0 / norm }
-            let w = s.model.weights.pointer + e.offset
-            let saved = Array(UnsafeBufferPointer(start: w, count: e.count))
-            for i in 0..<e.count { w[i] = saved[i] + h * u[i] }
-            let lp = sharedLoss(s)
-            for i in 0..<e.count { w[i] = saved[i] - h * u[i] }
-            let lm = sharedLoss(s)
-            for i in 0..<e.count { w[i] = saved[i] }
-            let numeric = (lp - lm) / (2 * Double(h))
-            var analytic = 0.0
-            for i in 0..<e.count { analytic += Double(grads[e.offset + i]) * Double(u[i]) }
-            let err = abs(numeric - analytic) / max(1, abs(numeric))
-            print("shared-prefix grad \(e.name): analytic \(analytic) numeric \(numeric) rel.err \(err)")
-            XCTAssertLessThan(err, 2e-3, "gradient of \(e.name) through the shared prefix")
-        }
+        assertParameterGradientsMatchFiniteDifferences(s.model, grads, seed: 13, label: "shared-prefix grad") { sharedLoss(s) }
     }
 }
