@@ -4,8 +4,8 @@
 //   PolicyGradient is the pure math (advantages, losses, AdamW, LR schedule, gradient utilities). Run owns a run:
 //   its configuration (RLConfig, config files, flag overrides), prompt order, rewards, SFT, evaluation, the policy
 //   update and the single-process loop; Cluster distributes a run, Run knows nothing of sockets.
-//   CMPI -> MPIReduction (TensorMath's GradientReducer over Open MPI) -> softrl, which hands it to Cluster's
-//   rank shell as a LearnerRankGroup: Cluster never imports MPI.
+//   CMPI -> MPIReduction (TensorMath's GradientReducer over Open MPI) -> Benchmarks (the rank benches) and softrl,
+//   which hands it to Cluster's rank shell as a LearnerRankGroup: Cluster never imports MPI.
 //   ClusterKit (the protocol cores in memory, over modelled links) sits on Cluster; Benchmarks (every `softrl bench`
 //   measurement) on ClusterKit and the libraries below it; only the executable uses Benchmarks.
 //   Tasks (no model; TensorMath's SplitMix64 generates its problems) and Transport (no training loop) sit beside
@@ -76,8 +76,8 @@ let package = Package(
         .target(
             name: "Benchmarks",
             dependencies: [
-                "ClusterKit", "Cluster", "Run", "Transport", "PolicyGradient", "SoftTokens", "TransformerLM", "Tasks",
-                "TensorMath", "TextTokenizers"
+                "ClusterKit", "Cluster", "MPIReduction", "Run", "Transport", "PolicyGradient", "SoftTokens",
+                "TransformerLM", "Tasks", "TensorMath", "TextTokenizers"
             ], swiftSettings: v5),
         .target(
             name: "Monitoring",

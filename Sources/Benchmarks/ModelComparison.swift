@@ -433,8 +433,10 @@ public struct ModelComparison {
         }
         let script = root.appendingPathComponent("scripts/reference/bench_torch.py").path
         let python: String
-        switch ReferencePython.find(repositoryRoot: root, importing: ["torch", "transformers"],
-                                    packages: "\"torch==2.13.0+cpu\" transformers") {
+        switch ReferencePython.find(
+            repositoryRoot: root, importing: ["torch", "transformers"],
+            packages: "\"torch==2.13.0+cpu\" transformers")
+        {
         case .success(let p): python = p
         case .failure(let why): return .skipped(why.description)
         }

@@ -167,6 +167,18 @@ public final class PolicyLearner {
     /// How thinking ends, for checking the end-of-thinking rule (nil: a text marker given only as tokens, unchecked).
     let marker: ThinkingMarker?
 
+    /// A learner for one rank of a run (or a whole process): the end-of-thinking rule comes from the run's own task
+    /// settings, as on rank 0, so every rank leaves the same rollouts out of the loss.
+    public static func forRun(
+        model: LlamaModel, config: RLConfig, endOfThinking: [Int32], reducer: GradientReducer = SingleWorkerReducer(),
+        threads: Int = 1
+    ) -> PolicyLearner {
+        let marker = try? TaskCatalog.make(name: config.task, options: config.taskOptions).thinkingMarker
+        return PolicyLearner(
+            model: model, config: config, endOfThinking: endOfThinking, reducer: reducer, threads: threads,
+            marker: marker)
+    }
+
     public convenience init(model: LlamaModel, config: RLConfig, endOfThinking: Int32) {
         self.init(model: model, config: config, endOfThinking: [endOfThinking])
     }

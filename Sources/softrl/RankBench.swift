@@ -1,16 +1,9 @@
-// `softrl bench allreduce`, run under a launcher (`mpirun -np 2 softrl bench allreduce`): the time of the
-// learner's gradient sum over its ranks for one gradient of a model's size (MPIProcessGroup.allReduceSum:
-// MPI_Reduce to rank 0 + MPI_Bcast) beside MPI_Allreduce itself, and a check of the sum against a plain loop
-// over every rank's values in rank order, with the result's bits compared across ranks. And `softrl bench
-// ranks`: a learner update's rollouts/s with every rank vs rank 0 alone.
+// `softrl bench allreduce` and `softrl bench ranks`, run under a launcher (`mpirun -np 2 softrl bench ...`):
+// the learner ranks' gradient sum and a whole update over ranks (Benchmarks/RankBenchmarks).
 import ArgumentParser
-import Foundation
+import Benchmarks
 import MPIReduction
-import PolicyGradient
 import Run
-import SoftTokens
-import Tasks
-import TensorMath
 import TransformerLM
 
 struct AllreduceBench: ParsableCommand {
@@ -36,102 +29,14 @@ struct AllreduceBench: ParsableCommand {
         guard repeats >= 1 else { throw CLIError("--repeats must be at least 1 (got \(repeats))") }
         let count = try floats ?? ParameterLayout(LlamaConfig.preset(preset)).totalCount
         guard count >= 1 else { throw CLIError("--floats must be at least 1 (got \(count))") }
+        var bench = AllreduceBenchmark(count: count)
+        bench.repeats = repeats; bench.check = check; bench.json = json
         let group = try MPIProcessGroup()
         defer { group.finalize() }
-        let buffer = FloatBuffer(count: count)
-        func fill() { for i in 0..<count { buffer[i] = Self.value(rank: group.rank, index: i) } }
-
-        func timed(_ sum: (UnsafeMutableBufferPointer<Float>) throws -> Void) throws -> [Double] {
-            var seconds: [Double] = []
-            for _ in 0..<repeats {
-                fill()
-                try group.barrier()
-                let t0 = group.now()
-                try sum(buffer.buffer)
-                try group.barrier() // the slowest rank's end
-                seconds.append(group.now() - t0)
-            }
-            return seconds.sorted()
-        }
-        let ours = try timed { try group.allReduceSum($0) }
-        let native = try timed { try group.nativeAllReduceSum($0) }
-
-        var checkLine = "not checked (--check)"
-        var failed = false
-        if check {
-            fill()
-            try group.allReduceSum(buffer.buffer)
-            var maxDiff: Float = 0
-            for i in 0..<count {
-                var expected: Float = 0
-                for r in 0..<group.size { expected += Self.value(rank: r, index: i) } // rank order, as the reducer promises
-                maxDiff = max(maxDiff, abs(buffer[i] - expected))
-            }
-            // Every rank's result bits, compared with rank 0's.
-            let digest = Self.fnv1a(UnsafeBufferPointer(buffer.buffer))
-            let mine = withUnsafeBytes(of: digest) { Data($0) }
-            let rootDigest = try group.broadcast(group.rank == 0 ? mine : nil)
-            var differs = [Double(rootDigest == mine ? 0 : 1)]
-            try differs.withUnsafeMutableBufferPointer { try group.allReduceSum($0) }
-            var worst = [Double(maxDiff)]
-            try worst.withUnsafeMutableBufferPointer { try group.allReduceSum($0) } // summed: 0 only if 0 everywhere
-            // Two ranks have one possible sum; beyond, MPI's bracketing may differ from rank order by rounding.
-            let tolerance: Double = group.size == 2 ? 0 : 1e-5
-            failed = differs[0] != 0 || worst[0] > tolerance
-            checkLine = String(
-                format:
-                    "max |sum - rank-order loop| summed over ranks %.3g (tolerance %.0g), result bits differ from rank 0's on %d rank(s)",
-                worst[0], tolerance, Int(differs[0]))
-        }
-        if group.rank == 0 {
-            let mb = Double(count * 4) / 1e6
-            func median(_ xs: [Double]) -> Double { xs[xs.count / 2] }
-            if json {
-                let o: [String: Any] = [
-                    "ranks": group.size, "floats": count, "reduce_bcast_seconds": ours, "allreduce_seconds": native,
-                    "check": check ? (failed ? "failed" : "passed") : "skipped", "cpu": CPUFeatures.modelName
-                ]
-                print(
-                    String(
-                        decoding: try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]), as: UTF8.self))
-            } else {
-                print(
-                    "gradient sum of \(count) floats (\(String(format: "%.1f", mb)) MB) over \(group.size) ranks; CPU \(CPUFeatures.modelName)"
-                )
-                print(
-                    String(
-                        format:
-                            "  reduce to rank 0 + broadcast (the learner's sum): median %.1f ms, best %.1f ms, %.2f GB of gradient per second",
-                        median(ours) * 1e3, ours[0] * 1e3, mb / 1e3 / median(ours)))
-                print(
-                    String(
-                        format:
-                            "  MPI_Allreduce (for comparison):               median %.1f ms, best %.1f ms, %.2f GB of gradient per second",
-                        median(native) * 1e3, native[0] * 1e3, mb / 1e3 / median(native)))
-                print("  check: \(checkLine)")
-            }
-        }
-        if failed { group.finalize(); throw ExitCode(1) }
-    }
-
-    /// A deterministic value per rank and element with varied exponents, so the sum rounds and its order shows.
-    static func value(rank: Int, index: Int) -> Float {
-        var x = UInt64(truncatingIfNeeded: index) &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(rank + 1) &* 0xBF58_476D_1CE4_E5B9
-        x ^= x >> 31; x = x &* 0x94D0_49BB_1331_11EB; x ^= x >> 29
-        let unit = Float(x >> 40) / Float(1 << 24) - 0.5 // [-0.5, 0.5)
-        return unit * Float(1 << Int((x >> 8) & 7)) // scaled by 1..128
-    }
-
-    static func fnv1a(_ values: UnsafeBufferPointer<Float>) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for v in values { h = (h ^ UInt64(v.bitPattern)) &* 0x100_0000_01b3 }
-        return h
+        if try !bench.run(group: group) { group.finalize(); throw ExitCode(1) }
     }
 }
 
-/// `softrl bench ranks`, under a launcher: rollouts per second of one learner update made by every rank together
-/// beside the same update made by rank 0 alone, alternated within one run (the other ranks wait at a barrier),
-/// on the same rollouts (generated by rank 0 and broadcast). Without a launcher it measures one process.
 struct RanksBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ranks",
@@ -153,89 +58,24 @@ struct RanksBench: ParsableCommand {
     var microBatch: String?
 
     func run() throws {
-        guard rounds >= 1, prompts >= 1, groupSize >= 2, steps >= 1 else {
-            throw CLIError("--rounds, --prompts, --steps must be at least 1 and --group-size at least 2")
+        guard rounds >= 1, prompts >= 1, groupSize >= 2, steps >= 1, threads >= 1 else {
+            throw CLIError("--rounds, --prompts, --steps, --threads must be at least 1 and --group-size at least 2")
         }
-        guard let thinkingMode = ThinkingMode(rawValue: mode) else {
-            throw CLIError("--mode '\(mode)' is not a thinking mode")
-        }
-        BLASThreads.set(threads)
-        let group = MPILaunch.isMultiRank() ? try MPIProcessGroup() : nil
-        defer { group?.finalize() }
-        let rank = group?.rank ?? 0, size = group?.size ?? 1
-        let net = try model.map { try loadModel($0) } ?? LlamaModel(config: LlamaConfig.preset(preset), seed: 1)
-        let V = net.config.vocabSize
-        let never = ThinkingMarker.text("\u{1}never\u{2}", tokens: [0], decode: { _ in "" }) // every rollout thinks `steps` steps
-        var sampler = SamplerConfig(mode: thinkingMode)
-        sampler.maxThinkingSteps = steps; sampler.maxAnswerTokens = 2; sampler.noiseScale = 1.0
-        // Rank 0's rollouts, with rewards that vary within each group (so advantages and gradients are not 0).
-        var groups: [[Rollout]] = []
-        if rank == 0 {
-            let gen = RolloutGenerator(model: net, config: sampler, marker: never, endOfSequence: 0)
-            let requests = (0..<prompts).map { p in
-                GenerationRequest(
-                    promptIndex: p, prompt: (0..<8).map { Int32(($0 * 7919 + p * 104_729) % V) }, groupSize: groupSize,
-                    seed: UInt64(p + 1))
-            }
-            groups = gen.generate(requests, policyVersion: 0).groups.map { g in
-                g.map { r in
-                    var r = r; r.reward = Double((r.sampleIndex + r.promptIndex) % 2);
-                    r.verdict = r.reward > 0 ? "correct" : "wrong"; return r
-                }
-            }
-        }
-        if let group {
-            let bytes = try group.broadcast(rank == 0 ? JSONEncoder().encode(groups) : nil)
-            groups = try JSONDecoder().decode([[Rollout]].self, from: bytes)
-        }
-        var config = RLConfig()
-        config.groupSize = groupSize; config.promptsPerStep = prompts; config.steps = 1000; config.warmupSteps = 0
+        var bench = RanksBenchmark()
+        let modes = try parseModes(mode, flag: "--mode")
+        guard modes.count == 1 else { throw CLIError("--mode takes one thinking mode (got '\(mode)')") }
+        bench.mode = modes[0]
         if let microBatch {
             guard let m = MicroBatchSize(parsing: microBatch) else {
                 throw CLIError("--micro-batch \(microBatch): give rollouts (2) or tokens (512tokens)")
             }
-            config.microBatch = m
+            bench.microBatch = m
         }
-        let together = rankLearner(
-            model: net.copy(), config: config, endOfThinking: never.tokens, reducer: group ?? SingleWorkerReducer())
-        let alone =
-            rank == 0
-            ? rankLearner(
-                model: net.copy(), config: config, endOfThinking: never.tokens, reducer: SingleWorkerReducer()) : nil
-        let rollouts = Double(groups.reduce(0) { $0 + $1.count })
-        var all: [Double] = [], one: [Double] = []
-        for _ in 0..<rounds {
-            try group?.barrier()
-            var t0 = DispatchTime.now().uptimeNanoseconds
-            _ = try together.update(groups: groups)
-            try group?.barrier()
-            all.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
-            if size > 1 {
-                t0 = DispatchTime.now().uptimeNanoseconds
-                if let alone { _ = try alone.update(groups: groups) }
-                try group?.barrier() // the others wait here
-                one.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
-            }
-        }
-        guard rank == 0 else { return }
-        func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
-        let batches = together.microBatches(groups.flatMap { $0 }).count
-        print(
-            "learner update of \(Int(rollouts)) \(mode) rollouts (\(prompts) x \(groupSize), \(steps) thinking steps) in \(batches) micro-batch(es) of \(together.microBatch), \(net.parameterCount) parameters, "
-                + "\(threads) BLAS thread(s) per rank; CPU \(CPUFeatures.modelName); \(BLASKernel.current.summary)")
-        print(
-            String(
-                format: "  %d rank(s) together: median %.0f ms per update, %.2f rollouts/s", size, median(all) * 1e3,
-                rollouts / median(all)))
-        if !one.isEmpty {
-            print(
-                String(
-                    format: "  rank 0 alone:        median %.0f ms per update, %.2f rollouts/s", median(one) * 1e3,
-                    rollouts / median(one)))
-            print(
-                String(
-                    format: "  speed-up of %d ranks over one: %.2fx (medians of %d alternated rounds)", size,
-                    median(one) / median(all), rounds))
-        }
+        bench.prompts = prompts; bench.groupSize = groupSize; bench.steps = steps; bench.rounds = rounds
+        bench.threads = threads
+        let group = MPILaunch.isMultiRank() ? try MPIProcessGroup() : nil
+        defer { group?.finalize() }
+        let net = try model.map { try loadModel($0) } ?? LlamaModel(config: LlamaConfig.preset(preset), seed: 1)
+        try bench.run(model: net, group: group)
     }
 }

@@ -17,14 +17,7 @@ struct ThinkingBench: ParsableCommand {
 
     func run() throws {
         var bench = ThinkingBenchmark()
-        bench.modes = try modes.split(separator: ",").map { m in
-            guard let mode = ThinkingMode(rawValue: String(m)) else {
-                throw CLIError(
-                    "--modes: '\(m)' is not a thinking mode; use \(ThinkingMode.allCases.map(\.rawValue).joined(separator: ", "))"
-                )
-            }
-            return mode
-        }
+        bench.modes = try parseModes(modes)
         guard rows >= 1, steps >= 1, threads >= 1 else {
             throw CLIError("--rows, --steps and --threads must be at least 1")
         }

@@ -116,6 +116,8 @@ final class SharedPrefixTests: XCTestCase {
         let pass = s.model.forward(prefixes: s.prefixes, continuations: s.continuations)
         let grads = s.model.makeGradients()
         _ = dLogits(s, pass).withUnsafeBufferPointer { pass.backward(dLogits: $0.baseAddress!, gradients: grads) }
-        assertParameterGradientsMatchFiniteDifferences(s.model, grads, seed: 13, label: "shared-prefix grad") { sharedLoss(s) }
+        assertParameterGradientsMatchFiniteDifferences(s.model, grads, seed: 13, label: "shared-prefix grad") {
+            sharedLoss(s)
+        }
     }
 }

@@ -36,6 +36,8 @@ public final class LearnerService {
     public let model: LlamaModel
     let learner: PolicyLearner
     let options: LearnerOptions
+    /// Where the run's checkpoints, metrics and endpoint file live (a resume's is the checkpoint's).
+    public var runDirectory: URL { options.runDirectory }
     public let core: LearnerCore
     let metricsLog: MetricsLog
     let trainer = BackgroundWorker<(UpdateReport, WeightSnapshot?)>(label: "softrl.learner.update")
