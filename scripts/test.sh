@@ -20,7 +20,7 @@ swift build --product SoftRLPackageTests
 echo "== swift test --skip-build"
 swift test --skip-build
 # Fuzzing: the libFuzzer build (release + address sanitizer, own scratch path .build-fuzz) and about a
-# minute of fuzzing over the four targets; a crash, hang or audit failure fails the suite. The long run
+# minute of fuzzing over every target; a crash, hang or audit failure fails the suite. The long run
 # (>= 10^6 executions per target) is `scripts/fuzz.sh --runs 1000000`.
 echo "== scripts/fuzz.sh --seconds 12"
 bash scripts/fuzz.sh --seconds 12

@@ -25,7 +25,9 @@ public struct LearnerBenchmark {
     public var updates = 2
     /// Skip the actor's side (generate once, untimed).
     public var learnerOnly = false
-    public var output: (String) -> Void = { print($0); fflush(stdout) }
+    public var output: (String) -> Void = {
+        print($0); fflush(stdout)
+    }
 
     public init() {}
 
@@ -70,7 +72,7 @@ public struct LearnerBenchmark {
             for n in threadCounts {
                 let learner = PolicyLearner(model: model, config: rl, endOfThinking: never.tokens, threads: n)
                 let batches = learner.microBatches(rollouts)
-                let lengths = learner.sequenceLengths(rollouts)  // rows in the pass: a group's prompt once
+                let lengths = learner.sequenceLengths(rollouts) // rows in the pass: a group's prompt once
                 var seconds = 0.0
                 for _ in 0..<max(updates, 1) {
                     let t = DispatchTime.now().uptimeNanoseconds
@@ -126,6 +128,6 @@ public struct LearnerBenchmark {
     public static func peakRSSMegabytes() -> Double {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
-        return Double(usage.ru_maxrss) / 1024  // kilobytes on Linux
+        return Double(usage.ru_maxrss) / 1024 // kilobytes on Linux
     }
 }

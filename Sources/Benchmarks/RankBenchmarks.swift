@@ -35,7 +35,7 @@ public struct AllreduceBenchmark {
                 try group.barrier()
                 let t0 = group.now()
                 try sum(buffer.buffer)
-                try group.barrier()  // the slowest rank's end
+                try group.barrier() // the slowest rank's end
                 seconds.append(group.now() - t0)
             }
             return seconds.sorted()
@@ -51,7 +51,7 @@ public struct AllreduceBenchmark {
             var maxDiff: Float = 0
             for i in 0..<count {
                 var expected: Float = 0
-                for r in 0..<group.size { expected += Self.value(rank: r, index: i) }  // rank order, as promised
+                for r in 0..<group.size { expected += Self.value(rank: r, index: i) } // rank order, as promised
                 maxDiff = max(maxDiff, abs(buffer[i] - expected))
             }
             // Every rank's result bits, compared with rank 0's.
@@ -61,7 +61,7 @@ public struct AllreduceBenchmark {
             var differs = [Double(rootDigest == mine ? 0 : 1)]
             try differs.withUnsafeMutableBufferPointer { try group.allReduceSum($0) }
             var worst = [Double(maxDiff)]
-            try worst.withUnsafeMutableBufferPointer { try group.allReduceSum($0) }  // 0 only if 0 everywhere
+            try worst.withUnsafeMutableBufferPointer { try group.allReduceSum($0) } // 0 only if 0 everywhere
             // Two ranks have one possible sum; beyond, MPI's bracketing may differ from rank order by rounding.
             let tolerance: Double = group.size == 2 ? 0 : 1e-5
             failed = differs[0] != 0 || worst[0] > tolerance
@@ -78,7 +78,8 @@ public struct AllreduceBenchmark {
                 "ranks": group.size, "floats": count, "reduce_bcast_seconds": ours, "allreduce_seconds": native,
                 "check": check ? (failed ? "failed" : "passed") : "skipped", "cpu": CPUFeatures.modelName
             ]
-            output(String(decoding: try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]), as: UTF8.self))
+            output(
+                String(decoding: try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]), as: UTF8.self))
         } else {
             output(
                 "gradient sum of \(count) floats (\(String(format: "%.1f", mb)) MB) over \(group.size) ranks; CPU \(CPUFeatures.modelName)"
@@ -102,8 +103,8 @@ public struct AllreduceBenchmark {
     static func value(rank: Int, index: Int) -> Float {
         var x = UInt64(truncatingIfNeeded: index) &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(rank + 1) &* 0xBF58_476D_1CE4_E5B9
         x ^= x >> 31; x = x &* 0x94D0_49BB_1331_11EB; x ^= x >> 29
-        let unit = Float(x >> 40) / Float(1 << 24) - 0.5  // [-0.5, 0.5)
-        return unit * Float(1 << Int((x >> 8) & 7))  // scaled by 1..128
+        let unit = Float(x >> 40) / Float(1 << 24) - 0.5 // [-0.5, 0.5)
+        return unit * Float(1 << Int((x >> 8) & 7)) // scaled by 1..128
     }
 
     static func fnv1a(_ values: UnsafeBufferPointer<Float>) -> UInt64 {
@@ -179,7 +180,7 @@ public struct RanksBenchmark {
             if size > 1 {
                 t0 = DispatchTime.now().uptimeNanoseconds
                 if let alone { _ = try alone.update(groups: groups) }
-                try group?.barrier()  // the others wait here
+                try group?.barrier() // the others wait here
                 one.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
             }
         }

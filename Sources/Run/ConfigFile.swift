@@ -32,7 +32,8 @@ public enum ConfigFile {
         do { return try JSONDecoder().decode(T.self, from: data) } catch {
             throw ConfigFileError(
                 description:
-                    "config \(source): a value has the wrong type (\(describe(error))); see README for the field list")
+                    "config \(source): a value has the wrong type (\(describe(error))); the fields and their types are in Sources/Run/RLConfig.swift and `softrl train --help`"
+            )
         }
     }
 

@@ -8,7 +8,7 @@ public enum NoiseScale {
     public static let pretrained = 0.33
     /// Models trained from scratch on a built-in task (the ~1M-parameter `tiny` preset): at 0.33 the soft-step score
     /// (x - mu)/sigma^2 swamps the answer-token gradient and RL barely moves in 120 updates, while 1.0 lifts greedy
-    /// pass@1 on mnns by ~7 points (README, "Results").
+    /// pass@1 on mnns by ~7 points (docs/RESULTS.md, "Training modes on `mnns`, one seed").
     public static let fromScratch = 1.0
 
     /// The default for a run on a task with these options. A task read with a tokenizer (text tasks: `words`,

@@ -1,7 +1,8 @@
 // A rollout exactly as the policy produced it: prompt, every thinking step (token or the exact vector fed, with
 // its behaviour log-probability), how thinking ended, the hard answer tokens with their log-probabilities, the
 // sampler settings, the noise scale and the policy version. Enough for the learner to recompute every
-// log-probability bit-for-bit in its inputs, and for another implementation to check it (README: rollout format).
+// log-probability bit-for-bit in its inputs, and for another implementation to check it (docs/PROTOCOL.md,
+// "Files and metrics a run writes").
 import Foundation
 import TransformerLM
 

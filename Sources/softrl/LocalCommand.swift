@@ -56,7 +56,8 @@ struct LocalCommand: ParsableCommand {
         let resuming = !fresh && (try? LearnerCheckpoint.locate(clusterDir.path)) != nil
         // The learner's config: a rerun keeps the checkpoint's (with what a resume may change); a new run resolves
         // the flags, synchronous by default here (the learner's own default is 1): on the tiny model one run each
-        // measured pass@32 0.90 vs 0.72 and a rising vs flat training reward for staleness 0 vs 1 (README, "Results").
+        // measured pass@32 0.90 vs 0.72 and a rising vs flat training reward for staleness 0 vs 1
+        // (docs/SCALE.md, "Synchronous vs pipelined").
         let plan: RunPlan
         if resuming {
             plan = try settings.resume(LearnerCheckpoint.readState(LearnerCheckpoint.locate(clusterDir.path)).config)

@@ -26,7 +26,7 @@ extension LearnerService {
             let plan = try settings.plan(saved: state.config, handedOver: handedOver)
             plan.messages.forEach(say)
             let task = try TaskCatalog.make(name: plan.config.task, options: plan.config.taskOptions)
-            options.runDirectory = dir.deletingLastPathComponent()  // the run directory holds checkpoint/
+            options.runDirectory = dir.deletingLastPathComponent() // the run directory holds checkpoint/
             say(
                 "resuming run \(state.runId) at step \(state.step) from \(dir.path); \(state.outstandingPositions.count) in-flight prompt(s) will be re-issued"
             )
