@@ -3,6 +3,7 @@
 // (TensorMath/SIMDDispatch.swift) pick a variant after checking cpuid and XGETBV.
 #include "CKernels.h"
 #include <string.h>
+#include "transpose8.h"
 
 long softrl_packed_count(long n, long k) {
     return (n + SOFTRL_PANEL - 1) / SOFTRL_PANEL * SOFTRL_PANEL * k;

@@ -8,6 +8,7 @@
 #include "CKernels.h"
 #include <stdlib.h>
 #include <string.h>
+#include "transpose8.h"
 
 long softrl_packed_bf16_count(long n, long k) {
     return (n + SOFTRL_PANEL - 1) / SOFTRL_PANEL * SOFTRL_PANEL * ((k + 1) / 2 * 2);
@@ -87,6 +88,39 @@ int softrl_all_bf16(const float *x, long n) {
         float tmp[SOFTRL_PANEL]; \
         _mm512_storeu_ps(tmp, r0); _mm512_storeu_ps(tmp + 16, r1); \
         for (long c = 0; c < cols; c++) out[c] = accumulate ? out[c] + tmp[c] : tmp[c]; \
+    } \
+} while (0)
+
+/* The walk both bf16 products share: panels of SOFTRL_PANEL columns; rows in even blocks of at most SR_MRMAX (as
+   softrl_gemm_packed_avx512 makes them, so the same blocks give the same per-entry arithmetic); each block after the
+   first prefetches its share of the next panel, `pfs` bytes per pair row. BLOCK(rows) runs one block with `i`,
+   `panel`, `yi`, `cols` and `pf` in scope. */
+#define SR_WALK_BLOCKS(BLOCK) do { \
+    const long blocks = (m + SR_MRMAX - 1) / SR_MRMAX; \
+    const long pfs = blocks > 1 && kp > 0 ? (panel_bytes / (blocks - 1) + kp / 2 - 1) / (kp / 2) : 0; \
+    for (long j = 0; j < n; j += SOFTRL_PANEL) { \
+        const uint16_t *panel = wp + j * kp; \
+        const long cols = n - j < SOFTRL_PANEL ? n - j : SOFTRL_PANEL; \
+        const char *next = j + SOFTRL_PANEL < n ? (const char *)(panel + SOFTRL_PANEL * kp) : 0; \
+        long i = 0; \
+        for (long bi = 0; bi < blocks; bi++) { \
+            const long rows = (m - i) / (blocks - bi) + ((m - i) % (blocks - bi) ? 1 : 0); \
+            float *yi = y + i * ldy + j; \
+            const char *pf = bi > 0 && next ? next + (bi - 1) * (panel_bytes / (blocks - 1)) : 0; \
+            BLOCK(rows); \
+            i += rows; \
+        } \
+    } \
+} while (0)
+
+/* One block of 1..8 rows: FN##rows(ARGS). */
+#define SR_BLOCK_OF(FN, rows, ...) do { \
+    switch (rows) { \
+    case 1: FN##1(__VA_ARGS__); break; case 2: FN##2(__VA_ARGS__); break; \
+    case 3: FN##3(__VA_ARGS__); break; case 4: FN##4(__VA_ARGS__); break; \
+    case 5: FN##5(__VA_ARGS__); break; case 6: FN##6(__VA_ARGS__); break; \
+    case 7: FN##7(__VA_ARGS__); break; case 8: FN##8(__VA_ARGS__); break; \
+    default: break; \
     } \
 } while (0)
 
@@ -177,23 +211,9 @@ int softrl_pack_nt_bf16_avx512(const float *w, long ldw, long n, long k, uint16_
                     memcpy(&r[i], &words, 32);
                 }
                 // 8 x 8 transpose of pair words: t[q] = pair q of rows c0..c0+7.
-                v8 t[8], u[8];
-                for (int i = 0; i < 8; i += 2) {
-                    t[i] = __builtin_shufflevector(r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
-                    t[i + 1] = __builtin_shufflevector(r[i], r[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
-                }
-                for (int i = 0; i < 8; i += 4) {
-                    u[i] = __builtin_shufflevector(t[i], t[i + 2], 0, 1, 8, 9, 4, 5, 12, 13);
-                    u[i + 1] = __builtin_shufflevector(t[i], t[i + 2], 2, 3, 10, 11, 6, 7, 14, 15);
-                    u[i + 2] = __builtin_shufflevector(t[i + 1], t[i + 3], 0, 1, 8, 9, 4, 5, 12, 13);
-                    u[i + 3] = __builtin_shufflevector(t[i + 1], t[i + 3], 2, 3, 10, 11, 6, 7, 14, 15);
-                }
-                for (int i = 0; i < 4; i++) {
-                    const v8 lo = __builtin_shufflevector(u[i], u[i + 4], 0, 1, 2, 3, 8, 9, 10, 11);
-                    const v8 hi = __builtin_shufflevector(u[i], u[i + 4], 4, 5, 6, 7, 12, 13, 14, 15);
-                    memcpy(panel + (p0 / 2 + i) * SR_PAIR + 2 * c0, &lo, 32);
-                    memcpy(panel + (p0 / 2 + i + 4) * SR_PAIR + 2 * c0, &hi, 32);
-                }
+                v8 o[8];
+                SR_TRANSPOSE8(v8, r, o);
+                for (int i = 0; i < 8; i++) memcpy(panel + (p0 / 2 + i) * SR_PAIR + 2 * c0, &o[i], 32);
             }
             for (long c = c0; c < c0 + 8; c++) {
                 for (long p = k16; p < kp; p++) {
@@ -217,33 +237,9 @@ int softrl_pack_nt_bf16_avx512(const float *w, long ldw, long n, long k, uint16_
 void softrl_gemm_packed_bf16w_avx512(const float *x, long ldx, const uint16_t *wp, float *y, long ldy, long m, long n,
                                      long k, int accumulate) {
     const long kp = (k + 1) / 2 * 2, panel_bytes = SOFTRL_PANEL * kp * 2;
-    // Row blocks as softrl_gemm_packed_avx512 makes them (the same blocks give the same per-entry arithmetic).
-    const long blocks = (m + SR_MRMAX - 1) / SR_MRMAX;
-    const long pfs = blocks > 1 && kp > 0 ? (panel_bytes / (blocks - 1) + kp / 2 - 1) / (kp / 2) : 0;
-    for (long j = 0; j < n; j += SOFTRL_PANEL) {
-        const uint16_t *panel = wp + j * kp;
-        const long cols = n - j < SOFTRL_PANEL ? n - j : SOFTRL_PANEL;
-        const char *next = j + SOFTRL_PANEL < n ? (const char *)(panel + SOFTRL_PANEL * kp) : 0;
-        long i = 0;
-        for (long bi = 0; bi < blocks; bi++) {
-            const long rows = (m - i) / (blocks - bi) + ((m - i) % (blocks - bi) ? 1 : 0);
-            const float *xi = x + i * ldx;
-            float *yi = y + i * ldy + j;
-            const char *pf = bi > 0 && next ? next + (bi - 1) * (panel_bytes / (blocks - 1)) : 0;
-            switch (rows) {
-            case 1: sr_wblock1(xi, ldx, panel, yi, ldy, k, cols, accumulate, pf, pfs); break;
-            case 2: sr_wblock2(xi, ldx, panel, yi, ldy, k, cols, accumulate, pf, pfs); break;
-            case 3: sr_wblock3(xi, ldx, panel, yi, ldy, k, cols, accumulate, pf, pfs); break;
-            case 4: sr_wblock4(xi, ldx, panel, yi, ldy, k, cols, accumulate, pf, pfs); break;
-            case 5: sr_wblock5(xi, ldx, panel, yi, ldy, k, cols, accumulate, pf, pfs); break;
-            case 6: sr_wblock6(xi, ldx, panel, yi, ldy, k, cols, accumulate, pf, pfs); break;
-            case 7: sr_wblock7(xi, ldx, panel, yi, ldy, k, cols, accumulate, pf, pfs); break;
-            case 8: sr_wblock8(xi, ldx, panel, yi, ldy, k, cols, accumulate, pf, pfs); break;
-            default: break;
-            }
-            i += rows;
-        }
-    }
+#define SR_W(rows) SR_BLOCK_OF(sr_wblock, rows, x + i * ldx, ldx, panel, yi, ldy, k, cols, accumulate, pf, pfs)
+    SR_WALK_BLOCKS(SR_W);
+#undef SR_W
 }
 #pragma clang attribute pop
 
@@ -325,32 +321,9 @@ void softrl_gemm_packed_bf16_avx512bf16(const float *x, long ldx, const uint16_t
     uint32_t *xb = m * pairs <= 4096 ? stack : (uint32_t *)malloc((size_t)(m * pairs) * 4);
     if (!xb) abort();
     softrl_round_bf16_pairs_avx512bf16(x, ldx, m, k, xb);
-    const long blocks = (m + SR_MRMAX - 1) / SR_MRMAX;
-    const long pfs = blocks > 1 && pairs > 0 ? (panel_bytes / (blocks - 1) + pairs - 1) / pairs : 0;
-    for (long j = 0; j < n; j += SOFTRL_PANEL) {
-        const uint16_t *panel = wp + j * kp;
-        const long cols = n - j < SOFTRL_PANEL ? n - j : SOFTRL_PANEL;
-        const char *next = j + SOFTRL_PANEL < n ? (const char *)(panel + SOFTRL_PANEL * kp) : 0;
-        long i = 0;
-        for (long bi = 0; bi < blocks; bi++) {
-            const long rows = (m - i) / (blocks - bi) + ((m - i) % (blocks - bi) ? 1 : 0);
-            const uint32_t *xi = xb + i * pairs;
-            float *yi = y + i * ldy + j;
-            const char *pf = bi > 0 && next ? next + (bi - 1) * (panel_bytes / (blocks - 1)) : 0;
-            switch (rows) {
-            case 1: sr_dblock1(xi, pairs, panel, yi, ldy, pairs, cols, accumulate, pf, pfs); break;
-            case 2: sr_dblock2(xi, pairs, panel, yi, ldy, pairs, cols, accumulate, pf, pfs); break;
-            case 3: sr_dblock3(xi, pairs, panel, yi, ldy, pairs, cols, accumulate, pf, pfs); break;
-            case 4: sr_dblock4(xi, pairs, panel, yi, ldy, pairs, cols, accumulate, pf, pfs); break;
-            case 5: sr_dblock5(xi, pairs, panel, yi, ldy, pairs, cols, accumulate, pf, pfs); break;
-            case 6: sr_dblock6(xi, pairs, panel, yi, ldy, pairs, cols, accumulate, pf, pfs); break;
-            case 7: sr_dblock7(xi, pairs, panel, yi, ldy, pairs, cols, accumulate, pf, pfs); break;
-            case 8: sr_dblock8(xi, pairs, panel, yi, ldy, pairs, cols, accumulate, pf, pfs); break;
-            default: break;
-            }
-            i += rows;
-        }
-    }
+#define SR_D(rows) SR_BLOCK_OF(sr_dblock, rows, xb + i * pairs, pairs, panel, yi, ldy, pairs, cols, accumulate, pf, pfs)
+    SR_WALK_BLOCKS(SR_D);
+#undef SR_D
     if (xb != stack) free(xb);
 }
 #pragma clang attribute pop

@@ -539,23 +539,9 @@ void FN(softrl_pack_nt)(const float *w, long ldw, long n, long k, float *dst) {
             for (long p0 = 0; p0 < k8; p0 += 8) {
                 v8 r[8];
                 for (int i = 0; i < 8; i++) memcpy(&r[i], src + i * ldw + p0, 32);
-                v8 t[8], u[8];
-                for (int i = 0; i < 8; i += 2) {
-                    t[i] = __builtin_shufflevector(r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
-                    t[i + 1] = __builtin_shufflevector(r[i], r[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
-                }
-                for (int i = 0; i < 8; i += 4) {
-                    u[i] = __builtin_shufflevector(t[i], t[i + 2], 0, 1, 8, 9, 4, 5, 12, 13);
-                    u[i + 1] = __builtin_shufflevector(t[i], t[i + 2], 2, 3, 10, 11, 6, 7, 14, 15);
-                    u[i + 2] = __builtin_shufflevector(t[i + 1], t[i + 3], 0, 1, 8, 9, 4, 5, 12, 13);
-                    u[i + 3] = __builtin_shufflevector(t[i + 1], t[i + 3], 2, 3, 10, 11, 6, 7, 14, 15);
-                }
-                for (int i = 0; i < 4; i++) {
-                    const v8 lo = __builtin_shufflevector(u[i], u[i + 4], 0, 1, 2, 3, 8, 9, 10, 11);
-                    const v8 hi = __builtin_shufflevector(u[i], u[i + 4], 4, 5, 6, 7, 12, 13, 14, 15);
-                    memcpy(panel + (p0 + i) * SOFTRL_PANEL + c0, &lo, 32);
-                    memcpy(panel + (p0 + i + 4) * SOFTRL_PANEL + c0, &hi, 32);
-                }
+                v8 o[8];
+                SR_TRANSPOSE8(v8, r, o);
+                for (int i = 0; i < 8; i++) memcpy(panel + (p0 + i) * SOFTRL_PANEL + c0, &o[i], 32);
             }
             for (long p = k8; p < k; p++)
                 for (long c = c0; c < c0 + 8; c++) panel[p * SOFTRL_PANEL + c] = w[(j + c) * ldw + p];
