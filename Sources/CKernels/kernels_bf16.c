@@ -90,6 +90,15 @@ int softrl_all_bf16(const float *x, long n) {
         for (long c = 0; c < cols; c++) out[c] = accumulate ? out[c] + tmp[c] : tmp[c]; \
     } \
 } while (0)
+/* Every row's accumulators (two halves added when SPLIT) stored by SR_BF_STORE. */
+#define SR_BF_STORE_ROWS(MR) do { \
+    for (int a = 0; a < MR; a++) { \
+        __m512 r0 = SPLIT ? _mm512_add_ps(a0[a], b0[a]) : a0[a], r1 = SPLIT ? _mm512_add_ps(a1[a], b1[a]) : a1[a]; \
+        SR_BF_STORE(r0, r1); \
+    } \
+} while (0)
+/* A block kernel per row count, 1 to SR_MRMAX. */
+#define SR_FOR_ROWS_1_TO_8(DEFINE) DEFINE(1) DEFINE(2) DEFINE(3) DEFINE(4) DEFINE(5) DEFINE(6) DEFINE(7) DEFINE(8)
 
 /* The walk both bf16 products share: panels of SOFTRL_PANEL columns; rows in even blocks of at most SR_MRMAX (as
    softrl_gemm_packed_avx512 makes them, so the same blocks give the same per-entry arithmetic); each block after the
@@ -164,19 +173,9 @@ static inline void sr_wblock##MR(const float *x, long ldx, const uint16_t *wp, f
             a0[a] = _mm512_fmadd_ps(xe, u0, a0[a]); a1[a] = _mm512_fmadd_ps(xe, u1, a1[a]); \
         } \
     } \
-    for (int a = 0; a < MR; a++) { \
-        __m512 r0 = SPLIT ? _mm512_add_ps(a0[a], b0[a]) : a0[a], r1 = SPLIT ? _mm512_add_ps(a1[a], b1[a]) : a1[a]; \
-        SR_BF_STORE(r0, r1); \
-    } \
+    SR_BF_STORE_ROWS(MR); \
 }
-SR_DEFINE_WBLOCK(1)
-SR_DEFINE_WBLOCK(2)
-SR_DEFINE_WBLOCK(3)
-SR_DEFINE_WBLOCK(4)
-SR_DEFINE_WBLOCK(5)
-SR_DEFINE_WBLOCK(6)
-SR_DEFINE_WBLOCK(7)
-SR_DEFINE_WBLOCK(8)
+SR_FOR_ROWS_1_TO_8(SR_DEFINE_WBLOCK)
 #undef SR_DEFINE_WBLOCK
 
 // softrl_pack_nt_bf16 with AVX-512: per W row, 16 k-values rounded (or checked) at once and narrowed to 8 pair words
@@ -278,19 +277,9 @@ static inline void sr_dblock##MR(const uint32_t *xb, long ldxb, const uint16_t *
             a0[a] = _mm512_dpbf16_ps(a0[a], xv, u0); a1[a] = _mm512_dpbf16_ps(a1[a], xv, u1); \
         } \
     } \
-    for (int a = 0; a < MR; a++) { \
-        __m512 r0 = SPLIT ? _mm512_add_ps(a0[a], b0[a]) : a0[a], r1 = SPLIT ? _mm512_add_ps(a1[a], b1[a]) : a1[a]; \
-        SR_BF_STORE(r0, r1); \
-    } \
+    SR_BF_STORE_ROWS(MR); \
 }
-SR_DEFINE_DBLOCK(1)
-SR_DEFINE_DBLOCK(2)
-SR_DEFINE_DBLOCK(3)
-SR_DEFINE_DBLOCK(4)
-SR_DEFINE_DBLOCK(5)
-SR_DEFINE_DBLOCK(6)
-SR_DEFINE_DBLOCK(7)
-SR_DEFINE_DBLOCK(8)
+SR_FOR_ROWS_1_TO_8(SR_DEFINE_DBLOCK)
 #undef SR_DEFINE_DBLOCK
 
 void softrl_round_bf16_pairs_avx512bf16(const float *x, long ldx, long m, long k, uint32_t *out) {
