@@ -24,11 +24,7 @@ public struct ArithmeticTask: ReasoningTask {
         smallest = digitCount == 1 ? 1 : Int(pow(10.0, Double(digitCount - 1)).rounded())
         span = Int(pow(10.0, Double(digitCount)).rounded()) - smallest
         let total = span * span
-        split = EnumeratedSplit(
-            total: total, testCount: EnumeratedSplit.defaultTestCount(total: total),
-            seed: SplitMix64.derivedSeed(
-                SeedTag.arithSplit.rawValue, options.seed,
-                UInt64(digitCount)))
+        split = EnumeratedSplit(total: total, tag: .arithSplit, taskSeed: options.seed, digits: digitCount)
     }
 
     public func count(_ split: Split) -> Int { self.split.count(split) }

@@ -59,6 +59,14 @@ struct EnumeratedSplit: Sendable {
         self.testCount = testCount
     }
 
+    /// A task's split: the default test share of its `total` instances, shuffled by a seed derived from the task's
+    /// tag, the run's task seed and the digit count (so each setting of a task has its own fixed split).
+    init(total: Int, tag: SeedTag, taskSeed: UInt64, digits: Int) {
+        self.init(
+            total: total, testCount: Self.defaultTestCount(total: total),
+            seed: SplitMix64.derivedSeed(tag.rawValue, taskSeed, UInt64(digits)))
+    }
+
     func count(_ split: Split) -> Int { split == .test ? testCount : order.count - testCount }
 
     /// The enumeration index behind `index` of `split`.

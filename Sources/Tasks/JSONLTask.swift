@@ -61,16 +61,8 @@ public struct JSONLTask: ReasoningTask {
             testPath = companionTest.path
             test = companionTest.examples
         } else {
-            guard options.testFraction > 0, options.testFraction < 1 else {
-                throw TaskError.invalidOption(
-                    name: "testFraction", value: String(options.testFraction),
-                    allowed: "a fraction strictly between 0 and 1")
-            }
-            guard train.count >= 2 else { throw TaskError.notEnoughExamples(path: path, found: train.count) }
             testPath = nil
-            let held = max(1, Int((Double(train.count) * options.testFraction).rounded(.down)))
-            test = Array(train.suffix(held))
-            train.removeLast(held)
+            test = try JSONLTask.holdOutTest(from: &train, path: path, options: options)
         }
 
         var characters = Set<Character>()
@@ -111,6 +103,20 @@ public struct JSONLTask: ReasoningTask {
     /// "data.jsonl" -> "data.test.jsonl"; any other name gets ".test.jsonl" appended.
     public static func testFilePath(for path: String) -> String {
         path.hasSuffix(".jsonl") ? String(path.dropLast(".jsonl".count)) + ".test.jsonl" : path + ".test.jsonl"
+    }
+
+    /// A JSONL file without a companion test file: its last `testFraction` of examples (at least one) become the
+    /// test split, and at least one stays to train on.
+    static func holdOutTest<E>(from train: inout [E], path: String, options: TaskOptions) throws -> [E] {
+        guard options.testFraction > 0, options.testFraction < 1 else {
+            throw TaskError.invalidOption(
+                name: "testFraction", value: String(options.testFraction),
+                allowed: "a fraction strictly between 0 and 1")
+        }
+        guard train.count >= 2 else { throw TaskError.notEnoughExamples(path: path, found: train.count) }
+        let held = max(1, Int((Double(train.count) * options.testFraction).rounded(.down)))
+        defer { train.removeLast(held) }
+        return Array(train.suffix(held))
     }
 
     static func readExamples(path: String) throws -> [Example] {

@@ -22,11 +22,7 @@ public struct MNNSTask: ReasoningTask {
         try requireOption("mnnsDigits", options.mnnsDigits, in: 2...6)
         digitCount = options.mnnsDigits
         let total = Int(pow(9.0, Double(digitCount)).rounded())
-        split = EnumeratedSplit(
-            total: total, testCount: EnumeratedSplit.defaultTestCount(total: total),
-            seed: SplitMix64.derivedSeed(
-                SeedTag.mnnsSplit.rawValue, options.seed,
-                UInt64(digitCount)))
+        split = EnumeratedSplit(total: total, tag: .mnnsSplit, taskSeed: options.seed, digits: digitCount)
     }
 
     public func count(_ split: Split) -> Int { self.split.count(split) }

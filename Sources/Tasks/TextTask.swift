@@ -46,15 +46,7 @@ public struct TextTask: ReasoningTask {
         if FileManager.default.fileExists(atPath: companion) {
             test = try readExamples(path: companion)
         } else {
-            guard options.testFraction > 0, options.testFraction < 1 else {
-                throw TaskError.invalidOption(
-                    name: "testFraction", value: String(options.testFraction),
-                    allowed: "a fraction strictly between 0 and 1")
-            }
-            guard train.count >= 2 else { throw TaskError.notEnoughExamples(path: path, found: train.count) }
-            let held = max(1, Int((Double(train.count) * options.testFraction).rounded(.down)))
-            test = Array(train.suffix(held))
-            train.removeLast(held)
+            test = try JSONLTask.holdOutTest(from: &train, path: path, options: options)
         }
         return try TextTask(name: TaskCatalog.jsonlPrefix + path, train: train, test: test, options: options)
     }
