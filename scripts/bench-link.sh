@@ -9,27 +9,12 @@
 # Needs root (ip netns, tc); otherwise prints why and exits 77. SOFTRL_BIN: the softrl binary (default: release build).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-rate=10gbit
-while [ $# -gt 0 ]; do
-    case "$1" in
-        --rate) rate="$2"; shift 2 ;;
-        --) shift; break ;;
-        *) echo "bench-link.sh: unknown argument '$1' (use --rate RATE [-- bench args])" >&2; exit 2 ;;
-    esac
-done
-[ $# -gt 0 ] || set -- --sizes 40,400 --receivers 1,4
-if [ "$(id -u)" != 0 ] || ! command -v ip >/dev/null || ! command -v tc >/dev/null; then
-    echo "SKIP bench-link: needs root and iproute2 (ip, tc) for a shaped network namespace"; exit 77
-fi
-if [ -z "${SOFTRL_BIN:-}" ]; then
-    swift build -c release --product softrl 2>&1 | tail -n 1
-    SOFTRL_BIN="$(swift build -c release --show-bin-path)/softrl"
-fi
+source scripts/shaped-link.sh
+shaped_link_setup bench-link --sizes 40,400 --receivers 1,4 -- "$@"
 ns="softrl-link-$$"
 ip netns add "$ns"
 trap 'ip netns delete "$ns" 2>/dev/null || true' EXIT
 ip netns exec "$ns" ip link set lo up
-# Token bucket: RATE sustained, 1 MB burst (above lo's 64 KiB segments), packets queue at most 5 ms.
-ip netns exec "$ns" tc qdisc add dev lo root tbf rate "$rate" burst 1mb latency 5ms
+shape_device "$ns" lo
 echo "link: loopback of network namespace $ns shaped by tc: $(ip netns exec "$ns" tc qdisc show dev lo)"
-ip netns exec "$ns" "$SOFTRL_BIN" bench cluster --only delivery "$@"
+ip netns exec "$ns" "$SOFTRL_BIN" bench cluster --only delivery "${bench_args[@]}"

@@ -10,31 +10,17 @@
 # release build).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-rate=10gbit
-while [ $# -gt 0 ]; do
-    case "$1" in
-        --rate) rate="$2"; shift 2 ;;
-        --) shift; break ;;
-        *) echo "bench-mpi-link.sh: unknown argument '$1' (use --rate RATE [-- bench allreduce args])" >&2; exit 2 ;;
-    esac
-done
-[ $# -gt 0 ] || set -- --preset smollm2
-if [ "$(id -u)" != 0 ] || ! command -v ip >/dev/null || ! command -v tc >/dev/null; then
-    echo "SKIP bench-mpi-link: needs root and iproute2 (ip, tc) for shaped network namespaces"; exit 77
-fi
 command -v mpirun >/dev/null || { echo "SKIP bench-mpi-link: mpirun not found (apt-get install openmpi-bin libopenmpi-dev)"; exit 77; }
-if [ -z "${SOFTRL_BIN:-}" ]; then
-    swift build -c release --product softrl 2>&1 | tail -n 1
-    SOFTRL_BIN="$(swift build -c release --show-bin-path)/softrl"
-fi
+source scripts/shaped-link.sh
+shaped_link_setup bench-mpi-link --preset smollm2 -- "$@"
 # Root may run ranks; two ranks on a machine with fewer free cores are fine; ob1 over the BTLs named below only.
 MPIRUN=(mpirun --allow-run-as-root --oversubscribe --mca pml ob1)
 export OPENBLAS_NUM_THREADS=1
 
 echo "== shared memory (MPI's default between ranks on one host)"
-"${MPIRUN[@]}" -np 2 "$SOFTRL_BIN" bench allreduce "$@"
+"${MPIRUN[@]}" -np 2 "$SOFTRL_BIN" bench allreduce "${bench_args[@]}"
 echo "== TCP over loopback"
-"${MPIRUN[@]}" --mca btl tcp,self --mca btl_tcp_if_include lo -np 2 "$SOFTRL_BIN" bench allreduce "$@"
+"${MPIRUN[@]}" --mca btl tcp,self --mca btl_tcp_if_include lo -np 2 "$SOFTRL_BIN" bench allreduce "${bench_args[@]}"
 
 a="softrl-mpi-a-$$" b="softrl-mpi-b-$$"
 subnet="10.251.$(( RANDOM % 250 + 1 ))"
@@ -44,8 +30,7 @@ ip -n "$a" link set lo up; ip -n "$b" link set lo up
 ip -n "$a" link add eth0 type veth peer name eth0 netns "$b"
 ip -n "$a" addr add "$subnet.1/24" dev eth0; ip -n "$b" addr add "$subnet.2/24" dev eth0
 ip -n "$a" link set eth0 up; ip -n "$b" link set eth0 up
-# Token bucket on both ends: RATE sustained, 1 MB burst, packets queue at most 5 ms (as scripts/bench-link.sh).
-for ns in "$a" "$b"; do ip netns exec "$ns" tc qdisc add dev eth0 root tbf rate "$rate" burst 1mb latency 5ms; done
+for ns in "$a" "$b"; do shape_device "$ns" eth0; done  # both ends
 # mpirun's launcher calls "AGENT HOST COMMAND..." where it would call ssh; here a host is a namespace.
 agent="$(mktemp)"
 trap 'ip netns delete "$a" 2>/dev/null || true; ip netns delete "$b" 2>/dev/null || true; rm -f "$agent"' EXIT
@@ -53,4 +38,4 @@ printf '#!/bin/sh\nhost="$1"; shift\nexec ip netns exec "$host" /bin/sh -c "$*"\
 echo "== two namespaces over a veth link shaped by tc: $(ip netns exec "$a" tc qdisc show dev eth0)"
 ip netns exec "$a" "${MPIRUN[@]}" --mca plm_rsh_agent "$agent" --host "$a,$b" --map-by node \
     --mca btl tcp,self --mca btl_tcp_if_include "$subnet.0/24" --mca oob_tcp_if_include "$subnet.0/24" \
-    -np 2 "$SOFTRL_BIN" bench allreduce "$@"
+    -np 2 "$SOFTRL_BIN" bench allreduce "${bench_args[@]}"
