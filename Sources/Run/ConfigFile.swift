@@ -25,32 +25,31 @@ public enum ConfigFile {
     }
 
     public static func apply<T: Codable>(_ override: [String: Any], over defaults: T, source: String) throws -> T {
-        let encoder = JSONEncoder()
-        let base = try JSONSerialization.jsonObject(with: encoder.encode(defaults)) as! [String: Any]
-        let merged = try merge(base, override, path: "", source: source)
+        let merged = merge(try encodedObject(defaults), override)
         let data = try JSONSerialization.data(withJSONObject: merged)
-        do { return try JSONDecoder().decode(T.self, from: data) } catch {
+        let value: T
+        do { value = try JSONDecoder().decode(T.self, from: data) } catch {
             throw ConfigFileError(
                 description:
                     "config \(source): a value has the wrong type (\(describe(error))); the fields and their types are in Sources/Run/RLConfig.swift and `softrl train --help`"
             )
         }
+        // A key is known when the value decoded from the file encodes it again. That covers the optional settings
+        // whose default is nil (absent from the encoded defaults) without a list of them to keep. A key set to null
+        // is left alone: it sets nothing either way.
+        try requireKnownKeys(override, known: try encodedObject(value), path: "", source: source)
+        return value
     }
 
-    static func merge(_ base: [String: Any], _ over: [String: Any], path: String, source: String) throws -> [String:
-        Any]
-    {
+    static func encodedObject<T: Encodable>(_ value: T) throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: JSONEncoder().encode(value)) as! [String: Any]
+    }
+
+    static func merge(_ base: [String: Any], _ over: [String: Any]) -> [String: Any] {
         var out = base
         for (k, v) in over {
-            // Optional fields that default to nil are absent from the encoded defaults but still valid.
-            if base[k] == nil && !optionalKeysAllowed.contains(k) {
-                throw ConfigFileError(
-                    description:
-                        "config \(source): unknown key '\(path)\(k)'; valid keys here: \(base.keys.sorted().joined(separator: ", "))"
-                )
-            }
             if let bo = base[k] as? [String: Any], let vo = v as? [String: Any] {
-                out[k] = try merge(bo, vo, path: path + k + ".", source: source)
+                out[k] = merge(bo, vo)
             } else {
                 out[k] = v
             }
@@ -58,10 +57,19 @@ public enum ConfigFile {
         return out
     }
 
-    /// Keys of optional settings whose default is nil (absent when the defaults are encoded).
-    static let optionalKeysAllowed: Set<String> = [
-        "topK", "topP", "minP", "tisCap", "thinkingLimit", "answerLimit", "tokenizer", "microBatch"
-    ]
+    static func requireKnownKeys(_ over: [String: Any], known: [String: Any], path: String, source: String) throws {
+        for (k, v) in over where !(v is NSNull) {
+            guard let kv = known[k] else {
+                throw ConfigFileError(
+                    description:
+                        "config \(source): unknown key '\(path)\(k)'; valid keys here: \(known.keys.sorted().joined(separator: ", "))"
+                )
+            }
+            if let vo = v as? [String: Any], let ko = kv as? [String: Any] {
+                try requireKnownKeys(vo, known: ko, path: path + k + ".", source: source)
+            }
+        }
+    }
 
     static func describe(_ e: Error) -> String {
         switch e {

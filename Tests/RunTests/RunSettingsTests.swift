@@ -45,6 +45,31 @@ final class RunSettingsTests: XCTestCase {
         XCTAssertThrowsError(try overrides(["steps": "many"])) { XCTAssertTrue("\($0)".contains("steps"), "\($0)") }
     }
 
+    /// A config file may set the settings whose default is nil (absent from the encoded defaults), at any depth,
+    /// and a misspelt key is named with its path. The optional fields are listed here by hand, from RLConfig,
+    /// SamplerConfig, LossConfig and TaskOptions, independently of how ConfigFile finds them.
+    func testConfigFileAcceptsUnsetOptionalsAndNamesMisspeltKeys() throws {
+        let file: [String: Any] = [
+            "thinkingLimit": 12, "answerLimit": 5, "microBatch": "8",
+            "sampler": ["topK": 7, "topP": 0.9, "minP": 0.05], "loss": ["tisCap": 3.0],
+            "taskOptions": ["tokenizer": "tok.json"]
+        ]
+        let c = try ConfigFile.apply(file, over: RLConfig(), source: "test.json")
+        XCTAssertEqual(c.thinkingLimit, 12); XCTAssertEqual(c.answerLimit, 5)
+        XCTAssertEqual(c.microBatch, MicroBatchSize(8, .rollouts))
+        XCTAssertEqual(c.sampler.topK, 7); XCTAssertEqual(c.sampler.topP, 0.9); XCTAssertEqual(c.sampler.minP, 0.05)
+        XCTAssertEqual(c.loss.tisCap, 3.0); XCTAssertEqual(c.taskOptions.tokenizer, "tok.json")
+        XCTAssertNil(try ConfigFile.apply(["loss": ["tisCap": NSNull()]], over: RLConfig(), source: "t").loss.tisCap)
+        for (bad, path) in [
+            (["sampler": ["topk": 7]] as [String: Any], "sampler.topk"), (["thinkingLimits": 12], "thinkingLimits"),
+            (["taskOptions": ["tokeniser": "t"]], "taskOptions.tokeniser")
+        ] {
+            XCTAssertThrowsError(try ConfigFile.apply(bad, over: RLConfig(), source: "t")) {
+                XCTAssertTrue("\($0)".contains("unknown key '\(path)'"), "\($0)")
+            }
+        }
+    }
+
     /// Flags and a config file that say the same thing give the same run.
     func testFieldsApplyAsTheEquivalentConfigFileDoes() throws {
         let viaFields = try overrides([
