@@ -93,24 +93,28 @@ let package = Package(
                 "TransformerLM", "Tasks", "TextTokenizers", "Transport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser")
             ], swiftSettings: v5),
+        // Helpers more than one test target uses (the built `softrl`, a central difference); tests only.
+        .target(name: "SoftRLTestSupport", path: "Tests/SoftRLTestSupport", swiftSettings: v5),
         .testTarget(name: "TensorMathTests", dependencies: ["TensorMath"], swiftSettings: v5),
         .testTarget(
-            name: "TransformerLMTests", dependencies: ["TransformerLM"], resources: [.copy("Fixtures")],
-            swiftSettings: v5),
+            name: "TransformerLMTests", dependencies: ["TransformerLM", "SoftRLTestSupport"],
+            resources: [.copy("Fixtures")], swiftSettings: v5),
         .testTarget(
             name: "TextTokenizersTests", dependencies: ["TextTokenizers"], resources: [.copy("Fixtures")],
             swiftSettings: v5),
         .testTarget(name: "TasksTests", dependencies: ["Tasks", "TextTokenizers"], swiftSettings: v5),
         .testTarget(
-            name: "SoftTokensTests", dependencies: ["SoftTokens", "Tasks", "TextTokenizers"], swiftSettings: v5),
+            name: "SoftTokensTests", dependencies: ["SoftTokens", "Tasks", "TextTokenizers", "SoftRLTestSupport"],
+            swiftSettings: v5),
         .testTarget(name: "PolicyGradientTests", dependencies: ["PolicyGradient"], swiftSettings: v5),
         .testTarget(
             name: "RunTests", dependencies: ["Run", "PolicyGradient", "SoftTokens", "Tasks", "TransformerLM"],
             swiftSettings: v5),
         .testTarget(name: "TransportTests", dependencies: ["Transport", "TensorMath"], swiftSettings: v5),
-        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "ClusterKit"], swiftSettings: v5),
+        .testTarget(
+            name: "ClusterTests", dependencies: ["Cluster", "ClusterKit", "SoftRLTestSupport"], swiftSettings: v5),
         .testTarget(name: "MPIReductionTests", dependencies: ["MPIReduction"], swiftSettings: v5),
-        .testTarget(name: "MonitoringTests", dependencies: ["Monitoring"], swiftSettings: v5),
+        .testTarget(name: "MonitoringTests", dependencies: ["Monitoring", "SoftRLTestSupport"], swiftSettings: v5),
         // Fuzzing: the targets' harness, the libFuzzer executable (built by scripts/fuzz.sh into .build-fuzz
         // with -sanitize=fuzzer,address; a plain build makes it a replayer), and the corpus replay tests.
         .target(

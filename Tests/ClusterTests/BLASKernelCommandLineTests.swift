@@ -11,21 +11,11 @@
 // process decided and ran before that. They skip with a reason when qemu-x86_64 is not installed.
 import XCTest
 import Foundation
+import SoftRLTestSupport
 import TensorMath
 
 final class BLASKernelCommandLineTests: XCTestCase {
-    func softrl() throws -> URL {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-        let fm = FileManager.default
-        var candidates = [Bundle(for: Self.self).bundleURL.deletingLastPathComponent().appendingPathComponent("softrl")]
-        for config in ["debug", "release"] { candidates.append(root.appendingPathComponent(".build/\(config)/softrl")) }
-        guard let found = candidates.first(where: { fm.isExecutableFile(atPath: $0.path) }) else {
-            throw XCTSkip(
-                "softrl binary not built (looked at \(candidates.map(\.path))): run `swift build --product softrl`")
-        }
-        return found
-    }
+    func softrl() throws -> URL { try SoftRLBinary.find() }
 
     /// Runs `executable arguments` with exactly these kernel-related variables (none of the caller's SOFTRL_* or
     /// OPENBLAS_CORETYPE), under `qemu-x86_64 -cpu emulatedCPU` when that is given.

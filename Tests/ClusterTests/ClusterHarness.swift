@@ -3,27 +3,17 @@
 // timeouts (a hang fails the test instead of stalling CI) and kills everything it started on teardown.
 import XCTest
 import Foundation
+import SoftRLTestSupport
 
 final class ClusterHarness {
-    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
+    static let repoRoot = SoftRLBinary.repoRoot
     let exe: URL
     let dir: URL
     private(set) var processes: [Process] = []
 
     init(testCase: XCTestCase) throws {
         let fm = FileManager.default
-        var candidates = [
-            Bundle(for: ClusterHarness.self).bundleURL.deletingLastPathComponent().appendingPathComponent("softrl")
-        ]
-        for config in ["debug", "release"] {
-            candidates.append(Self.repoRoot.appendingPathComponent(".build/\(config)/softrl"))
-        }
-        guard let found = candidates.first(where: { fm.isExecutableFile(atPath: $0.path) }) else {
-            throw XCTSkip(
-                "softrl binary not built: run `swift build --product softrl` (looked at \(candidates.map(\.path)))")
-        }
-        exe = found
+        exe = try SoftRLBinary.find()
         dir = fm.temporaryDirectory.appendingPathComponent("softrl-cluster-\(UUID().uuidString.prefix(8))")
         try fm.createDirectory(at: dir, withIntermediateDirectories: true)
         testCase.addTeardownBlock { [self] in

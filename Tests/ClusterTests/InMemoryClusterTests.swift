@@ -151,6 +151,17 @@ final class InMemoryClusterTests: XCTestCase {
             }, "the longest prompt that fits must be taken: \(accepted)")
     }
 
+    /// One tick of a hoarder at `peer`: asks for a thousand slots, heartbeats, and keeps the work ids it was given.
+    func hoard(_ sim: InMemoryCluster, from peer: Data, into hoarded: inout Set<String>) {
+        var req = Wire.WorkRequest(); req.freeSlots = 1000
+        sim.rawSend(.workRequest(req), from: peer)
+        sim.rawSend(.heartbeat(Wire.Heartbeat()), from: peer)
+        for f in sim.strayFrames[peer] ?? [] {
+            if case .work(let w)? = try? WireCodec().decode(f).body { hoarded.formUnion(w.items.map(\.workID)) }
+        }
+        sim.strayFrames[peer] = []
+    }
+
     func testAHoarderCannotStallTraining() throws {
         var rules = ClusterRules(); rules.minSpeculateSeconds = 5
         let sim = try InMemoryCluster(config: config(steps: 6, prompts: 4), rules: rules)
@@ -161,13 +172,7 @@ final class InMemoryClusterTests: XCTestCase {
         sim.rawSend(.hello(hello), from: hoarder)
         var hoarded = Set<String>()
         let finished = sim.run(for: 200) {
-            var req = Wire.WorkRequest(); req.freeSlots = 1000
-            sim.rawSend(.workRequest(req), from: hoarder)
-            sim.rawSend(.heartbeat(Wire.Heartbeat()), from: hoarder)
-            for f in sim.strayFrames[hoarder] ?? [] {
-                if case .work(let w)? = try? WireCodec().decode(f).body { hoarded.formUnion(w.items.map(\.workID)) }
-            }
-            sim.strayFrames[hoarder] = []
+            hoard(sim, from: hoarder, into: &hoarded)
             return sim.core.isDone
         }
         XCTAssertTrue(
@@ -195,15 +200,7 @@ final class InMemoryClusterTests: XCTestCase {
         var hoarded = Set<String>()
         let start = sim.core.version
         sim.run(for: seconds) {
-            for p in peers {
-                var req = Wire.WorkRequest(); req.freeSlots = 1000
-                sim.rawSend(.workRequest(req), from: p)
-                sim.rawSend(.heartbeat(Wire.Heartbeat()), from: p)
-                for f in sim.strayFrames[p] ?? [] {
-                    if case .work(let w)? = try? WireCodec().decode(f).body { hoarded.formUnion(w.items.map(\.workID)) }
-                }
-                sim.strayFrames[p] = []
-            }
+            for p in peers { hoard(sim, from: p, into: &hoarded) }
             return false
         }
         return (sim.core.version - start, hoarded.count, sim)

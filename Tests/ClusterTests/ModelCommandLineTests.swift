@@ -3,39 +3,10 @@
 // The transformers interop test also skips when no Python with torch is found (TensorMath.ReferencePython).
 import XCTest
 import Foundation
+import SoftRLTestSupport
 
-final class ModelCommandLineTests: XCTestCase {
-    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
-
-    struct Run { let status: Int32; let stdout: String; let stderr: String }
-
-    func softrlBinary() throws -> URL {
-        let fm = FileManager.default
-        var candidates = [Bundle(for: Self.self).bundleURL.deletingLastPathComponent().appendingPathComponent("softrl")]
-        for config in ["debug", "release"] {
-            candidates.append(Self.repoRoot.appendingPathComponent(".build/\(config)/softrl"))
-        }
-        guard let found = candidates.first(where: { fm.isExecutableFile(atPath: $0.path) }) else {
-            throw XCTSkip(
-                "softrl binary not built (looked at \(candidates.map(\.path))): run `swift build --product softrl`")
-        }
-        return found
-    }
-
-    func run(_ exe: URL, _ args: [String]) throws -> Run {
-        let p = Process()
-        p.executableURL = exe
-        p.arguments = args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out; p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Run(
-            status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
-            stderr: String(decoding: e, as: UTF8.self))
-    }
+final class ModelCommandLineTests: XCTestCase, SoftRLCommandLine {
+    static let repoRoot = SoftRLBinary.repoRoot
 
     func tempDir() throws -> URL {
         let d = FileManager.default.temporaryDirectory.appendingPathComponent("softrl-cli-\(UUID().uuidString)")

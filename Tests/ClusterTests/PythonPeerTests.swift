@@ -97,18 +97,29 @@ final class PythonPeerTests: XCTestCase {
             "the update did not find the hidden breach: \(m)")
     }
 
+    /// A harness with the tiny JSONL task and a base fine-tuned on it for 20 steps (the finished `sft` process):
+    /// some answers right and some wrong, so rewards differ within a group, the policy changes every update (the
+    /// peer must follow each new version), and thinking ends both ways.
+    func fineTunedBase(file: StaticString = #filePath, line: UInt = #line) throws -> (
+        h: ClusterHarness, task: String, base: String, sft: Process
+    ) {
+        let h = try ClusterHarness(testCase: self)
+        let task = try h.writeJSONLTask()
+        let base = h.dir.appendingPathComponent("sft").path
+        let sft = try h.spawn(
+            ["sft", "--task", task, "--steps", "20", "--batch-size", "8", "--threads", "1", "--out", base], log: "sft")
+        XCTAssertTrue(
+            h.waitForExit(sft, timeout: 300), "sft did not finish; log:\n\(h.log("sft"))", file: file, line: line)
+        return (h, task, base, sft)
+    }
+
     /// Runs the faulty peer against a learner warning at 0.02 nats; returns the learner's log and metrics. With
     /// `expectRun` false the learner is stopped once the peer has left (it rejected the peer's groups).
     func runFaultyPythonActor(bug: String, mode: String, sampler: String, expectRun: Bool = true) throws -> (
         String, [[String: Any]]
     ) {
         let python = try Self.requirePythonPeer()
-        let h = try ClusterHarness(testCase: self)
-        let task = try h.writeJSONLTask()
-        let base = h.dir.appendingPathComponent("sft").path
-        let sft = try h.spawn(
-            ["sft", "--task", task, "--steps", "20", "--batch-size", "8", "--threads", "1", "--out", base], log: "sft")
-        XCTAssertTrue(h.waitForExit(sft, timeout: 300), "sft did not finish; log:\n\(h.log("sft"))")
+        let (h, task, base, _) = try fineTunedBase()
         let url = h.dir.appendingPathComponent("rl.json")
         try #"{"sampler": \#(sampler)}"#.write(to: url, atomically: true, encoding: .utf8)
         let learner = try h.startLearner([
@@ -135,14 +146,7 @@ final class PythonPeerTests: XCTestCase {
 
     func runPythonActor(wire: String, format: String, mode: String = "hard", sampler: String? = nil) throws {
         let python = try Self.requirePythonPeer()
-        let h = try ClusterHarness(testCase: self)
-        let task = try h.writeJSONLTask()
-        // A briefly fine-tuned base: some answers right and some wrong, so rewards differ within a group, the policy
-        // changes every update (the peer must follow each new version), and thinking ends both ways.
-        let base = h.dir.appendingPathComponent("sft").path
-        let sft = try h.spawn(
-            ["sft", "--task", task, "--steps", "20", "--batch-size", "8", "--threads", "1", "--out", base], log: "sft")
-        XCTAssertTrue(h.waitForExit(sft, timeout: 300), "sft did not finish; log:\n\(h.log("sft"))")
+        let (h, task, base, sft) = try fineTunedBase()
         XCTAssertEqual(h.status(sft), 0, "sft failed:\n\(h.log("sft"))")
         // --max-staleness 0: every trained rollout comes from the learner's current version, so the gap is numerics only.
         var config: [String] = []

@@ -4,37 +4,10 @@
 import Foundation
 import XCTest
 
-final class TextCommandLineTests: XCTestCase {
+final class TextCommandLineTests: XCTestCase, SoftRLCommandLine {
     static let repoRoot = ModelCommandLineTests.repoRoot
     static let fixtures = repoRoot.appendingPathComponent("Tests/TextTokenizersTests/Fixtures")
     var cli: TextCommandLineTests { self }
-
-    func softrlBinary() throws -> URL {
-        let fm = FileManager.default
-        var candidates = [Bundle(for: Self.self).bundleURL.deletingLastPathComponent().appendingPathComponent("softrl")]
-        for config in ["debug", "release"] {
-            candidates.append(Self.repoRoot.appendingPathComponent(".build/\(config)/softrl"))
-        }
-        guard let found = candidates.first(where: { fm.isExecutableFile(atPath: $0.path) }) else {
-            throw XCTSkip(
-                "softrl binary not built (looked at \(candidates.map(\.path))): run `swift build --product softrl`")
-        }
-        return found
-    }
-
-    func run(_ exe: URL, _ args: [String]) throws -> ModelCommandLineTests.Run {
-        let p = Process()
-        p.executableURL = exe
-        p.arguments = args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out; p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return .init(
-            status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
-            stderr: String(decoding: e, as: UTF8.self))
-    }
 
     func tempDir() throws -> URL {
         let d = FileManager.default.temporaryDirectory.appendingPathComponent("softrl-text-\(UUID().uuidString)")

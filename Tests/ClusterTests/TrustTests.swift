@@ -85,16 +85,24 @@ final class TrustTests: XCTestCase {
             allowList: ld.appendingPathComponent("allowed_actors"))
     }
 
-    func startKeyedLearner(_ h: ClusterHarness, _ keys: Keys, steps: Int = 50) throws -> (Process, String) {
+    /// A raw CURVE peer holding the allowed key pair `name`, connected to the keyed learner at `endpoint`.
+    func allowedPeer(_ context: ZMQContext, _ keys: Keys, _ name: String, endpoint: String) throws -> CurvePeer {
+        try CurvePeer(
+            context, keys: try CurveKeyPair.load(from: keys.actorDir, name: name), learnerKey: keys.learnerKey,
+            endpoint: endpoint)
+    }
+
+    /// A harness, keys for `actors` and a learner started with them, with the endpoint it bound.
+    func keyedLearner(actors: [String], steps: Int = 50) throws -> (ClusterHarness, Keys, Process, String) {
+        let h = try ClusterHarness(testCase: self)
+        let keys = try makeKeys(h, actors: actors)
         let base = try h.makeBase()
         let learner = try h.startLearner(["--base", base, "--steps", "\(steps)", "--keys", keys.learnerDir.path])
-        return (learner, try h.endpoint())
+        return (h, keys, learner, try h.endpoint())
     }
 
     func testAnAllowedActorTrainsOverCurve() throws {
-        let h = try ClusterHarness(testCase: self)
-        let keys = try makeKeys(h, actors: ["actor-1"])
-        let (learner, ep) = try startKeyedLearner(h, keys, steps: 2)
+        let (h, keys, learner, ep) = try keyedLearner(actors: ["actor-1"], steps: 2)
         // No --id: the actor takes its id from its key's name.
         try h.spawn(
             ["actor", "--connect", ep, "--keys", keys.actorDir.path, "--slots", "1", "--threads", "1"], log: "actor-1")
@@ -150,9 +158,7 @@ final class TrustTests: XCTestCase {
     }
 
     func testAnUnknownKeyGetsNothingAndIsLoggedWithItsAddress() throws {
-        let h = try ClusterHarness(testCase: self)
-        let keys = try makeKeys(h, actors: ["actor-1"])
-        let (learner, ep) = try startKeyedLearner(h, keys)
+        let (h, keys, learner, ep) = try keyedLearner(actors: ["actor-1"])
         let context = try ZMQContext()
         defer { context.shutdown() }
         let stranger = try CurveKeyPair.generate()
@@ -164,9 +170,7 @@ final class TrustTests: XCTestCase {
         XCTAssertNil(try peer.socket.receive(timeoutMs: 0), "a refused key received something")
         XCTAssertFalse(h.log("learner").contains("intruder"), "the refused peer's Hello reached the protocol")
         // The learner still serves its allowed actor.
-        let allowed = try CurvePeer(
-            context, keys: try CurveKeyPair.load(from: keys.actorDir, name: "actor-1"), learnerKey: keys.learnerKey,
-            endpoint: ep)
+        let allowed = try allowedPeer(context, keys, "actor-1", endpoint: ep)
         try allowed.hello("actor-1")
         XCTAssertTrue(try allowed.welcome(), h.log("learner"))
         XCTAssertNil(try peer.socket.receive(timeoutMs: 0), "a refused key received something")
@@ -174,9 +178,7 @@ final class TrustTests: XCTestCase {
     }
 
     func testAnActorWhoseKeyIsNotAllowedSaysWhatToAdd() throws {
-        let h = try ClusterHarness(testCase: self)
-        let keys = try makeKeys(h, actors: ["actor-1"])
-        let (learner, ep) = try startKeyedLearner(h, keys)
+        let (h, keys, learner, ep) = try keyedLearner(actors: ["actor-1"])
         // A second key pair in its own directory, never allowed on the learner.
         let dir = h.dir.appendingPathComponent("keys-stranger")
         let stranger = try CurveKeyPair.generate()
@@ -196,17 +198,13 @@ final class TrustTests: XCTestCase {
     }
 
     func testAPlaintextPeerCannotTalkToACurveLearner() throws {
-        let h = try ClusterHarness(testCase: self)
-        let keys = try makeKeys(h, actors: ["actor-1"])
-        let (_, ep) = try startKeyedLearner(h, keys)
+        let (h, keys, _, ep) = try keyedLearner(actors: ["actor-1"])
         let context = try ZMQContext()
         defer { context.shutdown() }
         let plain = try CurvePeer(context, keys: nil, learnerKey: nil, endpoint: ep)
         try plain.hello("plaintext-peer")
         // Sent after the plaintext Hello: once this one is welcomed, the plaintext one had every chance.
-        let allowed = try CurvePeer(
-            context, keys: try CurveKeyPair.load(from: keys.actorDir, name: "actor-1"), learnerKey: keys.learnerKey,
-            endpoint: ep)
+        let allowed = try allowedPeer(context, keys, "actor-1", endpoint: ep)
         try allowed.hello("actor-1")
         XCTAssertTrue(try allowed.welcome(), h.log("learner"))
         XCTAssertNil(try plain.socket.receive(timeoutMs: 0), "the plaintext peer received something")
@@ -216,14 +214,10 @@ final class TrustTests: XCTestCase {
     }
 
     func testAValidKeyCannotActAsAnotherActor() throws {
-        let h = try ClusterHarness(testCase: self)
-        let keys = try makeKeys(h, actors: ["actor-1", "actor-2"])
-        let (_, ep) = try startKeyedLearner(h, keys)
+        let (h, keys, _, ep) = try keyedLearner(actors: ["actor-1", "actor-2"])
         let context = try ZMQContext()
         defer { context.shutdown() }
-        let mallory = try CurvePeer(
-            context, keys: try CurveKeyPair.load(from: keys.actorDir, name: "actor-2"), learnerKey: keys.learnerKey,
-            endpoint: ep)
+        let mallory = try allowedPeer(context, keys, "actor-2", endpoint: ep)
         try mallory.hello("actor-1")
         let refusal = try XCTUnwrap(
             try mallory.error(code: 6), "no refusal for a Hello claiming another key's id; log:\n\(h.log("learner"))")
@@ -234,9 +228,7 @@ final class TrustTests: XCTestCase {
         XCTAssertNotNil(try mallory.error(code: 3), h.log("learner"))
         XCTAssertFalse(h.log("learner").contains("actor actor-1 joined"), h.log("learner"))
         // The real actor-1 joins under its own key; mallory's Hello as itself (or with no id) is accepted as actor-2.
-        let real = try CurvePeer(
-            context, keys: try CurveKeyPair.load(from: keys.actorDir, name: "actor-1"), learnerKey: keys.learnerKey,
-            endpoint: ep)
+        let real = try allowedPeer(context, keys, "actor-1", endpoint: ep)
         try real.hello("actor-1")
         XCTAssertTrue(try real.welcome(), h.log("learner"))
         try mallory.hello("")
@@ -245,9 +237,7 @@ final class TrustTests: XCTestCase {
     }
 
     func testRemovingAKeyAndSIGHUPRefusesItAtItsNextConnection() throws {
-        let h = try ClusterHarness(testCase: self)
-        let keys = try makeKeys(h, actors: ["actor-1", "actor-2"])
-        let (learner, ep) = try startKeyedLearner(h, keys)
+        let (h, keys, learner, ep) = try keyedLearner(actors: ["actor-1", "actor-2"])
         let context = try ZMQContext()
         defer { context.shutdown() }
         let k1 = try CurveKeyPair.load(from: keys.actorDir, name: "actor-1")
@@ -269,9 +259,7 @@ final class TrustTests: XCTestCase {
             h.waitUntil(30) { h.log("learner").contains("refused CURVE key \(k1.publicKey)") }, h.log("learner"))
         XCTAssertNil(try second.socket.receive(timeoutMs: 0))
         // actor-2 is still welcome.
-        let other = try CurvePeer(
-            context, keys: try CurveKeyPair.load(from: keys.actorDir, name: "actor-2"), learnerKey: keys.learnerKey,
-            endpoint: ep)
+        let other = try allowedPeer(context, keys, "actor-2", endpoint: ep)
         try other.hello("actor-2")
         XCTAssertTrue(try other.welcome(), h.log("learner"))
         XCTAssertNil(try second.socket.receive(timeoutMs: 0), "the removed key received something")

@@ -4,28 +4,18 @@
 import XCTest
 import Foundation
 import Monitoring
+import SoftRLTestSupport
 import TensorMath
 
 final class OpsHarness {
-    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent()
+    static let repoRoot = SoftRLBinary.repoRoot
     let exe: URL
     let dir: URL
     private(set) var processes: [Child] = []
 
     init(name: String) throws {
         let fm = FileManager.default
-        var candidates = [
-            Bundle(for: OpsHarness.self).bundleURL.deletingLastPathComponent().appendingPathComponent("softrl")
-        ]
-        for config in ["debug", "release"] {
-            candidates.append(Self.repoRoot.appendingPathComponent(".build/\(config)/softrl"))
-        }
-        guard let found = candidates.first(where: { fm.isExecutableFile(atPath: $0.path) }) else {
-            throw XCTSkip(
-                "softrl binary not built: run `swift build --product softrl` (looked at \(candidates.map(\.path)))")
-        }
-        exe = found
+        exe = try SoftRLBinary.find()
         dir = fm.temporaryDirectory.appendingPathComponent("softrl-ops-\(name)-\(UUID().uuidString.prefix(6))")
         try fm.createDirectory(at: dir, withIntermediateDirectories: true)
     }

@@ -11,9 +11,7 @@ import TransformerLM
 final class EndRuleUpdateTests: XCTestCase {
     func testACurrentRolloutBreakingTheRuleIsLeftOutAndAStaleOneIsNotJudged() throws {
         let task = OneTokenTask()
-        let c = LlamaConfig(
-            vocabSize: task.vocabulary.count, hiddenSize: 16, intermediateSize: 32, numHiddenLayers: 1,
-            numAttentionHeads: 2, numKeyValueHeads: 1, maxPositionEmbeddings: 32)
+        let c = oneLayerConfig(vocabSize: task.vocabulary.count, maxPositions: 32)
         let model = try LlamaModel(config: c, seed: 5, std: 0.4)
         var config = RLConfig()
         config.sampler.mode = .soft; config.groupSize = 2; config.learningRate = 1e-3; config.warmupSteps = 0

@@ -28,12 +28,17 @@ struct OneTokenTask: ReasoningTask {
     var suggestedThinkingLimit: Int { 2 }
 }
 
+/// The one-layer model the run tests train: width 16, 2 query heads sharing 1 key/value head.
+func oneLayerConfig(vocabSize: Int, maxPositions: Int) -> LlamaConfig {
+    LlamaConfig(
+        vocabSize: vocabSize, hiddenSize: 16, intermediateSize: 32, numHiddenLayers: 1, numAttentionHeads: 2,
+        numKeyValueHeads: 1, maxPositionEmbeddings: maxPositions)
+}
+
 final class RLRunTests: XCTestCase {
     func meanReward(mode: ThinkingMode, steps: Int) -> (early: Double, late: Double) {
         let task = OneTokenTask()
-        let c = LlamaConfig(
-            vocabSize: task.vocabulary.count, hiddenSize: 16, intermediateSize: 32, numHiddenLayers: 1,
-            numAttentionHeads: 2, numKeyValueHeads: 1, maxPositionEmbeddings: 16)
+        let c = oneLayerConfig(vocabSize: task.vocabulary.count, maxPositions: 16)
         let model = try! LlamaModel(config: c, seed: 3, std: 0.1)
         var config = RLConfig()
         config.sampler.mode = mode
@@ -65,9 +70,7 @@ final class RLRunTests: XCTestCase {
 final class ImpossibleRolloutTests: XCTestCase {
     func testAnActionOutsideTopKIsCountedAndMaskedNotTrainedOn() throws {
         let task = OneTokenTask()
-        let c = LlamaConfig(
-            vocabSize: task.vocabulary.count, hiddenSize: 16, intermediateSize: 32, numHiddenLayers: 1,
-            numAttentionHeads: 2, numKeyValueHeads: 1, maxPositionEmbeddings: 16)
+        let c = oneLayerConfig(vocabSize: task.vocabulary.count, maxPositions: 16)
         let model = try LlamaModel(config: c, seed: 3, std: 0.1)
         var config = RLConfig()
         config.sampler.mode = .hard; config.sampler.topK = 1; config.sampler.maxThinkingSteps = 2

@@ -74,9 +74,7 @@ final class SupervisedInputTests: XCTestCase {
         try lines.joined(separator: "\n").write(toFile: path, atomically: true, encoding: .utf8)
         let task = try JSONLTask(path: path)
         let model = try LlamaModel(
-            config: LlamaConfig(
-                vocabSize: task.vocabulary.count, hiddenSize: 16, intermediateSize: 32, numHiddenLayers: 1,
-                numAttentionHeads: 2, numKeyValueHeads: 1, maxPositionEmbeddings: 512), seed: 1)
+            config: oneLayerConfig(vocabSize: task.vocabulary.count, maxPositions: 512), seed: 1)
         XCTAssertThrowsError(try SupervisedTrainer(model: model, task: task, config: SFTConfig())) { e in
             let m = "\(e)"
             XCTAssertTrue(

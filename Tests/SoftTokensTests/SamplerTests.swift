@@ -4,6 +4,7 @@
 // sampler statistics are what the method says (noise RMS = sigma, fuzzy = argmax embedding + noise, truncation).
 import XCTest
 import Foundation
+import SoftRLTestSupport
 import TensorMath
 import TransformerLM
 @testable import SoftTokens
@@ -140,15 +141,7 @@ final class SamplerTests: XCTestCase {
             ] {
                 let e = model.layout.entry(named: name)!
                 let u = (0..<e.count).map { _ in Float(rng.normal()) / Float(e.count).squareRoot() }
-                let w = model.weights.pointer + e.offset
-                let saved = Array(UnsafeBufferPointer(start: w, count: e.count))
-                let h: Float = 2e-3
-                for i in 0..<e.count { w[i] = saved[i] + h * u[i] }
-                let lp = loss()
-                for i in 0..<e.count { w[i] = saved[i] - h * u[i] }
-                let lm = loss()
-                for i in 0..<e.count { w[i] = saved[i] }
-                let numeric = (lp - lm) / (2 * Double(h))
+                let numeric = centralDifference(at: model.weights.pointer + e.offset, along: u, h: 2e-3, loss: loss)
                 var analytic = 0.0
                 for i in 0..<e.count { analytic += Double(grads[e.offset + i]) * Double(u[i]) }
                 let err = abs(numeric - analytic) / max(1, abs(numeric))

@@ -24,6 +24,17 @@ final class TextTaskTests: XCTestCase {
         return url.path
     }
 
+    /// A fresh temporary model directory (name starting `prefix`, removed after the test) holding the fixture
+    /// tokenizer as tokenizer.json.
+    func modelDirectory(_ prefix: String) throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.copyItem(
+            atPath: Self.tokenizer, toPath: dir.appendingPathComponent("tokenizer.json").path)
+        return dir
+    }
+
     func testGSM8KStyleJSONL() throws {
         let path = try write([
             #"{"question": "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did Natalia sell altogether in April and May?", "answer": "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\nNatalia sold 48+24 = <<48+24=72>>72 clips altogether in April and May.\n#### 72"}"#,
@@ -141,11 +152,7 @@ final class TextTaskTests: XCTestCase {
     }
 
     func testChatTemplateFromAModelDirectory() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("text-dir-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
-        try FileManager.default.copyItem(
-            atPath: Self.tokenizer, toPath: dir.appendingPathComponent("tokenizer.json").path)
+        let dir = try modelDirectory("text-dir-")
         // SmolLM2's template text (as saved by transformers) and its eos id.
         let template =
             "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
@@ -166,11 +173,7 @@ final class TextTaskTests: XCTestCase {
     /// An eos_token_id that is not a token id (2^40, -1, a fraction) is an error naming the file; before, 2^40 was
     /// truncated to token 0 and generation stopped at the wrong token.
     func testAnEndOfSequenceIdThatIsNotATokenIdIsRefused() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("text-eos-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
-        try FileManager.default.copyItem(
-            atPath: Self.tokenizer, toPath: dir.appendingPathComponent("tokenizer.json").path)
+        let dir = try modelDirectory("text-eos-")
         var o = TaskOptions(); o.tokenizer = dir.path; o.wordCount = 20
         for eos in ["1099511627776", "-1", "2.5", "[1099511627776, 2]"] {
             try #"{"eos_token_id": \#(eos)}"#.write(

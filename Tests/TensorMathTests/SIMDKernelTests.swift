@@ -425,6 +425,23 @@ extension SIMDKernelTests {
         return worst
     }
 
+    /// Entries of y past the n columns of its m rows (ldy apart) are as they were before the product: y0's when
+    /// accumulating, else the NaN they were set to.
+    func assertNothingWrittenPastN(
+        _ y: [Float], _ y0: [Float], ldy: Int, m: Int, n: Int, accumulate: Bool, file: StaticString = #filePath,
+        line: UInt = #line
+    ) {
+        for i in 0..<m {
+            for j in n..<ldy {
+                if accumulate {
+                    XCTAssertEqual(y[i * ldy + j], y0[i * ldy + j], "wrote outside the row", file: file, line: line)
+                } else {
+                    XCTAssertTrue(y[i * ldy + j].isNaN, "wrote outside the row", file: file, line: line)
+                }
+            }
+        }
+    }
+
     /// CKernels' skinny x W^T kernel, every wide variant this CPU has, against the naive double product; row
     /// counts 1..13 cover every register-block size and remainder, k and n cover vector and block tails.
     func testSkinnyGEMMVariants() {
@@ -551,15 +568,7 @@ extension SIMDKernelTests {
                             accumulate: accumulate)
                         let worst = worstError(
                             y, y0, x: x, ldx: ldx, w: w, ldw: ldw, ldy: ldy, m: m, n: n, k: k, accumulate: accumulate)
-                        for i in 0..<m {
-                            for j in n..<ldy {
-                                if accumulate {
-                                    XCTAssertEqual(y[i * ldy + j], y0[i * ldy + j], "wrote outside the row")
-                                } else {
-                                    XCTAssertTrue(y[i * ldy + j].isNaN, "wrote outside the row")
-                                }
-                            }
-                        }
+                        assertNothingWrittenPastN(y, y0, ldy: ldy, m: m, n: n, accumulate: accumulate)
                         XCTAssertLessThanOrEqual(
                             worst, 1e-5 * Double(k).squareRoot() * 4, "\(path) \(m)x\(n)x\(k) accumulate \(accumulate)")
                     }

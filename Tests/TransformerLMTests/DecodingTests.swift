@@ -164,14 +164,7 @@ final class DecodingTests: XCTestCase {
                     }
                 }
                 for pos in promptLength..<length {
-                    var input = ModelInput(tokens: [])
-                    for s in seqs {
-                        input.tokens.append(s.tokens[pos])
-                        if s.tokens[pos] == ModelInput.vectorSlot {
-                            let slot = s.tokens[..<pos].filter { $0 == ModelInput.vectorSlot }.count
-                            input.vectors += s.vectors[(slot * c.hiddenSize)..<((slot + 1) * c.hiddenSize)]
-                        }
-                    }
+                    let input = ModelFixtures.decodeInput(seqs, at: pos, hiddenSize: c.hiddenSize)
                     model.decodeStep(rows: Array(0..<rows), input: input, cache: cache, logits: logits.pointer)
                     for i in 0..<rows {
                         let ref = full.logits(sequence: i, position: pos)

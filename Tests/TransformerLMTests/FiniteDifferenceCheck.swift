@@ -2,6 +2,7 @@
 // tensor, the directional derivative along a random unit direction within it by central differences against the
 // analytic gradient's projection on that direction.
 import XCTest
+import SoftRLTestSupport
 import TensorMath
 @testable import TransformerLM
 
@@ -16,14 +17,7 @@ func assertParameterGradientsMatchFiniteDifferences(
         let dir = (0..<e.count).map { _ in Float(rng.normal()) }
         let norm = Float(dir.reduce(0) { $0 + Double($1 * $1) }.squareRoot())
         let u = dir.map { $0 / norm }
-        let w = model.weights.pointer + e.offset
-        let saved = Array(UnsafeBufferPointer(start: w, count: e.count))
-        for i in 0..<e.count { w[i] = saved[i] + h * u[i] }
-        let lp = loss()
-        for i in 0..<e.count { w[i] = saved[i] - h * u[i] }
-        let lm = loss()
-        for i in 0..<e.count { w[i] = saved[i] }
-        let numeric = (lp - lm) / (2 * Double(h))
+        let numeric = centralDifference(at: model.weights.pointer + e.offset, along: u, h: h, loss: loss)
         var analytic = 0.0
         for i in 0..<e.count { analytic += Double(grads[e.offset + i]) * Double(u[i]) }
         let err = abs(numeric - analytic) / max(1, abs(numeric))

@@ -30,4 +30,18 @@ enum ModelFixtures {
         }
         return ModelInput(tokens: tokens, vectors: vecs)
     }
+
+    /// One decode step of all of `seqs` (one row each) at position `pos`: each one's token there, and its vector
+    /// when that token is a vector slot.
+    static func decodeInput(_ seqs: [ModelInput], at pos: Int, hiddenSize: Int) -> ModelInput {
+        var input = ModelInput(tokens: [])
+        for s in seqs {
+            input.tokens.append(s.tokens[pos])
+            if s.tokens[pos] == ModelInput.vectorSlot {
+                let slot = s.tokens[..<pos].filter { $0 == ModelInput.vectorSlot }.count
+                input.vectors += s.vectors[(slot * hiddenSize)..<((slot + 1) * hiddenSize)]
+            }
+        }
+        return input
+    }
 }

@@ -142,13 +142,23 @@ final class SafeTensorsTests: XCTestCase {
         XCTAssertEqual(tied["model.embed_tokens.weight"]?.values, t["model.embed_tokens.weight"]?.values)
     }
 
-    func testBF16CheckpointIsRoundedFP32() throws {
+    /// Each tensor of the Python-written `dtype` copy of the fp32 fixture in `directory`, with its fp32 original;
+    /// checks first that the copy has the same names and says `dtype`.
+    func forEachRoundedTensor(
+        _ directory: String, dtype: String, file: StaticString = #filePath, line: UInt = #line,
+        _ body: (_ name: String, _ tensor: SafeTensor, _ reference: SafeTensor) throws -> Void
+    ) throws {
         let f32 = try SafeTensorsFile.read(try fixture("tiny_llama/model.safetensors")).tensors
-        let b16 = try SafeTensorsFile.read(try fixture("tiny_llama_bf16/model.safetensors")).tensors
-        XCTAssertEqual(Set(f32.keys), Set(b16.keys))
-        for (name, t) in b16 {
-            XCTAssertEqual(t.sourceDType, "BF16")
-            let ref = try XCTUnwrap(f32[name])
+        let copy = try SafeTensorsFile.read(try fixture("\(directory)/model.safetensors")).tensors
+        XCTAssertEqual(Set(f32.keys), Set(copy.keys), file: file, line: line)
+        for (name, t) in copy {
+            XCTAssertEqual(t.sourceDType, dtype, file: file, line: line)
+            try body(name, t, try XCTUnwrap(f32[name], file: file, line: line))
+        }
+    }
+
+    func testBF16CheckpointIsRoundedFP32() throws {
+        try forEachRoundedTensor("tiny_llama_bf16", dtype: "BF16") { name, t, ref in
             XCTAssertEqual(t.shape, ref.shape)
             for (x, y) in zip(ref.values, t.values) {
                 // torch rounds to nearest even; compute that independently on the fp32 bits.
@@ -161,12 +171,7 @@ final class SafeTensorsTests: XCTestCase {
     }
 
     func testFP16CheckpointIsRoundedFP32() throws {
-        let f32 = try SafeTensorsFile.read(try fixture("tiny_llama/model.safetensors")).tensors
-        let f16 = try SafeTensorsFile.read(try fixture("tiny_llama_fp16/model.safetensors")).tensors
-        XCTAssertEqual(Set(f32.keys), Set(f16.keys))
-        for (name, t) in f16 {
-            XCTAssertEqual(t.sourceDType, "F16")
-            let ref = try XCTUnwrap(f32[name])
+        try forEachRoundedTensor("tiny_llama_fp16", dtype: "F16") { name, t, ref in
             for (x, y) in zip(ref.values, t.values) {
                 XCTAssertLessThanOrEqual(abs(y - x), max(abs(x) * 0x1p-11, 0x1p-25), name)
                 #if !(os(macOS) && arch(x86_64))
@@ -191,12 +196,17 @@ final class SafeTensorsTests: XCTestCase {
 
     // MARK: conversions, every bit pattern
 
-    func testFP16AllBitPatterns() throws {
+    /// Tensor `name` of a hand-built file `file` (with `header`) holding every 16-bit pattern in order, as read.
+    func allBitPatterns(_ file: String, header: String, tensor name: String) throws -> [Float] {
         let all = (0...0xFFFF).map { UInt16($0) }
-        let url = try rawFile(
-            "all-f16.safetensors",
-            header: #"{"h":{"dtype":"F16","shape":[65536],"data_offsets":[0,131072]}}"#, data: le16(all))
-        let v = try XCTUnwrap(SafeTensorsFile.read(url).tensors["h"]).values
+        let url = try rawFile(file, header: header, data: le16(all))
+        return try XCTUnwrap(SafeTensorsFile.read(url).tensors[name]).values
+    }
+
+    func testFP16AllBitPatterns() throws {
+        let v = try allBitPatterns(
+            "all-f16.safetensors", header: #"{"h":{"dtype":"F16","shape":[65536],"data_offsets":[0,131072]}}"#,
+            tensor: "h")
 
         // Hand-computed table.
         let table: [(UInt16, Float)] = [
@@ -222,11 +232,9 @@ final class SafeTensorsTests: XCTestCase {
     }
 
     func testBF16AllBitPatterns() throws {
-        let all = (0...0xFFFF).map { UInt16($0) }
-        let url = try rawFile(
-            "all-bf16.safetensors",
-            header: #"{"b":{"dtype":"BF16","shape":[256,256],"data_offsets":[0,131072]}}"#, data: le16(all))
-        let v = try XCTUnwrap(SafeTensorsFile.read(url).tensors["b"]).values
+        let v = try allBitPatterns(
+            "all-bf16.safetensors", header: #"{"b":{"dtype":"BF16","shape":[256,256],"data_offsets":[0,131072]}}"#,
+            tensor: "b")
         let table: [(Int, Float)] = [
             (0x0000, 0), (0x3F80, 1), (0xC000, -2), (0x4049, 3.140625), (0x7F7F, 0x1.FEp127),
             (0x0001, 0x1p-133), (0x0080, 0x1p-126), (0x7F80, .infinity), (0xFF80, -.infinity)
