@@ -29,9 +29,8 @@ public struct RLConfig: Codable, Sendable, Equatable {
     public var advantage = AdvantageEstimator.rloo
     /// REINFORCE with summed log-probs, truncated importance weights for stale rollouts (cap 2).
     public var loss = LossConfig()
-    /// Peak learning rate: tiny models from SFT need more than the paper's 3e-6..8e-6 for 3-8B models; 3e-4
-    /// collapsed pass@k on mnns, 1e-4 did not.
-    public var learningRate = 1e-4
+    /// Peak learning rate; a new run takes LearningRateRule's for its task unless a flag or the config file sets it.
+    public var learningRate = LearningRateRule.fromScratch
     /// Linear warm-up steps (paper: 20), then cosine decay to minLRRatio * peak.
     public var warmupSteps = 5
     public var minLRRatio = 0.1

@@ -140,24 +140,33 @@ public struct RunOverrides: Codable, Sendable, Equatable {
     public func newRun() throws -> RunPlan {
         try checkMicroBatch()
         var cfg = RLConfig()
-        var gammaSource: String?
+        var gammaSource: String?, lrSource: String?
         if let path = config {
             let object = try ConfigFile.object(path)
             cfg = try ConfigFile.apply(object, over: cfg, source: path)
             if (object["sampler"] as? [String: Any])?["noiseScale"] != nil {
                 gammaSource = "set by the config file \(path)"
             }
+            if object["learningRate"] != nil { lrSource = "set by the config file \(path)" }
         }
         cfg = apply(to: cfg)
         if noiseScale != nil { gammaSource = "set by --noise-scale" }
+        if lr != nil { lrSource = "set by --lr" }
+        // Gamma and the learning rate depend on whether the model is pretrained; the task says which.
         if gammaSource == nil {
             let rule = NoiseScale.rule(for: cfg.taskOptions)
             cfg.sampler.noiseScale = rule.gamma
             gammaSource = rule.reason + " (--noise-scale sets it)"
         }
+        if lrSource == nil {
+            let rule = LearningRateRule.rule(for: cfg.taskOptions)
+            cfg.learningRate = rule.lr
+            lrSource = rule.reason + " (--lr sets it)"
+        }
         try cfg.validate()
         var plan = RunPlan(config: cfg)
         plan.notes.append("noise gamma \(cfg.sampler.noiseScale): \(gammaSource!)")
+        plan.notes.append("learning rate \(cfg.learningRate): \(lrSource!)")
         return plan
     }
 

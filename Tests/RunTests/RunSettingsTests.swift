@@ -114,6 +114,28 @@ final class RunSettingsTests: XCTestCase {
         XCTAssertEqual(try overrides(["config": file.path]).resolve().sampler.noiseScale, 0.2)
     }
 
+    /// The learning rate follows the same pretrained-or-not rule as gamma, unless --lr or the config file sets it.
+    func testLearningRateFollowsTheRuleUnlessSet() throws {
+        let scratch = try RunOverrides().newRun()
+        XCTAssertEqual(scratch.config.learningRate, 1e-4)
+        XCTAssertTrue(
+            scratch.messages.contains { $0.hasPrefix("learning rate 0.0001: for a model trained from scratch") },
+            "\(scratch.messages)")
+        let pretrained = try overrides(["task": "words", "tokenizer": "models/x"]).newRun()
+        XCTAssertEqual(pretrained.config.learningRate, 5e-6)
+        XCTAssertTrue(
+            pretrained.messages.contains { $0.hasPrefix("learning rate 5e-06: for a pretrained model") },
+            "\(pretrained.messages)")
+        let flag = try overrides(["tokenizer": "models/x", "lr": 2e-5]).newRun()
+        XCTAssertEqual(flag.config.learningRate, 2e-5)
+        XCTAssertTrue(flag.messages.contains("learning rate 2e-05: set by --lr"), "\(flag.messages)")
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("softrl-lr-\(UUID().uuidString).json")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try #"{"learningRate": 3e-6}"#.write(to: file, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try overrides(["tokenizer": "models/x", "config": file.path]).resolve().learningRate, 3e-6)
+        XCTAssertEqual(try overrides(["config": file.path]).resolve().learningRate, 3e-6)
+    }
+
     func testResumeAppliesWhatItMayAndNamesEveryOtherSetting() throws {
         var saved = RLConfig(); saved.steps = 6; saved.learningRate = 1e-4; saved.maxStaleness = 0
         for (key, value) in Self.sample {
