@@ -1,4 +1,5 @@
-// `softrl bench model`: this machine's sgemm roofline, SoftRL's training and decode throughput, and the same
+// `softrl bench model`: this machine's fp32 roofline (SoftRL's own packed kernel, so a slow OpenBLAS kernel cannot
+// lower it), OpenBLAS's sgemm beside it, SoftRL's training and decode throughput, and the same
 // figures from PyTorch (scripts/reference/bench_torch.py run with the project's venv python) side by side, over
 // one or more rounds. Progress lines go to `output` (the command prints them); the result is one JSON-ready report.
 import Foundation
@@ -71,12 +72,7 @@ public struct ModelComparison {
         say(
             "== \(name): \(model.parameterCount) parameters (d=\(config.hiddenSize) ff=\(config.intermediateSize) L=\(config.numHiddenLayers) H=\(config.numAttentionHeads)/\(config.numKeyValueHeads) V=\(config.vocabSize)), \(threads) thread(s)"
         )
-        var best:
-            (
-                square: ModelBenchmark.SgemmResult, typical: ModelBenchmark.SgemmResult,
-                train: ModelBenchmark.TrainingResult,
-                decodes: [ModelBenchmark.DecodeResult]
-            )?
+        var best: Round?
         var torchBest: [String: Any]?
         var torchSkipped: String?
         // Per round: training's share of that round's roofline, and SoftRL/PyTorch of that round (the spread a shared
@@ -86,13 +82,14 @@ public struct ModelComparison {
         for round in 1...rounds {
             if rounds > 1 { say("-- round \(round) of \(rounds)") }
             let m = measure(model: model, config: config, batch: batch, batches: batches, big: big)
-            roundShares.append(m.train.gflops / max(m.square.gflops, m.typical.gflops))
+            roundShares.append(m.train.gflops / m.roofline)
             if let b = best {
-                best = (
-                    m.square.gflops > b.square.gflops ? m.square : b.square,
-                    m.typical.gflops > b.typical.gflops ? m.typical : b.typical,
-                    m.train.tokensPerSecond > b.train.tokensPerSecond ? m.train : b.train,
-                    zip(m.decodes, b.decodes).map { $0.tokensPerSecond > $1.tokensPerSecond ? $0 : $1 }
+                best = Round(
+                    square: m.square.gflops > b.square.gflops ? m.square : b.square,
+                    typical: m.typical.gflops > b.typical.gflops ? m.typical : b.typical,
+                    ownPeak: Self.larger(m.ownPeak, b.ownPeak),
+                    train: m.train.tokensPerSecond > b.train.tokensPerSecond ? m.train : b.train,
+                    decodes: zip(m.decodes, b.decodes).map { $0.tokensPerSecond > $1.tokensPerSecond ? $0 : $1 }
                 )
             } else {
                 best = m
@@ -109,15 +106,15 @@ public struct ModelComparison {
             }
             if torchSkipped != nil { break }
         }
-        let (square, typical, train, decodes) = best!
-        let roofline = max(square.gflops, typical.gflops)
+        let b = best!
+        let (square, typical, train, decodes) = (b.square, b.typical, b.train, b.decodes)
+        let roofline = b.roofline
         let share = train.gflops / roofline
         func list(_ xs: [Double], _ f: String) -> String { xs.map { String(format: f, $0) }.joined(separator: " ") }
         if rounds > 1 {
             say(
                 String(
-                    format:
-                        "best of %d rounds: sgemm roofline %.1f GFLOP/s; train %.0f tokens/s, %.1f GFLOP/s = %.0f%% of roofline",
+                    format: "best of %d rounds: roofline %.1f GFLOP/s; train %.0f tokens/s, %.1f GFLOP/s = %.0f%% of it",
                     rounds,
                     roofline, train.tokensPerSecond, train.gflops, 100 * share))
             for d in decodes {
@@ -142,7 +139,7 @@ public struct ModelComparison {
                 ["m": square.m, "n": square.n, "k": square.k, "gflops": square.gflops],
                 ["m": typical.m, "n": typical.n, "k": typical.k, "gflops": typical.gflops]
             ],
-            "roofline_gflops": roofline,
+            "roofline_gflops": roofline, "roofline_source": b.rooflineSource,
             "train": [
                 "batch": train.batch, "seq": train.seq, "steps": train.steps, "tokens_per_s": train.tokensPerSecond,
                 "step_ms": train.stepMilliseconds, "forward_ms": train.forwardMs, "loss_ms": train.lossMs,
@@ -165,7 +162,7 @@ public struct ModelComparison {
                     format:
                         "decode weights packed in %.2f ms, once per generation (beside %.2f ms per batch-%d decode run)",
                     packMs, 1000 * (decodes.last?.seconds ?? .nan), decodes.last?.batch ?? 0))
-        if !noBF16 { out["bf16"] = bf16Rows(model: model, batches: batches, torch: torchBest) }
+        if !noBF16 { out["bf16"] = bf16Rows(model: model, batches: batches, torch: torchBest, f32Peak: b.ownPeak) }
         if noTorch { say("pytorch: skipped (--no-torch)"); return out }
         if let why = torchSkipped {
             say("pytorch: skipped — \(why)")
@@ -202,12 +199,14 @@ public struct ModelComparison {
     /// the packed kernels' own compute roofline per precision; decode at each batch with bf16-stored weights (the model's
     /// weights rounded to bf16, as an actor on --wire-weights bf16 holds them; fp32 products) and with bf16 products;
     /// prefill in fp32 and bf16 products; PyTorch's bf16 autocast figures when it ran.
-    func bf16Rows(model: LlamaModel, batches: [Int], torch: [String: Any]?) -> [String: Any] {
+    /// `f32Peak` is the fp32 packed-kernel peak `measure` took (the training line's roofline), not measured again.
+    func bf16Rows(model: LlamaModel, batches: [Int], torch: [String: Any]?, f32Peak: Double?) -> [String: Any] {
         let savedCompute = GenerationCompute.active
         defer { GenerationCompute.active = savedCompute }
         var out: [String: Any] = [:]
         var roof: [String: Double] = [:]
-        for f in [PackedGEMM.PanelFormat.f32, .bf16Weights, .bf16Products] {
+        if let f32Peak { roof[PackedGEMM.PanelFormat.f32.rawValue] = f32Peak }
+        for f in [PackedGEMM.PanelFormat.bf16Weights, .bf16Products] {
             if let g = ModelBenchmark.packedRooflineGFLOPS(f) { roof[f.rawValue] = g }
         }
         out["packed_roofline_gflops"] = roof
@@ -344,22 +343,44 @@ public struct ModelComparison {
             d.batch, d.tokensPerSecond, d.promptLength, d.newTokens, 1000 * d.seconds, 1000 * d.cpuSeconds)
     }
 
+    /// One round's measurements. The roofline is the fp32 peak of SoftRL's own packed kernel (the kernel training's
+    /// activation-side products run on), so it says what this CPU can do whatever kernel OpenBLAS runs; OpenBLAS's
+    /// sgemm is measured beside it. Without a packed kernel (portable SIMD path) the roofline is OpenBLAS's sgemm.
+    struct Round {
+        var square: ModelBenchmark.SgemmResult, typical: ModelBenchmark.SgemmResult
+        var ownPeak: Double?
+        var train: ModelBenchmark.TrainingResult
+        var decodes: [ModelBenchmark.DecodeResult]
+        var roofline: Double { ownPeak ?? max(square.gflops, typical.gflops) }
+        var rooflineSource: String {
+            ownPeak == nil ? "openblas sgemm (no packed kernel on this SIMD path)" : "softrl packed fp32 kernel"
+        }
+    }
+
+    static func larger(_ a: Double?, _ b: Double?) -> Double? {
+        guard let a else { return b }
+        return max(a, b ?? a)
+    }
+
     /// One round of SoftRL's measurements: roofline, training, decode at each batch size.
-    func measure(model: LlamaModel, config: LlamaConfig, batch: Int, batches: [Int], big: Bool)
-        -> (
-            square: ModelBenchmark.SgemmResult, typical: ModelBenchmark.SgemmResult,
-            train: ModelBenchmark.TrainingResult,
-            decodes: [ModelBenchmark.DecodeResult]
-        )
-    {
-        // Roofline: a big square product and the model's most common shape (tokens x hidden -> intermediate).
+    func measure(model: LlamaModel, config: LlamaConfig, batch: Int, batches: [Int], big: Bool) -> Round {
+        // OpenBLAS beside the roofline: a big square product and the model's most common shape (tokens x hidden ->
+        // intermediate).
         let square = ModelBenchmark.sgemmGFLOPS(m: 1024, n: 1024, k: 1024)
         let typical = ModelBenchmark.sgemmGFLOPS(m: batch * seq, n: config.intermediateSize, k: config.hiddenSize)
-        let roofline = max(square.gflops, typical.gflops)
-        say(
-            String(
-                format: "sgemm roofline: %.1f GFLOP/s at 1024^3, %.1f GFLOP/s at %dx%dx%d (m x n x k)",
-                square.gflops, typical.gflops, typical.m, typical.n, typical.k))
+        let ownPeak = ModelBenchmark.packedRooflineGFLOPS(.f32)
+        let roofline = ownPeak ?? max(square.gflops, typical.gflops)
+        let sgemmPart = String(
+            format: "OpenBLAS %@ sgemm %.1f GFLOP/s at 1024^3, %.1f at %dx%dx%d (m x n x k)", BLASKernel.activeCoreName,
+            square.gflops, typical.gflops, typical.m, typical.n, typical.k)
+        if let ownPeak {
+            say(
+                String(
+                    format: "roofline: SoftRL's fp32 packed kernel %.1f GFLOP/s (64x256x512, panels in cache); ",
+                    ownPeak) + sgemmPart + String(format: " = %.2fx of it", max(square.gflops, typical.gflops) / ownPeak))
+        } else {
+            say("roofline: " + sgemmPart + " (no packed kernel on SIMD path \(SIMDPath.active))")
+        }
 
         // Training: forward + cross-entropy + backward + AdamW. Like bench_torch.py's torch.optim.AdamW defaults,
         // weight decay 0.01 applies to every parameter (no mask, so the update loop vectorises).
@@ -385,7 +406,7 @@ public struct ModelComparison {
             decodes.append(d)
             say(Self.decodeLine(d))
         }
-        return (square, typical, train, decodes)
+        return Round(square: square, typical: typical, ownPeak: ownPeak, train: train, decodes: decodes)
     }
 
     /// The better of two bench_torch.py results: the higher training and per-batch decode tokens/s.

@@ -32,16 +32,44 @@ import Foundation
 /// The OpenBLAS core name that fits a CPU best, and the SIMD generation of OpenBLAS core names.
 public enum OpenBLASCores {
     /// SIMD generation of a core's kernels: 1 SSE*, 2 AVX, 3 AVX2+FMA, 4 AVX-512. 0 = unknown name.
-    public static func tier(_ core: String) -> Int {
+    public static func tier(_ core: String) -> Int { generation(core) / 10 }
+
+    /// The instruction sets a core's kernels assume, finer than `tier`: tens are the tier, units the step within it
+    /// (SSE 10, SSE3 11, SSSE3 12, SSE4.1 13, SSE4.2 14; AVX-512 40, with AVX512_BF16 41). 0 = unknown name.
+    public static func generation(_ core: String) -> Int {
         switch core.lowercased() {
-        case "sapphirerapids", "cooperlake", "skylakex": return 4
-        case "haswell", "zen", "skylake": return 3
-        case "sandybridge", "bulldozer", "piledriver", "steamroller", "excavator": return 2
-        case "prescott", "core2", "penryn", "dunnington", "nehalem", "atom", "opteron", "opteron_sse3", "barcelona",
-            "bobcat", "nano", "katmai", "coppermine", "northwood", "banias", "athlon":
-            return 1
+        case "sapphirerapids", "cooperlake": return 41
+        case "skylakex": return 40
+        case "haswell", "zen", "skylake": return 30
+        case "sandybridge", "bulldozer", "piledriver", "steamroller", "excavator": return 20
+        case "nehalem": return 14
+        case "penryn", "dunnington": return 13
+        case "core2", "atom", "bobcat", "nano": return 12
+        case "prescott", "opteron_sse3", "barcelona": return 11
+        case "katmai", "coppermine", "northwood", "banias", "athlon", "opteron": return 10
         default: return 0
         }
+    }
+
+    /// When `coreType` (an OPENBLAS_CORETYPE value) names a kernel older than the best this CPU and OS support
+    /// (`best(for:)`): that best kernel; nil for the same or a newer generation, an unknown name or an unreadable CPU.
+    /// Haswell and Zen share their kernels, so neither is older than the other; SkylakeX is older than Cooperlake.
+    public static func newerKernel(than coreType: String, features: CPUFeatures) -> String? {
+        guard let best = best(for: features) else { return nil }
+        let g = generation(coreType)
+        return g > 0 && g < generation(best) ? best : nil
+    }
+
+    /// The log line for an OPENBLAS_CORETYPE older than the CPU supports. `sgemmShare` is OpenBLAS sgemm's rate over
+    /// SoftRL's own fp32 kernel's at the same product (nil: not measured). The share is not 1 with the best kernel
+    /// either, so it is what the reader compares with a run without the variable, not a verdict on its own.
+    public static func olderCoreTypeNotice(coreType: String, best: String, sgemmShare: Double?) -> String {
+        guard let r = sgemmShare, r.isFinite, r > 0 else {
+            return "OPENBLAS_CORETYPE=\(coreType) names a kernel older than this CPU supports (\(best)); "
+                + "unset it for full speed"
+        }
+        return "OPENBLAS_CORETYPE=\(coreType): OpenBLAS sgemm runs at " + String(format: "%.2fx", r)
+            + " of this CPU's own-kernel rate (CPU supports \(best)); unset it for full speed"
     }
 
     /// The best kernel of Debian's OpenBLAS 0.3.21 DYNAMIC_ARCH set that the CPU and OS really support.

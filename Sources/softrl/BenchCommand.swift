@@ -1,6 +1,6 @@
 // `softrl bench`: the benchmark commands. Each parses its options and calls the Benchmarks target, which measures
-// and formats; `bench model` here: the model presets' training and decode throughput beside the sgemm roofline and
-// PyTorch (Benchmarks/ModelComparison.swift).
+// and formats; `bench model` here: the model presets' training and decode throughput beside the fp32 roofline of
+// SoftRL's own packed kernel, OpenBLAS's sgemm and PyTorch (Benchmarks/ModelComparison.swift).
 import ArgumentParser
 import Benchmarks
 import Foundation
@@ -18,7 +18,7 @@ struct BenchCommand: ParsableCommand {
 struct ModelBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "model",
-        abstract: "Training and decode throughput of the model presets, against the sgemm roofline and PyTorch.")
+        abstract: "Training and decode throughput of the model presets, against the fp32 roofline and PyTorch.")
 
     @Option(help: "tiny, small, smollm2 (SmolLM2-135M's shape), both (tiny and small) or all.") var preset: String =
         "tiny"

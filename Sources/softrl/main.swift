@@ -23,4 +23,6 @@ BLASKernel.selectAtStartup()
 
 // Line-buffered stdout: progress lines must appear in order when a parent process (e.g. `local`) pipes them.
 setvbuf(stdout, nil, _IOLBF, 0)
+// First line of the heavy commands when the user's OPENBLAS_CORETYPE is older than this CPU supports: its measured cost.
+CoreTypeNotice.printIfNeeded(arguments: CommandLine.arguments)
 SoftRLCommand.main()

@@ -9,6 +9,8 @@
 // run it, and the kernel tests on an AVX2-only CPU (no AVX-512). qemu-user does not follow execve, so a process
 // `softrl` re-executes (the probe child, the switched process) runs natively: these tests check what the emulated
 // process decided and ran before that. They skip with a reason when qemu-x86_64 is not installed.
+// A user's OPENBLAS_CORETYPE older than the CPU (Haswell on AVX-512) makes the first line of a heavy command say
+// what it costs, measured; that test skips on CPUs without AVX-512.
 import XCTest
 import Foundation
 import SoftRLTestSupport
@@ -130,6 +132,53 @@ final class BLASKernelCommandLineTests: XCTestCase {
                 OpenBLASCores.tier(k["blasKernel"] ?? ""), OpenBLASCores.tier(best), k["blasKernelSummary"] ?? "")
         }
         XCTAssertNotEqual(k["blasKernelSource"], "user")
+    }
+
+    /// Runs `softrl arguments` with stdout and stderr into one pipe (what a terminal or a log file shows, in order)
+    /// and returns its lines.
+    func mergedLines(_ arguments: [String], env: [String: String]) throws -> (status: Int32, lines: [String]) {
+        let p = Process()
+        p.executableURL = try softrl()
+        p.arguments = arguments
+        var e = ProcessInfo.processInfo.environment.filter {
+            !$0.key.hasPrefix("SOFTRL_") && $0.key != "OPENBLAS_CORETYPE"
+        }
+        e.merge(env) { $1 }
+        p.environment = e
+        let pipe = Pipe()
+        p.standardOutput = pipe; p.standardError = pipe
+        try p.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init))
+    }
+
+    /// An OPENBLAS_CORETYPE older than the CPU: the first line of a heavy command says so and gives the measured
+    /// share of the own-kernel rate; without it, or on a light command, nothing is said.
+    func testOlderCoreTypeIsTheFirstLineWithItsMeasuredCost() throws {
+        guard CPUFeatures.host.avx512Usable, let best = OpenBLASCores.best(for: CPUFeatures.host) else {
+            throw XCTSkip(
+                "this CPU (\(CPUFeatures.host.shortDescription)) has no usable AVX-512: Haswell is not older than it")
+        }
+        let bench = ["bench", "kernels", "--sgemm-size", "0", "--seconds", "0.001"]
+        let r = try mergedLines(bench, env: ["OPENBLAS_CORETYPE": "Haswell"])
+        XCTAssertEqual(r.status, 0, r.lines.joined(separator: "\n"))
+        let first = try XCTUnwrap(r.lines.first)
+        print("OPENBLAS_CORETYPE=Haswell, first line: \(first)")
+        let prefix = "softrl: OPENBLAS_CORETYPE=Haswell: OpenBLAS sgemm runs at "
+        XCTAssertTrue(first.hasPrefix(prefix), first)
+        XCTAssertTrue(first.contains("x of this CPU's own-kernel rate (CPU supports \(best)); "), first)
+        let figure = first.dropFirst(prefix.count).prefix(while: { $0 != "x" })
+        let share = try XCTUnwrap(Double(figure), first)
+        XCTAssertTrue(share.isFinite && share > 0, first)
+        XCTAssertEqual(r.lines.filter { $0.contains("OPENBLAS_CORETYPE=Haswell:") }.count, 1)
+
+        let plain = try mergedLines(bench, env: [:])
+        XCTAssertEqual(plain.status, 0)
+        XCTAssertFalse(plain.lines.joined().contains("own-kernel rate"), plain.lines.first ?? "")
+        // A command without heavy math pays no probe and says nothing.
+        let light = try mergedLines(["model"], env: ["OPENBLAS_CORETYPE": "Haswell"])
+        XCTAssertFalse(light.lines.joined().contains("own-kernel rate"), light.lines.first ?? "")
     }
 
     // MARK: Emulated CPUs (qemu-user)

@@ -120,6 +120,61 @@ final class KernelChoiceTests: XCTestCase {
                 && warning.contains("SIGILL"), warning)
     }
 
+    /// Which OPENBLAS_CORETYPE names are older than the CPU: by the instruction sets each kernel assumes (Intel's and
+    /// AMD's manuals: Haswell/Zen need AVX2 + FMA, SkylakeX AVX-512 F/BW/DQ/VL, Cooperlake also AVX512_BF16).
+    func testOlderCoreTypeTable() {
+        let xeon = Self.cpu(avx: true, fma: true, avx2: true, avx512: true)
+        let zen3 = Self.cpu("AuthenticAMD", avx: true, fma: true, avx2: true)
+        let zen4 = Self.cpu("AuthenticAMD", avx: true, fma: true, avx2: true, avx512: true, bf16: true)
+        let hidden512 = Self.cpu(
+            "AuthenticAMD", avx: true, fma: true, avx2: true, avx512: true, bf16: true, xcr0: Self.xcrAVX)
+        let sse41 = Self.cpu(sse: 41)
+        let table: [(String, String, CPUFeatures, String?)] = [
+            ("Haswell on a BF16 CPU", "Haswell", zen4, "Cooperlake"),
+            ("SkylakeX on a BF16 CPU (no AVX512_BF16 kernels)", "SkylakeX", zen4, "Cooperlake"),
+            ("names compare case-insensitively", "haswell", zen4, "Cooperlake"),
+            ("Cooperlake on a BF16 CPU is the best", "Cooperlake", zen4, nil),
+            ("SapphireRapids is not older than Cooperlake", "SapphireRapids", zen4, nil),
+            ("Sandybridge on AVX-512", "Sandybridge", xeon, "SkylakeX"),
+            ("Nehalem on AVX-512", "Nehalem", xeon, "SkylakeX"),
+            ("Haswell on AVX-512 without BF16", "Haswell", xeon, "SkylakeX"),
+            ("SkylakeX on AVX-512 without BF16 is the best", "SkylakeX", xeon, nil),
+            ("Haswell on Zen 3 (the same kernels as Zen)", "Haswell", zen3, nil),
+            ("Zen on Zen 3", "Zen", zen3, nil),
+            ("Sandybridge on Zen 3", "Sandybridge", zen3, "Zen"),
+            ("Prescott on Zen 3", "Prescott", zen3, "Zen"),
+            ("a newer kernel than the CPU runs is not older", "SkylakeX", zen3, nil),
+            ("AVX-512 hidden by the OS: Haswell is the best there", "Haswell", hidden512, nil),
+            ("AVX-512 hidden by the OS: Sandybridge is older", "Sandybridge", hidden512, "Zen"),
+            ("SSE3 on an SSE4.1 CPU", "Prescott", sse41, "Penryn"),
+            ("SSE4.2 on an SSE4.1 CPU is newer", "Nehalem", sse41, nil),
+            ("unknown name", "Generic", zen4, nil),
+            ("empty name", "", zen4, nil),
+            ("unreadable CPU", "Prescott", CPUFeatures(), nil)
+        ]
+        for (name, coreType, features, expected) in table {
+            XCTAssertEqual(OpenBLASCores.newerKernel(than: coreType, features: features), expected, name)
+        }
+        // The finer generation keeps the coarse tiers the start-up decision uses.
+        for (core, tier) in [("Cooperlake", 4), ("SkylakeX", 4), ("Zen", 3), ("Sandybridge", 2), ("Nehalem", 1),
+                             ("Prescott", 1), ("Generic", 0)] {
+            XCTAssertEqual(OpenBLASCores.tier(core), tier, core)
+        }
+    }
+
+    func testOlderCoreTypeNoticeWording() {
+        XCTAssertEqual(
+            OpenBLASCores.olderCoreTypeNotice(coreType: "Haswell", best: "Cooperlake", sgemmShare: 0.617),
+            "OPENBLAS_CORETYPE=Haswell: OpenBLAS sgemm runs at 0.62x of this CPU's own-kernel rate "
+                + "(CPU supports Cooperlake); unset it for full speed")
+        let nan = OpenBLASCores.olderCoreTypeNotice(coreType: "SkylakeX", best: "Cooperlake", sgemmShare: .nan)
+        XCTAssertFalse(nan.contains("nan"), "a failed measurement reads as not measured: \(nan)")
+        let unmeasured = OpenBLASCores.olderCoreTypeNotice(coreType: "Nehalem", best: "Zen", sgemmShare: nil)
+        XCTAssertEqual(
+            unmeasured,
+            "OPENBLAS_CORETYPE=Nehalem names a kernel older than this CPU supports (Zen); unset it for full speed")
+    }
+
     func testDecodingRawCpuidRegisters() {
         var raw = softrl_cpuid_raw()
         raw.max_leaf = 16
