@@ -116,19 +116,23 @@ public struct MicroBatchSize: Codable, Sendable, Equatable, CustomStringConverti
         return MicroBatchSize(max(budget / perPosition, 1), .tokens)
     }
 
-    /// Consecutive ranges of `lengths` (sequence positions per rollout), each within this size, and at least
-    /// `parts` of them when there are that many rollouts (so every worker thread has one); a rollout longer than a
-    /// token limit gets a micro-batch of its own.
+    /// Consecutive ranges of `lengths` (sequence positions per rollout), each within this size, as many as the
+    /// size needs rounded up to a multiple of `parts` when there are that many rollouts (so the workers, which
+    /// take micro-batches in turn, get equal shares: 5 micro-batches on 2 ranks left one idle for a fifth of the
+    /// update); a rollout longer than a token limit gets a micro-batch of its own.
     public func split(lengths: [Int], atLeast parts: Int = 1) -> [Range<Int>] {
         let total = unit == .rollouts ? lengths.count : lengths.reduce(0, +)
-        // An even share per part; a rollout joins the current micro-batch unless that overshoots the share by
-        // more than stopping undershoots it (so the parts come out balanced for the threads).
-        let share = Double(total) / Double(max(parts, 1))
+        let workers = max(parts, 1)
+        let needed = max(Int((Double(total) / Double(max(count, 1))).rounded(.up)), 1)
+        let target = min(lengths.count, (max(needed, workers) + workers - 1) / workers * workers)
+        // An even share per micro-batch; a rollout joins the current one unless that overshoots the share by more
+        // than stopping undershoots it (so they come out balanced for the workers).
+        let share = Double(total) / Double(max(target, 1))
         var out: [Range<Int>] = []
         var start = 0, used = 0
         for (i, n) in lengths.enumerated() {
             let cost = unit == .rollouts ? 1 : n
-            let overLimit = used + cost > count, overShare = parts > 1 && Double(used) + Double(cost) / 2 > share
+            let overLimit = used + cost > count, overShare = target > 1 && Double(used) + Double(cost) / 2 > share
             if i > start && (overLimit || overShare) { out.append(start..<i); start = i; used = 0 }
             used += cost
         }

@@ -161,6 +161,18 @@ final class MicroBatchTests: XCTestCase {
         XCTAssertEqual(
             MicroBatchSize(100, .rollouts).split(lengths: [1, 1, 1, 1, 1, 1], atLeast: 3), [0..<2, 2..<4, 4..<6])
         XCTAssertEqual(MicroBatchSize(100, .rollouts).split(lengths: [5], atLeast: 4), [0..<1])
+        // SmolLM2's `words` update of 2 groups of 16 (a group's first rollout carries the 72-token prompt) at 459
+        // tokens: the limit alone needs 5 micro-batches; for 2 workers taking them in turn that rounds up to 6, and
+        // each worker's positions are within a tenth of the other's.
+        let group = [127] + Array(repeating: 55, count: 15)
+        let batches = MicroBatchSize(459, .tokens).split(lengths: group + group, atLeast: 2)
+        XCTAssertEqual(batches.count, 6)
+        let lengths = group + group
+        let load = (0..<2).map { w in
+            batches.indices.filter { $0 % 2 == w }.reduce(0) { $0 + lengths[batches[$1]].reduce(0, +) }
+        }
+        XCTAssertLessThan(Double(abs(load[0] - load[1])), 0.1 * Double(load.max()!), "\(batches) \(load)")
+        XCTAssertTrue(batches.allSatisfy { lengths[$0].reduce(0, +) <= 459 }, "\(batches)")
         // A config file names the size as a string; a bad one says what to write.
         let decoded = try? JSONDecoder().decode(
             RLConfig.self,
