@@ -182,7 +182,7 @@ final class MicroBatchTests: XCTestCase {
     }
 
     /// The default fits the host: SmolLM2's shape on a 24 GB host gets a few rollouts' worth of positions, a 1M
-    /// model gets thousands, and more threads split the same memory.
+    /// model gets thousands, and threads keep that size until their passes together pass an eighth of the host.
     func testAutomaticSizeFollowsModelAndMemory() throws {
         let smol = try LlamaModel(
             config: LlamaConfig(
@@ -199,8 +199,10 @@ final class MicroBatchTests: XCTestCase {
         XCTAssertEqual(one.unit, .tokens)
         XCTAssertTrue((256...2048).contains(one.count), "\(one)")
         XCTAssertLessThanOrEqual(smol.trainingPassBytes(lengths: [one.count]), 1 << 30)
-        let two = MicroBatchSize.automatic(for: smol, threads: 2, hostMemory: host)
-        XCTAssertEqual(Double(two.count), Double(one.count) / 2, accuracy: 1)
+        // Threads keep the full size while all their passes fit in an eighth of the host; beyond, they split it.
+        XCTAssertEqual(MicroBatchSize.automatic(for: smol, threads: 2, hostMemory: host), one)
+        let many = MicroBatchSize.automatic(for: smol, threads: 16, hostMemory: host)
+        XCTAssertEqual(Double(many.count), Double(one.count) / 4, accuracy: 2)  // (24 GB / 8 / 16) / (24 GB / 32)
         XCTAssertGreaterThan(
             MicroBatchSize.automatic(for: smallModel(), threads: 1, hostMemory: host).count, 10 * one.count)
     }
