@@ -25,6 +25,9 @@ public struct LearnerBenchmark {
     public var updates = 2
     /// Skip the actor's side (generate once, untimed).
     public var learnerOnly = false
+    /// Also time each update with no pass memory kept (every micro-batch maps, faults in and zeroes fresh pages),
+    /// alternated with the default, to show what keeping it saves.
+    public var freshBuffers = false
     public var output: (String) -> Void = {
         print($0); fflush(stdout)
     }
@@ -73,11 +76,20 @@ public struct LearnerBenchmark {
                 let learner = PolicyLearner(model: model, config: rl, endOfThinking: never.tokens, threads: n)
                 let batches = learner.microBatches(rollouts)
                 let lengths = learner.sequenceLengths(rollouts) // rows in the pass: a group's prompt once
-                var seconds = 0.0
+                var seconds = 0.0, freshSeconds = 0.0
+                let kept = ScratchBlockCache.shared.maxCachedBytes
                 for _ in 0..<max(updates, 1) {
-                    let t = DispatchTime.now().uptimeNanoseconds
+                    var t = DispatchTime.now().uptimeNanoseconds
                     _ = try learner.update(groups: groups)
                     seconds = Double(DispatchTime.now().uptimeNanoseconds - t) / 1e9
+                    guard freshBuffers else { continue }
+                    learner.keepsPassMemory = false
+                    ScratchBlockCache.shared.maxCachedBytes = 0
+                    t = DispatchTime.now().uptimeNanoseconds
+                    _ = try learner.update(groups: groups)
+                    freshSeconds = Double(DispatchTime.now().uptimeNanoseconds - t) / 1e9
+                    learner.keepsPassMemory = true
+                    ScratchBlockCache.shared.maxCachedBytes = kept
                 }
                 let rate = Double(rollouts.count) / seconds
                 let flops = batches.reduce(0.0) { $0 + Self.updateFLOPs(c, rows: lengths[$1].reduce(0, +)) }
@@ -91,6 +103,9 @@ public struct LearnerBenchmark {
                     100 * roofline, Self.peakRSSMegabytes())
                 if !learnerOnly {
                     line += String(format: " | actor/learner per core %.2f", actorRate / (rate / Double(n)))
+                }
+                if freshBuffers {
+                    line += String(format: " | fresh buffers: update %.2f s (%.2fx)", freshSeconds, freshSeconds / seconds)
                 }
                 if let one = oneThread {
                     line += String(format: " | %.2fx one thread", rate / one)

@@ -153,6 +153,9 @@ public final class PolicyLearner {
     /// Threads that split this worker's micro-batches (each its own activations and gradient buffer, one BLAS
     /// thread each).
     public let threads: Int
+    /// Keep pass memory between micro-batches and updates (off only to measure what keeping it saves: `bench
+    /// learner --fresh-buffers`).
+    public var keepsPassMemory = true
     /// The micro-batch size in use (the config's, or one chosen from the model and the host's memory).
     public let microBatch: MicroBatchSize
     let scorer: PolicyScorer
@@ -234,6 +237,7 @@ public final class PolicyLearner {
     /// and updates, sized to the largest micro-batch seen: a fresh multi-hundred-MB pass per micro-batch was paid
     /// in page faults and the kernel zeroing pages (a fifth of the learner's time on SmolLM2).
     private func keepPassMemory(_ batches: [Range<Int>], lengths: [Int]) {
+        guard keepsPassMemory else { return }
         let largest = batches.map { model.trainingPassBytes(lengths: Array(lengths[$0])) }.max() ?? 0
         let wanted = threads * largest // a pass's estimate includes its backward temporaries and logits gradient
         if ScratchBlockCache.shared.maxCachedBytes < wanted { ScratchBlockCache.shared.maxCachedBytes = wanted }

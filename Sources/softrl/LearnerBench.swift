@@ -25,6 +25,8 @@ struct LearnerBench: ParsableCommand {
     @Option(help: "Updates timed per thread count (the last is reported: the first pays first-touch costs).")
     var updates: Int = 2
     @Flag(help: "Skip the actor's side (generate once, untimed).") var learnerOnly = false
+    @Flag(help: "Also time each update with no pass memory kept between micro-batches (what keeping it saves).")
+    var freshBuffers = false
 
     func run() throws {
         var bench = LearnerBenchmark()
@@ -44,6 +46,7 @@ struct LearnerBench: ParsableCommand {
         }
         bench.prompts = prompts; bench.groupSize = groupSize; bench.promptLength = promptLength
         bench.thinking = thinking; bench.answer = answer; bench.updates = updates; bench.learnerOnly = learnerOnly
+        bench.freshBuffers = freshBuffers
         let model =
             try base.map { try loadModel($0) } ?? LlamaModel(config: LlamaConfig.preset(preset, vocabSize: 64), seed: 1)
         try bench.run(model: model, name: base ?? preset)
