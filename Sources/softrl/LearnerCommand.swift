@@ -19,7 +19,7 @@ struct LearnerCommand: ParsableCommand {
     @Option(help: "Continue the run whose checkpoint is in this run directory.") var resume: String?
     @Option(
         help:
-            "The run's whole resolved config (rl_config.json, as `softrl local` writes it) instead of RL and task flags; with --resume only its steps, learningRate and maxStaleness may differ from the checkpoint's."
+            "The run's whole resolved config (rl_config.json, as `softrl local` writes it) instead of RL and task flags; with --resume only the settings a resume may change (\(RunOverrides.changeableOnResume.joined(separator: ", "))) may differ from the checkpoint's."
     )
     var runConfig: String?
     @Option(help: "Run directory: metrics.jsonl, checkpoint/, learner.endpoint.") var runDir: String = "runs/learner"
