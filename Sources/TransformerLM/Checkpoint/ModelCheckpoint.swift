@@ -49,14 +49,18 @@ public enum ModelCheckpoint {
                 file: path, field: "rope_scaling", expected: "null", found: "\(scaling)",
                 hint: "RoPE scaling (e.g. Llama 3.1 long context) is not implemented")
         }
-        var ropeTheta = json["rope_theta"] as? Double
+        // Numbers come from JSONDecoder, not JSONSerialization: on Linux the latter returns some literals
+        // (1.0000777777777779e+39) as NSDecimalNumber, whose doubleValue is not the nearest double.
+        var nestedRopeTheta: Double?
         if let params = json["rope_parameters"] as? [String: Any] { // transformers 5 nests it here
             if let type = params["rope_type"] as? String, type != "default" {
                 throw CheckpointError.badConfig(
                     file: path, field: "rope_parameters.rope_type", expected: "default", found: type,
                     hint: "RoPE scaling is not implemented")
             }
-            ropeTheta = ropeTheta ?? (params["rope_theta"] as? Double)
+            if json["rope_theta"] == nil {
+                nestedRopeTheta = (try? JSONDecoder().decode(NestedRope.self, from: data))?.ropeParameters.ropeTheta
+            }
         }
         // Shape fields must be integers that fit: the decoder's own message for 1e30 names no field.
         for field in [
@@ -89,7 +93,7 @@ public enum ModelCheckpoint {
                 file: path, field: ctx.codingPath.map(\.stringValue).joined(separator: "."), expected: "a number",
                 found: "null")
         }
-        if let t = ropeTheta { config.ropeTheta = t }
+        if let t = nestedRopeTheta { config.ropeTheta = t }
         // transformers writes head_dim even when it is the default; keep it only when it says something.
         if config.numAttentionHeads > 0, config.headDimOverride == config.hiddenSize / config.numAttentionHeads {
             config.headDimOverride = nil
@@ -185,6 +189,16 @@ public enum ModelCheckpoint {
         try SafeTensorsFile.write(
             directory.appendingPathComponent(weightsFile), tensors: tensors,
             metadata: metadata.merging(["format": "pt"]) { a, _ in a })
+    }
+
+    /// transformers 5's `{"rope_parameters": {"rope_theta": ...}}`.
+    private struct NestedRope: Decodable {
+        struct Parameters: Decodable {
+            let ropeTheta: Double?
+            enum CodingKeys: String, CodingKey { case ropeTheta = "rope_theta" }
+        }
+        let ropeParameters: Parameters
+        enum CodingKeys: String, CodingKey { case ropeParameters = "rope_parameters" }
     }
 
     /// The config.json `save` writes for `c` (transformers' field names, sorted keys).
