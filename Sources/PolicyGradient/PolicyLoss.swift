@@ -3,7 +3,7 @@
 // soft steps — ratios and gradients work the same) and back-propagates the returned dLogp itself.
 //
 // Loss, for rollouts i and steps t with mask m_it ∈ {0,1}:
-//     L = Σ_i c_i Σ_t m_it ( −s_it + β k_it )
+//     L = Σ_i c_i Σ_t m_it w_it ( −s_it + β k_it )
 // with the per-step objective s_it chosen by LossKind, the k3 KL term k_it, and the per-rollout
 // normalisation c_i chosen by LossNormalization (R = number of rollouts passed in, n_i = unmasked steps of i,
 // N = Σ_i n_i):
@@ -12,6 +12,8 @@
 //     .token         c_i = 1/N              DAPO arXiv 2503.14476 eq. 8 (token-level policy-gradient loss)
 //     .constant      c_i = 1/(R·Lconst)     Dr.GRPO arXiv 2503.20783 (no 1/|o| length bias)
 // R counts every rollout passed in, also fully masked ones, so filtering does not rescale the others.
+// w_it is the step's weight (RolloutTerms.weight, 1 unless given; LossConfig.continuousStepWeight sets it for
+// soft / fuzzy steps): it scales the step's term and its gradient, not the normalisation.
 //
 // Per-step objective, x = logp − behaviourLogp, ρ = exp(x):
 //   .reinforce, tisCap nil:  s = A·logp                                   ∂s/∂logp = A
@@ -62,6 +64,11 @@ public struct LossConfig: Codable, Sendable, Equatable {
     public var normalization: LossNormalization = .sequence
     /// Divisor per rollout for `.constant` normalisation (e.g. the generation length limit).
     public var constantLength: Double = 128
+    /// Weight on the terms of thinking steps fed as vectors (every mode but hard); hard steps and answer tokens
+    /// keep 1. 1 is the paper's policy gradient. Below 1 damps those steps' score, which for soft and fuzzy steps on
+    /// a pretrained model's embeddings is large ((x - mu) / sigma^2 in every dimension) and sets the update's
+    /// direction (docs/RESULTS.md); the gradient is then no longer the policy gradient.
+    public var continuousStepWeight: Double = 1
 
     public init() {}
 
@@ -90,7 +97,7 @@ public struct LossConfig: Codable, Sendable, Equatable {
 
     // Missing keys fall back to the defaults, so config files only name what they change.
     private enum CodingKeys: String, CodingKey {
-        case kind, clipLow, clipHigh, tisCap, klBeta, normalization, constantLength
+        case kind, clipLow, clipHigh, tisCap, klBeta, normalization, constantLength, continuousStepWeight
     }
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -102,6 +109,8 @@ public struct LossConfig: Codable, Sendable, Equatable {
         klBeta = try c.decodeIfPresent(Double.self, forKey: .klBeta) ?? d.klBeta
         normalization = try c.decodeIfPresent(LossNormalization.self, forKey: .normalization) ?? d.normalization
         constantLength = try c.decodeIfPresent(Double.self, forKey: .constantLength) ?? d.constantLength
+        continuousStepWeight =
+            try c.decodeIfPresent(Double.self, forKey: .continuousStepWeight) ?? d.continuousStepWeight
     }
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
@@ -112,6 +121,7 @@ public struct LossConfig: Codable, Sendable, Equatable {
         try c.encode(klBeta, forKey: .klBeta)
         try c.encode(normalization, forKey: .normalization)
         try c.encode(constantLength, forKey: .constantLength)
+        try c.encode(continuousStepWeight, forKey: .continuousStepWeight)
     }
 }
 
@@ -126,15 +136,19 @@ public struct RolloutTerms: Sendable {
     public var referenceLogp: [Double]?
     /// false = step excluded from the loss (e.g. overlong filtering). nil = all steps count.
     public var mask: [Bool]?
+    /// Weight of each step's term (w_it in the header). nil = all 1.
+    public var weight: [Double]?
 
     public init(
-        advantage: Double, logp: [Double], behaviourLogp: [Double], referenceLogp: [Double]? = nil, mask: [Bool]? = nil
+        advantage: Double, logp: [Double], behaviourLogp: [Double], referenceLogp: [Double]? = nil, mask: [Bool]? = nil,
+        weight: [Double]? = nil
     ) {
         self.advantage = advantage
         self.logp = logp
         self.behaviourLogp = behaviourLogp
         self.referenceLogp = referenceLogp
         self.mask = mask
+        self.weight = weight
     }
 }
 
@@ -180,6 +194,7 @@ public func policyLoss(_ rollouts: [RolloutTerms], config: LossConfig) -> LossRe
     for (i, r) in rollouts.enumerated() {
         precondition(r.behaviourLogp.count == r.logp.count, "rollout \(i): behaviourLogp length differs from logp")
         if let m = r.mask { precondition(m.count == r.logp.count, "rollout \(i): mask length differs from logp") }
+        if let w = r.weight { precondition(w.count == r.logp.count, "rollout \(i): weight length differs from logp") }
         if let ref = r.referenceLogp {
             precondition(ref.count == r.logp.count, "rollout \(i): referenceLogp length differs from logp")
         }
@@ -252,8 +267,9 @@ public func policyLoss(_ rollouts: [RolloutTerms], config: LossConfig) -> LossRe
                     dterm += config.klBeta * (1 - ed)
                 }
             }
-            rolloutSum += term
-            dLogp[i][t] = c * dterm
+            let w = r.weight?[t] ?? 1
+            rolloutSum += w * term
+            dLogp[i][t] = c * w * dterm
         }
         loss += c * rolloutSum
     }

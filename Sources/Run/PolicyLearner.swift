@@ -403,6 +403,13 @@ public final class PolicyLearner {
         return sums
     }
 
+    /// The loss weight of each of `r`'s actions (thinking steps, then answer tokens): `continuous` on the steps fed
+    /// as vectors, 1 elsewhere; nil when every weight is 1.
+    static func stepWeights(_ r: Rollout, continuous: Double) -> [Double]? {
+        guard continuous != 1, r.steps.contains(where: { $0.token == ModelInput.vectorSlot }) else { return nil }
+        return r.steps.map { $0.token == ModelInput.vectorSlot ? continuous : 1 } + r.answer.map { _ in 1 }
+    }
+
     /// One micro-batch: score, loss terms with their local normalisation undone, backward into `g`.
     private func accumulate(
         _ range: Range<Int>, rollouts all: [Rollout], advantages: [Double], into g: FloatBuffer,
@@ -432,7 +439,8 @@ public final class PolicyLearner {
             terms.append(
                 RolloutTerms(
                     advantage: advantages[range.lowerBound + i], logp: logProbs[i], behaviourLogp: behaviour,
-                    referenceLogp: refLogProbs?[i], mask: mask))
+                    referenceLogp: refLogProbs?[i], mask: mask,
+                    weight: Self.stepWeights(r, continuous: config.loss.continuousStepWeight)))
             let at = 2 * (range.lowerBound + i)
             for (a, b) in zip(logProbs[i], behaviour) where a.isFinite && b.isFinite {
                 sums.gapAll += abs(a - b); sums.gapAllCount += 1; gaps[at] += abs(a - b); gaps[at + 1] += 1

@@ -70,6 +70,17 @@ public struct RLConfig: Codable, Sendable, Equatable {
         try range("weightDecay", weightDecay, 0, 1)
         try need(maxGradNorm > 0 && maxGradNorm <= 1e6, "maxGradNorm is \(maxGradNorm): it must be in (0, 1e6]")
         try range("maxStaleness", maxStaleness, 0, 1000)
+        // policyLoss checks these with preconditions; a file's value must be refused here, with its key.
+        try need(loss.clipLow >= 0 && loss.clipLow < 1, "loss.clipLow is \(loss.clipLow): it must be in [0, 1)")
+        try range("loss.clipHigh", loss.clipHigh, 0, 100)
+        if let cap = loss.tisCap { try need(cap > 0 && cap <= 1e6, "loss.tisCap is \(cap): it must be in (0, 1e6]") }
+        try range("loss.klBeta", loss.klBeta, 0, 100)
+        try need(
+            loss.constantLength > 0 && loss.constantLength <= 1e9,
+            "loss.constantLength is \(loss.constantLength): it must be in (0, 1e9]")
+        try range(
+            "loss.continuousStepWeight", loss.continuousStepWeight, 0, 1,
+            " (1: the policy gradient; below 1 damps the soft steps' score)")
         if let t = thinkingLimit { try range("thinkingLimit", t, 0, SamplerConfig.Limits.length) }
         if let a = answerLimit { try range("answerLimit", a, 1, SamplerConfig.Limits.length) }
         try need((microBatch?.count ?? 1) >= 1, "microBatch must hold at least 1 rollout or token")

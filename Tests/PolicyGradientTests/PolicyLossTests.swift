@@ -34,8 +34,10 @@ final class PolicyLossTests: XCTestCase {
         func rolloutSum(_ r: RolloutTerms) -> Double {
             var s = 0.0
             for t in r.logp.indices where included(r, t) {
-                s += -objectiveReference(a: r.advantage, logp: r.logp[t], behaviour: r.behaviourLogp[t], config: config)
-                if config.klBeta != 0 { s += config.klBeta * k3Reference(logp: r.logp[t], ref: r.referenceLogp![t]) }
+                var term = -objectiveReference(
+                    a: r.advantage, logp: r.logp[t], behaviour: r.behaviourLogp[t], config: config)
+                if config.klBeta != 0 { term += config.klBeta * k3Reference(logp: r.logp[t], ref: r.referenceLogp![t]) }
+                s += (r.weight?[t] ?? 1) * term
             }
             return s
         }
@@ -123,6 +125,37 @@ final class PolicyLossTests: XCTestCase {
             let batch = randomBatch(seed: UInt64(100 + k))
             let result = policyLoss(batch, config: config)
             XCTAssertEqual(result.loss, lossReference(batch, config: config), accuracy: 1e-12, "\(config)")
+        }
+    }
+
+    /// Step weights (the soft steps' `continuousStepWeight`) scale each step's term and its gradient, for every kind
+    /// and normalisation; weight 1 everywhere is the unweighted loss, weight 0 removes the term but not the step
+    /// from the normalisation.
+    func testStepWeightsScaleEachStepsTermAndGradient() {
+        let h = 1e-6
+        for (k, config) in allConfigs.enumerated() {
+            var batch = randomBatch(seed: UInt64(900 + k), config: config)
+            var rng = SplitMix64(seed: UInt64(k))
+            for i in batch.indices {
+                batch[i].weight = batch[i].logp.map { _ in [0, 0.25, 1][Int.random(in: 0..<3, using: &rng)] }
+            }
+            let result = policyLoss(batch, config: config)
+            XCTAssertEqual(result.loss, lossReference(batch, config: config), accuracy: 1e-12, "\(config)")
+            for i in batch.indices {
+                for t in batch[i].logp.indices {
+                    var plus = batch, minus = batch
+                    plus[i].logp[t] += h
+                    minus[i].logp[t] -= h
+                    let fd = (lossReference(plus, config: config) - lossReference(minus, config: config)) / (2 * h)
+                    XCTAssertEqual(result.dLogp[i][t], fd, accuracy: 1e-7, "\(config) rollout \(i) step \(t)")
+                }
+            }
+            var ones = batch
+            for i in ones.indices { ones[i].weight = ones[i].logp.map { _ in 1 } }
+            var none = batch
+            for i in none.indices { none[i].weight = nil }
+            XCTAssertEqual(policyLoss(ones, config: config).loss, policyLoss(none, config: config).loss)
+            XCTAssertEqual(policyLoss(ones, config: config).dLogp, policyLoss(none, config: config).dLogp)
         }
     }
 

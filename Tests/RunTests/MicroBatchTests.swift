@@ -49,13 +49,17 @@ private func config(_ normalization: LossNormalization, kind: LossKind, microBat
 private func onePassGradient(_ model: LlamaModel, _ groups: [[Rollout]], _ config: RLConfig) -> (
     loss: Double, gradient: [Float]
 ) {
+    // Steps fed as vectors carry the config's weight, every other action 1 (LossConfig.continuousStepWeight).
+    let w = config.loss.continuousStepWeight
     let scorer = PolicyScorer(model: model, endOfThinking: [eot])
     scorer.sharePrompts = false
     let rollouts = groups.flatMap { $0 }
     let advantages = groups.flatMap { computeAdvantages(rewards: $0.map(\.reward), estimator: config.advantage) }
     let (pass, logProbs) = scorer.score(rollouts)
     let terms = rollouts.indices.map {
-        RolloutTerms(advantage: advantages[$0], logp: logProbs[$0], behaviourLogp: rollouts[$0].behaviourLogProbs)
+        RolloutTerms(
+            advantage: advantages[$0], logp: logProbs[$0], behaviourLogp: rollouts[$0].behaviourLogProbs,
+            weight: rollouts[$0].steps.map { $0.vector.isEmpty ? 1 : w } + rollouts[$0].answer.map { _ in 1 })
     }
     let result = policyLoss(terms, config: config.loss)
     let g = model.makeGradients()
@@ -248,6 +252,35 @@ final class MicroBatchTests: XCTestCase {
                         weightsAfter = w
                     }
                 }
+            }
+        }
+    }
+
+    /// A weight on the soft steps' terms scales their part of the gradient only: the learner's gradient is the one
+    /// pass with those steps' dLoss/dlogp scaled, and moves linearly from the answer-only gradient (weight 0) to the
+    /// policy gradient (weight 1). Hard rollouts have no such steps and are unchanged.
+    func testContinuousStepWeightScalesTheSoftStepsTermsOnly() throws {
+        for mode in [ThinkingMode.soft, .hard] {
+            let base = smallModel()
+            let gs = groups(base, mode: mode)
+            var gradients: [Double: [Float]] = [:]
+            for weight in [0, 0.3, 1] {
+                var cfg = config(.sequence, kind: .reinforce, microBatch: MicroBatchSize(3, .rollouts))
+                cfg.loss.continuousStepWeight = weight
+                let reference = onePassGradient(base, gs, cfg)
+                let learner = PolicyLearner(model: base.copy(), config: cfg, endOfThinking: [eot])
+                let report = try learner.update(groups: gs)
+                XCTAssertEqual(report.loss, reference.loss, accuracy: 1e-5, "\(mode) weight \(weight)")
+                XCTAssertLessThan(
+                    relativeDifference(learner.gradients.array, reference.gradient), 1e-5, "\(mode) weight \(weight)")
+                gradients[weight] = learner.gradients.array
+            }
+            let (g0, g3, g1) = (gradients[0]!, gradients[0.3]!, gradients[1]!)
+            let mixed = zip(g0, g1).map { 0.7 * $0 + 0.3 * $1 }
+            XCTAssertLessThan(relativeDifference(g3, mixed), 1e-5, "\(mode): linear in the weight")
+            let changed = relativeDifference(g0, g1)
+            if mode == .hard { XCTAssertEqual(changed, 0, "hard steps keep weight 1") } else {
+                XCTAssertGreaterThan(changed, 0.01, "the soft steps' terms are part of the gradient")
             }
         }
     }

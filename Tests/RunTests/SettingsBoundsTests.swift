@@ -20,6 +20,7 @@ final class SettingsBoundsTests: XCTestCase {
             "groupSize": 32, "promptsPerStep": 2, "learningRate": 3e-6,
             "sampler": ["mode": "soft", "noiseScale": 0.33, "softTemperature": 0.5, "maxThinkingSteps": 128]
         ])
+        _ = try validated(["loss": ["kind": "clipped", "clipHigh": 0.28, "tisCap": NSNull(), "continuousStepWeight": 0.1]])
         _ = try validated(["sampler": ["mode": "fuzzy", "fuzzyTemperature": 1e-4, "topK": 8, "topP": 0.95, "minP": 0.0]]
         )
     }
@@ -36,6 +37,12 @@ final class SettingsBoundsTests: XCTestCase {
             (["maxStaleness": 1_000_000], ["maxStaleness is 1000000"]),
             (["thinkingLimit": 1 << 40], ["thinkingLimit is 1099511627776", "1048576"]),
             (["answerLimit": 0], ["answerLimit is 0"]),
+            (["loss": ["clipLow": 1.5]], ["loss.clipLow is 1.5", "[0, 1)"]),
+            (["loss": ["clipHigh": -0.1]], ["loss.clipHigh is -0.1"]),
+            (["loss": ["tisCap": 0.0]], ["loss.tisCap is 0.0"]),
+            (["loss": ["klBeta": -1.0]], ["loss.klBeta is -1.0"]),
+            (["loss": ["constantLength": 0.0]], ["loss.constantLength is 0.0"]),
+            (["loss": ["continuousStepWeight": 2.0]], ["loss.continuousStepWeight is 2.0", "between 0.0 and 1.0"]),
             (["sampler": ["noiseScale": 1e308]], ["sampler.noiseScale is 1e+308", "[0, 10.0]"]),
             (["sampler": ["noiseScale": -1.0]], ["sampler.noiseScale is -1.0"]),
             (["sampler": ["softTemperature": 0.0]], ["sampler.softTemperature is 0.0"]),
