@@ -9,7 +9,8 @@
 #        bash scripts/smollm2-probes.sh eval NAME LEVEL CHECKPOINT     (evaluate an existing checkpoint)
 #        bash scripts/smollm2-probes.sh table
 # BASE / CHECKPOINT: "pretrained", a probe NAME, or a directory. Knobs: OUT, M, SOFTRL, EVAL_PROBLEMS=100,
-# EVAL_SAMPLES=4, WORD_COUNT=3000, SEED=0 (the RL run's seed: prompt order and sampling).
+# EVAL_SAMPLES=4, WORD_COUNT=3000, SEED=0 (the RL run's seed: prompt order and sampling), RL_CONFIG (a --config
+# JSON file for the RL run, e.g. {"loss": {"continuousStepWeight": 0.1}}; its contents go into the settings column).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 M=${M:-models/SmolLM2-135M-Instruct}
@@ -19,6 +20,7 @@ EVAL_PROBLEMS=${EVAL_PROBLEMS:-100}
 EVAL_SAMPLES=${EVAL_SAMPLES:-4}
 WORD_COUNT=${WORD_COUNT:-3000}
 SEED=${SEED:-0}
+RL_CONFIG=${RL_CONFIG:-}
 mkdir -p "$OUT"
 
 table() {
@@ -85,10 +87,11 @@ rl)
     outcome=ok
     "$SOFTRL" train --task words --tokenizer "$M" --word-level "$level" --word-count "$WORD_COUNT" --base "$(resolve "$base")" \
         --out "$OUT/$name" --mode "$mode" --steps "$steps" --prompts "$prompts" --group-size "$group" --lr "$lr" \
-        --noise-scale "$gamma" --seed "$SEED" --threads 1 2>&1 | tee "$OUT/$name.log" || outcome="train failed"
+        --noise-scale "$gamma" --seed "$SEED" ${RL_CONFIG:+--config "$RL_CONFIG"} --threads 1 2>&1 \
+        | tee "$OUT/$name.log" || outcome="train failed"
     rewards=$(grep -o 'reward [0-9.]*' "$OUT/$name.log" | awk '{print $2}' | paste -sd' ')
     [[ "$outcome" == ok ]] && { evaluate "$OUT/$name" "$level" "$OUT/$name.eval.json" || outcome="eval failed"; }
-    record "$name" rl "$base" "$mode, level $level, $steps x $prompts prompts x $group, lr $lr, gamma $gamma, seed $SEED" "$rewards" "$level" "$([[ -f $OUT/$name.eval.json ]] && echo "$OUT/$name.eval.json")" "$(( $(date +%s) - start ))" "$outcome"
+    record "$name" rl "$base" "$mode, level $level, $steps x $prompts prompts x $group, lr $lr, gamma $gamma, seed $SEED${RL_CONFIG:+, $(tr -d '\n' < "$RL_CONFIG")}" "$rewards" "$level" "$([[ -f $OUT/$name.eval.json ]] && echo "$OUT/$name.eval.json")" "$(( $(date +%s) - start ))" "$outcome"
     ;;
 eval)
     name=$2 level=$3 ckpt=$4
