@@ -30,13 +30,17 @@ path = sys.argv[1]
 if not os.path.exists(path): print("no probes yet"); sys.exit(0)
 print("| probe | kind | start | settings | training (SFT loss first -> last; RL reward per update) | eval level | greedy pass@1 | sampled pass@1 | pass@k | thinking | wall s | outcome |")
 print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+out_dir = os.path.dirname(os.path.abspath(path))
+def shown(start):   # a checkpoint directory under OUT by its name there, not by this machine's path
+    if os.path.isabs(start) and start.startswith(out_dir + os.sep): return os.path.relpath(start, out_dir)
+    return start
 for line in open(path):
     p = json.loads(line)
     e = p.get("eval") or {}
     se = e.get("passAtKSE") or {}
     def pm(v, s, fmt="%.3f"): return "-" if v is None else (fmt % v) + ("" if s is None else " ± " + (fmt % s))
     kmax = max((int(k) for k in e.get("passAtK", {})), default=None)
-    print("| " + " | ".join([p["name"], p["kind"], p.get("start", ""), p.get("settings", ""), p.get("rewards", ""), str(p.get("level", "")),
+    print("| " + " | ".join([p["name"], p["kind"], shown(p.get("start", "")), p.get("settings", ""), p.get("rewards", ""), str(p.get("level", "")),
           pm(e.get("greedyPass1"), e.get("greedyPass1SE")), pm(e.get("sampledPass1"), se.get("1")),
           (f"@{kmax} " + pm(e["passAtK"][str(kmax)], se.get(str(kmax)))) if kmax else "-",
           pm(e.get("greedyThinkingLength"), None, "%.1f"), "%.0f" % p.get("seconds", 0), p.get("outcome", "")]) + " |")

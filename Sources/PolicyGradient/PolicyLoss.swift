@@ -12,8 +12,8 @@
 //     .token         c_i = 1/N              DAPO arXiv 2503.14476 eq. 8 (token-level policy-gradient loss)
 //     .constant      c_i = 1/(R·Lconst)     Dr.GRPO arXiv 2503.20783 (no 1/|o| length bias)
 // R counts every rollout passed in, also fully masked ones, so filtering does not rescale the others.
-// w_it is the step's weight (RolloutTerms.weight, 1 unless given; LossConfig.continuousStepWeight sets it for
-// soft / fuzzy steps): it scales the step's term and its gradient, not the normalisation.
+// w_it is the step's weight (RolloutTerms.weight, 1 unless given; LossConfig.continuousStepWeight sets it on
+// thinking steps fed as vectors): it scales the step's term and its gradient, not the normalisation.
 //
 // Per-step objective, x = logp − behaviourLogp, ρ = exp(x):
 //   .reinforce, tisCap nil:  s = A·logp                                   ∂s/∂logp = A

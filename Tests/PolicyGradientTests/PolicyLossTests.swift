@@ -118,6 +118,24 @@ final class PolicyLossTests: XCTestCase {
         return configs
     }
 
+    /// `dLogp` against central differences (h 1e-6) of the slow reference, step by step.
+    private func assertMatchesCentralDifferences(
+        _ dLogp: [[Double]], _ batch: [RolloutTerms], _ config: LossConfig, file: StaticString = #filePath,
+        line: UInt = #line
+    ) {
+        let h = 1e-6
+        for i in batch.indices {
+            for t in batch[i].logp.indices {
+                var plus = batch, minus = batch
+                plus[i].logp[t] += h
+                minus[i].logp[t] -= h
+                let fd = (lossReference(plus, config: config) - lossReference(minus, config: config)) / (2 * h)
+                XCTAssertEqual(
+                    dLogp[i][t], fd, accuracy: 1e-7, "\(config) rollout \(i) step \(t)", file: file, line: line)
+            }
+        }
+    }
+
     // MARK: loss values and gradients
 
     func testLossMatchesSlowReferenceForEveryKindAndNormalisation() {
@@ -132,7 +150,6 @@ final class PolicyLossTests: XCTestCase {
     /// and normalisation; weight 1 everywhere is the unweighted loss, weight 0 removes the term but not the step
     /// from the normalisation.
     func testStepWeightsScaleEachStepsTermAndGradient() {
-        let h = 1e-6
         for (k, config) in allConfigs.enumerated() {
             var batch = randomBatch(seed: UInt64(900 + k), config: config)
             var rng = SplitMix64(seed: UInt64(k))
@@ -141,15 +158,7 @@ final class PolicyLossTests: XCTestCase {
             }
             let result = policyLoss(batch, config: config)
             XCTAssertEqual(result.loss, lossReference(batch, config: config), accuracy: 1e-12, "\(config)")
-            for i in batch.indices {
-                for t in batch[i].logp.indices {
-                    var plus = batch, minus = batch
-                    plus[i].logp[t] += h
-                    minus[i].logp[t] -= h
-                    let fd = (lossReference(plus, config: config) - lossReference(minus, config: config)) / (2 * h)
-                    XCTAssertEqual(result.dLogp[i][t], fd, accuracy: 1e-7, "\(config) rollout \(i) step \(t)")
-                }
-            }
+            assertMatchesCentralDifferences(result.dLogp, batch, config)
             var ones = batch
             for i in ones.indices { ones[i].weight = ones[i].logp.map { _ in 1 } }
             var none = batch
@@ -174,20 +183,10 @@ final class PolicyLossTests: XCTestCase {
     }
 
     func testGradientMatchesCentralFiniteDifferences() {
-        let h = 1e-6
         for (k, config) in allConfigs.enumerated() {
             // Ratios spread up to e^±0.6, so clipping and TIS truncation (cap 1.3) are both active somewhere.
             let batch = randomBatch(seed: UInt64(500 + k), config: config)
-            let analytic = policyLoss(batch, config: config).dLogp
-            for i in batch.indices {
-                for t in batch[i].logp.indices {
-                    var plus = batch, minus = batch
-                    plus[i].logp[t] += h
-                    minus[i].logp[t] -= h
-                    let fd = (lossReference(plus, config: config) - lossReference(minus, config: config)) / (2 * h)
-                    XCTAssertEqual(analytic[i][t], fd, accuracy: 1e-7, "\(config) rollout \(i) step \(t)")
-                }
-            }
+            assertMatchesCentralDifferences(policyLoss(batch, config: config).dLogp, batch, config)
         }
     }
 
