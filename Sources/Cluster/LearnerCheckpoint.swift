@@ -18,6 +18,12 @@ public struct LearnerState: Codable, Sendable {
     public var droppedStale: Int
     public var reissued: Int
     public var savedAt: String
+
+    /// The same point of the run (the time of writing aside): writing one after the other adds nothing.
+    public func sameProgress(as o: LearnerState) -> Bool {
+        runId == o.runId && step == o.step && scheduleCursor == o.scheduleCursor
+            && outstandingPositions == o.outstandingPositions && droppedStale == o.droppedStale && reissued == o.reissued
+    }
 }
 
 public enum LearnerCheckpoint {

@@ -191,6 +191,10 @@ public final class InMemoryCluster {
         update = nil
     }
 
+    /// The learner ends in order (training complete, or a stop signal when `stopping`): its goodbyes and last
+    /// checkpoint take effect as the shell carries them out.
+    public func finishLearner(stopping: Bool) { learnerEffects(core.finish(stopping: stopping)) }
+
     // MARK: Inputs from outside the cluster
 
     /// Sends a raw envelope to the learner from `address` (a hand-written peer).

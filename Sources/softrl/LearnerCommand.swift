@@ -23,7 +23,8 @@ struct LearnerCommand: ParsableCommand {
     )
     var runConfig: String?
     @Option(help: "Run directory: metrics.jsonl, checkpoint/, learner.endpoint.") var runDir: String = "runs/learner"
-    @Option(help: "Checkpoint every N updates (and on exit).") var checkpointEvery: Int = 20
+    @Option(help: "Checkpoint every N updates (and on exit).") var checkpointEvery: Int =
+        LearnerOptions.defaultCheckpointEvery
     @Option(help: "Heartbeat period in ms.") var heartbeatMs: Int = 1000
     @Option(help: "Re-issue work not returned within this many seconds.") var workTimeout: Double = 300
     @Option(
@@ -63,6 +64,7 @@ struct LearnerCommand: ParsableCommand {
         guard LearnerOptions.UnfitProblems(rawValue: unfitProblems) != nil else {
             throw CLIError("--unfit-problems \(unfitProblems) must be refuse or skip")
         }
+        if let why = LearnerOptions.refusal(checkpointEvery: checkpointEvery) { throw CLIError(why) }
         if base == nil && resume == nil {
             throw CLIError("give --base CHECKPOINT for a new run or --resume RUN_DIR to continue one")
         }

@@ -26,6 +26,8 @@ struct LocalCommand: ParsableCommand {
     @Option(help: "Test problems in the final evaluation (0 skips it).") var evalProblems: Int = 500
     @Option(help: "Samples per problem in the final evaluation.") var evalSamples: Int = 32
     @Flag(help: "Start a fresh run even if RUN_DIR holds a checkpoint.") var fresh = false
+    @Option(help: "Checkpoint every N updates (and on exit); a rerun resumes from the last.") var checkpointEvery: Int =
+        LearnerOptions.defaultCheckpointEvery
     @Option(
         help:
             "Weights sent to actors: f32 (exact) or bf16 (half the bytes, rounded to nearest even; the learner keeps fp32)."
@@ -44,6 +46,10 @@ struct LocalCommand: ParsableCommand {
             "Prometheus endpoints on loopback: the learner on this port, actor i on PORT+1+i (default: free ports). Their list is RUN_DIR/cluster/prometheus-targets.json."
     )
     var metricsPort: Int?
+
+    func validate() throws {
+        if let why = LearnerOptions.refusal(checkpointEvery: checkpointEvery) { throw CLIError(why) }
+    }
 
     func run() throws {
         ProcessControl.installStopHandlers()
@@ -93,7 +99,7 @@ struct LocalCommand: ParsableCommand {
             actors: actors,
             learnerArguments: start + [
                 "--run-config", configFile.path, "--wire-weights", wireWeights,
-                "--unfit-problems", unfitProblems
+                "--unfit-problems", unfitProblems, "--checkpoint-every", String(checkpointEvery)
             ],
             learnerKeys: keys.learner, actorKeys: keys.actors, metricsPorts: ports,
             actorArguments: computeOptions.arguments)

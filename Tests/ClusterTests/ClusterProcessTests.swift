@@ -215,8 +215,10 @@ final class ReproducibilityTests: XCTestCase {
         XCTAssertEqual(single.count, 3, h.log("train"))
         for actors in [1, 3] {
             let dir = h.dir.appendingPathComponent("local\(actors)")
+            // `local` hands --checkpoint-every to its learner: every 2nd update and the last, or only the last (20).
+            let every = actors == 1 ? ["--checkpoint-every", "2"] : []
             let local = try h.spawn(
-                ["local", "--actors", "\(actors)", "--run-dir", dir.path, "--eval-problems", "0"] + common,
+                ["local", "--actors", "\(actors)", "--run-dir", dir.path, "--eval-problems", "0"] + every + common,
                 log: "local\(actors)")
             XCTAssertTrue(h.waitForExit(local, timeout: 240));
             XCTAssertEqual(h.status(local), 0, h.log("local\(actors)"))
@@ -225,6 +227,11 @@ final class ReproducibilityTests: XCTestCase {
                 try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
             }
             XCTAssertEqual(rows.count, 3)
+            let checkpoints = h.log("local\(actors)").split(separator: "\n").compactMap { line -> Int? in
+                guard let r = line.range(of: "checkpoint at update ") else { return nil }
+                return Int(line[r.upperBound...].prefix { $0.isNumber })
+            }
+            XCTAssertEqual(checkpoints, actors == 1 ? [2, 3] : [3], h.log("local\(actors)"))
             for (i, (row, ref)) in zip(rows, single).enumerated() {
                 let got = ["rewardMean", "loss", "gradNorm", "thinkingLength"].map { row[$0] as? Double }
                 // The single-process line rounds (reward/grad to 3 decimals, loss to 4, cot to 1); the JSON does not.

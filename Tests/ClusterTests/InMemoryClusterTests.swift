@@ -340,6 +340,29 @@ final class InMemoryClusterTests: XCTestCase {
         sim.assertEveryPositionOnce()
     }
 
+    func testAnOrderlyEndWritesOnlyACheckpointThatAddsSomething() throws {
+        var c = config(steps: 6); c.maxStaleness = 1
+        // Complete: the last update's checkpoint holds everything, so the end writes none again.
+        let done = try InMemoryCluster(config: c)
+        done.addActor("a0")
+        XCTAssertTrue(done.run(for: 300) { done.core.isDone })
+        done.core.checkpointEvery = 100
+        let atLastUpdate = done.checkpoints
+        done.finishLearner(stopping: false)
+        XCTAssertEqual(done.checkpoints, atLastUpdate)
+        XCTAssertEqual(done.lastCheckpoint?.step, 6)
+        // Stopped mid-run with work issued since the last checkpoint: the end writes one recording it.
+        let stopped = try InMemoryCluster(config: c)
+        stopped.core.checkpointEvery = 100
+        stopped.addActor("a0")
+        XCTAssertTrue(stopped.run(for: 100) { stopped.core.version >= 2 && !stopped.core.ledger.inFlight.isEmpty })
+        let before = stopped.checkpoints
+        stopped.finishLearner(stopping: true)
+        XCTAssertEqual(stopped.checkpoints, before + 1)
+        XCTAssertEqual(stopped.lastCheckpoint?.step, stopped.core.version)
+        XCTAssertFalse(stopped.lastCheckpoint?.outstandingPositions.isEmpty ?? true)
+    }
+
     func testSlowHolderResultStillCountsOnceAfterReissue() throws {
         var rules = ClusterRules(); rules.workTimeoutSeconds = 3
         let sim = try InMemoryCluster(config: config(steps: 4), rules: rules)

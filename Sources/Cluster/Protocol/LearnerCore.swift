@@ -141,6 +141,8 @@ public final class LearnerCore {
     /// The last checkpoint could not be written (the shell said so): write one after the next update, not
     /// `checkpointEvery` updates later.
     var checkpointOwed = false
+    /// The state the last checkpoint asked of the shell recorded (nil before the first).
+    var lastCheckpointed: LearnerState?
     var lastHeartbeat = -Double.infinity
     var lastStepEnd: Double?
     var waitStart: Double?
@@ -335,6 +337,7 @@ public final class LearnerCore {
         }
         if checkpointOwed || version - lastCheckpointStep >= max(1, checkpointEvery) || version >= config.steps {
             lastCheckpointStep = version; checkpointOwed = false
+            lastCheckpointed = checkpointState
             out.append(.checkpoint(checkpointState))
         }
         return out
@@ -344,14 +347,16 @@ public final class LearnerCore {
     /// update checkpoints again.
     public func checkpointFailed() { checkpointOwed = true }
 
-    /// Orderly end (training complete or a stop signal): tell every actor, then the shell writes the last checkpoint.
+    /// Orderly end (training complete or a stop signal): tell every actor, then the shell writes the last checkpoint
+    /// unless the one it wrote last already holds this state (the last update's, when nothing happened since).
     public func finish(stopping: Bool) -> [LearnerEffect] {
         var out: [LearnerEffect] = []
         var bye = Wire.Goodbye()
         bye.runFinished = !stopping && version >= config.steps
         bye.reason = bye.runFinished ? "training complete" : "learner stopping; it may be resumed"
         broadcast(.goodbye(bye), &out)
-        out.append(.checkpoint(checkpointState))
+        let state = checkpointState
+        if checkpointOwed || !(lastCheckpointed?.sameProgress(as: state) ?? false) { out.append(.checkpoint(state)) }
         return out
     }
 

@@ -16,7 +16,13 @@ public struct LearnerOptions: Sendable {
     public var bind = "tcp://0.0.0.0:5555"
     public var runDirectory: URL
     /// Checkpoint every N updates (and always on exit).
-    public var checkpointEvery = 20
+    public var checkpointEvery = LearnerOptions.defaultCheckpointEvery
+    /// Updates between checkpoints unless `--checkpoint-every` says otherwise (learner and local alike).
+    public static let defaultCheckpointEvery = 20
+    /// Why `--checkpoint-every N` cannot be used, or nil.
+    public static func refusal(checkpointEvery n: Int) -> String? {
+        n >= 1 ? nil : "--checkpoint-every \(n) must be at least 1 (updates between checkpoints)"
+    }
     public var rules = ClusterRules()
     /// Trust: key directory (learner.key_secret, learner.key, allowed_actors); nil = no CURVE.
     public var keys: URL?
@@ -280,6 +286,7 @@ public final class LearnerService {
                 do {
                     try LearnerCheckpoint.save(
                         model: model, optimizer: learner.optimizer, state: state, runDirectory: options.runDirectory)
+                    log.info("checkpoint at update \(state.step)") // what a stop now keeps
                 } catch {
                     core.checkpointFailed()
                     log.error(
