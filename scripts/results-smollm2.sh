@@ -56,44 +56,20 @@ task_args() {   # $1 = dataset
     esac
 }
 
-table() {
-    python3 - "$OUT" "$MODELS" "$DATASETS" "$INFERENCES" "$SAMPLES" <<'EOF'
-import json, math, os, sys
-out, models, datasets, infs, samples = sys.argv[1], sys.argv[2].split(), sys.argv[3].split(), sys.argv[4].split(), sys.argv[5]
-names = {"words1": "words level 1", "words2": "words level 2", "gsm8k": "GSM8K-format JSONL (generated)"}
-def pm(v, se, fmt="%.3f"):
-    return "-" if v is None else (fmt % v) + ("" if se is None else " ± " + (fmt % se))
-def paired(base, r, score):
-    # Mean per-problem change against the SFT start (same problems, same inference) and its standard error.
-    a, b = base.get("correctPerProblem"), r.get("correctPerProblem")
-    if not a or not b or len(a) != len(b): return "-"
-    d = [score(y, r["samples"]) - score(x, base["samples"]) for x, y in zip(a, b)]
-    m = sum(d) / len(d); se = math.sqrt(sum((v - m) ** 2 for v in d) / (len(d) - 1) / len(d))
-    return f"{m:+.3f} ± {se:.3f}" + (f" ({m / se:+.1f} SE)" if se > 0 else "")
-for d in datasets:
-    rows = []
-    for m in models:
-        for inf in infs:
-            p = os.path.join(out, "eval", f"{m}-{d}-{inf}.json")
-            if not os.path.exists(p): continue
-            r = json.load(open(p))
-            bp = os.path.join(out, "eval", f"sft-{d}-{inf}.json")
-            base = json.load(open(bp)) if m.startswith("rl-") and os.path.exists(bp) else None
-            se = r.get("passAtKSE") or {}
-            kmax = max(int(k) for k in r["passAtK"]) if r["passAtK"] else None
-            rows.append((m, inf, pm(r["greedyPass1"], r.get("greedyPass1SE")), pm(r["sampledPass1"], se.get("1")),
-                         pm(r["passAtK"].get(str(kmax)), se.get(str(kmax))) if kmax else "-",
-                         paired(base, r, lambda c, n: c / n) if base else "",
-                         paired(base, r, lambda c, n: float(c > 0)) if base else "",
-                         pm(r["greedyThinkingLength"], r.get("greedyThinkingLengthSE"), "%.1f"),
-                         pm(r["meanThinkingLength"], r.get("meanThinkingLengthSE"), "%.1f"), r["problems"], r["samples"]))
-    if not rows: continue
-    print(f"\n{names.get(d, d)}: {rows[0][9]} test problems, {rows[0][10]} samples each; ± one standard error; "
-          "changes are paired per problem against the SFT start with the same inference")
-    print(f"| model | inference | greedy pass@1 | sampled pass@1 | pass@{samples} | change in sampled pass@1 | change in pass@{samples} | thinking (greedy) | thinking (sampled) |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for r in rows: print("| " + " | ".join(str(x) for x in r[:9]) + " |")
-EOF
+table() {   # one table per dataset; each RL model's change is paired against the SFT start with the same inference
+    for d in $DATASETS; do
+        rows=()
+        for m in $MODELS; do
+            for inf in $INFERENCES; do
+                r="$OUT/eval/$m-$d-$inf.json" base="$OUT/eval/sft-$d-$inf.json"
+                [[ -f "$r" ]] || continue
+                if [[ "$m" == rl-* && -f "$base" ]]; then rows+=("$m=$r@$base"); else rows+=("$m=$r"); fi
+            done
+        done
+        [[ ${#rows[@]} -gt 0 ]] || continue
+        case "$d" in words1) name="words level 1" ;; words2) name="words level 2" ;; gsm8k) name="GSM8K-format JSONL (generated)" ;; *) name=$d ;; esac
+        python3 scripts/eval-table.py --title "$name" --pair rl-soft rl-hard --pair rl-fuzzy rl-hard "${rows[@]}"
+    done
 }
 if [[ -n "${TABLE_ONLY:-}" ]]; then table; exit 0; fi
 

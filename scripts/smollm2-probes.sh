@@ -9,8 +9,10 @@
 #        bash scripts/smollm2-probes.sh eval NAME LEVEL CHECKPOINT     (evaluate an existing checkpoint)
 #        bash scripts/smollm2-probes.sh table
 # BASE / CHECKPOINT: "pretrained", a probe NAME, or a directory. Knobs: OUT, M, SOFTRL, EVAL_PROBLEMS=100,
-# EVAL_SAMPLES=4, WORD_COUNT=3000, SEED=0 (the RL run's seed: prompt order and sampling), RL_CONFIG (a --config
-# JSON file for the RL run, e.g. {"loss": {"continuousStepWeight": 0.1}}; its contents go into the settings column).
+# EVAL_SAMPLES=4, EVAL_INFERENCE=hard (the evaluation's thinking: hard, soft or fuzzy), WORD_COUNT=3000, SEED=0 (the
+# RL run's seed: prompt order and sampling), RL_CONFIG (a --config JSON file for the RL run, e.g.
+# {"loss": {"continuousStepWeight": 0.1}}; its contents go into the settings column). Paired comparisons of the
+# evaluations: scripts/eval-table.py.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 M=${M:-models/SmolLM2-135M-Instruct}
@@ -18,6 +20,7 @@ OUT=${OUT:-runs/smollm2-probes}
 SOFTRL=${SOFTRL:-.build/release/softrl}
 EVAL_PROBLEMS=${EVAL_PROBLEMS:-100}
 EVAL_SAMPLES=${EVAL_SAMPLES:-4}
+EVAL_INFERENCE=${EVAL_INFERENCE:-hard}
 WORD_COUNT=${WORD_COUNT:-3000}
 SEED=${SEED:-0}
 RL_CONFIG=${RL_CONFIG:-}
@@ -68,8 +71,8 @@ EOF
 }
 
 evaluate() {   # $1 = checkpoint dir, $2 = level, $3 = output json
-    "$SOFTRL" eval "$1" --task words --tokenizer "$M" --word-level "$2" --word-count "$WORD_COUNT" --inference hard \
-        --samples "$EVAL_SAMPLES" --problems "$EVAL_PROBLEMS" --batch-prompts 2 --threads 1 --json > "$3.tmp" && mv "$3.tmp" "$3"
+    "$SOFTRL" eval "$1" --task words --tokenizer "$M" --word-level "$2" --word-count "$WORD_COUNT" --inference "$EVAL_INFERENCE" \
+        --samples "$EVAL_SAMPLES" --problems "$EVAL_PROBLEMS" --batch-prompts 6 --threads 1 --json > "$3.tmp" && mv "$3.tmp" "$3"
 }
 
 kind=${1:-table}
