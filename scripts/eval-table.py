@@ -66,6 +66,8 @@ def main(argv):
                  pm(r["meanThinkingLength"], r.get("meanThinkingLengthSE"), "%.1f")]
         print("| " + " | ".join(cells) + " |")
     by_row = {(label, r.get("inference")): r for label, r, _ in rows}
+    if any(a == label for a, _ in pairs for label, _ in by_row):
+        print()
     for a, b in pairs:
         for (label, inference), r in by_row.items():
             if label == a and (b, inference) in by_row:
