@@ -143,12 +143,13 @@ if has_stage rl; then
 fi
 
 if has_stage eval; then
+    # Inference mode outermost: every model's row for one mode is complete before the next mode begins.
     for d in $DATASETS; do
-        for m in $MODELS; do
-            dir=$(model_dir "$m")
-            [[ -f "$dir/model.safetensors" ]] || { echo "   (skipping $m: no checkpoint at $dir yet)"; continue; }
-            [[ "$m" != rl-* || -f "$OUT/$m/done" ]] || { echo "   (skipping $m: its RL run is not finished)"; continue; }
-            for inf in $INFERENCES; do
+        for inf in $INFERENCES; do
+            for m in $MODELS; do
+                dir=$(model_dir "$m")
+                [[ -f "$dir/model.safetensors" ]] || { echo "   (skipping $m: no checkpoint at $dir yet)"; continue; }
+                [[ "$m" != rl-* || -f "$OUT/$m/done" ]] || { echo "   (skipping $m: its RL run is not finished)"; continue; }
                 result="$OUT/eval/$m-$d-$inf.json"
                 [[ -f "$result" ]] && continue
                 echo "== eval $m on $d, $inf inference: $EVAL_PROBLEMS problems x $SAMPLES samples"
