@@ -34,9 +34,11 @@ if not os.path.exists(path): print("no probes yet"); sys.exit(0)
 print("| probe | kind | start | settings | training (SFT loss first -> last; RL reward per update) | eval level | greedy pass@1 | sampled pass@1 | pass@k | thinking | wall s | outcome |")
 print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 out_dir = os.path.dirname(os.path.abspath(path))
-def shown(start):   # a checkpoint directory under OUT by its name there, not by this machine's path
-    if os.path.isabs(start) and start.startswith(out_dir + os.sep): return os.path.relpath(start, out_dir)
-    return start
+def shown(start):   # a checkpoint directory by its name under OUT (or beside it), not by this machine's path
+    if not os.path.isabs(start): return start
+    for root in (out_dir, os.path.dirname(out_dir)):
+        if start.startswith(root + os.sep): return os.path.relpath(start, root)
+    return os.path.basename(start.rstrip(os.sep))
 for line in open(path):
     p = json.loads(line)
     e = p.get("eval") or {}
