@@ -26,7 +26,7 @@ SFT_LR=${SFT_LR:-2e-5}
 # how far each training mode moves the model on problems it was not trained on.
 RL_LEVEL=${RL_LEVEL:-2}
 RL_MODES=${RL_MODES:-hard soft fuzzy}
-STEPS=${STEPS:-20}
+STEPS=${STEPS:-40}             # on level 2, 40 updates gained twice what 20 did (docs/RESULTS.md)
 PROMPTS=${PROMPTS:-4}
 GROUP=${GROUP:-8}
 LR=${LR:-5e-6}                 # the rate that worked in the level-1 probes (docs/RESULTS.md)
