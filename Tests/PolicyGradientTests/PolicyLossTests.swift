@@ -118,18 +118,19 @@ final class PolicyLossTests: XCTestCase {
         return configs
     }
 
-    /// `dLogp` against central differences (h 1e-6) of the slow reference, step by step.
+    /// `dLogp` against central differences (h 1e-6) of `loss` (the slow reference unless given), step by step.
     private func assertMatchesCentralDifferences(
-        _ dLogp: [[Double]], _ batch: [RolloutTerms], _ config: LossConfig, file: StaticString = #filePath,
-        line: UInt = #line
+        _ dLogp: [[Double]], _ batch: [RolloutTerms], _ config: LossConfig,
+        of loss: (([RolloutTerms]) -> Double)? = nil, file: StaticString = #filePath, line: UInt = #line
     ) {
+        let loss = loss ?? { self.lossReference($0, config: config) }
         let h = 1e-6
         for i in batch.indices {
             for t in batch[i].logp.indices {
                 var plus = batch, minus = batch
                 plus[i].logp[t] += h
                 minus[i].logp[t] -= h
-                let fd = (lossReference(plus, config: config) - lossReference(minus, config: config)) / (2 * h)
+                let fd = (loss(plus) - loss(minus)) / (2 * h)
                 XCTAssertEqual(
                     dLogp[i][t], fd, accuracy: 1e-7, "\(config) rollout \(i) step \(t)", file: file, line: line)
             }
@@ -295,14 +296,9 @@ final class PolicyLossTests: XCTestCase {
         XCTAssertGreaterThan(result.loss, 0)
         XCTAssertGreaterThan(result.stats.meanKL, 0)
         XCTAssertEqual(result.loss, 0.5 * result.stats.meanKL, accuracy: 1e-12) // token normalisation: β·mean k3
-        let h = 1e-6
+        assertMatchesCentralDifferences(result.dLogp, batch, config, of: { policyLoss($0, config: config).loss })
         for i in batch.indices {
             for t in batch[i].logp.indices {
-                var plus = batch, minus = batch
-                plus[i].logp[t] += h
-                minus[i].logp[t] -= h
-                let fd = (policyLoss(plus, config: config).loss - policyLoss(minus, config: config).loss) / (2 * h)
-                XCTAssertEqual(result.dLogp[i][t], fd, accuracy: 1e-7)
                 // ∂/∂logp of β(e^d − d − 1), d = ref − logp, is β(1 − e^d) / N
                 let d = batch[i].referenceLogp![t] - batch[i].logp[t]
                 XCTAssertEqual(result.dLogp[i][t], 0.5 * (1 - exp(d)) / Double(result.stats.steps), accuracy: 1e-14)
