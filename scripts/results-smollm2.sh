@@ -26,7 +26,7 @@ SFT_LR=${SFT_LR:-2e-5}
 # how far each training mode moves the model on problems it was not trained on.
 RL_LEVEL=${RL_LEVEL:-2}
 RL_MODES=${RL_MODES:-hard soft fuzzy}
-STEPS=${STEPS:-80}             # on level 2: +0.028 after 20 updates, +0.058 after 40, +0.074 after 80 (docs/RESULTS.md)
+STEPS=${STEPS:-80}             # on level 2: +0.028 after 20 updates, +0.058 after 40, +0.074 after 80, +0.073 after 160 (docs/RESULTS.md)
 PROMPTS=${PROMPTS:-4}          # 8 (60 updates) gained no more than 4 (80 updates) for 1.5x the rollouts
 GROUP=${GROUP:-8}
 LR=${LR:-5e-6}                 # the rate that worked in the probes; 1e-5 harmed on level 2 (docs/RESULTS.md)
