@@ -106,7 +106,7 @@ let package = Package(
         .testTarget(
             name: "SoftTokensTests", dependencies: ["SoftTokens", "Tasks", "TextTokenizers", "SoftRLTestSupport"],
             swiftSettings: v5),
-        .testTarget(name: "PolicyGradientTests", dependencies: ["PolicyGradient"], swiftSettings: v5),
+        .testTarget(name: "PolicyGradientTests", dependencies: ["PolicyGradient", "TensorMath"], swiftSettings: v5),
         .testTarget(
             name: "RunTests", dependencies: ["Run", "PolicyGradient", "SoftTokens", "Tasks", "TransformerLM"],
             swiftSettings: v5),

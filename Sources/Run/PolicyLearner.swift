@@ -248,6 +248,34 @@ public final class PolicyLearner {
     /// gone); the weights and the optimizer are then untouched.
     public func update(groups inputGroups: [[Rollout]]) throws -> UpdateReport {
         let start = DispatchTime.now().uptimeNanoseconds
+        var report = try computeGradient(groups: inputGroups)
+        if report.skipped { // nothing to learn from: no step, the version stays
+            report.milliseconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+            return report
+        }
+        let finite = report.loss.isFinite && allFinite(UnsafeBufferPointer(gradients.buffer))
+        if finite {
+            report.gradNorm = clipGradients(gradients.buffer, maxNorm: config.maxGradNorm).normBefore
+            optimizer.update(
+                parameters: model.weights.buffer, gradients: UnsafeBufferPointer(gradients.buffer),
+                learningRate: Float(report.learningRate))
+        } else {
+            report.skipped = true
+            report.gradNorm = .nan
+        }
+        report.policyVersion = version
+        report.milliseconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+        return report
+    }
+
+    /// The update's gradient after `computeGradient` (before clipping), in the weights' layout.
+    public var gradient: UnsafeBufferPointer<Float> { UnsafeBufferPointer(gradients.buffer) }
+
+    /// Everything `update` does before the step: the loss over `groups`, its gradient left in `gradient`
+    /// (normalised, not clipped) and the report's statistics. The weights and the optimizer are untouched, so a
+    /// diagnostic can take the gradient of one batch after another at the same weights (`softrl noise-scale`).
+    /// `skipped` when no rollout is left to learn from (the gradient is then zero).
+    public func computeGradient(groups inputGroups: [[Rollout]]) throws -> UpdateReport {
         var report = UpdateReport()
         report.step = optimizer.step + 1
         var groups: [[Rollout]] = []
@@ -274,6 +302,7 @@ public final class PolicyLearner {
         guard !rollouts.isEmpty else {
             report.policyVersion = version
             report.skipped = true
+            gradients.zero()
             return report
         }
         // From whole groups, which every worker sees: the same advantages however the rollouts are split.
@@ -343,19 +372,7 @@ public final class PolicyLearner {
         report.logProbGapActions = Int(sums.gapCount)
         report.logProbGapAll = sums.gapAllCount > 0 ? sums.gapAll / sums.gapAllCount : 0
         report.logProbGapMax = sums.gapMax
-
-        let finite = report.loss.isFinite && allFinite(UnsafeBufferPointer(gradients.buffer))
-        if finite {
-            report.gradNorm = clipGradients(gradients.buffer, maxNorm: config.maxGradNorm).normBefore
-            optimizer.update(
-                parameters: model.weights.buffer, gradients: UnsafeBufferPointer(gradients.buffer),
-                learningRate: Float(report.learningRate))
-        } else {
-            report.skipped = true
-            report.gradNorm = .nan
-        }
         report.policyVersion = version
-        report.milliseconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
         return report
     }
 

@@ -104,9 +104,10 @@ struct TrainCommand: ParsableCommand {
                 print(
                     String(
                         format:
-                            "step %d | reward %.3f | correct %.3f | loss %.4f | grad %.3f | cot %.1f | gen %.0f tok/s | %@%@",
-                        r.step, r.rewardMean, r.correctRate, r.loss, r.gradNorm, r.thinkingLength,
-                        Double(g.tokens) / max(g.milliseconds, 1e-9) * 1000, formatMs(r.milliseconds),
+                            "step %d | reward %.3f | correct %.3f | loss %.4f | grad %.3f | cot %.1f | gap %.2g (max %.2g) | ratio %.3f | gen %.0f tok/s | %@%@",
+                        r.step, r.rewardMean, r.correctRate, r.loss, r.gradNorm, r.thinkingLength, r.logProbGap,
+                        r.logProbGapMax, r.meanRatio, Double(g.tokens) / max(g.milliseconds, 1e-9) * 1000,
+                        formatMs(r.milliseconds),
                         r.skipped ? " | SKIPPED" : ""))
             }
         }

@@ -9,7 +9,7 @@ struct SoftRLCommand: ParsableCommand {
         abstract: "Distributed RL on soft-token chains of thought with small Llama-style models.",
         subcommands: [
             ModelCommand.self, GenerateCommand.self, TokenizeCommand.self, SFTCommand.self, TrainCommand.self,
-            EvalCommand.self,
+            EvalCommand.self, NoiseScaleCommand.self,
             RolloutsCommand.self, LearnerCommand.self, ActorCommand.self, LocalCommand.self, KeysCommand.self,
             BenchCommand.self,
             TopCommand.self, ReportCommand.self
