@@ -94,6 +94,41 @@ final class ModelCommandLineTests: XCTestCase, SoftRLCommandLine {
         }
     }
 
+    /// `softrl noise-scale` on a briefly supervised tiny model: the report's blocks add up to the whole (the
+    /// estimators are linear in the sums), rewards that vary give a gradient, and bad counts are refused in one line.
+    func testNoiseScaleReportsAndRefusesBadCounts() throws {
+        let exe = try softrlBinary()
+        let dir = try makeCheckpoint(exe)
+        let sft = try tempDir()
+        let trained = try run(exe, ["sft", "--base", dir.path, "--out", sft.path, "--steps", "60"])
+        XCTAssertEqual(trained.status, 0, trained.stderr)
+        let r = try run(
+            exe, ["noise-scale", "--base", sft.path, "--mode", "soft", "--groups", "6", "--blocks", "3", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let report = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(report["groups"] as? Int, 6)
+        let blocks = try XCTUnwrap(report["blocks"] as? [String: [String: Any]])
+        func value(_ block: String, _ key: String) throws -> Double {
+            try XCTUnwrap(blocks[block]?[key] as? Double, "\(block).\(key) in \(r.stdout)")
+        }
+        for key in ["signal", "noise"] {
+            let sum = try value("embedding", key) + value("other", key)
+            XCTAssertEqual(try value("all", key), sum, accuracy: 1e-9 * abs(sum) + 1e-12, key)
+        }
+        XCTAssertGreaterThan(try value("all", "noise"), 0, "rewards that vary give a noisy gradient: \(r.stdout)")
+        let median = try XCTUnwrap(report["medianGroupNorm"] as? Double)
+        XCTAssertGreaterThan(median, 0)
+
+        for (args, needle) in [
+            (["--groups", "2"], "at least 3 groups"), (["--groups", "4", "--blocks", "5"], "at most --groups"),
+        ] {
+            let bad = try run(exe, ["noise-scale", "--base", sft.path] + args)
+            XCTAssertNotEqual(bad.status, 0, "\(args)")
+            XCTAssertEqual(bad.stderr.split(separator: "\n").count, 1, bad.stderr)
+            XCTAssertTrue(bad.stderr.contains(needle), "\(args): \(bad.stderr)")
+        }
+    }
+
     /// transformers loads a checkpoint written by `softrl model init` and computes the same logits.
     func testTransformersLoadsSoftRLCheckpoint() throws {
         let exe = try softrlBinary()

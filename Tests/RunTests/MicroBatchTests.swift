@@ -256,6 +256,30 @@ final class MicroBatchTests: XCTestCase {
         }
     }
 
+    /// `computeGradient` (what `softrl noise-scale` samples) takes one batch's gradient without a step: the weights
+    /// and the version stay, each group's gradient is that group's one-pass gradient, and with the paper's 1/R
+    /// normalisation the mean of the groups' gradients is the one-pass gradient of all of them.
+    func testComputeGradientTakesNoStepAndGroupGradientsAverageToTheBatch() throws {
+        for mode in [ThinkingMode.hard, .soft] {
+            let model = smallModel()
+            let gs = groups(model, mode: mode)
+            let cfg = config(.sequence, kind: .reinforce, microBatch: MicroBatchSize(2, .rollouts))
+            let learner = PolicyLearner(model: model, config: cfg, endOfThinking: [eot])
+            let before = model.weights.array
+            var mean = [Float](repeating: 0, count: before.count)
+            for g in gs {
+                let report = try learner.computeGradient(groups: [g])
+                XCTAssertFalse(report.skipped, "\(mode)")
+                let own = Array(learner.gradient)
+                XCTAssertLessThan(relativeDifference(own, onePassGradient(model, [g], cfg).gradient), 1e-5, "\(mode)")
+                for i in mean.indices { mean[i] += own[i] / Float(gs.count) }
+            }
+            XCTAssertEqual(model.weights.array, before, "\(mode): computeGradient changed the weights")
+            XCTAssertEqual(learner.version, 0, "\(mode): computeGradient took a step")
+            XCTAssertLessThan(relativeDifference(mean, onePassGradient(model, gs, cfg).gradient), 1e-5, "\(mode)")
+        }
+    }
+
     /// A weight on the soft steps' terms scales their part of the gradient only: the learner's gradient is the one
     /// pass with those steps' dLoss/dlogp scaled, and moves linearly from the answer-only gradient (weight 0) to the
     /// policy gradient (weight 1). Hard rollouts have no such steps and are unchanged.
