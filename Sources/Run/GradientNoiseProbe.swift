@@ -38,6 +38,7 @@ public enum GradientNoiseProbe {
     ) throws -> GradientNoiseReport {
         precondition(k >= 3 && j >= 3 && j <= k, "the noise scale needs at least 3 groups in at least 3 blocks")
         let start = DispatchTime.now().uptimeNanoseconds
+        _ = try config.frozenRanges(in: model)
         let learner = PolicyLearner(
             model: model, config: config, endOfThinking: task.thinkingMarker.tokens, threads: threads,
             marker: task.thinkingMarker)

@@ -173,6 +173,9 @@ public final class PolicyLearner {
     /// Updates applied so far; the policy version of the current weights.
     public var version: Int { optimizer.step }
 
+    /// The weights `config.frozenParameters` names: their buffer ranges and the values they keep.
+    let frozen: [(range: Range<Int>, values: [Float])]
+
     /// How thinking ends, for checking the end-of-thinking rule (nil: a text marker given only as tokens, unchecked).
     let marker: ThinkingMarker?
 
@@ -217,6 +220,13 @@ public final class PolicyLearner {
         // The KL reference is the starting policy, frozen.
         reference = config.loss.klBeta > 0 ? PolicyScorer(model: model.copy(), endOfThinking: endOfThinking) : nil
         gradients = model.makeGradients()
+        do {
+            frozen = try config.frozenRanges(in: model).map {
+                ($0, Array(UnsafeBufferPointer(start: model.weights.pointer + $0.lowerBound, count: $0.count)))
+            }
+        } catch {
+            preconditionFailure("\(error) (commands check RLConfig.frozenRanges before building a learner)")
+        }
     }
 
     /// The micro-batches of `rollouts` (ranges into it), in the order every worker sees them.
@@ -255,10 +265,18 @@ public final class PolicyLearner {
         }
         let finite = report.loss.isFinite && allFinite(UnsafeBufferPointer(gradients.buffer))
         if finite {
+            // Frozen tensors: no gradient (so none in the clip's norm), and their weights put back after the step
+            // (AdamW's decay would move them even without one).
+            for (range, _) in frozen { (gradients.pointer + range.lowerBound).update(repeating: 0, count: range.count) }
             report.gradNorm = clipGradients(gradients.buffer, maxNorm: config.maxGradNorm).normBefore
             optimizer.update(
                 parameters: model.weights.buffer, gradients: UnsafeBufferPointer(gradients.buffer),
                 learningRate: Float(report.learningRate))
+            for (range, values) in frozen {
+                values.withUnsafeBufferPointer {
+                    (model.weights.pointer + range.lowerBound).update(from: $0.baseAddress!, count: range.count)
+                }
+            }
         } else {
             report.skipped = true
             report.gradNorm = .nan

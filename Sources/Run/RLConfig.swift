@@ -4,6 +4,7 @@ import Foundation
 import PolicyGradient
 import SoftTokens
 import Tasks
+import TransformerLM
 
 public struct RLConfig: Codable, Sendable, Equatable {
     /// Built-in task name or "jsonl:PATH".
@@ -35,6 +36,9 @@ public struct RLConfig: Codable, Sendable, Equatable {
     public var warmupSteps = 5
     public var minLRRatio = 0.1
     public var weightDecay = 0.0
+    /// Tensors the update leaves as they are: Hugging Face names or prefixes of them ("model.embed_tokens",
+    /// "model.layers.0."). Empty: every weight learns (paper). With a tied LM head the embedding is the head too.
+    public var frozenParameters: [String] = []
     /// Global gradient-norm clip; stabilises the 1/sigma^2-scaled soft-step gradients.
     public var maxGradNorm = 1.0
     /// DAPO dynamic sampling: drop groups whose rewards are all equal (they carry no signal under RLOO/GRPO).
@@ -84,6 +88,15 @@ public struct RLConfig: Codable, Sendable, Equatable {
         if let t = thinkingLimit { try range("thinkingLimit", t, 0, SamplerConfig.Limits.length) }
         if let a = answerLimit { try range("answerLimit", a, 1, SamplerConfig.Limits.length) }
         try need((microBatch?.count ?? 1) >= 1, "microBatch must hold at least 1 rollout or token")
+        try need(!frozenParameters.contains(""), "frozenParameters has an empty name: it would freeze every weight")
+    }
+
+    /// The buffer ranges `frozenParameters` names in `model`; throws naming one that matches no tensor. Every command
+    /// that builds a learner calls it before (the learner itself traps on a name it cannot find).
+    public func frozenRanges(in model: LlamaModel) throws -> [Range<Int>] {
+        do { return try model.layout.ranges(matching: frozenParameters) } catch let e as ConfigError {
+            throw ConfigFileError(description: "frozenParameters: \(e.description)")
+        }
     }
 
     /// The sampler with the task's length limits filled in.

@@ -87,6 +87,19 @@ public struct ParameterLayout: Sendable {
     }
 
     public func entry(named name: String) -> Entry? { entries.first { $0.name == name } }
+
+    /// The buffer ranges of the tensors whose Hugging Face name starts with one of `prefixes` ("model.embed_tokens",
+    /// "model.layers.0."), in layout order; throws naming a prefix that matches no tensor. With a tied LM head the
+    /// embedding's range is the head's too ("lm_head" then matches nothing: the head is "model.embed_tokens.weight").
+    public func ranges(matching prefixes: [String]) throws -> [Range<Int>] {
+        for p in prefixes where !entries.contains(where: { $0.name.hasPrefix(p) }) {
+            let tied = lmHead == embedding && "lm_head.weight".hasPrefix(p) ? " (this model's LM head is tied to model.embed_tokens.weight)" : ""
+            throw ConfigError(
+                "'\(p)' names no tensor of this model\(tied); names start with model.embed_tokens, model.layers.N., model.norm\(lmHead == embedding ? "" : ", lm_head")"
+            )
+        }
+        return entries.filter { e in prefixes.contains { e.name.hasPrefix($0) } }.map { $0.offset..<($0.offset + $0.count) }
+    }
     /// Norm gains are 1-initialised and conventionally excluded from weight decay.
     public func isNormGain(_ e: Entry) -> Bool { e.shape.count == 1 }
 }

@@ -92,6 +92,7 @@ struct TrainCommand: ParsableCommand {
         let cfg = plan.config
         let task = try TaskCatalog.make(name: cfg.task, options: cfg.taskOptions)
         let model = try loadModel(base, for: task)
+        _ = try cfg.frozenRanges(in: model)
         let trainer = SingleProcessRL(model: model, task: task, config: cfg, threads: threads)
         plan.messages.forEach { print($0) }
         print(

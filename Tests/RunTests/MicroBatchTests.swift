@@ -280,6 +280,42 @@ final class MicroBatchTests: XCTestCase {
         }
     }
 
+    /// `frozenParameters`: the named tensors keep their weights exactly (also under weight decay), every other
+    /// weight takes the step it takes without the freeze (no clipping here, and AdamW is per weight); a name that
+    /// matches no tensor is refused with the name.
+    func testFrozenParametersKeepTheirWeightsAndTheRestStepAsBefore() throws {
+        let base = smallModel()
+        let gs = groups(base, mode: .soft)
+        var cfg = config(.sequence, kind: .reinforce, microBatch: nil)
+        cfg.weightDecay = 0.1
+        let free = base.copy(), frozen = base.copy()
+        _ = try PolicyLearner(model: free, config: cfg, endOfThinking: [eot]).update(groups: gs)
+        cfg.frozenParameters = ["model.embed_tokens", "model.layers.1.mlp."]
+        let ranges = try cfg.frozenRanges(in: frozen)
+        XCTAssertEqual(ranges.count, 4) // the embedding and layer 1's gate, up and down
+        _ = try PolicyLearner(model: frozen, config: cfg, endOfThinking: [eot]).update(groups: gs)
+        let before = base.weights.array, a = free.weights.array, b = frozen.weights.array
+        var inFrozen = [Bool](repeating: false, count: before.count)
+        for r in ranges { for i in r { inFrozen[i] = true } }
+        var movedFree = 0
+        for i in before.indices {
+            if inFrozen[i] {
+                XCTAssertEqual(b[i], before[i], "frozen weight \(i) moved")
+                if a[i] != before[i] { movedFree += 1 }
+            } else {
+                XCTAssertEqual(b[i], a[i], "weight \(i) took another step with the freeze")
+            }
+        }
+        XCTAssertGreaterThan(movedFree, 0, "without the freeze those weights move")
+
+        cfg.frozenParameters = ["model.layers.9."]
+        XCTAssertThrowsError(try cfg.frozenRanges(in: frozen)) { e in
+            XCTAssertTrue("\(e)".contains("'model.layers.9.' names no tensor"), "\(e)")
+        }
+        cfg.frozenParameters = [""]
+        XCTAssertThrowsError(try cfg.validate())
+    }
+
     /// A weight on the soft steps' terms scales their part of the gradient only: the learner's gradient is the one
     /// pass with those steps' dLoss/dlogp scaled, and moves linearly from the answer-only gradient (weight 0) to the
     /// policy gradient (weight 1). Hard rollouts have no such steps and are unchanged.

@@ -67,6 +67,7 @@ public final class LearnerService {
         resume: (optimizer: AdamWState, state: LearnerState)? = nil, ranks: LearnerRankGroup? = nil
     ) throws {
         self.model = model; self.options = options
+        _ = try config.frozenRanges(in: model) // a name that matches no tensor is the user's error, not a trap
         learner = PolicyLearner(
             model: model, config: config, endOfThinking: task.thinkingMarker.tokens,
             reducer: ranks ?? SingleWorkerReducer(),
