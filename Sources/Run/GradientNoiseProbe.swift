@@ -57,14 +57,7 @@ public enum GradientNoiseProbe {
         var flat = 0
         var done = 0
         while done < k {
-            var requests: [GenerationRequest] = []
-            for _ in 0..<min(j, k - done) {
-                let position = schedule.cursor, index = schedule.next()
-                requests.append(
-                    GenerationRequest(
-                        promptIndex: index, prompt: task.problem(.train, index).prompt, groupSize: config.groupSize,
-                        seed: GroupSeed.of(runSeed: config.seed, position: position)))
-            }
+            let requests = SingleProcessRL.nextRequests(min(j, k - done), from: &schedule, task: task, config: config)
             var (generated, _) = RolloutGenerator(model: model, config: sampler, task: task)
                 .generate(requests, policyVersion: learner.version)
             for g in generated.indices { for r in generated[g].indices { scorer.score(&generated[g][r]) } }
@@ -76,8 +69,7 @@ public enum GradientNoiseProbe {
                     let q = part.ranges.reduce(0.0) { $0 + dotProduct(g, g, range: $1) }
                     squares[p][b] += q; squared += q
                 }
-                let sum = sums[b].pointer
-                for i in 0..<count { sum[i] += g[i] }
+                axpy(1, g, sums[b].pointer, count: count)
                 counts[b] += 1
                 norms.append(squared.squareRoot())
                 rewards += group.map(\.reward)

@@ -28,15 +28,7 @@ public final class SingleProcessRL {
 
     public func step() throws -> (report: UpdateReport, groups: [[Rollout]]) {
         let config = learner.config
-        var requests: [GenerationRequest] = []
-        for _ in 0..<config.promptsPerStep {
-            let position = prompts.cursor
-            let index = prompts.next()
-            requests.append(
-                GenerationRequest(
-                    promptIndex: index, prompt: task.problem(.train, index).prompt,
-                    groupSize: config.groupSize, seed: GroupSeed.of(runSeed: config.seed, position: position)))
-        }
+        let requests = Self.nextRequests(config.promptsPerStep, from: &prompts, task: task, config: config)
         let gen = RolloutGenerator(model: learner.model, config: sampler, task: task)
         let (rawGroups, stats) = gen.generate(requests, policyVersion: learner.version)
         lastGenerationStats = stats
@@ -45,5 +37,19 @@ public final class SingleProcessRL {
         var report = try learner.update(groups: groups)
         report.milliseconds += stats.milliseconds
         return (report, groups)
+    }
+
+    /// The next `count` train prompts of `schedule` as generation requests: the run's group size, and each group's
+    /// seed from the run seed and the prompt's position in the schedule (so a run's rollouts do not depend on how
+    /// its prompts are batched).
+    static func nextRequests(
+        _ count: Int, from schedule: inout PromptSchedule, task: any ReasoningTask, config: RLConfig
+    ) -> [GenerationRequest] {
+        (0..<count).map { _ in
+            let position = schedule.cursor, index = schedule.next()
+            return GenerationRequest(
+                promptIndex: index, prompt: task.problem(.train, index).prompt, groupSize: config.groupSize,
+                seed: GroupSeed.of(runSeed: config.seed, position: position))
+        }
     }
 }
